@@ -1,0 +1,3 @@
+#ifndef SEQLAB_ARGS_H
+#define SEQLAB_ARGS_H
+#endif

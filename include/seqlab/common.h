@@ -1,0 +1,37 @@
+/* common.h - status codes, errors, allocation and assertions shared by every layer. */
+#ifndef SEQLAB_COMMON_H
+#define SEQLAB_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SL_OK 0
+#define SL_ERR (-1)
+
+/* The last error of this thread, as one line without a trailing newline.
+ * Library functions that fail return SL_ERR (or NULL) and set it; the caller
+ * (ultimately a front-end) decides whether and how to show it. */
+void sl_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *sl_error(void);
+void sl_error_clear(void);
+
+/* Allocation that cannot fail: out of memory aborts with a message. */
+void *sl_xmalloc(size_t n);
+void *sl_xcalloc(size_t count, size_t size);
+void *sl_xrealloc(void *p, size_t n);
+char *sl_xstrdup(const char *s);
+/* Memory aligned to 64 bytes; release with free(). */
+void *sl_xaligned(size_t n);
+
+/* A broken invariant is a bug: report file:line on stderr and abort. */
+_Noreturn void sl_assert_fail(const char *expr, const char *file, int line);
+#define SL_ASSERT(c) ((c) ? (void)0 : sl_assert_fail(#c, __FILE__, __LINE__))
+
+#define SL_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define SL_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define SL_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Monotonic wall clock in seconds. */
+double sl_now(void);
+
+#endif

@@ -1,0 +1,103 @@
+/* ops.h - the differentiable ops. Each is registered in sl_ops[] with its
+ * forward and backward together (src/core/ops.c) and has a finite-difference
+ * gradient check in tests/test_ops.c.
+ *
+ * All ops return a new temporary from the tape's arena. Shapes are checked with
+ * SL_ASSERT: a mismatch is a programming error in the model code. */
+#ifndef SEQLAB_OPS_H
+#define SEQLAB_OPS_H
+
+#include "seqlab/tape.h"
+
+enum sl_op {
+	SL_OP_LINEAR,
+	SL_OP_MATMUL,
+	SL_OP_ADD,
+	SL_OP_MUL,
+	SL_OP_SCALE,
+	SL_OP_BIAS,
+	SL_OP_RESHAPE,
+	SL_OP_TRANSPOSE,
+	SL_OP_SLICE,
+	SL_OP_CONCAT,
+	SL_OP_EMBEDDING,
+	SL_OP_LAYERNORM,
+	SL_OP_RMSNORM,
+	SL_OP_GELU,
+	SL_OP_SILU,
+	SL_OP_RELU,
+	SL_OP_TANH,
+	SL_OP_SIGMOID,
+	SL_OP_SOFTPLUS,
+	SL_OP_EXP,
+	SL_OP_SOFTMAX,
+	SL_OP_CROSS_ENTROPY,
+	SL_OP_DROPOUT,
+	SL_OP_CONV1D,
+	SL_OP_COUNT
+};
+
+extern const sl_op_def sl_ops[SL_OP_COUNT];
+/* The op's name ("linear"), or "?" */
+const char *sl_op_name(int op);
+
+/* y = x W^T + b. x (..., in), w (out, in), b (out) or NULL -> (..., out).
+ * One sgemm over all rows, rows split over the pool's threads. */
+sl_tensor *sl_linear(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b);
+/* C = op(A) op(B), op = transpose when ta/tb. 2-D (M,K)x(K,N), or 3-D with an
+ * equal leading batch dimension. */
+sl_tensor *sl_matmul(sl_tape *tp, sl_tensor *a, sl_tensor *b, int ta, int tb);
+
+/* Elementwise, same shapes. */
+sl_tensor *sl_add(sl_tape *tp, sl_tensor *a, sl_tensor *b);
+sl_tensor *sl_mul(sl_tape *tp, sl_tensor *a, sl_tensor *b);
+/* s * x for a constant s. */
+sl_tensor *sl_scale(sl_tape *tp, sl_tensor *x, float s);
+/* x + b broadcast over rows: x (..., C), b (C). */
+sl_tensor *sl_bias(sl_tape *tp, sl_tensor *x, sl_tensor *b);
+
+/* The same data seen with another shape of equal element count (no copy). */
+sl_tensor *sl_reshape(sl_tape *tp, sl_tensor *x, int ndim, const int *shape);
+/* Swap dimensions d0 and d1 (negative counts from the end); a copy. */
+sl_tensor *sl_transpose(sl_tape *tp, sl_tensor *x, int d0, int d1);
+/* Elements [start, start+len) along dimension dim; a copy. */
+sl_tensor *sl_slice(sl_tape *tp, sl_tensor *x, int dim, int start, int len);
+/* Join n tensors along dim; all other dimensions equal. */
+sl_tensor *sl_concat(sl_tape *tp, sl_tensor **xs, int n, int dim);
+/* Rows of table (V, D) picked by ids, laid out as shape + (D). ndim <= 3.
+ * Ids must be in [0, V). */
+sl_tensor *sl_embedding(sl_tape *tp, sl_tensor *table, const int32_t *ids, int ndim, const int *shape);
+
+/* Normalise over the last dimension: layernorm with gain g and bias b (b may
+ * be NULL), rmsnorm with gain g. */
+sl_tensor *sl_layernorm(sl_tape *tp, sl_tensor *x, sl_tensor *g, sl_tensor *b, float eps);
+sl_tensor *sl_rmsnorm(sl_tape *tp, sl_tensor *x, sl_tensor *g, float eps);
+
+/* Activations, elementwise. gelu is the exact (erf) form, as torch.nn.GELU(). */
+sl_tensor *sl_gelu(sl_tape *tp, sl_tensor *x);
+sl_tensor *sl_silu(sl_tape *tp, sl_tensor *x);
+sl_tensor *sl_relu(sl_tape *tp, sl_tensor *x);
+sl_tensor *sl_tanh(sl_tape *tp, sl_tensor *x);
+sl_tensor *sl_sigmoid(sl_tape *tp, sl_tensor *x);
+sl_tensor *sl_softplus(sl_tape *tp, sl_tensor *x);
+sl_tensor *sl_exp(sl_tape *tp, sl_tensor *x);
+
+/* Softmax over the last dimension. */
+sl_tensor *sl_softmax(sl_tape *tp, sl_tensor *x);
+
+/* Mean cross-entropy of logits (N, V) (or (..., V)) against targets (one per
+ * row), skipping rows whose target equals ignore; fused log-softmax. Returns
+ * a scalar (shape (1)). With no counted row the loss is 0. *count, if not NULL,
+ * receives the number of counted rows. */
+sl_tensor *sl_cross_entropy(sl_tape *tp, sl_tensor *logits, const int32_t *targets, int ignore, int *count);
+
+/* Inverted dropout with drop probability p when tp->training, identity
+ * otherwise. The mask is a counter-based hash of (tp->dropout_key, op index,
+ * element): independent of threads. */
+sl_tensor *sl_dropout(sl_tape *tp, sl_tensor *x, float p);
+
+/* Causal depthwise 1-D convolution: x (B, T, C), w (C, K), b (C) or NULL:
+ * y[b,t,c] = b[c] + sum_k w[c,k] * x[b, t-K+1+k, c] (zero before t=0). */
+sl_tensor *sl_conv1d_causal(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b);
+
+#endif

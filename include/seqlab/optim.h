@@ -1,0 +1,3 @@
+#ifndef SEQLAB_OPTIM_H
+#define SEQLAB_OPTIM_H
+#endif

@@ -1,0 +1,3 @@
+#ifndef SEQLAB_PLAIN_H
+#define SEQLAB_PLAIN_H
+#endif

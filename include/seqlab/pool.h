@@ -1,0 +1,41 @@
+/* pool.h - a fixed pool of worker threads with a fixed partition of work.
+ *
+ * Work is always split by index ranges that depend only on the problem size and
+ * the thread count, never on timing, so results are bit-identical run after run
+ * at a given thread count. */
+#ifndef SEQLAB_POOL_H
+#define SEQLAB_POOL_H
+
+#include "seqlab/common.h"
+
+typedef struct sl_pool sl_pool;
+
+/* A pool of n threads (the caller counts as thread 0); n < 1 means 1.
+ * Returns NULL and sets the error if threads cannot be created. */
+sl_pool *sl_pool_new(int n);
+void sl_pool_free(sl_pool *p);
+int sl_pool_size(const sl_pool *p);
+
+/* fn(ctx, tid, nthreads) runs once on each thread; returns when all are done.
+ * A call made from inside a running task runs serially on the calling thread
+ * as if the pool had one thread. p may be NULL (serial). */
+typedef void (*sl_pool_fn)(void *ctx, int tid, int nthreads);
+void sl_pool_run(sl_pool *p, sl_pool_fn fn, void *ctx);
+
+/* fn(ctx, lo, hi) over contiguous slices of [0, n), one slice per thread.
+ * Slices are the fixed partition of sl_range(). */
+typedef void (*sl_range_fn)(void *ctx, size_t lo, size_t hi);
+void sl_pool_for(sl_pool *p, size_t n, sl_range_fn fn, void *ctx);
+
+/* The slice [lo, hi) of [0, n) that thread tid of nth owns. */
+static inline void sl_range(size_t n, int tid, int nth, size_t *lo, size_t *hi)
+{
+	size_t q = n / (size_t)nth, r = n % (size_t)nth, t = (size_t)tid;
+	*lo = t * q + (t < r ? t : r);
+	*hi = *lo + q + (t < r ? 1 : 0);
+}
+
+/* The number of online CPUs (at least 1). */
+int sl_cpu_count(void);
+
+#endif

@@ -1,0 +1,3 @@
+#ifndef SEQLAB_SCHED_H
+#define SEQLAB_SCHED_H
+#endif

@@ -1,0 +1,3 @@
+#ifndef SEQLAB_SESSION_H
+#define SEQLAB_SESSION_H
+#endif

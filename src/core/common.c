@@ -1,0 +1,90 @@
+/* common.c - errors, allocation, assertions, clock. */
+#include "seqlab/common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static _Thread_local char err_buf[512];
+
+void sl_errorf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err_buf, sizeof err_buf, fmt, ap);
+	va_end(ap);
+	/* one line: fold any newline a caller let through */
+	for (char *p = err_buf; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+}
+
+const char *sl_error(void)
+{
+	return err_buf[0] ? err_buf : "unknown error";
+}
+
+void sl_error_clear(void)
+{
+	err_buf[0] = 0;
+}
+
+static _Noreturn void oom(size_t n)
+{
+	fprintf(stderr, "seqlab: out of memory (%zu bytes)\n", n);
+	abort();
+}
+
+void *sl_xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		oom(n);
+	return p;
+}
+
+void *sl_xcalloc(size_t count, size_t size)
+{
+	void *p = calloc(count ? count : 1, size ? size : 1);
+	if (!p)
+		oom(count * size);
+	return p;
+}
+
+void *sl_xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+	if (!q)
+		oom(n);
+	return q;
+}
+
+char *sl_xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	return memcpy(sl_xmalloc(n), s, n);
+}
+
+void *sl_xaligned(size_t n)
+{
+	void *p = NULL;
+	n = (n + 63) & ~(size_t)63;
+	if (posix_memalign(&p, 64, n ? n : 64))
+		oom(n);
+	return p;
+}
+
+_Noreturn void sl_assert_fail(const char *expr, const char *file, int line)
+{
+	fprintf(stderr, "seqlab: %s:%d: assertion failed: %s\n", file, line, expr);
+	abort();
+}
+
+double sl_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

@@ -1,0 +1,223 @@
+/* op_linear.c - dense layers and matrix products, on OpenBLAS sgemm.
+ *
+ * OpenBLAS runs single-threaded; we split the work ourselves with a fixed
+ * partition (rows of x for the forward pass and dx, rows of dW for the weight
+ * gradient), which is faster on these skinny shapes (DESIGN.md section 2) and
+ * keeps results independent of timing. */
+#include "ops_impl.h"
+
+#include <cblas.h>
+#include <pthread.h>
+#include <string.h>
+
+void openblas_set_num_threads(int num_threads);
+
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+
+static void blas_init(void)
+{
+	openblas_set_num_threads(1);
+}
+
+void sl_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+	      const float *b, int ldb, float beta, float *c, int ldc)
+{
+	pthread_once(&blas_once, blas_init);
+	cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+		    m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* ---- linear: y (R, O) = x (R, I) . W^T (I, O) + b ------------------------ */
+
+typedef struct lin_ctx {
+	const float *x, *w, *b, *dy;
+	float *y, *dx, *dw, *db;
+	int R, ni, no;
+} lin_ctx;
+
+static void lin_fwd_rows(void *arg, size_t lo, size_t hi)
+{
+	lin_ctx *c = arg;
+	int r = (int)(hi - lo);
+	float *y = c->y + lo * (size_t)c->no;
+	/* y[lo:hi] = x[lo:hi] W^T (+ b) */
+	if (c->b)
+		for (int i = 0; i < r; i++)
+			memcpy(y + (size_t)i * c->no, c->b, (size_t)c->no * sizeof(float));
+	sl_sgemm(0, 1, r, c->no, c->ni, 1.0f, c->x + lo * (size_t)c->ni, c->ni, c->w, c->ni,
+		 c->b ? 1.0f : 0.0f, y, c->no);
+}
+
+static void lin_dx_rows(void *arg, size_t lo, size_t hi)
+{
+	lin_ctx *c = arg;
+	/* dx[lo:hi] += dy[lo:hi] (R', O) . W (O, I) */
+	sl_sgemm(0, 0, (int)(hi - lo), c->ni, c->no, 1.0f, c->dy + lo * (size_t)c->no, c->no, c->w, c->ni,
+		 1.0f, c->dx + lo * (size_t)c->ni, c->ni);
+}
+
+static void lin_dw_rows(void *arg, size_t lo, size_t hi)
+{
+	lin_ctx *c = arg;
+	/* dW[lo:hi] (O', I) += dy[:, lo:hi]^T (O', R) . x (R, I) */
+	if (c->dw)
+		sl_sgemm(1, 0, (int)(hi - lo), c->ni, c->R, 1.0f, c->dy + lo, c->no, c->x, c->ni, 1.0f,
+			 c->dw + lo * (size_t)c->ni, c->ni);
+	/* db[o] += sum_r dy[r, o], rows in order */
+	if (c->db)
+		for (int r = 0; r < c->R; r++) {
+			const float *dyr = c->dy + (size_t)r * c->no;
+			for (size_t o = lo; o < hi; o++)
+				c->db[o] += dyr[o];
+		}
+}
+
+static void lin_run(sl_tape *tp, size_t n, sl_range_fn fn, lin_ctx *c)
+{
+	if ((size_t)c->R * c->ni * c->no < SL_PAR_MIN_WORK)
+		fn(c, 0, n);
+	else
+		sl_pool_for(tp->pool, n, fn, c);
+}
+
+sl_tensor *sl_linear(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b)
+{
+	SL_ASSERT(w->ndim == 2 && sl_tensor_dim(x, -1) == w->shape[1]);
+	SL_ASSERT(!b || (b->ndim == 1 && b->shape[0] == w->shape[0]));
+	int shape[SL_MAXDIM];
+	memcpy(shape, x->shape, sizeof shape);
+	shape[x->ndim - 1] = w->shape[0];
+	sl_tensor *ins[3] = { x, w, b };
+	sl_node n = sl_node_make(tp, SL_OP_LINEAR, ins, 3, x->ndim, shape);
+	return sl_tape_apply(tp, &n);
+}
+
+void sl_op_linear_forward(sl_tape *tp, sl_node *n)
+{
+	sl_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+	lin_ctx c = { .x = x->data, .w = w->data, .b = b ? b->data : NULL, .y = n->out->data,
+		      .R = (int)sl_tensor_rows(x), .ni = w->shape[1], .no = w->shape[0] };
+	lin_run(tp, (size_t)c.R, lin_fwd_rows, &c);
+}
+
+void sl_op_linear_backward(sl_tape *tp, sl_node *n)
+{
+	sl_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+	lin_ctx c = { .x = x->data, .w = w->data, .dy = n->out->grad,
+		      .R = (int)sl_tensor_rows(x), .ni = w->shape[1], .no = w->shape[0] };
+	if (x->requires_grad) {
+		c.dx = sl_tape_grad(tp, x);
+		lin_run(tp, (size_t)c.R, lin_dx_rows, &c);
+	}
+	c.dw = w->requires_grad ? sl_tape_grad(tp, w) : NULL;
+	c.db = b && b->requires_grad ? sl_tape_grad(tp, b) : NULL;
+	if (c.dw || c.db)
+		lin_run(tp, (size_t)c.no, lin_dw_rows, &c);
+}
+
+/* ---- matmul: C = op(A) op(B), optionally batched over a leading dimension - */
+
+typedef struct mm_dims {
+	int batch, M, N, K;
+	int ta, tb;
+	int lda, ldb;         /* leading dimensions as stored */
+	size_t sa, sb, sc;    /* batch strides */
+} mm_dims;
+
+static mm_dims mm_dims_of(const sl_tensor *a, const sl_tensor *b, int ta, int tb)
+{
+	mm_dims d = { 0 };
+	SL_ASSERT(a->ndim == b->ndim && (a->ndim == 2 || a->ndim == 3));
+	int o = a->ndim - 2;
+	d.batch = a->ndim == 3 ? a->shape[0] : 1;
+	SL_ASSERT(a->ndim == 2 || b->shape[0] == d.batch);
+	int ar = a->shape[o], ac = a->shape[o + 1], br = b->shape[o], bc = b->shape[o + 1];
+	d.M = ta ? ac : ar;
+	d.K = ta ? ar : ac;
+	d.N = tb ? br : bc;
+	SL_ASSERT((tb ? bc : br) == d.K);
+	d.ta = ta;
+	d.tb = tb;
+	d.lda = ac;
+	d.ldb = bc;
+	d.sa = (size_t)ar * ac;
+	d.sb = (size_t)br * bc;
+	d.sc = (size_t)d.M * d.N;
+	return d;
+}
+
+typedef struct mm_ctx {
+	mm_dims d;
+	const float *a, *b, *dc;
+	float *c, *da, *db;
+} mm_ctx;
+
+static void mm_fwd(void *arg, size_t lo, size_t hi)
+{
+	mm_ctx *m = arg;
+	const mm_dims *d = &m->d;
+	for (size_t i = lo; i < hi; i++)
+		sl_sgemm(d->ta, d->tb, d->M, d->N, d->K, 1.0f, m->a + i * d->sa, d->lda, m->b + i * d->sb,
+			 d->ldb, 0.0f, m->c + i * d->sc, d->N);
+}
+
+static void mm_bwd(void *arg, size_t lo, size_t hi)
+{
+	mm_ctx *m = arg;
+	const mm_dims *d = &m->d;
+	for (size_t i = lo; i < hi; i++) {
+		const float *a = m->a + i * d->sa, *b = m->b + i * d->sb, *dc = m->dc + i * d->sc;
+		if (m->da) {
+			float *da = m->da + i * d->sa;
+			if (!d->ta) /* dA (M,K) += dC (M,N) op(B)^T (N,K) */
+				sl_sgemm(0, !d->tb, d->M, d->K, d->N, 1.0f, dc, d->N, b, d->ldb, 1.0f, da, d->lda);
+			else /* dA (K,M) += op(B) (K,N) dC^T (N,M) */
+				sl_sgemm(d->tb, 1, d->K, d->M, d->N, 1.0f, b, d->ldb, dc, d->N, 1.0f, da, d->lda);
+		}
+		if (m->db) {
+			float *db = m->db + i * d->sb;
+			if (!d->tb) /* dB (K,N) += op(A)^T (K,M) dC (M,N) */
+				sl_sgemm(!d->ta, 0, d->K, d->N, d->M, 1.0f, a, d->lda, dc, d->N, 1.0f, db, d->ldb);
+			else /* dB (N,K) += dC^T (N,M) op(A) (M,K) */
+				sl_sgemm(1, d->ta, d->N, d->K, d->M, 1.0f, dc, d->N, a, d->lda, 1.0f, db, d->ldb);
+		}
+	}
+}
+
+static void mm_run(sl_tape *tp, sl_range_fn fn, mm_ctx *m)
+{
+	const mm_dims *d = &m->d;
+	if (d->batch == 1 || (size_t)d->batch * d->M * d->N * d->K < SL_PAR_MIN_WORK)
+		fn(m, 0, (size_t)d->batch);
+	else
+		sl_pool_for(tp->pool, (size_t)d->batch, fn, m);
+}
+
+sl_tensor *sl_matmul(sl_tape *tp, sl_tensor *a, sl_tensor *b, int ta, int tb)
+{
+	mm_dims d = mm_dims_of(a, b, ta, tb);
+	int shape[3] = { d.batch, d.M, d.N };
+	sl_tensor *ins[2] = { a, b };
+	sl_node n = a->ndim == 3 ? sl_node_make(tp, SL_OP_MATMUL, ins, 2, 3, shape)
+				 : sl_node_make(tp, SL_OP_MATMUL, ins, 2, 2, shape + 1);
+	n.i[0] = ta;
+	n.i[1] = tb;
+	return sl_tape_apply(tp, &n);
+}
+
+void sl_op_matmul_forward(sl_tape *tp, sl_node *n)
+{
+	mm_ctx m = { .d = mm_dims_of(n->in[0], n->in[1], n->i[0], n->i[1]),
+		     .a = n->in[0]->data, .b = n->in[1]->data, .c = n->out->data };
+	mm_run(tp, mm_fwd, &m);
+}
+
+void sl_op_matmul_backward(sl_tape *tp, sl_node *n)
+{
+	sl_tensor *a = n->in[0], *b = n->in[1];
+	mm_ctx m = { .d = mm_dims_of(a, b, n->i[0], n->i[1]), .a = a->data, .b = b->data,
+		     .dc = n->out->grad,
+		     .da = a->requires_grad ? sl_tape_grad(tp, a) : NULL,
+		     .db = b->requires_grad ? sl_tape_grad(tp, b) : NULL };
+	mm_run(tp, mm_bwd, &m);
+}

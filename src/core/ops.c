@@ -1,0 +1,42 @@
+/* ops.c - the op table: every op's forward and backward, registered together. */
+#include "ops_impl.h"
+
+#include <assert.h>
+
+#define OP(id, nm) [SL_OP_##id] = { #nm, sl_op_##nm##_forward, sl_op_##nm##_backward }
+
+const sl_op_def sl_ops[SL_OP_COUNT] = {
+	OP(LINEAR, linear),
+	OP(MATMUL, matmul),
+	OP(ADD, add),
+	OP(MUL, mul),
+	OP(SCALE, scale),
+	OP(BIAS, bias),
+	OP(RESHAPE, reshape),
+	OP(TRANSPOSE, transpose),
+	OP(SLICE, slice),
+	OP(CONCAT, concat),
+	OP(EMBEDDING, embedding),
+	OP(LAYERNORM, layernorm),
+	OP(RMSNORM, rmsnorm),
+	OP(GELU, gelu),
+	OP(SILU, silu),
+	OP(RELU, relu),
+	OP(TANH, tanh),
+	OP(SIGMOID, sigmoid),
+	OP(SOFTPLUS, softplus),
+	OP(EXP, exp),
+	OP(SOFTMAX, softmax),
+	OP(CROSS_ENTROPY, cross_entropy),
+	OP(DROPOUT, dropout),
+	OP(CONV1D, conv1d),
+};
+
+static_assert(SL_COUNT(sl_ops) == SL_OP_COUNT, "every op needs a row in sl_ops");
+
+const char *sl_op_name(int op)
+{
+	if (op < 0 || op >= SL_OP_COUNT || !sl_ops[op].name)
+		return "?";
+	return sl_ops[op].name;
+}

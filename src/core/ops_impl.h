@@ -1,0 +1,57 @@
+/* ops_impl.h - forward and backward of every op, for the table in ops.c.
+ * Internal to src/core. */
+#ifndef SEQLAB_OPS_IMPL_H
+#define SEQLAB_OPS_IMPL_H
+
+#include "seqlab/ops.h"
+
+#define SL_OP_DECL(name)                                      \
+	void sl_op_##name##_forward(sl_tape *tp, sl_node *n); \
+	void sl_op_##name##_backward(sl_tape *tp, sl_node *n)
+
+SL_OP_DECL(linear);
+SL_OP_DECL(matmul);
+SL_OP_DECL(add);
+SL_OP_DECL(mul);
+SL_OP_DECL(scale);
+SL_OP_DECL(bias);
+SL_OP_DECL(reshape);
+SL_OP_DECL(transpose);
+SL_OP_DECL(slice);
+SL_OP_DECL(concat);
+SL_OP_DECL(embedding);
+SL_OP_DECL(layernorm);
+SL_OP_DECL(rmsnorm);
+SL_OP_DECL(gelu);
+SL_OP_DECL(silu);
+SL_OP_DECL(relu);
+SL_OP_DECL(tanh);
+SL_OP_DECL(sigmoid);
+SL_OP_DECL(softplus);
+SL_OP_DECL(exp);
+SL_OP_DECL(softmax);
+SL_OP_DECL(cross_entropy);
+SL_OP_DECL(dropout);
+SL_OP_DECL(conv1d);
+
+/* Builds a node for op with the given inputs and a fresh output of the given
+ * shape; the caller sets attributes and calls sl_tape_apply(). `ins` is
+ * copied when recorded, so a stack array is fine. */
+static inline sl_node sl_node_make(sl_tape *tp, int op, sl_tensor **ins, int nin, int ndim, const int *shape)
+{
+	sl_node n = { 0 };
+	n.op = op;
+	n.in = ins;
+	n.nin = nin;
+	n.out = sl_tape_tensor(tp, ndim, shape);
+	return n;
+}
+
+/* Problems smaller than this many multiply-adds run on one thread. */
+#define SL_PAR_MIN_WORK 32768
+
+/* cblas_sgemm on row-major matrices; OpenBLAS kept single-threaded. */
+void sl_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+	      const float *b, int ldb, float beta, float *c, int ldc);
+
+#endif

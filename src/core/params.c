@@ -1,0 +1,127 @@
+/* params.c - named parameters in one block. */
+#include "seqlab/params.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+sl_params *sl_params_new(void)
+{
+	return sl_xcalloc(1, sizeof(sl_params));
+}
+
+void sl_params_free(sl_params *ps)
+{
+	if (!ps)
+		return;
+	for (int i = 0; i < ps->n; i++) {
+		free((char *)ps->t[i]->name);
+		free(ps->t[i]);
+	}
+	free(ps->t);
+	free(ps->offset);
+	free(ps->flags);
+	free(ps->data);
+	free(ps->grad);
+	free(ps);
+}
+
+int sl_params_index(const sl_params *ps, const char *name)
+{
+	for (int i = 0; i < ps->n; i++)
+		if (strcmp(ps->t[i]->name, name) == 0)
+			return i;
+	return -1;
+}
+
+sl_tensor *sl_params_find(const sl_params *ps, const char *name)
+{
+	int i = sl_params_index(ps, name);
+	return i < 0 ? NULL : ps->t[i];
+}
+
+sl_tensor *sl_params_add(sl_params *ps, const char *name, int ndim, const int *shape, unsigned flags)
+{
+	if (ps->allocated) {
+		sl_errorf("parameter %s: the store is already allocated", name);
+		return NULL;
+	}
+	if (sl_params_index(ps, name) >= 0) {
+		sl_errorf("parameter %s declared twice", name);
+		return NULL;
+	}
+	if (ndim < 1 || ndim > SL_MAXDIM) {
+		sl_errorf("parameter %s: %d dimensions (1 to %d)", name, ndim, SL_MAXDIM);
+		return NULL;
+	}
+	for (int i = 0; i < ndim; i++)
+		if (shape[i] < 1) {
+			sl_errorf("parameter %s: dimension %d is %d", name, i, shape[i]);
+			return NULL;
+		}
+	if (ps->n == ps->cap) {
+		ps->cap = ps->cap ? 2 * ps->cap : 16;
+		ps->t = sl_xrealloc(ps->t, (size_t)ps->cap * sizeof *ps->t);
+		ps->offset = sl_xrealloc(ps->offset, (size_t)ps->cap * sizeof *ps->offset);
+		ps->flags = sl_xrealloc(ps->flags, (size_t)ps->cap * sizeof *ps->flags);
+	}
+	sl_tensor *t = sl_xcalloc(1, sizeof *t);
+	size_t n = sl_shape_set(t, ndim, shape);
+	t->name = sl_xstrdup(name);
+	t->requires_grad = 1;
+	/* each tensor starts on a 16-float (64-byte) boundary */
+	ps->offset[ps->n] = ps->total;
+	ps->flags[ps->n] = flags;
+	ps->t[ps->n++] = t;
+	ps->total += (n + 15) & ~(size_t)15;
+	return t;
+}
+
+void sl_params_alloc(sl_params *ps)
+{
+	SL_ASSERT(!ps->allocated);
+	size_t bytes = (ps->total ? ps->total : 16) * sizeof(float);
+	ps->data = sl_xaligned(bytes);
+	ps->grad = sl_xaligned(bytes);
+	memset(ps->data, 0, bytes);
+	memset(ps->grad, 0, bytes);
+	for (int i = 0; i < ps->n; i++) {
+		ps->t[i]->data = ps->data + ps->offset[i];
+		ps->t[i]->grad = ps->grad + ps->offset[i];
+	}
+	ps->allocated = 1;
+}
+
+void sl_params_zero_grad(sl_params *ps)
+{
+	if (ps->allocated)
+		memset(ps->grad, 0, ps->total * sizeof(float));
+}
+
+size_t sl_params_count(const sl_params *ps)
+{
+	size_t n = 0;
+	for (int i = 0; i < ps->n; i++)
+		n += sl_tensor_numel(ps->t[i]);
+	return n;
+}
+
+void sl_init_normal(sl_tensor *t, sl_rng *r, float mean, float std)
+{
+	size_t n = sl_tensor_numel(t);
+	for (size_t i = 0; i < n; i++)
+		t->data[i] = mean + std * (float)sl_rng_normal(r);
+}
+
+void sl_init_uniform(sl_tensor *t, sl_rng *r, float lo, float hi)
+{
+	size_t n = sl_tensor_numel(t);
+	for (size_t i = 0; i < n; i++)
+		t->data[i] = lo + (hi - lo) * sl_rng_float(r);
+}
+
+void sl_init_const(sl_tensor *t, float v)
+{
+	size_t n = sl_tensor_numel(t);
+	for (size_t i = 0; i < n; i++)
+		t->data[i] = v;
+}

@@ -1,0 +1,2 @@
+/* src/session/args.c - placeholder, being written. */
+typedef int sl_placeholder_args;

@@ -1,0 +1,2 @@
+/* src/session/session.c - placeholder, being written. */
+typedef int sl_placeholder_session;

@@ -1,0 +1,2 @@
+/* src/train/optim.c - placeholder, being written. */
+typedef int sl_placeholder_optim;

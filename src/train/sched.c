@@ -1,0 +1,2 @@
+/* src/train/sched.c - placeholder, being written. */
+typedef int sl_placeholder_sched;
