@@ -1,0 +1,105 @@
+/* piglatin.h - the English -> Pig-Latin task (DESIGN.md section 3): the rule,
+ * pair files, word lists, the seeded split, and length-grouped batches. */
+#ifndef SEQLAB_PIGLATIN_H
+#define SEQLAB_PIGLATIN_H
+
+#include "seqlab/rng.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Vocabulary: '-' = 0, 'a'..'z' = 1..26, SOS = 27, EOS = 28. */
+#define SL_PL_DASH 0
+#define SL_PL_SOS 27
+#define SL_PL_EOS 28
+#define SL_PL_VOCAB 29
+/* Longest word accepted (characters). */
+#define SL_PL_MAXLEN 64
+
+/* Presets: the homework's small and large data sets. */
+#define SL_PL_SMALL 3198
+#define SL_PL_LARGE 22402
+
+/* Token of character c, or -1 if c is not in the vocabulary. */
+int sl_pl_token(int c);
+/* Character of token t ('-', 'a'..'z'), '^' for SOS, '$' for EOS, '?' otherwise. */
+int sl_pl_char(int t);
+
+/* Translates one word by the rule: pieces split on '-' and '\'' (kept), a piece
+ * starting with a vowel gets "way", otherwise everything before the first
+ * vowel (a e i o u y; a 'u' right after a moved 'q' moves too) goes to the end
+ * followed by "ay". Writes into out (size n). Returns SL_ERR (error set) for
+ * characters other than a-z, '-' and '\'', an empty word or overflow. */
+int sl_piglatin_rule(const char *word, char *out, size_t n);
+
+typedef struct sl_pl_data {
+	int n;              /* pairs */
+	char **src, **tgt;  /* n strings each */
+	int *split;         /* 0 train, 1 val, per pair */
+	int ntrain, nval;
+	/* what loading found */
+	int bad_lines;      /* lines not of the form "a-z word" "a-z word" */
+	int duplicates;     /* identical pairs dropped */
+	int conflicts;      /* sources seen with a second, different target (kept once) */
+	char conflict_example[128];
+	int rule_mismatches; /* pairs whose target differs from the rule's */
+	uint64_t seed;
+} sl_pl_data;
+
+void sl_pl_data_free(sl_pl_data *d);
+
+/* Loads a pair file in the homework format ("english piglatin" a line), with
+ * the homework's filter: both sides made of a-z and '-', duplicates dropped,
+ * a source with two targets kept once (first) and counted. Splits 80/20 by a
+ * hash of (seed, word). Returns NULL with the error set (missing file, no
+ * usable pair). */
+sl_pl_data *sl_pl_load_pairs(const char *path, uint64_t seed);
+
+/* Builds pairs with the rule from a word list (one word a line: words made of
+ * lowercase a-z are taken) or, when corpus is set, from any text (lowercased
+ * runs of letters, hyphenated compounds kept). Takes a deterministic sample of
+ * n words (0: all), choosing by hash of (seed, word), so the sample does not
+ * depend on the file's order; about 1 in 100 sampled entries is a hyphenated
+ * compound of two sampled words when the source has none. Returns NULL with
+ * the error set. */
+sl_pl_data *sl_pl_from_words(const char *path, int corpus, int n, uint64_t seed);
+
+/* Builds pairs from an in-memory list of words (tests, `words=` lists). */
+sl_pl_data *sl_pl_from_list(const char *const *words, int n, uint64_t seed);
+
+/* One batch: B pairs whose sources all have length S and targets length T.
+ *   src  (B, S)      source tokens
+ *   dec  (B, T + 1)  SOS, target tokens         (teacher-forced decoder input)
+ *   out  (B, T + 1)  target tokens, EOS         (what the decoder must produce) */
+typedef struct sl_pl_batch {
+	int B, S, T;
+	const int *idx;     /* pair indices, B */
+	int32_t *src, *dec, *out;
+} sl_pl_batch;
+
+/* An epoch plan: the training (or validation) pairs grouped by (S, T), cut
+ * into batches of at most bsz, batch order (and order within groups) shuffled
+ * from (seed, epoch) unless shuffle is 0. Every pair appears exactly once. */
+typedef struct sl_pl_plan {
+	int nbatches;
+	int *start, *count; /* into order[] */
+	int *order;         /* pair indices, grouped */
+	int total;
+} sl_pl_plan;
+
+/* Returns the plan for `which` (0 train, 1 val). Free with sl_pl_plan_free. */
+sl_pl_plan *sl_pl_plan_new(const sl_pl_data *d, int which, int bsz, uint64_t seed, long epoch, int shuffle);
+void sl_pl_plan_free(sl_pl_plan *p);
+/* Fills batch b of the plan; arrays are malloc'd into *out (free with
+ * sl_pl_batch_free). */
+void sl_pl_batch_fill(const sl_pl_data *d, const sl_pl_plan *p, int b, sl_pl_batch *out);
+void sl_pl_batch_free(sl_pl_batch *b);
+
+/* Encodes word into tokens (returns length) or -1 if a character is outside
+ * the vocabulary or the word is longer than max. */
+int sl_pl_encode(const char *word, int32_t *tok, int max);
+
+/* Character error rate helper: Levenshtein distance between a and b. */
+int sl_edit_distance(const char *a, const char *b);
+
+#endif
