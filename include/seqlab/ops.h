@@ -34,6 +34,7 @@ enum sl_op {
 	SL_OP_CROSS_ENTROPY,
 	SL_OP_DROPOUT,
 	SL_OP_CONV1D,
+	SL_OP_ATTENTION,
 	SL_OP_COUNT
 };
 
@@ -99,5 +100,16 @@ sl_tensor *sl_dropout(sl_tape *tp, sl_tensor *x, float p);
 /* Causal depthwise 1-D convolution: x (B, T, C), w (C, K), b (C) or NULL:
  * y[b,t,c] = b[c] + sum_k w[c,k] * x[b, t-K+1+k, c] (zero before t=0). */
 sl_tensor *sl_conv1d_causal(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b);
+
+/* Multi-head scaled dot-product attention, fused: q (B, Tq, H*Dh), k and v
+ * (B, Tk, H*Dh), heads interleaved as (H, Dh) in the last dimension, the
+ * layout a linear projection produces -> (B, Tq, H*Dh).
+ * Query i sees keys j <= i + (Tk - Tq) when causal (so a one-query step
+ * against a cache of Tk keys sees them all), and only the last `window` of
+ * those when window > 0. Scores are multiplied by scale (1/sqrt(Dh) usually).
+ * If probs is not NULL it receives the probabilities (B, H, Tq, Tk) from the
+ * arena, valid until the tape is reset. */
+sl_tensor *sl_attention(sl_tape *tp, sl_tensor *q, sl_tensor *k, sl_tensor *v, int heads, int causal,
+			int window, float scale, float **probs);
 
 #endif

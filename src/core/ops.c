@@ -30,6 +30,7 @@ const sl_op_def sl_ops[SL_OP_COUNT] = {
 	OP(CROSS_ENTROPY, cross_entropy),
 	OP(DROPOUT, dropout),
 	OP(CONV1D, conv1d),
+	OP(ATTENTION, attention),
 };
 
 static_assert(SL_COUNT(sl_ops) == SL_OP_COUNT, "every op needs a row in sl_ops");

@@ -1,0 +1,184 @@
+/* op_attention.c - fused multi-head scaled dot-product attention.
+ *
+ * Shapes: q (B, Tq, H, Dh), k and v (B, Tk, H, Dh) stored as (B, T, H*Dh);
+ * out (B, Tq, H*Dh); probabilities P (B, H, Tq, Tk) kept for backward and for
+ * the attention views. One task per (b, h): every output and gradient element
+ * is written by exactly one task, so threads never race and results do not
+ * depend on the partition. Head dims here are small (8-64) and T a few dozen,
+ * so plain loops beat sgemm calls. */
+#include "ops_impl.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct attn_ctx {
+	int B, Tq, Tk, H, Dh, causal, window;
+	float scale;
+	const float *q, *k, *v, *P, *dout;
+	float *out, *Pw, *dq, *dk, *dv;
+} attn_ctx;
+
+/* Keys [lo, hi) that query i may see. */
+static inline void key_range(const attn_ctx *c, int i, int *lo, int *hi)
+{
+	*lo = 0;
+	*hi = c->Tk;
+	if (c->causal) {
+		*hi = i + (c->Tk - c->Tq) + 1;
+		if (*hi > c->Tk)
+			*hi = c->Tk;
+		if (c->window > 0 && *hi - c->window > 0)
+			*lo = *hi - c->window;
+	}
+}
+
+static void attn_fwd(void *arg, size_t lo_bh, size_t hi_bh)
+{
+	const attn_ctx *c = arg;
+	const int D = c->H * c->Dh, Dh = c->Dh;
+	for (size_t bh = lo_bh; bh < hi_bh; bh++) {
+		int b = (int)(bh / (size_t)c->H), h = (int)(bh % (size_t)c->H);
+		const float *q = c->q + (size_t)b * c->Tq * D + (size_t)h * Dh;
+		const float *k = c->k + (size_t)b * c->Tk * D + (size_t)h * Dh;
+		const float *v = c->v + (size_t)b * c->Tk * D + (size_t)h * Dh;
+		float *out = c->out + (size_t)b * c->Tq * D + (size_t)h * Dh;
+		float *P = c->Pw + bh * (size_t)c->Tq * c->Tk;
+		for (int i = 0; i < c->Tq; i++) {
+			const float *qi = q + (size_t)i * D;
+			float *p = P + (size_t)i * c->Tk, *oi = out + (size_t)i * D;
+			int lo, hi;
+			key_range(c, i, &lo, &hi);
+			/* s_j = scale * q_i . k_j ; p = softmax(s) over [lo, hi) */
+			float m = -INFINITY;
+			for (int j = lo; j < hi; j++) {
+				const float *kj = k + (size_t)j * D;
+				float s = 0;
+				for (int d = 0; d < Dh; d++)
+					s += qi[d] * kj[d];
+				s *= c->scale;
+				p[j] = s;
+				m = s > m ? s : m;
+			}
+			float z = 0;
+			for (int j = lo; j < hi; j++) {
+				p[j] = expf(p[j] - m);
+				z += p[j];
+			}
+			float iz = 1.0f / z;
+			for (int j = 0; j < lo; j++)
+				p[j] = 0;
+			for (int j = hi; j < c->Tk; j++)
+				p[j] = 0;
+			/* o_i = sum_j p_j v_j */
+			for (int d = 0; d < Dh; d++)
+				oi[d] = 0;
+			for (int j = lo; j < hi; j++) {
+				p[j] *= iz;
+				const float *vj = v + (size_t)j * D;
+				for (int d = 0; d < Dh; d++)
+					oi[d] += p[j] * vj[d];
+			}
+		}
+	}
+}
+
+static void attn_bwd(void *arg, size_t lo_bh, size_t hi_bh)
+{
+	const attn_ctx *c = arg;
+	const int D = c->H * c->Dh, Dh = c->Dh;
+	for (size_t bh = lo_bh; bh < hi_bh; bh++) {
+		int b = (int)(bh / (size_t)c->H), h = (int)(bh % (size_t)c->H);
+		size_t oq = (size_t)b * c->Tq * D + (size_t)h * Dh, ok = (size_t)b * c->Tk * D + (size_t)h * Dh;
+		const float *q = c->q + oq, *k = c->k + ok, *v = c->v + ok, *dout = c->dout + oq;
+		const float *P = c->P + bh * (size_t)c->Tq * c->Tk;
+		float *dq = c->dq ? c->dq + oq : NULL, *dk = c->dk ? c->dk + ok : NULL,
+		      *dv = c->dv ? c->dv + ok : NULL;
+		for (int i = 0; i < c->Tq; i++) {
+			const float *p = P + (size_t)i * c->Tk, *doi = dout + (size_t)i * D, *qi = q + (size_t)i * D;
+			int lo, hi;
+			key_range(c, i, &lo, &hi);
+			/* dP_ij = dO_i . v_j ; dS_ij = P_ij (dP_ij - sum_j P_ij dP_ij) */
+			float dp[hi - lo > 0 ? hi - lo : 1];
+			float rs = 0;
+			for (int j = lo; j < hi; j++) {
+				const float *vj = v + (size_t)j * D;
+				float s = 0;
+				for (int d = 0; d < Dh; d++)
+					s += doi[d] * vj[d];
+				dp[j - lo] = s;
+				rs += p[j] * s;
+			}
+			for (int j = lo; j < hi; j++) {
+				float ds = p[j] * (dp[j - lo] - rs) * c->scale;
+				const float *kj = k + (size_t)j * D;
+				if (dq)
+					for (int d = 0; d < Dh; d++)
+						dq[(size_t)i * D + d] += ds * kj[d];
+				if (dk)
+					for (int d = 0; d < Dh; d++)
+						dk[(size_t)j * D + d] += ds * qi[d];
+				if (dv)
+					for (int d = 0; d < Dh; d++)
+						dv[(size_t)j * D + d] += p[j] * doi[d];
+			}
+		}
+	}
+}
+
+static attn_ctx attn_ctx_of(const sl_node *n)
+{
+	const sl_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2];
+	attn_ctx c = { .B = q->shape[0], .Tq = q->shape[1], .Tk = k->shape[1], .H = n->i[0],
+		       .causal = n->i[1], .window = n->i[2], .scale = n->f[0],
+		       .q = q->data, .k = k->data, .v = v->data };
+	c.Dh = q->shape[2] / c.H;
+	return c;
+}
+
+static void attn_run(sl_tape *tp, const attn_ctx *c, sl_range_fn fn)
+{
+	size_t work = (size_t)c->B * c->H * c->Tq * c->Tk * c->Dh;
+	if (work < SL_PAR_MIN_WORK)
+		fn((void *)c, 0, (size_t)c->B * c->H);
+	else
+		sl_pool_for(tp->pool, (size_t)c->B * c->H, fn, (void *)c);
+}
+
+sl_tensor *sl_attention(sl_tape *tp, sl_tensor *q, sl_tensor *k, sl_tensor *v, int heads, int causal,
+			int window, float scale, float **probs)
+{
+	SL_ASSERT(q->ndim == 3 && k->ndim == 3 && sl_tensor_same_shape(k, v));
+	SL_ASSERT(q->shape[0] == k->shape[0] && q->shape[2] == k->shape[2]);
+	SL_ASSERT(heads >= 1 && q->shape[2] % heads == 0);
+	SL_ASSERT(!causal || q->shape[1] <= k->shape[1]);
+	sl_tensor *ins[3] = { q, k, v };
+	sl_node n = sl_node_make(tp, SL_OP_ATTENTION, ins, 3, 3, q->shape);
+	n.i[0] = heads;
+	n.i[1] = causal;
+	n.i[2] = window;
+	n.f[0] = scale;
+	sl_tensor *out = sl_tape_apply(tp, &n);
+	if (probs)
+		*probs = n.saved;
+	return out;
+}
+
+void sl_op_attention_forward(sl_tape *tp, sl_node *n)
+{
+	attn_ctx c = attn_ctx_of(n);
+	c.out = n->out->data;
+	c.Pw = sl_arena_alloc(tp->arena, (size_t)c.B * c.H * c.Tq * c.Tk * sizeof(float));
+	n->saved = c.Pw;
+	attn_run(tp, &c, attn_fwd);
+}
+
+void sl_op_attention_backward(sl_tape *tp, sl_node *n)
+{
+	attn_ctx c = attn_ctx_of(n);
+	c.P = n->saved;
+	c.dout = n->out->grad;
+	c.dq = n->in[0]->requires_grad ? sl_tape_grad(tp, n->in[0]) : NULL;
+	c.dk = n->in[1]->requires_grad ? sl_tape_grad(tp, n->in[1]) : NULL;
+	c.dv = n->in[2]->requires_grad ? sl_tape_grad(tp, n->in[2]) : NULL;
+	attn_run(tp, &c, attn_bwd);
+}
