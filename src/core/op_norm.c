@@ -1,10 +1,435 @@
-/* op_norm.c - placeholder, being written. */
+/* op_norm.c - row-wise ops over the last dimension: layernorm, rmsnorm,
+ * softmax and the fused log-softmax cross-entropy.
+ *
+ * A tensor (..., C) is seen as R rows of C. Rows are independent, so the
+ * forward passes and dx split over rows with sl_pool_for. The gain and bias
+ * gradients (dg, db) are sums over rows: they split over *columns* instead,
+ * and each column is summed by one thread over all rows in row order, so they
+ * have the same bits whatever the thread count.
+ *
+ * Accuracy: row statistics (mean, variance, mean square, sum of exponentials,
+ * and the dot products of the backward passes) are accumulated in double.
+ * C is small (tens to a few thousand), so the cost is negligible next to the
+ * expf calls, and it keeps e.g. the variance of a row with a large mean free
+ * of float cancellation. Per-element values stay float. */
 #include "ops_impl.h"
-void sl_op_layernorm_forward(sl_tape *tp, sl_node *n) { (void)tp; (void)n; SL_ASSERT(!"todo"); }
-void sl_op_layernorm_backward(sl_tape *tp, sl_node *n) { (void)tp; (void)n; SL_ASSERT(!"todo"); }
-void sl_op_rmsnorm_forward(sl_tape *tp, sl_node *n) { (void)tp; (void)n; SL_ASSERT(!"todo"); }
-void sl_op_rmsnorm_backward(sl_tape *tp, sl_node *n) { (void)tp; (void)n; SL_ASSERT(!"todo"); }
-void sl_op_softmax_forward(sl_tape *tp, sl_node *n) { (void)tp; (void)n; SL_ASSERT(!"todo"); }
-void sl_op_softmax_backward(sl_tape *tp, sl_node *n) { (void)tp; (void)n; SL_ASSERT(!"todo"); }
-void sl_op_cross_entropy_forward(sl_tape *tp, sl_node *n) { (void)tp; (void)n; SL_ASSERT(!"todo"); }
-void sl_op_cross_entropy_backward(sl_tape *tp, sl_node *n) { (void)tp; (void)n; SL_ASSERT(!"todo"); }
+
+#include <math.h>
+#include <string.h>
+
+static void row_run(sl_tape *tp, size_t n, size_t work, sl_range_fn fn, void *ctx)
+{
+	if (work < SL_PAR_MIN_WORK)
+		fn(ctx, 0, n);
+	else
+		sl_pool_for(tp->pool, n, fn, ctx);
+}
+
+typedef struct norm_ctx {
+	const float *x, *g, *b;   /* x (R, C), g (C), b (C) or NULL */
+	const float *dy;          /* (R, C) */
+	float *y, *dx, *dg, *db;  /* y (R, C); gradients or NULL */
+	float *mean, *rstd;       /* (R) each; saved for backward, or NULL */
+	float eps;
+	size_t R, C;
+} norm_ctx;
+
+/* ---- layernorm -------------------------------------------------------------
+ * mu = mean_j x_j, var = mean_j (x_j - mu)^2, rstd = 1 / sqrt(var + eps),
+ * xhat_j = (x_j - mu) rstd, y_j = xhat_j g_j + b_j.
+ * Backward, with dxhat_j = dy_j g_j:
+ *   dx_j += rstd (dxhat_j - mean(dxhat) - xhat_j mean(dxhat xhat))
+ *   dg_j += sum_r dy_rj xhat_rj,  db_j += sum_r dy_rj. */
+
+static void ln_fwd_rows(void *arg, size_t lo, size_t hi)
+{
+	norm_ctx *c = arg;
+	size_t C = c->C;
+	for (size_t r = lo; r < hi; r++) {
+		const float *x = c->x + r * C;
+		float *y = c->y + r * C;
+		double s = 0;
+		for (size_t j = 0; j < C; j++)
+			s += x[j];
+		double mu = s / (double)C, v = 0;
+		for (size_t j = 0; j < C; j++) {
+			double d = x[j] - mu;
+			v += d * d;
+		}
+		float m = (float)mu;
+		float rs = (float)(1.0 / sqrt(v / (double)C + c->eps));
+		for (size_t j = 0; j < C; j++)
+			y[j] = (x[j] - m) * rs * c->g[j] + (c->b ? c->b[j] : 0.0f);
+		if (c->mean) {
+			c->mean[r] = m;
+			c->rstd[r] = rs;
+		}
+	}
+}
+
+static void ln_dx_rows(void *arg, size_t lo, size_t hi)
+{
+	norm_ctx *c = arg;
+	size_t C = c->C;
+	for (size_t r = lo; r < hi; r++) {
+		const float *x = c->x + r * C, *dy = c->dy + r * C;
+		float *dx = c->dx + r * C;
+		float m = c->mean[r], rs = c->rstd[r];
+		double s1 = 0, s2 = 0; /* sum dxhat, sum dxhat xhat */
+		for (size_t j = 0; j < C; j++) {
+			float dxh = dy[j] * c->g[j], xh = (x[j] - m) * rs;
+			s1 += dxh;
+			s2 += (double)dxh * xh;
+		}
+		float m1 = (float)(s1 / (double)C), m2 = (float)(s2 / (double)C);
+		for (size_t j = 0; j < C; j++) {
+			float dxh = dy[j] * c->g[j], xh = (x[j] - m) * rs;
+			dx[j] += rs * (dxh - m1 - xh * m2);
+		}
+	}
+}
+
+static void ln_dgb_cols(void *arg, size_t lo, size_t hi)
+{
+	norm_ctx *c = arg;
+	size_t C = c->C;
+	for (size_t r = 0; r < c->R; r++) {
+		const float *x = c->x + r * C, *dy = c->dy + r * C;
+		float m = c->mean[r], rs = c->rstd[r];
+		if (c->dg)
+			for (size_t j = lo; j < hi; j++)
+				c->dg[j] += dy[j] * ((x[j] - m) * rs);
+		if (c->db)
+			for (size_t j = lo; j < hi; j++)
+				c->db[j] += dy[j];
+	}
+}
+
+sl_tensor *sl_layernorm(sl_tape *tp, sl_tensor *x, sl_tensor *g, sl_tensor *b, float eps)
+{
+	int C = sl_tensor_dim(x, -1);
+	SL_ASSERT(g->ndim == 1 && g->shape[0] == C);
+	SL_ASSERT(!b || (b->ndim == 1 && b->shape[0] == C));
+	SL_ASSERT(eps > 0.0f);
+	sl_tensor *ins[3] = { x, g, b };
+	sl_node n = sl_node_make(tp, SL_OP_LAYERNORM, ins, 3, x->ndim, x->shape);
+	n.f[0] = eps;
+	return sl_tape_apply(tp, &n);
+}
+
+/* n->saved: mean (R) then rstd (R), floats. */
+void sl_op_layernorm_forward(sl_tape *tp, sl_node *n)
+{
+	sl_tensor *x = n->in[0], *b = n->in[2];
+	norm_ctx c = { .x = x->data, .g = n->in[1]->data, .b = b ? b->data : NULL, .y = n->out->data,
+		       .eps = n->f[0], .R = sl_tensor_rows(x), .C = (size_t)sl_tensor_dim(x, -1) };
+	if (n->out->requires_grad) {
+		float *s = sl_arena_alloc(tp->arena, 2 * c.R * sizeof(float));
+		c.mean = s;
+		c.rstd = s + c.R;
+		n->saved = s;
+	}
+	row_run(tp, c.R, c.R * c.C, ln_fwd_rows, &c);
+}
+
+void sl_op_layernorm_backward(sl_tape *tp, sl_node *n)
+{
+	sl_tensor *x = n->in[0], *g = n->in[1], *b = n->in[2];
+	float *s = n->saved;
+	SL_ASSERT(s);
+	norm_ctx c = { .x = x->data, .g = g->data, .dy = n->out->grad, .R = sl_tensor_rows(x),
+		       .C = (size_t)sl_tensor_dim(x, -1) };
+	c.mean = s;
+	c.rstd = s + c.R;
+	if (x->requires_grad) {
+		c.dx = sl_tape_grad(tp, x);
+		row_run(tp, c.R, c.R * c.C, ln_dx_rows, &c);
+	}
+	c.dg = g->requires_grad ? sl_tape_grad(tp, g) : NULL;
+	c.db = b && b->requires_grad ? sl_tape_grad(tp, b) : NULL;
+	if (c.dg || c.db)
+		row_run(tp, c.C, c.R * c.C, ln_dgb_cols, &c);
+}
+
+/* ---- rmsnorm ---------------------------------------------------------------
+ * rstd = 1 / sqrt(mean_j x_j^2 + eps), xhat_j = x_j rstd, y_j = xhat_j g_j.
+ * Backward, with dxhat_j = dy_j g_j:
+ *   dx_j += rstd (dxhat_j - xhat_j mean(dxhat xhat)),  dg_j += sum_r dy_rj xhat_rj. */
+
+static void rms_fwd_rows(void *arg, size_t lo, size_t hi)
+{
+	norm_ctx *c = arg;
+	size_t C = c->C;
+	for (size_t r = lo; r < hi; r++) {
+		const float *x = c->x + r * C;
+		float *y = c->y + r * C;
+		double ss = 0;
+		for (size_t j = 0; j < C; j++)
+			ss += (double)x[j] * x[j];
+		float rs = (float)(1.0 / sqrt(ss / (double)C + c->eps));
+		for (size_t j = 0; j < C; j++)
+			y[j] = x[j] * rs * c->g[j];
+		if (c->rstd)
+			c->rstd[r] = rs;
+	}
+}
+
+static void rms_dx_rows(void *arg, size_t lo, size_t hi)
+{
+	norm_ctx *c = arg;
+	size_t C = c->C;
+	for (size_t r = lo; r < hi; r++) {
+		const float *x = c->x + r * C, *dy = c->dy + r * C;
+		float *dx = c->dx + r * C;
+		float rs = c->rstd[r];
+		double s2 = 0; /* sum dxhat xhat */
+		for (size_t j = 0; j < C; j++)
+			s2 += (double)(dy[j] * c->g[j]) * (x[j] * rs);
+		float m2 = (float)(s2 / (double)C);
+		for (size_t j = 0; j < C; j++)
+			dx[j] += rs * (dy[j] * c->g[j] - (x[j] * rs) * m2);
+	}
+}
+
+static void rms_dg_cols(void *arg, size_t lo, size_t hi)
+{
+	norm_ctx *c = arg;
+	size_t C = c->C;
+	for (size_t r = 0; r < c->R; r++) {
+		const float *x = c->x + r * C, *dy = c->dy + r * C;
+		float rs = c->rstd[r];
+		for (size_t j = lo; j < hi; j++)
+			c->dg[j] += dy[j] * (x[j] * rs);
+	}
+}
+
+sl_tensor *sl_rmsnorm(sl_tape *tp, sl_tensor *x, sl_tensor *g, float eps)
+{
+	SL_ASSERT(g->ndim == 1 && g->shape[0] == sl_tensor_dim(x, -1));
+	SL_ASSERT(eps > 0.0f);
+	sl_tensor *ins[2] = { x, g };
+	sl_node n = sl_node_make(tp, SL_OP_RMSNORM, ins, 2, x->ndim, x->shape);
+	n.f[0] = eps;
+	return sl_tape_apply(tp, &n);
+}
+
+/* n->saved: rstd (R), floats. */
+void sl_op_rmsnorm_forward(sl_tape *tp, sl_node *n)
+{
+	sl_tensor *x = n->in[0];
+	norm_ctx c = { .x = x->data, .g = n->in[1]->data, .y = n->out->data, .eps = n->f[0],
+		       .R = sl_tensor_rows(x), .C = (size_t)sl_tensor_dim(x, -1) };
+	if (n->out->requires_grad)
+		n->saved = c.rstd = sl_arena_alloc(tp->arena, c.R * sizeof(float));
+	row_run(tp, c.R, c.R * c.C, rms_fwd_rows, &c);
+}
+
+void sl_op_rmsnorm_backward(sl_tape *tp, sl_node *n)
+{
+	sl_tensor *x = n->in[0], *g = n->in[1];
+	SL_ASSERT(n->saved);
+	norm_ctx c = { .x = x->data, .g = g->data, .dy = n->out->grad, .rstd = n->saved,
+		       .R = sl_tensor_rows(x), .C = (size_t)sl_tensor_dim(x, -1) };
+	if (x->requires_grad) {
+		c.dx = sl_tape_grad(tp, x);
+		row_run(tp, c.R, c.R * c.C, rms_dx_rows, &c);
+	}
+	if (g->requires_grad) {
+		c.dg = sl_tape_grad(tp, g);
+		row_run(tp, c.C, c.R * c.C, rms_dg_cols, &c);
+	}
+}
+
+/* ---- softmax ---------------------------------------------------------------
+ * y_j = e^(x_j - max x) / sum_k e^(x_k - max x); subtracting the row max keeps
+ * every exponent <= 0, so large logits cannot overflow.
+ * Backward: dx_j += y_j (dy_j - sum_k dy_k y_k). */
+
+static void softmax_fwd_rows(void *arg, size_t lo, size_t hi)
+{
+	norm_ctx *c = arg;
+	size_t C = c->C;
+	for (size_t r = lo; r < hi; r++) {
+		const float *x = c->x + r * C;
+		float *y = c->y + r * C;
+		float mx = x[0];
+		for (size_t j = 1; j < C; j++)
+			mx = x[j] > mx ? x[j] : mx;
+		double s = 0;
+		for (size_t j = 0; j < C; j++) {
+			y[j] = expf(x[j] - mx);
+			s += y[j];
+		}
+		float inv = (float)(1.0 / s);
+		for (size_t j = 0; j < C; j++)
+			y[j] *= inv;
+	}
+}
+
+static void softmax_dx_rows(void *arg, size_t lo, size_t hi)
+{
+	norm_ctx *c = arg;
+	size_t C = c->C;
+	for (size_t r = lo; r < hi; r++) {
+		const float *y = c->y + r * C, *dy = c->dy + r * C;
+		float *dx = c->dx + r * C;
+		double dot = 0;
+		for (size_t j = 0; j < C; j++)
+			dot += (double)dy[j] * y[j];
+		float d = (float)dot;
+		for (size_t j = 0; j < C; j++)
+			dx[j] += y[j] * (dy[j] - d);
+	}
+}
+
+sl_tensor *sl_softmax(sl_tape *tp, sl_tensor *x)
+{
+	sl_tensor *ins[1] = { x };
+	sl_node n = sl_node_make(tp, SL_OP_SOFTMAX, ins, 1, x->ndim, x->shape);
+	return sl_tape_apply(tp, &n);
+}
+
+void sl_op_softmax_forward(sl_tape *tp, sl_node *n)
+{
+	sl_tensor *x = n->in[0];
+	norm_ctx c = { .x = x->data, .y = n->out->data, .R = sl_tensor_rows(x),
+		       .C = (size_t)sl_tensor_dim(x, -1) };
+	row_run(tp, c.R, c.R * c.C, softmax_fwd_rows, &c);
+}
+
+void sl_op_softmax_backward(sl_tape *tp, sl_node *n)
+{
+	sl_tensor *x = n->in[0];
+	if (!x->requires_grad)
+		return;
+	/* the output y is read back, it is what backward needs */
+	norm_ctx c = { .y = n->out->data, .dy = n->out->grad, .dx = sl_tape_grad(tp, x),
+		       .R = sl_tensor_rows(x), .C = (size_t)sl_tensor_dim(x, -1) };
+	row_run(tp, c.R, c.R * c.C, softmax_dx_rows, &c);
+}
+
+/* ---- cross-entropy ---------------------------------------------------------
+ * For each counted row r (target t_r != ignore) of logits x (R, V):
+ *   m_r = max_j x_rj, ls_r = log sum_j e^(x_rj - m_r),
+ *   loss_r = -log softmax(x_r)[t_r] = ls_r - (x_r,t_r - m_r),
+ *   L = sum_r loss_r / N, N = the number of counted rows (L = 0 when N = 0).
+ * Backward: dx_rj += dL/N (softmax(x_r)_j - [j == t_r]) on counted rows,
+ * with softmax(x_r)_j = e^((x_rj - m_r) - ls_r); ignored rows get nothing.
+ * n->i[0] = ignore, n->i[1] = N; n->ids (R) a copy of the targets;
+ * n->saved: m (R) then ls (R), floats. */
+
+typedef struct ce_ctx {
+	const float *x;       /* (R, V) */
+	const int32_t *t;     /* (R) */
+	int ignore;
+	double *loss;         /* (R) per-row loss, 0 on ignored rows */
+	float *m, *ls;        /* (R) each, saved, or NULL */
+	float *dx;            /* (R, V) */
+	float scale;          /* dL / N */
+	size_t R, V;
+} ce_ctx;
+
+static void ce_fwd_rows(void *arg, size_t lo, size_t hi)
+{
+	ce_ctx *c = arg;
+	size_t V = c->V;
+	for (size_t r = lo; r < hi; r++) {
+		const float *x = c->x + r * V;
+		c->loss[r] = 0;
+		if (c->t[r] == c->ignore)
+			continue;
+		float mx = x[0];
+		for (size_t j = 1; j < V; j++)
+			mx = x[j] > mx ? x[j] : mx;
+		double s = 0;
+		for (size_t j = 0; j < V; j++)
+			s += expf(x[j] - mx);
+		double ls = log(s);
+		c->loss[r] = ls - (double)(x[c->t[r]] - mx);
+		if (c->m) {
+			c->m[r] = mx;
+			c->ls[r] = (float)ls;
+		}
+	}
+}
+
+static void ce_dx_rows(void *arg, size_t lo, size_t hi)
+{
+	ce_ctx *c = arg;
+	size_t V = c->V;
+	for (size_t r = lo; r < hi; r++) {
+		if (c->t[r] == c->ignore)
+			continue;
+		const float *x = c->x + r * V;
+		float *dx = c->dx + r * V;
+		float mx = c->m[r], ls = c->ls[r];
+		for (size_t j = 0; j < V; j++)
+			dx[j] += c->scale * expf((x[j] - mx) - ls);
+		dx[c->t[r]] -= c->scale;
+	}
+}
+
+sl_tensor *sl_cross_entropy(sl_tape *tp, sl_tensor *logits, const int32_t *targets, int ignore, int *count)
+{
+	size_t R = sl_tensor_rows(logits);
+	int V = sl_tensor_dim(logits, -1);
+	int32_t *ids = sl_arena_alloc(tp->arena, R * sizeof *ids);
+	memcpy(ids, targets, R * sizeof *ids);
+	int N = 0;
+	for (size_t r = 0; r < R; r++) {
+		if (ids[r] == ignore)
+			continue;
+		SL_ASSERT(ids[r] >= 0 && ids[r] < V);
+		N++;
+	}
+	int one = 1;
+	sl_tensor *ins[1] = { logits };
+	sl_node n = sl_node_make(tp, SL_OP_CROSS_ENTROPY, ins, 1, 1, &one);
+	n.ids = ids;
+	n.nids = R;
+	n.i[0] = ignore;
+	n.i[1] = N;
+	if (count)
+		*count = N;
+	return sl_tape_apply(tp, &n);
+}
+
+void sl_op_cross_entropy_forward(sl_tape *tp, sl_node *n)
+{
+	sl_tensor *x = n->in[0];
+	ce_ctx c = { .x = x->data, .t = n->ids, .ignore = n->i[0], .R = sl_tensor_rows(x),
+		     .V = (size_t)sl_tensor_dim(x, -1) };
+	SL_ASSERT(n->nids == c.R);
+	c.loss = sl_arena_alloc(tp->arena, c.R * sizeof *c.loss);
+	if (n->out->requires_grad) {
+		float *s = sl_arena_alloc(tp->arena, 2 * c.R * sizeof(float));
+		c.m = s;
+		c.ls = s + c.R;
+		n->saved = s;
+	}
+	row_run(tp, c.R, c.R * c.V, ce_fwd_rows, &c);
+	/* the mean over counted rows, summed in row order */
+	double total = 0;
+	for (size_t r = 0; r < c.R; r++)
+		total += c.loss[r];
+	int N = n->i[1];
+	n->out->data[0] = N > 0 ? (float)(total / N) : 0.0f;
+}
+
+void sl_op_cross_entropy_backward(sl_tape *tp, sl_node *n)
+{
+	sl_tensor *x = n->in[0];
+	if (!x->requires_grad)
+		return;
+	float *s = n->saved;
+	SL_ASSERT(s);
+	ce_ctx c = { .x = x->data, .t = n->ids, .ignore = n->i[0], .dx = sl_tape_grad(tp, x),
+		     .R = sl_tensor_rows(x), .V = (size_t)sl_tensor_dim(x, -1) };
+	int N = n->i[1];
+	if (N == 0)
+		return; /* no counted row: the loss is constant 0 */
+	c.m = s;
+	c.ls = s + c.R;
+	c.scale = n->out->grad[0] / (float)N;
+	row_run(tp, c.R, c.R * c.V, ce_dx_rows, &c);
+}
