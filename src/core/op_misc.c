@@ -1,6 +1,237 @@
-/* op_misc.c - placeholder, being written. */
+/* op_misc.c - dropout and the causal depthwise convolution.
+ *
+ * Dropout stores no mask: element i of a dropout node is kept when a
+ * counter-based hash of (node key, i) clears p, so forward and backward
+ * recompute the same mask on any thread. The convolution splits rows of
+ * (B*T) for its output and input gradient, and channels for the weight and
+ * bias gradients, which it sums over (b, t) in order: its bits never depend
+ * on the thread count. */
 #include "ops_impl.h"
-void sl_op_dropout_forward(sl_tape *tp, sl_node *n) { (void)tp; (void)n; SL_ASSERT(!"todo"); }
-void sl_op_dropout_backward(sl_tape *tp, sl_node *n) { (void)tp; (void)n; SL_ASSERT(!"todo"); }
-void sl_op_conv1d_forward(sl_tape *tp, sl_node *n) { (void)tp; (void)n; SL_ASSERT(!"todo"); }
-void sl_op_conv1d_backward(sl_tape *tp, sl_node *n) { (void)tp; (void)n; SL_ASSERT(!"todo"); }
+
+#include "seqlab/rng.h"
+
+#include <string.h>
+
+/* Runs fn over [0, n) on the pool, or serially below SL_PAR_MIN_WORK. */
+static void misc_run(sl_tape *tp, size_t n, size_t work, sl_range_fn fn, void *ctx)
+{
+	if (work < SL_PAR_MIN_WORK)
+		fn(ctx, 0, n);
+	else
+		sl_pool_for(tp->pool, n, fn, ctx);
+}
+
+/* ---- dropout: y_i = x_i * m_i / (1 - p), m_i = [u(key, i) >= p] ---------- */
+
+typedef struct drop_ctx {
+	uint64_t key;
+	float p, scale;       /* scale = 1 / (1 - p) */
+	const float *x;       /* forward: x; backward: dy */
+	float *y;             /* forward: y (=); backward: dx (+=) */
+	int acc;
+} drop_ctx;
+
+static void drop_range(void *arg, size_t lo, size_t hi)
+{
+	drop_ctx *c = arg;
+	for (size_t i = lo; i < hi; i++) {
+		float v = sl_hash_uniform(c->key, i) >= c->p ? c->x[i] * c->scale : 0.0f;
+		if (c->acc)
+			c->y[i] += v;
+		else
+			c->y[i] = v;
+	}
+}
+
+sl_tensor *sl_dropout(sl_tape *tp, sl_tensor *x, float p)
+{
+	SL_ASSERT(p >= 0.0f && p < 1.0f);
+	if (!tp->training || p == 0.0f)
+		return x;
+	sl_tensor *ins[1] = { x };
+	sl_node n = sl_node_make(tp, SL_OP_DROPOUT, ins, 1, x->ndim, x->shape);
+	n.f[0] = p;
+	n.key = sl_hash64(tp->dropout_key + tp->dropout_count++);
+	return sl_tape_apply(tp, &n);
+}
+
+/* A hash per element costs about as much as a few multiply-adds. */
+#define DROP_WORK 8
+
+void sl_op_dropout_forward(sl_tape *tp, sl_node *n)
+{
+	float p = n->f[0];
+	drop_ctx c = { .key = n->key, .p = p, .scale = 1.0f / (1.0f - p), .x = n->in[0]->data,
+		       .y = n->out->data, .acc = 0 };
+	size_t numel = sl_tensor_numel(n->out);
+	misc_run(tp, numel, DROP_WORK * numel, drop_range, &c);
+}
+
+void sl_op_dropout_backward(sl_tape *tp, sl_node *n)
+{
+	sl_tensor *x = n->in[0];
+	if (!x->requires_grad)
+		return;
+	float p = n->f[0];
+	/* dx_i += dy_i * m_i / (1 - p), the mask recomputed from the key */
+	drop_ctx c = { .key = n->key, .p = p, .scale = 1.0f / (1.0f - p), .x = n->out->grad,
+		       .y = sl_tape_grad(tp, x), .acc = 1 };
+	size_t numel = sl_tensor_numel(x);
+	misc_run(tp, numel, DROP_WORK * numel, drop_range, &c);
+}
+
+/* ---- conv1d: causal depthwise convolution over time ---------------------
+ *
+ *   y[b,t,c]  = bias[c] + sum_k w[c,k] x[b, t-K+1+k, c]        x = 0 before t=0
+ *   dx[b,s,c] += sum_k w[c,k] dy[b, s+K-1-k, c]                 terms with s+K-1-k < T
+ *   dw[c,k]   += sum_{b,t} dy[b,t,c] x[b, t-K+1+k, c]
+ *   dbias[c]  += sum_{b,t} dy[b,t,c]
+ *
+ * x, y (B, T, C); w (C, K). The kernels read w through wt (K, C), its
+ * transpose, so the inner loops run along contiguous channels. */
+
+typedef struct conv_ctx {
+	int B, T, C, K;
+	const float *x, *wt, *bias, *dy;  /* wt (K, C) */
+	float *y, *dx;
+	float *dwt, *dbias;               /* (K, C) and (C) scratch sums, or NULL */
+	float *dw, *db;                   /* the real gradients, or NULL */
+} conv_ctx;
+
+/* w (C, K) -> wt (K, C), from the arena. */
+static float *conv_wt(sl_tape *tp, const sl_tensor *w)
+{
+	int C = w->shape[0], K = w->shape[1];
+	float *wt = sl_arena_alloc(tp->arena, (size_t)C * K * sizeof(float));
+	for (int c = 0; c < C; c++)
+		for (int k = 0; k < K; k++)
+			wt[(size_t)k * C + c] = w->data[(size_t)c * K + k];
+	return wt;
+}
+
+/* Rows r = b*T + t of y. */
+static void conv_fwd_rows(void *arg, size_t lo, size_t hi)
+{
+	conv_ctx *c = arg;
+	size_t C = (size_t)c->C;
+	for (size_t r = lo; r < hi; r++) {
+		int t = (int)(r % (size_t)c->T);
+		float *y = c->y + r * C;
+		if (c->bias)
+			memcpy(y, c->bias, C * sizeof(float));
+		else
+			memset(y, 0, C * sizeof(float));
+		/* tap k reads x at s = t-K+1+k, row r-K+1+k of the same sequence */
+		for (int k = c->K - 1 - t > 0 ? c->K - 1 - t : 0; k < c->K; k++) {
+			const float *xs = c->x + (r + (size_t)k + 1 - (size_t)c->K) * C;
+			const float *wk = c->wt + (size_t)k * C;
+			for (size_t j = 0; j < C; j++)
+				y[j] += wk[j] * xs[j];
+		}
+	}
+}
+
+/* Rows r = b*T + s of dx. */
+static void conv_dx_rows(void *arg, size_t lo, size_t hi)
+{
+	conv_ctx *c = arg;
+	size_t C = (size_t)c->C;
+	for (size_t r = lo; r < hi; r++) {
+		int s = (int)(r % (size_t)c->T);
+		float *dx = c->dx + r * C;
+		/* tap k carries x[s] to y at t = s+K-1-k, which must be < T */
+		for (int k = 0; k < c->K; k++) {
+			int t = s + c->K - 1 - k;
+			if (t >= c->T)
+				continue;
+			const float *dy = c->dy + (r + (size_t)(c->K - 1 - k)) * C;
+			const float *wk = c->wt + (size_t)k * C;
+			for (size_t j = 0; j < C; j++)
+				dx[j] += wk[j] * dy[j];
+		}
+	}
+}
+
+/* Channels [lo, hi): sums over (b, t) in order into the zeroed scratch, then
+ * adds the totals into dw and db. */
+static void conv_dw_chans(void *arg, size_t lo, size_t hi)
+{
+	conv_ctx *c = arg;
+	size_t C = (size_t)c->C;
+	for (int b = 0; b < c->B; b++)
+		for (int t = 0; t < c->T; t++) {
+			size_t r = (size_t)b * c->T + (size_t)t;
+			const float *dy = c->dy + r * C;
+			if (c->dbias)
+				for (size_t j = lo; j < hi; j++)
+					c->dbias[j] += dy[j];
+			if (!c->dwt)
+				continue;
+			for (int k = c->K - 1 - t > 0 ? c->K - 1 - t : 0; k < c->K; k++) {
+				const float *xs = c->x + (r + (size_t)k + 1 - (size_t)c->K) * C;
+				float *dwk = c->dwt + (size_t)k * C;
+				for (size_t j = lo; j < hi; j++)
+					dwk[j] += dy[j] * xs[j];
+			}
+		}
+	for (size_t j = lo; j < hi; j++) {
+		if (c->dwt)
+			for (int k = 0; k < c->K; k++)
+				c->dw[j * (size_t)c->K + (size_t)k] += c->dwt[(size_t)k * C + j];
+		if (c->dbias)
+			c->db[j] += c->dbias[j];
+	}
+}
+
+sl_tensor *sl_conv1d_causal(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b)
+{
+	SL_ASSERT(x->ndim == 3 && w->ndim == 2 && w->shape[0] == x->shape[2]);
+	SL_ASSERT(!b || (b->ndim == 1 && b->shape[0] == x->shape[2]));
+	sl_tensor *ins[3] = { x, w, b };
+	sl_node n = sl_node_make(tp, SL_OP_CONV1D, ins, 3, 3, x->shape);
+	return sl_tape_apply(tp, &n);
+}
+
+static conv_ctx conv_ctx_of(const sl_node *n)
+{
+	const sl_tensor *x = n->in[0], *w = n->in[1];
+	conv_ctx c = { .B = x->shape[0], .T = x->shape[1], .C = x->shape[2], .K = w->shape[1],
+		       .x = x->data };
+	return c;
+}
+
+void sl_op_conv1d_forward(sl_tape *tp, sl_node *n)
+{
+	conv_ctx c = conv_ctx_of(n);
+	sl_tensor *b = n->in[2];
+	c.wt = conv_wt(tp, n->in[1]);
+	c.bias = b ? b->data : NULL;
+	c.y = n->out->data;
+	if (n->out->requires_grad)
+		n->saved = (void *)c.wt;
+	size_t rows = (size_t)c.B * c.T;
+	misc_run(tp, rows, rows * c.C * c.K, conv_fwd_rows, &c);
+}
+
+void sl_op_conv1d_backward(sl_tape *tp, sl_node *n)
+{
+	sl_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+	conv_ctx c = conv_ctx_of(n);
+	c.wt = n->saved;
+	c.dy = n->out->grad;
+	size_t rows = (size_t)c.B * c.T, work = rows * c.C * c.K;
+	if (x->requires_grad) {
+		c.dx = sl_tape_grad(tp, x);
+		misc_run(tp, rows, work, conv_dx_rows, &c);
+	}
+	if (w->requires_grad) {
+		c.dw = sl_tape_grad(tp, w);
+		c.dwt = sl_arena_calloc(tp->arena, (size_t)c.K * c.C * sizeof(float));
+	}
+	if (b && b->requires_grad) {
+		c.db = sl_tape_grad(tp, b);
+		c.dbias = sl_arena_calloc(tp->arena, (size_t)c.C * sizeof(float));
+	}
+	if (c.dw || c.db)
+		misc_run(tp, (size_t)c.C, work, conv_dw_chans, &c);
+}
