@@ -17,7 +17,7 @@ typedef sl_tensor *(*gc_build_fn)(sl_tape *tp, sl_tensor **in, void *ctx);
 
 /* A heap tensor that requires a gradient, filled with uniform values in
  * [lo, hi). Free with gc_free(). */
-static sl_tensor *gc_input(sl_rng *r, int ndim, const int *shape, float lo, float hi)
+__attribute__((unused)) static sl_tensor *gc_input(sl_rng *r, int ndim, const int *shape, float lo, float hi)
 {
 	sl_tensor *t = calloc(1, sizeof *t);
 	size_t n = sl_shape_set(t, ndim, shape);
@@ -29,7 +29,7 @@ static sl_tensor *gc_input(sl_rng *r, int ndim, const int *shape, float lo, floa
 	return t;
 }
 
-static void gc_free(sl_tensor *t)
+__attribute__((unused)) static void gc_free(sl_tensor *t)
 {
 	if (!t)
 		return;

@@ -1,5 +1,6 @@
 /* test_piglatin.c - the rule, the loaders, the split, the batches. */
 #include "seqlab/common.h"
+#include "seqlab/optspec.h"
 #include "seqlab/piglatin.h"
 #include "tap.h"
 

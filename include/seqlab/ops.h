@@ -1,6 +1,6 @@
 /* ops.h - the differentiable ops. Each is registered in sl_ops[] with its
  * forward and backward together (src/core/ops.c) and has a finite-difference
- * gradient check in tests/test_ops.c.
+ * gradient check in tests/test_ops.c, tests/test_ops_shape.c or its own test.
  *
  * All ops return a new temporary from the tape's arena. Shapes are checked with
  * SL_ASSERT: a mismatch is a programming error in the model code. */
@@ -111,5 +111,11 @@ sl_tensor *sl_conv1d_causal(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *
  * arena, valid until the tape is reset. */
 sl_tensor *sl_attention(sl_tape *tp, sl_tensor *q, sl_tensor *k, sl_tensor *v, int heads, int causal,
 			int window, float scale, float **probs);
+/* Forward only, for decoding with a key/value cache: q (B, Tq, H*Dh) against
+ * the first Tk rows of caches laid out (B, cap, H*Dh); causal as above.
+ * Writes out (same shape as q) and, if probs is not NULL, the probabilities
+ * (B, H, Tq, Tk). Records nothing. */
+void sl_attention_cached(sl_tape *tp, const sl_tensor *q, const float *kcache, const float *vcache, int Tk,
+			 int cap, int heads, int window, float scale, sl_tensor *out, float *probs);
 
 #endif

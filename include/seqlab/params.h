@@ -15,6 +15,8 @@ typedef struct sl_params {
 	sl_tensor **t;      /* n tensors; data and grad point into the blocks */
 	size_t *offset;     /* element offset of each tensor in the blocks */
 	unsigned *flags;
+	int *init;          /* sl_init_kind of each tensor */
+	float *init_a, *init_b;
 	size_t total;       /* elements in each block */
 	float *data;        /* values */
 	float *grad;        /* gradients */
@@ -35,6 +37,20 @@ int sl_params_index(const sl_params *ps, const char *name);
 void sl_params_zero_grad(sl_params *ps);
 /* Total element count. */
 size_t sl_params_count(const sl_params *ps);
+
+/* How sl_params_init() fills a parameter. */
+enum sl_init_kind {
+	SL_INIT_ZERO,     /* zeros (the default) */
+	SL_INIT_CONST,    /* a */
+	SL_INIT_NORMAL,   /* mean a, std b */
+	SL_INIT_UNIFORM,  /* in [a, b) */
+	SL_INIT_MANUAL    /* left alone: the model fills it after sl_params_init() */
+};
+void sl_params_set_init(sl_params *ps, const sl_tensor *t, int kind, float a, float b);
+/* Fills every parameter by its init kind, each from its own stream
+ * sl_rng_split_str(rng, name): a parameter's values do not depend on what
+ * else the model declares. */
+void sl_params_init(sl_params *ps, const sl_rng *rng);
 
 /* Initialisers. */
 void sl_init_normal(sl_tensor *t, sl_rng *r, float mean, float std);

@@ -99,7 +99,4 @@ void sl_pl_batch_free(sl_pl_batch *b);
  * the vocabulary or the word is longer than max. */
 int sl_pl_encode(const char *word, int32_t *tok, int max);
 
-/* Character error rate helper: Levenshtein distance between a and b. */
-int sl_edit_distance(const char *a, const char *b);
-
 #endif

@@ -13,6 +13,7 @@
 
 typedef struct attn_ctx {
 	int B, Tq, Tk, H, Dh, causal, window;
+	size_t kv_bstride; /* floats between batches in k and v: Tk*D, or a cache's capacity*D */
 	float scale;
 	const float *q, *k, *v, *P, *dout;
 	float *out, *Pw, *dq, *dk, *dv;
@@ -39,8 +40,8 @@ static void attn_fwd(void *arg, size_t lo_bh, size_t hi_bh)
 	for (size_t bh = lo_bh; bh < hi_bh; bh++) {
 		int b = (int)(bh / (size_t)c->H), h = (int)(bh % (size_t)c->H);
 		const float *q = c->q + (size_t)b * c->Tq * D + (size_t)h * Dh;
-		const float *k = c->k + (size_t)b * c->Tk * D + (size_t)h * Dh;
-		const float *v = c->v + (size_t)b * c->Tk * D + (size_t)h * Dh;
+		const float *k = c->k + (size_t)b * c->kv_bstride + (size_t)h * Dh;
+		const float *v = c->v + (size_t)b * c->kv_bstride + (size_t)h * Dh;
 		float *out = c->out + (size_t)b * c->Tq * D + (size_t)h * Dh;
 		float *P = c->Pw + bh * (size_t)c->Tq * c->Tk;
 		for (int i = 0; i < c->Tq; i++) {
@@ -132,6 +133,7 @@ static attn_ctx attn_ctx_of(const sl_node *n)
 		       .causal = n->i[1], .window = n->i[2], .scale = n->f[0],
 		       .q = q->data, .k = k->data, .v = v->data };
 	c.Dh = q->shape[2] / c.H;
+	c.kv_bstride = (size_t)c.Tk * q->shape[2];
 	return c;
 }
 
@@ -161,6 +163,19 @@ sl_tensor *sl_attention(sl_tape *tp, sl_tensor *q, sl_tensor *k, sl_tensor *v, i
 	if (probs)
 		*probs = n.saved;
 	return out;
+}
+
+void sl_attention_cached(sl_tape *tp, const sl_tensor *q, const float *kcache, const float *vcache, int Tk,
+			 int cap, int heads, int window, float scale, sl_tensor *out, float *probs)
+{
+	SL_ASSERT(q->ndim == 3 && Tk >= q->shape[1] && Tk <= cap && sl_tensor_same_shape(q, out));
+	attn_ctx c = { .B = q->shape[0], .Tq = q->shape[1], .Tk = Tk, .H = heads, .causal = 1,
+		       .window = window, .scale = scale, .q = q->data, .k = kcache, .v = vcache,
+		       .out = out->data };
+	c.Dh = q->shape[2] / heads;
+	c.kv_bstride = (size_t)cap * q->shape[2];
+	c.Pw = probs ? probs : sl_arena_alloc(tp->arena, (size_t)c.B * c.H * c.Tq * c.Tk * sizeof(float));
+	attn_run(tp, &c, attn_fwd);
 }
 
 void sl_op_attention_forward(sl_tape *tp, sl_node *n)

@@ -20,6 +20,9 @@ void sl_params_free(sl_params *ps)
 	free(ps->t);
 	free(ps->offset);
 	free(ps->flags);
+	free(ps->init);
+	free(ps->init_a);
+	free(ps->init_b);
 	free(ps->data);
 	free(ps->grad);
 	free(ps);
@@ -63,6 +66,9 @@ sl_tensor *sl_params_add(sl_params *ps, const char *name, int ndim, const int *s
 		ps->t = sl_xrealloc(ps->t, (size_t)ps->cap * sizeof *ps->t);
 		ps->offset = sl_xrealloc(ps->offset, (size_t)ps->cap * sizeof *ps->offset);
 		ps->flags = sl_xrealloc(ps->flags, (size_t)ps->cap * sizeof *ps->flags);
+		ps->init = sl_xrealloc(ps->init, (size_t)ps->cap * sizeof *ps->init);
+		ps->init_a = sl_xrealloc(ps->init_a, (size_t)ps->cap * sizeof *ps->init_a);
+		ps->init_b = sl_xrealloc(ps->init_b, (size_t)ps->cap * sizeof *ps->init_b);
 	}
 	sl_tensor *t = sl_xcalloc(1, sizeof *t);
 	size_t n = sl_shape_set(t, ndim, shape);
@@ -71,6 +77,8 @@ sl_tensor *sl_params_add(sl_params *ps, const char *name, int ndim, const int *s
 	/* each tensor starts on a 16-float (64-byte) boundary */
 	ps->offset[ps->n] = ps->total;
 	ps->flags[ps->n] = flags;
+	ps->init[ps->n] = SL_INIT_ZERO;
+	ps->init_a[ps->n] = ps->init_b[ps->n] = 0;
 	ps->t[ps->n++] = t;
 	ps->total += (n + 15) & ~(size_t)15;
 	return t;
@@ -103,6 +111,43 @@ size_t sl_params_count(const sl_params *ps)
 	for (int i = 0; i < ps->n; i++)
 		n += sl_tensor_numel(ps->t[i]);
 	return n;
+}
+
+void sl_params_set_init(sl_params *ps, const sl_tensor *t, int kind, float a, float b)
+{
+	for (int i = 0; i < ps->n; i++)
+		if (ps->t[i] == t) {
+			ps->init[i] = kind;
+			ps->init_a[i] = a;
+			ps->init_b[i] = b;
+			return;
+		}
+	SL_ASSERT(!"sl_params_set_init: not a parameter of this store");
+}
+
+void sl_params_init(sl_params *ps, const sl_rng *rng)
+{
+	SL_ASSERT(ps->allocated);
+	for (int i = 0; i < ps->n; i++) {
+		sl_tensor *t = ps->t[i];
+		sl_rng r = sl_rng_split_str(rng, t->name);
+		switch (ps->init[i]) {
+		case SL_INIT_ZERO:
+			sl_init_const(t, 0);
+			break;
+		case SL_INIT_CONST:
+			sl_init_const(t, ps->init_a[i]);
+			break;
+		case SL_INIT_NORMAL:
+			sl_init_normal(t, &r, ps->init_a[i], ps->init_b[i]);
+			break;
+		case SL_INIT_UNIFORM:
+			sl_init_uniform(t, &r, ps->init_a[i], ps->init_b[i]);
+			break;
+		default:
+			break;
+		}
+	}
 }
 
 void sl_init_normal(sl_tensor *t, sl_rng *r, float mean, float std)

@@ -585,26 +585,3 @@ void sl_pl_batch_free(sl_pl_batch *b)
 	free(b->out);
 	b->src = b->dec = b->out = NULL;
 }
-
-int sl_edit_distance(const char *a, const char *b)
-{
-	size_t n = strlen(a), m = strlen(b);
-	int *row = sl_xmalloc((m + 1) * sizeof *row);
-	for (size_t j = 0; j <= m; j++)
-		row[j] = (int)j;
-	for (size_t i = 1; i <= n; i++) {
-		int diag = row[0];
-		row[0] = (int)i;
-		for (size_t j = 1; j <= m; j++) {
-			int up = row[j];
-			int v = diag + (a[i - 1] != b[j - 1]);
-			v = SL_MIN(v, up + 1);
-			v = SL_MIN(v, row[j - 1] + 1);
-			row[j] = v;
-			diag = up;
-		}
-	}
-	int d = row[m];
-	free(row);
-	return d;
-}

@@ -1,0 +1,430 @@
+/* transformer.c - encoder-decoder Transformer, teacher-forced forward,
+ * greedy decoding with a key/value cache, beam search. */
+#include "seqlab/transformer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const norm_names[] = { "pre", "post", NULL };
+static const char *const pe_names[] = { "sinusoidal", "learned", "none", NULL };
+
+#define OFF(f) offsetof(sl_transformer_config, f)
+const sl_optspec sl_transformer_options[] = {
+	{ "hidden", SL_OPT_INT, OFF(hidden), "64", 4, 1024, NULL, "model width" },
+	{ "enc", SL_OPT_INT, OFF(enc), "2", 0, 16, NULL, "encoder layers" },
+	{ "dec", SL_OPT_INT, OFF(dec), "2", 1, 16, NULL, "decoder layers" },
+	{ "heads", SL_OPT_INT, OFF(heads), "8", 1, 64, NULL, "attention heads (divide hidden)" },
+	{ "mlp", SL_OPT_INT, OFF(mlp), "4", 0, 16, NULL, "MLP width as a multiple of hidden; 0 = no MLP" },
+	{ "norm", SL_OPT_ENUM, OFF(norm), "pre", 0, 0, norm_names, "LayerNorm before (pre) or after (post) each sublayer" },
+	{ "enc_pe", SL_OPT_ENUM, OFF(enc_pe), "sinusoidal", 0, 0, pe_names, "encoder positions" },
+	{ "dec_pe", SL_OPT_ENUM, OFF(dec_pe), "learned", 0, 0, pe_names, "decoder positions (learned ones start sinusoidal)" },
+	{ "dropout", SL_OPT_FLOAT, OFF(dropout), "0", 0, 0.9, NULL, "dropout after embeddings and sublayers" },
+	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
+};
+
+typedef struct sl_tf_layer {
+	sl_nn_norm n1, n2, n3;
+	sl_nn_mha self, cross;
+	sl_nn_mlp mlp;
+} sl_tf_layer;
+
+sl_transformer *sl_transformer_new(const sl_transformer_config *cfg, const sl_rng *rng)
+{
+	if (cfg->heads < 1 || cfg->hidden % cfg->heads) {
+		sl_errorf("hidden=%d is not divisible by heads=%d", cfg->hidden, cfg->heads);
+		return NULL;
+	}
+	if (cfg->hidden % 2) {
+		sl_errorf("hidden=%d must be even (sinusoidal positions pair sin and cos)", cfg->hidden);
+		return NULL;
+	}
+	if (cfg->enc > 16 || cfg->dec > 16 || cfg->dec < 1 || cfg->vocab < 2 || cfg->maxlen < 1) {
+		sl_errorf("bad transformer shape (enc=%d dec=%d vocab=%d maxlen=%d)", cfg->enc, cfg->dec, cfg->vocab,
+			  cfg->maxlen);
+		return NULL;
+	}
+	sl_transformer *m = sl_xcalloc(1, sizeof *m);
+	m->cfg = *cfg;
+	m->ps = sl_params_new();
+	int H = cfg->hidden, V = cfg->vocab, L = cfg->maxlen;
+	char name[64];
+	sl_nn_embedding_add(&m->src_emb, m->ps, "src_emb", V, H);
+	sl_nn_embedding_add(&m->tgt_emb, m->ps, "tgt_emb", V, H);
+	int ps2[2] = { L, H };
+	m->sin_table = sl_xmalloc((size_t)L * H * sizeof(float));
+	sl_nn_sinusoid(m->sin_table, L, H);
+	sl_shape_set(&m->sin_src, 2, ps2);
+	m->sin_src.data = m->sin_table;
+	m->sin_tgt = m->sin_src;
+	if (cfg->enc_pe == SL_PE_LEARNED) {
+		m->src_pos = sl_params_add(m->ps, "src_pos", 2, ps2, SL_PARAM_NO_DECAY);
+		sl_params_set_init(m->ps, m->src_pos, SL_INIT_MANUAL, 0, 0);
+	}
+	if (cfg->dec_pe == SL_PE_LEARNED) {
+		m->tgt_pos = sl_params_add(m->ps, "tgt_pos", 2, ps2, SL_PARAM_NO_DECAY);
+		sl_params_set_init(m->ps, m->tgt_pos, SL_INIT_MANUAL, 0, 0);
+	}
+	m->enc = sl_xcalloc((size_t)(cfg->enc ? cfg->enc : 1), sizeof *m->enc);
+	m->dec = sl_xcalloc((size_t)cfg->dec, sizeof *m->dec);
+	for (int side = 0; side < 2; side++) {
+		int n = side ? cfg->dec : cfg->enc;
+		for (int l = 0; l < n; l++) {
+			sl_tf_layer *ly = side ? &m->dec[l] : &m->enc[l];
+			const char *p = side ? "dec" : "enc";
+#define N(suffix) (snprintf(name, sizeof name, "%s.%d.%s", p, l, suffix), name)
+			sl_nn_norm_add(&ly->n1, m->ps, N("n1"), H, 0);
+			sl_nn_mha_add(&ly->self, m->ps, N("self"), H, cfg->heads);
+			sl_nn_norm_add(&ly->n2, m->ps, N("n2"), H, 0);
+			if (side) {
+				sl_nn_mha_add(&ly->cross, m->ps, N("cross"), H, cfg->heads);
+				sl_nn_norm_add(&ly->n3, m->ps, N("n3"), H, 0);
+			}
+			if (cfg->mlp)
+				sl_nn_mlp_add(&ly->mlp, m->ps, N("mlp"), H, cfg->mlp * H);
+#undef N
+		}
+	}
+	if (cfg->norm == 0) {
+		sl_nn_norm_add(&m->enc_norm, m->ps, "enc_norm", H, 0);
+		sl_nn_norm_add(&m->dec_norm, m->ps, "dec_norm", H, 0);
+	}
+	sl_nn_linear_add(&m->out, m->ps, "out", H, V, 1);
+	sl_params_alloc(m->ps);
+	sl_params_init(m->ps, rng);
+	/* learned positions start from the sinusoid (as in the homework) */
+	if (m->src_pos)
+		memcpy(m->src_pos->data, m->sin_table, (size_t)L * H * sizeof(float));
+	if (m->tgt_pos)
+		memcpy(m->tgt_pos->data, m->sin_table, (size_t)L * H * sizeof(float));
+	return m;
+}
+
+void sl_transformer_free(sl_transformer *m)
+{
+	if (!m)
+		return;
+	sl_params_free(m->ps);
+	free(m->sin_table);
+	free(m->enc);
+	free(m->dec);
+	free(m);
+}
+
+/* token embedding + positions [pos0, pos0+T) -> (B, T, H), dropout applied */
+static sl_tensor *embed(sl_transformer *m, sl_tape *tp, int side, const int32_t *ids, int B, int T, int pos0)
+{
+	sl_tensor *x = sl_nn_embedding_forward(side ? &m->tgt_emb : &m->src_emb, tp, ids, B, T);
+	int pe = side ? m->cfg.dec_pe : m->cfg.enc_pe;
+	if (pe != SL_PE_NONE) {
+		SL_ASSERT(pos0 + T <= m->cfg.maxlen);
+		int32_t *pid = sl_arena_alloc(tp->arena, (size_t)B * T * sizeof(int32_t));
+		for (int b = 0; b < B; b++)
+			for (int t = 0; t < T; t++)
+				pid[b * T + t] = pos0 + t;
+		sl_tensor *table = pe == SL_PE_LEARNED ? (side ? m->tgt_pos : m->src_pos)
+						       : (side ? &m->sin_tgt : &m->sin_src);
+		int s[2] = { B, T };
+		x = sl_add(tp, x, sl_embedding(tp, table, pid, 2, s));
+	}
+	return sl_dropout(tp, x, m->cfg.dropout);
+}
+
+/* x + sublayer(x) with pre- or post-norm; f computed by the caller on h. */
+static sl_tensor *residual(sl_transformer *m, sl_tape *tp, sl_tensor *x, sl_tensor *f, const sl_nn_norm *n)
+{
+	sl_tensor *y = sl_add(tp, x, sl_dropout(tp, f, m->cfg.dropout));
+	return m->cfg.norm == 0 ? y : sl_nn_norm_forward(n, tp, y);
+}
+
+static sl_tensor *pre(sl_transformer *m, sl_tape *tp, sl_tensor *x, const sl_nn_norm *n)
+{
+	return m->cfg.norm == 0 ? sl_nn_norm_forward(n, tp, x) : x;
+}
+
+static sl_tensor *encode(sl_transformer *m, sl_tape *tp, const int32_t *src, int B, int S)
+{
+	sl_tensor *x = embed(m, tp, 0, src, B, S, 0);
+	for (int l = 0; l < m->cfg.enc; l++) {
+		sl_tf_layer *ly = &m->enc[l];
+		sl_tensor *h = pre(m, tp, x, &ly->n1);
+		x = residual(m, tp, x, sl_nn_mha_forward(&ly->self, tp, h, h, 0, 0, &m->probs[SL_ATTN_ENC][l]), &ly->n1);
+		if (m->cfg.mlp) {
+			h = pre(m, tp, x, &ly->n2);
+			x = residual(m, tp, x, sl_nn_mlp_forward(&ly->mlp, tp, h), &ly->n2);
+		}
+	}
+	return m->cfg.norm == 0 ? sl_nn_norm_forward(&m->enc_norm, tp, x) : x;
+}
+
+sl_tensor *sl_transformer_forward(sl_transformer *m, sl_tape *tp, const int32_t *src, const int32_t *dec, int B,
+				  int S, int T)
+{
+	sl_tensor *mem = encode(m, tp, src, B, S);
+	sl_tensor *y = embed(m, tp, 1, dec, B, T, 0);
+	for (int l = 0; l < m->cfg.dec; l++) {
+		sl_tf_layer *ly = &m->dec[l];
+		sl_tensor *h = pre(m, tp, y, &ly->n1);
+		y = residual(m, tp, y, sl_nn_mha_forward(&ly->self, tp, h, h, 1, 0, &m->probs[SL_ATTN_DEC][l]), &ly->n1);
+		h = pre(m, tp, y, &ly->n2);
+		y = residual(m, tp, y, sl_nn_mha_forward(&ly->cross, tp, h, mem, 0, 0, &m->probs[SL_ATTN_CROSS][l]), &ly->n2);
+		if (m->cfg.mlp) {
+			h = pre(m, tp, y, &ly->n3);
+			y = residual(m, tp, y, sl_nn_mlp_forward(&ly->mlp, tp, h), &ly->n3);
+		}
+	}
+	if (m->cfg.norm == 0)
+		y = sl_nn_norm_forward(&m->dec_norm, tp, y);
+	m->probs_B = B;
+	m->probs_S = S;
+	m->probs_T = T;
+	return sl_nn_linear_forward(&m->out, tp, y);
+}
+
+/* ---- decoding ----------------------------------------------------------- */
+
+typedef struct dec_state {
+	int B, S, cap;
+	float **kc, **vc;          /* per layer (B, cap, H) self-attention caches */
+	sl_tensor **km, **vm;      /* per layer (B, S, H) cross-attention keys/values */
+} dec_state;
+
+static void dec_begin(sl_transformer *m, sl_tape *tp, dec_state *st, const int32_t *src, int B, int S, int cap)
+{
+	int H = m->cfg.hidden, L = m->cfg.dec;
+	st->B = B;
+	st->S = S;
+	st->cap = cap;
+	st->kc = sl_arena_alloc(tp->arena, (size_t)L * sizeof *st->kc);
+	st->vc = sl_arena_alloc(tp->arena, (size_t)L * sizeof *st->vc);
+	st->km = sl_arena_alloc(tp->arena, (size_t)L * sizeof *st->km);
+	st->vm = sl_arena_alloc(tp->arena, (size_t)L * sizeof *st->vm);
+	sl_tensor *mem = encode(m, tp, src, B, S);
+	for (int l = 0; l < L; l++) {
+		st->kc[l] = sl_arena_alloc(tp->arena, (size_t)B * cap * H * sizeof(float));
+		st->vc[l] = sl_arena_alloc(tp->arena, (size_t)B * cap * H * sizeof(float));
+		st->km[l] = sl_nn_linear_forward(&m->dec[l].cross.k, tp, mem);
+		st->vm[l] = sl_nn_linear_forward(&m->dec[l].cross.v, tp, mem);
+	}
+}
+
+/* One decoder step at position t for tokens cur (B): logits (B, 1, V). */
+static sl_tensor *dec_step(sl_transformer *m, sl_tape *tp, dec_state *st, const int32_t *cur, int t)
+{
+	int B = st->B, H = m->cfg.hidden, heads = m->cfg.heads;
+	float scale = 1.0f / sqrtf((float)(H / heads));
+	int s3[3] = { B, 1, H };
+	sl_tensor *y = embed(m, tp, 1, cur, B, 1, t);
+	for (int l = 0; l < m->cfg.dec; l++) {
+		sl_tf_layer *ly = &m->dec[l];
+		sl_tensor *h = pre(m, tp, y, &ly->n1);
+		sl_tensor *q = sl_nn_linear_forward(&ly->self.q, tp, h);
+		sl_tensor *k = sl_nn_linear_forward(&ly->self.k, tp, h);
+		sl_tensor *v = sl_nn_linear_forward(&ly->self.v, tp, h);
+		for (int b = 0; b < B; b++) {
+			memcpy(st->kc[l] + ((size_t)b * st->cap + t) * H, k->data + (size_t)b * H, (size_t)H * sizeof(float));
+			memcpy(st->vc[l] + ((size_t)b * st->cap + t) * H, v->data + (size_t)b * H, (size_t)H * sizeof(float));
+		}
+		sl_tensor *a = sl_tape_tensor(tp, 3, s3);
+		sl_attention_cached(tp, q, st->kc[l], st->vc[l], t + 1, st->cap, heads, 0, scale, a, NULL);
+		y = residual(m, tp, y, sl_nn_linear_forward(&ly->self.o, tp, a), &ly->n1);
+		h = pre(m, tp, y, &ly->n2);
+		q = sl_nn_linear_forward(&ly->cross.q, tp, h);
+		a = sl_attention(tp, q, st->km[l], st->vm[l], heads, 0, 0, scale, NULL);
+		y = residual(m, tp, y, sl_nn_linear_forward(&ly->cross.o, tp, a), &ly->n2);
+		if (m->cfg.mlp) {
+			h = pre(m, tp, y, &ly->n3);
+			y = residual(m, tp, y, sl_nn_mlp_forward(&ly->mlp, tp, h), &ly->n3);
+		}
+	}
+	if (m->cfg.norm == 0)
+		y = sl_nn_norm_forward(&m->dec_norm, tp, y);
+	return sl_nn_linear_forward(&m->out, tp, y);
+}
+
+static int argmax(const float *x, int n)
+{
+	int best = 0;
+	for (int i = 1; i < n; i++)
+		if (x[i] > x[best])
+			best = i;
+	return best;
+}
+
+void sl_transformer_greedy(sl_transformer *m, sl_tape *tp, const int32_t *src, int B, int S, int maxT, int sos,
+			   int eos, int32_t *out, int *len)
+{
+	int ge = tp->grad_enabled, tr = tp->training, V = m->cfg.vocab;
+	tp->grad_enabled = 0;
+	tp->training = 0;
+	if (maxT > m->cfg.maxlen)
+		maxT = m->cfg.maxlen;
+	dec_state st;
+	dec_begin(m, tp, &st, src, B, S, maxT);
+	int32_t *cur = sl_arena_alloc(tp->arena, (size_t)B * sizeof(int32_t));
+	int live = B;
+	for (int b = 0; b < B; b++) {
+		cur[b] = sos;
+		len[b] = -1;
+	}
+	for (int t = 0; t < maxT && live > 0; t++) {
+		sl_tensor *logits = dec_step(m, tp, &st, cur, t);
+		for (int b = 0; b < B; b++) {
+			int tok = argmax(logits->data + (size_t)b * V, V);
+			out[(size_t)b * maxT + t] = tok;
+			cur[b] = tok;
+			if (len[b] < 0 && (tok == eos || t == maxT - 1)) {
+				len[b] = t + 1;
+				live--;
+			}
+		}
+	}
+	tp->grad_enabled = ge;
+	tp->training = tr;
+}
+
+void sl_transformer_greedy_nocache(sl_transformer *m, sl_tape *tp, const int32_t *src, int B, int S, int maxT,
+				   int sos, int eos, int32_t *out, int *len)
+{
+	int ge = tp->grad_enabled, tr = tp->training, V = m->cfg.vocab;
+	tp->grad_enabled = 0;
+	tp->training = 0;
+	if (maxT > m->cfg.maxlen)
+		maxT = m->cfg.maxlen;
+	int32_t *dec = sl_xmalloc((size_t)B * (maxT + 1) * sizeof(int32_t));
+	int live = B;
+	for (int b = 0; b < B; b++)
+		len[b] = -1;
+	for (int t = 0; t < maxT && live > 0; t++) {
+		for (int b = 0; b < B; b++) {
+			dec[b * (t + 1)] = sos;
+			for (int i = 0; i < t; i++)
+				dec[b * (t + 1) + i + 1] = out[(size_t)b * maxT + i];
+		}
+		sl_tensor *logits = sl_transformer_forward(m, tp, src, dec, B, S, t + 1);
+		for (int b = 0; b < B; b++) {
+			int tok = argmax(logits->data + ((size_t)b * (t + 1) + t) * V, V);
+			out[(size_t)b * maxT + t] = tok;
+			if (len[b] < 0 && (tok == eos || t == maxT - 1)) {
+				len[b] = t + 1;
+				live--;
+			}
+		}
+	}
+	free(dec);
+	tp->grad_enabled = ge;
+	tp->training = tr;
+}
+
+int sl_transformer_beam(sl_transformer *m, sl_tape *tp, const int32_t *src, int S, int maxT, int sos, int eos,
+			int beam, int32_t *out)
+{
+	int ge = tp->grad_enabled, tr = tp->training, V = m->cfg.vocab, H = m->cfg.hidden, K = beam;
+	tp->grad_enabled = 0;
+	tp->training = 0;
+	if (maxT > m->cfg.maxlen)
+		maxT = m->cfg.maxlen;
+	/* the source repeated for each beam */
+	int32_t *srcs = sl_arena_alloc(tp->arena, (size_t)K * S * sizeof(int32_t));
+	for (int k = 0; k < K; k++)
+		memcpy(srcs + (size_t)k * S, src, (size_t)S * sizeof(int32_t));
+	dec_state st;
+	dec_begin(m, tp, &st, srcs, K, S, maxT);
+	int32_t *hyp = sl_xcalloc((size_t)K * maxT, sizeof *hyp), *ctok = sl_xcalloc((size_t)K, sizeof *ctok);
+	double *score = sl_xcalloc((size_t)K, sizeof *score), *nscore = sl_xcalloc((size_t)K, sizeof *nscore);
+	int *parent = sl_xcalloc((size_t)K, sizeof *parent);
+	int32_t *cur = sl_arena_alloc(tp->arena, (size_t)K * sizeof(int32_t));
+	int32_t *best = sl_xcalloc((size_t)maxT, sizeof *best);
+	double best_score = -INFINITY;
+	int best_len = 0, live = 1; /* at t = 0 only beam 0 is distinct */
+	float *kbuf = sl_xmalloc((size_t)K * maxT * H * sizeof(float));
+	for (int k = 0; k < K; k++)
+		cur[k] = sos;
+	for (int t = 0; t < maxT && live > 0; t++) {
+		sl_tensor *logits = dec_step(m, tp, &st, cur, t);
+		/* the K best candidates (beam, token) by total log-probability; those
+		 * ending in eos (or at the length cap) are finished, the rest go on,
+		 * so a beam of width 1 is exactly greedy decoding */
+		int n = 0;
+		for (int k = 0; k < live; k++) {
+			const float *z = logits->data + (size_t)k * V;
+			float mx = z[argmax(z, V)];
+			double lse = 0;
+			for (int v = 0; v < V; v++)
+				lse += exp((double)z[v] - mx);
+			lse = mx + log(lse);
+			for (int v = 0; v < V; v++) {
+				double s = score[k] + z[v] - lse;
+				if (n == K && s <= nscore[K - 1])
+					continue;
+				int i = n < K ? n++ : K - 1;
+				while (i > 0 && nscore[i - 1] < s) {
+					nscore[i] = nscore[i - 1];
+					parent[i] = parent[i - 1];
+					ctok[i] = ctok[i - 1];
+					i--;
+				}
+				nscore[i] = s;
+				parent[i] = k;
+				ctok[i] = v;
+			}
+		}
+		int kept = 0;
+		for (int i = 0; i < n; i++) {
+			if (ctok[i] == eos || t == maxT - 1) {
+				if (nscore[i] > best_score) {
+					best_score = nscore[i];
+					best_len = t + 1;
+					memcpy(best, hyp + (size_t)parent[i] * maxT, (size_t)t * sizeof *best);
+					best[t] = ctok[i];
+				}
+				continue;
+			}
+			nscore[kept] = nscore[i];
+			parent[kept] = parent[i];
+			ctok[kept] = ctok[i];
+			kept++;
+		}
+		n = kept;
+		/* stop when no unfinished hypothesis can beat the best finished one
+		 * (scores only fall as hypotheses grow) */
+		if (n == 0 || nscore[0] <= best_score)
+			break;
+		/* reorder histories and caches by parent */
+		int32_t *tmp = sl_xmalloc((size_t)K * maxT * sizeof *tmp);
+		for (int i = 0; i < n; i++) {
+			memcpy(tmp + (size_t)i * maxT, hyp + (size_t)parent[i] * maxT, (size_t)t * sizeof *tmp);
+			tmp[(size_t)i * maxT + t] = ctok[i];
+			cur[i] = ctok[i];
+		}
+		memcpy(hyp, tmp, (size_t)K * maxT * sizeof *tmp);
+		free(tmp);
+		for (int l = 0; l < m->cfg.dec; l++)
+			for (int c = 0; c < 2; c++) {
+				float *cache = c ? st.vc[l] : st.kc[l];
+				for (int i = 0; i < n; i++)
+					memcpy(kbuf + (size_t)i * maxT * H, cache + (size_t)parent[i] * st.cap * H,
+					       (size_t)(t + 1) * H * sizeof(float));
+				for (int i = 0; i < n; i++)
+					memcpy(cache + (size_t)i * st.cap * H, kbuf + (size_t)i * maxT * H,
+					       (size_t)(t + 1) * H * sizeof(float));
+			}
+		memcpy(score, nscore, (size_t)n * sizeof *score);
+		live = n;
+		/* dead beam slots keep decoding harmlessly; only the first `live` count */
+		for (int i = n; i < K; i++)
+			cur[i] = sos;
+	}
+	memcpy(out, best, (size_t)best_len * sizeof *out);
+	free(kbuf);
+	free(hyp);
+	free(ctok);
+	free(score);
+	free(nscore);
+	free(parent);
+	free(best);
+	tp->grad_enabled = ge;
+	tp->training = tr;
+	return best_len;
+}

@@ -1,0 +1,107 @@
+/* layers.c - linear, norms, embedding, multi-head attention, MLP. */
+#include "seqlab/nn.h"
+
+#include <math.h>
+#include <stdio.h>
+
+#define NAME(buf, base, suffix) (snprintf(buf, sizeof buf, "%s.%s", base, suffix), buf)
+
+static sl_tensor *add(sl_params *ps, const char *name, int ndim, const int *shape, unsigned flags)
+{
+	sl_tensor *t = sl_params_add(ps, name, ndim, shape, flags);
+	SL_ASSERT(t != NULL); /* a duplicate name is a bug in the model */
+	return t;
+}
+
+void sl_nn_linear_add(sl_nn_linear *l, sl_params *ps, const char *name, int in, int out, int bias)
+{
+	char buf[128];
+	int ws[2] = { out, in };
+	float bound = 1.0f / sqrtf((float)in);
+	l->w = add(ps, NAME(buf, name, "w"), 2, ws, 0);
+	sl_params_set_init(ps, l->w, SL_INIT_UNIFORM, -bound, bound);
+	l->b = NULL;
+	if (bias) {
+		l->b = add(ps, NAME(buf, name, "b"), 1, &out, SL_PARAM_NO_DECAY);
+		sl_params_set_init(ps, l->b, SL_INIT_UNIFORM, -bound, bound);
+	}
+}
+
+sl_tensor *sl_nn_linear_forward(const sl_nn_linear *l, sl_tape *tp, sl_tensor *x)
+{
+	return sl_linear(tp, x, l->w, l->b);
+}
+
+void sl_nn_norm_add(sl_nn_norm *n, sl_params *ps, const char *name, int dim, int rms)
+{
+	char buf[128];
+	n->rms = rms;
+	n->eps = rms ? 1e-6f : 1e-5f;
+	n->g = add(ps, NAME(buf, name, "g"), 1, &dim, SL_PARAM_NO_DECAY);
+	sl_params_set_init(ps, n->g, SL_INIT_CONST, 1, 0);
+	n->b = rms ? NULL : add(ps, NAME(buf, name, "b"), 1, &dim, SL_PARAM_NO_DECAY);
+}
+
+sl_tensor *sl_nn_norm_forward(const sl_nn_norm *n, sl_tape *tp, sl_tensor *x)
+{
+	return n->rms ? sl_rmsnorm(tp, x, n->g, n->eps) : sl_layernorm(tp, x, n->g, n->b, n->eps);
+}
+
+void sl_nn_embedding_add(sl_nn_embedding *e, sl_params *ps, const char *name, int vocab, int dim)
+{
+	int s[2] = { vocab, dim };
+	e->w = add(ps, name, 2, s, 0);
+	sl_params_set_init(ps, e->w, SL_INIT_NORMAL, 0, 1);
+}
+
+sl_tensor *sl_nn_embedding_forward(const sl_nn_embedding *e, sl_tape *tp, const int32_t *ids, int B, int T)
+{
+	int s[2] = { B, T };
+	return sl_embedding(tp, e->w, ids, 2, s);
+}
+
+void sl_nn_mha_add(sl_nn_mha *m, sl_params *ps, const char *name, int hidden, int heads)
+{
+	char buf[128];
+	SL_ASSERT(heads >= 1 && hidden % heads == 0);
+	m->heads = heads;
+	sl_nn_linear_add(&m->q, ps, NAME(buf, name, "q"), hidden, hidden, 0);
+	sl_nn_linear_add(&m->k, ps, NAME(buf, name, "k"), hidden, hidden, 0);
+	sl_nn_linear_add(&m->v, ps, NAME(buf, name, "v"), hidden, hidden, 0);
+	sl_nn_linear_add(&m->o, ps, NAME(buf, name, "o"), hidden, hidden, 0);
+}
+
+sl_tensor *sl_nn_mha_forward(const sl_nn_mha *m, sl_tape *tp, sl_tensor *xq, sl_tensor *xkv, int causal, int window,
+		     float **probs)
+{
+	int hidden = sl_tensor_dim(xq, -1);
+	float scale = 1.0f / sqrtf((float)(hidden / m->heads));
+	sl_tensor *q = sl_nn_linear_forward(&m->q, tp, xq);
+	sl_tensor *k = sl_nn_linear_forward(&m->k, tp, xkv);
+	sl_tensor *v = sl_nn_linear_forward(&m->v, tp, xkv);
+	sl_tensor *a = sl_attention(tp, q, k, v, m->heads, causal, window, scale, probs);
+	return sl_nn_linear_forward(&m->o, tp, a);
+}
+
+void sl_nn_mlp_add(sl_nn_mlp *m, sl_params *ps, const char *name, int hidden, int inner)
+{
+	char buf[128];
+	sl_nn_linear_add(&m->up, ps, NAME(buf, name, "up"), hidden, inner, 1);
+	sl_nn_linear_add(&m->down, ps, NAME(buf, name, "down"), inner, hidden, 1);
+}
+
+sl_tensor *sl_nn_mlp_forward(const sl_nn_mlp *m, sl_tape *tp, sl_tensor *x)
+{
+	return sl_nn_linear_forward(&m->down, tp, sl_gelu(tp, sl_nn_linear_forward(&m->up, tp, x)));
+}
+
+void sl_nn_sinusoid(float *pe, int maxlen, int d)
+{
+	for (int p = 0; p < maxlen; p++)
+		for (int i = 0; i < d; i += 2) {
+			double angle = p / pow(10000.0, (double)i / d);
+			pe[(size_t)p * d + i] = (float)sin(angle);
+			if (i + 1 < d)
+				pe[(size_t)p * d + i + 1] = (float)cos(angle);
+		}
+}
