@@ -39,7 +39,13 @@ static int tap_ok(int cond, const char *file, int line, const char *fmt, ...)
 	return cond;
 }
 
-#define TAP_OK(cond, ...) tap_ok(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
+/* cond is evaluated before the message's arguments (so a message may show
+ * sl_error() set by the call in cond) */
+#define TAP_OK(cond, ...)                                            \
+	__extension__({                                              \
+		int tap_c_ = !!(cond);                               \
+		tap_ok(tap_c_, __FILE__, __LINE__, __VA_ARGS__);     \
+	})
 /* |a - b| <= tol, with both values shown on failure */
 #define TAP_NEAR(a, b, tol, ...)                                                          \
 	do {                                                                              \
