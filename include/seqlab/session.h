@@ -1,3 +1,134 @@
+/* session.h - the session: settings, the thread pool, and the one interpreter
+ * that runs every command, whatever its source.
+ *
+ * Every front-end hands text to sl_session_exec() (a whole script or a -c
+ * argument) or, line by line, to sl_session_feed() (a pipe, a prompt). The
+ * interpreter splits the text into commands, looks each one up in the command
+ * table (commands.h) and runs its handler. Handlers never print: they emit
+ * lines through sl_out()/sl_info() and fail through sl_fail(); the front-end
+ * decides where the lines go by installing an output callback.
+ *
+ * The language (seqlab(5)):
+ *   - commands end at `;` or at the end of a line; empty commands are skipped;
+ *   - words are separated by blanks; 'single quotes' take everything literally;
+ *     "double quotes" understand \" \\ \n \t (any other backslash stays as it
+ *     is); outside quotes a backslash takes the next character literally;
+ *   - a backslash at the end of a line joins the next line to it;
+ *   - `#` where a word could start begins a comment to the end of the line;
+ *   - quotes do not span lines: a quote still open at the end of a line is an
+ *     error of that command (write \n inside double quotes for a newline);
+ *   - a word `key=value` whose key matches [A-Za-z_][A-Za-z0-9_.]* and is not
+ *     quoted is an option (the value may be quoted: key="a b"); every other
+ *     word, a lone `=` included, is a plain word.
+ *
+ * Errors are reported as one line "[ORIGIN:LINE: ]CMD: message": the location
+ * when the text has an origin (a file name) or spans several lines ("line N: "
+ * then), the command name when the command was found. */
 #ifndef SEQLAB_SESSION_H
 #define SEQLAB_SESSION_H
+
+#include "seqlab/common.h"
+#include "seqlab/pool.h"
+
+#include <stdint.h>
+
+typedef struct sl_session sl_session;
+
+/* The kinds of output line. */
+enum {
+	SL_OUT_RESULT, /* a key=value result */
+	SL_OUT_INFO,   /* text for people: help, listings */
+	SL_OUT_ERROR   /* one-line error, without any "error: " prefix */
+};
+
+/* Receives each output line, without its newline. */
+typedef void (*sl_output_fn)(void *ud, int kind, const char *line);
+/* Receives each successful state-changing command (SL_CMD_STATE) as one line
+ * of canonical text that runs the same command again (the journal's input). */
+typedef void (*sl_accept_fn)(void *ud, const char *text);
+
+#define SL_THREADS_MAX 64      /* set threads=N: 1..SL_THREADS_MAX */
+#define SL_SOURCE_DEPTH_MAX 16 /* source inside source inside ... */
+
+/* A session with default settings: seed 0, one thread per CPU (at most
+ * SL_THREADS_MAX). Returns NULL and sets the error if the thread pool cannot
+ * be created. Output is dropped until sl_session_set_output(). */
+sl_session *sl_session_new(void);
+void sl_session_free(sl_session *s);
+
+void sl_session_set_output(sl_session *s, sl_output_fn fn, void *ud);
+void sl_session_set_accept(sl_session *s, sl_accept_fn fn, void *ud);
+
+/* Keep going after a failing command (default: stop at the first). */
+void sl_session_set_keep_going(sl_session *s, int on);
+int sl_session_keep_going(const sl_session *s);
+
+/* The quit flag, set by the `quit` command: the interpreter stops, and
+ * front-ends stop reading. */
+void sl_session_quit(sl_session *s);
+int sl_session_quitting(const sl_session *s);
+
+/* Commands that have failed since the session began (lexing errors and
+ * unknown commands included). */
+int sl_session_failures(const sl_session *s);
+
+/* ---- settings ---- */
+uint64_t sl_session_seed(const sl_session *s);
+void sl_session_set_seed(sl_session *s, uint64_t seed);
+int sl_session_threads(const sl_session *s);
+/* Replaces the pool by one of n threads (1..SL_THREADS_MAX). On failure
+ * returns SL_ERR with the error set, and the old pool stays. */
+int sl_session_set_threads(sl_session *s, int n);
+/* The session's pool; owned by the session, replaced by set_threads. */
+sl_pool *sl_session_pool(sl_session *s);
+
+/* ---- running commands ---- */
+
+/* Runs every command in text. origin names the text in error locations (a
+ * file name), or is NULL (a -c argument, a prompt line). Stops at the first
+ * failing command unless keep-going is set, and after `quit`. Returns SL_OK
+ * if no command failed, SL_ERR otherwise (the errors have been reported). */
+int sl_session_exec(sl_session *s, const char *text, const char *origin);
+
+/* Runs the file at path (origin: the path as given). A file that cannot be
+ * read is reported as "cannot open 'PATH': strerror". Returns like exec. */
+int sl_session_exec_file(sl_session *s, const char *path);
+
+/* Reads a whole file into a NUL-terminated string the caller frees. Returns
+ * NULL with the error "cannot open 'PATH': strerror" (or read) on failure. */
+char *sl_session_read_file(const char *path);
+
+/* The streaming form, for a front-end that reads one physical line at a
+ * time. Each call takes one line (with or without its newline). A line
+ * ending in a continuation backslash is kept pending and nothing runs; once a
+ * line completes the text, the pending lines run as one text through the
+ * same interpreter, with line numbers counted across calls (origin as for
+ * exec). Returns SL_OK (also when pending) or SL_ERR if a command failed. */
+int sl_session_feed(sl_session *s, const char *line, const char *origin);
+/* Nonzero while a continuation is pending (a front-end shows "...> "). */
+int sl_session_feed_pending(const sl_session *s);
+/* End of input: runs what is pending, and restarts line numbers at 1. */
+int sl_session_feed_end(sl_session *s, const char *origin);
+
+/* The words as one line that the interpreter reads back as the same words
+ * (the same plain words and options), quoting only where needed. The caller
+ * frees the result. */
+struct sl_word;
+char *sl_session_format_words(const struct sl_word *w, int n);
+
+/* ---- for command handlers ---- */
+
+/* Emits one result line (key=value) / one line of text. */
+void sl_out(sl_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sl_info(sl_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Sets the running command's error message (one line; the interpreter adds
+ * the location and the command name) and returns SL_ERR, for
+ * `return sl_fail(s, ...)`. A handler that returns SL_ERR without calling it
+ * is reported with sl_error(), unless a nested command (source) has already
+ * reported its own error. */
+int sl_fail(sl_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The current source nesting depth (0 at top level); used by `source`. */
+int sl_session_depth(const sl_session *s);
+
 #endif

@@ -1,2 +1,404 @@
-/* src/session/commands.c - placeholder, being written. */
-typedef int sl_placeholder_commands;
+/* commands.c - the command table, the built-in commands, and lookup,
+ * suggestion and completion over the table. */
+#include "seqlab/commands.h"
+#include "seqlab/args.h"
+#include "seqlab/session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- help ---- */
+
+#define HELP_WIDTH 72
+
+/* Emits text wrapped to HELP_WIDTH columns, each line indented; a '\n' in
+ * text starts a new paragraph. */
+static void wrap(sl_session *s, const char *text, int indent)
+{
+	char line[256];
+	const char *p = text;
+	while (*p) {
+		size_t len = 0;
+		int words = 0;
+		while (*p && *p != '\n') {
+			while (*p == ' ')
+				p++;
+			size_t wl = strcspn(p, " \n");
+			if (wl == 0)
+				break;
+			if (words && (size_t)indent + len + 1 + wl > HELP_WIDTH)
+				break;
+			if (len + wl + 2 >= sizeof line)
+				wl = sizeof line - len - 2;
+			if (words)
+				line[len++] = ' ';
+			memcpy(line + len, p, wl);
+			len += wl;
+			p += wl;
+			words++;
+		}
+		line[len] = 0;
+		if (words)
+			sl_info(s, "%*s%s", indent, "", line);
+		while (*p == ' ')
+			p++;
+		if (*p == '\n')
+			p++;
+	}
+}
+
+static void list_commands(sl_session *s, const sl_cmd *const *list, int n)
+{
+	int width = 0;
+	for (int i = 0; i < n; i++)
+		width = SL_MAX(width, (int)strlen(list[i]->name));
+	for (int i = 0; i < n; i++)
+		sl_info(s, "  %-*s  %s", width, list[i]->name, list[i]->summary);
+}
+
+static void describe(sl_session *s, const sl_cmd *c)
+{
+	sl_info(s, "usage: %s", c->usage);
+	wrap(s, c->help, 2);
+	if (c->opts && c->opts[0]) {
+		char buf[512];
+		size_t k = 0;
+		for (int i = 0; c->opts[i] && k < sizeof buf; i++)
+			k += (size_t)snprintf(buf + k, sizeof buf - k, " %s", c->opts[i]);
+		sl_info(s, "options:%s", buf);
+	}
+}
+
+static int cmd_help(sl_session *s, sl_args *a)
+{
+	const char *what = sl_args_word(a);
+	if (sl_args_end(a) != SL_OK)
+		return SL_ERR;
+	const sl_cmd **list = sl_xmalloc((size_t)sl_command_count() * sizeof *list);
+	int n = 0;
+	if (!what) {
+		for (int i = 0; i < sl_command_count(); i++)
+			list[n++] = sl_command_at(i);
+		sl_info(s, "commands (type 'help CMD' for one, or see seqlab(5)):");
+		list_commands(s, list, n);
+		free(list);
+		return SL_OK;
+	}
+	const sl_cmd *c = sl_command_find(what);
+	if (!c) {
+		for (int i = 0; i < sl_command_count(); i++)
+			if (strncmp(sl_command_at(i)->name, what, strlen(what)) == 0)
+				list[n++] = sl_command_at(i);
+		if (n == 1)
+			c = list[0];
+	}
+	if (c)
+		describe(s, c);
+	else if (n > 1)
+		list_commands(s, list, n);
+	free(list);
+	if (c || n > 1)
+		return SL_OK;
+	const char *near = sl_command_suggest(what);
+	if (near)
+		return sl_fail(s, "no command matches '%s'; did you mean '%s'?", what, near);
+	return sl_fail(s, "no command matches '%s'; type 'help' for the list", what);
+}
+
+static void complete_commands(sl_session *s, const sl_cmd *cmd, int argi, const char *prefix,
+			      sl_complete_add add, void *ctx)
+{
+	if (argi != 1)
+		return;
+	for (int i = 0; i < sl_command_count(); i++)
+		if (strncmp(sl_command_at(i)->name, prefix, strlen(prefix)) == 0)
+			add(ctx, sl_command_at(i)->name);
+}
+
+/* ---- set, show ---- */
+
+static int cmd_set(sl_session *s, sl_args *a)
+{
+	uint64_t seed = 0;
+	long long threads = 0;
+	int has_seed = sl_args_u64(a, "seed", &seed);
+	int has_threads = sl_args_int(a, "threads", 1, SL_THREADS_MAX, &threads);
+	if (sl_args_end(a) != SL_OK)
+		return SL_ERR;
+	if (!has_seed && !has_threads)
+		return sl_args_fail(a, "nothing to set");
+	if (has_threads && sl_session_set_threads(s, (int)threads) != SL_OK)
+		return sl_fail(s, "%s", sl_error());
+	if (has_seed)
+		sl_session_set_seed(s, seed);
+	return SL_OK;
+}
+
+static void show_settings(sl_session *s)
+{
+	sl_out(s, "seed=%llu", (unsigned long long)sl_session_seed(s));
+	sl_out(s, "threads=%d", sl_session_threads(s));
+}
+
+/* What `show` can show: add a row to add a thing. */
+static const struct show_item {
+	const char *name;
+	void (*show)(sl_session *s);
+} show_items[] = {
+	{"settings", show_settings},
+};
+
+static const char *const *show_names(void)
+{
+	static const char *names[SL_COUNT(show_items) + 1];
+	for (size_t i = 0; i < SL_COUNT(show_items); i++)
+		names[i] = show_items[i].name;
+	return names;
+}
+
+static const char *show_list(char *buf, size_t n)
+{
+	size_t k = 0;
+	buf[0] = 0;
+	for (size_t i = 0; i < SL_COUNT(show_items) && k < n; i++)
+		k += (size_t)snprintf(buf + k, n - k, "%s%s", i ? ", " : "", show_items[i].name);
+	return buf;
+}
+
+static int cmd_show(sl_session *s, sl_args *a)
+{
+	char list[256];
+	const char *what = sl_args_word(a);
+	if (sl_args_end(a) != SL_OK)
+		return SL_ERR;
+	if (!what)
+		return sl_args_fail(a, "missing WHAT (one of: %s)", show_list(list, sizeof list));
+	for (size_t i = 0; i < SL_COUNT(show_items); i++)
+		if (strcmp(show_items[i].name, what) == 0) {
+			show_items[i].show(s);
+			return SL_OK;
+		}
+	const char *near = sl_args_suggest(what, show_names());
+	if (near)
+		return sl_fail(s, "cannot show '%s'; did you mean '%s'?", what, near);
+	return sl_fail(s, "cannot show '%s'; can show: %s", what, show_list(list, sizeof list));
+}
+
+static void complete_show(sl_session *s, const sl_cmd *cmd, int argi, const char *prefix,
+			  sl_complete_add add, void *ctx)
+{
+	if (argi != 1)
+		return;
+	for (size_t i = 0; i < SL_COUNT(show_items); i++)
+		if (strncmp(show_items[i].name, prefix, strlen(prefix)) == 0)
+			add(ctx, show_items[i].name);
+}
+
+/* ---- echo, source, quit ---- */
+
+static int cmd_echo(sl_session *s, sl_args *a)
+{
+	size_t len = 0, cap = 64;
+	char *line = sl_xmalloc(cap);
+	line[0] = 0;
+	for (const char *w; (w = sl_args_any(a));) {
+		size_t n = strlen(w);
+		if (len + n + 2 > cap) {
+			cap = 2 * (len + n + 2);
+			line = sl_xrealloc(line, cap);
+		}
+		if (len)
+			line[len++] = ' ';
+		memcpy(line + len, w, n + 1);
+		len += n;
+	}
+	sl_info(s, "%s", line);
+	free(line);
+	return SL_OK;
+}
+
+
+static int cmd_source(sl_session *s, sl_args *a)
+{
+	const char *path = sl_args_word(a);
+	if (sl_args_end(a) != SL_OK)
+		return SL_ERR;
+	if (!path)
+		return sl_args_fail(a, "missing FILE");
+	if (sl_session_depth(s) > SL_SOURCE_DEPTH_MAX)
+		return sl_fail(s, "'%s': files source each other too deeply (more than %d levels)", path,
+			       SL_SOURCE_DEPTH_MAX);
+	char *text = sl_session_read_file(path);
+	if (!text)
+		return sl_fail(s, "%s", sl_error());
+	/* the file's own errors are reported as FILE:LINE; this command then
+	 * fails without a message of its own */
+	int st = sl_session_exec(s, text, path);
+	free(text);
+	return st;
+}
+
+static int cmd_quit(sl_session *s, sl_args *a)
+{
+	if (sl_args_end(a) != SL_OK)
+		return SL_ERR;
+	sl_session_quit(s);
+	return SL_OK;
+}
+
+/* ---- the table ---- */
+
+static const sl_cmd commands[] = {
+	{
+		.name = "help",
+		.usage = "help [CMD|PREFIX]",
+		.summary = "list the commands, or describe one",
+		.help = "Without an argument, lists every command with a one-line summary. "
+			"With a command's name, shows its usage, what it does and its options. "
+			"With the beginning of a name, lists the commands that start with it, "
+			"or describes the only one.",
+		.run = cmd_help,
+		.complete = complete_commands,
+	},
+	{
+		.name = "set",
+		.usage = "set [seed=N] [threads=N]",
+		.summary = "change the seed or the thread count",
+		.help = "Changes the session's settings; give at least one. "
+			"seed=N (0..18446744073709551615, default 0) is the session seed: every "
+			"random stream (initialisation, data order, dropout, sampling) derives "
+			"from it. threads=N (1..64, default one per CPU) is the number of threads "
+			"the numeric work is split over; results are bit-identical for the same "
+			"seed, commands and thread count. A bad value changes nothing.",
+		.flags = SL_CMD_STATE,
+		.run = cmd_set,
+		.opts = SL_OPTS("seed", "threads"),
+	},
+	{
+		.name = "show",
+		.usage = "show WHAT",
+		.summary = "print settings as key=value lines",
+		.help = "Prints part of the session's state as key=value lines. "
+			"show settings prints seed=N and threads=N.",
+		.run = cmd_show,
+		.complete = complete_show,
+	},
+	{
+		.name = "echo",
+		.usage = "echo [WORD...]",
+		.summary = "print a line of text",
+		.help = "Prints its words, after quoting is removed, separated by one space: "
+			"a label in a script's output, or a way to see how a line is split into words.",
+		.run = cmd_echo,
+	},
+	{
+		.name = "source",
+		.usage = "source FILE",
+		.summary = "run the commands in a file",
+		.help = "Runs the commands in FILE as if they were typed here; their errors "
+			"are reported as FILE:LINE. The first failing command stops the file and "
+			"makes source fail (with --keep-going the file goes on). A relative FILE is "
+			"found from the current directory. Files may source files up to 16 levels deep.",
+		.run = cmd_source,
+	},
+	{
+		.name = "quit",
+		.usage = "quit",
+		.summary = "stop reading commands and exit",
+		.help = "Stops seqlab: the rest of the line, of the file and of the input is "
+			"not run. The exit status is 0, or 1 if a command failed before "
+			"(with --keep-going).",
+		.run = cmd_quit,
+	},
+};
+
+static const int ncommands = (int)SL_COUNT(commands);
+
+/* ---- lookup ---- */
+
+const sl_cmd *sl_command_find(const char *name)
+{
+	for (int i = 0; i < ncommands; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+int sl_command_count(void)
+{
+	return ncommands;
+}
+
+const sl_cmd *sl_command_at(int i)
+{
+	SL_ASSERT(i >= 0 && i < ncommands);
+	return &commands[i];
+}
+
+const char *sl_command_suggest(const char *name)
+{
+	const char *names[SL_COUNT(commands) + 1];
+	for (int i = 0; i < ncommands; i++)
+		names[i] = commands[i].name;
+	names[ncommands] = NULL;
+	return sl_args_suggest(name, names);
+}
+
+/* ---- completion ---- */
+
+void sl_command_complete(sl_session *s, const char *text, sl_complete_add add, void *ctx)
+{
+	char name[64] = "", word[256] = "";
+	size_t wl = 0;
+	int argi = 0, inword = 0;
+	char q = 0;
+	/* a rough lexer: enough to know the command and the word under the cursor */
+	for (const char *p = text; *p; p++) {
+		char c = *p;
+		if (q) {
+			if (c == q)
+				q = 0;
+		} else if (c == '\'' || c == '"') {
+			q = c;
+		} else if (c == ' ' || c == '\t' || c == ';') {
+			if (inword) {
+				if (argi == 0)
+					snprintf(name, sizeof name, "%s", word);
+				argi++;
+			}
+			if (c == ';')
+				argi = 0;
+			inword = 0;
+			wl = 0;
+			word[0] = 0;
+			continue;
+		}
+		inword = 1;
+		if (wl + 1 < sizeof word) {
+			word[wl++] = c;
+			word[wl] = 0;
+		}
+	}
+	if (q)
+		return; /* inside quotes: nothing to offer */
+	if (argi == 0) {
+		for (int i = 0; i < ncommands; i++)
+			if (strncmp(commands[i].name, word, wl) == 0)
+				add(ctx, commands[i].name);
+		return;
+	}
+	const sl_cmd *cmd = sl_command_find(name);
+	if (!cmd)
+		return;
+	if (cmd->complete)
+		cmd->complete(s, cmd, argi, word, add, ctx);
+	if (cmd->opts && !strchr(word, '=')) {
+		for (int i = 0; cmd->opts[i]; i++) {
+			char opt[128];
+			snprintf(opt, sizeof opt, "%s=", cmd->opts[i]);
+			if (strncmp(opt, word, wl) == 0)
+				add(ctx, opt);
+		}
+	}
+}

@@ -1,2 +1,148 @@
-/* src/ui/plain.c - placeholder, being written. */
-typedef int sl_placeholder_plain;
+/* plain.c - the plain line front-end: output to stdout/stderr, commands from
+ * a stream, and a small readline prompt (the screen will replace it). */
+#include "seqlab/plain.h"
+#include "seqlab/commands.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <readline/history.h>
+#include <readline/readline.h>
+
+static void plain_output(void *ud, int kind, const char *line)
+{
+	if (kind == SL_OUT_ERROR) {
+		fflush(stdout);
+		fprintf(stderr, "error: %s\n", line);
+	} else {
+		fputs(line, stdout);
+		fputc('\n', stdout);
+	}
+}
+
+void sl_plain_attach(sl_session *s)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	sl_session_set_output(s, plain_output, NULL);
+}
+
+int sl_plain_run_stream(sl_session *s, FILE *in, const char *origin)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	int st = SL_OK;
+	while (!sl_session_quitting(s) && getline(&line, &cap, in) >= 0) {
+		if (sl_session_feed(s, line, origin) != SL_OK) {
+			st = SL_ERR;
+			if (!sl_session_keep_going(s))
+				break;
+		}
+	}
+	free(line);
+	if (!sl_session_quitting(s) && (st == SL_OK || sl_session_keep_going(s)))
+		if (sl_session_feed_end(s, origin) != SL_OK)
+			st = SL_ERR;
+	return st;
+}
+
+/* ---- the prompt ---- */
+
+static sl_session *prompt_session;
+static char **cands;
+static size_t ncands, capcands;
+
+static void add_candidate(void *ctx, const char *c)
+{
+	for (size_t i = 0; i < ncands; i++)
+		if (strcmp(cands[i], c) == 0)
+			return;
+	if (ncands == capcands) {
+		capcands = capcands ? 2 * capcands : 16;
+		cands = sl_xrealloc(cands, capcands * sizeof *cands);
+	}
+	cands[ncands++] = sl_xstrdup(c);
+}
+
+static void clear_candidates(void)
+{
+	for (size_t i = 0; i < ncands; i++)
+		free(cands[i]);
+	ncands = 0;
+}
+
+static char *next_candidate(const char *text, int state)
+{
+	static size_t i;
+	if (!state)
+		i = 0;
+	return i < ncands ? strdup(cands[i++]) : NULL;
+}
+
+static char **complete(const char *text, int start, int end)
+{
+	clear_candidates();
+	char *upto = strndup(rl_line_buffer, (size_t)rl_point);
+	sl_command_complete(prompt_session, upto, add_candidate, NULL);
+	/* nothing from the table after the command name: offer file names */
+	int first = strspn(upto, " \t") == (size_t)start;
+	free(upto);
+	if (ncands == 0 && !first)
+		return NULL;
+	rl_attempted_completion_over = 1;
+	int all_keys = ncands > 0;
+	for (size_t i = 0; i < ncands; i++)
+		all_keys &= cands[i][strlen(cands[i]) - 1] == '=';
+	if (all_keys)
+		rl_completion_suppress_append = 1;
+	return rl_completion_matches(text, next_candidate);
+}
+
+static char *history_path(void)
+{
+	const char *home = getenv("HOME");
+	if (!home || !*home)
+		return NULL;
+	size_t n = strlen(home) + sizeof "/.seqlab_history";
+	char *p = sl_xmalloc(n);
+	snprintf(p, n, "%s/.seqlab_history", home);
+	return p;
+}
+
+int sl_plain_prompt(sl_session *s)
+{
+	char *hist = history_path();
+	prompt_session = s;
+	rl_readline_name = "seqlab";
+	rl_completer_word_break_characters = " \t\n;";
+	rl_attempted_completion_function = complete;
+	using_history();
+	stifle_history(1000);
+	if (hist)
+		read_history(hist);
+	while (!sl_session_quitting(s)) {
+		char *line = readline(sl_session_feed_pending(s) ? "...> " : "seqlab> ");
+		if (!line) {
+			fputc('\n', stdout);
+			break;
+		}
+		if (*line) {
+			HIST_ENTRY *last = history_length > 0 ? history_get(history_base + history_length - 1) : NULL;
+			if (!last || strcmp(last->line, line) != 0)
+				add_history(line);
+		}
+		sl_session_feed(s, line, NULL);
+		free(line);
+	}
+	if (!sl_session_quitting(s))
+		sl_session_feed_end(s, NULL);
+	if (hist) {
+		write_history(hist);
+		free(hist);
+	}
+	clear_candidates();
+	free(cands);
+	cands = NULL;
+	capcands = 0;
+	return SL_OK;
+}

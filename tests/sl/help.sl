@@ -1,0 +1,17 @@
+# exit: 1
+# help: the list, one command, a prefix, and names that match nothing.
+help
+help help
+help set
+help show
+help echo
+help source
+help quit
+# a prefix that matches several commands lists them; one, describes it
+help s
+help q
+help sh
+# a name that matches nothing
+help nosuch
+help hlep
+help set show
