@@ -2,6 +2,7 @@
 #include "seqlab/ops.h"
 #include "seqlab/params.h"
 #include "tap.h"
+#include "../src/core/fastmath.h"
 
 #include <stdatomic.h>
 #include <string.h>
@@ -217,8 +218,23 @@ static void test_tape(void)
 	sl_arena_free(a);
 }
 
+static void test_fastmath(void)
+{
+	double e_exp = 0, e_erf = 0;
+	for (float x = -87.0f; x < 88.0f; x += 0.00093f) {
+		double want = exp((double)x);
+		e_exp = fmax(e_exp, fabs(sl_fexp(x) - want) / want);
+	}
+	for (float x = -7.0f; x < 7.0f; x += 0.0001f)
+		e_erf = fmax(e_erf, fabs(sl_ferf(x) - erf((double)x)));
+	TAP_OK(e_exp < 3e-7, "fast exp: relative error %.2g < 3e-7 on [-87, 88]", e_exp);
+	TAP_OK(e_erf < 5e-7, "fast erf: absolute error %.2g < 5e-7 on [-7, 7]", e_erf);
+	TAP_OK(sl_fexp(-200.0f) == 0 && sl_fexp(0) == 1 && isfinite(sl_fexp(1000.0f)), "fast exp at the edges");
+}
+
 int main(void)
 {
+	test_fastmath();
 	test_arena();
 	test_pool();
 	test_tensor();

@@ -6,6 +6,7 @@
  * is written by exactly one task, so threads never race and results do not
  * depend on the partition. Head dims here are small (8-64) and T a few dozen,
  * so plain loops beat sgemm calls. */
+#include "fastmath.h"
 #include "ops_impl.h"
 
 #include <math.h>
@@ -62,7 +63,7 @@ static void attn_fwd(void *arg, size_t lo_bh, size_t hi_bh)
 			}
 			float z = 0;
 			for (int j = lo; j < hi; j++) {
-				p[j] = expf(p[j] - m);
+				p[j] = sl_fexp(p[j] - m);
 				z += p[j];
 			}
 			float iz = 1.0f / z;

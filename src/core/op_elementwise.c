@@ -6,6 +6,7 @@
  * bias gradient db[c] = sum_r dy[r, c], splits over *columns*: each column is
  * summed over all rows in row order by one thread, so db has the same bits
  * whatever the thread count. */
+#include "fastmath.h"
 #include "ops_impl.h"
 
 #include <math.h>
@@ -213,8 +214,8 @@ void sl_op_bias_backward(sl_tape *tp, sl_node *n)
 static inline float sigmoidf(float x)
 {
 	if (x >= 0.0f)
-		return 1.0f / (1.0f + expf(-x));
-	float e = expf(x);
+		return 1.0f / (1.0f + sl_fexp(-x));
+	float e = sl_fexp(x);
 	return e / (1.0f + e);
 }
 
@@ -222,12 +223,12 @@ static inline float sigmoidf(float x)
  * phi(x) = e^(-x^2/2) / sqrt(2 pi). */
 static inline float gelu_f(float x)
 {
-	return 0.5f * x * (1.0f + erff(x * SQRT1_2F));
+	return 0.5f * x * (1.0f + sl_ferf(x * SQRT1_2F));
 }
 
 static inline float gelu_d(float x)
 {
-	return 0.5f * (1.0f + erff(x * SQRT1_2F)) + x * INV_SQRT_2PIF * expf(-0.5f * x * x);
+	return 0.5f * (1.0f + sl_ferf(x * SQRT1_2F)) + x * INV_SQRT_2PIF * sl_fexp(-0.5f * x * x);
 }
 
 /* softplus(x) = log(1 + e^x), = x above 20 (torch: beta 1, threshold 20);
@@ -236,7 +237,7 @@ static inline float gelu_d(float x)
 
 static inline float softplus_f(float x)
 {
-	return x > SOFTPLUS_THRESHOLD ? x : log1pf(expf(x));
+	return x > SOFTPLUS_THRESHOLD ? x : log1pf(sl_fexp(x));
 }
 
 static void act_fwd(void *arg, size_t lo, size_t hi)
@@ -271,7 +272,7 @@ static void act_fwd(void *arg, size_t lo, size_t hi)
 		break;
 	case SL_OP_EXP:
 		for (size_t i = lo; i < hi; i++)
-			y[i] = expf(x[i]);
+			y[i] = sl_fexp(x[i]);
 		break;
 	default:
 		SL_ASSERT(!"not an activation");

@@ -12,6 +12,7 @@
  * C is small (tens to a few thousand), so the cost is negligible next to the
  * expf calls, and it keeps e.g. the variance of a row with a large mean free
  * of float cancellation. Per-element values stay float. */
+#include "fastmath.h"
 #include "ops_impl.h"
 
 #include <math.h>
@@ -257,7 +258,7 @@ static void softmax_fwd_rows(void *arg, size_t lo, size_t hi)
 			mx = x[j] > mx ? x[j] : mx;
 		double s = 0;
 		for (size_t j = 0; j < C; j++) {
-			y[j] = expf(x[j] - mx);
+			y[j] = sl_fexp(x[j] - mx);
 			s += y[j];
 		}
 		float inv = (float)(1.0 / s);
@@ -343,7 +344,7 @@ static void ce_fwd_rows(void *arg, size_t lo, size_t hi)
 			mx = x[j] > mx ? x[j] : mx;
 		double s = 0;
 		for (size_t j = 0; j < V; j++)
-			s += expf(x[j] - mx);
+			s += sl_fexp(x[j] - mx);
 		double ls = log(s);
 		c->loss[r] = ls - (double)(x[c->t[r]] - mx);
 		if (c->m) {
@@ -364,7 +365,7 @@ static void ce_dx_rows(void *arg, size_t lo, size_t hi)
 		float *dx = c->dx + r * V;
 		float mx = c->m[r], ls = c->ls[r];
 		for (size_t j = 0; j < V; j++)
-			dx[j] += c->scale * expf((x[j] - mx) - ls);
+			dx[j] += c->scale * sl_fexp((x[j] - mx) - ls);
 		dx[c->t[r]] -= c->scale;
 	}
 }
