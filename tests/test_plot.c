@@ -1,0 +1,361 @@
+/* test_plot.c - the built-in text plotter, EMA smoothing, SGR parsing, and the gnuplot bridge. */
+#include "seqlab/cells.h"
+#include "seqlab/common.h"
+#include "seqlab/gnuplot.h"
+#include "seqlab/plot.h"
+#include "tap.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *line(const sl_cells *c, int i)
+{
+	static char buf[1024];
+	char *s = sl_cells_line_string(c, i);
+	snprintf(buf, sizeof buf, "%s", s);
+	free(s);
+	return buf;
+}
+
+static int find_line(const sl_cells *c, const char *needle)
+{
+	for (int i = 0; i < c->n; i++)
+		if (strstr(line(c, i), needle))
+			return i;
+	return -1;
+}
+
+static uint32_t at(const sl_cells *c, int row, int col)
+{
+	if (row < 0 || row >= c->n || col < 0 || col >= c->line[row].n)
+		return 0;
+	return c->line[row].cell[col].ch;
+}
+
+static void test_ema(void)
+{
+	const double y[3] = {1, 2, 3};
+	double s[3];
+	sl_plot_ema(s, y, 3, 0.5);
+	/* m1 = .5, s1 = .5/.5; m2 = .25 + 1 = 1.25, s2 = 1.25/.75; m3 = .625 + 1.5, s3 = 2.125/.875 */
+	TAP_NEAR(s[0], 1.0, 1e-12, "ema: first value is the value (debiased)");
+	TAP_NEAR(s[1], 1.25 / 0.75, 1e-12, "ema: second");
+	TAP_NEAR(s[2], 2.125 / 0.875, 1e-12, "ema: third");
+	const double g[3] = {1, NAN, 3};
+	sl_plot_ema(s, g, 3, 0.5);
+	TAP_OK(isnan(s[1]), "ema: NaN stays a gap");
+	TAP_NEAR(s[2], (0.25 + 1.5) / 0.75, 1e-12, "ema: NaN does not count");
+	sl_plot_ema(s, y, 3, 0);
+	TAP_OK(s[0] == 1 && s[1] == 2 && s[2] == 3, "ema: weight 0 is the raw series");
+	double a[3] = {4, 4, 4};
+	sl_plot_ema(a, a, 3, 0.9);
+	TAP_NEAR(a[2], 4, 1e-12, "ema in place; a constant stays constant");
+}
+
+static void test_point(void)
+{
+	const double x1[1] = {5}, y1[1] = {5}, x2[2] = {0, 10}, y2[2] = {0, 10};
+	sl_series s[2] = {{"first", x1, y1, 1}, {"second", x2, y2, 2}};
+	sl_plot_opts o = {.title = "T", .xlabel = "step", .ylabel = "loss", .width = 61, .height = 20,
+	                  .fix_x = 1, .xmax = 10, .fix_y = 1, .ymax = 10};
+	sl_cells *c = sl_cells_new();
+	sl_plot_layout L;
+	TAP_OK(sl_plot_render(c, s, 2, &o, &L) == SL_OK, "render");
+	TAP_OK(c->n == 20 && sl_cells_width(c) <= 61, "exactly 20 lines, at most 61 columns (%d, %d)",
+	       c->n, sl_cells_width(c));
+	int col = L.px + (int)lround(0.5 * (L.pw - 1)), row = L.py + (int)lround(0.5 * (L.ph - 1));
+	/* the second series' line passes near the middle too, but is drawn after? no: series 0
+	 * draws first, series 1 over it; so check the corners for series 1 and the middle region
+	 * for series 0's glyph where the diagonal does not pass */
+	TAP_OK(at(c, L.py + L.ph - 1, L.px) == sl_plot_glyph(1) && at(c, L.py, L.px + L.pw - 1) == sl_plot_glyph(1),
+	       "series 2 from the bottom-left to the top-right corner");
+	sl_series one = {"p", x1, y1, 1};
+	sl_cells_clear(c);
+	sl_plot_render(c, &one, 1, &o, &L);
+	TAP_OK(at(c, row, col) == '*', "(5,5) on [0,10]^2 lands in the middle cell (%d,%d)", row, col);
+	int stars = 0;
+	for (int r = L.py; r < L.py + L.ph; r++)
+		for (int k = L.px; k < L.px + L.pw; k++)
+			stars += at(c, r, k) == '*';
+	TAP_OK(stars == 1, "a single point is a single glyph");
+	TAP_OK(!strncmp(line(c, 0) + (61 - 1) / 2, "T", 1), "title centred: '%s'", line(c, 0));
+	TAP_OK(!strncmp(line(c, 1), "loss", 4) && strstr(line(c, 1), "* p"),
+	       "y label and legend line: '%s'", line(c, 1));
+	TAP_OK(strstr(line(c, c->n - 1), "step") != NULL, "x label last");
+	int axis = L.py + L.ph;
+	TAP_OK(at(c, axis, L.px - 1) == '+' && at(c, axis, L.px + 3) == '-', "x axis under the plot");
+	const char *ticks = line(c, axis + 1);
+	TAP_OK(strstr(ticks, "0") && strstr(ticks, "10"), "x tick labels: '%s'", ticks);
+	TAP_OK(at(c, L.py, L.px - 1) == '+' && strstr(line(c, L.py), "10") == line(c, L.py),
+	       "y tick 10 at the top: '%s'", line(c, L.py));
+	sl_cells_free(c);
+}
+
+static void test_logy(void)
+{
+	double x[5] = {0, 1, 2, 3, 4}, y[5] = {100, 10, 1, 0.1, 0.01};
+	sl_series s = {"loss", x, y, 5};
+	sl_plot_opts o = {.width = 50, .height = 20, .logy = 1};
+	sl_cells *c = sl_cells_new();
+	sl_plot_layout L;
+	TAP_OK(sl_plot_render(c, &s, 1, &o, &L) == SL_OK, "log-y render");
+	TAP_NEAR(L.ymin, -2, 1e-12, "log range from 1e-2");
+	TAP_NEAR(L.ymax, 2, 1e-12, "log range to 1e2");
+	const char *want[5] = {"100", "10", "1", "0.1", "0.01"};
+	int prev = -1, ok = 1;
+	for (int d = 0; d < 5; d++) {
+		int row = L.py + (int)lround((L.ymax - (2 - d)) / (L.ymax - L.ymin) * (L.ph - 1));
+		char lab[16];
+		int n = (int)strlen(want[d]);
+		snprintf(lab, sizeof lab, "%.*s", n, line(c, row) + (L.px - 1 - n));
+		if (strcmp(lab, want[d]) || row <= prev || at(c, row, L.px - 1) != '+') {
+			ok = 0;
+			tap_diag("decade %s expected on line %d: '%s'", want[d], row, line(c, row));
+		}
+		prev = row;
+	}
+	TAP_OK(ok, "decade ticks 100 .. 0.01, top to bottom, evenly placed");
+	/* the points of a power law are a straight line: each on its decade's line */
+	int col = L.px + (int)lround((2 - L.xmin) / (L.xmax - L.xmin) * (L.pw - 1));
+	int row = L.py + (int)lround((L.ymax - 0) / (L.ymax - L.ymin) * (L.ph - 1));
+	TAP_OK(at(c, row, col) == '*', "y=1 at x=2 on the '1' line");
+	/* non-positive values are left out, not a crash */
+	y[2] = 0;
+	y[3] = -1;
+	sl_cells_clear(c);
+	TAP_OK(sl_plot_render(c, &s, 1, &o, &L) == SL_OK, "zero and negative values on log-y are skipped");
+	sl_cells_free(c);
+}
+
+static void test_smooth_legend(void)
+{
+	double y1[40], y2[40];
+	for (int i = 0; i < 40; i++) {
+		y1[i] = 2 + ((i % 2) ? 0.5 : -0.5) - 0.02 * i;
+		y2[i] = 1 + ((i % 3) ? 0.3 : -0.3);
+	}
+	sl_series s[2] = {{"run-a", NULL, y1, 40}, {"run-b", NULL, y2, 40}};
+	sl_plot_opts o = {.width = 70, .height = 18, .smooth = 0.8, .color = 1};
+	sl_cells *c = sl_cells_new();
+	TAP_OK(sl_plot_render(c, s, 2, &o, NULL) == SL_OK, "smoothed render");
+	int leg = find_line(c, "* run-a  + run-b  . raw");
+	TAP_OK(leg >= 0, "legend names each series with its glyph, and the raw dots");
+	int dots = 0, stars = 0, plus = 0, colored = 0;
+	for (int r = 0; r < c->n; r++)
+		for (int k = 0; k < c->line[r].n; k++) {
+			const sl_cell *cell = &c->line[r].cell[k];
+			dots += cell->ch == '.';
+			stars += cell->ch == '*';
+			plus += cell->ch == '+';
+			colored += cell->ch == '*' && cell->fg == sl_plot_color(0);
+		}
+	TAP_OK(dots > 10 && stars > 10 && plus > 10, "raw dots under two smoothed curves");
+	TAP_OK(colored > 10, "series colours carried in the cells");
+	o.no_raw = 1;
+	sl_cells_clear(c);
+	sl_plot_render(c, s, 2, &o, NULL);
+	TAP_OK(find_line(c, ". raw") < 0, "no_raw: raw left out of the legend");
+
+	sl_series none = {"empty", NULL, NULL, 0};
+	sl_cells_clear(c);
+	TAP_OK(sl_plot_render(c, &none, 1, &o, NULL) == SL_OK && find_line(c, "(no data)") >= 0,
+	       "an empty series draws axes and '(no data)'");
+	o.height = 4;
+	TAP_OK(sl_plot_render(c, s, 2, &o, NULL) == SL_ERR, "too small: error '%s'", sl_error());
+	sl_cells_free(c);
+}
+
+static void test_ansi(void)
+{
+	const char *t = "\f\033[0;39mab\033[38;5;128mc\033[0m\td\r\n\033[31;42mx\033[38;2;255;0;0my";
+	sl_cells *c = sl_cells_new();
+	sl_cells_parse_ansi(c, t, (int)strlen(t));
+	TAP_OK(c->n == 2, "two lines (%d)", c->n);
+	TAP_OK(c->line[0].n == 9 && c->line[0].cell[2].ch == 'c' && c->line[0].cell[2].fg == 128 &&
+	       c->line[0].cell[1].fg == -1 && c->line[0].cell[8].ch == 'd' && c->line[0].cell[8].fg == -1,
+	       "256-colour run, reset, tab to column 8");
+	TAP_OK(c->line[1].cell[0].fg == 1 && c->line[1].cell[0].bg == 2 && c->line[1].cell[1].fg == 196,
+	       "basic colours and 24-bit mapped to the cube");
+	TAP_OK(sl_cells_rgb256(0x80, 0x80, 0x80) >= 232, "grey maps to the grey ramp");
+	sl_cells_free(c);
+}
+
+/* ---- gnuplot ---- */
+
+static int on_path(const char *prog)
+{
+	const char *path = getenv("PATH");
+	char dir[4096];
+	while (path && *path) {
+		const char *e = strchr(path, ':');
+		size_t n = e ? (size_t)(e - path) : strlen(path);
+		snprintf(dir, sizeof dir, "%.*s/%s", (int)n, path, prog);
+		if (access(dir, X_OK) == 0)
+			return 1;
+		path = e ? e + 1 : NULL;
+	}
+	return 0;
+}
+
+static void test_gnuplot(void)
+{
+	if (!on_path("gnuplot")) {
+		TAP_OK(1, "gnuplot bridge # SKIP no gnuplot on PATH");
+		return;
+	}
+	double x[50], y1[50], y2[50];
+	for (int i = 0; i < 50; i++) {
+		x[i] = i * 10;
+		y1[i] = 3 * exp(-i / 15.0) + 0.1;
+		y2[i] = 2 * exp(-i / 25.0) + 0.2;
+	}
+	sl_series s[2] = {{"transformer", x, y1, 50}, {"mamba", x, y2, 50}};
+	sl_plot_opts o = {.title = "Loss curves", .xlabel = "step", .ylabel = "loss", .width = 72,
+	                  .height = 22};
+	sl_gnuplot *gp = sl_gnuplot_new(NULL);
+	TAP_OK(sl_gnuplot_ok(gp) && !sl_gnuplot_notice(gp), "gnuplot started, no notice");
+	sl_cells *c = sl_cells_new();
+	double t0 = sl_now();
+	int rc = sl_gnuplot_plot(gp, c, s, 2, &o);
+	TAP_OK(rc == SL_OK, "gnuplot drew (rc %d, notice %s)", rc, sl_gnuplot_notice(gp));
+	TAP_OK(c->n == 22, "22 lines back (%d)", c->n);
+	TAP_OK(find_line(c, "Loss curves") >= 0, "title round-trips");
+	TAP_OK(find_line(c, "step") >= 0 && find_line(c, "loss") >= 0, "axis labels round-trip");
+	TAP_OK(find_line(c, "+-----") >= 0, "axis border drawn");
+	TAP_OK(find_line(c, "transformer") >= 0 && find_line(c, "mamba") >= 0, "legend names");
+	TAP_OK(find_line(c, "__seqlab_") < 0, "no marker in the plot");
+
+	/* a second plot on the same process: the marker framing holds */
+	o.title = "Second";
+	o.logy = 1;
+	o.smooth = 0.6;
+	o.color = 1;
+	sl_cells_clear(c);
+	rc = sl_gnuplot_plot(gp, c, s, 2, &o);
+	TAP_OK(rc == SL_OK && c->n == 22 && find_line(c, "Second") >= 0 && find_line(c, "Loss curves") < 0,
+	       "second plot: its own title, nothing left over (rc %d, %d lines)", rc, c->n);
+	int colored = 0;
+	for (int r = 0; r < c->n; r++)
+		for (int k = 0; k < c->line[r].n; k++)
+			colored += c->line[r].cell[k].fg >= 0;
+	TAP_OK(colored > 10, "ansi256 colours parsed into cells (%d)", colored);
+	tap_diag("two plots in %.0f ms", (sl_now() - t0) * 1000);
+
+	/* awkward data: quotes in a name, an empty series, an all-NaN series */
+	double nan[3] = {NAN, NAN, NAN};
+	sl_series odd[3] = {{"it's \"q\" @x $y", x, y1, 50}, {"empty", NULL, NULL, 0}, {"nan", NULL, nan, 3}};
+	o = (sl_plot_opts){.title = "odd", .width = 60, .height = 16};
+	sl_cells_clear(c);
+	t0 = sl_now();
+	rc = sl_gnuplot_plot(gp, c, odd, 3, &o);
+	TAP_OK(rc == SL_OK && find_line(c, "it's \"q\" @x $y") >= 0, "quoted name drawn verbatim (rc %d)", rc);
+	TAP_OK(sl_now() - t0 < 1.5, "no hang");
+	sl_cells_clear(c);
+	rc = sl_gnuplot_plot(gp, c, odd + 1, 2, &o);
+	TAP_OK(rc == SL_GNUPLOT_TEXT && find_line(c, "(no data)") >= 0 && sl_gnuplot_ok(gp),
+	       "nothing drawable: text plotter, gnuplot still up (rc %d)", rc);
+	sl_cells_clear(c);
+	o.fix_y = 1;
+	o.ymin = 0;
+	o.ymax = 5;
+	o.logy = 1;
+	TAP_OK(sl_gnuplot_plot(gp, c, s, 2, &o) == SL_ERR, "invalid options rejected before gnuplot");
+	o.fix_y = o.logy = 0;
+
+	/* export */
+	char dir[] = "/tmp/seqlab-plot-XXXXXX", png[64], svg[64], bad[64];
+	TAP_OK(mkdtemp(dir) != NULL, "temp dir");
+	snprintf(png, sizeof png, "%s/c.png", dir);
+	snprintf(svg, sizeof svg, "%s/c.svg", dir);
+	snprintf(bad, sizeof bad, "%s/no/such/dir/c.png", dir);
+	struct stat st;
+	o = (sl_plot_opts){.title = "export", .xlabel = "step", .smooth = 0.5};
+	rc = sl_gnuplot_save(gp, png, s, 2, &o);
+	TAP_OK(rc == SL_OK && stat(png, &st) == 0 && st.st_size > 100, "PNG written (%s)",
+	       rc ? sl_error() : "ok");
+	FILE *f = fopen(png, "rb");
+	unsigned char magic[4] = {0};
+	if (f) {
+		TAP_OK(fread(magic, 1, 4, f) == 4 && magic[0] == 0x89 && magic[1] == 'P', "PNG magic");
+		fclose(f);
+	}
+	rc = sl_gnuplot_save(gp, svg, s, 2, &o);
+	TAP_OK(rc == SL_OK && stat(svg, &st) == 0 && st.st_size > 100, "SVG written (%s)",
+	       rc ? sl_error() : "ok");
+	rc = sl_gnuplot_save(gp, bad, s, 2, &o);
+	TAP_OK(rc == SL_ERR && strstr(sl_error(), "cannot open") && !strchr(sl_error(), '\n'),
+	       "bad path: one-line error '%s'", sl_error());
+	TAP_OK(sl_gnuplot_save(gp, "curves.jpg", s, 2, &o) == SL_ERR && strstr(sl_error(), ".png"),
+	       "unknown extension refused");
+	sl_cells_clear(c);
+	o = (sl_plot_opts){.title = "after", .width = 60, .height = 16};
+	TAP_OK(sl_gnuplot_plot(gp, c, s, 2, &o) == SL_OK && c->n == 16 && find_line(c, "after") >= 0,
+	       "plotting works after a failed save");
+	unlink(png);
+	unlink(svg);
+	rmdir(dir);
+
+	/* a hung "gnuplot" is killed after the timeout and the text plotter takes over */
+	char hang[] = "/tmp/seqlab-hang-XXXXXX";
+	int fd = mkstemp(hang);
+	if (fd >= 0) {
+		const char *sh = "#!/bin/sh\nexec sleep 30\n";
+		TAP_OK(write(fd, sh, strlen(sh)) == (ssize_t)strlen(sh), "fake gnuplot written");
+		close(fd);
+		chmod(hang, 0700);
+		sl_gnuplot *hung = sl_gnuplot_new(hang);
+		sl_gnuplot_set_timeout(hung, 0.3);
+		sl_cells_clear(c);
+		t0 = sl_now();
+		rc = sl_gnuplot_plot(hung, c, s, 2, &o);
+		double dt = sl_now() - t0;
+		const char *n = sl_gnuplot_notice(hung);
+		TAP_OK(rc == SL_GNUPLOT_TEXT && dt < 1.0 && !sl_gnuplot_ok(hung), "timeout after %.2f s", dt);
+		TAP_OK(n && strstr(n, "did not answer"), "notice: %s", n ? n : "(none)");
+		sl_gnuplot_free(hung);
+		unlink(hang);
+	}
+	sl_gnuplot_free(gp);
+	sl_cells_free(c);
+}
+
+static void test_missing(void)
+{
+	double y[3] = {3, 2, 1};
+	sl_series s = {"a", NULL, y, 3};
+	sl_plot_opts o = {.title = "fallback", .width = 40, .height = 12};
+	sl_gnuplot *gp = sl_gnuplot_new("/nonexistent/bin/gnuplot");
+	TAP_OK(!sl_gnuplot_ok(gp) && sl_gnuplot_pid(gp) < 0, "bogus path: not running");
+	const char *n = sl_gnuplot_notice(gp);
+	TAP_OK(n && strstr(n, "not found") && strstr(n, "built-in") && !strchr(n, '\n'), "one notice line: %s",
+	       n ? n : "(none)");
+	TAP_OK(sl_gnuplot_notice(gp) == NULL, "said once");
+	sl_cells *c = sl_cells_new(), *ref = sl_cells_new();
+	TAP_OK(sl_gnuplot_plot(gp, c, &s, 1, &o) == SL_GNUPLOT_TEXT, "plot falls back to text");
+	sl_plot_render(ref, &s, 1, &o, NULL);
+	char *a = sl_cells_string(c, 0), *b = sl_cells_string(ref, 0);
+	TAP_OK(!strcmp(a, b), "same as the built-in plotter");
+	TAP_OK(sl_gnuplot_notice(gp) == NULL, "no second notice on later plots");
+	TAP_OK(sl_gnuplot_save(gp, "/tmp/x.png", &s, 1, &o) == SL_ERR && strstr(sl_error(), "not running"),
+	       "save without gnuplot: '%s'", sl_error());
+	free(a);
+	free(b);
+	sl_cells_free(c);
+	sl_cells_free(ref);
+	sl_gnuplot_free(gp);
+}
+
+int main(void)
+{
+	test_ema();
+	test_point();
+	test_logy();
+	test_smooth_legend();
+	test_ansi();
+	test_gnuplot();
+	test_missing();
+	return tap_done();
+}
