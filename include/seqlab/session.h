@@ -82,6 +82,44 @@ int sl_session_set_threads(sl_session *s, int n);
 /* The session's pool; owned by the session, replaced by set_threads. */
 sl_pool *sl_session_pool(sl_session *s);
 
+/* ---- the workbench: tasks, runs, training ---- */
+typedef struct sl_workbench sl_workbench;
+sl_workbench *sl_session_workbench(sl_session *s);
+
+/* Ctrl-C: a running `train` stops at the next step boundary (the run keeps
+ * its weights). Safe to call from a signal handler. */
+void sl_session_interrupt(sl_session *s);
+int sl_session_interrupted(const sl_session *s);
+void sl_session_clear_interrupt(sl_session *s);
+
+/* Asynchronous front-ends (the screen) run `train` in slices themselves
+ * (sl_workbench_tick); otherwise `train` returns when training ends. */
+void sl_session_set_async(sl_session *s, int on);
+int sl_session_async(const sl_session *s);
+
+/* ---- views: matrices a front-end draws (attention grids, SSM internals) ---- */
+typedef struct sl_view_matrix {
+	const char *title;             /* "L0 H3" */
+	const float *v;                /* (rows, cols), row-major */
+	int rows, cols;
+	const char *const *row_labels; /* rows strings, or NULL */
+	const char *const *col_labels;
+	int fixed;                     /* shade over [lo, hi] instead of the data's range */
+	float lo, hi;
+} sl_view_matrix;
+
+typedef struct sl_view {
+	const char *caption;
+	int n;
+	const sl_view_matrix *m;       /* n matrices, shown as a grid */
+} sl_view;
+
+typedef void (*sl_view_fn)(void *ud, const sl_view *v);
+/* The front-end's renderer; without one, views are dumped as row=... lines. */
+void sl_session_set_view(sl_session *s, sl_view_fn fn, void *ud);
+/* Shows a view (valid only during the call). */
+void sl_session_view(sl_session *s, const sl_view *v);
+
 /* ---- running commands ---- */
 
 /* Runs every command in text. origin names the text in error locations (a

@@ -1,6 +1,7 @@
 /* commands.c - the command table, the built-in commands, and lookup,
  * suggestion and completion over the table. */
 #include "seqlab/commands.h"
+#include "seqlab/workbench.h"
 #include "seqlab/args.h"
 #include "seqlab/session.h"
 
@@ -247,6 +248,14 @@ static int cmd_quit(sl_session *s, sl_args *a)
 	return SL_OK;
 }
 
+static void complete_run(sl_session *s, const sl_cmd *cmd, int argi, const char *prefix, sl_complete_add add,
+			 void *ctx)
+{
+	(void)cmd;
+	if (argi == 1)
+		sl_workbench_complete_runs(s, prefix, add, ctx);
+}
+
 /* ---- the table ---- */
 
 static const sl_cmd commands[] = {
@@ -301,6 +310,143 @@ static const sl_cmd commands[] = {
 			"makes source fail (with --keep-going the file goes on). A relative FILE is "
 			"found from the current directory. Files may source files up to 16 levels deep.",
 		.run = cmd_source,
+	},
+	{
+		.name = "task",
+		.usage = "task piglatin [file=PATH | words=PATH | corpus=PATH] [size=small|large|all|N] [seed=N]",
+		.summary = "load the task's data (English to Pig-Latin)",
+		.help = "Loads the data later models train on. file=PATH reads pairs in the homework's format "
+			"(\"english piglatin\" a line), keeping pairs made of a-z and '-', dropping duplicates and "
+			"reporting sources with two targets. Otherwise pairs are built with the Pig-Latin rule from a "
+			"word list (words=PATH, one word a line; default /usr/share/dict/words) or any text "
+			"(corpus=PATH): size=small (3,198 words, the default), large (22,402), all, or a count, "
+			"sampled by a hash of (seed, word). The split is 80/20 by a hash of (seed, word). "
+			"seed=N defaults to the session seed. Runs keep the data they were created with.",
+		.flags = SL_CMD_STATE,
+		.run = sl_cmd_task,
+		.opts = SL_OPTS("file", "words", "corpus", "size", "seed"),
+	},
+	{
+		.name = "model",
+		.usage = "model NAME = KIND [key=value...] [seed=N]",
+		.summary = "create a run: a model of KIND on the current task",
+		.help = "Creates the run NAME with a fresh model of KIND (transformer) on the current task, "
+			"initialised from seed=N (default: the session seed), with the default optimizer "
+			"(adamw lr=3e-3 wd=0.01 clip=1 batch=64, cosine schedule over 30 epochs, warmup 100). "
+			"'help model' lists the kinds' options: transformer hidden=64 enc=2 dec=2 heads=8 mlp=4 "
+			"norm=pre|post enc_pe=sinusoidal|learned|none dec_pe=learned dropout=0.",
+		.flags = SL_CMD_STATE,
+		.run = sl_cmd_model,
+	},
+	{
+		.name = "optim",
+		.usage = "optim RUN [sgd|adam|adamw] [lr=X] [wd=X] [clip=X] [batch=N] [accum=N] [sched=constant|cosine|step|plateau] [warmup=N] [epochs=N|steps=N] ...",
+		.summary = "set a run's optimizer, batch and learning-rate schedule",
+		.help = "Replaces RUN's optimizer (its moments restart from zero). Options: lr, wd (weight decay: "
+			"L2 for sgd/adam, decoupled for adamw), momentum and nesterov (sgd), beta1, beta2, eps, "
+			"clip (global gradient norm, 0 = off), accum (micro-batches per update), batch, "
+			"shuffle=on|off, sched (constant; cosine with warmup over epochs=N or steps=N down to "
+			"min_lr; step with step_size and gamma; plateau with factor, patience, threshold, min_lr "
+			"on the validation loss), warmup=N steps.",
+		.flags = SL_CMD_STATE,
+		.run = sl_cmd_optim,
+		.opts = SL_OPTS("lr", "wd", "momentum", "nesterov", "beta1", "beta2", "eps", "clip", "accum", "batch",
+				"shuffle", "sched", "warmup", "epochs", "steps", "min_lr", "step_size", "gamma", "factor",
+				"patience", "threshold"),
+		.complete = complete_run,
+	},
+	{
+		.name = "train",
+		.usage = "train RUN N steps|N epochs|until METRIC>=X [max=DURATION|max=N] [eval=N]",
+		.summary = "train a run for a while, or until a metric holds",
+		.help = "Trains RUN for N more steps or epochs, or until an evaluation finds METRIC>=X or "
+			"METRIC<=X (val_acc, val_loss, loss, cer). It evaluates on the validation words at each "
+			"epoch's end (or every eval=N steps) and prints one line per evaluation, then a summary "
+			"with steps=, epochs=, train_s= (wall seconds of the whole command, evaluations "
+			"included), words_s=, loss=, val_loss=, val_acc= and stopped=done|until|max|interrupted|nan. "
+			"max=90s, max=10m, max=1h or max=5000 (steps) caps it. Ctrl-C stops at a step boundary; "
+			"a non-finite loss stops it with an error and the weights of the last good step.",
+		.flags = SL_CMD_STATE,
+		.run = sl_cmd_train,
+		.opts = SL_OPTS("max", "eval"),
+		.complete = complete_run,
+	},
+	{
+		.name = "stop",
+		.usage = "stop",
+		.summary = "pause the training run at the next step",
+		.help = "Pauses the run being trained (on the screen, where training runs in the background); "
+			"'train RUN ...' goes on from where it stopped.",
+		.flags = SL_CMD_STATE,
+		.run = sl_cmd_stop,
+	},
+	{
+		.name = "eval",
+		.usage = "eval RUN",
+		.summary = "evaluate a run on the validation words",
+		.help = "Prints val_loss= (teacher-forced cross-entropy per character), val_acc= (exact-match "
+			"word accuracy of greedy decoding), cer= (character error rate), words= and correct=.",
+		.run = sl_cmd_eval,
+		.complete = complete_run,
+	},
+	{
+		.name = "translate",
+		.usage = "translate RUN WORD... [beam=N]",
+		.summary = "translate words with a run's model",
+		.help = "Prints one line per word: word=, output= (greedy decoding, or beam search with beam=N), "
+			"expected= (the rule's answer) and correct=yes|no. Words are lowercase a-z and '-'; "
+			"the output may be up to three characters longer per piece than the input.",
+		.run = sl_cmd_translate,
+		.opts = SL_OPTS("beam"),
+		.complete = complete_run,
+	},
+	{
+		.name = "mistakes",
+		.usage = "mistakes RUN [n=N]",
+		.summary = "list the words the last evaluation got wrong",
+		.help = "Lists up to n=N (default 20) validation words that the last evaluation of RUN "
+			"translated wrongly, with the output and the expected translation.",
+		.run = sl_cmd_mistakes,
+		.opts = SL_OPTS("n"),
+		.complete = complete_run,
+	},
+	{
+		.name = "attn",
+		.usage = "attn RUN WORD [layer=N|all] [head=N|all] [kind=enc|dec|cross]",
+		.summary = "show attention weights as labelled heatmaps",
+		.help = "Translates WORD, runs the model over (WORD, its translation) and shows the attention "
+			"probabilities of kind (cross by default: decoder positions attend to source characters; "
+			"enc: encoder self-attention; dec: causal decoder self-attention) for one layer and head, "
+			"or the grid of all layers x heads. Rows attend to columns; ^ is the start token.",
+		.run = sl_cmd_attn,
+		.opts = SL_OPTS("layer", "head", "kind"),
+		.complete = complete_run,
+	},
+	{
+		.name = "runs",
+		.usage = "runs",
+		.summary = "list the runs",
+		.help = "One line per run: kind, parameters, steps, epochs, the last validation accuracy and "
+			"loss, training seconds.",
+		.run = sl_cmd_runs,
+	},
+	{
+		.name = "info",
+		.usage = "info RUN",
+		.summary = "describe a run: model, optimizer, data, progress",
+		.help = "Prints the parameter count, the model's full configuration, the optimizer and "
+			"schedule, the data and the progress of RUN.",
+		.run = sl_cmd_info,
+		.complete = complete_run,
+	},
+	{
+		.name = "drop",
+		.usage = "drop RUN",
+		.summary = "delete a run",
+		.help = "Deletes RUN and frees its memory.",
+		.flags = SL_CMD_STATE,
+		.run = sl_cmd_drop,
+		.complete = complete_run,
 	},
 	{
 		.name = "quit",

@@ -2,6 +2,9 @@
  * commands, dispatching them through the command table, reporting errors.
  * The language is described in session.h and seqlab(5). */
 #include "seqlab/session.h"
+#include "seqlab/workbench.h"
+
+#include <signal.h>
 #include "seqlab/args.h"
 #include "seqlab/commands.h"
 
@@ -34,6 +37,12 @@ struct sl_session {
 	size_t pend_len, pend_cap;
 	int feed_line; /* physical lines fed since the last feed_end */
 	int pend_line; /* the line the pending text starts on */
+
+	sl_workbench *wb;              /* tasks, runs, the training job */
+	volatile sig_atomic_t interrupt; /* Ctrl-C: stop at the next step boundary */
+	int async;                     /* the front-end ticks training itself */
+	sl_view_fn view;
+	void *view_ud;
 };
 
 /* ---- the session object ---- */
@@ -47,6 +56,7 @@ sl_session *sl_session_new(void)
 	sl_session *s = sl_xcalloc(1, sizeof *s);
 	s->threads = n;
 	s->pool = pool;
+	s->wb = sl_workbench_new();
 	return s;
 }
 
@@ -54,6 +64,7 @@ void sl_session_free(sl_session *s)
 {
 	if (!s)
 		return;
+	sl_workbench_free(s->wb);
 	sl_pool_free(s->pool);
 	free(s->pend);
 	free(s);
@@ -63,6 +74,64 @@ void sl_session_set_output(sl_session *s, sl_output_fn fn, void *ud)
 {
 	s->out = fn;
 	s->out_ud = ud;
+}
+
+sl_workbench *sl_session_workbench(sl_session *s)
+{
+	return s->wb;
+}
+
+void sl_session_interrupt(sl_session *s)
+{
+	s->interrupt = 1;
+}
+
+int sl_session_interrupted(const sl_session *s)
+{
+	return s->interrupt != 0;
+}
+
+void sl_session_clear_interrupt(sl_session *s)
+{
+	s->interrupt = 0;
+}
+
+void sl_session_set_async(sl_session *s, int on)
+{
+	s->async = !!on;
+}
+
+int sl_session_async(const sl_session *s)
+{
+	return s->async;
+}
+
+void sl_session_set_view(sl_session *s, sl_view_fn fn, void *ud)
+{
+	s->view = fn;
+	s->view_ud = ud;
+}
+
+void sl_session_view(sl_session *s, const sl_view *v)
+{
+	if (s->view) {
+		s->view(s->view_ud, v);
+		return;
+	}
+	/* no renderer: a numeric dump, one line per row */
+	for (int k = 0; k < v->n; k++) {
+		const sl_view_matrix *m = &v->m[k];
+		sl_info(s, "%s", m->title ? m->title : "");
+		for (int i = 0; i < m->rows; i++) {
+			char line[4096];
+			size_t n = 0;
+			n += (size_t)snprintf(line, sizeof line, "row=%s values=", m->row_labels ? m->row_labels[i] : "");
+			for (int j = 0; j < m->cols && n < sizeof line - 16; j++)
+				n += (size_t)snprintf(line + n, sizeof line - n, j ? ",%.4g" : "%.4g",
+						      m->v[(size_t)i * m->cols + j]);
+			sl_info(s, "%s", line);
+		}
+	}
 }
 
 void sl_session_set_accept(sl_session *s, sl_accept_fn fn, void *ud)

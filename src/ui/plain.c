@@ -2,10 +2,14 @@
  * a stream, and a small readline prompt (the screen will replace it). */
 #include "seqlab/plain.h"
 #include "seqlab/commands.h"
+#include "seqlab/heatmap.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <readline/history.h>
 #include <readline/readline.h>
@@ -21,10 +25,65 @@ static void plain_output(void *ud, int kind, const char *line)
 	}
 }
 
+/* Views as text heatmaps: a grid of all matrices, as wide as the terminal
+ * (or 120 columns in a pipe), in 256 colours on a colour terminal. */
+static void plain_view(void *ud, const sl_view *v)
+{
+	(void)ud;
+	int tty = isatty(STDOUT_FILENO), width = 120;
+	struct winsize ws;
+	if (tty && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20)
+		width = ws.ws_col;
+	const char *term = getenv("TERM");
+	int color = tty && term && strstr(term, "256") && !getenv("NO_COLOR");
+	sl_heatmap *hm = sl_xcalloc((size_t)(v->n ? v->n : 1), sizeof *hm);
+	for (int i = 0; i < v->n; i++) {
+		const sl_view_matrix *m = &v->m[i];
+		hm[i] = (sl_heatmap){ .v = m->v, .rows = m->rows, .cols = m->cols, .row_labels = m->row_labels,
+				      .col_labels = m->col_labels, .title = m->title, .fixed = m->fixed,
+				      .lo = m->lo, .hi = m->hi };
+	}
+	sl_heatmap_opts o = { .style = color ? SL_HEATMAP_COLOR256 : SL_HEATMAP_MONO, .width = width };
+	sl_cells *c = sl_cells_new();
+	int st = v->n == 1 ? sl_heatmap_render(c, &hm[0], &o, NULL) : sl_heatmap_grid(c, hm, v->n, &o);
+	if (v->caption)
+		printf("%s\n", v->caption);
+	if (st == SL_OK) {
+		char *text = sl_cells_string(c, color);
+		fputs(text, stdout);
+		free(text);
+	} else {
+		printf("(%s)\n", sl_error());
+	}
+	sl_cells_free(c);
+	free(hm);
+}
+
+/* Ctrl-C stops a running `train` at the next step; pressed again before
+ * anything consumed the first, it ends seqlab as usual. */
+static sl_session *sigint_session;
+
+static void on_sigint(int sig)
+{
+	if (sigint_session && !sl_session_interrupted(sigint_session)) {
+		sl_session_interrupt(sigint_session);
+		return;
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 void sl_plain_attach(sl_session *s)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	sl_session_set_output(s, plain_output, NULL);
+	sl_session_set_view(s, plain_view, NULL);
+	sigint_session = s;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_sigint;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
 }
 
 int sl_plain_run_stream(sl_session *s, FILE *in, const char *origin)
@@ -131,6 +190,7 @@ int sl_plain_prompt(sl_session *s)
 			if (!last || strcmp(last->line, line) != 0)
 				add_history(line);
 		}
+		sl_session_clear_interrupt(s);
 		sl_session_feed(s, line, NULL);
 		free(line);
 	}

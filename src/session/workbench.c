@@ -1,0 +1,849 @@
+/* workbench.c - tasks, runs, training jobs, and their commands. */
+#include "seqlab/workbench.h"
+#include "seqlab/commands.h"
+#include "seqlab/transformer.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_RUNS 256
+
+/* A training job: advance `run` until the target, the condition or the cap. */
+typedef struct train_job {
+	sl_run *run;
+	int active;
+	int64_t until_step;      /* stop at this step (-1: none) */
+	int64_t until_epoch;     /* stop at this epoch count (-1: none) */
+	int metric;              /* condition on an evaluation: -1 none, else METRIC_* */
+	int ge;                  /* 1: metric >= x, 0: metric <= x */
+	double x;
+	double max_seconds;      /* cap on wall time (0: none) */
+	int64_t max_steps;       /* cap on steps (0: none) */
+	int eval_every;          /* evaluate every N steps (0: at each epoch end) */
+	double wall0;            /* wall clock at start (for train_s) */
+	int64_t step0, epoch0, words0;
+	double seconds0;
+	int met;                 /* the condition held */
+	const char *stopped;     /* why it ended */
+} train_job;
+
+struct sl_workbench {
+	sl_pl_data **data;       /* every task loaded; runs point into them */
+	int ndata;
+	sl_pl_data *task;        /* the current one */
+	char task_desc[256];
+	sl_run *runs[MAX_RUNS];
+	int nruns;
+	train_job job;
+};
+
+enum { METRIC_VAL_ACC, METRIC_VAL_LOSS, METRIC_LOSS, METRIC_CER, METRIC_COUNT };
+static const char *const metric_names[] = { "val_acc", "val_loss", "loss", "cer", NULL };
+
+sl_workbench *sl_workbench_new(void)
+{
+	return sl_xcalloc(1, sizeof(sl_workbench));
+}
+
+void sl_workbench_free(sl_workbench *wb)
+{
+	if (!wb)
+		return;
+	for (int i = 0; i < wb->nruns; i++)
+		sl_run_free(wb->runs[i]);
+	for (int i = 0; i < wb->ndata; i++)
+		sl_pl_data_free(wb->data[i]);
+	free(wb->data);
+	free(wb);
+}
+
+sl_run *sl_workbench_run(sl_workbench *wb, const char *name)
+{
+	for (int i = 0; i < wb->nruns; i++)
+		if (strcmp(wb->runs[i]->name, name) == 0)
+			return wb->runs[i];
+	return NULL;
+}
+
+int sl_workbench_nruns(const sl_workbench *wb)
+{
+	return wb->nruns;
+}
+
+sl_run *sl_workbench_run_at(sl_workbench *wb, int i)
+{
+	return i >= 0 && i < wb->nruns ? wb->runs[i] : NULL;
+}
+
+int sl_workbench_training(const sl_workbench *wb)
+{
+	return wb->job.active;
+}
+
+void sl_workbench_complete_runs(sl_session *s, const char *prefix, void (*add)(void *, const char *), void *ctx)
+{
+	sl_workbench *wb = sl_session_workbench(s);
+	for (int i = 0; i < wb->nruns; i++)
+		if (strncmp(wb->runs[i]->name, prefix, strlen(prefix)) == 0)
+			add(ctx, wb->runs[i]->name);
+}
+
+/* The run named by the next plain word, or NULL after reporting. */
+static sl_run *take_run(sl_session *s, sl_args *a)
+{
+	sl_workbench *wb = sl_session_workbench(s);
+	const char *name = sl_args_word(a);
+	if (!name) {
+		sl_args_fail(a, "which run?");
+		return NULL;
+	}
+	sl_run *r = sl_workbench_run(wb, name);
+	if (!r) {
+		const char *names[MAX_RUNS + 1];
+		for (int i = 0; i < wb->nruns; i++)
+			names[i] = wb->runs[i]->name;
+		names[wb->nruns] = NULL;
+		const char *near = sl_args_suggest(name, names);
+		if (near)
+			sl_fail(s, "no run '%s'; did you mean '%s'?", name, near);
+		else if (wb->nruns)
+			sl_fail(s, "no run '%s'; 'runs' lists them", name);
+		else
+			sl_fail(s, "no run '%s'; create one with 'model %s = transformer'", name, name);
+		return NULL;
+	}
+	return r;
+}
+
+/* ---- task ------------------------------------------------------------------ */
+
+static const char *const size_names[] = { "small", "large", "all", NULL };
+
+int sl_cmd_task(sl_session *s, sl_args *a)
+{
+	sl_workbench *wb = sl_session_workbench(s);
+	const char *kind = sl_args_word(a);
+	const char *file = NULL, *words = NULL, *corpus = NULL, *size_s = NULL;
+	uint64_t seed = sl_session_seed(s);
+	sl_args_str(a, "file", &file);
+	sl_args_str(a, "words", &words);
+	sl_args_str(a, "corpus", &corpus);
+	sl_args_str(a, "size", &size_s);
+	sl_args_u64(a, "seed", &seed);
+	if (!kind)
+		return sl_args_fail(a, "which task? (piglatin)");
+	if (strcmp(kind, "piglatin") != 0)
+		return sl_args_fail(a, "unknown task '%s' (piglatin)", kind);
+	if (sl_args_end(a) != SL_OK)
+		return SL_ERR;
+	if (!!file + !!words + !!corpus > 1)
+		return sl_args_fail(a, "give one of file=, words=, corpus=");
+	int n = SL_PL_SMALL;
+	if (size_s) {
+		int k;
+		for (k = 0; size_names[k] && strcmp(size_names[k], size_s); k++)
+			;
+		if (size_names[k]) {
+			n = k == 0 ? SL_PL_SMALL : k == 1 ? SL_PL_LARGE : 0;
+		} else {
+			char *end;
+			long v = strtol(size_s, &end, 10);
+			if (!*size_s || *end || v < 1 || v > 10000000)
+				return sl_args_fail(a, "size=%s is not small, large, all or a word count", size_s);
+			n = (int)v;
+		}
+		if (file)
+			return sl_args_fail(a, "size= applies to words= and corpus=, not to a pair file");
+	}
+	sl_pl_data *d;
+	const char *source;
+	if (file) {
+		d = sl_pl_load_pairs(file, seed);
+		source = file;
+	} else {
+		source = words ? words : corpus ? corpus : "/usr/share/dict/words";
+		d = sl_pl_from_words(source, corpus != NULL, n, seed);
+		if (!d && !words && !corpus)
+			return sl_fail(s, "%s (install the Debian package wamerican, or give words=PATH)", sl_error());
+	}
+	if (!d)
+		return sl_fail(s, "%s", sl_error());
+	if (d->ntrain == 0 || d->nval == 0) {
+		sl_pl_data_free(d);
+		return sl_fail(s, "%s: too few words to split into training and validation sets", source);
+	}
+	wb->data = sl_xrealloc(wb->data, (size_t)(wb->ndata + 1) * sizeof *wb->data);
+	wb->data[wb->ndata++] = d;
+	wb->task = d;
+	snprintf(wb->task_desc, sizeof wb->task_desc, "piglatin %s=%s%s%s", file ? "file" : corpus ? "corpus" : "words",
+		 source, file ? "" : " size=", file ? "" : size_s ? size_s : "small");
+	sl_out(s, "task=piglatin pairs=%d train=%d val=%d vocab=%d source=%s", d->n, d->ntrain, d->nval, SL_PL_VOCAB,
+	       source);
+	if (file)
+		sl_out(s, "bad_lines=%d duplicates=%d conflicts=%d rule_mismatches=%d", d->bad_lines, d->duplicates,
+		       d->conflicts, d->rule_mismatches);
+	if (d->conflicts)
+		sl_info(s, "note: %d source words have a second, different target (kept the first: %s)", d->conflicts,
+			d->conflict_example);
+	return SL_OK;
+}
+
+/* ---- model ----------------------------------------------------------------- */
+
+static int valid_name(const char *n)
+{
+	if (!n[0] || strlen(n) > 31 || !(isalpha((unsigned char)n[0]) || n[0] == '_'))
+		return 0;
+	for (const char *p = n; *p; p++)
+		if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '-' || *p == '.'))
+			return 0;
+	return 1;
+}
+
+/* Default optimizer and schedule of a new run: AdamW, cosine with warmup. */
+typedef struct optim_args {
+	sl_optim_config oc;
+	sl_sched sc;
+	int bsz;
+	int shuffle;
+	int epochs;   /* cosine length in epochs (or steps, below) */
+	int64_t steps;
+} optim_args;
+
+static void optim_defaults(optim_args *o)
+{
+	o->oc = sl_optim_defaults(SL_OPTIM_ADAMW);
+	o->oc.lr = 3e-3f;
+	o->oc.clip = 1.0f;
+	sl_sched_init(&o->sc, SL_SCHED_COSINE, o->oc.lr);
+	o->sc.warmup = 100;
+	o->bsz = 64;
+	o->shuffle = 1;
+	o->epochs = 30;
+	o->steps = 0;
+}
+
+static int optim_apply(sl_run *r, const optim_args *o, sl_session *s)
+{
+	sl_sched sc = o->sc;
+	sc.lr = o->oc.lr;
+	int nb = 0;
+	sl_pl_plan *p = sl_pl_plan_new(r->data, 0, o->bsz, r->seed, 0, o->shuffle);
+	nb = p->nbatches;
+	sl_pl_plan_free(p);
+	if (sc.kind == SL_SCHED_COSINE)
+		sc.total = o->steps ? o->steps : (int64_t)o->epochs * nb / (o->oc.accum ? o->oc.accum : 1);
+	if (sc.kind == SL_SCHED_COSINE && sc.total <= sc.warmup)
+		sc.total = sc.warmup + 1;
+	sl_sched_reset(&sc);
+	if (sl_run_set_optim(r, &o->oc, &sc, sl_session_pool(s)) != SL_OK)
+		return sl_fail(s, "%s", sl_error());
+	r->bsz = o->bsz;
+	r->shuffle = o->shuffle;
+	sl_pl_plan_free(r->plan); /* a new batch size: the epoch plan is rebuilt */
+	r->plan = NULL;
+	return SL_OK;
+}
+
+int sl_cmd_model(sl_session *s, sl_args *a)
+{
+	sl_workbench *wb = sl_session_workbench(s);
+	const char *name = sl_args_word(a), *eq = sl_args_word(a), *kind_name = sl_args_word(a);
+	uint64_t seed = sl_session_seed(s);
+	sl_args_u64(a, "seed", &seed);
+	if (!name || !eq || strcmp(eq, "=") != 0 || !kind_name)
+		return sl_args_fail(a, "expected NAME = KIND");
+	const sl_model_kind *kind = sl_model_kind_find(kind_name);
+	if (!kind) {
+		const char *names[16];
+		int k = 0;
+		for (; sl_model_kinds[k] && k < 15; k++)
+			names[k] = sl_model_kinds[k]->name;
+		names[k] = NULL;
+		const char *near = sl_args_suggest(kind_name, names);
+		return sl_args_fail(a, "unknown model kind '%s'%s%s%s", kind_name, near ? "; did you mean '" : "",
+				    near ? near : "", near ? "'?" : "");
+	}
+	const char *keys[64], *vals[64];
+	int n = 0;
+	while (n < 64 && sl_args_next_option(a, &keys[n], &vals[n]))
+		n++;
+	if (sl_args_end(a) != SL_OK)
+		return SL_ERR;
+	if (!valid_name(name))
+		return sl_args_fail(a, "'%s' is not a run name (a letter, then letters, digits, _ - .; 31 at most)", name);
+	if (sl_workbench_run(wb, name))
+		return sl_fail(s, "run '%s' exists; 'drop %s' first, or pick another name", name, name);
+	if (wb->nruns == MAX_RUNS)
+		return sl_fail(s, "%d runs already; drop some", MAX_RUNS);
+	if (!wb->task)
+		return sl_fail(s, "no task yet: start with 'task piglatin' (size=small|large)");
+	sl_rng root;
+	sl_rng_seed(&root, seed);
+	sl_rng init = sl_rng_split_str(&root, "init");
+	sl_model_shape shape = { SL_PL_VOCAB, 2 * SL_PL_MAXLEN + 8 };
+	sl_model *m = sl_model_new(kind, keys, vals, n, &shape, &init);
+	if (!m)
+		return sl_fail(s, "%s", sl_error());
+	optim_args o;
+	optim_defaults(&o);
+	sl_sched flat; /* replaced by optim_apply once the epoch length is known */
+	sl_sched_init(&flat, SL_SCHED_CONSTANT, o.oc.lr);
+	sl_run *r = sl_run_new(name, m, wb->task, &o.oc, &flat, o.bsz, o.shuffle, seed, sl_session_pool(s));
+	if (!r) {
+		sl_model_free(m);
+		return sl_fail(s, "%s", sl_error());
+	}
+	if (optim_apply(r, &o, s) != SL_OK) {
+		sl_run_free(r);
+		return SL_ERR;
+	}
+	wb->runs[wb->nruns++] = r;
+	sl_out(s, "run=%s kind=%s params=%zu", name, kind->name, sl_params_count(m->ps));
+	return SL_OK;
+}
+
+int sl_cmd_drop(sl_session *s, sl_args *a)
+{
+	sl_workbench *wb = sl_session_workbench(s);
+	sl_run *r = take_run(s, a);
+	if (!r)
+		return SL_ERR;
+	if (sl_args_end(a) != SL_OK)
+		return SL_ERR;
+	if (wb->job.active && wb->job.run == r)
+		return sl_fail(s, "run '%s' is training; 'stop' it first", r->name);
+	for (int i = 0; i < wb->nruns; i++)
+		if (wb->runs[i] == r) {
+			memmove(wb->runs + i, wb->runs + i + 1, (size_t)(wb->nruns - i - 1) * sizeof *wb->runs);
+			wb->nruns--;
+			break;
+		}
+	sl_out(s, "dropped=%s", r->name);
+	sl_run_free(r);
+	return SL_OK;
+}
+
+/* ---- optim ----------------------------------------------------------------- */
+
+static const char *const optim_names[] = { "sgd", "adam", "adamw", NULL };
+static const char *const sched_names[] = { "constant", "cosine", "step", "plateau", NULL };
+
+int sl_cmd_optim(sl_session *s, sl_args *a)
+{
+	sl_run *r = take_run(s, a);
+	if (!r)
+		return SL_ERR;
+	optim_args o;
+	optim_defaults(&o);
+	const char *kind = sl_args_word(a);
+	int k = SL_OPTIM_ADAMW;
+	if (kind) {
+		for (k = 0; optim_names[k] && strcmp(optim_names[k], kind); k++)
+			;
+		if (!optim_names[k])
+			return sl_args_fail(a, "unknown optimizer '%s' (sgd, adam, adamw)", kind);
+		o.oc = sl_optim_defaults(k);
+		o.oc.clip = 1.0f;
+		if (k != SL_OPTIM_SGD)
+			o.oc.lr = 3e-3f;
+	}
+	double v;
+	long long iv;
+	int e;
+	if (sl_args_float(a, "lr", 1e-8, 10, &v))
+		o.oc.lr = (float)v;
+	if (sl_args_float(a, "wd", 0, 10, &v))
+		o.oc.weight_decay = (float)v;
+	if (sl_args_float(a, "momentum", 0, 0.999, &v))
+		o.oc.momentum = (float)v;
+	if (sl_args_bool(a, "nesterov", &e))
+		o.oc.nesterov = e;
+	if (sl_args_float(a, "beta1", 0, 0.9999, &v))
+		o.oc.beta1 = (float)v;
+	if (sl_args_float(a, "beta2", 0, 0.99999, &v))
+		o.oc.beta2 = (float)v;
+	if (sl_args_float(a, "eps", 1e-12, 1, &v))
+		o.oc.eps = (float)v;
+	if (sl_args_float(a, "clip", 0, 1e6, &v))
+		o.oc.clip = (float)v;
+	if (sl_args_int(a, "accum", 1, 1024, &iv))
+		o.oc.accum = (int)iv;
+	if (sl_args_int(a, "batch", 1, 65536, &iv))
+		o.bsz = (int)iv;
+	if (sl_args_bool(a, "shuffle", &e))
+		o.shuffle = e;
+	if (sl_args_enum(a, "sched", sched_names, &e)) {
+		sl_sched_init(&o.sc, e, o.oc.lr);
+		o.sc.warmup = e == SL_SCHED_COSINE ? 100 : 0;
+	}
+	if (sl_args_int(a, "warmup", 0, 100000000, &iv))
+		o.sc.warmup = iv;
+	if (sl_args_int(a, "epochs", 1, 1000000, &iv))
+		o.epochs = (int)iv;
+	if (sl_args_int(a, "steps", 1, 1000000000, &iv))
+		o.steps = iv;
+	if (sl_args_float(a, "min_lr", 0, 10, &v))
+		o.sc.min_lr = v;
+	if (sl_args_int(a, "step_size", 1, 1000000000, &iv))
+		o.sc.step_size = iv;
+	if (sl_args_float(a, "gamma", 0, 1, &v))
+		o.sc.gamma = v;
+	if (sl_args_float(a, "factor", 0, 1, &v))
+		o.sc.factor = v;
+	if (sl_args_int(a, "patience", 0, 1000000, &iv))
+		o.sc.patience = (int)iv;
+	if (sl_args_float(a, "threshold", 0, 1, &v))
+		o.sc.threshold = v;
+	if (sl_args_end(a) != SL_OK)
+		return SL_ERR;
+	if (o.sc.kind == SL_SCHED_STEP && o.sc.step_size < 1)
+		return sl_args_fail(a, "sched=step needs step_size=N");
+	if (sl_optim_config_check(&o.oc) != SL_OK)
+		return sl_args_fail(a, "%s", sl_error());
+	int64_t step = r->step;
+	if (optim_apply(r, &o, s) != SL_OK)
+		return SL_ERR;
+	char total[32] = "";
+	if (r->sched.kind == SL_SCHED_COSINE)
+		snprintf(total, sizeof total, " total_steps=%lld", (long long)r->sched.total);
+	sl_out(s, "run=%s optim=%s lr=%g wd=%g clip=%g batch=%d accum=%d sched=%s warmup=%lld%s%s", r->name,
+	       optim_names[r->ocfg.kind], r->ocfg.lr, r->ocfg.weight_decay, r->ocfg.clip, r->bsz, r->ocfg.accum,
+	       sched_names[r->sched.kind], (long long)r->sched.warmup, total,
+	       step ? " note=moments_reset" : "");
+	return SL_OK;
+}
+
+/* ---- train ----------------------------------------------------------------- */
+
+static double metric_of(const sl_eval *e, int m)
+{
+	switch (m) {
+	case METRIC_VAL_ACC:
+		return e->val_acc;
+	case METRIC_VAL_LOSS:
+		return e->val_loss;
+	case METRIC_LOSS:
+		return e->train_loss;
+	default:
+		return e->cer;
+	}
+}
+
+/* "val_acc>=0.97" (or the same split into words) */
+static int parse_until(sl_args *a, const char *text, train_job *j)
+{
+	char buf[128];
+	snprintf(buf, sizeof buf, "%s", text);
+	char *op = strpbrk(buf, "<>");
+	if (!op || op[1] != '=')
+		return sl_args_fail(a, "'until %s': expected METRIC>=X or METRIC<=X (metrics: val_acc val_loss loss cer)",
+				    text);
+	j->ge = op[0] == '>';
+	*op = 0;
+	int m;
+	for (m = 0; metric_names[m] && strcmp(metric_names[m], buf); m++)
+		;
+	if (!metric_names[m])
+		return sl_args_fail(a, "unknown metric '%s' (val_acc val_loss loss cer)", buf);
+	char *end;
+	j->x = strtod(op + 2, &end);
+	if (!op[2] || *end || !isfinite(j->x))
+		return sl_args_fail(a, "'%s' is not a number", op + 2);
+	j->metric = m;
+	return SL_OK;
+}
+
+/* "10m", "90s", "1h" -> seconds; "5000", "5000steps" -> steps. */
+static int parse_max(sl_args *a, const char *v, train_job *j)
+{
+	char *end;
+	double x = strtod(v, &end);
+	if (end == v || !isfinite(x) || x <= 0)
+		return sl_args_fail(a, "max=%s: expected a duration (90s, 10m, 1h) or a step count (5000)", v);
+	if (!strcmp(end, "s"))
+		j->max_seconds = x;
+	else if (!strcmp(end, "m") || !strcmp(end, "min"))
+		j->max_seconds = 60 * x;
+	else if (!strcmp(end, "h"))
+		j->max_seconds = 3600 * x;
+	else if (!*end || !strcmp(end, "steps"))
+		j->max_steps = (int64_t)x;
+	else
+		return sl_args_fail(a, "max=%s: expected a duration (90s, 10m, 1h) or a step count (5000)", v);
+	return SL_OK;
+}
+
+static void emit_eval(sl_session *s, const sl_run *r, const sl_eval *e)
+{
+	sl_out(s, "run=%s epoch=%lld step=%lld loss=%.4f val_loss=%.4f val_acc=%.4f cer=%.4f lr=%.3g train_s=%.1f", r->name,
+	       (long long)e->epoch, (long long)e->step, e->train_loss, e->val_loss, e->val_acc, e->cer,
+	       r->nsteps ? r->lr[r->nsteps - 1] : r->ocfg.lr, e->seconds);
+}
+
+static void job_finish(sl_session *s, train_job *j)
+{
+	sl_run *r = j->run;
+	double wall = sl_now() - j->wall0;
+	double trained = r->seconds - j->seconds0;
+	const sl_eval *e = r->nevals ? &r->evals[r->nevals - 1] : NULL;
+	sl_out(s, "run=%s steps=%lld epochs=%lld train_s=%.2f words_s=%.0f loss=%.4f val_loss=%.4f val_acc=%.4f stopped=%s",
+	       r->name, (long long)(r->step - j->step0), (long long)r->epoch, wall,
+	       trained > 0 ? (double)(r->words_trained - j->words0) / trained : 0.0,
+	       r->nsteps ? r->loss[r->nsteps - 1] : NAN, e ? e->val_loss : NAN, e ? e->val_acc : NAN, j->stopped);
+	j->active = 0;
+}
+
+int sl_workbench_tick(sl_session *s, double seconds)
+{
+	sl_workbench *wb = sl_session_workbench(s);
+	train_job *j = &wb->job;
+	if (!j->active)
+		return SL_OK;
+	sl_run *r = j->run;
+	sl_pool *pool = sl_session_pool(s);
+	double t0 = sl_now();
+	do {
+		if (sl_session_interrupted(s)) {
+			j->stopped = "interrupted";
+			job_finish(s, j);
+			return sl_fail(s, "interrupted at step %lld (the run keeps its weights; 'train %s ...' goes on)",
+				       (long long)r->step, r->name);
+		}
+		int epoch_end = 0;
+		if (sl_run_step(r, pool, &epoch_end) != SL_OK) {
+			j->stopped = "nan";
+			char msg[512];
+			snprintf(msg, sizeof msg, "%s", sl_error());
+			job_finish(s, j);
+			return sl_fail(s, "%s; training stopped (try a lower lr: 'optim %s lr=...')", msg, r->name);
+		}
+		int eval_now = j->eval_every ? (r->step - j->step0) % j->eval_every == 0 : epoch_end;
+		if (eval_now) {
+			sl_eval e;
+			sl_run_eval(r, pool, &e);
+			emit_eval(s, r, &e);
+			if (j->metric >= 0) {
+				double v = metric_of(&e, j->metric);
+				if (j->ge ? v >= j->x : v <= j->x) {
+					j->stopped = "until";
+					job_finish(s, j);
+					return SL_OK;
+				}
+			}
+		}
+		if ((j->until_step >= 0 && r->step >= j->until_step) ||
+		    (j->until_epoch >= 0 && r->epoch >= j->until_epoch)) {
+			if (!eval_now) {
+				sl_eval e;
+				sl_run_eval(r, pool, &e);
+				emit_eval(s, r, &e);
+			}
+			j->stopped = "done";
+			job_finish(s, j);
+			return SL_OK;
+		}
+		if ((j->max_steps && r->step - j->step0 >= j->max_steps) ||
+		    (j->max_seconds && sl_now() - j->wall0 >= j->max_seconds)) {
+			if (!eval_now) {
+				sl_eval e;
+				sl_run_eval(r, pool, &e);
+				emit_eval(s, r, &e);
+			}
+			j->stopped = "max";
+			job_finish(s, j);
+			return SL_OK;
+		}
+	} while (sl_now() - t0 < seconds);
+	return SL_OK;
+}
+
+void sl_workbench_pause(sl_session *s)
+{
+	sl_workbench *wb = sl_session_workbench(s);
+	if (wb->job.active) {
+		wb->job.stopped = "paused";
+		job_finish(s, &wb->job);
+	}
+}
+
+int sl_cmd_train(sl_session *s, sl_args *a)
+{
+	sl_workbench *wb = sl_session_workbench(s);
+	sl_run *r = take_run(s, a);
+	if (!r)
+		return SL_ERR;
+	train_job j = { .run = r, .until_step = -1, .until_epoch = -1, .metric = -1 };
+	const char *w1 = sl_args_word(a);
+	const char *maxv = NULL;
+	long long every = 0;
+	sl_args_str(a, "max", &maxv);
+	sl_args_int(a, "eval", 1, 1000000000, &every);
+	if (!w1)
+		return sl_args_fail(a, "how long? N steps, N epochs or until METRIC>=X");
+	if (!strcmp(w1, "until")) {
+		char cond[128] = "";
+		const char *w;
+		while ((w = sl_args_word(a)) && strlen(cond) + strlen(w) < sizeof cond - 1)
+			strcat(cond, w);
+		if (parse_until(a, cond, &j) != SL_OK)
+			return SL_ERR;
+	} else {
+		char *end;
+		long long n = strtoll(w1, &end, 10);
+		const char *unit = *end ? end : sl_args_word(a);
+		if (end == w1 || n < 1)
+			return sl_args_fail(a, "'%s' is not a positive count", w1);
+		if (!unit)
+			return sl_args_fail(a, "%lld what? steps or epochs", n);
+		if (!strcmp(unit, "steps") || !strcmp(unit, "step"))
+			j.until_step = r->step + n;
+		else if (!strcmp(unit, "epochs") || !strcmp(unit, "epoch"))
+			j.until_epoch = r->epoch + n;
+		else
+			return sl_args_fail(a, "'%s': steps or epochs", unit);
+	}
+	if (maxv && parse_max(a, maxv, &j) != SL_OK)
+		return SL_ERR;
+	if (sl_args_end(a) != SL_OK)
+		return SL_ERR;
+	if (j.metric >= 0 && !j.max_seconds && !j.max_steps)
+		j.max_steps = 0; /* unbounded: Ctrl-C or `stop` ends it */
+	if (wb->job.active)
+		return sl_fail(s, "run '%s' is training; 'stop' it first", wb->job.run->name);
+	j.eval_every = (int)every;
+	j.wall0 = sl_now();
+	j.step0 = r->step;
+	j.epoch0 = r->epoch;
+	j.words0 = r->words_trained;
+	j.seconds0 = r->seconds;
+	j.active = 1;
+	wb->job = j;
+	sl_session_clear_interrupt(s);
+	if (sl_session_async(s))
+		return SL_OK; /* the front-end ticks it */
+	while (wb->job.active)
+		if (sl_workbench_tick(s, 3600) != SL_OK)
+			return SL_ERR;
+	return SL_OK;
+}
+
+int sl_cmd_stop(sl_session *s, sl_args *a)
+{
+	sl_workbench *wb = sl_session_workbench(s);
+	if (sl_args_end(a) != SL_OK)
+		return SL_ERR;
+	if (!wb->job.active)
+		return sl_fail(s, "nothing is training");
+	sl_workbench_pause(s);
+	return SL_OK;
+}
+
+/* ---- eval, translate, mistakes --------------------------------------------- */
+
+int sl_cmd_eval(sl_session *s, sl_args *a)
+{
+	sl_run *r = take_run(s, a);
+	if (!r)
+		return SL_ERR;
+	if (sl_args_end(a) != SL_OK)
+		return SL_ERR;
+	sl_eval e;
+	sl_run_eval(r, sl_session_pool(s), &e);
+	sl_out(s, "run=%s val_loss=%.4f val_acc=%.4f cer=%.4f words=%d correct=%d", r->name, e.val_loss, e.val_acc,
+	       e.cer, e.words, e.correct);
+	return SL_OK;
+}
+
+int sl_cmd_translate(sl_session *s, sl_args *a)
+{
+	sl_run *r = take_run(s, a);
+	if (!r)
+		return SL_ERR;
+	long long beam = 1;
+	sl_args_int(a, "beam", 1, 64, &beam);
+	const char *words[256];
+	int n = 0;
+	const char *w;
+	while ((w = sl_args_word(a)) && n < 256)
+		words[n++] = w;
+	if (sl_args_end(a) != SL_OK)
+		return SL_ERR;
+	if (!n)
+		return sl_args_fail(a, "which words?");
+	for (int i = 0; i < n; i++) {
+		int32_t tok[SL_PL_MAXLEN];
+		if (sl_pl_encode(words[i], tok, SL_PL_MAXLEN) <= 0)
+			return sl_fail(s, "'%s': only lowercase a-z and '-' can be translated (at most %d characters)",
+				       words[i], SL_PL_MAXLEN);
+	}
+	for (int i = 0; i < n; i++) {
+		char out[4 * SL_PL_MAXLEN], want[4 * SL_PL_MAXLEN];
+		if (sl_run_translate(r, sl_session_pool(s), words[i], (int)beam, out, sizeof out) != SL_OK)
+			return sl_fail(s, "%s", sl_error());
+		int has_rule = sl_piglatin_rule(words[i], want, sizeof want) == SL_OK;
+		sl_out(s, "word=%s output=%s expected=%s correct=%s", words[i], out, has_rule ? want : "?",
+		       has_rule && !strcmp(out, want) ? "yes" : "no");
+	}
+	return SL_OK;
+}
+
+int sl_cmd_mistakes(sl_session *s, sl_args *a)
+{
+	sl_run *r = take_run(s, a);
+	if (!r)
+		return SL_ERR;
+	long long n = 20;
+	sl_args_int(a, "n", 0, 1000000, &n);
+	if (sl_args_end(a) != SL_OK)
+		return SL_ERR;
+	if (!r->nevals)
+		return sl_fail(s, "run '%s' has not been evaluated yet ('eval %s')", r->name, r->name);
+	const sl_eval *e = &r->evals[r->nevals - 1];
+	sl_out(s, "run=%s mistakes=%d words=%d step=%lld", r->name, r->nmistakes, e->words, (long long)e->step);
+	for (int i = 0; i < r->nmistakes && i < n; i++)
+		sl_out(s, "word=%s output=%s expected=%s", r->mistake_src[i], r->mistake_out[i], r->mistake_want[i]);
+	return SL_OK;
+}
+
+/* ---- attention views ------------------------------------------------------- */
+
+static const char *const kind_names[] = { "enc", "dec", "cross", NULL };
+
+int sl_cmd_attn(sl_session *s, sl_args *a)
+{
+	sl_run *r = take_run(s, a);
+	if (!r)
+		return SL_ERR;
+	const char *word = sl_args_word(a);
+	const char *layer_s = NULL, *head_s = NULL;
+	int kind = SL_ATTN_CROSS;
+	sl_args_str(a, "layer", &layer_s);
+	sl_args_str(a, "head", &head_s);
+	sl_args_enum(a, "kind", kind_names, &kind);
+	if (!word)
+		return sl_args_fail(a, "which word?");
+	if (sl_args_end(a) != SL_OK)
+		return SL_ERR;
+	if (strcmp(r->model->kind->name, "transformer") != 0)
+		return sl_fail(s, "run '%s' is a %s: attention views need a transformer", r->name, r->model->kind->name);
+	sl_transformer *tf = r->model->impl;
+	int layers = kind == SL_ATTN_ENC ? tf->cfg.enc : tf->cfg.dec, heads = tf->cfg.heads;
+	int l0 = 0, l1 = layers, h0 = 0, h1 = heads;
+	if (layer_s && strcmp(layer_s, "all")) {
+		char *end;
+		long v = strtol(layer_s, &end, 10);
+		if (*end || v < 0 || v >= layers)
+			return sl_args_fail(a, "layer=%s: 0..%d or all", layer_s, layers - 1);
+		l0 = (int)v;
+		l1 = l0 + 1;
+	}
+	if (head_s && strcmp(head_s, "all")) {
+		char *end;
+		long v = strtol(head_s, &end, 10);
+		if (*end || v < 0 || v >= heads)
+			return sl_args_fail(a, "head=%s: 0..%d or all", head_s, heads - 1);
+		h0 = (int)v;
+		h1 = h0 + 1;
+	}
+	if (layers == 0)
+		return sl_fail(s, "run '%s' has no encoder layers", r->name);
+	char out[4 * SL_PL_MAXLEN];
+	if (sl_run_translate(r, sl_session_pool(s), word, 1, out, sizeof out) != SL_OK)
+		return sl_fail(s, "%s", sl_error());
+	/* teacher-forced pass over (word, its translation + EOS) to get full grids */
+	int32_t src[SL_PL_MAXLEN], dec[4 * SL_PL_MAXLEN];
+	int S = sl_pl_encode(word, src, SL_PL_MAXLEN);
+	int T = sl_pl_encode(out, dec + 1, 4 * SL_PL_MAXLEN - 2);
+	dec[0] = SL_PL_SOS;
+	T += 1;
+	sl_tape *tp = r->tape;
+	sl_tape_reset(tp);
+	tp->grad_enabled = 0;
+	tp->training = 0;
+	tp->pool = sl_session_pool(s);
+	sl_transformer_forward(tf, tp, src, dec, 1, S, T);
+	/* labels: source characters; decoder inputs (^ = SOS) */
+	char srcl[SL_PL_MAXLEN][4], decl[4 * SL_PL_MAXLEN][4];
+	const char *rows[4 * SL_PL_MAXLEN], *cols[4 * SL_PL_MAXLEN];
+	for (int i = 0; i < S; i++)
+		snprintf(srcl[i], 4, "%c", sl_pl_char(src[i]));
+	for (int i = 0; i < T; i++)
+		snprintf(decl[i], 4, "%c", sl_pl_char(dec[i]));
+	int Tq = kind == SL_ATTN_ENC ? S : T, Tk = kind == SL_ATTN_DEC ? T : S;
+	for (int i = 0; i < Tq; i++)
+		rows[i] = kind == SL_ATTN_ENC ? srcl[i] : decl[i];
+	for (int j = 0; j < Tk; j++)
+		cols[j] = kind == SL_ATTN_DEC ? decl[j] : srcl[j];
+	int nm = (l1 - l0) * (h1 - h0);
+	sl_view_matrix *m = sl_xcalloc((size_t)nm, sizeof *m);
+	char (*titles)[32] = sl_xcalloc((size_t)nm, sizeof *titles);
+	int k = 0;
+	for (int l = l0; l < l1; l++)
+		for (int h = h0; h < h1; h++, k++) {
+			snprintf(titles[k], sizeof titles[k], "L%d H%d", l, h);
+			m[k].title = titles[k];
+			m[k].v = tf->probs[kind][l] + (size_t)h * Tq * Tk;
+			m[k].rows = Tq;
+			m[k].cols = Tk;
+			m[k].row_labels = rows;
+			m[k].col_labels = cols;
+			m[k].fixed = 1;
+			m[k].lo = 0;
+			m[k].hi = 1;
+		}
+	char caption[512];
+	snprintf(caption, sizeof caption, "%s attention of run %s: %s -> %s (rows attend to columns)", kind_names[kind],
+		 r->name, word, out);
+	sl_out(s, "run=%s word=%s output=%s kind=%s layers=%d..%d heads=%d..%d", r->name, word, out, kind_names[kind],
+	       l0, l1 - 1, h0, h1 - 1);
+	sl_view v = { .caption = caption, .n = nm, .m = m };
+	sl_session_view(s, &v);
+	free(m);
+	free(titles);
+	sl_tape_reset(tp);
+	return SL_OK;
+}
+
+/* ---- runs, info ------------------------------------------------------------ */
+
+int sl_cmd_runs(sl_session *s, sl_args *a)
+{
+	sl_workbench *wb = sl_session_workbench(s);
+	if (sl_args_end(a) != SL_OK)
+		return SL_ERR;
+	sl_out(s, "runs=%d", wb->nruns);
+	for (int i = 0; i < wb->nruns; i++) {
+		sl_run *r = wb->runs[i];
+		const sl_eval *e = r->nevals ? &r->evals[r->nevals - 1] : NULL;
+		sl_out(s, "run=%s kind=%s params=%zu steps=%lld epochs=%lld val_acc=%.4f val_loss=%.4f train_s=%.1f%s", r->name,
+		       r->model->kind->name, sl_params_count(r->model->ps), (long long)r->step, (long long)r->epoch,
+		       e ? e->val_acc : NAN, e ? e->val_loss : NAN, r->seconds,
+		       wb->job.active && wb->job.run == r ? " training=yes" : "");
+	}
+	return SL_OK;
+}
+
+int sl_cmd_info(sl_session *s, sl_args *a)
+{
+	sl_run *r = take_run(s, a);
+	if (!r)
+		return SL_ERR;
+	if (sl_args_end(a) != SL_OK)
+		return SL_ERR;
+	char spec[1024];
+	sl_out(s, "run=%s params=%zu tensors=%d", r->name, sl_params_count(r->model->ps), r->model->ps->n);
+	sl_out(s, "model=\"%s\"", sl_model_spec(r->model, spec, sizeof spec));
+	sl_out(s, "optim=%s lr=%g wd=%g clip=%g batch=%d accum=%d sched=%s warmup=%lld total_steps=%lld seed=%llu",
+	       optim_names[r->ocfg.kind], r->ocfg.lr, r->ocfg.weight_decay, r->ocfg.clip, r->bsz, r->ocfg.accum,
+	       sched_names[r->sched.kind], (long long)r->sched.warmup, (long long)r->sched.total,
+	       (unsigned long long)r->seed);
+	sl_out(s, "data_pairs=%d train=%d val=%d batches_per_epoch=%d", r->data->n, r->data->ntrain, r->data->nval,
+	       sl_run_epoch_batches(r));
+	sl_out(s, "steps=%lld epochs=%lld train_s=%.2f words=%lld evals=%d", (long long)r->step, (long long)r->epoch,
+	       r->seconds, (long long)r->words_trained, r->nevals);
+	return SL_OK;
+}
