@@ -10,6 +10,7 @@
 #include "ops_impl.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct attn_ctx {
@@ -34,97 +35,156 @@ static inline void key_range(const attn_ctx *c, int i, int *lo, int *hi)
 	}
 }
 
+/* Per-thread scratch for one (b, h): the head's keys transposed (Dh, Tk) and
+ * values (Tk, Dh) made contiguous, so the inner loops run over unit strides
+ * and vectorise (over keys for scores, over head dims for sums of rows). */
+typedef struct attn_scratch {
+	float *kt, *vh, *vt, *s, *dkh, *dvh;
+} attn_scratch;
+
+static attn_scratch scratch_new(const attn_ctx *c)
+{
+	size_t n = (size_t)c->Tk * c->Dh;
+	attn_scratch w;
+	w.kt = sl_xaligned(6 * n * sizeof(float) + 2 * (size_t)c->Tk * sizeof(float));
+	w.vh = w.kt + n;
+	w.vt = w.vh + n;
+	w.dkh = w.vt + n;
+	w.dvh = w.dkh + n;
+	w.s = w.dvh + n;
+	return w;
+}
+
+/* kt (Dh, Tk), vh (Tk, Dh), and vt (Dh, Tk) if wanted, from rows of stride D */
+static void gather(const attn_ctx *c, const float *k, const float *v, attn_scratch *w, int want_vt)
+{
+	const int D = c->H * c->Dh, Dh = c->Dh, Tk = c->Tk;
+	for (int j = 0; j < Tk; j++) {
+		const float *kj = k + (size_t)j * D, *vj = v + (size_t)j * D;
+		for (int d = 0; d < Dh; d++) {
+			w->kt[(size_t)d * Tk + j] = kj[d];
+			w->vh[(size_t)j * Dh + d] = vj[d];
+			if (want_vt)
+				w->vt[(size_t)d * Tk + j] = vj[d];
+		}
+	}
+}
+
 static void attn_fwd(void *arg, size_t lo_bh, size_t hi_bh)
 {
 	const attn_ctx *c = arg;
-	const int D = c->H * c->Dh, Dh = c->Dh;
+	const int D = c->H * c->Dh, Dh = c->Dh, Tk = c->Tk;
+	attn_scratch w = scratch_new(c);
 	for (size_t bh = lo_bh; bh < hi_bh; bh++) {
 		int b = (int)(bh / (size_t)c->H), h = (int)(bh % (size_t)c->H);
 		const float *q = c->q + (size_t)b * c->Tq * D + (size_t)h * Dh;
 		const float *k = c->k + (size_t)b * c->kv_bstride + (size_t)h * Dh;
 		const float *v = c->v + (size_t)b * c->kv_bstride + (size_t)h * Dh;
 		float *out = c->out + (size_t)b * c->Tq * D + (size_t)h * Dh;
-		float *P = c->Pw + bh * (size_t)c->Tq * c->Tk;
+		float *P = c->Pw + bh * (size_t)c->Tq * Tk;
+		gather(c, k, v, &w, 0);
 		for (int i = 0; i < c->Tq; i++) {
 			const float *qi = q + (size_t)i * D;
-			float *p = P + (size_t)i * c->Tk, *oi = out + (size_t)i * D;
+			float *p = P + (size_t)i * Tk, *oi = out + (size_t)i * D;
 			int lo, hi;
 			key_range(c, i, &lo, &hi);
-			/* s_j = scale * q_i . k_j ; p = softmax(s) over [lo, hi) */
-			float m = -INFINITY;
-			for (int j = lo; j < hi; j++) {
-				const float *kj = k + (size_t)j * D;
-				float s = 0;
-				for (int d = 0; d < Dh; d++)
-					s += qi[d] * kj[d];
-				s *= c->scale;
-				p[j] = s;
-				m = s > m ? s : m;
+			/* s_j = scale * q_i . k_j, vectorised over j */
+			for (int j = 0; j < Tk; j++)
+				p[j] = 0;
+			for (int d = 0; d < Dh; d++) {
+				float qd = qi[d] * c->scale;
+				const float *kd = w.kt + (size_t)d * Tk;
+				for (int j = 0; j < Tk; j++)
+					p[j] += qd * kd[j];
 			}
+			/* p = softmax(s) over [lo, hi), 0 elsewhere */
+			float m = -INFINITY;
+			for (int j = lo; j < hi; j++)
+				m = p[j] > m ? p[j] : m;
 			float z = 0;
-			for (int j = lo; j < hi; j++) {
-				p[j] = sl_fexp(p[j] - m);
-				z += p[j];
+			for (int j = 0; j < Tk; j++) {
+				float e = sl_fexp(p[j] - m);
+				e = j >= lo && j < hi ? e : 0.0f;
+				p[j] = e;
+				z += e;
 			}
 			float iz = 1.0f / z;
-			for (int j = 0; j < lo; j++)
-				p[j] = 0;
-			for (int j = hi; j < c->Tk; j++)
-				p[j] = 0;
-			/* o_i = sum_j p_j v_j */
+			for (int j = 0; j < Tk; j++)
+				p[j] *= iz;
+			/* o_i = sum_j p_j v_j, vectorised over d */
 			for (int d = 0; d < Dh; d++)
 				oi[d] = 0;
 			for (int j = lo; j < hi; j++) {
-				p[j] *= iz;
-				const float *vj = v + (size_t)j * D;
+				float pj = p[j];
+				const float *vj = w.vh + (size_t)j * Dh;
 				for (int d = 0; d < Dh; d++)
-					oi[d] += p[j] * vj[d];
+					oi[d] += pj * vj[d];
 			}
 		}
 	}
+	free(w.kt);
 }
 
 static void attn_bwd(void *arg, size_t lo_bh, size_t hi_bh)
 {
 	const attn_ctx *c = arg;
-	const int D = c->H * c->Dh, Dh = c->Dh;
+	const int D = c->H * c->Dh, Dh = c->Dh, Tk = c->Tk;
+	attn_scratch w = scratch_new(c);
 	for (size_t bh = lo_bh; bh < hi_bh; bh++) {
 		int b = (int)(bh / (size_t)c->H), h = (int)(bh % (size_t)c->H);
-		size_t oq = (size_t)b * c->Tq * D + (size_t)h * Dh, ok = (size_t)b * c->Tk * D + (size_t)h * Dh;
+		size_t oq = (size_t)b * c->Tq * D + (size_t)h * Dh, ok = (size_t)b * Tk * D + (size_t)h * Dh;
 		const float *q = c->q + oq, *k = c->k + ok, *v = c->v + ok, *dout = c->dout + oq;
-		const float *P = c->P + bh * (size_t)c->Tq * c->Tk;
+		const float *P = c->P + bh * (size_t)c->Tq * Tk;
 		float *dq = c->dq ? c->dq + oq : NULL, *dk = c->dk ? c->dk + ok : NULL,
 		      *dv = c->dv ? c->dv + ok : NULL;
+		float *dp = w.s;
+		gather(c, k, v, &w, 1);
+		memset(w.dkh, 0, 2 * (size_t)Tk * Dh * sizeof(float));
 		for (int i = 0; i < c->Tq; i++) {
-			const float *p = P + (size_t)i * c->Tk, *doi = dout + (size_t)i * D, *qi = q + (size_t)i * D;
+			const float *p = P + (size_t)i * Tk, *doi = dout + (size_t)i * D, *qi = q + (size_t)i * D;
 			int lo, hi;
 			key_range(c, i, &lo, &hi);
-			/* dP_ij = dO_i . v_j ; dS_ij = P_ij (dP_ij - sum_j P_ij dP_ij) */
-			float dp[hi - lo > 0 ? hi - lo : 1];
+			/* dP_ij = dO_i . v_j, vectorised over j */
+			for (int j = 0; j < Tk; j++)
+				dp[j] = 0;
+			for (int d = 0; d < Dh; d++) {
+				float g = doi[d];
+				const float *vd = w.vt + (size_t)d * Tk;
+				for (int j = 0; j < Tk; j++)
+					dp[j] += g * vd[j];
+			}
+			/* dS_ij = P_ij (dP_ij - sum_j P_ij dP_ij), times the scale */
 			float rs = 0;
+			for (int j = lo; j < hi; j++)
+				rs += p[j] * dp[j];
+			for (int j = lo; j < hi; j++)
+				dp[j] = p[j] * (dp[j] - rs) * c->scale;
+			/* dq_i += sum_j dS_ij k_j; dk_j += dS_ij q_i; dv_j += P_ij dO_i */
+			float dqi[Dh];
+			for (int d = 0; d < Dh; d++)
+				dqi[d] = 0;
 			for (int j = lo; j < hi; j++) {
-				const float *vj = v + (size_t)j * D;
-				float s = 0;
+				float ds = dp[j], pj = p[j];
+				float *dkj = w.dkh + (size_t)j * Dh, *dvj = w.dvh + (size_t)j * Dh;
+				for (int d = 0; d < Dh; d++) {
+					dqi[d] += ds * w.kt[(size_t)d * Tk + j];
+					dkj[d] += ds * qi[d];
+					dvj[d] += pj * doi[d];
+				}
+			}
+			if (dq)
 				for (int d = 0; d < Dh; d++)
-					s += doi[d] * vj[d];
-				dp[j - lo] = s;
-				rs += p[j] * s;
-			}
-			for (int j = lo; j < hi; j++) {
-				float ds = p[j] * (dp[j - lo] - rs) * c->scale;
-				const float *kj = k + (size_t)j * D;
-				if (dq)
-					for (int d = 0; d < Dh; d++)
-						dq[(size_t)i * D + d] += ds * kj[d];
-				if (dk)
-					for (int d = 0; d < Dh; d++)
-						dk[(size_t)j * D + d] += ds * qi[d];
-				if (dv)
-					for (int d = 0; d < Dh; d++)
-						dv[(size_t)j * D + d] += p[j] * doi[d];
-			}
+					dq[(size_t)i * D + d] += dqi[d];
 		}
+		for (int j = 0; j < Tk; j++)
+			for (int d = 0; d < Dh; d++) {
+				if (dk)
+					dk[(size_t)j * D + d] += w.dkh[(size_t)j * Dh + d];
+				if (dv)
+					dv[(size_t)j * D + d] += w.dvh[(size_t)j * Dh + d];
+			}
 	}
+	free(w.kt);
 }
 
 static attn_ctx attn_ctx_of(const sl_node *n)
