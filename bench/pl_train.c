@@ -5,6 +5,7 @@
  *   bench/pl_train [-p small|large] [-t SECONDS] [-j THREADS] [-b BATCH]
  *                  [-l LR] [-s SCHED] [-w WARMUP] [-e EPOCHS] [-S SEED] [key=value model options...]
  */
+#include "seqlab/piglatin.h"
 #include "seqlab/run.h"
 
 #include <stdio.h>
@@ -54,8 +55,9 @@ int main(int argc, char **argv)
 	sl_rng root;
 	sl_rng_seed(&root, seed);
 	sl_rng init = sl_rng_split_str(&root, "init");
-	sl_model_shape shape = { SL_PL_VOCAB, 2 * SL_PL_MAXLEN };
-	sl_model *m = sl_model_new(sl_model_kind_find("transformer"), keys, vals, nk, &shape, &init);
+	sl_task *task = sl_pl_task_new(d, preset);
+	sl_task_ref(task);
+	sl_model *m = sl_model_new(sl_model_kind_find("transformer"), keys, vals, nk, &task->shape, &init);
 	if (!m) {
 		fprintf(stderr, "error: %s\n", sl_error());
 		return 1;
@@ -70,13 +72,13 @@ int main(int argc, char **argv)
 	sl_pl_plan *p = sl_pl_plan_new(d, 0, bsz, seed, 0, 1);
 	s.total = (int64_t)epochs * p->nbatches;
 	sl_pl_plan_free(p);
-	sl_run *r = sl_run_new("bench", m, d, &oc, &s, bsz, 1, seed, pool);
+	sl_run *r = sl_run_new("bench", m, task, &oc, &s, bsz, 1, seed, pool);
 	if (!r) {
 		fprintf(stderr, "error: %s\n", sl_error());
 		return 1;
 	}
 	printf("params=%zu train=%d val=%d batches_per_epoch=%d\n", sl_params_count(m->ps), d->ntrain, d->nval,
-	       sl_run_epoch_batches(r));
+	       sl_run_epoch_batches(r, bsz));
 	double t0 = sl_now();
 	while (r->seconds < seconds && r->epoch < epochs) {
 		int end;
@@ -93,6 +95,6 @@ int main(int argc, char **argv)
 	}
 	sl_run_free(r);
 	sl_pool_free(pool);
-	sl_pl_data_free(d);
+	sl_task_unref(task);
 	return 0;
 }

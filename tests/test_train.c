@@ -1,6 +1,7 @@
 /* test_train.c - the pieces of Pig-Latin training fit: a tiny Transformer
  * trained for a few seconds on short dictionary words translates held-out
  * words; a NaN is caught and skipped; training is deterministic. */
+#include "seqlab/piglatin.h"
 #include "seqlab/run.h"
 #include "tap.h"
 
@@ -42,25 +43,24 @@ static sl_pl_data *short_words(int n, uint64_t seed)
 	return all;
 }
 
-static sl_run *tiny_run(sl_pl_data *d, sl_pool *pool, uint64_t seed, int epochs)
+static sl_run *tiny_run(sl_task *task, sl_pool *pool, uint64_t seed, int epochs)
 {
 	const char *keys[] = { "hidden", "heads", "enc", "dec", "mlp" };
 	const char *vals[] = { "32", "4", "1", "1", "2" };
 	sl_rng root;
 	sl_rng_seed(&root, seed);
 	sl_rng init = sl_rng_split_str(&root, "init");
-	sl_model_shape shape = { SL_PL_VOCAB, 24 };
-	sl_model *m = sl_model_new(sl_model_kind_find("transformer"), keys, vals, 5, &shape, &init);
+	sl_model *m = sl_model_new(sl_model_kind_find("transformer"), keys, vals, 5, &task->shape, &init);
 	sl_optim_config oc = sl_optim_defaults(SL_OPTIM_ADAMW);
 	oc.lr = 1e-2f;
 	oc.clip = 1;
 	sl_sched s;
 	sl_sched_init(&s, SL_SCHED_COSINE, 1e-2);
 	s.warmup = 20;
-	sl_pl_plan *p = sl_pl_plan_new(d, 0, 32, seed, 0, 1);
-	s.total = (int64_t)epochs * p->nbatches;
-	sl_pl_plan_free(p);
-	sl_run *r = sl_run_new("tiny", m, d, &oc, &s, 32, 1, seed, pool);
+	void *p = task->ops->plan_new(task, 32, seed, 0, 1);
+	s.total = (int64_t)epochs * task->ops->plan_batches(p);
+	task->ops->plan_free(p);
+	sl_run *r = sl_run_new("tiny", m, task, &oc, &s, 32, 1, seed, pool);
 	if (!r)
 		printf("# %s\n", sl_error());
 	return r;
@@ -74,9 +74,11 @@ int main(void)
 	}
 	sl_pl_data *d = short_words(3000, 1);
 	TAP_OK(d && d->n == 3000, "3000 short words");
+	sl_task *task = sl_pl_task_new(d, "short words");
+	sl_task_ref(task);
 	sl_pool *pool = sl_pool_new(2);
 	int epochs = 10, failed = 0;
-	sl_run *r = tiny_run(d, pool, 7, epochs);
+	sl_run *r = tiny_run(task, pool, 7, epochs);
 	sl_eval e = { 0 };
 	double t0 = sl_now();
 	while (r->epoch < epochs) {
@@ -92,12 +94,15 @@ int main(void)
 	TAP_OK(e.val_acc >= 0.80, "a tiny transformer learns Pig-Latin: held-out word accuracy %.3f >= 0.80", e.val_acc);
 	TAP_OK(e.val_loss < r->evals[0].val_loss, "validation loss fell (%.3f -> %.3f)", r->evals[0].val_loss, e.val_loss);
 	char out[64];
-	TAP_OK(sl_run_translate(r, pool, "Sh0p!", 1, out, sizeof out) == SL_ERR && strstr(sl_error(), "Sh0p!"),
+	TAP_OK(sl_pl_translate(task, r->model, r->tape, "Sh0p!", 1, out, sizeof out) == SL_ERR &&
+		       strstr(sl_error(), "Sh0p!"),
 	       "translate refuses a word outside the vocabulary: %s", sl_error());
-	TAP_OK(r->nmistakes == e.words - e.correct, "the mistakes of the last evaluation are kept (%d)", r->nmistakes);
+	TAP_OK(sl_pl_translate(task, r->model, r->tape, "shop", 1, out, sizeof out) == SL_OK && strlen(out) > 0,
+	       "translate shop -> %s", out);
+	TAP_OK(r->mistakes.n == e.words - e.correct, "the mistakes of the last evaluation are kept (%d)", r->mistakes.n);
 
 	/* determinism: the same seed gives bit-identical losses */
-	sl_run *a = tiny_run(d, pool, 3, 2), *b = tiny_run(d, pool, 3, 2);
+	sl_run *a = tiny_run(task, pool, 3, 2), *b = tiny_run(task, pool, 3, 2);
 	for (int i = 0; i < 60; i++) {
 		int end;
 		sl_run_step(a, pool, &end);
@@ -122,6 +127,7 @@ int main(void)
 	sl_run_free(b);
 	sl_run_free(r);
 	sl_pool_free(pool);
-	sl_pl_data_free(d);
+	TAP_OK(task->refs == 1, "runs released their task references");
+	sl_task_unref(task);
 	return tap_done();
 }

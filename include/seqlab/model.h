@@ -28,6 +28,9 @@ typedef struct sl_model_kind {
 	/* Sequence to sequence: logits (B, T, V) for sources (B, S) and
 	 * teacher-forced decoder inputs (B, T). */
 	sl_tensor *(*seq2seq)(void *impl, sl_tape *tp, const int32_t *src, const int32_t *dec, int B, int S, int T);
+	/* Language model: logits (B, T, V) for inputs x (B, T), each position
+	 * seeing only itself and earlier ones. NULL for encoder-decoders. */
+	sl_tensor *(*lm)(void *impl, sl_tape *tp, const int32_t *x, int B, int T);
 	/* Greedy decoding: out (B, maxT), len (B). */
 	void (*greedy)(void *impl, sl_tape *tp, const int32_t *src, int B, int S, int maxT, int sos, int eos,
 		       int32_t *out, int *len);

@@ -4,6 +4,7 @@
 #define SEQLAB_PIGLATIN_H
 
 #include "seqlab/rng.h"
+#include "seqlab/task.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -98,5 +99,19 @@ void sl_pl_batch_free(sl_pl_batch *b);
 /* Encodes word into tokens (returns length) or -1 if a character is outside
  * the vocabulary or the word is longer than max. */
 int sl_pl_encode(const char *word, int32_t *tok, int max);
+
+/* The Pig-Latin task over d (ownership passes to the task). Models with a
+ * seq2seq function are trained on (source, target); language models as a
+ * prefix LM over `source EOS SOS target`, scored on target and EOS. */
+sl_task *sl_pl_task_new(sl_pl_data *d, const char *desc);
+/* The task's data (NULL if t is not a Pig-Latin task). */
+const sl_pl_data *sl_pl_task_data(const sl_task *t);
+/* Translates one word (lowercase a-z and '-') with m: greedy (beam <= 1) or
+ * beam search when the model has it. SL_ERR for a word outside the
+ * vocabulary. */
+int sl_pl_translate(sl_task *t, sl_model *m, sl_tape *tp, const char *word, int beam, char *out, size_t n);
+/* The longest output allowed for a source of S characters: at most three
+ * more per piece, plus EOS. */
+int sl_pl_max_target(const char *src, int S);
 
 #endif

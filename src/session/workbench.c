@@ -1,6 +1,7 @@
 /* workbench.c - tasks, runs, training jobs, and their commands. */
 #include "seqlab/workbench.h"
 #include "seqlab/commands.h"
+#include "seqlab/piglatin.h"
 #include "seqlab/transformer.h"
 
 #include <ctype.h>
@@ -31,10 +32,7 @@ typedef struct train_job {
 } train_job;
 
 struct sl_workbench {
-	sl_pl_data **data;       /* every task loaded; runs point into them */
-	int ndata;
-	sl_pl_data *task;        /* the current one */
-	char task_desc[256];
+	sl_task *task;           /* the current one (runs hold their own references) */
 	sl_run *runs[MAX_RUNS];
 	int nruns;
 	train_job job;
@@ -54,9 +52,8 @@ void sl_workbench_free(sl_workbench *wb)
 		return;
 	for (int i = 0; i < wb->nruns; i++)
 		sl_run_free(wb->runs[i]);
-	for (int i = 0; i < wb->ndata; i++)
-		sl_pl_data_free(wb->data[i]);
-	free(wb->data);
+	if (wb->task)
+		sl_task_unref(wb->task);
 	free(wb);
 }
 
@@ -175,11 +172,13 @@ int sl_cmd_task(sl_session *s, sl_args *a)
 		sl_pl_data_free(d);
 		return sl_fail(s, "%s: too few words to split into training and validation sets", source);
 	}
-	wb->data = sl_xrealloc(wb->data, (size_t)(wb->ndata + 1) * sizeof *wb->data);
-	wb->data[wb->ndata++] = d;
-	wb->task = d;
-	snprintf(wb->task_desc, sizeof wb->task_desc, "piglatin %s=%s%s%s", file ? "file" : corpus ? "corpus" : "words",
-		 source, file ? "" : " size=", file ? "" : size_s ? size_s : "small");
+	char desc[256];
+	snprintf(desc, sizeof desc, "piglatin %s=%s%s%s", file ? "file" : corpus ? "corpus" : "words", source,
+		 file ? "" : " size=", file ? "" : size_s ? size_s : "small");
+	if (wb->task)
+		sl_task_unref(wb->task);
+	wb->task = sl_pl_task_new(d, desc);
+	sl_task_ref(wb->task);
 	sl_out(s, "task=piglatin pairs=%d train=%d val=%d vocab=%d source=%s", d->n, d->ntrain, d->nval, SL_PL_VOCAB,
 	       source);
 	if (file)
@@ -230,10 +229,7 @@ static int optim_apply(sl_run *r, const optim_args *o, sl_session *s)
 {
 	sl_sched sc = o->sc;
 	sc.lr = o->oc.lr;
-	int nb = 0;
-	sl_pl_plan *p = sl_pl_plan_new(r->data, 0, o->bsz, r->seed, 0, o->shuffle);
-	nb = p->nbatches;
-	sl_pl_plan_free(p);
+	int nb = sl_run_epoch_batches(r, o->bsz);
 	if (sc.kind == SL_SCHED_COSINE)
 		sc.total = o->steps ? o->steps : (int64_t)o->epochs * nb / (o->oc.accum ? o->oc.accum : 1);
 	if (sc.kind == SL_SCHED_COSINE && sc.total <= sc.warmup)
@@ -243,8 +239,10 @@ static int optim_apply(sl_run *r, const optim_args *o, sl_session *s)
 		return sl_fail(s, "%s", sl_error());
 	r->bsz = o->bsz;
 	r->shuffle = o->shuffle;
-	sl_pl_plan_free(r->plan); /* a new batch size: the epoch plan is rebuilt */
-	r->plan = NULL;
+	if (r->plan) { /* a new batch size: the epoch plan is rebuilt */
+		r->task->ops->plan_free(r->plan);
+		r->plan = NULL;
+	}
 	return SL_OK;
 }
 
@@ -284,8 +282,7 @@ int sl_cmd_model(sl_session *s, sl_args *a)
 	sl_rng root;
 	sl_rng_seed(&root, seed);
 	sl_rng init = sl_rng_split_str(&root, "init");
-	sl_model_shape shape = { SL_PL_VOCAB, 2 * SL_PL_MAXLEN + 8 };
-	sl_model *m = sl_model_new(kind, keys, vals, n, &shape, &init);
+	sl_model *m = sl_model_new(kind, keys, vals, n, &wb->task->shape, &init);
 	if (!m)
 		return sl_fail(s, "%s", sl_error());
 	optim_args o;
@@ -674,6 +671,8 @@ int sl_cmd_translate(sl_session *s, sl_args *a)
 		return SL_ERR;
 	if (!n)
 		return sl_args_fail(a, "which words?");
+	if (!sl_pl_task_data(r->task))
+		return sl_fail(s, "run '%s' is on the %s task: translate needs piglatin", r->name, r->task->ops->name);
 	for (int i = 0; i < n; i++) {
 		int32_t tok[SL_PL_MAXLEN];
 		if (sl_pl_encode(words[i], tok, SL_PL_MAXLEN) <= 0)
@@ -682,7 +681,8 @@ int sl_cmd_translate(sl_session *s, sl_args *a)
 	}
 	for (int i = 0; i < n; i++) {
 		char out[4 * SL_PL_MAXLEN], want[4 * SL_PL_MAXLEN];
-		if (sl_run_translate(r, sl_session_pool(s), words[i], (int)beam, out, sizeof out) != SL_OK)
+		r->tape->pool = sl_session_pool(s);
+		if (sl_pl_translate(r->task, r->model, r->tape, words[i], (int)beam, out, sizeof out) != SL_OK)
 			return sl_fail(s, "%s", sl_error());
 		int has_rule = sl_piglatin_rule(words[i], want, sizeof want) == SL_OK;
 		sl_out(s, "word=%s output=%s expected=%s correct=%s", words[i], out, has_rule ? want : "?",
@@ -703,9 +703,10 @@ int sl_cmd_mistakes(sl_session *s, sl_args *a)
 	if (!r->nevals)
 		return sl_fail(s, "run '%s' has not been evaluated yet ('eval %s')", r->name, r->name);
 	const sl_eval *e = &r->evals[r->nevals - 1];
-	sl_out(s, "run=%s mistakes=%d words=%d step=%lld", r->name, r->nmistakes, e->words, (long long)e->step);
-	for (int i = 0; i < r->nmistakes && i < n; i++)
-		sl_out(s, "word=%s output=%s expected=%s", r->mistake_src[i], r->mistake_out[i], r->mistake_want[i]);
+	const sl_mistakes *mk = &r->mistakes;
+	sl_out(s, "run=%s mistakes=%d words=%d step=%lld", r->name, mk->n, e->words, (long long)e->step);
+	for (int i = 0; i < mk->n && i < n; i++)
+		sl_out(s, "word=%s output=%s expected=%s", mk->src[i], mk->out[i], mk->want[i]);
 	return SL_OK;
 }
 
@@ -728,6 +729,8 @@ int sl_cmd_attn(sl_session *s, sl_args *a)
 		return sl_args_fail(a, "which word?");
 	if (sl_args_end(a) != SL_OK)
 		return SL_ERR;
+	if (!sl_pl_task_data(r->task))
+		return sl_fail(s, "run '%s' is on the %s task: attn needs piglatin", r->name, r->task->ops->name);
 	if (strcmp(r->model->kind->name, "transformer") != 0)
 		return sl_fail(s, "run '%s' is a %s: attention views need a transformer", r->name, r->model->kind->name);
 	sl_transformer *tf = r->model->impl;
@@ -752,7 +755,8 @@ int sl_cmd_attn(sl_session *s, sl_args *a)
 	if (layers == 0)
 		return sl_fail(s, "run '%s' has no encoder layers", r->name);
 	char out[4 * SL_PL_MAXLEN];
-	if (sl_run_translate(r, sl_session_pool(s), word, 1, out, sizeof out) != SL_OK)
+	r->tape->pool = sl_session_pool(s);
+	if (sl_pl_translate(r->task, r->model, r->tape, word, 1, out, sizeof out) != SL_OK)
 		return sl_fail(s, "%s", sl_error());
 	/* teacher-forced pass over (word, its translation + EOS) to get full grids */
 	int32_t src[SL_PL_MAXLEN], dec[4 * SL_PL_MAXLEN];
@@ -841,8 +845,10 @@ int sl_cmd_info(sl_session *s, sl_args *a)
 	       optim_names[r->ocfg.kind], r->ocfg.lr, r->ocfg.weight_decay, r->ocfg.clip, r->bsz, r->ocfg.accum,
 	       sched_names[r->sched.kind], (long long)r->sched.warmup, (long long)r->sched.total,
 	       (unsigned long long)r->seed);
-	sl_out(s, "data_pairs=%d train=%d val=%d batches_per_epoch=%d", r->data->n, r->data->ntrain, r->data->nval,
-	       sl_run_epoch_batches(r));
+	const sl_pl_data *d = sl_pl_task_data(r->task);
+	sl_out(s, "task=\"%s\" batches_per_epoch=%d", r->task->desc, sl_run_epoch_batches(r, r->bsz));
+	if (d)
+		sl_out(s, "pairs=%d train=%d val=%d", d->n, d->ntrain, d->nval);
 	sl_out(s, "steps=%lld epochs=%lld train_s=%.2f words=%lld evals=%d", (long long)r->step, (long long)r->epoch,
 	       r->seconds, (long long)r->words_trained, r->nevals);
 	return SL_OK;

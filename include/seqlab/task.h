@@ -1,0 +1,73 @@
+/* task.h - what a run trains on: a task makes batches, scores a model on a
+ * batch (the training loss) and evaluates it on held-out data. The training
+ * loop (run.h) and the commands see only this interface; each task
+ * (piglatin, later recall, mqar, copy, charlm) implements it. */
+#ifndef SEQLAB_TASK_H
+#define SEQLAB_TASK_H
+
+#include "seqlab/model.h"
+
+/* One batch. Sequence-to-sequence tasks fill src (B, S), inp (B, T) (the
+ * teacher-forced decoder input) and tgt (B, T); language-model tasks leave
+ * src NULL. A target of -1 is not scored. */
+typedef struct sl_batch {
+	int B, S, T;
+	int32_t *src, *inp, *tgt;
+} sl_batch;
+
+/* One evaluation. */
+typedef struct sl_eval {
+	int64_t step;
+	int64_t epoch;      /* epochs completed when it ran */
+	double seconds;     /* the run's training wall time when it ran */
+	double train_loss;  /* mean per-token loss since the previous evaluation */
+	double val_loss;    /* per-token cross-entropy on held-out data */
+	double val_acc;     /* the task's accuracy (Pig-Latin: exact-match words) */
+	double cer;         /* character error rate, or NaN when it does not apply */
+	int words, correct;
+} sl_eval;
+
+/* The wrong answers of an evaluation: input, output, expected. */
+typedef struct sl_mistakes {
+	int n, cap;
+	char **src, **out, **want;
+} sl_mistakes;
+void sl_mistakes_add(sl_mistakes *m, const char *src, const char *out, const char *want);
+void sl_mistakes_clear(sl_mistakes *m);
+
+typedef struct sl_task sl_task;
+
+typedef struct sl_task_ops {
+	const char *name;
+	/* An epoch's batch plan at batch size bsz, from (seed, epoch). */
+	void *(*plan_new)(sl_task *t, int bsz, uint64_t seed, int64_t epoch, int shuffle);
+	void (*plan_free)(void *plan);
+	int (*plan_batches)(const void *plan);
+	/* Batch index of the plan into b; b's arrays belong to b (free with
+	 * sl_batch_free). */
+	void (*batch)(sl_task *t, const void *plan, int index, sl_batch *b);
+	/* The mean training loss of a batch, recorded on tp; *count receives the
+	 * number of scored tokens. NULL with the error set if the model cannot
+	 * do this task. */
+	sl_tensor *(*loss)(sl_task *t, sl_model *m, sl_tape *tp, const sl_batch *b, int *count);
+	/* Evaluates m on the held-out data: val_loss, val_acc, cer, words,
+	 * correct; mistakes (may be NULL) receives the wrong answers. */
+	void (*eval)(sl_task *t, sl_model *m, sl_tape *tp, sl_eval *e, sl_mistakes *mistakes);
+	void (*free)(sl_task *t);
+} sl_task_ops;
+
+struct sl_task {
+	const sl_task_ops *ops;
+	void *impl;
+	sl_model_shape shape;   /* vocabulary and longest sequence, for models */
+	char desc[256];         /* how it was made, for `info` and the journal */
+	int refs;               /* runs using it, plus the session while current */
+};
+
+/* Reference counting: runs share tasks. */
+void sl_task_ref(sl_task *t);
+void sl_task_unref(sl_task *t);
+
+void sl_batch_free(sl_batch *b);
+
+#endif

@@ -1,0 +1,314 @@
+/* task_piglatin.c - Pig-Latin as a task: batches, the training loss for
+ * encoder-decoders and prefix language models, evaluation, translation. */
+#include "seqlab/ops.h"
+#include "seqlab/optspec.h"
+#include "seqlab/piglatin.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void sl_batch_free(sl_batch *b)
+{
+	free(b->src);
+	free(b->inp);
+	free(b->tgt);
+	b->src = b->inp = b->tgt = NULL;
+}
+
+void sl_mistakes_add(sl_mistakes *m, const char *src, const char *out, const char *want)
+{
+	if (m->n == m->cap) {
+		m->cap = m->cap ? 2 * m->cap : 64;
+		m->src = sl_xrealloc(m->src, (size_t)m->cap * sizeof(char *));
+		m->out = sl_xrealloc(m->out, (size_t)m->cap * sizeof(char *));
+		m->want = sl_xrealloc(m->want, (size_t)m->cap * sizeof(char *));
+	}
+	m->src[m->n] = sl_xstrdup(src);
+	m->out[m->n] = sl_xstrdup(out);
+	m->want[m->n] = sl_xstrdup(want);
+	m->n++;
+}
+
+void sl_mistakes_clear(sl_mistakes *m)
+{
+	for (int i = 0; i < m->n; i++) {
+		free(m->src[i]);
+		free(m->out[i]);
+		free(m->want[i]);
+	}
+	free(m->src);
+	free(m->out);
+	free(m->want);
+	memset(m, 0, sizeof *m);
+}
+
+void sl_task_ref(sl_task *t)
+{
+	t->refs++;
+}
+
+void sl_task_unref(sl_task *t)
+{
+	if (t && --t->refs <= 0)
+		t->ops->free(t);
+}
+
+int sl_pl_max_target(const char *src, int S)
+{
+	int pieces = 1;
+	for (const char *p = src; *p; p++)
+		pieces += *p == '-' || *p == '\'';
+	return S + 3 * pieces + 1;
+}
+
+/* ---- plans and batches ------------------------------------------------------ */
+
+static void *pl_plan_new(sl_task *t, int bsz, uint64_t seed, int64_t epoch, int shuffle)
+{
+	return sl_pl_plan_new(t->impl, 0, bsz, seed, epoch, shuffle);
+}
+
+static void pl_plan_free(void *plan)
+{
+	sl_pl_plan_free(plan);
+}
+
+static int pl_plan_batches(const void *plan)
+{
+	return ((const sl_pl_plan *)plan)->nbatches;
+}
+
+static void to_batch(sl_pl_batch *pb, sl_batch *b)
+{
+	b->B = pb->B;
+	b->S = pb->S;
+	b->T = pb->T + 1;
+	b->src = pb->src;
+	b->inp = pb->dec;
+	b->tgt = pb->out;
+}
+
+static void pl_batch(sl_task *t, const void *plan, int index, sl_batch *b)
+{
+	sl_pl_batch pb;
+	sl_pl_batch_fill(t->impl, plan, index, &pb);
+	to_batch(&pb, b);
+}
+
+/* ---- the loss: seq2seq, or a prefix LM over source EOS SOS target ----------- */
+
+/* x (B, S + 1 + T): source, EOS, then the decoder input (SOS target); y the
+ * next token on the target part, -1 elsewhere. */
+static void prefix_lm(const sl_batch *b, sl_tape *tp, int32_t **x, int32_t **y, int *L)
+{
+	int B = b->B, S = b->S, T = b->T;
+	*L = S + 1 + T;
+	*x = sl_arena_alloc(tp->arena, (size_t)B * *L * sizeof(int32_t));
+	*y = sl_arena_alloc(tp->arena, (size_t)B * *L * sizeof(int32_t));
+	for (int i = 0; i < B; i++) {
+		int32_t *xi = *x + (size_t)i * *L, *yi = *y + (size_t)i * *L;
+		memcpy(xi, b->src + (size_t)i * S, (size_t)S * sizeof(int32_t));
+		xi[S] = SL_PL_EOS;
+		memcpy(xi + S + 1, b->inp + (size_t)i * T, (size_t)T * sizeof(int32_t));
+		for (int p = 0; p < *L; p++)
+			yi[p] = p >= S + 1 ? b->tgt[(size_t)i * T + (p - S - 1)] : -1;
+	}
+}
+
+static sl_tensor *pl_loss(sl_task *t, sl_model *m, sl_tape *tp, const sl_batch *b, int *count)
+{
+	(void)t;
+	if (m->kind->seq2seq) {
+		sl_tensor *logits = m->kind->seq2seq(m->impl, tp, b->src, b->inp, b->B, b->S, b->T);
+		return sl_cross_entropy(tp, logits, b->tgt, -1, count);
+	}
+	if (m->kind->lm) {
+		int32_t *x, *y;
+		int L;
+		prefix_lm(b, tp, &x, &y, &L);
+		sl_tensor *logits = m->kind->lm(m->impl, tp, x, b->B, L);
+		return sl_cross_entropy(tp, logits, y, -1, count);
+	}
+	sl_errorf("a %s cannot translate", m->kind->name);
+	return NULL;
+}
+
+/* ---- decoding ----------------------------------------------------------------- */
+
+static int argmax(const float *x, int n)
+{
+	int best = 0;
+	for (int i = 1; i < n; i++)
+		if (x[i] > x[best])
+			best = i;
+	return best;
+}
+
+/* Greedy decoding of a prefix LM by re-running it on the growing sequence. */
+static void lm_greedy(sl_model *m, sl_tape *tp, const int32_t *src, int B, int S, int maxT, int32_t *out, int *len)
+{
+	int ge = tp->grad_enabled, tr = tp->training, V = SL_PL_VOCAB;
+	tp->grad_enabled = 0;
+	tp->training = 0;
+	int Lmax = S + 1 + maxT;
+	int32_t *x = sl_xmalloc((size_t)B * Lmax * sizeof *x);
+	int live = B;
+	for (int i = 0; i < B; i++) {
+		len[i] = -1;
+		memcpy(x + (size_t)i * Lmax, src + (size_t)i * S, (size_t)S * sizeof *x);
+		x[(size_t)i * Lmax + S] = SL_PL_EOS;
+		x[(size_t)i * Lmax + S + 1] = SL_PL_SOS;
+	}
+	for (int t = 0; t < maxT && live > 0; t++) {
+		int L = S + 2 + t;
+		int32_t *xt = sl_arena_alloc(tp->arena, (size_t)B * L * sizeof *xt);
+		for (int i = 0; i < B; i++)
+			memcpy(xt + (size_t)i * L, x + (size_t)i * Lmax, (size_t)L * sizeof *xt);
+		sl_tensor *logits = m->kind->lm(m->impl, tp, xt, B, L);
+		for (int i = 0; i < B; i++) {
+			int tok = argmax(logits->data + ((size_t)i * L + L - 1) * V, V);
+			out[(size_t)i * maxT + t] = tok;
+			if (L < Lmax)
+				x[(size_t)i * Lmax + L] = tok;
+			if (len[i] < 0 && (tok == SL_PL_EOS || t == maxT - 1)) {
+				len[i] = t + 1;
+				live--;
+			}
+		}
+	}
+	free(x);
+	tp->grad_enabled = ge;
+	tp->training = tr;
+}
+
+static void greedy(sl_model *m, sl_tape *tp, const int32_t *src, int B, int S, int maxT, int32_t *out, int *len)
+{
+	if (m->kind->greedy)
+		m->kind->greedy(m->impl, tp, src, B, S, maxT, SL_PL_SOS, SL_PL_EOS, out, len);
+	else
+		lm_greedy(m, tp, src, B, S, maxT, out, len);
+}
+
+/* Decoded tokens up to EOS as a string. */
+static void detok(const int32_t *tok, int len, char *out, size_t n)
+{
+	size_t k = 0;
+	for (int i = 0; i < len && k + 1 < n; i++) {
+		if (tok[i] == SL_PL_EOS)
+			break;
+		out[k++] = (char)sl_pl_char(tok[i]);
+	}
+	out[k] = 0;
+}
+
+static void pl_eval(sl_task *t, sl_model *m, sl_tape *tp, sl_eval *e, sl_mistakes *mk)
+{
+	const sl_pl_data *d = t->impl;
+	sl_pl_plan *p = sl_pl_plan_new(d, 1, 256, d->seed, 0, 0);
+	double loss_sum = 0, chars = 0, edits = 0, tchars = 0;
+	int words = 0, correct = 0;
+	for (int bi = 0; bi < p->nbatches; bi++) {
+		sl_pl_batch pb;
+		sl_batch b;
+		sl_pl_batch_fill(d, p, bi, &pb);
+		to_batch(&pb, &b);
+		sl_tape_reset(tp);
+		tp->training = 0;
+		tp->grad_enabled = 0;
+		int count = 0;
+		sl_tensor *loss = pl_loss(t, m, tp, &b, &count);
+		if (loss) {
+			loss_sum += (double)loss->data[0] * count;
+			chars += count;
+		}
+		sl_tape_reset(tp);
+		int maxT = sl_pl_max_target(d->src[pb.idx[0]], b.S);
+		int32_t *dec = sl_xmalloc((size_t)b.B * maxT * sizeof *dec);
+		int *len = sl_xmalloc((size_t)b.B * sizeof *len);
+		greedy(m, tp, b.src, b.B, b.S, maxT, dec, len);
+		sl_tape_reset(tp);
+		for (int i = 0; i < b.B; i++) {
+			char got[4 * SL_PL_MAXLEN];
+			detok(dec + (size_t)i * maxT, len[i], got, sizeof got);
+			const char *want = d->tgt[pb.idx[i]];
+			words++;
+			tchars += (double)strlen(want);
+			if (strcmp(got, want) == 0) {
+				correct++;
+			} else {
+				edits += sl_edit_distance(got, want);
+				if (mk)
+					sl_mistakes_add(mk, d->src[pb.idx[i]], got, want);
+			}
+		}
+		free(dec);
+		free(len);
+		sl_batch_free(&b);
+	}
+	sl_pl_plan_free(p);
+	e->val_loss = chars > 0 ? loss_sum / chars : NAN;
+	e->val_acc = words ? (double)correct / words : 0;
+	e->cer = tchars > 0 ? edits / tchars : 0;
+	e->words = words;
+	e->correct = correct;
+}
+
+int sl_pl_translate(sl_task *t, sl_model *m, sl_tape *tp, const char *word, int beam, char *out, size_t n)
+{
+	(void)t;
+	int32_t src[SL_PL_MAXLEN];
+	int S = sl_pl_encode(word, src, SL_PL_MAXLEN);
+	if (S <= 0) {
+		sl_errorf("'%s': a word of lowercase a-z and '-' (at most %d characters) is needed", word, SL_PL_MAXLEN);
+		return SL_ERR;
+	}
+	int maxT = sl_pl_max_target(word, S);
+	int32_t *dec = sl_xmalloc((size_t)maxT * sizeof *dec);
+	int len;
+	sl_tape_reset(tp);
+	if (beam > 1 && m->kind->beam)
+		len = m->kind->beam(m->impl, tp, src, S, maxT, SL_PL_SOS, SL_PL_EOS, beam, dec);
+	else
+		greedy(m, tp, src, 1, S, maxT, dec, &len);
+	sl_tape_reset(tp);
+	detok(dec, len, out, n);
+	free(dec);
+	return SL_OK;
+}
+
+static void pl_free(sl_task *t)
+{
+	sl_pl_data_free(t->impl);
+	free(t);
+}
+
+static const sl_task_ops piglatin_ops = {
+	.name = "piglatin",
+	.plan_new = pl_plan_new,
+	.plan_free = pl_plan_free,
+	.plan_batches = pl_plan_batches,
+	.batch = pl_batch,
+	.loss = pl_loss,
+	.eval = pl_eval,
+	.free = pl_free,
+};
+
+sl_task *sl_pl_task_new(sl_pl_data *d, const char *desc)
+{
+	sl_task *t = sl_xcalloc(1, sizeof *t);
+	t->ops = &piglatin_ops;
+	t->impl = d;
+	t->shape.vocab = SL_PL_VOCAB;
+	/* the longest sequence a model sees: a prefix LM's source, EOS, SOS and a
+	 * target three characters longer per piece */
+	t->shape.maxlen = 2 * SL_PL_MAXLEN + 3 * 8 + 4;
+	snprintf(t->desc, sizeof t->desc, "%s", desc ? desc : "piglatin");
+	return t;
+}
+
+const sl_pl_data *sl_pl_task_data(const sl_task *t)
+{
+	return t && t->ops == &piglatin_ops ? t->impl : NULL;
+}
