@@ -31,7 +31,8 @@ typedef struct sl_model_kind {
 	/* Language model: logits (B, T, V) for inputs x (B, T), each position
 	 * seeing only itself and earlier ones. NULL for encoder-decoders. */
 	sl_tensor *(*lm)(void *impl, sl_tape *tp, const int32_t *x, int B, int T);
-	/* Greedy decoding: out (B, maxT), len (B). */
+	/* Greedy decoding: out (B, maxT), len (B). A language model decodes
+	 * after the prefix `src eos sos`. */
 	void (*greedy)(void *impl, sl_tape *tp, const int32_t *src, int B, int S, int maxT, int sos, int eos,
 		       int32_t *out, int *len);
 	/* Beam search for one source; returns the length written to out. NULL if unsupported. */

@@ -35,6 +35,7 @@ enum sl_op {
 	SL_OP_DROPOUT,
 	SL_OP_CONV1D,
 	SL_OP_ATTENTION,
+	SL_OP_SSM,               /* sl_ssm(), declared in seqlab/ssm.h */
 	SL_OP_COUNT
 };
 

@@ -1,5 +1,6 @@
 /* model.c - the model registry. */
 #include "seqlab/model.h"
+#include "seqlab/mamba.h"
 #include "seqlab/transformer.h"
 
 #include <stdio.h>
@@ -56,7 +57,91 @@ static const sl_model_kind transformer_kind = {
 	.beam = tf_beam,
 };
 
-const sl_model_kind *const sl_model_kinds[] = { &transformer_kind, NULL };
+/* ---- mamba ----------------------------------------------------------------- */
+
+static void *mb_create(const void *cfg, const sl_model_shape *shape, const sl_rng *rng)
+{
+	sl_mamba_config c = *(const sl_mamba_config *)cfg;
+	c.vocab = shape->vocab;
+	c.maxlen = shape->maxlen;
+	return sl_mamba_new(&c, rng);
+}
+
+static void mb_destroy(void *impl)
+{
+	sl_mamba_free(impl);
+}
+
+static sl_params *mb_params(void *impl)
+{
+	return ((sl_mamba *)impl)->ps;
+}
+
+static sl_tensor *mb_lm(void *impl, sl_tape *tp, const int32_t *x, int B, int T)
+{
+	return sl_mamba_forward(impl, tp, x, B, T);
+}
+
+static int argmax(const float *x, int n)
+{
+	int best = 0;
+	for (int i = 1; i < n; i++)
+		if (x[i] > x[best])
+			best = i;
+	return best;
+}
+
+/* Prefix-LM decoding in step mode: feed `src eos sos`, then generate. */
+static void mb_greedy(void *impl, sl_tape *tp, const int32_t *src, int B, int S, int maxT, int sos, int eos,
+		      int32_t *out, int *len)
+{
+	sl_mamba *m = impl;
+	int V = m->cfg.vocab;
+	sl_mamba_state *st = sl_mamba_state_new(m, B);
+	float *logits = sl_xmalloc((size_t)B * V * sizeof *logits);
+	int32_t *tok = sl_xmalloc((size_t)B * sizeof *tok);
+	for (int t = 0; t < S + 2; t++) {
+		for (int b = 0; b < B; b++)
+			tok[b] = t < S ? src[(size_t)b * S + t] : t == S ? eos : sos;
+		sl_mamba_step(m, tp, st, tok, logits);
+		sl_tape_reset(tp);
+	}
+	int live = B;
+	for (int b = 0; b < B; b++)
+		len[b] = -1;
+	for (int t = 0; t < maxT && live > 0; t++) {
+		if (t > 0) {
+			sl_mamba_step(m, tp, st, tok, logits);
+			sl_tape_reset(tp);
+		}
+		for (int b = 0; b < B; b++) {
+			int k = argmax(logits + (size_t)b * V, V);
+			out[(size_t)b * maxT + t] = k;
+			tok[b] = k;
+			if (len[b] < 0 && (k == eos || t == maxT - 1)) {
+				len[b] = t + 1;
+				live--;
+			}
+		}
+	}
+	free(tok);
+	free(logits);
+	sl_mamba_state_free(st);
+}
+
+static const sl_model_kind mamba_kind = {
+	.name = "mamba",
+	.summary = "Mamba: selective state-space blocks (a language model; a prefix LM for translation)",
+	.options = sl_mamba_options,
+	.cfg_size = sizeof(sl_mamba_config),
+	.create = mb_create,
+	.destroy = mb_destroy,
+	.params = mb_params,
+	.lm = mb_lm,
+	.greedy = mb_greedy,
+};
+
+const sl_model_kind *const sl_model_kinds[] = { &transformer_kind, &mamba_kind, NULL };
 
 const sl_model_kind *sl_model_kind_find(const char *name)
 {

@@ -3,8 +3,19 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
-#define NAME(buf, base, suffix) (snprintf(buf, sizeof buf, "%s.%s", base, suffix), buf)
+/* "base.suffix" into buf; names are short, a longer one is a bug */
+static const char *join(char *buf, size_t n, const char *base, const char *suffix)
+{
+	size_t a = strlen(base), b = strlen(suffix);
+	SL_ASSERT(a + b + 2 <= n);
+	memcpy(buf, base, a);
+	buf[a] = '.';
+	memcpy(buf + a + 1, suffix, b + 1);
+	return buf;
+}
+#define NAME(buf, base, suffix) join(buf, sizeof buf, base, suffix)
 
 static sl_tensor *add(sl_params *ps, const char *name, int ndim, const int *shape, unsigned flags)
 {

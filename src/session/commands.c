@@ -1,6 +1,7 @@
 /* commands.c - the command table, the built-in commands, and lookup,
  * suggestion and completion over the table. */
 #include "seqlab/commands.h"
+#include "seqlab/views.h"
 #include "seqlab/workbench.h"
 #include "seqlab/args.h"
 #include "seqlab/session.h"
@@ -420,6 +421,19 @@ static const sl_cmd commands[] = {
 			"or the grid of all layers x heads. Rows attend to columns; ^ is the start token.",
 		.run = sl_cmd_attn,
 		.opts = SL_OPTS("layer", "head", "kind"),
+		.complete = complete_run,
+	},
+	{
+		.name = "ssm",
+		.usage = "ssm RUN WORD [layer=N|all] [show=decay|delta|B|C]",
+		.summary = "show a Mamba run's selective-scan internals as heatmaps",
+		.help = "Translates WORD with a mamba run, runs it over the prefix-LM sequence (WORD, $ = EOS, "
+			"^ = SOS, the translation) and shows, for one layer or all: decay (the default: row t, column s "
+			"is the weight the state at t still gives to the input at s, the product of the discretised "
+			"A over the positions between, averaged over channels and states: Mamba's implicit attention), "
+			"delta (the step size per position and channel), B or C (per position and state).",
+		.run = sl_cmd_ssm,
+		.opts = SL_OPTS("layer", "show"),
 		.complete = complete_run,
 	},
 	{

@@ -428,7 +428,6 @@ sl_pl_data *sl_pl_from_words(const char *path, int corpus, int n, uint64_t seed)
 					if (nw == cap) {
 						cap *= 2;
 						words = sl_xrealloc(words, (size_t)cap * sizeof *words);
-						strset_grow(&seen); /* keep the load low */
 					}
 					comp |= strchr(dup, '-') != NULL;
 					words[nw++] = dup;

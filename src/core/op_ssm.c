@@ -1,0 +1,714 @@
+/* op_ssm.c - the selective state-space scan (Mamba) as one fused op: four
+ * discretisations, three scans, a hand-derived backward.
+ *
+ * Shapes: x, delta, z, out (B, T, D); A (D, N); Bm, Cm (B, T, N); Dskip (D).
+ * Per (b, d), with w = Δ_t[d] A[d,n], the discretisation gives Ā_t[n] and an
+ * input coefficient g_t[n] with B̄x_t[n] = g_t[n] B_t[n] x_t[d]:
+ *
+ *   zoh          Ā = e^w                   g = Δ φ1(w),  φ1(w) = (e^w - 1)/w
+ *   zoh-approx   Ā = e^w                   g = Δ
+ *   bilinear     Ā = (1 + w/2) q           g = Δ q,      q = 1/(1 - w/2)
+ *   euler        Ā = 1 + w                 g = Δ
+ *
+ * Forward, one (b, d) at a time: fill Ā and bx = g B x over (T, N), scan
+ *   h_t = Ā_t h_{t-1} + bx_t (h_{-1} = 0), then
+ *   y_t = sum_n C_t[n] h_t[n] + D x_t,   out_t = y_t silu(z_t) (or y_t).
+ *
+ * Backward, from dout:
+ *   dy_t  = dout_t silu(z_t)                  dz_t += dout_t y_t silu'(z_t)
+ *   dh_t  = C_t dy_t + Ā_{t+1} dh_{t+1}        a reverse scan (dh_T = 0)
+ *   dĀ_t  = dh_t h_{t-1}                      dg_t = dh_t B_t x_t
+ *   dx_t += sum_n dh_t g_t B_t + D dy_t
+ *   dB_t += sum_d dh_t g_t x_t                dC_t += sum_d dy_t h_t
+ *   dD   += sum_{b,t} dy_t x_t
+ *   dΔ_t += sum_n dĀ ∂Ā/∂Δ + dg ∂g/∂Δ         dA += sum_{b,t} dĀ ∂Ā/∂A + dg ∂g/∂A
+ * with the partials of each discretisation in disc_grad().
+ *
+ * Saved for backward: h for every (b, d, t, n), laid out (B, D, T, N) so one
+ * (b, d) is one contiguous (T, N) block, and y before the gate (B, T, D) when
+ * z is given. At seqlab's sizes (B·T ~ 2k rows, D·N ~ 2k) h is ~16 MB a
+ * layer, inside the memory budget, and backward needs every h_{t-1} in
+ * reverse order, which recomputation would have to rebuild with a second
+ * forward scan. Ā and g are recomputed: an exp per element is cheaper than
+ * storing and re-reading two more arrays of h's size.
+ *
+ * Scans. Each evaluates h_t = a_t h_{t-1} + b_t, h_{-1} = 0, over N lanes
+ * (arrays (T, N), lanes contiguous so the inner loops vectorise); a_0
+ * multiplies h_{-1} = 0 and is never used.
+ *  - seq: the loop.
+ *  - parallel: Blelloch's work-efficient scan on the affine maps (a, b):
+ *    h -> a h + b, composed "p then q" = (a_q a_p, a_q b_p + b_q). The
+ *    up-sweep builds subtree totals, the down-sweep turns them into exclusive
+ *    prefixes, whose b is h_{t-1}; then h_t = a_t h_{t-1} + b_t. T is padded
+ *    with identities to a power of two; subtrees made only of padding are
+ *    skipped, so the work stays ~2T combines. It runs on one thread here (the
+ *    op's threads split channels) and reassociates the products and sums, so
+ *    it agrees with seq to rounding (tests/test_ssm.c states the tolerance).
+ *  - log: Heinsen's (arXiv 2311.06281)
+ *        log h_t = a*_t + logcumsumexp_{k<=t}(log b_k - a*_k),
+ *        a*_t = sum_{1<=j<=t} log a_j.
+ *    Ā may be negative (euler for w < -1, bilinear for w < -2) and so may
+ *    b (the sign of B x), so we stay real: carry log|a| and the sign s_t of
+ *    the running product, and split the terms by the sign of s_k b_k into two
+ *    logcumsumexps P (positive) and Q (negative):
+ *        h_t = s_t (exp(a*_t + P_t) - exp(a*_t + Q_t)),
+ *    exact in real arithmetic. A zero a_t (euler at w = -1, bilinear at
+ *    w = -2) cuts the history: the scan restarts at t (a* = 0, P = Q = -inf).
+ *    The cumulative sum and the logcumsumexp (online, with a running max) are
+ *    prefix operations; they run as loops here. Care: for zoh and zoh-approx
+ *    log Ā is w itself, never log(exp(w)), so Δ·A far below -87 (where e^w
+ *    underflows in float) loses nothing. What remains is float32's: a*_t
+ *    grows like |w| t and h_t = exp(a*_t + P_t) adds two large numbers of
+ *    opposite sign, so the relative error grows with |w| t, like the ulp of
+ *    a*_t. Measured at T = 4096 (tests/test_ssm.c prints the table): 4e-5
+ *    with Mamba's Δ and A (|w| ~ 0.2), 1e-4 at |w| ~ 2, 2e-2 at |w| ~ 600;
+ *    worse where P and Q nearly cancel.
+ *  Backward runs its reverse recurrence with the forward's scan kind (on the
+ *  arrays reversed in time), so each kind is one consistent computation.
+ *
+ * Threads. Channels are cut into at most 16 blocks of ceil(D/16) channels
+ * (a function of D only); threads take whole blocks. Everything per channel
+ * (out, dx, dΔ, dz, and dA, dD summed over b then t) is independent of the
+ * partition. dB and dC sum over channels: each block sums its channels in
+ * order into its own (B, T, N) partials, and a second pass over rows (b, t)
+ * adds the blocks in order. Every bit is independent of the thread count. */
+#include "ops_impl.h"
+
+#include "fastmath.h"
+#include "seqlab/ssm.h"
+
+#include <math.h>
+#include <string.h>
+
+#define SSM_MAXBLK 16
+/* rough multiply-adds per (b, t, d, n) for the threading threshold */
+#define SSM_WORK 8
+
+static const char *const disc_names[SL_SSM_DISC_COUNT] = { "zoh", "zoh-approx", "bilinear", "euler" };
+static const char *const scan_names[SL_SSM_SCAN_COUNT] = { "seq", "parallel", "log" };
+
+const char *sl_ssm_disc_name(int disc)
+{
+	return disc >= 0 && disc < SL_SSM_DISC_COUNT ? disc_names[disc] : "?";
+}
+
+const char *sl_ssm_scan_name(int scan)
+{
+	return scan >= 0 && scan < SL_SSM_SCAN_COUNT ? scan_names[scan] : "?";
+}
+
+int sl_ssm_disc_parse(const char *name)
+{
+	for (int i = 0; name && i < SL_SSM_DISC_COUNT; i++)
+		if (strcmp(name, disc_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+int sl_ssm_scan_parse(const char *name)
+{
+	for (int i = 0; name && i < SL_SSM_SCAN_COUNT; i++)
+		if (strcmp(name, scan_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* ---- discretisations ------------------------------------------------------ */
+
+/* φ1(w) = (e^w - 1)/w given e = e^w; its Taylor series for |w| < 1/2, where
+ * the difference would cancel (error of the cut series < 1e-9). */
+static inline float phi1(float w, float e)
+{
+	float s = 1.0f / 362880;
+	s = s * w + 1.0f / 40320;
+	s = s * w + 1.0f / 5040;
+	s = s * w + 1.0f / 720;
+	s = s * w + 1.0f / 120;
+	s = s * w + 1.0f / 24;
+	s = s * w + 1.0f / 6;
+	s = s * w + 0.5f;
+	s = s * w + 1.0f;
+	return fabsf(w) < 0.5f ? s : (e - 1.0f) / w;
+}
+
+/* φ1'(w) = (e^w - φ1(w))/w = sum_{k>=1} k w^(k-1)/(k+1)!, likewise. */
+static inline float dphi1(float w, float e, float p)
+{
+	float s = 1.0f / 45360;
+	s = s * w + 1.0f / 5760;
+	s = s * w + 1.0f / 840;
+	s = s * w + 1.0f / 144;
+	s = s * w + 1.0f / 30;
+	s = s * w + 1.0f / 8;
+	s = s * w + 1.0f / 3;
+	s = s * w + 0.5f;
+	return fabsf(w) < 0.5f ? s : (e - p) / w;
+}
+
+/* Ā[n] and g[n] for one step dt over the N states a[n]. */
+static void disc_row(int disc, float dt, const float *a, int N, float *abar, float *g)
+{
+	switch (disc) {
+	case SL_SSM_ZOH:
+		for (int n = 0; n < N; n++) {
+			float w = dt * a[n], e = sl_fexp(w);
+			abar[n] = e;
+			g[n] = dt * phi1(w, e);
+		}
+		break;
+	case SL_SSM_ZOH_APPROX:
+		for (int n = 0; n < N; n++) {
+			abar[n] = sl_fexp(dt * a[n]);
+			g[n] = dt;
+		}
+		break;
+	case SL_SSM_BILINEAR:
+		for (int n = 0; n < N; n++) {
+			float w = dt * a[n], q = 1.0f / (1.0f - 0.5f * w);
+			abar[n] = (1.0f + 0.5f * w) * q;
+			g[n] = dt * q;
+		}
+		break;
+	default: /* SL_SSM_EULER */
+		for (int n = 0; n < N; n++) {
+			abar[n] = 1.0f + dt * a[n];
+			g[n] = dt;
+		}
+		break;
+	}
+}
+
+/* log|Ā[n]| for the log scan (-inf where Ā = 0). For the exponential
+ * discretisations it is w itself: no underflow for very negative w. */
+static void disc_logabs(int disc, float dt, const float *a, const float *abar, int N, float *la)
+{
+	if (disc == SL_SSM_ZOH || disc == SL_SSM_ZOH_APPROX)
+		for (int n = 0; n < N; n++)
+			la[n] = dt * a[n];
+	else
+		for (int n = 0; n < N; n++)
+			la[n] = logf(fabsf(abar[n]));
+}
+
+/* From dĀ[n] (dab) and dg[n] of one step: adds dL/dA[n] into dA[n] and
+ * returns dL/dΔ. The partials (w = Δ a):
+ *   zoh:        ∂Ā/∂Δ = a Ā, ∂Ā/∂a = Δ Ā, ∂g/∂Δ = Ā (d(w φ1)/dw = e^w), ∂g/∂a = Δ² φ1'(w)
+ *   zoh-approx: ∂Ā/∂Δ = a Ā, ∂Ā/∂a = Δ Ā, ∂g/∂Δ = 1, ∂g/∂a = 0
+ *   bilinear:   dĀ/dw = q², so ∂Ā/∂Δ = a q², ∂Ā/∂a = Δ q²; ∂g/∂Δ = q + w q²/2 = q², ∂g/∂a = Δ² q²/2
+ *   euler:      ∂Ā/∂Δ = a, ∂Ā/∂a = Δ, ∂g/∂Δ = 1, ∂g/∂a = 0 */
+static float disc_grad(int disc, float dt, const float *a, const float *abar, const float *dab, const float *dg,
+		       int N, float *dA)
+{
+	float s = 0.0f;
+	switch (disc) {
+	case SL_SSM_ZOH:
+		for (int n = 0; n < N; n++) {
+			float w = dt * a[n], e = abar[n];
+			float dp = dphi1(w, e, phi1(w, e));
+			s += e * (dab[n] * a[n] + dg[n]);
+			dA[n] += dt * (dab[n] * e + dg[n] * dt * dp);
+		}
+		break;
+	case SL_SSM_ZOH_APPROX:
+		for (int n = 0; n < N; n++) {
+			s += dab[n] * a[n] * abar[n] + dg[n];
+			dA[n] += dab[n] * dt * abar[n];
+		}
+		break;
+	case SL_SSM_BILINEAR:
+		for (int n = 0; n < N; n++) {
+			float q = 1.0f / (1.0f - 0.5f * dt * a[n]), q2 = q * q;
+			s += q2 * (dab[n] * a[n] + dg[n]);
+			dA[n] += q2 * dt * (dab[n] + 0.5f * dt * dg[n]);
+		}
+		break;
+	default: /* SL_SSM_EULER */
+		for (int n = 0; n < N; n++) {
+			s += dab[n] * a[n] + dg[n];
+			dA[n] += dab[n] * dt;
+		}
+		break;
+	}
+	return s;
+}
+
+void sl_ssm_abar(int disc, const sl_tensor *delta, const sl_tensor *A, float *abar)
+{
+	SL_ASSERT(delta->ndim == 3 && A->ndim == 2 && A->shape[0] == delta->shape[2]);
+	SL_ASSERT(disc >= 0 && disc < SL_SSM_DISC_COUNT);
+	int D = A->shape[0], N = A->shape[1];
+	size_t rows = sl_tensor_rows(delta);
+	float g[64];
+	for (size_t r = 0; r < rows; r++)
+		for (int d = 0; d < D; d++)
+			for (int n0 = 0; n0 < N; n0 += 64)
+				disc_row(disc, delta->data[r * D + d], A->data + (size_t)d * N + n0, SL_MIN(64, N - n0),
+					 abar + (r * D + d) * N + n0, g);
+}
+
+/* ---- scans: h_t = a_t h_{t-1} + b_t over N lanes, arrays (T, N) ----------- */
+
+static void scan_seq(int T, int N, const float *a, const float *b, float *h)
+{
+	memcpy(h, b, (size_t)N * sizeof(float));
+	for (int t = 1; t < T; t++) {
+		const float *at = a + (size_t)t * N, *bt = b + (size_t)t * N;
+		const float *hp = h + (size_t)(t - 1) * N;
+		float *ht = h + (size_t)t * N;
+		for (int n = 0; n < N; n++)
+			ht[n] = at[n] * hp[n] + bt[n];
+	}
+}
+
+/* Blelloch; ea, eb are (P, N) scratch, P = T rounded up to a power of two. */
+static void scan_blelloch(int T, int N, const float *a, const float *b, float *h, float *ea, float *eb)
+{
+	int P = 1;
+	while (P < T)
+		P <<= 1;
+	size_t TN = (size_t)T * N, PN = (size_t)P * N;
+	memcpy(ea, a, TN * sizeof(float));
+	memcpy(eb, b, TN * sizeof(float));
+	for (size_t i = TN; i < PN; i++) {
+		ea[i] = 1.0f;
+		eb[i] = 0.0f;
+	}
+	/* up-sweep: node i at stride 2s covers [i-2s+1, i]; x[i] = x[i-s] then x[i] */
+	for (int s = 1; s < P; s *= 2)
+		for (int i = 2 * s - 1; i < P && i - 2 * s + 1 < T; i += 2 * s) {
+			const float *aL = ea + (size_t)(i - s) * N, *bL = eb + (size_t)(i - s) * N;
+			float *aR = ea + (size_t)i * N, *bR = eb + (size_t)i * N;
+			for (int n = 0; n < N; n++) {
+				bR[n] = aR[n] * bL[n] + bR[n];
+				aR[n] *= aL[n];
+			}
+		}
+	/* down-sweep: the root gets the identity; each node passes its prefix to
+	 * its left child and (prefix then left total) to its right child */
+	for (int n = 0; n < N; n++) {
+		ea[PN - (size_t)N + n] = 1.0f;
+		eb[PN - (size_t)N + n] = 0.0f;
+	}
+	for (int s = P / 2; s >= 1; s /= 2)
+		for (int i = 2 * s - 1; i < P && i - 2 * s + 1 < T; i += 2 * s) {
+			float *aL = ea + (size_t)(i - s) * N, *bL = eb + (size_t)(i - s) * N;
+			float *aR = ea + (size_t)i * N, *bR = eb + (size_t)i * N;
+			for (int n = 0; n < N; n++) {
+				float al = aL[n], bl = bL[n], ap = aR[n], bp = bR[n];
+				aL[n] = ap;
+				bL[n] = bp;
+				aR[n] = al * ap;
+				bR[n] = al * bp + bl;
+			}
+		}
+	/* the exclusive prefix's b is h_{t-1} */
+	for (size_t i = 0; i < TN; i++)
+		h[i] = a[i] * eb[i] + b[i];
+}
+
+/* Adds the term e^v to the running logsumexp (m, s): value m + log s. */
+static inline void lse_add(float *m, float *s, float v)
+{
+	if (v > *m) {
+		*s = *s * expf(*m - v) + 1.0f;
+		*m = v;
+	} else {
+		*s += expf(v - *m);
+	}
+}
+
+/* Heinsen's log-space scan with signs (see the top of the file). a gives the
+ * signs, la = log|a| (-inf where a = 0); st is 6N scratch. */
+static void scan_log(int T, int N, const float *a, const float *la, const float *b, float *h, float *st)
+{
+	float *as = st, *sg = st + N, *mp = st + 2 * N, *sp = st + 3 * N, *mq = st + 4 * N, *sq = st + 5 * N;
+	for (int t = 0; t < T; t++) {
+		const float *at = a + (size_t)t * N, *lat = la + (size_t)t * N, *bt = b + (size_t)t * N;
+		float *ht = h + (size_t)t * N;
+		for (int n = 0; n < N; n++) {
+			if (t == 0 || lat[n] == -INFINITY) {
+				/* start (or restart after a zero a_t): no history */
+				as[n] = 0.0f;
+				sg[n] = 1.0f;
+				mp[n] = mq[n] = -INFINITY;
+				sp[n] = sq[n] = 0.0f;
+			} else {
+				as[n] += lat[n];               /* a*_t = a*_{t-1} + log|a_t| */
+				if (at[n] < 0.0f)
+					sg[n] = -sg[n];
+			}
+			if (bt[n] != 0.0f) {
+				/* the term b_t / (s_t e^{a*_t}), by its sign, in log space */
+				float v = logf(fabsf(bt[n])) - as[n];
+				if ((bt[n] < 0.0f) == (sg[n] < 0.0f))
+					lse_add(&mp[n], &sp[n], v);
+				else
+					lse_add(&mq[n], &sq[n], v);
+			}
+			float hp = sp[n] > 0.0f ? expf((as[n] + mp[n]) + logf(sp[n])) : 0.0f;
+			float hq = sq[n] > 0.0f ? expf((as[n] + mq[n]) + logf(sq[n])) : 0.0f;
+			ht[n] = sg[n] * (hp - hq);
+		}
+	}
+}
+
+/* ---- the op ---------------------------------------------------------------- */
+
+typedef struct ssm_saved {
+	float *h;              /* (B, D, T, N) */
+	float *y;              /* (B, T, D) before the gate, or NULL without z */
+} ssm_saved;
+
+typedef struct ssm_ctx {
+	int B, T, D, N, P;     /* P: T rounded up to a power of two */
+	int disc, scan;
+	int bs, nblk;          /* channels per block, blocks */
+	const float *x, *dt, *A, *Bm, *Cm, *Ds, *z;   /* Ds, z may be NULL */
+	float *out;
+	float *h, *y;          /* saved (forward writes them when not NULL) */
+	const float *dout;
+	/* gradients (+=), NULL when not needed */
+	float *dx, *ddt, *dA, *dBm, *dCm, *dDs, *dz;
+	float *pdB, *pdC;      /* (nblk, B, T, N) per-block partial sums, zeroed, or NULL */
+	float *scratch;        /* sc floats per thread */
+	size_t sc;
+} ssm_ctx;
+
+/* One thread's scratch, carved from c->scratch. */
+typedef struct ssm_scr {
+	float *abar, *g, *la, *h;            /* (T, N) */
+	float *ra, *rla, *rb, *rout;         /* (T, N): the reverse scan's arrays */
+	float *ea, *eb;                      /* (P, N): Blelloch */
+	float *st;                           /* 6N: log scan state */
+	float *dy;                           /* T */
+	float *dAl, *dab, *dg;               /* N each */
+} ssm_scr;
+
+static size_t scr_floats(int T, int N, int P)
+{
+	size_t TN = (size_t)T * N;
+	size_t n = 8 * TN + 2 * (size_t)P * N + 9 * (size_t)N + (size_t)T;
+	return (n + 15) & ~(size_t)15;       /* each thread's part 64-byte aligned */
+}
+
+static ssm_scr scr_carve(const ssm_ctx *c, int tid)
+{
+	size_t TN = (size_t)c->T * c->N, PN = (size_t)c->P * c->N, N = (size_t)c->N;
+	float *p = c->scratch + (size_t)tid * c->sc;
+	ssm_scr s;
+	s.abar = p;
+	s.g = s.abar + TN;
+	s.la = s.g + TN;
+	s.h = s.la + TN;
+	s.ra = s.h + TN;
+	s.rla = s.ra + TN;
+	s.rb = s.rla + TN;
+	s.rout = s.rb + TN;
+	s.ea = s.rout + TN;
+	s.eb = s.ea + PN;
+	s.st = s.eb + PN;
+	s.dy = s.st + 6 * N;
+	s.dAl = s.dy + c->T;
+	s.dab = s.dAl + N;
+	s.dg = s.dab + N;
+	return s;
+}
+
+static void scan_run(const ssm_ctx *c, const ssm_scr *s, const float *a, const float *la, const float *b, float *h)
+{
+	switch (c->scan) {
+	case SL_SSM_PARALLEL:
+		scan_blelloch(c->T, c->N, a, b, h, s->ea, s->eb);
+		break;
+	case SL_SSM_LOG:
+		scan_log(c->T, c->N, a, la, b, h, s->st);
+		break;
+	default:
+		scan_seq(c->T, c->N, a, b, h);
+		break;
+	}
+}
+
+/* Ā (and log|Ā| for the log scan) and g for every t of one (b, d). */
+static void fill_disc(const ssm_ctx *c, const ssm_scr *s, int b, int d)
+{
+	int T = c->T, D = c->D, N = c->N;
+	const float *a = c->A + (size_t)d * N;
+	for (int t = 0; t < T; t++) {
+		float dt = c->dt[((size_t)b * T + t) * D + d];
+		float *abar = s->abar + (size_t)t * N;
+		disc_row(c->disc, dt, a, N, abar, s->g + (size_t)t * N);
+		if (c->scan == SL_SSM_LOG)
+			disc_logabs(c->disc, dt, a, abar, N, s->la + (size_t)t * N);
+	}
+}
+
+static inline float sigmoidf_(float z)
+{
+	return 1.0f / (1.0f + sl_fexp(-z));
+}
+
+/* Forward of one (b, d). */
+static void fwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d)
+{
+	int T = c->T, D = c->D, N = c->N;
+	size_t TN = (size_t)T * N;
+	float *h = c->h ? c->h + ((size_t)b * D + d) * TN : s->h;
+	fill_disc(c, s, b, d);
+	/* bx_t = g_t B_t x_t, in place of g */
+	for (int t = 0; t < T; t++) {
+		size_t r = (size_t)b * T + t;
+		float u = c->x[r * D + d];
+		const float *Bt = c->Bm + r * N;
+		float *bx = s->g + (size_t)t * N;
+		for (int n = 0; n < N; n++)
+			bx[n] *= Bt[n] * u;
+	}
+	scan_run(c, s, s->abar, s->la, s->g, h);
+	/* y_t = C_t . h_t + D x_t; out_t = y_t silu(z_t) */
+	float Dd = c->Ds ? c->Ds[d] : 0.0f;
+	for (int t = 0; t < T; t++) {
+		size_t r = (size_t)b * T + t, i = r * D + d;
+		const float *Ct = c->Cm + r * N, *ht = h + (size_t)t * N;
+		float y = 0.0f;
+		for (int n = 0; n < N; n++)
+			y += Ct[n] * ht[n];
+		y += Dd * c->x[i];
+		if (c->y)
+			c->y[i] = y;
+		c->out[i] = c->z ? y * c->z[i] * sigmoidf_(c->z[i]) : y;
+	}
+}
+
+/* Backward of one (b, d): dx, dΔ, dz directly; dA, dD into the thread's
+ * per-channel sums s->dAl and *dD; dB, dC into this block's partials. */
+static void bwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d, float *pdB, float *pdC, float *dD)
+{
+	int T = c->T, D = c->D, N = c->N;
+	size_t TN = (size_t)T * N;
+	const float *h = c->h + ((size_t)b * D + d) * TN;
+	const float *a = c->A + (size_t)d * N;
+	float Dd = c->Ds ? c->Ds[d] : 0.0f;
+	fill_disc(c, s, b, d);
+	/* dy_t and dz_t: silu'(z) = σ(z) (1 + z (1 - σ(z))) */
+	for (int t = 0; t < T; t++) {
+		size_t i = ((size_t)b * T + t) * D + d;
+		float go = c->dout[i];
+		if (c->z) {
+			float zi = c->z[i], sg = sigmoidf_(zi);
+			s->dy[t] = go * zi * sg;
+			if (c->dz)
+				c->dz[i] += go * c->y[i] * sg * (1.0f + zi * (1.0f - sg));
+		} else {
+			s->dy[t] = go;
+		}
+	}
+	/* the reverse recurrence dh_t = Ā_{t+1} dh_{t+1} + C_t dy_t, as a forward
+	 * scan in reversed time u = T-1-t: a'_u = Ā_{T-u}, b'_u = C_{T-1-u} dy */
+	for (int u = 0; u < T; u++) {
+		int t = T - 1 - u;
+		const float *Ct = c->Cm + ((size_t)b * T + t) * N;
+		float *ra = s->ra + (size_t)u * N, *rla = s->rla + (size_t)u * N, *rb = s->rb + (size_t)u * N;
+		for (int n = 0; n < N; n++)
+			rb[n] = Ct[n] * s->dy[t];
+		if (u == 0) {
+			for (int n = 0; n < N; n++) {
+				ra[n] = 0.0f;          /* multiplies dh_T = 0; unused */
+				rla[n] = -INFINITY;
+			}
+		} else {
+			memcpy(ra, s->abar + (size_t)(t + 1) * N, (size_t)N * sizeof(float));
+			if (c->scan == SL_SSM_LOG)
+				memcpy(rla, s->la + (size_t)(t + 1) * N, (size_t)N * sizeof(float));
+		}
+	}
+	scan_run(c, s, s->ra, s->rla, s->rb, s->rout);
+	/* the chain through each step, t ascending */
+	for (int t = 0; t < T; t++) {
+		size_t r = (size_t)b * T + t, i = r * D + d;
+		const float *dh = s->rout + (size_t)(T - 1 - t) * N;
+		const float *ht = h + (size_t)t * N, *hp = t > 0 ? ht - N : NULL;
+		const float *Bt = c->Bm + r * N, *g = s->g + (size_t)t * N;
+		float u = c->x[i], dyt = s->dy[t], dt = c->dt[i];
+		float du = Dd * dyt;
+		for (int n = 0; n < N; n++) {
+			s->dab[n] = hp ? dh[n] * hp[n] : 0.0f;   /* dĀ_t = dh_t h_{t-1} */
+			s->dg[n] = dh[n] * Bt[n] * u;             /* dg_t = dh_t B_t x_t */
+			du += dh[n] * g[n] * Bt[n];
+		}
+		if (pdB)
+			for (int n = 0; n < N; n++)
+				pdB[r * N + n] += dh[n] * g[n] * u;
+		if (pdC)
+			for (int n = 0; n < N; n++)
+				pdC[r * N + n] += dyt * ht[n];
+		if (c->dx)
+			c->dx[i] += du;
+		*dD += dyt * u;
+		float ddt = disc_grad(c->disc, dt, a, s->abar + (size_t)t * N, s->dab, s->dg, N, s->dAl);
+		if (c->ddt)
+			c->ddt[i] += ddt;
+	}
+}
+
+/* Blocks [lo, hi) of channels on thread tid. */
+static void blocks_of(const ssm_ctx *c, int tid, int nth, int *d0, int *d1)
+{
+	size_t lo, hi;
+	sl_range((size_t)c->nblk, tid, nth, &lo, &hi);
+	*d0 = SL_MIN((int)lo * c->bs, c->D);
+	*d1 = SL_MIN((int)hi * c->bs, c->D);
+}
+
+static void fwd_task(void *arg, int tid, int nth)
+{
+	const ssm_ctx *c = arg;
+	ssm_scr s = scr_carve(c, tid);
+	int d0, d1;
+	blocks_of(c, tid, nth, &d0, &d1);
+	for (int d = d0; d < d1; d++)
+		for (int b = 0; b < c->B; b++)
+			fwd_bd(c, &s, b, d);
+}
+
+static void bwd_task(void *arg, int tid, int nth)
+{
+	const ssm_ctx *c = arg;
+	ssm_scr s = scr_carve(c, tid);
+	size_t BTN = (size_t)c->B * c->T * c->N;
+	int d0, d1;
+	blocks_of(c, tid, nth, &d0, &d1);
+	for (int d = d0; d < d1; d++) {
+		size_t blk = (size_t)(d / c->bs);
+		float *pdB = c->pdB ? c->pdB + blk * BTN : NULL;
+		float *pdC = c->pdC ? c->pdC + blk * BTN : NULL;
+		float dD = 0.0f;
+		memset(s.dAl, 0, (size_t)c->N * sizeof(float));
+		for (int b = 0; b < c->B; b++)
+			bwd_bd(c, &s, b, d, pdB, pdC, &dD);
+		if (c->dA)
+			for (int n = 0; n < c->N; n++)
+				c->dA[(size_t)d * c->N + n] += s.dAl[n];
+		if (c->dDs)
+			c->dDs[d] += dD;
+	}
+}
+
+/* dB and dC rows [lo, hi) of (B*T): the blocks' partials added in order. */
+static void reduce_rows(void *arg, size_t lo, size_t hi)
+{
+	const ssm_ctx *c = arg;
+	size_t N = (size_t)c->N, BTN = (size_t)c->B * c->T * N;
+	for (size_t i = lo * N; i < hi * N; i++) {
+		if (c->dBm) {
+			float sum = 0.0f;
+			for (int k = 0; k < c->nblk; k++)
+				sum += c->pdB[(size_t)k * BTN + i];
+			c->dBm[i] += sum;
+		}
+		if (c->dCm) {
+			float sum = 0.0f;
+			for (int k = 0; k < c->nblk; k++)
+				sum += c->pdC[(size_t)k * BTN + i];
+			c->dCm[i] += sum;
+		}
+	}
+}
+
+static int ssm_serial(const ssm_ctx *c)
+{
+	return (size_t)c->B * c->T * c->D * c->N * SSM_WORK < SL_PAR_MIN_WORK;
+}
+
+/* Dimensions, blocks, inputs, and per-thread scratch from the arena. */
+static ssm_ctx ssm_ctx_of(sl_tape *tp, const sl_node *n)
+{
+	const sl_tensor *x = n->in[0], *A = n->in[2];
+	ssm_ctx c = { .B = x->shape[0], .T = x->shape[1], .D = x->shape[2], .N = A->shape[1],
+		      .disc = n->i[0], .scan = n->i[1] };
+	c.P = 1;
+	while (c.P < c.T)
+		c.P <<= 1;
+	c.bs = (c.D + SSM_MAXBLK - 1) / SSM_MAXBLK;
+	c.nblk = (c.D + c.bs - 1) / c.bs;
+	c.x = x->data;
+	c.dt = n->in[1]->data;
+	c.A = A->data;
+	c.Bm = n->in[3]->data;
+	c.Cm = n->in[4]->data;
+	c.Ds = n->in[5] ? n->in[5]->data : NULL;
+	c.z = n->in[6] ? n->in[6]->data : NULL;
+	int nth = ssm_serial(&c) ? 1 : sl_pool_size(tp->pool);
+	c.sc = scr_floats(c.T, c.N, c.P);
+	c.scratch = sl_arena_alloc(tp->arena, (size_t)nth * c.sc * sizeof(float));
+	return c;
+}
+
+static void ssm_run(sl_tape *tp, ssm_ctx *c, sl_pool_fn fn)
+{
+	if (ssm_serial(c))
+		fn(c, 0, 1);
+	else
+		sl_pool_run(tp->pool, fn, c);
+}
+
+sl_tensor *sl_ssm(sl_tape *tp, sl_tensor *x, sl_tensor *delta, sl_tensor *A, sl_tensor *Bm, sl_tensor *Cm,
+		  sl_tensor *Dskip, sl_tensor *z, int disc, int scan)
+{
+	SL_ASSERT(x->ndim == 3 && sl_tensor_same_shape(x, delta));
+	SL_ASSERT(A->ndim == 2 && A->shape[0] == x->shape[2]);
+	SL_ASSERT(Bm->ndim == 3 && Bm->shape[0] == x->shape[0] && Bm->shape[1] == x->shape[1] &&
+		  Bm->shape[2] == A->shape[1] && sl_tensor_same_shape(Bm, Cm));
+	SL_ASSERT(!Dskip || (Dskip->ndim == 1 && Dskip->shape[0] == x->shape[2]));
+	SL_ASSERT(!z || sl_tensor_same_shape(z, x));
+	SL_ASSERT(x->shape[0] > 0 && x->shape[1] > 0 && x->shape[2] > 0 && A->shape[1] > 0);
+	SL_ASSERT(disc >= 0 && disc < SL_SSM_DISC_COUNT && scan >= 0 && scan < SL_SSM_SCAN_COUNT);
+	sl_tensor *ins[7] = { x, delta, A, Bm, Cm, Dskip, z };
+	sl_node n = sl_node_make(tp, SL_OP_SSM, ins, 7, 3, x->shape);
+	n.i[0] = disc;
+	n.i[1] = scan;
+	return sl_tape_apply(tp, &n);
+}
+
+void sl_op_ssm_forward(sl_tape *tp, sl_node *n)
+{
+	ssm_ctx c = ssm_ctx_of(tp, n);
+	c.out = n->out->data;
+	if (n->out->requires_grad) {
+		ssm_saved *sv = sl_arena_alloc(tp->arena, sizeof *sv);
+		sv->h = sl_arena_alloc(tp->arena, (size_t)c.B * c.D * c.T * c.N * sizeof(float));
+		sv->y = c.z ? sl_arena_alloc(tp->arena, (size_t)c.B * c.T * c.D * sizeof(float)) : NULL;
+		c.h = sv->h;
+		c.y = sv->y;
+		n->saved = sv;
+	}
+	ssm_run(tp, &c, fwd_task);
+}
+
+void sl_op_ssm_backward(sl_tape *tp, sl_node *n)
+{
+	ssm_ctx c = ssm_ctx_of(tp, n);
+	const ssm_saved *sv = n->saved;
+	sl_tensor *const *in = n->in;
+	c.h = sv->h;
+	c.y = sv->y;
+	c.dout = n->out->grad;
+	c.dx = in[0]->requires_grad ? sl_tape_grad(tp, in[0]) : NULL;
+	c.ddt = in[1]->requires_grad ? sl_tape_grad(tp, in[1]) : NULL;
+	c.dA = in[2]->requires_grad ? sl_tape_grad(tp, in[2]) : NULL;
+	c.dBm = in[3]->requires_grad ? sl_tape_grad(tp, in[3]) : NULL;
+	c.dCm = in[4]->requires_grad ? sl_tape_grad(tp, in[4]) : NULL;
+	c.dDs = in[5] && in[5]->requires_grad ? sl_tape_grad(tp, in[5]) : NULL;
+	c.dz = in[6] && in[6]->requires_grad ? sl_tape_grad(tp, in[6]) : NULL;
+	size_t part = (size_t)c.nblk * c.B * c.T * c.N * sizeof(float);
+	c.pdB = c.dBm ? sl_arena_calloc(tp->arena, part) : NULL;
+	c.pdC = c.dCm ? sl_arena_calloc(tp->arena, part) : NULL;
+	ssm_run(tp, &c, bwd_task);
+	if (c.dBm || c.dCm) {
+		size_t rows = (size_t)c.B * c.T;
+		if (ssm_serial(&c))
+			reduce_rows(&c, 0, rows);
+		else
+			sl_pool_for(tp->pool, rows, reduce_rows, &c);
+	}
+}
