@@ -252,7 +252,7 @@ static void completes(sl_session *s, const char *text, const char *want)
 static void test_complete(void)
 {
 	sl_session *s = fresh();
-	completes(s, "s", "set show source stop ");
+	completes(s, "s", "set show source stop ssm ");
 	completes(s, "se", "set ");
 	completes(s, "set ", "seed= threads= ");
 	completes(s, "set seed=1 th", "threads= ");
