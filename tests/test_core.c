@@ -2,7 +2,7 @@
 #include "seqlab/ops.h"
 #include "seqlab/params.h"
 #include "tap.h"
-#include "../src/core/fastmath.h"
+#include "seqlab/fastmath.h"
 
 #include <stdatomic.h>
 #include <string.h>

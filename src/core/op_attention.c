@@ -6,7 +6,7 @@
  * is written by exactly one task, so threads never race and results do not
  * depend on the partition. Head dims here are small (8-64) and T a few dozen,
  * so plain loops beat sgemm calls. */
-#include "fastmath.h"
+#include "seqlab/fastmath.h"
 #include "ops_impl.h"
 
 #include <math.h>

@@ -6,7 +6,7 @@
  * bias gradient db[c] = sum_r dy[r, c], splits over *columns*: each column is
  * summed over all rows in row order by one thread, so db has the same bits
  * whatever the thread count. */
-#include "fastmath.h"
+#include "seqlab/fastmath.h"
 #include "ops_impl.h"
 
 #include <math.h>
@@ -210,13 +210,12 @@ void sl_op_bias_backward(sl_tape *tp, sl_node *n)
 #define SQRT1_2F 0.70710678118654752f   /* 1/sqrt(2) */
 #define INV_SQRT_2PIF 0.39894228040143268f /* 1/sqrt(2 pi) */
 
-/* 1 / (1 + e^-x) without overflow: e^-|x| is at most 1. */
+/* 1 / (1 + e^-x) without overflow: e^-|x| is at most 1; branch-free so the
+ * loops vectorise. */
 static inline float sigmoidf(float x)
 {
-	if (x >= 0.0f)
-		return 1.0f / (1.0f + sl_fexp(-x));
-	float e = sl_fexp(x);
-	return e / (1.0f + e);
+	float e = sl_fexp(-fabsf(x)), r = 1.0f / (1.0f + e);
+	return x >= 0.0f ? r : e * r;
 }
 
 /* gelu(x) = x Phi(x) = x/2 (1 + erf(x/sqrt 2)); gelu'(x) = Phi(x) + x phi(x),
@@ -237,7 +236,9 @@ static inline float gelu_d(float x)
 
 static inline float softplus_f(float x)
 {
-	return x > SOFTPLUS_THRESHOLD ? x : log1pf(sl_fexp(x));
+	/* log(1 + e^x) = max(x, 0) + log(1 + e^-|x|) */
+	float y = fmaxf(x, 0.0f) + sl_flog1p(sl_fexp(-fabsf(x)));
+	return x > SOFTPLUS_THRESHOLD ? x : y;
 }
 
 static void act_fwd(void *arg, size_t lo, size_t hi)

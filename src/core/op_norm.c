@@ -12,7 +12,7 @@
  * C is small (tens to a few thousand), so the cost is negligible next to the
  * expf calls, and it keeps e.g. the variance of a row with a large mean free
  * of float cancellation. Per-element values stay float. */
-#include "fastmath.h"
+#include "seqlab/fastmath.h"
 #include "ops_impl.h"
 
 #include <math.h>

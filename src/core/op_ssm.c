@@ -74,7 +74,7 @@
  * adds the blocks in order. Every bit is independent of the thread count. */
 #include "ops_impl.h"
 
-#include "fastmath.h"
+#include "seqlab/fastmath.h"
 #include "seqlab/ssm.h"
 
 #include <math.h>

@@ -1,5 +1,6 @@
 /* mamba.c - the Mamba LM: blocks, full forward, recurrent step mode. */
 #include "seqlab/mamba.h"
+#include "seqlab/fastmath.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -27,6 +28,61 @@ const sl_optspec sl_mamba_options[] = {
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
 };
 
+/* The inner width E, Δ rank R and state size N of a configuration. */
+static void dims(const sl_mamba_config *cfg, int *E, int *R, int *N)
+{
+	*E = cfg->expand * cfg->hidden;
+	*R = cfg->dt_rank ? cfg->dt_rank : (cfg->hidden + 15) / 16;
+	*N = cfg->state;
+}
+
+void sl_mamba_layer_add(sl_mamba_layer *ly, sl_params *ps, const char *prefix, const sl_mamba_config *cfg)
+{
+	int H = cfg->hidden, K = cfg->conv, E, R, N;
+	dims(cfg, &E, &R, &N);
+	char name[64];
+#define N_(suffix) (snprintf(name, sizeof name, "%s.%s", prefix, suffix), name)
+	sl_nn_norm_add(&ly->norm, ps, N_("norm"), H, 1);
+	sl_nn_linear_add(&ly->in_proj, ps, N_("in_proj"), H, 2 * E, 0);
+	int cw[2] = { E, K };
+	float cb = 1.0f / sqrtf((float)K); /* torch Conv1d: fan_in = K (one channel per group) */
+	ly->conv_w = sl_params_add(ps, N_("conv.w"), 2, cw, 0);
+	sl_params_set_init(ps, ly->conv_w, SL_INIT_UNIFORM, -cb, cb);
+	ly->conv_b = sl_params_add(ps, N_("conv.b"), 1, &E, SL_PARAM_NO_DECAY);
+	sl_params_set_init(ps, ly->conv_b, SL_INIT_UNIFORM, -cb, cb);
+	sl_nn_linear_add(&ly->x_proj, ps, N_("x_proj"), E, R + 2 * N, 0);
+	sl_nn_linear_add(&ly->dt_proj, ps, N_("dt_proj"), R, E, 1);
+	float ds = 1.0f / sqrtf((float)R);
+	sl_params_set_init(ps, ly->dt_proj.w, SL_INIT_UNIFORM, -ds, ds);
+	sl_params_set_init(ps, ly->dt_proj.b, SL_INIT_MANUAL, 0, 0);
+	int an[2] = { E, N };
+	ly->A_log = sl_params_add(ps, N_("A_log"), 2, an, SL_PARAM_NO_DECAY);
+	sl_params_set_init(ps, ly->A_log, SL_INIT_MANUAL, 0, 0);
+	ly->D = sl_params_add(ps, N_("D"), 1, &E, SL_PARAM_NO_DECAY);
+	sl_params_set_init(ps, ly->D, SL_INIT_CONST, 1, 0);
+	sl_nn_linear_add(&ly->out_proj, ps, N_("out_proj"), E, H, 0);
+#undef N_
+}
+
+void sl_mamba_layer_init(sl_mamba_layer *ly, const sl_mamba_config *cfg, const sl_rng *rng)
+{
+	int E, R, N;
+	dims(cfg, &E, &R, &N);
+	/* Δ log-uniform in [dt_min, dt_max]; the bias is its inverse softplus */
+	sl_rng r = sl_rng_split_str(rng, ly->dt_proj.b->name);
+	for (int e = 0; e < E; e++) {
+		double lo = log(cfg->dt_min), hi = log(cfg->dt_max);
+		double dt = exp(lo + (hi - lo) * sl_rng_double(&r));
+		dt = dt < 1e-4 ? 1e-4 : dt;
+		ly->dt_proj.b->data[e] = (float)(dt + log(-expm1(-dt)));
+	}
+	for (int e = 0; e < E; e++)
+		for (int n = 0; n < N; n++) {
+			double a = cfg->a_init == SL_AINIT_S4D_REAL ? n + 1 : cfg->a_init == SL_AINIT_CONST ? 1 : 0.5;
+			ly->A_log->data[(size_t)e * N + n] = (float)log(a);
+		}
+}
+
 sl_mamba *sl_mamba_new(const sl_mamba_config *cfg, const sl_rng *rng)
 {
 	if (cfg->layers > 16) {
@@ -37,61 +93,34 @@ sl_mamba *sl_mamba_new(const sl_mamba_config *cfg, const sl_rng *rng)
 		sl_errorf("dt_min=%g exceeds dt_max=%g", cfg->dt_min, cfg->dt_max);
 		return NULL;
 	}
+	if (cfg->fixed_embed && cfg->fixed_dim > cfg->hidden) {
+		sl_errorf("the task's fixed embeddings have %d dimensions: hidden=%d is too small", cfg->fixed_dim,
+			  cfg->hidden);
+		return NULL;
+	}
 	sl_mamba *m = sl_xcalloc(1, sizeof *m);
 	m->cfg = *cfg;
-	int H = cfg->hidden, E = cfg->expand * H, N = cfg->state, K = cfg->conv;
-	int R = cfg->dt_rank ? cfg->dt_rank : (H + 15) / 16;
-	m->E = E;
-	m->R = R;
-	m->N = N;
+	m->cfg.fixed_embed = NULL; /* copied into emb below */
+	m->cfg.fixed_dim = cfg->fixed_embed ? cfg->fixed_dim : 0;
+	int H = cfg->hidden;
+	dims(cfg, &m->E, &m->R, &m->N);
 	m->ps = sl_params_new();
-	sl_nn_embedding_add(&m->emb, m->ps, "emb", cfg->vocab, H);
+	if (cfg->fixed_embed)
+		sl_nn_embedding_fixed(&m->emb, cfg->fixed_embed, cfg->vocab, cfg->fixed_dim, H);
+	else
+		sl_nn_embedding_add(&m->emb, m->ps, "emb", cfg->vocab, H);
 	m->layer = sl_xcalloc((size_t)cfg->layers, sizeof *m->layer);
-	char name[64];
 	for (int l = 0; l < cfg->layers; l++) {
-		sl_mamba_layer *ly = &m->layer[l];
-#define N_(suffix) (snprintf(name, sizeof name, "l%d.%s", l, suffix), name)
-		sl_nn_norm_add(&ly->norm, m->ps, N_("norm"), H, 1);
-		sl_nn_linear_add(&ly->in_proj, m->ps, N_("in_proj"), H, 2 * E, 0);
-		int cw[2] = { E, K };
-		float cb = 1.0f / sqrtf((float)K); /* torch Conv1d: fan_in = K (one channel per group) */
-		ly->conv_w = sl_params_add(m->ps, N_("conv.w"), 2, cw, 0);
-		sl_params_set_init(m->ps, ly->conv_w, SL_INIT_UNIFORM, -cb, cb);
-		ly->conv_b = sl_params_add(m->ps, N_("conv.b"), 1, &E, SL_PARAM_NO_DECAY);
-		sl_params_set_init(m->ps, ly->conv_b, SL_INIT_UNIFORM, -cb, cb);
-		sl_nn_linear_add(&ly->x_proj, m->ps, N_("x_proj"), E, R + 2 * N, 0);
-		sl_nn_linear_add(&ly->dt_proj, m->ps, N_("dt_proj"), R, E, 1);
-		float ds = 1.0f / sqrtf((float)R);
-		sl_params_set_init(m->ps, ly->dt_proj.w, SL_INIT_UNIFORM, -ds, ds);
-		sl_params_set_init(m->ps, ly->dt_proj.b, SL_INIT_MANUAL, 0, 0);
-		int an[2] = { E, N };
-		ly->A_log = sl_params_add(m->ps, N_("A_log"), 2, an, SL_PARAM_NO_DECAY);
-		sl_params_set_init(m->ps, ly->A_log, SL_INIT_MANUAL, 0, 0);
-		ly->D = sl_params_add(m->ps, N_("D"), 1, &E, SL_PARAM_NO_DECAY);
-		sl_params_set_init(m->ps, ly->D, SL_INIT_CONST, 1, 0);
-		sl_nn_linear_add(&ly->out_proj, m->ps, N_("out_proj"), E, H, 0);
-#undef N_
+		char prefix[16];
+		snprintf(prefix, sizeof prefix, "l%d", l);
+		sl_mamba_layer_add(&m->layer[l], m->ps, prefix, cfg);
 	}
 	sl_nn_norm_add(&m->norm_f, m->ps, "norm_f", H, 1);
 	sl_nn_linear_add(&m->out, m->ps, "out", H, cfg->vocab, 1);
 	sl_params_alloc(m->ps);
 	sl_params_init(m->ps, rng);
-	for (int l = 0; l < cfg->layers; l++) {
-		sl_mamba_layer *ly = &m->layer[l];
-		/* Δ log-uniform in [dt_min, dt_max]; the bias is its inverse softplus */
-		sl_rng r = sl_rng_split_str(rng, ly->dt_proj.b->name);
-		for (int e = 0; e < E; e++) {
-			double lo = log(cfg->dt_min), hi = log(cfg->dt_max);
-			double dt = exp(lo + (hi - lo) * sl_rng_double(&r));
-			dt = dt < 1e-4 ? 1e-4 : dt;
-			ly->dt_proj.b->data[e] = (float)(dt + log(-expm1(-dt)));
-		}
-		for (int e = 0; e < E; e++)
-			for (int n = 0; n < N; n++) {
-				double a = cfg->a_init == SL_AINIT_S4D_REAL ? n + 1 : cfg->a_init == SL_AINIT_CONST ? 1 : 0.5;
-				ly->A_log->data[(size_t)e * N + n] = (float)log(a);
-			}
-	}
+	for (int l = 0; l < cfg->layers; l++)
+		sl_mamba_layer_init(&m->layer[l], cfg, rng);
 	return m;
 }
 
@@ -99,32 +128,42 @@ void sl_mamba_free(sl_mamba *m)
 {
 	if (!m)
 		return;
+	if (m->cfg.fixed_dim)
+		sl_nn_embedding_fixed_free(&m->emb);
 	sl_params_free(m->ps);
 	free(m->layer);
 	free(m);
 }
 
+sl_tensor *sl_mamba_layer_forward(const sl_mamba_layer *ly, const sl_mamba_config *cfg, sl_tape *tp, sl_tensor *h,
+				  float **delta_out, float **B_out, float **C_out)
+{
+	int E, R, N;
+	dims(cfg, &E, &R, &N);
+	sl_tensor *u = sl_nn_norm_forward(&ly->norm, tp, h);
+	sl_tensor *xz = sl_nn_linear_forward(&ly->in_proj, tp, u);           /* (B, T, 2E) */
+	sl_tensor *xi = sl_slice(tp, xz, 2, 0, E), *z = sl_slice(tp, xz, 2, E, E);
+	sl_tensor *xc = sl_silu(tp, sl_conv1d_causal(tp, xi, ly->conv_w, ly->conv_b));
+	sl_tensor *dbc = sl_nn_linear_forward(&ly->x_proj, tp, xc);          /* (B, T, R + 2N) */
+	sl_tensor *dt = sl_slice(tp, dbc, 2, 0, R);
+	sl_tensor *Bm = sl_slice(tp, dbc, 2, R, N), *Cm = sl_slice(tp, dbc, 2, R + N, N);
+	sl_tensor *delta = sl_softplus(tp, sl_nn_linear_forward(&ly->dt_proj, tp, dt)); /* (B, T, E) */
+	sl_tensor *A = sl_scale(tp, sl_exp(tp, ly->A_log), -1.0f);               /* (E, N) */
+	sl_tensor *y = sl_ssm(tp, xc, delta, A, Bm, Cm, ly->D, z, cfg->disc, cfg->scan);
+	if (delta_out)
+		*delta_out = delta->data;
+	if (B_out)
+		*B_out = Bm->data;
+	if (C_out)
+		*C_out = Cm->data;
+	return sl_add(tp, h, sl_nn_linear_forward(&ly->out_proj, tp, y));
+}
+
 sl_tensor *sl_mamba_forward(sl_mamba *m, sl_tape *tp, const int32_t *x, int B, int T)
 {
-	int E = m->E, R = m->R, N = m->N;
 	sl_tensor *h = sl_nn_embedding_forward(&m->emb, tp, x, B, T);
-	for (int l = 0; l < m->cfg.layers; l++) {
-		sl_mamba_layer *ly = &m->layer[l];
-		sl_tensor *u = sl_nn_norm_forward(&ly->norm, tp, h);
-		sl_tensor *xz = sl_nn_linear_forward(&ly->in_proj, tp, u);           /* (B, T, 2E) */
-		sl_tensor *xi = sl_slice(tp, xz, 2, 0, E), *z = sl_slice(tp, xz, 2, E, E);
-		sl_tensor *xc = sl_silu(tp, sl_conv1d_causal(tp, xi, ly->conv_w, ly->conv_b));
-		sl_tensor *dbc = sl_nn_linear_forward(&ly->x_proj, tp, xc);          /* (B, T, R + 2N) */
-		sl_tensor *dt = sl_slice(tp, dbc, 2, 0, R);
-		sl_tensor *Bm = sl_slice(tp, dbc, 2, R, N), *Cm = sl_slice(tp, dbc, 2, R + N, N);
-		sl_tensor *delta = sl_softplus(tp, sl_nn_linear_forward(&ly->dt_proj, tp, dt)); /* (B, T, E) */
-		sl_tensor *A = sl_scale(tp, sl_exp(tp, ly->A_log), -1.0f);               /* (E, N) */
-		sl_tensor *y = sl_ssm(tp, xc, delta, A, Bm, Cm, ly->D, z, m->cfg.disc, m->cfg.scan);
-		h = sl_add(tp, h, sl_nn_linear_forward(&ly->out_proj, tp, y));
-		m->delta[l] = delta->data;
-		m->Bm[l] = Bm->data;
-		m->Cm[l] = Cm->data;
-	}
+	for (int l = 0; l < m->cfg.layers; l++)
+		h = sl_mamba_layer_forward(&m->layer[l], &m->cfg, tp, h, &m->delta[l], &m->Bm[l], &m->Cm[l]);
 	m->last_B = B;
 	m->last_T = T;
 	return sl_nn_linear_forward(&m->out, tp, sl_nn_norm_forward(&m->norm_f, tp, h));
@@ -168,7 +207,7 @@ void sl_mamba_state_free(sl_mamba_state *st)
 
 static inline float silu1(float v)
 {
-	return v / (1.0f + expf(-v));
+	return v / (1.0f + sl_fexp(-v));
 }
 
 void sl_mamba_step(sl_mamba *m, sl_tape *tp, sl_mamba_state *st, const int32_t *tok, float *logits)
@@ -204,36 +243,52 @@ void sl_mamba_step(sl_mamba *m, sl_tape *tp, sl_mamba_state *st, const int32_t *
 		sl_tensor *dt = sl_slice(tp, dbc, 2, 0, R);
 		sl_tensor *delta = sl_softplus(tp, sl_nn_linear_forward(&ly->dt_proj, tp, dt)); /* (B, 1, E) */
 		sl_tensor *y = sl_tape_tensor(tp, 3, s3);
+		float *Aneg = sl_arena_alloc(tp->arena, (size_t)E * N * sizeof(float));
+		for (int i = 0; i < E * N; i++)
+			Aneg[i] = -sl_fexp(ly->A_log->data[i]);
+		float *ab = sl_arena_alloc(tp->arena, (size_t)N * sizeof(float));
+		float *bxs = sl_arena_alloc(tp->arena, (size_t)N * sizeof(float));
 		for (int b = 0; b < B; b++) {
 			const float *Bn = dbc->data + (size_t)b * (R + 2 * N) + R, *Cn = Bn + N;
 			const float *xi = xc->data + (size_t)b * E, *z = xz->data + (size_t)b * 2 * E + E;
 			const float *dl = delta->data + (size_t)b * E;
 			float *h = st->h[l] + (size_t)b * E * N;
 			for (int e = 0; e < E; e++) {
-				float acc = ly->D->data[e] * xi[e];
-				for (int n = 0; n < N; n++) {
-					float A = -expf(ly->A_log->data[(size_t)e * N + n]), d = dl[e], wv = d * A;
-					float abar, bx;
-					switch (m->cfg.disc) {
-					case SL_SSM_ZOH:
-						abar = expf(wv);
-						bx = (abar - 1.0f) / A * Bn[n] * xi[e];
-						break;
-					case SL_SSM_BILINEAR:
-						abar = (1.0f + wv / 2) / (1.0f - wv / 2);
-						bx = d / (1.0f - wv / 2) * Bn[n] * xi[e];
-						break;
-					case SL_SSM_EULER:
-						abar = 1.0f + wv;
-						bx = d * Bn[n] * xi[e];
-						break;
-					default:
-						abar = expf(wv);
-						bx = d * Bn[n] * xi[e];
-						break;
+				float acc = ly->D->data[e] * xi[e], d = dl[e], xe = xi[e];
+				const float *Ae = Aneg + (size_t)e * N;
+				float *he = h + (size_t)e * N;
+				/* the discretisation of this channel's N states, vectorised over n */
+				switch (m->cfg.disc) {
+				case SL_SSM_ZOH:
+					for (int n = 0; n < N; n++) {
+						float a = sl_fexp(d * Ae[n]);
+						ab[n] = a;
+						bxs[n] = (a - 1.0f) / Ae[n] * Bn[n] * xe;
 					}
-					float hv = abar * h[(size_t)e * N + n] + bx;
-					h[(size_t)e * N + n] = hv;
+					break;
+				case SL_SSM_BILINEAR:
+					for (int n = 0; n < N; n++) {
+						float wv = d * Ae[n], q = 1.0f / (1.0f - wv / 2);
+						ab[n] = (1.0f + wv / 2) * q;
+						bxs[n] = d * q * Bn[n] * xe;
+					}
+					break;
+				case SL_SSM_EULER:
+					for (int n = 0; n < N; n++) {
+						ab[n] = 1.0f + d * Ae[n];
+						bxs[n] = d * Bn[n] * xe;
+					}
+					break;
+				default:
+					for (int n = 0; n < N; n++) {
+						ab[n] = sl_fexp(d * Ae[n]);
+						bxs[n] = d * Bn[n] * xe;
+					}
+					break;
+				}
+				for (int n = 0; n < N; n++) {
+					float hv = ab[n] * he[n] + bxs[n];
+					he[n] = hv;
 					acc += Cn[n] * hv;
 				}
 				y->data[(size_t)b * E + e] = acc * silu1(z[e]);

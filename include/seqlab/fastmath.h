@@ -1,7 +1,6 @@
-/* fastmath.h - exp and erf for float32 kernels, written branch-free so GCC
- * vectorises the loops that call them (libm's expf/erff are calls it
- * cannot). Internal to src/core; accuracy is checked against libm in
- * tests/test_core.c. */
+/* fastmath.h - exp, log1p and erf for float32 kernels, written branch-free
+ * so GCC vectorises the loops that call them (libm's expf/erff are calls it
+ * cannot). Accuracy is checked against libm in tests/test_core.c. */
 #ifndef SEQLAB_FASTMATH_H
 #define SEQLAB_FASTMATH_H
 
@@ -36,6 +35,33 @@ static inline float sl_fexp(float xin)
 	memcpy(&s2, &b2, 4);
 	float y = p * s1 * s2;
 	return xin < -87.3f ? 0.0f : y;
+}
+
+/* log(1 + y) for y in [0, 1] (softplus: log1p(e^-|x|)), absolute error
+ * below 3e-7: 1 + y = 2^k m with m in [sqrt(1/2), sqrt(2)), then
+ * log m = 2 atanh(s), s = (m - 1)/(m + 1), |s| < 0.172, by its odd series. */
+static inline float sl_flog1p(float y)
+{
+	float u = 1.0f + y;
+	uint32_t bits;
+	memcpy(&bits, &u, 4);
+	/* exponent k and mantissa m in [1, 2), moved to [sqrt(1/2), sqrt(2)) */
+	int32_t k = (int32_t)((bits >> 23) & 0xff) - 127;
+	uint32_t mb = (bits & 0x007fffffu) | 0x3f800000u;
+	float m;
+	memcpy(&m, &mb, 4);
+	int big = m > 1.41421356f;
+	m = big ? 0.5f * m : m;
+	k = big ? k + 1 : k;
+	/* the rounding of 1 + y loses y's low bits; add them back to first order */
+	float corr = (y - (u - 1.0f)) / u;
+	float s = (m - 1.0f) / (m + 1.0f), s2 = s * s;
+	float p = 2.0f / 9;
+	p = p * s2 + 2.0f / 7;
+	p = p * s2 + 2.0f / 5;
+	p = p * s2 + 2.0f / 3;
+	p = p * s2 + 2.0f;
+	return (float)k * 0.693147180559945f + s * p + corr;
 }
 
 /* erf(x) as x P(x^2) / Q(x^2) on [-4, 4] (outside, +-1 in float), absolute
