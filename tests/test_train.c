@@ -5,6 +5,7 @@
 #include "seqlab/run.h"
 #include "tap.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -43,7 +44,7 @@ static sl_pl_data *short_words(int n, uint64_t seed)
 	return all;
 }
 
-static sl_run *tiny_run(sl_task *task, sl_pool *pool, uint64_t seed, int epochs)
+static sl_run *tiny_run(sl_task *task, sl_pool *pool, uint64_t seed, int epochs, int accum)
 {
 	const char *keys[] = { "hidden", "heads", "enc", "dec", "mlp" };
 	const char *vals[] = { "32", "4", "1", "1", "2" };
@@ -54,6 +55,7 @@ static sl_run *tiny_run(sl_task *task, sl_pool *pool, uint64_t seed, int epochs)
 	sl_optim_config oc = sl_optim_defaults(SL_OPTIM_ADAMW);
 	oc.lr = 1e-2f;
 	oc.clip = 1;
+	oc.accum = accum;
 	sl_sched s;
 	sl_sched_init(&s, SL_SCHED_COSINE, 1e-2);
 	s.warmup = 20;
@@ -78,7 +80,7 @@ int main(void)
 	sl_task_ref(task);
 	sl_pool *pool = sl_pool_new(2);
 	int epochs = 10, failed = 0;
-	sl_run *r = tiny_run(task, pool, 7, epochs);
+	sl_run *r = tiny_run(task, pool, 7, epochs, 1);
 	sl_eval e = { 0 };
 	double t0 = sl_now();
 	while (r->epoch < epochs) {
@@ -102,7 +104,7 @@ int main(void)
 	TAP_OK(r->mistakes.n == e.words - e.correct, "the mistakes of the last evaluation are kept (%d)", r->mistakes.n);
 
 	/* determinism: the same seed gives bit-identical losses */
-	sl_run *a = tiny_run(task, pool, 3, 2), *b = tiny_run(task, pool, 3, 2);
+	sl_run *a = tiny_run(task, pool, 3, 2, 1), *b = tiny_run(task, pool, 3, 2, 1);
 	for (int i = 0; i < 60; i++) {
 		int end;
 		sl_run_step(a, pool, &end);
@@ -123,6 +125,24 @@ int main(void)
 	       "a non-finite loss skips the update: %s", sl_error());
 	ob->data[0] = keep;
 	TAP_OK(sl_run_step(a, pool, &end) == SL_OK, "training goes on afterwards");
+
+	/* gradient accumulation: one run step of accum=2 reads two batches and
+	 * applies exactly one update, from their mean gradient */
+	sl_run *c = tiny_run(task, pool, 5, 2, 2);
+	size_t np = c->model->ps->total;
+	float *w0 = malloc(np * sizeof *w0);
+	memcpy(w0, c->model->ps->data, np * sizeof *w0);
+	st = sl_run_step(c, pool, &end);
+	size_t changed = 0;
+	for (size_t i = 0; i < np; i++)
+		changed += c->model->ps->data[i] != w0[i];
+	TAP_OK(st == SL_OK && c->step == 1 && c->batch == 2 && c->opt->step == 1 && c->opt->micro == 0 && changed > np / 2,
+	       "accum=2: one step reads 2 batches and applies 1 update (%zu of %zu weights moved)", changed, np);
+	for (int i = 0; i < 9; i++)
+		sl_run_step(c, pool, &end);
+	TAP_OK(c->step == 10 && c->opt->step == 10 && c->batch == 20, "accum=2: 10 steps, 10 updates, 20 batches");
+	free(w0);
+	sl_run_free(c);
 	sl_run_free(a);
 	sl_run_free(b);
 	sl_run_free(r);

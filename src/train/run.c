@@ -95,7 +95,11 @@ int sl_run_step(sl_run *r, sl_pool *pool, int *epoch_end)
 	r->tape->pool = pool;
 	r->opt->pool = pool;
 	double loss_sum = 0, tokens = 0;
-	int bad = 0;
+	int bad = 0, st = 0;
+	float lr = (float)sl_sched_lr(&r->sched, r->step);
+	r->opt->lr = lr;
+	/* One sl_optim_step() per micro-batch (its contract): the first accum-1
+	 * calls only count, the last divides the summed gradient and updates. */
 	for (int micro = 0; micro < r->ocfg.accum; micro++) {
 		if (!r->plan)
 			r->plan = ops->plan_new(r->task, r->bsz, r->seed, r->epoch, r->shuffle);
@@ -117,6 +121,7 @@ int sl_run_step(sl_run *r, sl_pool *pool, int *epoch_end)
 			bad = 1;
 		} else {
 			sl_tape_backward(r->tape, loss);
+			st = sl_optim_step(r->opt);
 			loss_sum += (double)lv * count;
 			tokens += count;
 			r->words_trained += b.B;
@@ -139,9 +144,6 @@ int sl_run_step(sl_run *r, sl_pool *pool, int *epoch_end)
 		sl_errorf("non-finite loss at step %lld; update skipped", (long long)r->step);
 		return SL_ERR;
 	}
-	float lr = (float)sl_sched_lr(&r->sched, r->step);
-	r->opt->lr = lr;
-	int st = sl_optim_step(r->opt);
 	r->seconds += sl_now() - t0;
 	if (st == SL_ERR)
 		return SL_ERR;
