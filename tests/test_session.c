@@ -252,13 +252,13 @@ static void completes(sl_session *s, const char *text, const char *want)
 static void test_complete(void)
 {
 	sl_session *s = fresh();
-	completes(s, "s", "set show source stop ssm ");
+	completes(s, "s", "set show source stop ssm save sweep ");
 	completes(s, "se", "set ");
 	completes(s, "set ", "seed= threads= ");
 	completes(s, "set seed=1 th", "threads= ");
 	completes(s, "echo x; sh", "show ");
 	completes(s, "show s", "settings ");
-	completes(s, "help q", "quit ");
+	completes(s, "help q", "quit quit! ");
 	completes(s, "nosuch ", "");
 	completes(s, "echo 'a ", "");
 	sl_session_free(s);

@@ -33,6 +33,7 @@ typedef struct sl_mamba {
 	int E, R, N;                 /* inner width, dt rank, state size */
 	sl_params *ps;
 	sl_nn_embedding emb;
+	int emb_fixed;               /* emb is a fixed table (sl_mamba_new_fixed), not a parameter */
 	sl_mamba_layer *layer;
 	sl_nn_norm norm_f;
 	sl_nn_linear out;
@@ -42,7 +43,22 @@ typedef struct sl_mamba {
 	int last_B, last_T;
 } sl_mamba;
 
+/* One residual block, for models that stack Mamba blocks with others (the
+ * hybrids): declares its parameters as "prefix.norm.g", "prefix.in_proj.w",
+ * ... with the config's widths; _init fills the manually initialised ones
+ * (Δ bias, A_log) after sl_params_init(); _forward maps h (B, T, hidden) to
+ * h + out_proj(...) and, when not NULL, points *delta (B, T, E), *Bm and *Cm
+ * (B, T, N) at the block's internals (valid until the tape is reset). */
+void sl_mamba_layer_add(sl_mamba_layer *ly, sl_params *ps, const char *prefix, const sl_mamba_config *cfg);
+void sl_mamba_layer_init(sl_mamba_layer *ly, const sl_mamba_config *cfg, const sl_rng *rng);
+sl_tensor *sl_mamba_layer_forward(const sl_mamba_layer *ly, const sl_mamba_config *cfg, sl_tape *tp, sl_tensor *h,
+				  float **delta, float **Bm, float **Cm);
+
 sl_mamba *sl_mamba_new(const sl_mamba_config *cfg, const sl_rng *rng);
+/* The same with a fixed input embedding: tokens are looked up in a copy of
+ * fixed (vocab, fixed_dim), untrained and zero-padded to hidden, instead of
+ * a learned "emb". NULL with the error set if fixed_dim > hidden. */
+sl_mamba *sl_mamba_new_fixed(const sl_mamba_config *cfg, const float *fixed, int fixed_dim, const sl_rng *rng);
 void sl_mamba_free(sl_mamba *m);
 /* Logits (B, T, V) for tokens x (B, T). */
 sl_tensor *sl_mamba_forward(sl_mamba *m, sl_tape *tp, const int32_t *x, int B, int T);

@@ -10,10 +10,16 @@
 #include "seqlab/rng.h"
 #include "seqlab/tape.h"
 
-/* What a task gives a model: its vocabulary and longest sequence. */
+/* What a task gives a model: its vocabulary and longest sequence, and
+ * optionally a fixed input embedding (recall's embed=fixed): language models
+ * (gpt, mamba, hybrid) then look tokens up in it, untrained, instead of in a
+ * learned table (zero-padded when hidden > fixed_dim; hidden < fixed_dim is
+ * refused). The model copies it. */
 typedef struct sl_model_shape {
 	int vocab;
 	int maxlen;
+	const float *fixed_embed;   /* (vocab, fixed_dim), or NULL */
+	int fixed_dim;
 } sl_model_shape;
 
 typedef struct sl_model_kind {
@@ -29,7 +35,9 @@ typedef struct sl_model_kind {
 	 * teacher-forced decoder inputs (B, T). */
 	sl_tensor *(*seq2seq)(void *impl, sl_tape *tp, const int32_t *src, const int32_t *dec, int B, int S, int T);
 	/* Language model: logits (B, T, V) for inputs x (B, T), each position
-	 * seeing only itself and earlier ones. NULL for encoder-decoders. */
+	 * seeing only itself and earlier ones. NULL for encoder-decoders. Returns
+	 * NULL with the error set when T exceeds the positions the model has
+	 * (learned positions: shape.maxlen). */
 	sl_tensor *(*lm)(void *impl, sl_tape *tp, const int32_t *x, int B, int T);
 	/* Greedy decoding: out (B, maxT), len (B). A language model decodes
 	 * after the prefix `src eos sos`. */

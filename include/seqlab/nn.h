@@ -29,6 +29,11 @@ typedef struct sl_nn_embedding {
 	sl_tensor *w;
 } sl_nn_embedding;
 void sl_nn_embedding_add(sl_nn_embedding *e, sl_params *ps, const char *name, int vocab, int dim);
+/* A constant table instead (fixed input vectors, e.g. recall's embed=fixed):
+ * row v is table[v] (d floats) followed by dim - d zeros (d <= dim). Not a
+ * parameter: no gradient, not saved. Release with sl_nn_embedding_fixed_free(). */
+void sl_nn_embedding_fixed(sl_nn_embedding *e, const float *table, int vocab, int d, int dim);
+void sl_nn_embedding_fixed_free(sl_nn_embedding *e);
 /* ids (B, T) -> (B, T, D) */
 sl_tensor *sl_nn_embedding_forward(const sl_nn_embedding *e, sl_tape *tp, const int32_t *ids, int B, int T);
 

@@ -36,6 +36,7 @@ enum sl_op {
 	SL_OP_CONV1D,
 	SL_OP_ATTENTION,
 	SL_OP_SSM,               /* sl_ssm(), declared in seqlab/ssm.h */
+	SL_OP_ROPE,
 	SL_OP_COUNT
 };
 
@@ -101,6 +102,12 @@ sl_tensor *sl_dropout(sl_tape *tp, sl_tensor *x, float p);
 /* Causal depthwise 1-D convolution: x (B, T, C), w (C, K), b (C) or NULL:
  * y[b,t,c] = b[c] + sum_k w[c,k] * x[b, t-K+1+k, c] (zero before t=0). */
 sl_tensor *sl_conv1d_causal(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b);
+
+/* Rotary position embedding: x (B, T, H*Dh) with heads interleaved as (H, Dh),
+ * Dh even; the pair (2i, 2i+1) of each head at position pos0 + t turns by
+ * (pos0 + t) * base^(-2i/Dh) (base 10000 usually). Applied to queries and
+ * keys, it makes their dot products depend only on relative positions. */
+sl_tensor *sl_rope(sl_tape *tp, sl_tensor *x, int heads, int pos0, float base);
 
 /* Multi-head scaled dot-product attention, fused: q (B, Tq, H*Dh), k and v
  * (B, Tk, H*Dh), heads interleaved as (H, Dh) in the last dimension, the

@@ -57,7 +57,25 @@ sl_session *sl_session_new(void);
 void sl_session_free(sl_session *s);
 
 void sl_session_set_output(sl_session *s, sl_output_fn fn, void *ud);
+void sl_session_get_output(const sl_session *s, sl_output_fn *fn, void **ud);
 void sl_session_set_accept(sl_session *s, sl_accept_fn fn, void *ud);
+
+/* ---- the journal (journal.h) ---- */
+/* The session's journal: it starts with the settings the session began
+ * with, and the interpreter appends every successful SL_CMD_STATE command.
+ * Owned by the session. */
+struct sl_journal;
+struct sl_journal *sl_session_journal(sl_session *s);
+/* Replaces the journal (`load`); returns the old one, which the caller now
+ * owns. */
+struct sl_journal *sl_session_set_journal(sl_session *s, struct sl_journal *j);
+/* Records one canonical command line as if a state-changing command had
+ * just succeeded: appends it to the journal and calls the accept callback.
+ * For state changes that end later than their command (a training job). */
+void sl_session_record(sl_session *s, const char *text);
+/* Turns recording on or off (nothing is recorded while `load` recreates a
+ * session); returns the previous setting. */
+int sl_session_set_recording(sl_session *s, int on);
 
 /* Keep going after a failing command (default: stop at the first). */
 void sl_session_set_keep_going(sl_session *s, int on);

@@ -16,6 +16,13 @@ typedef struct sl_workbench sl_workbench;
 sl_workbench *sl_workbench_new(void);
 void sl_workbench_free(sl_workbench *wb);
 
+/* The current task (the one `model` uses), or NULL. */
+sl_task *sl_workbench_task(sl_workbench *wb);
+/* Exchanges the tasks and runs of a and b (what `plot` and `watch` chose
+ * stays): `load` builds a session aside in the session's own workbench,
+ * whose address front-ends may keep. Neither may be training. */
+void sl_workbench_exchange(sl_workbench *a, sl_workbench *b);
+
 /* The run called name, or NULL. */
 sl_run *sl_workbench_run(sl_workbench *wb, const char *name);
 int sl_workbench_nruns(const sl_workbench *wb);
@@ -23,11 +30,31 @@ sl_run *sl_workbench_run_at(sl_workbench *wb, int i);
 
 /* Training in slices (the screen's main loop): nonzero while a `train`
  * command's job is unfinished; advance it by at most `seconds` of work.
- * Returns SL_OK, or SL_ERR when the job ended on an error (reported). */
+ * Returns SL_OK, or SL_ERR when the job ended on an error (reported inside
+ * a command; the message is also in sl_error() for a front-end that ticks
+ * outside one). */
 int sl_workbench_training(const sl_workbench *wb);
 int sl_workbench_tick(sl_session *s, double seconds);
 /* Pauses the job at a step boundary (Ctrl-C, `stop`). */
 void sl_workbench_pause(sl_session *s);
+/* While a job runs: what it has done so far as one journal line ("train RUN
+ * N steps [eval=N] final=off"), into buf; returns 0 if there is no job or it
+ * has not stepped yet. (A job records its line in the journal when it ends.) */
+int sl_workbench_job_line(sl_workbench *wb, char *buf, size_t n);
+
+/* The training job's progress, for a status line. */
+typedef struct sl_train_progress {
+	const sl_run *run;  /* NULL when nothing is training */
+	double fraction;    /* 0..1 of the way to the target or cap; -1 when there is none */
+	double elapsed;     /* wall seconds since `train` */
+	double words_per_s; /* since `train`, over training time */
+	int64_t steps;      /* steps since `train` */
+} sl_train_progress;
+void sl_workbench_progress(sl_session *s, sl_train_progress *p);
+
+/* What `plot` and `watch` chose (display.h); owned by the workbench. */
+struct sl_display;
+struct sl_display *sl_workbench_display(sl_workbench *wb);
 
 /* Command handlers. */
 int sl_cmd_task(sl_session *s, sl_args *a);

@@ -78,6 +78,7 @@
 #include "seqlab/ssm.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define SSM_MAXBLK 16
@@ -566,8 +567,10 @@ static void fwd_task(void *arg, int tid, int nth)
 	ssm_scr s = scr_carve(c, tid);
 	int d0, d1;
 	blocks_of(c, tid, nth, &d0, &d1);
-	for (int d = d0; d < d1; d++)
-		for (int b = 0; b < c->B; b++)
+	/* b outer, d inner: neighbouring channels share the cache lines of
+	 * x, delta, z and out rows */
+	for (int b = 0; b < c->B; b++)
+		for (int d = d0; d < d1; d++)
 			fwd_bd(c, &s, b, d);
 }
 
@@ -578,20 +581,31 @@ static void bwd_task(void *arg, int tid, int nth)
 	size_t BTN = (size_t)c->B * c->T * c->N;
 	int d0, d1;
 	blocks_of(c, tid, nth, &d0, &d1);
+	if (d1 <= d0)
+		return;
+	/* b outer, d inner for locality; each channel keeps its own dA and dD
+	 * accumulators, so every sum still runs over b (and, for the dB/dC
+	 * partials, over d) in increasing order: the same bits as d outer */
+	int nd = d1 - d0;
+	float *dAl = sl_xcalloc((size_t)nd * c->N, sizeof *dAl), *dD = sl_xcalloc((size_t)nd, sizeof *dD);
+	for (int b = 0; b < c->B; b++)
+		for (int d = d0; d < d1; d++) {
+			size_t blk = (size_t)(d / c->bs);
+			float *pdB = c->pdB ? c->pdB + blk * BTN : NULL;
+			float *pdC = c->pdC ? c->pdC + blk * BTN : NULL;
+			ssm_scr sd = s;
+			sd.dAl = dAl + (size_t)(d - d0) * c->N;
+			bwd_bd(c, &sd, b, d, pdB, pdC, &dD[d - d0]);
+		}
 	for (int d = d0; d < d1; d++) {
-		size_t blk = (size_t)(d / c->bs);
-		float *pdB = c->pdB ? c->pdB + blk * BTN : NULL;
-		float *pdC = c->pdC ? c->pdC + blk * BTN : NULL;
-		float dD = 0.0f;
-		memset(s.dAl, 0, (size_t)c->N * sizeof(float));
-		for (int b = 0; b < c->B; b++)
-			bwd_bd(c, &s, b, d, pdB, pdC, &dD);
 		if (c->dA)
 			for (int n = 0; n < c->N; n++)
-				c->dA[(size_t)d * c->N + n] += s.dAl[n];
+				c->dA[(size_t)d * c->N + n] += dAl[(size_t)(d - d0) * c->N + n];
 		if (c->dDs)
-			c->dDs[d] += dD;
+			c->dDs[d] += dD[d - d0];
 	}
+	free(dAl);
+	free(dD);
 }
 
 /* dB and dC rows [lo, hi) of (B*T): the blocks' partials added in order. */

@@ -32,6 +32,7 @@ const sl_op_def sl_ops[SL_OP_COUNT] = {
 	OP(CONV1D, conv1d),
 	OP(ATTENTION, attention),
 	OP(SSM, ssm),
+	OP(ROPE, rope),
 };
 
 static_assert(SL_COUNT(sl_ops) == SL_OP_COUNT, "every op needs a row in sl_ops");

@@ -35,6 +35,7 @@ SL_OP_DECL(dropout);
 SL_OP_DECL(conv1d);
 SL_OP_DECL(attention);
 SL_OP_DECL(ssm);
+SL_OP_DECL(rope);
 
 /* Builds a node for op with the given inputs and a fresh output of the given
  * shape; the caller sets attributes and calls sl_tape_apply(). `ins` is

@@ -135,9 +135,17 @@ void sl_optspec_format(const sl_optspec *s, const void *cfg, char *buf, size_t n
 	case SL_OPT_INT:
 		snprintf(buf, n, "%d", *(const int *)field);
 		break;
-	case SL_OPT_FLOAT:
-		snprintf(buf, n, "%g", *(const float *)field);
+	case SL_OPT_FLOAT: {
+		/* the shortest %g that reads back as the same float (a saved
+		 * session recreates its models from this text) */
+		float f = *(const float *)field;
+		for (int prec = 6; prec <= 9; prec++) {
+			snprintf(buf, n, "%.*g", prec, (double)f);
+			if (strtof(buf, NULL) == f)
+				break;
+		}
 		break;
+	}
 	case SL_OPT_BOOL:
 		snprintf(buf, n, "%s", *(const int *)field ? "on" : "off");
 		break;

@@ -85,6 +85,11 @@ void sl_mamba_layer_init(sl_mamba_layer *ly, const sl_mamba_config *cfg, const s
 
 sl_mamba *sl_mamba_new(const sl_mamba_config *cfg, const sl_rng *rng)
 {
+	return sl_mamba_new_fixed(cfg, NULL, 0, rng);
+}
+
+sl_mamba *sl_mamba_new_fixed(const sl_mamba_config *cfg, const float *fixed, int fixed_dim, const sl_rng *rng)
+{
 	if (cfg->layers > 16) {
 		sl_errorf("layers=%d: at most 16", cfg->layers);
 		return NULL;
@@ -93,20 +98,19 @@ sl_mamba *sl_mamba_new(const sl_mamba_config *cfg, const sl_rng *rng)
 		sl_errorf("dt_min=%g exceeds dt_max=%g", cfg->dt_min, cfg->dt_max);
 		return NULL;
 	}
-	if (cfg->fixed_embed && cfg->fixed_dim > cfg->hidden) {
-		sl_errorf("the task's fixed embeddings have %d dimensions: hidden=%d is too small", cfg->fixed_dim,
+	if (fixed && fixed_dim > cfg->hidden) {
+		sl_errorf("the task's fixed embeddings have %d dimensions: hidden=%d is too small", fixed_dim,
 			  cfg->hidden);
 		return NULL;
 	}
 	sl_mamba *m = sl_xcalloc(1, sizeof *m);
 	m->cfg = *cfg;
-	m->cfg.fixed_embed = NULL; /* copied into emb below */
-	m->cfg.fixed_dim = cfg->fixed_embed ? cfg->fixed_dim : 0;
 	int H = cfg->hidden;
 	dims(cfg, &m->E, &m->R, &m->N);
 	m->ps = sl_params_new();
-	if (cfg->fixed_embed)
-		sl_nn_embedding_fixed(&m->emb, cfg->fixed_embed, cfg->vocab, cfg->fixed_dim, H);
+	m->emb_fixed = fixed != NULL;
+	if (fixed)
+		sl_nn_embedding_fixed(&m->emb, fixed, cfg->vocab, fixed_dim, H);
 	else
 		sl_nn_embedding_add(&m->emb, m->ps, "emb", cfg->vocab, H);
 	m->layer = sl_xcalloc((size_t)cfg->layers, sizeof *m->layer);
@@ -128,7 +132,7 @@ void sl_mamba_free(sl_mamba *m)
 {
 	if (!m)
 		return;
-	if (m->cfg.fixed_dim)
+	if (m->emb_fixed)
 		sl_nn_embedding_fixed_free(&m->emb);
 	sl_params_free(m->ps);
 	free(m->layer);

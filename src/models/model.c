@@ -1,5 +1,7 @@
 /* model.c - the model registry. */
 #include "seqlab/model.h"
+#include "seqlab/gpt.h"
+#include "seqlab/hybrid.h"
 #include "seqlab/mamba.h"
 #include "seqlab/transformer.h"
 
@@ -64,7 +66,7 @@ static void *mb_create(const void *cfg, const sl_model_shape *shape, const sl_rn
 	sl_mamba_config c = *(const sl_mamba_config *)cfg;
 	c.vocab = shape->vocab;
 	c.maxlen = shape->maxlen;
-	return sl_mamba_new(&c, rng);
+	return sl_mamba_new_fixed(&c, shape->fixed_embed, shape->fixed_dim, rng);
 }
 
 static void mb_destroy(void *impl)
@@ -141,7 +143,83 @@ static const sl_model_kind mamba_kind = {
 	.greedy = mb_greedy,
 };
 
-const sl_model_kind *const sl_model_kinds[] = { &transformer_kind, &mamba_kind, NULL };
+/* ---- gpt ------------------------------------------------------------------- */
+
+static void *gpt_create(const void *cfg, const sl_model_shape *shape, const sl_rng *rng)
+{
+	sl_gpt_config c = *(const sl_gpt_config *)cfg;
+	c.vocab = shape->vocab;
+	c.maxlen = shape->maxlen;
+	c.fixed_embed = shape->fixed_embed;
+	c.fixed_dim = shape->fixed_dim;
+	return sl_gpt_new(&c, rng);
+}
+
+static void gpt_destroy(void *impl)
+{
+	sl_gpt_free(impl);
+}
+
+static sl_params *gpt_params(void *impl)
+{
+	return ((sl_gpt *)impl)->ps;
+}
+
+static sl_tensor *gpt_lm(void *impl, sl_tape *tp, const int32_t *x, int B, int T)
+{
+	return sl_gpt_forward(impl, tp, x, B, T);
+}
+
+static const sl_model_kind gpt_kind = {
+	.name = "gpt",
+	.summary = "decoder-only Transformer (a language model; a prefix LM for translation)",
+	.options = sl_gpt_options,
+	.cfg_size = sizeof(sl_gpt_config),
+	.create = gpt_create,
+	.destroy = gpt_destroy,
+	.params = gpt_params,
+	.lm = gpt_lm,
+};
+
+/* ---- hybrid ---------------------------------------------------------------- */
+
+static void *hy_create(const void *cfg, const sl_model_shape *shape, const sl_rng *rng)
+{
+	sl_hybrid_config c = *(const sl_hybrid_config *)cfg;
+	c.vocab = shape->vocab;
+	c.maxlen = shape->maxlen;
+	c.fixed_embed = shape->fixed_embed;
+	c.fixed_dim = shape->fixed_dim;
+	return sl_hybrid_new(&c, rng);
+}
+
+static void hy_destroy(void *impl)
+{
+	sl_hybrid_free(impl);
+}
+
+static sl_params *hy_params(void *impl)
+{
+	return ((sl_hybrid *)impl)->ps;
+}
+
+static sl_tensor *hy_lm(void *impl, sl_tape *tp, const int32_t *x, int B, int T)
+{
+	return sl_hybrid_forward(impl, tp, x, B, T);
+}
+
+static const sl_model_kind hybrid_kind = {
+	.name = "hybrid",
+	.summary = "Mamba and attention blocks stacked by a pattern (MA, MAM, ...; a language model)",
+	.options = sl_hybrid_options,
+	.cfg_size = sizeof(sl_hybrid_config),
+	.create = hy_create,
+	.destroy = hy_destroy,
+	.params = hy_params,
+	.lm = hy_lm,
+};
+
+const sl_model_kind *const sl_model_kinds[] = { &transformer_kind, &mamba_kind, &gpt_kind, &hybrid_kind, NULL };
 
 const sl_model_kind *sl_model_kind_find(const char *name)
 {

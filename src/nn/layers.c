@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* "base.suffix" into buf; names are short, a longer one is a bug */
@@ -63,6 +64,27 @@ void sl_nn_embedding_add(sl_nn_embedding *e, sl_params *ps, const char *name, in
 	int s[2] = { vocab, dim };
 	e->w = add(ps, name, 2, s, 0);
 	sl_params_set_init(ps, e->w, SL_INIT_NORMAL, 0, 1);
+}
+
+void sl_nn_embedding_fixed(sl_nn_embedding *e, const float *table, int vocab, int d, int dim)
+{
+	SL_ASSERT(vocab >= 1 && d >= 1 && d <= dim);
+	sl_tensor *t = sl_xcalloc(1, sizeof *t);
+	int s[2] = { vocab, dim };
+	sl_shape_set(t, 2, s);
+	t->data = sl_xcalloc((size_t)vocab * dim, sizeof(float));
+	for (int v = 0; v < vocab; v++)
+		memcpy(t->data + (size_t)v * dim, table + (size_t)v * d, (size_t)d * sizeof(float));
+	e->w = t;
+}
+
+void sl_nn_embedding_fixed_free(sl_nn_embedding *e)
+{
+	if (e->w) {
+		free(e->w->data);
+		free(e->w);
+		e->w = NULL;
+	}
 }
 
 sl_tensor *sl_nn_embedding_forward(const sl_nn_embedding *e, sl_tape *tp, const int32_t *ids, int B, int T)

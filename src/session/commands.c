@@ -1,6 +1,10 @@
 /* commands.c - the command table, the built-in commands, and lookup,
  * suggestion and completion over the table. */
 #include "seqlab/commands.h"
+#include "seqlab/checkpoint.h"
+#include "seqlab/journal.h"
+#include "seqlab/sweep.h"
+#include "seqlab/display.h"
 #include "seqlab/views.h"
 #include "seqlab/workbench.h"
 #include "seqlab/args.h"
@@ -143,12 +147,20 @@ static void show_settings(sl_session *s)
 	sl_out(s, "threads=%d", sl_session_threads(s));
 }
 
+static void show_journal(sl_session *s)
+{
+	const struct sl_journal *j = sl_session_journal(s);
+	for (int i = 0; i < sl_journal_count(j); i++)
+		sl_info(s, "%s", sl_journal_line(j, i));
+}
+
 /* What `show` can show: add a row to add a thing. */
 static const struct show_item {
 	const char *name;
 	void (*show)(sl_session *s);
 } show_items[] = {
 	{"settings", show_settings},
+	{"journal", show_journal},
 };
 
 static const char *const *show_names(void)
@@ -288,9 +300,10 @@ static const sl_cmd commands[] = {
 	{
 		.name = "show",
 		.usage = "show WHAT",
-		.summary = "print settings as key=value lines",
-		.help = "Prints part of the session's state as key=value lines. "
-			"show settings prints seed=N and threads=N.",
+		.summary = "print the settings or the journal",
+		.help = "Prints part of the session's state. "
+			"show settings prints seed=N and threads=N. show journal prints the journal: "
+			"every state-changing command so far, as 'save' writes it to journal.sl.",
 		.run = cmd_show,
 		.complete = complete_show,
 	},
@@ -314,18 +327,30 @@ static const sl_cmd commands[] = {
 	},
 	{
 		.name = "task",
-		.usage = "task piglatin [file=PATH | words=PATH | corpus=PATH] [size=small|large|all|N] [seed=N]",
-		.summary = "load the task's data (English to Pig-Latin)",
-		.help = "Loads the data later models train on. file=PATH reads pairs in the homework's format "
-			"(\"english piglatin\" a line), keeping pairs made of a-z and '-', dropping duplicates and "
-			"reporting sources with two targets. Otherwise pairs are built with the Pig-Latin rule from a "
-			"word list (words=PATH, one word a line; default /usr/share/dict/words) or any text "
-			"(corpus=PATH): size=small (3,198 words, the default), large (22,402), all, or a count, "
-			"sampled by a hash of (seed, word). The split is 80/20 by a hash of (seed, word). "
-			"seed=N defaults to the session seed. Runs keep the data they were created with.",
+		.usage = "task piglatin|recall|mqar|copy [key=value...] [seed=N]",
+		.summary = "choose the task: Pig-Latin, associative recall, MQAR, selective copying",
+		.help = "Sets the task later models train on; runs keep the task they were created with. seed=N "
+			"defaults to the session seed.\n"
+			"piglatin [file=PATH | words=PATH | corpus=PATH] [size=small|large|all|N]: English to "
+			"Pig-Latin. file=PATH reads pairs in the homework's format (\"english piglatin\" a line), "
+			"keeping pairs made of a-z and '-', dropping duplicates and reporting sources with two "
+			"targets. Otherwise pairs are built with the Pig-Latin rule from a word list (words=PATH, "
+			"one word a line; default /usr/share/dict/words) or any text (corpus=PATH): size=small "
+			"(3,198 words, the default), large (22,402), all, or a count, sampled by a hash of (seed, "
+			"word). The split is 80/20 by a hash of (seed, word).\n"
+			"recall [K=16] [d=8] [M=1] [L=64] [tau=1] [embed=fixed|learned]: associative recall over "
+			"tokens 0..K-1 with the first M as queries (M=1: induction heads), sequences of L, the value "
+			"tau positions after the query's first occurrence, scored at the last position; "
+			"embed=fixed gives models numpy's seed-0 unit-norm K x d embedding, untrained.\n"
+			"mqar [vocab=8192] [L=64] [pairs=8] [power_a=0.01] [noise=on|off]: zoology's multi-query "
+			"associative recall.\n"
+			"copy [L=256] [N=16] [A=16]: selective copying of N tokens of A scattered over L positions.\n"
+			"The generated tasks draw batches=100 batches an epoch from the seed, score a fixed set of "
+			"test=256 sequences, and take sequences up to maxlen=3L (eval RUN lengths=...).",
 		.flags = SL_CMD_STATE,
 		.run = sl_cmd_task,
-		.opts = SL_OPTS("file", "words", "corpus", "size", "seed"),
+		.opts = SL_OPTS("file", "words", "corpus", "size", "seed", "K", "d", "M", "L", "tau", "embed", "vocab",
+				"pairs", "power_a", "noise", "N", "A", "batches", "test", "maxlen"),
 	},
 	{
 		.name = "model",
@@ -335,7 +360,10 @@ static const sl_cmd commands[] = {
 			"initialised from seed=N (default: the session seed), with the default optimizer "
 			"(adamw lr=3e-3 wd=0.01 clip=1 batch=64, cosine schedule over 30 epochs, warmup 100). "
 			"'help model' lists the kinds' options: transformer hidden=64 enc=2 dec=2 heads=8 mlp=4 "
-			"norm=pre|post enc_pe=sinusoidal|learned|none dec_pe=learned dropout=0.",
+			"norm=pre|post enc_pe=sinusoidal|learned|none dec_pe=learned dropout=0; gpt (decoder-only) "
+			"hidden=64 layers=2 heads=4 mlp=4 norm=pre|post pe=learned|rope|none|sinusoidal window=0 "
+			"rope_base=10000 dropout=0; hybrid pattern=MA (M = Mamba block, A = attention block) "
+			"hidden=64 heads=4 mlp=0 window=0 pe=none|rope and the Mamba blocks' options.",
 		.flags = SL_CMD_STATE,
 		.run = sl_cmd_model,
 	},
@@ -366,10 +394,12 @@ static const sl_cmd commands[] = {
 			"with steps=, epochs=, train_s= (wall seconds of the whole command, evaluations "
 			"included), words_s=, loss=, val_loss=, val_acc= and stopped=done|until|max|interrupted|nan. "
 			"max=90s, max=10m, max=1h or max=5000 (steps) caps it. Ctrl-C stops at a step boundary; "
-			"a non-finite loss stops it with an error and the weights of the last good step.",
-		.flags = SL_CMD_STATE,
+			"a non-finite loss stops it with an error and the weights of the last good step. "
+			"final=off skips the evaluation after the last step (the journal records a job that "
+			"ended without one that way). The journal records what a job did when it ends, as "
+			"'train RUN N steps'.",
 		.run = sl_cmd_train,
-		.opts = SL_OPTS("max", "eval"),
+		.opts = SL_OPTS("max", "eval", "final"),
 		.complete = complete_run,
 	},
 	{
@@ -378,16 +408,23 @@ static const sl_cmd commands[] = {
 		.summary = "pause the training run at the next step",
 		.help = "Pauses the run being trained (on the screen, where training runs in the background); "
 			"'train RUN ...' goes on from where it stopped.",
-		.flags = SL_CMD_STATE,
 		.run = sl_cmd_stop,
 	},
 	{
 		.name = "eval",
-		.usage = "eval RUN",
-		.summary = "evaluate a run on the validation words",
+		.usage = "eval RUN [lengths=A..B|N|all [n=N] [step=S]]",
+		.summary = "evaluate a run on the validation words (or test sequences, or at many lengths)",
 		.help = "Prints val_loss= (teacher-forced cross-entropy per character), val_acc= (exact-match "
-			"word accuracy of greedy decoding), cer= (character error rate), words= and correct=.",
+			"word accuracy of greedy decoding), cer= (character error rate), words= and correct=. "
+			"The evaluation joins the run's history (and feeds a plateau schedule). On recall, mqar "
+			"and copy, val_loss and val_acc are the cross-entropy and accuracy on the scored "
+			"positions of the task's fixed test sequences, words= and correct= count those positions. "
+			"lengths=A..B (or N, or all: the task's shortest to its maxlen) prints instead the "
+			"accuracy-vs-length table: one length=N acc=X line per length (every step=S), each on "
+			"n=N (default 256) fresh sequences of that length.",
+		.flags = SL_CMD_STATE,
 		.run = sl_cmd_eval,
+		.opts = SL_OPTS("lengths", "n", "step"),
 		.complete = complete_run,
 	},
 	{
@@ -422,6 +459,40 @@ static const sl_cmd commands[] = {
 		.run = sl_cmd_attn,
 		.opts = SL_OPTS("layer", "head", "kind"),
 		.complete = complete_run,
+	},
+	{
+		.name = "plot",
+		.usage = "plot [save FILE] [RUN...] [SERIES...] [smooth=W] [raw=on|off] [log=on|off]",
+		.summary = "choose the curves to draw, print their points, or save them as an image",
+		.help = "Chooses the curves: the SERIES (loss, lr, val_loss, val_acc, cer; default loss, "
+			"val_loss and val_acc) of each RUN (default: every run), overlaid, against the step. "
+			"smooth=W (0..0.999, default 0.6) draws the training loss as a debiased moving "
+			"average; raw=on adds the raw loss; log=on makes y logarithmic. On the screen the "
+			"curve pane shows them and follows training. Elsewhere plot prints curves=N points=N, "
+			"then one line per point: run=, series=, step=, value= (and smoothed= for the loss). "
+			"plot save FILE writes the curves (those given, else the current ones) to FILE.png, "
+			".svg or .pdf with gnuplot.",
+		.run = sl_cmd_plot,
+		.opts = SL_OPTS("smooth", "raw", "log"),
+		.complete = sl_display_complete_plot,
+	},
+	{
+		.name = "watch",
+		.usage = "watch [attn|ssm RUN WORD [key=value...]] [every=N]",
+		.summary = "redraw a heatmap every N steps while its run trains",
+		.help = "Runs the view command (attn or ssm, with its own arguments) now, then again every N steps "
+			"(every=N, default 25) of its run while it trains, so attention patterns can be watched "
+			"as they form. A new watch replaces the old one; a watch whose command fails ends. "
+			"Without arguments, prints watch=\"COMMAND\" every=N, or watch=none.",
+		.run = sl_cmd_watch,
+		.complete = sl_display_complete_watch,
+	},
+	{
+		.name = "unwatch",
+		.usage = "unwatch",
+		.summary = "stop redrawing the watched heatmap",
+		.help = "Ends the watch started by watch, and prints unwatched=\"COMMAND\".",
+		.run = sl_cmd_unwatch,
 	},
 	{
 		.name = "ssm",
@@ -463,12 +534,94 @@ static const sl_cmd commands[] = {
 		.complete = complete_run,
 	},
 	{
+		.name = "save",
+		.usage = "save DIR",
+		.summary = "save the session: journal, checkpoints, histories",
+		.help = "Writes the session to the directory DIR: journal.sl (every state-changing command, "
+			"replayable), state.sl, and for each run RUN.safetensors (weights, optimizer moments, "
+			"schedule, data cursor, history: training resumes exactly) and RUN.csv (its metrics). "
+			"The files go to a temporary directory next to DIR and replace a previous save in one "
+			"rename, so a crash or a full disk never damages it. DIR must be new or a saved session.",
+		.run = sl_cmd_save,
+	},
+	{
+		.name = "load",
+		.usage = "load DIR",
+		.summary = "restore a saved session without retraining",
+		.help = "Restores the settings, tasks and runs saved in DIR, each run exactly as it was: "
+			"training then continues bit-identically to a session that never stopped (at the same "
+			"thread count, which load restores with the seed). The journal becomes the saved one. "
+			"The session must have no runs. Every file is checked; a missing, truncated or damaged "
+			"one is rejected and the session stays as it was.",
+		.run = sl_cmd_load,
+	},
+	{
+		.name = "replay",
+		.usage = "replay DIR [check] [tol=X]",
+		.summary = "re-run a saved session's journal, and compare its metrics",
+		.help = "Runs DIR/journal.sl through the interpreter, retraining everything (the session must "
+			"have no runs). With check, then compares every run's training loss, learning rate and "
+			"evaluations with DIR/RUN.csv: one line 'mismatch run=... recorded=...' per difference, "
+			"and the command fails if there is any. tol=X (default 0: bit for bit) allows a relative "
+			"difference, for a save made on another CPU.",
+		.run = sl_cmd_replay,
+		.opts = SL_OPTS("tol"),
+	},
+	{
+		.name = "export",
+		.usage = "export RUN FILE",
+		.summary = "write a run's weights to a safetensors file",
+		.help = "Writes RUN's parameters to FILE (name it .safetensors) as F32 tensors under their "
+			"names, with the model spec, the task and the progress in __metadata__, for PyTorch, "
+			"numpy or 'import'. The file is replaced atomically.",
+		.run = sl_cmd_export,
+		.complete = complete_run,
+	},
+	{
+		.name = "import",
+		.usage = "import NAME = FILE",
+		.summary = "create a run from exported weights",
+		.help = "Creates the run NAME on the current task with the model FILE's metadata describes and "
+			"FILE's weights (a file from 'export', or a checkpoint from a saved session), with a fresh "
+			"optimizer. The task must have the vocabulary and length the model was made for. Every "
+			"tensor is checked against the model's.",
+		.flags = SL_CMD_STATE,
+		.run = sl_cmd_import,
+	},
+	{
+		.name = "sweep",
+		.usage = "sweep NAME = KIND [key=v1,v2...] [seed=S1,S2...] steps=N|epochs=N [eval=N] [metric=M] [random=K] | "
+			 "sweep run NAME [jobs=N] [max=N] | sweep show NAME | sweep merge NAME",
+		.summary = "define, run and tabulate an ablation sweep",
+		.help = "sweep NAME = KIND ... defines a grid on the current task: every combination of the "
+			"values of model options (of KIND) and optim options (lr, wd, batch, sched, ..., and "
+			"optim=sgd,adam,adamw), each trained for steps=N or epochs=N from each seed (seed=0 by "
+			"default); random=K takes K combinations at random instead of all. The definition goes to "
+			"NAME.sweep/sweep.sl; every value is checked by building its model first.\n"
+			"sweep run NAME runs the points that have no result yet on jobs=N worker processes (one "
+			"thread each; max=N runs at most N points), one line per finished point; Ctrl-C stops the "
+			"workers, and sweep run goes on where it stopped. Results: NAME.sweep/results.tsv.\n"
+			"sweep show NAME prints the table: per combination, the mean and standard deviation over "
+			"seeds of val_acc, val_loss, loss and cer, sorted by metric=M (val_acc by default).\n"
+			"sweep merge NAME gathers the rows of shards (seqlab --sweep FILE --shard I/N) into "
+			"results.tsv.",
+		.run = sl_cmd_sweep,
+	},
+	{
 		.name = "quit",
 		.usage = "quit",
 		.summary = "stop reading commands and exit",
 		.help = "Stops seqlab: the rest of the line, of the file and of the input is "
 			"not run. The exit status is 0, or 1 if a command failed before "
 			"(with --keep-going).",
+		.run = cmd_quit,
+	},
+	{
+		.name = "quit!",
+		.usage = "quit!",
+		.summary = "exit without asking",
+		.help = "Like quit. On the screen, quit asks before dropping runs that have trained; quit! "
+			"does not ask.",
 		.run = cmd_quit,
 	},
 };

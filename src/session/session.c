@@ -2,6 +2,7 @@
  * commands, dispatching them through the command table, reporting errors.
  * The language is described in session.h and seqlab(5). */
 #include "seqlab/session.h"
+#include "seqlab/journal.h"
 #include "seqlab/workbench.h"
 
 #include <signal.h>
@@ -28,6 +29,8 @@ struct sl_session {
 	void *out_ud;
 	sl_accept_fn accept;
 	void *accept_ud;
+	sl_journal *journal; /* every accepted state-changing command */
+	int recording;       /* append to the journal (off while `load` runs state.sl) */
 
 	char fail[2048]; /* the running handler's error, from sl_fail() */
 	int fail_set;
@@ -57,6 +60,8 @@ sl_session *sl_session_new(void)
 	s->threads = n;
 	s->pool = pool;
 	s->wb = sl_workbench_new();
+	s->journal = sl_journal_new(s->seed, s->threads);
+	s->recording = 1;
 	return s;
 }
 
@@ -65,6 +70,7 @@ void sl_session_free(sl_session *s)
 	if (!s)
 		return;
 	sl_workbench_free(s->wb);
+	sl_journal_free(s->journal);
 	sl_pool_free(s->pool);
 	free(s->pend);
 	free(s);
@@ -138,6 +144,40 @@ void sl_session_set_accept(sl_session *s, sl_accept_fn fn, void *ud)
 {
 	s->accept = fn;
 	s->accept_ud = ud;
+}
+
+void sl_session_record(sl_session *s, const char *text)
+{
+	if (!s->recording)
+		return;
+	sl_journal_append(s->journal, text);
+	if (s->accept)
+		s->accept(s->accept_ud, text);
+}
+
+sl_journal *sl_session_journal(sl_session *s)
+{
+	return s->journal;
+}
+
+sl_journal *sl_session_set_journal(sl_session *s, sl_journal *j)
+{
+	sl_journal *old = s->journal;
+	s->journal = j;
+	return old;
+}
+
+int sl_session_set_recording(sl_session *s, int on)
+{
+	int was = s->recording;
+	s->recording = !!on;
+	return was;
+}
+
+void sl_session_get_output(const sl_session *s, sl_output_fn *fn, void **ud)
+{
+	*fn = s->out;
+	*ud = s->out_ud;
 }
 
 void sl_session_set_keep_going(sl_session *s, int on)
@@ -606,9 +646,9 @@ static int run_command(sl_session *s, struct cmdbuf *cb, const struct loc *at)
 		s->fail_set = 0;
 		return SL_ERR;
 	}
-	if ((cmd->flags & SL_CMD_STATE) && s->accept) {
+	if ((cmd->flags & SL_CMD_STATE) && s->recording) {
 		char *text = sl_session_format_words(cb->w, cb->n);
-		s->accept(s->accept_ud, text);
+		sl_session_record(s, text);
 		free(text);
 	}
 	return SL_OK;

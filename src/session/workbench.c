@@ -1,7 +1,9 @@
 /* workbench.c - tasks, runs, training jobs, and their commands. */
 #include "seqlab/workbench.h"
 #include "seqlab/commands.h"
+#include "seqlab/display.h"
 #include "seqlab/piglatin.h"
+#include "seqlab/task_cmds.h"
 #include "seqlab/transformer.h"
 
 #include <ctype.h>
@@ -27,6 +29,9 @@ typedef struct train_job {
 	double wall0;            /* wall clock at start (for train_s) */
 	int64_t step0, epoch0, words0;
 	double seconds0;
+	int epoch_batches;       /* at start, for the progress of N epochs */
+	int nevals0;             /* the run's evaluations at start */
+	int no_final;            /* final=off: no evaluation after the last step */
 	int met;                 /* the condition held */
 	const char *stopped;     /* why it ended */
 } train_job;
@@ -36,6 +41,7 @@ struct sl_workbench {
 	sl_run *runs[MAX_RUNS];
 	int nruns;
 	train_job job;
+	sl_display *display;     /* what plot and watch chose (display.h) */
 };
 
 enum { METRIC_VAL_ACC, METRIC_VAL_LOSS, METRIC_LOSS, METRIC_CER, METRIC_COUNT };
@@ -43,7 +49,9 @@ static const char *const metric_names[] = { "val_acc", "val_loss", "loss", "cer"
 
 sl_workbench *sl_workbench_new(void)
 {
-	return sl_xcalloc(1, sizeof(sl_workbench));
+	sl_workbench *wb = sl_xcalloc(1, sizeof(sl_workbench));
+	wb->display = sl_display_new();
+	return wb;
 }
 
 void sl_workbench_free(sl_workbench *wb)
@@ -54,7 +62,30 @@ void sl_workbench_free(sl_workbench *wb)
 		sl_run_free(wb->runs[i]);
 	if (wb->task)
 		sl_task_unref(wb->task);
+	sl_display_free(wb->display);
 	free(wb);
+}
+
+sl_display *sl_workbench_display(sl_workbench *wb)
+{
+	return wb->display;
+}
+
+sl_task *sl_workbench_task(sl_workbench *wb)
+{
+	return wb->task;
+}
+
+void sl_workbench_exchange(sl_workbench *a, sl_workbench *b)
+{
+	SL_ASSERT(!a->job.active && !b->job.active);
+	sl_workbench t = *a;
+	a->task = b->task;
+	a->nruns = b->nruns;
+	memcpy(a->runs, b->runs, sizeof a->runs);
+	b->task = t.task;
+	b->nruns = t.nruns;
+	memcpy(b->runs, t.runs, sizeof b->runs);
 }
 
 sl_run *sl_workbench_run(sl_workbench *wb, const char *name)
@@ -123,6 +154,16 @@ int sl_cmd_task(sl_session *s, sl_args *a)
 {
 	sl_workbench *wb = sl_session_workbench(s);
 	const char *kind = sl_args_word(a);
+	if (kind && strcmp(kind, "piglatin") != 0) { /* recall, mqar, copy: task_cmds.c */
+		sl_task *t = sl_task_cmd_make(s, a, kind);
+		if (!t)
+			return SL_ERR;
+		if (wb->task)
+			sl_task_unref(wb->task);
+		wb->task = t;
+		sl_task_ref(t);
+		return SL_OK;
+	}
 	const char *file = NULL, *words = NULL, *corpus = NULL, *size_s = NULL;
 	uint64_t seed = sl_session_seed(s);
 	sl_args_str(a, "file", &file);
@@ -131,7 +172,7 @@ int sl_cmd_task(sl_session *s, sl_args *a)
 	sl_args_str(a, "size", &size_s);
 	sl_args_u64(a, "seed", &seed);
 	if (!kind)
-		return sl_args_fail(a, "which task? (piglatin)");
+		return sl_args_fail(a, "which task? (piglatin, recall, mqar, copy)");
 	if (strcmp(kind, "piglatin") != 0)
 		return sl_args_fail(a, "unknown task '%s' (piglatin)", kind);
 	if (sl_args_end(a) != SL_OK)
@@ -172,9 +213,26 @@ int sl_cmd_task(sl_session *s, sl_args *a)
 		sl_pl_data_free(d);
 		return sl_fail(s, "%s: too few words to split into training and validation sets", source);
 	}
-	char desc[256];
-	snprintf(desc, sizeof desc, "piglatin %s=%s%s%s", file ? "file" : corpus ? "corpus" : "words", source,
-		 file ? "" : " size=", file ? "" : size_s ? size_s : "small");
+	/* the desc is the canonical arguments of this command, seed included:
+	 * `task DESC` makes the same data again (load does) */
+	char desc[256], seed_s[32];
+	snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)seed);
+	sl_word dw[4] = {
+		{.text = "piglatin"},
+		{.key = file ? "file" : corpus ? "corpus" : "words", .value = source},
+		{.key = "size", .value = size_s ? size_s : "small"},
+		{.key = "seed", .value = seed_s},
+	};
+	if (file)
+		dw[2] = dw[3];
+	char *canon = sl_session_format_words(dw, file ? 3 : 4);
+	int fits = strlen(canon) < sizeof desc;
+	snprintf(desc, sizeof desc, "%s", canon);
+	free(canon);
+	if (!fits) {
+		sl_pl_data_free(d);
+		return sl_fail(s, "%s: the path is too long", source);
+	}
 	if (wb->task)
 		sl_task_unref(wb->task);
 	wb->task = sl_pl_task_new(d, desc);
@@ -397,6 +455,8 @@ int sl_cmd_optim(sl_session *s, sl_args *a)
 		o.sc.threshold = v;
 	if (sl_args_end(a) != SL_OK)
 		return SL_ERR;
+	if (sl_workbench_training(sl_session_workbench(s)) && sl_session_workbench(s)->job.run == r)
+		return sl_fail(s, "run '%s' is training; 'stop' it first", r->name);
 	if (o.sc.kind == SL_SCHED_STEP && o.sc.step_size < 1)
 		return sl_args_fail(a, "sched=step needs step_size=N");
 	if (sl_optim_config_check(&o.oc) != SL_OK)
@@ -481,8 +541,34 @@ static void emit_eval(sl_session *s, const sl_run *r, const sl_eval *e)
 	       r->nsteps ? r->lr[r->nsteps - 1] : r->ocfg.lr, e->seconds);
 }
 
+/* What the job has done so far, as the one command that does exactly that
+ * again (for the journal): "train RUN N steps [eval=N] [final=off]". 0 if
+ * it has not stepped. */
+static int job_line(const train_job *j, char *buf, size_t n)
+{
+	const sl_run *r = j->run;
+	long long steps = (long long)(r->step - j->step0);
+	if (steps <= 0)
+		return 0;
+	/* an `N steps` job evaluates after its last step unless it just did */
+	int final = r->nevals > j->nevals0 && r->evals[r->nevals - 1].step == r->step;
+	char every[32] = "";
+	if (j->eval_every)
+		snprintf(every, sizeof every, " eval=%d", j->eval_every);
+	snprintf(buf, n, "train %s %lld steps%s%s", r->name, steps, every, final ? "" : " final=off");
+	return 1;
+}
+
+int sl_workbench_job_line(sl_workbench *wb, char *buf, size_t n)
+{
+	return wb->job.active && job_line(&wb->job, buf, n);
+}
+
 static void job_finish(sl_session *s, train_job *j)
 {
+	char line[256];
+	if (job_line(j, line, sizeof line))
+		sl_session_record(s, line);
 	sl_run *r = j->run;
 	double wall = sl_now() - j->wall0;
 	double trained = r->seconds - j->seconds0;
@@ -507,8 +593,10 @@ int sl_workbench_tick(sl_session *s, double seconds)
 		if (sl_session_interrupted(s)) {
 			j->stopped = "interrupted";
 			job_finish(s, j);
-			return sl_fail(s, "interrupted at step %lld (the run keeps its weights; 'train %s ...' goes on)",
-				       (long long)r->step, r->name);
+			/* also in sl_error(), for a front-end that ticks outside any command */
+			sl_errorf("interrupted at step %lld (the run keeps its weights; 'train %s ...' goes on)",
+				  (long long)r->step, r->name);
+			return sl_fail(s, "%s", sl_error());
 		}
 		int epoch_end = 0;
 		if (sl_run_step(r, pool, &epoch_end) != SL_OK) {
@@ -516,8 +604,10 @@ int sl_workbench_tick(sl_session *s, double seconds)
 			char msg[512];
 			snprintf(msg, sizeof msg, "%s", sl_error());
 			job_finish(s, j);
-			return sl_fail(s, "%s; training stopped (try a lower lr: 'optim %s lr=...')", msg, r->name);
+			sl_errorf("%s; training stopped (try a lower lr: 'optim %s lr=...')", msg, r->name);
+			return sl_fail(s, "%s", sl_error());
 		}
+		sl_display_after_step(s, r);
 		int eval_now = j->eval_every ? (r->step - j->step0) % j->eval_every == 0 : epoch_end;
 		if (eval_now) {
 			sl_eval e;
@@ -534,7 +624,7 @@ int sl_workbench_tick(sl_session *s, double seconds)
 		}
 		if ((j->until_step >= 0 && r->step >= j->until_step) ||
 		    (j->until_epoch >= 0 && r->epoch >= j->until_epoch)) {
-			if (!eval_now) {
+			if (!eval_now && !j->no_final) {
 				sl_eval e;
 				sl_run_eval(r, pool, &e);
 				emit_eval(s, r, &e);
@@ -545,7 +635,7 @@ int sl_workbench_tick(sl_session *s, double seconds)
 		}
 		if ((j->max_steps && r->step - j->step0 >= j->max_steps) ||
 		    (j->max_seconds && sl_now() - j->wall0 >= j->max_seconds)) {
-			if (!eval_now) {
+			if (!eval_now && !j->no_final) {
 				sl_eval e;
 				sl_run_eval(r, pool, &e);
 				emit_eval(s, r, &e);
@@ -556,6 +646,33 @@ int sl_workbench_tick(sl_session *s, double seconds)
 		}
 	} while (sl_now() - t0 < seconds);
 	return SL_OK;
+}
+
+void sl_workbench_progress(sl_session *s, sl_train_progress *p)
+{
+	sl_workbench *wb = sl_session_workbench(s);
+	const train_job *j = &wb->job;
+	memset(p, 0, sizeof *p);
+	p->fraction = -1;
+	if (!j->active)
+		return;
+	const sl_run *r = j->run;
+	p->run = r;
+	p->steps = r->step - j->step0;
+	p->elapsed = sl_now() - j->wall0;
+	double trained = r->seconds - j->seconds0;
+	p->words_per_s = trained > 0 ? (double)(r->words_trained - j->words0) / trained : 0;
+	double f = -1;
+	if (j->until_step > j->step0)
+		f = SL_MAX(f, (double)(r->step - j->step0) / (double)(j->until_step - j->step0));
+	if (j->until_epoch > j->epoch0 && j->epoch_batches > 0)
+		f = SL_MAX(f, ((double)(r->epoch - j->epoch0) + (double)r->batch / j->epoch_batches) /
+				      (double)(j->until_epoch - j->epoch0));
+	if (j->max_steps)
+		f = SL_MAX(f, (double)(r->step - j->step0) / (double)j->max_steps);
+	if (j->max_seconds)
+		f = SL_MAX(f, p->elapsed / j->max_seconds);
+	p->fraction = f < 0 ? -1 : SL_MIN(f, 1.0);
 }
 
 void sl_workbench_pause(sl_session *s)
@@ -577,8 +694,10 @@ int sl_cmd_train(sl_session *s, sl_args *a)
 	const char *w1 = sl_args_word(a);
 	const char *maxv = NULL;
 	long long every = 0;
+	int final = 1;
 	sl_args_str(a, "max", &maxv);
 	sl_args_int(a, "eval", 1, 1000000000, &every);
+	sl_args_bool(a, "final", &final);
 	if (!w1)
 		return sl_args_fail(a, "how long? N steps, N epochs or until METRIC>=X");
 	if (!strcmp(w1, "until")) {
@@ -612,11 +731,14 @@ int sl_cmd_train(sl_session *s, sl_args *a)
 	if (wb->job.active)
 		return sl_fail(s, "run '%s' is training; 'stop' it first", wb->job.run->name);
 	j.eval_every = (int)every;
+	j.no_final = !final;
+	j.nevals0 = r->nevals;
 	j.wall0 = sl_now();
 	j.step0 = r->step;
 	j.epoch0 = r->epoch;
 	j.words0 = r->words_trained;
 	j.seconds0 = r->seconds;
+	j.epoch_batches = sl_run_epoch_batches(r, r->bsz);
 	j.active = 1;
 	wb->job = j;
 	sl_session_clear_interrupt(s);
@@ -646,8 +768,13 @@ int sl_cmd_eval(sl_session *s, sl_args *a)
 	sl_run *r = take_run(s, a);
 	if (!r)
 		return SL_ERR;
+	int st;
+	if (sl_task_cmd_eval_lengths(s, a, r, &st)) /* lengths=: the accuracy-vs-length table (task_cmds.c) */
+		return st;
 	if (sl_args_end(a) != SL_OK)
 		return SL_ERR;
+	if (sl_workbench_training(sl_session_workbench(s)) && sl_session_workbench(s)->job.run == r)
+		return sl_fail(s, "run '%s' is training (it evaluates as it goes); 'stop' it first", r->name);
 	sl_eval e;
 	sl_run_eval(r, sl_session_pool(s), &e);
 	sl_out(s, "run=%s val_loss=%.4f val_acc=%.4f cer=%.4f words=%d correct=%d", r->name, e.val_loss, e.val_acc,

@@ -1,0 +1,104 @@
+#!/bin/sh
+# run.sh - seqlab against the PyTorch reference, side by side on this
+# machine: for each model and thread count, times training steps in seqlab
+# (bench/bench_models time) and then, on the very same initial weights and
+# batches, in PyTorch (bench/torch_ref.py time), and prints one line
+#
+#   model=transformer threads=2 seqlab_wps=... torch_wps=... ratio=... floor_wps=...
+#     floor_frac=... rss_mb=... torch_rss_mb=... translate_ms=... torch_translate_ms=...
+#     sgemm_gflops=... flops_word=...
+#
+# wps: training words (sequences) per second, batch 64, Pig-Latin large set;
+# ratio = seqlab_wps / torch_wps; floor_wps = the machine's sgemm rate at
+# the model's own shapes (bench/sgemm_rate, seqlab's split at that thread
+# count) / the model's matrix-product FLOPs per word (linear layers and
+# attention products, forward and backward); floor_frac = seqlab_wps /
+# floor_wps; rss_mb: peak RSS of the seqlab process; translate_ms: greedy
+# translation of one word (100 validation words, one at a time).
+#
+#   bench/run.sh [-B BUILDDIR] [-m "transformer mamba"] [-j "1 2"] [-n STEPS]
+#                [-w WARMUP] [-p large|small] [-S SEED] [-t NWORDS] [-o DIR] [-v]
+#                [-- key=value model options]
+#
+# Defaults: -n 100 -w 5 -p large -S 0 -t 100; the build directory is the
+# current one. -o keeps the weights and batches there; -v also prints each
+# side's raw line. Run it on a quiet machine: the two sides run one after the
+# other (never at once), and figures taken while other jobs run say little.
+# Python: /usr/bin/python3 with Debian's python3-torch and python3-numpy.
+set -u
+
+B=. models="transformer mamba" threads="1 2" steps=100 warmup=5 preset=large seed=0 nwords=100
+keep='' verbose=0
+while getopts B:m:j:n:w:p:S:t:o:vh opt; do
+	case $opt in
+	B) B=$OPTARG ;;
+	m) models=$OPTARG ;;
+	j) threads=$OPTARG ;;
+	n) steps=$OPTARG ;;
+	w) warmup=$OPTARG ;;
+	p) preset=$OPTARG ;;
+	S) seed=$OPTARG ;;
+	t) nwords=$OPTARG ;;
+	o) keep=$OPTARG ;;
+	v) verbose=1 ;;
+	h) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+
+here=$(cd "$(dirname "$0")" && pwd)
+py=/usr/bin/python3
+bm=$B/bench/bench_models
+sg=$B/bench/sgemm_rate
+for f in "$bm" "$sg"; do
+	[ -x "$f" ] || { echo "run.sh: $f not built (make bench/bench_models bench/sgemm_rate)" >&2; exit 1; }
+done
+"$py" -c 'import numpy, torch' 2>/dev/null ||
+	{ echo "run.sh: $py cannot import torch (apt-get install python3-torch)" >&2; exit 1; }
+
+if [ -n "$keep" ]; then
+	work=$keep
+	mkdir -p "$work" || exit 1
+else
+	work=$(mktemp -d "${TMPDIR:-/tmp}/seqlab-bench.XXXXXX") || exit 1
+	trap 'rm -rf "$work"' EXIT INT TERM
+fi
+
+# get KEY LINE: the value of KEY=... in LINE
+get() {
+	printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1
+}
+
+common="-p $preset -S $seed -n $steps -w $warmup -t $nwords"
+echo "# seqlab bench: $(date -u +%Y-%m-%dT%H:%MZ) $(uname -m) $(nproc) cpus," \
+	"$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)," \
+	"load $(cut -d' ' -f1-3 /proc/loadavg); steps=$steps warmup=$warmup preset=$preset seed=$seed"
+for m in $models; do
+	dir=$work/$m
+	mkdir -p "$dir"
+	# shellcheck disable=SC2086
+	"$bm" shapes -m "$m" $common "$@" >"$dir/shapes" || exit 1
+	for j in $threads; do
+		rate=$("$sg" -j "$j" -f "$dir/shapes" | grep "^split=own") || exit 1
+		# shellcheck disable=SC2086
+		sl=$("$bm" time -m "$m" -o "$dir" -j "$j" $common "$@") || { echo "run.sh: bench_models failed" >&2; exit 1; }
+		tr=$("$py" "$here/torch_ref.py" time "$dir" -j "$j" -w "$warmup" -n "$steps") ||
+			{ echo "run.sh: torch_ref.py failed" >&2; exit 1; }
+		if [ "$verbose" = 1 ]; then
+			echo "# sgemm: $rate"
+			echo "# seqlab: $sl"
+			echo "# torch: $tr"
+		fi
+		swps=$(get wps "$sl") twps=$(get torch_wps "$tr") gf=$(get gflops "$rate") fw=$(get flops_word "$sl")
+		awk -v m="$m" -v j="$j" -v s="$swps" -v t="$twps" -v g="$gf" -v f="$fw" \
+			-v rss="$(get rss_mb "$sl")" -v trss="$(get torch_rss_mb "$tr")" \
+			-v tms="$(get translate_ms "$sl")" -v ttms="$(get torch_translate_ms "$tr")" 'BEGIN {
+			floor = g * 1e9 / f
+			printf "model=%s threads=%s seqlab_wps=%.0f torch_wps=%.0f ratio=%.2f floor_wps=%.0f floor_frac=%.3f",
+				m, j, s, t, s / t, floor, s / floor
+			printf " rss_mb=%.1f torch_rss_mb=%.1f translate_ms=%.3f torch_translate_ms=%.3f sgemm_gflops=%.1f flops_word=%.3g\n",
+				rss, trss, tms, ttms, g, f
+		}'
+	done
+done

@@ -1,0 +1,547 @@
+#!/usr/bin/python3
+"""torch_ref.py - the PyTorch reference of seqlab's Pig-Latin models (the
+encoder-decoder Transformer and the Mamba prefix LM), for the benchmark
+harness (bench/run.sh) and the cross-check test (tests/torch_ref.test).
+
+It reads what `bench_models check|time -o DIR` wrote: DIR/init.safetensors
+(seqlab's initial parameters, by name, with the model spec and the AdamW
+settings in the metadata) and DIR/data.safetensors (the batches, in order).
+
+  torch_ref.py check DIR [-j THREADS] [--dtype float64|float32] [--yardstick]
+                         [--tol-loss1 R] [--tol-grad R] [--tol-loss R] [--tap]
+      Runs the same K training steps as seqlab (K from DIR/seqlab.safetensors)
+      and compares: the step-1 loss, every step-1 gradient tensor, the losses
+      of steps 2..K (relative errors; a gradient's error is the norm of the
+      difference over the norm of the reference, ||g - g_ref|| / ||g_ref||).
+      The reference runs in float64 by default, so what it measures is
+      seqlab's own float32 error; --yardstick also runs it in float32 and
+      prints that error next to seqlab's. Prints key=value lines (or TAP
+      points with --tap); exit status 1 if a check failed.
+
+  torch_ref.py time DIR [-j THREADS] [-w WARMUP] [-n STEPS] [--blas-threads N]
+      Times STEPS training steps on the batches after WARMUP warm-up steps,
+      then greedy `translate` of the words listed in the data file, one at a
+      time; prints torch_wps=... torch_ms_step=... torch_translate_ms=...
+      torch_rss_mb=... on one line.
+
+Threads (DESIGN.md section 7): OMP_NUM_THREADS and MKL_NUM_THREADS are set to
+THREADS and OPENBLAS_NUM_THREADS to --blas-threads (default 1: PyTorch loses
+3-4x on these shapes when OpenBLAS threads too) before torch is imported, and
+torch.set_num_threads(THREADS) after.
+
+Run it with /usr/bin/python3 (Debian's python3-torch 1.13 and python3-numpy).
+"""
+import argparse
+import json
+import math
+import os
+import resource
+import sys
+import time
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description="PyTorch reference of seqlab's models")
+    p.add_argument("mode", choices=["check", "time"])
+    p.add_argument("dir")
+    p.add_argument("-j", "--threads", type=int, default=1)
+    p.add_argument("--blas-threads", type=int, default=1)
+    p.add_argument("-w", "--warmup", type=int, default=None)
+    p.add_argument("-n", "--steps", type=int, default=None)
+    p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    p.add_argument("--yardstick", action="store_true")
+    p.add_argument("--tol-loss1", type=float, default=1e-5)
+    p.add_argument("--tol-grad", type=float, default=1e-4)
+    p.add_argument("--tol-loss", type=float, default=1e-4)
+    p.add_argument("--tap", action="store_true")
+    return p.parse_args(argv)
+
+
+ARGS = parse_args(sys.argv[1:])
+# before torch (and its OpenMP and BLAS) is loaded
+os.environ["OMP_NUM_THREADS"] = str(ARGS.threads)
+os.environ["MKL_NUM_THREADS"] = str(ARGS.threads)
+os.environ["OPENBLAS_NUM_THREADS"] = str(ARGS.blas_threads)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+torch.set_num_threads(ARGS.threads)
+
+VOCAB, SOS, EOS = 29, 27, 28
+
+
+# ---- safetensors (Debian has no python3-safetensors) ---------------------------
+
+DTYPES = {"F32": "<f4", "F64": "<f8", "I32": "<i4", "I64": "<i8", "U8": "u1", "U64": "<u8"}
+
+
+def st_read(path):
+    """{name: array} and the metadata of a safetensors file."""
+    raw = open(path, "rb").read()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n].decode("utf-8"))
+    meta = header.pop("__metadata__", {})
+    data = raw[8 + n:]
+    out = {}
+    for name, t in header.items():
+        begin, end = t["data_offsets"]
+        out[name] = np.frombuffer(data[begin:end], dtype=DTYPES[t["dtype"]]).reshape(t["shape"])
+    return out, meta
+
+
+def parse_spec(spec):
+    """'transformer hidden=64 enc=2 ...' -> ('transformer', {'hidden': '64', ...})"""
+    words = spec.split()
+    return words[0], dict(w.split("=", 1) for w in words[1:])
+
+
+# ---- the Transformer (include/seqlab/transformer.h) ------------------------------
+
+class MHA(nn.Module):
+    """Q/K/V/O without bias, scores scaled by 1/sqrt(Dh); causal: query i sees keys <= i."""
+
+    def __init__(self, H, heads):
+        super().__init__()
+        self.heads = heads
+        self.q = nn.Linear(H, H, bias=False)
+        self.k = nn.Linear(H, H, bias=False)
+        self.v = nn.Linear(H, H, bias=False)
+        self.o = nn.Linear(H, H, bias=False)
+
+    def forward(self, xq, xkv, causal):
+        B, Tq, H = xq.shape
+        Tk, h = xkv.shape[1], self.heads
+        d = H // h
+        q = self.q(xq).view(B, Tq, h, d).transpose(1, 2)
+        k = self.k(xkv).view(B, Tk, h, d).transpose(1, 2)
+        v = self.v(xkv).view(B, Tk, h, d).transpose(1, 2)
+        s = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(d))
+        if causal:
+            mask = torch.ones(Tq, Tk, dtype=torch.bool, device=s.device).triu(1 + Tk - Tq)
+            s = s.masked_fill(mask, float("-inf"))
+        a = s.softmax(-1) @ v
+        return self.o(a.transpose(1, 2).reshape(B, Tq, H))
+
+
+class MLP(nn.Module):
+    def __init__(self, H, inner):
+        super().__init__()
+        self.up = nn.Linear(H, inner)
+        self.down = nn.Linear(inner, H)
+
+    def forward(self, x):
+        return self.down(F.gelu(self.up(x)))  # exact (erf) GELU
+
+
+class TfLayer(nn.Module):
+    def __init__(self, H, heads, mlp, cross):
+        super().__init__()
+        self.n1 = nn.LayerNorm(H, eps=1e-5)
+        self.self = MHA(H, heads)
+        self.n2 = nn.LayerNorm(H, eps=1e-5)
+        if cross:
+            self.cross = MHA(H, heads)
+            self.n3 = nn.LayerNorm(H, eps=1e-5)
+        self.mlp = MLP(H, mlp * H) if mlp else None
+
+
+class Transformer(nn.Module):
+    def __init__(self, opt, sin):
+        super().__init__()
+        H, self.heads = int(opt["hidden"]), int(opt["heads"])
+        self.post = opt["norm"] == "post"
+        self.enc_pe, self.dec_pe = opt["enc_pe"], opt["dec_pe"]
+        if float(opt.get("dropout", "0")) != 0:
+            raise SystemExit("torch_ref: dropout must be 0 for a comparable run")
+        L = sin.shape[0]
+        self.src_emb = nn.Embedding(VOCAB, H)
+        self.tgt_emb = nn.Embedding(VOCAB, H)
+        self.register_buffer("sin", torch.tensor(sin))
+        if self.enc_pe == "learned":
+            self.src_pos = nn.Parameter(torch.zeros(L, H))
+        if self.dec_pe == "learned":
+            self.tgt_pos = nn.Parameter(torch.zeros(L, H))
+        mlp = int(opt["mlp"])
+        self.enc = nn.ModuleList(TfLayer(H, self.heads, mlp, False) for _ in range(int(opt["enc"])))
+        self.dec = nn.ModuleList(TfLayer(H, self.heads, mlp, True) for _ in range(int(opt["dec"])))
+        if not self.post:
+            self.enc_norm = nn.LayerNorm(H, eps=1e-5)
+            self.dec_norm = nn.LayerNorm(H, eps=1e-5)
+        self.out = nn.Linear(H, VOCAB)
+
+    def embed(self, side, ids, pos0=0):
+        emb, pe = (self.tgt_emb, self.dec_pe) if side else (self.src_emb, self.enc_pe)
+        x = emb(ids)
+        T = ids.shape[1]
+        if pe == "learned":
+            x = x + (self.tgt_pos if side else self.src_pos)[pos0:pos0 + T]
+        elif pe == "sinusoidal":
+            x = x + self.sin[pos0:pos0 + T]
+        return x
+
+    def sub(self, x, f, norm):
+        """x + f(x) with pre- or post-LayerNorm"""
+        return norm(x + f(x)) if self.post else x + f(norm(x))
+
+    def encode(self, src):
+        x = self.embed(0, src)
+        for ly in self.enc:
+            x = self.sub(x, lambda h: ly.self(h, h, False), ly.n1)
+            if ly.mlp is not None:
+                x = self.sub(x, ly.mlp, ly.n2)
+        return x if self.post else self.enc_norm(x)
+
+    def decode(self, mem, dec):
+        y = self.embed(1, dec)
+        for ly in self.dec:
+            y = self.sub(y, lambda h: ly.self(h, h, True), ly.n1)
+            y = self.sub(y, lambda h: ly.cross(h, mem, False), ly.n2)
+            if ly.mlp is not None:
+                y = self.sub(y, ly.mlp, ly.n3)
+        return self.out(y if self.post else self.dec_norm(y))
+
+    def loss(self, src, inp, tgt):
+        logits = self.decode(self.encode(src), inp)
+        return F.cross_entropy(logits.reshape(-1, VOCAB), tgt.reshape(-1), ignore_index=-1)
+
+    @torch.no_grad()
+    def greedy(self, src, maxT):
+        """Encode once, re-run the decoder on the growing output (no cache)."""
+        mem = self.encode(src)
+        dec = torch.full((1, 1), SOS, dtype=torch.long)
+        out = []
+        for _ in range(maxT):
+            tok = int(self.decode(mem, dec)[0, -1].argmax())
+            out.append(tok)
+            if tok == EOS:
+                break
+            dec = torch.cat([dec, torch.tensor([[tok]])], 1)
+        return out
+
+
+# ---- Mamba (include/seqlab/mamba.h) -------------------------------------------------
+
+class RMSNorm(nn.Module):
+    def __init__(self, d, eps=1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(d))
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+class MambaBlock(nn.Module):
+    def __init__(self, H, E, N, R, K, disc):
+        super().__init__()
+        self.E, self.N, self.R, self.disc = E, N, R, disc
+        self.norm = RMSNorm(H)
+        self.in_proj = nn.Linear(H, 2 * E, bias=False)
+        self.conv = nn.Conv1d(E, E, K, groups=E, padding=K - 1)
+        self.x_proj = nn.Linear(E, R + 2 * N, bias=False)
+        self.dt_proj = nn.Linear(R, E)
+        self.A_log = nn.Parameter(torch.zeros(E, N))
+        self.D = nn.Parameter(torch.ones(E))
+        self.out_proj = nn.Linear(E, H, bias=False)
+
+    def forward(self, h):
+        B, L, _ = h.shape
+        E, N, R = self.E, self.N, self.R
+        x, z = self.in_proj(self.norm(h)).split(E, -1)
+        x = F.silu(self.conv(x.transpose(1, 2))[..., :L].transpose(1, 2))
+        dt, Bm, Cm = self.x_proj(x).split([R, N, N], -1)
+        delta = F.softplus(self.dt_proj(dt))                    # (B, L, E)
+        A = -torch.exp(self.A_log)                             # (E, N)
+        w = delta.unsqueeze(-1) * A                            # (B, L, E, N)
+        bx = (delta * x).unsqueeze(-1) * Bm.unsqueeze(2)       # delta B x  (B, L, E, N)
+        if self.disc == "zoh":
+            abar = torch.exp(w)
+            bx = (abar - 1) / A * (Bm.unsqueeze(2) * x.unsqueeze(-1))
+        elif self.disc == "bilinear":
+            abar = (1 + w / 2) / (1 - w / 2)
+            bx = bx / (1 - w / 2)
+        elif self.disc == "euler":
+            abar = 1 + w
+        else:  # zoh-approx: exp(delta A), delta B
+            abar = torch.exp(w)
+        s = torch.zeros(B, E, N, dtype=h.dtype)
+        ys = []
+        for t in range(L):  # the sequential scan, one time step at a time
+            s = abar[:, t] * s + bx[:, t]
+            ys.append((s * Cm[:, t].unsqueeze(1)).sum(-1))
+        y = (torch.stack(ys, 1) + x * self.D) * F.silu(z)
+        return h + self.out_proj(y)
+
+
+class Mamba(nn.Module):
+    def __init__(self, opt):
+        super().__init__()
+        H, E = int(opt["hidden"]), int(opt["expand"]) * int(opt["hidden"])
+        R = int(opt["dt_rank"]) or (H + 15) // 16
+        self.nl = int(opt["layers"])
+        self.emb = nn.Embedding(VOCAB, H)
+        for i in range(self.nl):
+            setattr(self, "l%d" % i, MambaBlock(H, E, int(opt["state"]), R, int(opt["conv"]), opt["disc"]))
+        self.norm_f = RMSNorm(H)
+        self.out = nn.Linear(H, VOCAB)
+
+    def forward(self, x):
+        h = self.emb(x)
+        for i in range(self.nl):
+            h = getattr(self, "l%d" % i)(h)
+        return self.out(self.norm_f(h))
+
+    def loss(self, src, inp, tgt):
+        """prefix LM over `source EOS SOS target`, scored on the target and EOS"""
+        B, S = src.shape
+        x = torch.cat([src, torch.full((B, 1), EOS, dtype=src.dtype), inp], 1)
+        y = torch.cat([torch.full((B, S + 1), -1, dtype=tgt.dtype), tgt], 1)
+        return F.cross_entropy(self(x).reshape(-1, VOCAB), y.reshape(-1), ignore_index=-1)
+
+    @torch.no_grad()
+    def greedy(self, src, maxT):
+        """Re-run the whole model on the growing sequence."""
+        x = torch.cat([src, torch.tensor([[EOS, SOS]])], 1)
+        out = []
+        for _ in range(maxT):
+            tok = int(self(x)[0, -1].argmax())
+            out.append(tok)
+            if tok == EOS:
+                break
+            x = torch.cat([x, torch.tensor([[tok]])], 1)
+        return out
+
+
+# ---- loading seqlab's weights by name ---------------------------------------------
+
+def torch_name(name, kind):
+    """seqlab's parameter name -> the reference's"""
+    if kind == "transformer" and name in ("src_emb", "tgt_emb") or kind == "mamba" and name == "emb":
+        return name + ".weight"
+    base, _, last = name.rpartition(".")
+    if base and last in ("w", "g"):
+        return base + ".weight"
+    if base and last == "b":
+        return base + ".bias"
+    return name
+
+
+def build(init_path, data):
+    params, meta = st_read(init_path)
+    kind, opt = parse_spec(meta["model"])
+    if kind == "transformer":
+        model = Transformer(opt, data["sin"])
+    elif kind == "mamba":
+        model = Mamba(opt)
+    else:
+        raise SystemExit("torch_ref: no reference for model '%s'" % kind)
+    mine = dict(model.named_parameters())
+    names = {}
+    for name, a in params.items():
+        tn = torch_name(name, kind)
+        if tn not in mine:
+            raise SystemExit("torch_ref: seqlab parameter %s (%s) has no counterpart" % (name, tn))
+        p = mine[tn]
+        if p.numel() != a.size:
+            raise SystemExit("torch_ref: %s: %s elements in seqlab, %s here" % (name, a.size, p.numel()))
+        with torch.no_grad():
+            p.copy_(torch.from_numpy(a.copy()).reshape(p.shape))  # conv (E, K) -> (E, 1, K)
+        names[name] = tn
+    left = set(mine) - set(names.values())
+    if left:
+        raise SystemExit("torch_ref: parameters seqlab does not have: %s" % ", ".join(sorted(left)))
+    return model, kind, meta, names
+
+
+def optimizer(model, meta, names):
+    """torch.optim.AdamW with seqlab's settings; no decay where seqlab has none."""
+    nd = set(names[n] for n in meta.get("no_decay", "").split(",") if n)
+    decay = [p for n, p in model.named_parameters() if n not in nd]
+    nodecay = [p for n, p in model.named_parameters() if n in nd]
+    wd = float(meta["weight_decay"])
+    return torch.optim.AdamW([{"params": decay, "weight_decay": wd}, {"params": nodecay, "weight_decay": 0.0}],
+                             lr=float(meta["lr"]), betas=(float(meta["beta1"]), float(meta["beta2"])),
+                             eps=float(meta["eps"]))
+
+
+def batches(data):
+    n = int(sum(1 for k in data if k.startswith("src.")))
+    out = []
+    for i in range(n):
+        out.append(tuple(torch.from_numpy(data["%s.%04d" % (w, i)].astype(np.int64)) for w in ("src", "inp", "tgt")))
+    return out
+
+
+def train_step(model, opt, clip, b):
+    opt.zero_grad(set_to_none=True)
+    loss = model.loss(*b)
+    loss.backward()
+    gn = torch.nn.utils.clip_grad_norm_(model.parameters(), clip) if clip > 0 else torch.tensor(0.0)
+    opt.step()
+    return float(loss), float(gn)
+
+
+# ---- check --------------------------------------------------------------------------
+
+def run_ref(d, dtype, K):
+    data, _ = st_read(os.path.join(d, "data.safetensors"))
+    model, kind, meta, names = build(os.path.join(d, "init.safetensors"), data)
+    model.to(dtype)
+    model.train()
+    opt = optimizer(model, meta, names)
+    bs = batches(data)[:K]
+    clip = float(meta["clip"])
+    losses, gnorms, grads = [], [], {}
+    for k, b in enumerate(bs):
+        opt.zero_grad(set_to_none=True)
+        loss = model.loss(*b)
+        loss.backward()
+        if k == 0:
+            mine = dict(model.named_parameters())
+            grads = {n: np.zeros(mine[tn].numel()) if mine[tn].grad is None else
+                     mine[tn].grad.detach().to(torch.float64).reshape(-1).numpy().copy() for n, tn in names.items()}
+        gn = torch.nn.utils.clip_grad_norm_(model.parameters(), clip) if clip > 0 else torch.tensor(0.0)
+        opt.step()
+        losses.append(float(loss))
+        gnorms.append(float(gn))
+    mine = dict(model.named_parameters())
+    final = {n: mine[tn].detach().to(torch.float64).reshape(-1).numpy().copy() for n, tn in names.items()}
+    return dict(kind=kind, loss=np.array(losses), gnorm=np.array(gnorms), grad=grads, param=final, data=data,
+                meta=meta)
+
+
+def rel(a, b):
+    """||a - b|| / ||b||, 0 if both are zero"""
+    a, b = np.asarray(a, np.float64).reshape(-1), np.asarray(b, np.float64).reshape(-1)
+    nb = np.linalg.norm(b)
+    nd = np.linalg.norm(a - b)
+    return 0.0 if nd == 0 else (nd / nb if nb > 0 else math.inf)
+
+
+def compare(sl, ref, names):
+    """the errors of sl against ref: loss1, losses[k], worst gradient, ..."""
+    K = len(ref["loss"])
+    e = {"loss": [rel(sl["loss"][k], ref["loss"][k]) for k in range(K)],
+         "gnorm": [rel(sl["gnorm"][k], ref["gnorm"][k]) for k in range(K)],
+         "grad": {n: rel(sl["grad"][n], ref["grad"][n]) for n in names},
+         "param": {n: rel(sl["param"][n], ref["param"][n]) for n in names}}
+    return e
+
+
+def check(args):
+    res, _ = st_read(os.path.join(args.dir, "seqlab.safetensors"))
+    K = res["loss"].shape[0]
+    dtype = torch.float64 if args.dtype == "float64" else torch.float32
+    ref = run_ref(args.dir, dtype, K)
+    names = list(ref["grad"])
+    sl = {"loss": res["loss"], "gnorm": res["grad_norm"],
+          "grad": {n: res["grad." + n] for n in names}, "param": {n: res["param." + n] for n in names}}
+    e = compare(sl, ref, names)
+    y = None
+    if args.yardstick and dtype == torch.float64:
+        y = compare(run_ref(args.dir, torch.float32, K), ref, names)
+
+    points = []  # (ok, description)
+
+    def point(ok, what):
+        points.append((bool(ok), what))
+
+    def ys(v):
+        return "" if y is None else " torch32=%.2e" % v
+
+    kind = ref["kind"]
+    print("model=%s steps=%d reference=%s params=%d tensors=%d" %
+          (kind, K, args.dtype, sum(v.size for v in ref["param"].values()), len(names)))
+    if kind == "transformer":
+        L, H = ref["data"]["sin"].shape
+        p, i = np.arange(L)[:, None], np.arange(0, H, 2)[None, :]
+        want = np.zeros((L, H))
+        want[:, 0::2] = np.sin(p / 10000.0 ** (i / H))
+        want[:, 1::2] = np.cos(p / 10000.0 ** (i / H))
+        err = float(np.abs(ref["data"]["sin"] - want).max())
+        print("check=sinusoid max_abs=%.3g" % err)
+        point(err < 1e-6, "transformer: the sinusoid table is sin/cos(p / 10000^(2i/H)) (max abs error %.2g)" % err)
+    for k in range(K):
+        print("step=%d seqlab_loss=%.9g ref_loss=%.9g rel=%.3g seqlab_gnorm=%.7g ref_gnorm=%.7g gnorm_rel=%.3g%s" %
+              (k + 1, sl["loss"][k], ref["loss"][k], e["loss"][k], sl["gnorm"][k], ref["gnorm"][k], e["gnorm"][k],
+               ys(y["loss"][k]) if y else ""))
+    for n in names:
+        print("grad=%s seqlab_norm=%.6g rel=%.3g%s param_rel_after_K=%.3g" %
+              (n, np.linalg.norm(sl["grad"][n]), e["grad"][n], ys(y["grad"][n]) if y else "", e["param"][n]))
+    worst = max(names, key=lambda n: e["grad"][n])
+    later = max(e["loss"][1:]) if K > 1 else 0.0
+    print("summary loss1_rel=%.3g grad_rel_max=%.3g grad_worst=%s loss_rel_max_2_%d=%.3g gnorm1_rel=%.3g"
+          " param_rel_max_after_%d=%.3g%s" %
+          (e["loss"][0], e["grad"][worst], worst, K, later, e["gnorm"][0], K, max(e["param"].values()),
+           "" if y is None else " torch32_loss1_rel=%.3g torch32_grad_rel_max=%.3g torch32_loss_rel_max=%.3g" %
+           (y["loss"][0], max(y["grad"].values()), max(y["loss"][1:]) if K > 1 else 0.0)))
+    point(e["loss"][0] <= args.tol_loss1, "%s: step-1 loss agrees (rel %.2g <= %g)" % (kind, e["loss"][0], args.tol_loss1))
+    bad = [n for n in names if not e["grad"][n] <= args.tol_grad]
+    point(not bad, "%s: every step-1 gradient agrees (%d tensors; worst %s rel %.2g <= %g)%s" %
+          (kind, len(names), worst, e["grad"][worst], args.tol_grad,
+           "" if not bad else "; off: " + ", ".join("%s=%.2g" % (n, e["grad"][n]) for n in bad)))
+    point(e["gnorm"][0] <= args.tol_grad, "%s: step-1 global gradient norm agrees (rel %.2g)" % (kind, e["gnorm"][0]))
+    if K > 1:
+        point(later <= args.tol_loss, "%s: losses of steps 2..%d agree after AdamW updates (worst rel %.2g <= %g)" %
+              (kind, K, later, args.tol_loss))
+    if args.tap:
+        for ok, what in points:
+            print("%s - %s" % ("ok" if ok else "not ok", what))
+    return 0 if all(ok for ok, _ in points) else 1
+
+
+# ---- time ---------------------------------------------------------------------------
+
+def max_target(word):
+    """sl_pl_max_target: three more characters per piece, plus EOS"""
+    return len(word) + 3 * (1 + word.count("-") + word.count("'")) + 1
+
+
+def encode(word):
+    return [0 if c == "-" else ord(c) - ord("a") + 1 for c in word]
+
+
+def timing(args):
+    data, dmeta = st_read(os.path.join(args.dir, "data.safetensors"))
+    model, kind, meta, names = build(os.path.join(args.dir, "init.safetensors"), data)
+    model.train()
+    opt = optimizer(model, meta, names)
+    bs = batches(data)
+    W = args.warmup if args.warmup is not None else 0
+    S = args.steps if args.steps is not None else len(bs) - W
+    if W + S > len(bs):
+        raise SystemExit("torch_ref: %d batches in the data file, %d needed" % (len(bs), W + S))
+    clip = float(meta["clip"])
+    for b in bs[:W]:
+        train_step(model, opt, clip, b)
+    words = sum(b[0].shape[0] for b in bs[W:W + S])
+    t0 = time.perf_counter()
+    for b in bs[W:W + S]:
+        loss, _ = train_step(model, opt, clip, b)
+    secs = time.perf_counter() - t0
+    model.eval()
+    tw = dmeta.get("translate", "").split()
+    chars = 0
+    t1 = time.perf_counter()
+    for w in tw:
+        out = model.greedy(torch.tensor([encode(w)]), max_target(w))
+        chars += len(out) - (1 if out and out[-1] == EOS else 0)
+    tsecs = time.perf_counter() - t1
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print("torch_model=%s torch_threads=%d torch_blas_threads=%d torch_steps=%d torch_words=%d torch_seconds=%.4f"
+          " torch_wps=%.1f torch_ms_step=%.3f torch_last_loss=%.4f torch_translate_ms=%.3f torch_translate_chars=%.2f"
+          " torch_rss_mb=%.1f torch_version=%s" %
+          (kind, args.threads, args.blas_threads, S, words, secs, words / secs, 1e3 * secs / S, loss,
+           1e3 * tsecs / len(tw) if tw else 0, chars / len(tw) if tw else 0, rss, torch.__version__))
+    return 0
+
+
+def main():
+    return check(ARGS) if ARGS.mode == "check" else timing(ARGS)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

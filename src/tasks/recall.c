@@ -1,0 +1,352 @@
+/* recall.c - generated tasks (plans, batches, loss, evaluation, accuracy at
+ * any length), and associative recall / induction heads on them. */
+#include "seqlab/recall.h"
+#include "seqlab/ops.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- generated tasks ------------------------------------------------------- */
+
+typedef struct gen_task {
+	const sl_gen_kind *kind;
+	void *cfg;
+	int vocab, len, max_len, batches, ntest;
+	uint64_t seed;
+	float *fixed;            /* (vocab, fixed_dim) or NULL */
+	int32_t *test_x, *test_y; /* (ntest, test_T) */
+	int test_T;
+} gen_task;
+
+typedef struct gen_plan {
+	int bsz, n;
+	sl_rng rng;              /* the epoch's stream; batch i draws from split(rng, i) */
+} gen_plan;
+
+/* Sequences at most this many a forward pass during evaluation. */
+#define EVAL_CHUNK 256
+
+static const sl_task_ops gen_ops;
+
+static void *gen_plan_new(sl_task *t, int bsz, uint64_t seed, int64_t epoch, int shuffle)
+{
+	(void)shuffle;
+	gen_task *g = t->impl;
+	gen_plan *p = sl_xcalloc(1, sizeof *p);
+	p->bsz = bsz;
+	p->n = g->batches;
+	sl_rng root;
+	sl_rng_seed(&root, g->seed);
+	sl_rng train = sl_rng_split_str(&root, "train");
+	p->rng = sl_rng_split(&train, seed);
+	p->rng = sl_rng_split(&p->rng, (uint64_t)epoch);
+	return p;
+}
+
+static void gen_plan_free(void *plan)
+{
+	free(plan);
+}
+
+static int gen_plan_batches(const void *plan)
+{
+	return ((const gen_plan *)plan)->n;
+}
+
+/* n sequences of task length len from r into a batch */
+static void fill(const gen_task *g, sl_rng *r, int n, int len, sl_batch *b)
+{
+	int T = g->kind->total(g->cfg, len);
+	b->B = n;
+	b->S = 0;
+	b->T = T;
+	b->src = NULL;
+	b->inp = sl_xmalloc((size_t)n * T * sizeof(int32_t));
+	b->tgt = sl_xmalloc((size_t)n * T * sizeof(int32_t));
+	for (int i = 0; i < n; i++)
+		g->kind->sample(g->cfg, r, len, b->inp + (size_t)i * T, b->tgt + (size_t)i * T);
+}
+
+static void gen_batch(sl_task *t, const void *plan, int index, sl_batch *b)
+{
+	const gen_plan *p = plan;
+	sl_rng r = sl_rng_split(&p->rng, (uint64_t)index);
+	fill(t->impl, &r, p->bsz, ((gen_task *)t->impl)->len, b);
+}
+
+/* logits for a batch, or NULL with the error set */
+static sl_tensor *forward(sl_model *m, sl_tape *tp, const sl_batch *b)
+{
+	if (!m->kind->lm) {
+		sl_errorf("a %s cannot do this task: it needs a language model (gpt, mamba, hybrid)", m->kind->name);
+		return NULL;
+	}
+	return m->kind->lm(m->impl, tp, b->inp, b->B, b->T);
+}
+
+static sl_tensor *gen_loss(sl_task *t, sl_model *m, sl_tape *tp, const sl_batch *b, int *count)
+{
+	(void)t;
+	sl_tensor *logits = forward(m, tp, b);
+	return logits ? sl_cross_entropy(tp, logits, b->tgt, -1, count) : NULL;
+}
+
+static int argmax(const float *x, int n)
+{
+	int best = 0;
+	for (int i = 1; i < n; i++)
+		if (x[i] > x[best])
+			best = i;
+	return best;
+}
+
+/* Scores m on the batch (in chunks, gradients off): adds the loss sum, the
+ * scored and the correct counts. SL_ERR with the error set if the model
+ * cannot take it. */
+static int score(const gen_task *g, sl_model *m, sl_tape *tp, const sl_batch *b, double *loss_sum, long *scored,
+		 long *correct)
+{
+	int ge = tp->grad_enabled, tr = tp->training, st = SL_OK;
+	for (int at = 0; at < b->B && st == SL_OK; at += EVAL_CHUNK) {
+		sl_batch c = { .B = SL_MIN(EVAL_CHUNK, b->B - at), .T = b->T };
+		c.inp = b->inp + (size_t)at * b->T;
+		c.tgt = b->tgt + (size_t)at * b->T;
+		sl_tape_reset(tp);
+		tp->grad_enabled = 0;
+		tp->training = 0;
+		sl_tensor *logits = forward(m, tp, &c);
+		if (!logits) {
+			st = SL_ERR;
+			break;
+		}
+		int count = 0;
+		sl_tensor *loss = sl_cross_entropy(tp, logits, c.tgt, -1, &count);
+		*loss_sum += (double)loss->data[0] * count;
+		for (size_t i = 0; i < (size_t)c.B * c.T; i++) {
+			if (c.tgt[i] < 0)
+				continue;
+			(*scored)++;
+			*correct += argmax(logits->data + i * g->vocab, g->vocab) == c.tgt[i];
+		}
+	}
+	sl_tape_reset(tp);
+	tp->grad_enabled = ge;
+	tp->training = tr;
+	return st;
+}
+
+static void gen_eval(sl_task *t, sl_model *m, sl_tape *tp, sl_eval *e, sl_mistakes *mk)
+{
+	(void)mk;
+	gen_task *g = t->impl;
+	sl_batch b = { .B = g->ntest, .T = g->test_T, .inp = g->test_x, .tgt = g->test_y };
+	double loss_sum = 0;
+	long scored = 0, correct = 0;
+	int st = score(g, m, tp, &b, &loss_sum, &scored, &correct);
+	e->val_loss = st == SL_OK && scored ? loss_sum / scored : NAN;
+	e->val_acc = st == SL_OK && scored ? (double)correct / scored : NAN;
+	e->cer = NAN;
+	e->words = (int)scored;
+	e->correct = (int)correct;
+}
+
+static void gen_free(sl_task *t)
+{
+	gen_task *g = t->impl;
+	free(g->cfg);
+	free(g->fixed);
+	free(g->test_x);
+	free(g->test_y);
+	free(g);
+	free(t);
+}
+
+static const sl_task_ops gen_ops = {
+	.name = "generated",
+	.plan_new = gen_plan_new,
+	.plan_free = gen_plan_free,
+	.plan_batches = gen_plan_batches,
+	.batch = gen_batch,
+	.loss = gen_loss,
+	.eval = gen_eval,
+	.free = gen_free,
+};
+
+sl_task *sl_gen_task_new(const sl_gen_spec *spec)
+{
+	SL_ASSERT(spec->kind && spec->batches >= 1 && spec->test >= 1 && spec->vocab >= 1);
+	SL_ASSERT(spec->len >= spec->kind->min_len(spec->cfg) && spec->max_len >= spec->len);
+	gen_task *g = sl_xcalloc(1, sizeof *g);
+	g->kind = spec->kind;
+	g->cfg = sl_xmalloc(spec->cfg_size);
+	memcpy(g->cfg, spec->cfg, spec->cfg_size);
+	g->vocab = spec->vocab;
+	g->len = spec->len;
+	g->max_len = spec->max_len;
+	g->batches = spec->batches;
+	g->ntest = spec->test;
+	g->seed = spec->seed;
+	sl_task *t = sl_xcalloc(1, sizeof *t);
+	t->ops = &gen_ops;
+	t->impl = g;
+	t->shape.vocab = spec->vocab;
+	t->shape.maxlen = spec->kind->total(spec->cfg, spec->max_len);
+	if (spec->fixed) {
+		size_t n = (size_t)spec->vocab * spec->fixed_dim;
+		g->fixed = sl_xmalloc(n * sizeof(float));
+		memcpy(g->fixed, spec->fixed, n * sizeof(float));
+		t->shape.fixed_embed = g->fixed;
+		t->shape.fixed_dim = spec->fixed_dim;
+	}
+	/* the test set: fixed by the task seed */
+	sl_rng root;
+	sl_rng_seed(&root, spec->seed);
+	sl_rng r = sl_rng_split_str(&root, "test");
+	sl_batch b;
+	fill(g, &r, g->ntest, g->len, &b);
+	g->test_x = b.inp;
+	g->test_y = b.tgt;
+	g->test_T = b.T;
+	snprintf(t->desc, sizeof t->desc, "%s", spec->desc ? spec->desc : spec->kind->name);
+	t->refs = 0;
+	return t;
+}
+
+const sl_gen_kind *sl_gen_task_kind(const sl_task *t)
+{
+	return t && t->ops == &gen_ops ? ((const gen_task *)t->impl)->kind : NULL;
+}
+
+const void *sl_gen_task_config(const sl_task *t)
+{
+	SL_ASSERT(sl_gen_task_kind(t));
+	return ((const gen_task *)t->impl)->cfg;
+}
+
+void sl_gen_task_lengths(const sl_task *t, int *lo, int *hi, int *train)
+{
+	SL_ASSERT(sl_gen_task_kind(t));
+	const gen_task *g = t->impl;
+	*lo = g->kind->min_len(g->cfg);
+	*hi = g->max_len;
+	*train = g->len;
+}
+
+int sl_gen_task_eval_length(sl_task *t, sl_model *m, sl_tape *tp, int len, int n, double *acc, double *loss)
+{
+	SL_ASSERT(sl_gen_task_kind(t) && n >= 1);
+	gen_task *g = t->impl;
+	int lo = g->kind->min_len(g->cfg);
+	if (len < lo) {
+		sl_errorf("length %d is below the task's shortest (%d)", len, lo);
+		return SL_ERR;
+	}
+	sl_rng root;
+	sl_rng_seed(&root, g->seed);
+	sl_rng r = sl_rng_split_str(&root, "length");
+	r = sl_rng_split(&r, (uint64_t)len);
+	sl_batch b;
+	fill(g, &r, n, len, &b);
+	double loss_sum = 0;
+	long scored = 0, correct = 0;
+	int st = score(g, m, tp, &b, &loss_sum, &scored, &correct);
+	sl_batch_free(&b);
+	if (st != SL_OK)
+		return SL_ERR;
+	*acc = scored ? (double)correct / scored : NAN;
+	*loss = scored ? loss_sum / scored : NAN;
+	return SL_OK;
+}
+
+/* ---- recall ------------------------------------------------------------------ */
+
+/* uniform over [0, K) without `skip` */
+static int32_t other(sl_rng *r, int K, int32_t skip)
+{
+	int32_t v = (int32_t)sl_rng_below(r, (uint32_t)(K - 1));
+	return v >= skip ? v + 1 : v;
+}
+
+void sl_recall_sample(const sl_recall_config *c, sl_rng *r, int len, int32_t *x, int32_t *y)
+{
+	SL_ASSERT(len >= c->tau + 2 && c->K >= 2 && c->M >= 1 && c->M <= c->K);
+	int32_t q = (int32_t)sl_rng_below(r, (uint32_t)c->M);
+	int i = (int)sl_rng_below(r, (uint32_t)(len - c->tau - 1)); /* [0, len - tau - 2] */
+	int32_t v = other(r, c->K, q);
+	for (int p = 0; p < len; p++) {
+		y[p] = -1;
+		x[p] = p == len - 1 || p == i ? q : p == i + c->tau ? v : other(r, c->K, q);
+	}
+	y[len - 1] = v;
+}
+
+static int recall_total(const void *cfg, int len)
+{
+	(void)cfg;
+	return len;
+}
+
+static int recall_min(const void *cfg)
+{
+	return ((const sl_recall_config *)cfg)->tau + 2;
+}
+
+static void recall_sample(const void *cfg, sl_rng *r, int len, int32_t *x, int32_t *y)
+{
+	sl_recall_sample(cfg, r, len, x, y);
+}
+
+const sl_gen_kind sl_recall_kind = {
+	.name = "recall",
+	.total = recall_total,
+	.min_len = recall_min,
+	.sample = recall_sample,
+};
+
+/* numpy's pairwise summation (umath loops: blocks of 8 accumulators up to
+ * 128 elements, halves above), so a row norm has numpy's bits */
+static double pairwise_sum(const double *a, int n)
+{
+	if (n < 8) {
+		double s = 0;
+		for (int i = 0; i < n; i++)
+			s += a[i];
+		return s;
+	}
+	if (n <= 128) {
+		double r[8];
+		int i;
+		for (int j = 0; j < 8; j++)
+			r[j] = a[j];
+		for (i = 8; i < n - n % 8; i += 8)
+			for (int j = 0; j < 8; j++)
+				r[j] += a[i + j];
+		double s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+		for (; i < n; i++)
+			s += a[i];
+		return s;
+	}
+	int h = n / 2;
+	h -= h % 8;
+	return pairwise_sum(a, h) + pairwise_sum(a + h, n - h);
+}
+
+void sl_recall_fixed_embed(int K, int d, float *V)
+{
+	sl_mt19937 mt;
+	sl_mt_seed(&mt, 0);
+	double *row = sl_xmalloc((size_t)d * sizeof *row), *sq = sl_xmalloc((size_t)d * sizeof *sq);
+	for (int k = 0; k < K; k++) {
+		for (int j = 0; j < d; j++) {
+			row[j] = sl_mt_gauss(&mt);
+			sq[j] = row[j] * row[j];
+		}
+		double norm = sqrt(pairwise_sum(sq, d));
+		for (int j = 0; j < d; j++)
+			V[(size_t)k * d + j] = (float)(row[j] / norm);
+	}
+	free(row);
+	free(sq);
+}
