@@ -39,15 +39,16 @@ static inline void key_range(const attn_ctx *c, int i, int *lo, int *hi)
  * values (Tk, Dh) made contiguous, so the inner loops run over unit strides
  * and vectorise (over keys for scores, over head dims for sums of rows). */
 typedef struct attn_scratch {
-	float *kt, *vh, *vt, *s, *dkh, *dvh;
+	float *kt, *kh, *vh, *vt, *s, *dkh, *dvh;
 } attn_scratch;
 
 static attn_scratch scratch_new(const attn_ctx *c)
 {
 	size_t n = (size_t)c->Tk * c->Dh;
 	attn_scratch w;
-	w.kt = sl_xaligned(6 * n * sizeof(float) + 2 * (size_t)c->Tk * sizeof(float));
-	w.vh = w.kt + n;
+	w.kt = sl_xaligned(7 * n * sizeof(float) + 2 * (size_t)c->Tk * sizeof(float));
+	w.kh = w.kt + n;
+	w.vh = w.kh + n;
 	w.vt = w.vh + n;
 	w.dkh = w.vt + n;
 	w.dvh = w.dkh + n;
@@ -55,25 +56,35 @@ static attn_scratch scratch_new(const attn_ctx *c)
 	return w;
 }
 
-/* kt (Dh, Tk), vh (Tk, Dh), and vt (Dh, Tk) if wanted, from rows of stride D */
-static void gather(const attn_ctx *c, const float *k, const float *v, attn_scratch *w, int want_vt)
+/* kt (Dh, Tk) and vh (Tk, Dh), and for backward kh (Tk, Dh) and vt (Dh, Tk),
+ * from rows of stride D */
+static inline __attribute__((always_inline)) void gather(const attn_ctx *c, const float *k, const float *v,
+							  attn_scratch *w, int bwd, const int Dh)
 {
-	const int D = c->H * c->Dh, Dh = c->Dh, Tk = c->Tk;
+	const int D = c->H * c->Dh, Tk = c->Tk;
 	for (int j = 0; j < Tk; j++) {
 		const float *kj = k + (size_t)j * D, *vj = v + (size_t)j * D;
 		for (int d = 0; d < Dh; d++) {
 			w->kt[(size_t)d * Tk + j] = kj[d];
 			w->vh[(size_t)j * Dh + d] = vj[d];
-			if (want_vt)
-				w->vt[(size_t)d * Tk + j] = vj[d];
 		}
+		if (bwd)
+			for (int d = 0; d < Dh; d++) {
+				w->kh[(size_t)j * Dh + d] = kj[d];
+				w->vt[(size_t)d * Tk + j] = vj[d];
+			}
 	}
 }
 
-static void attn_fwd(void *arg, size_t lo_bh, size_t hi_bh)
+/* The kernels take the head dim as an argument that the dispatchers below
+ * pass as a constant for the usual sizes, so the loops over d unroll into a
+ * few vector operations; the generic instance serves the rest. The same
+ * operations in the same order either way, so the same bits. */
+#define SL_INLINE static inline __attribute__((always_inline))
+
+SL_INLINE void attn_fwd_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const int Dh)
 {
-	const attn_ctx *c = arg;
-	const int D = c->H * c->Dh, Dh = c->Dh, Tk = c->Tk;
+	const int D = c->H * c->Dh, Tk = c->Tk;
 	attn_scratch w = scratch_new(c);
 	for (size_t bh = lo_bh; bh < hi_bh; bh++) {
 		int b = (int)(bh / (size_t)c->H), h = (int)(bh % (size_t)c->H);
@@ -82,7 +93,7 @@ static void attn_fwd(void *arg, size_t lo_bh, size_t hi_bh)
 		const float *v = c->v + (size_t)b * c->kv_bstride + (size_t)h * Dh;
 		float *out = c->out + (size_t)b * c->Tq * D + (size_t)h * Dh;
 		float *P = c->Pw + bh * (size_t)c->Tq * Tk;
-		gather(c, k, v, &w, 0);
+		gather(c, k, v, &w, 0, Dh);
 		for (int i = 0; i < c->Tq; i++) {
 			const float *qi = q + (size_t)i * D;
 			float *p = P + (size_t)i * Tk, *oi = out + (size_t)i * D;
@@ -125,10 +136,9 @@ static void attn_fwd(void *arg, size_t lo_bh, size_t hi_bh)
 	free(w.kt);
 }
 
-static void attn_bwd(void *arg, size_t lo_bh, size_t hi_bh)
+SL_INLINE void attn_bwd_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const int Dh)
 {
-	const attn_ctx *c = arg;
-	const int D = c->H * c->Dh, Dh = c->Dh, Tk = c->Tk;
+	const int D = c->H * c->Dh, Tk = c->Tk;
 	attn_scratch w = scratch_new(c);
 	for (size_t bh = lo_bh; bh < hi_bh; bh++) {
 		int b = (int)(bh / (size_t)c->H), h = (int)(bh % (size_t)c->H);
@@ -138,7 +148,7 @@ static void attn_bwd(void *arg, size_t lo_bh, size_t hi_bh)
 		float *dq = c->dq ? c->dq + oq : NULL, *dk = c->dk ? c->dk + ok : NULL,
 		      *dv = c->dv ? c->dv + ok : NULL;
 		float *dp = w.s;
-		gather(c, k, v, &w, 1);
+		gather(c, k, v, &w, 1, Dh);
 		memset(w.dkh, 0, 2 * (size_t)Tk * Dh * sizeof(float));
 		for (int i = 0; i < c->Tq; i++) {
 			const float *p = P + (size_t)i * Tk, *doi = dout + (size_t)i * D, *qi = q + (size_t)i * D;
@@ -166,8 +176,9 @@ static void attn_bwd(void *arg, size_t lo_bh, size_t hi_bh)
 			for (int j = lo; j < hi; j++) {
 				float ds = dp[j], pj = p[j];
 				float *dkj = w.dkh + (size_t)j * Dh, *dvj = w.dvh + (size_t)j * Dh;
+				const float *kj = w.kh + (size_t)j * Dh;
 				for (int d = 0; d < Dh; d++) {
-					dqi[d] += ds * w.kt[(size_t)d * Tk + j];
+					dqi[d] += ds * kj[d];
 					dkj[d] += ds * qi[d];
 					dvj[d] += pj * doi[d];
 				}
@@ -186,6 +197,25 @@ static void attn_bwd(void *arg, size_t lo_bh, size_t hi_bh)
 	}
 	free(w.kt);
 }
+
+int sl_attention_generic;
+
+/* one instance per usual head dim, and the generic one */
+#define ATTN_DISPATCH(name, kernel)                                          \
+	static void name(void *arg, size_t lo, size_t hi)                    \
+	{                                                                    \
+		const attn_ctx *c = arg;                                     \
+		switch (sl_attention_generic ? 0 : c->Dh) {                  \
+		case 4: kernel(c, lo, hi, 4); break;                         \
+		case 8: kernel(c, lo, hi, 8); break;                         \
+		case 16: kernel(c, lo, hi, 16); break;                       \
+		case 32: kernel(c, lo, hi, 32); break;                       \
+		case 64: kernel(c, lo, hi, 64); break;                       \
+		default: kernel(c, lo, hi, c->Dh); break;                    \
+		}                                                            \
+	}
+ATTN_DISPATCH(attn_fwd, attn_fwd_k)
+ATTN_DISPATCH(attn_bwd, attn_bwd_k)
 
 static attn_ctx attn_ctx_of(const sl_node *n)
 {
