@@ -11,9 +11,10 @@
  *          then `translate` of NT validation words one at a time, and prints
  *          one key=value line: words/s, ms/step, ms/word, peak RSS, FLOPs;
  *   shapes prints the sgemm calls of those S steps (for bench/sgemm_rate) and
- *          the FLOPs per word, without training.
+ *          the FLOPs per word, without training;
+ *   blas   prints core=the OpenBLAS kernels in use (OPENBLAS_CORETYPE).
  *
- *   bench_models check|time|shapes [-m MODEL] [-o DIR] [-n STEPS] [-w WARMUP]
+ *   bench_models blas | check|time|shapes [-m MODEL] [-o DIR] [-n STEPS] [-w WARMUP]
  *                [-S SEED] [-j THREADS] [-p small|large] [-b BATCH]
  *                [-l LR] [-d WD] [-c CLIP] [-t NWORDS] [-f WORDLIST] [key=value model options...]
  *
@@ -447,6 +448,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	o.mode = argv[1];
+	if (strcmp(o.mode, "blas") == 0) {
+		printf("core=%s\n", sl_blas_core());
+		return 0;
+	}
 	optind = 2;
 	int c;
 	while ((c = getopt(argc, argv, "m:o:n:w:S:j:p:b:l:d:c:t:f:")) != -1) {

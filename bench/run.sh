@@ -73,7 +73,8 @@ get() {
 common="-p $preset -S $seed -n $steps -w $warmup -t $nwords"
 echo "# seqlab bench: $(date -u +%Y-%m-%dT%H:%MZ) $(uname -m) $(nproc) cpus," \
 	"$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)," \
-	"load $(cut -d' ' -f1-3 /proc/loadavg); steps=$steps warmup=$warmup preset=$preset seed=$seed"
+	"load $(cut -d' ' -f1-3 /proc/loadavg); openblas=$(get core "$("$bm" blas)");" \
+	"steps=$steps warmup=$warmup preset=$preset seed=$seed"
 for m in $models; do
 	dir=$work/$m
 	mkdir -p "$dir"

@@ -1,6 +1,7 @@
 /* main.c - parse argv, build the session, pick a front-end, run it. */
 #include "config.h"
 
+#include "seqlab/ops.h"
 #include "seqlab/plain.h"
 #include "seqlab/screen.h"
 #include "seqlab/session.h"
@@ -108,7 +109,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			fputs(usage_text, stdout);
 			return 0;
 		case 'V':
-			printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+			printf("%s %s (OpenBLAS kernels: %s)\n", PACKAGE_NAME, PACKAGE_VERSION, sl_blas_core());
 			return 0;
 		case ':':
 			return bad_usage("option '%s' needs an argument", argv[optind - 1]);

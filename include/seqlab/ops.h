@@ -125,6 +125,10 @@ sl_tensor *sl_attention(sl_tape *tp, sl_tensor *q, sl_tensor *k, sl_tensor *v, i
  * (B, H, Tq, Tk). Records nothing. */
 void sl_attention_cached(sl_tape *tp, const sl_tensor *q, const float *kcache, const float *vcache, int Tk,
 			 int cap, int heads, int window, float scale, sl_tensor *out, float *probs);
+/* OpenBLAS's kernel family in use ("Haswell", "Cooperlake", ...): its own
+ * choice for the CPU, or OPENBLAS_CORETYPE's. */
+const char *sl_blas_core(void);
+
 /* The attention kernels have instances for head dims 4, 8, 16, 32 and 64
  * and a generic one, all giving the same bits; nonzero sends every head dim
  * to the generic one (for the equivalence test). Not for use while a tape

@@ -11,6 +11,7 @@
 #include <string.h>
 
 void openblas_set_num_threads(int num_threads);
+char *openblas_get_corename(void);
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 
@@ -25,6 +26,11 @@ void sl_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, 
 	pthread_once(&blas_once, blas_init);
 	cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
 		    m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+const char *sl_blas_core(void)
+{
+	return openblas_get_corename();
 }
 
 /* ---- linear: y (R, O) = x (R, I) . W^T (I, O) + b ------------------------ */
