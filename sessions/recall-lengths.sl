@@ -6,7 +6,7 @@
 # homework's budget; AdamW lr 1e-2, cosine), batch 64: part (a) of
 # recall-p1.sl with three of its six models, about 6 minutes on 2 cores.
 # Run:  seqlab -f sessions/recall-lengths.sl > recall-lengths.out
-# Results: sessions/RESULTS.md.
+# Results and commentary: sessions/recall-lengths.md.
 set seed=0 threads=2
 task recall K=16 d=8 M=1 L=64 tau=1
 model learned = gpt layers=2 mlp=0 hidden=8 heads=1 pe=learned

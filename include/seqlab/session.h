@@ -153,6 +153,8 @@ int sl_session_exec_file(sl_session *s, const char *path);
 /* Reads a whole file into a NUL-terminated string the caller frees. Returns
  * NULL with the error "cannot open 'PATH': strerror" (or read) on failure. */
 char *sl_session_read_file(const char *path);
+/* The same, and its length in *len (it may hold NUL bytes) if len is not NULL. */
+char *sl_session_read_file_len(const char *path, size_t *len);
 
 /* The streaming form, for a front-end that reads one physical line at a
  * time. Each call takes one line (with or without its newline). A line

@@ -738,38 +738,6 @@ static int fsync_dir(const char *path)
 	return SL_OK;
 }
 
-/* Reads a whole file; NULL with the error "PATH: reason". */
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		sl_errorf("%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	size_t n = 0, cap = 4096;
-	char *b = sl_xmalloc(cap);
-	for (;;) {
-		if (cap - n < 2) {
-			cap *= 2;
-			b = sl_xrealloc(b, cap);
-		}
-		size_t k = fread(b + n, 1, cap - n - 1, f);
-		n += k;
-		if (k == 0)
-			break;
-	}
-	int err = ferror(f);
-	fclose(f);
-	if (err) {
-		sl_errorf("%s: read error", path);
-		free(b);
-		return NULL;
-	}
-	b[n] = 0;
-	*len = n;
-	return b;
-}
-
 /* Removes the files of a flat directory, then the directory. */
 static void remove_dir(const char *dir)
 {
@@ -921,7 +889,7 @@ int sl_checkpoint_compare_csv(const char *path, const sl_run *r, double tol, int
 			      void (*diff)(void *ctx, const char *line), void *ctx)
 {
 	size_t len;
-	char *text = read_file(path, &len);
+	char *text = sl_session_read_file_len(path, &len);
 	if (!text)
 		return -1;
 	struct differ d = { .max = max, .diff = diff, .ctx = ctx };
@@ -1191,7 +1159,7 @@ static char *read_sealed(const char *dir, const char *name, const char *kind)
 {
 	char *p = path_join(dir, name);
 	size_t len;
-	char *t = read_file(p, &len);
+	char *t = sl_session_read_file_len(p, &len);
 	if (t && sl_sealed_check(t, len, kind) != SL_OK) {
 		char msg[512];
 		snprintf(msg, sizeof msg, "%s", sl_error());

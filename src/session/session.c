@@ -693,7 +693,7 @@ int sl_session_exec(sl_session *s, const char *text, const char *origin)
 	return exec_text(s, text, origin, 1, origin != NULL || several);
 }
 
-char *sl_session_read_file(const char *path)
+char *sl_session_read_file_len(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
 	if (!f) {
@@ -720,7 +720,14 @@ char *sl_session_read_file(const char *path)
 	}
 	fclose(f);
 	b[n] = 0;
+	if (len)
+		*len = n;
 	return b;
+}
+
+char *sl_session_read_file(const char *path)
+{
+	return sl_session_read_file_len(path, NULL);
 }
 
 int sl_session_exec_file(sl_session *s, const char *path)

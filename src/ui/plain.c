@@ -3,6 +3,7 @@
 #include "seqlab/plain.h"
 #include "seqlab/commands.h"
 #include "seqlab/heatmap.h"
+#include "prompt.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -108,69 +109,16 @@ int sl_plain_run_stream(sl_session *s, FILE *in, const char *origin)
 /* ---- the prompt ---- */
 
 static sl_session *prompt_session;
-static char **cands;
-static size_t ncands, capcands;
-
-static void add_candidate(void *ctx, const char *c)
-{
-	for (size_t i = 0; i < ncands; i++)
-		if (strcmp(cands[i], c) == 0)
-			return;
-	if (ncands == capcands) {
-		capcands = capcands ? 2 * capcands : 16;
-		cands = sl_xrealloc(cands, capcands * sizeof *cands);
-	}
-	cands[ncands++] = sl_xstrdup(c);
-}
-
-static void clear_candidates(void)
-{
-	for (size_t i = 0; i < ncands; i++)
-		free(cands[i]);
-	ncands = 0;
-}
-
-static char *next_candidate(const char *text, int state)
-{
-	static size_t i;
-	if (!state)
-		i = 0;
-	return i < ncands ? strdup(cands[i++]) : NULL;
-}
 
 static char **complete(const char *text, int start, int end)
 {
-	clear_candidates();
-	char *upto = strndup(rl_line_buffer, (size_t)rl_point);
-	sl_command_complete(prompt_session, upto, add_candidate, NULL);
-	/* nothing from the table after the command name: offer file names */
-	int first = strspn(upto, " \t") == (size_t)start;
-	free(upto);
-	if (ncands == 0 && !first)
-		return NULL;
-	rl_attempted_completion_over = 1;
-	int all_keys = ncands > 0;
-	for (size_t i = 0; i < ncands; i++)
-		all_keys &= cands[i][strlen(cands[i]) - 1] == '=';
-	if (all_keys)
-		rl_completion_suppress_append = 1;
-	return rl_completion_matches(text, next_candidate);
-}
-
-static char *history_path(void)
-{
-	const char *home = getenv("HOME");
-	if (!home || !*home)
-		return NULL;
-	size_t n = strlen(home) + sizeof "/.seqlab_history";
-	char *p = sl_xmalloc(n);
-	snprintf(p, n, "%s/.seqlab_history", home);
-	return p;
+	(void)end;
+	return sl_prompt_complete(prompt_session, NULL, NULL, text, start);
 }
 
 int sl_plain_prompt(sl_session *s)
 {
-	char *hist = history_path();
+	char *hist = sl_prompt_history_path();
 	prompt_session = s;
 	rl_readline_name = "seqlab";
 	rl_completer_word_break_characters = " \t\n;";
@@ -200,9 +148,6 @@ int sl_plain_prompt(sl_session *s)
 		write_history(hist);
 		free(hist);
 	}
-	clear_candidates();
-	free(cands);
-	cands = NULL;
-	capcands = 0;
+	sl_prompt_complete_free();
 	return SL_OK;
 }

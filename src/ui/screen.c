@@ -23,6 +23,7 @@
  * completion list and the bell are ours. SIGWINCH, SIGINT, SIGTERM and SIGHUP
  * only set flags and write to the self-pipe; the terminal is restored at
  * every exit, by atexit() and by the handlers of fatal signals. */
+#include "prompt.h"
 #include "screen_int.h"
 #include "seqlab/screen.h"
 
@@ -347,70 +348,12 @@ static void rl_matches_cb(char **matches, int n, int maxlen)
 	scr_log_scroll(&g, -INT_MAX);
 }
 
-static char **cands;
-static size_t ncands, capcands;
-
-static void add_candidate(void *ctx, const char *c)
-{
-	(void)ctx;
-	for (size_t i = 0; i < ncands; i++)
-		if (strcmp(cands[i], c) == 0)
-			return;
-	if (ncands == capcands) {
-		capcands = capcands ? 2 * capcands : 16;
-		cands = sl_xrealloc(cands, capcands * sizeof *cands);
-	}
-	cands[ncands++] = sl_xstrdup(c);
-}
-
-static void clear_candidates(void)
-{
-	for (size_t i = 0; i < ncands; i++)
-		free(cands[i]);
-	ncands = 0;
-}
-
-static char *next_candidate(const char *text, int state)
-{
-	static size_t i;
-	(void)text;
-	if (!state)
-		i = 0;
-	return i < ncands ? strdup(cands[i++]) : NULL;
-}
-
 /* Completion from the command table (which knows the runs: under the lock);
  * file names where it offers nothing. */
 static char **complete(const char *text, int start, int end)
 {
 	(void)end;
-	clear_candidates();
-	char *upto = strndup(rl_line_buffer, (size_t)rl_point);
-	lock();
-	sl_command_complete(g.s, upto, add_candidate, NULL);
-	unlock();
-	int first = (int)strspn(upto, " \t") == start;
-	free(upto);
-	if (ncands == 0 && !first)
-		return NULL;
-	rl_attempted_completion_over = 1;
-	int all_keys = ncands > 0;
-	for (size_t i = 0; i < ncands; i++)
-		all_keys &= cands[i][strlen(cands[i]) - 1] == '=';
-	if (all_keys)
-		rl_completion_suppress_append = 1;
-	return rl_completion_matches(text, next_candidate);
-}
-
-static char *history_path(void)
-{
-	const char *home = getenv("HOME");
-	if (!home || !*home)
-		return NULL;
-	size_t n = strlen(home) + sizeof "/.seqlab_history";
-	char *p = sl_xmalloc(n);
-	snprintf(p, n, "%s/.seqlab_history", home);
-	return p;
+	return sl_prompt_complete(g.s, lock, unlock, text, start);
 }
 
 /* ---- focus, help, search ----------------------------------------------------- */
@@ -1286,7 +1229,7 @@ int sl_screen_run(sl_session *s, const char *file, int *script_failed)
 	int was_async = sl_session_async(s);
 	sl_session_set_async(s, 1);
 
-	char *hist = history_path();
+	char *hist = sl_prompt_history_path();
 	using_history();
 	stifle_history(1000);
 	if (hist)
@@ -1336,10 +1279,7 @@ int sl_screen_run(sl_session *s, const char *file, int *script_failed)
 	free(queue);
 	queue = NULL;
 	capqueue = 0;
-	clear_candidates();
-	free(cands);
-	cands = NULL;
-	capcands = 0;
+	sl_prompt_complete_free();
 	free(confirm_line);
 	confirm_line = NULL;
 	free(saved_line);
