@@ -482,6 +482,61 @@ static void check_threads(const char *name, gc_build_fn fn, void *ctx, sl_tensor
 	free(r2);
 }
 
+/* Backward writes a fresh gradient buffer instead of zero-filling it and
+ * adding (linear, add, mul, scale, activations, attention): the same bits as
+ * the zero-fill path, which a buffer requested before backward takes. The
+ * chain uses tensors twice (sl_add(h, h), attention with q = k), so a buffer
+ * is fresh for its first writer only. */
+static void fresh_chain(sl_tape *tp, sl_tensor **in, sl_tensor **mid)
+{
+	sl_tensor *h = sl_linear(tp, in[0], in[1], NULL);             /* (2, 6, 8) */
+	sl_tensor *g = sl_gelu(tp, h);
+	sl_tensor *a = sl_add(tp, g, g);
+	sl_tensor *m = sl_mul(tp, a, sl_tanh(tp, h));
+	sl_tensor *v = sl_scale(tp, sl_silu(tp, m), 0.5f);
+	sl_tensor *o = sl_attention(tp, a, a, v, 2, 1, 0, 0.35f, NULL);
+	mid[0] = h, mid[1] = g, mid[2] = a, mid[3] = m, mid[4] = v, mid[5] = o;
+}
+
+static void test_fresh_grads(void)
+{
+	sl_rng r;
+	sl_rng_seed(&r, 11);
+	int xs[3] = { 2, 6, 5 }, ws[2] = { 8, 5 };
+	sl_tensor *in[2] = { gc_input(&r, 3, xs, -1, 1), gc_input(&r, 2, ws, -1, 1) };
+	size_t nx = 60, nw = 40;
+	float first[100];
+	for (int pass = 0; pass < 2; pass++) {
+		sl_arena *ar = sl_arena_new(0);
+		sl_tape *tp = sl_tape_new(ar, NULL);
+		memset(in[0]->grad, 0, nx * sizeof(float));
+		memset(in[1]->grad, 0, nw * sizeof(float));
+		sl_tensor *mid[6];
+		fresh_chain(tp, in, mid);
+		if (pass == 1) /* every buffer zero-filled before backward: accumulate only */
+			for (int i = 0; i < 5; i++)
+				sl_tape_grad(tp, mid[i]);
+		size_t no = sl_tensor_numel(mid[5]);
+		float *dout = malloc(no * sizeof *dout);
+		for (size_t i = 0; i < no; i++)
+			dout[i] = cosf((float)i);
+		sl_tape_backward_from(tp, mid[5], dout);
+		free(dout);
+		if (pass == 0) {
+			memcpy(first, in[0]->grad, nx * sizeof(float));
+			memcpy(first + nx, in[1]->grad, nw * sizeof(float));
+		} else {
+			TAP_OK(memcmp(first, in[0]->grad, nx * sizeof(float)) == 0 &&
+				       memcmp(first + nx, in[1]->grad, nw * sizeof(float)) == 0,
+			       "fresh gradient buffers written directly give the bits of zero-fill and add");
+		}
+		sl_tape_free(tp);
+		sl_arena_free(ar);
+	}
+	gc_free(in[0]);
+	gc_free(in[1]);
+}
+
 static void test_threads(void)
 {
 	/* (B, T, C) = (4, 80, 128): R*C = 40960 elements takes every parallel
@@ -545,5 +600,6 @@ int main(void)
 	test_cross_entropy_bad_target();
 	test_gradients();
 	test_threads();
+	test_fresh_grads();
 	return tap_done();
 }

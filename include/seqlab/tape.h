@@ -63,6 +63,10 @@ sl_tensor *sl_tape_tensor(sl_tape *tp, int ndim, const int *shape);
 sl_tensor *sl_tape_like(sl_tape *tp, const sl_tensor *t);
 /* t's gradient buffer, allocated zero-filled from the arena on first use. */
 float *sl_tape_grad(sl_tape *tp, sl_tensor *t);
+/* The same without the zero fill: *fresh is 1 when the buffer is new, and
+ * the caller must then write every element (as 0 + its contribution, so the
+ * bits are those sl_tape_grad's zeros would give); 0 when it accumulates. */
+float *sl_tape_grad_fresh(sl_tape *tp, sl_tensor *t, int *fresh);
 
 /* Runs the op described by *n forward and records it when any input requires
  * a gradient and gradients are enabled. n->out must be allocated; n->in is

@@ -19,6 +19,7 @@ typedef struct attn_ctx {
 	float scale;
 	const float *q, *k, *v, *P, *dout;
 	float *out, *Pw, *dq, *dk, *dv;
+	int fq, fk, fv; /* dq, dk, dv fresh: written, not added to */
 } attn_ctx;
 
 /* Keys [lo, hi) that query i may see. */
@@ -184,15 +185,21 @@ SL_INLINE void attn_bwd_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const i
 				}
 			}
 			if (dq)
-				for (int d = 0; d < Dh; d++)
-					dq[(size_t)i * D + d] += dqi[d];
+				for (int d = 0; d < Dh; d++) {
+					float *g = &dq[(size_t)i * D + d];
+					*g = (c->fq ? 0.0f : *g) + dqi[d];
+				}
 		}
 		for (int j = 0; j < Tk; j++)
 			for (int d = 0; d < Dh; d++) {
-				if (dk)
-					dk[(size_t)j * D + d] += w.dkh[(size_t)j * Dh + d];
-				if (dv)
-					dv[(size_t)j * D + d] += w.dvh[(size_t)j * Dh + d];
+				if (dk) {
+					float *g = &dk[(size_t)j * D + d];
+					*g = (c->fk ? 0.0f : *g) + w.dkh[(size_t)j * Dh + d];
+				}
+				if (dv) {
+					float *g = &dv[(size_t)j * D + d];
+					*g = (c->fv ? 0.0f : *g) + w.dvh[(size_t)j * Dh + d];
+				}
 			}
 	}
 	free(w.kt);
@@ -283,8 +290,12 @@ void sl_op_attention_backward(sl_tape *tp, sl_node *n)
 	attn_ctx c = attn_ctx_of(n);
 	c.P = n->saved;
 	c.dout = n->out->grad;
-	c.dq = n->in[0]->requires_grad ? sl_tape_grad(tp, n->in[0]) : NULL;
-	c.dk = n->in[1]->requires_grad ? sl_tape_grad(tp, n->in[1]) : NULL;
-	c.dv = n->in[2]->requires_grad ? sl_tape_grad(tp, n->in[2]) : NULL;
+	/* q, k and v may be one tensor: only its first request finds it fresh */
+	if (n->in[0]->requires_grad)
+		c.dq = sl_tape_grad_fresh(tp, n->in[0], &c.fq);
+	if (n->in[1]->requires_grad)
+		c.dk = sl_tape_grad_fresh(tp, n->in[1], &c.fk);
+	if (n->in[2]->requires_grad)
+		c.dv = sl_tape_grad_fresh(tp, n->in[2], &c.fv);
 	attn_run(tp, &c, attn_bwd);
 }

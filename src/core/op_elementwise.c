@@ -28,6 +28,7 @@ typedef struct ew_ctx {
 	const float *y, *dy;  /* output and its gradient */
 	float *out;           /* forward output */
 	float *da, *db;       /* gradients of the inputs, or NULL */
+	int fa, fb;           /* da, db fresh: written as 0 + contribution */
 	float s;              /* scale */
 	size_t C;             /* bias: row length */
 	size_t R;             /* bias: row count */
@@ -58,33 +59,39 @@ static void binary_fwd(void *arg, size_t lo, size_t hi)
 	}
 }
 
+/* The old value of a gradient element, or 0 in a fresh buffer (whose
+ * contents are garbage: select, do not multiply). */
+#define ACC(fresh, g) ((fresh) ? 0.0f : (g))
+
 /* da += dy * d(y)/d(a), db += dy * d(y)/d(b). da and db may be the same buffer
- * (sl_add(x, x)): each element gets both contributions, one after the other. */
+ * (sl_add(x, x)): each element gets both contributions, one after the other
+ * (only the first request of a buffer finds it fresh). */
 static void binary_bwd(void *arg, size_t lo, size_t hi)
 {
 	ew_ctx *c = arg;
 	const float *a = c->a, *b = c->b, *dy = c->dy;
 	float *da = c->da, *db = c->db;
+	const int fa = c->fa, fb = c->fb;
 	switch (c->op) {
 	case SL_OP_ADD:
 		if (da)
 			for (size_t i = lo; i < hi; i++)
-				da[i] += dy[i];
+				da[i] = ACC(fa, da[i]) + dy[i];
 		if (db)
 			for (size_t i = lo; i < hi; i++)
-				db[i] += dy[i];
+				db[i] = ACC(fb, db[i]) + dy[i];
 		break;
 	case SL_OP_MUL:
 		if (da)
 			for (size_t i = lo; i < hi; i++)
-				da[i] += dy[i] * b[i];
+				da[i] = ACC(fa, da[i]) + dy[i] * b[i];
 		if (db)
 			for (size_t i = lo; i < hi; i++)
-				db[i] += dy[i] * a[i];
+				db[i] = ACC(fb, db[i]) + dy[i] * a[i];
 		break;
 	case SL_OP_SCALE:
 		for (size_t i = lo; i < hi; i++)
-			da[i] += c->s * dy[i];
+			da[i] = ACC(fa, da[i]) + c->s * dy[i];
 		break;
 	default:
 		SL_ASSERT(!"not a binary op");
@@ -130,8 +137,11 @@ static void binary_backward(sl_tape *tp, sl_node *n)
 	sl_tensor *a = n->in[0], *b = n->nin > 1 ? n->in[1] : NULL;
 	size_t N = sl_tensor_numel(n->out);
 	ew_ctx c = { .op = n->op, .a = a->data, .b = b ? b->data : NULL, .dy = n->out->grad,
-		     .da = a->requires_grad ? sl_tape_grad(tp, a) : NULL,
-		     .db = b && b->requires_grad ? sl_tape_grad(tp, b) : NULL, .s = n->f[0] };
+		     .s = n->f[0] };
+	if (a->requires_grad)
+		c.da = sl_tape_grad_fresh(tp, a, &c.fa);
+	if (b && b->requires_grad)
+		c.db = sl_tape_grad_fresh(tp, b, &c.fb);
 	if (c.da || c.db)
 		ew_run(tp, N, N, binary_bwd, &c);
 }
@@ -287,37 +297,37 @@ static void act_bwd(void *arg, size_t lo, size_t hi)
 	ew_ctx *c = arg;
 	const float *x = c->a, *y = c->y, *dy = c->dy;
 	float *dx = c->da;
+	const int fa = c->fa;
 	switch (c->op) {
 	case SL_OP_GELU:
 		for (size_t i = lo; i < hi; i++)
-			dx[i] += dy[i] * gelu_d(x[i]);
+			dx[i] = ACC(fa, dx[i]) + dy[i] * gelu_d(x[i]);
 		break;
 	case SL_OP_SILU: /* s + x s (1 - s), s = sigmoid(x) */
 		for (size_t i = lo; i < hi; i++) {
 			float s = sigmoidf(x[i]);
-			dx[i] += dy[i] * (s * (1.0f + x[i] * (1.0f - s)));
+			dx[i] = ACC(fa, dx[i]) + dy[i] * (s * (1.0f + x[i] * (1.0f - s)));
 		}
 		break;
 	case SL_OP_RELU: /* 1 for x > 0, else 0 (0 at the kink) */
 		for (size_t i = lo; i < hi; i++)
-			if (x[i] > 0.0f)
-				dx[i] += dy[i];
+			dx[i] = x[i] > 0.0f ? ACC(fa, dx[i]) + dy[i] : ACC(fa, dx[i]);
 		break;
 	case SL_OP_TANH: /* 1 - y^2 */
 		for (size_t i = lo; i < hi; i++)
-			dx[i] += dy[i] * (1.0f - y[i] * y[i]);
+			dx[i] = ACC(fa, dx[i]) + dy[i] * (1.0f - y[i] * y[i]);
 		break;
 	case SL_OP_SIGMOID: /* y (1 - y) */
 		for (size_t i = lo; i < hi; i++)
-			dx[i] += dy[i] * (y[i] * (1.0f - y[i]));
+			dx[i] = ACC(fa, dx[i]) + dy[i] * (y[i] * (1.0f - y[i]));
 		break;
 	case SL_OP_SOFTPLUS: /* sigmoid(x), exactly 1 on the identity branch */
 		for (size_t i = lo; i < hi; i++)
-			dx[i] += x[i] > SOFTPLUS_THRESHOLD ? dy[i] : dy[i] * sigmoidf(x[i]);
+			dx[i] = ACC(fa, dx[i]) + (x[i] > SOFTPLUS_THRESHOLD ? dy[i] : dy[i] * sigmoidf(x[i]));
 		break;
 	case SL_OP_EXP: /* y */
 		for (size_t i = lo; i < hi; i++)
-			dx[i] += dy[i] * y[i];
+			dx[i] = ACC(fa, dx[i]) + dy[i] * y[i];
 		break;
 	default:
 		SL_ASSERT(!"not an activation");
@@ -348,8 +358,8 @@ static void act_backward(sl_tape *tp, sl_node *n)
 	if (!x->requires_grad)
 		return;
 	size_t N = sl_tensor_numel(n->out);
-	ew_ctx c = { .op = n->op, .a = x->data, .y = n->out->data, .dy = n->out->grad,
-		     .da = sl_tape_grad(tp, x) };
+	ew_ctx c = { .op = n->op, .a = x->data, .y = n->out->data, .dy = n->out->grad };
+	c.da = sl_tape_grad_fresh(tp, x, &c.fa);
 	ew_run(tp, N, ACT_COST * N, act_bwd, &c);
 }
 

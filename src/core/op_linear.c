@@ -39,6 +39,7 @@ typedef struct lin_ctx {
 	const float *x, *w, *b, *dy;
 	float *y, *dx, *dw, *db;
 	int R, ni, no;
+	float dx_beta;        /* 0 when dx is a fresh buffer, else 1 */
 } lin_ctx;
 
 static void lin_fwd_rows(void *arg, size_t lo, size_t hi)
@@ -57,9 +58,9 @@ static void lin_fwd_rows(void *arg, size_t lo, size_t hi)
 static void lin_dx_rows(void *arg, size_t lo, size_t hi)
 {
 	lin_ctx *c = arg;
-	/* dx[lo:hi] += dy[lo:hi] (R', O) . W (O, I) */
+	/* dx[lo:hi] += dy[lo:hi] (R', O) . W (O, I); = on a fresh dx */
 	sl_sgemm(0, 0, (int)(hi - lo), c->ni, c->no, 1.0f, c->dy + lo * (size_t)c->no, c->no, c->w, c->ni,
-		 1.0f, c->dx + lo * (size_t)c->ni, c->ni);
+		 c->dx_beta, c->dx + lo * (size_t)c->ni, c->ni);
 }
 
 static void lin_dw_rows(void *arg, size_t lo, size_t hi)
@@ -112,7 +113,9 @@ void sl_op_linear_backward(sl_tape *tp, sl_node *n)
 	lin_ctx c = { .x = x->data, .w = w->data, .dy = n->out->grad,
 		      .R = (int)sl_tensor_rows(x), .ni = w->shape[1], .no = w->shape[0] };
 	if (x->requires_grad) {
-		c.dx = sl_tape_grad(tp, x);
+		int fresh;
+		c.dx = sl_tape_grad_fresh(tp, x, &fresh);
+		c.dx_beta = fresh ? 0.0f : 1.0f;
 		lin_run(tp, (size_t)c.R, lin_dx_rows, &c);
 	}
 	c.dw = w->requires_grad ? sl_tape_grad(tp, w) : NULL;

@@ -48,6 +48,14 @@ float *sl_tape_grad(sl_tape *tp, sl_tensor *t)
 	return t->grad;
 }
 
+float *sl_tape_grad_fresh(sl_tape *tp, sl_tensor *t, int *fresh)
+{
+	*fresh = !t->grad;
+	if (!t->grad)
+		t->grad = sl_arena_alloc(tp->arena, sl_tensor_numel(t) * sizeof(float));
+	return t->grad;
+}
+
 sl_tensor *sl_tape_apply(sl_tape *tp, sl_node *n)
 {
 	int need = 0;
