@@ -47,7 +47,8 @@ static attn_scratch scratch_new(const attn_ctx *c)
 {
 	size_t n = (size_t)c->Tk * c->Dh;
 	attn_scratch w;
-	w.kt = sl_xaligned(7 * n * sizeof(float) + 2 * (size_t)c->Tk * sizeof(float));
+	/* + 8: dots_by_column reads up to 7 floats past a (Dh, Tk) block */
+	w.kt = sl_xaligned((7 * n + 2 * (size_t)c->Tk + 8) * sizeof(float));
 	w.kh = w.kt + n;
 	w.vh = w.kh + n;
 	w.vt = w.vh + n;
@@ -77,6 +78,46 @@ static inline __attribute__((always_inline)) void gather(const attn_ctx *c, cons
 	}
 }
 
+typedef float v8f __attribute__((vector_size(32)));
+
+/* out[j] = sum_d a[d] m[d][j] for j < n, m (Dh, n) row-major, eight columns
+ * at a time: each sum starts from 0 and adds its terms in the order of d, as
+ * the scalar loop `out[j] = 0; for d: out[j] += a[d] * m[d][j]` does, so the
+ * bits are the same. Reads m up to 7 floats past its end (in the scratch). */
+static inline __attribute__((always_inline)) void dots_by_column(const float *a, const float *m, int n, int Dh,
+								  float *out)
+{
+	for (int j0 = 0; j0 < n; j0 += 8) {
+		v8f acc = { 0 };
+		for (int d = 0; d < Dh; d++) {
+			v8f col;
+			memcpy(&col, m + (size_t)d * n + j0, sizeof col);
+			acc += a[d] * col;
+		}
+		float t[8];
+		memcpy(t, &acc, sizeof t);
+		memcpy(out + j0, t, (size_t)(n - j0 < 8 ? n - j0 : 8) * sizeof(float));
+	}
+}
+
+/* y[d] += a x[d] for d < Dh, eight at a time when Dh allows (elementwise:
+ * the same bits either way). */
+static inline __attribute__((always_inline)) void axpy(float *restrict y, float a, const float *restrict x, int Dh)
+{
+	if (Dh % 8 == 0) {
+		for (int d = 0; d < Dh; d += 8) {
+			v8f vy, vx;
+			memcpy(&vy, y + d, sizeof vy);
+			memcpy(&vx, x + d, sizeof vx);
+			vy += a * vx;
+			memcpy(y + d, &vy, sizeof vy);
+		}
+	} else {
+		for (int d = 0; d < Dh; d++)
+			y[d] += a * x[d];
+	}
+}
+
 /* The kernels take the head dim as an argument that the dispatchers below
  * pass as a constant for the usual sizes, so the loops over d unroll into a
  * few vector operations; the generic instance serves the rest. The same
@@ -96,19 +137,15 @@ SL_INLINE void attn_fwd_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const i
 		float *P = c->Pw + bh * (size_t)c->Tq * Tk;
 		gather(c, k, v, &w, 0, Dh);
 		for (int i = 0; i < c->Tq; i++) {
-			const float *qi = q + (size_t)i * D;
-			float *p = P + (size_t)i * Tk, *oi = out + (size_t)i * D;
+			const float *restrict qi = q + (size_t)i * D;
+			float *restrict p = P + (size_t)i * Tk, *restrict oi = out + (size_t)i * D;
 			int lo, hi;
 			key_range(c, i, &lo, &hi);
 			/* s_j = scale * q_i . k_j, vectorised over j */
-			for (int j = 0; j < Tk; j++)
-				p[j] = 0;
-			for (int d = 0; d < Dh; d++) {
-				float qd = qi[d] * c->scale;
-				const float *kd = w.kt + (size_t)d * Tk;
-				for (int j = 0; j < Tk; j++)
-					p[j] += qd * kd[j];
-			}
+			float qs[Dh];
+			for (int d = 0; d < Dh; d++)
+				qs[d] = qi[d] * c->scale;
+			dots_by_column(qs, w.kt, Tk, Dh, p);
 			/* p = softmax(s) over [lo, hi), 0 elsewhere */
 			float m = -INFINITY;
 			for (int j = lo; j < hi; j++)
@@ -126,12 +163,8 @@ SL_INLINE void attn_fwd_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const i
 			/* o_i = sum_j p_j v_j, vectorised over d */
 			for (int d = 0; d < Dh; d++)
 				oi[d] = 0;
-			for (int j = lo; j < hi; j++) {
-				float pj = p[j];
-				const float *vj = w.vh + (size_t)j * Dh;
-				for (int d = 0; d < Dh; d++)
-					oi[d] += pj * vj[d];
-			}
+			for (int j = lo; j < hi; j++)
+				axpy(oi, p[j], w.vh + (size_t)j * Dh, Dh);
 		}
 	}
 	free(w.kt);
@@ -148,22 +181,16 @@ SL_INLINE void attn_bwd_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const i
 		const float *P = c->P + bh * (size_t)c->Tq * Tk;
 		float *dq = c->dq ? c->dq + oq : NULL, *dk = c->dk ? c->dk + ok : NULL,
 		      *dv = c->dv ? c->dv + ok : NULL;
-		float *dp = w.s;
+		float *restrict dp = w.s;
 		gather(c, k, v, &w, 1, Dh);
 		memset(w.dkh, 0, 2 * (size_t)Tk * Dh * sizeof(float));
 		for (int i = 0; i < c->Tq; i++) {
-			const float *p = P + (size_t)i * Tk, *doi = dout + (size_t)i * D, *qi = q + (size_t)i * D;
+			const float *restrict p = P + (size_t)i * Tk, *restrict doi = dout + (size_t)i * D,
+					    *restrict qi = q + (size_t)i * D;
 			int lo, hi;
 			key_range(c, i, &lo, &hi);
 			/* dP_ij = dO_i . v_j, vectorised over j */
-			for (int j = 0; j < Tk; j++)
-				dp[j] = 0;
-			for (int d = 0; d < Dh; d++) {
-				float g = doi[d];
-				const float *vd = w.vt + (size_t)d * Tk;
-				for (int j = 0; j < Tk; j++)
-					dp[j] += g * vd[j];
-			}
+			dots_by_column(doi, w.vt, Tk, Dh, dp);
 			/* dS_ij = P_ij (dP_ij - sum_j P_ij dP_ij), times the scale */
 			float rs = 0;
 			for (int j = lo; j < hi; j++)
@@ -175,14 +202,9 @@ SL_INLINE void attn_bwd_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const i
 			for (int d = 0; d < Dh; d++)
 				dqi[d] = 0;
 			for (int j = lo; j < hi; j++) {
-				float ds = dp[j], pj = p[j];
-				float *dkj = w.dkh + (size_t)j * Dh, *dvj = w.dvh + (size_t)j * Dh;
-				const float *kj = w.kh + (size_t)j * Dh;
-				for (int d = 0; d < Dh; d++) {
-					dqi[d] += ds * kj[d];
-					dkj[d] += ds * qi[d];
-					dvj[d] += pj * doi[d];
-				}
+				axpy(dqi, dp[j], w.kh + (size_t)j * Dh, Dh);
+				axpy(w.dkh + (size_t)j * Dh, dp[j], qi, Dh);
+				axpy(w.dvh + (size_t)j * Dh, p[j], doi, Dh);
 			}
 			if (dq)
 				for (int d = 0; d < Dh; d++) {
