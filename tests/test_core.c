@@ -108,7 +108,7 @@ static void test_pool(void)
 			for (int t = 0; t < nth; t++)
 				all &= pr.tids[t] == 1;
 		}
-		TAP_OK(all, "pool of %d: every task runs once on each thread (200 rounds)", nth);
+		TAP_OK(all, "pool of %d: every part runs once (200 rounds)", nth);
 		int hits[1000] = { 0 };
 		pool_probe pr = { .hits = hits };
 		sl_pool_for(p, 1000, hit_fn, &pr);

@@ -16,7 +16,9 @@ sl_pool *sl_pool_new(int n);
 void sl_pool_free(sl_pool *p);
 int sl_pool_size(const sl_pool *p);
 
-/* fn(ctx, tid, nthreads) runs once on each thread; returns when all are done.
+/* fn(ctx, tid, nthreads) runs once for each part tid in [0, nthreads), each
+ * on whichever thread claims it first (the caller's or a worker); returns
+ * when all are done. Per-part state indexed by tid is never shared.
  * A call made from inside a running task runs serially on the calling thread
  * as if the pool had one thread. p may be NULL (serial). */
 typedef void (*sl_pool_fn)(void *ctx, int tid, int nthreads);

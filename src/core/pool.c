@@ -1,14 +1,24 @@
 /* pool.c - worker threads that spin briefly, then sleep, between tasks.
  *
- * A task is published by bumping `gen`; every worker runs fn(ctx, tid, n) and
- * decrements `pending`; the caller runs tid 0 and spins until pending is 0.
- * The partition of work is the caller's (sl_range), so it never depends on
- * which thread is faster. */
+ * A call splits into parts 0..n-1 (n = the pool's size); the caller and the
+ * workers claim parts one at a time and run fn(ctx, part, n), and the call
+ * returns when every part is done. Which thread runs a part does not matter:
+ * the partition is the caller's (sl_range of the part index), so results do
+ * not depend on it. Claiming rather than owning a part means a worker that
+ * the OS has not scheduled yet (another process has the core) does not hold
+ * the call up: the caller runs its part too.
+ *
+ * `claim` packs the call's generation (high 32 bits) with the next part to
+ * claim (low 32): a worker that wakes late for an earlier call fails its
+ * compare-and-swap and claims nothing. fn and ctx are read before the claim,
+ * and the caller changes them only after every part of its call is done, so
+ * a successful claim has read this call's. */
 #include "seqlab/pool.h"
 
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,17 +30,17 @@ struct sl_pool {
 	pthread_t *th;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	sl_pool_fn fn;
-	void *ctx;
+	_Atomic(sl_pool_fn) fn;
+	_Atomic(void *) ctx;
 	atomic_uint gen;
-	atomic_int pending;
+	_Atomic uint64_t claim; /* gen << 32 | next part */
+	atomic_int done;        /* parts of this call finished */
 	atomic_int sleepers;
 	atomic_int stop;
 };
 
 typedef struct worker_arg {
 	sl_pool *p;
-	int tid;
 } worker_arg;
 
 static _Thread_local int in_task;
@@ -42,11 +52,27 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/* Claims and runs parts of call `g` until none is left. */
+static void run_parts(sl_pool *p, unsigned g)
+{
+	for (;;) {
+		sl_pool_fn fn = atomic_load(&p->fn);
+		void *ctx = atomic_load(&p->ctx);
+		uint64_t c = atomic_load(&p->claim);
+		unsigned part = (unsigned)(c & 0xffffffffu);
+		if ((unsigned)(c >> 32) != g || part >= (unsigned)p->n)
+			return;
+		if (!atomic_compare_exchange_weak(&p->claim, &c, c + 1))
+			continue;
+		fn(ctx, (int)part, p->n);
+		atomic_fetch_add(&p->done, 1);
+	}
+}
+
 static void *worker(void *arg)
 {
 	worker_arg *wa = arg;
 	sl_pool *p = wa->p;
-	int tid = wa->tid;
 	unsigned seen = 0;
 	free(wa);
 	in_task = 1;
@@ -69,8 +95,7 @@ static void *worker(void *arg)
 		if (atomic_load(&p->stop))
 			return NULL;
 		seen = g;
-		p->fn(p->ctx, tid, p->n);
-		atomic_fetch_sub(&p->pending, 1);
+		run_parts(p, g);
 	}
 }
 
@@ -84,7 +109,6 @@ sl_pool *sl_pool_new(int n)
 	for (int i = 1; i < p->n; i++) {
 		worker_arg *wa = sl_xmalloc(sizeof *wa);
 		wa->p = p;
-		wa->tid = i;
 		if (pthread_create(&p->th[i], NULL, worker, wa) != 0) {
 			free(wa);
 			sl_errorf("cannot start thread %d of %d", i + 1, p->n);
@@ -123,20 +147,24 @@ void sl_pool_run(sl_pool *p, sl_pool_fn fn, void *ctx)
 		fn(ctx, 0, 1);
 		return;
 	}
-	p->fn = fn;
-	p->ctx = ctx;
-	atomic_store(&p->pending, p->n - 1);
-	atomic_fetch_add(&p->gen, 1);
+	/* the previous call is done: nobody reads fn, ctx or done until the new
+	 * generation is out */
+	atomic_store(&p->fn, fn);
+	atomic_store(&p->ctx, ctx);
+	atomic_store(&p->done, 0);
+	unsigned g = atomic_load(&p->gen) + 1;
+	atomic_store(&p->claim, (uint64_t)g << 32);
+	atomic_store(&p->gen, g);
 	if (atomic_load(&p->sleepers) > 0) {
 		pthread_mutex_lock(&p->mu);
 		pthread_cond_broadcast(&p->cv);
 		pthread_mutex_unlock(&p->mu);
 	}
 	in_task = 1;
-	fn(ctx, 0, p->n);
+	run_parts(p, g);
 	in_task = 0;
 	int spins = 0;
-	while (atomic_load(&p->pending) > 0) {
+	while (atomic_load(&p->done) < p->n) {
 		if (++spins < SPIN_LIMIT)
 			cpu_relax();
 		else
