@@ -60,7 +60,8 @@ static void probe_fn(void *ctx, int tid, int nth)
 	pool_probe *p = ctx;
 	atomic_fetch_add(&p->calls, 1);
 	p->tids[tid] = 1;
-	p->nth = nth;
+	if (tid == 0)
+		p->nth = nth;
 }
 
 static void hit_fn(void *ctx, size_t lo, size_t hi)
