@@ -5,6 +5,7 @@
 #include "seqlab/checkpoint.h"
 #include "seqlab/commands.h"
 #include "seqlab/journal.h"
+#include "seqlab/ops.h"
 #include "seqlab/safetensors.h"
 #include "seqlab/workbench.h"
 
@@ -1404,6 +1405,11 @@ int sl_cmd_replay(sl_session *s, sl_args *a)
 		}
 	}
 	sl_out(s, "replayed=%s runs=%d steps=%d evals=%d mismatches=%d", dir, nr, steps, evals, diffs);
+	if (diffs && tol == 0)
+		return sl_fail(s,
+			       "%d differences from the recorded metrics (an exact replay needs the OpenBLAS "
+			       "kernels of the recording; these are %s, see OPENBLAS_CORETYPE; or give tol=1e-4)",
+			       diffs, sl_blas_core());
 	if (diffs)
 		return sl_fail(s, "%d differences from the recorded metrics", diffs);
 	return SL_OK;

@@ -563,7 +563,7 @@ static const sl_cmd commands[] = {
 			"have no runs). With check, then compares every run's training loss, learning rate and "
 			"evaluations with DIR/RUN.csv: one line 'mismatch run=... recorded=...' per difference, "
 			"and the command fails if there is any. tol=X (default 0: bit for bit) allows a relative "
-			"difference, for a save made on another CPU.",
+			"difference, for a save made on another CPU or with other OpenBLAS kernels (OPENBLAS_CORETYPE).",
 		.run = sl_cmd_replay,
 		.opts = SL_OPTS("tol"),
 	},
