@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Inlined into each head-dim instance, so Dh is a constant there. */
+#define SL_INLINE static inline __attribute__((always_inline))
+
 typedef struct attn_ctx {
 	int B, Tq, Tk, H, Dh, causal, window;
 	size_t kv_bstride; /* floats between batches in k and v: Tk*D, or a cache's capacity*D */
@@ -60,8 +63,7 @@ static attn_scratch scratch_new(const attn_ctx *c)
 
 /* kt (Dh, Tk) and vh (Tk, Dh), and for backward kh (Tk, Dh) and vt (Dh, Tk),
  * from rows of stride D */
-static inline __attribute__((always_inline)) void gather(const attn_ctx *c, const float *k, const float *v,
-							  attn_scratch *w, int bwd, const int Dh)
+SL_INLINE void gather(const attn_ctx *c, const float *k, const float *v, attn_scratch *w, int bwd, const int Dh)
 {
 	const int D = c->H * c->Dh, Tk = c->Tk;
 	for (int j = 0; j < Tk; j++) {
@@ -84,8 +86,7 @@ typedef float v8f __attribute__((vector_size(32)));
  * at a time: each sum starts from 0 and adds its terms in the order of d, as
  * the scalar loop `out[j] = 0; for d: out[j] += a[d] * m[d][j]` does, so the
  * bits are the same. Reads m up to 7 floats past its end (in the scratch). */
-static inline __attribute__((always_inline)) void dots_by_column(const float *a, const float *m, int n, int Dh,
-								  float *out)
+SL_INLINE void dots_by_column(const float *a, const float *m, int n, int Dh, float *out)
 {
 	for (int j0 = 0; j0 < n; j0 += 8) {
 		v8f acc = { 0 };
@@ -102,7 +103,7 @@ static inline __attribute__((always_inline)) void dots_by_column(const float *a,
 
 /* y[d] += a x[d] for d < Dh, eight at a time when Dh allows (elementwise:
  * the same bits either way). */
-static inline __attribute__((always_inline)) void axpy(float *restrict y, float a, const float *restrict x, int Dh)
+SL_INLINE void axpy(float *restrict y, float a, const float *restrict x, int Dh)
 {
 	if (Dh % 8 == 0) {
 		for (int d = 0; d < Dh; d += 8) {
@@ -122,8 +123,6 @@ static inline __attribute__((always_inline)) void axpy(float *restrict y, float 
  * pass as a constant for the usual sizes, so the loops over d unroll into a
  * few vector operations; the generic instance serves the rest. The same
  * operations in the same order either way, so the same bits. */
-#define SL_INLINE static inline __attribute__((always_inline))
-
 SL_INLINE void attn_fwd_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const int Dh)
 {
 	const int D = c->H * c->Dh, Tk = c->Tk;
