@@ -233,8 +233,25 @@ static void test_fastmath(void)
 	TAP_OK(sl_fexp(-200.0f) == 0 && sl_fexp(0) == 1 && isfinite(sl_fexp(1000.0f)), "fast exp at the edges");
 }
 
+static void test_split(void)
+{
+	char a[] = "train,5,,0.25";
+	char *f[6];
+	int n = sl_split(a, ',', f, 6);
+	TAP_OK(n == 4 && !strcmp(f[0], "train") && !strcmp(f[1], "5") && !strcmp(f[2], "") && !strcmp(f[3], "0.25"),
+	       "sl_split: fields in order, an empty one kept");
+	char b[] = "a\tb\tc\td";
+	n = sl_split(b, '\t', f, 2);
+	TAP_OK(n == 2 && !strcmp(f[0], "a") && !strcmp(f[1], "b"), "sl_split: at most max fields, the rest dropped");
+	char c[] = "";
+	TAP_OK(sl_split(c, ',', f, 6) == 1 && !strcmp(f[0], ""), "sl_split: an empty line is one empty field");
+	float x[5] = { 1, 3, -2, 3, 0 };
+	TAP_OK(sl_argmax(x, 5) == 1 && sl_argmax(x, 1) == 0, "sl_argmax: the first largest");
+}
+
 int main(void)
 {
+	test_split();
 	test_fastmath();
 	test_arena();
 	test_pool();

@@ -20,6 +20,9 @@ void *sl_xmalloc(size_t n);
 void *sl_xcalloc(size_t count, size_t size);
 void *sl_xrealloc(void *p, size_t n);
 char *sl_xstrdup(const char *s);
+/* Splits line in place at each sep into at most max fields (the text after
+ * the max-th field's separator is dropped); returns the count. */
+int sl_split(char *line, char sep, char **f, int max);
 /* Memory aligned to 64 bytes; release with free(). */
 void *sl_xaligned(size_t n);
 

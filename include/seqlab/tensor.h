@@ -6,6 +6,16 @@
 
 #define SL_MAXDIM 4
 
+/* The index of the largest of x[0..n), the first one on ties. */
+static inline int sl_argmax(const float *x, int n)
+{
+	int best = 0;
+	for (int i = 1; i < n; i++)
+		if (x[i] > x[best])
+			best = i;
+	return best;
+}
+
 typedef struct sl_tensor {
 	float *data;       /* values, row-major, contiguous */
 	float *grad;       /* d(loss)/d(data), same layout; NULL until backward needs it */

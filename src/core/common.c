@@ -67,6 +67,20 @@ char *sl_xstrdup(const char *s)
 	return memcpy(sl_xmalloc(n), s, n);
 }
 
+int sl_split(char *line, char sep, char **f, int max)
+{
+	int nf = 0;
+	for (char *p = line; nf < max;) {
+		f[nf++] = p;
+		char *c = strchr(p, sep);
+		if (!c)
+			break;
+		*c = 0;
+		p = c + 1;
+	}
+	return nf;
+}
+
 void *sl_xaligned(size_t n)
 {
 	void *p = NULL;

@@ -84,15 +84,6 @@ static sl_tensor *mb_lm(void *impl, sl_tape *tp, const int32_t *x, int B, int T)
 	return sl_mamba_forward(impl, tp, x, B, T);
 }
 
-static int argmax(const float *x, int n)
-{
-	int best = 0;
-	for (int i = 1; i < n; i++)
-		if (x[i] > x[best])
-			best = i;
-	return best;
-}
-
 /* Prefix-LM decoding in step mode: feed `src eos sos`, then generate. */
 static void mb_greedy(void *impl, sl_tape *tp, const int32_t *src, int B, int S, int maxT, int sos, int eos,
 		      int32_t *out, int *len)
@@ -117,7 +108,7 @@ static void mb_greedy(void *impl, sl_tape *tp, const int32_t *src, int B, int S,
 			sl_tape_reset(tp);
 		}
 		for (int b = 0; b < B; b++) {
-			int k = argmax(logits + (size_t)b * V, V);
+			int k = sl_argmax(logits + (size_t)b * V, V);
 			out[(size_t)b * maxT + t] = k;
 			tok[b] = k;
 			if (len[b] < 0 && (k == eos || t == maxT - 1)) {

@@ -243,15 +243,6 @@ static sl_tensor *dec_step(sl_transformer *m, sl_tape *tp, dec_state *st, const 
 	return sl_nn_linear_forward(&m->out, tp, y);
 }
 
-static int argmax(const float *x, int n)
-{
-	int best = 0;
-	for (int i = 1; i < n; i++)
-		if (x[i] > x[best])
-			best = i;
-	return best;
-}
-
 void sl_transformer_greedy(sl_transformer *m, sl_tape *tp, const int32_t *src, int B, int S, int maxT, int sos,
 			   int eos, int32_t *out, int *len)
 {
@@ -271,7 +262,7 @@ void sl_transformer_greedy(sl_transformer *m, sl_tape *tp, const int32_t *src, i
 	for (int t = 0; t < maxT && live > 0; t++) {
 		sl_tensor *logits = dec_step(m, tp, &st, cur, t);
 		for (int b = 0; b < B; b++) {
-			int tok = argmax(logits->data + (size_t)b * V, V);
+			int tok = sl_argmax(logits->data + (size_t)b * V, V);
 			out[(size_t)b * maxT + t] = tok;
 			cur[b] = tok;
 			if (len[b] < 0 && (tok == eos || t == maxT - 1)) {
@@ -304,7 +295,7 @@ void sl_transformer_greedy_nocache(sl_transformer *m, sl_tape *tp, const int32_t
 		}
 		sl_tensor *logits = sl_transformer_forward(m, tp, src, dec, B, S, t + 1);
 		for (int b = 0; b < B; b++) {
-			int tok = argmax(logits->data + ((size_t)b * (t + 1) + t) * V, V);
+			int tok = sl_argmax(logits->data + ((size_t)b * (t + 1) + t) * V, V);
 			out[(size_t)b * maxT + t] = tok;
 			if (len[b] < 0 && (tok == eos || t == maxT - 1)) {
 				len[b] = t + 1;
@@ -349,7 +340,7 @@ int sl_transformer_beam(sl_transformer *m, sl_tape *tp, const int32_t *src, int 
 		int n = 0;
 		for (int k = 0; k < live; k++) {
 			const float *z = logits->data + (size_t)k * V;
-			float mx = z[argmax(z, V)];
+			float mx = z[sl_argmax(z, V)];
 			double lse = 0;
 			for (int v = 0; v < V; v++)
 				lse += exp((double)z[v] - mx);

@@ -903,18 +903,8 @@ int sl_checkpoint_compare_csv(const char *path, const sl_run *r, double tol, int
 				bad = 1;
 			continue;
 		}
-		/* split into 12 fields */
 		char *f[12];
-		int nf = 0;
-		for (char *p = line; nf < 12;) {
-			f[nf++] = p;
-			char *c = strchr(p, ',');
-			if (!c)
-				break;
-			*c = 0;
-			p = c + 1;
-		}
-		if (nf != 12) {
+		if (sl_split(line, ',', f, 12) != 12) {
 			bad = 1;
 			break;
 		}

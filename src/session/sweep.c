@@ -416,20 +416,12 @@ char *sl_sweep_script(const sl_sweep *sw, int k, int train)
 
 /* ---- files ---- */
 
-static char *read_all(const char *path, size_t *len)
-{
-	char *t = sl_session_read_file(path);
-	if (t && len)
-		*len = strlen(t);
-	return t;
-}
-
 sl_sweep *sl_sweep_load(const char *name)
 {
 	char path[512];
 	snprintf(path, sizeof path, "%s.sweep/sweep.sl", name);
 	size_t len;
-	char *t = read_all(path, &len);
+	char *t = sl_session_read_file_len(path, &len);
 	if (!t) {
 		char why[512];
 		snprintf(why, sizeof why, "%s", sl_error());
@@ -580,16 +572,7 @@ void sl_sweep_format_row(const sl_sweep_row *r, char *buf, size_t n)
 static int parse_row(const sl_sweep *sw, char *line, sl_sweep_row *r)
 {
 	char *f[10];
-	int nf = 0;
-	for (char *p = line; nf < 10;) {
-		f[nf++] = p;
-		char *t = strchr(p, '\t');
-		if (!t)
-			break;
-		*t = 0;
-		p = t + 1;
-	}
-	if (nf != 10)
+	if (sl_split(line, '\t', f, 10) != 10)
 		return 0;
 	long long x;
 	if (!parse_int(f[0], 0, sl_sweep_npoints(sw) - 1, &x))
@@ -623,7 +606,7 @@ static int parse_row(const sl_sweep *sw, char *line, sl_sweep_row *r)
 /* Adds the rows of one file to have[] (first wins). */
 static void read_rows(const sl_sweep *sw, const char *path, sl_sweep_row *rows, char *have, int *skipped)
 {
-	char *t = read_all(path, NULL);
+	char *t = sl_session_read_file(path);
 	if (!t)
 		return;
 	char *p = t;
@@ -897,7 +880,7 @@ static int point_curve(const sl_sweep *sw, int k, int col, double **x, double **
 {
 	char path[256];
 	snprintf(path, sizeof path, "%s.sweep/curves/point-%d.csv", sw->name, k);
-	char *t = read_all(path, NULL);
+	char *t = sl_session_read_file(path);
 	int n = 0, cap = 64;
 	*x = sl_xmalloc((size_t)cap * sizeof **x);
 	*y = sl_xmalloc((size_t)cap * sizeof **y);
@@ -906,16 +889,7 @@ static int point_curve(const sl_sweep *sw, int k, int col, double **x, double **
 		if (strncmp(l, col ? "eval," : "train,", col ? 5 : 6))
 			continue;
 		char *f[12];
-		int nf = 0;
-		for (char *p = l; nf < 12;) {
-			f[nf++] = p;
-			char *c = strchr(p, ',');
-			if (!c)
-				break;
-			*c = 0;
-			p = c + 1;
-		}
-		if (nf != 12)
+		if (sl_split(l, ',', f, 12) != 12)
 			continue;
 		if (n == cap) {
 			*x = sl_xrealloc(*x, (size_t)(cap *= 2) * sizeof **x);
@@ -1127,7 +1101,7 @@ static int collect(const sl_sweep *sw, int k, sl_sweep_row *row, char *have)
 	char path[256], main_path[256];
 	snprintf(path, sizeof path, "%s.sweep/results-%d-of-%d.tsv", sw->name, k, sl_sweep_npoints(sw));
 	sl_sweep_results_path(sw, 0, 0, main_path, sizeof main_path);
-	char *t = read_all(path, NULL);
+	char *t = sl_session_read_file(path);
 	if (!t)
 		return -1;
 	int found = 0;

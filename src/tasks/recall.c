@@ -93,15 +93,6 @@ static sl_tensor *gen_loss(sl_task *t, sl_model *m, sl_tape *tp, const sl_batch 
 	return logits ? sl_cross_entropy(tp, logits, b->tgt, -1, count) : NULL;
 }
 
-static int argmax(const float *x, int n)
-{
-	int best = 0;
-	for (int i = 1; i < n; i++)
-		if (x[i] > x[best])
-			best = i;
-	return best;
-}
-
 /* Scores m on the batch (in chunks, gradients off): adds the loss sum, the
  * scored and the correct counts. SL_ERR with the error set if the model
  * cannot take it. */
@@ -128,7 +119,7 @@ static int score(const gen_task *g, sl_model *m, sl_tape *tp, const sl_batch *b,
 			if (c.tgt[i] < 0)
 				continue;
 			(*scored)++;
-			*correct += argmax(logits->data + i * g->vocab, g->vocab) == c.tgt[i];
+			*correct += sl_argmax(logits->data + i * g->vocab, g->vocab) == c.tgt[i];
 		}
 	}
 	sl_tape_reset(tp);

@@ -137,15 +137,6 @@ static sl_tensor *pl_loss(sl_task *t, sl_model *m, sl_tape *tp, const sl_batch *
 
 /* ---- decoding ----------------------------------------------------------------- */
 
-static int argmax(const float *x, int n)
-{
-	int best = 0;
-	for (int i = 1; i < n; i++)
-		if (x[i] > x[best])
-			best = i;
-	return best;
-}
-
 /* Greedy decoding of a prefix LM by re-running it on the growing sequence. */
 static void lm_greedy(sl_model *m, sl_tape *tp, const int32_t *src, int B, int S, int maxT, int32_t *out, int *len)
 {
@@ -168,7 +159,7 @@ static void lm_greedy(sl_model *m, sl_tape *tp, const int32_t *src, int B, int S
 			memcpy(xt + (size_t)i * L, x + (size_t)i * Lmax, (size_t)L * sizeof *xt);
 		sl_tensor *logits = m->kind->lm(m->impl, tp, xt, B, L);
 		for (int i = 0; i < B; i++) {
-			int tok = argmax(logits->data + ((size_t)i * L + L - 1) * V, V);
+			int tok = sl_argmax(logits->data + ((size_t)i * L + L - 1) * V, V);
 			out[(size_t)i * maxT + t] = tok;
 			if (L < Lmax)
 				x[(size_t)i * Lmax + L] = tok;
