@@ -5,9 +5,13 @@
 #include "seqlab/plot.h"
 #include "tap.h"
 
+#include <errno.h>
 #include <math.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -322,6 +326,222 @@ static void test_gnuplot(void)
 	sl_cells_free(c);
 }
 
+/* ---- gnuplot, asynchronously ---- */
+
+/* Polls what sl_gnuplot_pollfds names and collects, until the plot is done or limit seconds
+ * pass; returns the last status. */
+static int await(sl_gnuplot *gp, sl_cells *c, double limit)
+{
+	double end = sl_now() + limit;
+	int rc;
+	while ((rc = sl_gnuplot_collect(gp, c)) == SL_GNUPLOT_PENDING && sl_now() < end) {
+		struct pollfd p[3];
+		int ms, n = sl_gnuplot_pollfds(gp, p, 3, &ms, 0);
+		poll(p, (nfds_t)n, SL_MIN(ms, 100));
+	}
+	return rc;
+}
+
+/* Writes a fake gnuplot into a temporary file (path: its name); 0 on failure. */
+static int fake_gnuplot(char *path, const char *script)
+{
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return 0;
+	int ok = write(fd, script, strlen(script)) == (ssize_t)strlen(script);
+	close(fd);
+	chmod(path, 0700);
+	return ok;
+}
+
+/* A gnuplot that answers every plot 0.5 s late, with a page of its own. */
+static const char *const slow_sh =
+	"#!/bin/sh\n"
+	"while IFS= read -r l; do\n"
+	"  case $l in\n"
+	"  \"print '__seqlab_\"*) m=${l#print \\'}; m=${m%\\'}\n"
+	"    sleep 0.5; printf '\\f\\n slow fake plot\\n%s\\n' \"$m\";;\n"
+	"  esac\n"
+	"done\n";
+
+static void test_async(void)
+{
+	double x[50], y1[50], y2[50];
+	for (int i = 0; i < 50; i++) {
+		x[i] = i * 10;
+		y1[i] = 3 * exp(-i / 15.0) + 0.1;
+		y2[i] = 2 * exp(-i / 25.0) + 0.2;
+	}
+	sl_series s[2] = {{"transformer", x, y1, 50}, {"mamba", x, y2, 50}};
+	sl_plot_opts o = {.title = "async one", .width = 72, .height = 22};
+	sl_cells *c = sl_cells_new();
+	struct pollfd p[3];
+	int ms;
+
+	/* a slow gnuplot: send returns at once, the answer is collected when it is in */
+	char slow[] = "/tmp/seqlab-slow-XXXXXX";
+	if (fake_gnuplot(slow, slow_sh)) {
+		sl_gnuplot *gp = sl_gnuplot_new(slow);
+		TAP_OK(sl_gnuplot_ok(gp) && !sl_gnuplot_pending(gp), "slow gnuplot started, nothing in flight");
+		TAP_OK(sl_gnuplot_pollfds(gp, p, 3, &ms, 0) == 0 && ms == -1, "nothing in flight: nothing to poll");
+		TAP_OK(sl_gnuplot_collect(gp, c) == SL_ERR, "collect with nothing in flight: %s", sl_error());
+		double t0 = sl_now();
+		int rc = sl_gnuplot_send(gp, c, s, 2, &o);
+		double dt = sl_now() - t0;
+		TAP_OK(rc == SL_OK && sl_gnuplot_pending(gp) && dt < 0.2, "send returns at once (%.3f s)", dt);
+		TAP_OK(c->n == 0, "nothing drawn yet");
+		int n = sl_gnuplot_pollfds(gp, p, 3, &ms, 0);
+		TAP_OK(n >= 1 && p[0].events == POLLIN && ms > 1000 && ms <= 2000,
+		       "in flight: %d fds to poll, %d ms left", n, ms);
+		TAP_OK(sl_gnuplot_pollfds(gp, p, 3, &ms, 1) == 0 && ms > 1000,
+		       "lazy: all sent, nothing back yet: nothing to poll (%d ms left)", ms);
+		TAP_OK(sl_gnuplot_collect(gp, c) == SL_GNUPLOT_PENDING && c->n == 0 && sl_gnuplot_pending(gp),
+		       "collect before the answer: pending, out untouched");
+		TAP_OK(sl_gnuplot_send(gp, c, s, 2, &o) == SL_ERR && strstr(sl_error(), "in flight"),
+		       "a second send while one is in flight is refused: %s", sl_error());
+		rc = await(gp, c, 3);
+		dt = sl_now() - t0;
+		TAP_OK(rc == SL_OK && find_line(c, "slow fake plot") >= 0 && !sl_gnuplot_pending(gp),
+		       "the answer collected after %.2f s (rc %d)", dt, rc);
+		TAP_OK(dt >= 0.45, "not before it came");
+
+		/* a synchronous plot while one is in flight: it waits its turn, and the first
+		 * answer stays for collect */
+		sl_cells *d = sl_cells_new();
+		sl_cells_clear(c);
+		TAP_OK(sl_gnuplot_send(gp, c, s, 2, &o) == SL_OK, "sent again");
+		rc = sl_gnuplot_plot(gp, d, s, 2, &o);
+		TAP_OK(rc == SL_OK && find_line(d, "slow fake plot") >= 0 && sl_gnuplot_pending(gp),
+		       "a synchronous plot in between (rc %d), the first still to collect", rc);
+		TAP_OK(sl_gnuplot_pollfds(gp, p, 3, &ms, 0) == 0 && ms == 0, "answered: collect now");
+		rc = sl_gnuplot_collect(gp, c);
+		TAP_OK(rc == SL_OK && find_line(c, "slow fake plot") >= 0 && !sl_gnuplot_pending(gp),
+		       "the first answer collected after it (rc %d)", rc);
+		sl_cells_free(d);
+		sl_gnuplot_free(gp);
+
+		/* a gnuplot slower than the time limit: the text plotter draws the series sent (from
+		 * its own copy: the caller's are gone by then) */
+		gp = sl_gnuplot_new(slow);
+		sl_gnuplot_set_timeout(gp, 0.2);
+		double *yc = malloc(sizeof y1);
+		memcpy(yc, y1, sizeof y1);
+		char *name = strdup("copied");
+		sl_series tmp = {name, NULL, yc, 50};
+		sl_cells_clear(c);
+		TAP_OK(sl_gnuplot_send(gp, c, &tmp, 1, &o) == SL_OK, "sent to a gnuplot that is too slow");
+		memset(yc, 0, sizeof y1);
+		free(yc);
+		free(name);
+		rc = await(gp, c, 3);
+		const char *note = sl_gnuplot_notice(gp);
+		sl_cells *ref = sl_cells_new();
+		sl_series same = {"copied", NULL, y1, 50};
+		sl_plot_render(ref, &same, 1, &o, NULL);
+		char *a = sl_cells_string(c, 0), *b = sl_cells_string(ref, 0);
+		TAP_OK(rc == SL_GNUPLOT_TEXT && !strcmp(a, b), "timed out: the text plotter drew the copy (rc %d)",
+		       rc);
+		TAP_OK(note && strstr(note, "did not answer") && !sl_gnuplot_ok(gp), "notice: %s",
+		       note ? note : "(none)");
+		free(a);
+		free(b);
+		sl_cells_free(ref);
+		sl_cells_clear(c);
+		TAP_OK(sl_gnuplot_send(gp, c, s, 2, &o) == SL_GNUPLOT_TEXT && !sl_gnuplot_pending(gp) &&
+		       find_line(c, "async one") >= 0, "then send draws with the text plotter at once");
+		sl_gnuplot_free(gp);
+		unlink(slow);
+	}
+
+	/* a script bigger than the pipe, to a gnuplot that reads nothing: even a lazy caller
+	 * polls its stdin, so that the rest goes as soon as it can */
+	char deaf[] = "/tmp/seqlab-deaf-XXXXXX";
+	if (fake_gnuplot(deaf, "#!/bin/sh\nexec sleep 30\n")) {
+		enum { NS = 40, NP = 2000 }; /* put_plot keeps 8 x width points a series: ~0.6 MB */
+		sl_series many[NS];
+		char names[NS][16];
+		double *big = malloc(NP * sizeof *big);
+		for (int i = 0; i < NP; i++)
+			big[i] = sin(i * 0.37) + 0.001 * i;
+		for (int k = 0; k < NS; k++) {
+			snprintf(names[k], sizeof names[k], "s%d", k);
+			many[k] = (sl_series){names[k], NULL, big, NP};
+		}
+		sl_gnuplot *gp = sl_gnuplot_new(deaf);
+		sl_cells_clear(c);
+		int rc = sl_gnuplot_send(gp, c, many, NS, &o);
+		int n = sl_gnuplot_pollfds(gp, p, 3, &ms, 1), in = 0;
+		for (int i = 0; i < n; i++)
+			in += p[i].events == POLLOUT;
+		TAP_OK(rc == SL_OK && in == 1, "lazy: a script that is not all written is polled (%d fds)", n);
+		sl_gnuplot_free(gp);
+		free(big);
+		unlink(deaf);
+	}
+
+	/* SEQLAB_GNUPLOT names the program when none is given */
+	setenv("SEQLAB_GNUPLOT", "/nonexistent/seqlab-gnuplot", 1);
+	sl_gnuplot *gp = sl_gnuplot_new(NULL);
+	const char *n = sl_gnuplot_notice(gp);
+	TAP_OK(!sl_gnuplot_ok(gp) && n && strstr(n, "/nonexistent/seqlab-gnuplot"), "SEQLAB_GNUPLOT: %s",
+	       n ? n : "(none)");
+	sl_gnuplot_free(gp);
+	unsetenv("SEQLAB_GNUPLOT");
+
+	if (!on_path("gnuplot")) {
+		TAP_OK(1, "async gnuplot # SKIP no gnuplot on PATH");
+		sl_cells_free(c);
+		return;
+	}
+	gp = sl_gnuplot_new(NULL);
+	/* the child runs nicer than we do */
+	errno = 0;
+	int mine = getpriority(PRIO_PROCESS, 0), its = getpriority(PRIO_PROCESS, (id_t)sl_gnuplot_pid(gp));
+	TAP_OK(errno == 0 && its == SL_MIN(mine + SL_GNUPLOT_NICE, 19), "gnuplot at nice %d (ours %d)", its, mine);
+	sl_cells_clear(c);
+	int rc = sl_gnuplot_send(gp, c, s, 2, &o);
+	TAP_OK(rc == SL_OK && sl_gnuplot_pending(gp), "real gnuplot: sent");
+	rc = await(gp, c, 3);
+	TAP_OK(rc == SL_OK && c->n == 22 && find_line(c, "async one") >= 0 && find_line(c, "__seqlab_") < 0,
+	       "real gnuplot: collected, 22 lines, no marker (rc %d)", rc);
+
+	/* plot save while a plot is in flight: both come out right */
+	char dir[] = "/tmp/seqlab-plot-XXXXXX", png[64];
+	TAP_OK(mkdtemp(dir) != NULL, "temp dir");
+	snprintf(png, sizeof png, "%s/c.png", dir);
+	sl_cells_clear(c);
+	o.title = "async two";
+	TAP_OK(sl_gnuplot_send(gp, c, s, 2, &o) == SL_OK, "sent before a save");
+	struct stat st;
+	sl_plot_opts so = {.title = "saved"};
+	rc = sl_gnuplot_save(gp, png, s, 2, &so);
+	TAP_OK(rc == SL_OK && stat(png, &st) == 0 && st.st_size > 100, "saved while a plot was in flight (%s)",
+	       rc ? sl_error() : "ok");
+	rc = await(gp, c, 3);
+	TAP_OK(rc == SL_OK && c->n == 22 && find_line(c, "async two") >= 0, "then the plot collected (rc %d)", rc);
+	sl_cells_clear(c);
+	o.title = "async three";
+	TAP_OK(sl_gnuplot_send(gp, c, s, 2, &o) == SL_OK && await(gp, c, 3) == SL_OK &&
+	       find_line(c, "async three") >= 0 && find_line(c, "async two") < 0,
+	       "and the next plot is its own");
+	unlink(png);
+	rmdir(dir);
+
+	/* gnuplot killed while a plot is in flight (stopped first, so that it cannot answer
+	 * before): said once, the text plotter draws */
+	sl_cells_clear(c);
+	kill((pid_t)sl_gnuplot_pid(gp), SIGSTOP);
+	TAP_OK(sl_gnuplot_send(gp, c, s, 2, &o) == SL_OK, "sent, then gnuplot is killed");
+	kill((pid_t)sl_gnuplot_pid(gp), SIGKILL);
+	rc = await(gp, c, 3);
+	n = sl_gnuplot_notice(gp);
+	TAP_OK(rc == SL_GNUPLOT_TEXT && find_line(c, "async three") >= 0 && !sl_gnuplot_ok(gp),
+	       "killed: the text plotter drew it (rc %d)", rc);
+	TAP_OK(n && strstr(n, "built-in text plotter"), "notice: %s", n ? n : "(none)");
+	sl_gnuplot_free(gp);
+	sl_cells_free(c);
+}
+
 static void test_missing(void)
 {
 	double y[3] = {3, 2, 1};
@@ -356,6 +576,7 @@ int main(void)
 	test_smooth_legend();
 	test_ansi();
 	test_gnuplot();
+	test_async();
 	test_missing();
 	return tap_done();
 }

@@ -1,5 +1,8 @@
 /* gnuplot.c - a gnuplot child on pipes: datablocks in, dumb-terminal text out, read up to a
- * marker with a deadline; the text plotter stands in whenever gnuplot cannot.
+ * marker with a deadline; the text plotter stands in whenever gnuplot cannot. A request is a
+ * small state machine (pump) driven either to its end (the synchronous calls) or a step at a
+ * time from the caller's poll loop (send, collect); one is in flight at a time, so the answers
+ * on the pipe are always in the order of the requests.
  *
  * Facts this relies on (gnuplot 5.4): popen is one-way, so the child gets three pipes; gnuplot
  * reading a pipe keeps going after an error and reports it on stderr; `print` after
@@ -25,15 +28,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-struct sl_gnuplot {
-	pid_t pid;        /* -1 when not running */
-	int in, out, err; /* our ends: its stdin, stdout, stderr */
-	double timeout;   /* seconds per request */
-	unsigned seq;     /* marker counter */
-	char notice[512]; /* pending message, "" when none */
-	char shown[512];  /* the last one handed out */
-};
 
 /* tab10, the same hues as the text plotter's xterm-256 colours */
 static const char *const hex[] = {"1f77b4", "ff7f0e", "2ca02c", "d62728", "9467bd",
@@ -100,6 +94,89 @@ static void put_quoted(buf *b, const char *s)
 	puts_(b, "'");
 }
 
+/* ---- the handle ---- */
+
+/* One script sent and its answer, read up to the marker. */
+enum { REQ_IDLE, REQ_BUSY, REQ_DONE, REQ_FAILED };
+
+typedef struct req {
+	int state;       /* REQ_*; REQ_FAILED: gnuplot was stopped, a notice says why */
+	buf msg;         /* the script, then the marker's print */
+	size_t sent;     /* of msg */
+	buf out, err;    /* its stdout (up to the marker) and stderr */
+	char mark[48];
+	double limit;    /* seconds it may take */
+	double deadline; /* sl_now() */
+} req;
+
+struct sl_gnuplot {
+	pid_t pid;        /* -1 when not running */
+	int in, out, err; /* our ends: its stdin, stdout, stderr */
+	double timeout;   /* seconds per request */
+	unsigned seq;     /* marker counter */
+	char notice[512]; /* pending message, "" when none */
+	char shown[512];  /* the last one handed out */
+	/* the plot sent by sl_gnuplot_send until it is collected: its request, its size, and a
+	 * copy of its series and options for the text plotter should gnuplot fail */
+	req cur;
+	int cur_w, cur_h;
+	sl_series *cur_s;
+	int cur_ns;
+	sl_plot_opts cur_o;
+};
+
+static void req_free(req *r)
+{
+	free(r->msg.s);
+	free(r->out.s);
+	free(r->err.s);
+	memset(r, 0, sizeof *r);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? sl_xstrdup(s) : NULL;
+}
+
+/* Keeps a copy of the plot sent, for the text plotter should gnuplot fail on it. */
+static void keep(sl_gnuplot *gp, const sl_series *s, int ns, const sl_plot_opts *o)
+{
+	gp->cur_s = sl_xcalloc((size_t)SL_MAX(ns, 1), sizeof *gp->cur_s);
+	gp->cur_ns = ns;
+	for (int k = 0; k < ns; k++) {
+		int n = s[k].n;
+		double *x = NULL, *y = sl_xmalloc((size_t)SL_MAX(n, 1) * sizeof *y);
+		if (n)
+			memcpy(y, s[k].y, (size_t)n * sizeof *y);
+		if (s[k].x) {
+			x = sl_xmalloc((size_t)SL_MAX(n, 1) * sizeof *x);
+			if (n)
+				memcpy(x, s[k].x, (size_t)n * sizeof *x);
+		}
+		gp->cur_s[k] = (sl_series){dup_or_null(s[k].name), x, y, n};
+	}
+	gp->cur_o = *o;
+	gp->cur_o.title = dup_or_null(o->title);
+	gp->cur_o.xlabel = dup_or_null(o->xlabel);
+	gp->cur_o.ylabel = dup_or_null(o->ylabel);
+}
+
+static void forget(sl_gnuplot *gp)
+{
+	for (int k = 0; k < gp->cur_ns; k++) {
+		free((char *)gp->cur_s[k].name);
+		free((double *)gp->cur_s[k].x);
+		free((double *)gp->cur_s[k].y);
+	}
+	free(gp->cur_s);
+	free((char *)gp->cur_o.title);
+	free((char *)gp->cur_o.xlabel);
+	free((char *)gp->cur_o.ylabel);
+	gp->cur_s = NULL;
+	gp->cur_ns = 0;
+	memset(&gp->cur_o, 0, sizeof gp->cur_o);
+}
+
 /* ---- the child ---- */
 
 static void notice(sl_gnuplot *gp, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -158,6 +235,9 @@ static int start(sl_gnuplot *gp, const char *path)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
 		setpgid(0, 0); /* the terminal's Ctrl-C is ours to handle, not gnuplot's */
+		/* below the training threads: no keystroke waits for a plot */
+		int nv = nice(SL_GNUPLOT_NICE);
+		(void)nv;
 		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0)
 			_exit(126);
 		execvp(path, argv);
@@ -202,6 +282,8 @@ sl_gnuplot *sl_gnuplot_new(const char *path)
 	gp->pid = -1;
 	gp->in = gp->out = gp->err = -1;
 	gp->timeout = 2.0;
+	if (!path || !*path)
+		path = getenv("SEQLAB_GNUPLOT");
 	start(gp, path && *path ? path : "gnuplot");
 	return gp;
 }
@@ -229,6 +311,8 @@ void sl_gnuplot_free(sl_gnuplot *gp)
 			gp->pid = -1;
 	}
 	stop(gp);
+	req_free(&gp->cur);
+	forget(gp);
 	free(gp);
 }
 
@@ -284,19 +368,10 @@ static const char *find_mark(const buf *b, const char *mark)
 	return NULL;
 }
 
-/* Sends script, then a marker print, and collects stdout up to the marker (into out) and
- * stderr (into err). On a timeout, EOF or a write error gnuplot is stopped, a notice set, and
- * SL_ERR returned. */
-static int request(sl_gnuplot *gp, const char *script, size_t len, buf *out, buf *err)
+/* write() without SIGPIPE: a dead reader must not raise it in the caller, so it is blocked
+ * for the call and the one our write may have raised is consumed. */
+static ssize_t write_quiet(int fd, const char *s, size_t n)
 {
-	char mark[48];
-	snprintf(mark, sizeof mark, "__seqlab_%u__", ++gp->seq);
-	buf msg = {0};
-	put(&msg, script, len);
-	putf(&msg, "set print '-'\nprint '%s'\n", mark);
-
-	/* a dead reader must not raise SIGPIPE in the caller: block it while writing, and
-	 * consume the one our write may have raised */
 	sigset_t pipe_set, old, pend;
 	sigemptyset(&pipe_set);
 	sigaddset(&pipe_set, SIGPIPE);
@@ -304,75 +379,118 @@ static int request(sl_gnuplot *gp, const char *script, size_t len, buf *out, buf
 	sigpending(&pend);
 	int was_pending = sigismember(&pend, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-
-	const double deadline = sl_now() + gp->timeout;
-	size_t sent = 0;
-	int rc = SL_ERR, epipe = 0;
-	const char *why = NULL;
-	out->n = err->n = 0;
-	if (out->s)
-		out->s[0] = 0;
-	if (err->s)
-		err->s[0] = 0;
-	for (;;) {
-		const char *at = find_mark(out, mark);
-		if (at) {
-			out->n = (size_t)(at - out->s);
-			out->s[out->n] = 0;
-			rc = SL_OK;
-			break;
-		}
-		int ms = (int)ceil((deadline - sl_now()) * 1000);
-		if (ms <= 0) {
-			why = "did not answer";
-			break;
-		}
-		struct pollfd p[3] = {{gp->out, POLLIN, 0}, {gp->err, POLLIN, 0}, {-1, POLLOUT, 0}};
-		if (sent < msg.n)
-			p[2].fd = gp->in;
-		int k = poll(p, 3, ms);
-		if (k < 0 && errno != EINTR) {
-			why = "could not be polled";
-			break;
-		}
-		if (k <= 0)
-			continue;
-		if (p[2].revents & (POLLOUT | POLLERR | POLLHUP)) {
-			ssize_t w = write(gp->in, msg.s + sent, msg.n - sent);
-			if (w > 0) {
-				sent += (size_t)w;
-			} else if (w < 0 && errno != EAGAIN && errno != EINTR) {
-				epipe = errno == EPIPE;
-				why = "stopped reading its input";
-				break;
-			}
-		}
-		if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) && !drain(gp->err, err))
-			close_fd(&gp->err); /* gnuplot may still be alive: stdout decides */
-		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-			if (!drain(gp->out, out) && !find_mark(out, mark)) {
-				why = "exited";
-				break;
-			}
-		}
-	}
-	if (rc == SL_OK && gp->err >= 0)
-		drain(gp->err, err); /* its error messages precede the marker */
-	if (epipe && !was_pending) {
+	ssize_t w = write(fd, s, n);
+	int e = errno;
+	if (w < 0 && e == EPIPE && !was_pending) {
 		struct timespec zero = {0, 0};
 		sigtimedwait(&pipe_set, NULL, &zero);
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	free(msg.s);
-	if (rc != SL_OK) {
-		if (why && !strcmp(why, "did not answer"))
-			notice(gp, "gnuplot did not answer within %g s and was stopped; curves use the "
-			       "built-in text plotter", gp->timeout);
-		else
-			notice(gp, "gnuplot %s; curves use the built-in text plotter", why ? why : "failed");
-		stop(gp);
+	errno = e;
+	return w;
+}
+
+static void req_begin(sl_gnuplot *gp, req *r, const char *script, size_t len, double limit)
+{
+	r->msg.n = r->out.n = r->err.n = 0;
+	put(&r->msg, script, len);
+	snprintf(r->mark, sizeof r->mark, "__seqlab_%u__", ++gp->seq);
+	putf(&r->msg, "set print '-'\nprint '%s'\n", r->mark);
+	put(&r->out, "", 0);
+	put(&r->err, "", 0);
+	r->sent = 0;
+	r->limit = limit;
+	r->deadline = sl_now() + limit;
+	r->state = REQ_BUSY;
+}
+
+/* The request failed: gnuplot is stopped and a notice says why. */
+static void req_fail(sl_gnuplot *gp, req *r, const char *why)
+{
+	if (!strcmp(why, "did not answer"))
+		notice(gp, "gnuplot did not answer within %g s and was stopped; curves use the built-in "
+		       "text plotter", r->limit);
+	else
+		notice(gp, "gnuplot %s; curves use the built-in text plotter", why);
+	stop(gp);
+	r->state = REQ_FAILED;
+}
+
+/* Moves a request on: writes what gnuplot takes of the script, collects its stdout up to the
+ * marker (into r->out) and its stderr (into r->err). With block it waits until the answer is
+ * complete or the deadline has passed, else it returns as soon as nothing more can be done
+ * now. A timeout, EOF or a write error stops gnuplot (req_fail). Returns r->state. */
+static int pump(sl_gnuplot *gp, req *r, int block)
+{
+	int late = 0; /* past the deadline: one last read, then give up */
+	while (r->state == REQ_BUSY) {
+		const char *at = find_mark(&r->out, r->mark);
+		if (at) {
+			r->out.n = (size_t)(at - r->out.s);
+			r->out.s[r->out.n] = 0;
+			if (gp->err >= 0)
+				drain(gp->err, &r->err); /* its error messages precede the marker */
+			r->state = REQ_DONE;
+			break;
+		}
+		if (late) {
+			req_fail(gp, r, "did not answer");
+			break;
+		}
+		double left = r->deadline - sl_now();
+		late = left <= 0;
+		int ms = late || !block ? 0 : (int)ceil(left * 1000);
+		struct pollfd p[3] = {{gp->out, POLLIN, 0}, {gp->err, POLLIN, 0}, {-1, POLLOUT, 0}};
+		if (r->sent < r->msg.n)
+			p[2].fd = gp->in;
+		int k = poll(p, 3, ms);
+		if (k < 0 && errno != EINTR) {
+			req_fail(gp, r, "could not be polled");
+			break;
+		}
+		if (k < 0) {
+			late = 0; /* interrupted: that was not the last read */
+			continue;
+		}
+		if (k == 0) {
+			if (!block && !late)
+				break; /* nothing more now */
+			continue;
+		}
+		if (p[2].revents & (POLLOUT | POLLERR | POLLHUP)) {
+			ssize_t w = write_quiet(gp->in, r->msg.s + r->sent, r->msg.n - r->sent);
+			if (w > 0) {
+				r->sent += (size_t)w;
+			} else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+				req_fail(gp, r, "stopped reading its input");
+				break;
+			}
+		}
+		if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) && !drain(gp->err, &r->err))
+			close_fd(&gp->err); /* gnuplot may still be alive: stdout decides */
+		if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) && !drain(gp->out, &r->out) &&
+		    !find_mark(&r->out, r->mark)) {
+			req_fail(gp, r, "exited");
+			break;
+		}
 	}
-	return rc;
+	return r->state;
+}
+
+/* Sends script and waits for the answer (up to the marker, into r->out; stderr into r->err),
+ * at most limit seconds. A plot sent by sl_gnuplot_send and not answered yet is waited for
+ * first (its answer stays for sl_gnuplot_collect), so requests never overlap on the pipes.
+ * SL_OK, or SL_ERR when gnuplot failed (stopped, notice set). */
+static int request(sl_gnuplot *gp, req *r, const char *script, size_t len, double limit)
+{
+	if (gp->cur.state == REQ_BUSY)
+		pump(gp, &gp->cur, 1);
+	if (!sl_gnuplot_ok(gp)) {
+		r->state = REQ_FAILED;
+		return SL_ERR;
+	}
+	req_begin(gp, r, script, len, limit);
+	return pump(gp, r, 1) == REQ_DONE ? SL_OK : SL_ERR;
 }
 
 /* The first error gnuplot reported in err ("line 3: x range is invalid" -> "x range is
@@ -549,6 +667,47 @@ static int put_plot(buf *b, const sl_series *s, int ns, const sl_plot_opts *o, i
 	return drawn;
 }
 
+/* The dumb-terminal script for a W x H plot; returns how many series it draws. */
+static int dumb_script(buf *b, const sl_series *s, int ns, const sl_plot_opts *o, int W, int H)
+{
+	putf(b, "reset\nset terminal dumb size %d,%d nofeed %s\nset output\n", W, H,
+	     o->color ? "ansi256" : "mono");
+	return put_plot(b, s, ns, o, 1, 8 * W);
+}
+
+/* Paints the page of an answered request into W x H cells appended to out. SL_OK, or SL_ERR
+ * with a notice when the page is blank (gnuplot's error, if it gave one). */
+static int paint(sl_gnuplot *gp, const req *r, int W, int H, sl_cells *out)
+{
+	char msg[256];
+	int rc = SL_ERR;
+	sl_cells *tmp = sl_cells_new();
+	sl_cells_parse_ansi(tmp, r->out.s ? r->out.s : "", (int)r->out.n);
+	/* the page: a form feed (dropped by the parser), then H rows */
+	int first = 0;
+	while (tmp->n - first > H && tmp->line[first].n == 0)
+		first++;
+	int blank = 1;
+	for (int i = first; i < tmp->n && blank; i++)
+		for (int j = 0; j < tmp->line[i].n; j++)
+			if (tmp->line[i].cell[j].ch != ' ')
+				blank = 0;
+	if (!blank) {
+		for (int i = first; i < SL_MIN(tmp->n, first + H); i++) {
+			sl_cells_line *l = sl_cells_add(out);
+			const sl_cells_line *src = &tmp->line[i];
+			for (int j = 0; j < SL_MIN(src->n, W); j++)
+				sl_cells_putc(l, src->cell[j].ch, src->cell[j].fg, src->cell[j].bg);
+		}
+		rc = SL_OK;
+	} else {
+		const char *e = first_error(&r->err, 1, msg, sizeof msg);
+		notice(gp, "gnuplot: %s; drawn by the built-in text plotter", e ? e : "no plot came back");
+	}
+	sl_cells_free(tmp);
+	return rc;
+}
+
 int sl_gnuplot_plot(sl_gnuplot *gp, sl_cells *out, const sl_series *s, int ns,
                     const sl_plot_opts *o)
 {
@@ -558,51 +717,99 @@ int sl_gnuplot_plot(sl_gnuplot *gp, sl_cells *out, const sl_series *s, int ns,
 	if (sl_plot_check(s, ns, o))
 		return SL_ERR;
 	const int W = o->width > 0 ? o->width : 80, H = o->height > 0 ? o->height : 24;
-	if (!sl_gnuplot_ok(gp))
-		goto text;
-
-	buf script = {0}, rout = {0}, rerr = {0};
-	putf(&script, "reset\nset terminal dumb size %d,%d nofeed %s\nset output\n", W, H,
-	     o->color ? "ansi256" : "mono");
-	int drawn = put_plot(&script, s, ns, o, 1, 8 * W);
-	int rc = SL_ERR;
-	if (drawn && request(gp, script.s, script.n, &rout, &rerr) == SL_OK) {
-		char msg[256];
-		sl_cells *tmp = sl_cells_new();
-		sl_cells_parse_ansi(tmp, rout.s ? rout.s : "", (int)rout.n);
-		/* the page: a form feed (dropped by the parser), then H rows */
-		int first = 0;
-		while (tmp->n - first > H && tmp->line[first].n == 0)
-			first++;
-		int blank = 1;
-		for (int i = first; i < tmp->n && blank; i++)
-			for (int j = 0; j < tmp->line[i].n; j++)
-				if (tmp->line[i].cell[j].ch != ' ')
-					blank = 0;
-		if (!blank) {
-			for (int i = first; i < SL_MIN(tmp->n, first + H); i++) {
-				sl_cells_line *l = sl_cells_add(out);
-				const sl_cells_line *src = &tmp->line[i];
-				for (int j = 0; j < SL_MIN(src->n, W); j++)
-					sl_cells_putc(l, src->cell[j].ch, src->cell[j].fg, src->cell[j].bg);
-			}
-			rc = SL_OK;
-		} else {
-			const char *e = first_error(&rerr, 1, msg, sizeof msg);
-			notice(gp, "gnuplot: %s; drawn by the built-in text plotter",
-			       e ? e : "no plot came back");
-		}
-		sl_cells_free(tmp);
+	if (sl_gnuplot_ok(gp)) {
+		buf script = {0};
+		req r = {0};
+		int drawn = dumb_script(&script, s, ns, o, W, H);
+		int rc = drawn && request(gp, &r, script.s, script.n, gp->timeout) == SL_OK
+		                 ? paint(gp, &r, W, H, out)
+		                 : SL_ERR;
+		free(script.s);
+		req_free(&r);
+		if (rc == SL_OK)
+			return SL_OK;
 	}
-	free(script.s);
-	free(rout.s);
-	free(rerr.s);
-	if (rc == SL_OK)
-		return SL_OK;
-text:
 	if (sl_plot_render(out, s, ns, o, NULL))
 		return SL_ERR;
 	return SL_GNUPLOT_TEXT;
+}
+
+int sl_gnuplot_send(sl_gnuplot *gp, sl_cells *out, const sl_series *s, int ns,
+                    const sl_plot_opts *o)
+{
+	static const sl_plot_opts none = {0};
+	if (!o)
+		o = &none;
+	if (sl_gnuplot_pending(gp)) {
+		sl_errorf("gnuplot: a plot is already in flight");
+		return SL_ERR;
+	}
+	if (sl_plot_check(s, ns, o))
+		return SL_ERR;
+	const int W = o->width > 0 ? o->width : 80, H = o->height > 0 ? o->height : 24;
+	if (sl_gnuplot_ok(gp)) {
+		buf script = {0};
+		int drawn = dumb_script(&script, s, ns, o, W, H);
+		if (drawn) {
+			req_begin(gp, &gp->cur, script.s, script.n, gp->timeout);
+			free(script.s);
+			keep(gp, s, ns, o);
+			gp->cur_w = W;
+			gp->cur_h = H;
+			pump(gp, &gp->cur, 0); /* what the pipe takes now */
+			return SL_OK;
+		}
+		free(script.s);
+	}
+	if (sl_plot_render(out, s, ns, o, NULL))
+		return SL_ERR;
+	return SL_GNUPLOT_TEXT;
+}
+
+int sl_gnuplot_pending(const sl_gnuplot *gp)
+{
+	return gp && gp->cur.state != REQ_IDLE;
+}
+
+int sl_gnuplot_pollfds(const sl_gnuplot *gp, struct pollfd *p, int max, int *ms, int lazy)
+{
+	*ms = -1;
+	if (!gp || gp->cur.state == REQ_IDLE)
+		return 0;
+	*ms = 0;
+	if (gp->cur.state != REQ_BUSY)
+		return 0; /* answered or failed: collect it */
+	const req *r = &gp->cur;
+	double left = r->deadline - sl_now();
+	*ms = left > 0 ? (int)ceil(left * 1000) : 0;
+	if (lazy && r->sent >= r->msg.n && !r->out.n && !r->err.n)
+		return 0; /* all sent, nothing back yet: the answer can wait in the pipe */
+	int n = 0;
+	struct pollfd want[3] = {{gp->out, POLLIN, 0}, {gp->err, POLLIN, 0}, {gp->in, POLLOUT, 0}};
+	for (int i = 0; i < 3 && n < max; i++) {
+		if (want[i].fd < 0 || (i == 2 && r->sent >= r->msg.n))
+			continue;
+		p[n++] = want[i];
+	}
+	return n;
+}
+
+int sl_gnuplot_collect(sl_gnuplot *gp, sl_cells *out)
+{
+	if (!sl_gnuplot_pending(gp)) {
+		sl_errorf("gnuplot: no plot in flight");
+		return SL_ERR;
+	}
+	if (pump(gp, &gp->cur, 0) == REQ_BUSY)
+		return SL_GNUPLOT_PENDING;
+	int rc = SL_ERR;
+	if (gp->cur.state == REQ_DONE)
+		rc = paint(gp, &gp->cur, gp->cur_w, gp->cur_h, out);
+	if (rc != SL_OK)
+		rc = sl_plot_render(out, gp->cur_s, gp->cur_ns, &gp->cur_o, NULL) ? SL_ERR : SL_GNUPLOT_TEXT;
+	req_free(&gp->cur);
+	forget(gp);
+	return rc;
 }
 
 int sl_gnuplot_save(sl_gnuplot *gp, const char *file, const sl_series *s, int ns,
@@ -636,18 +843,21 @@ int sl_gnuplot_save(sl_gnuplot *gp, const char *file, const sl_series *s, int ns
 		return SL_ERR;
 	}
 
-	buf script = {0}, rout = {0}, rerr = {0};
+	buf script = {0};
+	req r = {0};
 	char msg[256];
 	int rc = SL_ERR;
+	/* a file takes longer than a text plot, and gnuplot runs niced */
+	const double limit = SL_GNUPLOT_SAVE_SLACK * gp->timeout;
 	/* first the output file alone, so a bad path never sends an image to our stdout pipe */
 	putf(&script, "reset\nset terminal %s\nset output ", term);
 	put_quoted(&script, file);
 	puts_(&script, "\n");
-	if (request(gp, script.s, script.n, &rout, &rerr)) {
+	if (request(gp, &r, script.s, script.n, limit)) {
 		sl_errorf("plot save: gnuplot failed, %s not written", file);
 		goto out;
 	}
-	if (first_error(&rerr, 0, msg, sizeof msg)) {
+	if (first_error(&r.err, 0, msg, sizeof msg)) {
 		sl_errorf("plot save: %s: %s", file, msg);
 		goto out;
 	}
@@ -657,12 +867,12 @@ int sl_gnuplot_save(sl_gnuplot *gp, const char *file, const sl_series *s, int ns
 		puts_(&script, "set xrange [0:1]\nset yrange [0:1]\nplot NaN notitle\n");
 	}
 	puts_(&script, "unset output\n");
-	if (request(gp, script.s, script.n, &rout, &rerr)) {
+	if (request(gp, &r, script.s, script.n, limit)) {
 		sl_errorf("plot save: gnuplot failed, %s not written", file);
 		goto out;
 	}
 	struct stat st;
-	if (first_error(&rerr, 0, msg, sizeof msg))
+	if (first_error(&r.err, 0, msg, sizeof msg))
 		sl_errorf("plot save: %s: %s", file, msg);
 	else if (stat(file, &st) || st.st_size == 0)
 		sl_errorf("plot save: gnuplot wrote nothing to %s", file);
@@ -670,7 +880,6 @@ int sl_gnuplot_save(sl_gnuplot *gp, const char *file, const sl_series *s, int ns
 		rc = SL_OK;
 out:
 	free(script.s);
-	free(rout.s);
-	free(rerr.s);
+	req_free(&r);
 	return rc;
 }

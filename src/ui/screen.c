@@ -4,15 +4,19 @@
  *
  * Two threads. The trainer runs sl_workbench_tick() in slices while a job
  * is active, holding the session lock during each slice and publishing what
- * the panes show after it (scr_publish); between slices it yields whenever
- * the main thread asks for the lock. The main thread polls stdin, a
- * self-pipe for signals and a pipe the trainer pokes; it feeds keystrokes to
- * readline and echoes them, and draws the panes from the published data,
- * all without the session lock, so neither an echo nor a frame waits for a
- * training step or an evaluation; it takes the lock only to run the lines
- * typed (queued until it has it) and to complete. Training is the same
- * sequence of steps whatever the screen does: commands run between slices,
- * at step boundaries, exactly as in plain mode.
+ * the panes show after it (scr_publish, a few times per frame); between
+ * slices it yields whenever the main thread asks for the lock. The main
+ * thread polls stdin, a self-pipe for signals, a pipe the trainer pokes and
+ * gnuplot's answer; it feeds keystrokes to readline and echoes them, and
+ * draws the panes from the published data, all without the session lock, so
+ * neither an echo nor a frame waits for a training step or an evaluation; it
+ * takes the lock only to run the lines typed (queued until it has it) and to
+ * complete. Nor does it wait for gnuplot: a plot is sent, and painted when
+ * its answer is in. While a run trains, the main thread wakes only for keys,
+ * for the lines typed and for a frame every SCR_FRAME seconds: on two cores,
+ * each wakeup delays a training thread. Training is the same sequence of
+ * steps whatever the screen does: commands run between slices, at step
+ * boundaries, exactly as in plain mode.
  *
  * Input is read from stdin with read() (curses never reads): at the prompt
  * the bytes go to readline one at a time through rl_getc_function, so
@@ -36,6 +40,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <locale.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -50,7 +55,6 @@
 #include <readline/readline.h>
 
 #define SLICE 0.02          /* seconds of training per slice of the trainer */
-#define FRAME 0.1           /* while training, the panes are redrawn this often (at most) */
 #define PROMPT "seqlab> "
 #define PROMPT_MORE "...> "
 
@@ -228,6 +232,7 @@ static void *trainer(void *arg)
 {
 	(void)arg;
 	sl_workbench *wb = sl_session_workbench(g.s);
+	double published = 0;
 	pthread_mutex_lock(&mu);
 	while (!trainer_stop) {
 		int active = sl_workbench_training(wb);
@@ -261,7 +266,13 @@ static void *trainer(void *arg)
 				g.state = "idle";
 			atomic_store(&training, 0);
 		}
-		scr_publish(&g, sl_now());
+		/* what the panes show, a few times per frame (not after every
+		 * slice: the main thread draws only every SCR_FRAME) */
+		double now = sl_now();
+		if (done || now - published >= SCR_FRAME / 4) {
+			scr_publish(&g, now);
+			published = now;
+		}
 		if (done)
 			poke();
 	}
@@ -1053,13 +1064,19 @@ static void loop(void)
 		double now = sl_now();
 		/* work at once; while training, a frame at a time; else on demand */
 		int timeout = work || g.dirty_all || (!busy && atomic_load(&g.dirty_log)) ? 0
-			      : busy ? (int)SL_MAX(1, (next_frame - now) * 1000) : 1000;
-		struct pollfd p[3] = {
+			      : busy ? (int)SL_MAX(1, ceil((next_frame - now) * 1000)) : 1000;
+		struct pollfd p[6] = {
 			{ .fd = STDIN_FILENO, .events = POLLIN },
 			{ .fd = sig_pipe[0], .events = POLLIN },
 			{ .fd = wake_pipe[0], .events = POLLIN },
 		};
-		int n = poll(p, 3, timeout);
+		/* gnuplot's answer to the plot in flight: taken as it comes while
+		 * nothing trains; while a run trains, at the next frame, so that
+		 * gnuplot wakes no one (its time limit is checked then too) */
+		int plot_ms, nplot = sl_gnuplot_pollfds(g.gp, p + 3, 3, &plot_ms, busy);
+		if (plot_ms >= 0 && (!busy || nplot || plot_ms == 0))
+			timeout = SL_MIN(timeout, plot_ms);
+		int n = poll(p, (nfds_t)(3 + nplot), timeout);
 		if (n < 0 && errno != EINTR)
 			break;
 		if (n > 0 && (p[1].revents & POLLIN))
@@ -1102,13 +1119,15 @@ static void loop(void)
 				break;
 			ran = 1;
 		}
-		/* drawing needs no session lock: what changed, a frame at a time while training */
+		/* drawing needs no session lock: what changed, a frame at a time
+		 * while training, and a plot when it comes */
+		int plotted = scr_curves_collect(&g);
 		now = sl_now();
 		busy = atomic_load(&training);
-		if (!busy || ran || g.dirty_all || now >= next_frame) {
+		if (!busy || ran || plotted || g.dirty_all || now >= next_frame) {
 			scr_draw(&g, now, 0);
 			if (now >= next_frame)
-				next_frame = now + FRAME;
+				next_frame = now + SCR_FRAME;
 		}
 	}
 }
@@ -1207,6 +1226,7 @@ int sl_screen_run(sl_session *s, const char *file, int *script_failed)
 	intrflush(stdscr, FALSE);
 	keypad(stdscr, FALSE);
 	leaveok(stdscr, TRUE);
+	typeahead(-1); /* we read the keys: no polling stdin in every refresh */
 
 	memset(&g, 0, sizeof g);
 	pthread_mutex_init(&g.dmu, NULL);
@@ -1312,6 +1332,7 @@ int sl_screen_run(sl_session *s, const char *file, int *script_failed)
 	scr_log_free(&g);
 	scr_view_free(&g.view);
 	sl_cells_free(g.curve_cells);
+	sl_cells_free(g.curve_next);
 	sl_cells_free(g.heat_cells);
 	pthread_mutex_destroy(&g.dmu);
 	memset(&g, 0, sizeof g);

@@ -494,21 +494,48 @@ static void hint(sl_cells *c, const char *const *lines)
 		sl_cells_puts(sl_cells_add(c), lines[i], -1, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
 }
 
-/* Plots sc->curve_data into the curve cells (main thread, no lock: the data
- * is its own copy). */
-static void plot_curves(scr *sc, int w, int h)
+/* A plot came (or was drawn at once): it replaces the picture shown. st is
+ * sl_gnuplot_send's or sl_gnuplot_collect's result; info its header. */
+static void curves_show(scr *sc, int st, const char *info)
+{
+	sl_cells *c = sc->curve_next;
+	if (st == SL_ERR) {
+		sl_cells_clear(c);
+		sl_cells_puts(sl_cells_add(c), "", -1, -1, -1);
+		char msg[512];
+		snprintf(msg, sizeof msg, " (%s)", sl_error());
+		sl_cells_puts(sl_cells_add(c), msg, -1, -1, -1);
+	}
+	sc->curve_next = sc->curve_cells;
+	sc->curve_cells = c;
+	sl_cells_clear(sc->curve_next);
+	sc->curve_text = st == SL_GNUPLOT_TEXT;
+	snprintf(sc->curve_info, sizeof sc->curve_info, "%s", info);
+	sc->curve_fresh = 1;
+	const char *note = sl_gnuplot_notice(sc->gp);
+	if (note)
+		scr_log_add(sc, LOG_NOTE, note);
+}
+
+/* Sends sc->curve_data to gnuplot (main thread, no lock: the data is its
+ * own copy), or shows it at once when gnuplot has nothing to do: a hint
+ * when there are no curves, the text plotter's when gnuplot is not usable. */
+static void curves_send(scr *sc, int w, int h)
 {
 	if (!sc->curve_cells)
 		sc->curve_cells = sl_cells_new();
-	sl_cells *out = sc->curve_cells;
+	if (!sc->curve_next)
+		sc->curve_next = sl_cells_new();
+	sc->curve_want = 0;
+	sl_cells *out = sc->curve_next;
 	sl_cells_clear(out);
-	sc->curve_text = 0;
 	const sl_curves *cv = &sc->curve_data;
 	if (cv->n == 0) {
 		static const char *const msg[] = {
 			"", " No curves yet: train a run (task, model, train).",
 			" 'plot' chooses what is drawn here.", NULL };
 		hint(out, msg);
+		curves_show(sc, SL_OK, sc->data_info);
 		return;
 	}
 	sl_series *ser = sl_xcalloc((size_t)cv->n, sizeof *ser);
@@ -524,18 +551,11 @@ static void plot_curves(scr *sc, int w, int h)
 		ser[i].y = by[i];
 	}
 	sl_plot_opts o = { .width = w, .height = h, .logy = sc->curve_logy, .color = sc->color };
-	int st = sl_gnuplot_plot(sc->gp, out, ser, cv->n, &o);
-	if (st == SL_ERR) {
-		sl_cells_clear(out);
-		sl_cells_puts(sl_cells_add(out), "", -1, -1, -1);
-		char msg[512];
-		snprintf(msg, sizeof msg, " (%s)", sl_error());
-		sl_cells_puts(sl_cells_add(out), msg, -1, -1, -1);
-	}
-	sc->curve_text = st == SL_GNUPLOT_TEXT;
-	const char *note = sl_gnuplot_notice(sc->gp);
-	if (note)
-		scr_log_add(sc, LOG_NOTE, note);
+	int st = sl_gnuplot_send(sc->gp, out, ser, cv->n, &o);
+	if (st == SL_OK)
+		snprintf(sc->sent_info, sizeof sc->sent_info, "%s", sc->data_info);
+	else
+		curves_show(sc, st, sc->data_info);
 	for (int i = 0; i < cv->n; i++) {
 		free(bx[i]);
 		free(by[i]);
@@ -545,15 +565,27 @@ static void plot_curves(scr *sc, int w, int h)
 	free(ser);
 }
 
-/* Takes newly published curves and plots them; paints the pane when they
- * changed or when all is set. Returns 1 if it painted. */
+int scr_curves_collect(scr *sc)
+{
+	if (!sl_gnuplot_pending(sc->gp))
+		return 0;
+	int st = sl_gnuplot_collect(sc->gp, sc->curve_next);
+	if (st == SL_GNUPLOT_PENDING)
+		return 0;
+	curves_show(sc, st, sc->sent_info);
+	return sc->win[PANE_CURVES] != NULL;
+}
+
+/* Takes newly published curves and has them plotted, one plot at a time:
+ * the newest data goes to gnuplot once the answer in flight is in, and the
+ * pane shows the last picture until then. Paints the pane when a new
+ * picture came or when all is set. Returns 1 if it painted. */
 static int draw_curves(scr *sc, int all)
 {
 	WINDOW *win = sc->win[PANE_CURVES];
 	const scr_rect *r = &sc->lay.pane[PANE_CURVES];
 	if (!win)
 		return 0;
-	int fresh = 0;
 	pthread_mutex_lock(&sc->dmu);
 	if (sc->snap_gen != sc->snap_drawn) {
 		/* take the data: the publisher keeps only its signature */
@@ -562,23 +594,27 @@ static int draw_curves(scr *sc, int all)
 		sc->snap.c = NULL;
 		sc->snap.n = 0;
 		sc->curve_logy = sc->snap_logy;
-		snprintf(sc->curve_info, sizeof sc->curve_info, "%s", sc->snap_info);
+		snprintf(sc->data_info, sizeof sc->data_info, "%s", sc->snap_info);
 		sc->snap_drawn = sc->snap_gen;
-		fresh = 1;
+		sc->curve_want = 1;
 	}
 	pthread_mutex_unlock(&sc->dmu);
 	int w = r->w, h = r->h - 1;
-	if (fresh || !sc->curve_cells)
-		plot_curves(sc, w, h);
-	if (!fresh && !all)
+	scr_curves_collect(sc);
+	if ((sc->curve_want || !sc->curve_cells) && !sl_gnuplot_pending(sc->gp))
+		curves_send(sc, w, h);
+	if (!sc->curve_fresh && !all)
 		return 0;
+	sc->curve_fresh = 0;
 	werase(win);
 	char info[200];
 	snprintf(info, sizeof info, "%s%s", sc->curve_info, sc->curve_text ? " (text plotter)" : "");
 	header(sc, PANE_CURVES, info);
-	int maxs = SL_MAX(sc->curve_cells->n - h, 0);
-	sc->curve_scroll = SL_MAX(0, SL_MIN(sc->curve_scroll, maxs));
-	scr_paint(sc, win, sc->curve_cells, sc->curve_scroll, 1, 0, h, w);
+	if (sc->curve_cells) {
+		int maxs = SL_MAX(sc->curve_cells->n - h, 0);
+		sc->curve_scroll = SL_MAX(0, SL_MIN(sc->curve_scroll, maxs));
+		scr_paint(sc, win, sc->curve_cells, sc->curve_scroll, 1, 0, h, w);
+	}
 	wnoutrefresh(win);
 	return 1;
 }
@@ -942,9 +978,10 @@ void scr_publish(scr *sc, double now)
 	const char *watch = sl_display_watch(sc->s, &every);
 	if (watch)
 		snprintf(heat_info, sizeof heat_info, "watch every %d steps: %s", every, watch);
-	/* the curves: when they changed, at most twice a second while training */
+	/* the curves: when they changed, at most once a second while training
+	 * (each publication is a copy here and a plot by gnuplot) */
 	uint64_t sig = curve_signature(sc, cw, ch);
-	int curves = sig != had && (!training || now - last >= 0.5);
+	int curves = sig != had && (!training || now - last >= SCR_CURVE_PERIOD);
 	sl_curves cv = { 0 };
 	char info[160] = "";
 	const sl_plot_spec *p = sl_display_spec(sc->s);

@@ -25,6 +25,10 @@
 #define SCR_WIDE_COLS 100
 
 #define SCR_LOG_MAX 5000   /* lines kept in the log */
+/* While a run trains: the panes and the status line are redrawn at most
+ * this often (seconds), and the curves re-plotted at most this often. */
+#define SCR_FRAME 0.5
+#define SCR_CURVE_PERIOD 1.0
 
 enum { PANE_LOG, PANE_CURVES, PANE_HEAT, PANE_COUNT };
 enum { FOCUS_PROMPT = -1 };
@@ -66,11 +70,12 @@ typedef struct scr_view {
  * and to complete. Neither draws from the session directly: whoever holds
  * the session lock publishes what the panes show (scr_publish: the status
  * line, a copy of the curves' data, the heatmap's header) into the shared
- * display data under dmu, the trainer after every slice; the main thread
- * draws from there, taking only dmu, so a frame never waits for a training
- * slice and training never waits for a frame. Output lines and views land
- * under dmu too, from either thread. Lock order: the session lock, then
- * dmu; never the other way. Curses and readline belong to the main thread. */
+ * display data under dmu, the trainer after a slice (a few times per
+ * frame); the main thread draws from there, taking only dmu, so a frame
+ * never waits for a training slice and training never waits for a frame.
+ * Output lines and views land under dmu too, from either thread. Lock
+ * order: the session lock, then dmu; never the other way. Curses and
+ * readline belong to the main thread. */
 typedef struct scr {
 	sl_session *s;
 
@@ -89,9 +94,14 @@ typedef struct scr {
 	sl_gnuplot *gp;
 	sl_curves curve_data; /* the published curves taken for plotting */
 	int curve_logy;
-	char curve_info[160];
-	sl_cells *curve_cells;
+	char data_info[160];  /* the header for curve_data */
+	int curve_want;     /* curve_data is not plotted yet (sent when gnuplot is free) */
+	char sent_info[160]; /* the header for the plot in flight */
+	sl_cells *curve_cells; /* the picture shown, kept until the next one is in */
+	sl_cells *curve_next;  /* the plot in flight lands here */
+	char curve_info[160];  /* the header for curve_cells */
 	int curve_text;     /* the text plotter drew them */
+	int curve_fresh;    /* a new picture to paint */
 	int curve_scroll;
 	unsigned snap_drawn;
 	sl_cells *heat_cells;
@@ -157,12 +167,16 @@ void scr_view_set(scr *sc, const sl_view *v, int keep);
 void scr_view_free(scr_view *v);
 
 /* Under the session lock: publishes the status line, the heatmap's header
- * and, when they changed (while training at most twice a second), the
- * curves' data. */
+ * and, when they changed (while training at most every SCR_CURVE_PERIOD),
+ * the curves' data. */
 void scr_publish(scr *sc, double now);
 /* The main thread: draws what changed or is due (now: sl_now()); force
  * redraws everything. Takes dmu, not the session lock. */
 void scr_draw(scr *sc, double now, int force);
+/* The main thread: takes gnuplot's answer to the plot in flight if it is
+ * complete (without waiting); 1 when it did and the curve pane is shown
+ * (scr_draw paints the new picture). */
+int scr_curves_collect(scr *sc);
 /* The prompt line from readline's state, refreshed at once (a keystroke's echo). */
 void scr_draw_prompt(scr *sc, int flush);
 /* Paints lines of cells into win at (y, x), at most h lines of w cells, from line first. */
