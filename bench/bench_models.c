@@ -1,39 +1,58 @@
 /* bench_models.c - the seqlab side of the benchmark harness and of the
  * PyTorch cross-check (bench/torch_ref.py, bench/run.sh, DESIGN.md section 7).
  *
- * For a model configuration and a seed it builds the model, writes its initial
- * parameters and the fixed sequence of training batches it will use, then
+ * For a benchmark configuration (-m) and a seed it builds the model, writes
+ * its initial parameters and the fixed sequence of training batches it will
+ * use, then
  *
  *   check  runs K training steps and writes the per-step losses, the global
  *          gradient norms, every gradient of step 1 (before clipping) and the
  *          parameters after step K, for torch_ref.py --check to compare;
  *   time   times S training steps (after W warm-up steps) through sl_run_step,
- *          then `translate` of NT validation words one at a time, and prints
- *          one key=value line: words/s, ms/step, ms/word, peak RSS, FLOPs;
+ *          then (Pig-Latin) `translate` of NT validation words one at a time,
+ *          and prints one key=value line: words/s, ms/step, ms/word, peak
+ *          RSS, FLOPs;
  *   shapes prints the sgemm calls of those S steps (for bench/sgemm_rate) and
  *          the FLOPs per word, without training;
  *   blas   prints core=the OpenBLAS kernels in use (OPENBLAS_CORETYPE).
  *
  *   bench_models blas | check|time|shapes [-m MODEL] [-o DIR] [-n STEPS] [-w WARMUP]
  *                [-S SEED] [-j THREADS] [-p small|large] [-b BATCH]
- *                [-l LR] [-d WD] [-c CLIP] [-t NWORDS] [-f WORDLIST] [key=value model options...]
+ *                [-l LR] [-d WD] [-c CLIP] [-t NWORDS] [-f WORDLIST] [key=value options...]
+ *
+ * The configurations (MODEL):
+ *   transformer   Pig-Latin, `transformer` with its defaults
+ *   mamba         Pig-Latin, `mamba` with its defaults (a prefix LM)
+ *   gpt           recall (seed 004), `task recall K=16 d=64 M=1 L=64 tau=1`,
+ *                 `gpt layers=2 mlp=0 hidden=64 heads=1 pe=learned`
+ *   recall-mamba  the same recall task, `mamba layers=2 hidden=64`
+ * key=value options go to the model over those defaults, except recall's
+ * task options K d M L tau embed, which go to the task (e.g. `d=16
+ * hidden=16`). The recall task is built as `task recall` builds it (100
+ * batches an epoch, a test set of 256, maxlen 3L, seeded with -S), and
+ * trained through its loss (cross-entropy at the last position only); a
+ * "word" is then one sequence of L tokens. -p, -t and -f apply to Pig-Latin.
  *
  * Files (DIR, default "."): init.safetensors (the parameters, as
  * sl_safetensors_save_params writes them; metadata: the model spec, the
- * optimizer settings, the parameters without weight decay), data.safetensors
- * (batches 0..n-1 as I32 tensors src.NNNN (B, S), inp.NNNN (B, T),
- * tgt.NNNN (B, T); for the Transformer the sinusoid table "sin"; metadata
- * "translate": the NWORDS validation words `translate` is timed on), and for
- * check seqlab.safetensors (loss (K), grad_norm (K), grad.NAME, param.NAME).
+ * optimizer settings, the parameters without weight decay, the task),
+ * data.safetensors (batches 0..n-1 as I32 tensors src.NNNN (B, S) (Pig-Latin
+ * only), inp.NNNN (B, T), tgt.NNNN (B, T) (-1 where not scored); for the
+ * Transformer the sinusoid table "sin"; for recall with embed=fixed the
+ * fixed embedding "embed" (K, d); metadata "translate": the NWORDS validation
+ * words `translate` is timed on), and for check seqlab.safetensors (loss (K),
+ * grad_norm (K), grad.NAME, param.NAME).
  * Defaults: -m transformer -o . -n 5 -w 3 -S 0 -j 1 -p large -b 64 -l 3e-3
  * -d 0.01 -c 1 -t 100 -f /usr/share/dict/words.
  *
  * The batches are those a run (sl_run) draws: the Pig-Latin data built from
  * the word list with the seed, the training plan of epoch 0, 1, ... shuffled
- * from the seed, in order. AdamW with a constant learning rate, as the
- * homework trains. */
+ * from the seed, in order; recall's seeded batches of epoch 0, 1, ... AdamW
+ * with a constant learning rate. */
+#include "seqlab/gpt.h"
 #include "seqlab/mamba.h"
 #include "seqlab/piglatin.h"
+#include "seqlab/recall.h"
 #include "seqlab/run.h"
 #include "seqlab/safetensors.h"
 #include "seqlab/transformer.h"
@@ -48,20 +67,47 @@
 
 #define MAXKV 32
 
+/* A benchmark configuration: a model kind with default options, on the
+ * Pig-Latin task or on recall. */
+typedef struct bench_config {
+	const char *name, *kind;
+	int recall;
+	const char *defaults; /* model options, before the command line's */
+} bench_config;
+
+static const bench_config configs[] = {
+	{ "transformer", "transformer", 0, "" },
+	{ "mamba", "mamba", 0, "" },
+	{ "gpt", "gpt", 1, "layers=2 mlp=0 hidden=64 heads=1 pe=learned" },
+	{ "recall-mamba", "mamba", 1, "layers=2 hidden=64" },
+};
+
+/* the recall task of the recall configurations (seed 004, Problem 3's width) */
+#define RECALL_TASK "K=16 d=64 M=1 L=64 tau=1"
+/* recall's task options; the other key=value options go to the model */
+static const char *const recall_keys[] = { "K", "d", "M", "L", "tau", "embed", NULL };
+
 typedef struct opts {
 	const char *mode, *model, *dir, *preset, *words;
+	const bench_config *cfg;
 	int steps, warmup, threads, bsz, nwords;
 	uint64_t seed;
 	double lr, wd, clip;
-	const char *keys[MAXKV], *vals[MAXKV];
+	const char *keys[MAXKV], *vals[MAXKV];      /* model options */
 	int nkv;
+	const char *tkeys[MAXKV], *tvals[MAXKV];    /* task options (recall) */
+	int ntkv;
+	char task_spec[256];                        /* recall: "recall K=16 d=64 ..." */
 } opts;
 
-static void usage(void)
+static void usage(FILE *f)
 {
-	fprintf(stderr, "usage: bench_models check|time|shapes [-m transformer|mamba] [-o DIR] [-n STEPS] [-w WARMUP]\n"
-			"                    [-S SEED] [-j THREADS] [-p small|large] [-b BATCH] [-l LR] [-d WD]\n"
-			"                    [-c CLIP] [-t NWORDS] [-f WORDLIST] [key=value model options...]\n");
+	fprintf(f, "usage: bench_models check|time|shapes [-m transformer|mamba|gpt|recall-mamba] [-o DIR] [-n STEPS]\n"
+			"                    [-w WARMUP] [-S SEED] [-j THREADS] [-p small|large] [-b BATCH] [-l LR]\n"
+			"                    [-d WD] [-c CLIP] [-t NWORDS] [-f WORDLIST] [key=value options...]\n"
+			"       bench_models blas\n"
+			"models: transformer, mamba (Pig-Latin); gpt, recall-mamba (recall " RECALL_TASK ";\n"
+			"        its task options K d M L tau embed, e.g. d=16 hidden=16; -p -t -f do not apply)\n");
 }
 
 static _Noreturn void die(const char *what)
@@ -126,12 +172,14 @@ static void lin(work *w, double R, int I, int O)
 	}
 }
 
-static void step_work(const sl_model *m, const sl_batch *b, work *w)
+/* One step's work on batch b for model m on a task of vocabulary V; recall:
+ * a language model on the whole sequence (inp, T tokens). */
+static void step_work(const sl_model *m, const sl_batch *b, int V, int recall, work *w)
 {
 	double B = b->B;
 	if (strcmp(m->kind->name, "transformer") == 0) {
 		const sl_transformer_config *c = m->cfg;
-		int H = c->hidden, F = c->mlp * H, V = SL_PL_VOCAB;
+		int H = c->hidden, F = c->mlp * H;
 		double S = b->S, T = b->T;
 		for (int l = 0; l < c->enc; l++) {
 			for (int p = 0; p < 4; p++)
@@ -159,14 +207,30 @@ static void step_work(const sl_model *m, const sl_batch *b, work *w)
 	} else if (strcmp(m->kind->name, "mamba") == 0) {
 		const sl_mamba_config *c = m->cfg;
 		int H = c->hidden, E = c->expand * H, N = c->state, R = c->dt_rank ? c->dt_rank : (H + 15) / 16;
-		double L = b->S + 1 + b->T; /* prefix LM: source EOS SOS target */
+		/* Pig-Latin: a prefix LM over source EOS SOS target */
+		double L = recall ? b->T : b->S + 1 + b->T;
 		for (int l = 0; l < c->layers; l++) {
 			lin(w, B * L, H, 2 * E);
 			lin(w, B * L, E, R + 2 * N);
 			lin(w, B * L, R, E);
 			lin(w, B * L, E, H);
 		}
-		lin(w, B * L, H, SL_PL_VOCAB);
+		lin(w, B * L, H, V);
+	} else if (strcmp(m->kind->name, "gpt") == 0) {
+		const sl_gpt_config *c = m->cfg;
+		int H = c->hidden, F = c->mlp * H;
+		double T = b->T;
+		SL_ASSERT(recall);
+		for (int l = 0; l < c->layers; l++) {
+			for (int p = 0; p < 4; p++)
+				lin(w, B * T, H, H);
+			if (F) {
+				lin(w, B * T, H, F);
+				lin(w, B * T, F, H);
+			}
+			w->attn += 3.0 * B * 2 * (2.0 * T * T * H); /* causal (or windowed), counted dense */
+		}
+		lin(w, B * T, H, V); /* logits at every position, scored at the last */
 	}
 }
 
@@ -205,7 +269,8 @@ static void write_init(const opts *o, const sl_model *m, const char *dir)
 	sl_safetensors_meta meta[] = {
 		{ "model", spec }, { "optim", "adamw" }, { "lr", s_lr }, { "weight_decay", s_wd },
 		{ "clip", s_clip }, { "beta1", s_b1 }, { "beta2", s_b2 }, { "eps", s_eps },
-		{ "seed", s_seed }, { "batch", s_bsz }, { "preset", o->preset }, { "no_decay", nd },
+		{ "seed", s_seed }, { "batch", s_bsz }, { "preset", o->cfg->recall ? "" : o->preset },
+		{ "no_decay", nd }, { "task", o->task_spec }, { "bench", o->cfg->name },
 	};
 	char *p = path_in(dir, "init.safetensors");
 	if (sl_safetensors_save_params(p, m->ps, meta, (int)SL_COUNT(meta)) != SL_OK)
@@ -225,11 +290,12 @@ static const char **translate_words(const sl_pl_data *d, int n, int *count)
 	return w;
 }
 
-/* data.safetensors: batches 0..n-1, the sinusoid table (Transformer), and
- * the words `translate` is timed on. */
+/* data.safetensors: batches 0..n-1, the sinusoid table (Transformer), the
+ * fixed embedding (recall, embed=fixed), and the words `translate` is timed
+ * on (Pig-Latin). */
 static void write_data(const sl_model *m, sl_task *task, const opts *o, int n, const char *dir)
 {
-	int cap = 3 * n + 1, k = 0;
+	int cap = 3 * n + 2, k = 0;
 	sl_safetensors_tensor *t = sl_xcalloc((size_t)cap, sizeof *t);
 	sl_batch *bs = sl_xcalloc((size_t)n, sizeof *bs);
 	char (*names)[32] = sl_xcalloc((size_t)cap, sizeof *names);
@@ -239,10 +305,13 @@ static void write_data(const sl_model *m, sl_task *task, const opts *o, int n, c
 		const char *what[3] = { "src", "inp", "tgt" };
 		int32_t *arr[3] = { bs[i].src, bs[i].inp, bs[i].tgt };
 		int len[3] = { bs[i].S, bs[i].T, bs[i].T };
-		for (int j = 0; j < 3; j++, k++) {
+		for (int j = 0; j < 3; j++) {
+			if (!arr[j]) /* a language-model task has no source */
+				continue;
 			snprintf(names[k], sizeof names[k], "%s.%04d", what[j], i);
 			t[k] = (sl_safetensors_tensor){ .name = names[k], .dtype = SL_ST_I32, .ndim = 2,
 							.shape = { bs[i].B, len[j] }, .data = arr[j] };
+			k++;
 		}
 	}
 	seq_free(&q);
@@ -250,13 +319,16 @@ static void write_data(const sl_model *m, sl_task *task, const opts *o, int n, c
 		const sl_transformer *tf = m->impl;
 		t[k++] = sl_safetensors_tensor_of(&tf->sin_src, "sin");
 	}
+	if (task->shape.fixed_embed)
+		t[k++] = (sl_safetensors_tensor){ .name = "embed", .dtype = SL_ST_F32, .ndim = 2,
+						  .shape = { task->shape.vocab, task->shape.fixed_dim },
+						  .data = task->shape.fixed_embed };
 	char sn[16];
 	snprintf(sn, sizeof sn, "%d", n);
 	/* the words `translate` is timed on, space-separated */
-	const sl_pl_data *d = sl_pl_task_data(task);
 	size_t wcap = 1, len = 0;
 	int nt = 0;
-	const char **tw = translate_words(d, o->nwords, &nt);
+	const char **tw = o->cfg->recall ? NULL : translate_words(sl_pl_task_data(task), o->nwords, &nt);
 	for (int i = 0; i < nt; i++)
 		wcap += strlen(tw[i]) + 1;
 	char *words = sl_xcalloc(wcap, 1);
@@ -367,7 +439,7 @@ static work timed_work(const opts *o, const sl_model *m, sl_task *task, FILE *sh
 		seq_next(&q, &b);
 		if (k >= o->warmup) {
 			w.shapes = shapes;
-			step_work(m, &b, &w);
+			step_work(m, &b, task->shape.vocab, o->cfg->recall, &w);
 			*words += b.B;
 		}
 		sl_batch_free(&b);
@@ -384,7 +456,6 @@ static void run_time(const opts *o, sl_model *m, sl_task *task, sl_pool *pool)
 	sl_sched sc;
 	sl_sched_init(&sc, SL_SCHED_CONSTANT, o->lr);
 	size_t nparams = sl_params_count(m->ps);
-	const char *kind = m->kind->name;
 	sl_run *r = sl_run_new("bench", m, task, &oc, &sc, o->bsz, 1, o->seed, pool);
 	if (!r)
 		die("run");
@@ -401,24 +472,29 @@ static void run_time(const opts *o, sl_model *m, sl_task *task, sl_pool *pool)
 	SL_ASSERT(r->words_trained - w0 == words);
 	float last = r->nsteps ? r->loss[r->nsteps - 1] : 0;
 
-	/* translate: validation words one at a time, greedy */
-	int nt;
-	const char **tw = translate_words(sl_pl_task_data(task), o->nwords, &nt);
-	double chars = 0, t1 = sl_now();
-	for (int i = 0; i < nt; i++) {
-		char out[4 * SL_PL_MAXLEN];
-		if (sl_pl_translate(task, r->model, r->tape, tw[i], 1, out, sizeof out) != SL_OK)
-			die("translate");
-		chars += (double)strlen(out);
+	/* translate (Pig-Latin): validation words one at a time, greedy */
+	char tms[32] = "-", tchars[32] = "-";
+	if (!o->cfg->recall) {
+		int nt;
+		const char **tw = translate_words(sl_pl_task_data(task), o->nwords, &nt);
+		double chars = 0, t1 = sl_now();
+		for (int i = 0; i < nt; i++) {
+			char out[4 * SL_PL_MAXLEN];
+			if (sl_pl_translate(task, r->model, r->tape, tw[i], 1, out, sizeof out) != SL_OK)
+				die("translate");
+			chars += (double)strlen(out);
+		}
+		double tsecs = sl_now() - t1;
+		free(tw);
+		snprintf(tms, sizeof tms, "%.3f", nt ? 1e3 * tsecs / nt : 0);
+		snprintf(tchars, sizeof tchars, "%.2f", nt ? chars / nt : 0);
 	}
-	double tsecs = sl_now() - t1;
-	free(tw);
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
-	printf("model=%s threads=%d steps=%d words=%ld seconds=%.4f wps=%.1f ms_step=%.3f last_loss=%.4f"
-	       " translate_ms=%.3f translate_chars=%.2f rss_mb=%.1f params=%zu flops_word=%.0f linear_flops_word=%.0f\n",
-	       kind, sl_pool_size(pool), o->steps, words, secs, words / secs, 1e3 * secs / o->steps, last,
-	       nt ? 1e3 * tsecs / nt : 0, nt ? chars / nt : 0, ru.ru_maxrss / 1024.0, nparams,
+	printf("model=%s task=%s threads=%d steps=%d words=%ld seconds=%.4f wps=%.1f ms_step=%.3f last_loss=%.4f"
+	       " translate_ms=%s translate_chars=%s rss_mb=%.1f params=%zu flops_word=%.0f linear_flops_word=%.0f\n",
+	       o->cfg->name, o->cfg->recall ? "recall" : "piglatin", sl_pool_size(pool), o->steps, words, secs,
+	       words / secs, 1e3 * secs / o->steps, last, tms, tchars, ru.ru_maxrss / 1024.0, nparams,
 	       (w.linear + w.attn) / words, w.linear / words);
 	sl_run_free(r); /* frees the model */
 }
@@ -432,10 +508,67 @@ static void run_shapes(const opts *o, const sl_model *m, sl_task *task)
 	work w = timed_work(o, m, task, mem, &words);
 	fclose(mem);
 	/* header, then the calls */
-	printf("# model=%s steps=%d words=%ld flops=%.0f linear_flops=%.0f\n", m->kind->name, o->steps, words,
+	printf("# model=%s steps=%d words=%ld flops=%.0f linear_flops=%.0f\n", o->cfg->name, o->steps, words,
 	       w.linear + w.attn, w.linear);
 	fwrite(buf, 1, len, stdout);
 	free(buf);
+}
+
+/* The recall task as `task recall` builds it (task_cmds.c: 100 batches an
+ * epoch, a test set of 256, maxlen 3L, the run's seed) from o's task options
+ * (RECALL_TASK's first); sets o->task_spec. NULL after a message for a bad
+ * option. */
+static sl_task *recall_task(opts *o)
+{
+	static const char *const embeds[] = { "fixed", "learned" };
+	long v[5] = { 0 };                 /* K d M L tau: RECALL_TASK's, then the command line's */
+	const long lo[5] = { 2, 1, 1, 3, 1 };
+	int embed = SL_RECALL_FIXED;
+	for (int i = 0; i < o->ntkv; i++) {
+		const char *key = o->tkeys[i], *val = o->tvals[i];
+		if (strcmp(key, "embed") == 0) {
+			if (strcmp(val, "fixed") && strcmp(val, "learned")) {
+				fprintf(stderr, "bench_models: embed=%s: fixed or learned\n", val);
+				return NULL;
+			}
+			embed = strcmp(val, "fixed") == 0 ? SL_RECALL_FIXED : SL_RECALL_LEARNED;
+			continue;
+		}
+		int j = 0;
+		while (strcmp(key, recall_keys[j]))
+			j++;
+		char *end;
+		errno = 0;
+		long x = strtol(val, &end, 10);
+		if (errno || end == val || *end || x < lo[j] || x > 100000) {
+			fprintf(stderr, "bench_models: %s=%s: an integer from %ld to 100000\n", key, val, lo[j]);
+			return NULL;
+		}
+		v[j] = x;
+	}
+	sl_recall_config c = { .K = (int)v[0], .d = (int)v[1], .M = (int)v[2], .L = (int)v[3], .tau = (int)v[4],
+			       .embed = embed };
+	if (c.M > c.K || c.L < c.tau + 2) {
+		fprintf(stderr, "bench_models: recall needs M <= K and L >= tau + 2\n");
+		return NULL;
+	}
+	char dpart[32] = "";
+	if (embed == SL_RECALL_FIXED)
+		snprintf(dpart, sizeof dpart, " d=%d", c.d);
+	snprintf(o->task_spec, sizeof o->task_spec,
+		 "recall K=%d%s M=%d L=%d tau=%d embed=%s batches=100 test=256 maxlen=%d seed=%llu", c.K, dpart, c.M,
+		 c.L, c.tau, embeds[embed], 3 * c.L, (unsigned long long)o->seed);
+	float *V = NULL;
+	if (embed == SL_RECALL_FIXED) {
+		V = sl_xmalloc((size_t)c.K * c.d * sizeof *V);
+		sl_recall_fixed_embed(c.K, c.d, V);
+	}
+	sl_gen_spec sp = { .kind = &sl_recall_kind, .cfg = &c, .cfg_size = sizeof c, .vocab = c.K, .len = c.L,
+			   .max_len = 3 * c.L, .batches = 100, .test = 256, .seed = o->seed, .fixed = V,
+			   .fixed_dim = c.d, .desc = o->task_spec };
+	sl_task *t = sl_gen_task_new(&sp);
+	free(V);
+	return t;
 }
 
 int main(int argc, char **argv)
@@ -443,8 +576,12 @@ int main(int argc, char **argv)
 	opts o = { .model = "transformer", .dir = ".", .preset = "large", .words = "/usr/share/dict/words",
 		   .steps = 5, .warmup = 3, .threads = 1, .bsz = 64, .nwords = 100, .seed = 0,
 		   .lr = 3e-3, .wd = 0.01, .clip = 1.0 };
+	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		usage(stdout);
+		return 0;
+	}
 	if (argc < 2 || argv[1][0] == '-') {
-		usage();
+		usage(stderr);
 		return 2;
 	}
 	o.mode = argv[1];
@@ -469,23 +606,61 @@ int main(int argc, char **argv)
 		case 'c': o.clip = atof(optarg); break;
 		case 't': o.nwords = atoi(optarg); break;
 		case 'f': o.words = optarg; break;
-		default: usage(); return 2;
+		default: usage(stderr); return 2;
 		}
+	}
+	for (size_t i = 0; i < SL_COUNT(configs) && !o.cfg; i++)
+		if (strcmp(configs[i].name, o.model) == 0)
+			o.cfg = &configs[i];
+	if (!o.cfg) {
+		fprintf(stderr, "bench_models: unknown model '%s' (transformer, mamba, gpt, recall-mamba)\n", o.model);
+		return 2;
+	}
+	/* the configuration's model and task options, then the command line's (the later wins) */
+	char *defaults = sl_xmalloc(strlen(o.cfg->defaults) + 1), *tdefaults = sl_xmalloc(sizeof RECALL_TASK);
+	strcpy(defaults, o.cfg->defaults);
+	strcpy(tdefaults, RECALL_TASK);
+	for (char *tok = strtok(defaults, " "); tok; tok = strtok(NULL, " ")) {
+		char *eq = strchr(tok, '=');
+		SL_ASSERT(eq && o.nkv < MAXKV);
+		*eq = 0;
+		o.keys[o.nkv] = tok;
+		o.vals[o.nkv++] = eq + 1;
+	}
+	for (char *tok = strtok(tdefaults, " "); o.cfg->recall && tok; tok = strtok(NULL, " ")) {
+		char *eq = strchr(tok, '=');
+		SL_ASSERT(eq && o.ntkv < MAXKV);
+		*eq = 0;
+		o.tkeys[o.ntkv] = tok;
+		o.tvals[o.ntkv++] = eq + 1;
 	}
 	for (int i = optind; i < argc; i++) {
 		char *eq = strchr(argv[i], '=');
-		if (!eq || o.nkv == MAXKV) {
-			usage();
+		if (!eq || o.nkv == MAXKV || o.ntkv == MAXKV) {
+			usage(stderr);
 			return 2;
 		}
 		*eq = 0;
-		o.keys[o.nkv] = argv[i];
-		o.vals[o.nkv++] = eq + 1;
+		int is_task = 0;
+		for (int j = 0; recall_keys[j]; j++)
+			is_task |= strcmp(argv[i], recall_keys[j]) == 0;
+		if (is_task && !o.cfg->recall) {
+			fprintf(stderr, "bench_models: %s= is an option of the recall task, not of %s\n", argv[i],
+				o.cfg->name);
+			return 2;
+		}
+		if (is_task) {
+			o.tkeys[o.ntkv] = argv[i];
+			o.tvals[o.ntkv++] = eq + 1;
+		} else {
+			o.keys[o.nkv] = argv[i];
+			o.vals[o.nkv++] = eq + 1;
+		}
 	}
 	int check = strcmp(o.mode, "check") == 0, timing = strcmp(o.mode, "time") == 0;
 	if ((!check && !timing && strcmp(o.mode, "shapes") != 0) || o.steps < 1 || o.warmup < 0 || o.bsz < 1 ||
 	    o.threads < 1) {
-		usage();
+		usage(stderr);
 		return 2;
 	}
 	if (strcmp(o.preset, "small") && strcmp(o.preset, "large")) {
@@ -493,21 +668,28 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	const sl_model_kind *kind = sl_model_kind_find(o.model);
-	if (!kind) {
-		fprintf(stderr, "bench_models: unknown model '%s'\n", o.model);
-		return 2;
+	const sl_model_kind *kind = sl_model_kind_find(o.cfg->kind);
+	SL_ASSERT(kind);
+	sl_task *task;
+	if (o.cfg->recall) {
+		task = recall_task(&o);
+		if (!task)
+			return 2;
+	} else {
+		snprintf(o.task_spec, sizeof o.task_spec, "piglatin size=%s", o.preset);
+		sl_pl_data *d = sl_pl_from_words(o.words, 0, strcmp(o.preset, "small") == 0 ? SL_PL_SMALL : SL_PL_LARGE,
+						 o.seed);
+		if (!d)
+			die("data");
+		task = sl_pl_task_new(d, o.preset);
 	}
-	sl_pl_data *d = sl_pl_from_words(o.words, 0, strcmp(o.preset, "small") == 0 ? SL_PL_SMALL : SL_PL_LARGE,
-					 o.seed);
-	if (!d)
-		die("data");
-	sl_task *task = sl_pl_task_new(d, o.preset);
 	sl_task_ref(task);
 	sl_rng root, init;
 	sl_rng_seed(&root, o.seed);
 	init = sl_rng_split_str(&root, "init");
 	sl_model *m = sl_model_new(kind, o.keys, o.vals, o.nkv, &task->shape, &init);
+	free(defaults); /* the model and the task keep no option strings */
+	free(tdefaults);
 	if (!m) {
 		fprintf(stderr, "bench_models: %s\n", sl_error());
 		sl_task_unref(task);

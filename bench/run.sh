@@ -8,26 +8,33 @@
 #     floor_frac=... rss_mb=... torch_rss_mb=... translate_ms=... torch_translate_ms=...
 #     sgemm_gflops=... flops_word=...
 #
-# wps: training words (sequences) per second, batch 64, Pig-Latin large set;
-# ratio = seqlab_wps / torch_wps; floor_wps = the machine's sgemm rate at
-# the model's own shapes (bench/sgemm_rate, seqlab's split at that thread
-# count) / the model's matrix-product FLOPs per word (linear layers and
-# attention products, forward and backward); floor_frac = seqlab_wps /
-# floor_wps; rss_mb: peak RSS of the seqlab process; translate_ms: greedy
-# translation of one word (100 validation words, one at a time).
+# Models: transformer and mamba on Pig-Latin (large set); gpt and
+# recall-mamba on associative recall (seed 004: K=16 d=64 M=1 L=64 tau=1,
+# `gpt layers=2 mlp=0 hidden=64 heads=1 pe=learned`, `mamba layers=2
+# hidden=64`). wps: training words per second, batch 64 (Pig-Latin: words;
+# recall: sequences of L=64 tokens); ratio = seqlab_wps / torch_wps;
+# floor_wps = the machine's sgemm rate at the model's own shapes
+# (bench/sgemm_rate, seqlab's split at that thread count) / the model's
+# matrix-product FLOPs per word (linear layers and attention products,
+# forward and backward); floor_frac = seqlab_wps / floor_wps; rss_mb: peak
+# RSS of the seqlab process; translate_ms: greedy translation of one word
+# (100 validation words, one at a time), "-" for recall (nothing to
+# translate).
 #
-#   bench/run.sh [-B BUILDDIR] [-m "transformer mamba"] [-j "1 2"] [-n STEPS]
-#                [-w WARMUP] [-p large|small] [-S SEED] [-t NWORDS] [-o DIR] [-v]
-#                [-- key=value model options]
+#   bench/run.sh [-B BUILDDIR] [-m "transformer mamba gpt recall-mamba"] [-j "1 2"]
+#                [-n STEPS] [-w WARMUP] [-p large|small] [-S SEED] [-t NWORDS] [-o DIR]
+#                [-v] [-- key=value options]
 #
-# Defaults: -n 100 -w 5 -p large -S 0 -t 100; the build directory is the
-# current one. -o keeps the weights and batches there; -v also prints each
-# side's raw line. Run it on a quiet machine: the two sides run one after the
-# other (never at once), and figures taken while other jobs run say little.
+# Defaults: all four models, -n 100 -w 5 -p large -S 0 -t 100; the build
+# directory is the current one. Options after -- go to every model chosen
+# (recall's task options K d M L tau embed only to gpt and recall-mamba).
+# -o keeps the weights and batches there; -v also prints each side's raw
+# line. Run it on a quiet machine: the two sides run one after the other
+# (never at once), and figures taken while other jobs run say little.
 # Python: /usr/bin/python3 with Debian's python3-torch and python3-numpy.
 set -u
 
-B=. models="transformer mamba" threads="1 2" steps=100 warmup=5 preset=large seed=0 nwords=100
+B=. models="transformer mamba gpt recall-mamba" threads="1 2" steps=100 warmup=5 preset=large seed=0 nwords=100
 keep='' verbose=0
 while getopts B:m:j:n:w:p:S:t:o:vh opt; do
 	case $opt in
@@ -41,7 +48,7 @@ while getopts B:m:j:n:w:p:S:t:o:vh opt; do
 	t) nwords=$OPTARG ;;
 	o) keep=$OPTARG ;;
 	v) verbose=1 ;;
-	h) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	h) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) exit 2 ;;
 	esac
 done
@@ -70,6 +77,20 @@ get() {
 	printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1
 }
 
+# opts MODEL OPTION...: the options after -- that MODEL takes (recall's task
+# options only for the recall models)
+opts() {
+	om=$1
+	shift
+	for a; do
+		case $om:$a in
+		transformer:K=* | transformer:d=* | transformer:M=* | transformer:L=* | transformer:tau=* | \
+			transformer:embed=* | mamba:K=* | mamba:d=* | mamba:M=* | mamba:L=* | mamba:tau=* | mamba:embed=*) ;;
+		*) printf '%s ' "$a" ;;
+		esac
+	done
+}
+
 common="-p $preset -S $seed -n $steps -w $warmup -t $nwords"
 echo "# seqlab bench: $(date -u +%Y-%m-%dT%H:%MZ) $(uname -m) $(nproc) cpus," \
 	"$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)," \
@@ -78,12 +99,13 @@ echo "# seqlab bench: $(date -u +%Y-%m-%dT%H:%MZ) $(uname -m) $(nproc) cpus," \
 for m in $models; do
 	dir=$work/$m
 	mkdir -p "$dir"
+	mopts=$(opts "$m" "$@")
 	# shellcheck disable=SC2086
-	"$bm" shapes -m "$m" $common "$@" >"$dir/shapes" || exit 1
+	"$bm" shapes -m "$m" $common $mopts >"$dir/shapes" || exit 1
 	for j in $threads; do
 		rate=$("$sg" -j "$j" -f "$dir/shapes" | grep "^split=own") || exit 1
 		# shellcheck disable=SC2086
-		sl=$("$bm" time -m "$m" -o "$dir" -j "$j" $common "$@") || { echo "run.sh: bench_models failed" >&2; exit 1; }
+		sl=$("$bm" time -m "$m" -o "$dir" -j "$j" $common $mopts) || { echo "run.sh: bench_models failed" >&2; exit 1; }
 		tr=$("$py" "$here/torch_ref.py" time "$dir" -j "$j" -w "$warmup" -n "$steps") ||
 			{ echo "run.sh: torch_ref.py failed" >&2; exit 1; }
 		if [ "$verbose" = 1 ]; then
@@ -98,8 +120,10 @@ for m in $models; do
 			floor = g * 1e9 / f
 			printf "model=%s threads=%s seqlab_wps=%.0f torch_wps=%.0f ratio=%.2f floor_wps=%.0f floor_frac=%.3f",
 				m, j, s, t, s / t, floor, s / floor
-			printf " rss_mb=%.1f torch_rss_mb=%.1f translate_ms=%.3f torch_translate_ms=%.3f sgemm_gflops=%.1f flops_word=%.3g\n",
-				rss, trss, tms, ttms, g, f
-		}'
+			printf " rss_mb=%.1f torch_rss_mb=%.1f translate_ms=%s torch_translate_ms=%s sgemm_gflops=%.1f flops_word=%.3g\n",
+				rss, trss, ms(tms), ms(ttms), g, f
+		}
+		# a time in ms, or "-" where there is none (recall: no translation)
+		function ms(v) { return v == "-" ? v : sprintf("%.3f", v) }'
 	done
 done

@@ -1,11 +1,14 @@
 #!/usr/bin/python3
-"""torch_ref.py - the PyTorch reference of seqlab's Pig-Latin models (the
-encoder-decoder Transformer and the Mamba prefix LM), for the benchmark
-harness (bench/run.sh) and the cross-check test (tests/torch_ref.test).
+"""torch_ref.py - the PyTorch reference of seqlab's benchmark models, for the
+benchmark harness (bench/run.sh) and the cross-check test
+(tests/torch_ref.test): on Pig-Latin the encoder-decoder Transformer and the
+Mamba prefix LM; on associative recall (seed 004) the decoder-only `gpt` and
+Mamba as language models, scored at the last position only.
 
 It reads what `bench_models check|time -o DIR` wrote: DIR/init.safetensors
-(seqlab's initial parameters, by name, with the model spec and the AdamW
-settings in the metadata) and DIR/data.safetensors (the batches, in order).
+(seqlab's initial parameters, by name, with the model spec, the task and the
+AdamW settings in the metadata) and DIR/data.safetensors (the batches, in
+order; for recall with embed=fixed also the fixed embedding "embed").
 
   torch_ref.py check DIR [-j THREADS] [--dtype float64|float32] [--yardstick]
                          [--tol-loss1 R] [--tol-grad R] [--tol-loss R] [--tap]
@@ -20,9 +23,10 @@ settings in the metadata) and DIR/data.safetensors (the batches, in order).
 
   torch_ref.py time DIR [-j THREADS] [-w WARMUP] [-n STEPS] [--blas-threads N]
       Times STEPS training steps on the batches after WARMUP warm-up steps,
-      then greedy `translate` of the words listed in the data file, one at a
-      time; prints torch_wps=... torch_ms_step=... torch_translate_ms=...
-      torch_rss_mb=... on one line.
+      then (Pig-Latin) greedy `translate` of the words listed in the data
+      file, one at a time; prints torch_wps=... torch_ms_step=...
+      torch_translate_ms=... torch_rss_mb=... on one line (recall:
+      torch_translate_ms=-).
 
 Threads (DESIGN.md section 7): OMP_NUM_THREADS and MKL_NUM_THREADS are set to
 THREADS and OPENBLAS_NUM_THREADS to --blas-threads (default 1: PyTorch loses
@@ -101,7 +105,9 @@ def parse_spec(spec):
 # ---- the Transformer (include/seqlab/transformer.h) ------------------------------
 
 class MHA(nn.Module):
-    """Q/K/V/O without bias, scores scaled by 1/sqrt(Dh); causal: query i sees keys <= i."""
+    """Q/K/V/O without bias, scores scaled by 1/sqrt(Dh); causal: query i sees keys <= i
+    (with window > 0 only the last `window` of them); rope: a function rotating
+    queries and keys (B, heads, T, Dh)."""
 
     def __init__(self, H, heads):
         super().__init__()
@@ -111,16 +117,20 @@ class MHA(nn.Module):
         self.v = nn.Linear(H, H, bias=False)
         self.o = nn.Linear(H, H, bias=False)
 
-    def forward(self, xq, xkv, causal):
+    def forward(self, xq, xkv, causal, window=0, rope=None):
         B, Tq, H = xq.shape
         Tk, h = xkv.shape[1], self.heads
         d = H // h
         q = self.q(xq).view(B, Tq, h, d).transpose(1, 2)
         k = self.k(xkv).view(B, Tk, h, d).transpose(1, 2)
         v = self.v(xkv).view(B, Tk, h, d).transpose(1, 2)
+        if rope is not None:
+            q, k = rope(q), rope(k)
         s = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(d))
         if causal:
             mask = torch.ones(Tq, Tk, dtype=torch.bool, device=s.device).triu(1 + Tk - Tq)
+            if window > 0:
+                mask |= torch.ones(Tq, Tk, dtype=torch.bool, device=s.device).tril(Tk - Tq - window)
             s = s.masked_fill(mask, float("-inf"))
         a = s.softmax(-1) @ v
         return self.o(a.transpose(1, 2).reshape(B, Tq, H))
@@ -222,6 +232,103 @@ class Transformer(nn.Module):
         return out
 
 
+# ---- the decoder-only Transformer (include/seqlab/gpt.h) ------------------------
+
+def sinusoid(L, H):
+    """sl_nn_sinusoid: sin/cos(p / 10000^(i/H)) in pairs (i even), rounded to float32"""
+    p, i = np.arange(L)[:, None], np.arange(0, H, 2)[None, :]
+    pe = np.zeros((L, H))
+    pe[:, 0::2] = np.sin(p / 10000.0 ** (i / H))
+    pe[:, 1::2] = np.cos(p / 10000.0 ** (i / H))
+    return pe.astype(np.float32)
+
+
+def fixed_table(vocab, H, fixed):
+    """the task's fixed input vectors (vocab, d), zero-padded to the model width H"""
+    t = np.zeros((vocab, H), np.float32)
+    t[:, :fixed.shape[1]] = fixed
+    return torch.tensor(t)
+
+
+class GptBlock(nn.Module):
+    """x + Attn(LN(x)) [+ MLP(LN(x))], or LN(x + Attn(x)) [then LN(x + MLP(x))] post-LN"""
+
+    def __init__(self, H, heads, mlp, post):
+        super().__init__()
+        self.post = post
+        self.n1 = nn.LayerNorm(H, eps=1e-5)
+        self.attn = MHA(H, heads)
+        if mlp:
+            self.n2 = nn.LayerNorm(H, eps=1e-5)
+            self.mlp = MLP(H, mlp * H)
+        else:
+            self.mlp = None
+
+    def forward(self, x, window, rope):
+        if self.post:
+            x = self.n1(x + self.attn(x, x, True, window, rope))
+            return x if self.mlp is None else self.n2(x + self.mlp(x))
+        h = self.n1(x)
+        x = x + self.attn(h, h, True, window, rope)
+        return x if self.mlp is None else x + self.mlp(self.n2(x))
+
+
+class Gpt(nn.Module):
+    """Token embedding (learned, or the task's fixed vectors), positions
+    (learned, rotary, none or sinusoidal), causal attention blocks with an
+    optional GELU MLP, pre- or post-LayerNorm, a linear read-out."""
+
+    def __init__(self, opt, vocab, maxlen, fixed=None):
+        super().__init__()
+        H, self.heads = int(opt["hidden"]), int(opt["heads"])
+        self.post = opt["norm"] == "post"
+        self.pe, self.window = opt["pe"], int(opt["window"])
+        self.rope_base = float(opt["rope_base"])
+        if float(opt.get("dropout", "0")) != 0:
+            raise SystemExit("torch_ref: dropout must be 0 for a comparable run")
+        if fixed is not None:
+            self.register_buffer("emb_fixed", fixed_table(vocab, H, fixed))
+        else:
+            self.emb = nn.Embedding(vocab, H)
+        if self.pe == "learned":
+            self.pos = nn.Parameter(torch.zeros(maxlen, H))
+        elif self.pe == "sinusoidal":
+            self.register_buffer("sin", torch.tensor(sinusoid(maxlen, H)))
+        self.nl = int(opt["layers"])
+        for i in range(self.nl):
+            setattr(self, "l%d" % i, GptBlock(H, self.heads, int(opt["mlp"]), self.post))
+        if not self.post:
+            self.norm_f = nn.LayerNorm(H, eps=1e-5)
+        self.out = nn.Linear(H, vocab)
+
+    def rope(self, x):
+        """rotary positions: pairs (2i, 2i+1) of each head turned by t * base^(-2i/Dh)"""
+        T, Dh = x.shape[-2], x.shape[-1]
+        theta = self.rope_base ** (-np.arange(0, Dh, 2) / Dh)
+        ang = np.arange(T)[:, None] * theta[None, :]
+        cos = torch.tensor(np.cos(ang), dtype=x.dtype)
+        sin = torch.tensor(np.sin(ang), dtype=x.dtype)
+        a, b = x[..., 0::2], x[..., 1::2]
+        return torch.stack([a * cos - b * sin, a * sin + b * cos], -1).flatten(-2)
+
+    def forward(self, x):
+        T = x.shape[1]
+        h = F.embedding(x, self.emb_fixed) if hasattr(self, "emb_fixed") else self.emb(x)
+        if self.pe == "learned":
+            h = h + self.pos[:T]
+        elif self.pe == "sinusoidal":
+            h = h + self.sin[:T]
+        rope = self.rope if self.pe == "rope" else None
+        for i in range(self.nl):
+            h = getattr(self, "l%d" % i)(h, self.window, rope)
+        return self.out(h if self.post else self.norm_f(h))
+
+
+def recall_loss(model, x, y):
+    """associative recall: the label is predicted at the last position only"""
+    return F.cross_entropy(model(x)[:, -1], y)
+
+
 # ---- Mamba (include/seqlab/mamba.h) -------------------------------------------------
 
 class RMSNorm(nn.Module):
@@ -277,19 +384,22 @@ class MambaBlock(nn.Module):
 
 
 class Mamba(nn.Module):
-    def __init__(self, opt):
+    def __init__(self, opt, vocab=VOCAB, fixed=None):
         super().__init__()
         H, E = int(opt["hidden"]), int(opt["expand"]) * int(opt["hidden"])
         R = int(opt["dt_rank"]) or (H + 15) // 16
         self.nl = int(opt["layers"])
-        self.emb = nn.Embedding(VOCAB, H)
+        if fixed is not None:  # recall's embed=fixed: the task's vectors, not trained
+            self.register_buffer("emb_fixed", fixed_table(vocab, H, fixed))
+        else:
+            self.emb = nn.Embedding(vocab, H)
         for i in range(self.nl):
             setattr(self, "l%d" % i, MambaBlock(H, E, int(opt["state"]), R, int(opt["conv"]), opt["disc"]))
         self.norm_f = RMSNorm(H)
-        self.out = nn.Linear(H, VOCAB)
+        self.out = nn.Linear(H, vocab)
 
     def forward(self, x):
-        h = self.emb(x)
+        h = F.embedding(x, self.emb_fixed) if hasattr(self, "emb_fixed") else self.emb(x)
         for i in range(self.nl):
             h = getattr(self, "l%d" % i)(h)
         return self.out(self.norm_f(h))
@@ -319,7 +429,7 @@ class Mamba(nn.Module):
 
 def torch_name(name, kind):
     """seqlab's parameter name -> the reference's"""
-    if kind == "transformer" and name in ("src_emb", "tgt_emb") or kind == "mamba" and name == "emb":
+    if kind == "transformer" and name in ("src_emb", "tgt_emb") or kind in ("mamba", "gpt") and name == "emb":
         return name + ".weight"
     base, _, last = name.rpartition(".")
     if base and last in ("w", "g"):
@@ -332,7 +442,17 @@ def torch_name(name, kind):
 def build(init_path, data):
     params, meta = st_read(init_path)
     kind, opt = parse_spec(meta["model"])
-    if kind == "transformer":
+    task, topt = parse_spec(meta.get("task", "piglatin"))
+    if task == "recall":
+        vocab, maxlen = int(topt["K"]), int(topt["maxlen"])
+        fixed = data["embed"] if topt["embed"] == "fixed" else None
+        if kind == "gpt":
+            model = Gpt(opt, vocab, maxlen, fixed)
+        elif kind == "mamba":
+            model = Mamba(opt, vocab, fixed)
+        else:
+            raise SystemExit("torch_ref: no reference for model '%s' on recall" % kind)
+    elif kind == "transformer":
         model = Transformer(opt, data["sin"])
     elif kind == "mamba":
         model = Mamba(opt)
@@ -368,16 +488,29 @@ def optimizer(model, meta, names):
 
 
 def batches(data):
-    n = int(sum(1 for k in data if k.startswith("src.")))
+    """Pig-Latin: (src, inp, tgt) tensors; recall: (x, y), y the label at the last position"""
+    n = int(sum(1 for k in data if k.startswith("inp.")))
     out = []
     for i in range(n):
-        out.append(tuple(torch.from_numpy(data["%s.%04d" % (w, i)].astype(np.int64)) for w in ("src", "inp", "tgt")))
+        if "src.%04d" % i in data:
+            out.append(tuple(torch.from_numpy(data["%s.%04d" % (w, i)].astype(np.int64))
+                             for w in ("src", "inp", "tgt")))
+            continue
+        x, t = data["inp.%04d" % i], data["tgt.%04d" % i]
+        if (t[:, :-1] != -1).any() or (t[:, -1] < 0).any():
+            raise SystemExit("torch_ref: batch %d is not scored at the last position only" % i)
+        out.append((torch.from_numpy(x.astype(np.int64)), torch.from_numpy(t[:, -1].astype(np.int64))))
     return out
+
+
+def loss_of(model, b):
+    """the training loss of a batch: the model's own (Pig-Latin) or recall's"""
+    return model.loss(*b) if len(b) == 3 else recall_loss(model, *b)
 
 
 def train_step(model, opt, clip, b):
     opt.zero_grad(set_to_none=True)
-    loss = model.loss(*b)
+    loss = loss_of(model, b)
     loss.backward()
     gn = torch.nn.utils.clip_grad_norm_(model.parameters(), clip) if clip > 0 else torch.tensor(0.0)
     opt.step()
@@ -397,7 +530,7 @@ def run_ref(d, dtype, K):
     losses, gnorms, grads = [], [], {}
     for k, b in enumerate(bs):
         opt.zero_grad(set_to_none=True)
-        loss = model.loss(*b)
+        loss = loss_of(model, b)
         loss.backward()
         if k == 0:
             mine = dict(model.named_parameters())
@@ -452,9 +585,22 @@ def check(args):
     def ys(v):
         return "" if y is None else " torch32=%.2e" % v
 
-    kind = ref["kind"]
-    print("model=%s steps=%d reference=%s params=%d tensors=%d" %
-          (kind, K, args.dtype, sum(v.size for v in ref["param"].values()), len(names)))
+    kind = ref["meta"].get("bench", ref["kind"])  # the label: bench_models -m
+    task, topt = parse_spec(ref["meta"].get("task", "piglatin"))
+    print("model=%s task=%s steps=%d reference=%s params=%d tensors=%d" %
+          (kind, task, K, args.dtype, sum(v.size for v in ref["param"].values()), len(names)))
+    if task == "recall" and topt["embed"] == "fixed":
+        # the homework's vectors: numpy.random.seed(0); randn(K, d); rows to unit length
+        Kv, d = int(topt["K"]), int(topt["d"])
+        np.random.seed(0)
+        want = np.random.randn(Kv, d)
+        want = (want / np.linalg.norm(want, axis=1, keepdims=True)).astype(np.float32)
+        got = ref["data"]["embed"]
+        err = float(np.abs(got.astype(np.float64) - want).max())
+        print("check=embed max_abs=%.3g" % err)
+        point(got.shape == want.shape and err == 0,
+              "%s: the fixed embedding is numpy's seed-0 randn(%d, %d), rows normalised (max abs error %.2g)" %
+              (kind, Kv, d, err))
     if kind == "transformer":
         L, H = ref["data"]["sin"].shape
         p, i = np.arange(L)[:, None], np.arange(0, H, 2)[None, :]
@@ -523,19 +669,23 @@ def timing(args):
         loss, _ = train_step(model, opt, clip, b)
     secs = time.perf_counter() - t0
     model.eval()
-    tw = dmeta.get("translate", "").split()
-    chars = 0
-    t1 = time.perf_counter()
-    for w in tw:
-        out = model.greedy(torch.tensor([encode(w)]), max_target(w))
-        chars += len(out) - (1 if out and out[-1] == EOS else 0)
-    tsecs = time.perf_counter() - t1
+    tms = tchars = "-"  # recall: nothing to translate
+    if len(bs[0]) == 3:
+        tw = dmeta.get("translate", "").split()
+        chars = 0
+        t1 = time.perf_counter()
+        for w in tw:
+            out = model.greedy(torch.tensor([encode(w)]), max_target(w))
+            chars += len(out) - (1 if out and out[-1] == EOS else 0)
+        tsecs = time.perf_counter() - t1
+        tms = "%.3f" % (1e3 * tsecs / len(tw) if tw else 0)
+        tchars = "%.2f" % (chars / len(tw) if tw else 0)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print("torch_model=%s torch_threads=%d torch_blas_threads=%d torch_steps=%d torch_words=%d torch_seconds=%.4f"
-          " torch_wps=%.1f torch_ms_step=%.3f torch_last_loss=%.4f torch_translate_ms=%.3f torch_translate_chars=%.2f"
+          " torch_wps=%.1f torch_ms_step=%.3f torch_last_loss=%.4f torch_translate_ms=%s torch_translate_chars=%s"
           " torch_rss_mb=%.1f torch_version=%s" %
-          (kind, args.threads, args.blas_threads, S, words, secs, words / secs, 1e3 * secs / S, loss,
-           1e3 * tsecs / len(tw) if tw else 0, chars / len(tw) if tw else 0, rss, torch.__version__))
+          (meta.get("bench", kind), args.threads, args.blas_threads, S, words, secs, words / secs, 1e3 * secs / S,
+           loss, tms, tchars, rss, torch.__version__))
     return 0
 
 
