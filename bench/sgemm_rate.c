@@ -17,11 +17,14 @@
  *   own       OpenBLAS single-threaded, M split over THREADS threads of
  *             seqlab's pool with seqlab's fixed partition (what op_linear.c
  *             does; calls under 32768 multiply-adds run serially as there);
+ *   seqlab    the same split with seqlab's own kernel (sl_gemm) instead of
+ *             OpenBLAS, where the build has one (AVX-512);
  *   openblas  (THREADS > 1 only) OpenBLAS's own threading on each whole call.
  * Output, one key=value line each:
  *   split=own threads=2 calls=... gflop=... seconds=... gflops=... [floor_wps=...]
  * floor_wps = words / seconds: the words/s a training step would reach if it
  * did nothing but its sgemm calls. */
+#include "seqlab/ops.h"
 #include "seqlab/pool.h"
 
 #include <cblas.h>
@@ -98,6 +101,8 @@ typedef struct job {
 	float *out;
 } job;
 
+static int seqlab_kernel; /* replay with sl_gemm instead of cblas_sgemm */
+
 /* rows [lo, hi) of C: the same rows of op(A) */
 static void rows(void *arg, size_t lo, size_t hi)
 {
@@ -105,8 +110,13 @@ static void rows(void *arg, size_t lo, size_t hi)
 	const call *c = j->c;
 	int lda = c->ta ? c->M : c->K, ldb = c->tb ? c->K : c->N;
 	const float *a = c->ta ? j->a + lo : j->a + lo * (size_t)lda;
-	cblas_sgemm(CblasRowMajor, c->ta ? CblasTrans : CblasNoTrans, c->tb ? CblasTrans : CblasNoTrans,
-		    (int)(hi - lo), c->N, c->K, 1.0f, a, lda, j->b, ldb, 1.0f, j->out + lo * (size_t)c->N, c->N);
+	if (seqlab_kernel)
+		sl_gemm(c->ta, c->tb, (int)(hi - lo), c->N, c->K, 1.0f, a, lda, j->b, ldb, 1.0f,
+			j->out + lo * (size_t)c->N, c->N);
+	else
+		cblas_sgemm(CblasRowMajor, c->ta ? CblasTrans : CblasNoTrans, c->tb ? CblasTrans : CblasNoTrans,
+			    (int)(hi - lo), c->N, c->K, 1.0f, a, lda, j->b, ldb, 1.0f, j->out + lo * (size_t)c->N,
+			    c->N);
 }
 
 /* One replay of every call; returns its wall time. */
@@ -190,6 +200,11 @@ int main(int argc, char **argv)
 	openblas_set_num_threads(1);
 	sl_pool *pool = threads > 1 ? sl_pool_new(threads) : NULL;
 	report("own", threads, &cs, repeats, a, b, out, pool);
+	if (sl_gemm_available()) {
+		seqlab_kernel = 1;
+		report("seqlab", threads, &cs, repeats, a, b, out, pool);
+		seqlab_kernel = 0;
+	}
 	sl_pool_free(pool);
 	if (threads > 1) {
 		openblas_set_num_threads(threads);

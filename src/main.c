@@ -109,7 +109,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			fputs(usage_text, stdout);
 			return 0;
 		case 'V':
-			printf("%s %s (OpenBLAS kernels: %s)\n", PACKAGE_NAME, PACKAGE_VERSION, sl_blas_core());
+			printf("%s %s (matrix products: %s; OpenBLAS kernels: %s)\n", PACKAGE_NAME, PACKAGE_VERSION,
+			       sl_gemm_name(), sl_blas_core());
 			return 0;
 		case ':':
 			return bad_usage("option '%s' needs an argument", argv[optind - 1]);
@@ -271,6 +272,10 @@ static int run(sl_session *s, const struct opts *o)
 int main(int argc, char **argv)
 {
 	struct opts o = {0};
+	const char *gemm = getenv("SEQLAB_GEMM");
+	if (gemm && *gemm && sl_gemm_select(gemm) != SL_OK)
+		fprintf(stderr, "seqlab: SEQLAB_GEMM: %s; using %s\n", sl_error(),
+			sl_gemm_select("auto") == SL_OK ? sl_gemm_name() : "?");
 	int st = parse_args(argc, argv, &o);
 	if (st >= 0) {
 		free(o.act);

@@ -129,6 +129,29 @@ void sl_attention_cached(sl_tape *tp, const sl_tensor *q, const float *kcache, c
  * choice for the CPU, or OPENBLAS_CORETYPE's. */
 const char *sl_blas_core(void);
 
+/* Matrix products. The linear layers and sl_matmul multiply through
+ * sl_sgemm, which uses seqlab's own kernel (sl_gemm) where the build has
+ * one (AVX-512) and OpenBLAS's cblas_sgemm otherwise or when chosen.
+ * sl_gemm's result does not depend on the machine's BLAS kernels: every
+ * element is the fused multiply-add chain of sl_gemm_ref, bit for bit.
+ * Arguments as cblas_sgemm's, row-major: C = alpha op(A) op(B) + beta C. */
+void sl_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+	     const float *b, int ldb, float beta, float *c, int ldc);
+void sl_gemm_ref(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+		 const float *b, int ldb, float beta, float *c, int ldc);
+/* The product the ops use: sl_gemm or cblas_sgemm (OpenBLAS kept
+ * single-threaded), as chosen by sl_gemm_select. */
+void sl_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+	      const float *b, int ldb, float beta, float *c, int ldc);
+/* Nonzero if sl_gemm has its vector kernel in this build. */
+int sl_gemm_available(void);
+/* Chooses the products' kernel: "seqlab" (sl_gemm; an error where the build
+ * has no vector kernel), "openblas", or "auto" (seqlab where available).
+ * Not for use while a tape runs on other threads. */
+int sl_gemm_select(const char *name);
+/* The kernel in use: "seqlab" or "openblas". */
+const char *sl_gemm_name(void);
+
 /* The attention kernels have instances for head dims 4, 8, 16, 32 and 64
  * and a generic one, all giving the same bits; nonzero sends every head dim
  * to the generic one (for the equivalence test). Not for use while a tape

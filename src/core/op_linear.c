@@ -8,6 +8,7 @@
 
 #include <cblas.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 void openblas_set_num_threads(int num_threads);
@@ -20,9 +21,52 @@ static void blas_init(void)
 	openblas_set_num_threads(1);
 }
 
+static int gemm_own = -1; /* -1: not chosen yet (auto) */
+static pthread_once_t gemm_once = PTHREAD_ONCE_INIT;
+
+/* First use without a choice: SEQLAB_GEMM's ("openblas" or "seqlab"; the
+ * front-ends report a bad value), else seqlab's kernel where there is one. */
+static void gemm_auto(void)
+{
+	if (gemm_own >= 0)
+		return;
+	const char *env = getenv("SEQLAB_GEMM");
+	gemm_own = env && !strcmp(env, "openblas") ? 0 : sl_gemm_available();
+}
+
+int sl_gemm_select(const char *name)
+{
+	if (!strcmp(name, "auto")) {
+		gemm_own = sl_gemm_available();
+	} else if (!strcmp(name, "seqlab")) {
+		if (!sl_gemm_available()) {
+			sl_errorf("gemm: this build has no vector kernel of its own (it needs AVX-512); use openblas");
+			return SL_ERR;
+		}
+		gemm_own = 1;
+	} else if (!strcmp(name, "openblas")) {
+		gemm_own = 0;
+	} else {
+		sl_errorf("gemm: unknown kernel '%s' (auto, seqlab or openblas)", name);
+		return SL_ERR;
+	}
+	return SL_OK;
+}
+
+const char *sl_gemm_name(void)
+{
+	pthread_once(&gemm_once, gemm_auto);
+	return gemm_own ? "seqlab" : "openblas";
+}
+
 void sl_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
 	      const float *b, int ldb, float beta, float *c, int ldc)
 {
+	pthread_once(&gemm_once, gemm_auto);
+	if (gemm_own) {
+		sl_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+		return;
+	}
 	pthread_once(&blas_once, blas_init);
 	cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
 		    m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);

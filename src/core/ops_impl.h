@@ -53,8 +53,5 @@ static inline sl_node sl_node_make(sl_tape *tp, int op, sl_tensor **ins, int nin
 /* Problems smaller than this many multiply-adds run on one thread. */
 #define SL_PAR_MIN_WORK 32768
 
-/* cblas_sgemm on row-major matrices; OpenBLAS kept single-threaded. */
-void sl_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
-	      const float *b, int ldb, float beta, float *c, int ldc);
 
 #endif

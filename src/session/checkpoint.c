@@ -1395,11 +1395,17 @@ int sl_cmd_replay(sl_session *s, sl_args *a)
 		}
 	}
 	sl_out(s, "replayed=%s runs=%d steps=%d evals=%d mismatches=%d", dir, nr, steps, evals, diffs);
-	if (diffs && tol == 0)
+	if (diffs && tol == 0) {
+		char kern[96];
+		if (strcmp(sl_gemm_name(), "openblas"))
+			snprintf(kern, sizeof kern, "seqlab's");
+		else
+			snprintf(kern, sizeof kern, "OpenBLAS's %s", sl_blas_core());
 		return sl_fail(s,
-			       "%d differences from the recorded metrics (an exact replay needs the OpenBLAS "
-			       "kernels of the recording; these are %s, see OPENBLAS_CORETYPE; or give tol=1e-4)",
-			       diffs, sl_blas_core());
+			       "%d differences from the recorded metrics (an exact replay needs the matrix "
+			       "kernels of the recording; these are %s, see SEQLAB_GEMM; or give tol=1e-4)",
+			       diffs, kern);
+	}
 	if (diffs)
 		return sl_fail(s, "%d differences from the recorded metrics", diffs);
 	return SL_OK;

@@ -1,0 +1,205 @@
+/* gemm.c - seqlab's own single-precision matrix product for the skinny
+ * shapes of its models, and the plain loop it must equal bit for bit.
+ *
+ * C (m, n) = alpha op(A) op(B) + beta C, row-major, with cblas_sgemm's
+ * arguments. Every element is one sum started from zero and extended by a
+ * fused multiply-add for k = 0, 1, ..., K-1 in that order, then scaled:
+ *
+ *   acc = 0; for k: acc = fmaf(A(i,k), B(k,j), acc);
+ *   C(i,j) = beta == 0 ? alpha acc : alpha == 1 && beta == 1 ? C(i,j) + acc
+ *          : fmaf(alpha, acc, beta C(i,j))
+ *
+ * so the result depends neither on the tiling, nor on the thread count, nor
+ * on which BLAS kernels the machine has: sl_gemm_ref is that loop, and the
+ * vector kernel does the same operations sixteen columns at a time.
+ *
+ * The vector kernel (AVX-512, when the compiler targets it) computes tiles of
+ * MR <= 8 rows by 16 or 32 columns in registers: per k, one or two vectors of
+ * B and MR broadcasts of A feed 2 MR fused multiply-adds. B is read in place
+ * when its rows are the columns of C (tb = 0); a transposed B (the weights of
+ * a linear layer) is first packed into 32-column panels. OpenBLAS does the
+ * same with larger machinery; at these shapes (hundreds of rows, 16-256
+ * columns, K of 64-256) the call overhead and packing of A dominate it. */
+#include "ops_impl.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+static inline float gemm_out(float alpha, float beta, float acc, const float *c)
+{
+	if (beta == 0.0f)
+		return alpha * acc;
+	if (alpha == 1.0f && beta == 1.0f)
+		return *c + acc;
+	return fmaf(alpha, acc, beta * *c);
+}
+
+void sl_gemm_ref(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+		 const float *b, int ldb, float beta, float *c, int ldc)
+{
+	for (int i = 0; i < m; i++)
+		for (int j = 0; j < n; j++) {
+			float acc = 0.0f;
+			for (int p = 0; p < k; p++) {
+				float x = ta ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p];
+				float y = tb ? b[(size_t)j * ldb + p] : b[(size_t)p * ldb + j];
+				acc = fmaf(x, y, acc);
+			}
+			float *cij = c + (size_t)i * ldc + j;
+			*cij = gemm_out(alpha, beta, acc, cij);
+		}
+}
+
+#if defined(__AVX512F__)
+
+int sl_gemm_available(void)
+{
+	return 1;
+}
+
+#define GEMM_INLINE static inline __attribute__((always_inline))
+#define NR 32
+
+/* Stores v into 16 columns of C (mask: those that exist) with the epilogue. */
+GEMM_INLINE void store16(float *c, __m512 v, __mmask16 mask, float alpha, float beta)
+{
+	if (beta == 0.0f) {
+		_mm512_mask_storeu_ps(c, mask, _mm512_mul_ps(_mm512_set1_ps(alpha), v));
+	} else if (alpha == 1.0f && beta == 1.0f) {
+		_mm512_mask_storeu_ps(c, mask, _mm512_add_ps(_mm512_maskz_loadu_ps(mask, c), v));
+	} else {
+		__m512 old = _mm512_mul_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(mask, c));
+		_mm512_mask_storeu_ps(c, mask, _mm512_fmadd_ps(_mm512_set1_ps(alpha), v, old));
+	}
+}
+
+/* One tile: MR rows from i0, NV vectors of 16 columns from j0 (m0, m1: the
+ * columns that exist). A(i, p) is at a[i*ars + p*aks]; B's row p of the tile
+ * at b + p*bks, in place or in a packed panel (bks = NR). full: load
+ * whole vectors (a panel is padded with zeros); else masked loads (m0, m1)
+ * for B in place at a ragged edge. */
+GEMM_INLINE void tile(const int MR, const int NV, int k, const float *a, size_t ars, size_t aks,
+		      const float *b, size_t bks, const int full, __mmask16 m0, __mmask16 m1,
+		      float alpha, float beta, float *c, int ldc)
+{
+	__m512 acc[8][2];
+	for (int r = 0; r < MR; r++)
+		for (int v = 0; v < NV; v++)
+			acc[r][v] = _mm512_setzero_ps();
+	for (int p = 0; p < k; p++) {
+		const float *bp = b + (size_t)p * bks;
+		__m512 b0, b1 = _mm512_setzero_ps();
+		if (full) {
+			b0 = _mm512_loadu_ps(bp);
+			if (NV == 2)
+				b1 = _mm512_loadu_ps(bp + 16);
+		} else {
+			b0 = _mm512_maskz_loadu_ps(m0, bp);
+			if (NV == 2)
+				b1 = _mm512_maskz_loadu_ps(m1, bp + 16);
+		}
+		const float *ap = a + (size_t)p * aks;
+		for (int r = 0; r < MR; r++) {
+			__m512 x = _mm512_set1_ps(ap[(size_t)r * ars]);
+			acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
+			if (NV == 2)
+				acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
+		}
+	}
+	for (int r = 0; r < MR; r++) {
+		store16(c + (size_t)r * ldc, acc[r][0], m0, alpha, beta);
+		if (NV == 2)
+			store16(c + (size_t)r * ldc + 16, acc[r][1], m1, alpha, beta);
+	}
+}
+
+#define TILE_ROWS(NV, PK)                                                                              \
+	switch (mr) {                                                                              \
+	case 8: tile(8, NV, k, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc); break; \
+	case 7: tile(7, NV, k, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc); break; \
+	case 6: tile(6, NV, k, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc); break; \
+	case 5: tile(5, NV, k, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc); break; \
+	case 4: tile(4, NV, k, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc); break; \
+	case 3: tile(3, NV, k, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc); break; \
+	case 2: tile(2, NV, k, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc); break; \
+	default: tile(1, NV, k, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc); break; \
+	}
+
+static inline __mmask16 cols_mask(int cols)
+{
+	return cols >= 16 ? (__mmask16)0xffff : cols <= 0 ? 0 : (__mmask16)((1u << cols) - 1);
+}
+
+/* B transposed (n, k) into panels of NR columns: panel q holds rows p of
+ * columns [q NR, q NR + NR), zero past n. */
+static void pack_bt(int n, int k, const float *b, int ldb, float *bp)
+{
+	for (int q = 0; q * NR < n; q++) {
+		float *dst = bp + (size_t)q * k * NR;
+		int cols = n - q * NR < NR ? n - q * NR : NR;
+		memset(dst, 0, (size_t)k * NR * sizeof(float));
+		for (int j = 0; j < cols; j++) {
+			const float *src = b + (size_t)(q * NR + j) * ldb;
+			for (int p = 0; p < k; p++)
+				dst[(size_t)p * NR + j] = src[p];
+		}
+	}
+}
+
+void sl_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+	     const float *b, int ldb, float beta, float *c, int ldc)
+{
+	if (m <= 0 || n <= 0)
+		return;
+	size_t ars = ta ? 1 : (size_t)lda, aks = ta ? (size_t)lda : 1;
+	float *bp = NULL;
+	int packed = tb;
+	if (tb) {
+		bp = sl_xaligned((size_t)((n + NR - 1) / NR) * (size_t)(k ? k : 1) * NR * sizeof(float));
+		pack_bt(n, k, b, ldb, bp);
+	}
+	for (int j0 = 0; j0 < n; j0 += NR) {
+		int cols = n - j0 < NR ? n - j0 : NR;
+		__mmask16 m0 = cols_mask(cols), m1 = cols_mask(cols - 16);
+		const float *bj = packed ? bp + (size_t)(j0 / NR) * k * NR : b + j0;
+		size_t bks = packed ? NR : (size_t)ldb;
+		for (int i0 = 0; i0 < m; i0 += 8) {
+			int mr = m - i0 < 8 ? m - i0 : 8;
+			const float *ai = a + (size_t)i0 * ars;
+			float *cij = c + (size_t)i0 * ldc + j0;
+			/* full loads from a packed panel or from whole 16-column
+			 * vectors of B in place; masked ones for a ragged edge */
+			int full = packed || cols == NR || cols == 16;
+			if (full && cols > 16) {
+				TILE_ROWS(2, 1)
+			} else if (full) {
+				TILE_ROWS(1, 1)
+			} else if (cols > 16) {
+				TILE_ROWS(2, 0)
+			} else {
+				TILE_ROWS(1, 0)
+			}
+		}
+	}
+	free(bp);
+}
+
+#else /* no AVX-512: the plain loop, and callers use OpenBLAS instead */
+
+int sl_gemm_available(void)
+{
+	return 0;
+}
+
+void sl_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+	     const float *b, int ldb, float beta, float *c, int ldc)
+{
+	sl_gemm_ref(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+#endif

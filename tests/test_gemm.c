@@ -1,0 +1,112 @@
+/* test_gemm.c - seqlab's own matrix product: bit for bit the plain
+ * fused-multiply-add loop (sl_gemm_ref), close to a double-precision product
+ * and to OpenBLAS, on every transpose, edge and epilogue, strided operands
+ * included; the kernel choice. */
+#include "seqlab/ops.h"
+#include "seqlab/rng.h"
+#include "tap.h"
+
+#include <string.h>
+
+static float *randm(sl_rng *r, size_t n)
+{
+	float *m = malloc((n ? n : 1) * sizeof *m);
+	for (size_t i = 0; i < n; i++)
+		m[i] = (float)sl_rng_normal(r);
+	return m;
+}
+
+/* Worst |C - C_double| / (|alpha| sum |A||B| + |beta C0|) over the matrix. */
+static double rel_err_double(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+			     const float *b, int ldb, float beta, const float *c0, const float *c, int ldc)
+{
+	double worst = 0;
+	for (int i = 0; i < m; i++)
+		for (int j = 0; j < n; j++) {
+			double s = 0, mag = 0;
+			for (int p = 0; p < k; p++) {
+				double x = ta ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p];
+				double y = tb ? b[(size_t)j * ldb + p] : b[(size_t)p * ldb + j];
+				s += x * y;
+				mag += fabs(x * y);
+			}
+			double old = beta == 0 ? 0 : c0[(size_t)i * ldc + j];
+			double want = alpha * s + beta * old;
+			double scale = fabs(alpha) * mag + fabs(beta * old) + 1e-30;
+			double e = fabs(c[(size_t)i * ldc + j] - want) / scale;
+			worst = e > worst ? e : worst;
+		}
+	return worst;
+}
+
+int main(void)
+{
+	sl_rng r;
+	sl_rng_seed(&r, 42);
+	static const int ms[] = { 1, 3, 8, 9, 17, 64, 130 };
+	static const int ns[] = { 1, 5, 16, 17, 31, 32, 33, 64, 100 };
+	static const int ks[] = { 0, 1, 7, 64, 259 };
+	static const float ab[][2] = { { 1, 0 }, { 1, 1 }, { 0.5f, -2 }, { -1.5f, 0 } };
+	int cases = 0, same = 0, close = 0, blas_close = 0, untouched = 0;
+	double worst = 0;
+	for (int ta = 0; ta < 2; ta++)
+		for (int tb = 0; tb < 2; tb++)
+			for (size_t im = 0; im < sizeof ms / sizeof *ms; im++)
+				for (size_t in = 0; in < sizeof ns / sizeof *ns; in++)
+					for (size_t ik = 0; ik < sizeof ks / sizeof *ks; ik++) {
+						int m = ms[im], n = ns[in], k = ks[ik];
+						const float *e = ab[(im + in + ik) % 4];
+						/* padded leading dimensions: the kernel must not touch the pad */
+						int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 5, ldc = n + 2;
+						int arows = ta ? k : m, brows = tb ? n : k;
+						float *a = randm(&r, (size_t)arows * lda), *b = randm(&r, (size_t)brows * ldb);
+						float *c0 = randm(&r, (size_t)m * ldc);
+						float *c1 = malloc((size_t)m * ldc * sizeof *c1), *c2 = malloc((size_t)m * ldc * sizeof *c2);
+						float *c3 = malloc((size_t)m * ldc * sizeof *c3);
+						memcpy(c1, c0, (size_t)m * ldc * sizeof *c1);
+						memcpy(c2, c0, (size_t)m * ldc * sizeof *c2);
+						memcpy(c3, c0, (size_t)m * ldc * sizeof *c3);
+						if (e[1] == 0) /* beta 0: C is not read, NaN stays out */
+							for (int i = 0; i < m; i++)
+								for (int j = 0; j < n; j++)
+									c1[(size_t)i * ldc + j] = c2[(size_t)i * ldc + j] = NAN;
+						sl_gemm(ta, tb, m, n, k, e[0], a, lda, b, ldb, e[1], c1, ldc);
+						sl_gemm_ref(ta, tb, m, n, k, e[0], a, lda, b, ldb, e[1], c2, ldc);
+						sl_gemm_select("openblas");
+						sl_sgemm(ta, tb, m, n, k, e[0], a, lda, b, ldb, e[1], c3, ldc);
+						sl_gemm_select("auto");
+						cases++;
+						same += !memcmp(c1, c2, (size_t)m * ldc * sizeof *c1);
+						double err = rel_err_double(ta, tb, m, n, k, e[0], a, lda, b, ldb, e[1], c0, c1, ldc);
+						worst = err > worst ? err : worst;
+						close += err < 1e-6;
+						blas_close += rel_err_double(ta, tb, m, n, k, e[0], a, lda, b, ldb, e[1], c0, c3, ldc) < 1e-6;
+						int pad_ok = 1;
+						for (int i = 0; i < m; i++)
+							for (int j = n; j < ldc; j++)
+								pad_ok &= c1[(size_t)i * ldc + j] == c0[(size_t)i * ldc + j];
+						untouched += pad_ok;
+						free(a);
+						free(b);
+						free(c0);
+						free(c1);
+						free(c2);
+						free(c3);
+					}
+	TAP_OK(same == cases, "sl_gemm equals the plain fma loop bit for bit: %d of %d shapes", same, cases);
+	TAP_OK(close == cases, "sl_gemm within 1e-6 (relative) of double: %d of %d (worst %.2g)", close, cases, worst);
+	TAP_OK(blas_close == cases, "OpenBLAS through sl_sgemm within 1e-6 of double: %d of %d", blas_close, cases);
+	TAP_OK(untouched == cases, "columns past n are left alone: %d of %d", untouched, cases);
+
+	TAP_OK(sl_gemm_select("openblas") == SL_OK && !strcmp(sl_gemm_name(), "openblas"), "select openblas");
+	TAP_OK(sl_gemm_select("fast") == SL_ERR && strstr(sl_error(), "unknown kernel 'fast'"),
+	       "an unknown kernel is refused: %s", sl_error());
+	if (sl_gemm_available())
+		TAP_OK(sl_gemm_select("seqlab") == SL_OK && !strcmp(sl_gemm_name(), "seqlab"), "select seqlab");
+	else
+		TAP_OK(sl_gemm_select("seqlab") == SL_ERR, "no vector kernel in this build: seqlab refused");
+	TAP_OK(sl_gemm_select("auto") == SL_OK &&
+		       !strcmp(sl_gemm_name(), sl_gemm_available() ? "seqlab" : "openblas"),
+	       "auto picks %s", sl_gemm_name());
+	return tap_done();
+}
