@@ -586,7 +586,7 @@ int main(int argc, char **argv)
 	}
 	o.mode = argv[1];
 	if (strcmp(o.mode, "blas") == 0) {
-		printf("core=%s\n", sl_blas_core());
+		printf("core=%s gemm=%s\n", sl_blas_core(), sl_gemm_name());
 		return 0;
 	}
 	optind = 2;

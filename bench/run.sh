@@ -6,7 +6,7 @@
 #
 #   model=transformer threads=2 seqlab_wps=... torch_wps=... ratio=... floor_wps=...
 #     floor_frac=... rss_mb=... torch_rss_mb=... translate_ms=... torch_translate_ms=...
-#     sgemm_gflops=... flops_word=...
+#     sgemm_gflops=... flops_word=... [kernel_gflops=... kernel_floor_wps=... kernel_floor_frac=...]
 #
 # Models: transformer and mamba on Pig-Latin (large set); gpt and
 # recall-mamba on associative recall (seed 004: K=16 d=64 M=1 L=64 tau=1,
@@ -16,7 +16,9 @@
 # floor_wps = the machine's sgemm rate at the model's own shapes
 # (bench/sgemm_rate, seqlab's split at that thread count) / the model's
 # matrix-product FLOPs per word (linear layers and attention products,
-# forward and backward); floor_frac = seqlab_wps / floor_wps; rss_mb: peak
+# forward and backward); floor_frac = seqlab_wps / floor_wps; the
+# kernel_ fields: the same with seqlab's own matrix kernel (sl_gemm, the
+# one training uses where the build has it: see the header's gemm=); rss_mb: peak
 # RSS of the seqlab process; translate_ms: greedy translation of one word
 # (100 validation words, one at a time), "-" for recall (nothing to
 # translate).
@@ -94,7 +96,7 @@ opts() {
 common="-p $preset -S $seed -n $steps -w $warmup -t $nwords"
 echo "# seqlab bench: $(date -u +%Y-%m-%dT%H:%MZ) $(uname -m) $(nproc) cpus," \
 	"$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)," \
-	"load $(cut -d' ' -f1-3 /proc/loadavg); openblas=$(get core "$("$bm" blas)");" \
+	"load $(cut -d' ' -f1-3 /proc/loadavg); gemm=$(get gemm "$("$bm" blas)") openblas=$(get core "$("$bm" blas)");" \
 	"steps=$steps warmup=$warmup preset=$preset seed=$seed"
 for m in $models; do
 	dir=$work/$m
@@ -103,25 +105,32 @@ for m in $models; do
 	# shellcheck disable=SC2086
 	"$bm" shapes -m "$m" $common $mopts >"$dir/shapes" || exit 1
 	for j in $threads; do
-		rate=$("$sg" -j "$j" -f "$dir/shapes" | grep "^split=own") || exit 1
+		rates=$("$sg" -j "$j" -f "$dir/shapes") || exit 1
+		rate=$(printf '%s\n' "$rates" | grep "^split=own")
+		krate=$(printf '%s\n' "$rates" | grep "^split=seqlab")
 		# shellcheck disable=SC2086
 		sl=$("$bm" time -m "$m" -o "$dir" -j "$j" $common $mopts) || { echo "run.sh: bench_models failed" >&2; exit 1; }
 		tr=$("$py" "$here/torch_ref.py" time "$dir" -j "$j" -w "$warmup" -n "$steps") ||
 			{ echo "run.sh: torch_ref.py failed" >&2; exit 1; }
 		if [ "$verbose" = 1 ]; then
 			echo "# sgemm: $rate"
+			[ -z "$krate" ] || echo "# seqlab kernel: $krate"
 			echo "# seqlab: $sl"
 			echo "# torch: $tr"
 		fi
 		swps=$(get wps "$sl") twps=$(get torch_wps "$tr") gf=$(get gflops "$rate") fw=$(get flops_word "$sl")
-		awk -v m="$m" -v j="$j" -v s="$swps" -v t="$twps" -v g="$gf" -v f="$fw" \
+		kgf=$(get gflops "$krate")
+		awk -v m="$m" -v j="$j" -v s="$swps" -v t="$twps" -v g="$gf" -v f="$fw" -v kg="${kgf:-0}" \
 			-v rss="$(get rss_mb "$sl")" -v trss="$(get torch_rss_mb "$tr")" \
 			-v tms="$(get translate_ms "$sl")" -v ttms="$(get torch_translate_ms "$tr")" 'BEGIN {
 			floor = g * 1e9 / f
 			printf "model=%s threads=%s seqlab_wps=%.0f torch_wps=%.0f ratio=%.2f floor_wps=%.0f floor_frac=%.3f",
 				m, j, s, t, s / t, floor, s / floor
-			printf " rss_mb=%.1f torch_rss_mb=%.1f translate_ms=%s torch_translate_ms=%s sgemm_gflops=%.1f flops_word=%.3g\n",
+			printf " rss_mb=%.1f torch_rss_mb=%.1f translate_ms=%s torch_translate_ms=%s sgemm_gflops=%.1f flops_word=%.3g",
 				rss, trss, ms(tms), ms(ttms), g, f
+			if (kg > 0)
+				printf " kernel_gflops=%.1f kernel_floor_wps=%.0f kernel_floor_frac=%.3f", kg, kg * 1e9 / f, s / (kg * 1e9 / f)
+			printf "\n"
 		}
 		# a time in ms, or "-" where there is none (recall: no translation)
 		function ms(v) { return v == "-" ? v : sprintf("%.3f", v) }'

@@ -376,9 +376,14 @@ class MambaBlock(nn.Module):
             abar = torch.exp(w)
         s = torch.zeros(B, E, N, dtype=h.dtype)
         ys = []
-        for t in range(L):  # the sequential scan, one time step at a time
-            s = abar[:, t] * s + bx[:, t]
-            ys.append((s * Cm[:, t].unsqueeze(1)).sum(-1))
+        # the sequential scan, one time step at a time, over per-step views
+        # from unbind: indexing abar[:, t] in the loop instead makes autograd
+        # scatter every step's gradient into a zero tensor of the whole
+        # (B, L, E, N), quadratic in L (73 s a step at L = 64 here)
+        steps = zip(abar.unbind(1), bx.unbind(1), Cm.unsqueeze(2).unbind(1))
+        for a_t, bx_t, c_t in steps:
+            s = a_t * s + bx_t
+            ys.append((s * c_t).sum(-1))
         y = (torch.stack(ys, 1) + x * self.D) * F.silu(z)
         return h + self.out_proj(y)
 
