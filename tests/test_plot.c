@@ -204,6 +204,18 @@ static int on_path(const char *prog)
 	return 0;
 }
 
+/* Two decaying loss curves of 50 points over x (the arrays s points into). */
+static void two_curves(double *x, double *y1, double *y2, sl_series s[2])
+{
+	for (int i = 0; i < 50; i++) {
+		x[i] = i * 10;
+		y1[i] = 3 * exp(-i / 15.0) + 0.1;
+		y2[i] = 2 * exp(-i / 25.0) + 0.2;
+	}
+	s[0] = (sl_series){"transformer", x, y1, 50};
+	s[1] = (sl_series){"mamba", x, y2, 50};
+}
+
 static void test_gnuplot(void)
 {
 	if (!on_path("gnuplot")) {
@@ -211,12 +223,8 @@ static void test_gnuplot(void)
 		return;
 	}
 	double x[50], y1[50], y2[50];
-	for (int i = 0; i < 50; i++) {
-		x[i] = i * 10;
-		y1[i] = 3 * exp(-i / 15.0) + 0.1;
-		y2[i] = 2 * exp(-i / 25.0) + 0.2;
-	}
-	sl_series s[2] = {{"transformer", x, y1, 50}, {"mamba", x, y2, 50}};
+	sl_series s[2];
+	two_curves(x, y1, y2, s);
 	sl_plot_opts o = {.title = "Loss curves", .xlabel = "step", .ylabel = "loss", .width = 72,
 	                  .height = 22};
 	sl_gnuplot *gp = sl_gnuplot_new(NULL);
@@ -367,12 +375,8 @@ static const char *const slow_sh =
 static void test_async(void)
 {
 	double x[50], y1[50], y2[50];
-	for (int i = 0; i < 50; i++) {
-		x[i] = i * 10;
-		y1[i] = 3 * exp(-i / 15.0) + 0.1;
-		y2[i] = 2 * exp(-i / 25.0) + 0.2;
-	}
-	sl_series s[2] = {{"transformer", x, y1, 50}, {"mamba", x, y2, 50}};
+	sl_series s[2];
+	two_curves(x, y1, y2, s);
 	sl_plot_opts o = {.title = "async one", .width = 72, .height = 22};
 	sl_cells *c = sl_cells_new();
 	struct pollfd p[3];
