@@ -172,6 +172,18 @@ static void lin(work *w, double R, int I, int O)
 	}
 }
 
+/* A self-attention block over R rows: the Q, K, V, O projections, then
+ * the MLP (H -> F -> H) when F > 0. */
+static void self_block(work *w, double R, int H, int F)
+{
+	for (int p = 0; p < 4; p++)
+		lin(w, R, H, H);
+	if (F) {
+		lin(w, R, H, F);
+		lin(w, R, F, H);
+	}
+}
+
 /* One step's work on batch b for model m on a task of vocabulary V; recall:
  * a language model on the whole sequence (inp, T tokens). */
 static void step_work(const sl_model *m, const sl_batch *b, int V, int recall, work *w)
@@ -182,12 +194,7 @@ static void step_work(const sl_model *m, const sl_batch *b, int V, int recall, w
 		int H = c->hidden, F = c->mlp * H;
 		double S = b->S, T = b->T;
 		for (int l = 0; l < c->enc; l++) {
-			for (int p = 0; p < 4; p++)
-				lin(w, B * S, H, H);
-			if (F) {
-				lin(w, B * S, H, F);
-				lin(w, B * S, F, H);
-			}
+			self_block(w, B * S, H, F);
 			w->attn += 3.0 * B * 2 * (2.0 * S * S * H);
 		}
 		for (int l = 0; l < c->dec; l++) {
@@ -222,12 +229,7 @@ static void step_work(const sl_model *m, const sl_batch *b, int V, int recall, w
 		double T = b->T;
 		SL_ASSERT(recall);
 		for (int l = 0; l < c->layers; l++) {
-			for (int p = 0; p < 4; p++)
-				lin(w, B * T, H, H);
-			if (F) {
-				lin(w, B * T, H, F);
-				lin(w, B * T, F, H);
-			}
+			self_block(w, B * T, H, F);
 			w->attn += 3.0 * B * 2 * (2.0 * T * T * H); /* causal (or windowed), counted dense */
 		}
 		lin(w, B * T, H, V); /* logits at every position, scored at the last */
