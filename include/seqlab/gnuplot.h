@@ -28,8 +28,9 @@ typedef struct sl_gnuplot sl_gnuplot;
 #define SL_GNUPLOT_PENDING 2
 /* How much nicer than its parent gnuplot runs. */
 #define SL_GNUPLOT_NICE 10
-/* sl_gnuplot_save allows this many times the time limit per request. */
-#define SL_GNUPLOT_SAVE_SLACK 5
+/* sl_gnuplot_save and sl_gnuplot_send allow this many times the time limit per request:
+ * nothing waits for a sent plot, and a file takes longer than a text plot. */
+#define SL_GNUPLOT_SLACK 5
 
 /* Starts gnuplot (path; when NULL, $SEQLAB_GNUPLOT if set, else "gnuplot" looked up on PATH)
  * at nice +SL_GNUPLOT_NICE. Never NULL: when gnuplot cannot be started the handle falls back
@@ -44,7 +45,7 @@ int sl_gnuplot_ok(const sl_gnuplot *gp);
 int sl_gnuplot_pid(const sl_gnuplot *gp);
 
 /* How long one request may take before gnuplot is killed (default 2 s; for the requests of
- * sl_gnuplot_save, SL_GNUPLOT_SAVE_SLACK times as long). */
+ * sl_gnuplot_save and sl_gnuplot_send, SL_GNUPLOT_SLACK times as long). */
 void sl_gnuplot_set_timeout(sl_gnuplot *gp, double seconds);
 
 /* A one-line message the caller should show (gnuplot missing, stopped, or failing on a plot),

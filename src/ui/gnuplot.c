@@ -708,12 +708,17 @@ static int paint(sl_gnuplot *gp, const req *r, int W, int H, sl_cells *out)
 	return rc;
 }
 
+/* The options given, or all defaults for NULL. */
+static const sl_plot_opts *opts_or_none(const sl_plot_opts *o)
+{
+	static const sl_plot_opts none = {0};
+	return o ? o : &none;
+}
+
 int sl_gnuplot_plot(sl_gnuplot *gp, sl_cells *out, const sl_series *s, int ns,
                     const sl_plot_opts *o)
 {
-	static const sl_plot_opts none = {0};
-	if (!o)
-		o = &none;
+	o = opts_or_none(o);
 	if (sl_plot_check(s, ns, o))
 		return SL_ERR;
 	const int W = o->width > 0 ? o->width : 80, H = o->height > 0 ? o->height : 24;
@@ -737,9 +742,7 @@ int sl_gnuplot_plot(sl_gnuplot *gp, sl_cells *out, const sl_series *s, int ns,
 int sl_gnuplot_send(sl_gnuplot *gp, sl_cells *out, const sl_series *s, int ns,
                     const sl_plot_opts *o)
 {
-	static const sl_plot_opts none = {0};
-	if (!o)
-		o = &none;
+	o = opts_or_none(o);
 	if (sl_gnuplot_pending(gp)) {
 		sl_errorf("gnuplot: a plot is already in flight");
 		return SL_ERR;
@@ -751,7 +754,8 @@ int sl_gnuplot_send(sl_gnuplot *gp, sl_cells *out, const sl_series *s, int ns,
 		buf script = {0};
 		int drawn = dumb_script(&script, s, ns, o, W, H);
 		if (drawn) {
-			req_begin(gp, &gp->cur, script.s, script.n, gp->timeout);
+			/* nothing waits for it: a niced gnuplot on a busy machine may take long */
+			req_begin(gp, &gp->cur, script.s, script.n, SL_GNUPLOT_SLACK * gp->timeout);
 			free(script.s);
 			keep(gp, s, ns, o);
 			gp->cur_w = W;
@@ -815,9 +819,7 @@ int sl_gnuplot_collect(sl_gnuplot *gp, sl_cells *out)
 int sl_gnuplot_save(sl_gnuplot *gp, const char *file, const sl_series *s, int ns,
                     const sl_plot_opts *o)
 {
-	static const sl_plot_opts none = {0};
-	if (!o)
-		o = &none;
+	o = opts_or_none(o);
 	sl_plot_opts big = *o;
 	big.width = big.height = 0; /* the file's size is in pixels */
 	if (sl_plot_check(s, ns, &big))
@@ -848,7 +850,7 @@ int sl_gnuplot_save(sl_gnuplot *gp, const char *file, const sl_series *s, int ns
 	char msg[256];
 	int rc = SL_ERR;
 	/* a file takes longer than a text plot, and gnuplot runs niced */
-	const double limit = SL_GNUPLOT_SAVE_SLACK * gp->timeout;
+	const double limit = SL_GNUPLOT_SLACK * gp->timeout;
 	/* first the output file alone, so a bad path never sends an image to our stdout pipe */
 	putf(&script, "reset\nset terminal %s\nset output ", term);
 	put_quoted(&script, file);
