@@ -1,5 +1,7 @@
 /* test_attention.c - the fused attention op: gradients, masks, probabilities,
- * and equality with a plain double-precision reference at 1 and 2 threads. */
+ * and equality with a plain double-precision reference at 1 and 2 threads;
+ * the fast kernels (head-dim instances, the one-vector kernel for 16 keys or
+ * fewer) against the generic one, bit for bit. */
 #include "gradcheck.h"
 
 typedef struct attn_case {
@@ -140,5 +142,11 @@ int main(void)
 	check_case("causal window 3", 2, 7, 7, 8, (attn_case){ 2, 1, 3, 0.5f });
 	check_case("head dim 16", 2, 5, 6, 32, (attn_case){ 2, 0, 0, 0.25f });
 	check_case("threaded size", 8, 24, 24, 64, (attn_case){ 8, 1, 0, 0.35f });
+	/* the edges of the one-vector kernel (16 keys or fewer, AVX-512) */
+	check_case("16 keys, head dim 8", 2, 16, 16, 32, (attn_case){ 4, 0, 0, 0.35f });
+	check_case("16 keys causal window 5, head dim 32", 2, 16, 16, 64, (attn_case){ 2, 1, 5, 0.3f });
+	check_case("17 keys, head dim 8", 2, 9, 17, 16, (attn_case){ 2, 0, 0, 0.4f });
+	check_case("1 key", 3, 1, 1, 16, (attn_case){ 2, 1, 0, 0.4f });
+	check_case("causal, head dim 64, 12 keys", 2, 12, 12, 64, (attn_case){ 1, 1, 0, 0.125f });
 	return tap_done();
 }

@@ -86,4 +86,37 @@ static inline float sl_ferf(float x)
 	return x * p / q;
 }
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+/* sl_fexp on sixteen lanes: the same operations in the same order (no fused
+ * multiply-adds), so every lane has the bits sl_fexp gives (tests/test_core.c
+ * checks it). */
+static inline __m512 sl_fexp16(__m512 xin)
+{
+	const __m512 lo = _mm512_set1_ps(-87.3f), big = _mm512_set1_ps(12582912.0f);
+	__mmask16 under = _mm512_cmp_ps_mask(xin, lo, _CMP_LT_OQ);
+	__m512 x = _mm512_mask_blend_ps(under, xin, lo);
+	x = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(88.7f), _CMP_GT_OQ), x,
+				 _mm512_set1_ps(88.7f));
+	__m512 n = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), big), big);
+	__m512 r = _mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(0.693145751953125f)));
+	r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(1.428606765330187e-06f)));
+	__m512 p = _mm512_set1_ps(1.0f / 720);
+	p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f / 120));
+	p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f / 24));
+	p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f / 6));
+	p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(0.5f));
+	p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f));
+	p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f));
+	__m512i ni = _mm512_cvttps_epi32(n);
+	__m512i n1 = _mm512_srai_epi32(ni, 1), n2 = _mm512_sub_epi32(ni, n1);
+	const __m512i bias = _mm512_set1_epi32(127);
+	__m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n1, bias), 23));
+	__m512 s2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n2, bias), 23));
+	__m512 y = _mm512_mul_ps(_mm512_mul_ps(p, s1), s2);
+	return _mm512_maskz_mov_ps((__mmask16)~under, y);
+}
+#endif
+
 #endif

@@ -85,7 +85,8 @@ typedef float v8f __attribute__((vector_size(32)));
 /* out[j] = sum_d a[d] m[d][j] for j < n, m (Dh, n) row-major, eight columns
  * at a time: each sum starts from 0 and adds its terms in the order of d, as
  * the scalar loop `out[j] = 0; for d: out[j] += a[d] * m[d][j]` does, so the
- * bits are the same. Reads m up to 7 floats past its end (in the scratch). */
+ * bits are the same. Reads m up to 7 floats past its end and writes out up to
+ * 7 past n (both scratch), so every chunk is a whole vector. */
 SL_INLINE void dots_by_column(const float *a, const float *m, int n, int Dh, float *out)
 {
 	for (int j0 = 0; j0 < n; j0 += 8) {
@@ -95,9 +96,7 @@ SL_INLINE void dots_by_column(const float *a, const float *m, int n, int Dh, flo
 			memcpy(&col, m + (size_t)d * n + j0, sizeof col);
 			acc += a[d] * col;
 		}
-		float t[8];
-		memcpy(t, &acc, sizeof t);
-		memcpy(out + j0, t, (size_t)(n - j0 < 8 ? n - j0 : 8) * sizeof(float));
+		memcpy(out + j0, &acc, sizeof acc);
 	}
 }
 
@@ -116,6 +115,37 @@ SL_INLINE void axpy(float *restrict y, float a, const float *restrict x, int Dh)
 	} else {
 		for (int d = 0; d < Dh; d++)
 			y[d] += a * x[d];
+	}
+}
+
+/* out[d] = sum_{j in [lo, hi)} p[j] m[j][d] for d < Dh, m (Tk, Dh): each sum
+ * starts from 0 and adds its terms in the order of j, as `out = 0; for j:
+ * axpy(out, p[j], m[j])` does (the same bits), with the sums kept in
+ * registers when Dh is a multiple of 8 (at most 64) rather than stored and
+ * reloaded for every j. */
+SL_INLINE void rows_sum(float *restrict out, const float *restrict p, const float *restrict m, int lo, int hi,
+			int Dh)
+{
+	if (Dh % 8 == 0 && Dh <= 64) {
+		const int nc = Dh / 8;
+		v8f acc[8];
+		for (int c = 0; c < nc; c++)
+			acc[c] = (v8f){ 0 };
+		for (int j = lo; j < hi; j++) {
+			const float *mj = m + (size_t)j * Dh;
+			for (int c = 0; c < nc; c++) {
+				v8f x;
+				memcpy(&x, mj + 8 * c, sizeof x);
+				acc[c] += p[j] * x;
+			}
+		}
+		for (int c = 0; c < nc; c++)
+			memcpy(out + 8 * c, &acc[c], sizeof acc[c]);
+	} else {
+		for (int d = 0; d < Dh; d++)
+			out[d] = 0;
+		for (int j = lo; j < hi; j++)
+			axpy(out, p[j], m + (size_t)j * Dh, Dh);
 	}
 }
 
@@ -144,26 +174,24 @@ SL_INLINE void attn_fwd_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const i
 			float qs[Dh];
 			for (int d = 0; d < Dh; d++)
 				qs[d] = qi[d] * c->scale;
-			dots_by_column(qs, w.kt, Tk, Dh, p);
+			float *restrict s = w.s;
+			dots_by_column(qs, w.kt, Tk, Dh, s);
 			/* p = softmax(s) over [lo, hi), 0 elsewhere */
 			float m = -INFINITY;
 			for (int j = lo; j < hi; j++)
-				m = p[j] > m ? p[j] : m;
+				m = s[j] > m ? s[j] : m;
 			float z = 0;
 			for (int j = 0; j < Tk; j++) {
-				float e = sl_fexp(p[j] - m);
+				float e = sl_fexp(s[j] - m);
 				e = j >= lo && j < hi ? e : 0.0f;
-				p[j] = e;
+				s[j] = e;
 				z += e;
 			}
 			float iz = 1.0f / z;
 			for (int j = 0; j < Tk; j++)
-				p[j] *= iz;
+				p[j] = s[j] * iz;
 			/* o_i = sum_j p_j v_j, vectorised over d */
-			for (int d = 0; d < Dh; d++)
-				oi[d] = 0;
-			for (int j = lo; j < hi; j++)
-				axpy(oi, p[j], w.vh + (size_t)j * Dh, Dh);
+			rows_sum(oi, p, w.vh, lo, hi, Dh);
 		}
 	}
 	free(w.kt);
@@ -198,10 +226,8 @@ SL_INLINE void attn_bwd_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const i
 				dp[j] = p[j] * (dp[j] - rs) * c->scale;
 			/* dq_i += sum_j dS_ij k_j; dk_j += dS_ij q_i; dv_j += P_ij dO_i */
 			float dqi[Dh];
-			for (int d = 0; d < Dh; d++)
-				dqi[d] = 0;
+			rows_sum(dqi, dp, w.kh, lo, hi, Dh);
 			for (int j = lo; j < hi; j++) {
-				axpy(dqi, dp[j], w.kh + (size_t)j * Dh, Dh);
 				axpy(w.dkh + (size_t)j * Dh, dp[j], qi, Dh);
 				axpy(w.dvh + (size_t)j * Dh, p[j], doi, Dh);
 			}
@@ -226,24 +252,205 @@ SL_INLINE void attn_bwd_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const i
 	free(w.kt);
 }
 
+#if defined(__AVX512F__)
+/* Sixteen keys or fewer (the Pig-Latin words): a row of scores is one
+ * 16-lane vector, the keys' lanes; masks stand for the loops' ranges. Every
+ * sum has the terms and the order of the plain kernel above (products and
+ * sums rounded separately, the sequential sums kept sequential), so the bits
+ * are the same (tests/test_attention.c compares them). */
+#define KW 16
+
+/* kt (Dh, 16) of the head's keys, or of its values for backward, lanes past
+ * Tk zero; kh (Tk, Dh) of the other. */
+SL_INLINE void gather16(const attn_ctx *c, const float *cols, const float *rows, float *kt, float *kh, const int Dh)
+{
+	const int D = c->H * c->Dh, Tk = c->Tk;
+	memset(kt, 0, (size_t)Dh * KW * sizeof(float));
+	for (int j = 0; j < Tk; j++) {
+		const float *cj = cols + (size_t)j * D, *rj = rows + (size_t)j * D;
+		for (int d = 0; d < Dh; d++) {
+			kt[(size_t)d * KW + j] = cj[d];
+			kh[(size_t)j * Dh + d] = rj[d];
+		}
+	}
+}
+
+/* sum_d a[d] kt[d] over the sixteen lanes, from 0 in the order of d */
+SL_INLINE __m512 dots16(const float *a, const float *kt, const int Dh)
+{
+	__m512 acc = _mm512_setzero_ps();
+	for (int d = 0; d < Dh; d++)
+		acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_set1_ps(a[d]), _mm512_load_ps(kt + (size_t)d * KW)));
+	return acc;
+}
+
+/* x[0] + x[1] + ... + x[n-1], from 0, in order */
+static inline float sum_in_order(__m512 v, int n)
+{
+	float x[KW], z = 0;
+	_mm512_storeu_ps(x, v);
+	for (int j = 0; j < n; j++)
+		z += x[j];
+	return z;
+}
+
+static inline __mmask16 lanes(int lo, int hi)
+{
+	return (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
+/* The work for a head runs in three passes over its queries (scores;
+ * softmax; sums of values), not query by query: each pass's rows are
+ * independent and short, so the processor overlaps them, where one query
+ * after another is a chain of dependent steps (sum, exp, the sequential sum,
+ * the division) that leaves it waiting. */
+SL_INLINE void attn_fwd16_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const int Dh)
+{
+	const int D = c->H * c->Dh, Tk = c->Tk, Tq = c->Tq;
+	/* kt (Dh, 16), S (Tq, 16): the scores, then P; vh (Tk, Dh) */
+	float *kt = sl_xaligned(((size_t)(Dh + Tq) * KW + (size_t)Tk * Dh) * sizeof(float));
+	float *S = kt + (size_t)Dh * KW, *vh = S + (size_t)Tq * KW;
+	const __mmask16 all = lanes(0, Tk);
+	for (size_t bh = lo_bh; bh < hi_bh; bh++) {
+		int b = (int)(bh / (size_t)c->H), h = (int)(bh % (size_t)c->H);
+		const float *q = c->q + (size_t)b * Tq * D + (size_t)h * Dh;
+		const float *k = c->k + (size_t)b * c->kv_bstride + (size_t)h * Dh;
+		const float *v = c->v + (size_t)b * c->kv_bstride + (size_t)h * Dh;
+		float *out = c->out + (size_t)b * Tq * D + (size_t)h * Dh;
+		float *P = c->Pw + bh * (size_t)Tq * Tk;
+		gather16(c, k, v, kt, vh, Dh);
+		for (int i = 0; i < Tq; i++) {
+			const float *qi = q + (size_t)i * D;
+			float qs[Dh];
+			for (int d = 0; d < Dh; d++)
+				qs[d] = qi[d] * c->scale;
+			_mm512_store_ps(S + (size_t)i * KW, dots16(qs, kt, Dh));
+		}
+		for (int i = 0; i < Tq; i++) {
+			int lo, hi;
+			key_range(c, i, &lo, &hi);
+			__mmask16 in = lanes(lo, hi);
+			__m512 sc = _mm512_load_ps(S + (size_t)i * KW);
+			float m = _mm512_mask_reduce_max_ps(in, sc);
+			__m512 e = _mm512_maskz_mov_ps(in, sl_fexp16(_mm512_sub_ps(sc, _mm512_set1_ps(m))));
+			float iz = 1.0f / sum_in_order(e, Tk);
+			__m512 pv = _mm512_mul_ps(e, _mm512_set1_ps(iz));
+			_mm512_mask_storeu_ps(P + (size_t)i * Tk, all, pv);
+			_mm512_store_ps(S + (size_t)i * KW, pv);
+		}
+		for (int i = 0; i < Tq; i++) {
+			int lo, hi;
+			key_range(c, i, &lo, &hi);
+			rows_sum(out + (size_t)i * D, S + (size_t)i * KW, vh, lo, hi, Dh);
+		}
+	}
+	free(kt);
+}
+
+SL_INLINE void attn_bwd16_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const int Dh)
+{
+	const int D = c->H * c->Dh, Tk = c->Tk, Tq = c->Tq;
+	/* vt (Dh, 16); dkt and dvt (Dh, 16), the sums for dk and dv by lanes of
+	 * keys; DS (Tq, 16), dS; kh (Tk, Dh). Three passes, as forward. */
+	float *vt = sl_xaligned(((size_t)(3 * Dh + Tq) * KW + (size_t)Tk * Dh) * sizeof(float));
+	float *dkt = vt + (size_t)Dh * KW, *dvt = dkt + (size_t)Dh * KW, *DS = dvt + (size_t)Dh * KW;
+	float *kh = DS + (size_t)Tq * KW;
+	for (size_t bh = lo_bh; bh < hi_bh; bh++) {
+		int b = (int)(bh / (size_t)c->H), h = (int)(bh % (size_t)c->H);
+		size_t oq = (size_t)b * Tq * D + (size_t)h * Dh, ok = (size_t)b * Tk * D + (size_t)h * Dh;
+		const float *q = c->q + oq, *k = c->k + ok, *v = c->v + ok, *dout = c->dout + oq;
+		const float *P = c->P + bh * (size_t)Tq * Tk;
+		float *dq = c->dq ? c->dq + oq : NULL, *dk = c->dk ? c->dk + ok : NULL,
+		      *dv = c->dv ? c->dv + ok : NULL;
+		gather16(c, v, k, vt, kh, Dh);
+		/* dP_ij = dO_i . v_j; rs = sum_j P_ij dP_ij in order of j;
+		 * dS_ij = P_ij (dP_ij - rs) scale, 0 outside the row's keys */
+		for (int i = 0; i < Tq; i++) {
+			int lo, hi;
+			key_range(c, i, &lo, &hi);
+			__mmask16 in = lanes(lo, hi);
+			__m512 pv = _mm512_maskz_loadu_ps(in, P + (size_t)i * Tk);
+			__m512 dp = dots16(dout + (size_t)i * D, vt, Dh);
+			float rs = sum_in_order(_mm512_maskz_mul_ps(in, pv, dp), hi);
+			__m512 ds = _mm512_maskz_mul_ps(in, _mm512_mul_ps(pv, _mm512_sub_ps(dp, _mm512_set1_ps(rs))),
+							_mm512_set1_ps(c->scale));
+			_mm512_store_ps(DS + (size_t)i * KW, ds);
+		}
+		/* dq_i = sum_j dS_ij k_j */
+		if (dq)
+			for (int i = 0; i < Tq; i++) {
+				int lo, hi;
+				key_range(c, i, &lo, &hi);
+				float dqi[Dh];
+				rows_sum(dqi, DS + (size_t)i * KW, kh, lo, hi, Dh);
+				for (int d = 0; d < Dh; d++) {
+					float *g = &dq[(size_t)i * D + d];
+					*g = (c->fq ? 0.0f : *g) + dqi[d];
+				}
+			}
+		/* dk_j += dS_ij q_i, dv_j += P_ij dO_i, over i in order, for the
+		 * row's keys only */
+		memset(dkt, 0, 2 * (size_t)Dh * KW * sizeof(float));
+		for (int i = 0; i < Tq; i++) {
+			const float *doi = dout + (size_t)i * D, *qi = q + (size_t)i * D;
+			int lo, hi;
+			key_range(c, i, &lo, &hi);
+			__mmask16 in = lanes(lo, hi);
+			__m512 pv = _mm512_maskz_loadu_ps(in, P + (size_t)i * Tk), ds = _mm512_load_ps(DS + (size_t)i * KW);
+			for (int d = 0; d < Dh; d++) {
+				__m512 a = _mm512_load_ps(dkt + (size_t)d * KW), u = _mm512_load_ps(dvt + (size_t)d * KW);
+				a = _mm512_mask_add_ps(a, in, a, _mm512_mul_ps(ds, _mm512_set1_ps(qi[d])));
+				u = _mm512_mask_add_ps(u, in, u, _mm512_mul_ps(pv, _mm512_set1_ps(doi[d])));
+				_mm512_store_ps(dkt + (size_t)d * KW, a);
+				_mm512_store_ps(dvt + (size_t)d * KW, u);
+			}
+		}
+		for (int j = 0; j < Tk; j++)
+			for (int d = 0; d < Dh; d++) {
+				if (dk) {
+					float *g = &dk[(size_t)j * D + d];
+					*g = (c->fk ? 0.0f : *g) + dkt[(size_t)d * KW + j];
+				}
+				if (dv) {
+					float *g = &dv[(size_t)j * D + d];
+					*g = (c->fv ? 0.0f : *g) + dvt[(size_t)d * KW + j];
+				}
+			}
+	}
+	free(vt);
+}
+#define ATTN16(kernel16, c, lo, hi, Dh)                                      \
+	if ((c)->Tk <= KW) {                                                 \
+		kernel16(c, lo, hi, Dh);                                     \
+		break;                                                       \
+	}
+#else
+#define ATTN16(kernel16, c, lo, hi, Dh)
+#endif
+
 int sl_attention_generic;
 
 /* one instance per usual head dim, and the generic one */
-#define ATTN_DISPATCH(name, kernel)                                          \
+#define ATTN_CASE(kernel, kernel16, c, lo, hi, Dh)                           \
+	case Dh:                                                             \
+		ATTN16(kernel16, c, lo, hi, Dh)                              \
+		kernel(c, lo, hi, Dh);                                       \
+		break;
+#define ATTN_DISPATCH(name, kernel, kernel16)                                \
 	static void name(void *arg, size_t lo, size_t hi)                    \
 	{                                                                    \
 		const attn_ctx *c = arg;                                     \
 		switch (sl_attention_generic ? 0 : c->Dh) {                  \
-		case 4: kernel(c, lo, hi, 4); break;                         \
-		case 8: kernel(c, lo, hi, 8); break;                         \
-		case 16: kernel(c, lo, hi, 16); break;                       \
-		case 32: kernel(c, lo, hi, 32); break;                       \
-		case 64: kernel(c, lo, hi, 64); break;                       \
+		ATTN_CASE(kernel, kernel16, c, lo, hi, 4)                    \
+		ATTN_CASE(kernel, kernel16, c, lo, hi, 8)                    \
+		ATTN_CASE(kernel, kernel16, c, lo, hi, 16)                   \
+		ATTN_CASE(kernel, kernel16, c, lo, hi, 32)                   \
+		ATTN_CASE(kernel, kernel16, c, lo, hi, 64)                   \
 		default: kernel(c, lo, hi, c->Dh); break;                    \
 		}                                                            \
 	}
-ATTN_DISPATCH(attn_fwd, attn_fwd_k)
-ATTN_DISPATCH(attn_bwd, attn_bwd_k)
+ATTN_DISPATCH(attn_fwd, attn_fwd_k, attn_fwd16_k)
+ATTN_DISPATCH(attn_bwd, attn_bwd_k, attn_bwd16_k)
 
 static attn_ctx attn_ctx_of(const sl_node *n)
 {
