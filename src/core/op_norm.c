@@ -42,28 +42,50 @@ typedef struct norm_ctx {
  *   dx_j += rstd (dxhat_j - mean(dxhat) - xhat_j mean(dxhat xhat))
  *   dg_j += sum_r dy_rj xhat_rj,  db_j += sum_r dy_rj. */
 
+/* The row statistics are sequential sums over a row, each add waiting for
+ * the one before; eight rows at a time make eight independent chains the
+ * processor runs side by side. Each row's sum keeps its order (the same bits
+ * as one row at a time). A block past the last row rereads the last row and
+ * drops the result. */
+#define RB 8
+
+static inline size_t block_row(size_t r0, size_t k, size_t hi)
+{
+	return r0 + k < hi ? r0 + k : hi - 1;
+}
+
 static void ln_fwd_rows(void *arg, size_t lo, size_t hi)
 {
 	norm_ctx *c = arg;
 	size_t C = c->C;
-	for (size_t r = lo; r < hi; r++) {
-		const float *x = c->x + r * C;
-		float *y = c->y + r * C;
-		double s = 0;
-		for (size_t j = 0; j < C; j++)
-			s += x[j];
-		double mu = s / (double)C, v = 0;
-		for (size_t j = 0; j < C; j++) {
-			double d = x[j] - mu;
-			v += d * d;
+	for (size_t r0 = lo; r0 < hi; r0 += RB) {
+		const float *x[RB];
+		double s[RB], v[RB], mu[RB];
+		for (int k = 0; k < RB; k++) {
+			x[k] = c->x + block_row(r0, k, hi) * C;
+			s[k] = v[k] = 0;
 		}
-		float m = (float)mu;
-		float rs = (float)(1.0 / sqrt(v / (double)C + c->eps));
 		for (size_t j = 0; j < C; j++)
-			y[j] = (x[j] - m) * rs * c->g[j] + (c->b ? c->b[j] : 0.0f);
-		if (c->mean) {
-			c->mean[r] = m;
-			c->rstd[r] = rs;
+			for (int k = 0; k < RB; k++)
+				s[k] += x[k][j];
+		for (int k = 0; k < RB; k++)
+			mu[k] = s[k] / (double)C;
+		for (size_t j = 0; j < C; j++)
+			for (int k = 0; k < RB; k++) {
+				double d = x[k][j] - mu[k];
+				v[k] += d * d;
+			}
+		for (size_t k = 0; k < RB && r0 + k < hi; k++) {
+			size_t r = r0 + k;
+			float *y = c->y + r * C;
+			float m = (float)mu[k];
+			float rs = (float)(1.0 / sqrt(v[k] / (double)C + c->eps));
+			for (size_t j = 0; j < C; j++)
+				y[j] = (x[k][j] - m) * rs * c->g[j] + (c->b ? c->b[j] : 0.0f);
+			if (c->mean) {
+				c->mean[r] = m;
+				c->rstd[r] = rs;
+			}
 		}
 	}
 }
@@ -72,20 +94,31 @@ static void ln_dx_rows(void *arg, size_t lo, size_t hi)
 {
 	norm_ctx *c = arg;
 	size_t C = c->C;
-	for (size_t r = lo; r < hi; r++) {
-		const float *x = c->x + r * C, *dy = c->dy + r * C;
-		float *dx = c->dx + r * C;
-		float m = c->mean[r], rs = c->rstd[r];
-		double s1 = 0, s2 = 0; /* sum dxhat, sum dxhat xhat */
-		for (size_t j = 0; j < C; j++) {
-			float dxh = dy[j] * c->g[j], xh = (x[j] - m) * rs;
-			s1 += dxh;
-			s2 += (double)dxh * xh;
+	for (size_t r0 = lo; r0 < hi; r0 += RB) {
+		const float *x[RB], *dy[RB];
+		float m[RB], rs[RB];
+		double s1[RB], s2[RB]; /* sum dxhat, sum dxhat xhat */
+		for (int k = 0; k < RB; k++) {
+			size_t r = block_row(r0, k, hi);
+			x[k] = c->x + r * C;
+			dy[k] = c->dy + r * C;
+			m[k] = c->mean[r];
+			rs[k] = c->rstd[r];
+			s1[k] = s2[k] = 0;
 		}
-		float m1 = (float)(s1 / (double)C), m2 = (float)(s2 / (double)C);
-		for (size_t j = 0; j < C; j++) {
-			float dxh = dy[j] * c->g[j], xh = (x[j] - m) * rs;
-			dx[j] += rs * (dxh - m1 - xh * m2);
+		for (size_t j = 0; j < C; j++)
+			for (int k = 0; k < RB; k++) {
+				float dxh = dy[k][j] * c->g[j], xh = (x[k][j] - m[k]) * rs[k];
+				s1[k] += dxh;
+				s2[k] += (double)dxh * xh;
+			}
+		for (size_t k = 0; k < RB && r0 + k < hi; k++) {
+			float *dx = c->dx + (r0 + k) * C;
+			float m1 = (float)(s1[k] / (double)C), m2 = (float)(s2[k] / (double)C);
+			for (size_t j = 0; j < C; j++) {
+				float dxh = dy[k][j] * c->g[j], xh = (x[k][j] - m[k]) * rs[k];
+				dx[j] += rs[k] * (dxh - m1 - xh * m2);
+			}
 		}
 	}
 }
@@ -161,17 +194,24 @@ static void rms_fwd_rows(void *arg, size_t lo, size_t hi)
 {
 	norm_ctx *c = arg;
 	size_t C = c->C;
-	for (size_t r = lo; r < hi; r++) {
-		const float *x = c->x + r * C;
-		float *y = c->y + r * C;
-		double ss = 0;
+	for (size_t r0 = lo; r0 < hi; r0 += RB) {
+		const float *x[RB];
+		double ss[RB];
+		for (int k = 0; k < RB; k++) {
+			x[k] = c->x + block_row(r0, k, hi) * C;
+			ss[k] = 0;
+		}
 		for (size_t j = 0; j < C; j++)
-			ss += (double)x[j] * x[j];
-		float rs = (float)(1.0 / sqrt(ss / (double)C + c->eps));
-		for (size_t j = 0; j < C; j++)
-			y[j] = x[j] * rs * c->g[j];
-		if (c->rstd)
-			c->rstd[r] = rs;
+			for (int k = 0; k < RB; k++)
+				ss[k] += (double)x[k][j] * x[k][j];
+		for (size_t k = 0; k < RB && r0 + k < hi; k++) {
+			float *y = c->y + (r0 + k) * C;
+			float rs = (float)(1.0 / sqrt(ss[k] / (double)C + c->eps));
+			for (size_t j = 0; j < C; j++)
+				y[j] = x[k][j] * rs * c->g[j];
+			if (c->rstd)
+				c->rstd[r0 + k] = rs;
+		}
 	}
 }
 
@@ -179,16 +219,26 @@ static void rms_dx_rows(void *arg, size_t lo, size_t hi)
 {
 	norm_ctx *c = arg;
 	size_t C = c->C;
-	for (size_t r = lo; r < hi; r++) {
-		const float *x = c->x + r * C, *dy = c->dy + r * C;
-		float *dx = c->dx + r * C;
-		float rs = c->rstd[r];
-		double s2 = 0; /* sum dxhat xhat */
+	for (size_t r0 = lo; r0 < hi; r0 += RB) {
+		const float *x[RB], *dy[RB];
+		float rs[RB];
+		double s2[RB]; /* sum dxhat xhat */
+		for (int k = 0; k < RB; k++) {
+			size_t r = block_row(r0, k, hi);
+			x[k] = c->x + r * C;
+			dy[k] = c->dy + r * C;
+			rs[k] = c->rstd[r];
+			s2[k] = 0;
+		}
 		for (size_t j = 0; j < C; j++)
-			s2 += (double)(dy[j] * c->g[j]) * (x[j] * rs);
-		float m2 = (float)(s2 / (double)C);
-		for (size_t j = 0; j < C; j++)
-			dx[j] += rs * (dy[j] * c->g[j] - (x[j] * rs) * m2);
+			for (int k = 0; k < RB; k++)
+				s2[k] += (double)(dy[k][j] * c->g[j]) * (x[k][j] * rs[k]);
+		for (size_t k = 0; k < RB && r0 + k < hi; k++) {
+			float *dx = c->dx + (r0 + k) * C;
+			float m2 = (float)(s2[k] / (double)C);
+			for (size_t j = 0; j < C; j++)
+				dx[j] += rs[k] * (dy[k][j] * c->g[j] - (x[k][j] * rs[k]) * m2);
+		}
 	}
 }
 
