@@ -116,11 +116,7 @@ static void lin_dw_rows(void *arg, size_t lo, size_t hi)
 			 c->dw + lo * (size_t)c->ni, c->ni);
 	/* db[o] += sum_r dy[r, o], rows in order */
 	if (c->db)
-		for (int r = 0; r < c->R; r++) {
-			const float *dyr = c->dy + (size_t)r * c->no;
-			for (size_t o = lo; o < hi; o++)
-				c->db[o] += dyr[o];
-		}
+		sl_colsum_add(c->db, c->dy, (size_t)c->R, (size_t)c->no, lo, hi);
 }
 
 static void lin_run(sl_tape *tp, size_t n, sl_range_fn fn, lin_ctx *c)

@@ -53,5 +53,9 @@ static inline sl_node sl_node_make(sl_tape *tp, int op, sl_tensor **ins, int nin
 /* Problems smaller than this many multiply-adds run on one thread. */
 #define SL_PAR_MIN_WORK 32768
 
+/* acc[j] += sum_r y[r ld + j] for the columns j in [lo, hi), each column's
+ * terms added in row order (bias and gain gradients; op_elementwise.c). */
+void sl_colsum_add(float *acc, const float *y, size_t R, size_t ld, size_t lo, size_t hi);
+
 
 #endif
