@@ -472,6 +472,36 @@ static void test_threads(void)
 		}
 }
 
+/* The 16-channel kernel (seq scan, D of 16 to 256) against the
+ * one-channel-at-a-time kernel it stands for: the same bits, for every
+ * discretisation, state count (16 takes the transposed dB/dC sums), gate or
+ * none, at 1 and 2 threads. */
+static void test_lanes(void)
+{
+	static const int Ds[] = { 16, 32, 64, 128, 256 }, Ns[] = { 16, 5 };
+	for (int disc = 0; disc < SL_SSM_DISC_COUNT; disc++)
+		for (int di = 0; di < 5; di++)
+			for (int ni = 0; ni < 2; ni++) {
+				int D = Ds[di], N = Ns[ni], gate = (di + ni) % 2, T = 7 + di;
+				sl_tensor *in[7];
+				make_inputs(in, 900 + (uint64_t)(disc * 10 + di * 2 + ni), 3, T, D, N, gate,
+					    ni ? R_STIFF : R_MAMBA, disc);
+				run_out fast, plain, fast2;
+				run_ssm(in, disc, SL_SSM_SEQ, 1, &fast);
+				run_ssm(in, disc, SL_SSM_SEQ, 2, &fast2);
+				sl_ssm_generic = 1;
+				run_ssm(in, disc, SL_SSM_SEQ, 1, &plain);
+				sl_ssm_generic = 0;
+				TAP_OK(run_same(&fast, &plain) && run_same(&fast2, &plain),
+				       "ssm %s, D=%d N=%d T=%d%s: the 16-channel kernel gives the plain one's outputs and gradients, bit for bit (1 and 2 threads)",
+				       sl_ssm_disc_name(disc), D, N, T, gate ? " gated" : "");
+				run_free(&fast);
+				run_free(&fast2);
+				run_free(&plain);
+				free_inputs(in);
+			}
+}
+
 int main(void)
 {
 	test_names();
@@ -481,5 +511,6 @@ int main(void)
 	test_scan_equivalence();
 	test_log_error_table();
 	test_threads();
+	test_lanes();
 	return tap_done();
 }

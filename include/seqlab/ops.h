@@ -157,5 +157,8 @@ const char *sl_gemm_name(void);
  * to the generic one (for the equivalence test). Not for use while a tape
  * runs on other threads. */
 extern int sl_attention_generic;
+/* Likewise for the selective scan: nonzero runs it one channel at a time
+ * (the plain version of its 16-channel kernel; same bits). */
+extern int sl_ssm_generic;
 
 #endif

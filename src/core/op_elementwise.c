@@ -262,11 +262,14 @@ static inline float gelu_d(float x)
  * softplus'(x) = sigmoid(x), = 1 above 20. */
 #define SOFTPLUS_THRESHOLD 20.0f
 
-static inline float softplus_f(float x)
+/* log(1 + e^x) = max(x, 0) + log(1 + e^-|x|), before the threshold. The max
+ * is a comparison (fmaxf's NaN rule keeps GCC from vectorising the loop; the
+ * two differ only in the sign of a zero, which the sum does not keep), and
+ * the threshold is applied by a second loop: in the same loop GCC turns the
+ * choice into a branch around the logarithm and vectorises nothing. */
+static inline float softplus_body(float x)
 {
-	/* log(1 + e^x) = max(x, 0) + log(1 + e^-|x|) */
-	float y = fmaxf(x, 0.0f) + sl_flog1p(sl_fexp(-fabsf(x)));
-	return x > SOFTPLUS_THRESHOLD ? x : y;
+	return (x > 0.0f ? x : 0.0f) + sl_flog1p(sl_fexp(-fabsf(x)));
 }
 
 static void act_fwd(void *arg, size_t lo, size_t hi)
@@ -297,7 +300,9 @@ static void act_fwd(void *arg, size_t lo, size_t hi)
 		break;
 	case SL_OP_SOFTPLUS:
 		for (size_t i = lo; i < hi; i++)
-			y[i] = softplus_f(x[i]);
+			y[i] = softplus_body(x[i]);
+		for (size_t i = lo; i < hi; i++)
+			y[i] = x[i] > SOFTPLUS_THRESHOLD ? x[i] : y[i];
 		break;
 	case SL_OP_EXP:
 		for (size_t i = lo; i < hi; i++)

@@ -25,7 +25,8 @@
  * with the partials of each discretisation in disc_grad().
  *
  * Saved for backward: h for every (b, d, t, n), laid out (B, D, T, N) so one
- * (b, d) is one contiguous (T, N) block, and y before the gate (B, T, D) when
+ * (b, d) is one contiguous (T, N) block ((B, T, N, D) in the 16-channel
+ * kernel further down, which is what runs for Mamba's shapes), and y before the gate (B, T, D) when
  * z is given. At seqlab's sizes (B·T ~ 2k rows, D·N ~ 2k) h is ~16 MB a
  * layer, inside the memory budget, and backward needs every h_{t-1} in
  * reverse order, which recomputation would have to rebuild with a second
@@ -82,6 +83,10 @@
 #include <string.h>
 
 #define SSM_MAXBLK 16
+/* The per-step helpers are inlined into both kernels (one channel at a
+ * time, and 16 channels on vector lanes: see below), the 16-channel one with
+ * an instance for N = 16, Mamba's state size. */
+#define SSM_INLINE static inline __attribute__((always_inline))
 /* rough multiply-adds per (b, t, d, n) for the threading threshold */
 #define SSM_WORK 8
 
@@ -147,7 +152,7 @@ static inline float dphi1(float w, float e, float p)
 }
 
 /* Ā[n] and g[n] for one step dt over the N states a[n]. */
-static void disc_row(int disc, float dt, const float *a, int N, float *abar, float *g)
+SSM_INLINE void disc_row(int disc, float dt, const float *a, int N, float *abar, float *g)
 {
 	switch (disc) {
 	case SL_SSM_ZOH:
@@ -197,7 +202,7 @@ static void disc_logabs(int disc, float dt, const float *a, const float *abar, i
  *   zoh-approx: ∂Ā/∂Δ = a Ā, ∂Ā/∂a = Δ Ā, ∂g/∂Δ = 1, ∂g/∂a = 0
  *   bilinear:   dĀ/dw = q², so ∂Ā/∂Δ = a q², ∂Ā/∂a = Δ q²; ∂g/∂Δ = q + w q²/2 = q², ∂g/∂a = Δ² q²/2
  *   euler:      ∂Ā/∂Δ = a, ∂Ā/∂a = Δ, ∂g/∂Δ = 1, ∂g/∂a = 0 */
-static float disc_grad(int disc, float dt, const float *a, const float *abar, const float *dab, const float *dg,
+SSM_INLINE float disc_grad(int disc, float dt, const float *a, const float *abar, const float *dab, const float *dg,
 		       int N, float *dA)
 {
 	float s = 0.0f;
@@ -249,7 +254,7 @@ void sl_ssm_abar(int disc, const sl_tensor *delta, const sl_tensor *A, float *ab
 
 /* ---- scans: h_t = a_t h_{t-1} + b_t over N lanes, arrays (T, N) ----------- */
 
-static void scan_seq(int T, int N, const float *a, const float *b, float *h)
+SSM_INLINE void scan_seq(int T, int N, const float *a, const float *b, float *h)
 {
 	memcpy(h, b, (size_t)N * sizeof(float));
 	for (int t = 1; t < T; t++) {
@@ -415,25 +420,26 @@ static ssm_scr scr_carve(const ssm_ctx *c, int tid)
 	return s;
 }
 
-static void scan_run(const ssm_ctx *c, const ssm_scr *s, const float *a, const float *la, const float *b, float *h)
+SSM_INLINE void scan_run(const ssm_ctx *c, const ssm_scr *s, const float *a, const float *la, const float *b, float *h,
+			 const int N)
 {
 	switch (c->scan) {
 	case SL_SSM_PARALLEL:
-		scan_blelloch(c->T, c->N, a, b, h, s->ea, s->eb);
+		scan_blelloch(c->T, N, a, b, h, s->ea, s->eb);
 		break;
 	case SL_SSM_LOG:
-		scan_log(c->T, c->N, a, la, b, h, s->st);
+		scan_log(c->T, N, a, la, b, h, s->st);
 		break;
 	default:
-		scan_seq(c->T, c->N, a, b, h);
+		scan_seq(c->T, N, a, b, h);
 		break;
 	}
 }
 
 /* Ā (and log|Ā| for the log scan) and g for every t of one (b, d). */
-static void fill_disc(const ssm_ctx *c, const ssm_scr *s, int b, int d)
+SSM_INLINE void fill_disc(const ssm_ctx *c, const ssm_scr *s, int b, int d, const int N)
 {
-	int T = c->T, D = c->D, N = c->N;
+	int T = c->T, D = c->D;
 	const float *a = c->A + (size_t)d * N;
 	for (int t = 0; t < T; t++) {
 		float dt = c->dt[((size_t)b * T + t) * D + d];
@@ -450,12 +456,12 @@ static inline float sigmoidf_(float z)
 }
 
 /* Forward of one (b, d). */
-static void fwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d)
+SSM_INLINE void fwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d, const int N)
 {
-	int T = c->T, D = c->D, N = c->N;
+	int T = c->T, D = c->D;
 	size_t TN = (size_t)T * N;
 	float *h = c->h ? c->h + ((size_t)b * D + d) * TN : s->h;
-	fill_disc(c, s, b, d);
+	fill_disc(c, s, b, d, N);
 	/* bx_t = g_t B_t x_t, in place of g */
 	for (int t = 0; t < T; t++) {
 		size_t r = (size_t)b * T + t;
@@ -465,7 +471,7 @@ static void fwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d)
 		for (int n = 0; n < N; n++)
 			bx[n] *= Bt[n] * u;
 	}
-	scan_run(c, s, s->abar, s->la, s->g, h);
+	scan_run(c, s, s->abar, s->la, s->g, h, N);
 	/* y_t = C_t . h_t + D x_t; out_t = y_t silu(z_t) */
 	float Dd = c->Ds ? c->Ds[d] : 0.0f;
 	for (int t = 0; t < T; t++) {
@@ -483,14 +489,15 @@ static void fwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d)
 
 /* Backward of one (b, d): dx, dΔ, dz directly; dA, dD into the thread's
  * per-channel sums s->dAl and *dD; dB, dC into this block's partials. */
-static void bwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d, float *pdB, float *pdC, float *dD)
+SSM_INLINE void bwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d, float *pdB, float *pdC, float *dD,
+		       const int N)
 {
-	int T = c->T, D = c->D, N = c->N;
+	int T = c->T, D = c->D;
 	size_t TN = (size_t)T * N;
 	const float *h = c->h + ((size_t)b * D + d) * TN;
 	const float *a = c->A + (size_t)d * N;
 	float Dd = c->Ds ? c->Ds[d] : 0.0f;
-	fill_disc(c, s, b, d);
+	fill_disc(c, s, b, d, N);
 	/* dy_t and dz_t: silu'(z) = σ(z) (1 + z (1 - σ(z))) */
 	for (int t = 0; t < T; t++) {
 		size_t i = ((size_t)b * T + t) * D + d;
@@ -523,7 +530,7 @@ static void bwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d, float *pdB,
 				memcpy(rla, s->la + (size_t)(t + 1) * N, (size_t)N * sizeof(float));
 		}
 	}
-	scan_run(c, s, s->ra, s->rla, s->rb, s->rout);
+	scan_run(c, s, s->ra, s->rla, s->rb, s->rout, N);
 	/* the chain through each step, t ascending */
 	for (int t = 0; t < T; t++) {
 		size_t r = (size_t)b * T + t, i = r * D + d;
@@ -552,6 +559,357 @@ static void bwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d, float *pdB,
 	}
 }
 
+/* ---- the sequential scan with lanes over channels ---------------------------
+ * The loops above run over the N states of one channel, and each step ends
+ * in sums over n (y = C.h, the dx and dΔ terms) that are chains of N
+ * dependent adds. When the scan is seq and D is 16, 32, 64, 128 or 256 the
+ * op runs instead on 16 channels at a time, one per vector lane: every
+ * per-state loop becomes a loop over n of vector operations, the sums over n
+ * run down the lanes in the order of n (each lane's own chain, sixteen side
+ * by side), and the 16 recurrences per state are independent. Each value is
+ * computed by the same operations in the same order as above, so the bits
+ * are the same (tests/test_ssm.c compares the two); the saved h is laid out
+ * (B, T, N, D) here. dB and dC, sums over channels, are added across the
+ * lanes in channel order into each block's partials, as above. */
+#define SW 16
+#if defined(__AVX512F__)
+#define SSM_HAVE_16 1
+#else
+#define SSM_HAVE_16 0
+#endif
+
+int sl_ssm_generic;
+
+static int ssm_lanes(const ssm_ctx *c)
+{
+	int D = c->D;
+	return !sl_ssm_generic && c->scan == SL_SSM_SEQ && D % SW == 0 && SW % (D / SW) == 0;
+}
+
+/* Ā and g for the 16 channels' steps dt[l] at state n (disc_row's formulas) */
+SSM_INLINE void disc_lanes(int disc, const float *dt, const float *a, float *abar, float *g)
+{
+	switch (disc) {
+	case SL_SSM_ZOH:
+		for (int l = 0; l < SW; l++) {
+			float w = dt[l] * a[l], e = sl_fexp(w);
+			abar[l] = e;
+			g[l] = dt[l] * phi1(w, e);
+		}
+		break;
+	case SL_SSM_ZOH_APPROX:
+		for (int l = 0; l < SW; l++) {
+			abar[l] = sl_fexp(dt[l] * a[l]);
+			g[l] = dt[l];
+		}
+		break;
+	case SL_SSM_BILINEAR:
+		for (int l = 0; l < SW; l++) {
+			float w = dt[l] * a[l], q = 1.0f / (1.0f - 0.5f * w);
+			abar[l] = (1.0f + 0.5f * w) * q;
+			g[l] = dt[l] * q;
+		}
+		break;
+	default:
+		for (int l = 0; l < SW; l++) {
+			abar[l] = 1.0f + dt[l] * a[l];
+			g[l] = dt[l];
+		}
+		break;
+	}
+}
+
+/* disc_grad for state n on 16 lanes: adds into s[l] (dΔ) and dA[l] */
+SSM_INLINE void disc_grad_lanes(int disc, const float *dt, const float *a, const float *abar, const float *dab,
+				const float *dg, float *s, float *dA)
+{
+	switch (disc) {
+	case SL_SSM_ZOH:
+		for (int l = 0; l < SW; l++) {
+			float w = dt[l] * a[l], e = abar[l];
+			float dp = dphi1(w, e, phi1(w, e));
+			s[l] += e * (dab[l] * a[l] + dg[l]);
+			dA[l] += dt[l] * (dab[l] * e + dg[l] * dt[l] * dp);
+		}
+		break;
+	case SL_SSM_ZOH_APPROX:
+		for (int l = 0; l < SW; l++) {
+			s[l] += dab[l] * a[l] * abar[l] + dg[l];
+			dA[l] += dab[l] * dt[l] * abar[l];
+		}
+		break;
+	case SL_SSM_BILINEAR:
+		for (int l = 0; l < SW; l++) {
+			float q = 1.0f / (1.0f - 0.5f * dt[l] * a[l]), q2 = q * q;
+			s[l] += q2 * (dab[l] * a[l] + dg[l]);
+			dA[l] += q2 * dt[l] * (dab[l] + 0.5f * dt[l] * dg[l]);
+		}
+		break;
+	default:
+		for (int l = 0; l < SW; l++) {
+			s[l] += dab[l] * a[l] + dg[l];
+			dA[l] += dab[l] * dt[l];
+		}
+		break;
+	}
+}
+
+/* The sums over each block's bs lanes of v, the lanes in order from 0, into
+ * p[0], p[stride], ... (the partial sums of dB and dC: every block's partial
+ * at (b, t, n) is this group's alone, so it is written, not added to). */
+static inline void lanes_into_blocks(const float *v, int bs, float *p, size_t stride)
+{
+	for (int k = 0; k < SW / bs; k++) {
+		float sum = 0.0f;
+		for (int l = k * bs; l < (k + 1) * bs; l++)
+			sum += v[l];
+		p[(size_t)k * stride] = sum;
+	}
+}
+
+#if defined(__AVX512F__)
+/* The same for all 16 states at once, v (16 states, 16 lanes): a transpose
+ * in registers turns the sums across lanes into vector sums over rows (each
+ * state's sum still takes its lanes in order). */
+static inline void lanes_into_blocks16(const float *v, int bs, float *p, size_t stride)
+{
+	__m512 r[16], t[16];
+	for (int i = 0; i < 16; i++)
+		r[i] = _mm512_loadu_ps(v + 16 * i);
+	for (int i = 0; i < 8; i++) {
+		t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+		t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+	}
+	for (int i = 0; i < 4; i++) {
+		__m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+		__m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+		r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+		r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+		r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+		r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+	}
+	for (int i = 0; i < 2; i++)
+		for (int j = 0; j < 4; j++) {
+			t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + j + 4], 0x88);
+			t[8 * i + j + 4] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + j + 4], 0xdd);
+		}
+	for (int j = 0; j < 8; j++) {
+		r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+		r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
+	}
+	/* r[l]: lane l's values for states 0..15 */
+	for (int k = 0; k < SW / bs; k++) {
+		__m512 sum = _mm512_setzero_ps();
+		for (int l = k * bs; l < (k + 1) * bs; l++)
+			sum = _mm512_add_ps(sum, r[l]);
+		_mm512_storeu_ps(p + (size_t)k * stride, sum);
+	}
+}
+#endif
+
+/* A^T for the group's channels: at[n][l] = A[d0 + l][n] */
+static void group_a(const ssm_ctx *c, int d0, float *at)
+{
+	for (int n = 0; n < c->N; n++)
+		for (int l = 0; l < SW; l++)
+			at[n * SW + l] = c->A[(size_t)(d0 + l) * c->N + n];
+}
+
+SSM_INLINE void fwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, float *hprev, const int N)
+{
+	int T = c->T, D = c->D;
+	float Dd[SW];
+	for (int l = 0; l < SW; l++)
+		Dd[l] = c->Ds ? c->Ds[d0 + l] : 0.0f;
+	for (int t = 0; t < T; t++) {
+		size_t r = (size_t)b * T + t, i0 = r * D + d0;
+		const float *u = c->x + i0, *dt = c->dt + i0, *Bt = c->Bm + r * N, *Ct = c->Cm + r * N;
+		float y[SW] = { 0 };
+		for (int n = 0; n < N; n++) {
+			float ab[SW], g[SW];
+			disc_lanes(c->disc, dt, at + n * SW, ab, g);
+			float *hp = hprev + n * SW;
+			float *hs = c->h ? c->h + (r * N + n) * D + d0 : NULL;
+			for (int l = 0; l < SW; l++) {
+				float bx = g[l] * (Bt[n] * u[l]);
+				float h = t == 0 ? bx : ab[l] * hp[l] + bx;
+				hp[l] = h;
+				y[l] += Ct[n] * h;
+			}
+			if (hs)
+				memcpy(hs, hp, SW * sizeof(float));
+		}
+		for (int l = 0; l < SW; l++)
+			y[l] += Dd[l] * u[l];
+		if (c->y)
+			memcpy(c->y + i0, y, sizeof y);
+		if (c->z) {
+			const float *z = c->z + i0;
+			for (int l = 0; l < SW; l++)
+				c->out[i0 + l] = y[l] * z[l] * sigmoidf_(z[l]);
+		} else {
+			memcpy(c->out + i0, y, sizeof y);
+		}
+	}
+}
+
+/* Scratch of the lanes backward, per thread: Ā, g and dh (T, N, 16). */
+SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, float *ab, float *g, float *dh,
+			  float *dAl, float *dD, const int N)
+{
+	int T = c->T, D = c->D;
+	size_t BTN = (size_t)c->B * T * N;
+	float Dd[SW], dy[SW];
+	for (int l = 0; l < SW; l++)
+		Dd[l] = c->Ds ? c->Ds[d0 + l] : 0.0f;
+	for (int t = 0; t < T; t++) {
+		const float *dt = c->dt + ((size_t)b * T + t) * D + d0;
+		for (int n = 0; n < N; n++)
+			disc_lanes(c->disc, dt, at + n * SW, ab + ((size_t)t * N + n) * SW, g + ((size_t)t * N + n) * SW);
+	}
+	/* dh_t = Ā_{t+1} dh_{t+1} + C_t dy_t, t descending (dh_{T-1} = C dy) */
+	for (int t = T - 1; t >= 0; t--) {
+		size_t r = (size_t)b * T + t, i0 = r * D + d0;
+		/* dy and dz, the tests hoisted so the loops vectorise */
+		const float *go = c->dout + i0;
+		if (c->z) {
+			const float *z = c->z + i0, *y = c->y + i0;
+			float sg[SW];
+			for (int l = 0; l < SW; l++) {
+				sg[l] = sigmoidf_(z[l]);
+				dy[l] = go[l] * z[l] * sg[l];
+			}
+			if (c->dz)
+				for (int l = 0; l < SW; l++)
+					c->dz[i0 + l] += go[l] * y[l] * sg[l] * (1.0f + z[l] * (1.0f - sg[l]));
+		} else {
+			memcpy(dy, go, sizeof dy);
+		}
+		const float *Ct = c->Cm + r * N;
+		for (int n = 0; n < N; n++) {
+			float *d = dh + ((size_t)t * N + n) * SW;
+			if (t == T - 1)
+				for (int l = 0; l < SW; l++)
+					d[l] = Ct[n] * dy[l];
+			else {
+				const float *an = ab + ((size_t)(t + 1) * N + n) * SW, *dn = d + (size_t)N * SW;
+				for (int l = 0; l < SW; l++)
+					d[l] = an[l] * dn[l] + Ct[n] * dy[l];
+			}
+		}
+		/* dy_t is needed again below: keep it in the last row of g's
+		 * neighbour, dh's spare row */
+		memcpy(dh + (size_t)T * N * SW + (size_t)t * SW, dy, sizeof dy);
+	}
+	/* the chain through each step, t ascending */
+	int bs = c->bs;
+	size_t blk0 = (size_t)(d0 / bs);
+	for (int t = 0; t < T; t++) {
+		size_t r = (size_t)b * T + t, i0 = r * D + d0;
+		const float *u = c->x + i0, *dt = c->dt + i0, *Bt = c->Bm + r * N;
+		const float *dyt = dh + (size_t)T * N * SW + (size_t)t * SW;
+		float du[SW], s[SW] = { 0 };
+		/* the terms of dB and dC by state and lane, summed across lanes
+		 * below (all states at once when N is 16) */
+		float pbm[16 * SW], pcm[16 * SW];
+		const int all16 = N == 16 && SW == 16 && SSM_HAVE_16;
+		for (int l = 0; l < SW; l++)
+			du[l] = Dd[l] * dyt[l];
+		for (int n = 0; n < N; n++) {
+			size_t o = ((size_t)t * N + n) * SW;
+			const float *d = dh + o, *gn = g + o;
+			const float *hs = c->h + (r * N + n) * D + d0;
+			float dab[SW], dgv[SW], *pb = pbm + (all16 ? n : 0) * SW, *pc = pcm + (all16 ? n : 0) * SW;
+			for (int l = 0; l < SW; l++) {
+				dab[l] = t > 0 ? d[l] * hs[-(ptrdiff_t)N * D + l] : 0.0f;
+				dgv[l] = d[l] * Bt[n] * u[l];
+				du[l] += d[l] * gn[l] * Bt[n];
+				pb[l] = d[l] * gn[l] * u[l];
+				pc[l] = dyt[l] * hs[l];
+			}
+			if (!all16) {
+				if (c->pdB)
+					lanes_into_blocks(pb, bs, c->pdB + blk0 * BTN + r * N + n, BTN);
+				if (c->pdC)
+					lanes_into_blocks(pc, bs, c->pdC + blk0 * BTN + r * N + n, BTN);
+			}
+			disc_grad_lanes(c->disc, dt, at + n * SW, ab + o, dab, dgv, s, dAl + (size_t)n * SW);
+		}
+#if defined(__AVX512F__)
+		if (all16) {
+			if (c->pdB)
+				lanes_into_blocks16(pbm, bs, c->pdB + blk0 * BTN + r * N, BTN);
+			if (c->pdC)
+				lanes_into_blocks16(pcm, bs, c->pdC + blk0 * BTN + r * N, BTN);
+		}
+#endif
+		for (int l = 0; l < SW; l++) {
+			size_t i = i0 + l;
+			if (c->dx)
+				c->dx[i] += du[l];
+			dD[l] += dyt[l] * u[l];
+			if (c->ddt)
+				c->ddt[i] += s[l];
+		}
+	}
+}
+
+/* Groups [lo, hi) of 16 channels on thread tid. */
+static void groups_of(const ssm_ctx *c, int tid, int nth, int *g0, int *g1)
+{
+	size_t lo, hi;
+	sl_range((size_t)(c->D / SW), tid, nth, &lo, &hi);
+	*g0 = (int)lo;
+	*g1 = (int)hi;
+}
+
+static void fwd_lanes_task(const ssm_ctx *c, int tid, int nth)
+{
+	int g0, g1;
+	groups_of(c, tid, nth, &g0, &g1);
+	float *at = sl_xaligned(2 * (size_t)c->N * SW * sizeof(float)), *hp = at + (size_t)c->N * SW;
+	for (int gi = g0; gi < g1; gi++) {
+		group_a(c, gi * SW, at);
+		for (int b = 0; b < c->B; b++)
+			if (c->N == 16)
+				fwd_lanes(c, b, gi * SW, at, hp, 16);
+			else
+				fwd_lanes(c, b, gi * SW, at, hp, c->N);
+	}
+	free(at);
+}
+
+static void bwd_lanes_task(const ssm_ctx *c, int tid, int nth)
+{
+	int g0, g1;
+	groups_of(c, tid, nth, &g0, &g1);
+	size_t NS = (size_t)c->N * SW, TNS = (size_t)c->T * NS;
+	/* at, dAl (N, 16) each (state-major: lanes are channels); Ā, g
+	 * (T, N, 16); dh (T, N, 16) and dy (T, 16) */
+	float *at = sl_xaligned((2 * NS + 3 * TNS + (size_t)c->T * SW) * sizeof(float));
+	float *dAl = at + NS, *ab = dAl + NS, *g = ab + TNS, *dh = g + TNS;
+	for (int gi = g0; gi < g1; gi++) {
+		int d0 = gi * SW;
+		float dD[SW] = { 0 };
+		group_a(c, d0, at);
+		memset(dAl, 0, NS * sizeof(float));
+		for (int b = 0; b < c->B; b++)
+			if (c->N == 16)
+				bwd_lanes(c, b, d0, at, ab, g, dh, dAl, dD, 16);
+			else
+				bwd_lanes(c, b, d0, at, ab, g, dh, dAl, dD, c->N);
+		for (int l = 0; l < SW; l++) {
+			int d = d0 + l;
+			if (c->dA)
+				for (int n = 0; n < c->N; n++)
+					c->dA[(size_t)d * c->N + n] += dAl[(size_t)n * SW + l];
+			if (c->dDs)
+				c->dDs[d] += dD[l];
+		}
+	}
+	free(at);
+}
+
 /* Blocks [lo, hi) of channels on thread tid. */
 static void blocks_of(const ssm_ctx *c, int tid, int nth, int *d0, int *d1)
 {
@@ -564,6 +922,10 @@ static void blocks_of(const ssm_ctx *c, int tid, int nth, int *d0, int *d1)
 static void fwd_task(void *arg, int tid, int nth)
 {
 	const ssm_ctx *c = arg;
+	if (ssm_lanes(c)) {
+		fwd_lanes_task(c, tid, nth);
+		return;
+	}
 	ssm_scr s = scr_carve(c, tid);
 	int d0, d1;
 	blocks_of(c, tid, nth, &d0, &d1);
@@ -571,12 +933,16 @@ static void fwd_task(void *arg, int tid, int nth)
 	 * x, delta, z and out rows */
 	for (int b = 0; b < c->B; b++)
 		for (int d = d0; d < d1; d++)
-			fwd_bd(c, &s, b, d);
+			fwd_bd(c, &s, b, d, c->N);
 }
 
 static void bwd_task(void *arg, int tid, int nth)
 {
 	const ssm_ctx *c = arg;
+	if (ssm_lanes(c)) {
+		bwd_lanes_task(c, tid, nth);
+		return;
+	}
 	ssm_scr s = scr_carve(c, tid);
 	size_t BTN = (size_t)c->B * c->T * c->N;
 	int d0, d1;
@@ -595,7 +961,7 @@ static void bwd_task(void *arg, int tid, int nth)
 			float *pdC = c->pdC ? c->pdC + blk * BTN : NULL;
 			ssm_scr sd = s;
 			sd.dAl = dAl + (size_t)(d - d0) * c->N;
-			bwd_bd(c, &sd, b, d, pdB, pdC, &dD[d - d0]);
+			bwd_bd(c, &sd, b, d, pdB, pdC, &dD[d - d0], c->N);
 		}
 	for (int d = d0; d < d1; d++) {
 		if (c->dA)
@@ -715,8 +1081,10 @@ void sl_op_ssm_backward(sl_tape *tp, sl_node *n)
 	c.dDs = in[5] && in[5]->requires_grad ? sl_tape_grad(tp, in[5]) : NULL;
 	c.dz = in[6] && in[6]->requires_grad ? sl_tape_grad(tp, in[6]) : NULL;
 	size_t part = (size_t)c.nblk * c.B * c.T * c.N * sizeof(float);
-	c.pdB = c.dBm ? sl_arena_calloc(tp->arena, part) : NULL;
-	c.pdC = c.dCm ? sl_arena_calloc(tp->arena, part) : NULL;
+	/* the lanes kernel writes every partial; the plain one adds to zeros */
+	void *(*alloc)(sl_arena *, size_t) = ssm_lanes(&c) ? sl_arena_alloc : sl_arena_calloc;
+	c.pdB = c.dBm ? alloc(tp->arena, part) : NULL;
+	c.pdC = c.dCm ? alloc(tp->arena, part) : NULL;
 	ssm_run(tp, &c, bwd_task);
 	if (c.dBm || c.dCm) {
 		size_t rows = (size_t)c.B * c.T;
