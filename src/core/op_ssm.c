@@ -25,8 +25,8 @@
  * with the partials of each discretisation in disc_grad().
  *
  * Saved for backward: h for every (b, d, t, n), laid out (B, D, T, N) so one
- * (b, d) is one contiguous (T, N) block ((B, T, N, D) in the 16-channel
- * kernel further down, which is what runs for Mamba's shapes), and y before the gate (B, T, D) when
+ * (b, d) is one contiguous (T, N) block (the 16-channel kernel further
+ * down, which is what runs for Mamba's shapes, recomputes h instead), and y before the gate (B, T, D) when
  * z is given. At seqlab's sizes (B·T ~ 2k rows, D·N ~ 2k) h is ~16 MB a
  * layer, inside the memory budget, and backward needs every h_{t-1} in
  * reverse order, which recomputation would have to rebuild with a second
@@ -568,8 +568,11 @@ SSM_INLINE void bwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d, float *
  * run down the lanes in the order of n (each lane's own chain, sixteen side
  * by side), and the 16 recurrences per state are independent. Each value is
  * computed by the same operations in the same order as above, so the bits
- * are the same (tests/test_ssm.c compares the two); the saved h is laid out
- * (B, T, N, D) here. dB and dC, sums over channels, are added across the
+ * are the same (tests/test_ssm.c compares the two). h is not saved: the
+ * backward pass recomputes it from Ā and g, which it recomputes anyway, by
+ * the forward's operations; that costs a multiply-add per element where
+ * saving cost writing and reading back B·T·D·N floats (10 MB a layer for
+ * the Pig-Latin Mamba), and the peak memory shrinks by as much. dB and dC, sums over channels, are added across the
  * lanes in channel order into each block's partials, as above. */
 #define SW 16
 #if defined(__AVX512F__)
@@ -729,15 +732,12 @@ SSM_INLINE void fwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 			float ab[SW], g[SW];
 			disc_lanes(c->disc, dt, at + n * SW, ab, g);
 			float *hp = hprev + n * SW;
-			float *hs = c->h ? c->h + (r * N + n) * D + d0 : NULL;
 			for (int l = 0; l < SW; l++) {
 				float bx = g[l] * (Bt[n] * u[l]);
 				float h = t == 0 ? bx : ab[l] * hp[l] + bx;
 				hp[l] = h;
 				y[l] += Ct[n] * h;
 			}
-			if (hs)
-				memcpy(hs, hp, SW * sizeof(float));
 		}
 		for (int l = 0; l < SW; l++)
 			y[l] += Dd[l] * u[l];
@@ -754,18 +754,27 @@ SSM_INLINE void fwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 }
 
 /* Scratch of the lanes backward, per thread: Ā, g and dh (T, N, 16). */
-SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, float *ab, float *g, float *dh,
-			  float *dAl, float *dD, const int N)
+SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, float *ab, float *g, float *hb,
+			  float *dh, float *dAl, float *dD, const int N)
 {
 	int T = c->T, D = c->D;
 	size_t BTN = (size_t)c->B * T * N;
 	float Dd[SW], dy[SW];
 	for (int l = 0; l < SW; l++)
 		Dd[l] = c->Ds ? c->Ds[d0 + l] : 0.0f;
+	/* Ā, g, and h again, by forward's operations (the same bits) */
 	for (int t = 0; t < T; t++) {
-		const float *dt = c->dt + ((size_t)b * T + t) * D + d0;
-		for (int n = 0; n < N; n++)
-			disc_lanes(c->disc, dt, at + n * SW, ab + ((size_t)t * N + n) * SW, g + ((size_t)t * N + n) * SW);
+		size_t r = (size_t)b * T + t, i0 = r * D + d0;
+		const float *dt = c->dt + i0, *u = c->x + i0, *Bt = c->Bm + r * N;
+		for (int n = 0; n < N; n++) {
+			size_t o = ((size_t)t * N + n) * SW;
+			disc_lanes(c->disc, dt, at + n * SW, ab + o, g + o);
+			float *h = hb + o;
+			for (int l = 0; l < SW; l++) {
+				float bx = g[o + l] * (Bt[n] * u[l]);
+				h[l] = t == 0 ? bx : ab[o + l] * h[l - (ptrdiff_t)N * SW] + bx;
+			}
+		}
 	}
 	/* dh_t = Ā_{t+1} dh_{t+1} + C_t dy_t, t descending (dh_{T-1} = C dy) */
 	for (int t = T - 1; t >= 0; t--) {
@@ -818,10 +827,10 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 		for (int n = 0; n < N; n++) {
 			size_t o = ((size_t)t * N + n) * SW;
 			const float *d = dh + o, *gn = g + o;
-			const float *hs = c->h + (r * N + n) * D + d0;
+			const float *hs = hb + o;
 			float dab[SW], dgv[SW], *pb = pbm + (all16 ? n : 0) * SW, *pc = pcm + (all16 ? n : 0) * SW;
 			for (int l = 0; l < SW; l++) {
-				dab[l] = t > 0 ? d[l] * hs[-(ptrdiff_t)N * D + l] : 0.0f;
+				dab[l] = t > 0 ? d[l] * hs[l - (ptrdiff_t)N * SW] : 0.0f;
 				dgv[l] = d[l] * Bt[n] * u[l];
 				du[l] += d[l] * gn[l] * Bt[n];
 				pb[l] = d[l] * gn[l] * u[l];
@@ -884,10 +893,10 @@ static void bwd_lanes_task(const ssm_ctx *c, int tid, int nth)
 	int g0, g1;
 	groups_of(c, tid, nth, &g0, &g1);
 	size_t NS = (size_t)c->N * SW, TNS = (size_t)c->T * NS;
-	/* at, dAl (N, 16) each (state-major: lanes are channels); Ā, g
+	/* at, dAl (N, 16) each (state-major: lanes are channels); Ā, g, h
 	 * (T, N, 16); dh (T, N, 16) and dy (T, 16) */
-	float *at = sl_xaligned((2 * NS + 3 * TNS + (size_t)c->T * SW) * sizeof(float));
-	float *dAl = at + NS, *ab = dAl + NS, *g = ab + TNS, *dh = g + TNS;
+	float *at = sl_xaligned((2 * NS + 4 * TNS + (size_t)c->T * SW) * sizeof(float));
+	float *dAl = at + NS, *ab = dAl + NS, *g = ab + TNS, *hb = g + TNS, *dh = hb + TNS;
 	for (int gi = g0; gi < g1; gi++) {
 		int d0 = gi * SW;
 		float dD[SW] = { 0 };
@@ -895,9 +904,9 @@ static void bwd_lanes_task(const ssm_ctx *c, int tid, int nth)
 		memset(dAl, 0, NS * sizeof(float));
 		for (int b = 0; b < c->B; b++)
 			if (c->N == 16)
-				bwd_lanes(c, b, d0, at, ab, g, dh, dAl, dD, 16);
+				bwd_lanes(c, b, d0, at, ab, g, hb, dh, dAl, dD, 16);
 			else
-				bwd_lanes(c, b, d0, at, ab, g, dh, dAl, dD, c->N);
+				bwd_lanes(c, b, d0, at, ab, g, hb, dh, dAl, dD, c->N);
 		for (int l = 0; l < SW; l++) {
 			int d = d0 + l;
 			if (c->dA)
@@ -1056,7 +1065,9 @@ void sl_op_ssm_forward(sl_tape *tp, sl_node *n)
 	c.out = n->out->data;
 	if (n->out->requires_grad) {
 		ssm_saved *sv = sl_arena_alloc(tp->arena, sizeof *sv);
-		sv->h = sl_arena_alloc(tp->arena, (size_t)c.B * c.D * c.T * c.N * sizeof(float));
+		/* the 16-channel kernel recomputes h in backward (cheaper than
+		 * writing and reading B·T·D·N floats) */
+		sv->h = ssm_lanes(&c) ? NULL : sl_arena_alloc(tp->arena, (size_t)c.B * c.D * c.T * c.N * sizeof(float));
 		sv->y = c.z ? sl_arena_alloc(tp->arena, (size_t)c.B * c.T * c.D * sizeof(float)) : NULL;
 		c.h = sv->h;
 		c.y = sv->y;
