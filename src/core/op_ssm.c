@@ -872,11 +872,19 @@ static void groups_of(const ssm_ctx *c, int tid, int nth, int *g0, int *g1)
 	*g1 = (int)hi;
 }
 
+/* One thread's scratch for the 16-channel kernels (backward's, the larger):
+ * at, dAl (N, 16); Ā, g, h, dh (T, N, 16); dy (T, 16); 64-byte multiples. */
+static size_t lanes_floats(int T, int N)
+{
+	size_t NS = (size_t)N * SW, TNS = (size_t)T * NS;
+	return 2 * NS + 4 * TNS + (size_t)T * SW;
+}
+
 static void fwd_lanes_task(const ssm_ctx *c, int tid, int nth)
 {
 	int g0, g1;
 	groups_of(c, tid, nth, &g0, &g1);
-	float *at = sl_xaligned(2 * (size_t)c->N * SW * sizeof(float)), *hp = at + (size_t)c->N * SW;
+	float *at = c->scratch + (size_t)tid * c->sc, *hp = at + (size_t)c->N * SW;
 	for (int gi = g0; gi < g1; gi++) {
 		group_a(c, gi * SW, at);
 		for (int b = 0; b < c->B; b++)
@@ -885,7 +893,6 @@ static void fwd_lanes_task(const ssm_ctx *c, int tid, int nth)
 			else
 				fwd_lanes(c, b, gi * SW, at, hp, c->N);
 	}
-	free(at);
 }
 
 static void bwd_lanes_task(const ssm_ctx *c, int tid, int nth)
@@ -895,7 +902,7 @@ static void bwd_lanes_task(const ssm_ctx *c, int tid, int nth)
 	size_t NS = (size_t)c->N * SW, TNS = (size_t)c->T * NS;
 	/* at, dAl (N, 16) each (state-major: lanes are channels); Ā, g, h
 	 * (T, N, 16); dh (T, N, 16) and dy (T, 16) */
-	float *at = sl_xaligned((2 * NS + 4 * TNS + (size_t)c->T * SW) * sizeof(float));
+	float *at = c->scratch + (size_t)tid * c->sc;
 	float *dAl = at + NS, *ab = dAl + NS, *g = ab + TNS, *hb = g + TNS, *dh = hb + TNS;
 	for (int gi = g0; gi < g1; gi++) {
 		int d0 = gi * SW;
@@ -916,7 +923,6 @@ static void bwd_lanes_task(const ssm_ctx *c, int tid, int nth)
 				c->dDs[d] += dD[l];
 		}
 	}
-	free(at);
 }
 
 /* Blocks [lo, hi) of channels on thread tid. */
@@ -983,25 +989,36 @@ static void bwd_task(void *arg, int tid, int nth)
 	free(dD);
 }
 
-/* dB and dC rows [lo, hi) of (B*T): the blocks' partials added in order. */
+/* dB and dC rows [lo, hi) of (B*T): the blocks' partials added in order,
+ * 64 elements at a time so the adds run down vectors (each element's sum
+ * still from 0 over the blocks in order). */
+static void reduce_part(const float *part, int nblk, size_t BTN, size_t i0, size_t i1, float *dst)
+{
+	for (size_t i = i0; i < i1; i += 64) {
+		size_t m = i1 - i < 64 ? i1 - i : 64;
+		float sum[64] = { 0 };
+		for (int k = 0; k < nblk; k++) {
+			const float *p = part + (size_t)k * BTN + i;
+			if (m == 64)
+				for (size_t j = 0; j < 64; j++)
+					sum[j] += p[j];
+			else
+				for (size_t j = 0; j < m; j++)
+					sum[j] += p[j];
+		}
+		for (size_t j = 0; j < m; j++)
+			dst[i + j] += sum[j];
+	}
+}
+
 static void reduce_rows(void *arg, size_t lo, size_t hi)
 {
 	const ssm_ctx *c = arg;
 	size_t N = (size_t)c->N, BTN = (size_t)c->B * c->T * N;
-	for (size_t i = lo * N; i < hi * N; i++) {
-		if (c->dBm) {
-			float sum = 0.0f;
-			for (int k = 0; k < c->nblk; k++)
-				sum += c->pdB[(size_t)k * BTN + i];
-			c->dBm[i] += sum;
-		}
-		if (c->dCm) {
-			float sum = 0.0f;
-			for (int k = 0; k < c->nblk; k++)
-				sum += c->pdC[(size_t)k * BTN + i];
-			c->dCm[i] += sum;
-		}
-	}
+	if (c->dBm)
+		reduce_part(c->pdB, c->nblk, BTN, lo * N, hi * N, c->dBm);
+	if (c->dCm)
+		reduce_part(c->pdC, c->nblk, BTN, lo * N, hi * N, c->dCm);
 }
 
 static int ssm_serial(const ssm_ctx *c)
@@ -1028,7 +1045,7 @@ static ssm_ctx ssm_ctx_of(sl_tape *tp, const sl_node *n)
 	c.Ds = n->in[5] ? n->in[5]->data : NULL;
 	c.z = n->in[6] ? n->in[6]->data : NULL;
 	int nth = ssm_serial(&c) ? 1 : sl_pool_size(tp->pool);
-	c.sc = scr_floats(c.T, c.N, c.P);
+	c.sc = ssm_lanes(&c) ? lanes_floats(c.T, c.N) : scr_floats(c.T, c.N, c.P);
 	c.scratch = sl_arena_alloc(tp->arena, (size_t)nth * c.sc * sizeof(float));
 	return c;
 }
