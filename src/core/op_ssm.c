@@ -572,9 +572,13 @@ SSM_INLINE void bwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d, float *
  * backward pass recomputes it from Ā and g, which it recomputes anyway, by
  * the forward's operations; that costs a multiply-add per element where
  * saving cost writing and reading back B·T·D·N floats (10 MB a layer for
- * the Pig-Latin Mamba), and the peak memory shrinks by as much. dB and dC, sums over channels, are added across the
- * lanes in channel order into each block's partials, as above. */
+ * the Pig-Latin Mamba), and the peak memory shrinks by as much. dB and dC,
+ * sums over channels, are added across the lanes in channel order into each
+ * block's partials, as above. The lane loops are written on whole vectors
+ * (ssm_v16) where they can be, so GCC keeps them in registers instead of
+ * reloading arrays it fears overlap. */
 #define SW 16
+typedef float ssm_v16 __attribute__((vector_size(64)));
 #if defined(__AVX512F__)
 #define SSM_HAVE_16 1
 #else
@@ -727,20 +731,29 @@ SSM_INLINE void fwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 	for (int t = 0; t < T; t++) {
 		size_t r = (size_t)b * T + t, i0 = r * D + d0;
 		const float *u = c->x + i0, *dt = c->dt + i0, *Bt = c->Bm + r * N, *Ct = c->Cm + r * N;
-		float y[SW] = { 0 };
+		ssm_v16 uv, yv = { 0 };
+		memcpy(&uv, u, sizeof uv);
 		for (int n = 0; n < N; n++) {
 			float ab[SW], g[SW];
 			disc_lanes(c->disc, dt, at + n * SW, ab, g);
-			float *hp = hprev + n * SW;
-			for (int l = 0; l < SW; l++) {
-				float bx = g[l] * (Bt[n] * u[l]);
-				float h = t == 0 ? bx : ab[l] * hp[l] + bx;
-				hp[l] = h;
-				y[l] += Ct[n] * h;
+			ssm_v16 abv, gv, h;
+			memcpy(&abv, ab, sizeof abv);
+			memcpy(&gv, g, sizeof gv);
+			ssm_v16 bx = gv * (Bt[n] * uv);
+			if (t == 0) {
+				h = bx;
+			} else {
+				memcpy(&h, hprev + n * SW, sizeof h);
+				h = abv * h + bx;
 			}
+			memcpy(hprev + n * SW, &h, sizeof h);
+			yv += Ct[n] * h;
 		}
-		for (int l = 0; l < SW; l++)
-			y[l] += Dd[l] * u[l];
+		ssm_v16 Ddv;
+		memcpy(&Ddv, Dd, sizeof Ddv);
+		yv += Ddv * uv;
+		float y[SW];
+		memcpy(y, &yv, sizeof y);
 		if (c->y)
 			memcpy(c->y + i0, y, sizeof y);
 		if (c->z) {
@@ -794,17 +807,20 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 		} else {
 			memcpy(dy, go, sizeof dy);
 		}
+		/* whole vectors, so nothing is reloaded for fear of aliasing */
 		const float *Ct = c->Cm + r * N;
+		ssm_v16 dyv;
+		memcpy(&dyv, dy, sizeof dyv);
 		for (int n = 0; n < N; n++) {
 			float *d = dh + ((size_t)t * N + n) * SW;
-			if (t == T - 1)
-				for (int l = 0; l < SW; l++)
-					d[l] = Ct[n] * dy[l];
-			else {
-				const float *an = ab + ((size_t)(t + 1) * N + n) * SW, *dn = d + (size_t)N * SW;
-				for (int l = 0; l < SW; l++)
-					d[l] = an[l] * dn[l] + Ct[n] * dy[l];
+			ssm_v16 v = Ct[n] * dyv;
+			if (t < T - 1) {
+				ssm_v16 an, dn;
+				memcpy(&an, ab + ((size_t)(t + 1) * N + n) * SW, sizeof an);
+				memcpy(&dn, d + (size_t)N * SW, sizeof dn);
+				v = an * dn + v;
 			}
+			memcpy(d, &v, sizeof v);
 		}
 		/* dy_t is needed again below: keep it in the last row of g's
 		 * neighbour, dh's spare row */
@@ -822,20 +838,29 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 		 * below (all states at once when N is 16) */
 		float pbm[16 * SW], pcm[16 * SW];
 		const int all16 = N == 16 && SW == 16 && SSM_HAVE_16;
-		for (int l = 0; l < SW; l++)
-			du[l] = Dd[l] * dyt[l];
+		ssm_v16 uv, dyv, duv;
+		memcpy(&uv, u, sizeof uv);
+		memcpy(&dyv, dyt, sizeof dyv);
+		memcpy(&duv, Dd, sizeof duv);
+		duv = duv * dyv;
 		for (int n = 0; n < N; n++) {
 			size_t o = ((size_t)t * N + n) * SW;
-			const float *d = dh + o, *gn = g + o;
-			const float *hs = hb + o;
 			float dab[SW], dgv[SW], *pb = pbm + (all16 ? n : 0) * SW, *pc = pcm + (all16 ? n : 0) * SW;
-			for (int l = 0; l < SW; l++) {
-				dab[l] = t > 0 ? d[l] * hs[l - (ptrdiff_t)N * SW] : 0.0f;
-				dgv[l] = d[l] * Bt[n] * u[l];
-				du[l] += d[l] * gn[l] * Bt[n];
-				pb[l] = d[l] * gn[l] * u[l];
-				pc[l] = dyt[l] * hs[l];
+			ssm_v16 dv, gv, hv, av = { 0 };
+			memcpy(&dv, dh + o, sizeof dv);
+			memcpy(&gv, g + o, sizeof gv);
+			memcpy(&hv, hb + o, sizeof hv);
+			if (t > 0) {
+				memcpy(&av, hb + o - (size_t)N * SW, sizeof av);
+				av = dv * av;                  /* dĀ_t = dh_t h_{t-1} */
 			}
+			ssm_v16 bv = dv * Bt[n] * uv;          /* dg_t = dh_t B_t x_t */
+			duv += dv * gv * Bt[n];
+			ssm_v16 pbv = dv * gv * uv, pcv = dyv * hv;
+			memcpy(dab, &av, sizeof dab);
+			memcpy(dgv, &bv, sizeof dgv);
+			memcpy(pb, &pbv, sizeof pbv);
+			memcpy(pc, &pcv, sizeof pcv);
 			if (!all16) {
 				if (c->pdB)
 					lanes_into_blocks(pb, bs, c->pdB + blk0 * BTN + r * N + n, BTN);
@@ -852,6 +877,7 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 				lanes_into_blocks16(pcm, bs, c->pdC + blk0 * BTN + r * N, BTN);
 		}
 #endif
+		memcpy(du, &duv, sizeof du);
 		for (int l = 0; l < SW; l++) {
 			size_t i = i0 + l;
 			if (c->dx)
