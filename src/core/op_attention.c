@@ -149,6 +149,25 @@ SL_INLINE void rows_sum(float *restrict out, const float *restrict p, const floa
 	}
 }
 
+/* dk and dv of a head (rows of stride D) from its sums gk, gv, element (j, d)
+ * at j sj + d sd: written on a fresh gradient, added otherwise. */
+SL_INLINE void store_kv_grads(const attn_ctx *c, float *dk, float *dv, const float *gk, const float *gv, size_t sj,
+			      size_t sd, const int Dh)
+{
+	const int D = c->H * c->Dh;
+	for (int j = 0; j < c->Tk; j++)
+		for (int d = 0; d < Dh; d++) {
+			if (dk) {
+				float *g = &dk[(size_t)j * D + d];
+				*g = (c->fk ? 0.0f : *g) + gk[j * sj + d * sd];
+			}
+			if (dv) {
+				float *g = &dv[(size_t)j * D + d];
+				*g = (c->fv ? 0.0f : *g) + gv[j * sj + d * sd];
+			}
+		}
+}
+
 /* The kernels take the head dim as an argument that the dispatchers below
  * pass as a constant for the usual sizes, so the loops over d unroll into a
  * few vector operations; the generic instance serves the rest. The same
@@ -237,17 +256,7 @@ SL_INLINE void attn_bwd_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const i
 					*g = (c->fq ? 0.0f : *g) + dqi[d];
 				}
 		}
-		for (int j = 0; j < Tk; j++)
-			for (int d = 0; d < Dh; d++) {
-				if (dk) {
-					float *g = &dk[(size_t)j * D + d];
-					*g = (c->fk ? 0.0f : *g) + w.dkh[(size_t)j * Dh + d];
-				}
-				if (dv) {
-					float *g = &dv[(size_t)j * D + d];
-					*g = (c->fv ? 0.0f : *g) + w.dvh[(size_t)j * Dh + d];
-				}
-			}
+		store_kv_grads(c, dk, dv, w.dkh, w.dvh, (size_t)Dh, 1, Dh);
 	}
 	free(w.kt);
 }
@@ -405,17 +414,7 @@ SL_INLINE void attn_bwd16_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const
 				_mm512_store_ps(dvt + (size_t)d * KW, u);
 			}
 		}
-		for (int j = 0; j < Tk; j++)
-			for (int d = 0; d < Dh; d++) {
-				if (dk) {
-					float *g = &dk[(size_t)j * D + d];
-					*g = (c->fk ? 0.0f : *g) + dkt[(size_t)d * KW + j];
-				}
-				if (dv) {
-					float *g = &dv[(size_t)j * D + d];
-					*g = (c->fv ? 0.0f : *g) + dvt[(size_t)d * KW + j];
-				}
-			}
+		store_kv_grads(c, dk, dv, dkt, dvt, 1, KW, Dh);
 	}
 	free(vt);
 }
