@@ -123,35 +123,41 @@ static void ln_dx_rows(void *arg, size_t lo, size_t hi)
 	}
 }
 
-/* Column sums over all rows, sixteen columns at a time held in a vector
- * register (each column's sum still runs over the rows in order: the same
- * bits), rather than read and written back for every row. */
+/* dg[j] += sum_r dy_rj xhat_rj for the columns j in [lo, hi), xhat = (x -
+ * mean) rstd (layernorm) or x rstd (rmsnorm: no mean; x - 0 is x, the same
+ * bits): sixteen columns at a time held in a vector register (each column's
+ * sum still runs over the rows in order), rather than read and written back
+ * for every row. */
 typedef float norm_v16 __attribute__((vector_size(64)));
+
+static void gain_cols(const norm_ctx *c, size_t lo, size_t hi)
+{
+	size_t C = c->C, j0 = lo;
+	for (; j0 + 16 <= hi; j0 += 16) {
+		norm_v16 a, x, dy;
+		memcpy(&a, c->dg + j0, sizeof a);
+		for (size_t r = 0; r < c->R; r++) {
+			memcpy(&x, c->x + r * C + j0, sizeof x);
+			memcpy(&dy, c->dy + r * C + j0, sizeof dy);
+			a += dy * ((x - (c->mean ? c->mean[r] : 0.0f)) * c->rstd[r]);
+		}
+		memcpy(c->dg + j0, &a, sizeof a);
+	}
+	for (size_t r = 0; r < c->R && j0 < hi; r++) {
+		const float *x = c->x + r * C, *dy = c->dy + r * C;
+		float m = c->mean ? c->mean[r] : 0.0f, rs = c->rstd[r];
+		for (size_t j = j0; j < hi; j++)
+			c->dg[j] += dy[j] * ((x[j] - m) * rs);
+	}
+}
 
 static void ln_dgb_cols(void *arg, size_t lo, size_t hi)
 {
 	norm_ctx *c = arg;
-	size_t C = c->C, j0 = lo;
-	if (c->dg) {
-		for (; j0 + 16 <= hi; j0 += 16) {
-			norm_v16 a, x, dy;
-			memcpy(&a, c->dg + j0, sizeof a);
-			for (size_t r = 0; r < c->R; r++) {
-				memcpy(&x, c->x + r * C + j0, sizeof x);
-				memcpy(&dy, c->dy + r * C + j0, sizeof dy);
-				a += dy * ((x - c->mean[r]) * c->rstd[r]);
-			}
-			memcpy(c->dg + j0, &a, sizeof a);
-		}
-		for (size_t r = 0; r < c->R && j0 < hi; r++) {
-			const float *x = c->x + r * C, *dy = c->dy + r * C;
-			float m = c->mean[r], rs = c->rstd[r];
-			for (size_t j = j0; j < hi; j++)
-				c->dg[j] += dy[j] * ((x[j] - m) * rs);
-		}
-	}
+	if (c->dg)
+		gain_cols(c, lo, hi);
 	if (c->db)
-		sl_colsum_add(c->db, c->dy, c->R, C, lo, hi);
+		sl_colsum_add(c->db, c->dy, c->R, c->C, lo, hi);
 }
 
 sl_tensor *sl_layernorm(sl_tape *tp, sl_tensor *x, sl_tensor *g, sl_tensor *b, float eps)
@@ -259,24 +265,7 @@ static void rms_dx_rows(void *arg, size_t lo, size_t hi)
 
 static void rms_dg_cols(void *arg, size_t lo, size_t hi)
 {
-	norm_ctx *c = arg;
-	size_t C = c->C, j0 = lo;
-	for (; j0 + 16 <= hi; j0 += 16) {
-		norm_v16 a, x, dy;
-		memcpy(&a, c->dg + j0, sizeof a);
-		for (size_t r = 0; r < c->R; r++) {
-			memcpy(&x, c->x + r * C + j0, sizeof x);
-			memcpy(&dy, c->dy + r * C + j0, sizeof dy);
-			a += dy * (x * c->rstd[r]);
-		}
-		memcpy(c->dg + j0, &a, sizeof a);
-	}
-	for (size_t r = 0; r < c->R && j0 < hi; r++) {
-		const float *x = c->x + r * C, *dy = c->dy + r * C;
-		float rs = c->rstd[r];
-		for (size_t j = j0; j < hi; j++)
-			c->dg[j] += dy[j] * (x[j] * rs);
-	}
+	gain_cols(arg, lo, hi);
 }
 
 sl_tensor *sl_rmsnorm(sl_tape *tp, sl_tensor *x, sl_tensor *g, float eps)

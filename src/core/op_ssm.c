@@ -26,8 +26,8 @@
  *
  * Saved for backward: h for every (b, d, t, n), laid out (B, D, T, N) so one
  * (b, d) is one contiguous (T, N) block (the 16-channel kernel further
- * down, which is what runs for Mamba's shapes, recomputes h instead), and y before the gate (B, T, D) when
- * z is given. At seqlab's sizes (B·T ~ 2k rows, D·N ~ 2k) h is ~16 MB a
+ * down, which runs for Mamba's shapes, recomputes h instead), and y before
+ * the gate (B, T, D) when z is given. At seqlab's sizes (B·T ~ 2k rows, D·N ~ 2k) h is ~16 MB a
  * layer, inside the memory budget, and backward needs every h_{t-1} in
  * reverse order, which recomputation would have to rebuild with a second
  * forward scan. Ā and g are recomputed: an exp per element is cheaper than
@@ -83,10 +83,6 @@
 #include <string.h>
 
 #define SSM_MAXBLK 16
-/* The per-step helpers are inlined into both kernels (one channel at a
- * time, and 16 channels on vector lanes: see below), the 16-channel one with
- * an instance for N = 16, Mamba's state size. */
-#define SSM_INLINE static inline __attribute__((always_inline))
 /* rough multiply-adds per (b, t, d, n) for the threading threshold */
 #define SSM_WORK 8
 
@@ -151,35 +147,53 @@ static inline float dphi1(float w, float e, float p)
 	return fabsf(w) < 0.5f ? s : (e - p) / w;
 }
 
+/* Ā and g of one element (w = dt a), one function per discretisation, for
+ * both kernels' loops (the choice stays outside the loops, which vectorise). */
+static inline void zoh_elem(float dt, float a, float *abar, float *g)
+{
+	float w = dt * a, e = sl_fexp(w);
+	*abar = e;
+	*g = dt * phi1(w, e);
+}
+
+static inline void zoh_approx_elem(float dt, float a, float *abar, float *g)
+{
+	*abar = sl_fexp(dt * a);
+	*g = dt;
+}
+
+static inline void bilinear_elem(float dt, float a, float *abar, float *g)
+{
+	float w = dt * a, q = 1.0f / (1.0f - 0.5f * w);
+	*abar = (1.0f + 0.5f * w) * q;
+	*g = dt * q;
+}
+
+static inline void euler_elem(float dt, float a, float *abar, float *g)
+{
+	*abar = 1.0f + dt * a;
+	*g = dt;
+}
+
 /* Ā[n] and g[n] for one step dt over the N states a[n]. */
-SSM_INLINE void disc_row(int disc, float dt, const float *a, int N, float *abar, float *g)
+static void disc_row(int disc, float dt, const float *a, int N, float *abar, float *g)
 {
 	switch (disc) {
 	case SL_SSM_ZOH:
-		for (int n = 0; n < N; n++) {
-			float w = dt * a[n], e = sl_fexp(w);
-			abar[n] = e;
-			g[n] = dt * phi1(w, e);
-		}
+		for (int n = 0; n < N; n++)
+			zoh_elem(dt, a[n], &abar[n], &g[n]);
 		break;
 	case SL_SSM_ZOH_APPROX:
-		for (int n = 0; n < N; n++) {
-			abar[n] = sl_fexp(dt * a[n]);
-			g[n] = dt;
-		}
+		for (int n = 0; n < N; n++)
+			zoh_approx_elem(dt, a[n], &abar[n], &g[n]);
 		break;
 	case SL_SSM_BILINEAR:
-		for (int n = 0; n < N; n++) {
-			float w = dt * a[n], q = 1.0f / (1.0f - 0.5f * w);
-			abar[n] = (1.0f + 0.5f * w) * q;
-			g[n] = dt * q;
-		}
+		for (int n = 0; n < N; n++)
+			bilinear_elem(dt, a[n], &abar[n], &g[n]);
 		break;
 	default: /* SL_SSM_EULER */
-		for (int n = 0; n < N; n++) {
-			abar[n] = 1.0f + dt * a[n];
-			g[n] = dt;
-		}
+		for (int n = 0; n < N; n++)
+			euler_elem(dt, a[n], &abar[n], &g[n]);
 		break;
 	}
 }
@@ -196,43 +210,63 @@ static void disc_logabs(int disc, float dt, const float *a, const float *abar, i
 			la[n] = logf(fabsf(abar[n]));
 }
 
-/* From dĀ[n] (dab) and dg[n] of one step: adds dL/dA[n] into dA[n] and
- * returns dL/dΔ. The partials (w = Δ a):
+/* From dĀ (dab) and dg of one element: adds dL/dA into *dA and dL/dΔ into
+ * *s. The partials (w = Δ a):
  *   zoh:        ∂Ā/∂Δ = a Ā, ∂Ā/∂a = Δ Ā, ∂g/∂Δ = Ā (d(w φ1)/dw = e^w), ∂g/∂a = Δ² φ1'(w)
  *   zoh-approx: ∂Ā/∂Δ = a Ā, ∂Ā/∂a = Δ Ā, ∂g/∂Δ = 1, ∂g/∂a = 0
  *   bilinear:   dĀ/dw = q², so ∂Ā/∂Δ = a q², ∂Ā/∂a = Δ q²; ∂g/∂Δ = q + w q²/2 = q², ∂g/∂a = Δ² q²/2
  *   euler:      ∂Ā/∂Δ = a, ∂Ā/∂a = Δ, ∂g/∂Δ = 1, ∂g/∂a = 0 */
-SSM_INLINE float disc_grad(int disc, float dt, const float *a, const float *abar, const float *dab, const float *dg,
+static inline void zoh_grad(float dt, float a, float e, float dab, float dg, float *s, float *dA)
+{
+	float w = dt * a;
+	float dp = dphi1(w, e, phi1(w, e));
+	*s += e * (dab * a + dg);
+	*dA += dt * (dab * e + dg * dt * dp);
+}
+
+static inline void zoh_approx_grad(float dt, float a, float abar, float dab, float dg, float *s, float *dA)
+{
+	*s += dab * a * abar + dg;
+	*dA += dab * dt * abar;
+}
+
+static inline void bilinear_grad(float dt, float a, float abar, float dab, float dg, float *s, float *dA)
+{
+	(void)abar;
+	float q = 1.0f / (1.0f - 0.5f * dt * a), q2 = q * q;
+	*s += q2 * (dab * a + dg);
+	*dA += q2 * dt * (dab + 0.5f * dt * dg);
+}
+
+static inline void euler_grad(float dt, float a, float abar, float dab, float dg, float *s, float *dA)
+{
+	(void)abar;
+	*s += dab * a + dg;
+	*dA += dab * dt;
+}
+
+/* One step's dĀ[n] and dg[n] over the N states: adds into dA[n] and returns
+ * dL/dΔ, summed over n in order. */
+static float disc_grad(int disc, float dt, const float *a, const float *abar, const float *dab, const float *dg,
 		       int N, float *dA)
 {
 	float s = 0.0f;
 	switch (disc) {
 	case SL_SSM_ZOH:
-		for (int n = 0; n < N; n++) {
-			float w = dt * a[n], e = abar[n];
-			float dp = dphi1(w, e, phi1(w, e));
-			s += e * (dab[n] * a[n] + dg[n]);
-			dA[n] += dt * (dab[n] * e + dg[n] * dt * dp);
-		}
+		for (int n = 0; n < N; n++)
+			zoh_grad(dt, a[n], abar[n], dab[n], dg[n], &s, &dA[n]);
 		break;
 	case SL_SSM_ZOH_APPROX:
-		for (int n = 0; n < N; n++) {
-			s += dab[n] * a[n] * abar[n] + dg[n];
-			dA[n] += dab[n] * dt * abar[n];
-		}
+		for (int n = 0; n < N; n++)
+			zoh_approx_grad(dt, a[n], abar[n], dab[n], dg[n], &s, &dA[n]);
 		break;
 	case SL_SSM_BILINEAR:
-		for (int n = 0; n < N; n++) {
-			float q = 1.0f / (1.0f - 0.5f * dt * a[n]), q2 = q * q;
-			s += q2 * (dab[n] * a[n] + dg[n]);
-			dA[n] += q2 * dt * (dab[n] + 0.5f * dt * dg[n]);
-		}
+		for (int n = 0; n < N; n++)
+			bilinear_grad(dt, a[n], abar[n], dab[n], dg[n], &s, &dA[n]);
 		break;
 	default: /* SL_SSM_EULER */
-		for (int n = 0; n < N; n++) {
-			s += dab[n] * a[n] + dg[n];
-			dA[n] += dab[n] * dt;
-		}
+		for (int n = 0; n < N; n++)
+			euler_grad(dt, a[n], abar[n], dab[n], dg[n], &s, &dA[n]);
 		break;
 	}
 	return s;
@@ -254,7 +288,7 @@ void sl_ssm_abar(int disc, const sl_tensor *delta, const sl_tensor *A, float *ab
 
 /* ---- scans: h_t = a_t h_{t-1} + b_t over N lanes, arrays (T, N) ----------- */
 
-SSM_INLINE void scan_seq(int T, int N, const float *a, const float *b, float *h)
+static void scan_seq(int T, int N, const float *a, const float *b, float *h)
 {
 	memcpy(h, b, (size_t)N * sizeof(float));
 	for (int t = 1; t < T; t++) {
@@ -420,26 +454,25 @@ static ssm_scr scr_carve(const ssm_ctx *c, int tid)
 	return s;
 }
 
-SSM_INLINE void scan_run(const ssm_ctx *c, const ssm_scr *s, const float *a, const float *la, const float *b, float *h,
-			 const int N)
+static void scan_run(const ssm_ctx *c, const ssm_scr *s, const float *a, const float *la, const float *b, float *h)
 {
 	switch (c->scan) {
 	case SL_SSM_PARALLEL:
-		scan_blelloch(c->T, N, a, b, h, s->ea, s->eb);
+		scan_blelloch(c->T, c->N, a, b, h, s->ea, s->eb);
 		break;
 	case SL_SSM_LOG:
-		scan_log(c->T, N, a, la, b, h, s->st);
+		scan_log(c->T, c->N, a, la, b, h, s->st);
 		break;
 	default:
-		scan_seq(c->T, N, a, b, h);
+		scan_seq(c->T, c->N, a, b, h);
 		break;
 	}
 }
 
 /* Ā (and log|Ā| for the log scan) and g for every t of one (b, d). */
-SSM_INLINE void fill_disc(const ssm_ctx *c, const ssm_scr *s, int b, int d, const int N)
+static void fill_disc(const ssm_ctx *c, const ssm_scr *s, int b, int d)
 {
-	int T = c->T, D = c->D;
+	int T = c->T, D = c->D, N = c->N;
 	const float *a = c->A + (size_t)d * N;
 	for (int t = 0; t < T; t++) {
 		float dt = c->dt[((size_t)b * T + t) * D + d];
@@ -456,12 +489,12 @@ static inline float sigmoidf_(float z)
 }
 
 /* Forward of one (b, d). */
-SSM_INLINE void fwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d, const int N)
+static void fwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d)
 {
-	int T = c->T, D = c->D;
+	int T = c->T, D = c->D, N = c->N;
 	size_t TN = (size_t)T * N;
 	float *h = c->h ? c->h + ((size_t)b * D + d) * TN : s->h;
-	fill_disc(c, s, b, d, N);
+	fill_disc(c, s, b, d);
 	/* bx_t = g_t B_t x_t, in place of g */
 	for (int t = 0; t < T; t++) {
 		size_t r = (size_t)b * T + t;
@@ -471,7 +504,7 @@ SSM_INLINE void fwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d, const i
 		for (int n = 0; n < N; n++)
 			bx[n] *= Bt[n] * u;
 	}
-	scan_run(c, s, s->abar, s->la, s->g, h, N);
+	scan_run(c, s, s->abar, s->la, s->g, h);
 	/* y_t = C_t . h_t + D x_t; out_t = y_t silu(z_t) */
 	float Dd = c->Ds ? c->Ds[d] : 0.0f;
 	for (int t = 0; t < T; t++) {
@@ -489,15 +522,14 @@ SSM_INLINE void fwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d, const i
 
 /* Backward of one (b, d): dx, dΔ, dz directly; dA, dD into the thread's
  * per-channel sums s->dAl and *dD; dB, dC into this block's partials. */
-SSM_INLINE void bwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d, float *pdB, float *pdC, float *dD,
-		       const int N)
+static void bwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d, float *pdB, float *pdC, float *dD)
 {
-	int T = c->T, D = c->D;
+	int T = c->T, D = c->D, N = c->N;
 	size_t TN = (size_t)T * N;
 	const float *h = c->h + ((size_t)b * D + d) * TN;
 	const float *a = c->A + (size_t)d * N;
 	float Dd = c->Ds ? c->Ds[d] : 0.0f;
-	fill_disc(c, s, b, d, N);
+	fill_disc(c, s, b, d);
 	/* dy_t and dz_t: silu'(z) = σ(z) (1 + z (1 - σ(z))) */
 	for (int t = 0; t < T; t++) {
 		size_t i = ((size_t)b * T + t) * D + d;
@@ -530,7 +562,7 @@ SSM_INLINE void bwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d, float *
 				memcpy(rla, s->la + (size_t)(t + 1) * N, (size_t)N * sizeof(float));
 		}
 	}
-	scan_run(c, s, s->ra, s->rla, s->rb, s->rout, N);
+	scan_run(c, s, s->ra, s->rla, s->rb, s->rout);
 	/* the chain through each step, t ascending */
 	for (int t = 0; t < T; t++) {
 		size_t r = (size_t)b * T + t, i = r * D + d;
@@ -578,6 +610,8 @@ SSM_INLINE void bwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d, float *
  * (ssm_v16) where they can be, so GCC keeps them in registers instead of
  * reloading arrays it fears overlap. */
 #define SW 16
+/* inlined, so the instance for N = 16 (Mamba's state size) has constant loops */
+#define SSM_INLINE static inline __attribute__((always_inline))
 typedef float ssm_v16 __attribute__((vector_size(64)));
 #if defined(__AVX512F__)
 #define SSM_HAVE_16 1
@@ -593,35 +627,25 @@ static int ssm_lanes(const ssm_ctx *c)
 	return !sl_ssm_generic && c->scan == SL_SSM_SEQ && D % SW == 0 && SW % (D / SW) == 0;
 }
 
-/* Ā and g for the 16 channels' steps dt[l] at state n (disc_row's formulas) */
+/* Ā and g for the 16 channels' steps dt[l] at state n */
 SSM_INLINE void disc_lanes(int disc, const float *dt, const float *a, float *abar, float *g)
 {
 	switch (disc) {
 	case SL_SSM_ZOH:
-		for (int l = 0; l < SW; l++) {
-			float w = dt[l] * a[l], e = sl_fexp(w);
-			abar[l] = e;
-			g[l] = dt[l] * phi1(w, e);
-		}
+		for (int l = 0; l < SW; l++)
+			zoh_elem(dt[l], a[l], &abar[l], &g[l]);
 		break;
 	case SL_SSM_ZOH_APPROX:
-		for (int l = 0; l < SW; l++) {
-			abar[l] = sl_fexp(dt[l] * a[l]);
-			g[l] = dt[l];
-		}
+		for (int l = 0; l < SW; l++)
+			zoh_approx_elem(dt[l], a[l], &abar[l], &g[l]);
 		break;
 	case SL_SSM_BILINEAR:
-		for (int l = 0; l < SW; l++) {
-			float w = dt[l] * a[l], q = 1.0f / (1.0f - 0.5f * w);
-			abar[l] = (1.0f + 0.5f * w) * q;
-			g[l] = dt[l] * q;
-		}
+		for (int l = 0; l < SW; l++)
+			bilinear_elem(dt[l], a[l], &abar[l], &g[l]);
 		break;
 	default:
-		for (int l = 0; l < SW; l++) {
-			abar[l] = 1.0f + dt[l] * a[l];
-			g[l] = dt[l];
-		}
+		for (int l = 0; l < SW; l++)
+			euler_elem(dt[l], a[l], &abar[l], &g[l]);
 		break;
 	}
 }
@@ -632,31 +656,20 @@ SSM_INLINE void disc_grad_lanes(int disc, const float *dt, const float *a, const
 {
 	switch (disc) {
 	case SL_SSM_ZOH:
-		for (int l = 0; l < SW; l++) {
-			float w = dt[l] * a[l], e = abar[l];
-			float dp = dphi1(w, e, phi1(w, e));
-			s[l] += e * (dab[l] * a[l] + dg[l]);
-			dA[l] += dt[l] * (dab[l] * e + dg[l] * dt[l] * dp);
-		}
+		for (int l = 0; l < SW; l++)
+			zoh_grad(dt[l], a[l], abar[l], dab[l], dg[l], &s[l], &dA[l]);
 		break;
 	case SL_SSM_ZOH_APPROX:
-		for (int l = 0; l < SW; l++) {
-			s[l] += dab[l] * a[l] * abar[l] + dg[l];
-			dA[l] += dab[l] * dt[l] * abar[l];
-		}
+		for (int l = 0; l < SW; l++)
+			zoh_approx_grad(dt[l], a[l], abar[l], dab[l], dg[l], &s[l], &dA[l]);
 		break;
 	case SL_SSM_BILINEAR:
-		for (int l = 0; l < SW; l++) {
-			float q = 1.0f / (1.0f - 0.5f * dt[l] * a[l]), q2 = q * q;
-			s[l] += q2 * (dab[l] * a[l] + dg[l]);
-			dA[l] += q2 * dt[l] * (dab[l] + 0.5f * dt[l] * dg[l]);
-		}
+		for (int l = 0; l < SW; l++)
+			bilinear_grad(dt[l], a[l], abar[l], dab[l], dg[l], &s[l], &dA[l]);
 		break;
 	default:
-		for (int l = 0; l < SW; l++) {
-			s[l] += dab[l] * a[l] + dg[l];
-			dA[l] += dab[l] * dt[l];
-		}
+		for (int l = 0; l < SW; l++)
+			euler_grad(dt[l], a[l], abar[l], dab[l], dg[l], &s[l], &dA[l]);
 		break;
 	}
 }
@@ -974,7 +987,7 @@ static void fwd_task(void *arg, int tid, int nth)
 	 * x, delta, z and out rows */
 	for (int b = 0; b < c->B; b++)
 		for (int d = d0; d < d1; d++)
-			fwd_bd(c, &s, b, d, c->N);
+			fwd_bd(c, &s, b, d);
 }
 
 static void bwd_task(void *arg, int tid, int nth)
@@ -1002,7 +1015,7 @@ static void bwd_task(void *arg, int tid, int nth)
 			float *pdC = c->pdC ? c->pdC + blk * BTN : NULL;
 			ssm_scr sd = s;
 			sd.dAl = dAl + (size_t)(d - d0) * c->N;
-			bwd_bd(c, &sd, b, d, pdB, pdC, &dD[d - d0], c->N);
+			bwd_bd(c, &sd, b, d, pdB, pdC, &dD[d - d0]);
 		}
 	for (int d = d0; d < d1; d++) {
 		if (c->dA)
