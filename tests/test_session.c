@@ -261,6 +261,14 @@ static void test_complete(void)
 	completes(s, "help q", "quit quit! ");
 	completes(s, "nosuch ", "");
 	completes(s, "echo 'a ", "");
+	/* model: the kinds from the registry, then the kind's own options */
+	completes(s, "model m = ", "transformer gpt mamba hybrid ");
+	completes(s, "model m = h", "hybrid ");
+	completes(s, "model m = mamba di", "disc= ");
+	completes(s, "model m = mamba hidden=8 s", "state= scan= seed= ");
+	completes(s, "model m = gpt p", "pe= ");
+	completes(s, "model m = hybrid pat", "pattern= ");
+	completes(s, "model m = nosuch h", "");
 	sl_session_free(s);
 }
 

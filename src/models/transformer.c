@@ -1,6 +1,7 @@
 /* transformer.c - encoder-decoder Transformer, teacher-forced forward,
  * greedy decoding with a key/value cache, beam search. */
 #include "seqlab/transformer.h"
+#include "seqlab/model.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -419,3 +420,84 @@ int sl_transformer_beam(sl_transformer *m, sl_tape *tp, const int32_t *src, int 
 	tp->training = tr;
 	return best_len;
 }
+
+/* ---- the model kind -------------------------------------------------------------- */
+
+static void *tf_create(const sl_model_kind *kind, const void *cfg, const sl_model_shape *shape, const sl_rng *rng)
+{
+	(void)kind;
+	sl_transformer_config c = *(const sl_transformer_config *)cfg;
+	c.vocab = shape->vocab;
+	c.maxlen = shape->maxlen;
+	return sl_transformer_new(&c, rng);
+}
+
+static void tf_destroy(void *impl)
+{
+	sl_transformer_free(impl);
+}
+
+static sl_params *tf_params(void *impl)
+{
+	return ((sl_transformer *)impl)->ps;
+}
+
+static sl_tensor *tf_seq2seq(void *impl, sl_tape *tp, const int32_t *src, const int32_t *dec, int B, int S, int T)
+{
+	return sl_transformer_forward(impl, tp, src, dec, B, S, T);
+}
+
+static void tf_greedy(void *impl, sl_tape *tp, const int32_t *src, int B, int S, int maxT, int sos, int eos,
+		      int32_t *out, int *len)
+{
+	sl_transformer_greedy(impl, tp, src, B, S, maxT, sos, eos, out, len);
+}
+
+static int tf_beam(void *impl, sl_tape *tp, const int32_t *src, int S, int maxT, int sos, int eos, int beam,
+		   int32_t *out)
+{
+	return sl_transformer_beam(impl, tp, src, S, maxT, sos, eos, beam, out);
+}
+
+static void tf_work(const void *impl, double B, double S, double T, sl_work *w)
+{
+	const sl_transformer_config *c = &((const sl_transformer *)impl)->cfg;
+	int H = c->hidden, F = c->mlp * H;
+	for (int l = 0; l < c->enc; l++) {
+		for (int p = 0; p < 4; p++)
+			w->lin(w->ud, B * S, H, H);
+		if (F) {
+			w->lin(w->ud, B * S, H, F);
+			w->lin(w->ud, B * S, F, H);
+		}
+		w->other += 3.0 * B * 2 * (2.0 * S * S * H);
+	}
+	for (int l = 0; l < c->dec; l++) {
+		for (int p = 0; p < 4; p++)
+			w->lin(w->ud, B * T, H, H);
+		w->lin(w->ud, B * T, H, H); /* cross q */
+		w->lin(w->ud, B * S, H, H); /* cross k, v on the encoder output */
+		w->lin(w->ud, B * S, H, H);
+		w->lin(w->ud, B * T, H, H); /* cross o */
+		if (F) {
+			w->lin(w->ud, B * T, H, F);
+			w->lin(w->ud, B * T, F, H);
+		}
+		w->other += 3.0 * B * 2 * (2.0 * T * T * H + 2.0 * T * S * H);
+	}
+	w->lin(w->ud, B * T, H, c->vocab);
+}
+
+const sl_model_kind sl_model_transformer = {
+	.name = "transformer",
+	.summary = "encoder-decoder Transformer (attention: encoder self, causal decoder self, cross)",
+	.options = sl_transformer_options,
+	.cfg_size = sizeof(sl_transformer_config),
+	.create = tf_create,
+	.destroy = tf_destroy,
+	.params = tf_params,
+	.seq2seq = tf_seq2seq,
+	.greedy = tf_greedy,
+	.beam = tf_beam,
+	.work = tf_work,
+};

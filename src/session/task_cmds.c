@@ -244,8 +244,8 @@ int sl_task_cmd_eval_lengths(sl_session *s, sl_args *a, sl_run *r, int *status)
 		return sl_fail(s, "run '%s' is on the %s task: lengths= needs recall, mqar or copy", r->name,
 			       r->task->ops->name), 1;
 	if (!r->model->kind->lm)
-		return sl_fail(s, "run '%s' is a %s: lengths= needs a language model (gpt, mamba, hybrid)", r->name,
-			       r->model->kind->name), 1;
+		return sl_fail(s, "run '%s' is a %s: lengths= needs a language model (%s)", r->name,
+			       r->model->kind->name, sl_model_kind_names(1)), 1;
 	int dlo, dhi, train, lo, hi;
 	sl_gen_task_lengths(r->task, &dlo, &dhi, &train);
 	if (parse_lengths(spec, dlo, dhi, &lo, &hi) != SL_OK)

@@ -5,6 +5,7 @@
 #include "seqlab/piglatin.h"
 #include "seqlab/task_cmds.h"
 #include "seqlab/transformer.h"
+#include "seqlab/views.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -320,8 +321,10 @@ int sl_cmd_model(sl_session *s, sl_args *a)
 			names[k] = sl_model_kinds[k]->name;
 		names[k] = NULL;
 		const char *near = sl_args_suggest(kind_name, names);
-		return sl_args_fail(a, "unknown model kind '%s'%s%s%s", kind_name, near ? "; did you mean '" : "",
-				    near ? near : "", near ? "'?" : "");
+		if (near)
+			return sl_args_fail(a, "unknown model kind '%s'; did you mean '%s'? (kinds: %s)", kind_name, near,
+					    sl_model_kind_names(0));
+		return sl_args_fail(a, "unknown model kind '%s' (kinds: %s)", kind_name, sl_model_kind_names(0));
 	}
 	const char *keys[64], *vals[64];
 	int n = 0;
@@ -856,11 +859,13 @@ int sl_cmd_attn(sl_session *s, sl_args *a)
 		return sl_args_fail(a, "which word?");
 	if (sl_args_end(a) != SL_OK)
 		return SL_ERR;
+	if (r->model->kind->layers) /* a stack: the views its attention blocks offer */
+		return sl_views_show(s, a, r, word, "attn", layer_s, head_s);
 	if (!sl_pl_task_data(r->task))
 		return sl_fail(s, "run '%s' is on the %s task: attn needs piglatin", r->name, r->task->ops->name);
-	if (strcmp(r->model->kind->name, "transformer") != 0)
-		return sl_fail(s, "run '%s' is a %s: attention views need a transformer", r->name, r->model->kind->name);
-	sl_transformer *tf = r->model->impl;
+	if (!r->model->kind->seq2seq)
+		return sl_fail(s, "run '%s' is a %s: it has no attention to show", r->name, r->model->kind->name);
+	sl_transformer *tf = r->model->impl; /* the encoder-decoder kind */
 	int layers = kind == SL_ATTN_ENC ? tf->cfg.enc : tf->cfg.dec, heads = tf->cfg.heads;
 	int l0 = 0, l1 = layers, h0 = 0, h1 = heads;
 	if (layer_s && strcmp(layer_s, "all")) {
@@ -968,6 +973,9 @@ int sl_cmd_info(sl_session *s, sl_args *a)
 	char spec[1024];
 	sl_out(s, "run=%s params=%zu tensors=%d", r->name, sl_params_count(r->model->ps), r->model->ps->n);
 	sl_out(s, "model=\"%s\"", sl_model_spec(r->model, spec, sizeof spec));
+	/* the generation path: a step mode (a recurrent state, a key/value
+	 * cache), or the whole model re-run for each token */
+	sl_out(s, "decoding=%s", r->model->kind->greedy || sl_model_can_step(r->model) ? "step" : "rerun");
 	sl_out(s, "optim=%s lr=%g wd=%g clip=%g batch=%d accum=%d sched=%s warmup=%lld total_steps=%lld seed=%llu",
 	       optim_names[r->ocfg.kind], r->ocfg.lr, r->ocfg.weight_decay, r->ocfg.clip, r->bsz, r->ocfg.accum,
 	       sched_names[r->sched.kind], (long long)r->sched.warmup, (long long)r->sched.total,

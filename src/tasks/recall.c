@@ -80,7 +80,7 @@ static void gen_batch(sl_task *t, const void *plan, int index, sl_batch *b)
 static sl_tensor *forward(sl_model *m, sl_tape *tp, const sl_batch *b)
 {
 	if (!m->kind->lm) {
-		sl_errorf("a %s cannot do this task: it needs a language model (gpt, mamba, hybrid)", m->kind->name);
+		sl_errorf("a %s cannot do this task: it needs a language model (%s)", m->kind->name, sl_model_kind_names(1));
 		return NULL;
 	}
 	return m->kind->lm(m->impl, tp, b->inp, b->B, b->T);

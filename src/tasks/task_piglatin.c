@@ -137,49 +137,9 @@ static sl_tensor *pl_loss(sl_task *t, sl_model *m, sl_tape *tp, const sl_batch *
 
 /* ---- decoding ----------------------------------------------------------------- */
 
-/* Greedy decoding of a prefix LM by re-running it on the growing sequence. */
-static void lm_greedy(sl_model *m, sl_tape *tp, const int32_t *src, int B, int S, int maxT, int32_t *out, int *len)
-{
-	int ge = tp->grad_enabled, tr = tp->training, V = SL_PL_VOCAB;
-	tp->grad_enabled = 0;
-	tp->training = 0;
-	int Lmax = S + 1 + maxT;
-	int32_t *x = sl_xmalloc((size_t)B * Lmax * sizeof *x);
-	int live = B;
-	for (int i = 0; i < B; i++) {
-		len[i] = -1;
-		memcpy(x + (size_t)i * Lmax, src + (size_t)i * S, (size_t)S * sizeof *x);
-		x[(size_t)i * Lmax + S] = SL_PL_EOS;
-		x[(size_t)i * Lmax + S + 1] = SL_PL_SOS;
-	}
-	for (int t = 0; t < maxT && live > 0; t++) {
-		int L = S + 2 + t;
-		int32_t *xt = sl_arena_alloc(tp->arena, (size_t)B * L * sizeof *xt);
-		for (int i = 0; i < B; i++)
-			memcpy(xt + (size_t)i * L, x + (size_t)i * Lmax, (size_t)L * sizeof *xt);
-		sl_tensor *logits = m->kind->lm(m->impl, tp, xt, B, L);
-		for (int i = 0; i < B; i++) {
-			int tok = sl_argmax(logits->data + ((size_t)i * L + L - 1) * V, V);
-			out[(size_t)i * maxT + t] = tok;
-			if (L < Lmax)
-				x[(size_t)i * Lmax + L] = tok;
-			if (len[i] < 0 && (tok == SL_PL_EOS || t == maxT - 1)) {
-				len[i] = t + 1;
-				live--;
-			}
-		}
-	}
-	free(x);
-	tp->grad_enabled = ge;
-	tp->training = tr;
-}
-
 static void greedy(sl_model *m, sl_tape *tp, const int32_t *src, int B, int S, int maxT, int32_t *out, int *len)
 {
-	if (m->kind->greedy)
-		m->kind->greedy(m->impl, tp, src, B, S, maxT, SL_PL_SOS, SL_PL_EOS, out, len);
-	else
-		lm_greedy(m, tp, src, B, S, maxT, out, len);
+	sl_model_greedy(m, tp, src, B, S, maxT, SL_PL_SOS, SL_PL_EOS, SL_PL_VOCAB, out, len);
 }
 
 /* Decoded tokens up to EOS as a string. */

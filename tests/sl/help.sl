@@ -15,3 +15,10 @@ help sh
 help nosuch
 help hlep
 help set show
+# model kinds and their options come from the registry's tables
+help model
+help model mamba
+help model gpt
+help model hybrid
+help model transformer
+help model nosuch
