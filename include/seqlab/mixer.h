@@ -107,8 +107,7 @@ const sl_mixer_kind *sl_mixer_by_letter(char letter);
 const sl_mixer_kind *sl_mixer_find(const char *name);
 /* The index of kind in sl_mixers. */
 int sl_mixer_index(const sl_mixer_kind *kind);
-/* The letters of every mixer, "AM...", and a "A = attention, M = mamba" legend. */
-const char *sl_mixer_letters(void);
+/* "A = attention, M = mamba, ...": every letter (a thread's static string). */
 const char *sl_mixer_legend(void);
 /* The index of view `name` in kind->views, or -1. */
 int sl_mixer_view_find(const sl_mixer_kind *kind, const char *name);

@@ -284,10 +284,11 @@ int sl_stack_can_step(const sl_stack *m)
 
 sl_stack_state *sl_stack_state_new(const sl_stack *m, int B)
 {
-	if (!sl_stack_can_step(m)) {
-		sl_errorf("a %s block has no step mode", m->mixer[0]->name);
-		return NULL;
-	}
+	for (int l = 0; l < m->n; l++)
+		if (!m->mixer[l]->step) {
+			sl_errorf("block %d (%s) has no step mode", l, m->mixer[l]->name);
+			return NULL;
+		}
 	sl_stack_state *st = sl_xcalloc(1, sizeof *st);
 	st->B = B;
 	st->n = m->n;

@@ -41,17 +41,9 @@ int sl_mixer_index(const sl_mixer_kind *kind)
 	return -1;
 }
 
-const char *sl_mixer_letters(void)
-{
-	static char buf[SL_MIXER_COUNT + 1];
-	for (int i = 0; i < SL_MIXER_COUNT; i++)
-		buf[i] = sl_mixers[i]->letter;
-	return buf;
-}
-
 const char *sl_mixer_legend(void)
 {
-	static char buf[SL_MIXER_COUNT * 32];
+	static _Thread_local char buf[SL_MIXER_COUNT * 32];
 	size_t k = 0;
 	for (int i = 0; i < SL_MIXER_COUNT && k < sizeof buf; i++)
 		k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%c = %s", i ? ", " : "", sl_mixers[i]->letter,
