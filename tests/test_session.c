@@ -269,6 +269,12 @@ static void test_complete(void)
 	completes(s, "model m = gpt p", "pe= ");
 	completes(s, "model m = hybrid pat", "pattern= ");
 	completes(s, "model m = nosuch h", "");
+	/* task: the kinds, then the kind's options */
+	completes(s, "task ", "piglatin recall mqar copy ");
+	completes(s, "task re", "recall ");
+	completes(s, "task recall t", "tau= test= ");
+	completes(s, "task copy L=8 ", "L= N= A= batches= test= maxlen= seed= ");
+	completes(s, "task nosuch K", "");
 	sl_session_free(s);
 }
 

@@ -93,10 +93,29 @@ static void describe_options(sl_session *s, const sl_optspec *t)
 		} else if (o->type == SL_OPT_STR) {
 			snprintf(range, sizeof range, "text");
 		} else {
-			snprintf(range, sizeof range, "%g..%g", o->lo, o->hi);
+			snprintf(range, sizeof range, "%.15g..%.15g", o->lo, o->hi);
 		}
 		sl_info(s, "  %s=%s (%s): %s", o->key, o->def, range, o->help);
 	}
+}
+
+/* help task: the kinds; help task KIND: its options. */
+static int help_task(sl_session *s, const char *kind_name)
+{
+	if (!kind_name) {
+		describe(s, sl_command_find("task"));
+		sl_info(s, "kinds (help task KIND lists its options):");
+		for (int i = 0; sl_task_kinds[i]; i++)
+			sl_info(s, "  %-12s %s", sl_task_kinds[i]->name, sl_task_kinds[i]->summary);
+		return SL_OK;
+	}
+	const sl_task_kind *k = sl_task_kind_find(kind_name);
+	if (!k)
+		return sl_fail(s, "no task kind '%s' (kinds: %s)", kind_name, sl_task_kind_names());
+	sl_info(s, "task %s [key=value...] [seed=N]: %s", k->name, k->summary);
+	sl_info(s, "options (key=default (range): meaning):");
+	describe_options(s, k->options);
+	return SL_OK;
 }
 
 /* help model: the kinds and the mixers; help model KIND: its options. */
@@ -128,8 +147,10 @@ static int cmd_help(sl_session *s, sl_args *a)
 		return SL_ERR;
 	if (what && strcmp(what, "model") == 0)
 		return help_model(s, sub);
+	if (what && strcmp(what, "task") == 0)
+		return help_task(s, sub);
 	if (sub)
-		return sl_args_fail(a, "help takes one word (help model KIND takes two)");
+		return sl_args_fail(a, "help takes one word (help model KIND and help task KIND take two)");
 	const sl_cmd **list = sl_xmalloc((size_t)sl_command_count() * sizeof *list);
 	int n = 0;
 	if (!what) {
@@ -318,6 +339,37 @@ static void complete_run(sl_session *s, const sl_cmd *cmd, int argi, const char 
 		sl_workbench_complete_runs(s, prefix, add, ctx);
 }
 
+/* The key= of every option in t that starts with prefix (shared keys once). */
+static void complete_options(const sl_optspec *t, const char *prefix, sl_complete_add add, void *ctx)
+{
+	size_t n = strlen(prefix);
+	for (const sl_optspec *o = t; o->key; o++) {
+		char opt[80];
+		snprintf(opt, sizeof opt, "%s=", o->key);
+		if (sl_optspec_find(t, o->key) == o && strncmp(opt, prefix, n) == 0)
+			add(ctx, opt);
+	}
+	if (strncmp("seed=", prefix, n) == 0)
+		add(ctx, "seed=");
+}
+
+/* task KIND key=...: the kinds, then the kind's options. */
+static void complete_task(sl_session *s, const sl_cmd *cmd, int argi, const char *prefix, sl_complete_add add,
+			  void *ctx)
+{
+	(void)s;
+	(void)cmd;
+	if (argi == 1) {
+		for (int i = 0; sl_task_kinds[i]; i++)
+			if (strncmp(sl_task_kinds[i]->name, prefix, strlen(prefix)) == 0)
+				add(ctx, sl_task_kinds[i]->name);
+		return;
+	}
+	const sl_task_kind *k = sl_complete_word(1) ? sl_task_kind_find(sl_complete_word(1)) : NULL;
+	if (k && !strchr(prefix, '='))
+		complete_options(k->options, prefix, add, ctx);
+}
+
 /* model NAME = KIND key=...: the kinds, then the kind's options. */
 static void complete_model(sl_session *s, const sl_cmd *cmd, int argi, const char *prefix, sl_complete_add add,
 			   void *ctx)
@@ -334,17 +386,8 @@ static void complete_model(sl_session *s, const sl_cmd *cmd, int argi, const cha
 	if (argi < 4 || strchr(prefix, '=') || !sl_complete_word(3))
 		return;
 	const sl_model_kind *k = sl_model_kind_find(sl_complete_word(3));
-	if (!k)
-		return;
-	const sl_optspec *t = sl_model_options(k);
-	for (const sl_optspec *o = t; o->key; o++) {
-		char opt[80];
-		snprintf(opt, sizeof opt, "%s=", o->key);
-		if (sl_optspec_find(t, o->key) == o && strncmp(opt, prefix, n) == 0)
-			add(ctx, opt);
-	}
-	if (strncmp("seed=", prefix, n) == 0)
-		add(ctx, "seed=");
+	if (k)
+		complete_options(sl_model_options(k), prefix, add, ctx);
 }
 
 /* ---- the table ---- */
@@ -352,14 +395,14 @@ static void complete_model(sl_session *s, const sl_cmd *cmd, int argi, const cha
 static const sl_cmd commands[] = {
 	{
 		.name = "help",
-		.usage = "help [CMD|PREFIX] | help model [KIND]",
+		.usage = "help [CMD|PREFIX] | help model [KIND] | help task [KIND]",
 		.summary = "list the commands, or describe one",
 		.help = "Without an argument, lists every command with a one-line summary. "
 			"With a command's name, shows its usage, what it does and its options. "
 			"With the beginning of a name, lists the commands that start with it, "
 			"or describes the only one. help model lists the model kinds and the blocks a "
 			"hybrid's pattern can hold; help model KIND lists the kind's options with their "
-			"defaults, ranges and meanings.",
+			"defaults, ranges and meanings; help task and help task KIND do the same for tasks.",
 		.run = cmd_help,
 		.complete = complete_commands,
 	},
@@ -407,30 +450,19 @@ static const sl_cmd commands[] = {
 	},
 	{
 		.name = "task",
-		.usage = "task piglatin|recall|mqar|copy [key=value...] [seed=N]",
+		.usage = "task KIND [key=value...] [seed=N]",
 		.summary = "choose the task: Pig-Latin, associative recall, MQAR, selective copying",
 		.help = "Sets the task later models train on; runs keep the task they were created with. seed=N "
-			"defaults to the session seed.\n"
-			"piglatin [file=PATH | words=PATH | corpus=PATH] [size=small|large|all|N]: English to "
-			"Pig-Latin. file=PATH reads pairs in the homework's format (\"english piglatin\" a line), "
-			"keeping pairs made of a-z and '-', dropping duplicates and reporting sources with two "
-			"targets. Otherwise pairs are built with the Pig-Latin rule from a word list (words=PATH, "
-			"one word a line; default /usr/share/dict/words) or any text (corpus=PATH): size=small "
-			"(3,198 words, the default), large (22,402), all, or a count, sampled by a hash of (seed, "
-			"word). The split is 80/20 by a hash of (seed, word).\n"
-			"recall [K=16] [d=8] [M=1] [L=64] [tau=1] [embed=fixed|learned]: associative recall over "
-			"tokens 0..K-1 with the first M as queries (M=1: induction heads), sequences of L, the value "
-			"tau positions after the query's first occurrence, scored at the last position; "
-			"embed=fixed gives models numpy's seed-0 unit-norm K x d embedding, untrained.\n"
-			"mqar [vocab=8192] [L=64] [pairs=8] [power_a=0.01] [noise=on|off]: zoology's multi-query "
-			"associative recall.\n"
-			"copy [L=256] [N=16] [A=16]: selective copying of N tokens of A scattered over L positions.\n"
-			"The generated tasks draw batches=100 batches an epoch from the seed, score a fixed set of "
-			"test=256 sequences, and take sequences up to maxlen=3L (eval RUN lengths=...).",
+			"defaults to the session seed. The kinds: piglatin (English to Pig-Latin; pairs from a "
+			"file=, or made by the rule from words= or corpus=, size=small|large|all|N, split 80/20 by "
+			"a hash of (seed, word)), recall (associative recall and induction heads), mqar "
+			"(zoology's multi-query recall) and copy (selective copying). The generated tasks draw "
+			"batches=100 batches an epoch from the seed, score a fixed set of test=256 sequences, and "
+			"take sequences up to maxlen=3L (eval RUN lengths=...). 'help task' lists the kinds, "
+			"'help task KIND' every option of a kind with its default, range and meaning.",
 		.flags = SL_CMD_STATE,
 		.run = sl_cmd_task,
-		.opts = SL_OPTS("file", "words", "corpus", "size", "seed", "K", "d", "M", "L", "tau", "embed", "vocab",
-				"pairs", "power_a", "noise", "N", "A", "batches", "test", "maxlen"),
+		.complete = complete_task,
 	},
 	{
 		.name = "model",

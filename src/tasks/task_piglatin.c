@@ -9,52 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void sl_batch_free(sl_batch *b)
-{
-	free(b->src);
-	free(b->inp);
-	free(b->tgt);
-	b->src = b->inp = b->tgt = NULL;
-}
-
-void sl_mistakes_add(sl_mistakes *m, const char *src, const char *out, const char *want)
-{
-	if (m->n == m->cap) {
-		m->cap = m->cap ? 2 * m->cap : 64;
-		m->src = sl_xrealloc(m->src, (size_t)m->cap * sizeof(char *));
-		m->out = sl_xrealloc(m->out, (size_t)m->cap * sizeof(char *));
-		m->want = sl_xrealloc(m->want, (size_t)m->cap * sizeof(char *));
-	}
-	m->src[m->n] = sl_xstrdup(src);
-	m->out[m->n] = sl_xstrdup(out);
-	m->want[m->n] = sl_xstrdup(want);
-	m->n++;
-}
-
-void sl_mistakes_clear(sl_mistakes *m)
-{
-	for (int i = 0; i < m->n; i++) {
-		free(m->src[i]);
-		free(m->out[i]);
-		free(m->want[i]);
-	}
-	free(m->src);
-	free(m->out);
-	free(m->want);
-	memset(m, 0, sizeof *m);
-}
-
-void sl_task_ref(sl_task *t)
-{
-	t->refs++;
-}
-
-void sl_task_unref(sl_task *t)
-{
-	if (t && --t->refs <= 0)
-		t->ops->free(t);
-}
-
 int sl_pl_max_target(const char *src, int S)
 {
 	int pieces = 1;
@@ -263,3 +217,105 @@ const sl_pl_data *sl_pl_task_data(const sl_task *t)
 {
 	return t && t->ops == &piglatin_ops ? t->impl : NULL;
 }
+
+/* ---- the task kind ---------------------------------------------------------------- */
+
+typedef struct pl_config {
+	char file[SL_OPT_STRMAX], words[SL_OPT_STRMAX], corpus[SL_OPT_STRMAX], size[SL_OPT_STRMAX];
+} pl_config;
+
+#define OFF(f) offsetof(pl_config, f)
+static const sl_optspec pl_options[] = {
+	{ "file", SL_OPT_STR, OFF(file), "", 0, 0, NULL,
+	  "pairs in the homework's format (\"english piglatin\" a line): a-z and '-', duplicates dropped" },
+	{ "words", SL_OPT_STR, OFF(words), "", 0, 0, NULL,
+	  "a word list, one a line, turned into pairs by the rule (default /usr/share/dict/words)" },
+	{ "corpus", SL_OPT_STR, OFF(corpus), "", 0, 0, NULL, "any text: its words, turned into pairs by the rule" },
+	{ "size", SL_OPT_STR, OFF(size), "small", 0, 0, NULL,
+	  "words= and corpus=: small (3,198 words), large (22,402), all, or a count, sampled by a hash of (seed, word)" },
+	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
+};
+#undef OFF
+
+static sl_task *pl_create(void *cfg, uint64_t given, uint64_t seed, char *info, size_t n)
+{
+	pl_config *c = cfg;
+	const char *file = *c->file ? c->file : NULL, *words = *c->words ? c->words : NULL;
+	const char *corpus = *c->corpus ? c->corpus : NULL;
+	if (!!file + !!words + !!corpus > 1) {
+		sl_errorf("give one of file=, words=, corpus=");
+		return NULL;
+	}
+	int size = SL_PL_SMALL;
+	if (strcmp(c->size, "small") == 0) {
+		size = SL_PL_SMALL;
+	} else if (strcmp(c->size, "large") == 0) {
+		size = SL_PL_LARGE;
+	} else if (strcmp(c->size, "all") == 0) {
+		size = 0;
+	} else {
+		char *end;
+		long v = strtol(c->size, &end, 10);
+		if (!*c->size || *end || v < 1 || v > 10000000) {
+			sl_errorf("size=%s is not small, large, all or a word count", c->size);
+			return NULL;
+		}
+		size = (int)v;
+	}
+	if (file && (given & 8)) { /* size= (row 3) */
+		sl_errorf("size= applies to words= and corpus=, not to a pair file");
+		return NULL;
+	}
+	sl_pl_data *d;
+	const char *source;
+	if (file) {
+		d = sl_pl_load_pairs(file, seed);
+		source = file;
+	} else {
+		source = words ? words : corpus ? corpus : "/usr/share/dict/words";
+		d = sl_pl_from_words(source, corpus != NULL, size, seed);
+		if (!d && !words && !corpus) {
+			char why[512];
+			snprintf(why, sizeof why, "%s", sl_error());
+			sl_errorf("%s (install the Debian package wamerican, or give words=PATH)", why);
+			return NULL;
+		}
+		if (!words && !corpus) /* the description names the default list */
+			snprintf(c->words, sizeof c->words, "%s", source);
+	}
+	if (!d)
+		return NULL;
+	if (d->ntrain == 0 || d->nval == 0) {
+		sl_pl_data_free(d);
+		sl_errorf("%s: too few words to split into training and validation sets", source);
+		return NULL;
+	}
+	size_t k = (size_t)snprintf(info, n, "task=piglatin pairs=%d train=%d val=%d vocab=%d source=%s", d->n,
+				    d->ntrain, d->nval, SL_PL_VOCAB, source);
+	if (file && k < n)
+		k += (size_t)snprintf(info + k, n - k, "\nbad_lines=%d duplicates=%d conflicts=%d rule_mismatches=%d",
+				      d->bad_lines, d->duplicates, d->conflicts, d->rule_mismatches);
+	if (d->conflicts && k < n)
+		snprintf(info + k, n - k, "\nnote: %d source words have a second, different target (kept the first: %s)",
+			 d->conflicts, d->conflict_example);
+	return sl_pl_task_new(d, "piglatin");
+}
+
+static int pl_describes(const void *cfg, const char *key)
+{
+	const pl_config *c = cfg;
+	if (*c->file)
+		return strcmp(key, "file") == 0;
+	if (strcmp(key, "size") == 0)
+		return 1;
+	return *((const char *)cfg + sl_optspec_find(pl_options, key)->offset) != 0;
+}
+
+const sl_task_kind sl_task_piglatin = {
+	.name = "piglatin",
+	.summary = "English to Pig-Latin translation: the homework's pairs, or pairs made by the rule from words",
+	.options = pl_options,
+	.cfg_size = sizeof(pl_config),
+	.create = pl_create,
+	.describes = pl_describes,
+};

@@ -22,3 +22,8 @@ help model gpt
 help model hybrid
 help model transformer
 help model nosuch
+# task kinds and their options, likewise
+help task
+help task recall
+help task piglatin
+help task nosuch
