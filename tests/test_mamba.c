@@ -129,6 +129,37 @@ int main(void)
 	for (int b = 0; same && b < 2; b++)
 		same = !memcmp(o1 + b * 5, o2 + b * 5, (size_t)l1[b] * sizeof *o1);
 	TAP_OK(same, "greedy decoding in step mode equals re-running the model (lengths %d %d)", l1[0], l1[1]);
+	/* beam search in step mode: width 1 is greedy; a wider beam finds a
+	 * hypothesis at least as probable as greedy's (scored by forward) */
+	{
+		int32_t b1[5], b3[5];
+		int n1 = sl_model_beam(m, tp, src, 3, 5, 1, 0, 1, 7, b1);
+		TAP_OK(n1 == l1[0] && !memcmp(b1, o1, (size_t)n1 * sizeof *b1), "beam=1 in step mode is greedy decoding");
+		int n3 = sl_model_beam(m, tp, src, 3, 5, 1, 0, 3, 7, b3);
+		double lp[2] = { 0, 0 };
+		for (int w = 0; w < 2; w++) {
+			const int32_t *hy = w ? b3 : b1;
+			int n = w ? n3 : n1;
+			int32_t x[3 + 2 + 5];
+			memcpy(x, src, 3 * sizeof *x);
+			x[3] = 0;
+			x[4] = 1;
+			memcpy(x + 5, hy, (size_t)n * sizeof *x);
+			sl_tape_reset(tp);
+			sl_tensor *lg = m->kind->lm(m->impl, tp, x, 1, 5 + n - 1);
+			for (int t = 0; t < n; t++) {
+				const float *z = lg->data + (size_t)(4 + t) * 7;
+				double mx = z[0], s = 0;
+				for (int v = 1; v < 7; v++)
+					mx = fmax(mx, z[v]);
+				for (int v = 0; v < 7; v++)
+					s += exp(z[v] - mx);
+				lp[w] += z[hy[t]] - mx - log(s);
+			}
+		}
+		TAP_OK(n3 >= 1 && lp[1] >= lp[0] - 1e-4, "beam=3 scores %.4f >= greedy's %.4f", lp[1], lp[0]);
+		sl_tape_reset(tp);
+	}
 	TAP_OK(!sl_model_can_step(g), "gpt has no step mode yet: generation re-runs it");
 	sl_tape_reset(tp);
 	sl_model_greedy(g, tp, src, 2, 3, 5, 1, 0, 7, o2, l2);

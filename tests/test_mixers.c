@@ -39,7 +39,7 @@ static void test_table(void)
 		const sl_mixer_kind *k = sl_mixers[i];
 		good &= k->name && k->summary && k->options && k->cfg_size <= SL_MIXER_CFG_MAX && k->layer_size > 0;
 		good &= k->check && k->add && k->forward && k->work && (!k->views || k->view);
-		good &= !k->step == !k->state_new && !k->step == !k->state_free;
+		good &= !k->step == !k->state_new && !k->step == !k->state_free && !k->step == !k->state_reorder;
 		good &= sl_mixer_by_letter(k->letter) == k && sl_mixer_find(k->name) == k && sl_mixer_index(k) == i;
 		for (const sl_optspec *o = k->options; o->key; o++)
 			good &= o->def && o->help && *o->help;

@@ -83,6 +83,8 @@ typedef struct sl_mixer_kind {
 	void (*state_free)(void *state);
 	sl_tensor *(*step)(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, sl_tape *tp, void *state,
 			   sl_tensor *h);
+	/* Rows 0..n-1 of the state become the old rows parent[i] (beam search). */
+	void (*state_reorder)(void *state, const int *parent, int n);
 	/* The views it offers (NULL-terminated by name), and the grids of view
 	 * `which` for sequence 0 of the last forward pass: at most max grids
 	 * written to out, their count returned (0 with the error set if the

@@ -59,6 +59,8 @@ struct sl_model_kind {
 	void *(*state_new)(void *impl, int B);
 	void (*state_free)(void *state);
 	int (*step)(void *impl, sl_tape *tp, void *state, const int32_t *tok, float *logits);
+	/* Rows 0..n-1 of the state become the old rows parent[i] (beam search). */
+	void (*state_reorder)(void *state, const int *parent, int n);
 	/* Stacks: the blocks bottom up, for views by what a mixer offers. */
 	int (*layers)(void *impl);
 	const sl_mixer_kind *(*layer_mixer)(void *impl, int l);
@@ -98,6 +100,19 @@ char *sl_model_spec(const sl_model *m, char *buf, size_t n);
  * key/value cache); otherwise generation re-runs the whole forward pass. */
 int sl_model_can_step(const sl_model *m);
 
+/* Beam search over any decoder that steps K hypotheses at once: step
+ * returns the logits (K, V) for tokens cur (K) at step t (rows past the live
+ * ones decode harmlessly); reorder makes rows 0..n-1 of the decoder's state
+ * the old rows parent[i], after step t. */
+typedef struct sl_beam_ops {
+	void *ctx;
+	const float *(*step)(void *ctx, const int32_t *cur, int t);
+	void (*reorder)(void *ctx, const int *parent, int n, int t);
+} sl_beam_ops;
+/* The best hypothesis by total log-probability (finished at eos or maxT),
+ * written to out; returns its length. Width 1 is greedy decoding exactly. */
+int sl_beam_search(const sl_beam_ops *ops, int K, int V, int maxT, int sos, int eos, int32_t *out);
+
 /* The one generation path. Greedy decoding of B sources (B, S): an
  * encoder-decoder decodes from sos; a language model reads the prefix
  * `src eos sos` and continues it, in step mode where the kind has one, by
@@ -105,5 +120,10 @@ int sl_model_can_step(const sl_model *m);
  * count up to and including eos (maxT if none). V: the vocabulary. */
 void sl_model_greedy(sl_model *m, sl_tape *tp, const int32_t *src, int B, int S, int maxT, int sos, int eos, int V,
 		     int32_t *out, int *len);
+/* Beam search of width beam for one source (S tokens): the kind's own, or a
+ * language model's in step mode over `src eos sos`; greedy decoding for a
+ * kind with neither. Returns the length written to out (maxT at most). */
+int sl_model_beam(sl_model *m, sl_tape *tp, const int32_t *src, int S, int maxT, int sos, int eos, int beam, int V,
+		  int32_t *out);
 
 #endif

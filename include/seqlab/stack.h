@@ -75,5 +75,7 @@ typedef struct sl_stack_state sl_stack_state;
 sl_stack_state *sl_stack_state_new(const sl_stack *m, int B);
 void sl_stack_state_free(sl_stack_state *st);
 int sl_stack_step(sl_stack *m, sl_tape *tp, sl_stack_state *st, const int32_t *tok, float *logits);
+/* Rows 0..n-1 of the state become the old rows parent[i] (beam search). */
+void sl_stack_state_reorder(sl_stack_state *st, const int *parent, int n);
 
 #endif

@@ -3,6 +3,7 @@
  * path. */
 #include "seqlab/model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,4 +193,151 @@ void sl_model_greedy(sl_model *m, sl_tape *tp, const int32_t *src, int B, int S,
 		step_greedy(m, tp, src, B, S, maxT, sos, eos, V, out, len);
 	else
 		rerun_greedy(m, tp, src, B, S, maxT, sos, eos, V, out, len);
+}
+
+/* ---- beam search ------------------------------------------------------------ */
+
+int sl_beam_search(const sl_beam_ops *ops, int K, int V, int maxT, int sos, int eos, int32_t *out)
+{
+	int32_t *hyp = sl_xcalloc((size_t)K * maxT, sizeof *hyp), *ctok = sl_xcalloc((size_t)K, sizeof *ctok);
+	int32_t *cur = sl_xcalloc((size_t)K, sizeof *cur), *best = sl_xcalloc((size_t)maxT, sizeof *best);
+	int32_t *tmp = sl_xmalloc((size_t)K * maxT * sizeof *tmp);
+	double *score = sl_xcalloc((size_t)K, sizeof *score), *nscore = sl_xcalloc((size_t)K, sizeof *nscore);
+	int *parent = sl_xcalloc((size_t)K, sizeof *parent);
+	double best_score = -INFINITY;
+	int best_len = 0, live = 1; /* at t = 0 only beam 0 is distinct */
+	for (int k = 0; k < K; k++)
+		cur[k] = sos;
+	for (int t = 0; t < maxT && live > 0; t++) {
+		const float *logits = ops->step(ops->ctx, cur, t);
+		/* the K best candidates (beam, token) by total log-probability; those
+		 * ending in eos (or at the length cap) are finished, the rest go on,
+		 * so a beam of width 1 is exactly greedy decoding */
+		int n = 0;
+		for (int k = 0; k < live; k++) {
+			const float *z = logits + (size_t)k * V;
+			float mx = z[sl_argmax(z, V)];
+			double lse = 0;
+			for (int v = 0; v < V; v++)
+				lse += exp((double)z[v] - mx);
+			lse = mx + log(lse);
+			for (int v = 0; v < V; v++) {
+				double s = score[k] + z[v] - lse;
+				if (n == K && s <= nscore[K - 1])
+					continue;
+				int i = n < K ? n++ : K - 1;
+				while (i > 0 && nscore[i - 1] < s) {
+					nscore[i] = nscore[i - 1];
+					parent[i] = parent[i - 1];
+					ctok[i] = ctok[i - 1];
+					i--;
+				}
+				nscore[i] = s;
+				parent[i] = k;
+				ctok[i] = v;
+			}
+		}
+		int kept = 0;
+		for (int i = 0; i < n; i++) {
+			if (ctok[i] == eos || t == maxT - 1) {
+				if (nscore[i] > best_score) {
+					best_score = nscore[i];
+					best_len = t + 1;
+					memcpy(best, hyp + (size_t)parent[i] * maxT, (size_t)t * sizeof *best);
+					best[t] = ctok[i];
+				}
+				continue;
+			}
+			nscore[kept] = nscore[i];
+			parent[kept] = parent[i];
+			ctok[kept] = ctok[i];
+			kept++;
+		}
+		n = kept;
+		/* stop when no unfinished hypothesis can beat the best finished one
+		 * (scores only fall as hypotheses grow) */
+		if (n == 0 || nscore[0] <= best_score)
+			break;
+		/* reorder histories and the decoder's state by parent */
+		for (int i = 0; i < n; i++) {
+			memcpy(tmp + (size_t)i * maxT, hyp + (size_t)parent[i] * maxT, (size_t)t * sizeof *tmp);
+			tmp[(size_t)i * maxT + t] = ctok[i];
+			cur[i] = ctok[i];
+		}
+		memcpy(hyp, tmp, (size_t)K * maxT * sizeof *tmp);
+		ops->reorder(ops->ctx, parent, n, t);
+		memcpy(score, nscore, (size_t)n * sizeof *score);
+		live = n;
+		/* dead beam slots keep decoding harmlessly; only the first `live` count */
+		for (int i = n; i < K; i++)
+			cur[i] = sos;
+	}
+	memcpy(out, best, (size_t)best_len * sizeof *out);
+	free(hyp);
+	free(ctok);
+	free(cur);
+	free(best);
+	free(tmp);
+	free(score);
+	free(nscore);
+	free(parent);
+	return best_len;
+}
+
+/* a language model's beam search in step mode, after the prefix `src eos` */
+typedef struct lm_beam {
+	sl_model *m;
+	sl_tape *tp;
+	void *st;
+	float *logits;
+	int ok;
+} lm_beam;
+
+static const float *lm_beam_step(void *ctx, const int32_t *cur, int t)
+{
+	(void)t;
+	lm_beam *b = ctx;
+	if (b->ok)
+		b->ok = b->m->kind->step(b->m->impl, b->tp, b->st, cur, b->logits) == SL_OK;
+	sl_tape_reset(b->tp);
+	return b->logits; /* past the positions: the last logits again (search ends at maxT) */
+}
+
+static void lm_beam_reorder(void *ctx, const int *parent, int n, int t)
+{
+	(void)t;
+	lm_beam *b = ctx;
+	b->m->kind->state_reorder(b->st, parent, n);
+}
+
+int sl_model_beam(sl_model *m, sl_tape *tp, const int32_t *src, int S, int maxT, int sos, int eos, int beam, int V,
+		  int32_t *out)
+{
+	if (m->kind->beam)
+		return m->kind->beam(m->impl, tp, src, S, maxT, sos, eos, beam, out);
+	if (!sl_model_can_step(m) || !m->kind->state_reorder || beam <= 1) {
+		int len;
+		sl_model_greedy(m, tp, src, 1, S, maxT, sos, eos, V, out, &len);
+		return len;
+	}
+	int ge = tp->grad_enabled, tr = tp->training;
+	lm_beam b = { .m = m, .tp = tp, .st = m->kind->state_new(m->impl, beam), .ok = 1 };
+	b.logits = sl_xcalloc((size_t)beam * V, sizeof *b.logits);
+	int32_t *tok = sl_xmalloc((size_t)beam * sizeof *tok);
+	b.ok = b.st != NULL;
+	for (int t = 0; b.ok && t < S + 1; t++) { /* the prefix, the same in every row */
+		for (int k = 0; k < beam; k++)
+			tok[k] = t < S ? src[t] : eos;
+		b.ok = m->kind->step(m->impl, tp, b.st, tok, b.logits) == SL_OK;
+		sl_tape_reset(tp);
+	}
+	sl_beam_ops ops = { .ctx = &b, .step = lm_beam_step, .reorder = lm_beam_reorder };
+	int len = sl_beam_search(&ops, beam, V, maxT, sos, eos, out);
+	free(tok);
+	free(b.logits);
+	if (b.st)
+		m->kind->state_free(b.st);
+	tp->grad_enabled = ge;
+	tp->training = tr;
+	return len;
 }

@@ -277,7 +277,7 @@ struct sl_stack_state {
 int sl_stack_can_step(const sl_stack *m)
 {
 	for (int l = 0; l < m->n; l++)
-		if (!m->mixer[l]->step)
+		if (!m->mixer[l]->step || !m->mixer[l]->state_reorder)
 			return 0;
 	return 1;
 }
@@ -306,6 +306,12 @@ void sl_stack_state_free(sl_stack_state *st)
 	for (int l = 0; l < st->n; l++)
 		st->kind[l]->state_free(st->layer[l]);
 	free(st);
+}
+
+void sl_stack_state_reorder(sl_stack_state *st, const int *parent, int n)
+{
+	for (int l = 0; l < st->n; l++)
+		st->kind[l]->state_reorder(st->layer[l], parent, n);
 }
 
 int sl_stack_step(sl_stack *m, sl_tape *tp, sl_stack_state *st, const int32_t *tok, float *logits)
@@ -364,6 +370,11 @@ static void state_free(void *st)
 	sl_stack_state_free(st);
 }
 
+static void state_reorder(void *st, const int *parent, int n)
+{
+	sl_stack_state_reorder(st, parent, n);
+}
+
 static int step(void *impl, sl_tape *tp, void *st, const int32_t *tok, float *logits)
 {
 	return sl_stack_step(impl, tp, st, tok, logits);
@@ -396,7 +407,7 @@ static void work(const void *impl, double B, double S, double T, sl_work *w)
 
 #define STACK_KIND \
 	.cfg_size = sizeof(sl_stack_config), .create = create, .destroy = destroy, .params = params, .lm = lm, \
-	.can_step = can_step, .state_new = state_new, .state_free = state_free, .step = step, .layers = layers, \
+	.can_step = can_step, .state_new = state_new, .state_free = state_free, .step = step, .state_reorder = state_reorder, .layers = layers, \
 	.layer_mixer = layer_mixer, .layer_view = layer_view, .work = work
 
 const sl_model_kind sl_model_gpt = {

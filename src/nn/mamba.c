@@ -151,6 +151,7 @@ static sl_tensor *forward(void *layer, const void *cfg, const sl_mixer_ctx *ctx,
 
 typedef struct mamba_state {
 	int B;
+	size_t conv_w, h_w; /* floats per sequence in conv and h */
 	float *conv; /* (B, E, K-1): the last K-1 inputs of each channel, oldest first */
 	float *h;    /* (B, E, N) */
 } mamba_state;
@@ -163,9 +164,28 @@ static void *state_new(const void *layer, const void *cfg, const sl_mixer_ctx *c
 	dims(c, ctx->hidden, &E, &R, &N);
 	mamba_state *st = sl_xcalloc(1, sizeof *st);
 	st->B = B;
+	st->conv_w = (size_t)E * (K > 1 ? K - 1 : 1);
+	st->h_w = (size_t)E * N;
 	st->conv = sl_xcalloc((size_t)B * E * (K > 1 ? K - 1 : 1), sizeof(float));
 	st->h = sl_xcalloc((size_t)B * E * N, sizeof(float));
 	return st;
+}
+
+/* rows 0..n-1 of an array of B rows of w floats become the old rows parent[i] */
+static void reorder_rows(float *v, size_t w, int B, const int *parent, int n)
+{
+	float *old = sl_xmalloc((size_t)B * w * sizeof *old);
+	memcpy(old, v, (size_t)B * w * sizeof *old);
+	for (int i = 0; i < n; i++)
+		memcpy(v + (size_t)i * w, old + (size_t)parent[i] * w, w * sizeof *old);
+	free(old);
+}
+
+static void state_reorder(void *state, const int *parent, int n)
+{
+	mamba_state *st = state;
+	reorder_rows(st->conv, st->conv_w, st->B, parent, n);
+	reorder_rows(st->h, st->h_w, st->B, parent, n);
 }
 
 static void state_free(void *state)
@@ -226,38 +246,12 @@ static sl_tensor *step(const void *layer, const void *cfg, const sl_mixer_ctx *c
 		const float *dl = delta->data + (size_t)b * E;
 		float *h = st->h + (size_t)b * E * N;
 		for (int e = 0; e < E; e++) {
-			float acc = ly->D->data[e] * xi[e], d = dl[e], xe = xi[e];
-			const float *Ae = Aneg + (size_t)e * N;
+			float acc = ly->D->data[e] * xi[e], xe = xi[e];
 			float *he = h + (size_t)e * N;
-			/* the discretisation of this channel's N states, vectorised over n */
-			switch (c->disc) {
-			case SL_SSM_ZOH:
-				for (int n = 0; n < N; n++) {
-					float a = sl_fexp(d * Ae[n]);
-					ab[n] = a;
-					bxs[n] = (a - 1.0f) / Ae[n] * Bn[n] * xe;
-				}
-				break;
-			case SL_SSM_BILINEAR:
-				for (int n = 0; n < N; n++) {
-					float wv = d * Ae[n], q = 1.0f / (1.0f - wv / 2);
-					ab[n] = (1.0f + wv / 2) * q;
-					bxs[n] = d * q * Bn[n] * xe;
-				}
-				break;
-			case SL_SSM_EULER:
-				for (int n = 0; n < N; n++) {
-					ab[n] = 1.0f + d * Ae[n];
-					bxs[n] = d * Bn[n] * xe;
-				}
-				break;
-			default:
-				for (int n = 0; n < N; n++) {
-					ab[n] = sl_fexp(d * Ae[n]);
-					bxs[n] = d * Bn[n] * xe;
-				}
-				break;
-			}
+			/* this channel's N states discretised as the op does: Ā and g */
+			sl_ssm_disc_row(c->disc, dl[e], Aneg + (size_t)e * N, N, ab, bxs);
+			for (int n = 0; n < N; n++)
+				bxs[n] = bxs[n] * Bn[n] * xe;
 			for (int n = 0; n < N; n++) {
 				float hv = ab[n] * he[n] + bxs[n];
 				he[n] = hv;
@@ -382,6 +376,7 @@ const sl_mixer_kind sl_mixer_mamba = {
 	.forward = forward,
 	.state_new = state_new,
 	.state_free = state_free,
+	.state_reorder = state_reorder,
 	.step = step,
 	.views = views,
 	.view = view,

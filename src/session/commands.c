@@ -545,7 +545,9 @@ static const sl_cmd commands[] = {
 		.summary = "translate words with a run's model",
 		.help = "Prints one line per word: word=, output= (greedy decoding, or beam search with beam=N), "
 			"expected= (the rule's answer) and correct=yes|no. Words are lowercase a-z and '-'; "
-			"the output may be up to three characters longer per piece than the input.",
+			"the output may be up to three characters longer per piece than the input. Beam search "
+			"runs on the transformer and on language models with a step mode (mamba); the others "
+			"decode greedily (info's decoding= says which).",
 		.run = sl_cmd_translate,
 		.opts = SL_OPTS("beam"),
 		.complete = complete_run,

@@ -173,8 +173,8 @@ int sl_pl_translate(sl_task *t, sl_model *m, sl_tape *tp, const char *word, int 
 	int32_t *dec = sl_xmalloc((size_t)maxT * sizeof *dec);
 	int len;
 	sl_tape_reset(tp);
-	if (beam > 1 && m->kind->beam)
-		len = m->kind->beam(m->impl, tp, src, S, maxT, SL_PL_SOS, SL_PL_EOS, beam, dec);
+	if (beam > 1)
+		len = sl_model_beam(m, tp, src, S, maxT, SL_PL_SOS, SL_PL_EOS, beam, SL_PL_VOCAB, dec);
 	else
 		greedy(m, tp, src, 1, S, maxT, dec, &len);
 	sl_tape_reset(tp);
