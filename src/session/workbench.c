@@ -7,12 +7,17 @@
 #include "seqlab/transformer.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define MAX_RUNS 256
+/* The most steps or epochs one `train` asks for (and max=): far beyond any
+ * real run, and far from int64_t's end, so step arithmetic cannot overflow. */
+#define TRAIN_COUNT_MAX 1000000000000LL
 
 /* A training job: advance `run` until the target, the condition or the cap. */
 typedef struct train_job {
@@ -179,6 +184,11 @@ int sl_cmd_task(sl_session *s, sl_args *a)
 		return SL_ERR;
 	if (!!file + !!words + !!corpus > 1)
 		return sl_args_fail(a, "give one of file=, words=, corpus=");
+	/* a device or a pipe would be read for ever (a missing file: the reader says so) */
+	struct stat sb;
+	const char *path = file ? file : words ? words : corpus;
+	if (path && stat(path, &sb) == 0 && sl_session_regular_file(path) != SL_OK)
+		return sl_fail(s, "%s", sl_error());
 	int n = SL_PL_SMALL;
 	if (size_s) {
 		int k;
@@ -521,6 +531,9 @@ static int parse_max(sl_args *a, const char *v, train_job *j)
 	double x = strtod(v, &end);
 	if (end == v || !isfinite(x) || x <= 0)
 		return sl_args_fail(a, "max=%s: expected a duration (90s, 10m, 1h) or a step count (5000)", v);
+	if (x > (double)TRAIN_COUNT_MAX)
+		return sl_args_fail(a, "max=%s is out of range (at most %lld steps or seconds)", v,
+				    (long long)TRAIN_COUNT_MAX);
 	if (!strcmp(end, "s"))
 		j->max_seconds = x;
 	else if (!strcmp(end, "m") || !strcmp(end, "min"))
@@ -528,7 +541,7 @@ static int parse_max(sl_args *a, const char *v, train_job *j)
 	else if (!strcmp(end, "h"))
 		j->max_seconds = 3600 * x;
 	else if (!*end || !strcmp(end, "steps"))
-		j->max_steps = (int64_t)x;
+		j->max_steps = x < (double)TRAIN_COUNT_MAX ? (int64_t)x : TRAIN_COUNT_MAX;
 	else
 		return sl_args_fail(a, "max=%s: expected a duration (90s, 10m, 1h) or a step count (5000)", v);
 	return SL_OK;
@@ -709,10 +722,14 @@ int sl_cmd_train(sl_session *s, sl_args *a)
 			return SL_ERR;
 	} else {
 		char *end;
+		errno = 0;
 		long long n = strtoll(w1, &end, 10);
 		const char *unit = *end ? end : sl_args_word(a);
-		if (end == w1 || n < 1)
+		if (end == w1 || (n < 1 && errno != ERANGE))
 			return sl_args_fail(a, "'%s' is not a positive count", w1);
+		if (errno == ERANGE || n > TRAIN_COUNT_MAX)
+			return sl_args_fail(a, "'%.*s' is out of range (1..%lld)", (int)(end - w1), w1,
+					    (long long)TRAIN_COUNT_MAX);
 		if (!unit)
 			return sl_args_fail(a, "%lld what? steps or epochs", n);
 		if (!strcmp(unit, "steps") || !strcmp(unit, "step"))
