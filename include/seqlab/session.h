@@ -77,6 +77,17 @@ void sl_session_record(sl_session *s, const char *text);
  * session); returns the previous setting. */
 int sl_session_set_recording(sl_session *s, int on);
 
+/* ---- untrusted text ---- */
+/* Decides whether a command may run: SL_OK, or SL_ERR with the error set
+ * (the command is then reported as failing, with that error, and not run). */
+struct sl_cmd;
+typedef int (*sl_filter_fn)(void *ud, const struct sl_cmd *cmd);
+/* While a filter is set, every command goes through it first (`load` lets a
+ * saved state.sl run only set, task and model; `replay` lets a journal run
+ * only state-changing commands). NULL removes it. */
+void sl_session_set_filter(sl_session *s, sl_filter_fn fn, void *ud);
+void sl_session_get_filter(const sl_session *s, sl_filter_fn *fn, void **ud);
+
 /* Keep going after a failing command (default: stop at the first). */
 void sl_session_set_keep_going(sl_session *s, int on);
 int sl_session_keep_going(const sl_session *s);

@@ -398,6 +398,7 @@ static const sl_cmd commands[] = {
 			"final=off skips the evaluation after the last step (the journal records a job that "
 			"ended without one that way). The journal records what a job did when it ends, as "
 			"'train RUN N steps'.",
+		.flags = SL_CMD_RECORDS,
 		.run = sl_cmd_train,
 		.opts = SL_OPTS("max", "eval", "final"),
 		.complete = complete_run,
@@ -552,7 +553,9 @@ static const sl_cmd commands[] = {
 			"training then continues bit-identically to a session that never stopped (at the same "
 			"thread count, which load restores with the seed). The journal becomes the saved one. "
 			"The session must have no runs. Every file is checked; a missing, truncated or damaged "
-			"one is rejected and the session stays as it was.",
+			"one is rejected and the session stays as it was. A save is untrusted: its state.sl may "
+			"hold only set, task and model lines, and each checkpoint value must pass the checks of "
+			"the command that sets it.",
 		.run = sl_cmd_load,
 	},
 	{
@@ -563,7 +566,10 @@ static const sl_cmd commands[] = {
 			"have no runs). With check, then compares every run's training loss, learning rate and "
 			"evaluations with DIR/RUN.csv: one line 'mismatch run=... recorded=...' per difference, "
 			"and the command fails if there is any. tol=X (default 0: bit for bit) allows a relative "
-			"difference, for a save made on another CPU or with other OpenBLAS kernels (OPENBLAS_CORETYPE).",
+			"difference, for a save made on another CPU or with other OpenBLAS kernels (OPENBLAS_CORETYPE). "
+			"A journal is untrusted: replay runs only the commands a journal records (state changes and "
+			"train) and stops at any other (export, save, source, quit...) with an error; "
+			"'source DIR/journal.sl' runs every command of a journal you trust.",
 		.run = sl_cmd_replay,
 		.opts = SL_OPTS("tol"),
 	},

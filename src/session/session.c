@@ -49,6 +49,8 @@ struct sl_session {
 	int async;                     /* the front-end ticks training itself */
 	sl_view_fn view;
 	void *view_ud;
+	sl_filter_fn filter; /* the commands an untrusted text may run */
+	void *filter_ud;
 };
 
 /* ---- the session object ---- */
@@ -141,6 +143,18 @@ void sl_session_view(sl_session *s, const sl_view *v)
 			sl_info(s, "%s", line);
 		}
 	}
+}
+
+void sl_session_set_filter(sl_session *s, sl_filter_fn fn, void *ud)
+{
+	s->filter = fn;
+	s->filter_ud = ud;
+}
+
+void sl_session_get_filter(const sl_session *s, sl_filter_fn *fn, void **ud)
+{
+	*fn = s->filter;
+	*ud = s->filter_ud;
 }
 
 void sl_session_set_accept(sl_session *s, sl_accept_fn fn, void *ud)
@@ -635,6 +649,13 @@ static int run_command(sl_session *s, struct cmdbuf *cb, const struct loc *at)
 		else
 			report(s, at, NULL, "unknown command '%s'; type 'help' for the list", name);
 		return SL_ERR;
+	}
+	if (s->filter) {
+		sl_error_clear();
+		if (s->filter(s->filter_ud, cmd) != SL_OK) {
+			report(s, at, cmd->name, "%s", sl_error());
+			return SL_ERR;
+		}
 	}
 	sl_args a = {.s = s, .cmd = cmd, .w = cb->w + 1, .n = cb->n - 1};
 	int before = s->failures;

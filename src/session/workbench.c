@@ -395,6 +395,70 @@ int sl_cmd_drop(sl_session *s, sl_args *a)
 /* ---- optim ----------------------------------------------------------------- */
 
 static const char *const optim_names[] = { "sgd", "adam", "adamw", NULL };
+
+/* The ranges `optim` accepts (lo, hi); a loaded checkpoint's settings must
+ * pass the same (sl_workbench_check_optim). */
+#define R_LR 1e-8, 10
+#define R_WD 0, 10
+#define R_MOMENTUM 0, 0.999
+#define R_BETA1 0, 0.9999
+#define R_BETA2 0, 0.99999
+#define R_EPS 1e-12, 1
+#define R_CLIP 0, 1e6
+#define R_ACCUM 1, 1024
+#define R_BATCH 1, 65536
+#define R_WARMUP 0, 100000000
+#define R_MIN_LR 0, 10
+#define R_STEP_SIZE 1, 1000000000
+#define R_GAMMA 0, 1
+#define R_FACTOR 0, 1
+#define R_PATIENCE 0, 1000000
+#define R_THRESHOLD 0, 1
+
+/* x (a float field: compared as the float the command would store) in
+ * [lo, hi], else the error "KEY=X is out of range (LO..HI)". */
+static int in_range(const char *key, double x, double lo, double hi, int is_float)
+{
+	double l = is_float ? (double)(float)lo : lo, h = is_float ? (double)(float)hi : hi;
+	if (x >= l && x <= h)
+		return 1;
+	sl_errorf("%s=%.9g is out of range (%g..%g), as 'optim' allows", key, x, lo, hi);
+	return 0;
+}
+
+int sl_workbench_check_optim(const sl_optim_config *oc, const sl_sched *sc, int bsz)
+{
+	int ok = oc->kind >= 0 && oc->kind < SL_OPTIM_KIND_COUNT && sc->kind >= 0 && sc->kind < SL_SCHED_KIND_COUNT;
+	if (!ok) {
+		sl_errorf("an unknown optimizer or schedule kind");
+		return SL_ERR;
+	}
+	ok = in_range("optim.lr", oc->lr, R_LR, 1) && in_range("optim.weight_decay", oc->weight_decay, R_WD, 1) &&
+	     in_range("optim.momentum", oc->momentum, R_MOMENTUM, 1) && in_range("optim.beta1", oc->beta1, R_BETA1, 1) &&
+	     in_range("optim.beta2", oc->beta2, R_BETA2, 1) && in_range("optim.eps", oc->eps, R_EPS, 1) &&
+	     in_range("optim.clip", oc->clip, R_CLIP, 1) && in_range("optim.accum", oc->accum, R_ACCUM, 0) &&
+	     in_range("optim.dampening", oc->dampening, 0, 0, 1) &&
+	     in_range("run.batch_size", bsz, R_BATCH, 0) && in_range("sched.lr", sc->lr, (float)oc->lr, (float)oc->lr, 0) &&
+	     in_range("sched.warmup", (double)sc->warmup, R_WARMUP, 0) &&
+	     in_range("sched.min_lr", sc->min_lr, R_MIN_LR, 0) && in_range("sched.gamma", sc->gamma, R_GAMMA, 0) &&
+	     in_range("sched.factor", sc->factor, R_FACTOR, 0) &&
+	     in_range("sched.patience", sc->patience, R_PATIENCE, 0) &&
+	     in_range("sched.threshold", sc->threshold, R_THRESHOLD, 0) &&
+	     in_range("sched.total", (double)sc->total, 0, 1e18, 0) && in_range("sched.cooldown", sc->cooldown, 0, 1e6, 0) &&
+	     in_range("sched.bad", sc->bad, 0, 1e9, 0) && in_range("sched.cooldown_left", sc->cooldown_left, 0, 1e6, 0) &&
+	     in_range("sched.cur", sc->cur, 0, 10, 0) && in_range("sched.epochs", (double)sc->epochs, 0, 1e18, 0);
+	if (ok && sc->kind == SL_SCHED_STEP)
+		ok = in_range("sched.step_size", (double)sc->step_size, R_STEP_SIZE, 0);
+	if (ok && !(isinf(sc->best) || fabs(sc->best) < 1e300)) {
+		sl_errorf("sched.best=%g is not a loss", sc->best);
+		ok = 0;
+	}
+	if (!ok)
+		return SL_ERR;
+	if (sl_optim_config_check(oc) != SL_OK || sl_sched_check(sc) != SL_OK)
+		return SL_ERR;
+	return SL_OK;
+}
 static const char *const sched_names[] = { "constant", "cosine", "step", "plateau", NULL };
 
 int sl_cmd_optim(sl_session *s, sl_args *a)
@@ -419,25 +483,25 @@ int sl_cmd_optim(sl_session *s, sl_args *a)
 	double v;
 	long long iv;
 	int e;
-	if (sl_args_float(a, "lr", 1e-8, 10, &v))
+	if (sl_args_float(a, "lr", R_LR, &v))
 		o.oc.lr = (float)v;
-	if (sl_args_float(a, "wd", 0, 10, &v))
+	if (sl_args_float(a, "wd", R_WD, &v))
 		o.oc.weight_decay = (float)v;
-	if (sl_args_float(a, "momentum", 0, 0.999, &v))
+	if (sl_args_float(a, "momentum", R_MOMENTUM, &v))
 		o.oc.momentum = (float)v;
 	if (sl_args_bool(a, "nesterov", &e))
 		o.oc.nesterov = e;
-	if (sl_args_float(a, "beta1", 0, 0.9999, &v))
+	if (sl_args_float(a, "beta1", R_BETA1, &v))
 		o.oc.beta1 = (float)v;
-	if (sl_args_float(a, "beta2", 0, 0.99999, &v))
+	if (sl_args_float(a, "beta2", R_BETA2, &v))
 		o.oc.beta2 = (float)v;
-	if (sl_args_float(a, "eps", 1e-12, 1, &v))
+	if (sl_args_float(a, "eps", R_EPS, &v))
 		o.oc.eps = (float)v;
-	if (sl_args_float(a, "clip", 0, 1e6, &v))
+	if (sl_args_float(a, "clip", R_CLIP, &v))
 		o.oc.clip = (float)v;
-	if (sl_args_int(a, "accum", 1, 1024, &iv))
+	if (sl_args_int(a, "accum", R_ACCUM, &iv))
 		o.oc.accum = (int)iv;
-	if (sl_args_int(a, "batch", 1, 65536, &iv))
+	if (sl_args_int(a, "batch", R_BATCH, &iv))
 		o.bsz = (int)iv;
 	if (sl_args_bool(a, "shuffle", &e))
 		o.shuffle = e;
@@ -445,23 +509,23 @@ int sl_cmd_optim(sl_session *s, sl_args *a)
 		sl_sched_init(&o.sc, e, o.oc.lr);
 		o.sc.warmup = e == SL_SCHED_COSINE ? 100 : 0;
 	}
-	if (sl_args_int(a, "warmup", 0, 100000000, &iv))
+	if (sl_args_int(a, "warmup", R_WARMUP, &iv))
 		o.sc.warmup = iv;
 	if (sl_args_int(a, "epochs", 1, 1000000, &iv))
 		o.epochs = (int)iv;
 	if (sl_args_int(a, "steps", 1, 1000000000, &iv))
 		o.steps = iv;
-	if (sl_args_float(a, "min_lr", 0, 10, &v))
+	if (sl_args_float(a, "min_lr", R_MIN_LR, &v))
 		o.sc.min_lr = v;
-	if (sl_args_int(a, "step_size", 1, 1000000000, &iv))
+	if (sl_args_int(a, "step_size", R_STEP_SIZE, &iv))
 		o.sc.step_size = iv;
-	if (sl_args_float(a, "gamma", 0, 1, &v))
+	if (sl_args_float(a, "gamma", R_GAMMA, &v))
 		o.sc.gamma = v;
-	if (sl_args_float(a, "factor", 0, 1, &v))
+	if (sl_args_float(a, "factor", R_FACTOR, &v))
 		o.sc.factor = v;
-	if (sl_args_int(a, "patience", 0, 1000000, &iv))
+	if (sl_args_int(a, "patience", R_PATIENCE, &iv))
 		o.sc.patience = (int)iv;
-	if (sl_args_float(a, "threshold", 0, 1, &v))
+	if (sl_args_float(a, "threshold", R_THRESHOLD, &v))
 		o.sc.threshold = v;
 	if (sl_args_end(a) != SL_OK)
 		return SL_ERR;
