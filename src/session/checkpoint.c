@@ -1050,12 +1050,65 @@ static int write_session(sl_session *s, const char *tmp)
 	return st;
 }
 
+/* Whether name is a file a save writes (and may replace). */
+static int save_file(const char *name)
+{
+	size_t n = strlen(name);
+	if (!strcmp(name, "journal.sl") || !strcmp(name, "state.sl"))
+		return 1;
+	return name[0] != '.' &&
+	       ((n > 12 && !strcmp(name + n - 12, ".safetensors")) || (n > 4 && !strcmp(name + n - 4, ".csv")));
+}
+
+/* SL_OK if the saved session dir holds only what a save writes (regular
+ * files: it is replaced whole); else SL_ERR naming the first stranger. */
+static int only_save_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d) {
+		sl_errorf("%s: %s", dir, strerror(errno));
+		return SL_ERR;
+	}
+	int st = SL_OK;
+	struct dirent *e;
+	while (st == SL_OK && (e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		char *p = path_join(dir, e->d_name);
+		struct stat sb;
+		int reg = lstat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+		free(p);
+		if (!reg || !save_file(e->d_name)) {
+			sl_errorf("%s holds %s'%s', which is not part of a save and would be lost; move it out of %s "
+				  "or save elsewhere", dir, reg ? "the file " : S_ISDIR(sb.st_mode) ? "the directory " : "",
+				  e->d_name, dir);
+			st = SL_ERR;
+		}
+	}
+	closedir(d);
+	return st;
+}
+
 int sl_session_save(sl_session *s, const char *dir)
 {
 	char parent[4096], base[256];
+	for (const char *p = dir; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			sl_errorf("a directory name with a control character (a newline, a tab...) is refused; pick "
+				  "another name");
+			return SL_ERR;
+		}
 	if (split_path(dir, parent, sizeof parent, base, sizeof base) != SL_OK)
 		return SL_ERR;
 	struct stat sb;
+	if (stat(parent, &sb) != 0) {
+		sl_errorf("%s: %s; nothing was saved", parent, strerror(errno));
+		return SL_ERR;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		sl_errorf("%s: not a directory; nothing was saved", parent);
+		return SL_ERR;
+	}
 	int exists = lstat(dir, &sb) == 0;
 	if (exists && S_ISLNK(sb.st_mode)) {
 		sl_errorf("%s is a symbolic link; save to the directory it points to", dir);
@@ -1067,6 +1120,12 @@ int sl_session_save(sl_session *s, const char *dir)
 	}
 	if (exists && !is_session_dir(dir)) {
 		sl_errorf("%s exists and is not a saved seqlab session; pick another name", dir);
+		return SL_ERR;
+	}
+	if (exists && only_save_files(dir) != SL_OK) {
+		char msg[1200];
+		snprintf(msg, sizeof msg, "%s", sl_error());
+		sl_errorf("%s; the previous save is unchanged", msg);
 		return SL_ERR;
 	}
 	clean_stale(parent, base);

@@ -542,7 +542,9 @@ static const sl_cmd commands[] = {
 			"replayable), state.sl, and for each run RUN.safetensors (weights, optimizer moments, "
 			"schedule, data cursor, history: training resumes exactly) and RUN.csv (its metrics). "
 			"The files go to a temporary directory next to DIR and replace a previous save in one "
-			"rename, so a crash or a full disk never damages it. DIR must be new or a saved session.",
+			"rename, so a crash or a full disk never damages it. DIR must be new or a saved session "
+			"holding only what a save writes (a directory or another file of yours in it is never "
+			"deleted: the save is refused); its name may not hold control characters.",
 		.run = sl_cmd_save,
 	},
 	{
