@@ -394,7 +394,9 @@ static const sl_cmd commands[] = {
 			"with steps=, epochs=, train_s= (wall seconds of the whole command, evaluations "
 			"included), words_s=, loss=, val_loss=, val_acc= and stopped=done|until|max|interrupted|nan. "
 			"max=90s, max=10m, max=1h or max=5000 (steps) caps it. Ctrl-C stops at a step boundary; "
-			"a non-finite loss stops it with an error and the weights of the last good step. "
+			"a non-finite loss or gradient stops it with an error naming the step and cause, and rolls the "
+			"run back to its last good state (the job's last evaluation with a finite loss, or its "
+			"start; eval=N keeps one every N steps). "
 			"final=off skips the evaluation after the last step (the journal records a job that "
 			"ended without one that way). The journal records what a job did when it ends, as "
 			"'train RUN N steps'.",

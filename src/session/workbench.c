@@ -677,11 +677,17 @@ int sl_workbench_tick(sl_session *s, double seconds)
 		}
 		int epoch_end = 0;
 		if (sl_run_step(r, pool, &epoch_end) != SL_OK) {
+			/* diverged: back to the last good state, so the run stays usable */
 			j->stopped = "nan";
-			char msg[512];
+			char msg[512], back[160];
 			snprintf(msg, sizeof msg, "%s", sl_error());
+			int64_t good = sl_run_rollback(r);
+			if (good >= 0)
+				snprintf(back, sizeof back, "rolled back to step %lld, the last good state", (long long)good);
+			else
+				snprintf(back, sizeof back, "no good state to roll back to");
 			job_finish(s, j);
-			sl_errorf("%s; training stopped (try a lower lr: 'optim %s lr=...')", msg, r->name);
+			sl_errorf("%s; %s; training stopped (try a lower lr: 'optim %s lr=...')", msg, back, r->name);
 			return sl_fail(s, "%s", sl_error());
 		}
 		sl_display_after_step(s, r);
@@ -690,6 +696,8 @@ int sl_workbench_tick(sl_session *s, double seconds)
 			sl_eval e;
 			sl_run_eval(r, pool, &e);
 			emit_eval(s, r, &e);
+			if (isfinite(e.val_loss))
+				sl_run_mark_good(r); /* a state that evaluates: what divergence rolls back to */
 			if (j->metric >= 0) {
 				double v = metric_of(&e, j->metric);
 				if (j->ge ? v >= j->x : v <= j->x) {
@@ -822,6 +830,7 @@ int sl_cmd_train(sl_session *s, sl_args *a)
 	j.epoch_batches = sl_run_epoch_batches(r, r->bsz);
 	j.active = 1;
 	wb->job = j;
+	sl_run_mark_good(r); /* where a divergence of this job rolls back to (unless it is not finite) */
 	sl_session_clear_interrupt(s);
 	if (sl_session_async(s))
 		return SL_OK; /* the front-end ticks it */
