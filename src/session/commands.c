@@ -330,7 +330,9 @@ static const sl_cmd commands[] = {
 		.usage = "task piglatin|recall|mqar|copy [key=value...] [seed=N]",
 		.summary = "choose the task: Pig-Latin, associative recall, MQAR, selective copying",
 		.help = "Sets the task later models train on; runs keep the task they were created with. seed=N "
-			"defaults to the session seed.\n"
+			"defaults to the session seed. A task, a model or a training step whose estimated memory "
+			"exceeds the machine's (or SEQLAB_MEMORY) is refused before anything is allocated, with "
+			"what it needs.\n"
 			"piglatin [file=PATH | words=PATH | corpus=PATH] [size=small|large|all|N]: English to "
 			"Pig-Latin. file=PATH reads pairs in the homework's format (\"english piglatin\" a line), "
 			"keeping pairs made of a-z and '-', dropping duplicates and reporting sources with two "
@@ -356,7 +358,8 @@ static const sl_cmd commands[] = {
 		.name = "model",
 		.usage = "model NAME = KIND [key=value...] [seed=N]",
 		.summary = "create a run: a model of KIND on the current task",
-		.help = "Creates the run NAME with a fresh model of KIND (transformer) on the current task, "
+		.help = "Creates the run NAME with a fresh model of KIND (transformer) on the current task "
+			"(refused if its estimated memory, with a training step at batch 1, exceeds the machine's), "
 			"initialised from seed=N (default: the session seed), with the default optimizer "
 			"(adamw lr=3e-3 wd=0.01 clip=1 batch=64, cosine schedule over 30 epochs, warmup 100). "
 			"'help model' lists the kinds' options: transformer hidden=64 enc=2 dec=2 heads=8 mlp=4 "
@@ -388,7 +391,7 @@ static const sl_cmd commands[] = {
 		.name = "train",
 		.usage = "train RUN N steps|N epochs|until METRIC>=X [max=DURATION|max=N] [eval=N]",
 		.summary = "train a run for a while, or until a metric holds",
-		.help = "Trains RUN for N more steps or epochs, or until an evaluation finds METRIC>=X or "
+		.help = "Trains RUN for N more steps or epochs (N up to 10^12), or until an evaluation finds METRIC>=X or "
 			"METRIC<=X (val_acc, val_loss, loss, cer). It evaluates on the validation words at each "
 			"epoch's end (or every eval=N steps) and prints one line per evaluation, then a summary "
 			"with steps=, epochs=, train_s= (wall seconds of the whole command, evaluations "

@@ -1,6 +1,7 @@
 /* task_cmds.c - `task recall | mqar | copy` and `eval RUN lengths=...`. */
 #include "seqlab/task_cmds.h"
 #include "seqlab/recall.h"
+#include "seqlab/budget.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -85,6 +86,10 @@ static sl_task *make_recall(sl_session *s, sl_args *a)
 	if (common_maxlen(a, &co, (int)L) != SL_OK)
 		return NULL;
 	sl_recall_config c = { .K = (int)K, .d = (int)d, .M = (int)M, .L = (int)L, .tau = (int)tau, .embed = embed };
+	sl_gen_spec est = { .kind = &sl_recall_kind, .cfg = &c, .vocab = (int)K, .len = (int)L, .test = (int)co.test,
+			    .fixed_dim = embed == SL_RECALL_FIXED ? (int)d : 0 };
+	if (sl_budget_check(sl_budget_gen_task(&est), "this task", "fewer test= sequences or a shorter L") != SL_OK)
+		return sl_fail(s, "%s", sl_error()), NULL;
 	float *V = NULL;
 	if (embed == SL_RECALL_FIXED) {
 		V = sl_xmalloc((size_t)K * d * sizeof *V);
@@ -150,6 +155,8 @@ static sl_task *make_mqar(sl_session *s, sl_args *a)
 	sl_gen_spec sp = { .kind = &sl_mqar_kind, .cfg = &c, .cfg_size = sizeof c, .vocab = (int)V, .len = (int)L,
 			   .max_len = (int)co.maxlen, .batches = (int)co.batches, .test = (int)co.test,
 			   .seed = co.seed, .desc = desc };
+	if (sl_budget_check(sl_budget_gen_task(&sp), "this task", "fewer test= sequences or a shorter L") != SL_OK)
+		return sl_fail(s, "%s", sl_error()), NULL;
 	sl_task *t = sl_gen_task_new(&sp);
 	sl_out(s, "task=mqar vocab=%lld L=%lld pairs=%lld power_a=%s noise=%s lengths=%lld..%lld batches=%lld "
 	       "test=%lld seed=%llu", V, L, P, pa, noise ? "on" : "off", 4 * P, co.maxlen, co.batches, co.test,
@@ -178,6 +185,8 @@ static sl_task *make_copy(sl_session *s, sl_args *a)
 	sl_gen_spec sp = { .kind = &sl_copy_kind, .cfg = &c, .cfg_size = sizeof c, .vocab = (int)A + 2,
 			   .len = (int)L, .max_len = (int)co.maxlen, .batches = (int)co.batches,
 			   .test = (int)co.test, .seed = co.seed, .desc = desc };
+	if (sl_budget_check(sl_budget_gen_task(&sp), "this task", "fewer test= sequences or a shorter L") != SL_OK)
+		return sl_fail(s, "%s", sl_error()), NULL;
 	sl_task *t = sl_gen_task_new(&sp);
 	sl_out(s, "task=copy L=%lld N=%lld A=%lld vocab=%lld seq=%lld lengths=%lld..%lld batches=%lld test=%lld "
 	       "seed=%llu", L, N, A, A + 2, L + N, N, co.maxlen, co.batches, co.test, (unsigned long long)co.seed);

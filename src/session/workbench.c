@@ -1,5 +1,6 @@
 /* workbench.c - tasks, runs, training jobs, and their commands. */
 #include "seqlab/workbench.h"
+#include "seqlab/budget.h"
 #include "seqlab/commands.h"
 #include "seqlab/display.h"
 #include "seqlab/piglatin.h"
@@ -347,6 +348,8 @@ int sl_cmd_model(sl_session *s, sl_args *a)
 		return sl_fail(s, "%d runs already; drop some", MAX_RUNS);
 	if (!wb->task)
 		return sl_fail(s, "no task yet: start with 'task piglatin' (size=small|large)");
+	if (sl_budget_check_model(kind, keys, vals, n, wb->task) != SL_OK) /* before allocating */
+		return sl_fail(s, "%s", sl_error());
 	sl_rng root;
 	sl_rng_seed(&root, seed);
 	sl_rng init = sl_rng_split_str(&root, "init");
@@ -819,6 +822,8 @@ int sl_cmd_train(sl_session *s, sl_args *a)
 		j.max_steps = 0; /* unbounded: Ctrl-C or `stop` ends it */
 	if (wb->job.active)
 		return sl_fail(s, "run '%s' is training; 'stop' it first", wb->job.run->name);
+	if (sl_budget_check_train(r->model, r->task, r->bsz) != SL_OK)
+		return sl_fail(s, "%s", sl_error());
 	j.eval_every = (int)every;
 	j.no_final = !final;
 	j.nevals0 = r->nevals;
@@ -865,6 +870,8 @@ int sl_cmd_eval(sl_session *s, sl_args *a)
 		return SL_ERR;
 	if (sl_workbench_training(sl_session_workbench(s)) && sl_session_workbench(s)->job.run == r)
 		return sl_fail(s, "run '%s' is training (it evaluates as it goes); 'stop' it first", r->name);
+	if (sl_budget_check_eval(r->model, r->task) != SL_OK)
+		return sl_fail(s, "%s", sl_error());
 	sl_eval e;
 	sl_run_eval(r, sl_session_pool(s), &e);
 	sl_out(s, "run=%s val_loss=%.4f val_acc=%.4f cer=%.4f words=%d correct=%d", r->name, e.val_loss, e.val_acc,
