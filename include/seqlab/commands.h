@@ -24,7 +24,8 @@
 
 /* Flags of a command. */
 enum {
-	SL_CMD_STATE = 1 << 0 /* changes the session's state: the journal records it */
+	SL_CMD_STATE = 1 << 0,  /* changes the session's state: the journal records it */
+	SL_CMD_RECORDS = 1 << 1 /* records its own journal line when it ends (train) */
 };
 
 /* Receives one completion candidate (a whole word, e.g. "threads="). */

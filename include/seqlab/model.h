@@ -88,6 +88,11 @@ typedef struct sl_model {
 	sl_params *ps;      /* the model's parameters (owned by impl) */
 } sl_model;
 
+/* A filled config of kind (kind->cfg_size bytes, owned by the caller): the
+ * defaults, then the n key=value pairs. strict: NULL with the error set at
+ * the first bad pair; otherwise bad pairs are skipped (for estimates). */
+void *sl_model_config(const sl_model_kind *kind, const char *const *keys, const char *const *vals, int n,
+		      int strict);
 /* A model of `kind` from key=value pairs (n of them) over the kind's
  * defaults. Returns NULL with a one-line error for an unknown key, a bad
  * value or a shape the kind refuses. */

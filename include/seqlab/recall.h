@@ -59,6 +59,11 @@ sl_task *sl_gen_task_new(const sl_gen_spec *spec);
 	{ "test", SL_OPT_INT, offsetof(T, test), "256", 1, 100000, NULL, "sequences in the fixed test set" }, \
 	{ "maxlen", SL_OPT_INT, offsetof(T, maxlen), "0", 0, 3 * SL_GEN_MAX_LEN, NULL,                        \
 	  "the longest length models must take (eval lengths=); 0 = 3L" }
+/* The bytes a generated task of spec (kind, cfg, vocab, len, test,
+ * fixed_dim) holds: its fixed test set, the fixed embedding (the task's copy
+ * and each model's) and a training batch being made. */
+int64_t sl_gen_task_bytes(const sl_gen_spec *sp);
+
 /* Resolves *maxlen (0: 3 len; shorter than len is refused) and builds the
  * task from spec (kind, cfg, vocab, len, fixed embedding; batches, test and
  * max_len taken from the arguments). NULL with the error set. */

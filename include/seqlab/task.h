@@ -88,6 +88,10 @@ typedef struct sl_task_kind {
 	 * that does not apply, such as recall's d= with embed=learned, does not).
 	 * NULL: every option does. */
 	int (*describes)(const void *cfg, const char *key);
+	/* The bytes the task would hold, estimated from cfg before anything is
+	 * allocated (the session refuses what the machine cannot hold). NULL:
+	 * small, or bounded by its files. */
+	int64_t (*bytes)(const void *cfg);
 } sl_task_kind;
 
 extern const sl_task_kind *const sl_task_kinds[]; /* NULL-terminated */

@@ -40,8 +40,8 @@ const sl_optspec *sl_model_options(const sl_model_kind *kind)
 	return kind->options ? kind->options : sl_stack_options(kind->stack);
 }
 
-sl_model *sl_model_new(const sl_model_kind *kind, const char *const *keys, const char *const *vals, int n,
-		       const sl_model_shape *shape, const sl_rng *rng)
+void *sl_model_config(const sl_model_kind *kind, const char *const *keys, const char *const *vals, int n,
+		       int strict)
 {
 	const sl_optspec *t = sl_model_options(kind);
 	void *cfg = sl_xcalloc(1, kind->cfg_size);
@@ -51,17 +51,26 @@ sl_model *sl_model_new(const sl_model_kind *kind, const char *const *keys, const
 	for (int i = 0; i < n; i++) {
 		/* every row with the key: mixers that share an option share its value */
 		const sl_optspec *s = sl_optspec_find(t, keys[i]);
-		if (!s) {
+		int bad = !s;
+		if (!s)
 			sl_optspec_set(t, cfg, keys[i], vals[i]); /* the error, with a suggestion */
+		for (; s && s->key; s++)
+			if (strcmp(s->key, keys[i]) == 0 && sl_optspec_set(s, cfg, keys[i], vals[i]) != SL_OK)
+				bad = 1;
+		if (bad && strict) {
 			free(cfg);
 			return NULL;
 		}
-		for (; s->key; s++)
-			if (strcmp(s->key, keys[i]) == 0 && sl_optspec_set(s, cfg, keys[i], vals[i]) != SL_OK) {
-				free(cfg);
-				return NULL;
-			}
 	}
+	return cfg;
+}
+
+sl_model *sl_model_new(const sl_model_kind *kind, const char *const *keys, const char *const *vals, int n,
+		       const sl_model_shape *shape, const sl_rng *rng)
+{
+	void *cfg = sl_model_config(kind, keys, vals, n, 1);
+	if (!cfg)
+		return NULL;
 	void *impl = kind->create(kind, cfg, shape, rng);
 	if (!impl) {
 		free(cfg);

@@ -487,16 +487,23 @@ static int check_apply(const sl_checkpoint *c, sl_run *r, sl_run *tr, sl_optim_c
 		sl_errorf("metadata optim.kind or sched.kind is missing or unknown");
 		return SL_ERR;
 	}
-	if (sl_optim_config_check(oc) != SL_OK || sl_sched_check(sc) != SL_OK)
+	/* the settings pass the checks of the `optim` command that sets them */
+	if (sl_workbench_check_optim(oc, sc, tr->bsz) != SL_OK)
 		return SL_ERR;
-	if (tr->bsz < 1 || tr->bsz > 65536 || (tr->shuffle != 0 && tr->shuffle != 1) || tr->step < 0 ||
-	    tr->epoch < 0 || tr->batch < 0 || tr->words_trained < 0 || !(tr->seconds >= 0) ||
-	    !isfinite(tr->tokens_since_eval) || !isfinite(tr->loss_sum_since_eval)) {
-		sl_errorf("its cursor or counters are out of range");
+	if (os->step < 0 || os->skipped < 0 || os->skipped > 1000000000000LL || os->micro < 0 ||
+	    os->micro >= oc->accum || !isfinite(os->lr) || !(os->lr >= 0) || !isfinite(os->grad_norm) || (os->clipped != 0 && os->clipped != 1)) {
+		sl_errorf("its optimizer state is out of range");
 		return SL_ERR;
 	}
-	if (os->step < 0 || os->skipped < 0 || os->micro < 0 || os->micro >= oc->accum) {
-		sl_errorf("its optimizer state is out of range");
+	/* the counters: what training can reach (a train command asks for at
+	 * most 10^12 steps; every step consumes accum batches of bsz sequences) */
+	if ((tr->shuffle != 0 && tr->shuffle != 1) || tr->step < 0 || tr->step > 1000000000000LL || tr->epoch < 0 ||
+	    tr->epoch > (tr->step + os->skipped + 1) * oc->accum || tr->batch < 0 || tr->words_trained < 0 ||
+	    (double)tr->words_trained > ((double)tr->step + 1) * 1024 * 65536 || !(tr->seconds >= 0) ||
+	    !isfinite(tr->seconds) || !(tr->tokens_since_eval >= 0) || !isfinite(tr->tokens_since_eval) ||
+	    !isfinite(tr->loss_sum_since_eval)) {
+		sl_errorf("its cursor or counters are out of range (run.step=%" PRId64 " run.epoch=%" PRId64 ")",
+			  tr->step, tr->epoch);
 		return SL_ERR;
 	}
 	if (os->step > tr->step) {
@@ -562,8 +569,12 @@ int sl_checkpoint_apply(const sl_checkpoint *c, sl_run *r, sl_pool *pool)
 		tl = sl_safetensors_find(st, "history.loss");
 		int64_t nsteps = tl && tl->ndim == 1 ? tl->shape[0] : -1;
 		int64_t sh1[1] = { nsteps };
-		if (!tl || nsteps > INT32_MAX || nsteps > tr.step) {
+		if (!tl || nsteps > INT32_MAX) {
 			sl_errorf("tensor 'history.loss' is missing or has the wrong shape");
+			bad = 1;
+		} else if (nsteps != tr.step) {
+			/* every step adds one entry: a cursor that disagrees was changed */
+			sl_errorf("run.step=%" PRId64 " but its history has %" PRId64 " steps", tr.step, nsteps);
 			bad = 1;
 		}
 		if (!bad)
@@ -1039,12 +1050,65 @@ static int write_session(sl_session *s, const char *tmp)
 	return st;
 }
 
+/* Whether name is a file a save writes (and may replace). */
+static int save_file(const char *name)
+{
+	size_t n = strlen(name);
+	if (!strcmp(name, "journal.sl") || !strcmp(name, "state.sl"))
+		return 1;
+	return name[0] != '.' &&
+	       ((n > 12 && !strcmp(name + n - 12, ".safetensors")) || (n > 4 && !strcmp(name + n - 4, ".csv")));
+}
+
+/* SL_OK if the saved session dir holds only what a save writes (regular
+ * files: it is replaced whole); else SL_ERR naming the first stranger. */
+static int only_save_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d) {
+		sl_errorf("%s: %s", dir, strerror(errno));
+		return SL_ERR;
+	}
+	int st = SL_OK;
+	struct dirent *e;
+	while (st == SL_OK && (e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		char *p = path_join(dir, e->d_name);
+		struct stat sb;
+		int reg = lstat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+		free(p);
+		if (!reg || !save_file(e->d_name)) {
+			sl_errorf("%s holds %s'%s', which is not part of a save and would be lost; move it out of %s "
+				  "or save elsewhere", dir, reg ? "the file " : S_ISDIR(sb.st_mode) ? "the directory " : "",
+				  e->d_name, dir);
+			st = SL_ERR;
+		}
+	}
+	closedir(d);
+	return st;
+}
+
 int sl_session_save(sl_session *s, const char *dir)
 {
 	char parent[4096], base[256];
+	for (const char *p = dir; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			sl_errorf("a directory name with a control character (a newline, a tab...) is refused; pick "
+				  "another name");
+			return SL_ERR;
+		}
 	if (split_path(dir, parent, sizeof parent, base, sizeof base) != SL_OK)
 		return SL_ERR;
 	struct stat sb;
+	if (stat(parent, &sb) != 0) {
+		sl_errorf("%s: %s; nothing was saved", parent, strerror(errno));
+		return SL_ERR;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		sl_errorf("%s: not a directory; nothing was saved", parent);
+		return SL_ERR;
+	}
 	int exists = lstat(dir, &sb) == 0;
 	if (exists && S_ISLNK(sb.st_mode)) {
 		sl_errorf("%s is a symbolic link; save to the directory it points to", dir);
@@ -1056,6 +1120,12 @@ int sl_session_save(sl_session *s, const char *dir)
 	}
 	if (exists && !is_session_dir(dir)) {
 		sl_errorf("%s exists and is not a saved seqlab session; pick another name", dir);
+		return SL_ERR;
+	}
+	if (exists && only_save_files(dir) != SL_OK) {
+		char msg[1200];
+		snprintf(msg, sizeof msg, "%s", sl_error());
+		sl_errorf("%s; the previous save is unchanged", msg);
 		return SL_ERR;
 	}
 	clean_stale(parent, base);
@@ -1110,8 +1180,8 @@ int sl_session_save(sl_session *s, const char *dir)
 
 /* ---- loading ---- */
 
-/* Runs text with the output captured (the first error kept) and nothing
- * recorded in the journal. */
+/* Runs text with the output captured (the first error kept), nothing
+ * recorded in the journal, and only the commands filter allows (if any). */
 struct capture {
 	char err[1024];
 	int have;
@@ -1126,7 +1196,29 @@ static void capture_out(void *ud, int kind, const char *line)
 	}
 }
 
-static int exec_quiet(sl_session *s, const char *text, const char *origin)
+/* The commands a saved state.sl (or the model line import builds) may run:
+ * the ones that describe state, nothing that writes, reads scripts or quits. */
+static int state_filter(void *ud, const sl_cmd *c)
+{
+	(void)ud;
+	if (!strcmp(c->name, "set") || !strcmp(c->name, "task") || !strcmp(c->name, "model"))
+		return SL_OK;
+	sl_errorf("a saved state holds only set, task and model lines; '%s' is refused (the file was forged?)",
+		  c->name);
+	return SL_ERR;
+}
+
+/* What a journal given to replay may run: the commands a journal records. */
+static int journal_filter(void *ud, const sl_cmd *c)
+{
+	if (c->flags & (SL_CMD_STATE | SL_CMD_RECORDS))
+		return SL_OK;
+	sl_errorf("a journal holds only commands that change the session's state; replay refuses '%s' "
+		  "(to run any command, 'source %s/journal.sl')", c->name, (const char *)ud);
+	return SL_ERR;
+}
+
+static int exec_quiet(sl_session *s, const char *text, const char *origin, sl_filter_fn filter)
 {
 	sl_output_fn fn;
 	void *ud;
@@ -1136,7 +1228,12 @@ static int exec_quiet(sl_session *s, const char *text, const char *origin)
 	int rec = sl_session_set_recording(s, 0);
 	int kg = sl_session_keep_going(s);
 	sl_session_set_keep_going(s, 0);
+	sl_filter_fn ffn;
+	void *fud;
+	sl_session_get_filter(s, &ffn, &fud);
+	sl_session_set_filter(s, filter, NULL);
 	int st = sl_session_exec(s, text, origin);
+	sl_session_set_filter(s, ffn, fud);
 	sl_session_set_keep_going(s, kg);
 	sl_session_set_recording(s, rec);
 	sl_session_set_output(s, fn, ud);
@@ -1215,7 +1312,7 @@ int sl_session_load(sl_session *s, const char *dir)
 	sl_workbench *wb = sl_session_workbench(s), *old = sl_workbench_new();
 	sl_workbench_exchange(wb, old); /* the old tasks wait aside */
 	char *origin = path_join(dir, "state.sl");
-	int st = exec_quiet(s, stt, origin);
+	int st = exec_quiet(s, stt, origin, state_filter);
 	free(origin);
 	free(stt);
 	for (int i = 0; st == SL_OK && i < sl_workbench_nruns(wb); i++) {
@@ -1350,12 +1447,20 @@ int sl_cmd_replay(sl_session *s, sl_args *a)
 		return sl_fail(s, "%s", sl_error());
 	}
 	char *origin = path_join(dir, "journal.sl");
+	sl_filter_fn ffn;
+	void *fud;
+	sl_session_get_filter(s, &ffn, &fud);
+	sl_session_set_filter(s, journal_filter, (void *)dir);
+	int kg = sl_session_keep_going(s);
+	sl_session_set_keep_going(s, 0); /* an untrusted journal stops at its first error */
 	int st = sl_session_exec(s, jt, origin);
+	sl_session_set_keep_going(s, kg);
+	sl_session_set_filter(s, ffn, fud);
 	free(origin);
 	free(jt);
 	if (st != SL_OK) {
 		free(stt);
-		return sl_fail(s, "%s/journal.sl stopped at a failing command", dir);
+		return SL_ERR; /* the journal's error, located in it, is the message */
 	}
 	if (!check) {
 		sl_out(s, "replayed=%s runs=%d", dir, sl_workbench_nruns(sl_session_workbench(s)));
@@ -1504,7 +1609,7 @@ int sl_cmd_import(sl_session *s, sl_args *a)
 	size_t n = strlen(name) + strlen(model) + 32;
 	char *cmd = sl_xmalloc(n);
 	snprintf(cmd, n, "model %s = %s", name, model);
-	int ok = exec_quiet(s, cmd, NULL);
+	int ok = exec_quiet(s, cmd, NULL, state_filter);
 	free(cmd);
 	if (ok != SL_OK) {
 		sl_fail(s, "%s: %s", file, sl_error());
@@ -1517,7 +1622,7 @@ int sl_cmd_import(sl_session *s, sl_args *a)
 		snprintf(msg, sizeof msg, "%s", sl_error());
 		char drop[128];
 		snprintf(drop, sizeof drop, "drop %s", name);
-		exec_quiet(s, drop, NULL);
+		exec_quiet(s, drop, NULL, NULL);
 		sl_fail(s, "%s: %s", file, msg);
 		goto out;
 	}

@@ -453,7 +453,8 @@ static const sl_cmd commands[] = {
 		.usage = "task KIND [key=value...] [seed=N]",
 		.summary = "choose the task: Pig-Latin, associative recall, MQAR, selective copying",
 		.help = "Sets the task later models train on; runs keep the task they were created with. seed=N "
-			"defaults to the session seed. The kinds: piglatin (English to Pig-Latin; pairs from a "
+			"defaults to the session seed. A task whose estimated memory exceeds the machine's (or "
+			"SEQLAB_MEMORY) is refused before anything is allocated, with what it needs. The kinds: piglatin (English to Pig-Latin; pairs from a "
 			"file=, or made by the rule from words= or corpus=, size=small|large|all|N, split 80/20 by "
 			"a hash of (seed, word)), recall (associative recall and induction heads), mqar "
 			"(zoology's multi-query recall) and copy (selective copying). The generated tasks draw "
@@ -468,7 +469,8 @@ static const sl_cmd commands[] = {
 		.name = "model",
 		.usage = "model NAME = KIND [key=value...] [seed=N]",
 		.summary = "create a run: a model of KIND on the current task",
-		.help = "Creates the run NAME with a fresh model of KIND on the current task, initialised "
+		.help = "Creates the run NAME with a fresh model of KIND on the current task (refused if its "
+			"estimated memory, with a training step at batch 1, exceeds the machine's), initialised "
 			"from seed=N (default: the session seed), with the default optimizer (adamw lr=3e-3 "
 			"wd=0.01 clip=1 batch=64, cosine schedule over 30 epochs, warmup 100). The kinds: the "
 			"encoder-decoder transformer, and the language models gpt, mamba and hybrid, which are "
@@ -500,16 +502,19 @@ static const sl_cmd commands[] = {
 		.name = "train",
 		.usage = "train RUN N steps|N epochs|until METRIC>=X [max=DURATION|max=N] [eval=N]",
 		.summary = "train a run for a while, or until a metric holds",
-		.help = "Trains RUN for N more steps or epochs, or until an evaluation finds METRIC>=X or "
+		.help = "Trains RUN for N more steps or epochs (N up to 10^12), or until an evaluation finds METRIC>=X or "
 			"METRIC<=X (val_acc, val_loss, loss, cer). It evaluates on the validation words at each "
 			"epoch's end (or every eval=N steps) and prints one line per evaluation, then a summary "
 			"with steps=, epochs=, train_s= (wall seconds of the whole command, evaluations "
 			"included), words_s=, loss=, val_loss=, val_acc= and stopped=done|until|max|interrupted|nan. "
 			"max=90s, max=10m, max=1h or max=5000 (steps) caps it. Ctrl-C stops at a step boundary; "
-			"a non-finite loss stops it with an error and the weights of the last good step. "
+			"a non-finite loss or gradient stops it with an error naming the step and cause, and rolls the "
+			"run back to its last good state (the job's last evaluation with a finite loss, or its "
+			"start; eval=N keeps one every N steps). "
 			"final=off skips the evaluation after the last step (the journal records a job that "
 			"ended without one that way). The journal records what a job did when it ends, as "
 			"'train RUN N steps'.",
+		.flags = SL_CMD_RECORDS,
 		.run = sl_cmd_train,
 		.opts = SL_OPTS("max", "eval", "final"),
 		.complete = complete_run,
@@ -661,7 +666,9 @@ static const sl_cmd commands[] = {
 			"replayable), state.sl, and for each run RUN.safetensors (weights, optimizer moments, "
 			"schedule, data cursor, history: training resumes exactly) and RUN.csv (its metrics). "
 			"The files go to a temporary directory next to DIR and replace a previous save in one "
-			"rename, so a crash or a full disk never damages it. DIR must be new or a saved session.",
+			"rename, so a crash or a full disk never damages it. DIR must be new or a saved session "
+			"holding only what a save writes (a directory or another file of yours in it is never "
+			"deleted: the save is refused); its name may not hold control characters.",
 		.run = sl_cmd_save,
 	},
 	{
@@ -672,7 +679,9 @@ static const sl_cmd commands[] = {
 			"training then continues bit-identically to a session that never stopped (at the same "
 			"thread count, which load restores with the seed). The journal becomes the saved one. "
 			"The session must have no runs. Every file is checked; a missing, truncated or damaged "
-			"one is rejected and the session stays as it was.",
+			"one is rejected and the session stays as it was. A save is untrusted: its state.sl may "
+			"hold only set, task and model lines, and each checkpoint value must pass the checks of "
+			"the command that sets it.",
 		.run = sl_cmd_load,
 	},
 	{
@@ -683,7 +692,10 @@ static const sl_cmd commands[] = {
 			"have no runs). With check, then compares every run's training loss, learning rate and "
 			"evaluations with DIR/RUN.csv: one line 'mismatch run=... recorded=...' per difference, "
 			"and the command fails if there is any. tol=X (default 0: bit for bit) allows a relative "
-			"difference, for a save made on another CPU or with other OpenBLAS kernels (OPENBLAS_CORETYPE).",
+			"difference, for a save made on another CPU or with other OpenBLAS kernels (OPENBLAS_CORETYPE). "
+			"A journal is untrusted: replay runs only the commands a journal records (state changes and "
+			"train) and stops at any other (export, save, source, quit...) with an error; "
+			"'source DIR/journal.sl' runs every command of a journal you trust.",
 		.run = sl_cmd_replay,
 		.opts = SL_OPTS("tol"),
 	},

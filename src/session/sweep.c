@@ -418,6 +418,10 @@ char *sl_sweep_script(const sl_sweep *sw, int k, int train)
 
 sl_sweep *sl_sweep_load(const char *name)
 {
+	if (!valid_name(name)) { /* as when it was defined: no '/', no "..", no control characters */
+		sl_errorf("'%s' is not a sweep name (a letter, then letters, digits, _ - .; 31 at most)", name);
+		return NULL;
+	}
 	char path[512];
 	snprintf(path, sizeof path, "%s.sweep/sweep.sl", name);
 	size_t len;

@@ -1,6 +1,7 @@
 /* task_cmds.c - `task recall | mqar | copy` and `eval RUN lengths=...`. */
 #include "seqlab/task_cmds.h"
 #include "seqlab/recall.h"
+#include "seqlab/budget.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -86,6 +87,10 @@ sl_task *sl_task_cmd_make(sl_session *s, sl_args *a, const char *name)
 	if (sl_args_end(a) != SL_OK) {
 		free(cfg);
 		return NULL;
+	}
+	if (k->bytes && sl_budget_check(k->bytes(cfg), "this task", "fewer test= sequences or a shorter L") != SL_OK) {
+		free(cfg); /* refused before anything is allocated */
+		return sl_fail(s, "%s", sl_error()), NULL;
 	}
 	char info[1024] = "";
 	sl_task *t = k->create(cfg, given, seed, info, sizeof info);

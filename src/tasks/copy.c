@@ -84,10 +84,18 @@ static sl_task *copy_create(void *cfg, uint64_t given, uint64_t seed, char *info
 	return t;
 }
 
+static int64_t copy_bytes(const void *cfg)
+{
+	const sl_copy_config *c = cfg;
+	sl_gen_spec sp = { .kind = &sl_copy_kind, .cfg = c, .vocab = c->A + 2, .len = c->L, .test = c->test };
+	return sl_gen_task_bytes(&sp);
+}
+
 const sl_task_kind sl_task_copy = {
 	.name = "copy",
 	.summary = "selective copying: N data tokens scattered over L positions, output in order",
 	.options = copy_options,
 	.cfg_size = sizeof(sl_copy_config),
 	.create = copy_create,
+	.bytes = copy_bytes,
 };

@@ -165,10 +165,18 @@ static sl_task *mqar_create(void *cfg, uint64_t given, uint64_t seed, char *info
 	return t;
 }
 
+static int64_t mqar_bytes(const void *cfg)
+{
+	const sl_mqar_config *c = cfg;
+	sl_gen_spec sp = { .kind = &sl_mqar_kind, .cfg = c, .vocab = c->vocab, .len = c->L, .test = c->test };
+	return sl_gen_task_bytes(&sp);
+}
+
 const sl_task_kind sl_task_mqar = {
 	.name = "mqar",
 	.summary = "zoology's multi-query associative recall",
 	.options = mqar_options,
 	.cfg_size = sizeof(sl_mqar_config),
 	.create = mqar_create,
+	.bytes = mqar_bytes,
 };

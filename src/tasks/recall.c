@@ -205,6 +205,13 @@ sl_task *sl_gen_task_new(const sl_gen_spec *spec)
 	return t;
 }
 
+int64_t sl_gen_task_bytes(const sl_gen_spec *sp)
+{
+	double T = sp->kind->total(sp->cfg, sp->len);
+	double b = (double)sp->test * T * 8 + (double)sp->vocab * sp->fixed_dim * 4 * 3 + 64 * T * 8;
+	return b < 9e18 ? (int64_t)b : INT64_MAX;
+}
+
 sl_task *sl_gen_task_make(sl_gen_spec *spec, int batches, int test, int *maxlen, uint64_t seed)
 {
 	if (!*maxlen)
@@ -410,6 +417,14 @@ static sl_task *recall_create(void *cfg, uint64_t given, uint64_t seed, char *in
 	return t;
 }
 
+static int64_t recall_bytes(const void *cfg)
+{
+	const sl_recall_config *c = cfg;
+	sl_gen_spec sp = { .kind = &sl_recall_kind, .cfg = c, .vocab = c->K, .len = c->L, .test = c->test,
+			   .fixed_dim = c->embed == SL_RECALL_FIXED ? c->d : 0 };
+	return sl_gen_task_bytes(&sp);
+}
+
 static int recall_describes(const void *cfg, const char *key)
 {
 	const sl_recall_config *c = cfg;
@@ -423,4 +438,5 @@ const sl_task_kind sl_task_recall = {
 	.cfg_size = sizeof(sl_recall_config),
 	.create = recall_create,
 	.describes = recall_describes,
+	.bytes = recall_bytes,
 };

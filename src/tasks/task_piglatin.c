@@ -5,6 +5,8 @@
 #include "seqlab/piglatin.h"
 
 #include <math.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,6 +267,15 @@ static sl_task *pl_create(void *cfg, uint64_t given, uint64_t seed, char *info, 
 	if (file && (given & 8)) { /* size= (row 3) */
 		sl_errorf("size= applies to words= and corpus=, not to a pair file");
 		return NULL;
+	}
+	/* a device or a pipe would be read for ever (a missing file: the reader says so) */
+	const char *path = file ? file : words ? words : corpus;
+	struct stat sb;
+	if (path && stat(path, &sb) == 0) {
+		int fd = sl_open_regular(path);
+		if (fd < 0)
+			return NULL;
+		close(fd);
 	}
 	sl_pl_data *d;
 	const char *source;

@@ -1099,6 +1099,7 @@ static const char *const help_text[] = {
 	"  PgUp/PgDn      scroll the log        Shift-Up/Down  scroll the log by a line",
 	"  Shift-Tab, F6  focus the next pane   Ctrl-L         redraw",
 	"  Ctrl-C         pause training (or clear the line)",
+	"  Ctrl-R         search the history    Ctrl-\\         says how to quit",
 	"  Ctrl-D         on an empty line: quit (asks if runs are not saved)",
 	"",
 	"With a pane focused",
