@@ -37,6 +37,9 @@ enum sl_op {
 	SL_OP_ATTENTION,
 	SL_OP_SSM,               /* sl_ssm(), declared in seqlab/ssm.h */
 	SL_OP_ROPE,
+	SL_OP_LRU,               /* sl_lru() */
+	SL_OP_RGLRU,             /* sl_rglru() */
+	SL_OP_COLMUL,
 	SL_OP_COUNT
 };
 
@@ -108,6 +111,21 @@ sl_tensor *sl_conv1d_causal(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *
  * (pos0 + t) * base^(-2i/Dh) (base 10000 usually). Applied to queries and
  * keys, it makes their dot products depend only on relative positions. */
 sl_tensor *sl_rope(sl_tape *tp, sl_tensor *x, int heads, int pos0, float base);
+
+/* x * d broadcast over rows: x (..., C), d (C) (a per-channel scale). */
+sl_tensor *sl_colmul(sl_tape *tp, sl_tensor *x, sl_tensor *d);
+
+/* The LRU's complex diagonal recurrence (src/core/op_lrec.c), fused:
+ * λ = exp(-exp(nu_log) + i exp(theta_log)), γ = exp(gamma_log) (N each),
+ * x_t = λ x_{t-1} + γ bu_t over bu (B, T, 2N) (real parts in [0, N), the
+ * imaginary in [N, 2N) of each row) -> x (B, T, 2N), same layout.
+ * parallel: Blelloch's scan rather than the loop (equal to rounding). */
+sl_tensor *sl_lru(sl_tape *tp, sl_tensor *nu_log, sl_tensor *theta_log, sl_tensor *gamma_log, sl_tensor *bu,
+		  int parallel);
+/* The RG-LRU's gated real recurrence, fused: x, ga, gx (B, T, D), lam (D):
+ * a_t = exp(-8 σ(ga_t) softplus(lam)), h_t = a_t h_{t-1} + sqrt(1 - a_t²)
+ * σ(gx_t) x_t -> h (B, T, D). */
+sl_tensor *sl_rglru(sl_tape *tp, sl_tensor *x, sl_tensor *ga, sl_tensor *gx, sl_tensor *lam, int parallel);
 
 /* Multi-head scaled dot-product attention, fused: q (B, Tq, H*Dh), k and v
  * (B, Tk, H*Dh), heads interleaved as (H, Dh) in the last dimension, the

@@ -33,6 +33,9 @@ const sl_op_def sl_ops[] = {
 	OP(ATTENTION, attention),
 	OP(SSM, ssm),
 	OP(ROPE, rope),
+	OP(LRU, lru),
+	OP(RGLRU, rglru),
+	OP(COLMUL, colmul),
 };
 
 /* sl_ops has no declared size: a missing last row shortens it and fails here

@@ -36,6 +36,9 @@ SL_OP_DECL(conv1d);
 SL_OP_DECL(attention);
 SL_OP_DECL(ssm);
 SL_OP_DECL(rope);
+SL_OP_DECL(lru);
+SL_OP_DECL(rglru);
+SL_OP_DECL(colmul);
 
 /* Builds a node for op with the given inputs and a fresh output of the given
  * shape; the caller sets attributes and calls sl_tape_apply(). `ins` is

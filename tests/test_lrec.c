@@ -1,0 +1,140 @@
+/* test_lrec.c - the LRU's and the RG-LRU's recurrences (op_lrec.c) and the
+ * per-channel scale: finite-difference gradient checks (the loop and the
+ * Blelloch scan, one thread and two), the forward pass against the defining
+ * recurrence in double precision, and the two scans against each other. */
+#include "seqlab/ops.h"
+#include "gradcheck.h"
+
+#include <complex.h>
+
+typedef struct lru_case {
+	int parallel;
+} lru_case;
+
+static sl_tensor *build_lru(sl_tape *tp, sl_tensor **in, void *ctx)
+{
+	lru_case *c = ctx;
+	return sl_lru(tp, in[0], in[1], in[2], in[3], c->parallel);
+}
+
+static sl_tensor *build_rglru(sl_tape *tp, sl_tensor **in, void *ctx)
+{
+	lru_case *c = ctx;
+	return sl_rglru(tp, in[0], in[1], in[2], in[3], c->parallel);
+}
+
+static sl_tensor *build_colmul(sl_tape *tp, sl_tensor **in, void *ctx)
+{
+	(void)ctx;
+	return sl_colmul(tp, in[0], in[1]);
+}
+
+/* the LRU's ring: |λ| in [0.4, 0.9] so the finite differences stay clean */
+static void lru_inputs(sl_rng *r, int B, int T, int N, sl_tensor **in)
+{
+	int sN[1] = { N }, sb[3] = { B, T, 2 * N };
+	in[0] = gc_input(r, 1, sN, -2.3f, -0.1f); /* exp(nu) in [0.1, 0.9] */
+	in[1] = gc_input(r, 1, sN, -2.0f, 1.5f);  /* phase exp(theta) in [0.14, 4.5] */
+	in[2] = gc_input(r, 1, sN, -0.5f, 0.5f);
+	in[3] = gc_input(r, 3, sb, -1.0f, 1.0f);
+}
+
+static void test_lru(void)
+{
+	sl_rng r;
+	sl_rng_seed(&r, 7);
+	int B = 2, T = 9, N = 3;
+	sl_tensor *in[4];
+	lru_inputs(&r, B, T, N, in);
+	for (int par = 0; par < 2; par++)
+		for (int th = 0; th <= 2; th += 2) {
+			lru_case c = { .parallel = par };
+			char name[64];
+			snprintf(name, sizeof name, "lru %s threads=%d", par ? "blelloch" : "seq", th);
+			gc_check(name, build_lru, &c, in, 4, 1e-3, 2e-3, 2e-2, th);
+		}
+	/* forward against the recurrence in double */
+	sl_arena *a = sl_arena_new(0);
+	sl_tape *tp = sl_tape_new(a, NULL);
+	tp->grad_enabled = 0;
+	sl_tensor *x = sl_lru(tp, in[0], in[1], in[2], in[3], 0);
+	float *xs = malloc(sl_tensor_numel(x) * sizeof *xs);
+	memcpy(xs, x->data, sl_tensor_numel(x) * sizeof *xs);
+	sl_tensor *xp = sl_lru(tp, in[0], in[1], in[2], in[3], 1);
+	double err = 0, perr = 0;
+	for (int b = 0; b < B; b++)
+		for (int n = 0; n < N; n++) {
+			double complex lam = cexp(-exp(in[0]->data[n]) + I * exp(in[1]->data[n])), h = 0;
+			double gam = exp(in[2]->data[n]);
+			for (int t = 0; t < T; t++) {
+				size_t row = ((size_t)b * T + t) * 2 * N;
+				h = lam * h + gam * (in[3]->data[row + n] + I * in[3]->data[row + N + n]);
+				err = fmax(err, cabs(xs[row + n] + I * xs[row + N + n] - h));
+				perr = fmax(perr, cabs(xp->data[row + n] + I * xp->data[row + N + n] - h));
+			}
+		}
+	TAP_OK(err < 1e-5, "lru: x_t = λ x_{t-1} + γ bu_t, λ = exp(-e^ν + i e^θ), as in double (%.2g)", err);
+	TAP_OK(perr < 1e-5, "lru: the Blelloch scan equals the recurrence to rounding (%.2g)", perr);
+	free(xs);
+	sl_tape_free(tp);
+	sl_arena_free(a);
+	for (int k = 0; k < 4; k++)
+		gc_free(in[k]);
+}
+
+static void test_rglru(void)
+{
+	sl_rng r;
+	sl_rng_seed(&r, 8);
+	int B = 2, T = 7, D = 4;
+	int s3[3] = { B, T, D }, sD[1] = { D };
+	sl_tensor *in[4] = { gc_input(&r, 3, s3, -1, 1), gc_input(&r, 3, s3, -2, 2), gc_input(&r, 3, s3, -2, 2),
+			     gc_input(&r, 1, sD, -3.0f, -0.5f) };
+	for (int par = 0; par < 2; par++)
+		for (int th = 0; th <= 2; th += 2) {
+			lru_case c = { .parallel = par };
+			char name[64];
+			snprintf(name, sizeof name, "rglru %s threads=%d", par ? "blelloch" : "seq", th);
+			gc_check(name, build_rglru, &c, in, 4, 1e-3, 2e-3, 2e-2, th);
+		}
+	sl_arena *a = sl_arena_new(0);
+	sl_tape *tp = sl_tape_new(a, NULL);
+	tp->grad_enabled = 0;
+	sl_tensor *h = sl_rglru(tp, in[0], in[1], in[2], in[3], 0);
+	double err = 0;
+	for (int b = 0; b < B; b++)
+		for (int d = 0; d < D; d++) {
+			double hv = 0, sp = log1p(exp(in[3]->data[d]));
+			for (int t = 0; t < T; t++) {
+				size_t k = ((size_t)b * T + t) * D + d;
+				double rr = 1 / (1 + exp(-in[1]->data[k])), ii = 1 / (1 + exp(-in[2]->data[k]));
+				double at = exp(-8 * rr * sp);
+				hv = at * hv + sqrt(1 - at * at) * ii * in[0]->data[k];
+				err = fmax(err, fabs(h->data[k] - hv));
+			}
+		}
+	TAP_OK(err < 1e-5, "rglru: h_t = a_t h_{t-1} + sqrt(1-a_t^2)(i_t x_t), log a_t = -8 r_t softplus(Λ) (%.2g)", err);
+	sl_tape_free(tp);
+	sl_arena_free(a);
+	for (int k = 0; k < 4; k++)
+		gc_free(in[k]);
+}
+
+static void test_colmul(void)
+{
+	sl_rng r;
+	sl_rng_seed(&r, 9);
+	int s3[3] = { 2, 3, 5 }, s1[1] = { 5 };
+	sl_tensor *in[2] = { gc_input(&r, 3, s3, -1, 1), gc_input(&r, 1, s1, -1, 1) };
+	gc_check("colmul", build_colmul, NULL, in, 2, 1e-3, 1e-3, 1e-2, 0);
+	gc_free(in[0]);
+	gc_free(in[1]);
+}
+
+int main(void)
+{
+	test_lru();
+	test_rglru();
+	test_colmul();
+	return tap_done();
+}
