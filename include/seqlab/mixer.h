@@ -31,14 +31,16 @@ typedef struct sl_mixer_ctx {
 	float dropout; /* after each sublayer (mixers that apply it) */
 } sl_mixer_ctx;
 
-/* One matrix of a view, plain data: rows are positions of the input; the
- * columns are positions again (SL_GRID_POS) or the mixer's channels or
- * states (SL_GRID_INDEX). v is owned by the grid (sl_mixer_grids_free). */
+/* One matrix of a view, plain data: rows are positions of the input (or,
+ * row_kind SL_GRID_INDEX, an index: a bin, a channel); the columns are
+ * positions again (SL_GRID_POS) or the mixer's channels or states
+ * (SL_GRID_INDEX). v is owned by the grid (sl_mixer_grids_free). */
 enum { SL_GRID_POS, SL_GRID_INDEX };
 typedef struct sl_mixer_grid {
 	char title[48];
 	float *v;       /* (rows, cols), row-major */
 	int rows, cols;
+	int row_kind;   /* SL_GRID_POS (the default, 0) or SL_GRID_INDEX */
 	int col_kind;   /* SL_GRID_POS or SL_GRID_INDEX */
 	int fixed;      /* shade over [lo, hi] rather than the data's range */
 	float lo, hi;
@@ -100,9 +102,9 @@ typedef struct sl_mixer_kind {
 
 /* The registered mixers, in this order (the index of a mixer's config in a
  * stack's config). */
-enum sl_mixer_id { SL_MIXER_ATTN, SL_MIXER_MAMBA, SL_MIXER_COUNT };
+enum sl_mixer_id { SL_MIXER_ATTN, SL_MIXER_MAMBA, SL_MIXER_LRU, SL_MIXER_RGLRU, SL_MIXER_COUNT };
 extern const sl_mixer_kind *const sl_mixers[]; /* SL_MIXER_COUNT, then NULL */
-extern const sl_mixer_kind sl_mixer_attn, sl_mixer_mamba;
+extern const sl_mixer_kind sl_mixer_attn, sl_mixer_mamba, sl_mixer_lru, sl_mixer_rglru;
 
 /* By pattern letter or by name; NULL if none. */
 const sl_mixer_kind *sl_mixer_by_letter(char letter);

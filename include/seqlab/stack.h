@@ -24,6 +24,7 @@ typedef struct sl_stack_config {
 /* What a preset fixes of the stack (model.h's sl_model_kind.stack). */
 typedef struct sl_stack_preset {
 	char repeat;            /* the letter repeated `layers` times; 0: the `pattern` option */
+	const char *letters;    /* with a pattern: the blocks it may hold ("RA"); NULL: any */
 	int rms;                /* the final norm: RMSNorm (1) or LayerNorm (0) */
 	const char *stack_opts; /* the stack's options it offers, in order: "hidden layers pe dropout" */
 	const char *defaults;   /* defaults that differ from the tables': "pe=learned mlp=0" */

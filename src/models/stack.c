@@ -64,10 +64,11 @@ static void compose_rows(struct composed *c, int *n, const sl_optspec *t, size_t
 			snprintf(c->help, sizeof c->help, "blocks bottom up, a letter each: %s", sl_mixer_legend());
 			r.help = c->help;
 		}
-		/* mixers that share a key share its value: the same default */
+		/* mixers that share a key share its value, so one default: the
+		 * first's (or the preset's) */
 		for (int i = 0; i < *n; i++)
 			if (strcmp(c->t[i].key, r.key) == 0)
-				SL_ASSERT(strcmp(c->t[i].def, r.def) == 0);
+				r.def = c->t[i].def;
 		c->t[(*n)++] = r;
 	}
 }
@@ -89,7 +90,8 @@ static void compose(struct composed *c)
 		w += strspn(w, " ");
 	}
 	for (int i = 0; sl_mixers[i]; i++)
-		if (!c->p->repeat || sl_mixers[i]->letter == c->p->repeat)
+		if (c->p->repeat ? sl_mixers[i]->letter == c->p->repeat
+				 : !c->p->letters || strchr(c->p->letters, sl_mixers[i]->letter))
 			compose_rows(c, &n, sl_mixers[i]->options,
 				     offsetof(sl_stack_config, mix) + (size_t)i * SL_MIXER_CFG_MAX, &used);
 	c->t[n] = (sl_optspec){ 0 };
@@ -131,11 +133,17 @@ sl_stack *sl_stack_new(const sl_stack_preset *p, const sl_stack_config *cfg, int
 		sl_errorf("pattern=%s: 1 to %d letters (%s)", pattern, SL_STACK_MAX_LAYERS, sl_mixer_legend());
 		return NULL;
 	}
-	for (int l = 0; l < n; l++)
+	for (int l = 0; l < n; l++) {
 		if (!sl_mixer_by_letter(pattern[l])) {
 			sl_errorf("pattern=%s: '%c' is not a block (%s)", pattern, pattern[l], sl_mixer_legend());
 			return NULL;
 		}
+		if (p->letters && !strchr(p->letters, pattern[l])) {
+			sl_errorf("pattern=%s: this kind's blocks are %s ('%c' is not one; hybrid takes any)", pattern,
+				  p->letters, pattern[l]);
+			return NULL;
+		}
+	}
 	if (vocab < 1 || maxlen < 1) {
 		sl_errorf("bad model shape (vocab=%d maxlen=%d)", vocab, maxlen);
 		return NULL;
@@ -422,6 +430,29 @@ const sl_model_kind sl_model_mamba = {
 	.name = "mamba",
 	.summary = "Mamba: selective state-space blocks (a language model; a prefix LM for translation)",
 	.stack = &(const sl_stack_preset){ .repeat = 'M', .rms = 1, .stack_opts = "hidden layers" },
+	STACK_KIND,
+};
+
+const sl_model_kind sl_model_lru = {
+	.name = "lru",
+	.summary = "linear recurrent units: complex diagonal recurrences (a language model)",
+	.stack = &(const sl_stack_preset){ .repeat = 'L', .rms = 0, .stack_opts = "hidden layers dropout" },
+	STACK_KIND,
+};
+
+const sl_model_kind sl_model_hawk = {
+	.name = "hawk",
+	.summary = "Hawk: RG-LRU recurrent blocks with MLPs (a language model)",
+	.stack = &(const sl_stack_preset){ .repeat = 'R', .rms = 1, .stack_opts = "hidden layers dropout" },
+	STACK_KIND,
+};
+
+const sl_model_kind sl_model_griffin = {
+	.name = "griffin",
+	.summary = "Griffin: RG-LRU blocks and local attention by a pattern (RRA...; a language model)",
+	.stack = &(const sl_stack_preset){ .repeat = 0, .letters = "RA", .rms = 1,
+					   .stack_opts = "pattern hidden pe dropout",
+					   .defaults = "pattern=RRA mlp=3 window=64 pe=rope" },
 	STACK_KIND,
 };
 

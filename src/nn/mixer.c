@@ -12,6 +12,8 @@
 const sl_mixer_kind *const sl_mixers[] = {
 	[SL_MIXER_ATTN] = &sl_mixer_attn,
 	[SL_MIXER_MAMBA] = &sl_mixer_mamba,
+	[SL_MIXER_LRU] = &sl_mixer_lru,
+	[SL_MIXER_RGLRU] = &sl_mixer_rglru,
 	NULL,
 };
 static_assert(SL_COUNT(sl_mixers) == SL_MIXER_COUNT + 1, "every mixer needs a row in sl_mixers, then NULL");

@@ -126,9 +126,15 @@ static int help_model(sl_session *s, const char *kind_name)
 		sl_info(s, "kinds (help model KIND lists its options):");
 		for (int i = 0; sl_model_kinds[i]; i++)
 			sl_info(s, "  %-12s %s", sl_model_kinds[i]->name, sl_model_kinds[i]->summary);
-		sl_info(s, "blocks of a hybrid's pattern (a letter each):");
-		for (int i = 0; sl_mixers[i]; i++)
-			sl_info(s, "  %c %-10s %s", sl_mixers[i]->letter, sl_mixers[i]->name, sl_mixers[i]->summary);
+		sl_info(s, "blocks of a hybrid's pattern (a letter each), and the views each offers (ssm show=VIEW):");
+		for (int i = 0; sl_mixers[i]; i++) {
+			const sl_mixer_kind *m = sl_mixers[i];
+			char v[160] = "";
+			size_t k = 0;
+			for (int j = 0; m->views && m->views[j].name && k < sizeof v; j++)
+				k += (size_t)snprintf(v + k, sizeof v - k, "%s%s", j ? ", " : "", m->views[j].name);
+			sl_info(s, "  %c %-10s %s; views: %s", m->letter, m->name, m->summary, v);
+		}
 		return SL_OK;
 	}
 	const sl_model_kind *k = sl_model_kind_find(kind_name);
@@ -618,14 +624,16 @@ static const sl_cmd commands[] = {
 	},
 	{
 		.name = "ssm",
-		.usage = "ssm RUN WORD [layer=N|all] [show=decay|delta|B|C]",
-		.summary = "show a language model's block internals (Mamba's decay, delta, B, C) as heatmaps",
+		.usage = "ssm RUN WORD [layer=N|all] [show=VIEW]",
+		.summary = "show a language model's block internals (Mamba's decay, delta, B, C...) as heatmaps",
 		.help = "Translates WORD with a language model run (mamba, a hybrid), runs it over the prefix-LM "
 			"sequence (WORD, $ = EOS, ^ = SOS, the translation) and shows, for one layer or all, a "
 			"view that its blocks offer (an error names those they do): decay (the default: row t, column s "
 			"is the weight the state at t still gives to the input at s, the product of the discretised "
 			"A over the positions between, averaged over channels and states: Mamba's implicit attention), "
-			"delta (the step size per position and channel), B or C (per position and state).",
+			"delta (the step size per position and channel), B or C (per position and state); the "
+			"LRU's lambda (its eigenvalues on the unit disc) and state (|x_t|); the RG-LRU's a (the "
+			"recurrence gate). 'help model' lists every block's views.",
 		.run = sl_cmd_ssm,
 		.opts = SL_OPTS("layer", "show"),
 		.complete = complete_run,
@@ -644,8 +652,10 @@ static const sl_cmd commands[] = {
 		.summary = "describe a run: model, optimizer, data, progress",
 		.help = "Prints the parameter count, the model's full configuration, how it generates "
 			"(decoding=step: a recurrent state or key/value cache, a token at a time; "
-			"decoding=rerun: the whole model re-run for each token), the optimizer and schedule, "
-			"the data and the progress of RUN.",
+			"decoding=rerun: the whole model re-run for each token), the optimizer's parameter "
+			"groups (param_group lr_scale= decay=on|off tensors= params= names=: the LRU's ν, θ, γ "
+			"and B train at half the learning rate without weight decay), the optimizer and "
+			"schedule, the data and the progress of RUN.",
 		.run = sl_cmd_info,
 		.complete = complete_run,
 	},

@@ -140,7 +140,7 @@ int sl_views_show(sl_session *s, sl_args *a, sl_run *r, const char *word, const 
 	if (rc == SL_OK) {
 		for (int i = 0; i < nm; i++)
 			mv[i] = (sl_view_matrix){ .title = titles[i], .v = g[i].v, .rows = g[i].rows, .cols = g[i].cols,
-						  .row_labels = rows,
+						  .row_labels = g[i].row_kind == SL_GRID_POS ? rows : cols,
 						  .col_labels = g[i].col_kind == SL_GRID_POS ? rows : cols,
 						  .fixed = g[i].fixed, .lo = g[i].lo, .hi = g[i].hi };
 		char caption[640];

@@ -968,6 +968,35 @@ int sl_cmd_runs(sl_session *s, sl_args *a)
 	return SL_OK;
 }
 
+/* The optimizer's parameter groups: one line per (lr multiplier, weight
+ * decay) pair, with its tensors and the first few names. */
+static void info_groups(sl_session *s, const sl_params *ps)
+{
+	int *seen = sl_xcalloc((size_t)ps->n + 1, sizeof *seen);
+	for (int i = 0; i < ps->n; i++) {
+		if (seen[i])
+			continue;
+		float sc = ps->lr_scale[i];
+		int decay = !(ps->flags[i] & SL_PARAM_NO_DECAY), nt = 0;
+		size_t count = 0, k = 0;
+		char names[160] = "";
+		for (int j = i; j < ps->n; j++)
+			if (!seen[j] && ps->lr_scale[j] == sc && (!(ps->flags[j] & SL_PARAM_NO_DECAY)) == decay) {
+				seen[j] = 1;
+				nt++;
+				count += sl_tensor_numel(ps->t[j]);
+				if (k < sizeof names - 1)
+					k += (size_t)snprintf(names + k, sizeof names - k, "%s%s", nt > 1 ? "," : "",
+							      ps->t[j]->name);
+			}
+		if (k >= sizeof names - 1)
+			memcpy(names + sizeof names - 4, "...", 4);
+		sl_out(s, "param_group lr_scale=%g decay=%s tensors=%d params=%zu names=%s", sc, decay ? "on" : "off", nt,
+		       count, names);
+	}
+	free(seen);
+}
+
 int sl_cmd_info(sl_session *s, sl_args *a)
 {
 	sl_run *r = take_run(s, a);
@@ -981,6 +1010,7 @@ int sl_cmd_info(sl_session *s, sl_args *a)
 	/* the generation path: a step mode (a recurrent state, a key/value
 	 * cache), or the whole model re-run for each token */
 	sl_out(s, "decoding=%s", r->model->kind->greedy || sl_model_can_step(r->model) ? "step" : "rerun");
+	info_groups(s, r->model->ps);
 	sl_out(s, "optim=%s lr=%g wd=%g clip=%g batch=%d accum=%d sched=%s warmup=%lld total_steps=%lld seed=%llu",
 	       optim_names[r->ocfg.kind], r->ocfg.lr, r->ocfg.weight_decay, r->ocfg.clip, r->bsz, r->ocfg.accum,
 	       sched_names[r->sched.kind], (long long)r->sched.warmup, (long long)r->sched.total,
