@@ -120,6 +120,79 @@ static void test_rglru(void)
 		gc_free(in[k]);
 }
 
+typedef struct la_case {
+	int heads;
+} la_case;
+
+static sl_tensor *build_la(sl_tape *tp, sl_tensor **in, void *ctx)
+{
+	la_case *c = ctx;
+	return sl_linear_attention(tp, in[0], in[1], in[2], c->heads, NULL);
+}
+
+/* fast-transformers' test: the parallel form equals the recurrent one
+ * (S_t = S_{t-1} + φ(k_t) v_tᵀ, z_t = z_{t-1} + φ(k_t)), max |Δ| < 1e-5 at L = 100 */
+static void test_linear_attention(void)
+{
+	sl_rng r;
+	sl_rng_seed(&r, 10);
+	int s3[3] = { 2, 6, 8 };
+	sl_tensor *in[3] = { gc_input(&r, 3, s3, -1, 1), gc_input(&r, 3, s3, -1, 1), gc_input(&r, 3, s3, -1, 1) };
+	for (int th = 0; th <= 2; th += 2) {
+		la_case c = { .heads = 2 };
+		char name[48];
+		snprintf(name, sizeof name, "linear attention threads=%d", th);
+		gc_check(name, build_la, &c, in, 3, 1e-3, 2e-3, 2e-2, th);
+	}
+	for (int k = 0; k < 3; k++)
+		gc_free(in[k]);
+	int B = 2, T = 100, H = 2, Dh = 8, D = H * Dh, sq[3] = { B, T, D };
+	sl_tensor *q = gc_input(&r, 3, sq, -1, 1), *k = gc_input(&r, 3, sq, -1, 1), *v = gc_input(&r, 3, sq, -1, 1);
+	sl_arena *a = sl_arena_new(0);
+	sl_tape *tp = sl_tape_new(a, NULL);
+	tp->grad_enabled = 0;
+	float *P;
+	sl_tensor *y = sl_linear_attention(tp, q, k, v, H, &P);
+	double err = 0, rowsum = 0;
+	for (int b = 0; b < B; b++)
+		for (int h = 0; h < H; h++) {
+			double S[8][8] = { { 0 } }, z[8] = { 0 };
+			for (int t = 0; t < T; t++) {
+				size_t o = ((size_t)b * T + t) * D + (size_t)h * Dh;
+				double fq[8], fk[8];
+				for (int j = 0; j < Dh; j++) {
+					fq[j] = q->data[o + j] > 0 ? q->data[o + j] + 1.0 : exp(q->data[o + j]);
+					fk[j] = k->data[o + j] > 0 ? k->data[o + j] + 1.0 : exp(k->data[o + j]);
+				}
+				for (int i = 0; i < Dh; i++) {
+					z[i] += fk[i];
+					for (int j = 0; j < Dh; j++)
+						S[i][j] += fk[i] * v->data[o + j];
+				}
+				double den = 1e-6;
+				for (int i = 0; i < Dh; i++)
+					den += fq[i] * z[i];
+				for (int j = 0; j < Dh; j++) {
+					double num = 0;
+					for (int i = 0; i < Dh; i++)
+						num += fq[i] * S[i][j];
+					err = fmax(err, fabs(y->data[o + j] - num / den));
+				}
+				double rs = 0;
+				for (int u = 0; u < T; u++)
+					rs += P[(((size_t)b * H + h) * T + t) * T + u];
+				rowsum = fmax(rowsum, fabs(rs - 1));
+			}
+		}
+	TAP_OK(err < 1e-5, "linear attention: parallel form equals the recurrent one at L=100 (max |diff| %.2g)", err);
+	TAP_OK(rowsum < 1e-5, "linear attention: the implied attention rows sum to 1 (%.2g)", rowsum);
+	sl_tape_free(tp);
+	sl_arena_free(a);
+	gc_free(q);
+	gc_free(k);
+	gc_free(v);
+}
+
 static void test_colmul(void)
 {
 	sl_rng r;
@@ -136,5 +209,6 @@ int main(void)
 	test_lru();
 	test_rglru();
 	test_colmul();
+	test_linear_attention();
 	return tap_done();
 }

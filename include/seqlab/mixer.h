@@ -82,6 +82,8 @@ typedef struct sl_mixer_kind {
 	 * one token's step h (B, 1, hidden) -> (B, 1, hidden), gradients off.
 	 * NULL when the kind has none (a stack then re-runs its forward pass). */
 	void *(*state_new)(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, int B);
+	/* Nonzero when this config has a step mode (NULL: whenever step is set). */
+	int (*can_step)(const void *cfg, const sl_mixer_ctx *ctx);
 	void (*state_free)(void *state);
 	sl_tensor *(*step)(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, sl_tape *tp, void *state,
 			   sl_tensor *h);
@@ -102,9 +104,9 @@ typedef struct sl_mixer_kind {
 
 /* The registered mixers, in this order (the index of a mixer's config in a
  * stack's config). */
-enum sl_mixer_id { SL_MIXER_ATTN, SL_MIXER_MAMBA, SL_MIXER_LRU, SL_MIXER_RGLRU, SL_MIXER_COUNT };
+enum sl_mixer_id { SL_MIXER_ATTN, SL_MIXER_LINATTN, SL_MIXER_MAMBA, SL_MIXER_LRU, SL_MIXER_RGLRU, SL_MIXER_COUNT };
 extern const sl_mixer_kind *const sl_mixers[]; /* SL_MIXER_COUNT, then NULL */
-extern const sl_mixer_kind sl_mixer_attn, sl_mixer_mamba, sl_mixer_lru, sl_mixer_rglru;
+extern const sl_mixer_kind sl_mixer_attn, sl_mixer_linattn, sl_mixer_mamba, sl_mixer_lru, sl_mixer_rglru;
 
 /* By pattern letter or by name; NULL if none. */
 const sl_mixer_kind *sl_mixer_by_letter(char letter);

@@ -40,6 +40,7 @@ enum sl_op {
 	SL_OP_LRU,               /* sl_lru() */
 	SL_OP_RGLRU,             /* sl_rglru() */
 	SL_OP_COLMUL,
+	SL_OP_LINATTN,           /* sl_linear_attention() */
 	SL_OP_COUNT
 };
 
@@ -126,6 +127,13 @@ sl_tensor *sl_lru(sl_tape *tp, sl_tensor *nu_log, sl_tensor *theta_log, sl_tenso
  * a_t = exp(-8 σ(ga_t) softplus(lam)), h_t = a_t h_{t-1} + sqrt(1 - a_t²)
  * σ(gx_t) x_t -> h (B, T, D). */
 sl_tensor *sl_rglru(sl_tape *tp, sl_tensor *x, sl_tensor *ga, sl_tensor *gx, sl_tensor *lam, int parallel);
+
+/* Causal linear attention (Katharopoulos et al. 2020), fused: q, k, v
+ * (B, T, H*Dh), heads interleaved as for sl_attention; φ = elu + 1,
+ * y_t = Σ_{s<=t} φ(q_t)·φ(k_s) v_s / (Σ_{s<=t} φ(q_t)·φ(k_s) + 1e-6).
+ * *probs (if not NULL) gets the implied attention (B, H, T, T), normalised
+ * rows, valid until the tape is reset. */
+sl_tensor *sl_linear_attention(sl_tape *tp, sl_tensor *q, sl_tensor *k, sl_tensor *v, int heads, float **probs);
 
 /* Multi-head scaled dot-product attention, fused: q (B, Tq, H*Dh), k and v
  * (B, Tk, H*Dh), heads interleaved as (H, Dh) in the last dimension, the

@@ -36,6 +36,7 @@ const sl_op_def sl_ops[] = {
 	OP(LRU, lru),
 	OP(RGLRU, rglru),
 	OP(COLMUL, colmul),
+	OP(LINATTN, linattn),
 };
 
 /* sl_ops has no declared size: a missing last row shortens it and fails here

@@ -282,10 +282,17 @@ struct sl_stack_state {
 	void *layer[SL_STACK_MAX_LAYERS];
 };
 
+/* Nonzero if block l steps a token at a time in its configuration. */
+static int layer_steps(const sl_stack *m, int l)
+{
+	const sl_mixer_kind *k = m->mixer[l];
+	return k->step && k->state_reorder && (!k->can_step || k->can_step(mixcfg(m, l), &m->ctx));
+}
+
 int sl_stack_can_step(const sl_stack *m)
 {
 	for (int l = 0; l < m->n; l++)
-		if (!m->mixer[l]->step || !m->mixer[l]->state_reorder)
+		if (!layer_steps(m, l))
 			return 0;
 	return 1;
 }
@@ -293,7 +300,7 @@ int sl_stack_can_step(const sl_stack *m)
 sl_stack_state *sl_stack_state_new(const sl_stack *m, int B)
 {
 	for (int l = 0; l < m->n; l++)
-		if (!m->mixer[l]->step) {
+		if (!layer_steps(m, l)) {
 			sl_errorf("block %d (%s) has no step mode", l, m->mixer[l]->name);
 			return NULL;
 		}
