@@ -193,6 +193,86 @@ static void test_linear_attention(void)
 	gc_free(v);
 }
 
+typedef struct s4d_case {
+	int L, disc;
+} s4d_case;
+
+static sl_tensor *build_kernel(sl_tape *tp, sl_tensor **in, void *ctx)
+{
+	s4d_case *c = ctx;
+	return sl_s4d_kernel(tp, in[0], in[1], in[2], in[3], c->L, c->disc);
+}
+
+static sl_tensor *build_lconv(sl_tape *tp, sl_tensor **in, void *ctx)
+{
+	(void)ctx;
+	return sl_causal_conv(tp, in[0], in[1]);
+}
+
+/* S4D: gradients of the kernel (zoh, bilinear) and of the convolution; the
+ * reference's test: the causal convolution with K equals the recurrence
+ * x <- Ā x + B̄ u, y = 2 Re(C x) (N = 8, L = 16, Δ = 1/L; atol 1e-4) */
+static void test_s4d(void)
+{
+	sl_rng r;
+	sl_rng_seed(&r, 11);
+	int H = 2, M = 3, sH[1] = { H }, sHM[2] = { H, M }, sC[3] = { H, M, 2 };
+	sl_tensor *in[4] = { gc_input(&r, 1, sH, -3.0f, -0.7f), gc_input(&r, 2, sHM, -1.0f, 0.5f),
+			     gc_input(&r, 2, sHM, -3.0f, 3.0f), gc_input(&r, 3, sC, -1.0f, 1.0f) };
+	for (int disc = 0; disc < 2; disc++) {
+		s4d_case c = { .L = 7, .disc = disc };
+		gc_check(disc ? "s4d kernel bilinear" : "s4d kernel zoh", build_kernel, &c, in, 4, 1e-3, 2e-3, 2e-2, 0);
+	}
+	for (int k = 0; k < 4; k++)
+		gc_free(in[k]);
+	int su[3] = { 2, 6, 3 }, sK[2] = { 3, 8 };
+	sl_tensor *cv[2] = { gc_input(&r, 3, su, -1, 1), gc_input(&r, 2, sK, -1, 1) };
+	gc_check("causal long convolution", build_lconv, NULL, cv, 2, 1e-3, 1e-3, 1e-2, 0);
+	gc_check("causal long convolution threads=2", build_lconv, NULL, cv, 2, 1e-3, 1e-3, 1e-2, 2);
+	gc_free(cv[0]);
+	gc_free(cv[1]);
+
+	int L = 16, N2 = 4, sh1[1] = { 1 }, sm[2] = { 1, N2 }, sc[3] = { 1, N2, 2 }, sx[3] = { 1, L, 1 };
+	sl_tensor *ldt = gc_input(&r, 1, sh1, 0, 0), *are = gc_input(&r, 2, sm, 0, 0), *aim = gc_input(&r, 2, sm, 0, 0);
+	sl_tensor *C = gc_input(&r, 3, sc, -1, 1), *u = gc_input(&r, 3, sx, -1, 1);
+	ldt->data[0] = logf(1.0f / L);
+	for (int n = 0; n < N2; n++) { /* S4D-Lin */
+		are->data[n] = logf(0.5f);
+		aim->data[n] = (float)(M_PI * n);
+	}
+	sl_arena *a = sl_arena_new(0);
+	sl_tape *tp = sl_tape_new(a, NULL);
+	tp->grad_enabled = 0;
+	for (int disc = 0; disc < 2; disc++) {
+		sl_tensor *K = sl_s4d_kernel(tp, ldt, are, aim, C, L, disc);
+		sl_tensor *y = sl_causal_conv(tp, u, K);
+		double err = 0;
+		double complex x[4] = { 0 };
+		for (int t = 0; t < L; t++) {
+			double yt = 0;
+			for (int n = 0; n < N2; n++) {
+				double dt = 1.0 / L;
+				double complex A = -0.5 + I * M_PI * n, w = dt * A, ab, bb;
+				if (disc) {
+					ab = (1 + w / 2) / (1 - w / 2);
+					bb = dt / (1 - w / 2);
+				} else {
+					ab = cexp(w);
+					bb = (cexp(w) - 1) / A;
+				}
+				x[n] = ab * x[n] + bb * u->data[t];
+				yt += 2 * creal((C->data[2 * n] + I * C->data[2 * n + 1]) * x[n]);
+			}
+			err = fmax(err, fabs(y->data[t] - yt));
+		}
+		TAP_OK(err < 1e-4, "s4d %s: the convolution with K equals the recurrence (max |diff| %.2g)",
+		       disc ? "bilinear" : "zoh", err);
+	}
+	sl_tape_free(tp);
+	sl_arena_free(a);
+	gc_free(ldt), gc_free(are), gc_free(aim), gc_free(C), gc_free(u);
+}
+
 static void test_colmul(void)
 {
 	sl_rng r;
@@ -210,5 +290,6 @@ int main(void)
 	test_rglru();
 	test_colmul();
 	test_linear_attention();
+	test_s4d();
 	return tap_done();
 }

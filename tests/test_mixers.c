@@ -25,7 +25,7 @@ static sl_model *stack_of(const sl_mixer_kind *k, uint64_t seed)
 {
 	char pattern[3] = { k->letter, k->letter, 0 };
 	const char *keys[] = { "pattern", "hidden", "heads", "state", "expand", "dt_min", "dt_max" };
-	const char *vals[] = { pattern, "8", "2", "3", "1", "0.05", "0.5" };
+	const char *vals[] = { pattern, "8", "2", "4", "1", "0.05", "0.5" };
 	sl_model_shape shape = { .vocab = 7, .maxlen = 16 };
 	sl_rng r;
 	sl_rng_seed(&r, seed);

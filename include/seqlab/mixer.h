@@ -104,9 +104,18 @@ typedef struct sl_mixer_kind {
 
 /* The registered mixers, in this order (the index of a mixer's config in a
  * stack's config). */
-enum sl_mixer_id { SL_MIXER_ATTN, SL_MIXER_LINATTN, SL_MIXER_MAMBA, SL_MIXER_LRU, SL_MIXER_RGLRU, SL_MIXER_COUNT };
+enum sl_mixer_id {
+	SL_MIXER_ATTN,
+	SL_MIXER_LINATTN,
+	SL_MIXER_MAMBA,
+	SL_MIXER_S4D,
+	SL_MIXER_LRU,
+	SL_MIXER_RGLRU,
+	SL_MIXER_COUNT
+};
 extern const sl_mixer_kind *const sl_mixers[]; /* SL_MIXER_COUNT, then NULL */
-extern const sl_mixer_kind sl_mixer_attn, sl_mixer_linattn, sl_mixer_mamba, sl_mixer_lru, sl_mixer_rglru;
+extern const sl_mixer_kind sl_mixer_attn, sl_mixer_linattn, sl_mixer_mamba, sl_mixer_s4d, sl_mixer_lru,
+	sl_mixer_rglru;
 
 /* By pattern letter or by name; NULL if none. */
 const sl_mixer_kind *sl_mixer_by_letter(char letter);

@@ -73,8 +73,8 @@ struct sl_model_kind {
 
 /* The kinds, NULL-terminated; lookup by name (NULL if unknown). */
 extern const sl_model_kind *const sl_model_kinds[];
-extern const sl_model_kind sl_model_transformer, sl_model_gpt, sl_model_mamba, sl_model_hybrid, sl_model_lru,
-	sl_model_hawk, sl_model_griffin;
+extern const sl_model_kind sl_model_transformer, sl_model_gpt, sl_model_mamba, sl_model_hybrid, sl_model_s4d,
+	sl_model_lru, sl_model_hawk, sl_model_griffin;
 const sl_model_kind *sl_model_kind_find(const char *name);
 /* The kinds' names, "transformer, gpt, ...", or only the language models'
  * (lm nonzero); a thread's own static string. */

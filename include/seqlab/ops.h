@@ -41,6 +41,8 @@ enum sl_op {
 	SL_OP_RGLRU,             /* sl_rglru() */
 	SL_OP_COLMUL,
 	SL_OP_LINATTN,           /* sl_linear_attention() */
+	SL_OP_S4D_KERNEL,        /* sl_s4d_kernel() */
+	SL_OP_LCONV,             /* sl_causal_conv() */
 	SL_OP_COUNT
 };
 
@@ -134,6 +136,16 @@ sl_tensor *sl_rglru(sl_tape *tp, sl_tensor *x, sl_tensor *ga, sl_tensor *gx, sl_
  * *probs (if not NULL) gets the implied attention (B, H, T, T), normalised
  * rows, valid until the tape is reset. */
 sl_tensor *sl_linear_attention(sl_tape *tp, sl_tensor *q, sl_tensor *k, sl_tensor *v, int heads, float **probs);
+
+/* S4D's convolution kernel (src/core/op_s4d.c): per channel h (H) and
+ * complex mode n (M), Δ = exp(log_dt[h]), A = -exp(A_re_log[h,n]) +
+ * i A_im[h,n], C (H, M, 2) (real, imaginary); disc 0 zoh, 1 bilinear ->
+ * K (H, L), K[h,l] = 2 Re Σ_n C B̄ Ā^l. */
+sl_tensor *sl_s4d_kernel(sl_tape *tp, sl_tensor *log_dt, sl_tensor *A_re_log, sl_tensor *A_im, sl_tensor *C, int L,
+			 int disc);
+/* The causal long convolution y[b,t,h] = Σ_{s<=t} K[h, t-s] u[b,s,h]: u (B, T, H),
+ * K (H, L >= T) -> (B, T, H). */
+sl_tensor *sl_causal_conv(sl_tape *tp, sl_tensor *u, sl_tensor *K);
 
 /* Multi-head scaled dot-product attention, fused: q (B, Tq, H*Dh), k and v
  * (B, Tk, H*Dh), heads interleaved as (H, Dh) in the last dimension, the

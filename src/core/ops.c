@@ -37,6 +37,8 @@ const sl_op_def sl_ops[] = {
 	OP(RGLRU, rglru),
 	OP(COLMUL, colmul),
 	OP(LINATTN, linattn),
+	OP(S4D_KERNEL, s4d_kernel),
+	OP(LCONV, lconv),
 };
 
 /* sl_ops has no declared size: a missing last row shortens it and fails here

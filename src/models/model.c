@@ -13,6 +13,7 @@ const sl_model_kind *const sl_model_kinds[] = {
 	&sl_model_gpt,
 	&sl_model_mamba,
 	&sl_model_hybrid,
+	&sl_model_s4d,
 	&sl_model_lru,
 	&sl_model_hawk,
 	&sl_model_griffin,

@@ -440,6 +440,13 @@ const sl_model_kind sl_model_mamba = {
 	STACK_KIND,
 };
 
+const sl_model_kind sl_model_s4d = {
+	.name = "s4d",
+	.summary = "S4D: diagonal LTI state spaces as causal convolutions (a language model)",
+	.stack = &(const sl_stack_preset){ .repeat = 'S', .rms = 0, .stack_opts = "hidden layers dropout" },
+	STACK_KIND,
+};
+
 const sl_model_kind sl_model_lru = {
 	.name = "lru",
 	.summary = "linear recurrent units: complex diagonal recurrences (a language model)",

@@ -13,6 +13,7 @@ const sl_mixer_kind *const sl_mixers[] = {
 	[SL_MIXER_ATTN] = &sl_mixer_attn,
 	[SL_MIXER_LINATTN] = &sl_mixer_linattn,
 	[SL_MIXER_MAMBA] = &sl_mixer_mamba,
+	[SL_MIXER_S4D] = &sl_mixer_s4d,
 	[SL_MIXER_LRU] = &sl_mixer_lru,
 	[SL_MIXER_RGLRU] = &sl_mixer_rglru,
 	NULL,

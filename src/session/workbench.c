@@ -976,12 +976,13 @@ static void info_groups(sl_session *s, const sl_params *ps)
 	for (int i = 0; i < ps->n; i++) {
 		if (seen[i])
 			continue;
-		float sc = ps->lr_scale[i];
+		float sc = ps->lr_scale[i], cap = ps->lr_cap[i];
 		int decay = !(ps->flags[i] & SL_PARAM_NO_DECAY), nt = 0;
 		size_t count = 0, k = 0;
 		char names[160] = "";
 		for (int j = i; j < ps->n; j++)
-			if (!seen[j] && ps->lr_scale[j] == sc && (!(ps->flags[j] & SL_PARAM_NO_DECAY)) == decay) {
+			if (!seen[j] && ps->lr_scale[j] == sc && ps->lr_cap[j] == cap &&
+			    (!(ps->flags[j] & SL_PARAM_NO_DECAY)) == decay) {
 				seen[j] = 1;
 				nt++;
 				count += sl_tensor_numel(ps->t[j]);
@@ -991,8 +992,11 @@ static void info_groups(sl_session *s, const sl_params *ps)
 			}
 		if (k >= sizeof names - 1)
 			memcpy(names + sizeof names - 4, "...", 4);
-		sl_out(s, "param_group lr_scale=%g decay=%s tensors=%d params=%zu names=%s", sc, decay ? "on" : "off", nt,
-		       count, names);
+		char capv[32] = "";
+		if (cap > 0.0f)
+			snprintf(capv, sizeof capv, " lr_max=%g", cap);
+		sl_out(s, "param_group lr_scale=%g%s decay=%s tensors=%d params=%zu names=%s", sc, capv, decay ? "on" : "off",
+		       nt, count, names);
 	}
 	free(seen);
 }

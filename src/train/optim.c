@@ -21,7 +21,8 @@
 typedef struct sl_optim_seg {
 	size_t lo, hi;
 	int decay;
-	float lr_scale;      /* the parameter's group: its lr is lr x lr_scale */
+	float lr_scale;      /* the parameter's group: its lr is lr x lr_scale, */
+	float lr_cap;        /* at most lr_cap (0: no cap) */
 } sl_optim_seg;
 
 static const char *const kind_names[SL_OPTIM_KIND_COUNT] = { "sgd", "adam", "adamw" };
@@ -126,6 +127,7 @@ sl_optim *sl_optim_new(const sl_optim_config *cfg, sl_params *ps, sl_pool *pool)
 		o->seg[i].hi = ps->offset[i] + sl_tensor_numel(ps->t[i]);
 		o->seg[i].decay = !(ps->flags[i] & SL_PARAM_NO_DECAY);
 		o->seg[i].lr_scale = ps->lr_scale[i];
+		o->seg[i].lr_cap = ps->lr_cap[i];
 	}
 	o->nchunk = (ps->total + NORM_CHUNK - 1) / NORM_CHUNK;
 	o->partial = sl_xcalloc(o->nchunk ? o->nchunk : 1, sizeof *o->partial);
@@ -268,9 +270,12 @@ static void upd_range(void *arg, size_t lo, size_t hi)
 		if (a >= b)
 			continue;
 		upd_ctx cs;
-		if (o->seg[s].lr_scale != 1.0f) { /* another parameter group: its own lr */
+		float sc = o->seg[s].lr_scale, cap = o->seg[s].lr_cap;
+		if (cap > 0.0f && o->lr * sc > cap)
+			sc = cap / o->lr;
+		if (sc != 1.0f) { /* another parameter group: its own lr */
 			cs = *c;
-			scale_lr(&cs, o->seg[s].lr_scale);
+			scale_lr(&cs, sc);
 			c = &cs;
 		}
 		if (o->cfg.kind == SL_OPTIM_SGD)
