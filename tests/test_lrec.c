@@ -121,13 +121,13 @@ static void test_rglru(void)
 }
 
 typedef struct la_case {
-	int heads;
+	int heads, causal;
 } la_case;
 
 static sl_tensor *build_la(sl_tape *tp, sl_tensor **in, void *ctx)
 {
 	la_case *c = ctx;
-	return sl_linear_attention(tp, in[0], in[1], in[2], c->heads, NULL);
+	return sl_linear_attention(tp, in[0], in[1], in[2], c->heads, c->causal, NULL);
 }
 
 /* fast-transformers' test: the parallel form equals the recurrent one
@@ -139,11 +139,17 @@ static void test_linear_attention(void)
 	int s3[3] = { 2, 6, 8 };
 	sl_tensor *in[3] = { gc_input(&r, 3, s3, -1, 1), gc_input(&r, 3, s3, -1, 1), gc_input(&r, 3, s3, -1, 1) };
 	for (int th = 0; th <= 2; th += 2) {
-		la_case c = { .heads = 2 };
+		la_case c = { .heads = 2, .causal = 1 };
 		char name[48];
 		snprintf(name, sizeof name, "linear attention threads=%d", th);
 		gc_check(name, build_la, &c, in, 3, 1e-3, 2e-3, 2e-2, th);
 	}
+	gc_free(in[0]);
+	/* not causal, and queries against another sequence's keys (cross attention) */
+	int s4[3] = { 2, 4, 8 };
+	in[0] = gc_input(&r, 3, s4, -1, 1);
+	la_case cx = { .heads = 2, .causal = 0 };
+	gc_check("linear cross attention (4 queries, 6 keys)", build_la, &cx, in, 3, 1e-3, 2e-3, 2e-2, 0);
 	for (int k = 0; k < 3; k++)
 		gc_free(in[k]);
 	int B = 2, T = 100, H = 2, Dh = 8, D = H * Dh, sq[3] = { B, T, D };
@@ -152,7 +158,7 @@ static void test_linear_attention(void)
 	sl_tape *tp = sl_tape_new(a, NULL);
 	tp->grad_enabled = 0;
 	float *P;
-	sl_tensor *y = sl_linear_attention(tp, q, k, v, H, &P);
+	sl_tensor *y = sl_linear_attention(tp, q, k, v, H, 1, &P);
 	double err = 0, rowsum = 0;
 	for (int b = 0; b < B; b++)
 		for (int h = 0; h < H; h++) {

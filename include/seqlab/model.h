@@ -52,6 +52,8 @@ struct sl_model_kind {
 	/* Beam search for one source; returns the length written to out. NULL if unsupported. */
 	int (*beam)(void *impl, sl_tape *tp, const int32_t *src, int S, int maxT, int sos, int eos, int beam,
 		    int32_t *out);
+	/* Nonzero when greedy decodes a token at a time (caches); NULL: it does. */
+	int (*greedy_steps)(void *impl);
 	/* Language models' step mode (NULL, or can_step zero: none): a state
 	 * for B sequences, fed one token each per step, the next logits (B, V)
 	 * written; SL_ERR with the error set (e.g. past the positions). */
@@ -105,6 +107,9 @@ char *sl_model_spec(const sl_model *m, char *buf, size_t n);
 /* Nonzero when the model decodes in step mode (a recurrent state, or a
  * key/value cache); otherwise generation re-runs the whole forward pass. */
 int sl_model_can_step(const sl_model *m);
+/* "step" when the model generates a token at a time (a step mode, or an
+ * encoder-decoder's caches), "rerun" when each token re-runs it. */
+const char *sl_model_decoding(const sl_model *m);
 
 /* Beam search over any decoder that steps K hypotheses at once: step
  * returns the logits (K, V) for tokens cur (K) at step t (rows past the live

@@ -130,12 +130,13 @@ sl_tensor *sl_lru(sl_tape *tp, sl_tensor *nu_log, sl_tensor *theta_log, sl_tenso
  * σ(gx_t) x_t -> h (B, T, D). */
 sl_tensor *sl_rglru(sl_tape *tp, sl_tensor *x, sl_tensor *ga, sl_tensor *gx, sl_tensor *lam, int parallel);
 
-/* Causal linear attention (Katharopoulos et al. 2020), fused: q, k, v
- * (B, T, H*Dh), heads interleaved as for sl_attention; φ = elu + 1,
- * y_t = Σ_{s<=t} φ(q_t)·φ(k_s) v_s / (Σ_{s<=t} φ(q_t)·φ(k_s) + 1e-6).
- * *probs (if not NULL) gets the implied attention (B, H, T, T), normalised
- * rows, valid until the tape is reset. */
-sl_tensor *sl_linear_attention(sl_tape *tp, sl_tensor *q, sl_tensor *k, sl_tensor *v, int heads, float **probs);
+/* Linear attention (Katharopoulos et al. 2020), fused: q (B, Tq, H*Dh),
+ * k, v (B, Tk, H*Dh), heads interleaved as for sl_attention; φ = elu + 1,
+ * y_t = Σ_s φ(q_t)·φ(k_s) v_s / (Σ_s φ(q_t)·φ(k_s) + 1e-6) over every key,
+ * or (causal, Tq = Tk) over s <= t. *probs (if not NULL) gets the implied
+ * attention (B, H, Tq, Tk), normalised rows, valid until the tape is reset. */
+sl_tensor *sl_linear_attention(sl_tape *tp, sl_tensor *q, sl_tensor *k, sl_tensor *v, int heads, int causal,
+			       float **probs);
 
 /* S4D's convolution kernel (src/core/op_s4d.c): per channel h (H) and
  * complex mode n (M), Δ = exp(log_dt[h]), A = -exp(A_re_log[h,n]) +

@@ -470,47 +470,49 @@ static inline float dphi(float x)
 }
 
 typedef struct la_ctx {
-	int B, T, H, Dh;
+	int B, T, Tk, H, Dh, causal; /* T: queries, Tk: keys (causal: Tk = T) */
 	const float *q, *k, *v;
-	float *y, *P;                /* out (B, T, H Dh); P (B, H, T, T) */
+	float *y, *P;                /* out (B, T, H Dh); P (B, H, T, Tk) */
 	const float *dy;             /* NULL: forward */
 	float *dq, *dk, *dv;
-	float *scratch;              /* per thread: 2 T Dh + T floats */
+	float *scratch;              /* per thread: (T + Tk) Dh + T floats */
 } la_ctx;
 
 /* one (b, h): forward, or backward when c->dy */
 static void la_bh(const la_ctx *c, int b, int h, float *s)
 {
-	int T = c->T, Dh = c->Dh, D = c->H * Dh;
-	float *fq = s, *fk = s + (size_t)T * Dh, *den = fk + (size_t)T * Dh;
-	const float *q = c->q + (size_t)b * T * D + (size_t)h * Dh, *k = c->k + (size_t)b * T * D + (size_t)h * Dh;
-	const float *v = c->v + (size_t)b * T * D + (size_t)h * Dh;
-	float *P = c->P + ((size_t)b * c->H + h) * T * T;
+	int T = c->T, Tk = c->Tk, Dh = c->Dh, D = c->H * Dh;
+	float *fq = s, *fk = s + (size_t)T * Dh, *den = fk + (size_t)Tk * Dh;
+	const float *q = c->q + (size_t)b * T * D + (size_t)h * Dh, *k = c->k + (size_t)b * Tk * D + (size_t)h * Dh;
+	const float *v = c->v + (size_t)b * Tk * D + (size_t)h * Dh;
+	float *P = c->P + ((size_t)b * c->H + h) * T * Tk;
 	for (int t = 0; t < T; t++)
-		for (int j = 0; j < Dh; j++) {
+		for (int j = 0; j < Dh; j++)
 			fq[(size_t)t * Dh + j] = phi(q[(size_t)t * D + j]);
+	for (int t = 0; t < Tk; t++)
+		for (int j = 0; j < Dh; j++)
 			fk[(size_t)t * Dh + j] = phi(k[(size_t)t * D + j]);
-		}
 	if (!c->dy) {
 		float *y = c->y + (size_t)b * T * D + (size_t)h * Dh;
 		for (int t = 0; t < T; t++) {
+			int last = c->causal ? t : Tk - 1;
 			float sum = 0.0f;
-			for (int u = 0; u <= t; u++) {
+			for (int u = 0; u <= last; u++) {
 				float a = 0.0f;
 				for (int j = 0; j < Dh; j++)
 					a += fq[(size_t)t * Dh + j] * fk[(size_t)u * Dh + j];
-				P[(size_t)t * T + u] = a;
+				P[(size_t)t * Tk + u] = a;
 				sum += a;
 			}
 			den[t] = sum + LINATTN_EPS;
-			for (int u = 0; u <= t; u++)
-				P[(size_t)t * T + u] /= den[t];
-			for (int u = t + 1; u < T; u++)
-				P[(size_t)t * T + u] = 0.0f;
+			for (int u = 0; u <= last; u++)
+				P[(size_t)t * Tk + u] /= den[t];
+			for (int u = last + 1; u < Tk; u++)
+				P[(size_t)t * Tk + u] = 0.0f;
 			for (int j = 0; j < Dh; j++) {
 				float acc = 0.0f;
-				for (int u = 0; u <= t; u++)
-					acc += P[(size_t)t * T + u] * v[(size_t)u * D + j];
+				for (int u = 0; u <= last; u++)
+					acc += P[(size_t)t * Tk + u] * v[(size_t)u * D + j];
 				y[(size_t)t * D + j] = acc;
 			}
 		}
@@ -519,11 +521,12 @@ static void la_bh(const la_ctx *c, int b, int h, float *s)
 	const float *dy = c->dy + (size_t)b * T * D + (size_t)h * Dh;
 	const float *y = c->y + (size_t)b * T * D + (size_t)h * Dh;
 	float *dq = c->dq ? c->dq + (size_t)b * T * D + (size_t)h * Dh : NULL;
-	float *dk = c->dk ? c->dk + (size_t)b * T * D + (size_t)h * Dh : NULL;
-	float *dv = c->dv ? c->dv + (size_t)b * T * D + (size_t)h * Dh : NULL;
+	float *dk = c->dk ? c->dk + (size_t)b * Tk * D + (size_t)h * Dh : NULL;
+	float *dv = c->dv ? c->dv + (size_t)b * Tk * D + (size_t)h * Dh : NULL;
 	for (int t = 0; t < T; t++) {
+		int last = c->causal ? t : Tk - 1;
 		float sum = 0.0f;
-		for (int u = 0; u <= t; u++) {
+		for (int u = 0; u <= last; u++) {
 			float a = 0.0f;
 			for (int j = 0; j < Dh; j++)
 				a += fq[(size_t)t * Dh + j] * fk[(size_t)u * Dh + j];
@@ -534,14 +537,15 @@ static void la_bh(const la_ctx *c, int b, int h, float *s)
 	/* dq row by row; dk and dv summed over t in order (s fixed) */
 	for (int t = 0; t < T; t++) {
 		float dyy = 0.0f;
+		int last = c->causal ? t : Tk - 1;
 		for (int j = 0; j < Dh; j++)
 			dyy += dy[(size_t)t * D + j] * y[(size_t)t * D + j];
-		for (int u = 0; u <= t; u++) {
+		for (int u = 0; u <= last; u++) {
 			float dyv = 0.0f;
 			for (int j = 0; j < Dh; j++)
 				dyv += dy[(size_t)t * D + j] * v[(size_t)u * D + j];
 			float dA = (dyv - dyy) / den[t];
-			float p = P[(size_t)t * T + u];
+			float p = P[(size_t)t * Tk + u];
 			for (int j = 0; j < Dh; j++) {
 				if (dq)
 					dq[(size_t)t * D + j] += dA * fk[(size_t)u * Dh + j] * dphi(q[(size_t)t * D + j]);
@@ -559,29 +563,32 @@ static void la_task(void *arg, int tid, int nth)
 	const la_ctx *c = arg;
 	size_t lo, hi;
 	sl_range((size_t)c->B * c->H, tid, nth, &lo, &hi);
-	float *s = c->scratch + (size_t)tid * (2 * (size_t)c->T * c->Dh + c->T);
+	float *s = c->scratch + (size_t)tid * (((size_t)c->T + c->Tk) * c->Dh + c->T);
 	for (size_t i = lo; i < hi; i++)
 		la_bh(c, (int)(i / (size_t)c->H), (int)(i % (size_t)c->H), s);
 }
 
 static void la_run(sl_tape *tp, la_ctx *c)
 {
-	size_t work = (size_t)c->B * c->H * c->T * c->T * c->Dh;
+	size_t work = (size_t)c->B * c->H * c->T * c->Tk * c->Dh;
 	int nth = tp->pool && work >= SL_PAR_MIN_WORK ? sl_pool_size(tp->pool) : 1;
-	c->scratch = sl_arena_alloc(tp->arena, (size_t)nth * (2 * (size_t)c->T * c->Dh + c->T) * sizeof(float));
+	c->scratch = sl_arena_alloc(tp->arena, (size_t)nth * (((size_t)c->T + c->Tk) * c->Dh + c->T) * sizeof(float));
 	if (nth > 1)
 		sl_pool_run(tp->pool, la_task, c);
 	else
 		la_task(c, 0, 1);
 }
 
-sl_tensor *sl_linear_attention(sl_tape *tp, sl_tensor *q, sl_tensor *k, sl_tensor *v, int heads, float **probs)
+sl_tensor *sl_linear_attention(sl_tape *tp, sl_tensor *q, sl_tensor *k, sl_tensor *v, int heads, int causal,
+			       float **probs)
 {
-	SL_ASSERT(q->ndim == 3 && sl_tensor_same_shape(q, k) && sl_tensor_same_shape(q, v));
+	SL_ASSERT(q->ndim == 3 && k->ndim == 3 && sl_tensor_same_shape(k, v));
+	SL_ASSERT(q->shape[0] == k->shape[0] && q->shape[2] == k->shape[2] && (!causal || q->shape[1] == k->shape[1]));
 	SL_ASSERT(heads >= 1 && q->shape[2] % heads == 0);
 	sl_tensor *ins[3] = { q, k, v };
 	sl_node n = sl_node_make(tp, SL_OP_LINATTN, ins, 3, 3, q->shape);
 	n.i[0] = heads;
+	n.i[1] = causal;
 	sl_tensor *y = sl_tape_apply(tp, &n);
 	if (probs)
 		*probs = n.saved;
@@ -591,10 +598,10 @@ sl_tensor *sl_linear_attention(sl_tape *tp, sl_tensor *q, sl_tensor *k, sl_tenso
 void sl_op_linattn_forward(sl_tape *tp, sl_node *n)
 {
 	const sl_tensor *q = n->in[0];
-	int B = q->shape[0], T = q->shape[1], H = n->i[0];
-	la_ctx c = { .B = B, .T = T, .H = H, .Dh = q->shape[2] / H, .q = q->data, .k = n->in[1]->data,
-		     .v = n->in[2]->data, .y = n->out->data };
-	c.P = sl_arena_alloc(tp->arena, (size_t)B * H * T * T * sizeof(float));
+	int B = q->shape[0], T = q->shape[1], Tk = n->in[1]->shape[1], H = n->i[0];
+	la_ctx c = { .B = B, .T = T, .Tk = Tk, .H = H, .Dh = q->shape[2] / H, .causal = n->i[1], .q = q->data,
+		     .k = n->in[1]->data, .v = n->in[2]->data, .y = n->out->data };
+	c.P = sl_arena_alloc(tp->arena, (size_t)B * H * T * Tk * sizeof(float));
 	n->saved = c.P;
 	la_run(tp, &c);
 }
@@ -603,7 +610,8 @@ void sl_op_linattn_backward(sl_tape *tp, sl_node *n)
 {
 	sl_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2];
 	int B = q->shape[0], T = q->shape[1], H = n->i[0];
-	la_ctx c = { .B = B, .T = T, .H = H, .Dh = q->shape[2] / H, .q = q->data, .k = k->data, .v = v->data,
+	la_ctx c = { .B = B, .T = T, .Tk = k->shape[1], .H = H, .Dh = q->shape[2] / H, .causal = n->i[1],
+		     .q = q->data, .k = k->data, .v = v->data,
 		     .y = n->out->data, .P = n->saved, .dy = n->out->grad,
 		     .dq = q->requires_grad ? sl_tape_grad(tp, q) : NULL,
 		     .dk = k->requires_grad ? sl_tape_grad(tp, k) : NULL,

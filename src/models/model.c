@@ -116,6 +116,12 @@ int sl_model_can_step(const sl_model *m)
 	return m->kind->can_step && m->kind->can_step(m->impl);
 }
 
+const char *sl_model_decoding(const sl_model *m)
+{
+	int steps = m->kind->greedy ? !m->kind->greedy_steps || m->kind->greedy_steps(m->impl) : sl_model_can_step(m);
+	return steps ? "step" : "rerun";
+}
+
 /* ---- generation ------------------------------------------------------------- */
 
 /* Records token tok of sequence b at step t; counts b finished at eos or at

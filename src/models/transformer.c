@@ -10,6 +10,7 @@
 
 static const char *const norm_names[] = { "pre", "post", NULL };
 static const char *const pe_names[] = { "sinusoidal", "learned", "none", NULL };
+static const char *const attn_names[] = { "softmax", "linear", NULL };
 
 #define OFF(f) offsetof(sl_transformer_config, f)
 const sl_optspec sl_transformer_options[] = {
@@ -22,6 +23,8 @@ const sl_optspec sl_transformer_options[] = {
 	{ "enc_pe", SL_OPT_ENUM, OFF(enc_pe), "sinusoidal", 0, 0, pe_names, "encoder positions" },
 	{ "dec_pe", SL_OPT_ENUM, OFF(dec_pe), "learned", 0, 0, pe_names, "decoder positions (learned ones start sinusoidal)" },
 	{ "dropout", SL_OPT_FLOAT, OFF(dropout), "0", 0, 0.9, NULL, "dropout after embeddings and sublayers" },
+	{ "attn", SL_OPT_ENUM, OFF(attn), "softmax", 0, 0, attn_names,
+	  "softmax, or linear: phi(q).phi(k), phi = elu + 1 (every attention: encoder, decoder, cross)" },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
 };
 
@@ -84,6 +87,7 @@ sl_transformer *sl_transformer_new(const sl_transformer_config *cfg, const sl_rn
 			}
 			if (cfg->mlp)
 				sl_nn_mlp_add(&ly->mlp, m->ps, N("mlp"), H, cfg->mlp * H);
+			ly->self.linear = ly->cross.linear = cfg->attn;
 #undef N
 		}
 	}
@@ -392,13 +396,28 @@ static sl_tensor *tf_seq2seq(void *impl, sl_tape *tp, const int32_t *src, const 
 static void tf_greedy(void *impl, sl_tape *tp, const int32_t *src, int B, int S, int maxT, int sos, int eos,
 		      int32_t *out, int *len)
 {
-	sl_transformer_greedy(impl, tp, src, B, S, maxT, sos, eos, out, len);
+	sl_transformer *m = impl;
+	if (m->cfg.attn) /* linear attention: its caches are not key/value ones; re-run */
+		sl_transformer_greedy_nocache(m, tp, src, B, S, maxT, sos, eos, out, len);
+	else
+		sl_transformer_greedy(m, tp, src, B, S, maxT, sos, eos, out, len);
 }
 
 static int tf_beam(void *impl, sl_tape *tp, const int32_t *src, int S, int maxT, int sos, int eos, int beam,
 		   int32_t *out)
 {
-	return sl_transformer_beam(impl, tp, src, S, maxT, sos, eos, beam, out);
+	sl_transformer *m = impl;
+	if (m->cfg.attn) { /* linear attention decodes greedily (no key/value caches to search with) */
+		int len;
+		sl_transformer_greedy_nocache(m, tp, src, 1, S, maxT, sos, eos, out, &len);
+		return len;
+	}
+	return sl_transformer_beam(m, tp, src, S, maxT, sos, eos, beam, out);
+}
+
+static int tf_greedy_steps(void *impl)
+{
+	return !((sl_transformer *)impl)->cfg.attn;
 }
 
 static void tf_work(const void *impl, double B, double S, double T, sl_work *w)
@@ -441,5 +460,6 @@ const sl_model_kind sl_model_transformer = {
 	.seq2seq = tf_seq2seq,
 	.greedy = tf_greedy,
 	.beam = tf_beam,
+	.greedy_steps = tf_greedy_steps,
 	.work = tf_work,
 };

@@ -116,7 +116,7 @@ static sl_tensor *attend(attn_layer *blk, const attn_config *c, const sl_mixer_c
 		q = sl_rope(tp, q, a->heads, 0, c->rope_base);
 		k = sl_rope(tp, k, a->heads, 0, c->rope_base);
 	}
-	sl_tensor *o = c->attn == ATTN_LINEAR ? sl_linear_attention(tp, q, k, v, a->heads, &blk->probs)
+	sl_tensor *o = c->attn == ATTN_LINEAR ? sl_linear_attention(tp, q, k, v, a->heads, 1, &blk->probs)
 					      : sl_attention(tp, q, k, v, a->heads, 1, c->window, scale, &blk->probs);
 	blk->B = sl_tensor_dim(h, 0);
 	blk->T = sl_tensor_dim(h, 1);

@@ -1013,7 +1013,7 @@ int sl_cmd_info(sl_session *s, sl_args *a)
 	sl_out(s, "model=\"%s\"", sl_model_spec(r->model, spec, sizeof spec));
 	/* the generation path: a step mode (a recurrent state, a key/value
 	 * cache), or the whole model re-run for each token */
-	sl_out(s, "decoding=%s", r->model->kind->greedy || sl_model_can_step(r->model) ? "step" : "rerun");
+	sl_out(s, "decoding=%s", sl_model_decoding(r->model));
 	info_groups(s, r->model->ps);
 	sl_out(s, "optim=%s lr=%g wd=%g clip=%g batch=%d accum=%d sched=%s warmup=%lld total_steps=%lld seed=%llu",
 	       optim_names[r->ocfg.kind], r->ocfg.lr, r->ocfg.weight_decay, r->ocfg.clip, r->bsz, r->ocfg.accum,
