@@ -29,9 +29,6 @@ int sl_budget_check(int64_t need, const char *what, const char *hint);
 /* "40 GB", "1.5 GB", "600 MB", "12 kB": bytes in decimal units, into buf. */
 const char *sl_budget_format(int64_t bytes, char *buf, size_t n);
 
-/* The bytes a generated task holds: its fixed test set and embedding. */
-int64_t sl_budget_gen_task(const sl_gen_spec *sp);
-
 /* A model's parameter count, from its kind's options (cfg: a filled config
  * of the kind) and the task's shape. */
 int64_t sl_budget_params(const sl_model_kind *kind, const void *cfg, const sl_model_shape *shape);

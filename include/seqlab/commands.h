@@ -68,6 +68,11 @@ const sl_cmd *sl_command_at(int i);
 /* The command name nearest to name by edit distance, or NULL if none is near. */
 const char *sl_command_suggest(const char *name);
 
+/* During completion: word i of the line before the cursor's word (0: the
+ * command name), or NULL. For completers whose candidates depend on an
+ * earlier word (model NAME = KIND key=...). */
+const char *sl_complete_word(int i);
+
 /* Completion for a line being typed: text is the line up to the cursor.
  * Calls add for every candidate for the word under the cursor (a command
  * name, a `key=` of the command's options, or what its completer offers). */

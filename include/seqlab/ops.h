@@ -40,7 +40,7 @@ enum sl_op {
 	SL_OP_COUNT
 };
 
-extern const sl_op_def sl_ops[SL_OP_COUNT];
+extern const sl_op_def sl_ops[]; /* SL_OP_COUNT rows */
 /* The op's name ("linear"), or "?" */
 const char *sl_op_name(int op);
 

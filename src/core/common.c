@@ -1,11 +1,15 @@
 /* common.c - errors, allocation, assertions, clock. */
 #include "seqlab/common.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static _Thread_local char err_buf[512];
 
@@ -101,4 +105,25 @@ double sl_now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int sl_open_regular(const char *path)
+{
+	struct stat sb;
+	/* O_NONBLOCK: a FIFO must not block the open; it is refused below */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &sb) != 0) {
+		sl_errorf("cannot open '%s': %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		sl_errorf("cannot read '%s': not a regular file (%s)", path,
+			  S_ISDIR(sb.st_mode) ? "a directory" : S_ISCHR(sb.st_mode) ? "a device" :
+			  S_ISFIFO(sb.st_mode) ? "a pipe" : "a special file");
+		close(fd);
+		return -1;
+	}
+	return fd;
 }

@@ -129,15 +129,6 @@ int sl_budget_check(int64_t need, const char *what, const char *hint)
 
 /* ---- tasks ---- */
 
-int64_t sl_budget_gen_task(const sl_gen_spec *sp)
-{
-	double T = sp->kind->total(sp->cfg, sp->len);
-	/* the test set (inputs and targets, int32), the fixed embedding (the
-	 * task's copy and each model's), and a training batch being made */
-	double b = (double)sp->test * T * 8 + (double)sp->vocab * sp->fixed_dim * 4 * 3 + 64 * T * 8;
-	return b < 9e18 ? (int64_t)b : INT64_MAX;
-}
-
 int64_t sl_budget_task_len(const sl_task *t)
 {
 	const sl_gen_kind *k = sl_gen_task_kind(t);
@@ -162,7 +153,7 @@ int64_t sl_budget_eval_batch(const sl_task *t)
 /* The option key of kind in cfg as text, or NULL if the kind has no such option. */
 static const char *opt(const sl_model_kind *kind, const void *cfg, const char *key, char *buf, size_t n)
 {
-	const sl_optspec *s = sl_optspec_find(kind->options, key);
+	const sl_optspec *s = sl_optspec_find(sl_model_options(kind), key);
 	if (!s)
 		return NULL;
 	sl_optspec_format(s, cfg, buf, n);
@@ -212,10 +203,10 @@ static void estimate_shape(const sl_model_kind *kind, const void *cfg, const sl_
 			else
 				e->attn++;
 		}
-	} else if (sl_optspec_find(kind->options, "enc")) {
+	} else if (sl_optspec_find(sl_model_options(kind), "enc")) {
 		e->attn = opt_num(kind, cfg, "enc", 2) + opt_num(kind, cfg, "dec", 2);
 		e->cross = opt_num(kind, cfg, "dec", 2);
-	} else if (sl_optspec_find(kind->options, "state")) {
+	} else if (sl_optspec_find(sl_model_options(kind), "state")) {
 		e->mamba = opt_num(kind, cfg, "layers", 2);
 	} else {
 		e->attn = opt_num(kind, cfg, "layers", 2);
@@ -271,10 +262,7 @@ static int64_t add_sat(int64_t a, int64_t b)
 int sl_budget_check_model(const sl_model_kind *kind, const char *const *keys, const char *const *vals, int n,
 			  const sl_task *task)
 {
-	void *cfg = sl_xcalloc(1, kind->cfg_size);
-	sl_optspec_defaults(kind->options, cfg);
-	for (int i = 0; i < n; i++)
-		sl_optspec_set(kind->options, cfg, keys[i], vals[i]); /* a bad one: sl_model_new says so */
+	void *cfg = sl_model_config(kind, keys, vals, n, 0); /* a bad option: sl_model_new says so */
 	sl_error_clear();
 	int64_t T = sl_budget_task_len(task);
 	int64_t run = sl_budget_run(sl_budget_params(kind, cfg, &task->shape));

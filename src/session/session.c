@@ -720,18 +720,9 @@ int sl_session_exec(sl_session *s, const char *text, const char *origin)
 /* Opens path for reading if it is a regular file; -1 with the error set. */
 static int open_regular(const char *path, struct stat *sb)
 {
-	/* O_NONBLOCK: a FIFO must not block the open; it is refused below */
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, sb) != 0) {
+	int fd = sl_open_regular(path);
+	if (fd >= 0 && fstat(fd, sb) != 0) {
 		sl_errorf("cannot open '%s': %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	if (!S_ISREG(sb->st_mode)) {
-		sl_errorf("cannot read '%s': not a regular file (%s)", path,
-			  S_ISDIR(sb->st_mode) ? "a directory" : S_ISCHR(sb->st_mode) ? "a device" :
-			  S_ISFIFO(sb->st_mode) ? "a pipe" : "a special file");
 		close(fd);
 		return -1;
 	}

@@ -226,8 +226,8 @@ sl_sweep *sl_sweep_parse(const char *line, const char *task)
 			}
 		} else {
 			int opt = key_index(optim_keys, k) >= 0;
-			if (!opt && !sl_optspec_find(sw->kind->options, k)) {
-				const char *near = sl_optspec_suggest(sw->kind->options, k);
+			if (!opt && !sl_optspec_find(sl_model_options(sw->kind), k)) {
+				const char *near = sl_optspec_suggest(sl_model_options(sw->kind), k);
 				sl_errorf("'%s' is not an option of %s or of optim%s%s%s", k, sw->kind->name,
 					  near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
 				goto fail;

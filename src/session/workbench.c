@@ -6,6 +6,7 @@
 #include "seqlab/piglatin.h"
 #include "seqlab/task_cmds.h"
 #include "seqlab/transformer.h"
+#include "seqlab/views.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -154,108 +155,16 @@ static sl_run *take_run(sl_session *s, sl_args *a)
 
 /* ---- task ------------------------------------------------------------------ */
 
-static const char *const size_names[] = { "small", "large", "all", NULL };
-
 int sl_cmd_task(sl_session *s, sl_args *a)
 {
 	sl_workbench *wb = sl_session_workbench(s);
-	const char *kind = sl_args_word(a);
-	if (kind && strcmp(kind, "piglatin") != 0) { /* recall, mqar, copy: task_cmds.c */
-		sl_task *t = sl_task_cmd_make(s, a, kind);
-		if (!t)
-			return SL_ERR;
-		if (wb->task)
-			sl_task_unref(wb->task);
-		wb->task = t;
-		sl_task_ref(t);
-		return SL_OK;
-	}
-	const char *file = NULL, *words = NULL, *corpus = NULL, *size_s = NULL;
-	uint64_t seed = sl_session_seed(s);
-	sl_args_str(a, "file", &file);
-	sl_args_str(a, "words", &words);
-	sl_args_str(a, "corpus", &corpus);
-	sl_args_str(a, "size", &size_s);
-	sl_args_u64(a, "seed", &seed);
-	if (!kind)
-		return sl_args_fail(a, "which task? (piglatin, recall, mqar, copy)");
-	if (strcmp(kind, "piglatin") != 0)
-		return sl_args_fail(a, "unknown task '%s' (piglatin)", kind);
-	if (sl_args_end(a) != SL_OK)
+	sl_task *t = sl_task_cmd_make(s, a, sl_args_word(a));
+	if (!t)
 		return SL_ERR;
-	if (!!file + !!words + !!corpus > 1)
-		return sl_args_fail(a, "give one of file=, words=, corpus=");
-	/* a device or a pipe would be read for ever (a missing file: the reader says so) */
-	struct stat sb;
-	const char *path = file ? file : words ? words : corpus;
-	if (path && stat(path, &sb) == 0 && sl_session_regular_file(path) != SL_OK)
-		return sl_fail(s, "%s", sl_error());
-	int n = SL_PL_SMALL;
-	if (size_s) {
-		int k;
-		for (k = 0; size_names[k] && strcmp(size_names[k], size_s); k++)
-			;
-		if (size_names[k]) {
-			n = k == 0 ? SL_PL_SMALL : k == 1 ? SL_PL_LARGE : 0;
-		} else {
-			char *end;
-			long v = strtol(size_s, &end, 10);
-			if (!*size_s || *end || v < 1 || v > 10000000)
-				return sl_args_fail(a, "size=%s is not small, large, all or a word count", size_s);
-			n = (int)v;
-		}
-		if (file)
-			return sl_args_fail(a, "size= applies to words= and corpus=, not to a pair file");
-	}
-	sl_pl_data *d;
-	const char *source;
-	if (file) {
-		d = sl_pl_load_pairs(file, seed);
-		source = file;
-	} else {
-		source = words ? words : corpus ? corpus : "/usr/share/dict/words";
-		d = sl_pl_from_words(source, corpus != NULL, n, seed);
-		if (!d && !words && !corpus)
-			return sl_fail(s, "%s (install the Debian package wamerican, or give words=PATH)", sl_error());
-	}
-	if (!d)
-		return sl_fail(s, "%s", sl_error());
-	if (d->ntrain == 0 || d->nval == 0) {
-		sl_pl_data_free(d);
-		return sl_fail(s, "%s: too few words to split into training and validation sets", source);
-	}
-	/* the desc is the canonical arguments of this command, seed included:
-	 * `task DESC` makes the same data again (load does) */
-	char desc[256], seed_s[32];
-	snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)seed);
-	sl_word dw[4] = {
-		{.text = "piglatin"},
-		{.key = file ? "file" : corpus ? "corpus" : "words", .value = source},
-		{.key = "size", .value = size_s ? size_s : "small"},
-		{.key = "seed", .value = seed_s},
-	};
-	if (file)
-		dw[2] = dw[3];
-	char *canon = sl_session_format_words(dw, file ? 3 : 4);
-	int fits = strlen(canon) < sizeof desc;
-	snprintf(desc, sizeof desc, "%s", canon);
-	free(canon);
-	if (!fits) {
-		sl_pl_data_free(d);
-		return sl_fail(s, "%s: the path is too long", source);
-	}
 	if (wb->task)
 		sl_task_unref(wb->task);
-	wb->task = sl_pl_task_new(d, desc);
-	sl_task_ref(wb->task);
-	sl_out(s, "task=piglatin pairs=%d train=%d val=%d vocab=%d source=%s", d->n, d->ntrain, d->nval, SL_PL_VOCAB,
-	       source);
-	if (file)
-		sl_out(s, "bad_lines=%d duplicates=%d conflicts=%d rule_mismatches=%d", d->bad_lines, d->duplicates,
-		       d->conflicts, d->rule_mismatches);
-	if (d->conflicts)
-		sl_info(s, "note: %d source words have a second, different target (kept the first: %s)", d->conflicts,
-			d->conflict_example);
+	wb->task = t;
+	sl_task_ref(t);
 	return SL_OK;
 }
 
@@ -331,8 +240,10 @@ int sl_cmd_model(sl_session *s, sl_args *a)
 			names[k] = sl_model_kinds[k]->name;
 		names[k] = NULL;
 		const char *near = sl_args_suggest(kind_name, names);
-		return sl_args_fail(a, "unknown model kind '%s'%s%s%s", kind_name, near ? "; did you mean '" : "",
-				    near ? near : "", near ? "'?" : "");
+		if (near)
+			return sl_args_fail(a, "unknown model kind '%s'; did you mean '%s'? (kinds: %s)", kind_name, near,
+					    sl_model_kind_names(0));
+		return sl_args_fail(a, "unknown model kind '%s' (kinds: %s)", kind_name, sl_model_kind_names(0));
 	}
 	const char *keys[64], *vals[64];
 	int n = 0;
@@ -953,11 +864,13 @@ int sl_cmd_attn(sl_session *s, sl_args *a)
 		return sl_args_fail(a, "which word?");
 	if (sl_args_end(a) != SL_OK)
 		return SL_ERR;
+	if (r->model->kind->layers) /* a stack: the views its attention blocks offer */
+		return sl_views_show(s, a, r, word, "attn", layer_s, head_s);
 	if (!sl_pl_task_data(r->task))
 		return sl_fail(s, "run '%s' is on the %s task: attn needs piglatin", r->name, r->task->ops->name);
-	if (strcmp(r->model->kind->name, "transformer") != 0)
-		return sl_fail(s, "run '%s' is a %s: attention views need a transformer", r->name, r->model->kind->name);
-	sl_transformer *tf = r->model->impl;
+	if (!r->model->kind->seq2seq)
+		return sl_fail(s, "run '%s' is a %s: it has no attention to show", r->name, r->model->kind->name);
+	sl_transformer *tf = r->model->impl; /* the encoder-decoder kind */
 	int layers = kind == SL_ATTN_ENC ? tf->cfg.enc : tf->cfg.dec, heads = tf->cfg.heads;
 	int l0 = 0, l1 = layers, h0 = 0, h1 = heads;
 	if (layer_s && strcmp(layer_s, "all")) {
@@ -1065,6 +978,9 @@ int sl_cmd_info(sl_session *s, sl_args *a)
 	char spec[1024];
 	sl_out(s, "run=%s params=%zu tensors=%d", r->name, sl_params_count(r->model->ps), r->model->ps->n);
 	sl_out(s, "model=\"%s\"", sl_model_spec(r->model, spec, sizeof spec));
+	/* the generation path: a step mode (a recurrent state, a key/value
+	 * cache), or the whole model re-run for each token */
+	sl_out(s, "decoding=%s", r->model->kind->greedy || sl_model_can_step(r->model) ? "step" : "rerun");
 	sl_out(s, "optim=%s lr=%g wd=%g clip=%g batch=%d accum=%d sched=%s warmup=%lld total_steps=%lld seed=%llu",
 	       optim_names[r->ocfg.kind], r->ocfg.lr, r->ocfg.weight_decay, r->ocfg.clip, r->bsz, r->ocfg.accum,
 	       sched_names[r->sched.kind], (long long)r->sched.warmup, (long long)r->sched.total,
