@@ -1271,8 +1271,13 @@ static void explain_missing(const char *dir)
 		sl_errorf("%s: %s", dir, strerror(errno));
 	else if (!S_ISDIR(sb.st_mode))
 		sl_errorf("%s is not a directory (a saved session is one)", dir);
-	else
-		sl_errorf("%s is not a saved seqlab session (no journal.sl)", dir);
+	else {
+		char *j = path_join(dir, "journal.sl");
+		if (stat(j, &sb) != 0 || sl_session_regular_file(j) == SL_OK)
+			sl_errorf("%s is not a saved seqlab session (no journal.sl)", dir);
+		/* else: the error says what journal.sl is (a device...) */
+		free(j);
+	}
 }
 
 static int no_runs(sl_session *s, const char *what)

@@ -39,7 +39,7 @@ static char *describe(const sl_task_kind *k, const void *cfg, uint64_t seed)
 	for (const sl_optspec *o = k->options; o->key; o++)
 		n++;
 	sl_word *w = sl_xcalloc((size_t)n + 2, sizeof *w);
-	char (*vals)[SL_OPT_STRMAX] = sl_xcalloc((size_t)n + 1, sizeof *vals);
+	char (*vals)[SL_OPT_STRMAX] = sl_xcalloc((size_t)n + 2, sizeof *vals); /* the name's slot, n options, the seed */
 	int m = 0;
 	w[m++] = (sl_word){ .text = k->name };
 	for (const sl_optspec *o = k->options; o->key; o++)
