@@ -78,10 +78,12 @@ void sl_session_record(sl_session *s, const char *text);
 int sl_session_set_recording(sl_session *s, int on);
 
 /* ---- untrusted text ---- */
-/* Decides whether a command may run: SL_OK, or SL_ERR with the error set
- * (the command is then reported as failing, with that error, and not run). */
+/* Decides whether a command may run, given its words after the name (n of
+ * them): SL_OK, or SL_ERR with the error set (the command is then reported
+ * as failing, with that error, and not run). */
 struct sl_cmd;
-typedef int (*sl_filter_fn)(void *ud, const struct sl_cmd *cmd);
+struct sl_word;
+typedef int (*sl_filter_fn)(void *ud, const struct sl_cmd *cmd, const struct sl_word *w, int n);
 /* While a filter is set, every command goes through it first (`load` lets a
  * saved state.sl run only set, task and model; `replay` lets a journal run
  * only state-changing commands). NULL removes it. */

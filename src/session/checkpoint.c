@@ -1198,9 +1198,11 @@ static void capture_out(void *ud, int kind, const char *line)
 
 /* The commands a saved state.sl (or the model line import builds) may run:
  * the ones that describe state, nothing that writes, reads scripts or quits. */
-static int state_filter(void *ud, const sl_cmd *c)
+static int state_filter(void *ud, const sl_cmd *c, const sl_word *w, int n)
 {
 	(void)ud;
+	(void)w;
+	(void)n;
 	if (!strcmp(c->name, "set") || !strcmp(c->name, "task") || !strcmp(c->name, "model"))
 		return SL_OK;
 	sl_errorf("a saved state holds only set, task and model lines; '%s' is refused (the file was forged?)",
@@ -1209,8 +1211,10 @@ static int state_filter(void *ud, const sl_cmd *c)
 }
 
 /* What a journal given to replay may run: the commands a journal records. */
-static int journal_filter(void *ud, const sl_cmd *c)
+static int journal_filter(void *ud, const sl_cmd *c, const sl_word *w, int n)
 {
+	(void)w;
+	(void)n;
 	if (c->flags & (SL_CMD_STATE | SL_CMD_RECORDS))
 		return SL_OK;
 	sl_errorf("a journal holds only commands that change the session's state; replay refuses '%s' "
@@ -1267,8 +1271,13 @@ static void explain_missing(const char *dir)
 		sl_errorf("%s: %s", dir, strerror(errno));
 	else if (!S_ISDIR(sb.st_mode))
 		sl_errorf("%s is not a directory (a saved session is one)", dir);
-	else
-		sl_errorf("%s is not a saved seqlab session (no journal.sl)", dir);
+	else {
+		char *j = path_join(dir, "journal.sl");
+		if (stat(j, &sb) != 0 || sl_session_regular_file(j) == SL_OK)
+			sl_errorf("%s is not a saved seqlab session (no journal.sl)", dir);
+		/* else: the error says what journal.sl is (a device...) */
+		free(j);
+	}
 }
 
 static int no_runs(sl_session *s, const char *what)

@@ -652,7 +652,7 @@ static int run_command(sl_session *s, struct cmdbuf *cb, const struct loc *at)
 	}
 	if (s->filter) {
 		sl_error_clear();
-		if (s->filter(s->filter_ud, cmd) != SL_OK) {
+		if (s->filter(s->filter_ud, cmd, cb->w + 1, cb->n - 1) != SL_OK) {
 			report(s, at, cmd->name, "%s", sl_error());
 			return SL_ERR;
 		}

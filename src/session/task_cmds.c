@@ -39,7 +39,7 @@ static char *describe(const sl_task_kind *k, const void *cfg, uint64_t seed)
 	for (const sl_optspec *o = k->options; o->key; o++)
 		n++;
 	sl_word *w = sl_xcalloc((size_t)n + 2, sizeof *w);
-	char (*vals)[SL_OPT_STRMAX] = sl_xcalloc((size_t)n + 1, sizeof *vals);
+	char (*vals)[SL_OPT_STRMAX] = sl_xcalloc((size_t)n + 2, sizeof *vals); /* the name's slot, n options, the seed */
 	int m = 0;
 	w[m++] = (sl_word){ .text = k->name };
 	for (const sl_optspec *o = k->options; o->key; o++)
@@ -175,6 +175,12 @@ int sl_task_cmd_eval_lengths(sl_session *s, sl_args *a, sl_run *r, int *status)
 		return sl_args_fail(a, "lengths=%s: expected A..B, N or all", spec), 1;
 	if (lo < dlo)
 		return sl_fail(s, "lengths=%s: the task's shortest sequence is %d", spec, dlo), 1;
+	/* the longest length's n sequences and a forward pass over 256 of them, before allocating */
+	int64_t T = sl_gen_task_kind(r->task)->total(sl_gen_task_config(r->task), hi);
+	int64_t need = (int64_t)n * T * 8 +
+		       sl_budget_step(r->model->kind, r->model->cfg, &r->task->shape, SL_MIN(n, 256), T) / 2;
+	if (sl_budget_check(need, "this evaluation", "a smaller n= or shorter lengths=") != SL_OK)
+		return sl_fail(s, "%s", sl_error()), 1;
 	sl_out(s, "run=%s lengths=%d..%d step=%lld n=%lld train_len=%d", r->name, lo, hi, step, n, train);
 	r->tape->pool = sl_session_pool(s);
 	for (int len = lo; len <= hi; len += (int)step) {
