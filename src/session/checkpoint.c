@@ -520,6 +520,190 @@ static int check_apply(const sl_checkpoint *c, sl_run *r, sl_run *tr, sl_optim_c
 	return SL_OK;
 }
 
+/* The tensors a checkpoint must hold for run r with optimizer o, located
+ * and checked before anything changes. */
+typedef struct located {
+	const sl_safetensors_tensor **pt;  /* (n, 4): param., optim.m., optim.v., grad. of each parameter */
+	const sl_safetensors_tensor *loss, *lr, *evals, *mistakes;
+	int expect;                         /* tensors counted */
+} located;
+
+/* Every parameter's value, moments and (mid-accumulation) gradient. */
+static int locate_params(const sl_safetensors *st, const sl_params *ps, const sl_optim *o, const sl_optim *os,
+			 int kind, located *L)
+{
+	for (int i = 0; i < ps->n; i++) {
+		const sl_tensor *p = ps->t[i];
+		int64_t shape[SL_ST_MAXDIM];
+		for (int d = 0; d < p->ndim; d++)
+			shape[d] = p->shape[d];
+		char name[512];
+		const char *pre[4] = { "param.", "optim.m.", "optim.v.", "grad." };
+		int has[4] = { 1, o->m != NULL, o->v != NULL, os->micro > 0 };
+		for (int k = 0; k < 4; k++) {
+			snprintf(name, sizeof name, "%s%s", pre[k], p->name);
+			if (!has[k]) {
+				if (sl_safetensors_find(st, name)) {
+					sl_errorf("tensor '%s' does not belong to this %s optimizer", name,
+						  sl_optim_kind_name(kind));
+					return SL_ERR;
+				}
+				continue;
+			}
+			L->pt[4 * i + k] = want_tensor(st, name, SL_ST_F32, p->ndim, shape);
+			if (!L->pt[4 * i + k])
+				return SL_ERR;
+			L->expect++;
+		}
+	}
+	return SL_OK;
+}
+
+/* The history (one loss and lr a step, the evaluations) and the mistakes,
+ * which must agree with the run's step count. */
+static int locate_history(const sl_safetensors *st, int64_t step, located *L)
+{
+	const sl_safetensors_tensor *tl = sl_safetensors_find(st, "history.loss");
+	int64_t nsteps = tl && tl->ndim == 1 ? tl->shape[0] : -1;
+	int64_t sh1[1] = { nsteps };
+	if (!tl || nsteps > INT32_MAX) {
+		sl_errorf("tensor 'history.loss' is missing or has the wrong shape");
+		return SL_ERR;
+	}
+	if (nsteps != step) {
+		/* every step adds one entry: a cursor that disagrees was changed */
+		sl_errorf("run.step=%" PRId64 " but its history has %" PRId64 " steps", step, nsteps);
+		return SL_ERR;
+	}
+	if (!(L->loss = want_tensor(st, "history.loss", SL_ST_F32, 1, sh1)) ||
+	    !(L->lr = want_tensor(st, "history.lr", SL_ST_F32, 1, sh1)))
+		return SL_ERR;
+	const sl_safetensors_tensor *tev = sl_safetensors_find(st, "history.evals");
+	int64_t sh2[2] = { tev && tev->ndim == 2 ? tev->shape[0] : -1, EVAL_COLS };
+	if (sh2[0] > INT32_MAX)
+		sh2[0] = -1;
+	if (!(L->evals = want_tensor(st, "history.evals", SL_ST_F64, 2, sh2)))
+		return SL_ERR;
+	const sl_safetensors_tensor *tmk = sl_safetensors_find(st, "mistakes");
+	if (!tmk || tmk->dtype != SL_ST_U8 || tmk->ndim != 1) {
+		sl_errorf("tensor 'mistakes' is missing or has the wrong dtype or shape");
+		return SL_ERR;
+	}
+	L->mistakes = tmk;
+	return SL_OK;
+}
+
+/* The mistakes: lines of three tab-separated fields. */
+static int check_mistakes(const char *mk, size_t mlen)
+{
+	if (mlen && (mk[mlen - 1] != '\n' || memchr(mk, 0, mlen))) {
+		sl_errorf("tensor 'mistakes' is not lines of text");
+		return SL_ERR;
+	}
+	for (size_t p = 0; p < mlen;) {
+		const char *e = memchr(mk + p, '\n', mlen - p);
+		int tabs = 0;
+		for (const char *q = mk + p; q < e; q++)
+			tabs += *q == '\t';
+		if (tabs != 2) {
+			sl_errorf("tensor 'mistakes' has a line without three fields");
+			return SL_ERR;
+		}
+		p = (size_t)(e - mk) + 1;
+	}
+	return SL_OK;
+}
+
+/* Commits the parameters, moments and optimizer, schedule and cursor. */
+static void commit_state(sl_run *r, const sl_run *tr, const located *L, sl_optim *o, const sl_optim *os,
+			 const sl_optim_config *oc, const sl_sched *sc)
+{
+	sl_params *ps = r->model->ps;
+	sl_params_zero_grad(ps);
+	for (int i = 0; i < ps->n; i++) {
+		size_t off = ps->offset[i], nb = L->pt[4 * i]->nbytes;
+		memcpy(ps->data + off, L->pt[4 * i]->data, nb);
+		if (o->m)
+			memcpy(o->m + off, L->pt[4 * i + 1]->data, nb);
+		if (o->v)
+			memcpy(o->v + off, L->pt[4 * i + 2]->data, nb);
+		if (os->micro > 0)
+			memcpy(ps->grad + off, L->pt[4 * i + 3]->data, nb);
+	}
+	o->step = os->step;
+	o->micro = os->micro;
+	o->skipped = os->skipped;
+	o->lr = os->lr;
+	o->grad_norm = os->grad_norm;
+	o->clipped = os->clipped;
+	sl_optim_free(r->opt);
+	r->opt = o;
+	r->ocfg = *oc;
+	r->sched = *sc;
+	if (r->plan)
+		r->task->ops->plan_free(r->plan);
+	r->plan = NULL;
+	r->seed = tr->seed;
+	r->bsz = tr->bsz;
+	r->shuffle = tr->shuffle;
+	r->step = tr->step;
+	r->epoch = tr->epoch;
+	r->batch = tr->batch;
+	r->seconds = tr->seconds;
+	r->tokens_since_eval = tr->tokens_since_eval;
+	r->loss_sum_since_eval = tr->loss_sum_since_eval;
+	r->words_trained = tr->words_trained;
+}
+
+/* Commits the history and the mistakes. */
+static void commit_history(sl_run *r, const located *L)
+{
+	int nsteps = (int)L->loss->shape[0], nevals = (int)L->evals->shape[0];
+	free(r->loss);
+	free(r->lr);
+	r->capsteps = nsteps ? nsteps : 0;
+	r->loss = nsteps ? sl_xmalloc((size_t)nsteps * sizeof *r->loss) : NULL;
+	r->lr = nsteps ? sl_xmalloc((size_t)nsteps * sizeof *r->lr) : NULL;
+	if (nsteps) {
+		memcpy(r->loss, L->loss->data, (size_t)nsteps * sizeof *r->loss);
+		memcpy(r->lr, L->lr->data, (size_t)nsteps * sizeof *r->lr);
+	}
+	r->nsteps = nsteps;
+	free(r->evals);
+	r->capevals = nevals;
+	r->evals = nevals ? sl_xcalloc((size_t)nevals, sizeof *r->evals) : NULL;
+	r->nevals = nevals;
+	for (int i = 0; i < nevals; i++) {
+		double row[EVAL_COLS];
+		memcpy(row, (const char *)L->evals->data + (size_t)i * sizeof row, sizeof row);
+		sl_eval *e = &r->evals[i];
+		e->step = (int64_t)row[0];
+		e->epoch = (int64_t)row[1];
+		e->seconds = row[2];
+		e->train_loss = row[3];
+		e->val_loss = row[4];
+		e->val_acc = row[5];
+		e->cer = row[6];
+		e->words = (int)row[7];
+		e->correct = (int)row[8];
+	}
+	sl_mistakes_clear(&r->mistakes);
+	const char *mk = L->mistakes->data;
+	size_t mlen = L->mistakes->nbytes;
+	for (size_t p = 0; p < mlen;) {
+		const char *e = memchr(mk + p, '\n', mlen - p);
+		size_t len = (size_t)(e - (mk + p));
+		char *line = sl_xmalloc(len + 1);
+		memcpy(line, mk + p, len);
+		line[len] = 0;
+		char *t1 = strchr(line, '\t'), *t2 = strchr(t1 + 1, '\t');
+		*t1 = *t2 = 0;
+		sl_mistakes_add(&r->mistakes, line, t1 + 1, t2 + 1);
+		free(line);
+		p += len + 1;
+	}
+}
+
 int sl_checkpoint_apply(const sl_checkpoint *c, sl_run *r, sl_pool *pool)
 {
 	const sl_safetensors *st = c->st;
@@ -537,170 +721,22 @@ int sl_checkpoint_apply(const sl_checkpoint *c, sl_run *r, sl_pool *pool)
 	sl_optim *o = sl_optim_new(&oc, ps, pool);
 	if (!o)
 		return SL_ERR;
-	/* every tensor, before anything changes */
-	int expect = 4;
-	const sl_safetensors_tensor **pt = sl_xcalloc((size_t)ps->n * 4 + 1, sizeof *pt);
-	int bad = 0;
-	for (int i = 0; i < ps->n && !bad; i++) {
-		const sl_tensor *p = ps->t[i];
-		int64_t shape[SL_ST_MAXDIM];
-		for (int d = 0; d < p->ndim; d++)
-			shape[d] = p->shape[d];
-		char name[512];
-		const char *pre[4] = { "param.", "optim.m.", "optim.v.", "grad." };
-		int has[4] = { 1, o->m != NULL, o->v != NULL, os.micro > 0 };
-		for (int k = 0; k < 4 && !bad; k++) {
-			snprintf(name, sizeof name, "%s%s", pre[k], p->name);
-			if (!has[k]) {
-				if (sl_safetensors_find(st, name)) {
-					sl_errorf("tensor '%s' does not belong to this %s optimizer", name,
-						  sl_optim_kind_name(oc.kind));
-					bad = 1;
-				}
-				continue;
-			}
-			pt[4 * i + k] = want_tensor(st, name, SL_ST_F32, p->ndim, shape);
-			bad = !pt[4 * i + k];
-			expect++;
-		}
-	}
-	const sl_safetensors_tensor *tl = NULL, *tlr = NULL, *tev = NULL, *tmk = NULL;
-	if (!bad) {
-		tl = sl_safetensors_find(st, "history.loss");
-		int64_t nsteps = tl && tl->ndim == 1 ? tl->shape[0] : -1;
-		int64_t sh1[1] = { nsteps };
-		if (!tl || nsteps > INT32_MAX) {
-			sl_errorf("tensor 'history.loss' is missing or has the wrong shape");
-			bad = 1;
-		} else if (nsteps != tr.step) {
-			/* every step adds one entry: a cursor that disagrees was changed */
-			sl_errorf("run.step=%" PRId64 " but its history has %" PRId64 " steps", tr.step, nsteps);
-			bad = 1;
-		}
-		if (!bad)
-			tl = want_tensor(st, "history.loss", SL_ST_F32, 1, sh1);
-		if (!bad && tl)
-			tlr = want_tensor(st, "history.lr", SL_ST_F32, 1, sh1);
-		tev = bad || !tlr ? NULL : sl_safetensors_find(st, "history.evals");
-		if (!bad && tlr) {
-			int64_t sh2[2] = { tev && tev->ndim == 2 ? tev->shape[0] : -1, EVAL_COLS };
-			if (sh2[0] > INT32_MAX)
-				sh2[0] = -1;
-			tev = want_tensor(st, "history.evals", SL_ST_F64, 2, sh2);
-		}
-		tmk = bad || !tev ? NULL : sl_safetensors_find(st, "mistakes");
-		if (!bad && tev && (!tmk || tmk->dtype != SL_ST_U8 || tmk->ndim != 1)) {
-			sl_errorf("tensor 'mistakes' is missing or has the wrong dtype or shape");
-			tmk = NULL;
-		}
-		bad = bad || !tl || !tlr || !tev || !tmk;
-	}
-	if (!bad && sl_safetensors_count(st) != expect) {
-		sl_errorf("it holds %d tensors where %d were expected", sl_safetensors_count(st), expect);
+	/* every tensor checked before anything changes */
+	located L = { .pt = sl_xcalloc((size_t)ps->n * 4 + 1, sizeof *L.pt), .expect = 4 };
+	int bad = locate_params(st, ps, o, &os, oc.kind, &L) != SL_OK || locate_history(st, tr.step, &L) != SL_OK;
+	if (!bad && sl_safetensors_count(st) != L.expect) {
+		sl_errorf("it holds %d tensors where %d were expected", sl_safetensors_count(st), L.expect);
 		bad = 1;
 	}
-	/* the mistakes: lines of three tab-separated fields */
-	const char *mk = tmk ? tmk->data : NULL;
-	size_t mlen = tmk ? tmk->nbytes : 0;
-	if (!bad && mlen && (mk[mlen - 1] != '\n' || memchr(mk, 0, mlen))) {
-		sl_errorf("tensor 'mistakes' is not lines of text");
-		bad = 1;
-	}
-	for (size_t p = 0; !bad && p < mlen;) {
-		const char *e = memchr(mk + p, '\n', mlen - p);
-		int tabs = 0;
-		for (const char *q = mk + p; q < e; q++)
-			tabs += *q == '\t';
-		if (tabs != 2) {
-			sl_errorf("tensor 'mistakes' has a line without three fields");
-			bad = 1;
-		}
-		p = (size_t)(e - mk) + 1;
-	}
+	bad = bad || check_mistakes(L.mistakes->data, L.mistakes->nbytes) != SL_OK;
 	if (bad) {
-		free(pt);
+		free(L.pt);
 		sl_optim_free(o);
 		return SL_ERR;
 	}
-
-	/* commit */
-	sl_params_zero_grad(ps);
-	for (int i = 0; i < ps->n; i++) {
-		size_t off = ps->offset[i], nb = pt[4 * i]->nbytes;
-		memcpy(ps->data + off, pt[4 * i]->data, nb);
-		if (o->m)
-			memcpy(o->m + off, pt[4 * i + 1]->data, nb);
-		if (o->v)
-			memcpy(o->v + off, pt[4 * i + 2]->data, nb);
-		if (os.micro > 0)
-			memcpy(ps->grad + off, pt[4 * i + 3]->data, nb);
-	}
-	free(pt);
-	o->step = os.step;
-	o->micro = os.micro;
-	o->skipped = os.skipped;
-	o->lr = os.lr;
-	o->grad_norm = os.grad_norm;
-	o->clipped = os.clipped;
-	sl_optim_free(r->opt);
-	r->opt = o;
-	r->ocfg = oc;
-	r->sched = sc;
-	if (r->plan)
-		r->task->ops->plan_free(r->plan);
-	r->plan = NULL;
-	r->seed = tr.seed;
-	r->bsz = tr.bsz;
-	r->shuffle = tr.shuffle;
-	r->step = tr.step;
-	r->epoch = tr.epoch;
-	r->batch = tr.batch;
-	r->seconds = tr.seconds;
-	r->tokens_since_eval = tr.tokens_since_eval;
-	r->loss_sum_since_eval = tr.loss_sum_since_eval;
-	r->words_trained = tr.words_trained;
-	int nsteps = (int)tl->shape[0], nevals = (int)tev->shape[0];
-	free(r->loss);
-	free(r->lr);
-	r->capsteps = nsteps ? nsteps : 0;
-	r->loss = nsteps ? sl_xmalloc((size_t)nsteps * sizeof *r->loss) : NULL;
-	r->lr = nsteps ? sl_xmalloc((size_t)nsteps * sizeof *r->lr) : NULL;
-	if (nsteps) {
-		memcpy(r->loss, tl->data, (size_t)nsteps * sizeof *r->loss);
-		memcpy(r->lr, tlr->data, (size_t)nsteps * sizeof *r->lr);
-	}
-	r->nsteps = nsteps;
-	free(r->evals);
-	r->capevals = nevals;
-	r->evals = nevals ? sl_xcalloc((size_t)nevals, sizeof *r->evals) : NULL;
-	r->nevals = nevals;
-	for (int i = 0; i < nevals; i++) {
-		double row[EVAL_COLS];
-		memcpy(row, (const char *)tev->data + (size_t)i * sizeof row, sizeof row);
-		sl_eval *e = &r->evals[i];
-		e->step = (int64_t)row[0];
-		e->epoch = (int64_t)row[1];
-		e->seconds = row[2];
-		e->train_loss = row[3];
-		e->val_loss = row[4];
-		e->val_acc = row[5];
-		e->cer = row[6];
-		e->words = (int)row[7];
-		e->correct = (int)row[8];
-	}
-	sl_mistakes_clear(&r->mistakes);
-	for (size_t p = 0; p < mlen;) {
-		const char *e = memchr(mk + p, '\n', mlen - p);
-		size_t len = (size_t)(e - (mk + p));
-		char *line = sl_xmalloc(len + 1);
-		memcpy(line, mk + p, len);
-		line[len] = 0;
-		char *t1 = strchr(line, '\t'), *t2 = strchr(t1 + 1, '\t');
-		*t1 = *t2 = 0;
-		sl_mistakes_add(&r->mistakes, line, t1 + 1, t2 + 1);
-		free(line);
-		p += len + 1;
-	}
+	commit_state(r, &tr, &L, o, &os, &oc, &sc);
+	commit_history(r, &L);
+	free(L.pt);
 	return SL_OK;
 }
 
