@@ -26,6 +26,9 @@ char *sl_xstrdup(const char *s);
  * "cannot read 'P': not a regular file (a device)" (a directory, a pipe...).
  * A device or a pipe would be read for ever. */
 int sl_open_regular(const char *path);
+/* Writes n bytes to a new file at path (which must not exist), fsync'ed;
+ * SL_ERR with "PATH: reason" (the file removed) on failure. */
+int sl_write_new_file(const char *path, const void *data, size_t n);
 /* Splits line in place at each sep into at most max fields (the text after
  * the max-th field's separator is dropped); returns the count. */
 int sl_split(char *line, char sep, char **f, int max);

@@ -127,3 +127,35 @@ int sl_open_regular(const char *path)
 	}
 	return fd;
 }
+
+/* Writes n bytes to a new file at path (it must not exist), fsync'ed. */
+int sl_write_new_file(const char *path, const void *data, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		sl_errorf("%s: %s", path, strerror(errno));
+		return SL_ERR;
+	}
+	const char *p = data;
+	size_t left = n;
+	while (left > 0) {
+		ssize_t k = write(fd, p, left);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			sl_errorf("%s: %s", path, k < 0 ? strerror(errno) : "short write");
+			close(fd);
+			unlink(path);
+			return SL_ERR;
+		}
+		p += k;
+		left -= (size_t)k;
+	}
+	if (fsync(fd) != 0 || close(fd) != 0) {
+		sl_errorf("%s: %s", path, strerror(errno));
+		unlink(path);
+		return SL_ERR;
+	}
+	return SL_OK;
+}
+

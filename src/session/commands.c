@@ -2,6 +2,7 @@
  * suggestion and completion over the table. */
 #include "seqlab/commands.h"
 #include "seqlab/checkpoint.h"
+#include "seqlab/savedir.h"
 #include "seqlab/journal.h"
 #include "seqlab/sweep.h"
 #include "seqlab/display.h"
