@@ -252,7 +252,7 @@ static void completes(sl_session *s, const char *text, const char *want)
 static void test_complete(void)
 {
 	sl_session *s = fresh();
-	completes(s, "s", "set show source stop ssm save sweep ");
+	completes(s, "s", "set show source stop sample ssm save sweep ");
 	completes(s, "se", "set ");
 	completes(s, "set ", "seed= threads= ");
 	completes(s, "set seed=1 th", "threads= ");
@@ -270,7 +270,7 @@ static void test_complete(void)
 	completes(s, "model m = hybrid pat", "pattern= ");
 	completes(s, "model m = nosuch h", "");
 	/* task: the kinds, then the kind's options */
-	completes(s, "task ", "piglatin recall mqar copy ");
+	completes(s, "task ", "piglatin recall mqar copy charlm ");
 	completes(s, "task re", "recall ");
 	completes(s, "task recall t", "tau= test= ");
 	completes(s, "task copy L=8 ", "L= N= A= batches= test= maxlen= seed= ");

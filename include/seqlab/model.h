@@ -131,6 +131,16 @@ int sl_beam_search(const sl_beam_ops *ops, int K, int V, int maxT, int sos, int 
  * count up to and including eos (maxT if none). V: the vocabulary. */
 void sl_model_greedy(sl_model *m, sl_tape *tp, const int32_t *src, int B, int S, int maxT, int sos, int eos, int V,
 		     int32_t *out, int *len);
+/* Samples n tokens after the prompt (np tokens, at least 1) from a language
+ * model: the logits divided by temp (temp <= 0: the most likely token),
+ * the top_k most likely kept (0: all), a token drawn from rng; in step mode
+ * when the kind has one (and rerun is 0), else by re-running the model on
+ * the last ctx tokens (the positions it has). emit(ud, token) gets each
+ * token as it comes (may be NULL); out (n) gets them all. Returns the count
+ * made, or -1 with the error set. */
+int sl_model_sample(sl_model *m, sl_tape *tp, const int32_t *prompt, int np, int n, float temp, int top_k, int V,
+		    int ctx, sl_rng *rng, int rerun, void (*emit)(void *ud, int32_t tok), void *ud, int32_t *out);
+
 /* Beam search of width beam for one source (S tokens): the kind's own, or a
  * language model's in step mode over `src eos sos`; greedy decoding for a
  * kind with neither. Returns the length written to out (maxT at most). */

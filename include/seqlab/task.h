@@ -54,6 +54,11 @@ typedef struct sl_task_ops {
 	/* Evaluates m on the held-out data: val_loss, val_acc, cer, words,
 	 * correct; mistakes (may be NULL) receives the wrong answers. */
 	void (*eval)(sl_task *t, sl_model *m, sl_tape *tp, sl_eval *e, sl_mistakes *mistakes);
+	/* Language tasks with a text vocabulary (may be NULL): text to token
+	 * ids (at most max; the count, or -1 with the error set), and ids back
+	 * to text (out has n + 1 bytes). */
+	int (*encode)(sl_task *t, const char *text, int32_t *out, int max);
+	void (*decode)(sl_task *t, const int32_t *tok, int n, char *out);
 	void (*free)(sl_task *t);
 } sl_task_ops;
 
@@ -95,7 +100,7 @@ typedef struct sl_task_kind {
 } sl_task_kind;
 
 extern const sl_task_kind *const sl_task_kinds[]; /* NULL-terminated */
-extern const sl_task_kind sl_task_piglatin, sl_task_recall, sl_task_mqar, sl_task_copy;
+extern const sl_task_kind sl_task_piglatin, sl_task_recall, sl_task_mqar, sl_task_copy, sl_task_charlm;
 /* By name; NULL if none. */
 const sl_task_kind *sl_task_kind_find(const char *name);
 /* "piglatin, recall, ..." (a thread's static string). */

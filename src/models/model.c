@@ -360,3 +360,91 @@ int sl_model_beam(sl_model *m, sl_tape *tp, const int32_t *src, int S, int maxT,
 	tp->training = tr;
 	return len;
 }
+
+/* ---- sampling ---------------------------------------------------------------- */
+
+/* One token from logits (V): greedy at temp <= 0, else softmax(logits/temp)
+ * over the top_k (0: all) drawn with rng. */
+static int32_t draw(const float *logits, int V, float temp, int top_k, sl_rng *rng, double *p)
+{
+	int best = sl_argmax(logits, V);
+	if (temp <= 0.0f || top_k == 1)
+		return best;
+	float cut = -INFINITY;
+	if (top_k > 0 && top_k < V) { /* the k-th largest logit: keep those >= it */
+		float *tmp = sl_xmalloc((size_t)V * sizeof *tmp);
+		memcpy(tmp, logits, (size_t)V * sizeof *tmp);
+		for (int k = 0; k < top_k; k++) {
+			int j = sl_argmax(tmp, V);
+			cut = tmp[j];
+			tmp[j] = -INFINITY;
+		}
+		free(tmp);
+	}
+	double mx = logits[best] / (double)temp, sum = 0;
+	for (int v = 0; v < V; v++) {
+		p[v] = logits[v] >= cut ? exp(logits[v] / (double)temp - mx) : 0.0;
+		sum += p[v];
+	}
+	double u = sl_rng_double(rng) * sum, acc = 0;
+	for (int v = 0; v < V; v++) {
+		acc += p[v];
+		if (u < acc && p[v] > 0)
+			return v;
+	}
+	return best;
+}
+
+int sl_model_sample(sl_model *m, sl_tape *tp, const int32_t *prompt, int np, int n, float temp, int top_k, int V,
+		    int ctx, sl_rng *rng, int rerun, void (*emit)(void *ud, int32_t tok), void *ud, int32_t *out)
+{
+	if (!m->kind->lm) {
+		sl_errorf("a %s is not a language model: sample needs one (%s)", m->kind->name, sl_model_kind_names(1));
+		return -1;
+	}
+	SL_ASSERT(np >= 1 && n >= 0 && ctx >= 1);
+	int ge = tp->grad_enabled, tr = tp->training, made = 0;
+	tp->grad_enabled = 0;
+	tp->training = 0;
+	double *p = sl_xmalloc((size_t)V * sizeof *p);
+	float *logits = sl_xmalloc((size_t)V * sizeof *logits);
+	void *st = !rerun && sl_model_can_step(m) ? m->kind->state_new(m->impl, 1) : NULL;
+	int stepping = st != NULL;
+	/* the context for re-running: the last ctx tokens */
+	int32_t *win = sl_xmalloc((size_t)(np + n + 1) * sizeof *win);
+	memcpy(win, prompt, (size_t)np * sizeof *win);
+	int len = np;
+	for (int i = 0; stepping && i < np; i++) {
+		stepping = m->kind->step(m->impl, tp, st, &prompt[i], logits) == SL_OK;
+		sl_tape_reset(tp);
+	}
+	for (; made < n; made++) {
+		if (!stepping) { /* past the step mode's positions, or none: re-run the last ctx tokens */
+			int L = len < ctx ? len : ctx;
+			sl_tensor *lg = m->kind->lm(m->impl, tp, win + len - L, 1, L);
+			if (!lg) {
+				made = -1;
+				break;
+			}
+			memcpy(logits, lg->data + (size_t)(L - 1) * V, (size_t)V * sizeof *logits);
+			sl_tape_reset(tp);
+		}
+		int32_t tok = draw(logits, V, temp, top_k, rng, p);
+		out[made] = tok;
+		win[len++] = tok;
+		if (emit)
+			emit(ud, tok);
+		if (stepping && made + 1 < n) {
+			stepping = m->kind->step(m->impl, tp, st, &tok, logits) == SL_OK;
+			sl_tape_reset(tp);
+		}
+	}
+	if (st)
+		m->kind->state_free(st);
+	free(win);
+	free(logits);
+	free(p);
+	tp->grad_enabled = ge;
+	tp->training = tr;
+	return made;
+}

@@ -3,6 +3,7 @@
 #include "seqlab/commands.h"
 #include "seqlab/checkpoint.h"
 #include "seqlab/savedir.h"
+#include "seqlab/sample.h"
 #include "seqlab/journal.h"
 #include "seqlab/sweep.h"
 #include "seqlab/display.h"
@@ -572,6 +573,22 @@ static const sl_cmd commands[] = {
 			"translated wrongly, with the output and the expected translation.",
 		.run = sl_cmd_mistakes,
 		.opts = SL_OPTS("n"),
+		.complete = complete_run,
+	},
+	{
+		.name = "sample",
+		.usage = "sample RUN [prompt=TEXT] [n=500] [temp=0.8] [top_k=0] [seed=N] [file=PATH]",
+		.summary = "generate text with a language model on a text task",
+		.help = "Generates n characters (1..100000) after the prompt (default a newline) with RUN's "
+			"model on its charlm task, printing each line as it comes: the next character is drawn "
+			"from the softmax of the logits divided by temp (temp=0: always the most likely one) "
+			"over the top_k most likely (0: all), from seed=N (default: the session seed), so the "
+			"same seed gives the same text. Language models with a step mode (mamba, s4d, lru, "
+			"hawk, linear attention) generate a character at a time; the others re-run the model "
+			"on the last ctx characters (info's decoding= says which). file=PATH also writes the "
+			"prompt and the sample there. Ends with run=, sampled=, temp=, top_k=, seed=, decoding=.",
+		.run = sl_cmd_sample,
+		.opts = SL_OPTS("prompt", "n", "temp", "top_k", "seed", "file"),
 		.complete = complete_run,
 	},
 	{

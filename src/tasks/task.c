@@ -11,6 +11,7 @@ const sl_task_kind *const sl_task_kinds[] = {
 	&sl_task_recall,
 	&sl_task_mqar,
 	&sl_task_copy,
+	&sl_task_charlm,
 	NULL,
 };
 
