@@ -73,6 +73,9 @@ const sl_gen_kind *sl_gen_task_kind(const sl_task *t);
 /* The task's config (the kind's struct), its lengths (min_len..max_len, the
  * default range of an accuracy-vs-length table) and training length. */
 const void *sl_gen_task_config(const sl_task *t);
+/* Test sequence i (0 .. test-1) of a generated task: its inputs and targets
+ * (-1 where not scored), *T long; NULL if i is out of range. */
+const int32_t *sl_gen_task_test(const sl_task *t, int i, const int32_t **y, int *T);
 void sl_gen_task_lengths(const sl_task *t, int *lo, int *hi, int *train);
 /* Loss and accuracy of m on n fresh sequences of task length len (drawn
  * from the task seed and len, so the same every call). SL_ERR with the error

@@ -601,7 +601,10 @@ static const sl_cmd commands[] = {
 			"or the grid of all layers x heads. Rows attend to columns; ^ is the start token. "
 			"For a language model (gpt, a hybrid) it shows the causal self-attention of each "
 			"attention block over the prefix-LM sequence (WORD, $ = EOS, ^ = SOS, the "
-			"translation); kind= does not apply.",
+			"translation) on Pig-Latin; over the text WORD (quoted) on a charlm task; and on "
+			"recall, MQAR and copy over test sequence WORD (a number) or the tokens WORD "
+			"(a,b,c), with recall's query, key and value marked q, k, v (and the model's answer); "
+			"kind= does not apply.",
 		.run = sl_cmd_attn,
 		.opts = SL_OPTS("layer", "head", "kind"),
 		.complete = complete_run,

@@ -4,9 +4,11 @@
  * labels them and hands them to the session. */
 #include "seqlab/commands.h"
 #include "seqlab/piglatin.h"
+#include "seqlab/recall.h"
 #include "seqlab/views.h"
 #include "seqlab/workbench.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +49,135 @@ static int pick(sl_args *a, const char *key, const char *val, int *lo, int *hi)
 	return SL_OK;
 }
 
+/* The sequence a view runs over, with a label per position. */
+typedef struct sl_input {
+	int32_t *x;
+	const int32_t *y;   /* targets (-1: not scored), or NULL */
+	int T;
+	char (*lab)[8];
+	char out[320];      /* what the model answers */
+	char caption[512];
+	const char *what;   /* "word", "text", "sequence" */
+} sl_input;
+
+static void input_free(sl_input *in)
+{
+	free(in->x);
+	free(in->lab);
+}
+
+/* Pig-Latin: the prefix-LM sequence word $ ^ translation; a text task: the
+ * text's characters; a generated task: test sequence N (or comma-separated
+ * tokens), recall's query, key and value marked q, k, v. */
+static int view_input(sl_session *s, sl_args *a, sl_run *r, const char *word, sl_input *in)
+{
+	memset(in, 0, sizeof *in);
+	sl_task *t = r->task;
+	if (sl_pl_task_data(t)) {
+		char out[4 * SL_PL_MAXLEN];
+		r->tape->pool = sl_session_pool(s);
+		if (sl_pl_translate(t, r->model, r->tape, word, 1, out, sizeof out) != SL_OK)
+			return sl_fail(s, "%s", sl_error());
+		in->x = sl_xmalloc(8 * SL_PL_MAXLEN * sizeof *in->x);
+		int S = sl_pl_encode(word, in->x, SL_PL_MAXLEN);
+		in->x[S] = SL_PL_EOS;
+		in->x[S + 1] = SL_PL_SOS;
+		in->T = S + 2 + sl_pl_encode(out, in->x + S + 2, 4 * SL_PL_MAXLEN);
+		in->lab = sl_xcalloc((size_t)in->T, sizeof *in->lab);
+		for (int i = 0; i < in->T; i++)
+			snprintf(in->lab[i], sizeof in->lab[i], "%c", sl_pl_char(in->x[i]));
+		snprintf(in->out, sizeof in->out, "%s", out);
+		snprintf(in->caption, sizeof in->caption, "%s -> %s (prefix: word $ ^ translation)", word, out);
+		in->what = "word";
+		return SL_OK;
+	}
+	if (t->ops->encode) {
+		size_t n = strlen(word);
+		in->x = sl_xmalloc((n + 1) * sizeof *in->x);
+		int T = t->ops->encode(t, word, in->x, (int)n);
+		if (T <= 0) {
+			input_free(in);
+			return sl_fail(s, "%s", T < 0 ? sl_error() : "an empty text");
+		}
+		if (T > t->shape.maxlen)
+			T = t->shape.maxlen; /* the positions the model has */
+		in->T = T;
+		in->lab = sl_xcalloc((size_t)T, sizeof *in->lab);
+		for (int i = 0; i < T; i++) {
+			char c = word[i];
+			snprintf(in->lab[i], sizeof in->lab[i], "%c", c == ' ' ? '_' : c == '\n' ? '|' : isprint((unsigned char)c) ? c : '?');
+		}
+		snprintf(in->caption, sizeof in->caption, "\"%.*s\" (its characters; _ a space, | a newline)", T, word);
+		snprintf(in->out, sizeof in->out, "-");
+		in->what = "text";
+		return SL_OK;
+	}
+	const sl_gen_kind *gk = sl_gen_task_kind(t);
+	if (!gk)
+		return sl_fail(s, "run '%s' is on the %s task, which has no inputs to show", r->name, t->ops->name);
+	/* a test sequence by number, or tokens a,b,c */
+	const int32_t *tx = NULL, *ty = NULL;
+	int T = 0;
+	char *end;
+	long idx = strtol(word, &end, 10);
+	if (*end == 0 && end != word) {
+		tx = sl_gen_task_test(t, (int)idx, &ty, &T);
+		if (!tx)
+			return sl_args_fail(a, "%s: a test sequence's number (0 up to the task's test= less 1) or tokens a,b,c",
+					    word);
+	}
+	if (tx) {
+		in->x = sl_xmalloc((size_t)T * sizeof *in->x);
+		memcpy(in->x, tx, (size_t)T * sizeof *in->x);
+		in->y = ty;
+	} else {
+		in->x = sl_xmalloc((strlen(word) / 2 + 2) * sizeof *in->x);
+		for (const char *p = word; *p; ) {
+			long v = strtol(p, &end, 10);
+			if (end == p || v < 0 || v >= t->shape.vocab || (*end && *end != ',')) {
+				input_free(in);
+				return sl_args_fail(a, "%s: tokens are numbers 0..%d separated by commas", word, t->shape.vocab - 1);
+			}
+			in->x[T++] = (int32_t)v;
+			p = *end ? end + 1 : end;
+		}
+		if (T > t->shape.maxlen) {
+			input_free(in);
+			return sl_args_fail(a, "%d tokens: the task's longest sequence is %d", T, t->shape.maxlen);
+		}
+	}
+	in->T = T;
+	in->lab = sl_xcalloc((size_t)T, sizeof *in->lab);
+	for (int i = 0; i < T; i++)
+		snprintf(in->lab[i], sizeof in->lab[i], "%d", in->x[i]);
+	if (strcmp(gk->name, "recall") == 0 && T >= 2) {
+		/* the query (last), its first occurrence (the key) and the value tau on */
+		const sl_recall_config *rc = sl_gen_task_config(t);
+		int q = in->x[T - 1], k = -1;
+		for (int i = 0; i < T - 1 && k < 0; i++)
+			if (in->x[i] == q)
+				k = i;
+		snprintf(in->lab[T - 1], sizeof in->lab[T - 1], "%dq", q);
+		if (k >= 0) {
+			snprintf(in->lab[k], sizeof in->lab[k], "%dk", q);
+			if (k + rc->tau < T - 1)
+				snprintf(in->lab[k + rc->tau], sizeof in->lab[k + rc->tau], "%dv", in->x[k + rc->tau]);
+		}
+	} else if (in->y) {
+		for (int i = 0; i < T; i++)
+			if (in->y[i] >= 0)
+				snprintf(in->lab[i], sizeof in->lab[i], "%d*", in->x[i]);
+	}
+	if (tx)
+		snprintf(in->caption, sizeof in->caption, "%s test sequence %ld (q query, k its first occurrence, v the value; "
+			 "* scored)", gk->name, idx);
+	else
+		snprintf(in->caption, sizeof in->caption, "%s tokens %s", gk->name, word);
+	snprintf(in->out, sizeof in->out, "-");
+	in->what = "sequence";
+	return SL_OK;
+}
+
 int sl_views_show(sl_session *s, sl_args *a, sl_run *r, const char *word, const char *view, const char *layer_s,
 		  const char *head_s)
 {
@@ -72,33 +203,40 @@ int sl_views_show(sl_session *s, sl_args *a, sl_run *r, const char *word, const 
 		h0 = (int)v;
 		h1 = h0 + 1;
 	}
-	if (!sl_pl_task_data(r->task))
-		return sl_fail(s, "run '%s' is on the %s task: %s views need piglatin", r->name, r->task->ops->name,
-			       view);
-	char out[4 * SL_PL_MAXLEN];
-	r->tape->pool = sl_session_pool(s);
-	if (sl_pl_translate(r->task, m, r->tape, word, 1, out, sizeof out) != SL_OK)
-		return sl_fail(s, "%s", sl_error());
-	/* the prefix-LM sequence: word, EOS, SOS, translation */
-	int32_t x[8 * SL_PL_MAXLEN];
-	int S = sl_pl_encode(word, x, SL_PL_MAXLEN);
-	x[S] = SL_PL_EOS;
-	x[S + 1] = SL_PL_SOS;
-	int T = S + 2 + sl_pl_encode(out, x + S + 2, 4 * SL_PL_MAXLEN);
+	sl_input in;
+	if (view_input(s, a, r, word, &in) != SL_OK)
+		return SL_ERR;
+	int32_t *x = in.x;
+	int T = in.T;
 	sl_tape *tp = r->tape;
 	sl_tape_reset(tp);
 	tp->grad_enabled = 0;
 	tp->training = 0;
-	if (!m->kind->lm(m->impl, tp, x, 1, T)) {
+	sl_tensor *logits = m->kind->lm(m->impl, tp, x, 1, T);
+	if (!logits) {
 		sl_tape_reset(tp);
+		input_free(&in);
 		return sl_fail(s, "%s", sl_error());
 	}
-	char lab[8 * SL_PL_MAXLEN][4], (*chl)[8] = sl_xcalloc(4096, sizeof *chl);
-	const char *rows[8 * SL_PL_MAXLEN], **cols = sl_xcalloc(4096, sizeof *cols);
-	for (int t = 0; t < T; t++) {
-		snprintf(lab[t], sizeof lab[t], "%c", sl_pl_char(x[t]));
-		rows[t] = lab[t];
+	if (in.y) { /* the model's answers where the task scores */
+		int V = sl_tensor_dim(logits, -1), scored = 0, right = 0;
+		char got[256] = "";
+		size_t k = 0;
+		for (int t = 0; t < T; t++)
+			if (in.y[t] >= 0) {
+				int o = sl_argmax(logits->data + (size_t)t * V, V);
+				scored++;
+				right += o == in.y[t];
+				if (k < sizeof got - 16)
+					k += (size_t)snprintf(got + k, sizeof got - k, "%s%d", k ? "," : "", o);
+			}
+		snprintf(in.out, sizeof in.out, "%s (right %d of %d)", got, right, scored);
 	}
+	const char **rows = sl_xcalloc((size_t)T, sizeof *rows);
+	char (*chl)[8] = sl_xcalloc(4096, sizeof *chl);
+	const char **cols = sl_xcalloc(4096, sizeof *cols);
+	for (int t = 0; t < T; t++)
+		rows[t] = in.lab[t];
 	for (int j = 0; j < 4096; j++) {
 		snprintf(chl[j], sizeof chl[j], "%d", j);
 		cols[j] = chl[j];
@@ -143,10 +281,9 @@ int sl_views_show(sl_session *s, sl_args *a, sl_run *r, const char *word, const 
 						  .row_labels = g[i].row_kind == SL_GRID_POS ? rows : cols,
 						  .col_labels = g[i].col_kind == SL_GRID_POS ? rows : cols,
 						  .fixed = g[i].fixed, .lo = g[i].lo, .hi = g[i].hi };
-		char caption[640];
-		snprintf(caption, sizeof caption, "%s of run %s: %s -> %s (prefix: word $ ^ translation)", view, r->name,
-			 word, out);
-		sl_out(s, "run=%s word=%s output=%s show=%s layers=%d..%d", r->name, word, out, view, l0, l1 - 1);
+		char caption[768];
+		snprintf(caption, sizeof caption, "%s of run %s: %s", view, r->name, in.caption);
+		sl_out(s, "run=%s %s=%s output=%s show=%s layers=%d..%d", r->name, in.what, word, in.out, view, l0, l1 - 1);
 		sl_view v = { .caption = caption, .n = nm, .m = mv };
 		sl_session_view(s, &v);
 	}
@@ -156,6 +293,8 @@ int sl_views_show(sl_session *s, sl_args *a, sl_run *r, const char *word, const 
 	free(titles);
 	free(cols);
 	free(chl);
+	free(rows);
+	input_free(&in);
 	sl_tape_reset(tp);
 	return rc;
 }

@@ -232,6 +232,16 @@ const sl_gen_kind *sl_gen_task_kind(const sl_task *t)
 	return t && t->ops == &gen_ops ? ((const gen_task *)t->impl)->kind : NULL;
 }
 
+const int32_t *sl_gen_task_test(const sl_task *t, int i, const int32_t **y, int *T)
+{
+	const gen_task *g = t->impl;
+	if (!sl_gen_task_kind(t) || i < 0 || i >= g->ntest)
+		return NULL;
+	*T = g->test_T;
+	*y = g->test_y + (size_t)i * g->test_T;
+	return g->test_x + (size_t)i * g->test_T;
+}
+
 const void *sl_gen_task_config(const sl_task *t)
 {
 	SL_ASSERT(sl_gen_task_kind(t));
