@@ -270,7 +270,7 @@ static void test_complete(void)
 	completes(s, "model m = hybrid pat", "pattern= ");
 	completes(s, "model m = nosuch h", "");
 	/* task: the kinds, then the kind's options */
-	completes(s, "task ", "piglatin recall mqar copy charlm ");
+	completes(s, "task ", "piglatin recall mqar copy charlm pixels ");
 	completes(s, "task re", "recall ");
 	completes(s, "task recall t", "tau= test= ");
 	completes(s, "task copy L=8 ", "L= N= A= batches= test= maxlen= seed= ");

@@ -59,6 +59,9 @@ typedef struct sl_task_ops {
 	 * to text (out has n + 1 bytes). */
 	int (*encode)(sl_task *t, const char *text, int32_t *out, int max);
 	void (*decode)(sl_task *t, const int32_t *tok, int n, char *out);
+	/* Image tasks (may be NULL): the side of the square image and its grey
+	 * levels (tokens 0..levels-1); returns the start token. */
+	int (*image)(sl_task *t, int *side, int *levels);
 	void (*free)(sl_task *t);
 } sl_task_ops;
 
@@ -100,7 +103,8 @@ typedef struct sl_task_kind {
 } sl_task_kind;
 
 extern const sl_task_kind *const sl_task_kinds[]; /* NULL-terminated */
-extern const sl_task_kind sl_task_piglatin, sl_task_recall, sl_task_mqar, sl_task_copy, sl_task_charlm;
+extern const sl_task_kind sl_task_piglatin, sl_task_recall, sl_task_mqar, sl_task_copy, sl_task_charlm,
+	sl_task_pixels;
 /* By name; NULL if none. */
 const sl_task_kind *sl_task_kind_find(const char *name);
 /* "piglatin, recall, ..." (a thread's static string). */

@@ -577,7 +577,7 @@ static const sl_cmd commands[] = {
 	},
 	{
 		.name = "sample",
-		.usage = "sample RUN [prompt=TEXT] [n=500] [temp=0.8] [top_k=0] [seed=N] [file=PATH]",
+		.usage = "sample RUN [prompt=TEXT] [n=500] [temp=0.8] [top_k=0] [seed=N] [file=PATH] [images=4]",
 		.summary = "generate text with a language model on a text task",
 		.help = "Generates n characters (1..100000) after the prompt (default a newline) with RUN's "
 			"model on its charlm task, printing each line as it comes: the next character is drawn "
@@ -586,9 +586,12 @@ static const sl_cmd commands[] = {
 			"same seed gives the same text. Language models with a step mode (mamba, s4d, lru, "
 			"hawk, linear attention) generate a character at a time; the others re-run the model "
 			"on the last ctx characters (info's decoding= says which). file=PATH also writes the "
-			"prompt and the sample there. Ends with run=, sampled=, temp=, top_k=, seed=, decoding=.",
+			"prompt and the sample there. Ends with run=, sampled=, temp=, top_k=, seed=, decoding=. "
+			"On a pixels task it draws images=N whole images (1..64, default 4) pixel by pixel, "
+			"prints them as text (two characters a pixel) and shows them as heatmaps "
+			"(heatmap save FILE.png keeps them).",
 		.run = sl_cmd_sample,
-		.opts = SL_OPTS("prompt", "n", "temp", "top_k", "seed", "file"),
+		.opts = SL_OPTS("prompt", "n", "temp", "top_k", "seed", "file", "images"),
 		.complete = complete_run,
 	},
 	{

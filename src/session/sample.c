@@ -42,11 +42,68 @@ static void emit(void *ud, int32_t tok)
 		flush_line(st);
 }
 
+/* images=N pictures from an image task: drawn as text (two characters a
+ * pixel) and shown as a view (the heatmap pane; `heatmap save FILE.png`). */
+static int sample_images(sl_session *s, sl_run *r, int count, float temp, int top_k, uint64_t seed)
+{
+	sl_task *t = r->task;
+	int side, levels, start = t->ops->image(t, &side, &levels), P = side * side;
+	int32_t *tok = sl_xmalloc((size_t)P * sizeof *tok);
+	float *v = sl_xmalloc((size_t)count * P * sizeof *v);
+	sl_view_matrix *mv = sl_xcalloc((size_t)count, sizeof *mv);
+	char (*titles)[24] = sl_xcalloc((size_t)count, sizeof *titles);
+	sl_arena *ar = sl_arena_new(0);
+	sl_tape *tp = sl_tape_new(ar, sl_session_pool(s));
+	sl_rng rng;
+	sl_rng_seed(&rng, seed);
+	static const char ramp[] = " .:-=+*#%@";
+	int rc = SL_OK, made = 0;
+	for (int k = 0; k < count && rc == SL_OK; k++) {
+		int32_t first = start;
+		if (sl_model_sample(r->model, tp, &first, 1, P, temp, top_k, t->shape.vocab, t->shape.maxlen, &rng, 0,
+				    NULL, NULL, tok) != P) {
+			rc = sl_fail(s, "%s", sl_error());
+			break;
+		}
+		char line[2 * 28 + 1];
+		for (int y = 0; y < side; y++) {
+			for (int x = 0; x < side; x++) {
+				int q = tok[y * side + x] < levels ? tok[y * side + x] : levels - 1;
+				line[2 * x] = line[2 * x + 1] = ramp[q * 9 / (levels - 1)];
+				v[(size_t)k * P + y * side + x] = (float)q;
+			}
+			line[2 * side] = 0;
+			sl_info(s, "%s", line);
+		}
+		sl_info(s, "%s", "");
+		snprintf(titles[k], sizeof titles[k], "image %d", k);
+		mv[k] = (sl_view_matrix){ .title = titles[k], .v = v + (size_t)k * P, .rows = side, .cols = side,
+					  .fixed = 1, .lo = 0, .hi = (float)(levels - 1) };
+		made++;
+	}
+	if (rc == SL_OK) {
+		char caption[128];
+		snprintf(caption, sizeof caption, "%d images sampled from run %s (seed %llu)", made, r->name,
+			 (unsigned long long)seed);
+		sl_view view = { .caption = caption, .n = made, .m = mv };
+		sl_session_view(s, &view);
+		sl_out(s, "run=%s images=%d side=%d levels=%d temp=%g top_k=%d seed=%llu decoding=%s", r->name, made, side,
+		       levels, temp, top_k, (unsigned long long)seed, sl_model_decoding(r->model));
+	}
+	sl_tape_free(tp);
+	sl_arena_free(ar);
+	free(titles);
+	free(mv);
+	free(v);
+	free(tok);
+	return rc;
+}
+
 int sl_cmd_sample(sl_session *s, sl_args *a)
 {
 	sl_workbench *wb = sl_session_workbench(s);
 	const char *name = sl_args_word(a), *prompt = NULL, *file = NULL;
-	long long n = 500, top_k = 0;
+	long long n = 500, top_k = 0, images = 4;
 	double temp = 0.8;
 	uint64_t seed = sl_session_seed(s);
 	sl_args_str(a, "prompt", &prompt);
@@ -55,6 +112,7 @@ int sl_cmd_sample(sl_session *s, sl_args *a)
 	sl_args_int(a, "top_k", 0, 1 << 20, &top_k);
 	sl_args_u64(a, "seed", &seed);
 	sl_args_str(a, "file", &file);
+	int has_images = sl_args_int(a, "images", 1, 64, &images);
 	if (!name)
 		return sl_args_fail(a, "which run?");
 	if (sl_args_end(a) != SL_OK)
@@ -63,9 +121,17 @@ int sl_cmd_sample(sl_session *s, sl_args *a)
 	if (!r)
 		return sl_fail(s, "no run '%s'; 'runs' lists them", name);
 	sl_task *t = r->task;
+	if (t->ops->image) {
+		if (prompt || file)
+			return sl_args_fail(a, "an image task samples whole images: prompt= and file= do not apply "
+					    "(heatmap save FILE.png keeps them)");
+		return sample_images(s, r, (int)images, (float)temp, (int)top_k, seed);
+	}
+	if (has_images)
+		return sl_args_fail(a, "images= is for image tasks (task pixels)");
 	if (!t->ops->encode || !t->ops->decode)
-		return sl_fail(s, "run '%s' is on the %s task, which has no text to sample: sample needs a text task "
-			       "(task charlm)", name, t->ops->name);
+		return sl_fail(s, "run '%s' is on the %s task, which has no text or images to sample: sample needs "
+			       "task charlm or pixels", name, t->ops->name);
 	int32_t *tok = sl_xmalloc((size_t)(SAMPLE_MAX + n) * sizeof *tok);
 	int np = t->ops->encode(t, prompt && *prompt ? prompt : "\n", tok, SAMPLE_MAX);
 	if (np < 0 && !(prompt && *prompt)) /* a text without newlines: start from its first character */

@@ -12,6 +12,7 @@ const sl_task_kind *const sl_task_kinds[] = {
 	&sl_task_mqar,
 	&sl_task_copy,
 	&sl_task_charlm,
+	&sl_task_pixels,
 	NULL,
 };
 
