@@ -76,7 +76,7 @@ struct sl_model_kind {
 /* The kinds, NULL-terminated; lookup by name (NULL if unknown). */
 extern const sl_model_kind *const sl_model_kinds[];
 extern const sl_model_kind sl_model_transformer, sl_model_gpt, sl_model_mamba, sl_model_hybrid, sl_model_s4d,
-	sl_model_lru, sl_model_hawk, sl_model_griffin;
+	sl_model_lru, sl_model_hawk, sl_model_griffin, sl_model_elman, sl_model_gru, sl_model_lstm;
 const sl_model_kind *sl_model_kind_find(const char *name);
 /* The kinds' names, "transformer, gpt, ...", or only the language models'
  * (lm nonzero); a thread's own static string. */

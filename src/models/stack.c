@@ -470,6 +470,27 @@ const sl_model_kind sl_model_griffin = {
 	STACK_KIND,
 };
 
+const sl_model_kind sl_model_elman = {
+	.name = "elman",
+	.summary = "Elman's tanh RNN blocks (a language model)",
+	.stack = &(const sl_stack_preset){ .repeat = 'E', .rms = 0, .stack_opts = "hidden layers dropout" },
+	STACK_KIND,
+};
+
+const sl_model_kind sl_model_gru = {
+	.name = "gru",
+	.summary = "GRU blocks (a language model)",
+	.stack = &(const sl_stack_preset){ .repeat = 'U', .rms = 0, .stack_opts = "hidden layers dropout" },
+	STACK_KIND,
+};
+
+const sl_model_kind sl_model_lstm = {
+	.name = "lstm",
+	.summary = "LSTM blocks (a language model)",
+	.stack = &(const sl_stack_preset){ .repeat = 'C', .rms = 0, .stack_opts = "hidden layers dropout" },
+	STACK_KIND,
+};
+
 const sl_model_kind sl_model_hybrid = {
 	.name = "hybrid",
 	.summary = "any mixers stacked by a pattern of letters (MA, MAM, ...; a language model)",
