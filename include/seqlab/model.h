@@ -67,6 +67,10 @@ struct sl_model_kind {
 	int (*layers)(void *impl);
 	const sl_mixer_kind *(*layer_mixer)(void *impl, int l);
 	int (*layer_view)(void *impl, int l, int which, sl_mixer_grid *out, int max);
+	/* A language model's forward pass whose embedded input (B, T, hidden)
+	 * is a leaf requiring a gradient, returned in *input: after backward its
+	 * grad is ∂loss/∂x_t (the gradient-flow view). NULL: none. */
+	sl_tensor *(*lm_probe)(void *impl, sl_tape *tp, const int32_t *x, int B, int T, sl_tensor **input);
 	/* The work of a training step's forward pass on B sequences (sources of
 	 * S tokens and targets of T; a language model sees S + 1 + T tokens, or
 	 * T when S is 0), for the benchmark's FLOP counts. */
