@@ -117,6 +117,37 @@ int sl_sweep_file(sl_session *s, const char *file, int shard, int nshards);
  * their count, or SL_ERR. */
 int sl_sweep_define_file(sl_session *s, const char *file, char (*names)[64], int max);
 
+/* A `sweep run`: worker processes (`seqlab --sweep FILE --shard K/N`, one
+ * per point, at most jobs at a time) over the points without a row, each
+ * row moved into results.tsv and reported (one line per point) as its
+ * worker ends. */
+typedef struct sl_sweep_job sl_sweep_job;
+/* Prints the plan line and returns the job (it owns sw), or NULL after
+ * reporting (sw freed). */
+sl_sweep_job *sl_sweep_job_start(sl_session *s, sl_sweep *sw, int jobs, int max);
+/* Advances the job for about `seconds`: starts workers, takes the rows of
+ * those that ended. An interrupt of s stops it. *finished is set when the
+ * job is over (the closing line printed); then returns SL_ERR with the
+ * error set if points failed or it was stopped. */
+int sl_sweep_job_tick(sl_session *s, sl_sweep_job *j, double seconds, int *finished);
+/* Ends the job now (Ctrl-C, `stop`): the workers get SIGTERM (SIGKILL after
+ * 3 s), the rows of points that finished are kept, the closing line is
+ * printed; returns SL_ERR with the error saying how to go on. */
+int sl_sweep_job_stop(sl_session *s, sl_sweep_job *j);
+void sl_sweep_job_free(sl_sweep_job *j);
+const char *sl_sweep_job_name(const sl_sweep_job *j);
+
+/* How far a job is, for a status line. */
+typedef struct sl_sweep_progress {
+	const char *name;
+	int points, done;   /* points of the sweep; with a row */
+	int todo, finished; /* this run's: to do, done */
+	int running, failed;
+	double elapsed;     /* seconds since `sweep run` */
+	double eta;         /* seconds still to go, or -1 before a point ends */
+} sl_sweep_progress;
+void sl_sweep_job_progress(const sl_sweep_job *j, sl_sweep_progress *p);
+
 /* The command: sweep NAME = ..., sweep run|show|merge NAME. */
 int sl_cmd_sweep(sl_session *s, sl_args *a);
 

@@ -405,9 +405,10 @@ static const sl_cmd commands[] = {
 	{
 		.name = "stop",
 		.usage = "stop",
-		.summary = "pause the training run at the next step",
+		.summary = "pause the training run at the next step, or end a running sweep",
 		.help = "Pauses the run being trained (on the screen, where training runs in the background); "
-			"'train RUN ...' goes on from where it stopped.",
+			"'train RUN ...' goes on from where it stopped. A 'sweep run' running there ends its "
+			"workers, keeping the finished points; 'sweep run NAME' goes on.",
 		.run = sl_cmd_stop,
 	},
 	{
@@ -599,8 +600,10 @@ static const sl_cmd commands[] = {
 			"default); random=K takes K combinations at random instead of all. The definition goes to "
 			"NAME.sweep/sweep.sl; every value is checked by building its model first.\n"
 			"sweep run NAME runs the points that have no result yet on jobs=N worker processes (one "
-			"thread each; max=N runs at most N points), one line per finished point; Ctrl-C stops the "
-			"workers, and sweep run goes on where it stopped. Results: NAME.sweep/results.tsv.\n"
+			"thread each; max=N runs at most N points), one line per finished point. On the screen it "
+			"runs in the background, its points and ETA on the status line; Ctrl-C or stop ends the "
+			"workers (finished points are kept), and sweep run goes on where it stopped. Results: "
+			"NAME.sweep/results.tsv.\n"
 			"sweep show NAME prints the table: per combination, the mean and standard deviation over "
 			"seeds of val_acc, val_loss, loss and cer, sorted by metric=M (val_acc by default).\n"
 			"sweep merge NAME gathers the rows of shards (seqlab --sweep FILE --shard I/N) into "

@@ -3,6 +3,7 @@
 #include "seqlab/commands.h"
 #include "seqlab/display.h"
 #include "seqlab/piglatin.h"
+#include "seqlab/sweep.h"
 #include "seqlab/task_cmds.h"
 #include "seqlab/transformer.h"
 
@@ -41,6 +42,7 @@ struct sl_workbench {
 	sl_run *runs[MAX_RUNS];
 	int nruns;
 	train_job job;
+	sl_sweep_job *sweep;     /* a `sweep run` in the background, or NULL */
 	sl_display *display;     /* what plot and watch chose (display.h) */
 };
 
@@ -62,6 +64,7 @@ void sl_workbench_free(sl_workbench *wb)
 		sl_run_free(wb->runs[i]);
 	if (wb->task)
 		sl_task_unref(wb->task);
+	sl_sweep_job_free(wb->sweep);
 	sl_display_free(wb->display);
 	free(wb);
 }
@@ -108,7 +111,42 @@ sl_run *sl_workbench_run_at(sl_workbench *wb, int i)
 
 int sl_workbench_training(const sl_workbench *wb)
 {
-	return wb->job.active;
+	return wb->job.active || wb->sweep;
+}
+
+const char *sl_workbench_busy_text(const sl_workbench *wb)
+{
+	static __thread char buf[128];
+	if (wb->job.active)
+		snprintf(buf, sizeof buf, "run '%s' is training", wb->job.run->name);
+	else if (wb->sweep)
+		snprintf(buf, sizeof buf, "sweep '%s' is running", sl_sweep_job_name(wb->sweep));
+	else
+		buf[0] = 0;
+	return buf;
+}
+
+int sl_workbench_sweep_progress(sl_session *s, sl_sweep_progress *p)
+{
+	sl_workbench *wb = sl_session_workbench(s);
+	if (!wb->sweep)
+		return 0;
+	sl_sweep_job_progress(wb->sweep, p);
+	return 1;
+}
+
+int sl_workbench_run_sweep(sl_session *s, sl_sweep_job *j)
+{
+	sl_workbench *wb = sl_session_workbench(s);
+	SL_ASSERT(!wb->job.active && !wb->sweep);
+	wb->sweep = j;
+	sl_session_clear_interrupt(s);
+	if (sl_session_async(s))
+		return SL_OK; /* the front-end ticks it */
+	while (wb->sweep)
+		if (sl_workbench_tick(s, 3600) != SL_OK)
+			return SL_ERR;
+	return SL_OK;
 }
 
 void sl_workbench_complete_runs(sl_session *s, const char *prefix, void (*add)(void *, const char *), void *ctx)
@@ -455,7 +493,7 @@ int sl_cmd_optim(sl_session *s, sl_args *a)
 		o.sc.threshold = v;
 	if (sl_args_end(a) != SL_OK)
 		return SL_ERR;
-	if (sl_workbench_training(sl_session_workbench(s)) && sl_session_workbench(s)->job.run == r)
+	if (sl_session_workbench(s)->job.active && sl_session_workbench(s)->job.run == r)
 		return sl_fail(s, "run '%s' is training; 'stop' it first", r->name);
 	if (o.sc.kind == SL_SCHED_STEP && o.sc.step_size < 1)
 		return sl_args_fail(a, "sched=step needs step_size=N");
@@ -583,6 +621,15 @@ static void job_finish(sl_session *s, train_job *j)
 int sl_workbench_tick(sl_session *s, double seconds)
 {
 	sl_workbench *wb = sl_session_workbench(s);
+	if (wb->sweep) {
+		int finished;
+		int st = sl_sweep_job_tick(s, wb->sweep, seconds, &finished);
+		if (finished) {
+			sl_sweep_job_free(wb->sweep);
+			wb->sweep = NULL;
+		}
+		return st == SL_OK ? SL_OK : sl_fail(s, "%s", sl_error());
+	}
 	train_job *j = &wb->job;
 	if (!j->active)
 		return SL_OK;
@@ -678,6 +725,12 @@ void sl_workbench_progress(sl_session *s, sl_train_progress *p)
 void sl_workbench_pause(sl_session *s)
 {
 	sl_workbench *wb = sl_session_workbench(s);
+	if (wb->sweep) {
+		sl_sweep_job_stop(s, wb->sweep);
+		sl_info(s, "%s", sl_error());
+		sl_sweep_job_free(wb->sweep);
+		wb->sweep = NULL;
+	}
 	if (wb->job.active) {
 		wb->job.stopped = "paused";
 		job_finish(s, &wb->job);
@@ -728,8 +781,8 @@ int sl_cmd_train(sl_session *s, sl_args *a)
 		return SL_ERR;
 	if (j.metric >= 0 && !j.max_seconds && !j.max_steps)
 		j.max_steps = 0; /* unbounded: Ctrl-C or `stop` ends it */
-	if (wb->job.active)
-		return sl_fail(s, "run '%s' is training; 'stop' it first", wb->job.run->name);
+	if (sl_workbench_training(wb))
+		return sl_fail(s, "%s; 'stop' it first", sl_workbench_busy_text(wb));
 	j.eval_every = (int)every;
 	j.no_final = !final;
 	j.nevals0 = r->nevals;
@@ -755,8 +808,8 @@ int sl_cmd_stop(sl_session *s, sl_args *a)
 	sl_workbench *wb = sl_session_workbench(s);
 	if (sl_args_end(a) != SL_OK)
 		return SL_ERR;
-	if (!wb->job.active)
-		return sl_fail(s, "nothing is training");
+	if (!sl_workbench_training(wb))
+		return sl_fail(s, "nothing is training and no sweep is running");
 	sl_workbench_pause(s);
 	return SL_OK;
 }
@@ -773,7 +826,7 @@ int sl_cmd_eval(sl_session *s, sl_args *a)
 		return st;
 	if (sl_args_end(a) != SL_OK)
 		return SL_ERR;
-	if (sl_workbench_training(sl_session_workbench(s)) && sl_session_workbench(s)->job.run == r)
+	if (sl_session_workbench(s)->job.active && sl_session_workbench(s)->job.run == r)
 		return sl_fail(s, "run '%s' is training (it evaluates as it goes); 'stop' it first", r->name);
 	sl_eval e;
 	sl_run_eval(r, sl_session_pool(s), &e);

@@ -34,6 +34,7 @@
 #include "config.h"
 
 #include "seqlab/commands.h"
+#include "seqlab/sweep.h"
 #include "seqlab/workbench.h"
 
 #include <errno.h>
@@ -242,8 +243,9 @@ static void *trainer(void *arg)
 			char name[64];
 			snprintf(name, sizeof name, "%s", p.run ? p.run->name : "?");
 			sl_workbench_pause(g.s);
-			g.state = "paused";
-			note("paused: Ctrl-C (the run keeps its weights; 'train %s ...' goes on)", name);
+			g.state = p.run ? "paused" : "idle";
+			if (p.run) /* a sweep says itself how it stopped */
+				note("paused: Ctrl-C (the run keeps its weights; 'train %s ...' goes on)", name);
 			atomic_store(&training, 0);
 			scr_publish(&g, sl_now());
 			poke();
@@ -255,9 +257,10 @@ static void *trainer(void *arg)
 			pthread_cond_wait(&cv, &mu);
 			continue;
 		}
+		const char *what = sl_workbench_sweep_progress(g.s, &(sl_sweep_progress){ 0 }) ? "sweep" : "train";
 		if (sl_workbench_tick(g.s, SLICE) != SL_OK) {
 			char e[1200];
-			snprintf(e, sizeof e, "error: train: %s", sl_error());
+			snprintf(e, sizeof e, "error: %s: %s", what, sl_error());
 			scr_log_add(&g, SL_OUT_ERROR, e);
 		}
 		int done = !sl_workbench_training(wb);

@@ -5,6 +5,7 @@
 
 #include "seqlab/heatmap.h"
 #include "seqlab/plot.h"
+#include "seqlab/sweep.h"
 #include "seqlab/workbench.h"
 
 #include <limits.h>
@@ -883,7 +884,25 @@ static void format_status(scr *sc, int W, char *line, size_t size)
 	char f[10][96];
 	int nf = 0;
 	const char *state = p.run ? "training" : sc->state;
-	if (r) {
+	sl_sweep_progress sp;
+	int sweeping = sl_workbench_sweep_progress(sc->s, &sp);
+	if (sweeping) {
+		/* a sweep: its points, not a run's steps */
+		snprintf(f[nf++], sizeof f[0], "sweep %s running", sp.name);
+		snprintf(f[nf++], sizeof f[0], "points %d/%d", sp.done, sp.points);
+		snprintf(f[nf++], sizeof f[0], "%d worker%s", sp.running, sp.running == 1 ? "" : "s");
+		if (sp.failed)
+			snprintf(f[nf++], sizeof f[0], "%d failed", sp.failed);
+		char t[32];
+		if (sp.eta >= 0) {
+			fmt_time(t, sizeof t, sp.eta);
+			snprintf(f[nf++], sizeof f[0], "ETA %s", t);
+		} else {
+			fmt_time(t, sizeof t, sp.elapsed);
+			snprintf(f[nf++], sizeof f[0], "%s (ETA after the first point)", t);
+		}
+		p.fraction = sp.todo ? (double)sp.finished / sp.todo : -1;
+	} else if (r) {
 		snprintf(f[nf++], sizeof f[0], "%s %s", r->name, state);
 		snprintf(f[nf++], sizeof f[0], "step %lld", (long long)r->step);
 		snprintf(f[nf++], sizeof f[0], "epoch %lld", (long long)r->epoch);
@@ -910,7 +929,7 @@ static void format_status(scr *sc, int W, char *line, size_t size)
 	}
 	size_t k = 0;
 	line[0] = 0;
-	int bar = p.run && p.fraction >= 0;
+	int bar = (p.run || sweeping) && p.fraction >= 0;
 	int barw = bar ? SL_MIN(20, W / 6) + 7 : 0; /* "[" bar "] 100%" */
 	for (int i = 0; i < nf; i++) {
 		size_t need = strlen(f[i]) + 2;
