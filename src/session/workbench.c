@@ -326,8 +326,9 @@ static int optim_apply(sl_run *r, const optim_args *o, sl_session *s)
 	sl_sched sc = o->sc;
 	sc.lr = o->oc.lr;
 	int nb = sl_run_epoch_batches(r, o->bsz);
-	if (sc.kind == SL_SCHED_COSINE)
-		sc.total = o->steps ? o->steps : (int64_t)o->epochs * nb / (o->oc.accum ? o->oc.accum : 1);
+	int accum = o->oc.accum ? o->oc.accum : 1;
+	if (sc.kind == SL_SCHED_COSINE) /* the updates of `epochs` epochs, the last one's included */
+		sc.total = o->steps ? o->steps : ((int64_t)o->epochs * nb + accum - 1) / accum;
 	if (sc.kind == SL_SCHED_COSINE && sc.total <= sc.warmup)
 		sc.total = sc.warmup + 1;
 	sl_sched_reset(&sc);
@@ -572,6 +573,13 @@ static int parse_max(sl_args *a, const char *v, train_job *j)
 	return SL_OK;
 }
 
+/* Whether r's schedule has ended: its lr is 0 from step `total` on (cosine
+ * with min_lr 0). */
+static int sched_ends(const sl_run *r)
+{
+	return r->sched.kind == SL_SCHED_COSINE && sl_sched_lr(&r->sched, r->sched.total) <= 0;
+}
+
 static void emit_eval(sl_session *s, const sl_run *r, const sl_eval *e)
 {
 	sl_out(s, "run=%s epoch=%lld step=%lld loss=%.4f val_loss=%.4f val_acc=%.4f cer=%.4f lr=%.3g train_s=%.1f", r->name,
@@ -644,6 +652,17 @@ int sl_workbench_tick(sl_session *s, double seconds)
 			sl_errorf("interrupted at step %lld (the run keeps its weights; 'train %s ...' goes on)",
 				  (long long)r->step, r->name);
 			return sl_fail(s, "%s", sl_error());
+		}
+		if (sched_ends(r) && r->step >= r->sched.total) {
+			/* nothing more to learn at lr 0 (an `until` or `max` job;
+			 * a job with an end was fitted to the schedule) */
+			j->stopped = "sched_end";
+			job_finish(s, j);
+			sl_info(s, "run %s: its cosine schedule ended at step %lld (lr 0)%s; 'train %s N epochs' on a fresh "
+				   "run stretches the schedule, 'optim %s ... epochs=N' sets a longer one",
+				r->name, (long long)r->sched.total, j->metric >= 0 ? " before the condition held" : "",
+				r->name, r->name);
+			return SL_OK;
 		}
 		int epoch_end = 0;
 		if (sl_run_step(r, pool, &epoch_end) != SL_OK) {
@@ -737,6 +756,116 @@ void sl_workbench_pause(sl_session *s)
 	}
 }
 
+/* The shortest text that reads back as v. */
+static const char *fmt_float(float v, char *buf, size_t n)
+{
+	for (int p = 6; p < 9; p++) {
+		snprintf(buf, n, "%.*g", p, (double)v);
+		if ((float)strtod(buf, NULL) == v)
+			return buf;
+	}
+	snprintf(buf, n, "%.9g", (double)v);
+	return buf;
+}
+
+/* The `optim` line that gives r its optimizer and schedule again, with the
+ * cosine schedule `total` steps long: the settings that differ from what
+ * `optim RUN KIND sched=cosine` sets. */
+static void optim_line(const sl_run *r, int64_t total, char *buf, size_t n)
+{
+	const sl_optim_config *c = &r->ocfg;
+	optim_args base;
+	optim_defaults(&base);
+	if (c->kind != SL_OPTIM_ADAMW) {
+		base.oc = sl_optim_defaults(c->kind);
+		base.oc.clip = 1.0f;
+		if (c->kind != SL_OPTIM_SGD)
+			base.oc.lr = 3e-3f;
+	}
+	size_t k = (size_t)snprintf(buf, n, "optim %s", r->name);
+	char f[32];
+#define ADD(...)                                                                  \
+	do {                                                                      \
+		if (k < n)                                                        \
+			k += (size_t)snprintf(buf + k, n - k, __VA_ARGS__);       \
+	} while (0)
+	if (c->kind != SL_OPTIM_ADAMW)
+		ADD(" %s", optim_names[c->kind]);
+	if (c->lr != base.oc.lr)
+		ADD(" lr=%s", fmt_float(c->lr, f, sizeof f));
+	if (c->weight_decay != base.oc.weight_decay)
+		ADD(" wd=%s", fmt_float(c->weight_decay, f, sizeof f));
+	if (c->momentum != base.oc.momentum)
+		ADD(" momentum=%s", fmt_float(c->momentum, f, sizeof f));
+	if (c->nesterov != base.oc.nesterov)
+		ADD(" nesterov=%s", c->nesterov ? "on" : "off");
+	if (c->beta1 != base.oc.beta1)
+		ADD(" beta1=%s", fmt_float(c->beta1, f, sizeof f));
+	if (c->beta2 != base.oc.beta2)
+		ADD(" beta2=%s", fmt_float(c->beta2, f, sizeof f));
+	if (c->eps != base.oc.eps)
+		ADD(" eps=%s", fmt_float(c->eps, f, sizeof f));
+	if (c->clip != base.oc.clip)
+		ADD(" clip=%s", fmt_float(c->clip, f, sizeof f));
+	if (c->accum != base.oc.accum)
+		ADD(" accum=%d", c->accum);
+	if (r->bsz != base.bsz)
+		ADD(" batch=%d", r->bsz);
+	if (r->shuffle != base.shuffle)
+		ADD(" shuffle=%s", r->shuffle ? "on" : "off");
+	ADD(" sched=cosine");
+	if (r->sched.warmup != 100)
+		ADD(" warmup=%lld", (long long)r->sched.warmup);
+	if (r->sched.min_lr != 0)
+		ADD(" min_lr=%.17g", r->sched.min_lr);
+	ADD(" steps=%lld", (long long)total);
+#undef ADD
+}
+
+/* A job that ends at a known step must not run past the end of the
+ * schedule at lr 0: on a run that has not trained, the schedule is
+ * stretched to the job's end (by an `optim` line, journaled, so that replay
+ * does the same); on a trained one, the job is refused with the ways out. */
+static int fit_schedule(sl_session *s, sl_run *r, const train_job *j)
+{
+	if (!sched_ends(r) || (j->until_step < 0 && j->until_epoch < 0))
+		return SL_OK;
+	int64_t end = j->until_step;
+	int accum = r->ocfg.accum ? r->ocfg.accum : 1;
+	int nb = sl_run_epoch_batches(r, r->bsz);
+	if (j->until_epoch >= 0) { /* updates until the epoch count is reached */
+		int64_t batches = (j->until_epoch - r->epoch) * (int64_t)nb - r->batch;
+		end = r->step + (batches + accum - 1) / accum;
+	}
+	if (j->max_steps)
+		end = SL_MIN(end, r->step + j->max_steps);
+	if (end <= r->sched.total)
+		return SL_OK;
+	double per_epoch = (double)nb / accum;
+	char line[512];
+	optim_line(r, end, line, sizeof line);
+	if (r->step == 0) {
+		int64_t was = r->sched.total;
+		if (sl_session_exec(s, line, NULL) != SL_OK)
+			return SL_ERR;
+		sl_info(s, "note: run %s's cosine schedule was %lld steps (%.3g epochs) and would end at lr 0 before this "
+			   "job does; it now spans the job's %lld steps (%.3g epochs)",
+			r->name, (long long)was, (double)was / per_epoch, (long long)end, (double)end / per_epoch);
+		return SL_OK;
+	}
+	char fits[128];
+	if (r->step < r->sched.total)
+		snprintf(fits, sizeof fits, "'train %s %lld steps' stops at its end, ", r->name,
+			 (long long)(r->sched.total - r->step));
+	else
+		fits[0] = 0;
+	return sl_fail(s,
+		       "run '%s' would train %lld steps past the end of its cosine schedule (step %lld, %.3g epochs) at "
+		       "lr 0; %s'%s' stretches the schedule to this job's end (the optimizer's moments restart)",
+		       r->name, (long long)(end - SL_MAX(r->sched.total, r->step)), (long long)r->sched.total,
+		       (double)r->sched.total / per_epoch, fits, line);
+}
+
 int sl_cmd_train(sl_session *s, sl_args *a)
 {
 	sl_workbench *wb = sl_session_workbench(s);
@@ -783,6 +912,8 @@ int sl_cmd_train(sl_session *s, sl_args *a)
 		j.max_steps = 0; /* unbounded: Ctrl-C or `stop` ends it */
 	if (sl_workbench_training(wb))
 		return sl_fail(s, "%s; 'stop' it first", sl_workbench_busy_text(wb));
+	if (fit_schedule(s, r, &j) != SL_OK)
+		return SL_ERR;
 	j.eval_every = (int)every;
 	j.no_final = !final;
 	j.nevals0 = r->nevals;
