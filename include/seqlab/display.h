@@ -21,9 +21,10 @@ enum {
 	SL_SERIES_VAL_LOSS, /* per evaluation */
 	SL_SERIES_VAL_ACC,
 	SL_SERIES_CER,
+	SL_SERIES_ACC_LEN,  /* per length: the last `eval RUN lengths=...` (x is the length) */
 	SL_SERIES_COUNT
 };
-/* "loss", "lr", "val_loss", "val_acc", "cer", NULL */
+/* "loss", "lr", "val_loss", "val_acc", "cer", "acc_len", NULL */
 extern const char *const sl_series_names[];
 
 #define SL_PLOT_RUNS_MAX 16
@@ -42,7 +43,7 @@ typedef struct sl_plot_spec {
  * the raw series; linear y. */
 void sl_plot_spec_default(sl_plot_spec *p);
 
-/* One curve gathered from a run. x is the step. */
+/* One curve gathered from a run. x is the step (the length for acc_len). */
 typedef struct sl_curve {
 	char name[96];  /* "t loss", or "loss" when only one run is shown */
 	char run[64];
@@ -52,9 +53,20 @@ typedef struct sl_curve {
 	int n;
 } sl_curve;
 
+#define SL_CURVE_MARKS 4
+
+/* The curves of a plot, and what a figure of them says. */
 typedef struct sl_curves {
 	sl_curve *c;
 	int n;
+	char title[160];   /* "loss, val_acc of t, m" */
+	char xlabel[32];   /* "step" or "sequence length" */
+	char ylabel[48];   /* what the y values are */
+	int yfixed;        /* y from ylo to yhi (accuracy: 0 to just above 1) */
+	double ylo, yhi;
+	int nmarks;        /* vertical lines at x = mark[i] (the training lengths) */
+	double mark[SL_CURVE_MARKS];
+	char mark_label[SL_CURVE_MARKS][48];
 } sl_curves;
 
 /* The curves of spec over the session's runs (runs named in spec that no

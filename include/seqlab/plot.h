@@ -25,6 +25,9 @@ typedef struct sl_plot_opts {
 	int color;                           /* cells carry a colour per series */
 	int fix_x, fix_y;                    /* use [xmin, xmax] / [ymin, ymax], else the data's */
 	double xmin, xmax, ymin, ymax;
+	int nmarks;                          /* dashed vertical lines at x = mark_x[i], labelled */
+	double mark_x[4];
+	const char *mark_label[4];           /* each may be NULL */
 } sl_plot_opts;
 
 /* Where the data landed: x maps linearly onto columns px .. px+pw-1, y (or log10 y) onto

@@ -42,6 +42,12 @@ typedef struct sl_run {
 	int64_t words_trained;      /* sequences trained on */
 
 	sl_mistakes mistakes;       /* of the last evaluation */
+
+	/* the last `eval RUN lengths=...` (not saved with a session) */
+	int nlen;
+	int *len;                   /* (nlen) sequence lengths */
+	double *len_acc;            /* (nlen) accuracy at each */
+	int len_train;              /* the length the task trains at */
 } sl_run;
 
 /* A run of model (ownership passes to the run on success) on task. NULL

@@ -472,12 +472,14 @@ static const sl_cmd commands[] = {
 		.summary = "choose the curves to draw, print their points, or save them as an image",
 		.help = "Chooses the curves: the SERIES (loss, lr, val_loss, val_acc, cer; default loss, "
 			"val_loss and val_acc) of each RUN (default: every run), overlaid, against the step. "
+			"acc_len, drawn alone, is each run's last 'eval RUN lengths=...' table: accuracy against "
+			"sequence length, the training length dotted. "
 			"smooth=W (0..0.999, default 0.6) draws the training loss as a debiased moving "
 			"average; raw=on adds the raw loss; log=on makes y logarithmic. On the screen the "
 			"curve pane shows them and follows training. Elsewhere plot prints curves=N points=N, "
 			"then one line per point: run=, series=, step=, value= (and smoothed= for the loss). "
 			"plot save FILE writes the curves (those given, else the current ones) to FILE.png, "
-			".svg or .pdf with gnuplot.",
+			".svg or .pdf with gnuplot, with a title and axis labels.",
 		.run = sl_cmd_plot,
 		.opts = SL_OPTS("smooth", "raw", "log"),
 		.complete = sl_display_complete_plot,

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const sl_series_names[] = { "loss", "lr", "val_loss", "val_acc", "cer", NULL };
+const char *const sl_series_names[] = { "loss", "lr", "val_loss", "val_acc", "cer", "acc_len", NULL };
 
 /* Commands that show a view and can be watched (when the table has them). */
 static const char *const watchable[] = { "attn", "ssm", NULL };
@@ -50,6 +50,7 @@ void sl_plot_spec_default(sl_plot_spec *p)
 {
 	memset(p, 0, sizeof *p);
 	p->series = 1u << SL_SERIES_LOSS | 1u << SL_SERIES_VAL_LOSS | 1u << SL_SERIES_VAL_ACC;
+	/* acc_len is plotted alone (its x is a length) */
 	p->smooth = 0.6;
 }
 
@@ -118,7 +119,24 @@ static void add_run(sl_curves *out, const sl_run *r, const sl_plot_spec *spec)
 	for (int k = 0; k < SL_SERIES_COUNT; k++) {
 		if (!(spec->series & 1u << k))
 			continue;
-		if (per_step(k)) {
+		if (k == SL_SERIES_ACC_LEN) {
+			if (!r->nlen)
+				continue;
+			sl_curve *c = add_curve(out, r, k, 0, r->nlen);
+			for (int i = 0; i < r->nlen; i++) {
+				c->x[i] = r->len[i];
+				c->y[i] = r->len_acc[i];
+			}
+			/* the training length, marked once */
+			int seen = 0;
+			for (int i = 0; i < out->nmarks; i++)
+				seen |= out->mark[i] == r->len_train;
+			if (r->len_train > 0 && !seen && out->nmarks < SL_CURVE_MARKS) {
+				out->mark[out->nmarks] = r->len_train;
+				snprintf(out->mark_label[out->nmarks++], sizeof out->mark_label[0], "trained at L=%d",
+					 r->len_train);
+			}
+		} else if (per_step(k)) {
 			if (!r->nsteps)
 				continue;
 			int smooth = spec->smooth > 0 && k == SL_SERIES_LOSS;
@@ -151,11 +169,12 @@ static void add_run(sl_curves *out, const sl_run *r, const sl_plot_spec *spec)
 	}
 }
 
+static void describe(sl_curves *cv, const sl_plot_spec *spec);
+
 void sl_display_curves(sl_session *s, const sl_plot_spec *spec, sl_curves *out)
 {
 	sl_workbench *wb = sl_session_workbench(s);
-	out->c = NULL;
-	out->n = 0;
+	memset(out, 0, sizeof *out);
 	int nshown = 0;
 	if (spec->nruns == 0) {
 		for (int i = 0; i < sl_workbench_nruns(wb); i++, nshown++)
@@ -172,11 +191,66 @@ void sl_display_curves(sl_session *s, const sl_plot_spec *spec, sl_curves *out)
 	for (int i = 0; i < out->n; i++) {
 		sl_curve *c = &out->c[i];
 		const char *raw = c->series == SL_SERIES_LOSS && spec->smooth > 0 && !c->smoothed ? " (raw)" : "";
-		if (nshown == 1)
+		if (c->series == SL_SERIES_ACC_LEN) /* one series: the run names it */
+			snprintf(c->name, sizeof c->name, "%s", c->run);
+		else if (nshown == 1)
 			snprintf(c->name, sizeof c->name, "%s%s", sl_series_names[c->series], raw);
 		else
 			snprintf(c->name, sizeof c->name, "%s %s%s", c->run, sl_series_names[c->series], raw);
 	}
+	describe(out, spec);
+}
+
+/* The title and axis labels of a figure of cv. */
+static void describe(sl_curves *cv, const sl_plot_spec *spec)
+{
+	/* the runs drawn, in order, once each */
+	char runs[96] = "";
+	size_t k = 0;
+	int nr = 0;
+	for (int i = 0; i < cv->n; i++) {
+		int dup = 0;
+		for (int j = 0; j < i; j++)
+			dup |= !strcmp(cv->c[j].run, cv->c[i].run);
+		if (dup)
+			continue;
+		if (nr++ < 6 && k < sizeof runs)
+			k += (size_t)snprintf(runs + k, sizeof runs - k, "%s%s", k ? ", " : "", cv->c[i].run);
+	}
+	if (nr > 6 && k < sizeof runs)
+		snprintf(runs + k, sizeof runs - k, " and %d more", nr - 6);
+	if (spec->series == 1u << SL_SERIES_ACC_LEN) {
+		snprintf(cv->title, sizeof cv->title, "Accuracy against sequence length: %s", nr ? runs : "no run");
+		snprintf(cv->xlabel, sizeof cv->xlabel, "sequence length");
+		snprintf(cv->ylabel, sizeof cv->ylabel, "accuracy");
+		cv->yfixed = 1;
+		cv->ylo = 0;
+		cv->yhi = 1.05;
+		return;
+	}
+	char what[96] = "";
+	k = 0;
+	int losses = 0, others = 0;
+	for (int i = 0; i < SL_SERIES_COUNT; i++)
+		if (spec->series & 1u << i) {
+			if (k < sizeof what)
+				k += (size_t)snprintf(what + k, sizeof what - k, "%s%s", k ? ", " : "", sl_series_names[i]);
+			if (i == SL_SERIES_LOSS || i == SL_SERIES_VAL_LOSS)
+				losses++;
+			else
+				others++;
+		}
+	snprintf(cv->title, sizeof cv->title, "%s of %s%s", what, nr ? runs : "no run",
+		 spec->smooth > 0 && spec->series & 1u << SL_SERIES_LOSS ? " (loss smoothed)" : "");
+	snprintf(cv->xlabel, sizeof cv->xlabel, "step");
+	if (!others)
+		snprintf(cv->ylabel, sizeof cv->ylabel, "cross-entropy per token (nats)");
+	else if (!losses && spec->series == 1u << SL_SERIES_LR)
+		snprintf(cv->ylabel, sizeof cv->ylabel, "learning rate");
+	else if (!losses && !(spec->series & 1u << SL_SERIES_LR))
+		snprintf(cv->ylabel, sizeof cv->ylabel, "accuracy / error rate");
+	else
+		snprintf(cv->ylabel, sizeof cv->ylabel, "value");
 }
 
 void sl_curves_free(sl_curves *c)
@@ -238,7 +312,9 @@ static void print_points(sl_session *s, const sl_plot_spec *spec)
 			ema(sm, c->n, spec->smooth);
 		}
 		for (int j = 0; j < c->n; j++) {
-			if (smooth)
+			if (c->series == SL_SERIES_ACC_LEN)
+				sl_out(s, "run=%s series=acc_len length=%.0f value=%.6g", c->run, c->x[j], c->y[j]);
+			else if (smooth)
 				sl_out(s, "run=%s series=%s step=%.0f value=%.6g smoothed=%.6g", c->run,
 				       sl_series_names[c->series], c->x[j], c->y[j], sm[j]);
 			else
@@ -299,9 +375,13 @@ static int parse_spec(sl_session *s, sl_args *a, sl_plot_spec *p, int *given)
 			const char *near = sl_args_suggest(wd, cands);
 			if (near)
 				return sl_args_fail(a, "'%s' is neither a run nor a series; did you mean '%s'?", wd, near);
-			return sl_args_fail(a, "'%s' is neither a run nor a series (loss lr val_loss val_acc cer)", wd);
+			return sl_args_fail(a, "'%s' is neither a run nor a series (loss lr val_loss val_acc cer acc_len)",
+					    wd);
 		}
 	}
+	if (series & 1u << SL_SERIES_ACC_LEN && series != 1u << SL_SERIES_ACC_LEN)
+		return sl_fail(s, "acc_len has lengths on its x axis, the other series steps: plot it alone "
+				  "('plot acc_len RUN...')");
 	if (series)
 		p->series = series;
 	return SL_OK;

@@ -947,13 +947,62 @@ int sl_cmd_stop(sl_session *s, sl_args *a)
 
 /* ---- eval, translate, mistakes --------------------------------------------- */
 
+/* `eval RUN lengths=...`'s lines pass through here on their way out: the
+ * table becomes the run's accuracy-vs-length series (plot acc_len). */
+typedef struct len_catch {
+	sl_output_fn fn;
+	void *ud;
+	int n, cap, train;
+	int *len;
+	double *acc;
+} len_catch;
+
+static void catch_lengths(void *ud, int kind, const char *line)
+{
+	len_catch *c = ud;
+	int len, train;
+	double acc;
+	char tail;
+	if (kind == SL_OUT_RESULT && sscanf(line, "length=%d acc=%lf%c", &len, &acc, &tail) == 2) {
+		if (c->n == c->cap) {
+			c->cap = c->cap ? 2 * c->cap : 64;
+			c->len = sl_xrealloc(c->len, (size_t)c->cap * sizeof *c->len);
+			c->acc = sl_xrealloc(c->acc, (size_t)c->cap * sizeof *c->acc);
+		}
+		c->len[c->n] = len;
+		c->acc[c->n++] = acc;
+	} else if (kind == SL_OUT_RESULT && strstr(line, " train_len=")) {
+		if (sscanf(strstr(line, " train_len="), " train_len=%d", &train) == 1)
+			c->train = train;
+	}
+	if (c->fn)
+		c->fn(c->ud, kind, line);
+}
+
 int sl_cmd_eval(sl_session *s, sl_args *a)
 {
 	sl_run *r = take_run(s, a);
 	if (!r)
 		return SL_ERR;
 	int st;
-	if (sl_task_cmd_eval_lengths(s, a, r, &st)) /* lengths=: the accuracy-vs-length table (task_cmds.c) */
+	len_catch c = { 0 };
+	sl_session_get_output(s, &c.fn, &c.ud);
+	sl_session_set_output(s, catch_lengths, &c);
+	/* lengths=: the accuracy-vs-length table (task_cmds.c) */
+	int lengths = sl_task_cmd_eval_lengths(s, a, r, &st);
+	sl_session_set_output(s, c.fn, c.ud);
+	if (lengths && st == SL_OK && c.n) {
+		free(r->len);
+		free(r->len_acc);
+		r->len = c.len;
+		r->len_acc = c.acc;
+		r->nlen = c.n;
+		r->len_train = c.train;
+	} else {
+		free(c.len);
+		free(c.acc);
+	}
+	if (lengths)
 		return st;
 	if (sl_args_end(a) != SL_OK)
 		return SL_ERR;

@@ -62,6 +62,8 @@ void sl_run_free(sl_run *r)
 	sl_arena_free(r->arena);
 	free(r->loss);
 	free(r->lr);
+	free(r->len);
+	free(r->len_acc);
 	free(r->evals);
 	sl_mistakes_clear(&r->mistakes);
 	free(r);

@@ -157,6 +157,8 @@ static void keep(sl_gnuplot *gp, const sl_series *s, int ns, const sl_plot_opts 
 	}
 	gp->cur_o = *o;
 	gp->cur_o.title = dup_or_null(o->title);
+	for (int i = 0; i < 4; i++)
+		gp->cur_o.mark_label[i] = i < o->nmarks ? dup_or_null(o->mark_label[i]) : NULL;
 	gp->cur_o.xlabel = dup_or_null(o->xlabel);
 	gp->cur_o.ylabel = dup_or_null(o->ylabel);
 }
@@ -170,6 +172,8 @@ static void forget(sl_gnuplot *gp)
 	}
 	free(gp->cur_s);
 	free((char *)gp->cur_o.title);
+	for (int i = 0; i < 4; i++)
+		free((char *)gp->cur_o.mark_label[i]);
 	free((char *)gp->cur_o.xlabel);
 	free((char *)gp->cur_o.ylabel);
 	gp->cur_s = NULL;
@@ -638,6 +642,17 @@ static int put_plot(buf *b, const sl_series *s, int ns, const sl_plot_opts *o, i
 		putf(b, "set xrange [%.9g:%.9g]\n", o->xmin, o->xmax);
 	if (o->fix_y)
 		putf(b, "set yrange [%.9g:%.9g]\n", o->ymin, o->ymax);
+	for (int i = 0; i < SL_MIN(o->nmarks, 4); i++) {
+		if (!isfinite(o->mark_x[i]))
+			continue;
+		putf(b, "set arrow from %.9g, graph 0 to %.9g, graph 1 nohead %s lc rgb '#777777'\n", o->mark_x[i],
+		     o->mark_x[i], dumb ? "" : "dt 2 lw 1.5");
+		if (o->mark_label[i] && !dumb) { /* in text it would cross the curves: the caller says it */
+			putf(b, "set label %d ", i + 1);
+			put_quoted(b, o->mark_label[i]);
+			putf(b, " at %.9g, graph 0.04 offset 0.5,0 left tc rgb '#555555'\n", o->mark_x[i]);
+		}
+	}
 	if (!drawn) {
 		free(used);
 		return 0;
@@ -832,16 +847,16 @@ int sl_gnuplot_save(sl_gnuplot *gp, const char *file, const sl_series *s, int ns
 	else if (dot && !strcasecmp(dot, ".pdf"))
 		term = "pdfcairo size 10in,6in noenhanced";
 	if (!term) {
-		sl_errorf("plot save: %s must end in .png, .svg or .pdf", file && *file ? file : "the file");
+		sl_errorf("%s must end in .png, .svg or .pdf", file && *file ? file : "the file");
 		return SL_ERR;
 	}
 	for (const char *p = file; *p; p++)
 		if ((unsigned char)*p < ' ') {
-			sl_errorf("plot save: control character in the file name");
+			sl_errorf("control character in the file name");
 			return SL_ERR;
 		}
 	if (!sl_gnuplot_ok(gp)) {
-		sl_errorf("plot save: gnuplot is not running, cannot write %s", file);
+		sl_errorf("gnuplot is not running, cannot write %s", file);
 		return SL_ERR;
 	}
 
@@ -856,11 +871,11 @@ int sl_gnuplot_save(sl_gnuplot *gp, const char *file, const sl_series *s, int ns
 	put_quoted(&script, file);
 	puts_(&script, "\n");
 	if (request(gp, &r, script.s, script.n, limit)) {
-		sl_errorf("plot save: gnuplot failed, %s not written", file);
+		sl_errorf("gnuplot failed, %s not written", file);
 		goto out;
 	}
 	if (first_error(&r.err, 0, msg, sizeof msg)) {
-		sl_errorf("plot save: %s: %s", file, msg);
+		sl_errorf("%s: %s", file, msg);
 		goto out;
 	}
 	script.n = 0;
@@ -870,14 +885,14 @@ int sl_gnuplot_save(sl_gnuplot *gp, const char *file, const sl_series *s, int ns
 	}
 	puts_(&script, "unset output\n");
 	if (request(gp, &r, script.s, script.n, limit)) {
-		sl_errorf("plot save: gnuplot failed, %s not written", file);
+		sl_errorf("gnuplot failed, %s not written", file);
 		goto out;
 	}
 	struct stat st;
 	if (first_error(&r.err, 0, msg, sizeof msg))
-		sl_errorf("plot save: %s: %s", file, msg);
+		sl_errorf("%s: %s", file, msg);
 	else if (stat(file, &st) || st.st_size == 0)
-		sl_errorf("plot save: gnuplot wrote nothing to %s", file);
+		sl_errorf("gnuplot wrote nothing to %s", file);
 	else
 		rc = SL_OK;
 out:

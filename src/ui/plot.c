@@ -342,6 +342,14 @@ int sl_plot_render(sl_cells *out, const sl_series *s, int ns, const sl_plot_opts
 	grid g = {sl_xmalloc((size_t)pw * (size_t)ph * sizeof(sl_cell)), pw, ph};
 	for (int i = 0; i < pw * ph; i++)
 		g.c[i] = (sl_cell){' ', SL_COLOR_DEFAULT, SL_COLOR_DEFAULT};
+	/* the marks: a dotted column under the data */
+	for (int m = 0; m < SL_MIN(o->nmarks, 4); m++) {
+		if (!isfinite(o->mark_x[m]) || o->mark_x[m] < x0 || o->mark_x[m] > x1)
+			continue;
+		int c = x1 > x0 ? (int)lround((o->mark_x[m] - x0) / (x1 - x0) * (pw - 1)) : 0;
+		for (int r = 0; r < ph; r += 2)
+			plot_cell(&g, c, r, ':', o->color ? 244 : SL_COLOR_DEFAULT);
+	}
 	for (int k = 0; k < ns; k++) {
 		int fg = o->color ? sl_plot_color(k) : SL_COLOR_DEFAULT;
 		if (raw && s[k].n > 0)

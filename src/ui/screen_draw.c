@@ -458,6 +458,8 @@ static uint64_t curve_signature(scr *sc, int w, int h)
 		sig = mix(sig, (uintptr_t)r);
 		sig = mix(sig, (uint64_t)r->nsteps);
 		sig = mix(sig, (uint64_t)r->nevals);
+		sig = mix(sig, (uint64_t)r->nlen);
+		sig = mix(sig, (uintptr_t)r->len); /* a new table */
 	}
 	return sig | 1;
 }
@@ -493,6 +495,20 @@ static void hint(sl_cells *c, const char *const *lines)
 {
 	for (int i = 0; lines[i]; i++)
 		sl_cells_puts(sl_cells_add(c), lines[i], -1, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+}
+
+void scr_curve_marks(const sl_curves *cv, sl_plot_opts *o)
+{
+	if (cv->yfixed) {
+		o->fix_y = 1;
+		o->ymin = cv->ylo;
+		o->ymax = cv->yhi;
+	}
+	o->nmarks = SL_MIN(cv->nmarks, 4);
+	for (int i = 0; i < o->nmarks; i++) {
+		o->mark_x[i] = cv->mark[i];
+		o->mark_label[i] = cv->mark_label[i];
+	}
 }
 
 /* A plot came (or was drawn at once): it replaces the picture shown. st is
@@ -552,6 +568,9 @@ static void curves_send(scr *sc, int w, int h)
 		ser[i].y = by[i];
 	}
 	sl_plot_opts o = { .width = w, .height = h, .logy = sc->curve_logy, .color = sc->color };
+	scr_curve_marks(cv, &o);
+	if (strcmp(cv->xlabel, "step")) /* the pane's header names the series; x is the odd one */
+		o.xlabel = cv->xlabel;
 	int st = sl_gnuplot_send(sc->gp, out, ser, cv->n, &o);
 	if (st == SL_OK)
 		snprintf(sc->sent_info, sizeof sc->sent_info, "%s", sc->data_info);
@@ -1013,7 +1032,9 @@ void scr_publish(scr *sc, double now)
 		if (p->nruns == 0 && k < sizeof info)
 			k += (size_t)snprintf(info + k, sizeof info - k, " of every run");
 		if (p->logy && k < sizeof info)
-			snprintf(info + k, sizeof info - k, ", log y");
+			k += (size_t)snprintf(info + k, sizeof info - k, ", log y");
+		for (int i = 0; i < cv.nmarks && k < sizeof info; i++)
+			k += (size_t)snprintf(info + k, sizeof info - k, "%s%s", i ? ", " : "; dotted: ", cv.mark_label[i]);
 	}
 
 	pthread_mutex_lock(&sc->dmu);
@@ -1230,13 +1251,17 @@ int scr_plot_save(void *ud, sl_session *s, const char *file, const sl_plot_spec 
 	sl_display_curves(s, spec, &cv);
 	if (cv.n == 0) {
 		sl_curves_free(&cv);
-		sl_errorf("nothing to plot yet: no run has points for these series");
+		if (spec->series == 1u << SL_SERIES_ACC_LEN)
+			sl_errorf("nothing to plot yet: no run has an accuracy-vs-length table ('eval RUN lengths=A..B')");
+		else
+			sl_errorf("nothing to plot yet: no run has points for these series");
 		return SL_ERR;
 	}
 	sl_series *ser = sl_xcalloc((size_t)cv.n, sizeof *ser);
 	for (int i = 0; i < cv.n; i++)
 		ser[i] = (sl_series){ .name = cv.c[i].name, .x = cv.c[i].x, .y = cv.c[i].y, .n = cv.c[i].n };
-	sl_plot_opts o = { .logy = spec->logy, .xlabel = "step" };
+	sl_plot_opts o = { .logy = spec->logy, .title = cv.title, .xlabel = cv.xlabel, .ylabel = cv.ylabel };
+	scr_curve_marks(&cv, &o);
 	sl_gnuplot *gp = sc && sc->gp ? sc->gp : sl_gnuplot_new(NULL);
 	int st = sl_gnuplot_save(gp, file, ser, cv.n, &o);
 	if (!(sc && sc->gp))

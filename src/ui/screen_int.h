@@ -189,7 +189,10 @@ int scr_heat_cursor(scr *sc, int di, int dj);
 /* The page size of a pane in rows. */
 int scr_page(const scr *sc, int pane);
 
-/* The `plot save` hook: the curves of spec written by gnuplot. */
+/* The marks of cv (the training lengths) and its fixed y range into o. */
+void scr_curve_marks(const sl_curves *cv, sl_plot_opts *o);
+/* The `plot save` hook: the curves of spec written by gnuplot, with a
+ * title and axis labels. */
 int scr_plot_save(void *ud, sl_session *s, const char *file, const sl_plot_spec *spec);
 
 /* ---- screen_term.c ---- */
