@@ -82,6 +82,9 @@ void sl_curves_free(sl_curves *c);
 typedef struct sl_display_hooks {
 	void (*plot)(void *ud, const sl_plot_spec *spec);
 	int (*save)(void *ud, sl_session *s, const char *file, const sl_plot_spec *spec);
+	/* `heatmap save`: writes the view to file (.png, .svg, .pdf); SL_ERR
+	 * with sl_error set. Without it, `heatmap save` fails. */
+	int (*save_view)(void *ud, sl_session *s, const char *file, const sl_view *v);
 	void *ud;
 } sl_display_hooks;
 
@@ -93,6 +96,11 @@ void sl_display_free(sl_display *d);
 void sl_display_set_hooks(sl_session *s, const sl_display_hooks *h);
 /* What the curve pane shows: the last `plot` (or the default). */
 const sl_plot_spec *sl_display_spec(sl_session *s);
+
+/* Keeps a copy of v as the last view shown (sl_session_view calls it), and
+ * the last view shown, or NULL (valid until the next view). */
+void sl_display_keep_view(sl_session *s, const sl_view *v);
+const sl_view *sl_display_last_view(sl_session *s);
 
 /* The watched command ("attn t shopping layer=0"), or NULL; its period in
  * steps of its run. */
@@ -108,6 +116,7 @@ void sl_display_after_step(sl_session *s, const sl_run *r);
 int sl_cmd_plot(sl_session *s, sl_args *a);
 int sl_cmd_watch(sl_session *s, sl_args *a);
 int sl_cmd_unwatch(sl_session *s, sl_args *a);
+int sl_cmd_heatmap(sl_session *s, sl_args *a);
 void sl_display_complete_plot(sl_session *s, const sl_cmd *cmd, int argi, const char *prefix,
 			      sl_complete_add add, void *ctx);
 void sl_display_complete_watch(sl_session *s, const sl_cmd *cmd, int argi, const char *prefix,

@@ -485,6 +485,15 @@ static const sl_cmd commands[] = {
 		.complete = sl_display_complete_plot,
 	},
 	{
+		.name = "heatmap",
+		.usage = "heatmap save FILE",
+		.summary = "save the last attn or ssm heatmaps as an image",
+		.help = "heatmap save FILE writes the heatmaps the last attn or ssm command showed (one, or the "
+			"grid of every layer and head), with their row and column labels, titles and a colour "
+			"scale, to FILE.png, .svg or .pdf with gnuplot; prints saved=FILE heatmaps=N.",
+		.run = sl_cmd_heatmap,
+	},
+	{
 		.name = "watch",
 		.usage = "watch [attn|ssm RUN WORD [key=value...]] [every=N]",
 		.summary = "redraw a heatmap every N steps while its run trains",

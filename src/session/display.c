@@ -17,9 +17,19 @@ static const char *const watchable[] = { "attn", "ssm", NULL };
 
 #define WATCH_EVERY_DEFAULT 25
 
+/* A view's own copy: every string and matrix it points at. */
+typedef struct kept_view {
+	sl_view v;
+	sl_view_matrix *m;
+	char **strings;
+	int nstrings, capstrings;
+	float **data;
+} kept_view;
+
 struct sl_display {
 	sl_plot_spec spec;
 	sl_display_hooks hooks;
+	kept_view *last;  /* the last view shown, or NULL */
 	char *watch;      /* the command text, or NULL */
 	char watch_run[64];
 	int every;
@@ -33,10 +43,84 @@ sl_display *sl_display_new(void)
 	return d;
 }
 
+static sl_display *display_of(sl_session *s);
+
+static void kept_free(kept_view *k)
+{
+	if (!k)
+		return;
+	for (int i = 0; i < k->nstrings; i++)
+		free(k->strings[i]);
+	for (int i = 0; i < k->v.n; i++)
+		free(k->data[i]);
+	free(k->strings);
+	free(k->data);
+	free(k->m);
+	free(k);
+}
+
+/* k owns p from now on (freed with it); returns p. */
+static void *kept_own(kept_view *k, void *p)
+{
+	if (k->nstrings == k->capstrings) {
+		k->capstrings = k->capstrings ? 2 * k->capstrings : 64;
+		k->strings = sl_xrealloc(k->strings, (size_t)k->capstrings * sizeof *k->strings);
+	}
+	return k->strings[k->nstrings++] = p;
+}
+
+/* A copy of s owned by k (NULL stays NULL). */
+static const char *kept_str(kept_view *k, const char *s)
+{
+	return s ? kept_own(k, sl_xstrdup(s)) : NULL;
+}
+
+static const char *const *kept_labels(kept_view *k, const char *const *l, int n)
+{
+	if (!l)
+		return NULL;
+	const char **c = sl_xcalloc((size_t)n + 1, sizeof *c);
+	for (int i = 0; i < n; i++)
+		c[i] = kept_str(k, l[i]);
+	return kept_own(k, c);
+}
+
+void sl_display_keep_view(sl_session *s, const sl_view *v)
+{
+	sl_display *d = display_of(s);
+	kept_view *k = sl_xcalloc(1, sizeof *k);
+	k->v.caption = kept_str(k, v->caption);
+	k->v.n = v->n;
+	k->m = sl_xcalloc((size_t)(v->n ? v->n : 1), sizeof *k->m);
+	k->data = sl_xcalloc((size_t)(v->n ? v->n : 1), sizeof *k->data);
+	for (int i = 0; i < v->n; i++) {
+		const sl_view_matrix *m = &v->m[i];
+		size_t cells = (size_t)m->rows * (size_t)m->cols;
+		k->m[i] = *m;
+		k->data[i] = sl_xmalloc((cells ? cells : 1) * sizeof(float));
+		if (cells)
+			memcpy(k->data[i], m->v, cells * sizeof(float));
+		k->m[i].v = k->data[i];
+		k->m[i].title = kept_str(k, m->title);
+		k->m[i].row_labels = kept_labels(k, m->row_labels, m->rows);
+		k->m[i].col_labels = kept_labels(k, m->col_labels, m->cols);
+	}
+	k->v.m = k->m;
+	kept_free(d->last);
+	d->last = k;
+}
+
+const sl_view *sl_display_last_view(sl_session *s)
+{
+	sl_display *d = display_of(s);
+	return d->last ? &d->last->v : NULL;
+}
+
 void sl_display_free(sl_display *d)
 {
 	if (!d)
 		return;
+	kept_free(d->last);
 	free(d->watch);
 	free(d);
 }
@@ -539,6 +623,27 @@ int sl_cmd_unwatch(sl_session *s, sl_args *a)
 	sl_out(s, "unwatched=\"%s\"", d->watch);
 	free(d->watch);
 	d->watch = NULL;
+	return SL_OK;
+}
+
+int sl_cmd_heatmap(sl_session *s, sl_args *a)
+{
+	sl_display *d = display_of(s);
+	const char *verb = sl_args_word(a), *file = sl_args_word(a);
+	if (sl_args_end(a) != SL_OK)
+		return SL_ERR;
+	if (!verb || strcmp(verb, "save"))
+		return sl_args_fail(a, "expected 'heatmap save FILE' (.png, .svg or .pdf)");
+	if (!file)
+		return sl_args_fail(a, "heatmap save needs a FILE (.png, .svg or .pdf)");
+	const sl_view *v = sl_display_last_view(s);
+	if (!v)
+		return sl_fail(s, "no heatmap yet: 'attn RUN WORD' or 'ssm RUN WORD' shows one");
+	if (!d->hooks.save_view)
+		return sl_fail(s, "this front-end cannot write images");
+	if (d->hooks.save_view(d->hooks.ud, s, file, v) != SL_OK)
+		return sl_fail(s, "%s", sl_error());
+	sl_out(s, "saved=%s heatmaps=%d", file, v->n);
 	return SL_OK;
 }
 

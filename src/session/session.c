@@ -8,6 +8,7 @@
 #include <signal.h>
 #include "seqlab/args.h"
 #include "seqlab/commands.h"
+#include "seqlab/display.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -120,6 +121,7 @@ void sl_session_set_view(sl_session *s, sl_view_fn fn, void *ud)
 
 void sl_session_view(sl_session *s, const sl_view *v)
 {
+	sl_display_keep_view(s, v); /* for `heatmap save` */
 	if (s->view) {
 		s->view(s->view_ud, v);
 		return;

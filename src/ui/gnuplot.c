@@ -831,22 +831,20 @@ int sl_gnuplot_collect(sl_gnuplot *gp, sl_cells *out)
 	return rc;
 }
 
-int sl_gnuplot_save(sl_gnuplot *gp, const char *file, const sl_series *s, int ns,
-                    const sl_plot_opts *o)
+/* Writes file (.png, .svg, .pdf, chosen by its extension; W x H pixels) with
+ * the plot script body after the terminal and the output are set. SL_OK, or
+ * SL_ERR with a one-line sl_error. */
+static int save_file(sl_gnuplot *gp, const char *file, int W, int H, const buf *body)
 {
-	o = opts_or_none(o);
-	sl_plot_opts big = *o;
-	big.width = big.height = 0; /* the file's size is in pixels */
-	if (sl_plot_check(s, ns, &big))
-		return SL_ERR;
-	const char *dot = file ? strrchr(file, '.') : NULL, *term = NULL;
+	const char *dot = file ? strrchr(file, '.') : NULL;
+	char term[128];
 	if (dot && !strcasecmp(dot, ".png"))
-		term = "pngcairo size 1000,600 noenhanced";
+		snprintf(term, sizeof term, "pngcairo size %d,%d noenhanced", W, H);
 	else if (dot && !strcasecmp(dot, ".svg"))
-		term = "svg size 1000,600 noenhanced";
+		snprintf(term, sizeof term, "svg size %d,%d noenhanced", W, H);
 	else if (dot && !strcasecmp(dot, ".pdf"))
-		term = "pdfcairo size 10in,6in noenhanced";
-	if (!term) {
+		snprintf(term, sizeof term, "pdfcairo size %.2fin,%.2fin noenhanced", W / 100.0, H / 100.0);
+	else {
 		sl_errorf("%s must end in .png, .svg or .pdf", file && *file ? file : "the file");
 		return SL_ERR;
 	}
@@ -879,10 +877,7 @@ int sl_gnuplot_save(sl_gnuplot *gp, const char *file, const sl_series *s, int ns
 		goto out;
 	}
 	script.n = 0;
-	if (!put_plot(&script, s, ns, o, 0, 0)) {
-		/* nothing to draw: still write a valid, empty plot */
-		puts_(&script, "set xrange [0:1]\nset yrange [0:1]\nplot NaN notitle\n");
-	}
+	put(&script, body->s ? body->s : "", body->n);
 	puts_(&script, "unset output\n");
 	if (request(gp, &r, script.s, script.n, limit)) {
 		sl_errorf("gnuplot failed, %s not written", file);
@@ -898,5 +893,94 @@ int sl_gnuplot_save(sl_gnuplot *gp, const char *file, const sl_series *s, int ns
 out:
 	free(script.s);
 	req_free(&r);
+	return rc;
+}
+
+int sl_gnuplot_save(sl_gnuplot *gp, const char *file, const sl_series *s, int ns,
+                    const sl_plot_opts *o)
+{
+	o = opts_or_none(o);
+	sl_plot_opts big = *o;
+	big.width = big.height = 0; /* the file's size is in pixels */
+	if (sl_plot_check(s, ns, &big))
+		return SL_ERR;
+	buf body = {0};
+	if (!put_plot(&body, s, ns, o, 0, 0)) {
+		/* nothing to draw: still write a valid, empty plot */
+		puts_(&body, "set xrange [0:1]\nset yrange [0:1]\nplot NaN notitle\n");
+	}
+	int rc = save_file(gp, file, 1000, 600, &body);
+	free(body.s);
+	return rc;
+}
+
+/* Tics from labels: all of them up to 48, else every k-th. */
+static void put_tics(buf *b, const char *axis, const char *const *labels, int n)
+{
+	if (!labels || n <= 0) {
+		putf(b, "unset %stics\n", axis);
+		return;
+	}
+	int every = (n + 47) / 48;
+	putf(b, "set %stics (", axis);
+	for (int i = 0, first = 1; i < n; i += every, first = 0) {
+		if (!first)
+			puts_(b, ", ");
+		put_quoted(b, labels[i] ? labels[i] : "");
+		putf(b, " %d", i);
+	}
+	puts_(b, ") scale 0 font ',9'\n");
+}
+
+int sl_gnuplot_save_view(sl_gnuplot *gp, const char *file, const sl_view *v)
+{
+	if (!v || v->n < 1) {
+		sl_errorf("no heatmap to write");
+		return SL_ERR;
+	}
+	int n = v->n, C = n <= 4 ? n : n <= 8 ? 4 : n <= 16 ? (n + 3) / 4 : (int)ceil(sqrt((double)n));
+	C = SL_MAX(1, SL_MIN(C, 8));
+	int R = (n + C - 1) / C;
+	int W = SL_MIN(60 + 380 * C, 3200), H = SL_MIN(90 + 360 * R, 3200);
+	buf b = {0};
+	for (int k = 0; k < n; k++) {
+		const sl_view_matrix *m = &v->m[k];
+		putf(&b, "$H%d << EOD\n", k);
+		for (int i = 0; i < m->rows; i++) {
+			for (int j = 0; j < m->cols; j++) {
+				if (j)
+					puts_(&b, " ");
+				put_num(&b, m->v[(size_t)i * m->cols + j]);
+			}
+			puts_(&b, "\n");
+		}
+		puts_(&b, "EOD\n");
+	}
+	/* white to dark blue, as the screen's shading runs light to dark */
+	puts_(&b, "set palette defined (0 '#ffffff', 0.5 '#6baed6', 1 '#08306b')\n"
+		  "unset key\nset tics out nomirror\nset colorbox\n");
+	putf(&b, "set multiplot layout %d,%d title ", R, C);
+	put_quoted(&b, v->caption ? v->caption : "");
+	puts_(&b, "\n");
+	for (int k = 0; k < n; k++) {
+		const sl_view_matrix *m = &v->m[k];
+		puts_(&b, "set title ");
+		put_quoted(&b, m->title ? m->title : "");
+		puts_(&b, "\n");
+		putf(&b, "set xrange [-0.5:%g]\nset yrange [%g:-0.5]\n", m->cols - 0.5, m->rows - 0.5);
+		put_tics(&b, "x", m->col_labels, m->cols);
+		put_tics(&b, "y", m->row_labels, m->rows);
+		if (m->fixed)
+			putf(&b, "set cbrange [%.9g:%.9g]\n", (double)m->lo, (double)m->hi);
+		else
+			puts_(&b, "set autoscale cb\n");
+		if (m->rows > 0 && m->cols > 0)
+			putf(&b, "plot $H%d matrix with image\n", k);
+		else
+			puts_(&b, "plot NaN notitle\n");
+	}
+	puts_(&b, "unset multiplot\n");
+	int rc = save_file(gp, file, W, H, &b);
+	free(b.s);
 	return rc;
 }

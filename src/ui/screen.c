@@ -1247,7 +1247,7 @@ int sl_screen_run(sl_session *s, const char *file, int *script_failed)
 
 	sl_session_set_output(s, on_output, &g);
 	sl_session_set_view(s, on_view, &g);
-	sl_display_hooks hooks = { .plot = on_plot, .save = scr_plot_save, .ud = &g };
+	sl_display_hooks hooks = { .plot = on_plot, .save = scr_plot_save, .save_view = scr_view_save, .ud = &g };
 	sl_display_set_hooks(s, &hooks);
 	int was_async = sl_session_async(s);
 	sl_session_set_async(s, 1);
@@ -1345,6 +1345,6 @@ int sl_screen_run(sl_session *s, const char *file, int *script_failed)
 
 void sl_screen_attach_plot_save(sl_session *s)
 {
-	sl_display_hooks hooks = { .save = scr_plot_save, .ud = NULL };
+	sl_display_hooks hooks = { .save = scr_plot_save, .save_view = scr_view_save, .ud = NULL };
 	sl_display_set_hooks(s, &hooks);
 }

@@ -1244,6 +1244,17 @@ void scr_draw(scr *sc, double now, int force)
 
 /* ---- plot save ------------------------------------------------------------- */
 
+int scr_view_save(void *ud, sl_session *s, const char *file, const sl_view *v)
+{
+	scr *sc = ud;
+	(void)s;
+	sl_gnuplot *gp = sc && sc->gp ? sc->gp : sl_gnuplot_new(NULL);
+	int st = sl_gnuplot_save_view(gp, file, v);
+	if (!(sc && sc->gp))
+		sl_gnuplot_free(gp);
+	return st;
+}
+
 int scr_plot_save(void *ud, sl_session *s, const char *file, const sl_plot_spec *spec)
 {
 	scr *sc = ud;

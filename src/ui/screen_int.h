@@ -191,6 +191,8 @@ int scr_page(const scr *sc, int pane);
 
 /* The marks of cv (the training lengths) and its fixed y range into o. */
 void scr_curve_marks(const sl_curves *cv, sl_plot_opts *o);
+/* The `heatmap save` hook: the view written by gnuplot. */
+int scr_view_save(void *ud, sl_session *s, const char *file, const sl_view *v);
 /* The `plot save` hook: the curves of spec written by gnuplot, with a
  * title and axis labels. */
 int scr_plot_save(void *ud, sl_session *s, const char *file, const sl_plot_spec *spec);
