@@ -33,6 +33,7 @@ extern const char *const sl_series_names[];
 typedef struct sl_plot_spec {
 	int nruns;                        /* 0: every run */
 	char runs[SL_PLOT_RUNS_MAX][64];
+	char sweep[64];                   /* not "": the sweep's combinations instead of runs */
 	unsigned series;                  /* 1u << SL_SERIES_* */
 	double smooth;                    /* debiased EMA weight for per-step series; 0 = raw */
 	int raw;                          /* with smooth: the raw per-step series too */
@@ -70,8 +71,10 @@ typedef struct sl_curves {
 } sl_curves;
 
 /* The curves of spec over the session's runs (runs named in spec that no
- * longer exist are skipped; series without points are left out). The caller
- * frees them with sl_curves_free. */
+ * longer exist are skipped; series without points are left out), or with
+ * spec->sweep, each option combination's mean curve over its seeds from the
+ * sweep's finished points (sweep.h). The caller frees them with
+ * sl_curves_free. */
 void sl_display_curves(sl_session *s, const sl_plot_spec *spec, sl_curves *out);
 void sl_curves_free(sl_curves *c);
 

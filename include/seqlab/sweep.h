@@ -103,6 +103,16 @@ const char *sl_sweep_results_path(const sl_sweep *sw, int shard, int nshards, ch
  * NAME.sweep/curves/), for a plotter to overlay. */
 int sl_sweep_show(sl_session *s, const sl_sweep *sw, int curves);
 
+/* The option combinations of the sweep (points / seeds). */
+int sl_sweep_nconf(const sl_sweep *sw);
+/* Combination conf's curve of column col of its points' histories
+ * (NAME.sweep/curves/point-K.csv: 3 loss, 4 lr, 6 val_loss, 7 val_acc,
+ * 8 cer), the mean over the seeds that have one, over the steps all of them
+ * reached: returns the count of points (0: none yet) in *x (steps) and *y
+ * (malloc'ed; the caller frees them, NULL when 0), and the seeds in *seeds. Its options are
+ * sl_sweep_config(sw, conf * seeds_per_combination, ...). */
+int sl_sweep_mean_curve(const sl_sweep *sw, int conf, int col, double **x, double **y, int *seeds);
+
 /* Most sweeps one file may define. */
 #define SL_SWEEP_MAX_FILE 64
 

@@ -468,12 +468,13 @@ static const sl_cmd commands[] = {
 	},
 	{
 		.name = "plot",
-		.usage = "plot [save FILE] [RUN...] [SERIES...] [smooth=W] [raw=on|off] [log=on|off]",
+		.usage = "plot [save FILE] [RUN...|sweep=NAME] [SERIES...] [smooth=W] [raw=on|off] [log=on|off]",
 		.summary = "choose the curves to draw, print their points, or save them as an image",
 		.help = "Chooses the curves: the SERIES (loss, lr, val_loss, val_acc, cer; default loss, "
 			"val_loss and val_acc) of each RUN (default: every run), overlaid, against the step. "
 			"acc_len, drawn alone, is each run's last 'eval RUN lengths=...' table: accuracy against "
-			"sequence length, the training length dotted. "
+			"sequence length, the training length dotted. sweep=NAME draws a sweep's option "
+			"combinations instead of runs: each one's mean curve over the seeds that have finished. "
 			"smooth=W (0..0.999, default 0.6) draws the training loss as a debiased moving "
 			"average; raw=on adds the raw loss; log=on makes y logarithmic. On the screen the "
 			"curve pane shows them and follows training. Elsewhere plot prints curves=N points=N, "
@@ -481,7 +482,7 @@ static const sl_cmd commands[] = {
 			"plot save FILE writes the curves (those given, else the current ones) to FILE.png, "
 			".svg or .pdf with gnuplot, with a title and axis labels.",
 		.run = sl_cmd_plot,
-		.opts = SL_OPTS("smooth", "raw", "log"),
+		.opts = SL_OPTS("smooth", "raw", "log", "sweep"),
 		.complete = sl_display_complete_plot,
 	},
 	{
@@ -621,7 +622,9 @@ static const sl_cmd commands[] = {
 			"workers (finished points are kept), and sweep run goes on where it stopped. Results: "
 			"NAME.sweep/results.tsv.\n"
 			"sweep show NAME prints the table: per combination, the mean and standard deviation over "
-			"seeds of val_acc, val_loss, loss and cer, sorted by metric=M (val_acc by default).\n"
+			"seeds of val_acc, val_loss, loss and cer, sorted by metric=M (val_acc by default); "
+			"curves=SERIES adds each combination's mean curve as lines, and 'plot sweep=NAME' draws "
+			"them.\n"
 			"sweep merge NAME gathers the rows of shards (seqlab --sweep FILE --shard I/N) into "
 			"results.tsv.",
 		.run = sl_cmd_sweep,

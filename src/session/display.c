@@ -3,6 +3,7 @@
  * rerun every N steps while its run trains. */
 #include "seqlab/display.h"
 #include "seqlab/commands.h"
+#include "seqlab/sweep.h"
 #include "seqlab/workbench.h"
 
 #include <math.h>
@@ -255,11 +256,66 @@ static void add_run(sl_curves *out, const sl_run *r, const sl_plot_spec *spec)
 
 static void describe(sl_curves *cv, const sl_plot_spec *spec);
 
+/* The sweep's combinations: one mean curve per series each. */
+static void add_sweep(sl_curves *out, const sl_plot_spec *spec)
+{
+	static const int cols[SL_SERIES_COUNT] = { 3, 4, 6, 7, 8, -1 }; /* the history files' columns */
+	sl_sweep *sw = sl_sweep_load(spec->sweep);
+	if (!sw)
+		return;
+	int nconf = sl_sweep_nconf(sw), nseeds = sl_sweep_npoints(sw) / SL_MAX(nconf, 1), nser = 0;
+	for (int k = 0; k < SL_SERIES_COUNT; k++)
+		nser += spec->series & 1u << k && cols[k] >= 0;
+	for (int c = 0; c < nconf; c++) {
+		char cfg[512];
+		sl_sweep_config(sw, c * nseeds, cfg, sizeof cfg);
+		for (int k = 0; k < SL_SERIES_COUNT; k++) {
+			if (!(spec->series & 1u << k) || cols[k] < 0)
+				continue;
+			double *x, *y;
+			int seeds, n = sl_sweep_mean_curve(sw, c, cols[k], &x, &y, &seeds);
+			int smooth = k == SL_SERIES_LOSS && spec->smooth > 0;
+			/* raw and smoothed as for a run: both with raw=on */
+			for (int pass = smooth && spec->raw ? 0 : 1; n > 0 && pass < 2; pass++) {
+				out->c = sl_xrealloc(out->c, (size_t)(out->n + 1) * sizeof *out->c);
+				sl_curve *cu = &out->c[out->n++];
+				memset(cu, 0, sizeof *cu);
+				snprintf(cu->run, sizeof cu->run, "%.63s", cfg);
+				cu->series = k;
+				cu->x = sl_xmalloc((size_t)n * sizeof *cu->x);
+				cu->y = sl_xmalloc((size_t)n * sizeof *cu->y);
+				memcpy(cu->x, x, (size_t)n * sizeof *x);
+				memcpy(cu->y, y, (size_t)n * sizeof *y);
+				cu->n = n;
+				cu->smoothed = smooth && pass == 1;
+				if (cu->smoothed)
+					ema(cu->y, n, spec->smooth);
+				const char *raw = smooth && !cu->smoothed ? " (raw)" : "";
+				if (nser > 1)
+					snprintf(cu->name, sizeof cu->name, "%.60s %s%s", cfg, sl_series_names[k], raw);
+				else
+					snprintf(cu->name, sizeof cu->name, "%.70s%s", cfg, raw);
+				if (seeds > 1 && strlen(cu->name) + 12 < sizeof cu->name)
+					snprintf(cu->name + strlen(cu->name), sizeof cu->name - strlen(cu->name), " (%d seeds)",
+						 seeds);
+			}
+			free(x);
+			free(y);
+		}
+	}
+	sl_sweep_free(sw);
+}
+
 void sl_display_curves(sl_session *s, const sl_plot_spec *spec, sl_curves *out)
 {
 	sl_workbench *wb = sl_session_workbench(s);
 	memset(out, 0, sizeof *out);
 	int nshown = 0;
+	if (spec->sweep[0]) {
+		add_sweep(out, spec);
+		describe(out, spec);
+		return;
+	}
 	if (spec->nruns == 0) {
 		for (int i = 0; i < sl_workbench_nruns(wb); i++, nshown++)
 			add_run(out, sl_workbench_run_at(wb, i), spec);
@@ -324,8 +380,12 @@ static void describe(sl_curves *cv, const sl_plot_spec *spec)
 			else
 				others++;
 		}
-	snprintf(cv->title, sizeof cv->title, "%s of %s%s", what, nr ? runs : "no run",
-		 spec->smooth > 0 && spec->series & 1u << SL_SERIES_LOSS ? " (loss smoothed)" : "");
+	if (spec->sweep[0])
+		snprintf(cv->title, sizeof cv->title, "%s of sweep %s (each combination's mean over its seeds)%s", what,
+			 spec->sweep, spec->smooth > 0 && spec->series & 1u << SL_SERIES_LOSS ? ", loss smoothed" : "");
+	else
+		snprintf(cv->title, sizeof cv->title, "%s of %s%s", what, nr ? runs : "no run",
+			 spec->smooth > 0 && spec->series & 1u << SL_SERIES_LOSS ? " (loss smoothed)" : "");
 	snprintf(cv->xlabel, sizeof cv->xlabel, "step");
 	if (!others)
 		snprintf(cv->ylabel, sizeof cv->ylabel, "cross-entropy per token (nats)");
@@ -357,9 +417,13 @@ static const char *spec_text(const sl_plot_spec *p, char *buf, size_t n)
 	for (int i = 0; i < SL_SERIES_COUNT && k < n; i++)
 		if (p->series & 1u << i)
 			k += (size_t)snprintf(buf + k, n - k, "%s%s", k ? "," : "", sl_series_names[i]);
-	if (k < n)
+	if (p->sweep[0] && k < n)
+		k += (size_t)snprintf(buf + k, n - k, " sweep=%s", p->sweep);
+	else if (k < n)
 		k += (size_t)snprintf(buf + k, n - k, " runs=");
-	if (!p->nruns && k < n)
+	if (p->sweep[0])
+		;
+	else if (!p->nruns && k < n)
 		k += (size_t)snprintf(buf + k, n - k, "all");
 	for (int i = 0; i < p->nruns && k < n; i++)
 		k += (size_t)snprintf(buf + k, n - k, "%s%s", i ? "," : "", p->runs[i]);
@@ -396,7 +460,13 @@ static void print_points(sl_session *s, const sl_plot_spec *spec)
 			ema(sm, c->n, spec->smooth);
 		}
 		for (int j = 0; j < c->n; j++) {
-			if (c->series == SL_SERIES_ACC_LEN)
+			if (spec->sweep[0] && smooth)
+				sl_out(s, "sweep=%s curve=\"%s\" series=%s step=%.0f value=%.6g smoothed=%.6g", spec->sweep,
+				       c->run, sl_series_names[c->series], c->x[j], c->y[j], sm[j]);
+			else if (spec->sweep[0])
+				sl_out(s, "sweep=%s curve=\"%s\" series=%s step=%.0f value=%.6g", spec->sweep, c->run,
+				       sl_series_names[c->series], c->x[j], c->y[j]);
+			else if (c->series == SL_SERIES_ACC_LEN)
 				sl_out(s, "run=%s series=acc_len length=%.0f value=%.6g", c->run, c->x[j], c->y[j]);
 			else if (smooth)
 				sl_out(s, "run=%s series=%s step=%.0f value=%.6g smoothed=%.6g", c->run,
@@ -432,6 +502,15 @@ static int parse_spec(sl_session *s, sl_args *a, sl_plot_spec *p, int *given)
 		p->logy = on;
 		*given = 1;
 	}
+	const char *sweep = NULL;
+	if (sl_args_str(a, "sweep", &sweep)) {
+		sl_sweep *sw = sl_sweep_load(sweep);
+		if (!sw)
+			return sl_fail(s, "sweep=%s: %s", sweep, sl_error());
+		sl_sweep_free(sw);
+		snprintf(p->sweep, sizeof p->sweep, "%s", sweep);
+		*given = 1;
+	}
 	for (const char *wd; (wd = sl_args_word(a));) {
 		*given = 1;
 		int k;
@@ -463,6 +542,10 @@ static int parse_spec(sl_session *s, sl_args *a, sl_plot_spec *p, int *given)
 					    wd);
 		}
 	}
+	if (p->sweep[0] && p->nruns)
+		return sl_fail(s, "sweep= draws the sweep's combinations, not runs: give one or the other");
+	if (p->sweep[0] && series & 1u << SL_SERIES_ACC_LEN)
+		return sl_fail(s, "a sweep has no accuracy-vs-length tables (eval RUN lengths=... on a run)");
 	if (series & 1u << SL_SERIES_ACC_LEN && series != 1u << SL_SERIES_ACC_LEN)
 		return sl_fail(s, "acc_len has lengths on its x axis, the other series steps: plot it alone "
 				  "('plot acc_len RUN...')");

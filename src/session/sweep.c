@@ -874,19 +874,20 @@ static int cmp_stat(const void *a, const void *b, void *ctx)
 	return x->conf - y->conf;
 }
 
-/* The series (0 loss, else an evaluation column: 6 val_loss, 7 val_acc, 8
- * cer) of point k's history file: *n points into x, y (malloc'ed). */
+/* Column col of point k's history file (3 loss, 4 lr: the per-step rows;
+ * 6 val_loss, 7 val_acc, 8 cer: the evaluations): *n points into x, y
+ * (malloc'ed). */
 static int point_curve(const sl_sweep *sw, int k, int col, double **x, double **y)
 {
 	char path[256];
 	snprintf(path, sizeof path, "%s.sweep/curves/point-%d.csv", sw->name, k);
-	char *t = sl_session_read_file(path);
-	int n = 0, cap = 64;
+	char *t = access(path, F_OK) == 0 ? sl_session_read_file(path) : NULL;
+	int n = 0, cap = 64, eval = col >= 6;
 	*x = sl_xmalloc((size_t)cap * sizeof **x);
 	*y = sl_xmalloc((size_t)cap * sizeof **y);
 	char *save = NULL;
 	for (char *l = t ? strtok_r(t, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
-		if (strncmp(l, col ? "eval," : "train,", col ? 5 : 6))
+		if (strncmp(l, eval ? "eval," : "train,", eval ? 5 : 6))
 			continue;
 		char *f[12];
 		if (sl_split(l, ',', f, 12) != 12)
@@ -896,52 +897,62 @@ static int point_curve(const sl_sweep *sw, int k, int col, double **x, double **
 			*y = sl_xrealloc(*y, (size_t)cap * sizeof **y);
 		}
 		(*x)[n] = strtod(f[1], NULL);
-		(*y)[n] = strtod(f[col ? col : 3], NULL);
+		(*y)[n] = strtod(f[col], NULL);
 		n++;
 	}
 	free(t);
 	return n;
 }
 
+int sl_sweep_nconf(const sl_sweep *sw)
+{
+	return sw->nconf;
+}
+
+int sl_sweep_mean_curve(const sl_sweep *sw, int conf, int col, double **mx, double **my, int *seeds)
+{
+	int len = -1;
+	double *sum = NULL;
+	*mx = NULL;
+	*seeds = 0;
+	for (int si = 0; si < sw->nseeds; si++) {
+		double *x, *y;
+		int n = point_curve(sw, conf * sw->nseeds + si, col, &x, &y);
+		if (n > 0) {
+			if (len < 0) {
+				len = n;
+				*mx = x;
+				x = NULL;
+				sum = sl_xcalloc((size_t)n, sizeof *sum);
+			}
+			len = SL_MIN(len, n);
+			for (int i = 0; i < len; i++)
+				sum[i] += y[i];
+			(*seeds)++;
+		}
+		free(x);
+		free(y);
+	}
+	for (int i = 0; i < len; i++)
+		sum[i] /= *seeds;
+	*my = sum;
+	return len > 0 ? len : 0;
+}
+
 /* Prints each option combination's curve of series (mean over its seeds,
  * over the steps all of them reached) as key=value lines. */
 static void show_curves(sl_session *s, const sl_sweep *sw, int series, const int *order, int nc)
 {
-	static const int cols[4] = { 7, 6, 0, 8 }; /* val_acc val_loss loss cer */
+	static const int cols[4] = { 7, 6, 3, 8 }; /* val_acc val_loss loss cer */
 	for (int c = 0; c < nc; c++) {
-		int conf = order[c], len = -1;
-		double *mx = NULL, *sum = NULL;
-		for (int si = 0; si < sw->nseeds; si++) {
-			double *x, *y;
-			int n = point_curve(sw, conf * sw->nseeds + si, cols[series], &x, &y);
-			if (n > 0) {
-				if (len < 0) {
-					len = n;
-					mx = x;
-					x = NULL;
-					sum = sl_xcalloc((size_t)n, sizeof *sum);
-				}
-				len = SL_MIN(len, n);
-				for (int i = 0; i < len; i++)
-					sum[i] += y[i];
-			}
-			free(x);
-			free(y);
-		}
+		double *mx, *my;
+		int seeds, len = sl_sweep_mean_curve(sw, order[c], cols[series], &mx, &my, &seeds);
 		char cfg[512];
-		sl_sweep_config(sw, conf * sw->nseeds, cfg, sizeof cfg);
-		int seeds = 0;
-		for (int si = 0; si < sw->nseeds; si++) {
-			double *x, *y;
-			seeds += point_curve(sw, conf * sw->nseeds + si, cols[series], &x, &y) > 0;
-			free(x);
-			free(y);
-		}
+		sl_sweep_config(sw, order[c] * sw->nseeds, cfg, sizeof cfg);
 		for (int i = 0; i < len; i++)
-			sl_out(s, "curve=\"%s\" series=%s step=%.0f value=%.6g", cfg, metric_names[series], mx[i],
-			       sum[i] / seeds);
+			sl_out(s, "curve=\"%s\" series=%s step=%.0f value=%.6g", cfg, metric_names[series], mx[i], my[i]);
 		free(mx);
-		free(sum);
+		free(my);
 	}
 }
 

@@ -461,6 +461,9 @@ static uint64_t curve_signature(scr *sc, int w, int h)
 		sig = mix(sig, (uint64_t)r->nlen);
 		sig = mix(sig, (uintptr_t)r->len); /* a new table */
 	}
+	sl_sweep_progress sp;
+	if (p->sweep[0] && sl_workbench_sweep_progress(sc->s, &sp)) /* a point's curves came */
+		sig = mix(sig, (uint64_t)sp.done);
 	return sig | 1;
 }
 
@@ -1029,7 +1032,9 @@ void scr_publish(scr *sc, double now)
 		for (int i = 0; i < SL_SERIES_COUNT; i++)
 			if (p->series & 1u << i)
 				k += (size_t)snprintf(info + k, sizeof info - k, "%s%s", k ? " " : "", sl_series_names[i]);
-		if (p->nruns == 0 && k < sizeof info)
+		if (p->sweep[0] && k < sizeof info)
+			k += (size_t)snprintf(info + k, sizeof info - k, " of sweep %s", p->sweep);
+		else if (p->nruns == 0 && k < sizeof info)
 			k += (size_t)snprintf(info + k, sizeof info - k, " of every run");
 		if (p->logy && k < sizeof info)
 			k += (size_t)snprintf(info + k, sizeof info - k, ", log y");
