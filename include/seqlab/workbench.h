@@ -68,6 +68,9 @@ void sl_workbench_progress(sl_session *s, sl_train_progress *p);
 struct sl_display;
 struct sl_display *sl_workbench_display(sl_workbench *wb);
 
+/* After a `save` or a `load`: every run is on disk as it is now. */
+void sl_workbench_mark_saved(sl_workbench *wb);
+
 /* Command handlers. */
 int sl_cmd_task(sl_session *s, sl_args *a);
 int sl_cmd_model(sl_session *s, sl_args *a);

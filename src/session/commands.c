@@ -253,6 +253,24 @@ static int cmd_source(sl_session *s, sl_args *a)
 	return st;
 }
 
+/* save and load, after which every run is on disk as it is (quit on the
+ * screen asks only about runs that trained since) */
+static int cmd_save(sl_session *s, sl_args *a)
+{
+	int st = sl_cmd_save(s, a);
+	if (st == SL_OK)
+		sl_workbench_mark_saved(sl_session_workbench(s));
+	return st;
+}
+
+static int cmd_load(sl_session *s, sl_args *a)
+{
+	int st = sl_cmd_load(s, a);
+	if (st == SL_OK)
+		sl_workbench_mark_saved(sl_session_workbench(s));
+	return st;
+}
+
 static int cmd_quit(sl_session *s, sl_args *a)
 {
 	if (sl_args_end(a) != SL_OK)
@@ -390,9 +408,11 @@ static const sl_cmd commands[] = {
 		.summary = "train a run for a while, or until a metric holds",
 		.help = "Trains RUN for N more steps or epochs, or until an evaluation finds METRIC>=X or "
 			"METRIC<=X (val_acc, val_loss, loss, cer). It evaluates on the validation words at each "
-			"epoch's end (or every eval=N steps) and prints one line per evaluation, then a summary "
-			"with steps=, epochs=, train_s= (wall seconds of the whole command, evaluations "
-			"included), words_s=, loss=, val_loss=, val_acc= and "
+			"epoch's end (or every eval=N steps) and prints one line per evaluation (epoch= and step= "
+			"say where the run is, loss= is the mean training loss since the evaluation before), then "
+			"a summary with steps= and epochs= (what this job trained), step= and epoch= (where the run "
+			"is), train_s= (wall seconds of the whole command, evaluations included), words_s=, loss= "
+			"(as on the evaluation lines), val_loss=, val_acc= and "
 			"stopped=done|until|max|interrupted|paused|nan|sched_end. "
 			"max=90s, max=10m, max=1h or max=5000 (steps) caps it. A cosine schedule ends at lr 0: "
 			"a job of N steps or epochs past its end stretches it on a run that has not trained (an "
@@ -560,7 +580,7 @@ static const sl_cmd commands[] = {
 			"schedule, data cursor, history: training resumes exactly) and RUN.csv (its metrics). "
 			"The files go to a temporary directory next to DIR and replace a previous save in one "
 			"rename, so a crash or a full disk never damages it. DIR must be new or a saved session.",
-		.run = sl_cmd_save,
+		.run = cmd_save,
 	},
 	{
 		.name = "load",
@@ -571,7 +591,7 @@ static const sl_cmd commands[] = {
 			"thread count, which load restores with the seed). The journal becomes the saved one. "
 			"The session must have no runs. Every file is checked; a missing, truncated or damaged "
 			"one is rejected and the session stays as it was.",
-		.run = sl_cmd_load,
+		.run = cmd_load,
 	},
 	{
 		.name = "replay",
@@ -642,8 +662,8 @@ static const sl_cmd commands[] = {
 		.name = "quit!",
 		.usage = "quit!",
 		.summary = "exit without asking",
-		.help = "Like quit. On the screen, quit asks before dropping runs that have trained; quit! "
-			"does not ask.",
+		.help = "Like quit. On the screen, quit asks before dropping runs that have trained since the "
+			"last save or load; quit! does not ask.",
 		.run = cmd_quit,
 	},
 };

@@ -20,7 +20,6 @@ typedef struct train_job {
 	sl_run *run;
 	int active;
 	int64_t until_step;      /* stop at this step (-1: none) */
-	int64_t until_epoch;     /* stop at this epoch count (-1: none) */
 	int metric;              /* condition on an evaluation: -1 none, else METRIC_* */
 	int ge;                  /* 1: metric >= x, 0: metric <= x */
 	double x;
@@ -28,9 +27,8 @@ typedef struct train_job {
 	int64_t max_steps;       /* cap on steps (0: none) */
 	int eval_every;          /* evaluate every N steps (0: at each epoch end) */
 	double wall0;            /* wall clock at start (for train_s) */
-	int64_t step0, epoch0, words0;
+	int64_t step0, words0;
 	double seconds0;
-	int epoch_batches;       /* at start, for the progress of N epochs */
 	int nevals0;             /* the run's evaluations at start */
 	int no_final;            /* final=off: no evaluation after the last step */
 	int met;                 /* the condition held */
@@ -97,6 +95,12 @@ sl_run *sl_workbench_run(sl_workbench *wb, const char *name)
 		if (strcmp(wb->runs[i]->name, name) == 0)
 			return wb->runs[i];
 	return NULL;
+}
+
+void sl_workbench_mark_saved(sl_workbench *wb)
+{
+	for (int i = 0; i < wb->nruns; i++)
+		wb->runs[i]->saved_step = wb->runs[i]->step;
 }
 
 int sl_workbench_nruns(const sl_workbench *wb)
@@ -580,11 +584,22 @@ static int sched_ends(const sl_run *r)
 	return r->sched.kind == SL_SCHED_COSINE && sl_sched_lr(&r->sched, r->sched.total) <= 0;
 }
 
+/* " cer=X" on a task that has a character error rate (Pig-Latin), else "". */
+static const char *cer_field(const sl_run *r, double cer, char *buf, size_t n)
+{
+	if (sl_pl_task_data(r->task))
+		snprintf(buf, n, " cer=%.4f", cer);
+	else
+		buf[0] = 0;
+	return buf;
+}
+
 static void emit_eval(sl_session *s, const sl_run *r, const sl_eval *e)
 {
-	sl_out(s, "run=%s epoch=%lld step=%lld loss=%.4f val_loss=%.4f val_acc=%.4f cer=%.4f lr=%.3g train_s=%.1f", r->name,
-	       (long long)e->epoch, (long long)e->step, e->train_loss, e->val_loss, e->val_acc, e->cer,
-	       r->nsteps ? r->lr[r->nsteps - 1] : r->ocfg.lr, e->seconds);
+	char cer[32];
+	sl_out(s, "run=%s epoch=%lld step=%lld loss=%.4f val_loss=%.4f val_acc=%.4f%s lr=%.3g train_s=%.1f", r->name,
+	       (long long)e->epoch, (long long)e->step, e->train_loss, e->val_loss, e->val_acc,
+	       cer_field(r, e->cer, cer, sizeof cer), r->nsteps ? r->lr[r->nsteps - 1] : r->ocfg.lr, e->seconds);
 }
 
 /* What the job has done so far, as the one command that does exactly that
@@ -619,10 +634,25 @@ static void job_finish(sl_session *s, train_job *j)
 	double wall = sl_now() - j->wall0;
 	double trained = r->seconds - j->seconds0;
 	const sl_eval *e = r->nevals ? &r->evals[r->nevals - 1] : NULL;
-	sl_out(s, "run=%s steps=%lld epochs=%lld train_s=%.2f words_s=%.0f loss=%.4f val_loss=%.4f val_acc=%.4f stopped=%s",
-	       r->name, (long long)(r->step - j->step0), (long long)r->epoch, wall,
-	       trained > 0 ? (double)(r->words_trained - j->words0) / trained : 0.0,
-	       r->nsteps ? r->loss[r->nsteps - 1] : NAN, e ? e->val_loss : NAN, e ? e->val_acc : NAN, j->stopped);
+	/* loss= means what it means on the evaluation lines: the mean training
+	 * loss per token since the evaluation before (the last one's, if it
+	 * came at the last step) */
+	double loss = e && e->step == r->step ? e->train_loss
+		      : r->tokens_since_eval > 0 ? r->loss_sum_since_eval / r->tokens_since_eval : NAN;
+	/* steps= and epochs= count this job (epochs in batches of the run's
+	 * epoch); step= and epoch= say where the run is, as on evaluation lines */
+	int nb = sl_run_epoch_batches(r, r->bsz);
+	double epochs = nb > 0 ? (double)(r->step - j->step0) * (r->ocfg.accum ? r->ocfg.accum : 1) / nb : 0;
+	char ep[32];
+	if (epochs == floor(epochs))
+		snprintf(ep, sizeof ep, "%.0f", epochs);
+	else
+		snprintf(ep, sizeof ep, "%.2f", epochs);
+	sl_out(s, "run=%s steps=%lld epochs=%s step=%lld epoch=%lld train_s=%.2f words_s=%.0f loss=%.4f val_loss=%.4f "
+		  "val_acc=%.4f stopped=%s",
+	       r->name, (long long)(r->step - j->step0), ep, (long long)r->step, (long long)r->epoch, wall,
+	       trained > 0 ? (double)(r->words_trained - j->words0) / trained : 0.0, loss, e ? e->val_loss : NAN,
+	       e ? e->val_acc : NAN, j->stopped);
 	j->active = 0;
 }
 
@@ -688,8 +718,7 @@ int sl_workbench_tick(sl_session *s, double seconds)
 				}
 			}
 		}
-		if ((j->until_step >= 0 && r->step >= j->until_step) ||
-		    (j->until_epoch >= 0 && r->epoch >= j->until_epoch)) {
+		if (j->until_step >= 0 && r->step >= j->until_step) {
 			if (!eval_now && !j->no_final) {
 				sl_eval e;
 				sl_run_eval(r, pool, &e);
@@ -731,9 +760,6 @@ void sl_workbench_progress(sl_session *s, sl_train_progress *p)
 	double f = -1;
 	if (j->until_step > j->step0)
 		f = SL_MAX(f, (double)(r->step - j->step0) / (double)(j->until_step - j->step0));
-	if (j->until_epoch > j->epoch0 && j->epoch_batches > 0)
-		f = SL_MAX(f, ((double)(r->epoch - j->epoch0) + (double)r->batch / j->epoch_batches) /
-				      (double)(j->until_epoch - j->epoch0));
 	if (j->max_steps)
 		f = SL_MAX(f, (double)(r->step - j->step0) / (double)j->max_steps);
 	if (j->max_seconds)
@@ -828,15 +854,11 @@ static void optim_line(const sl_run *r, int64_t total, char *buf, size_t n)
  * does the same); on a trained one, the job is refused with the ways out. */
 static int fit_schedule(sl_session *s, sl_run *r, const train_job *j)
 {
-	if (!sched_ends(r) || (j->until_step < 0 && j->until_epoch < 0))
+	if (!sched_ends(r) || j->until_step < 0)
 		return SL_OK;
 	int64_t end = j->until_step;
 	int accum = r->ocfg.accum ? r->ocfg.accum : 1;
 	int nb = sl_run_epoch_batches(r, r->bsz);
-	if (j->until_epoch >= 0) { /* updates until the epoch count is reached */
-		int64_t batches = (j->until_epoch - r->epoch) * (int64_t)nb - r->batch;
-		end = r->step + (batches + accum - 1) / accum;
-	}
 	if (j->max_steps)
 		end = SL_MIN(end, r->step + j->max_steps);
 	if (end <= r->sched.total)
@@ -872,7 +894,7 @@ int sl_cmd_train(sl_session *s, sl_args *a)
 	sl_run *r = take_run(s, a);
 	if (!r)
 		return SL_ERR;
-	train_job j = { .run = r, .until_step = -1, .until_epoch = -1, .metric = -1 };
+	train_job j = { .run = r, .until_step = -1, .metric = -1 };
 	const char *w1 = sl_args_word(a);
 	const char *maxv = NULL;
 	long long every = 0;
@@ -899,8 +921,12 @@ int sl_cmd_train(sl_session *s, sl_args *a)
 			return sl_args_fail(a, "%lld what? steps or epochs", n);
 		if (!strcmp(unit, "steps") || !strcmp(unit, "step"))
 			j.until_step = r->step + n;
-		else if (!strcmp(unit, "epochs") || !strcmp(unit, "epoch"))
-			j.until_epoch = r->epoch + n;
+		else if (!strcmp(unit, "epochs") || !strcmp(unit, "epoch")) {
+			/* N epochs' worth of batches from where the run is (a paused
+			 * job's remainder is not an epoch) */
+			int nb = sl_run_epoch_batches(r, r->bsz), accum = r->ocfg.accum ? r->ocfg.accum : 1;
+			j.until_step = r->step + (n * nb + accum - 1) / accum;
+		}
 		else
 			return sl_args_fail(a, "'%s': steps or epochs", unit);
 	}
@@ -919,10 +945,8 @@ int sl_cmd_train(sl_session *s, sl_args *a)
 	j.nevals0 = r->nevals;
 	j.wall0 = sl_now();
 	j.step0 = r->step;
-	j.epoch0 = r->epoch;
 	j.words0 = r->words_trained;
 	j.seconds0 = r->seconds;
-	j.epoch_batches = sl_run_epoch_batches(r, r->bsz);
 	j.active = 1;
 	wb->job = j;
 	sl_session_clear_interrupt(s);
@@ -1010,8 +1034,12 @@ int sl_cmd_eval(sl_session *s, sl_args *a)
 		return sl_fail(s, "run '%s' is training (it evaluates as it goes); 'stop' it first", r->name);
 	sl_eval e;
 	sl_run_eval(r, sl_session_pool(s), &e);
-	sl_out(s, "run=%s val_loss=%.4f val_acc=%.4f cer=%.4f words=%d correct=%d", r->name, e.val_loss, e.val_acc,
-	       e.cer, e.words, e.correct);
+	if (sl_pl_task_data(r->task))
+		sl_out(s, "run=%s val_loss=%.4f val_acc=%.4f cer=%.4f words=%d correct=%d", r->name, e.val_loss,
+		       e.val_acc, e.cer, e.words, e.correct);
+	else
+		sl_out(s, "run=%s val_loss=%.4f val_acc=%.4f sequences=%d correct=%d", r->name, e.val_loss, e.val_acc,
+		       e.words, e.correct);
 	return SL_OK;
 }
 

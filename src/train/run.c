@@ -49,6 +49,11 @@ static void drop_plan(sl_run *r)
 	r->plan = NULL;
 }
 
+int sl_run_unsaved(const sl_run *r)
+{
+	return r->step > 0 && r->step != r->saved_step;
+}
+
 void sl_run_free(sl_run *r)
 {
 	if (!r)

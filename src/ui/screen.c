@@ -593,8 +593,8 @@ static int line_quits(const char *text, int *forced)
 	return found;
 }
 
-/* Runs that have trained: work that quitting drops (the session does not
- * say which runs a `save` still holds, so every such run counts). */
+/* Runs that have trained since the last save or load: work that quitting
+ * drops. */
 static int unsaved(char *names, size_t n)
 {
 	sl_workbench *wb = sl_session_workbench(g.s);
@@ -603,7 +603,7 @@ static int unsaved(char *names, size_t n)
 	names[0] = 0;
 	for (int i = 0; i < sl_workbench_nruns(wb); i++) {
 		const sl_run *r = sl_workbench_run_at(wb, i);
-		if (r->step > 0) {
+		if (sl_run_unsaved(r)) {
 			if (k < n)
 				k += (size_t)snprintf(names + k, n - k, "%s%s", count ? ", " : "", r->name);
 			count++;
