@@ -455,13 +455,15 @@ static const sl_cmd commands[] = {
 	},
 	{
 		.name = "translate",
-		.usage = "translate RUN WORD... [beam=N]",
+		.usage = "translate RUN WORD... [file=PATH] [beam=N]",
 		.summary = "translate words with a run's model",
 		.help = "Prints one line per word: word=, output= (greedy decoding, or beam search with beam=N), "
-			"expected= (the rule's answer) and correct=yes|no. Words are lowercase a-z and '-'; "
-			"the output may be up to three characters longer per piece than the input.",
+			"expected= (the rule's answer) and correct=yes|no; with more than one word, then "
+			"words=N correct=N. Any number of words, and file=PATH adds those of a file (separated "
+			"by blanks or lines). Words are lowercase a-z and '-'; the output may be up to three "
+			"characters longer per piece than the input.",
 		.run = sl_cmd_translate,
-		.opts = SL_OPTS("beam"),
+		.opts = SL_OPTS("beam", "file"),
 		.complete = complete_run,
 	},
 	{

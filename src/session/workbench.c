@@ -3,6 +3,7 @@
 #include "seqlab/commands.h"
 #include "seqlab/display.h"
 #include "seqlab/piglatin.h"
+#include "seqlab/recall.h"
 #include "seqlab/sweep.h"
 #include "seqlab/task_cmds.h"
 #include "seqlab/transformer.h"
@@ -1049,34 +1050,61 @@ int sl_cmd_translate(sl_session *s, sl_args *a)
 	if (!r)
 		return SL_ERR;
 	long long beam = 1;
+	const char *file = NULL;
 	sl_args_int(a, "beam", 1, 64, &beam);
-	const char *words[256];
-	int n = 0;
-	const char *w;
-	while ((w = sl_args_word(a)) && n < 256)
+	sl_args_str(a, "file", &file);
+	/* the words typed, then those of file= (separated by blanks or lines) */
+	const char **words = NULL;
+	int n = 0, cap = 0;
+	char *text = NULL;
+	for (const char *w; (w = sl_args_word(a));) {
+		if (n == cap)
+			words = sl_xrealloc(words, (size_t)(cap = cap ? 2 * cap : 64) * sizeof *words);
 		words[n++] = w;
-	if (sl_args_end(a) != SL_OK)
-		return SL_ERR;
-	if (!n)
-		return sl_args_fail(a, "which words?");
-	if (!sl_pl_task_data(r->task))
-		return sl_fail(s, "run '%s' is on the %s task: translate needs piglatin", r->name, r->task->ops->name);
-	for (int i = 0; i < n; i++) {
-		int32_t tok[SL_PL_MAXLEN];
-		if (sl_pl_encode(words[i], tok, SL_PL_MAXLEN) <= 0)
-			return sl_fail(s, "'%s': only lowercase a-z and '-' can be translated (at most %d characters)",
-				       words[i], SL_PL_MAXLEN);
 	}
-	for (int i = 0; i < n; i++) {
+	int st = sl_args_end(a);
+	if (st == SL_OK && file) {
+		text = sl_session_read_file(file);
+		if (!text)
+			st = sl_fail(s, "%s", sl_error());
+		char *save = NULL;
+		for (char *w = text ? strtok_r(text, " \t\r\n", &save) : NULL; w; w = strtok_r(NULL, " \t\r\n", &save)) {
+			if (n == cap)
+				words = sl_xrealloc(words, (size_t)(cap = cap ? 2 * cap : 64) * sizeof *words);
+			words[n++] = w;
+		}
+	}
+	if (st == SL_OK && !n)
+		st = file ? sl_fail(s, "%s has no words", file) : sl_args_fail(a, "which words? (or file=PATH)");
+	if (st == SL_OK && !sl_pl_task_data(r->task))
+		st = sl_fail(s, "run '%s' is on the %s task: translate needs piglatin", r->name, r->task->ops->name);
+	for (int i = 0; st == SL_OK && i < n; i++) {
+		int32_t tok[SL_PL_MAXLEN];
+		char at[32] = "";
+		if (n > 1)
+			snprintf(at, sizeof at, " (word %d)", i + 1);
+		if (sl_pl_encode(words[i], tok, SL_PL_MAXLEN) <= 0)
+			st = sl_fail(s, "'%s'%s: only lowercase a-z and '-' can be translated (at most %d characters)",
+				     words[i], at, SL_PL_MAXLEN);
+	}
+	int correct = 0;
+	for (int i = 0; st == SL_OK && i < n; i++) {
 		char out[4 * SL_PL_MAXLEN], want[4 * SL_PL_MAXLEN];
 		r->tape->pool = sl_session_pool(s);
-		if (sl_pl_translate(r->task, r->model, r->tape, words[i], (int)beam, out, sizeof out) != SL_OK)
-			return sl_fail(s, "%s", sl_error());
+		if (sl_pl_translate(r->task, r->model, r->tape, words[i], (int)beam, out, sizeof out) != SL_OK) {
+			st = sl_fail(s, "%s", sl_error());
+			break;
+		}
 		int has_rule = sl_piglatin_rule(words[i], want, sizeof want) == SL_OK;
+		correct += has_rule && !strcmp(out, want);
 		sl_out(s, "word=%s output=%s expected=%s correct=%s", words[i], out, has_rule ? want : "?",
 		       has_rule && !strcmp(out, want) ? "yes" : "no");
 	}
-	return SL_OK;
+	if (st == SL_OK && n > 1)
+		sl_out(s, "words=%d correct=%d", n, correct);
+	free(words);
+	free(text);
+	return st;
 }
 
 int sl_cmd_mistakes(sl_session *s, sl_args *a)
@@ -1202,6 +1230,13 @@ int sl_cmd_attn(sl_session *s, sl_args *a)
 
 /* ---- runs, info ------------------------------------------------------------ */
 
+/* The task's kind: piglatin, recall, mqar, copy. */
+static const char *task_kind(const sl_task *t)
+{
+	const sl_gen_kind *k = sl_gen_task_kind(t);
+	return k ? k->name : t->ops->name;
+}
+
 int sl_cmd_runs(sl_session *s, sl_args *a)
 {
 	sl_workbench *wb = sl_session_workbench(s);
@@ -1211,8 +1246,9 @@ int sl_cmd_runs(sl_session *s, sl_args *a)
 	for (int i = 0; i < wb->nruns; i++) {
 		sl_run *r = wb->runs[i];
 		const sl_eval *e = r->nevals ? &r->evals[r->nevals - 1] : NULL;
-		sl_out(s, "run=%s kind=%s params=%zu steps=%lld epochs=%lld val_acc=%.4f val_loss=%.4f train_s=%.1f%s", r->name,
-		       r->model->kind->name, sl_params_count(r->model->ps), (long long)r->step, (long long)r->epoch,
+		sl_out(s, "run=%s kind=%s task=%s params=%zu steps=%lld epochs=%lld val_acc=%.4f val_loss=%.4f train_s=%.1f%s",
+		       r->name, r->model->kind->name, task_kind(r->task), sl_params_count(r->model->ps), (long long)r->step,
+		       (long long)r->epoch,
 		       e ? e->val_acc : NAN, e ? e->val_loss : NAN, r->seconds,
 		       wb->job.active && wb->job.run == r ? " training=yes" : "");
 	}

@@ -518,7 +518,20 @@ static void script_step(int keep_going)
 	cur.p += n;
 	size_t len = strlen(line);
 	char *shown = strndup(line, len && line[len - 1] == '\n' ? len - 1 : len);
-	scr_log_add(&g, LOG_ECHO, shown);
+	/* the file's commands, after "FILE> " as typed ones follow the prompt;
+	 * not its blank and comment lines, nor a lone echo, whose output is the
+	 * line again */
+	const char *p = shown + strspn(shown, " \t");
+	int lone_echo = !strncmp(p, "echo", 4) && (!p[4] || p[4] == ' ' || p[4] == '\t') && !strpbrk(p, ";\\");
+	if (*p && *p != '#' && !lone_echo && !sl_session_feed_pending(g.s)) {
+		const char *base = strrchr(cur.origin, '/');
+		char *echo = sl_xmalloc(strlen(shown) + strlen(cur.origin) + 4);
+		sprintf(echo, "%s> %s", base ? base + 1 : cur.origin, shown);
+		scr_log_add(&g, LOG_ECHO, echo);
+		free(echo);
+	} else if (*p && *p != '#' && !lone_echo) {
+		scr_log_add(&g, LOG_ECHO, shown); /* a continued line */
+	}
 	free(shown);
 	int was = sl_workbench_training(sl_session_workbench(g.s));
 	int st = sl_session_feed(g.s, line, cur.origin);
@@ -1034,6 +1047,13 @@ static void on_interrupt(void)
 	if (mode == MODE_SEARCH) {
 		search_done(NULL);
 		return;
+	}
+	if (cur.text) {
+		/* one Ctrl-C stops a sourced file, not only its current line */
+		note("%s: stopped by Ctrl-C; its remaining lines do not run", cur.origin);
+		script_end();
+		if (!atomic_load(&training))
+			return;
 	}
 	if (atomic_load(&training)) {
 		/* the trainer pauses at its next step boundary */
