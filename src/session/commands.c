@@ -469,9 +469,11 @@ static const sl_cmd commands[] = {
 	{
 		.name = "mistakes",
 		.usage = "mistakes RUN [n=N]",
-		.summary = "list the words the last evaluation got wrong",
+		.summary = "list what the last evaluation got wrong",
 		.help = "Lists up to n=N (default 20) validation words that the last evaluation of RUN "
-			"translated wrongly, with the output and the expected translation.",
+			"translated wrongly, with the output and the expected translation. On recall, mqar and "
+			"copy: the wrong answers on the test sequences, each as sequence=, position=, input= (the "
+			"sequence's tokens, dot-separated), output= and expected= (the first 1000 are kept).",
 		.run = sl_cmd_mistakes,
 		.opts = SL_OPTS("n"),
 		.complete = complete_run,

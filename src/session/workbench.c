@@ -1039,7 +1039,7 @@ int sl_cmd_eval(sl_session *s, sl_args *a)
 		sl_out(s, "run=%s val_loss=%.4f val_acc=%.4f cer=%.4f words=%d correct=%d", r->name, e.val_loss,
 		       e.val_acc, e.cer, e.words, e.correct);
 	else
-		sl_out(s, "run=%s val_loss=%.4f val_acc=%.4f sequences=%d correct=%d", r->name, e.val_loss, e.val_acc,
+		sl_out(s, "run=%s val_loss=%.4f val_acc=%.4f positions=%d correct=%d", r->name, e.val_loss, e.val_acc,
 		       e.words, e.correct);
 	return SL_OK;
 }
@@ -1120,9 +1120,18 @@ int sl_cmd_mistakes(sl_session *s, sl_args *a)
 		return sl_fail(s, "run '%s' has not been evaluated yet ('eval %s')", r->name, r->name);
 	const sl_eval *e = &r->evals[r->nevals - 1];
 	const sl_mistakes *mk = &r->mistakes;
-	sl_out(s, "run=%s mistakes=%d words=%d step=%lld", r->name, mk->n, e->words, (long long)e->step);
+	if (sl_pl_task_data(r->task)) {
+		sl_out(s, "run=%s mistakes=%d words=%d step=%lld", r->name, mk->n, e->words, (long long)e->step);
+		for (int i = 0; i < mk->n && i < n; i++)
+			sl_out(s, "word=%s output=%s expected=%s", mk->src[i], mk->out[i], mk->want[i]);
+		return SL_OK;
+	}
+	/* a generated task: the wrong answers at its scored positions, each
+	 * with its test sequence as tokens (the first 1000 kept) */
+	sl_out(s, "run=%s mistakes=%d positions=%d step=%lld%s", r->name, e->words - e->correct, e->words,
+	       (long long)e->step, mk->n < e->words - e->correct ? " listed=first" : "");
 	for (int i = 0; i < mk->n && i < n; i++)
-		sl_out(s, "word=%s output=%s expected=%s", mk->src[i], mk->out[i], mk->want[i]);
+		sl_out(s, "%s output=%s expected=%s", mk->src[i], mk->out[i], mk->want[i]);
 	return SL_OK;
 }
 
