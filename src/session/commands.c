@@ -352,7 +352,8 @@ static const sl_cmd commands[] = {
 			"piglatin [file=PATH | words=PATH | corpus=PATH] [size=small|large|all|N]: English to "
 			"Pig-Latin. file=PATH reads pairs in the homework's format (\"english piglatin\" a line), "
 			"keeping pairs made of a-z and '-', dropping duplicates and reporting sources with two "
-			"targets. Otherwise pairs are built with the Pig-Latin rule from a word list (words=PATH, "
+			"targets and pairs that differ from seqlab's rule (a file's qu-words may follow another "
+			"convention); list=on lists them, one line each. Otherwise pairs are built with the Pig-Latin rule from a word list (words=PATH, "
 			"one word a line; default /usr/share/dict/words) or any text (corpus=PATH): size=small "
 			"(3,198 words, the default), large (22,402), all, or a count, sampled by a hash of (seed, "
 			"word). The split is 80/20 by a hash of (seed, word).\n"
@@ -367,7 +368,7 @@ static const sl_cmd commands[] = {
 			"test=256 sequences, and take sequences up to maxlen=3L (eval RUN lengths=...).",
 		.flags = SL_CMD_STATE,
 		.run = sl_cmd_task,
-		.opts = SL_OPTS("file", "words", "corpus", "size", "seed", "K", "d", "M", "L", "tau", "embed", "vocab",
+		.opts = SL_OPTS("file", "words", "corpus", "size", "seed", "list", "K", "d", "M", "L", "tau", "embed", "vocab",
 				"pairs", "power_a", "noise", "N", "A", "batches", "test", "maxlen"),
 	},
 	{

@@ -209,6 +209,8 @@ int sl_cmd_task(sl_session *s, sl_args *a)
 	}
 	const char *file = NULL, *words = NULL, *corpus = NULL, *size_s = NULL;
 	uint64_t seed = sl_session_seed(s);
+	int list = 0;
+	sl_args_bool(a, "list", &list);
 	sl_args_str(a, "file", &file);
 	sl_args_str(a, "words", &words);
 	sl_args_str(a, "corpus", &corpus);
@@ -239,6 +241,8 @@ int sl_cmd_task(sl_session *s, sl_args *a)
 		if (file)
 			return sl_args_fail(a, "size= applies to words= and corpus=, not to a pair file");
 	}
+	if (list && !file)
+		return sl_args_fail(a, "list=on lists a pair file's disagreements: give file=PATH");
 	sl_pl_data *d;
 	const char *source;
 	if (file) {
@@ -288,6 +292,18 @@ int sl_cmd_task(sl_session *s, sl_args *a)
 	if (d->conflicts)
 		sl_info(s, "note: %d source words have a second, different target (kept the first: %s)", d->conflicts,
 			d->conflict_example);
+	if (file && d->rule_mismatches) {
+		const char *first = NULL;
+		for (int i = 0; i < d->nissues && !first; i++)
+			if (!strncmp(d->issues[i], "rule_mismatch ", 14))
+				first = d->issues[i] + 14;
+		sl_info(s, "note: %d pairs differ from seqlab's rule (first: %s); they are trained on as the file has "
+			   "them%s",
+			d->rule_mismatches, first ? first : "?", list ? "" : "; list=on lists them");
+	}
+	if (list)
+		for (int i = 0; i < d->nissues; i++)
+			sl_out(s, "%s", d->issues[i]);
 	return SL_OK;
 }
 
