@@ -62,6 +62,8 @@
 /* One screen per process: readline and signals are process-wide anyway. */
 static scr g;
 
+static void show_tab(int pane);
+
 /* ---- signals and the terminal ---------------------------------------------- */
 
 static int sig_pipe[2] = { -1, -1 };
@@ -307,6 +309,8 @@ static void on_view(void *ud, const sl_view *v)
 	scr *sc = ud;
 	/* a watched view redrawn keeps its place */
 	scr_view_set(sc, v, sl_display_refreshing(sc->s));
+	if (!sl_display_refreshing(sc->s)) /* a command's view: show it */
+		show_tab(PANE_HEAT);
 }
 
 /* `plot` (main thread, under the session lock): publish the new curves */
@@ -319,6 +323,7 @@ static void on_plot(void *ud, const sl_plot_spec *spec)
 	pthread_mutex_unlock(&sc->dmu);
 	atomic_store(&sc->publish, 1);
 	sc->curve_scroll = 0;
+	show_tab(PANE_CURVES);
 }
 
 /* ---- readline ---------------------------------------------------------------- */
@@ -389,9 +394,26 @@ static void relayout(void)
 	unlock();
 }
 
+/* A tabbed layout shows pane (when the prompt has the focus). */
+static void show_tab(int pane)
+{
+	if (g.tab == pane)
+		return;
+	g.tab = pane;
+	if (g.lay.tabbed && g.focus == FOCUS_PROMPT) {
+		relayout();
+		g.dirty_all = 1;
+	}
+}
+
 static void set_focus(int f)
 {
 	int zoomed = g.zoom;
+	if (f >= 0 && f != g.tab && g.lay.tabbed) {
+		g.tab = f; /* the pane focused stays shown back at the prompt */
+		g.focus = f;
+		relayout();
+	}
 	g.focus = f;
 	mode = f == FOCUS_PROMPT ? MODE_PROMPT : MODE_PANE;
 	if (f == FOCUS_PROMPT)
@@ -721,6 +743,7 @@ static void run_queue(void)
 		scr_log_add(&g, LOG_ECHO, echo);
 		free(echo);
 		scr_log_scroll(&g, -INT_MAX);
+		show_tab(PANE_LOG); /* a line typed: its output (plot and views show their panes) */
 		if (!ask_quit(line))
 			run_line(line);
 		free(line);

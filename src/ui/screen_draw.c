@@ -22,7 +22,7 @@ static const char *const pane_names[PANE_COUNT] = { "log", "curves", "heatmap" }
 
 /* ---- layout ---------------------------------------------------------------- */
 
-void scr_layout_compute(scr_layout *l, int cols, int lines, int zoom, int focus)
+void scr_layout_compute(scr_layout *l, int cols, int lines, int zoom, int focus, int tab)
 {
 	memset(l, 0, sizeof *l);
 	l->prompt = (scr_rect){ SL_MAX(lines - 1, 0), 0, lines > 0 ? 1 : 0, cols };
@@ -34,6 +34,13 @@ void scr_layout_compute(scr_layout *l, int cols, int lines, int zoom, int focus)
 	int H = lines - 2;
 	if (zoom && focus >= 0 && focus < PANE_COUNT) {
 		l->pane[focus] = (scr_rect){ 0, 0, H, cols };
+		return;
+	}
+	if (cols < SCR_WIDE_COLS || lines < SCR_TABS_LINES) {
+		/* too small for three panes that can be read: one, with tabs */
+		l->tabbed = 1;
+		int shown = focus >= 0 && focus < PANE_COUNT ? focus : tab >= 0 && tab < PANE_COUNT ? tab : PANE_LOG;
+		l->pane[shown] = (scr_rect){ 0, 0, H, cols };
 		return;
 	}
 	if (cols >= SCR_WIDE_COLS) {
@@ -82,7 +89,7 @@ void scr_windows_free(scr *sc)
 void scr_windows(scr *sc)
 {
 	scr_windows_free(sc);
-	scr_layout_compute(&sc->lay, sc->cols, sc->lines, sc->zoom, sc->focus);
+	scr_layout_compute(&sc->lay, sc->cols, sc->lines, sc->zoom, sc->focus, sc->tab);
 	pthread_mutex_lock(&sc->dmu);
 	sc->log_w = sc->lay.pane[PANE_LOG].w;
 	sc->log_h = SL_MAX(sc->lay.pane[PANE_LOG].h - 1, 0);
@@ -183,9 +190,21 @@ static void header(scr *sc, int pane, const char *info)
 	int focused = sc->focus == pane;
 	attr_t a = focused ? A_REVERSE | A_BOLD : A_BOLD;
 	int x = 1;
-	x += put_text(sc, w, 0, x, " ", 1, -1, a);
-	x += put_text(sc, w, 0, x, pane_names[pane], width - x - 1, -1, a);
-	x += put_text(sc, w, 0, x, " ", 1, -1, a);
+	if (sc->lay.tabbed) {
+		/* the tabs: the pane shown, then the others dim */
+		for (int i = 0; i < PANE_COUNT && x < width - 2; i++) {
+			attr_t t = i == pane ? a | A_UNDERLINE : A_DIM;
+			x += put_text(sc, w, 0, x, i == pane ? "[" : " ", 1, -1, t);
+			x += put_text(sc, w, 0, x, pane_names[i], width - x - 1, -1, t);
+			x += put_text(sc, w, 0, x, i == pane ? "]" : " ", 1, -1, t);
+		}
+		if (x + 8 < width)
+			x += put_text(sc, w, 0, x, " F6 ", 4, -1, A_DIM);
+	} else {
+		x += put_text(sc, w, 0, x, " ", 1, -1, a);
+		x += put_text(sc, w, 0, x, pane_names[pane], width - x - 1, -1, a);
+		x += put_text(sc, w, 0, x, " ", 1, -1, a);
+	}
 	if (info && *info && x + 3 < width) {
 		x += put_text(sc, w, 0, x + 1, " ", 1, -1, A_NORMAL) + 1;
 		x += put_text(sc, w, 0, x, info, width - x - 2, -1, A_NORMAL);
@@ -1143,6 +1162,7 @@ static const char *const help_text[] = {
 	"  Enter          run the line          F1             this help",
 	"  PgUp/PgDn      scroll the log        Shift-Up/Down  scroll the log by a line",
 	"  Shift-Tab, F6  focus the next pane   Ctrl-L         redraw",
+	"  (below 100x32 one pane shows at a time: its header has the tabs)",
 	"  Ctrl-C         pause training (or clear the line)",
 	"  Ctrl-D         on an empty line: quit (asks if runs are not saved)",
 	"",
