@@ -496,7 +496,8 @@ static const sl_cmd commands[] = {
 		.usage = "plot [save FILE] [RUN...|sweep=NAME] [SERIES...] [smooth=W] [raw=on|off] [log=on|off]",
 		.summary = "choose the curves to draw, print their points, or save them as an image",
 		.help = "Chooses the curves: the SERIES (loss, lr, val_loss, val_acc, cer; default loss, "
-			"val_loss and val_acc) of each RUN (default: every run), overlaid, against the step. "
+			"val_loss and val_acc) of each RUN (default: the current task's runs), overlaid, against "
+			"the step; on the screen val_acc, cer and lr go on a second axis on the right. "
 			"acc_len, drawn alone, is each run's last 'eval RUN lengths=...' table: accuracy against "
 			"sequence length, the training length dotted. sweep=NAME draws a sweep's option "
 			"combinations instead of runs: each one's mean curve over the seeds that have finished. "

@@ -317,8 +317,15 @@ void sl_display_curves(sl_session *s, const sl_plot_spec *spec, sl_curves *out)
 		return;
 	}
 	if (spec->nruns == 0) {
-		for (int i = 0; i < sl_workbench_nruns(wb); i++, nshown++)
-			add_run(out, sl_workbench_run_at(wb, i), spec);
+		/* the current task's runs (every run when there is none) */
+		const sl_task *t = sl_workbench_task(wb);
+		for (int i = 0; i < sl_workbench_nruns(wb); i++) {
+			const sl_run *r = sl_workbench_run_at(wb, i);
+			if (t && r->task != t)
+				continue;
+			add_run(out, r, spec);
+			nshown++;
+		}
 	} else {
 		for (int i = 0; i < spec->nruns; i++) {
 			const sl_run *r = sl_workbench_run(wb, spec->runs[i]);
@@ -424,7 +431,7 @@ static const char *spec_text(const sl_plot_spec *p, char *buf, size_t n)
 	if (p->sweep[0])
 		;
 	else if (!p->nruns && k < n)
-		k += (size_t)snprintf(buf + k, n - k, "all");
+		k += (size_t)snprintf(buf + k, n - k, "task");
 	for (int i = 0; i < p->nruns && k < n; i++)
 		k += (size_t)snprintf(buf + k, n - k, "%s%s", i ? "," : "", p->runs[i]);
 	if (k < n)

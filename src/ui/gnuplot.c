@@ -153,7 +153,7 @@ static void keep(sl_gnuplot *gp, const sl_series *s, int ns, const sl_plot_opts 
 			if (n)
 				memcpy(x, s[k].x, (size_t)n * sizeof *x);
 		}
-		gp->cur_s[k] = (sl_series){dup_or_null(s[k].name), x, y, n};
+		gp->cur_s[k] = (sl_series){dup_or_null(s[k].name), x, y, n, s[k].y2};
 	}
 	gp->cur_o = *o;
 	gp->cur_o.title = dup_or_null(o->title);
@@ -161,6 +161,7 @@ static void keep(sl_gnuplot *gp, const sl_series *s, int ns, const sl_plot_opts 
 		gp->cur_o.mark_label[i] = i < o->nmarks ? dup_or_null(o->mark_label[i]) : NULL;
 	gp->cur_o.xlabel = dup_or_null(o->xlabel);
 	gp->cur_o.ylabel = dup_or_null(o->ylabel);
+	gp->cur_o.y2label = dup_or_null(o->y2label);
 }
 
 static void forget(sl_gnuplot *gp)
@@ -176,6 +177,7 @@ static void forget(sl_gnuplot *gp)
 		free((char *)gp->cur_o.mark_label[i]);
 	free((char *)gp->cur_o.xlabel);
 	free((char *)gp->cur_o.ylabel);
+	free((char *)gp->cur_o.y2label);
 	gp->cur_s = NULL;
 	gp->cur_ns = 0;
 	memset(&gp->cur_o, 0, sizeof gp->cur_o);
@@ -642,6 +644,25 @@ static int put_plot(buf *b, const sl_series *s, int ns, const sl_plot_opts *o, i
 		putf(b, "set xrange [%.9g:%.9g]\n", o->xmin, o->xmax);
 	if (o->fix_y)
 		putf(b, "set yrange [%.9g:%.9g]\n", o->ymin, o->ymax);
+	/* a second axis on the right: 0 to just above 1 for values in [0, 1] */
+	int y2 = 0, unit = 1;
+	for (int k = 0; k < ns; k++)
+		if (s[k].y2 && used[k]) {
+			y2 = 1;
+			for (int i = 0; i < s[k].n; i++)
+				if (isfinite(s[k].y[i]) && (s[k].y[i] < 0 || s[k].y[i] > 1))
+					unit = 0;
+		}
+	if (y2) {
+		puts_(b, "set ytics nomirror\nset y2tics\n");
+		if (o->y2label) {
+			puts_(b, "set y2label ");
+			put_quoted(b, o->y2label);
+			puts_(b, "\n");
+		}
+		if (unit)
+			puts_(b, "set y2range [0:1.05]\n");
+	}
 	for (int i = 0; i < SL_MIN(o->nmarks, 4); i++) {
 		if (!isfinite(o->mark_x[i]))
 			continue;
@@ -665,15 +686,15 @@ static int put_plot(buf *b, const sl_series *s, int ns, const sl_plot_opts *o, i
 		const char *c = hex[k % (int)SL_COUNT(hex)];
 		if (smooth && raw) {
 			/* raw: dots in the text, faint lines in files; the legend names the smoothed */
-			putf(b, "%s$SL%d using 1:2 ", first ? "" : ", ", k);
+			putf(b, "%s$SL%d using 1:2%s ", first ? "" : ", ", k, s[k].y2 ? " axes x1y2" : "");
 			if (dumb)
 				putf(b, "with dots lc rgb '#%s' notitle", c);
 			else
 				putf(b, "with lines lc rgb '#a0%s' notitle", c);
 			first = 0;
 		}
-		putf(b, "%s$SL%d using 1:%d with lines lw %d lc rgb '#%s' title ", first ? "" : ", ", k,
-		     smooth ? 3 : 2, dumb ? 1 : 2, c);
+		putf(b, "%s$SL%d using 1:%d%s with lines lw %d lc rgb '#%s' title ", first ? "" : ", ", k,
+		     smooth ? 3 : 2, s[k].y2 ? " axes x1y2" : "", dumb ? 1 : 2, c);
 		put_quoted(b, s[k].name ? s[k].name : "");
 		first = 0;
 	}

@@ -1285,6 +1285,10 @@ int sl_screen_run(sl_session *s, const char *file, int *script_failed)
 	g.cols = COLS;
 	scr_colors_init(&g);
 	g.gp = sl_gnuplot_new(NULL);
+	/* the curve pane in braille where the terminal takes Unicode, unless
+	 * SEQLAB_CURVES=gnuplot asks for gnuplot's dumb terminal */
+	const char *curves = getenv("SEQLAB_CURVES");
+	g.braille = MB_CUR_MAX > 1 && !(curves && !strcmp(curves, "gnuplot"));
 	scr_windows(&g);
 	curs_set(1);
 

@@ -519,6 +519,34 @@ static void hint(sl_cells *c, const char *const *lines)
 		sl_cells_puts(sl_cells_add(c), lines[i], -1, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
 }
 
+void scr_curve_axes(const sl_curves *cv, sl_series *ser, double **ys, char (*names)[128])
+{
+	int losses = 0, rates = 0, lr = 0;
+	for (int i = 0; i < cv->n; i++) {
+		int k = cv->c[i].series;
+		losses |= k == SL_SERIES_LOSS || k == SL_SERIES_VAL_LOSS;
+		rates |= k == SL_SERIES_VAL_ACC || k == SL_SERIES_CER;
+		lr |= k == SL_SERIES_LR;
+	}
+	for (int i = 0; i < cv->n; i++) {
+		int k = cv->c[i].series;
+		snprintf(names[i], sizeof names[0], "%s", cv->c[i].name);
+		ser[i].name = names[i];
+		ser[i].y2 = (losses && (k == SL_SERIES_VAL_ACC || k == SL_SERIES_CER)) ||
+			    (k == SL_SERIES_LR && (losses || rates));
+		if (k == SL_SERIES_LR && rates) {
+			/* beside accuracy on the right: as a fraction of its peak */
+			double peak = 0;
+			for (int j = 0; j < ser[i].n; j++)
+				if (isfinite(ys[i][j]))
+					peak = fmax(peak, ys[i][j]);
+			for (int j = 0; peak > 0 && j < ser[i].n; j++)
+				ys[i][j] /= peak;
+			snprintf(names[i], sizeof names[0], "%.90s / %.2g", cv->c[i].name, peak);
+		}
+	}
+}
+
 void scr_curve_marks(const sl_curves *cv, sl_plot_opts *o)
 {
 	if (cv->yfixed) {
@@ -578,8 +606,9 @@ static void curves_send(scr *sc, int w, int h)
 		return;
 	}
 	sl_series *ser = sl_xcalloc((size_t)cv->n, sizeof *ser);
+	char (*names)[128] = sl_xcalloc((size_t)cv->n, sizeof *names);
 	double **bx = sl_xcalloc((size_t)cv->n, sizeof *bx), **by = sl_xcalloc((size_t)cv->n, sizeof *by);
-	int max = SL_MAX(2 * w, 16);
+	int max = SL_MAX(sc->braille ? 4 * w : 2 * w, 16);
 	for (int i = 0; i < cv->n; i++) {
 		int n = SL_MIN(cv->c[i].n, max);
 		bx[i] = sl_xmalloc((size_t)(n ? n : 1) * sizeof **bx);
@@ -589,15 +618,23 @@ static void curves_send(scr *sc, int w, int h)
 		ser[i].x = bx[i];
 		ser[i].y = by[i];
 	}
+	scr_curve_axes(cv, ser, by, names);
 	sl_plot_opts o = { .width = w, .height = h, .logy = sc->curve_logy, .color = sc->color };
 	scr_curve_marks(cv, &o);
 	if (strcmp(cv->xlabel, "step")) /* the pane's header names the series; x is the odd one */
 		o.xlabel = cv->xlabel;
-	int st = sl_gnuplot_send(sc->gp, out, ser, cv->n, &o);
-	if (st == SL_OK)
-		snprintf(sc->sent_info, sizeof sc->sent_info, "%s", sc->data_info);
-	else
-		curves_show(sc, st, sc->data_info);
+	if (sc->braille) {
+		/* drawn here at once: 2 x 4 dots a cell, no round trip */
+		int st = sl_plot_render_braille(out, ser, cv->n, &o);
+		curves_show(sc, st == SL_OK ? SL_OK : SL_ERR, sc->data_info);
+	} else {
+		int st = sl_gnuplot_send(sc->gp, out, ser, cv->n, &o);
+		if (st == SL_OK)
+			snprintf(sc->sent_info, sizeof sc->sent_info, "%s", sc->data_info);
+		else
+			curves_show(sc, st, sc->data_info);
+	}
+	free(names);
 	for (int i = 0; i < cv->n; i++) {
 		free(bx[i]);
 		free(by[i]);
@@ -1054,7 +1091,7 @@ void scr_publish(scr *sc, double now)
 		if (p->sweep[0] && k < sizeof info)
 			k += (size_t)snprintf(info + k, sizeof info - k, " of sweep %s", p->sweep);
 		else if (p->nruns == 0 && k < sizeof info)
-			k += (size_t)snprintf(info + k, sizeof info - k, " of every run");
+			k += (size_t)snprintf(info + k, sizeof info - k, " of the task's runs");
 		if (p->logy && k < sizeof info)
 			k += (size_t)snprintf(info + k, sizeof info - k, ", log y");
 		for (int i = 0; i < cv.nmarks && k < sizeof info; i++)
@@ -1294,15 +1331,37 @@ int scr_plot_save(void *ud, sl_session *s, const char *file, const sl_plot_spec 
 		return SL_ERR;
 	}
 	sl_series *ser = sl_xcalloc((size_t)cv.n, sizeof *ser);
-	for (int i = 0; i < cv.n; i++)
+	char (*names)[128] = sl_xcalloc((size_t)cv.n, sizeof *names);
+	double **ys = sl_xcalloc((size_t)cv.n, sizeof *ys);
+	for (int i = 0; i < cv.n; i++) {
 		ser[i] = (sl_series){ .name = cv.c[i].name, .x = cv.c[i].x, .y = cv.c[i].y, .n = cv.c[i].n };
+		ys[i] = cv.c[i].y; /* ours to scale */
+	}
+	scr_curve_axes(&cv, ser, ys, names);
 	sl_plot_opts o = { .logy = spec->logy, .title = cv.title, .xlabel = cv.xlabel, .ylabel = cv.ylabel };
+	int y2 = 0, losses = 0, rates = 0, lr = 0;
+	for (int i = 0; i < cv.n; i++) {
+		int k = cv.c[i].series;
+		y2 |= ser[i].y2;
+		losses |= k == SL_SERIES_LOSS || k == SL_SERIES_VAL_LOSS;
+		rates |= k == SL_SERIES_VAL_ACC || k == SL_SERIES_CER;
+		lr |= k == SL_SERIES_LR;
+	}
+	if (y2) { /* losses on the left, rates and lr on the right */
+		o.ylabel = losses ? "cross-entropy per token (nats)" : "accuracy / error rate";
+		o.y2label = !lr ? "accuracy / error rate"
+			    : rates ? (losses ? "accuracy / error rate; lr as a fraction of its peak"
+					      : "learning rate (fraction of its peak)")
+				    : "learning rate";
+	}
 	scr_curve_marks(&cv, &o);
 	sl_gnuplot *gp = sc && sc->gp ? sc->gp : sl_gnuplot_new(NULL);
 	int st = sl_gnuplot_save(gp, file, ser, cv.n, &o);
 	if (!(sc && sc->gp))
 		sl_gnuplot_free(gp);
 	free(ser);
+	free(names);
+	free(ys);
 	sl_curves_free(&cv);
 	return st;
 }

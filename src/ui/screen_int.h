@@ -98,6 +98,7 @@ typedef struct scr {
 	int dirty_all;      /* redraw everything */
 	double log_t;       /* the log's last redraw */
 	sl_gnuplot *gp;
+	int braille;        /* the curve pane in braille cells (else gnuplot's dumb text) */
 	sl_curves curve_data; /* the published curves taken for plotting */
 	int curve_logy;
 	char data_info[160];  /* the header for curve_data */
@@ -197,6 +198,11 @@ int scr_heat_cursor(scr *sc, int di, int dj);
 /* The page size of a pane in rows. */
 int scr_page(const scr *sc, int pane);
 
+/* Puts the rates (val_acc, cer) on the right axis when a loss is drawn too,
+ * and lr when anything else is, scaled to its peak beside rates (its name
+ * says so): sets ser[i].y2 and .name (into names[i]), scales ys[i] (the
+ * writable copy ser[i].y points at) for lr. */
+void scr_curve_axes(const sl_curves *cv, sl_series *ser, double **ys, char (*names)[128]);
 /* The marks of cv (the training lengths) and its fixed y range into o. */
 void scr_curve_marks(const sl_curves *cv, sl_plot_opts *o);
 /* The `heatmap save` hook: the view written by gnuplot. */
