@@ -16,12 +16,12 @@
 
 /* ---- help ---- */
 
-#define HELP_WIDTH 72
-
-/* Emits text wrapped to HELP_WIDTH columns, each line indented; a '\n' in
- * text starts a new paragraph. */
+/* Emits text wrapped to the session's text width (72 columns, or the
+ * screen's log pane), each line indented; a '\n' in text starts a new
+ * paragraph. */
 static void wrap(sl_session *s, const char *text, int indent)
 {
+	const int HELP_WIDTH = sl_session_text_width(s);
 	char line[256];
 	const char *p = text;
 	while (*p) {
@@ -33,7 +33,7 @@ static void wrap(sl_session *s, const char *text, int indent)
 			size_t wl = strcspn(p, " \n");
 			if (wl == 0)
 				break;
-			if (words && (size_t)indent + len + 1 + wl > HELP_WIDTH)
+			if (words && (size_t)indent + len + 1 + wl > (size_t)HELP_WIDTH)
 				break;
 			if (len + wl + 2 >= sizeof line)
 				wl = sizeof line - len - 2;

@@ -47,6 +47,7 @@ struct sl_session {
 	int async;                     /* the front-end ticks training itself */
 	sl_view_fn view;
 	void *view_ud;
+	int text_width; /* help's wrap width (0: 72) */
 };
 
 /* ---- the session object ---- */
@@ -111,6 +112,16 @@ void sl_session_set_async(sl_session *s, int on)
 int sl_session_async(const sl_session *s)
 {
 	return s->async;
+}
+
+void sl_session_set_text_width(sl_session *s, int cols)
+{
+	s->text_width = cols < 20 ? 20 : cols > 200 ? 200 : cols;
+}
+
+int sl_session_text_width(const sl_session *s)
+{
+	return s->text_width ? s->text_width : 72;
 }
 
 void sl_session_set_view(sl_session *s, sl_view_fn fn, void *ud)

@@ -10,7 +10,7 @@
 static const char glyphs[] = "*+xo#@%&=$";
 /* tab10-like hues in the xterm-256 cube: blue, orange, green, red, purple, brown, pink, grey,
  * olive, cyan */
-static const int colors[] = {33, 208, 40, 196, 135, 130, 205, 245, 142, 44};
+static const int colors[] = {33, 208, 34, 160, 135, 130, 205, 245, 142, 37};
 
 #define RAW_GLYPH '.'
 #define MAX_TICKS 32

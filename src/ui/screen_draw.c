@@ -93,6 +93,8 @@ void scr_windows(scr *sc)
 	pthread_mutex_lock(&sc->dmu);
 	sc->log_w = sc->lay.pane[PANE_LOG].w;
 	sc->log_h = SL_MAX(sc->lay.pane[PANE_LOG].h - 1, 0);
+	if (sc->log_w > 0) /* help wrapped once, to the log pane (the caller holds the session lock) */
+		sl_session_set_text_width(sc->s, sc->log_w - 1);
 	sc->pub_status_w = sc->lay.status.w;
 	sc->pub_curve_w = sc->lay.pane[PANE_CURVES].w;
 	sc->pub_curve_h = SL_MAX(sc->lay.pane[PANE_CURVES].h - 1, 0);
@@ -371,26 +373,25 @@ int scr_log_search(scr *sc, const char *pattern, int dir, int restart)
 	return found;
 }
 
+/* Text in the terminal's own colours; the few colours used read on a dark
+ * and on a light background alike (no pale greys or yellows). */
 static void log_style(const scr *sc, int kind, int *fg, attr_t *a)
 {
 	*fg = -1;
 	*a = A_NORMAL;
 	switch (kind) {
 	case SL_OUT_ERROR:
-		*fg = sc->color ? 203 : -1;
+		*fg = sc->color ? 160 : -1;
 		*a = sc->color ? A_NORMAL : A_BOLD;
 		break;
 	case LOG_ECHO:
-		*fg = sc->color ? 75 : -1;
+		*fg = sc->color ? 33 : -1;
 		*a = A_BOLD;
 		break;
 	case LOG_NOTE:
-		*fg = sc->color ? 179 : -1;
+		*fg = sc->color ? 130 : -1;
 		break;
-	case SL_OUT_INFO:
-		break;
-	default: /* results */
-		*fg = sc->color ? 252 : -1;
+	default: /* results and text: the terminal's default colour */
 		break;
 	}
 }
