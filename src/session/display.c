@@ -398,8 +398,12 @@ static void describe(sl_curves *cv, const sl_plot_spec *spec)
 		snprintf(cv->ylabel, sizeof cv->ylabel, "cross-entropy per token (nats)");
 	else if (!losses && spec->series == 1u << SL_SERIES_LR)
 		snprintf(cv->ylabel, sizeof cv->ylabel, "learning rate");
-	else if (!losses && !(spec->series & 1u << SL_SERIES_LR))
+	else if (!losses && !(spec->series & 1u << SL_SERIES_LR)) {
 		snprintf(cv->ylabel, sizeof cv->ylabel, "accuracy / error rate");
+		cv->yfixed = 1; /* headroom: an accuracy of 1 stays inside the frame */
+		cv->ylo = 0;
+		cv->yhi = 1.05;
+	}
 	else
 		snprintf(cv->ylabel, sizeof cv->ylabel, "value");
 }
