@@ -49,8 +49,7 @@
  * the word list with the seed, the training plan of epoch 0, 1, ... shuffled
  * from the seed, in order; recall's seeded batches of epoch 0, 1, ... AdamW
  * with a constant learning rate. */
-#include "seqlab/gpt.h"
-#include "seqlab/mamba.h"
+#include "seqlab/model.h"
 #include "seqlab/piglatin.h"
 #include "seqlab/recall.h"
 #include "seqlab/run.h"
@@ -172,68 +171,19 @@ static void lin(work *w, double R, int I, int O)
 	}
 }
 
-/* A self-attention block over R rows: the Q, K, V, O projections, then
- * the MLP (H -> F -> H) when F > 0. */
-static void self_block(work *w, double R, int H, int F)
+static void lin_cb(void *ud, double rows, int in, int out)
 {
-	for (int p = 0; p < 4; p++)
-		lin(w, R, H, H);
-	if (F) {
-		lin(w, R, H, F);
-		lin(w, R, F, H);
-	}
+	lin(ud, rows, in, out);
 }
 
-/* One step's work on batch b for model m on a task of vocabulary V; recall:
- * a language model on the whole sequence (inp, T tokens). */
-static void step_work(const sl_model *m, const sl_batch *b, int V, int recall, work *w)
+/* One step's work on batch b for model m, from its kind's own count (the
+ * kind asks its blocks); recall: a language model on the whole sequence
+ * (inp, T tokens). */
+static void step_work(const sl_model *m, const sl_batch *b, int recall, work *w)
 {
-	double B = b->B;
-	if (strcmp(m->kind->name, "transformer") == 0) {
-		const sl_transformer_config *c = m->cfg;
-		int H = c->hidden, F = c->mlp * H;
-		double S = b->S, T = b->T;
-		for (int l = 0; l < c->enc; l++) {
-			self_block(w, B * S, H, F);
-			w->attn += 3.0 * B * 2 * (2.0 * S * S * H);
-		}
-		for (int l = 0; l < c->dec; l++) {
-			for (int p = 0; p < 4; p++)
-				lin(w, B * T, H, H);
-			lin(w, B * T, H, H); /* cross q */
-			lin(w, B * S, H, H); /* cross k, v on the encoder output */
-			lin(w, B * S, H, H);
-			lin(w, B * T, H, H); /* cross o */
-			if (F) {
-				lin(w, B * T, H, F);
-				lin(w, B * T, F, H);
-			}
-			w->attn += 3.0 * B * 2 * (2.0 * T * T * H + 2.0 * T * S * H);
-		}
-		lin(w, B * T, H, V);
-	} else if (strcmp(m->kind->name, "mamba") == 0) {
-		const sl_mamba_config *c = m->cfg;
-		int H = c->hidden, E = c->expand * H, N = c->state, R = c->dt_rank ? c->dt_rank : (H + 15) / 16;
-		/* Pig-Latin: a prefix LM over source EOS SOS target */
-		double L = recall ? b->T : b->S + 1 + b->T;
-		for (int l = 0; l < c->layers; l++) {
-			lin(w, B * L, H, 2 * E);
-			lin(w, B * L, E, R + 2 * N);
-			lin(w, B * L, R, E);
-			lin(w, B * L, E, H);
-		}
-		lin(w, B * L, H, V);
-	} else if (strcmp(m->kind->name, "gpt") == 0) {
-		const sl_gpt_config *c = m->cfg;
-		int H = c->hidden, F = c->mlp * H;
-		double T = b->T;
-		SL_ASSERT(recall);
-		for (int l = 0; l < c->layers; l++) {
-			self_block(w, B * T, H, F);
-			w->attn += 3.0 * B * 2 * (2.0 * T * T * H); /* causal (or windowed), counted dense */
-		}
-		lin(w, B * T, H, V); /* logits at every position, scored at the last */
-	}
+	sl_work k = { .lin = lin_cb, .ud = w };
+	m->kind->work(m->impl, b->B, recall ? 0 : b->S, b->T, &k);
+	w->attn += k.other;
 }
 
 /* ---- files ----------------------------------------------------------------------- */
@@ -441,7 +391,7 @@ static work timed_work(const opts *o, const sl_model *m, sl_task *task, FILE *sh
 		seq_next(&q, &b);
 		if (k >= o->warmup) {
 			w.shapes = shapes;
-			step_work(m, &b, task->shape.vocab, o->cfg->recall, &w);
+			step_work(m, &b, o->cfg->recall, &w);
 			*words += b.B;
 		}
 		sl_batch_free(&b);

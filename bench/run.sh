@@ -34,6 +34,9 @@
 # line. Run it on a quiet machine: the two sides run one after the other
 # (never at once), and figures taken while other jobs run say little.
 # Python: /usr/bin/python3 with Debian's python3-torch and python3-numpy.
+# PyTorch gets the fastest correct OpenBLAS kernels for the machine (the
+# header's torch_openblas=: bench/blas_pick.py tries the candidates when
+# OpenBLAS falls back to generic ones, and checks each against float64).
 set -u
 
 B=. models="transformer mamba gpt recall-mamba" threads="1 2" steps=100 warmup=5 preset=large seed=0 nwords=100
@@ -93,10 +96,20 @@ opts() {
 	done
 }
 
+# PyTorch at its best: OpenBLAS's own choice of kernels, or, where it falls
+# back to generic ones (Debian 12's 0.3.21 on newer processors), the fastest
+# candidate that computes correctly (bench/blas_pick.py), for the PyTorch
+# side only (seqlab's products use its own kernel: gemm= below)
+pick=$("$py" "$here/blas_pick.py") || { echo "run.sh: blas_pick.py failed" >&2; exit 1; }
+tcore=$(get core "$pick")
+tenv=""
+[ "$(get chosen "$pick")" = forced ] && tenv="OPENBLAS_CORETYPE=$tcore"
+
 common="-p $preset -S $seed -n $steps -w $warmup -t $nwords"
 echo "# seqlab bench: $(date -u +%Y-%m-%dT%H:%MZ) $(uname -m) $(nproc) cpus," \
 	"$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)," \
 	"load $(cut -d' ' -f1-3 /proc/loadavg); gemm=$(get gemm "$("$bm" blas)") openblas=$(get core "$("$bm" blas)");" \
+	"torch_openblas=$tcore (OpenBLAS's own: $(get default "$pick"), $(get chosen "$pick"); tried $(get tried "$pick"));" \
 	"steps=$steps warmup=$warmup preset=$preset seed=$seed"
 for m in $models; do
 	dir=$work/$m
@@ -110,7 +123,8 @@ for m in $models; do
 		krate=$(printf '%s\n' "$rates" | grep "^split=seqlab")
 		# shellcheck disable=SC2086
 		sl=$("$bm" time -m "$m" -o "$dir" -j "$j" $common $mopts) || { echo "run.sh: bench_models failed" >&2; exit 1; }
-		tr=$("$py" "$here/torch_ref.py" time "$dir" -j "$j" -w "$warmup" -n "$steps") ||
+		# shellcheck disable=SC2086
+		tr=$(env $tenv "$py" "$here/torch_ref.py" time "$dir" -j "$j" -w "$warmup" -n "$steps") ||
 			{ echo "run.sh: torch_ref.py failed" >&2; exit 1; }
 		if [ "$verbose" = 1 ]; then
 			echo "# sgemm: $rate"

@@ -405,6 +405,40 @@ static void test_nan_guard(void)
 	sl_params_free(ps);
 }
 
+/* ---- parameter groups ---------------------------------------------------- */
+
+/* A parameter at lr_scale s takes the step of an optimizer whose lr is s
+ * times as large (the same Adam moments; AdamW's decay at the group's lr):
+ * two stores, one scaled, one with the scaled lr, end in the same bits. */
+static void test_groups(void)
+{
+	for (int kind = 0; kind < SL_OPTIM_KIND_COUNT; kind++) {
+		sl_params *a = store_new(), *b = store_new();
+		sl_optim_config ca = sl_optim_defaults(kind), cb = ca;
+		ca.lr = 0.02f;
+		cb.lr = 0.01f;
+		ca.weight_decay = cb.weight_decay = 0.1f;
+		ca.clip = cb.clip = 0;
+		if (kind == SL_OPTIM_SGD)
+			ca.momentum = cb.momentum = 0.9f;
+		for (int i = 0; i < a->n; i++)
+			sl_params_set_lr_scale(a, a->t[i], 0.5f);
+		sl_optim *oa = sl_optim_new(&ca, a, NULL), *ob = sl_optim_new(&cb, b, NULL);
+		for (int step = 0; step < 3; step++) {
+			set_grads(a, step, 1.0f);
+			set_grads(b, step, 1.0f);
+			sl_optim_step(oa);
+			sl_optim_step(ob);
+		}
+		TAP_OK(!memcmp(a->data, b->data, a->total * sizeof(float)),
+		       "%s: every tensor at lr_scale 0.5 steps as lr/2 does, bit for bit", sl_optim_kind_name(kind));
+		sl_optim_free(oa);
+		sl_optim_free(ob);
+		sl_params_free(a);
+		sl_params_free(b);
+	}
+}
+
 /* ---- config, names, threads ---------------------------------------------- */
 
 static void test_config(void)
@@ -595,6 +629,7 @@ int main(void)
 	test_clipping();
 	test_accumulation();
 	test_nan_guard();
+	test_groups();
 	test_config();
 	test_threads();
 	test_schedules();

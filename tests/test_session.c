@@ -252,7 +252,7 @@ static void completes(sl_session *s, const char *text, const char *want)
 static void test_complete(void)
 {
 	sl_session *s = fresh();
-	completes(s, "s", "set show source stop ssm save sweep ");
+	completes(s, "s", "set show source stop sample ssm save sweep ");
 	completes(s, "se", "set ");
 	completes(s, "set ", "seed= threads= ");
 	completes(s, "set seed=1 th", "threads= ");
@@ -261,6 +261,20 @@ static void test_complete(void)
 	completes(s, "help q", "quit quit! ");
 	completes(s, "nosuch ", "");
 	completes(s, "echo 'a ", "");
+	/* model: the kinds from the registry, then the kind's own options */
+	completes(s, "model m = ", "transformer gpt mamba hybrid s4d lru hawk griffin ");
+	completes(s, "model m = h", "hybrid hawk ");
+	completes(s, "model m = mamba di", "disc= ");
+	completes(s, "model m = mamba hidden=8 s", "state= scan= seed= ");
+	completes(s, "model m = gpt p", "pe= ");
+	completes(s, "model m = hybrid pat", "pattern= ");
+	completes(s, "model m = nosuch h", "");
+	/* task: the kinds, then the kind's options */
+	completes(s, "task ", "piglatin recall mqar copy charlm pixels ");
+	completes(s, "task re", "recall ");
+	completes(s, "task recall t", "tau= test= ");
+	completes(s, "task copy L=8 ", "L= N= A= batches= test= maxlen= seed= ");
+	completes(s, "task nosuch K", "");
 	sl_session_free(s);
 }
 

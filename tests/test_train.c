@@ -126,6 +126,48 @@ int main(void)
 	ob->data[0] = keep;
 	TAP_OK(sl_run_step(a, pool, &end) == SL_OK, "training goes on afterwards");
 
+	/* divergence: back to the last good state, and from there training is
+	 * exactly what it would have been */
+	sl_run *x = tiny_run(task, pool, 11, 2, 1);
+	for (int i = 0; i < 20; i++)
+		sl_run_step(x, pool, &end);
+	TAP_OK(sl_run_mark_good(x) == SL_OK, "the state at step 20 is marked good");
+	size_t nw = x->model->ps->total;
+	float *w20 = malloc(nw * sizeof *w20), *m20 = malloc(nw * sizeof *m20), *l30 = malloc(10 * sizeof *l30);
+	float *w30 = malloc(nw * sizeof *w30);
+	memcpy(w20, x->model->ps->data, nw * sizeof *w20);
+	memcpy(m20, x->opt->m, nw * sizeof *m20);
+	int64_t epoch20 = x->epoch;
+	int batch20 = x->batch;
+	for (int i = 0; i < 10; i++)
+		sl_run_step(x, pool, &end);
+	memcpy(l30, x->loss + 20, 10 * sizeof *l30);
+	memcpy(w30, x->model->ps->data, nw * sizeof *w30);
+	sl_tensor *xb = sl_params_find(x->model->ps, "out.b");
+	xb->data[1] = INFINITY; /* a weight blown up by a too large step */
+	st = sl_run_step(x, pool, &end);
+	TAP_OK(st == SL_ERR && !strcmp(sl_error(), "non-finite loss (nan) at step 31; update skipped"),
+	       "the error names the step that failed (31, counting from 1) and the cause: %s", sl_error());
+	TAP_OK(sl_run_mark_good(x) == SL_ERR, "a state with a non-finite weight is not marked good");
+	int64_t back = sl_run_rollback(x);
+	TAP_OK(back == 20 && x->step == 20 && x->nsteps == 20 && x->epoch == epoch20 && x->batch == batch20 &&
+		       x->opt->step == 20 && !memcmp(x->model->ps->data, w20, nw * sizeof *w20) &&
+		       !memcmp(x->opt->m, m20, nw * sizeof *m20),
+	       "rollback restores the weights, moments, cursor and history of step 20 (got step %lld)", (long long)back);
+	int ok10 = 1;
+	for (int i = 0; i < 10; i++)
+		ok10 &= sl_run_step(x, pool, &end) == SL_OK;
+	TAP_OK(ok10 && !memcmp(x->loss + 20, l30, 10 * sizeof *l30) && !memcmp(x->model->ps->data, w30, nw * sizeof *w30),
+	       "after the rollback, 10 steps give bit-identical losses and weights to the first time");
+	sl_optim_config oc2 = x->ocfg;
+	TAP_OK(sl_run_set_optim(x, &oc2, &x->sched, pool) == SL_OK && sl_run_rollback(x) == -1,
+	       "a new optimizer forgets the good state (its moments are gone)");
+	free(w20);
+	free(m20);
+	free(w30);
+	free(l30);
+	sl_run_free(x);
+
 	/* gradient accumulation: one run step of accum=2 reads two batches and
 	 * applies exactly one update, from their mean gradient */
 	sl_run *c = tiny_run(task, pool, 5, 2, 2);

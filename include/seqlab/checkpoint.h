@@ -1,5 +1,5 @@
-/* checkpoint.h - a run's exact state in a safetensors file, saved sessions
- * (save, load, replay) and model files (export, import).
+/* checkpoint.h - a run's exact state in a safetensors file, and its
+ * history as CSV (saved sessions, made of these: savedir.h).
  *
  * A checkpoint (RUN.safetensors in a saved session) holds
  *   param.NAME       F32, every parameter of the model (store order)
@@ -62,6 +62,15 @@ const char *sl_checkpoint_meta(const sl_checkpoint *c, const char *key);
  * the error naming it and r is unchanged. */
 int sl_checkpoint_apply(const sl_checkpoint *c, sl_run *r, sl_pool *pool);
 
+/* A model file (export): r's parameters (param names as in the store) with
+ * format=seqlab-model, the model spec, the task, step, epoch, the last
+ * evaluation and the checksum, written atomically. SL_ERR with the error. */
+int sl_checkpoint_export(const char *path, const sl_run *r);
+/* SL_OK if st's checksum (when it has one) matches its content; else SL_ERR
+ * with the error (import's check of a model file or checkpoint). */
+struct sl_safetensors;
+int sl_checkpoint_verify(const struct sl_safetensors *st);
+
 /* Writes r's history as CSV (the header above) to path, fsync'ed. */
 int sl_checkpoint_write_csv(const char *path, const sl_run *r);
 
@@ -72,25 +81,5 @@ int sl_checkpoint_write_csv(const char *path, const sl_run *r);
  * |b|) (tol 0: exactly; NaN equals NaN); times are not compared. */
 int sl_checkpoint_compare_csv(const char *path, const sl_run *r, double tol, int max,
 			      void (*diff)(void *ctx, const char *line), void *ctx);
-
-/* ---- saved sessions ---- */
-
-/* Saves the session into the directory dir (replacing a previous save
- * there, which must be a seqlab session). SL_ERR with a one-line error on
- * failure; the previous save is then unchanged. */
-int sl_session_save(sl_session *s, const char *dir);
-
-/* Restores a saved session into s, which must have no runs: settings,
- * tasks, runs and their state, and the journal. On any error (a missing,
- * truncated or damaged file...) returns SL_ERR with one line and s is
- * unchanged. */
-int sl_session_load(sl_session *s, const char *dir);
-
-/* ---- commands ---- */
-int sl_cmd_save(sl_session *s, sl_args *a);
-int sl_cmd_load(sl_session *s, sl_args *a);
-int sl_cmd_replay(sl_session *s, sl_args *a);
-int sl_cmd_export(sl_session *s, sl_args *a);
-int sl_cmd_import(sl_session *s, sl_args *a);
 
 #endif

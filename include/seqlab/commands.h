@@ -24,7 +24,8 @@
 
 /* Flags of a command. */
 enum {
-	SL_CMD_STATE = 1 << 0 /* changes the session's state: the journal records it */
+	SL_CMD_STATE = 1 << 0,  /* changes the session's state: the journal records it */
+	SL_CMD_RECORDS = 1 << 1 /* records its own journal line when it ends (train) */
 };
 
 /* Receives one completion candidate (a whole word, e.g. "threads="). */
@@ -66,6 +67,11 @@ int sl_command_count(void);
 const sl_cmd *sl_command_at(int i);
 /* The command name nearest to name by edit distance, or NULL if none is near. */
 const char *sl_command_suggest(const char *name);
+
+/* During completion: word i of the line before the cursor's word (0: the
+ * command name), or NULL. For completers whose candidates depend on an
+ * earlier word (model NAME = KIND key=...). */
+const char *sl_complete_word(int i);
 
 /* Completion for a line being typed: text is the line up to the cursor.
  * Calls add for every candidate for the word under the cursor (a command

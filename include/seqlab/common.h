@@ -20,6 +20,15 @@ void *sl_xmalloc(size_t n);
 void *sl_xcalloc(size_t count, size_t size);
 void *sl_xrealloc(void *p, size_t n);
 char *sl_xstrdup(const char *s);
+
+/* Opens path read-only if it is a regular file (a FIFO does not block the
+ * open): the descriptor, or -1 with the error "cannot open 'P': REASON" or
+ * "cannot read 'P': not a regular file (a device)" (a directory, a pipe...).
+ * A device or a pipe would be read for ever. */
+int sl_open_regular(const char *path);
+/* Writes n bytes to a new file at path (which must not exist), fsync'ed;
+ * SL_ERR with "PATH: reason" (the file removed) on failure. */
+int sl_write_new_file(const char *path, const void *data, size_t n);
 /* Splits line in place at each sep into at most max fields (the text after
  * the max-th field's separator is dropped); returns the count. */
 int sl_split(char *line, char sep, char **f, int max);

@@ -27,7 +27,7 @@ static inline float sl_fexp(float xin)
 	p = p * r + 1.0f;
 	/* scale by 2^n through the exponent bits (n in [-126, 128]: split in two
 	 * so 2^n never overflows an intermediate) */
-	int32_t ni = (int32_t)n;
+	int32_t ni = (int32_t)(n == n ? n : 0.0f); /* NaN in: NaN out through p, never (int)NaN (UB) */
 	int32_t n1 = ni >> 1, n2 = ni - n1;
 	uint32_t b1 = (uint32_t)(n1 + 127) << 23, b2 = (uint32_t)(n2 + 127) << 23;
 	float s1, s2;

@@ -5,9 +5,11 @@
 #ifndef SEQLAB_MODEL_H
 #define SEQLAB_MODEL_H
 
+#include "seqlab/mixer.h"
 #include "seqlab/optspec.h"
 #include "seqlab/params.h"
 #include "seqlab/rng.h"
+#include "seqlab/stack.h"
 #include "seqlab/tape.h"
 
 /* What a task gives a model: its vocabulary and longest sequence, and
@@ -22,13 +24,17 @@ typedef struct sl_model_shape {
 	int fixed_dim;
 } sl_model_shape;
 
-typedef struct sl_model_kind {
+typedef struct sl_model_kind sl_model_kind;
+struct sl_model_kind {
 	const char *name;
 	const char *summary;
+	/* The options, or NULL for a stack preset (its table is composed from
+	 * the stack's and its mixers': use sl_model_options). */
 	const sl_optspec *options;
+	const sl_stack_preset *stack; /* a preset of stack.h's stack, or NULL */
 	size_t cfg_size;
 	/* Builds the model from a filled config; NULL with the error set. */
-	void *(*create)(const void *cfg, const sl_model_shape *shape, const sl_rng *rng);
+	void *(*create)(const sl_model_kind *kind, const void *cfg, const sl_model_shape *shape, const sl_rng *rng);
 	void (*destroy)(void *impl);
 	sl_params *(*params)(void *impl);
 	/* Sequence to sequence: logits (B, T, V) for sources (B, S) and
@@ -46,11 +52,37 @@ typedef struct sl_model_kind {
 	/* Beam search for one source; returns the length written to out. NULL if unsupported. */
 	int (*beam)(void *impl, sl_tape *tp, const int32_t *src, int S, int maxT, int sos, int eos, int beam,
 		    int32_t *out);
-} sl_model_kind;
+	/* Nonzero when greedy decodes a token at a time (caches); NULL: it does. */
+	int (*greedy_steps)(void *impl);
+	/* Language models' step mode (NULL, or can_step zero: none): a state
+	 * for B sequences, fed one token each per step, the next logits (B, V)
+	 * written; SL_ERR with the error set (e.g. past the positions). */
+	int (*can_step)(void *impl);
+	void *(*state_new)(void *impl, int B);
+	void (*state_free)(void *state);
+	int (*step)(void *impl, sl_tape *tp, void *state, const int32_t *tok, float *logits);
+	/* Rows 0..n-1 of the state become the old rows parent[i] (beam search). */
+	void (*state_reorder)(void *state, const int *parent, int n);
+	/* Stacks: the blocks bottom up, for views by what a mixer offers. */
+	int (*layers)(void *impl);
+	const sl_mixer_kind *(*layer_mixer)(void *impl, int l);
+	int (*layer_view)(void *impl, int l, int which, sl_mixer_grid *out, int max);
+	/* The work of a training step's forward pass on B sequences (sources of
+	 * S tokens and targets of T; a language model sees S + 1 + T tokens, or
+	 * T when S is 0), for the benchmark's FLOP counts. */
+	void (*work)(const void *impl, double B, double S, double T, sl_work *w);
+};
 
 /* The kinds, NULL-terminated; lookup by name (NULL if unknown). */
 extern const sl_model_kind *const sl_model_kinds[];
+extern const sl_model_kind sl_model_transformer, sl_model_gpt, sl_model_mamba, sl_model_hybrid, sl_model_s4d,
+	sl_model_lru, sl_model_hawk, sl_model_griffin;
 const sl_model_kind *sl_model_kind_find(const char *name);
+/* The kinds' names, "transformer, gpt, ...", or only the language models'
+ * (lm nonzero); a thread's own static string. */
+const char *sl_model_kind_names(int lm);
+/* A kind's option table (composed once for stack presets). */
+const sl_optspec *sl_model_options(const sl_model_kind *kind);
 
 typedef struct sl_model {
 	const sl_model_kind *kind;
@@ -59,6 +91,11 @@ typedef struct sl_model {
 	sl_params *ps;      /* the model's parameters (owned by impl) */
 } sl_model;
 
+/* A filled config of kind (kind->cfg_size bytes, owned by the caller): the
+ * defaults, then the n key=value pairs. strict: NULL with the error set at
+ * the first bad pair; otherwise bad pairs are skipped (for estimates). */
+void *sl_model_config(const sl_model_kind *kind, const char *const *keys, const char *const *vals, int n,
+		      int strict);
 /* A model of `kind` from key=value pairs (n of them) over the kind's
  * defaults. Returns NULL with a one-line error for an unknown key, a bad
  * value or a shape the kind refuses. */
@@ -67,5 +104,47 @@ sl_model *sl_model_new(const sl_model_kind *kind, const char *const *keys, const
 void sl_model_free(sl_model *m);
 /* "transformer hidden=64 enc=2 ..." with every option's value; returns buf. */
 char *sl_model_spec(const sl_model *m, char *buf, size_t n);
+/* Nonzero when the model decodes in step mode (a recurrent state, or a
+ * key/value cache); otherwise generation re-runs the whole forward pass. */
+int sl_model_can_step(const sl_model *m);
+/* "step" when the model generates a token at a time (a step mode, or an
+ * encoder-decoder's caches), "rerun" when each token re-runs it. */
+const char *sl_model_decoding(const sl_model *m);
+
+/* Beam search over any decoder that steps K hypotheses at once: step
+ * returns the logits (K, V) for tokens cur (K) at step t (rows past the live
+ * ones decode harmlessly); reorder makes rows 0..n-1 of the decoder's state
+ * the old rows parent[i], after step t. */
+typedef struct sl_beam_ops {
+	void *ctx;
+	const float *(*step)(void *ctx, const int32_t *cur, int t);
+	void (*reorder)(void *ctx, const int *parent, int n, int t);
+} sl_beam_ops;
+/* The best hypothesis by total log-probability (finished at eos or maxT),
+ * written to out; returns its length. Width 1 is greedy decoding exactly. */
+int sl_beam_search(const sl_beam_ops *ops, int K, int V, int maxT, int sos, int eos, int32_t *out);
+
+/* The one generation path. Greedy decoding of B sources (B, S): an
+ * encoder-decoder decodes from sos; a language model reads the prefix
+ * `src eos sos` and continues it, in step mode where the kind has one, by
+ * re-running the model otherwise. out (B, maxT) gets the tokens, len (B) the
+ * count up to and including eos (maxT if none). V: the vocabulary. */
+void sl_model_greedy(sl_model *m, sl_tape *tp, const int32_t *src, int B, int S, int maxT, int sos, int eos, int V,
+		     int32_t *out, int *len);
+/* Samples n tokens after the prompt (np tokens, at least 1) from a language
+ * model: the logits divided by temp (temp <= 0: the most likely token),
+ * the top_k most likely kept (0: all), a token drawn from rng; in step mode
+ * when the kind has one (and rerun is 0), else by re-running the model on
+ * the last ctx tokens (the positions it has). emit(ud, token) gets each
+ * token as it comes (may be NULL); out (n) gets them all. Returns the count
+ * made, or -1 with the error set. */
+int sl_model_sample(sl_model *m, sl_tape *tp, const int32_t *prompt, int np, int n, float temp, int top_k, int V,
+		    int ctx, sl_rng *rng, int rerun, void (*emit)(void *ud, int32_t tok), void *ud, int32_t *out);
+
+/* Beam search of width beam for one source (S tokens): the kind's own, or a
+ * language model's in step mode over `src eos sos`; greedy decoding for a
+ * kind with neither. Returns the length written to out (maxT at most). */
+int sl_model_beam(sl_model *m, sl_tape *tp, const int32_t *src, int S, int maxT, int sos, int eos, int beam, int V,
+		  int32_t *out);
 
 #endif

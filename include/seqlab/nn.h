@@ -37,10 +37,12 @@ void sl_nn_embedding_fixed_free(sl_nn_embedding *e);
 /* ids (B, T) -> (B, T, D) */
 sl_tensor *sl_nn_embedding_forward(const sl_nn_embedding *e, sl_tape *tp, const int32_t *ids, int B, int T);
 
-/* Multi-head attention: Q/K/V/O projections without bias, scale 1/sqrt(Dh). */
+/* Multi-head attention: Q/K/V/O projections without bias, scale 1/sqrt(Dh);
+ * linear: φ(q)·φ(k) attention (φ = elu + 1) instead of softmax (no window). */
 typedef struct sl_nn_mha {
 	sl_nn_linear q, k, v, o;
 	int heads;
+	int linear;
 } sl_nn_mha;
 void sl_nn_mha_add(sl_nn_mha *m, sl_params *ps, const char *name, int hidden, int heads);
 /* xq (B, Tq, H), xkv (B, Tk, H) -> (B, Tq, H). *probs (if not NULL) gets the

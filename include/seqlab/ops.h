@@ -37,10 +37,16 @@ enum sl_op {
 	SL_OP_ATTENTION,
 	SL_OP_SSM,               /* sl_ssm(), declared in seqlab/ssm.h */
 	SL_OP_ROPE,
+	SL_OP_LRU,               /* sl_lru() */
+	SL_OP_RGLRU,             /* sl_rglru() */
+	SL_OP_COLMUL,
+	SL_OP_LINATTN,           /* sl_linear_attention() */
+	SL_OP_S4D_KERNEL,        /* sl_s4d_kernel() */
+	SL_OP_LCONV,             /* sl_causal_conv() */
 	SL_OP_COUNT
 };
 
-extern const sl_op_def sl_ops[SL_OP_COUNT];
+extern const sl_op_def sl_ops[]; /* SL_OP_COUNT rows */
 /* The op's name ("linear"), or "?" */
 const char *sl_op_name(int op);
 
@@ -108,6 +114,39 @@ sl_tensor *sl_conv1d_causal(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *
  * (pos0 + t) * base^(-2i/Dh) (base 10000 usually). Applied to queries and
  * keys, it makes their dot products depend only on relative positions. */
 sl_tensor *sl_rope(sl_tape *tp, sl_tensor *x, int heads, int pos0, float base);
+
+/* x * d broadcast over rows: x (..., C), d (C) (a per-channel scale). */
+sl_tensor *sl_colmul(sl_tape *tp, sl_tensor *x, sl_tensor *d);
+
+/* The LRU's complex diagonal recurrence (src/core/op_lrec.c), fused:
+ * λ = exp(-exp(nu_log) + i exp(theta_log)), γ = exp(gamma_log) (N each),
+ * x_t = λ x_{t-1} + γ bu_t over bu (B, T, 2N) (real parts in [0, N), the
+ * imaginary in [N, 2N) of each row) -> x (B, T, 2N), same layout.
+ * parallel: Blelloch's scan rather than the loop (equal to rounding). */
+sl_tensor *sl_lru(sl_tape *tp, sl_tensor *nu_log, sl_tensor *theta_log, sl_tensor *gamma_log, sl_tensor *bu,
+		  int parallel);
+/* The RG-LRU's gated real recurrence, fused: x, ga, gx (B, T, D), lam (D):
+ * a_t = exp(-8 σ(ga_t) softplus(lam)), h_t = a_t h_{t-1} + sqrt(1 - a_t²)
+ * σ(gx_t) x_t -> h (B, T, D). */
+sl_tensor *sl_rglru(sl_tape *tp, sl_tensor *x, sl_tensor *ga, sl_tensor *gx, sl_tensor *lam, int parallel);
+
+/* Linear attention (Katharopoulos et al. 2020), fused: q (B, Tq, H*Dh),
+ * k, v (B, Tk, H*Dh), heads interleaved as for sl_attention; φ = elu + 1,
+ * y_t = Σ_s φ(q_t)·φ(k_s) v_s / (Σ_s φ(q_t)·φ(k_s) + 1e-6) over every key,
+ * or (causal, Tq = Tk) over s <= t. *probs (if not NULL) gets the implied
+ * attention (B, H, Tq, Tk), normalised rows, valid until the tape is reset. */
+sl_tensor *sl_linear_attention(sl_tape *tp, sl_tensor *q, sl_tensor *k, sl_tensor *v, int heads, int causal,
+			       float **probs);
+
+/* S4D's convolution kernel (src/core/op_s4d.c): per channel h (H) and
+ * complex mode n (M), Δ = exp(log_dt[h]), A = -exp(A_re_log[h,n]) +
+ * i A_im[h,n], C (H, M, 2) (real, imaginary); disc 0 zoh, 1 bilinear ->
+ * K (H, L), K[h,l] = 2 Re Σ_n C B̄ Ā^l. */
+sl_tensor *sl_s4d_kernel(sl_tape *tp, sl_tensor *log_dt, sl_tensor *A_re_log, sl_tensor *A_im, sl_tensor *C, int L,
+			 int disc);
+/* The causal long convolution y[b,t,h] = Σ_{s<=t} K[h, t-s] u[b,s,h]: u (B, T, H),
+ * K (H, L >= T) -> (B, T, H). */
+sl_tensor *sl_causal_conv(sl_tape *tp, sl_tensor *u, sl_tensor *K);
 
 /* Multi-head scaled dot-product attention, fused: q (B, Tq, H*Dh), k and v
  * (B, Tk, H*Dh), heads interleaved as (H, Dh) in the last dimension, the

@@ -15,6 +15,8 @@ typedef struct sl_params {
 	sl_tensor **t;      /* n tensors; data and grad point into the blocks */
 	size_t *offset;     /* element offset of each tensor in the blocks */
 	unsigned *flags;
+	float *lr_scale;    /* each tensor's learning-rate multiplier (1 unless set) */
+	float *lr_cap;      /* each tensor's largest learning rate (0: none) */
 	int *init;          /* sl_init_kind of each tensor */
 	float *init_a, *init_b;
 	size_t total;       /* elements in each block */
@@ -35,6 +37,12 @@ void sl_params_alloc(sl_params *ps);
 sl_tensor *sl_params_find(const sl_params *ps, const char *name);
 int sl_params_index(const sl_params *ps, const char *name);
 void sl_params_zero_grad(sl_params *ps);
+/* The parameter group of t: its learning rate is the optimizer's times
+ * scale (the LRU's ν, θ, γ and B train at 0.5x). */
+void sl_params_set_lr_scale(sl_params *ps, const sl_tensor *t, float scale);
+/* Its learning rate at most cap (S4D's Δ and A: lr <= 1e-3). */
+void sl_params_set_lr_cap(sl_params *ps, const sl_tensor *t, float cap);
+
 /* Total element count. */
 size_t sl_params_count(const sl_params *ps);
 

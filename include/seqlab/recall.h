@@ -48,11 +48,34 @@ typedef struct sl_gen_spec {
 
 /* A new task, with no references yet (its holder takes one, sl_task_ref). */
 sl_task *sl_gen_task_new(const sl_gen_spec *spec);
+
+/* The longest task length a generated task trains at most at: the rows every
+ * generated kind's table ends with, over its config struct T's fields
+ * batches, test and maxlen. */
+#define SL_GEN_MAX_LEN 100000
+#define SL_GEN_OPTIONS(T)                                                                                   \
+	{ "batches", SL_OPT_INT, offsetof(T, batches), "100", 1, 1000000, NULL,                              \
+	  "batches in a nominal epoch, drawn from the seed" },                                               \
+	{ "test", SL_OPT_INT, offsetof(T, test), "256", 1, 100000, NULL, "sequences in the fixed test set" }, \
+	{ "maxlen", SL_OPT_INT, offsetof(T, maxlen), "0", 0, 3 * SL_GEN_MAX_LEN, NULL,                        \
+	  "the longest length models must take (eval lengths=); 0 = 3L" }
+/* The bytes a generated task of spec (kind, cfg, vocab, len, test,
+ * fixed_dim) holds: its fixed test set, the fixed embedding (the task's copy
+ * and each model's) and a training batch being made. */
+int64_t sl_gen_task_bytes(const sl_gen_spec *sp);
+
+/* Resolves *maxlen (0: 3 len; shorter than len is refused) and builds the
+ * task from spec (kind, cfg, vocab, len, fixed embedding; batches, test and
+ * max_len taken from the arguments). NULL with the error set. */
+sl_task *sl_gen_task_make(sl_gen_spec *spec, int batches, int test, int *maxlen, uint64_t seed);
 /* The kind of a generated task, or NULL for other tasks. */
 const sl_gen_kind *sl_gen_task_kind(const sl_task *t);
 /* The task's config (the kind's struct), its lengths (min_len..max_len, the
  * default range of an accuracy-vs-length table) and training length. */
 const void *sl_gen_task_config(const sl_task *t);
+/* Test sequence i (0 .. test-1) of a generated task: its inputs and targets
+ * (-1 where not scored), *T long; NULL if i is out of range. */
+const int32_t *sl_gen_task_test(const sl_task *t, int i, const int32_t **y, int *T);
 void sl_gen_task_lengths(const sl_task *t, int *lo, int *hi, int *train);
 /* Loss and accuracy of m on n fresh sequences of task length len (drawn
  * from the task seed and len, so the same every call). SL_ERR with the error
@@ -72,6 +95,7 @@ enum { SL_RECALL_FIXED, SL_RECALL_LEARNED };
 typedef struct sl_recall_config {
 	int K, d, M, L, tau;
 	int embed;              /* SL_RECALL_FIXED or SL_RECALL_LEARNED */
+	int batches, test, maxlen;
 } sl_recall_config;
 
 extern const sl_gen_kind sl_recall_kind;
@@ -94,6 +118,7 @@ typedef struct sl_mqar_config {
 	int vocab, L, pairs;
 	float power_a;
 	int noise;
+	int batches, test, maxlen;
 } sl_mqar_config;
 
 extern const sl_gen_kind sl_mqar_kind;
@@ -111,6 +136,7 @@ void sl_mqar_build(int pairs, int len, const int32_t *keys, const int32_t *vals,
 
 typedef struct sl_copy_config {
 	int L, N, A;
+	int batches, test, maxlen;
 } sl_copy_config;
 
 extern const sl_gen_kind sl_copy_kind;

@@ -50,6 +50,7 @@ typedef struct sl_run {
 	int *len;                   /* (nlen) sequence lengths */
 	double *len_acc;            /* (nlen) accuracy at each */
 	int len_train;              /* the length the task trains at */
+	struct sl_run_good *good;   /* the last good state (sl_run_mark_good), or NULL */
 } sl_run;
 
 /* A run of model (ownership passes to the run on success) on task. NULL
@@ -69,12 +70,28 @@ int sl_run_epoch_batches(const sl_run *r, int bsz);
 
 /* One optimizer update on the next batch (ocfg.accum batches). Sets
  * *epoch_end when it finished an epoch. SL_ERR with the error set when the
- * loss or gradient is not finite: the update is skipped, the weights are
- * unchanged, and the run can go on (with a lower lr, say). */
+ * loss, the gradient or an updated weight is not finite ("non-finite
+ * gradient (norm=inf) at step N", N counting from 1): the update is skipped
+ * (a weight made non-finite stays so: roll back), and the run can go on
+ * (with a lower lr, say) or sl_run_rollback(). */
 int sl_run_step(sl_run *r, sl_pool *pool, int *epoch_end);
 
 /* Evaluates on the task's held-out data, appends to the history and keeps
  * the mistakes. */
 int sl_run_eval(sl_run *r, sl_pool *pool, sl_eval *out);
+
+/* ---- the last good state: divergence rolls back to it ---- */
+/* Keeps a copy of r's state at this step boundary (weights, optimizer
+ * moments and state, schedule, data cursor, history length, mistakes) as
+ * its last good state, replacing the previous one; SL_ERR (and no copy) if
+ * a weight or moment is not finite. A training job marks its start and
+ * every evaluation with a finite loss. */
+int sl_run_mark_good(sl_run *r);
+/* Restores the last good state (the weights of the steps after it, their
+ * history and evaluations are dropped). Returns the step it restored, or -1
+ * if there is none. Replacing the optimizer forgets it. */
+int64_t sl_run_rollback(sl_run *r);
+/* Forgets the last good state. */
+void sl_run_forget_good(sl_run *r);
 
 #endif

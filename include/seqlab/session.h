@@ -77,6 +77,19 @@ void sl_session_record(sl_session *s, const char *text);
  * session); returns the previous setting. */
 int sl_session_set_recording(sl_session *s, int on);
 
+/* ---- untrusted text ---- */
+/* Decides whether a command may run, given its words after the name (n of
+ * them): SL_OK, or SL_ERR with the error set (the command is then reported
+ * as failing, with that error, and not run). */
+struct sl_cmd;
+struct sl_word;
+typedef int (*sl_filter_fn)(void *ud, const struct sl_cmd *cmd, const struct sl_word *w, int n);
+/* While a filter is set, every command goes through it first (`load` lets a
+ * saved state.sl run only set, task and model; `replay` lets a journal run
+ * only state-changing commands). NULL removes it. */
+void sl_session_set_filter(sl_session *s, sl_filter_fn fn, void *ud);
+void sl_session_get_filter(const sl_session *s, sl_filter_fn *fn, void **ud);
+
 /* Keep going after a failing command (default: stop at the first). */
 void sl_session_set_keep_going(sl_session *s, int on);
 int sl_session_keep_going(const sl_session *s);
@@ -156,10 +169,22 @@ int sl_session_exec(sl_session *s, const char *text, const char *origin);
  * read is reported as "cannot open 'PATH': strerror". Returns like exec. */
 int sl_session_exec_file(sl_session *s, const char *path);
 
-/* Reads a whole file into a NUL-terminated string the caller frees. Returns
- * NULL with the error "cannot open 'PATH': strerror" (or read) on failure. */
+/* The largest file read whole (scripts, journals, histories), and the
+ * longest line a front-end reads from a stream. */
+#define SL_FILE_MAX (64 << 20)
+#define SL_LINE_MAX (1 << 20)
+
+/* Reads a whole text file into a NUL-terminated string the caller frees.
+ * Only a regular file of at most SL_FILE_MAX bytes is read (not a device, a
+ * pipe or a directory: those could never end), and one holding a NUL byte is
+ * refused. Returns NULL with the error "cannot open 'PATH': strerror",
+ * "cannot read 'PATH': not a regular file (a device)", "PATH:LINE: a NUL
+ * byte ..." on failure. */
 char *sl_session_read_file(const char *path);
-/* The same, and its length in *len (it may hold NUL bytes) if len is not NULL. */
+/* SL_OK if path can be opened and is a regular file (what a task or import
+ * reads); SL_ERR with the error as sl_session_read_file() words it. */
+int sl_session_regular_file(const char *path);
+/* The same, with its length in *len (it may hold NUL bytes) if len is not NULL. */
 char *sl_session_read_file_len(const char *path, size_t *len);
 
 /* The streaming form, for a front-end that reads one physical line at a
@@ -169,6 +194,14 @@ char *sl_session_read_file_len(const char *path, size_t *len);
  * same interpreter, with line numbers counted across calls (origin as for
  * exec). Returns SL_OK (also when pending) or SL_ERR if a command failed. */
 int sl_session_feed(sl_session *s, const char *line, const char *origin);
+/* The same for a line of n bytes that may hold a NUL byte: such a line is
+ * not run (an error naming it is reported) and SL_ERR is returned. */
+int sl_session_feed_len(sl_session *s, const char *line, size_t n, const char *origin);
+/* Reports a front-end's error through the session as one line
+ * "[ORIGIN:]LINE: MSG" (no location when line is 0); returns SL_ERR. */
+int sl_session_report(sl_session *s, const char *origin, int line, const char *msg);
+/* The number of lines fed since the last feed_end. */
+int sl_session_feed_lines(const sl_session *s);
 /* Nonzero while a continuation is pending (a front-end shows "...> "). */
 int sl_session_feed_pending(const sl_session *s);
 /* End of input: runs what is pending, and restarts line numbers at 1. */

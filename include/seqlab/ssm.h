@@ -52,6 +52,11 @@ sl_tensor *sl_ssm(sl_tape *tp, sl_tensor *x, sl_tensor *delta, sl_tensor *A, sl_
  * the input of step s. */
 void sl_ssm_abar(int disc, const sl_tensor *delta, const sl_tensor *A, float *abar);
 
+/* One step's discretisation over N states, as the op computes it (its
+ * recurrent step mode must agree): from dt and a[n] (negative), Ā[n] and
+ * the input coefficient g[n], with B̄x = g B x. */
+void sl_ssm_disc_row(int disc, float dt, const float *a, int N, float *abar, float *g);
+
 /* Names of the options ("zoh", "seq", ...); "?" when out of range. */
 const char *sl_ssm_disc_name(int disc);
 const char *sl_ssm_scan_name(int scan);

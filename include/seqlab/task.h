@@ -6,6 +6,7 @@
 #define SEQLAB_TASK_H
 
 #include "seqlab/model.h"
+#include "seqlab/optspec.h"
 
 /* One batch. Sequence-to-sequence tasks fill src (B, S), inp (B, T) (the
  * teacher-forced decoder input) and tgt (B, T); language-model tasks leave
@@ -53,6 +54,14 @@ typedef struct sl_task_ops {
 	/* Evaluates m on the held-out data: val_loss, val_acc, cer, words,
 	 * correct; mistakes (may be NULL) receives the wrong answers. */
 	void (*eval)(sl_task *t, sl_model *m, sl_tape *tp, sl_eval *e, sl_mistakes *mistakes);
+	/* Language tasks with a text vocabulary (may be NULL): text to token
+	 * ids (at most max; the count, or -1 with the error set), and ids back
+	 * to text (out has n + 1 bytes). */
+	int (*encode)(sl_task *t, const char *text, int32_t *out, int max);
+	void (*decode)(sl_task *t, const int32_t *tok, int n, char *out);
+	/* Image tasks (may be NULL): the side of the square image and its grey
+	 * levels (tokens 0..levels-1); returns the start token. */
+	int (*image)(sl_task *t, int *side, int *levels);
 	void (*free)(sl_task *t);
 } sl_task_ops;
 
@@ -63,6 +72,45 @@ struct sl_task {
 	char desc[256];         /* how it was made, for `info` and the journal */
 	int refs;               /* runs using it, plus the session while current */
 };
+
+/* ---- kinds of task, as table rows ----
+ * Each kind is defined in its own file (src/tasks/NAME.c defines
+ * sl_task_NAME) and listed by pointer in sl_task_kinds[]: its options (an
+ * optspec table over its config struct: default, range, meaning), and how to
+ * build a task from a filled config. `task KIND key=value...` parses from the
+ * table; the canonical description save and load use is written from it;
+ * help, completion and the manual's test walk it. */
+typedef struct sl_task_kind {
+	const char *name;
+	const char *summary;
+	const sl_optspec *options;
+	size_t cfg_size;
+	/* Builds the task from cfg (filled from the table; given has bit i set
+	 * when option i was given), drawing its data from seed. May complete cfg
+	 * (derived defaults such as maxlen=3L) so that the description written
+	 * from it makes the same task again. Writes what the user sees into info
+	 * (lines of key=value; a line starting "note: " is a remark). NULL with
+	 * the error set; the returned task has no references yet. */
+	sl_task *(*create)(void *cfg, uint64_t given, uint64_t seed, char *info, size_t n);
+	/* Nonzero if option key belongs in the description of cfg (an option
+	 * that does not apply, such as recall's d= with embed=learned, does not).
+	 * NULL: every option does. */
+	int (*describes)(const void *cfg, const char *key);
+	/* The bytes the task would hold, estimated from cfg before anything is
+	 * allocated (the session refuses what the machine cannot hold). NULL:
+	 * small, or bounded by its files. */
+	int64_t (*bytes)(const void *cfg);
+} sl_task_kind;
+
+extern const sl_task_kind *const sl_task_kinds[]; /* NULL-terminated */
+extern const sl_task_kind sl_task_piglatin, sl_task_recall, sl_task_mqar, sl_task_copy, sl_task_charlm,
+	sl_task_pixels;
+/* By name; NULL if none. */
+const sl_task_kind *sl_task_kind_find(const char *name);
+/* "piglatin, recall, ..." (a thread's static string). */
+const char *sl_task_kind_names(void);
+/* The kind of task that lists option key, other than `except`; NULL if none. */
+const sl_task_kind *sl_task_kind_with_option(const char *key, const sl_task_kind *except);
 
 /* Reference counting: runs share tasks. */
 void sl_task_ref(sl_task *t);

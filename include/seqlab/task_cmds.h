@@ -1,5 +1,5 @@
-/* task_cmds.h - the generated tasks' side of the commands: `task recall |
- * mqar | copy ...` and `eval RUN lengths=A..B` (the accuracy-vs-length
+/* task_cmds.h - the task kinds' side of the commands: `task KIND ...` from
+ * the kinds' tables, and `eval RUN lengths=A..B` (the accuracy-vs-length
  * table). Called from the workbench's task and eval handlers. */
 #ifndef SEQLAB_TASK_CMDS_H
 #define SEQLAB_TASK_CMDS_H
@@ -8,10 +8,12 @@
 #include "seqlab/run.h"
 #include "seqlab/session.h"
 
-/* Builds the task of the given kind (recall, mqar, copy) from the rest of a
- * `task` command's arguments and prints its settings. Returns the task (no
- * references taken), or NULL after reporting the error through the session
- * (an unknown kind included). */
+/* Builds a task of the kind named `kind` (NULL: none given) from the rest of
+ * a `task` command's arguments, parsed by the kind's option table (seed=N
+ * defaults to the session's), gives it its canonical description (the
+ * `task` arguments that make it again) and prints what it made. Returns the
+ * task (no references taken), or NULL after reporting the error through the
+ * session (an unknown kind included). */
 sl_task *sl_task_cmd_make(sl_session *s, sl_args *a, const char *kind);
 
 /* `eval RUN lengths=SPEC [n=N] [step=S]`: the run's accuracy on n fresh

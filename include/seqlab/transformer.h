@@ -16,11 +16,12 @@ typedef struct sl_transformer_config {
 	int norm;                         /* 0 pre-LN, 1 post-LN */
 	int enc_pe, dec_pe;               /* enum sl_pe */
 	float dropout;
+	int attn;                         /* 0 softmax, 1 linear (φ = elu + 1) */
 	int vocab;                        /* set by the task */
 	int maxlen;                       /* positions; set by the task */
 } sl_transformer_config;
 
-/* hidden=64 enc=2 dec=2 heads=8 mlp=4 norm=pre enc_pe=sinusoidal dec_pe=learned dropout=0 */
+/* hidden=64 enc=2 dec=2 heads=8 mlp=4 norm=pre enc_pe=sinusoidal dec_pe=learned dropout=0 attn=softmax */
 extern const sl_optspec sl_transformer_options[];
 
 /* Attention kinds kept for the views. */

@@ -64,6 +64,11 @@ typedef struct sl_train_progress {
 } sl_train_progress;
 void sl_workbench_progress(sl_session *s, sl_train_progress *p);
 
+/* Checks an optimizer configuration, schedule and batch size against the
+ * ranges the `optim` command accepts (a checkpoint's metadata must pass the
+ * same checks). SL_OK, or SL_ERR with the error "KEY=X is out of range ...". */
+int sl_workbench_check_optim(const sl_optim_config *oc, const sl_sched *sc, int bsz);
+
 /* What `plot` and `watch` chose (display.h); owned by the workbench. */
 struct sl_display;
 struct sl_display *sl_workbench_display(sl_workbench *wb);

@@ -1,11 +1,15 @@
 /* common.c - errors, allocation, assertions, clock. */
 #include "seqlab/common.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static _Thread_local char err_buf[512];
 
@@ -102,3 +106,56 @@ double sl_now(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+int sl_open_regular(const char *path)
+{
+	struct stat sb;
+	/* O_NONBLOCK: a FIFO must not block the open; it is refused below */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &sb) != 0) {
+		sl_errorf("cannot open '%s': %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		sl_errorf("cannot read '%s': not a regular file (%s)", path,
+			  S_ISDIR(sb.st_mode) ? "a directory" : S_ISCHR(sb.st_mode) ? "a device" :
+			  S_ISFIFO(sb.st_mode) ? "a pipe" : "a special file");
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Writes n bytes to a new file at path (it must not exist), fsync'ed. */
+int sl_write_new_file(const char *path, const void *data, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		sl_errorf("%s: %s", path, strerror(errno));
+		return SL_ERR;
+	}
+	const char *p = data;
+	size_t left = n;
+	while (left > 0) {
+		ssize_t k = write(fd, p, left);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			sl_errorf("%s: %s", path, k < 0 ? strerror(errno) : "short write");
+			close(fd);
+			unlink(path);
+			return SL_ERR;
+		}
+		p += k;
+		left -= (size_t)k;
+	}
+	if (fsync(fd) != 0 || close(fd) != 0) {
+		sl_errorf("%s: %s", path, strerror(errno));
+		unlink(path);
+		return SL_ERR;
+	}
+	return SL_OK;
+}
+

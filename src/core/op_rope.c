@@ -39,12 +39,17 @@ static void rope_rows(void *arg, size_t lo, size_t hi)
 			for (int i = 0; i < c->half; i++) {
 				float co = cs[2 * i], si = c->sign * cs[2 * i + 1];
 				float a = x[h + 2 * i], b = x[h + 2 * i + 1];
+				/* fused explicitly, so that every build rounds alike: GCC's
+				 * vectoriser contracts these into vfmaddsub (a*co - b*si and
+				 * b*co + a*si, each with one rounding) while its scalar code
+				 * (a loop's tail, -O0, a sanitizer build) did not */
+				float y0 = fmaf(a, co, -(b * si)), y1 = fmaf(b, co, a * si);
 				if (c->sign > 0) {
-					y[h + 2 * i] = a * co - b * si;
-					y[h + 2 * i + 1] = a * si + b * co;
+					y[h + 2 * i] = y0;
+					y[h + 2 * i + 1] = y1;
 				} else {
-					y[h + 2 * i] += a * co - b * si;
-					y[h + 2 * i + 1] += a * si + b * co;
+					y[h + 2 * i] += y0;
+					y[h + 2 * i + 1] += y1;
 				}
 			}
 	}

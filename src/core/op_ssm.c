@@ -76,6 +76,7 @@
 #include "ops_impl.h"
 
 #include "seqlab/fastmath.h"
+#include "seqlab/scan.h"
 #include "seqlab/ssm.h"
 
 #include <math.h>
@@ -176,7 +177,7 @@ static inline void euler_elem(float dt, float a, float *abar, float *g)
 }
 
 /* Ā[n] and g[n] for one step dt over the N states a[n]. */
-static void disc_row(int disc, float dt, const float *a, int N, float *abar, float *g)
+void sl_ssm_disc_row(int disc, float dt, const float *a, int N, float *abar, float *g)
 {
 	switch (disc) {
 	case SL_SSM_ZOH:
@@ -282,114 +283,8 @@ void sl_ssm_abar(int disc, const sl_tensor *delta, const sl_tensor *A, float *ab
 	for (size_t r = 0; r < rows; r++)
 		for (int d = 0; d < D; d++)
 			for (int n0 = 0; n0 < N; n0 += 64)
-				disc_row(disc, delta->data[r * D + d], A->data + (size_t)d * N + n0, SL_MIN(64, N - n0),
+				sl_ssm_disc_row(disc, delta->data[r * D + d], A->data + (size_t)d * N + n0, SL_MIN(64, N - n0),
 					 abar + (r * D + d) * N + n0, g);
-}
-
-/* ---- scans: h_t = a_t h_{t-1} + b_t over N lanes, arrays (T, N) ----------- */
-
-static void scan_seq(int T, int N, const float *a, const float *b, float *h)
-{
-	memcpy(h, b, (size_t)N * sizeof(float));
-	for (int t = 1; t < T; t++) {
-		const float *at = a + (size_t)t * N, *bt = b + (size_t)t * N;
-		const float *hp = h + (size_t)(t - 1) * N;
-		float *ht = h + (size_t)t * N;
-		for (int n = 0; n < N; n++)
-			ht[n] = at[n] * hp[n] + bt[n];
-	}
-}
-
-/* Blelloch; ea, eb are (P, N) scratch, P = T rounded up to a power of two. */
-static void scan_blelloch(int T, int N, const float *a, const float *b, float *h, float *ea, float *eb)
-{
-	int P = 1;
-	while (P < T)
-		P <<= 1;
-	size_t TN = (size_t)T * N, PN = (size_t)P * N;
-	memcpy(ea, a, TN * sizeof(float));
-	memcpy(eb, b, TN * sizeof(float));
-	for (size_t i = TN; i < PN; i++) {
-		ea[i] = 1.0f;
-		eb[i] = 0.0f;
-	}
-	/* up-sweep: node i at stride 2s covers [i-2s+1, i]; x[i] = x[i-s] then x[i] */
-	for (int s = 1; s < P; s *= 2)
-		for (int i = 2 * s - 1; i < P && i - 2 * s + 1 < T; i += 2 * s) {
-			const float *aL = ea + (size_t)(i - s) * N, *bL = eb + (size_t)(i - s) * N;
-			float *aR = ea + (size_t)i * N, *bR = eb + (size_t)i * N;
-			for (int n = 0; n < N; n++) {
-				bR[n] = aR[n] * bL[n] + bR[n];
-				aR[n] *= aL[n];
-			}
-		}
-	/* down-sweep: the root gets the identity; each node passes its prefix to
-	 * its left child and (prefix then left total) to its right child */
-	for (int n = 0; n < N; n++) {
-		ea[PN - (size_t)N + n] = 1.0f;
-		eb[PN - (size_t)N + n] = 0.0f;
-	}
-	for (int s = P / 2; s >= 1; s /= 2)
-		for (int i = 2 * s - 1; i < P && i - 2 * s + 1 < T; i += 2 * s) {
-			float *aL = ea + (size_t)(i - s) * N, *bL = eb + (size_t)(i - s) * N;
-			float *aR = ea + (size_t)i * N, *bR = eb + (size_t)i * N;
-			for (int n = 0; n < N; n++) {
-				float al = aL[n], bl = bL[n], ap = aR[n], bp = bR[n];
-				aL[n] = ap;
-				bL[n] = bp;
-				aR[n] = al * ap;
-				bR[n] = al * bp + bl;
-			}
-		}
-	/* the exclusive prefix's b is h_{t-1} */
-	for (size_t i = 0; i < TN; i++)
-		h[i] = a[i] * eb[i] + b[i];
-}
-
-/* Adds the term e^v to the running logsumexp (m, s): value m + log s. */
-static inline void lse_add(float *m, float *s, float v)
-{
-	if (v > *m) {
-		*s = *s * expf(*m - v) + 1.0f;
-		*m = v;
-	} else {
-		*s += expf(v - *m);
-	}
-}
-
-/* Heinsen's log-space scan with signs (see the top of the file). a gives the
- * signs, la = log|a| (-inf where a = 0); st is 6N scratch. */
-static void scan_log(int T, int N, const float *a, const float *la, const float *b, float *h, float *st)
-{
-	float *as = st, *sg = st + N, *mp = st + 2 * N, *sp = st + 3 * N, *mq = st + 4 * N, *sq = st + 5 * N;
-	for (int t = 0; t < T; t++) {
-		const float *at = a + (size_t)t * N, *lat = la + (size_t)t * N, *bt = b + (size_t)t * N;
-		float *ht = h + (size_t)t * N;
-		for (int n = 0; n < N; n++) {
-			if (t == 0 || lat[n] == -INFINITY) {
-				/* start (or restart after a zero a_t): no history */
-				as[n] = 0.0f;
-				sg[n] = 1.0f;
-				mp[n] = mq[n] = -INFINITY;
-				sp[n] = sq[n] = 0.0f;
-			} else {
-				as[n] += lat[n];               /* a*_t = a*_{t-1} + log|a_t| */
-				if (at[n] < 0.0f)
-					sg[n] = -sg[n];
-			}
-			if (bt[n] != 0.0f) {
-				/* the term b_t / (s_t e^{a*_t}), by its sign, in log space */
-				float v = logf(fabsf(bt[n])) - as[n];
-				if ((bt[n] < 0.0f) == (sg[n] < 0.0f))
-					lse_add(&mp[n], &sp[n], v);
-				else
-					lse_add(&mq[n], &sq[n], v);
-			}
-			float hp = sp[n] > 0.0f ? expf((as[n] + mp[n]) + logf(sp[n])) : 0.0f;
-			float hq = sq[n] > 0.0f ? expf((as[n] + mq[n]) + logf(sq[n])) : 0.0f;
-			ht[n] = sg[n] * (hp - hq);
-		}
-	}
 }
 
 /* ---- the op ---------------------------------------------------------------- */
@@ -458,13 +353,13 @@ static void scan_run(const ssm_ctx *c, const ssm_scr *s, const float *a, const f
 {
 	switch (c->scan) {
 	case SL_SSM_PARALLEL:
-		scan_blelloch(c->T, c->N, a, b, h, s->ea, s->eb);
+		sl_scan_blelloch(c->T, c->N, a, b, h, s->ea, s->eb);
 		break;
 	case SL_SSM_LOG:
-		scan_log(c->T, c->N, a, la, b, h, s->st);
+		sl_scan_log(c->T, c->N, a, la, b, h, s->st);
 		break;
 	default:
-		scan_seq(c->T, c->N, a, b, h);
+		sl_scan_seq(c->T, c->N, a, b, h);
 		break;
 	}
 }
@@ -477,7 +372,7 @@ static void fill_disc(const ssm_ctx *c, const ssm_scr *s, int b, int d)
 	for (int t = 0; t < T; t++) {
 		float dt = c->dt[((size_t)b * T + t) * D + d];
 		float *abar = s->abar + (size_t)t * N;
-		disc_row(c->disc, dt, a, N, abar, s->g + (size_t)t * N);
+		sl_ssm_disc_row(c->disc, dt, a, N, abar, s->g + (size_t)t * N);
 		if (c->scan == SL_SSM_LOG)
 			disc_logabs(c->disc, dt, a, abar, N, s->la + (size_t)t * N);
 	}
@@ -967,10 +862,7 @@ static void bwd_lanes_task(const ssm_ctx *c, int tid, int nth)
 /* Blocks [lo, hi) of channels on thread tid. */
 static void blocks_of(const ssm_ctx *c, int tid, int nth, int *d0, int *d1)
 {
-	size_t lo, hi;
-	sl_range((size_t)c->nblk, tid, nth, &lo, &hi);
-	*d0 = SL_MIN((int)lo * c->bs, c->D);
-	*d1 = SL_MIN((int)hi * c->bs, c->D);
+	sl_block_range(c->D, c->bs, c->nblk, tid, nth, d0, d1);
 }
 
 static void fwd_task(void *arg, int tid, int nth)
@@ -1028,36 +920,14 @@ static void bwd_task(void *arg, int tid, int nth)
 	free(dD);
 }
 
-/* dB and dC rows [lo, hi) of (B*T): the blocks' partials added in order,
- * 64 elements at a time so the adds run down vectors (each element's sum
- * still from 0 over the blocks in order). */
-static void reduce_part(const float *part, int nblk, size_t BTN, size_t i0, size_t i1, float *dst)
-{
-	for (size_t i = i0; i < i1; i += 64) {
-		size_t m = i1 - i < 64 ? i1 - i : 64;
-		float sum[64] = { 0 };
-		for (int k = 0; k < nblk; k++) {
-			const float *p = part + (size_t)k * BTN + i;
-			if (m == 64)
-				for (size_t j = 0; j < 64; j++)
-					sum[j] += p[j];
-			else
-				for (size_t j = 0; j < m; j++)
-					sum[j] += p[j];
-		}
-		for (size_t j = 0; j < m; j++)
-			dst[i + j] += sum[j];
-	}
-}
-
 static void reduce_rows(void *arg, size_t lo, size_t hi)
 {
 	const ssm_ctx *c = arg;
 	size_t N = (size_t)c->N, BTN = (size_t)c->B * c->T * N;
 	if (c->dBm)
-		reduce_part(c->pdB, c->nblk, BTN, lo * N, hi * N, c->dBm);
+		sl_reduce_blocks(c->pdB, c->nblk, BTN, lo * N, hi * N, c->dBm);
 	if (c->dCm)
-		reduce_part(c->pdC, c->nblk, BTN, lo * N, hi * N, c->dCm);
+		sl_reduce_blocks(c->pdC, c->nblk, BTN, lo * N, hi * N, c->dCm);
 }
 
 static int ssm_serial(const ssm_ctx *c)

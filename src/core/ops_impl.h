@@ -36,6 +36,12 @@ SL_OP_DECL(conv1d);
 SL_OP_DECL(attention);
 SL_OP_DECL(ssm);
 SL_OP_DECL(rope);
+SL_OP_DECL(lru);
+SL_OP_DECL(rglru);
+SL_OP_DECL(colmul);
+SL_OP_DECL(linattn);
+SL_OP_DECL(s4d_kernel);
+SL_OP_DECL(lconv);
 
 /* Builds a node for op with the given inputs and a fresh output of the given
  * shape; the caller sets attributes and calls sl_tape_apply(). `ins` is

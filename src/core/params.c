@@ -20,6 +20,8 @@ void sl_params_free(sl_params *ps)
 	free(ps->t);
 	free(ps->offset);
 	free(ps->flags);
+	free(ps->lr_scale);
+	free(ps->lr_cap);
 	free(ps->init);
 	free(ps->init_a);
 	free(ps->init_b);
@@ -66,6 +68,8 @@ sl_tensor *sl_params_add(sl_params *ps, const char *name, int ndim, const int *s
 		ps->t = sl_xrealloc(ps->t, (size_t)ps->cap * sizeof *ps->t);
 		ps->offset = sl_xrealloc(ps->offset, (size_t)ps->cap * sizeof *ps->offset);
 		ps->flags = sl_xrealloc(ps->flags, (size_t)ps->cap * sizeof *ps->flags);
+		ps->lr_scale = sl_xrealloc(ps->lr_scale, (size_t)ps->cap * sizeof *ps->lr_scale);
+		ps->lr_cap = sl_xrealloc(ps->lr_cap, (size_t)ps->cap * sizeof *ps->lr_cap);
 		ps->init = sl_xrealloc(ps->init, (size_t)ps->cap * sizeof *ps->init);
 		ps->init_a = sl_xrealloc(ps->init_a, (size_t)ps->cap * sizeof *ps->init_a);
 		ps->init_b = sl_xrealloc(ps->init_b, (size_t)ps->cap * sizeof *ps->init_b);
@@ -77,6 +81,8 @@ sl_tensor *sl_params_add(sl_params *ps, const char *name, int ndim, const int *s
 	/* each tensor starts on a 16-float (64-byte) boundary */
 	ps->offset[ps->n] = ps->total;
 	ps->flags[ps->n] = flags;
+	ps->lr_scale[ps->n] = 1.0f;
+	ps->lr_cap[ps->n] = 0.0f;
 	ps->init[ps->n] = SL_INIT_ZERO;
 	ps->init_a[ps->n] = ps->init_b[ps->n] = 0;
 	ps->t[ps->n++] = t;
@@ -169,4 +175,24 @@ void sl_init_const(sl_tensor *t, float v)
 	size_t n = sl_tensor_numel(t);
 	for (size_t i = 0; i < n; i++)
 		t->data[i] = v;
+}
+
+void sl_params_set_lr_scale(sl_params *ps, const sl_tensor *t, float scale)
+{
+	for (int i = 0; i < ps->n; i++)
+		if (ps->t[i] == t) {
+			ps->lr_scale[i] = scale;
+			return;
+		}
+	SL_ASSERT(!"a parameter of the store");
+}
+
+void sl_params_set_lr_cap(sl_params *ps, const sl_tensor *t, float cap)
+{
+	for (int i = 0; i < ps->n; i++)
+		if (ps->t[i] == t) {
+			ps->lr_cap[i] = cap;
+			return;
+		}
+	SL_ASSERT(!"a parameter of the store");
 }

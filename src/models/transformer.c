@@ -1,6 +1,7 @@
 /* transformer.c - encoder-decoder Transformer, teacher-forced forward,
  * greedy decoding with a key/value cache, beam search. */
 #include "seqlab/transformer.h"
+#include "seqlab/model.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 
 static const char *const norm_names[] = { "pre", "post", NULL };
 static const char *const pe_names[] = { "sinusoidal", "learned", "none", NULL };
+static const char *const attn_names[] = { "softmax", "linear", NULL };
 
 #define OFF(f) offsetof(sl_transformer_config, f)
 const sl_optspec sl_transformer_options[] = {
@@ -21,6 +23,8 @@ const sl_optspec sl_transformer_options[] = {
 	{ "enc_pe", SL_OPT_ENUM, OFF(enc_pe), "sinusoidal", 0, 0, pe_names, "encoder positions" },
 	{ "dec_pe", SL_OPT_ENUM, OFF(dec_pe), "learned", 0, 0, pe_names, "decoder positions (learned ones start sinusoidal)" },
 	{ "dropout", SL_OPT_FLOAT, OFF(dropout), "0", 0, 0.9, NULL, "dropout after embeddings and sublayers" },
+	{ "attn", SL_OPT_ENUM, OFF(attn), "softmax", 0, 0, attn_names,
+	  "softmax, or linear: phi(q).phi(k), phi = elu + 1 (every attention: encoder, decoder, cross)" },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
 };
 
@@ -83,6 +87,7 @@ sl_transformer *sl_transformer_new(const sl_transformer_config *cfg, const sl_rn
 			}
 			if (cfg->mlp)
 				sl_nn_mlp_add(&ly->mlp, m->ps, N("mlp"), H, cfg->mlp * H);
+			ly->self.linear = ly->cross.linear = cfg->attn;
 #undef N
 		}
 	}
@@ -308,10 +313,41 @@ void sl_transformer_greedy_nocache(sl_transformer *m, sl_tape *tp, const int32_t
 	tp->training = tr;
 }
 
+/* beam search through the decoder's key/value caches */
+typedef struct tf_beam_ctx {
+	sl_transformer *m;
+	sl_tape *tp;
+	dec_state st;
+	int maxT;
+	float *kbuf;
+} tf_beam_ctx;
+
+static const float *tf_beam_step(void *ctx, const int32_t *cur, int t)
+{
+	tf_beam_ctx *b = ctx;
+	return dec_step(b->m, b->tp, &b->st, cur, t)->data;
+}
+
+static void tf_beam_reorder(void *ctx, const int *parent, int n, int t)
+{
+	tf_beam_ctx *b = ctx;
+	int H = b->m->cfg.hidden;
+	for (int l = 0; l < b->m->cfg.dec; l++)
+		for (int c = 0; c < 2; c++) {
+			float *cache = c ? b->st.vc[l] : b->st.kc[l];
+			for (int i = 0; i < n; i++)
+				memcpy(b->kbuf + (size_t)i * b->maxT * H, cache + (size_t)parent[i] * b->st.cap * H,
+				       (size_t)(t + 1) * H * sizeof(float));
+			for (int i = 0; i < n; i++)
+				memcpy(cache + (size_t)i * b->st.cap * H, b->kbuf + (size_t)i * b->maxT * H,
+				       (size_t)(t + 1) * H * sizeof(float));
+		}
+}
+
 int sl_transformer_beam(sl_transformer *m, sl_tape *tp, const int32_t *src, int S, int maxT, int sos, int eos,
 			int beam, int32_t *out)
 {
-	int ge = tp->grad_enabled, tr = tp->training, V = m->cfg.vocab, H = m->cfg.hidden, K = beam;
+	int ge = tp->grad_enabled, tr = tp->training, K = beam;
 	tp->grad_enabled = 0;
 	tp->training = 0;
 	if (maxT > m->cfg.maxlen)
@@ -320,102 +356,110 @@ int sl_transformer_beam(sl_transformer *m, sl_tape *tp, const int32_t *src, int 
 	int32_t *srcs = sl_arena_alloc(tp->arena, (size_t)K * S * sizeof(int32_t));
 	for (int k = 0; k < K; k++)
 		memcpy(srcs + (size_t)k * S, src, (size_t)S * sizeof(int32_t));
-	dec_state st;
-	dec_begin(m, tp, &st, srcs, K, S, maxT);
-	int32_t *hyp = sl_xcalloc((size_t)K * maxT, sizeof *hyp), *ctok = sl_xcalloc((size_t)K, sizeof *ctok);
-	double *score = sl_xcalloc((size_t)K, sizeof *score), *nscore = sl_xcalloc((size_t)K, sizeof *nscore);
-	int *parent = sl_xcalloc((size_t)K, sizeof *parent);
-	int32_t *cur = sl_arena_alloc(tp->arena, (size_t)K * sizeof(int32_t));
-	int32_t *best = sl_xcalloc((size_t)maxT, sizeof *best);
-	double best_score = -INFINITY;
-	int best_len = 0, live = 1; /* at t = 0 only beam 0 is distinct */
-	float *kbuf = sl_xmalloc((size_t)K * maxT * H * sizeof(float));
-	for (int k = 0; k < K; k++)
-		cur[k] = sos;
-	for (int t = 0; t < maxT && live > 0; t++) {
-		sl_tensor *logits = dec_step(m, tp, &st, cur, t);
-		/* the K best candidates (beam, token) by total log-probability; those
-		 * ending in eos (or at the length cap) are finished, the rest go on,
-		 * so a beam of width 1 is exactly greedy decoding */
-		int n = 0;
-		for (int k = 0; k < live; k++) {
-			const float *z = logits->data + (size_t)k * V;
-			float mx = z[sl_argmax(z, V)];
-			double lse = 0;
-			for (int v = 0; v < V; v++)
-				lse += exp((double)z[v] - mx);
-			lse = mx + log(lse);
-			for (int v = 0; v < V; v++) {
-				double s = score[k] + z[v] - lse;
-				if (n == K && s <= nscore[K - 1])
-					continue;
-				int i = n < K ? n++ : K - 1;
-				while (i > 0 && nscore[i - 1] < s) {
-					nscore[i] = nscore[i - 1];
-					parent[i] = parent[i - 1];
-					ctok[i] = ctok[i - 1];
-					i--;
-				}
-				nscore[i] = s;
-				parent[i] = k;
-				ctok[i] = v;
-			}
-		}
-		int kept = 0;
-		for (int i = 0; i < n; i++) {
-			if (ctok[i] == eos || t == maxT - 1) {
-				if (nscore[i] > best_score) {
-					best_score = nscore[i];
-					best_len = t + 1;
-					memcpy(best, hyp + (size_t)parent[i] * maxT, (size_t)t * sizeof *best);
-					best[t] = ctok[i];
-				}
-				continue;
-			}
-			nscore[kept] = nscore[i];
-			parent[kept] = parent[i];
-			ctok[kept] = ctok[i];
-			kept++;
-		}
-		n = kept;
-		/* stop when no unfinished hypothesis can beat the best finished one
-		 * (scores only fall as hypotheses grow) */
-		if (n == 0 || nscore[0] <= best_score)
-			break;
-		/* reorder histories and caches by parent */
-		int32_t *tmp = sl_xmalloc((size_t)K * maxT * sizeof *tmp);
-		for (int i = 0; i < n; i++) {
-			memcpy(tmp + (size_t)i * maxT, hyp + (size_t)parent[i] * maxT, (size_t)t * sizeof *tmp);
-			tmp[(size_t)i * maxT + t] = ctok[i];
-			cur[i] = ctok[i];
-		}
-		memcpy(hyp, tmp, (size_t)K * maxT * sizeof *tmp);
-		free(tmp);
-		for (int l = 0; l < m->cfg.dec; l++)
-			for (int c = 0; c < 2; c++) {
-				float *cache = c ? st.vc[l] : st.kc[l];
-				for (int i = 0; i < n; i++)
-					memcpy(kbuf + (size_t)i * maxT * H, cache + (size_t)parent[i] * st.cap * H,
-					       (size_t)(t + 1) * H * sizeof(float));
-				for (int i = 0; i < n; i++)
-					memcpy(cache + (size_t)i * st.cap * H, kbuf + (size_t)i * maxT * H,
-					       (size_t)(t + 1) * H * sizeof(float));
-			}
-		memcpy(score, nscore, (size_t)n * sizeof *score);
-		live = n;
-		/* dead beam slots keep decoding harmlessly; only the first `live` count */
-		for (int i = n; i < K; i++)
-			cur[i] = sos;
-	}
-	memcpy(out, best, (size_t)best_len * sizeof *out);
-	free(kbuf);
-	free(hyp);
-	free(ctok);
-	free(score);
-	free(nscore);
-	free(parent);
-	free(best);
+	tf_beam_ctx b = { .m = m, .tp = tp, .maxT = maxT };
+	dec_begin(m, tp, &b.st, srcs, K, S, maxT);
+	b.kbuf = sl_xmalloc((size_t)K * maxT * m->cfg.hidden * sizeof(float));
+	sl_beam_ops ops = { .ctx = &b, .step = tf_beam_step, .reorder = tf_beam_reorder };
+	int len = sl_beam_search(&ops, K, m->cfg.vocab, maxT, sos, eos, out);
+	free(b.kbuf);
 	tp->grad_enabled = ge;
 	tp->training = tr;
-	return best_len;
+	return len;
 }
+
+/* ---- the model kind -------------------------------------------------------------- */
+
+static void *tf_create(const sl_model_kind *kind, const void *cfg, const sl_model_shape *shape, const sl_rng *rng)
+{
+	(void)kind;
+	sl_transformer_config c = *(const sl_transformer_config *)cfg;
+	c.vocab = shape->vocab;
+	c.maxlen = shape->maxlen;
+	return sl_transformer_new(&c, rng);
+}
+
+static void tf_destroy(void *impl)
+{
+	sl_transformer_free(impl);
+}
+
+static sl_params *tf_params(void *impl)
+{
+	return ((sl_transformer *)impl)->ps;
+}
+
+static sl_tensor *tf_seq2seq(void *impl, sl_tape *tp, const int32_t *src, const int32_t *dec, int B, int S, int T)
+{
+	return sl_transformer_forward(impl, tp, src, dec, B, S, T);
+}
+
+static void tf_greedy(void *impl, sl_tape *tp, const int32_t *src, int B, int S, int maxT, int sos, int eos,
+		      int32_t *out, int *len)
+{
+	sl_transformer *m = impl;
+	if (m->cfg.attn) /* linear attention: its caches are not key/value ones; re-run */
+		sl_transformer_greedy_nocache(m, tp, src, B, S, maxT, sos, eos, out, len);
+	else
+		sl_transformer_greedy(m, tp, src, B, S, maxT, sos, eos, out, len);
+}
+
+static int tf_beam(void *impl, sl_tape *tp, const int32_t *src, int S, int maxT, int sos, int eos, int beam,
+		   int32_t *out)
+{
+	sl_transformer *m = impl;
+	if (m->cfg.attn) { /* linear attention decodes greedily (no key/value caches to search with) */
+		int len;
+		sl_transformer_greedy_nocache(m, tp, src, 1, S, maxT, sos, eos, out, &len);
+		return len;
+	}
+	return sl_transformer_beam(m, tp, src, S, maxT, sos, eos, beam, out);
+}
+
+static int tf_greedy_steps(void *impl)
+{
+	return !((sl_transformer *)impl)->cfg.attn;
+}
+
+static void tf_work(const void *impl, double B, double S, double T, sl_work *w)
+{
+	const sl_transformer_config *c = &((const sl_transformer *)impl)->cfg;
+	int H = c->hidden, F = c->mlp * H;
+	for (int l = 0; l < c->enc; l++) {
+		for (int p = 0; p < 4; p++)
+			w->lin(w->ud, B * S, H, H);
+		if (F) {
+			w->lin(w->ud, B * S, H, F);
+			w->lin(w->ud, B * S, F, H);
+		}
+		w->other += 3.0 * B * 2 * (2.0 * S * S * H);
+	}
+	for (int l = 0; l < c->dec; l++) {
+		for (int p = 0; p < 4; p++)
+			w->lin(w->ud, B * T, H, H);
+		w->lin(w->ud, B * T, H, H); /* cross q */
+		w->lin(w->ud, B * S, H, H); /* cross k, v on the encoder output */
+		w->lin(w->ud, B * S, H, H);
+		w->lin(w->ud, B * T, H, H); /* cross o */
+		if (F) {
+			w->lin(w->ud, B * T, H, F);
+			w->lin(w->ud, B * T, F, H);
+		}
+		w->other += 3.0 * B * 2 * (2.0 * T * T * H + 2.0 * T * S * H);
+	}
+	w->lin(w->ud, B * T, H, c->vocab);
+}
+
+const sl_model_kind sl_model_transformer = {
+	.name = "transformer",
+	.summary = "encoder-decoder Transformer (attention: encoder self, causal decoder self, cross)",
+	.options = sl_transformer_options,
+	.cfg_size = sizeof(sl_transformer_config),
+	.create = tf_create,
+	.destroy = tf_destroy,
+	.params = tf_params,
+	.seq2seq = tf_seq2seq,
+	.greedy = tf_greedy,
+	.beam = tf_beam,
+	.greedy_steps = tf_greedy_steps,
+	.work = tf_work,
+};

@@ -112,7 +112,8 @@ sl_tensor *sl_nn_mha_forward(const sl_nn_mha *m, sl_tape *tp, sl_tensor *xq, sl_
 	sl_tensor *q = sl_nn_linear_forward(&m->q, tp, xq);
 	sl_tensor *k = sl_nn_linear_forward(&m->k, tp, xkv);
 	sl_tensor *v = sl_nn_linear_forward(&m->v, tp, xkv);
-	sl_tensor *a = sl_attention(tp, q, k, v, m->heads, causal, window, scale, probs);
+	sl_tensor *a = m->linear ? sl_linear_attention(tp, q, k, v, m->heads, causal, probs)
+				 : sl_attention(tp, q, k, v, m->heads, causal, window, scale, probs);
 	return sl_nn_linear_forward(&m->o, tp, a);
 }
 

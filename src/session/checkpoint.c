@@ -1,5 +1,6 @@
-/* checkpoint.c - run checkpoints, saved sessions (save, load, replay) and
- * model files (export, import). Formats in checkpoint.h. */
+/* checkpoint.c - a run's exact state in a safetensors file (write, read,
+ * apply) and its history as CSV. Formats in checkpoint.h; saved sessions,
+ * which are made of these, in savedir.c. */
 #include "config.h"
 
 #include "seqlab/checkpoint.h"
@@ -487,16 +488,23 @@ static int check_apply(const sl_checkpoint *c, sl_run *r, sl_run *tr, sl_optim_c
 		sl_errorf("metadata optim.kind or sched.kind is missing or unknown");
 		return SL_ERR;
 	}
-	if (sl_optim_config_check(oc) != SL_OK || sl_sched_check(sc) != SL_OK)
+	/* the settings pass the checks of the `optim` command that sets them */
+	if (sl_workbench_check_optim(oc, sc, tr->bsz) != SL_OK)
 		return SL_ERR;
-	if (tr->bsz < 1 || tr->bsz > 65536 || (tr->shuffle != 0 && tr->shuffle != 1) || tr->step < 0 ||
-	    tr->epoch < 0 || tr->batch < 0 || tr->words_trained < 0 || !(tr->seconds >= 0) ||
-	    !isfinite(tr->tokens_since_eval) || !isfinite(tr->loss_sum_since_eval)) {
-		sl_errorf("its cursor or counters are out of range");
+	if (os->step < 0 || os->skipped < 0 || os->skipped > 1000000000000LL || os->micro < 0 ||
+	    os->micro >= oc->accum || !isfinite(os->lr) || !(os->lr >= 0) || !isfinite(os->grad_norm) || (os->clipped != 0 && os->clipped != 1)) {
+		sl_errorf("its optimizer state is out of range");
 		return SL_ERR;
 	}
-	if (os->step < 0 || os->skipped < 0 || os->micro < 0 || os->micro >= oc->accum) {
-		sl_errorf("its optimizer state is out of range");
+	/* the counters: what training can reach (a train command asks for at
+	 * most 10^12 steps; every step consumes accum batches of bsz sequences) */
+	if ((tr->shuffle != 0 && tr->shuffle != 1) || tr->step < 0 || tr->step > 1000000000000LL || tr->epoch < 0 ||
+	    tr->epoch > (tr->step + os->skipped + 1) * oc->accum || tr->batch < 0 || tr->words_trained < 0 ||
+	    (double)tr->words_trained > ((double)tr->step + 1) * 1024 * 65536 || !(tr->seconds >= 0) ||
+	    !isfinite(tr->seconds) || !(tr->tokens_since_eval >= 0) || !isfinite(tr->tokens_since_eval) ||
+	    !isfinite(tr->loss_sum_since_eval)) {
+		sl_errorf("its cursor or counters are out of range (run.step=%" PRId64 " run.epoch=%" PRId64 ")",
+			  tr->step, tr->epoch);
 		return SL_ERR;
 	}
 	if (os->step > tr->step) {
@@ -511,6 +519,190 @@ static int check_apply(const sl_checkpoint *c, sl_run *r, sl_run *tr, sl_optim_c
 		return SL_ERR;
 	}
 	return SL_OK;
+}
+
+/* The tensors a checkpoint must hold for run r with optimizer o, located
+ * and checked before anything changes. */
+typedef struct located {
+	const sl_safetensors_tensor **pt;  /* (n, 4): param., optim.m., optim.v., grad. of each parameter */
+	const sl_safetensors_tensor *loss, *lr, *evals, *mistakes;
+	int expect;                         /* tensors counted */
+} located;
+
+/* Every parameter's value, moments and (mid-accumulation) gradient. */
+static int locate_params(const sl_safetensors *st, const sl_params *ps, const sl_optim *o, const sl_optim *os,
+			 int kind, located *L)
+{
+	for (int i = 0; i < ps->n; i++) {
+		const sl_tensor *p = ps->t[i];
+		int64_t shape[SL_ST_MAXDIM];
+		for (int d = 0; d < p->ndim; d++)
+			shape[d] = p->shape[d];
+		char name[512];
+		const char *pre[4] = { "param.", "optim.m.", "optim.v.", "grad." };
+		int has[4] = { 1, o->m != NULL, o->v != NULL, os->micro > 0 };
+		for (int k = 0; k < 4; k++) {
+			snprintf(name, sizeof name, "%s%s", pre[k], p->name);
+			if (!has[k]) {
+				if (sl_safetensors_find(st, name)) {
+					sl_errorf("tensor '%s' does not belong to this %s optimizer", name,
+						  sl_optim_kind_name(kind));
+					return SL_ERR;
+				}
+				continue;
+			}
+			L->pt[4 * i + k] = want_tensor(st, name, SL_ST_F32, p->ndim, shape);
+			if (!L->pt[4 * i + k])
+				return SL_ERR;
+			L->expect++;
+		}
+	}
+	return SL_OK;
+}
+
+/* The history (one loss and lr a step, the evaluations) and the mistakes,
+ * which must agree with the run's step count. */
+static int locate_history(const sl_safetensors *st, int64_t step, located *L)
+{
+	const sl_safetensors_tensor *tl = sl_safetensors_find(st, "history.loss");
+	int64_t nsteps = tl && tl->ndim == 1 ? tl->shape[0] : -1;
+	int64_t sh1[1] = { nsteps };
+	if (!tl || nsteps > INT32_MAX) {
+		sl_errorf("tensor 'history.loss' is missing or has the wrong shape");
+		return SL_ERR;
+	}
+	if (nsteps != step) {
+		/* every step adds one entry: a cursor that disagrees was changed */
+		sl_errorf("run.step=%" PRId64 " but its history has %" PRId64 " steps", step, nsteps);
+		return SL_ERR;
+	}
+	if (!(L->loss = want_tensor(st, "history.loss", SL_ST_F32, 1, sh1)) ||
+	    !(L->lr = want_tensor(st, "history.lr", SL_ST_F32, 1, sh1)))
+		return SL_ERR;
+	const sl_safetensors_tensor *tev = sl_safetensors_find(st, "history.evals");
+	int64_t sh2[2] = { tev && tev->ndim == 2 ? tev->shape[0] : -1, EVAL_COLS };
+	if (sh2[0] > INT32_MAX)
+		sh2[0] = -1;
+	if (!(L->evals = want_tensor(st, "history.evals", SL_ST_F64, 2, sh2)))
+		return SL_ERR;
+	const sl_safetensors_tensor *tmk = sl_safetensors_find(st, "mistakes");
+	if (!tmk || tmk->dtype != SL_ST_U8 || tmk->ndim != 1) {
+		sl_errorf("tensor 'mistakes' is missing or has the wrong dtype or shape");
+		return SL_ERR;
+	}
+	L->mistakes = tmk;
+	return SL_OK;
+}
+
+/* The mistakes: lines of three tab-separated fields. */
+static int check_mistakes(const char *mk, size_t mlen)
+{
+	if (mlen && (mk[mlen - 1] != '\n' || memchr(mk, 0, mlen))) {
+		sl_errorf("tensor 'mistakes' is not lines of text");
+		return SL_ERR;
+	}
+	for (size_t p = 0; p < mlen;) {
+		const char *e = memchr(mk + p, '\n', mlen - p);
+		int tabs = 0;
+		for (const char *q = mk + p; q < e; q++)
+			tabs += *q == '\t';
+		if (tabs != 2) {
+			sl_errorf("tensor 'mistakes' has a line without three fields");
+			return SL_ERR;
+		}
+		p = (size_t)(e - mk) + 1;
+	}
+	return SL_OK;
+}
+
+/* Commits the parameters, moments and optimizer, schedule and cursor. */
+static void commit_state(sl_run *r, const sl_run *tr, const located *L, sl_optim *o, const sl_optim *os,
+			 const sl_optim_config *oc, const sl_sched *sc)
+{
+	sl_params *ps = r->model->ps;
+	sl_params_zero_grad(ps);
+	for (int i = 0; i < ps->n; i++) {
+		size_t off = ps->offset[i], nb = L->pt[4 * i]->nbytes;
+		memcpy(ps->data + off, L->pt[4 * i]->data, nb);
+		if (o->m)
+			memcpy(o->m + off, L->pt[4 * i + 1]->data, nb);
+		if (o->v)
+			memcpy(o->v + off, L->pt[4 * i + 2]->data, nb);
+		if (os->micro > 0)
+			memcpy(ps->grad + off, L->pt[4 * i + 3]->data, nb);
+	}
+	o->step = os->step;
+	o->micro = os->micro;
+	o->skipped = os->skipped;
+	o->lr = os->lr;
+	o->grad_norm = os->grad_norm;
+	o->clipped = os->clipped;
+	sl_optim_free(r->opt);
+	r->opt = o;
+	r->ocfg = *oc;
+	r->sched = *sc;
+	if (r->plan)
+		r->task->ops->plan_free(r->plan);
+	r->plan = NULL;
+	r->seed = tr->seed;
+	r->bsz = tr->bsz;
+	r->shuffle = tr->shuffle;
+	r->step = tr->step;
+	r->epoch = tr->epoch;
+	r->batch = tr->batch;
+	r->seconds = tr->seconds;
+	r->tokens_since_eval = tr->tokens_since_eval;
+	r->loss_sum_since_eval = tr->loss_sum_since_eval;
+	r->words_trained = tr->words_trained;
+}
+
+/* Commits the history and the mistakes. */
+static void commit_history(sl_run *r, const located *L)
+{
+	int nsteps = (int)L->loss->shape[0], nevals = (int)L->evals->shape[0];
+	free(r->loss);
+	free(r->lr);
+	r->capsteps = nsteps ? nsteps : 0;
+	r->loss = nsteps ? sl_xmalloc((size_t)nsteps * sizeof *r->loss) : NULL;
+	r->lr = nsteps ? sl_xmalloc((size_t)nsteps * sizeof *r->lr) : NULL;
+	if (nsteps) {
+		memcpy(r->loss, L->loss->data, (size_t)nsteps * sizeof *r->loss);
+		memcpy(r->lr, L->lr->data, (size_t)nsteps * sizeof *r->lr);
+	}
+	r->nsteps = nsteps;
+	free(r->evals);
+	r->capevals = nevals;
+	r->evals = nevals ? sl_xcalloc((size_t)nevals, sizeof *r->evals) : NULL;
+	r->nevals = nevals;
+	for (int i = 0; i < nevals; i++) {
+		double row[EVAL_COLS];
+		memcpy(row, (const char *)L->evals->data + (size_t)i * sizeof row, sizeof row);
+		sl_eval *e = &r->evals[i];
+		e->step = (int64_t)row[0];
+		e->epoch = (int64_t)row[1];
+		e->seconds = row[2];
+		e->train_loss = row[3];
+		e->val_loss = row[4];
+		e->val_acc = row[5];
+		e->cer = row[6];
+		e->words = (int)row[7];
+		e->correct = (int)row[8];
+	}
+	sl_mistakes_clear(&r->mistakes);
+	const char *mk = L->mistakes->data;
+	size_t mlen = L->mistakes->nbytes;
+	for (size_t p = 0; p < mlen;) {
+		const char *e = memchr(mk + p, '\n', mlen - p);
+		size_t len = (size_t)(e - (mk + p));
+		char *line = sl_xmalloc(len + 1);
+		memcpy(line, mk + p, len);
+		line[len] = 0;
+		char *t1 = strchr(line, '\t'), *t2 = strchr(t1 + 1, '\t');
+		*t1 = *t2 = 0;
+		sl_mistakes_add(&r->mistakes, line, t1 + 1, t2 + 1);
+		free(line);
+		p += len + 1;
+	}
 }
 
 int sl_checkpoint_apply(const sl_checkpoint *c, sl_run *r, sl_pool *pool)
@@ -530,306 +722,51 @@ int sl_checkpoint_apply(const sl_checkpoint *c, sl_run *r, sl_pool *pool)
 	sl_optim *o = sl_optim_new(&oc, ps, pool);
 	if (!o)
 		return SL_ERR;
-	/* every tensor, before anything changes */
-	int expect = 4;
-	const sl_safetensors_tensor **pt = sl_xcalloc((size_t)ps->n * 4 + 1, sizeof *pt);
-	int bad = 0;
-	for (int i = 0; i < ps->n && !bad; i++) {
-		const sl_tensor *p = ps->t[i];
-		int64_t shape[SL_ST_MAXDIM];
-		for (int d = 0; d < p->ndim; d++)
-			shape[d] = p->shape[d];
-		char name[512];
-		const char *pre[4] = { "param.", "optim.m.", "optim.v.", "grad." };
-		int has[4] = { 1, o->m != NULL, o->v != NULL, os.micro > 0 };
-		for (int k = 0; k < 4 && !bad; k++) {
-			snprintf(name, sizeof name, "%s%s", pre[k], p->name);
-			if (!has[k]) {
-				if (sl_safetensors_find(st, name)) {
-					sl_errorf("tensor '%s' does not belong to this %s optimizer", name,
-						  sl_optim_kind_name(oc.kind));
-					bad = 1;
-				}
-				continue;
-			}
-			pt[4 * i + k] = want_tensor(st, name, SL_ST_F32, p->ndim, shape);
-			bad = !pt[4 * i + k];
-			expect++;
-		}
-	}
-	const sl_safetensors_tensor *tl = NULL, *tlr = NULL, *tev = NULL, *tmk = NULL;
-	if (!bad) {
-		tl = sl_safetensors_find(st, "history.loss");
-		int64_t nsteps = tl && tl->ndim == 1 ? tl->shape[0] : -1;
-		int64_t sh1[1] = { nsteps };
-		if (!tl || nsteps > INT32_MAX || nsteps > tr.step) {
-			sl_errorf("tensor 'history.loss' is missing or has the wrong shape");
-			bad = 1;
-		}
-		if (!bad)
-			tl = want_tensor(st, "history.loss", SL_ST_F32, 1, sh1);
-		if (!bad && tl)
-			tlr = want_tensor(st, "history.lr", SL_ST_F32, 1, sh1);
-		tev = bad || !tlr ? NULL : sl_safetensors_find(st, "history.evals");
-		if (!bad && tlr) {
-			int64_t sh2[2] = { tev && tev->ndim == 2 ? tev->shape[0] : -1, EVAL_COLS };
-			if (sh2[0] > INT32_MAX)
-				sh2[0] = -1;
-			tev = want_tensor(st, "history.evals", SL_ST_F64, 2, sh2);
-		}
-		tmk = bad || !tev ? NULL : sl_safetensors_find(st, "mistakes");
-		if (!bad && tev && (!tmk || tmk->dtype != SL_ST_U8 || tmk->ndim != 1)) {
-			sl_errorf("tensor 'mistakes' is missing or has the wrong dtype or shape");
-			tmk = NULL;
-		}
-		bad = bad || !tl || !tlr || !tev || !tmk;
-	}
-	if (!bad && sl_safetensors_count(st) != expect) {
-		sl_errorf("it holds %d tensors where %d were expected", sl_safetensors_count(st), expect);
+	/* every tensor checked before anything changes */
+	located L = { .pt = sl_xcalloc((size_t)ps->n * 4 + 1, sizeof *L.pt), .expect = 4 };
+	int bad = locate_params(st, ps, o, &os, oc.kind, &L) != SL_OK || locate_history(st, tr.step, &L) != SL_OK;
+	if (!bad && sl_safetensors_count(st) != L.expect) {
+		sl_errorf("it holds %d tensors where %d were expected", sl_safetensors_count(st), L.expect);
 		bad = 1;
 	}
-	/* the mistakes: lines of three tab-separated fields */
-	const char *mk = tmk ? tmk->data : NULL;
-	size_t mlen = tmk ? tmk->nbytes : 0;
-	if (!bad && mlen && (mk[mlen - 1] != '\n' || memchr(mk, 0, mlen))) {
-		sl_errorf("tensor 'mistakes' is not lines of text");
-		bad = 1;
-	}
-	for (size_t p = 0; !bad && p < mlen;) {
-		const char *e = memchr(mk + p, '\n', mlen - p);
-		int tabs = 0;
-		for (const char *q = mk + p; q < e; q++)
-			tabs += *q == '\t';
-		if (tabs != 2) {
-			sl_errorf("tensor 'mistakes' has a line without three fields");
-			bad = 1;
-		}
-		p = (size_t)(e - mk) + 1;
-	}
+	bad = bad || check_mistakes(L.mistakes->data, L.mistakes->nbytes) != SL_OK;
 	if (bad) {
-		free(pt);
+		free(L.pt);
 		sl_optim_free(o);
 		return SL_ERR;
 	}
-
-	/* commit */
-	sl_params_zero_grad(ps);
-	for (int i = 0; i < ps->n; i++) {
-		size_t off = ps->offset[i], nb = pt[4 * i]->nbytes;
-		memcpy(ps->data + off, pt[4 * i]->data, nb);
-		if (o->m)
-			memcpy(o->m + off, pt[4 * i + 1]->data, nb);
-		if (o->v)
-			memcpy(o->v + off, pt[4 * i + 2]->data, nb);
-		if (os.micro > 0)
-			memcpy(ps->grad + off, pt[4 * i + 3]->data, nb);
-	}
-	free(pt);
-	o->step = os.step;
-	o->micro = os.micro;
-	o->skipped = os.skipped;
-	o->lr = os.lr;
-	o->grad_norm = os.grad_norm;
-	o->clipped = os.clipped;
-	sl_optim_free(r->opt);
-	r->opt = o;
-	r->ocfg = oc;
-	r->sched = sc;
-	if (r->plan)
-		r->task->ops->plan_free(r->plan);
-	r->plan = NULL;
-	r->seed = tr.seed;
-	r->bsz = tr.bsz;
-	r->shuffle = tr.shuffle;
-	r->step = tr.step;
-	r->epoch = tr.epoch;
-	r->batch = tr.batch;
-	r->seconds = tr.seconds;
-	r->tokens_since_eval = tr.tokens_since_eval;
-	r->loss_sum_since_eval = tr.loss_sum_since_eval;
-	r->words_trained = tr.words_trained;
-	int nsteps = (int)tl->shape[0], nevals = (int)tev->shape[0];
-	free(r->loss);
-	free(r->lr);
-	r->capsteps = nsteps ? nsteps : 0;
-	r->loss = nsteps ? sl_xmalloc((size_t)nsteps * sizeof *r->loss) : NULL;
-	r->lr = nsteps ? sl_xmalloc((size_t)nsteps * sizeof *r->lr) : NULL;
-	if (nsteps) {
-		memcpy(r->loss, tl->data, (size_t)nsteps * sizeof *r->loss);
-		memcpy(r->lr, tlr->data, (size_t)nsteps * sizeof *r->lr);
-	}
-	r->nsteps = nsteps;
-	free(r->evals);
-	r->capevals = nevals;
-	r->evals = nevals ? sl_xcalloc((size_t)nevals, sizeof *r->evals) : NULL;
-	r->nevals = nevals;
-	for (int i = 0; i < nevals; i++) {
-		double row[EVAL_COLS];
-		memcpy(row, (const char *)tev->data + (size_t)i * sizeof row, sizeof row);
-		sl_eval *e = &r->evals[i];
-		e->step = (int64_t)row[0];
-		e->epoch = (int64_t)row[1];
-		e->seconds = row[2];
-		e->train_loss = row[3];
-		e->val_loss = row[4];
-		e->val_acc = row[5];
-		e->cer = row[6];
-		e->words = (int)row[7];
-		e->correct = (int)row[8];
-	}
-	sl_mistakes_clear(&r->mistakes);
-	for (size_t p = 0; p < mlen;) {
-		const char *e = memchr(mk + p, '\n', mlen - p);
-		size_t len = (size_t)(e - (mk + p));
-		char *line = sl_xmalloc(len + 1);
-		memcpy(line, mk + p, len);
-		line[len] = 0;
-		char *t1 = strchr(line, '\t'), *t2 = strchr(t1 + 1, '\t');
-		*t1 = *t2 = 0;
-		sl_mistakes_add(&r->mistakes, line, t1 + 1, t2 + 1);
-		free(line);
-		p += len + 1;
-	}
+	commit_state(r, &tr, &L, o, &os, &oc, &sc);
+	commit_history(r, &L);
+	free(L.pt);
 	return SL_OK;
 }
 
-/* ---- files ---- */
+/* ---- model files ---- */
 
-/* Writes n bytes to a new file at path (it must not exist), fsync'ed. */
-static int write_file(const char *path, const void *data, size_t n)
+int sl_checkpoint_export(const char *path, const sl_run *r)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-	if (fd < 0) {
-		sl_errorf("%s: %s", path, strerror(errno));
-		return SL_ERR;
+	const sl_params *ps = r->model->ps;
+	sl_safetensors_tensor *t = sl_xcalloc((size_t)ps->n + 1, sizeof *t);
+	for (int i = 0; i < ps->n; i++)
+		t[i] = sl_safetensors_tensor_of(ps->t[i], NULL);
+	metas ms = { .n = 0 };
+	meta_common(&ms, "seqlab-model", r);
+	meta_add(&ms, "step", "%" PRId64, r->step);
+	meta_add(&ms, "epoch", "%" PRId64, r->epoch);
+	if (r->nevals) {
+		meta_add(&ms, "val_acc", "%.17g", r->evals[r->nevals - 1].val_acc);
+		meta_add(&ms, "val_loss", "%.17g", r->evals[r->nevals - 1].val_loss);
 	}
-	const char *p = data;
-	size_t left = n;
-	while (left > 0) {
-		ssize_t k = write(fd, p, left);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			sl_errorf("%s: %s", path, k < 0 ? strerror(errno) : "short write");
-			close(fd);
-			unlink(path);
-			return SL_ERR;
-		}
-		p += k;
-		left -= (size_t)k;
-	}
-	if (fsync(fd) != 0 || close(fd) != 0) {
-		sl_errorf("%s: %s", path, strerror(errno));
-		unlink(path);
-		return SL_ERR;
-	}
-	return SL_OK;
+	add_checksum(&ms, t, ps->n);
+	int st = sl_safetensors_write(path, t, ps->n, ms.m, ms.n);
+	metas_free(&ms);
+	free(t);
+	return st;
 }
 
-static int fsync_dir(const char *path)
+int sl_checkpoint_verify(const sl_safetensors *st)
 {
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) != 0) {
-		sl_errorf("%s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return SL_ERR;
-	}
-	close(fd);
-	return SL_OK;
-}
-
-/* Removes the files of a flat directory, then the directory. */
-static void remove_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (d) {
-		struct dirent *e;
-		while ((e = readdir(d))) {
-			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-				continue;
-			char p[4096];
-			snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-			unlink(p);
-		}
-		closedir(d);
-	}
-	rmdir(dir);
-}
-
-static char *path_join(const char *dir, const char *name)
-{
-	size_t n = strlen(dir) + strlen(name) + 2;
-	char *p = sl_xmalloc(n);
-	snprintf(p, n, "%s/%s", dir, name);
-	return p;
-}
-
-/* dir split into its parent and base name (trailing slashes dropped). */
-static int split_path(const char *dir, char *parent, size_t np, char *base, size_t nb)
-{
-	size_t n = strlen(dir);
-	while (n > 1 && dir[n - 1] == '/')
-		n--;
-	size_t s = n;
-	while (s > 0 && dir[s - 1] != '/')
-		s--;
-	if (n == s || n - s >= nb || (n - s == 1 && dir[s] == '.') || (n - s == 2 && !strncmp(dir + s, "..", 2))) {
-		sl_errorf("'%s' is not a directory name to save to", dir);
-		return SL_ERR;
-	}
-	memcpy(base, dir + s, n - s);
-	base[n - s] = 0;
-	if (s == 0)
-		snprintf(parent, np, ".");
-	else if (s == 1)
-		snprintf(parent, np, "/");
-	else
-		snprintf(parent, np, "%.*s", (int)(s - 1), dir);
-	return SL_OK;
-}
-
-/* Whether dir holds a saved session (its journal.sl begins like one). */
-static int is_session_dir(const char *dir)
-{
-	char *p = path_join(dir, "journal.sl");
-	FILE *f = fopen(p, "rb");
-	free(p);
-	if (!f)
-		return 0;
-	char head[32] = "";
-	size_t k = fread(head, 1, sizeof head - 1, f);
-	fclose(f);
-	head[k] = 0;
-	return strncmp(head, "# seqlab journal ", 17) == 0;
-}
-
-/* Removes temporary directories .BASE.save-PID in parent whose process is
- * gone (a save that was killed). */
-static void clean_stale(const char *parent, const char *base)
-{
-	DIR *d = opendir(parent);
-	if (!d)
-		return;
-	char pre[300];
-	snprintf(pre, sizeof pre, ".%s.save-", base);
-	size_t pl = strlen(pre);
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (strncmp(e->d_name, pre, pl) != 0)
-			continue;
-		char *end;
-		long pid = strtol(e->d_name + pl, &end, 10);
-		if (*end || pid <= 0)
-			continue;
-		int gone = pid == (long)getpid() || (kill((pid_t)pid, 0) != 0 && errno == ESRCH);
-		if (!gone)
-			continue; /* another save of the same name is running */
-		char *p = path_join(parent, e->d_name);
-		remove_dir(p);
-		free(p);
-	}
-	closedir(d);
+	return verify_checksum(st, 0);
 }
 
 /* ---- the CSV history ---- */
@@ -853,7 +790,7 @@ int sl_checkpoint_write_csv(const char *path, const sl_run *r)
 		}
 	}
 	SL_ASSERT(n < cap);
-	int st = write_file(path, b, n);
+	int st = sl_write_new_file(path, b, n);
 	free(b);
 	return st;
 }
@@ -962,569 +899,3 @@ int sl_checkpoint_compare_csv(const char *path, const sl_run *r, double tol, int
 	return d.n;
 }
 
-/* ---- saving a session ---- */
-
-/* state.sl: the settings, then each run's task (when it changes) and model. */
-static char *state_text(sl_session *s)
-{
-	sl_workbench *wb = sl_session_workbench(s);
-	int nr = sl_workbench_nruns(wb);
-	char **lines = sl_xcalloc((size_t)(2 * nr + 3), sizeof *lines);
-	int n = 0;
-	char buf[SPEC_MAX + 512], spec[SPEC_MAX];
-	snprintf(buf, sizeof buf, "set seed=%" PRIu64 " threads=%d", sl_session_seed(s), sl_session_threads(s));
-	lines[n++] = sl_xstrdup(buf);
-	const sl_task *last = NULL;
-	for (int i = 0; i < nr; i++) {
-		const sl_run *r = sl_workbench_run_at(wb, i);
-		if (r->task != last) {
-			snprintf(buf, sizeof buf, "task %s", r->task->desc);
-			lines[n++] = sl_xstrdup(buf);
-			last = r->task;
-		}
-		snprintf(buf, sizeof buf, "model %s = %s seed=%" PRIu64, r->name, sl_model_spec(r->model, spec, sizeof spec),
-			 r->seed);
-		lines[n++] = sl_xstrdup(buf);
-	}
-	const sl_task *cur = sl_workbench_task(wb);
-	if (cur && cur != last) {
-		snprintf(buf, sizeof buf, "task %s", cur->desc);
-		lines[n++] = sl_xstrdup(buf);
-	}
-	const char *comments[] = {
-		"Recreates the session's tasks and runs without training; `load` then",
-		"restores every run's state from RUN.safetensors. Not for editing.",
-	};
-	char *t = sl_sealed_text("state", comments, 2, (const char *const *)lines, n);
-	for (int i = 0; i < n; i++)
-		free(lines[i]);
-	free(lines);
-	return t;
-}
-
-/* Writes every file of the session into the empty directory tmp. */
-static int write_session(sl_session *s, const char *tmp)
-{
-	sl_workbench *wb = sl_session_workbench(s);
-	char job[256];
-	int has_job = sl_workbench_job_line(wb, job, sizeof job);
-	char *jt = sl_journal_text(sl_session_journal(s), has_job ? job : NULL);
-	char *p = path_join(tmp, "journal.sl");
-	int st = write_file(p, jt, strlen(jt));
-	free(p);
-	free(jt);
-	if (st != SL_OK)
-		return SL_ERR;
-	char *stt = state_text(s);
-	p = path_join(tmp, "state.sl");
-	st = write_file(p, stt, strlen(stt));
-	free(p);
-	free(stt);
-	for (int i = 0; st == SL_OK && i < sl_workbench_nruns(wb); i++) {
-		const sl_run *r = sl_workbench_run_at(wb, i);
-		char name[128];
-		snprintf(name, sizeof name, "%s.safetensors", r->name);
-		p = path_join(tmp, name);
-		st = sl_checkpoint_save(p, r);
-		free(p);
-		if (st != SL_OK)
-			break;
-		snprintf(name, sizeof name, "%s.csv", r->name);
-		p = path_join(tmp, name);
-		st = sl_checkpoint_write_csv(p, r);
-		free(p);
-	}
-	if (st == SL_OK)
-		st = fsync_dir(tmp);
-	return st;
-}
-
-int sl_session_save(sl_session *s, const char *dir)
-{
-	char parent[4096], base[256];
-	if (split_path(dir, parent, sizeof parent, base, sizeof base) != SL_OK)
-		return SL_ERR;
-	struct stat sb;
-	int exists = lstat(dir, &sb) == 0;
-	if (exists && S_ISLNK(sb.st_mode)) {
-		sl_errorf("%s is a symbolic link; save to the directory it points to", dir);
-		return SL_ERR;
-	}
-	if (exists && !S_ISDIR(sb.st_mode)) {
-		sl_errorf("%s exists and is not a directory; pick another name", dir);
-		return SL_ERR;
-	}
-	if (exists && !is_session_dir(dir)) {
-		sl_errorf("%s exists and is not a saved seqlab session; pick another name", dir);
-		return SL_ERR;
-	}
-	clean_stale(parent, base);
-	char tmp[4400], old[4400];
-	snprintf(tmp, sizeof tmp, "%s/.%s.save-%ld", parent, base, (long)getpid());
-	remove_dir(tmp); /* our own leftover */
-	if (mkdir(tmp, 0777) != 0) {
-		sl_errorf("%s: %s", tmp, strerror(errno));
-		return SL_ERR;
-	}
-	if (write_session(s, tmp) != SL_OK) {
-		char msg[1024];
-		snprintf(msg, sizeof msg, "%s", sl_error());
-		remove_dir(tmp);
-		sl_errorf("%s%s", msg, exists ? "; the previous save is unchanged" : "; nothing was saved");
-		return SL_ERR;
-	}
-	if (exists) {
-		/* swap the new directory and the old one in one step */
-		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_EXCHANGE) != 0) {
-			if (errno != EINVAL && errno != ENOSYS) {
-				sl_errorf("%s: %s; the previous save is unchanged", dir, strerror(errno));
-				remove_dir(tmp);
-				return SL_ERR;
-			}
-			/* no exchange on this file system: two renames */
-			snprintf(old, sizeof old, "%s/.%s.prev-%ld", parent, base, (long)getpid());
-			if (rename(dir, old) != 0) {
-				sl_errorf("%s: %s; the previous save is unchanged", dir, strerror(errno));
-				remove_dir(tmp);
-				return SL_ERR;
-			}
-			if (rename(tmp, dir) != 0) {
-				sl_errorf("%s: %s; the previous save is in %s", dir, strerror(errno), old);
-				remove_dir(tmp);
-				return SL_ERR;
-			}
-			snprintf(tmp, sizeof tmp, "%s", old);
-		}
-		fsync_dir(parent);
-		remove_dir(tmp); /* now the old save */
-	} else {
-		if (rename(tmp, dir) != 0) {
-			sl_errorf("%s: %s; nothing was saved", dir, strerror(errno));
-			remove_dir(tmp);
-			return SL_ERR;
-		}
-		fsync_dir(parent);
-	}
-	return SL_OK;
-}
-
-/* ---- loading ---- */
-
-/* Runs text with the output captured (the first error kept) and nothing
- * recorded in the journal. */
-struct capture {
-	char err[1024];
-	int have;
-};
-
-static void capture_out(void *ud, int kind, const char *line)
-{
-	struct capture *c = ud;
-	if (kind == SL_OUT_ERROR && !c->have) {
-		snprintf(c->err, sizeof c->err, "%s", line);
-		c->have = 1;
-	}
-}
-
-static int exec_quiet(sl_session *s, const char *text, const char *origin)
-{
-	sl_output_fn fn;
-	void *ud;
-	sl_session_get_output(s, &fn, &ud);
-	struct capture c = { .have = 0 };
-	sl_session_set_output(s, capture_out, &c);
-	int rec = sl_session_set_recording(s, 0);
-	int kg = sl_session_keep_going(s);
-	sl_session_set_keep_going(s, 0);
-	int st = sl_session_exec(s, text, origin);
-	sl_session_set_keep_going(s, kg);
-	sl_session_set_recording(s, rec);
-	sl_session_set_output(s, fn, ud);
-	if (st != SL_OK)
-		sl_errorf("%s", c.have ? c.err : "failed");
-	return st;
-}
-
-/* Reads and checks a sealed script of kind in dir; NULL with the error. */
-static char *read_sealed(const char *dir, const char *name, const char *kind)
-{
-	char *p = path_join(dir, name);
-	size_t len;
-	char *t = sl_session_read_file_len(p, &len);
-	if (t && sl_sealed_check(t, len, kind) != SL_OK) {
-		char msg[512];
-		snprintf(msg, sizeof msg, "%s", sl_error());
-		sl_errorf("%s: %s", p, msg);
-		free(t);
-		t = NULL;
-	}
-	free(p);
-	return t;
-}
-
-/* The reason a directory is not a saved session, for a missing one. */
-static void explain_missing(const char *dir)
-{
-	struct stat sb;
-	if (stat(dir, &sb) != 0)
-		sl_errorf("%s: %s", dir, strerror(errno));
-	else if (!S_ISDIR(sb.st_mode))
-		sl_errorf("%s is not a directory (a saved session is one)", dir);
-	else
-		sl_errorf("%s is not a saved seqlab session (no journal.sl)", dir);
-}
-
-static int no_runs(sl_session *s, const char *what)
-{
-	sl_workbench *wb = sl_session_workbench(s);
-	int n = sl_workbench_nruns(wb);
-	if (n == 0)
-		return SL_OK;
-	sl_errorf("%s needs a session without runs, and this one has %d (%s%s); 'drop' them or start a new seqlab", what,
-		  n, sl_workbench_run_at(wb, 0)->name, n > 1 ? ", ..." : "");
-	return SL_ERR;
-}
-
-int sl_session_load(sl_session *s, const char *dir)
-{
-	if (no_runs(s, "load") != SL_OK)
-		return SL_ERR;
-	if (!is_session_dir(dir)) {
-		explain_missing(dir);
-		return SL_ERR;
-	}
-	char *jt = read_sealed(dir, "journal.sl", "journal");
-	if (!jt)
-		return SL_ERR;
-	sl_journal *j = sl_journal_parse(jt, strlen(jt));
-	free(jt);
-	if (!j) {
-		char msg[512];
-		snprintf(msg, sizeof msg, "%s", sl_error());
-		sl_errorf("%s/journal.sl: %s", dir, msg);
-		return SL_ERR;
-	}
-	char *stt = read_sealed(dir, "state.sl", "state");
-	if (!stt) {
-		sl_journal_free(j);
-		return SL_ERR;
-	}
-	/* build the session aside; keep the old one until all is well */
-	uint64_t seed0 = sl_session_seed(s);
-	int threads0 = sl_session_threads(s);
-	sl_workbench *wb = sl_session_workbench(s), *old = sl_workbench_new();
-	sl_workbench_exchange(wb, old); /* the old tasks wait aside */
-	char *origin = path_join(dir, "state.sl");
-	int st = exec_quiet(s, stt, origin);
-	free(origin);
-	free(stt);
-	for (int i = 0; st == SL_OK && i < sl_workbench_nruns(wb); i++) {
-		sl_run *r = sl_workbench_run_at(wb, i);
-		char name[128];
-		snprintf(name, sizeof name, "%s.safetensors", r->name);
-		char *p = path_join(dir, name);
-		sl_checkpoint *c = sl_checkpoint_load(p);
-		if (!c) {
-			st = SL_ERR;
-		} else if (!sl_checkpoint_meta(c, "run") || strcmp(sl_checkpoint_meta(c, "run"), r->name) != 0) {
-			sl_errorf("%s: the checkpoint of run '%s', not '%s'", p,
-				  sl_checkpoint_meta(c, "run") ? sl_checkpoint_meta(c, "run") : "?", r->name);
-			st = SL_ERR;
-		} else if (sl_checkpoint_apply(c, r, sl_session_pool(s)) != SL_OK) {
-			char msg[1024];
-			snprintf(msg, sizeof msg, "%s", sl_error());
-			sl_errorf("%s: %s", p, msg);
-			st = SL_ERR;
-		}
-		sl_checkpoint_free(c);
-		free(p);
-	}
-	if (st != SL_OK) {
-		char msg[1200];
-		snprintf(msg, sizeof msg, "%s", sl_error());
-		sl_workbench_exchange(wb, old);
-		sl_workbench_free(old); /* what was built */
-		sl_session_set_seed(s, seed0);
-		if (sl_session_threads(s) != threads0)
-			sl_session_set_threads(s, threads0);
-		sl_journal_free(j);
-		sl_errorf("%s", msg);
-		return SL_ERR;
-	}
-	sl_workbench_free(old);
-	sl_journal_free(sl_session_set_journal(s, j));
-	return SL_OK;
-}
-
-/* ---- commands ---- */
-
-int sl_cmd_save(sl_session *s, sl_args *a)
-{
-	const char *dir = sl_args_word(a);
-	if (sl_args_end(a) != SL_OK)
-		return SL_ERR;
-	if (!dir)
-		return sl_args_fail(a, "save where? (a directory name)");
-	if (sl_session_save(s, dir) != SL_OK)
-		return sl_fail(s, "%s", sl_error());
-	sl_workbench *wb = sl_session_workbench(s);
-	sl_out(s, "saved=%s runs=%d commands=%d", dir, sl_workbench_nruns(wb),
-	       sl_journal_count(sl_session_journal(s)));
-	return SL_OK;
-}
-
-int sl_cmd_load(sl_session *s, sl_args *a)
-{
-	const char *dir = sl_args_word(a);
-	if (sl_args_end(a) != SL_OK)
-		return SL_ERR;
-	if (!dir)
-		return sl_args_fail(a, "load what? (a saved session's directory)");
-	if (no_runs(s, "load") != SL_OK)
-		return sl_fail(s, "%s", sl_error());
-	if (sl_session_load(s, dir) != SL_OK)
-		return sl_fail(s, "%s; the session is unchanged", sl_error());
-	sl_workbench *wb = sl_session_workbench(s);
-	sl_out(s, "loaded=%s runs=%d commands=%d seed=%" PRIu64 " threads=%d", dir, sl_workbench_nruns(wb),
-	       sl_journal_count(sl_session_journal(s)), sl_session_seed(s), sl_session_threads(s));
-	for (int i = 0; i < sl_workbench_nruns(wb); i++) {
-		const sl_run *r = sl_workbench_run_at(wb, i);
-		const sl_eval *e = r->nevals ? &r->evals[r->nevals - 1] : NULL;
-		sl_out(s, "run=%s kind=%s steps=%lld epochs=%lld val_acc=%.4f val_loss=%.4f", r->name,
-		       r->model->kind->name, (long long)r->step, (long long)r->epoch, e ? e->val_acc : NAN,
-		       e ? e->val_loss : NAN);
-	}
-	return SL_OK;
-}
-
-/* The run names of a state.sl text: its "model NAME = ..." lines. */
-static int state_runs(const char *text, char names[][64], int max)
-{
-	int n = 0;
-	for (const char *p = text; *p && n < max;) {
-		const char *e = strchr(p, '\n');
-		if (!e)
-			e = p + strlen(p);
-		if (!strncmp(p, "model ", 6)) {
-			const char *q = p + 6, *sp = strchr(q, ' ');
-			if (sp && sp < e && sp - q < 64) {
-				memcpy(names[n], q, (size_t)(sp - q));
-				names[n][sp - q] = 0;
-				n++;
-			}
-		}
-		p = *e ? e + 1 : e;
-	}
-	return n;
-}
-
-static void report_diff(void *ctx, const char *line)
-{
-	sl_out(ctx, "mismatch %s", line);
-}
-
-int sl_cmd_replay(sl_session *s, sl_args *a)
-{
-	const char *dir = sl_args_word(a), *mode = sl_args_word(a);
-	double tol = 0;
-	sl_args_float(a, "tol", 0, 1, &tol);
-	if (sl_args_end(a) != SL_OK)
-		return SL_ERR;
-	if (!dir)
-		return sl_args_fail(a, "replay what? (a saved session's directory)");
-	if (mode && strcmp(mode, "check") != 0)
-		return sl_args_fail(a, "'%s': expected check", mode);
-	int check = mode != NULL;
-	if (no_runs(s, "replay") != SL_OK)
-		return sl_fail(s, "%s", sl_error());
-	if (!is_session_dir(dir)) {
-		explain_missing(dir);
-		return sl_fail(s, "%s", sl_error());
-	}
-	char *jt = read_sealed(dir, "journal.sl", "journal");
-	if (!jt)
-		return sl_fail(s, "%s (a journal edited by hand runs with 'source %s/journal.sl')", sl_error(), dir);
-	char *stt = check ? read_sealed(dir, "state.sl", "state") : NULL;
-	if (check && !stt) {
-		free(jt);
-		return sl_fail(s, "%s", sl_error());
-	}
-	char *origin = path_join(dir, "journal.sl");
-	int st = sl_session_exec(s, jt, origin);
-	free(origin);
-	free(jt);
-	if (st != SL_OK) {
-		free(stt);
-		return sl_fail(s, "%s/journal.sl stopped at a failing command", dir);
-	}
-	if (!check) {
-		sl_out(s, "replayed=%s runs=%d", dir, sl_workbench_nruns(sl_session_workbench(s)));
-		return SL_OK;
-	}
-	char names[256][64];
-	int nr = state_runs(stt, names, 256);
-	free(stt);
-	sl_workbench *wb = sl_session_workbench(s);
-	int diffs = 0, steps = 0, evals = 0;
-	for (int i = 0; i < nr; i++) {
-		sl_run *r = sl_workbench_run(wb, names[i]);
-		if (!r) {
-			sl_out(s, "mismatch run=%s is in the save but not in the replay", names[i]);
-			diffs++;
-			continue;
-		}
-		char file[128];
-		snprintf(file, sizeof file, "%s.csv", r->name);
-		char *p = path_join(dir, file);
-		int d = sl_checkpoint_compare_csv(p, r, tol, 20, report_diff, s);
-		free(p);
-		if (d < 0)
-			return sl_fail(s, "%s", sl_error());
-		diffs += d;
-		steps += r->nsteps;
-		evals += r->nevals;
-	}
-	for (int i = 0; i < sl_workbench_nruns(wb); i++) {
-		const char *n = sl_workbench_run_at(wb, i)->name;
-		int found = 0;
-		for (int k = 0; k < nr && !found; k++)
-			found = !strcmp(names[k], n);
-		if (!found) {
-			sl_out(s, "mismatch run=%s is in the replay but not in the save", n);
-			diffs++;
-		}
-	}
-	sl_out(s, "replayed=%s runs=%d steps=%d evals=%d mismatches=%d", dir, nr, steps, evals, diffs);
-	if (diffs && tol == 0) {
-		char kern[96];
-		if (strcmp(sl_gemm_name(), "openblas"))
-			snprintf(kern, sizeof kern, "seqlab's");
-		else
-			snprintf(kern, sizeof kern, "OpenBLAS's %s", sl_blas_core());
-		return sl_fail(s,
-			       "%d differences from the recorded metrics (an exact replay needs the matrix "
-			       "kernels of the recording; these are %s, see SEQLAB_GEMM; or give tol=1e-4)",
-			       diffs, kern);
-	}
-	if (diffs)
-		return sl_fail(s, "%d differences from the recorded metrics", diffs);
-	return SL_OK;
-}
-
-/* ---- export, import ---- */
-
-static sl_run *find_run(sl_session *s, const char *name)
-{
-	sl_run *r = sl_workbench_run(sl_session_workbench(s), name);
-	if (!r)
-		sl_fail(s, "no run '%s'; 'runs' lists them", name);
-	return r;
-}
-
-int sl_cmd_export(sl_session *s, sl_args *a)
-{
-	const char *name = sl_args_word(a), *file = sl_args_word(a);
-	if (sl_args_end(a) != SL_OK)
-		return SL_ERR;
-	if (!name || !file)
-		return sl_args_fail(a, "expected RUN FILE");
-	sl_run *r = find_run(s, name);
-	if (!r)
-		return SL_ERR;
-	const sl_params *ps = r->model->ps;
-	sl_safetensors_tensor *t = sl_xcalloc((size_t)ps->n + 1, sizeof *t);
-	for (int i = 0; i < ps->n; i++)
-		t[i] = sl_safetensors_tensor_of(ps->t[i], NULL);
-	metas ms = { .n = 0 };
-	meta_common(&ms, "seqlab-model", r);
-	meta_add(&ms, "step", "%" PRId64, r->step);
-	meta_add(&ms, "epoch", "%" PRId64, r->epoch);
-	if (r->nevals) {
-		meta_add(&ms, "val_acc", "%.17g", r->evals[r->nevals - 1].val_acc);
-		meta_add(&ms, "val_loss", "%.17g", r->evals[r->nevals - 1].val_loss);
-	}
-	add_checksum(&ms, t, ps->n);
-	int st = sl_safetensors_write(file, t, ps->n, ms.m, ms.n);
-	metas_free(&ms);
-	free(t);
-	if (st != SL_OK)
-		return sl_fail(s, "%s", sl_error());
-	sl_out(s, "exported=%s run=%s tensors=%d params=%zu", file, r->name, ps->n, sl_params_count(ps));
-	return SL_OK;
-}
-
-int sl_cmd_import(sl_session *s, sl_args *a)
-{
-	const char *name = sl_args_word(a), *eq = sl_args_word(a), *file = sl_args_word(a);
-	if (sl_args_end(a) != SL_OK)
-		return SL_ERR;
-	if (!name || !eq || strcmp(eq, "=") != 0 || !file)
-		return sl_args_fail(a, "expected NAME = FILE");
-	sl_workbench *wb = sl_session_workbench(s);
-	if (sl_workbench_run(wb, name))
-		return sl_fail(s, "run '%s' exists; 'drop %s' first, or pick another name", name, name);
-	sl_safetensors *st = sl_safetensors_load(file);
-	if (!st)
-		return sl_fail(s, "%s", sl_error());
-	const char *fmt = sl_safetensors_meta_get(st, "format");
-	const char *model = sl_safetensors_meta_get(st, "model");
-	const char *task = sl_safetensors_meta_get(st, "task");
-	const char *prefix = NULL;
-	int rc = SL_ERR;
-	if (fmt && !strcmp(fmt, "seqlab-checkpoint")) {
-		prefix = "param.";
-	} else if (!fmt || strcmp(fmt, "seqlab-model") != 0) {
-		sl_fail(s, "%s: not a seqlab model (its metadata has no format=seqlab-model)", file);
-		goto out;
-	}
-	if (!model) {
-		sl_fail(s, "%s: its metadata has no model spec", file);
-		goto out;
-	}
-	if (verify_checksum(st, 0) != SL_OK) {
-		sl_fail(s, "%s: %s", file, sl_error());
-		goto out;
-	}
-	sl_task *t = sl_workbench_task(wb);
-	if (!t) {
-		sl_fail(s, "no task yet: the model was trained on '%s'; run 'task %s' first", task ? task : "?",
-			task ? task : "piglatin");
-		goto out;
-	}
-	const char *vs = sl_safetensors_meta_get(st, "task_vocab"), *ls = sl_safetensors_meta_get(st, "task_maxlen");
-	if ((vs && atoi(vs) != t->shape.vocab) || (ls && atoi(ls) != t->shape.maxlen)) {
-		sl_fail(s, "%s: the model's task (vocab %s, longest %s) does not fit the current one (vocab %d, longest %d)",
-			file, vs ? vs : "?", ls ? ls : "?", t->shape.vocab, t->shape.maxlen);
-		goto out;
-	}
-	if (strchr(model, '\n') || strchr(model, ';') || strchr(model, '#')) {
-		sl_fail(s, "%s: a bad model spec", file);
-		goto out;
-	}
-	size_t n = strlen(name) + strlen(model) + 32;
-	char *cmd = sl_xmalloc(n);
-	snprintf(cmd, n, "model %s = %s", name, model);
-	int ok = exec_quiet(s, cmd, NULL);
-	free(cmd);
-	if (ok != SL_OK) {
-		sl_fail(s, "%s: %s", file, sl_error());
-		goto out;
-	}
-	sl_run *r = sl_workbench_run(wb, name);
-	SL_ASSERT(r);
-	if (sl_safetensors_get_params(st, prefix, r->model->ps) != SL_OK) {
-		char msg[1024];
-		snprintf(msg, sizeof msg, "%s", sl_error());
-		char drop[128];
-		snprintf(drop, sizeof drop, "drop %s", name);
-		exec_quiet(s, drop, NULL);
-		sl_fail(s, "%s: %s", file, msg);
-		goto out;
-	}
-	sl_out(s, "run=%s kind=%s params=%zu imported=%s", name, r->model->kind->name, sl_params_count(r->model->ps),
-	       file);
-	rc = SL_OK;
-out:
-	sl_safetensors_free(st);
-	return rc;
-}

@@ -2,6 +2,8 @@
  * suggestion and completion over the table. */
 #include "seqlab/commands.h"
 #include "seqlab/checkpoint.h"
+#include "seqlab/savedir.h"
+#include "seqlab/sample.h"
 #include "seqlab/journal.h"
 #include "seqlab/sweep.h"
 #include "seqlab/display.h"
@@ -76,11 +78,87 @@ static void describe(sl_session *s, const sl_cmd *c)
 	}
 }
 
+/* One line per option of table t: key=default, the range or the choices,
+ * and its meaning. A key two mixers share is listed once. */
+static void describe_options(sl_session *s, const sl_optspec *t)
+{
+	for (const sl_optspec *o = t; o->key; o++) {
+		if (sl_optspec_find(t, o->key) != o)
+			continue;
+		char range[160] = "";
+		if (o->type == SL_OPT_ENUM) {
+			size_t k = 0;
+			for (int i = 0; o->choices[i] && k < sizeof range; i++)
+				k += (size_t)snprintf(range + k, sizeof range - k, "%s%s", i ? "|" : "", o->choices[i]);
+		} else if (o->type == SL_OPT_BOOL) {
+			snprintf(range, sizeof range, "on|off");
+		} else if (o->type == SL_OPT_STR) {
+			snprintf(range, sizeof range, "text");
+		} else {
+			snprintf(range, sizeof range, "%.15g..%.15g", o->lo, o->hi);
+		}
+		sl_info(s, "  %s=%s (%s): %s", o->key, o->def, range, o->help);
+	}
+}
+
+/* help task: the kinds; help task KIND: its options. */
+static int help_task(sl_session *s, const char *kind_name)
+{
+	if (!kind_name) {
+		describe(s, sl_command_find("task"));
+		sl_info(s, "kinds (help task KIND lists its options):");
+		for (int i = 0; sl_task_kinds[i]; i++)
+			sl_info(s, "  %-12s %s", sl_task_kinds[i]->name, sl_task_kinds[i]->summary);
+		return SL_OK;
+	}
+	const sl_task_kind *k = sl_task_kind_find(kind_name);
+	if (!k)
+		return sl_fail(s, "no task kind '%s' (kinds: %s)", kind_name, sl_task_kind_names());
+	sl_info(s, "task %s [key=value...] [seed=N]: %s", k->name, k->summary);
+	sl_info(s, "options (key=default (range): meaning):");
+	describe_options(s, k->options);
+	return SL_OK;
+}
+
+/* help model: the kinds and the mixers; help model KIND: its options. */
+static int help_model(sl_session *s, const char *kind_name)
+{
+	if (!kind_name) {
+		describe(s, sl_command_find("model"));
+		sl_info(s, "kinds (help model KIND lists its options):");
+		for (int i = 0; sl_model_kinds[i]; i++)
+			sl_info(s, "  %-12s %s", sl_model_kinds[i]->name, sl_model_kinds[i]->summary);
+		sl_info(s, "blocks of a hybrid's pattern (a letter each), and the views each offers (ssm show=VIEW):");
+		for (int i = 0; sl_mixers[i]; i++) {
+			const sl_mixer_kind *m = sl_mixers[i];
+			char v[160] = "";
+			size_t k = 0;
+			for (int j = 0; m->views && m->views[j].name && k < sizeof v; j++)
+				k += (size_t)snprintf(v + k, sizeof v - k, "%s%s", j ? ", " : "", m->views[j].name);
+			sl_info(s, "  %c %-10s %s; views: %s", m->letter, m->name, m->summary, v);
+		}
+		return SL_OK;
+	}
+	const sl_model_kind *k = sl_model_kind_find(kind_name);
+	if (!k)
+		return sl_fail(s, "no model kind '%s' (kinds: %s)", kind_name, sl_model_kind_names(0));
+	sl_info(s, "model NAME = %s [key=value...]: %s", k->name, k->summary);
+	sl_info(s, "options (key=default (range): meaning):");
+	describe_options(s, sl_model_options(k));
+	return SL_OK;
+}
+
 static int cmd_help(sl_session *s, sl_args *a)
 {
-	const char *what = sl_args_word(a);
+	const char *what = sl_args_word(a), *sub = what ? sl_args_word(a) : NULL;
 	if (sl_args_end(a) != SL_OK)
 		return SL_ERR;
+	if (what && strcmp(what, "model") == 0)
+		return help_model(s, sub);
+	if (what && strcmp(what, "task") == 0)
+		return help_task(s, sub);
+	if (sub)
+		return sl_args_fail(a, "help takes one word (help model KIND and help task KIND take two)");
 	const sl_cmd **list = sl_xmalloc((size_t)sl_command_count() * sizeof *list);
 	int n = 0;
 	if (!what) {
@@ -287,17 +365,70 @@ static void complete_run(sl_session *s, const sl_cmd *cmd, int argi, const char 
 		sl_workbench_complete_runs(s, prefix, add, ctx);
 }
 
+/* The key= of every option in t that starts with prefix (shared keys once). */
+static void complete_options(const sl_optspec *t, const char *prefix, sl_complete_add add, void *ctx)
+{
+	size_t n = strlen(prefix);
+	for (const sl_optspec *o = t; o->key; o++) {
+		char opt[80];
+		snprintf(opt, sizeof opt, "%s=", o->key);
+		if (sl_optspec_find(t, o->key) == o && strncmp(opt, prefix, n) == 0)
+			add(ctx, opt);
+	}
+	if (strncmp("seed=", prefix, n) == 0)
+		add(ctx, "seed=");
+}
+
+/* task KIND key=...: the kinds, then the kind's options. */
+static void complete_task(sl_session *s, const sl_cmd *cmd, int argi, const char *prefix, sl_complete_add add,
+			  void *ctx)
+{
+	(void)s;
+	(void)cmd;
+	if (argi == 1) {
+		for (int i = 0; sl_task_kinds[i]; i++)
+			if (strncmp(sl_task_kinds[i]->name, prefix, strlen(prefix)) == 0)
+				add(ctx, sl_task_kinds[i]->name);
+		return;
+	}
+	const sl_task_kind *k = sl_complete_word(1) ? sl_task_kind_find(sl_complete_word(1)) : NULL;
+	if (k && !strchr(prefix, '='))
+		complete_options(k->options, prefix, add, ctx);
+}
+
+/* model NAME = KIND key=...: the kinds, then the kind's options. */
+static void complete_model(sl_session *s, const sl_cmd *cmd, int argi, const char *prefix, sl_complete_add add,
+			   void *ctx)
+{
+	(void)s;
+	(void)cmd;
+	size_t n = strlen(prefix);
+	if (argi == 3) {
+		for (int i = 0; sl_model_kinds[i]; i++)
+			if (strncmp(sl_model_kinds[i]->name, prefix, n) == 0)
+				add(ctx, sl_model_kinds[i]->name);
+		return;
+	}
+	if (argi < 4 || strchr(prefix, '=') || !sl_complete_word(3))
+		return;
+	const sl_model_kind *k = sl_model_kind_find(sl_complete_word(3));
+	if (k)
+		complete_options(sl_model_options(k), prefix, add, ctx);
+}
+
 /* ---- the table ---- */
 
 static const sl_cmd commands[] = {
 	{
 		.name = "help",
-		.usage = "help [CMD|PREFIX]",
+		.usage = "help [CMD|PREFIX] | help model [KIND] | help task [KIND]",
 		.summary = "list the commands, or describe one",
 		.help = "Without an argument, lists every command with a one-line summary. "
 			"With a command's name, shows its usage, what it does and its options. "
 			"With the beginning of a name, lists the commands that start with it, "
-			"or describes the only one.",
+			"or describes the only one. help model lists the model kinds and the blocks a "
+			"hybrid's pattern can hold; help model KIND lists the kind's options with their "
+			"defaults, ranges and meanings; help task and help task KIND do the same for tasks.",
 		.run = cmd_help,
 		.complete = complete_commands,
 	},
@@ -345,46 +476,36 @@ static const sl_cmd commands[] = {
 	},
 	{
 		.name = "task",
-		.usage = "task piglatin|recall|mqar|copy [key=value...] [seed=N]",
+		.usage = "task KIND [key=value...] [seed=N]",
 		.summary = "choose the task: Pig-Latin, associative recall, MQAR, selective copying",
 		.help = "Sets the task later models train on; runs keep the task they were created with. seed=N "
-			"defaults to the session seed.\n"
-			"piglatin [file=PATH | words=PATH | corpus=PATH] [size=small|large|all|N]: English to "
-			"Pig-Latin. file=PATH reads pairs in the homework's format (\"english piglatin\" a line), "
-			"keeping pairs made of a-z and '-', dropping duplicates and reporting sources with two "
-			"targets and pairs that differ from seqlab's rule (a file's qu-words may follow another "
-			"convention); list=on lists them, one line each. Otherwise pairs are built with the Pig-Latin rule from a word list (words=PATH, "
-			"one word a line; default /usr/share/dict/words) or any text (corpus=PATH): size=small "
-			"(3,198 words, the default), large (22,402), all, or a count, sampled by a hash of (seed, "
-			"word). The split is 80/20 by a hash of (seed, word).\n"
-			"recall [K=16] [d=8] [M=1] [L=64] [tau=1] [embed=fixed|learned]: associative recall over "
-			"tokens 0..K-1 with the first M as queries (M=1: induction heads), sequences of L, the value "
-			"tau positions after the query's first occurrence, scored at the last position; "
-			"embed=fixed gives models numpy's seed-0 unit-norm K x d embedding, untrained.\n"
-			"mqar [vocab=8192] [L=64] [pairs=8] [power_a=0.01] [noise=on|off]: zoology's multi-query "
-			"associative recall.\n"
-			"copy [L=256] [N=16] [A=16]: selective copying of N tokens of A scattered over L positions.\n"
-			"The generated tasks draw batches=100 batches an epoch from the seed, score a fixed set of "
-			"test=256 sequences, and take sequences up to maxlen=3L (eval RUN lengths=...).",
+			"defaults to the session seed. A task whose estimated memory exceeds the machine's (or "
+			"SEQLAB_MEMORY) is refused before anything is allocated, with what it needs. The kinds: piglatin (English to Pig-Latin; pairs from a "
+			"file=, or made by the rule from words= or corpus=, size=small|large|all|N, split 80/20 by "
+			"a hash of (seed, word)), recall (associative recall and induction heads), mqar "
+			"(zoology's multi-query recall) and copy (selective copying). The generated tasks draw "
+			"batches=100 batches an epoch from the seed, score a fixed set of test=256 sequences, and "
+			"take sequences up to maxlen=3L (eval RUN lengths=...). 'help task' lists the kinds, "
+			"'help task KIND' every option of a kind with its default, range and meaning.",
 		.flags = SL_CMD_STATE,
 		.run = sl_cmd_task,
-		.opts = SL_OPTS("file", "words", "corpus", "size", "seed", "list", "K", "d", "M", "L", "tau", "embed", "vocab",
-				"pairs", "power_a", "noise", "N", "A", "batches", "test", "maxlen"),
+		.complete = complete_task,
 	},
 	{
 		.name = "model",
 		.usage = "model NAME = KIND [key=value...] [seed=N]",
 		.summary = "create a run: a model of KIND on the current task",
-		.help = "Creates the run NAME with a fresh model of KIND (transformer) on the current task, "
-			"initialised from seed=N (default: the session seed), with the default optimizer "
-			"(adamw lr=3e-3 wd=0.01 clip=1 batch=64, cosine schedule over 30 epochs, warmup 100). "
-			"'help model' lists the kinds' options: transformer hidden=64 enc=2 dec=2 heads=8 mlp=4 "
-			"norm=pre|post enc_pe=sinusoidal|learned|none dec_pe=learned dropout=0; gpt (decoder-only) "
-			"hidden=64 layers=2 heads=4 mlp=4 norm=pre|post pe=learned|rope|none|sinusoidal window=0 "
-			"rope_base=10000 dropout=0; hybrid pattern=MA (M = Mamba block, A = attention block) "
-			"hidden=64 heads=4 mlp=0 window=0 pe=none|rope and the Mamba blocks' options.",
+		.help = "Creates the run NAME with a fresh model of KIND on the current task (refused if its "
+			"estimated memory, with a training step at batch 1, exceeds the machine's), initialised "
+			"from seed=N (default: the session seed), with the default optimizer (adamw lr=3e-3 "
+			"wd=0.01 clip=1 batch=64, cosine schedule over 30 epochs, warmup 100). The kinds: the "
+			"encoder-decoder transformer, and the language models gpt, mamba and hybrid, which are "
+			"stacks of blocks (a pattern of letters, one per block). 'help model' lists the kinds "
+			"and blocks, 'help model KIND' every option of a kind with its default, range and "
+			"meaning.",
 		.flags = SL_CMD_STATE,
 		.run = sl_cmd_model,
+		.complete = complete_model,
 	},
 	{
 		.name = "optim",
@@ -407,7 +528,7 @@ static const sl_cmd commands[] = {
 		.name = "train",
 		.usage = "train RUN N steps|N epochs|until METRIC>=X [max=DURATION|max=N] [eval=N]",
 		.summary = "train a run for a while, or until a metric holds",
-		.help = "Trains RUN for N more steps or epochs, or until an evaluation finds METRIC>=X or "
+		.help = "Trains RUN for N more steps or epochs (N up to 10^12), or until an evaluation finds METRIC>=X or "
 			"METRIC<=X (val_acc, val_loss, loss, cer). It evaluates on the validation words at each "
 			"epoch's end (or every eval=N steps) and prints one line per evaluation (epoch= and step= "
 			"say where the run is, loss= is the mean training loss since the evaluation before), then "
@@ -420,10 +541,13 @@ static const sl_cmd commands[] = {
 			"'optim' line in the journal says so) and is refused on one that has, with the 'optim' "
 			"line that stretches it; an until or max job stops there (stopped=sched_end). "
 			"Ctrl-C stops at a step boundary; "
-			"a non-finite loss stops it with an error and the weights of the last good step. "
+			"a non-finite loss or gradient stops it with an error naming the step and cause, and rolls the "
+			"run back to its last good state (the job's last evaluation with a finite loss, or its "
+			"start; eval=N keeps one every N steps). "
 			"final=off skips the evaluation after the last step (the journal records a job that "
 			"ended without one that way). The journal records what a job did when it ends, as "
 			"'train RUN N steps'.",
+		.flags = SL_CMD_RECORDS,
 		.run = sl_cmd_train,
 		.opts = SL_OPTS("max", "eval", "final"),
 		.complete = complete_run,
@@ -445,7 +569,7 @@ static const sl_cmd commands[] = {
 			"word accuracy of greedy decoding), cer= (character error rate), words= and correct=. "
 			"The evaluation joins the run's history (and feeds a plateau schedule). On recall, mqar "
 			"and copy, val_loss and val_acc are the cross-entropy and accuracy on the scored "
-			"positions of the task's fixed test sequences, words= and correct= count those positions. "
+			"positions of the task's fixed test sequences, positions= and correct= count them. "
 			"lengths=A..B (or N, or all: the task's shortest to its maxlen) prints instead the "
 			"accuracy-vs-length table: one length=N acc=X line per length (every step=S), each on "
 			"n=N (default 256) fresh sequences of that length.",
@@ -462,7 +586,9 @@ static const sl_cmd commands[] = {
 			"expected= (the rule's answer) and correct=yes|no; with more than one word, then "
 			"words=N correct=N. Any number of words, and file=PATH adds those of a file (separated "
 			"by blanks or lines). Words are lowercase a-z and '-'; the output may be up to three "
-			"characters longer per piece than the input.",
+			"characters longer per piece than the input. Beam search runs on the transformer and on "
+			"language models with a step mode (mamba); the others decode greedily (info's decoding= "
+			"says which).",
 		.run = sl_cmd_translate,
 		.opts = SL_OPTS("beam", "file"),
 		.complete = complete_run,
@@ -480,13 +606,38 @@ static const sl_cmd commands[] = {
 		.complete = complete_run,
 	},
 	{
+		.name = "sample",
+		.usage = "sample RUN [prompt=TEXT] [n=500] [temp=0.8] [top_k=0] [seed=N] [file=PATH] [images=4]",
+		.summary = "generate text with a language model on a text task",
+		.help = "Generates n characters (1..100000) after the prompt (default a newline) with RUN's "
+			"model on its charlm task, printing each line as it comes: the next character is drawn "
+			"from the softmax of the logits divided by temp (temp=0: always the most likely one) "
+			"over the top_k most likely (0: all), from seed=N (default: the session seed), so the "
+			"same seed gives the same text. Language models with a step mode (mamba, s4d, lru, "
+			"hawk, linear attention) generate a character at a time; the others re-run the model "
+			"on the last ctx characters (info's decoding= says which). file=PATH also writes the "
+			"prompt and the sample there. Ends with run=, sampled=, temp=, top_k=, seed=, decoding=. "
+			"On a pixels task it draws images=N whole images (1..64, default 4) pixel by pixel, "
+			"prints them as text (two characters a pixel) and shows them as heatmaps "
+			"(heatmap save FILE.png keeps them).",
+		.run = sl_cmd_sample,
+		.opts = SL_OPTS("prompt", "n", "temp", "top_k", "seed", "file", "images"),
+		.complete = complete_run,
+	},
+	{
 		.name = "attn",
 		.usage = "attn RUN WORD [layer=N|all] [head=N|all] [kind=enc|dec|cross]",
 		.summary = "show attention weights as labelled heatmaps",
 		.help = "Translates WORD, runs the model over (WORD, its translation) and shows the attention "
 			"probabilities of kind (cross by default: decoder positions attend to source characters; "
 			"enc: encoder self-attention; dec: causal decoder self-attention) for one layer and head, "
-			"or the grid of all layers x heads. Rows attend to columns; ^ is the start token.",
+			"or the grid of all layers x heads. Rows attend to columns; ^ is the start token. "
+			"For a language model (gpt, a hybrid) it shows the causal self-attention of each "
+			"attention block over the prefix-LM sequence (WORD, $ = EOS, ^ = SOS, the "
+			"translation) on Pig-Latin; over the text WORD (quoted) on a charlm task; and on "
+			"recall, MQAR and copy over test sequence WORD (a number) or the tokens WORD "
+			"(a,b,c), with recall's query, key and value marked q, k, v (and the model's answer); "
+			"kind= does not apply.",
 		.run = sl_cmd_attn,
 		.opts = SL_OPTS("layer", "head", "kind"),
 		.complete = complete_run,
@@ -540,13 +691,16 @@ static const sl_cmd commands[] = {
 	},
 	{
 		.name = "ssm",
-		.usage = "ssm RUN WORD [layer=N|all] [show=decay|delta|B|C]",
-		.summary = "show a Mamba run's selective-scan internals as heatmaps",
-		.help = "Translates WORD with a mamba run, runs it over the prefix-LM sequence (WORD, $ = EOS, "
-			"^ = SOS, the translation) and shows, for one layer or all: decay (the default: row t, column s "
+		.usage = "ssm RUN WORD [layer=N|all] [show=VIEW]",
+		.summary = "show a language model's block internals (Mamba's decay, delta, B, C...) as heatmaps",
+		.help = "Translates WORD with a language model run (mamba, a hybrid), runs it over the prefix-LM "
+			"sequence (WORD, $ = EOS, ^ = SOS, the translation) and shows, for one layer or all, a "
+			"view that its blocks offer (an error names those they do): decay (the default: row t, column s "
 			"is the weight the state at t still gives to the input at s, the product of the discretised "
 			"A over the positions between, averaged over channels and states: Mamba's implicit attention), "
-			"delta (the step size per position and channel), B or C (per position and state).",
+			"delta (the step size per position and channel), B or C (per position and state); the "
+			"LRU's lambda (its eigenvalues on the unit disc) and state (|x_t|); the RG-LRU's a (the "
+			"recurrence gate). 'help model' lists every block's views.",
 		.run = sl_cmd_ssm,
 		.opts = SL_OPTS("layer", "show"),
 		.complete = complete_run,
@@ -563,7 +717,11 @@ static const sl_cmd commands[] = {
 		.name = "info",
 		.usage = "info RUN",
 		.summary = "describe a run: model, optimizer, data, progress",
-		.help = "Prints the parameter count, the model's full configuration, the optimizer and "
+		.help = "Prints the parameter count, the model's full configuration, how it generates "
+			"(decoding=step: a recurrent state or key/value cache, a token at a time; "
+			"decoding=rerun: the whole model re-run for each token), the optimizer's parameter "
+			"groups (param_group lr_scale= decay=on|off tensors= params= names=: the LRU's ν, θ, γ "
+			"and B train at half the learning rate without weight decay), the optimizer and "
 			"schedule, the data and the progress of RUN.",
 		.run = sl_cmd_info,
 		.complete = complete_run,
@@ -585,7 +743,9 @@ static const sl_cmd commands[] = {
 			"replayable), state.sl, and for each run RUN.safetensors (weights, optimizer moments, "
 			"schedule, data cursor, history: training resumes exactly) and RUN.csv (its metrics). "
 			"The files go to a temporary directory next to DIR and replace a previous save in one "
-			"rename, so a crash or a full disk never damages it. DIR must be new or a saved session.",
+			"rename, so a crash or a full disk never damages it. DIR must be new or a saved session "
+			"holding only what a save writes (a directory or another file of yours in it is never "
+			"deleted: the save is refused); its name may not hold control characters.",
 		.run = cmd_save,
 	},
 	{
@@ -596,7 +756,9 @@ static const sl_cmd commands[] = {
 			"training then continues bit-identically to a session that never stopped (at the same "
 			"thread count, which load restores with the seed). The journal becomes the saved one. "
 			"The session must have no runs. Every file is checked; a missing, truncated or damaged "
-			"one is rejected and the session stays as it was.",
+			"one is rejected and the session stays as it was. A save is untrusted: its state.sl may "
+			"hold only set, task and model lines, and each checkpoint value must pass the checks of "
+			"the command that sets it.",
 		.run = cmd_load,
 	},
 	{
@@ -607,7 +769,10 @@ static const sl_cmd commands[] = {
 			"have no runs). With check, then compares every run's training loss, learning rate and "
 			"evaluations with DIR/RUN.csv: one line 'mismatch run=... recorded=...' per difference, "
 			"and the command fails if there is any. tol=X (default 0: bit for bit) allows a relative "
-			"difference, for a save made on another CPU or with other OpenBLAS kernels (OPENBLAS_CORETYPE).",
+			"difference, for a save made on another CPU or with other OpenBLAS kernels (OPENBLAS_CORETYPE). "
+			"A journal is untrusted: replay runs only the commands a journal records (state changes and "
+			"train) and stops at any other (export, save, source, quit...) with an error; "
+			"'source DIR/journal.sl' runs every command of a journal you trust.",
 		.run = sl_cmd_replay,
 		.opts = SL_OPTS("tol"),
 	},
@@ -708,9 +873,20 @@ const char *sl_command_suggest(const char *name)
 
 /* ---- completion ---- */
 
+/* The words of the line being completed before the cursor's (index 0: the
+ * command); valid during sl_command_complete. */
+static char complete_words[8][64];
+static int complete_nwords;
+
+const char *sl_complete_word(int i)
+{
+	return i >= 0 && i < complete_nwords && i < 8 ? complete_words[i] : NULL;
+}
+
 void sl_command_complete(sl_session *s, const char *text, sl_complete_add add, void *ctx)
 {
 	char name[64] = "", word[256] = "";
+	complete_nwords = 0;
 	size_t wl = 0;
 	int argi = 0, inword = 0;
 	char q = 0;
@@ -726,10 +902,12 @@ void sl_command_complete(sl_session *s, const char *text, sl_complete_add add, v
 			if (inword) {
 				if (argi == 0)
 					snprintf(name, sizeof name, "%s", word);
-				argi++;
+				if (argi < 8)
+					snprintf(complete_words[argi], sizeof complete_words[argi], "%s", word);
+				complete_nwords = ++argi;
 			}
 			if (c == ';')
-				argi = 0;
+				argi = complete_nwords = 0;
 			inword = 0;
 			wl = 0;
 			word[0] = 0;

@@ -11,6 +11,9 @@
 #include "seqlab/display.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +51,8 @@ struct sl_session {
 	sl_view_fn view;
 	void *view_ud;
 	int text_width; /* help's wrap width (0: 72) */
+	sl_filter_fn filter; /* the commands an untrusted text may run */
+	void *filter_ud;
 };
 
 /* ---- the session object ---- */
@@ -151,6 +156,18 @@ void sl_session_view(sl_session *s, const sl_view *v)
 			sl_info(s, "%s", line);
 		}
 	}
+}
+
+void sl_session_set_filter(sl_session *s, sl_filter_fn fn, void *ud)
+{
+	s->filter = fn;
+	s->filter_ud = ud;
+}
+
+void sl_session_get_filter(const sl_session *s, sl_filter_fn *fn, void **ud)
+{
+	*fn = s->filter;
+	*ud = s->filter_ud;
 }
 
 void sl_session_set_accept(sl_session *s, sl_accept_fn fn, void *ud)
@@ -646,6 +663,13 @@ static int run_command(sl_session *s, struct cmdbuf *cb, const struct loc *at)
 			report(s, at, NULL, "unknown command '%s'; type 'help' for the list", name);
 		return SL_ERR;
 	}
+	if (s->filter) {
+		sl_error_clear();
+		if (s->filter(s->filter_ud, cmd, cb->w + 1, cb->n - 1) != SL_OK) {
+			report(s, at, cmd->name, "%s", sl_error());
+			return SL_ERR;
+		}
+	}
 	sl_args a = {.s = s, .cmd = cmd, .w = cb->w + 1, .n = cb->n - 1};
 	int before = s->failures;
 	s->fail_set = 0;
@@ -706,32 +730,69 @@ int sl_session_exec(sl_session *s, const char *text, const char *origin)
 	return exec_text(s, text, origin, 1, origin != NULL || several);
 }
 
+/* Opens path for reading if it is a regular file; -1 with the error set. */
+static int open_regular(const char *path, struct stat *sb)
+{
+	int fd = sl_open_regular(path);
+	if (fd >= 0 && fstat(fd, sb) != 0) {
+		sl_errorf("cannot open '%s': %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int sl_session_regular_file(const char *path)
+{
+	struct stat sb;
+	int fd = open_regular(path, &sb);
+	if (fd < 0)
+		return SL_ERR;
+	close(fd);
+	return SL_OK;
+}
+
 char *sl_session_read_file_len(const char *path, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		sl_errorf("cannot open '%s': %s", path, strerror(errno));
+	struct stat sb;
+	int fd = open_regular(path, &sb);
+	if (fd < 0)
+		return NULL;
+	if (sb.st_size > (off_t)SL_FILE_MAX) {
+		sl_errorf("cannot read '%s': %lld bytes, more than the %d MB seqlab reads", path,
+			  (long long)sb.st_size, SL_FILE_MAX >> 20);
+		close(fd);
 		return NULL;
 	}
-	size_t n = 0, cap = 4096;
+	/* read at most one byte past the limit: a file that grows is cut off */
+	size_t n = 0, cap = (size_t)sb.st_size + 2;
 	char *b = sl_xmalloc(cap);
 	for (;;) {
 		if (cap - n < 2) {
-			cap *= 2;
+			if (cap > (size_t)SL_FILE_MAX + 1)
+				break;
+			cap = SL_MIN(2 * cap, (size_t)SL_FILE_MAX + 2);
 			b = sl_xrealloc(b, cap);
 		}
-		size_t k = fread(b + n, 1, cap - n - 1, f);
-		n += k;
+		ssize_t k = read(fd, b + n, cap - n - 1);
+		if (k < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (k < 0) {
+			sl_errorf("cannot read '%s': %s", path, strerror(errno));
+			close(fd);
+			free(b);
+			return NULL;
+		}
 		if (k == 0)
 			break;
+		n += (size_t)k;
 	}
-	if (ferror(f)) {
-		sl_errorf("cannot read '%s': %s", path, strerror(errno));
-		fclose(f);
+	close(fd);
+	if (n > SL_FILE_MAX) {
+		sl_errorf("cannot read '%s': more than the %d MB seqlab reads", path, SL_FILE_MAX >> 20);
 		free(b);
 		return NULL;
 	}
-	fclose(f);
 	b[n] = 0;
 	if (len)
 		*len = n;
@@ -740,7 +801,20 @@ char *sl_session_read_file_len(const char *path, size_t *len)
 
 char *sl_session_read_file(const char *path)
 {
-	return sl_session_read_file_len(path, NULL);
+	size_t len;
+	char *t = sl_session_read_file_len(path, &len);
+	if (!t)
+		return NULL;
+	const char *z = memchr(t, 0, len);
+	if (z) {
+		int line = 1;
+		for (const char *p = t; p < z; p++)
+			line += *p == '\n';
+		sl_errorf("%s:%d: a NUL byte (not a text file?); nothing of it was run", path, line);
+		free(t);
+		return NULL;
+	}
+	return t;
 }
 
 int sl_session_exec_file(sl_session *s, const char *path)
@@ -793,6 +867,25 @@ static int continues(const char *t)
 	return 0;
 }
 
+int sl_session_feed_len(sl_session *s, const char *line, size_t n, const char *origin)
+{
+	if (memchr(line, 0, n)) {
+		/* the line would end at the NUL: refuse all of it */
+		s->feed_line++;
+		struct loc at = {.origin = origin, .line = s->feed_line, .show_line = 1};
+		report(s, &at, NULL, "a NUL byte (not text?); the line was not run");
+		return SL_ERR;
+	}
+	return sl_session_feed(s, line, origin);
+}
+
+int sl_session_report(sl_session *s, const char *origin, int line, const char *msg)
+{
+	struct loc at = {.origin = origin, .line = line, .show_line = line > 0};
+	report(s, &at, NULL, "%s", msg);
+	return SL_ERR;
+}
+
 int sl_session_feed(sl_session *s, const char *line, const char *origin)
 {
 	size_t n = strlen(line);
@@ -814,6 +907,11 @@ int sl_session_feed(sl_session *s, const char *line, const char *origin)
 		return SL_OK;
 	s->pend_len = 0;
 	return exec_text(s, s->pend, origin, s->pend_line, origin != NULL);
+}
+
+int sl_session_feed_lines(const sl_session *s)
+{
+	return s->feed_line;
 }
 
 int sl_session_feed_pending(const sl_session *s)

@@ -2,6 +2,7 @@
  * results files and the table. */
 #include "seqlab/sweep.h"
 #include "seqlab/checkpoint.h"
+#include "seqlab/commands.h"
 #include "seqlab/journal.h"
 #include "seqlab/model.h"
 #include "seqlab/rng.h"
@@ -226,8 +227,8 @@ sl_sweep *sl_sweep_parse(const char *line, const char *task)
 			}
 		} else {
 			int opt = key_index(optim_keys, k) >= 0;
-			if (!opt && !sl_optspec_find(sw->kind->options, k)) {
-				const char *near = sl_optspec_suggest(sw->kind->options, k);
+			if (!opt && !sl_optspec_find(sl_model_options(sw->kind), k)) {
+				const char *near = sl_optspec_suggest(sl_model_options(sw->kind), k);
 				sl_errorf("'%s' is not an option of %s or of optim%s%s%s", k, sw->kind->name,
 					  near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
 				goto fail;
@@ -418,6 +419,10 @@ char *sl_sweep_script(const sl_sweep *sw, int k, int train)
 
 sl_sweep *sl_sweep_load(const char *name)
 {
+	if (!valid_name(name)) { /* as when it was defined: no '/', no "..", no control characters */
+		sl_errorf("'%s' is not a sweep name (a letter, then letters, digits, _ - .; 31 at most)", name);
+		return NULL;
+	}
 	char path[512];
 	snprintf(path, sizeof path, "%s.sweep/sweep.sl", name);
 	size_t len;
@@ -714,6 +719,34 @@ static void point_out(void *ud, int kind, const char *line)
 	log_out(fe->log, kind, line);
 }
 
+/* What a point's script may run: a sweep directory is untrusted input (its
+ * task line is copied into the script), so nothing that writes, reads
+ * scripts or quits. */
+static int point_filter(void *ud, const sl_cmd *c, const sl_word *w, int n)
+{
+	(void)ud;
+	(void)w;
+	(void)n;
+	static const char *const ok[] = { "set", "task", "model", "optim", "train", "eval" };
+	for (size_t i = 0; i < SL_COUNT(ok); i++)
+		if (!strcmp(c->name, ok[i]))
+			return SL_OK;
+	sl_errorf("a sweep point runs only set, task, model, optim, train and eval; '%s' is refused (a forged "
+		  "sweep.sl?)", c->name);
+	return SL_ERR;
+}
+
+/* What a sealed sweep.sl may run: its task line and its definition. */
+static int definition_filter(void *ud, const sl_cmd *c, const sl_word *w, int n)
+{
+	(void)ud;
+	if (!strcmp(c->name, "task") || (!strcmp(c->name, "sweep") && n >= 2 && !w[1].key && !strcmp(w[1].text, "=")))
+		return SL_OK;
+	sl_errorf("a sweep's sweep.sl holds only its task and its definition; '%s' is refused (a forged file?)",
+		  c->name);
+	return SL_ERR;
+}
+
 /* Runs text in s on a workbench of its own, with the output going to fe,
  * nothing journaled, and the settings restored afterwards. The workbench
  * is handed back in *wb (the caller frees it). */
@@ -731,7 +764,12 @@ static int exec_aside(sl_session *s, const char *text, struct first_error *fe, s
 	sl_session_set_output(s, point_out, fe);
 	int rec = sl_session_set_recording(s, 0);
 	sl_session_set_keep_going(s, 0);
+	sl_filter_fn ffn;
+	void *fud;
+	sl_session_get_filter(s, &ffn, &fud);
+	sl_session_set_filter(s, point_filter, NULL);
 	int st = sl_session_exec(s, text, "point");
+	sl_session_set_filter(s, ffn, fud);
 	sl_session_set_keep_going(s, kg);
 	sl_session_set_recording(s, rec);
 	sl_session_set_output(s, fn, ud);
@@ -1514,12 +1552,23 @@ int sl_sweep_define_file(sl_session *s, const char *file, char (*names)[64], int
 		if (sscanf(l, " %15s %63s %3s", w0, w1, w2) == 3 && !strcmp(w0, "sweep") && !strcmp(w2, "=") && n < max)
 			snprintf(names[n++], 64, "%s", w1);
 	}
+	int sealed = !strncmp(text, "# seqlab sweep ", 15);
 	free(text);
 	if (!n) {
 		sl_errorf("%s: no 'sweep NAME = ...' line", file);
 		return SL_ERR;
 	}
-	return sl_session_exec_file(s, file) == SL_OK ? n : SL_ERR;
+	if (!sealed)
+		return sl_session_exec_file(s, file) == SL_OK ? n : SL_ERR; /* the user's own file */
+	/* a sweep directory's sweep.sl (`sweep run` gives it to its workers) is
+	 * untrusted: it may only set the task and define the sweep */
+	sl_filter_fn ffn;
+	void *fud;
+	sl_session_get_filter(s, &ffn, &fud);
+	sl_session_set_filter(s, definition_filter, NULL);
+	int st = sl_session_exec_file(s, file);
+	sl_session_set_filter(s, ffn, fud);
+	return st == SL_OK ? n : SL_ERR;
 }
 
 int sl_sweep_file(sl_session *s, const char *file, int shard, int nshards)

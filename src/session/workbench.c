@@ -1,5 +1,6 @@
 /* workbench.c - tasks, runs, training jobs, and their commands. */
 #include "seqlab/workbench.h"
+#include "seqlab/budget.h"
 #include "seqlab/commands.h"
 #include "seqlab/display.h"
 #include "seqlab/piglatin.h"
@@ -7,14 +8,20 @@
 #include "seqlab/sweep.h"
 #include "seqlab/task_cmds.h"
 #include "seqlab/transformer.h"
+#include "seqlab/views.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define MAX_RUNS 256
+/* The most steps or epochs one `train` asks for (and max=): far beyond any
+ * real run, and far from int64_t's end, so step arithmetic cannot overflow. */
+#define TRAIN_COUNT_MAX 1000000000000LL
 
 /* A training job: advance `run` until the target, the condition or the cap. */
 typedef struct train_job {
@@ -191,119 +198,16 @@ static sl_run *take_run(sl_session *s, sl_args *a)
 
 /* ---- task ------------------------------------------------------------------ */
 
-static const char *const size_names[] = { "small", "large", "all", NULL };
-
 int sl_cmd_task(sl_session *s, sl_args *a)
 {
 	sl_workbench *wb = sl_session_workbench(s);
-	const char *kind = sl_args_word(a);
-	if (kind && strcmp(kind, "piglatin") != 0) { /* recall, mqar, copy: task_cmds.c */
-		sl_task *t = sl_task_cmd_make(s, a, kind);
-		if (!t)
-			return SL_ERR;
-		if (wb->task)
-			sl_task_unref(wb->task);
-		wb->task = t;
-		sl_task_ref(t);
-		return SL_OK;
-	}
-	const char *file = NULL, *words = NULL, *corpus = NULL, *size_s = NULL;
-	uint64_t seed = sl_session_seed(s);
-	int list = 0;
-	sl_args_bool(a, "list", &list);
-	sl_args_str(a, "file", &file);
-	sl_args_str(a, "words", &words);
-	sl_args_str(a, "corpus", &corpus);
-	sl_args_str(a, "size", &size_s);
-	sl_args_u64(a, "seed", &seed);
-	if (!kind)
-		return sl_args_fail(a, "which task? (piglatin, recall, mqar, copy)");
-	if (strcmp(kind, "piglatin") != 0)
-		return sl_args_fail(a, "unknown task '%s' (piglatin)", kind);
-	if (sl_args_end(a) != SL_OK)
+	sl_task *t = sl_task_cmd_make(s, a, sl_args_word(a));
+	if (!t)
 		return SL_ERR;
-	if (!!file + !!words + !!corpus > 1)
-		return sl_args_fail(a, "give one of file=, words=, corpus=");
-	int n = SL_PL_SMALL;
-	if (size_s) {
-		int k;
-		for (k = 0; size_names[k] && strcmp(size_names[k], size_s); k++)
-			;
-		if (size_names[k]) {
-			n = k == 0 ? SL_PL_SMALL : k == 1 ? SL_PL_LARGE : 0;
-		} else {
-			char *end;
-			long v = strtol(size_s, &end, 10);
-			if (!*size_s || *end || v < 1 || v > 10000000)
-				return sl_args_fail(a, "size=%s is not small, large, all or a word count", size_s);
-			n = (int)v;
-		}
-		if (file)
-			return sl_args_fail(a, "size= applies to words= and corpus=, not to a pair file");
-	}
-	if (list && !file)
-		return sl_args_fail(a, "list=on lists a pair file's disagreements: give file=PATH");
-	sl_pl_data *d;
-	const char *source;
-	if (file) {
-		d = sl_pl_load_pairs(file, seed);
-		source = file;
-	} else {
-		source = words ? words : corpus ? corpus : "/usr/share/dict/words";
-		d = sl_pl_from_words(source, corpus != NULL, n, seed);
-		if (!d && !words && !corpus)
-			return sl_fail(s, "%s (install the Debian package wamerican, or give words=PATH)", sl_error());
-	}
-	if (!d)
-		return sl_fail(s, "%s", sl_error());
-	if (d->ntrain == 0 || d->nval == 0) {
-		sl_pl_data_free(d);
-		return sl_fail(s, "%s: too few words to split into training and validation sets", source);
-	}
-	/* the desc is the canonical arguments of this command, seed included:
-	 * `task DESC` makes the same data again (load does) */
-	char desc[256], seed_s[32];
-	snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)seed);
-	sl_word dw[4] = {
-		{.text = "piglatin"},
-		{.key = file ? "file" : corpus ? "corpus" : "words", .value = source},
-		{.key = "size", .value = size_s ? size_s : "small"},
-		{.key = "seed", .value = seed_s},
-	};
-	if (file)
-		dw[2] = dw[3];
-	char *canon = sl_session_format_words(dw, file ? 3 : 4);
-	int fits = strlen(canon) < sizeof desc;
-	snprintf(desc, sizeof desc, "%s", canon);
-	free(canon);
-	if (!fits) {
-		sl_pl_data_free(d);
-		return sl_fail(s, "%s: the path is too long", source);
-	}
 	if (wb->task)
 		sl_task_unref(wb->task);
-	wb->task = sl_pl_task_new(d, desc);
-	sl_task_ref(wb->task);
-	sl_out(s, "task=piglatin pairs=%d train=%d val=%d vocab=%d source=%s", d->n, d->ntrain, d->nval, SL_PL_VOCAB,
-	       source);
-	if (file)
-		sl_out(s, "bad_lines=%d duplicates=%d conflicts=%d rule_mismatches=%d", d->bad_lines, d->duplicates,
-		       d->conflicts, d->rule_mismatches);
-	if (d->conflicts)
-		sl_info(s, "note: %d source words have a second, different target (kept the first: %s)", d->conflicts,
-			d->conflict_example);
-	if (file && d->rule_mismatches) {
-		const char *first = NULL;
-		for (int i = 0; i < d->nissues && !first; i++)
-			if (!strncmp(d->issues[i], "rule_mismatch ", 14))
-				first = d->issues[i] + 14;
-		sl_info(s, "note: %d pairs differ from seqlab's rule (first: %s); they are trained on as the file has "
-			   "them%s",
-			d->rule_mismatches, first ? first : "?", list ? "" : "; list=on lists them");
-	}
-	if (list)
-		for (int i = 0; i < d->nissues; i++)
-			sl_out(s, "%s", d->issues[i]);
+	wb->task = t;
+	sl_task_ref(t);
 	return SL_OK;
 }
 
@@ -380,8 +284,10 @@ int sl_cmd_model(sl_session *s, sl_args *a)
 			names[k] = sl_model_kinds[k]->name;
 		names[k] = NULL;
 		const char *near = sl_args_suggest(kind_name, names);
-		return sl_args_fail(a, "unknown model kind '%s'%s%s%s", kind_name, near ? "; did you mean '" : "",
-				    near ? near : "", near ? "'?" : "");
+		if (near)
+			return sl_args_fail(a, "unknown model kind '%s'; did you mean '%s'? (kinds: %s)", kind_name, near,
+					    sl_model_kind_names(0));
+		return sl_args_fail(a, "unknown model kind '%s' (kinds: %s)", kind_name, sl_model_kind_names(0));
 	}
 	const char *keys[64], *vals[64];
 	int n = 0;
@@ -397,6 +303,8 @@ int sl_cmd_model(sl_session *s, sl_args *a)
 		return sl_fail(s, "%d runs already; drop some", MAX_RUNS);
 	if (!wb->task)
 		return sl_fail(s, "no task yet: start with 'task piglatin' (size=small|large)");
+	if (sl_budget_check_model(kind, keys, vals, n, wb->task) != SL_OK) /* before allocating */
+		return sl_fail(s, "%s", sl_error());
 	sl_rng root;
 	sl_rng_seed(&root, seed);
 	sl_rng init = sl_rng_split_str(&root, "init");
@@ -445,6 +353,70 @@ int sl_cmd_drop(sl_session *s, sl_args *a)
 /* ---- optim ----------------------------------------------------------------- */
 
 static const char *const optim_names[] = { "sgd", "adam", "adamw", NULL };
+
+/* The ranges `optim` accepts (lo, hi); a loaded checkpoint's settings must
+ * pass the same (sl_workbench_check_optim). */
+#define R_LR 1e-8, 10
+#define R_WD 0, 10
+#define R_MOMENTUM 0, 0.999
+#define R_BETA1 0, 0.9999
+#define R_BETA2 0, 0.99999
+#define R_EPS 1e-12, 1
+#define R_CLIP 0, 1e6
+#define R_ACCUM 1, 1024
+#define R_BATCH 1, 65536
+#define R_WARMUP 0, 100000000
+#define R_MIN_LR 0, 10
+#define R_STEP_SIZE 1, 1000000000
+#define R_GAMMA 0, 1
+#define R_FACTOR 0, 1
+#define R_PATIENCE 0, 1000000
+#define R_THRESHOLD 0, 1
+
+/* x (a float field: compared as the float the command would store) in
+ * [lo, hi], else the error "KEY=X is out of range (LO..HI)". */
+static int in_range(const char *key, double x, double lo, double hi, int is_float)
+{
+	double l = is_float ? (double)(float)lo : lo, h = is_float ? (double)(float)hi : hi;
+	if (x >= l && x <= h)
+		return 1;
+	sl_errorf("%s=%.9g is out of range (%g..%g), as 'optim' allows", key, x, lo, hi);
+	return 0;
+}
+
+int sl_workbench_check_optim(const sl_optim_config *oc, const sl_sched *sc, int bsz)
+{
+	int ok = oc->kind >= 0 && oc->kind < SL_OPTIM_KIND_COUNT && sc->kind >= 0 && sc->kind < SL_SCHED_KIND_COUNT;
+	if (!ok) {
+		sl_errorf("an unknown optimizer or schedule kind");
+		return SL_ERR;
+	}
+	ok = in_range("optim.lr", oc->lr, R_LR, 1) && in_range("optim.weight_decay", oc->weight_decay, R_WD, 1) &&
+	     in_range("optim.momentum", oc->momentum, R_MOMENTUM, 1) && in_range("optim.beta1", oc->beta1, R_BETA1, 1) &&
+	     in_range("optim.beta2", oc->beta2, R_BETA2, 1) && in_range("optim.eps", oc->eps, R_EPS, 1) &&
+	     in_range("optim.clip", oc->clip, R_CLIP, 1) && in_range("optim.accum", oc->accum, R_ACCUM, 0) &&
+	     in_range("optim.dampening", oc->dampening, 0, 0, 1) &&
+	     in_range("run.batch_size", bsz, R_BATCH, 0) && in_range("sched.lr", sc->lr, (float)oc->lr, (float)oc->lr, 0) &&
+	     in_range("sched.warmup", (double)sc->warmup, R_WARMUP, 0) &&
+	     in_range("sched.min_lr", sc->min_lr, R_MIN_LR, 0) && in_range("sched.gamma", sc->gamma, R_GAMMA, 0) &&
+	     in_range("sched.factor", sc->factor, R_FACTOR, 0) &&
+	     in_range("sched.patience", sc->patience, R_PATIENCE, 0) &&
+	     in_range("sched.threshold", sc->threshold, R_THRESHOLD, 0) &&
+	     in_range("sched.total", (double)sc->total, 0, 1e18, 0) && in_range("sched.cooldown", sc->cooldown, 0, 1e6, 0) &&
+	     in_range("sched.bad", sc->bad, 0, 1e9, 0) && in_range("sched.cooldown_left", sc->cooldown_left, 0, 1e6, 0) &&
+	     in_range("sched.cur", sc->cur, 0, 10, 0) && in_range("sched.epochs", (double)sc->epochs, 0, 1e18, 0);
+	if (ok && sc->kind == SL_SCHED_STEP)
+		ok = in_range("sched.step_size", (double)sc->step_size, R_STEP_SIZE, 0);
+	if (ok && !(isinf(sc->best) || fabs(sc->best) < 1e300)) {
+		sl_errorf("sched.best=%g is not a loss", sc->best);
+		ok = 0;
+	}
+	if (!ok)
+		return SL_ERR;
+	if (sl_optim_config_check(oc) != SL_OK || sl_sched_check(sc) != SL_OK)
+		return SL_ERR;
+	return SL_OK;
+}
 static const char *const sched_names[] = { "constant", "cosine", "step", "plateau", NULL };
 
 int sl_cmd_optim(sl_session *s, sl_args *a)
@@ -469,25 +441,25 @@ int sl_cmd_optim(sl_session *s, sl_args *a)
 	double v;
 	long long iv;
 	int e;
-	if (sl_args_float(a, "lr", 1e-8, 10, &v))
+	if (sl_args_float(a, "lr", R_LR, &v))
 		o.oc.lr = (float)v;
-	if (sl_args_float(a, "wd", 0, 10, &v))
+	if (sl_args_float(a, "wd", R_WD, &v))
 		o.oc.weight_decay = (float)v;
-	if (sl_args_float(a, "momentum", 0, 0.999, &v))
+	if (sl_args_float(a, "momentum", R_MOMENTUM, &v))
 		o.oc.momentum = (float)v;
 	if (sl_args_bool(a, "nesterov", &e))
 		o.oc.nesterov = e;
-	if (sl_args_float(a, "beta1", 0, 0.9999, &v))
+	if (sl_args_float(a, "beta1", R_BETA1, &v))
 		o.oc.beta1 = (float)v;
-	if (sl_args_float(a, "beta2", 0, 0.99999, &v))
+	if (sl_args_float(a, "beta2", R_BETA2, &v))
 		o.oc.beta2 = (float)v;
-	if (sl_args_float(a, "eps", 1e-12, 1, &v))
+	if (sl_args_float(a, "eps", R_EPS, &v))
 		o.oc.eps = (float)v;
-	if (sl_args_float(a, "clip", 0, 1e6, &v))
+	if (sl_args_float(a, "clip", R_CLIP, &v))
 		o.oc.clip = (float)v;
-	if (sl_args_int(a, "accum", 1, 1024, &iv))
+	if (sl_args_int(a, "accum", R_ACCUM, &iv))
 		o.oc.accum = (int)iv;
-	if (sl_args_int(a, "batch", 1, 65536, &iv))
+	if (sl_args_int(a, "batch", R_BATCH, &iv))
 		o.bsz = (int)iv;
 	if (sl_args_bool(a, "shuffle", &e))
 		o.shuffle = e;
@@ -495,23 +467,23 @@ int sl_cmd_optim(sl_session *s, sl_args *a)
 		sl_sched_init(&o.sc, e, o.oc.lr);
 		o.sc.warmup = e == SL_SCHED_COSINE ? 100 : 0;
 	}
-	if (sl_args_int(a, "warmup", 0, 100000000, &iv))
+	if (sl_args_int(a, "warmup", R_WARMUP, &iv))
 		o.sc.warmup = iv;
 	if (sl_args_int(a, "epochs", 1, 1000000, &iv))
 		o.epochs = (int)iv;
 	if (sl_args_int(a, "steps", 1, 1000000000, &iv))
 		o.steps = iv;
-	if (sl_args_float(a, "min_lr", 0, 10, &v))
+	if (sl_args_float(a, "min_lr", R_MIN_LR, &v))
 		o.sc.min_lr = v;
-	if (sl_args_int(a, "step_size", 1, 1000000000, &iv))
+	if (sl_args_int(a, "step_size", R_STEP_SIZE, &iv))
 		o.sc.step_size = iv;
-	if (sl_args_float(a, "gamma", 0, 1, &v))
+	if (sl_args_float(a, "gamma", R_GAMMA, &v))
 		o.sc.gamma = v;
-	if (sl_args_float(a, "factor", 0, 1, &v))
+	if (sl_args_float(a, "factor", R_FACTOR, &v))
 		o.sc.factor = v;
-	if (sl_args_int(a, "patience", 0, 1000000, &iv))
+	if (sl_args_int(a, "patience", R_PATIENCE, &iv))
 		o.sc.patience = (int)iv;
-	if (sl_args_float(a, "threshold", 0, 1, &v))
+	if (sl_args_float(a, "threshold", R_THRESHOLD, &v))
 		o.sc.threshold = v;
 	if (sl_args_end(a) != SL_OK)
 		return SL_ERR;
@@ -581,6 +553,9 @@ static int parse_max(sl_args *a, const char *v, train_job *j)
 	double x = strtod(v, &end);
 	if (end == v || !isfinite(x) || x <= 0)
 		return sl_args_fail(a, "max=%s: expected a duration (90s, 10m, 1h) or a step count (5000)", v);
+	if (x > (double)TRAIN_COUNT_MAX)
+		return sl_args_fail(a, "max=%s is out of range (at most %lld steps or seconds)", v,
+				    (long long)TRAIN_COUNT_MAX);
 	if (!strcmp(end, "s"))
 		j->max_seconds = x;
 	else if (!strcmp(end, "m") || !strcmp(end, "min"))
@@ -588,7 +563,7 @@ static int parse_max(sl_args *a, const char *v, train_job *j)
 	else if (!strcmp(end, "h"))
 		j->max_seconds = 3600 * x;
 	else if (!*end || !strcmp(end, "steps"))
-		j->max_steps = (int64_t)x;
+		j->max_steps = x < (double)TRAIN_COUNT_MAX ? (int64_t)x : TRAIN_COUNT_MAX;
 	else
 		return sl_args_fail(a, "max=%s: expected a duration (90s, 10m, 1h) or a step count (5000)", v);
 	return SL_OK;
@@ -713,11 +688,17 @@ int sl_workbench_tick(sl_session *s, double seconds)
 		}
 		int epoch_end = 0;
 		if (sl_run_step(r, pool, &epoch_end) != SL_OK) {
+			/* diverged: back to the last good state, so the run stays usable */
 			j->stopped = "nan";
-			char msg[512];
+			char msg[512], back[160];
 			snprintf(msg, sizeof msg, "%s", sl_error());
+			int64_t good = sl_run_rollback(r);
+			if (good >= 0)
+				snprintf(back, sizeof back, "rolled back to step %lld, the last good state", (long long)good);
+			else
+				snprintf(back, sizeof back, "no good state to roll back to");
 			job_finish(s, j);
-			sl_errorf("%s; training stopped (try a lower lr: 'optim %s lr=...')", msg, r->name);
+			sl_errorf("%s; %s; training stopped (try a lower lr: 'optim %s lr=...')", msg, back, r->name);
 			return sl_fail(s, "%s", sl_error());
 		}
 		sl_display_after_step(s, r);
@@ -726,6 +707,8 @@ int sl_workbench_tick(sl_session *s, double seconds)
 			sl_eval e;
 			sl_run_eval(r, pool, &e);
 			emit_eval(s, r, &e);
+			if (isfinite(e.val_loss))
+				sl_run_mark_good(r); /* a state that evaluates: what divergence rolls back to */
 			if (j->metric >= 0) {
 				double v = metric_of(&e, j->metric);
 				if (j->ge ? v >= j->x : v <= j->x) {
@@ -930,10 +913,14 @@ int sl_cmd_train(sl_session *s, sl_args *a)
 			return SL_ERR;
 	} else {
 		char *end;
+		errno = 0;
 		long long n = strtoll(w1, &end, 10);
 		const char *unit = *end ? end : sl_args_word(a);
-		if (end == w1 || n < 1)
+		if (end == w1 || (n < 1 && errno != ERANGE))
 			return sl_args_fail(a, "'%s' is not a positive count", w1);
+		if (errno == ERANGE || n > TRAIN_COUNT_MAX)
+			return sl_args_fail(a, "'%.*s' is out of range (1..%lld)", (int)(end - w1), w1,
+					    (long long)TRAIN_COUNT_MAX);
 		if (!unit)
 			return sl_args_fail(a, "%lld what? steps or epochs", n);
 		if (!strcmp(unit, "steps") || !strcmp(unit, "step"))
@@ -955,6 +942,8 @@ int sl_cmd_train(sl_session *s, sl_args *a)
 		j.max_steps = 0; /* unbounded: Ctrl-C or `stop` ends it */
 	if (sl_workbench_training(wb))
 		return sl_fail(s, "%s; 'stop' it first", sl_workbench_busy_text(wb));
+	if (sl_budget_check_train(r->model, r->task, r->bsz) != SL_OK)
+		return sl_fail(s, "%s", sl_error());
 	if (fit_schedule(s, r, &j) != SL_OK)
 		return SL_ERR;
 	j.eval_every = (int)every;
@@ -966,6 +955,7 @@ int sl_cmd_train(sl_session *s, sl_args *a)
 	j.seconds0 = r->seconds;
 	j.active = 1;
 	wb->job = j;
+	sl_run_mark_good(r); /* where a divergence of this job rolls back to (unless it is not finite) */
 	sl_session_clear_interrupt(s);
 	if (sl_session_async(s))
 		return SL_OK; /* the front-end ticks it */
@@ -1049,6 +1039,8 @@ int sl_cmd_eval(sl_session *s, sl_args *a)
 		return SL_ERR;
 	if (sl_session_workbench(s)->job.active && sl_session_workbench(s)->job.run == r)
 		return sl_fail(s, "run '%s' is training (it evaluates as it goes); 'stop' it first", r->name);
+	if (sl_budget_check_eval(r->model, r->task) != SL_OK)
+		return sl_fail(s, "%s", sl_error());
 	sl_eval e;
 	sl_run_eval(r, sl_session_pool(s), &e);
 	if (sl_pl_task_data(r->task))
@@ -1170,11 +1162,13 @@ int sl_cmd_attn(sl_session *s, sl_args *a)
 		return sl_args_fail(a, "which word?");
 	if (sl_args_end(a) != SL_OK)
 		return SL_ERR;
+	if (r->model->kind->layers) /* a stack: the views its attention blocks offer */
+		return sl_views_show(s, a, r, word, "attn", layer_s, head_s);
 	if (!sl_pl_task_data(r->task))
 		return sl_fail(s, "run '%s' is on the %s task: attn needs piglatin", r->name, r->task->ops->name);
-	if (strcmp(r->model->kind->name, "transformer") != 0)
-		return sl_fail(s, "run '%s' is a %s: attention views need a transformer", r->name, r->model->kind->name);
-	sl_transformer *tf = r->model->impl;
+	if (!r->model->kind->seq2seq)
+		return sl_fail(s, "run '%s' is a %s: it has no attention to show", r->name, r->model->kind->name);
+	sl_transformer *tf = r->model->impl; /* the encoder-decoder kind */
 	int layers = kind == SL_ATTN_ENC ? tf->cfg.enc : tf->cfg.dec, heads = tf->cfg.heads;
 	int l0 = 0, l1 = layers, h0 = 0, h1 = heads;
 	if (layer_s && strcmp(layer_s, "all")) {
@@ -1280,6 +1274,39 @@ int sl_cmd_runs(sl_session *s, sl_args *a)
 	return SL_OK;
 }
 
+/* The optimizer's parameter groups: one line per (lr multiplier, weight
+ * decay) pair, with its tensors and the first few names. */
+static void info_groups(sl_session *s, const sl_params *ps)
+{
+	int *seen = sl_xcalloc((size_t)ps->n + 1, sizeof *seen);
+	for (int i = 0; i < ps->n; i++) {
+		if (seen[i])
+			continue;
+		float sc = ps->lr_scale[i], cap = ps->lr_cap[i];
+		int decay = !(ps->flags[i] & SL_PARAM_NO_DECAY), nt = 0;
+		size_t count = 0, k = 0;
+		char names[160] = "";
+		for (int j = i; j < ps->n; j++)
+			if (!seen[j] && ps->lr_scale[j] == sc && ps->lr_cap[j] == cap &&
+			    (!(ps->flags[j] & SL_PARAM_NO_DECAY)) == decay) {
+				seen[j] = 1;
+				nt++;
+				count += sl_tensor_numel(ps->t[j]);
+				if (k < sizeof names - 1)
+					k += (size_t)snprintf(names + k, sizeof names - k, "%s%s", nt > 1 ? "," : "",
+							      ps->t[j]->name);
+			}
+		if (k >= sizeof names - 1)
+			memcpy(names + sizeof names - 4, "...", 4);
+		char capv[32] = "";
+		if (cap > 0.0f)
+			snprintf(capv, sizeof capv, " lr_max=%g", cap);
+		sl_out(s, "param_group lr_scale=%g%s decay=%s tensors=%d params=%zu names=%s", sc, capv, decay ? "on" : "off",
+		       nt, count, names);
+	}
+	free(seen);
+}
+
 int sl_cmd_info(sl_session *s, sl_args *a)
 {
 	sl_run *r = take_run(s, a);
@@ -1290,6 +1317,10 @@ int sl_cmd_info(sl_session *s, sl_args *a)
 	char spec[1024];
 	sl_out(s, "run=%s params=%zu tensors=%d", r->name, sl_params_count(r->model->ps), r->model->ps->n);
 	sl_out(s, "model=\"%s\"", sl_model_spec(r->model, spec, sizeof spec));
+	/* the generation path: a step mode (a recurrent state, a key/value
+	 * cache), or the whole model re-run for each token */
+	sl_out(s, "decoding=%s", sl_model_decoding(r->model));
+	info_groups(s, r->model->ps);
 	sl_out(s, "optim=%s lr=%g wd=%g clip=%g batch=%d accum=%d sched=%s warmup=%lld total_steps=%lld seed=%llu",
 	       optim_names[r->ocfg.kind], r->ocfg.lr, r->ocfg.weight_decay, r->ocfg.clip, r->bsz, r->ocfg.accum,
 	       sched_names[r->sched.kind], (long long)r->sched.warmup, (long long)r->sched.total,

@@ -3,6 +3,9 @@
  * to be output in order after the markers. */
 #include "seqlab/recall.h"
 
+#include <stdio.h>
+#include <string.h>
+
 #include <stdlib.h>
 
 void sl_copy_sample(const sl_copy_config *c, sl_rng *r, int len, int32_t *x, int32_t *y)
@@ -50,4 +53,49 @@ const sl_gen_kind sl_copy_kind = {
 	.total = copy_total,
 	.min_len = copy_min,
 	.sample = copy_sample,
+};
+
+/* ---- the task kind ---------------------------------------------------------------- */
+
+#define OFF(f) offsetof(sl_copy_config, f)
+static const sl_optspec copy_options[] = {
+	{ "L", SL_OPT_INT, OFF(L), "256", 1, SL_GEN_MAX_LEN, NULL, "positions of the region the data is scattered in" },
+	{ "N", SL_OPT_INT, OFF(N), "16", 1, 4096, NULL, "data tokens to copy" },
+	{ "A", SL_OPT_INT, OFF(A), "16", 1, 65536, NULL, "data alphabet (vocabulary A+2: noise and marker)" },
+	SL_GEN_OPTIONS(sl_copy_config),
+	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
+};
+#undef OFF
+
+static sl_task *copy_create(void *cfg, uint64_t given, uint64_t seed, char *info, size_t n)
+{
+	(void)given;
+	sl_copy_config *c = cfg;
+	if (c->N > c->L) {
+		sl_errorf("N=%d data tokens do not fit in L=%d positions", c->N, c->L);
+		return NULL;
+	}
+	sl_gen_spec sp = { .kind = &sl_copy_kind, .cfg = c, .cfg_size = sizeof *c, .vocab = c->A + 2, .len = c->L };
+	sl_task *t = sl_gen_task_make(&sp, c->batches, c->test, &c->maxlen, seed);
+	if (!t)
+		return NULL;
+	snprintf(info, n, "task=copy L=%d N=%d A=%d vocab=%d seq=%d lengths=%d..%d batches=%d test=%d seed=%llu", c->L,
+		 c->N, c->A, c->A + 2, c->L + c->N, c->N, c->maxlen, c->batches, c->test, (unsigned long long)seed);
+	return t;
+}
+
+static int64_t copy_bytes(const void *cfg)
+{
+	const sl_copy_config *c = cfg;
+	sl_gen_spec sp = { .kind = &sl_copy_kind, .cfg = c, .vocab = c->A + 2, .len = c->L, .test = c->test };
+	return sl_gen_task_bytes(&sp);
+}
+
+const sl_task_kind sl_task_copy = {
+	.name = "copy",
+	.summary = "selective copying: N data tokens scattered over L positions, output in order",
+	.options = copy_options,
+	.cfg_size = sizeof(sl_copy_config),
+	.create = copy_create,
+	.bytes = copy_bytes,
 };

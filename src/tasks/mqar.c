@@ -5,6 +5,8 @@
  * random streams (not numpy's). */
 #include "seqlab/recall.h"
 
+#include <stdio.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,4 +116,67 @@ const sl_gen_kind sl_mqar_kind = {
 	.total = mqar_total,
 	.min_len = mqar_min,
 	.sample = mqar_sample,
+};
+
+/* ---- the task kind ---------------------------------------------------------------- */
+
+#define OFF(f) offsetof(sl_mqar_config, f)
+static const sl_optspec mqar_options[] = {
+	{ "vocab", SL_OPT_INT, OFF(vocab), "8192", 4, 1 << 20, NULL, "vocabulary: keys below vocab/2, values above" },
+	{ "L", SL_OPT_INT, OFF(L), "64", 4, SL_GEN_MAX_LEN, NULL, "training sequence length (even)" },
+	{ "pairs", SL_OPT_INT, OFF(pairs), "8", 1, 256, NULL, "key-value pairs, each queried once" },
+	{ "power_a", SL_OPT_FLOAT, OFF(power_a), "0.01", 1e-6, 1, NULL,
+	  "query gaps drawn with probability (g+1)^(power_a-1)" },
+	{ "noise", SL_OPT_BOOL, OFF(noise), "on", 0, 0, NULL, "random tokens between the queries (off: zeros)" },
+	SL_GEN_OPTIONS(sl_mqar_config),
+	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
+};
+#undef OFF
+
+static sl_task *mqar_create(void *cfg, uint64_t given, uint64_t seed, char *info, size_t n)
+{
+	(void)given;
+	sl_mqar_config *c = cfg;
+	if (c->L % 2) {
+		sl_errorf("L=%d must be even (zoology's layout)", c->L);
+		return NULL;
+	}
+	if (4 * c->pairs > c->L) {
+		sl_errorf("pairs=%d needs L >= %d (4 per pair)", c->pairs, 4 * c->pairs);
+		return NULL;
+	}
+	if (c->vocab <= c->L) {
+		sl_errorf("vocab=%d must exceed L=%d (zoology's assert)", c->vocab, c->L);
+		return NULL;
+	}
+	if (c->pairs > c->vocab / 2 - 1) {
+		sl_errorf("pairs=%d: vocab=%d has only %d keys", c->pairs, c->vocab, c->vocab / 2 - 1);
+		return NULL;
+	}
+	sl_gen_spec sp = { .kind = &sl_mqar_kind, .cfg = c, .cfg_size = sizeof *c, .vocab = c->vocab, .len = c->L };
+	sl_task *t = sl_gen_task_make(&sp, c->batches, c->test, &c->maxlen, seed);
+	if (!t)
+		return NULL;
+	char pa[32];
+	sl_optspec_format(&mqar_options[3], c, pa, sizeof pa);
+	snprintf(info, n, "task=mqar vocab=%d L=%d pairs=%d power_a=%s noise=%s lengths=%d..%d batches=%d test=%d "
+		 "seed=%llu", c->vocab, c->L, c->pairs, pa, c->noise ? "on" : "off", 4 * c->pairs, c->maxlen, c->batches,
+		 c->test, (unsigned long long)seed);
+	return t;
+}
+
+static int64_t mqar_bytes(const void *cfg)
+{
+	const sl_mqar_config *c = cfg;
+	sl_gen_spec sp = { .kind = &sl_mqar_kind, .cfg = c, .vocab = c->vocab, .len = c->L, .test = c->test };
+	return sl_gen_task_bytes(&sp);
+}
+
+const sl_task_kind sl_task_mqar = {
+	.name = "mqar",
+	.summary = "zoology's multi-query associative recall",
+	.options = mqar_options,
+	.cfg_size = sizeof(sl_mqar_config),
+	.create = mqar_create,
+	.bytes = mqar_bytes,
 };

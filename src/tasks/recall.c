@@ -80,7 +80,7 @@ static void gen_batch(sl_task *t, const void *plan, int index, sl_batch *b)
 static sl_tensor *forward(sl_model *m, sl_tape *tp, const sl_batch *b)
 {
 	if (!m->kind->lm) {
-		sl_errorf("a %s cannot do this task: it needs a language model (gpt, mamba, hybrid)", m->kind->name);
+		sl_errorf("a %s cannot do this task: it needs a language model (%s)", m->kind->name, sl_model_kind_names(1));
 		return NULL;
 	}
 	return m->kind->lm(m->impl, tp, b->inp, b->B, b->T);
@@ -226,9 +226,41 @@ sl_task *sl_gen_task_new(const sl_gen_spec *spec)
 	return t;
 }
 
+int64_t sl_gen_task_bytes(const sl_gen_spec *sp)
+{
+	double T = sp->kind->total(sp->cfg, sp->len);
+	double b = (double)sp->test * T * 8 + (double)sp->vocab * sp->fixed_dim * 4 * 3 + 64 * T * 8;
+	return b < 9e18 ? (int64_t)b : INT64_MAX;
+}
+
+sl_task *sl_gen_task_make(sl_gen_spec *spec, int batches, int test, int *maxlen, uint64_t seed)
+{
+	if (!*maxlen)
+		*maxlen = 3 * spec->len;
+	if (*maxlen < spec->len) {
+		sl_errorf("maxlen=%d is shorter than the training length L=%d", *maxlen, spec->len);
+		return NULL;
+	}
+	spec->batches = batches;
+	spec->test = test;
+	spec->max_len = *maxlen;
+	spec->seed = seed;
+	return sl_gen_task_new(spec);
+}
+
 const sl_gen_kind *sl_gen_task_kind(const sl_task *t)
 {
 	return t && t->ops == &gen_ops ? ((const gen_task *)t->impl)->kind : NULL;
+}
+
+const int32_t *sl_gen_task_test(const sl_task *t, int i, const int32_t **y, int *T)
+{
+	const gen_task *g = t->impl;
+	if (!sl_gen_task_kind(t) || i < 0 || i >= g->ntest)
+		return NULL;
+	*T = g->test_T;
+	*y = g->test_y + (size_t)i * g->test_T;
+	return g->test_x + (size_t)i * g->test_T;
 }
 
 const void *sl_gen_task_config(const sl_task *t)
@@ -362,3 +394,80 @@ void sl_recall_fixed_embed(int K, int d, float *V)
 	free(row);
 	free(sq);
 }
+
+/* ---- the task kind ---------------------------------------------------------------- */
+
+static const char *const embed_names[] = { "fixed", "learned", NULL };
+
+#define OFF(f) offsetof(sl_recall_config, f)
+static const sl_optspec recall_options[] = {
+	{ "K", SL_OPT_INT, OFF(K), "16", 2, 65536, NULL, "tokens 0..K-1 (the vocabulary)" },
+	{ "d", SL_OPT_INT, OFF(d), "8", 1, 4096, NULL, "the fixed embedding's width (embed=fixed)" },
+	{ "M", SL_OPT_INT, OFF(M), "1", 1, 65536, NULL, "queries: the first M tokens (M=1: induction heads)" },
+	{ "L", SL_OPT_INT, OFF(L), "64", 3, SL_GEN_MAX_LEN, NULL, "training sequence length" },
+	{ "tau", SL_OPT_INT, OFF(tau), "1", 1, SL_GEN_MAX_LEN, NULL, "the value's distance after the query's first occurrence" },
+	{ "embed", SL_OPT_ENUM, OFF(embed), "fixed", 0, 0, embed_names,
+	  "fixed: numpy's seed-0 unit-norm K x d vectors, untrained; learned: the model's own" },
+	SL_GEN_OPTIONS(sl_recall_config),
+	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
+};
+#undef OFF
+
+static sl_task *recall_create(void *cfg, uint64_t given, uint64_t seed, char *info, size_t n)
+{
+	sl_recall_config *c = cfg;
+	if (c->M > c->K) {
+		sl_errorf("M=%d exceeds K=%d (the queries are the first M tokens)", c->M, c->K);
+		return NULL;
+	}
+	if (c->L < c->tau + 2) {
+		sl_errorf("L=%d is too short for tau=%d (at least tau+2)", c->L, c->tau);
+		return NULL;
+	}
+	if ((given & 2) && c->embed == SL_RECALL_LEARNED) { /* d= (row 1) */
+		sl_errorf("d= sets the fixed embedding's width; with embed=learned the model's hidden= does");
+		return NULL;
+	}
+	float *V = NULL;
+	if (c->embed == SL_RECALL_FIXED) {
+		V = sl_xmalloc((size_t)c->K * c->d * sizeof *V);
+		sl_recall_fixed_embed(c->K, c->d, V);
+	}
+	sl_gen_spec sp = { .kind = &sl_recall_kind, .cfg = c, .cfg_size = sizeof *c, .vocab = c->K, .len = c->L,
+			   .fixed = V, .fixed_dim = c->d };
+	sl_task *t = sl_gen_task_make(&sp, c->batches, c->test, &c->maxlen, seed);
+	free(V);
+	if (!t)
+		return NULL;
+	char dpart[32] = "";
+	if (c->embed == SL_RECALL_FIXED)
+		snprintf(dpart, sizeof dpart, " d=%d", c->d);
+	snprintf(info, n, "task=recall K=%d%s M=%d L=%d tau=%d embed=%s vocab=%d lengths=%d..%d batches=%d test=%d "
+		 "seed=%llu", c->K, dpart, c->M, c->L, c->tau, embed_names[c->embed], c->K, c->tau + 2, c->maxlen,
+		 c->batches, c->test, (unsigned long long)seed);
+	return t;
+}
+
+static int64_t recall_bytes(const void *cfg)
+{
+	const sl_recall_config *c = cfg;
+	sl_gen_spec sp = { .kind = &sl_recall_kind, .cfg = c, .vocab = c->K, .len = c->L, .test = c->test,
+			   .fixed_dim = c->embed == SL_RECALL_FIXED ? c->d : 0 };
+	return sl_gen_task_bytes(&sp);
+}
+
+static int recall_describes(const void *cfg, const char *key)
+{
+	const sl_recall_config *c = cfg;
+	return strcmp(key, "d") != 0 || c->embed == SL_RECALL_FIXED;
+}
+
+const sl_task_kind sl_task_recall = {
+	.name = "recall",
+	.summary = "associative recall and induction heads: the value after the query's first occurrence",
+	.options = recall_options,
+	.cfg_size = sizeof(sl_recall_config),
+	.create = recall_create,
+	.describes = recall_describes,
+	.bytes = recall_bytes,
+};

@@ -5,55 +5,11 @@
 #include "seqlab/piglatin.h"
 
 #include <math.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-void sl_batch_free(sl_batch *b)
-{
-	free(b->src);
-	free(b->inp);
-	free(b->tgt);
-	b->src = b->inp = b->tgt = NULL;
-}
-
-void sl_mistakes_add(sl_mistakes *m, const char *src, const char *out, const char *want)
-{
-	if (m->n == m->cap) {
-		m->cap = m->cap ? 2 * m->cap : 64;
-		m->src = sl_xrealloc(m->src, (size_t)m->cap * sizeof(char *));
-		m->out = sl_xrealloc(m->out, (size_t)m->cap * sizeof(char *));
-		m->want = sl_xrealloc(m->want, (size_t)m->cap * sizeof(char *));
-	}
-	m->src[m->n] = sl_xstrdup(src);
-	m->out[m->n] = sl_xstrdup(out);
-	m->want[m->n] = sl_xstrdup(want);
-	m->n++;
-}
-
-void sl_mistakes_clear(sl_mistakes *m)
-{
-	for (int i = 0; i < m->n; i++) {
-		free(m->src[i]);
-		free(m->out[i]);
-		free(m->want[i]);
-	}
-	free(m->src);
-	free(m->out);
-	free(m->want);
-	memset(m, 0, sizeof *m);
-}
-
-void sl_task_ref(sl_task *t)
-{
-	t->refs++;
-}
-
-void sl_task_unref(sl_task *t)
-{
-	if (t && --t->refs <= 0)
-		t->ops->free(t);
-}
 
 int sl_pl_max_target(const char *src, int S)
 {
@@ -137,49 +93,9 @@ static sl_tensor *pl_loss(sl_task *t, sl_model *m, sl_tape *tp, const sl_batch *
 
 /* ---- decoding ----------------------------------------------------------------- */
 
-/* Greedy decoding of a prefix LM by re-running it on the growing sequence. */
-static void lm_greedy(sl_model *m, sl_tape *tp, const int32_t *src, int B, int S, int maxT, int32_t *out, int *len)
-{
-	int ge = tp->grad_enabled, tr = tp->training, V = SL_PL_VOCAB;
-	tp->grad_enabled = 0;
-	tp->training = 0;
-	int Lmax = S + 1 + maxT;
-	int32_t *x = sl_xmalloc((size_t)B * Lmax * sizeof *x);
-	int live = B;
-	for (int i = 0; i < B; i++) {
-		len[i] = -1;
-		memcpy(x + (size_t)i * Lmax, src + (size_t)i * S, (size_t)S * sizeof *x);
-		x[(size_t)i * Lmax + S] = SL_PL_EOS;
-		x[(size_t)i * Lmax + S + 1] = SL_PL_SOS;
-	}
-	for (int t = 0; t < maxT && live > 0; t++) {
-		int L = S + 2 + t;
-		int32_t *xt = sl_arena_alloc(tp->arena, (size_t)B * L * sizeof *xt);
-		for (int i = 0; i < B; i++)
-			memcpy(xt + (size_t)i * L, x + (size_t)i * Lmax, (size_t)L * sizeof *xt);
-		sl_tensor *logits = m->kind->lm(m->impl, tp, xt, B, L);
-		for (int i = 0; i < B; i++) {
-			int tok = sl_argmax(logits->data + ((size_t)i * L + L - 1) * V, V);
-			out[(size_t)i * maxT + t] = tok;
-			if (L < Lmax)
-				x[(size_t)i * Lmax + L] = tok;
-			if (len[i] < 0 && (tok == SL_PL_EOS || t == maxT - 1)) {
-				len[i] = t + 1;
-				live--;
-			}
-		}
-	}
-	free(x);
-	tp->grad_enabled = ge;
-	tp->training = tr;
-}
-
 static void greedy(sl_model *m, sl_tape *tp, const int32_t *src, int B, int S, int maxT, int32_t *out, int *len)
 {
-	if (m->kind->greedy)
-		m->kind->greedy(m->impl, tp, src, B, S, maxT, SL_PL_SOS, SL_PL_EOS, out, len);
-	else
-		lm_greedy(m, tp, src, B, S, maxT, out, len);
+	sl_model_greedy(m, tp, src, B, S, maxT, SL_PL_SOS, SL_PL_EOS, SL_PL_VOCAB, out, len);
 }
 
 /* Decoded tokens up to EOS as a string. */
@@ -259,8 +175,8 @@ int sl_pl_translate(sl_task *t, sl_model *m, sl_tape *tp, const char *word, int 
 	int32_t *dec = sl_xmalloc((size_t)maxT * sizeof *dec);
 	int len;
 	sl_tape_reset(tp);
-	if (beam > 1 && m->kind->beam)
-		len = m->kind->beam(m->impl, tp, src, S, maxT, SL_PL_SOS, SL_PL_EOS, beam, dec);
+	if (beam > 1)
+		len = sl_model_beam(m, tp, src, S, maxT, SL_PL_SOS, SL_PL_EOS, beam, SL_PL_VOCAB, dec);
 	else
 		greedy(m, tp, src, 1, S, maxT, dec, &len);
 	sl_tape_reset(tp);
@@ -303,3 +219,126 @@ const sl_pl_data *sl_pl_task_data(const sl_task *t)
 {
 	return t && t->ops == &piglatin_ops ? t->impl : NULL;
 }
+
+/* ---- the task kind ---------------------------------------------------------------- */
+
+typedef struct pl_config {
+	char file[SL_OPT_STRMAX], words[SL_OPT_STRMAX], corpus[SL_OPT_STRMAX], size[SL_OPT_STRMAX];
+} pl_config;
+
+#define OFF(f) offsetof(pl_config, f)
+static const sl_optspec pl_options[] = {
+	{ "file", SL_OPT_STR, OFF(file), "", 0, 0, NULL,
+	  "pairs in the homework's format (\"english piglatin\" a line): a-z and '-', duplicates dropped" },
+	{ "words", SL_OPT_STR, OFF(words), "", 0, 0, NULL,
+	  "a word list, one a line, turned into pairs by the rule (default /usr/share/dict/words)" },
+	{ "corpus", SL_OPT_STR, OFF(corpus), "", 0, 0, NULL, "any text: its words, turned into pairs by the rule" },
+	{ "size", SL_OPT_STR, OFF(size), "small", 0, 0, NULL,
+	  "words= and corpus=: small (3,198 words), large (22,402), all, or a count, sampled by a hash of (seed, word)" },
+	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
+};
+#undef OFF
+
+static sl_task *pl_create(void *cfg, uint64_t given, uint64_t seed, char *info, size_t n)
+{
+	pl_config *c = cfg;
+	const char *file = *c->file ? c->file : NULL, *words = *c->words ? c->words : NULL;
+	const char *corpus = *c->corpus ? c->corpus : NULL;
+	if (!!file + !!words + !!corpus > 1) {
+		sl_errorf("give one of file=, words=, corpus=");
+		return NULL;
+	}
+	int size = SL_PL_SMALL;
+	if (strcmp(c->size, "small") == 0) {
+		size = SL_PL_SMALL;
+	} else if (strcmp(c->size, "large") == 0) {
+		size = SL_PL_LARGE;
+	} else if (strcmp(c->size, "all") == 0) {
+		size = 0;
+	} else {
+		char *end;
+		long v = strtol(c->size, &end, 10);
+		if (!*c->size || *end || v < 1 || v > 10000000) {
+			sl_errorf("size=%s is not small, large, all or a word count", c->size);
+			return NULL;
+		}
+		size = (int)v;
+	}
+	if (file && (given & 8)) { /* size= (row 3) */
+		sl_errorf("size= applies to words= and corpus=, not to a pair file");
+		return NULL;
+	}
+	/* a device or a pipe would be read for ever (a missing file: the reader says so) */
+	const char *path = file ? file : words ? words : corpus;
+	struct stat sb;
+	if (path && stat(path, &sb) == 0) {
+		int fd = sl_open_regular(path);
+		if (fd < 0)
+			return NULL;
+		close(fd);
+	}
+	sl_pl_data *d;
+	const char *source;
+	if (file) {
+		d = sl_pl_load_pairs(file, seed);
+		source = file;
+	} else {
+		source = words ? words : corpus ? corpus : "/usr/share/dict/words";
+		d = sl_pl_from_words(source, corpus != NULL, size, seed);
+		if (!d && !words && !corpus) {
+			char why[512];
+			snprintf(why, sizeof why, "%s", sl_error());
+			sl_errorf("%s (install the Debian package wamerican, or give words=PATH)", why);
+			return NULL;
+		}
+		if (!words && !corpus) /* the description names the default list */
+			snprintf(c->words, sizeof c->words, "%s", source);
+	}
+	if (!d)
+		return NULL;
+	if (d->ntrain == 0 || d->nval == 0) {
+		sl_pl_data_free(d);
+		sl_errorf("%s: too few words to split into training and validation sets", source);
+		return NULL;
+	}
+	size_t k = (size_t)snprintf(info, n, "task=piglatin pairs=%d train=%d val=%d vocab=%d source=%s", d->n,
+				    d->ntrain, d->nval, SL_PL_VOCAB, source);
+	if (file && k < n)
+		k += (size_t)snprintf(info + k, n - k, "\nbad_lines=%d duplicates=%d conflicts=%d rule_mismatches=%d",
+				      d->bad_lines, d->duplicates, d->conflicts, d->rule_mismatches);
+	if (d->conflicts && k < n)
+		k += (size_t)snprintf(info + k, n - k,
+				      "\nnote: %d source words have a second, different target (kept the first: %s)",
+				      d->conflicts, d->conflict_example);
+	if (file && d->rule_mismatches && k < n) { /* a file's qu-words may follow another convention */
+		const char *first = "?";
+		for (int i = 0; i < d->nissues; i++)
+			if (!strncmp(d->issues[i], "rule_mismatch ", 14)) {
+				first = d->issues[i] + 14;
+				break;
+			}
+		snprintf(info + k, n - k,
+			 "\nnote: %d pairs differ from seqlab's rule (first: %.200s); they are trained on as the file has them",
+			 d->rule_mismatches, first);
+	}
+	return sl_pl_task_new(d, "piglatin");
+}
+
+static int pl_describes(const void *cfg, const char *key)
+{
+	const pl_config *c = cfg;
+	if (*c->file)
+		return strcmp(key, "file") == 0;
+	if (strcmp(key, "size") == 0)
+		return 1;
+	return *((const char *)cfg + sl_optspec_find(pl_options, key)->offset) != 0;
+}
+
+const sl_task_kind sl_task_piglatin = {
+	.name = "piglatin",
+	.summary = "English to Pig-Latin translation: the homework's pairs, or pairs made by the rule from words",
+	.options = pl_options,
+	.cfg_size = sizeof(pl_config),
+	.create = pl_create,
+	.describes = pl_describes,
+};

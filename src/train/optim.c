@@ -21,6 +21,8 @@
 typedef struct sl_optim_seg {
 	size_t lo, hi;
 	int decay;
+	float lr_scale;      /* the parameter's group: its lr is lr x lr_scale, */
+	float lr_cap;        /* at most lr_cap (0: no cap) */
 } sl_optim_seg;
 
 static const char *const kind_names[SL_OPTIM_KIND_COUNT] = { "sgd", "adam", "adamw" };
@@ -124,6 +126,8 @@ sl_optim *sl_optim_new(const sl_optim_config *cfg, sl_params *ps, sl_pool *pool)
 		o->seg[i].lo = ps->offset[i];
 		o->seg[i].hi = ps->offset[i] + sl_tensor_numel(ps->t[i]);
 		o->seg[i].decay = !(ps->flags[i] & SL_PARAM_NO_DECAY);
+		o->seg[i].lr_scale = ps->lr_scale[i];
+		o->seg[i].lr_cap = ps->lr_cap[i];
 	}
 	o->nchunk = (ps->total + NORM_CHUNK - 1) / NORM_CHUNK;
 	o->partial = sl_xcalloc(o->nchunk ? o->nchunk : 1, sizeof *o->partial);
@@ -243,6 +247,19 @@ static void adam_run(const upd_ctx *c, size_t lo, size_t hi, int decay)
 	}
 }
 
+/* The update's scalars for a group whose lr is s times the optimizer's
+ * (AdamW's decoupled decay follows the group's lr, as in PyTorch). */
+static void scale_lr(upd_ctx *c, float s)
+{
+	const sl_optim *o = c->o;
+	c->lr *= s;
+	if (o->cfg.kind != SL_OPTIM_SGD) {
+		double t = (double)(o->step + 1);
+		c->step_size = (float)((double)o->lr * s / (1.0 - pow(o->cfg.beta1, t)));
+		c->decoupled = (float)(1.0 - (double)o->lr * s * o->cfg.weight_decay);
+	}
+}
+
 /* Runs the update on elements [lo, hi), parameter by parameter. */
 static void upd_range(void *arg, size_t lo, size_t hi)
 {
@@ -252,10 +269,20 @@ static void upd_range(void *arg, size_t lo, size_t hi)
 		size_t a = SL_MAX(lo, o->seg[s].lo), b = SL_MIN(hi, o->seg[s].hi);
 		if (a >= b)
 			continue;
+		upd_ctx cs;
+		float sc = o->seg[s].lr_scale, cap = o->seg[s].lr_cap;
+		if (cap > 0.0f && o->lr * sc > cap)
+			sc = cap / o->lr;
+		if (sc != 1.0f) { /* another parameter group: its own lr */
+			cs = *c;
+			scale_lr(&cs, sc);
+			c = &cs;
+		}
 		if (o->cfg.kind == SL_OPTIM_SGD)
 			sgd_run(c, a, b, o->seg[s].decay);
 		else
 			adam_run(c, a, b, o->seg[s].decay);
+		c = arg;
 	}
 }
 

@@ -7,6 +7,131 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The last good state of a run (sl_run_mark_good). */
+struct sl_run_good {
+	int64_t step, epoch, words_trained;
+	int batch, nsteps, nevals;
+	double tokens_since_eval, loss_sum_since_eval;
+	sl_sched sched;
+	int64_t ostep, oskipped;
+	float olr, ograd_norm;
+	int oclipped;
+	const sl_optim *opt; /* the optimizer whose moments these are */
+	float *params, *m, *v; /* (total) */
+	sl_mistakes mistakes;
+};
+
+void sl_run_forget_good(sl_run *r)
+{
+	struct sl_run_good *g = r->good;
+	if (!g)
+		return;
+	free(g->params);
+	free(g->m);
+	free(g->v);
+	sl_mistakes_clear(&g->mistakes);
+	free(g);
+	r->good = NULL;
+}
+
+static int all_finite(const float *x, size_t n)
+{
+	/* one pass, no early exit: x - x is 0 for finite x, nan otherwise */
+	float acc = 0.0f;
+	for (size_t i = 0; i < n; i++)
+		acc += x[i] - x[i];
+	return acc == 0.0f;
+}
+
+static void copy_mistakes(sl_mistakes *to, const sl_mistakes *from)
+{
+	sl_mistakes_clear(to);
+	for (int i = 0; i < from->n; i++)
+		sl_mistakes_add(to, from->src[i], from->out[i], from->want[i]);
+}
+
+int sl_run_mark_good(sl_run *r)
+{
+	const sl_params *ps = r->model->ps;
+	const sl_optim *o = r->opt;
+	size_t n = ps->total;
+	if (!all_finite(ps->data, n) || (o->m && !all_finite(o->m, n)) || (o->v && !all_finite(o->v, n))) {
+		sl_errorf("run %s: a weight or moment is not finite", r->name);
+		return SL_ERR;
+	}
+	struct sl_run_good *g = r->good;
+	if (g && g->opt != o) { /* another optimizer: other moment buffers */
+		sl_run_forget_good(r);
+		g = NULL;
+	}
+	if (!g) {
+		g = sl_xcalloc(1, sizeof *g);
+		g->params = sl_xmalloc((n ? n : 1) * sizeof(float));
+		g->m = o->m ? sl_xmalloc((n ? n : 1) * sizeof(float)) : NULL;
+		g->v = o->v ? sl_xmalloc((n ? n : 1) * sizeof(float)) : NULL;
+		g->opt = o;
+		r->good = g;
+	}
+	memcpy(g->params, ps->data, n * sizeof(float));
+	if (o->m)
+		memcpy(g->m, o->m, n * sizeof(float));
+	if (o->v)
+		memcpy(g->v, o->v, n * sizeof(float));
+	g->step = r->step;
+	g->epoch = r->epoch;
+	g->batch = r->batch;
+	g->words_trained = r->words_trained;
+	g->nsteps = r->nsteps;
+	g->nevals = r->nevals;
+	g->tokens_since_eval = r->tokens_since_eval;
+	g->loss_sum_since_eval = r->loss_sum_since_eval;
+	g->sched = r->sched;
+	g->ostep = o->step;
+	g->oskipped = o->skipped;
+	g->olr = o->lr;
+	g->ograd_norm = o->grad_norm;
+	g->oclipped = o->clipped;
+	copy_mistakes(&g->mistakes, &r->mistakes);
+	return SL_OK;
+}
+
+static void drop_plan(sl_run *r);
+
+int64_t sl_run_rollback(sl_run *r)
+{
+	struct sl_run_good *g = r->good;
+	if (!g || g->opt != r->opt)
+		return -1;
+	sl_params *ps = r->model->ps;
+	sl_optim *o = r->opt;
+	size_t n = ps->total;
+	memcpy(ps->data, g->params, n * sizeof(float));
+	if (o->m)
+		memcpy(o->m, g->m, n * sizeof(float));
+	if (o->v)
+		memcpy(o->v, g->v, n * sizeof(float));
+	sl_params_zero_grad(ps);
+	o->micro = 0;
+	o->step = g->ostep;
+	o->skipped = g->oskipped;
+	o->lr = g->olr;
+	o->grad_norm = g->ograd_norm;
+	o->clipped = g->oclipped;
+	if (r->epoch != g->epoch)
+		drop_plan(r); /* the plan of the good state's epoch is rebuilt from (seed, epoch) */
+	r->step = g->step;
+	r->epoch = g->epoch;
+	r->batch = g->batch;
+	r->words_trained = g->words_trained;
+	r->nsteps = g->nsteps;
+	r->nevals = g->nevals;
+	r->tokens_since_eval = g->tokens_since_eval;
+	r->loss_sum_since_eval = g->loss_sum_since_eval;
+	r->sched = g->sched;
+	copy_mistakes(&r->mistakes, &g->mistakes);
+	return r->step;
+}
+
 int sl_run_set_optim(sl_run *r, const sl_optim_config *ocfg, const sl_sched *sched, sl_pool *pool)
 {
 	if (sl_sched_check(sched) != SL_OK)
@@ -14,6 +139,7 @@ int sl_run_set_optim(sl_run *r, const sl_optim_config *ocfg, const sl_sched *sch
 	sl_optim *o = sl_optim_new(ocfg, r->model->ps, pool);
 	if (!o)
 		return SL_ERR;
+	sl_run_forget_good(r);
 	sl_optim_free(r->opt);
 	r->opt = o;
 	r->ocfg = *ocfg;
@@ -59,6 +185,7 @@ void sl_run_free(sl_run *r)
 	if (!r)
 		return;
 	drop_plan(r);
+	sl_run_forget_good(r);
 	sl_model_free(r->model);
 	sl_optim_free(r->opt);
 	if (r->task)
@@ -103,6 +230,7 @@ int sl_run_step(sl_run *r, sl_pool *pool, int *epoch_end)
 	r->opt->pool = pool;
 	double loss_sum = 0, tokens = 0;
 	int bad = 0, st = 0;
+	float bad_loss = 0;
 	float lr = (float)sl_sched_lr(&r->sched, r->step);
 	r->opt->lr = lr;
 	/* One sl_optim_step() per micro-batch (its contract): the first accum-1
@@ -126,6 +254,7 @@ int sl_run_step(sl_run *r, sl_pool *pool, int *epoch_end)
 		float lv = loss->data[0];
 		if (!isfinite(lv)) {
 			bad = 1;
+			bad_loss = lv;
 		} else {
 			sl_tape_backward(r->tape, loss);
 			st = sl_optim_step(r->opt);
@@ -148,12 +277,16 @@ int sl_run_step(sl_run *r, sl_pool *pool, int *epoch_end)
 		sl_params_zero_grad(r->model->ps);
 		r->opt->micro = 0;
 		r->seconds += sl_now() - t0;
-		sl_errorf("non-finite loss at step %lld; update skipped", (long long)r->step);
+		sl_errorf("non-finite loss (%s) at step %lld; update skipped", isnan(bad_loss) ? "nan" : "inf",
+			  (long long)r->step + 1);
 		return SL_ERR;
 	}
 	r->seconds += sl_now() - t0;
-	if (st == SL_ERR)
+	if (st == SL_ERR) {
+		sl_errorf("non-finite gradient (norm=%s) at step %lld; update skipped",
+			  isnan(r->opt->grad_norm) ? "nan" : "inf", (long long)r->step + 1);
 		return SL_ERR;
+	}
 	float mean = (float)(loss_sum / (tokens > 0 ? tokens : 1));
 	record_step(r, mean, lr);
 	r->loss_sum_since_eval += loss_sum;

@@ -92,12 +92,40 @@ int sl_plain_run_stream(sl_session *s, FILE *in, const char *origin)
 	char *line = NULL;
 	size_t cap = 0;
 	int st = SL_OK;
-	while (!sl_session_quitting(s) && getline(&line, &cap, in) >= 0) {
-		if (sl_session_feed(s, line, origin) != SL_OK) {
+	for (;;) {
+		if (sl_session_quitting(s))
+			break;
+		/* one line, at most SL_LINE_MAX bytes: an input without newlines
+		 * (a device) must not grow without end */
+		size_t n = 0;
+		int c = EOF;
+		while (n <= SL_LINE_MAX && (c = getc(in)) != EOF) {
+			if (n + 2 > cap) {
+				cap = cap ? 2 * cap : 256;
+				line = sl_xrealloc(line, cap);
+			}
+			line[n++] = (char)c;
+			if (c == '\n')
+				break;
+		}
+		if (n == 0)
+			break;
+		line[n] = 0;
+		if (n > SL_LINE_MAX) {
+			char msg[128];
+			snprintf(msg, sizeof msg, "a line longer than %d bytes; the rest of the input is not read",
+				 SL_LINE_MAX);
+			sl_session_report(s, origin, sl_session_feed_lines(s) + 1, msg);
+			free(line);
+			return SL_ERR;
+		}
+		if (sl_session_feed_len(s, line, n, origin) != SL_OK) {
 			st = SL_ERR;
 			if (!sl_session_keep_going(s))
 				break;
 		}
+		if (c == EOF)
+			break;
 	}
 	free(line);
 	if (!sl_session_quitting(s) && (st == SL_OK || sl_session_keep_going(s)))

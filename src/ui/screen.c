@@ -67,7 +67,7 @@ static void show_tab(int pane);
 /* ---- signals and the terminal ---------------------------------------------- */
 
 static int sig_pipe[2] = { -1, -1 };
-static volatile sig_atomic_t got_winch, got_int, got_term;
+static volatile sig_atomic_t got_winch, got_int, got_term, got_quit;
 static struct termios saved_tio;
 static int have_tio;
 static char restore_seq[256];
@@ -81,6 +81,8 @@ static void on_signal(int sig)
 		got_winch = 1;
 	else if (sig == SIGINT)
 		got_int = 1;
+	else if (sig == SIGQUIT)
+		got_quit = 1;
 	else
 		got_term = 1;
 	if (sig_pipe[1] >= 0) {
@@ -121,9 +123,11 @@ static void restore_at_exit(void)
 }
 
 static struct sigaction old_act[32];
-static const int caught[] = { SIGWINCH, SIGINT, SIGTERM, SIGHUP };
+/* SIGQUIT (Ctrl-\) is caught: on the screen it would end seqlab without a
+ * word and lose the unsaved runs; it only says how to quit. */
+static const int caught[] = { SIGWINCH, SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 static const int fatal[] = {
-	SIGQUIT, SIGABRT, SIGILL, SIGFPE,
+	SIGABRT, SIGILL, SIGFPE,
 #if !defined(__SANITIZE_ADDRESS__)
 	SIGSEGV, SIGBUS, /* AddressSanitizer reports these itself */
 #endif
@@ -1137,6 +1141,11 @@ static void loop(void)
 			got_int = 0;
 			on_interrupt();
 		}
+		if (got_quit) {
+			got_quit = 0;
+			note("Ctrl-\\ does not quit seqlab: type quit (it asks before dropping trained runs), "
+			     "or Ctrl-C to pause training");
+		}
 		if (n > 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
 			ssize_t r = read(STDIN_FILENO, inbuf, sizeof inbuf);
 			if (r <= 0 && !(r < 0 && errno == EINTR))
@@ -1197,6 +1206,32 @@ static void close_pipe(int fds[2])
 	fds[0] = fds[1] = -1;
 }
 
+/* readline 8.2's callback interface crashes (SIGSEGV in
+ * _rl_dispatch_callback) when an incremental search (C-r) is ended by a
+ * prefix key such as C-x and the key after it completes a sequence (C-r C-x
+ * O, C-r C-x u): the search keeps a key-sequence context that the callback
+ * then frees twice. Python's prompt crashes the same way. The way around:
+ * make every prefix key but ESC (which the search handles itself) a search
+ * terminator, so it ends the search and is consumed there, and the next key
+ * starts afresh. Set after the init file is read, so an inputrc cannot undo
+ * it; its terminators ESC and C-J stay. */
+static void isearch_guard(void)
+{
+	char v[4 * 256 + 16] = "\"\\e\\C-j";
+	size_t n = strlen(v);
+	Keymap km = rl_get_keymap();
+	for (int c = 1; c < 128 && km; c++) {
+		if (c == 27 || km[c].type != ISKMAP)
+			continue;
+		if (c < 32)
+			n += (size_t)snprintf(v + n, sizeof v - n, "\\C-%c", c + 96);
+		else if (c != '"' && c != '\\')
+			n += (size_t)snprintf(v + n, sizeof v - n, "%c", c);
+	}
+	snprintf(v + n, sizeof v - n, "\"");
+	rl_variable_bind("isearch-terminators", v);
+}
+
 static void readline_setup(void)
 {
 	static FILE *devnull;
@@ -1219,6 +1254,7 @@ static void readline_setup(void)
 	rl_variable_bind("bell-style", "none");
 	rl_callback_handler_install(PROMPT, on_line);
 	bind_keys();
+	isearch_guard();
 	rl_set_screen_size(1, g.cols);
 }
 
@@ -1386,7 +1422,7 @@ int sl_screen_run(sl_session *s, const char *file, int *script_failed)
 	sl_cells_free(g.heat_cells);
 	pthread_mutex_destroy(&g.dmu);
 	memset(&g, 0, sizeof g);
-	got_term = got_int = got_winch = 0;
+	got_term = got_int = got_winch = got_quit = 0;
 	return SL_OK;
 }
 

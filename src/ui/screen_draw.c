@@ -1202,6 +1202,7 @@ static const char *const help_text[] = {
 	"  Shift-Tab, F6  focus the next pane   Ctrl-L         redraw",
 	"  (below 100x32 one pane shows at a time: its header has the tabs)",
 	"  Ctrl-C         pause training (or clear the line)",
+	"  Ctrl-R         search the history    Ctrl-\\         says how to quit",
 	"  Ctrl-D         on an empty line: quit (asks if runs are not saved)",
 	"",
 	"With a pane focused",

@@ -15,3 +15,15 @@ help sh
 help nosuch
 help hlep
 help set show
+# model kinds and their options come from the registry's tables
+help model
+help model mamba
+help model gpt
+help model hybrid
+help model transformer
+help model nosuch
+# task kinds and their options, likewise
+help task
+help task recall
+help task piglatin
+help task nosuch

@@ -1,0 +1,620 @@
+/* op_lrec.c - the diagonal linear recurrences of the LRU and the RG-LRU as
+ * fused ops, a per-channel scale, and causal linear attention. Each runs h_t = a_t h_{t-1} + b_t per
+ * (sequence, channel) on the shared scans (scan.h) and derives its backward
+ * by hand:
+ *
+ *   G_t = dh_t + conj(a_{t+1}) G_{t+1}     (the total gradient of h_t)
+ *   da_t = G_t conj(h_{t-1}),  db_t = G_t   (complex; real: no conj)
+ *
+ * LRU (Orvieto et al. 2023; minimal-LRU's lru/model.py), N complex lanes:
+ *   λ_n = exp(-exp(ν_n)) e^{i exp(θ_n)},  γ_n = exp(γlog_n),
+ *   x_t = λ ⊙ x_{t-1} + γ ⊙ bu_t,
+ * bu (B, T, 2N) and x (B, T, 2N) with the real parts in [0, N) and the
+ * imaginary parts in [N, 2N) of each row (the layout one linear layer of
+ * weight [B_re; B_im] produces). With r = |λ|, φ = arg λ:
+ *   dν = -(dr·r)·exp(ν), dθ = dφ·φ, dγlog = γ Σ_t Re(conj(bu_t) G_t).
+ *
+ * RG-LRU (De et al. 2024; recurrentgemma's torch/layers.py), D real lanes:
+ *   r_t = σ(ga_t), i_t = σ(gx_t), log a_t = -c r_t softplus(Λ), c = 8,
+ *   h_t = a_t h_{t-1} + sqrt(1 - a_t²) (i_t x_t).
+ * sqrt's derivative is bounded as the reference bounds it
+ * (SqrtBoundDerivative: at most 1000), so a_t -> 1 gives no infinity.
+ *
+ * Threads: sequences split over the pool; each sequence's parameter
+ * gradients go to its own row of partials, summed over sequences in order
+ * afterwards, so every bit is independent of the thread count. */
+#include "ops_impl.h"
+
+#include "seqlab/scan.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- LRU ----------------------------------------------------------------------- */
+
+typedef struct lru_ctx {
+	int B, T, N;
+	const float *lr, *li, *gam; /* λ (re, im) and γ, N each */
+	const float *bu;            /* (B, T, 2N) */
+	float *x;                   /* (B, T, 2N): the output */
+	const float *dx;            /* output gradient, or NULL (forward) */
+	float *dbu;                 /* += (B, T, 2N), or NULL */
+	float *part;                /* (B, 3N): dλr, dλi, dγ per sequence, or NULL */
+	float *scratch;             /* per thread: 4 T N floats */
+	int parallel;
+} lru_ctx;
+
+static void lru_fwd_seq(const lru_ctx *c, int b, float *s)
+{
+	int T = c->T, N = c->N;
+	size_t TN = (size_t)T * N, row = 2 * (size_t)N;
+	const float *bu = c->bu + (size_t)b * T * row;
+	float *x = c->x + (size_t)b * T * row;
+	float *ar = s, *ai = s + TN, *br = s + 2 * TN, *bi = s + 3 * TN;
+	for (int t = 0; t < T; t++)
+		for (int n = 0; n < N; n++) {
+			size_t i = (size_t)t * N + n;
+			ar[i] = c->lr[n];
+			ai[i] = c->li[n];
+			br[i] = c->gam[n] * bu[t * row + n];
+			bi[i] = c->gam[n] * bu[t * row + N + n];
+		}
+	float *hr = sl_xmalloc(2 * TN * sizeof *hr), *hi = hr + TN;
+	if (c->parallel) {
+		int P = 1;
+		while (P < T)
+			P <<= 1;
+		size_t PN = (size_t)P * N;
+		float *e = sl_xmalloc(4 * PN * sizeof *e);
+		sl_scan_blelloch_complex(T, N, ar, ai, br, bi, hr, hi, e, e + PN, e + 2 * PN, e + 3 * PN);
+		free(e);
+	} else {
+		sl_scan_seq_complex(T, N, ar, ai, br, bi, hr, hi);
+	}
+	for (int t = 0; t < T; t++) {
+		memcpy(x + t * row, hr + (size_t)t * N, (size_t)N * sizeof *x);
+		memcpy(x + t * row + N, hi + (size_t)t * N, (size_t)N * sizeof *x);
+	}
+	free(hr);
+}
+
+/* backward of one sequence: the reverse recurrence, run forward in time on
+ * the reversed arrays with conj(λ) */
+static void lru_bwd_seq(const lru_ctx *c, int b, float *s)
+{
+	int T = c->T, N = c->N;
+	size_t TN = (size_t)T * N, row = 2 * (size_t)N;
+	const float *bu = c->bu + (size_t)b * T * row, *x = c->x + (size_t)b * T * row;
+	const float *dx = c->dx + (size_t)b * T * row;
+	float *ar = s, *ai = s + TN, *gr = s + 2 * TN, *gi = s + 3 * TN;
+	float *Gr = sl_xmalloc(2 * TN * sizeof *Gr), *Gi = Gr + TN;
+	for (int t = 0; t < T; t++) {
+		int u = T - 1 - t; /* reversed time */
+		for (int n = 0; n < N; n++) {
+			size_t i = (size_t)t * N + n;
+			ar[i] = c->lr[n];
+			ai[i] = -c->li[n];
+			gr[i] = dx[u * row + n];
+			gi[i] = dx[u * row + N + n];
+		}
+	}
+	sl_scan_seq_complex(T, N, ar, ai, gr, gi, Gr, Gi);
+	float *p = c->part ? c->part + (size_t)b * 3 * N : NULL;
+	float *dbu = c->dbu ? c->dbu + (size_t)b * T * row : NULL;
+	for (int t = 0; t < T; t++) {
+		int u = T - 1 - t;
+		for (int n = 0; n < N; n++) {
+			float Gre = Gr[(size_t)u * N + n], Gim = Gi[(size_t)u * N + n]; /* G at time t */
+			if (dbu) {
+				dbu[t * row + n] += c->gam[n] * Gre;
+				dbu[t * row + N + n] += c->gam[n] * Gim;
+			}
+			if (p) {
+				if (t > 0) { /* dλ += G_t conj(x_{t-1}) */
+					float xr = x[(t - 1) * row + n], xi = x[(t - 1) * row + N + n];
+					p[n] += Gre * xr + Gim * xi;
+					p[N + n] += Gim * xr - Gre * xi;
+				}
+				p[2 * N + n] += Gre * bu[t * row + n] + Gim * bu[t * row + N + n];
+			}
+		}
+	}
+	free(Gr);
+}
+
+static void lru_task(void *arg, int tid, int nth)
+{
+	const lru_ctx *c = arg;
+	size_t lo, hi;
+	sl_range((size_t)c->B, tid, nth, &lo, &hi);
+	float *s = c->scratch + (size_t)tid * 4 * c->T * c->N;
+	for (size_t b = lo; b < hi; b++) {
+		if (c->dx)
+			lru_bwd_seq(c, (int)b, s);
+		else
+			lru_fwd_seq(c, (int)b, s);
+	}
+}
+
+static void lru_run(sl_tape *tp, lru_ctx *c)
+{
+	int nth = tp->pool && (size_t)c->B * c->T * c->N * 8 >= SL_PAR_MIN_WORK ? sl_pool_size(tp->pool) : 1;
+	c->scratch = sl_arena_alloc(tp->arena, (size_t)nth * 4 * c->T * c->N * sizeof(float));
+	if (nth > 1)
+		sl_pool_run(tp->pool, lru_task, c);
+	else
+		lru_task(c, 0, 1);
+}
+
+/* λ (re, im) and γ from the parameters, into the arena */
+static void lru_params(sl_tape *tp, const sl_node *n, float **lr, float **li, float **gam)
+{
+	int N = n->in[0]->shape[0];
+	*lr = sl_arena_alloc(tp->arena, 3 * (size_t)N * sizeof(float));
+	*li = *lr + N;
+	*gam = *li + N;
+	for (int k = 0; k < N; k++) {
+		double r = exp(-exp((double)n->in[0]->data[k])), ph = exp((double)n->in[1]->data[k]);
+		(*lr)[k] = (float)(r * cos(ph));
+		(*li)[k] = (float)(r * sin(ph));
+		(*gam)[k] = (float)exp((double)n->in[2]->data[k]);
+	}
+}
+
+sl_tensor *sl_lru(sl_tape *tp, sl_tensor *nu_log, sl_tensor *theta_log, sl_tensor *gamma_log, sl_tensor *bu,
+		  int parallel)
+{
+	int N = nu_log->shape[0];
+	SL_ASSERT(nu_log->ndim == 1 && theta_log->ndim == 1 && gamma_log->ndim == 1);
+	SL_ASSERT(theta_log->shape[0] == N && gamma_log->shape[0] == N);
+	SL_ASSERT(bu->ndim == 3 && bu->shape[2] == 2 * N);
+	sl_tensor *ins[4] = { nu_log, theta_log, gamma_log, bu };
+	sl_node n = sl_node_make(tp, SL_OP_LRU, ins, 4, 3, bu->shape);
+	n.i[0] = parallel;
+	return sl_tape_apply(tp, &n);
+}
+
+void sl_op_lru_forward(sl_tape *tp, sl_node *n)
+{
+	const sl_tensor *bu = n->in[3];
+	lru_ctx c = { .B = bu->shape[0], .T = bu->shape[1], .N = bu->shape[2] / 2, .bu = bu->data,
+		      .x = n->out->data, .parallel = n->i[0] };
+	float *lr, *li, *gam;
+	lru_params(tp, n, &lr, &li, &gam);
+	c.lr = lr;
+	c.li = li;
+	c.gam = gam;
+	lru_run(tp, &c);
+}
+
+void sl_op_lru_backward(sl_tape *tp, sl_node *n)
+{
+	sl_tensor *nu = n->in[0], *th = n->in[1], *ga = n->in[2], *bu = n->in[3];
+	int B = bu->shape[0], T = bu->shape[1], N = bu->shape[2] / 2;
+	int want_p = nu->requires_grad || th->requires_grad || ga->requires_grad;
+	if (!want_p && !bu->requires_grad)
+		return;
+	float *lr, *li, *gam;
+	lru_params(tp, n, &lr, &li, &gam);
+	lru_ctx c = { .B = B, .T = T, .N = N, .lr = lr, .li = li, .gam = gam, .bu = bu->data, .x = n->out->data,
+		      .dx = n->out->grad, .dbu = bu->requires_grad ? sl_tape_grad(tp, bu) : NULL };
+	if (want_p) {
+		c.part = sl_arena_alloc(tp->arena, (size_t)B * 3 * N * sizeof(float));
+		memset(c.part, 0, (size_t)B * 3 * N * sizeof(float));
+	}
+	lru_run(tp, &c);
+	if (!want_p)
+		return;
+	float *dnu = nu->requires_grad ? sl_tape_grad(tp, nu) : NULL, *dth = th->requires_grad ? sl_tape_grad(tp, th) : NULL;
+	float *dga = ga->requires_grad ? sl_tape_grad(tp, ga) : NULL;
+	for (int k = 0; k < N; k++) {
+		double dlr = 0, dli = 0, dg = 0;
+		for (int b = 0; b < B; b++) { /* sequences in order */
+			const float *p = c.part + (size_t)b * 3 * N;
+			dlr += p[k];
+			dli += p[N + k];
+			dg += p[2 * N + k];
+		}
+		double en = exp((double)nu->data[k]), r = exp(-en), ph = exp((double)th->data[k]);
+		double dr = dlr * cos(ph) + dli * sin(ph), dph = -dlr * r * sin(ph) + dli * r * cos(ph);
+		if (dnu)
+			dnu[k] += (float)(dr * r * -en);
+		if (dth)
+			dth[k] += (float)(dph * ph);
+		if (dga)
+			dga[k] += (float)(dg * gam[k]);
+	}
+}
+
+/* ---- RG-LRU -------------------------------------------------------------------- */
+
+#define RGLRU_C 8.0f
+#define SQRT_MAX_GRAD 1000.0f
+
+typedef struct rglru_ctx {
+	int B, T, D;
+	const float *x, *ga, *gx, *sp; /* sp: softplus(Λ), D */
+	float *h;                       /* (B, T, D): the output */
+	const float *dh;                /* NULL: forward */
+	float *dx, *dga, *dgx;          /* +=, or NULL */
+	float *part;                    /* (B, D): dΛ partials, or NULL */
+	float *scratch;                 /* per thread: 3 T D floats */
+	int parallel;
+} rglru_ctx;
+
+static inline float sigm(float v)
+{
+	return 1.0f / (1.0f + expf(-v));
+}
+
+/* a_t, m_t = sqrt(1 - a_t²) and the input b_t = m_t i_t x_t of one element */
+static inline void rglru_elem(float ga, float gx, float x, float sp, float *a, float *m, float *bt, float *r, float *i)
+{
+	*r = sigm(ga);
+	*i = sigm(gx);
+	*a = expf(-RGLRU_C * *r * sp);
+	*m = sqrtf(fmaxf(1.0f - *a * *a, 0.0f));
+	*bt = *m * *i * x;
+}
+
+static void rglru_fwd_seq(const rglru_ctx *c, int b, float *s)
+{
+	int T = c->T, D = c->D;
+	size_t off = (size_t)b * T * D, TD = (size_t)T * D;
+	float *a = s, *bb = s + TD;
+	for (size_t k = 0; k < TD; k++) {
+		float m, r, i;
+		int d = (int)(k % (size_t)D);
+		rglru_elem(c->ga[off + k], c->gx[off + k], c->x[off + k], c->sp[d], &a[k], &m, &bb[k], &r, &i);
+	}
+	if (c->parallel) {
+		int P = 1;
+		while (P < T)
+			P <<= 1;
+		float *e = sl_xmalloc(2 * (size_t)P * D * sizeof *e);
+		sl_scan_blelloch(T, D, a, bb, c->h + off, e, e + (size_t)P * D);
+		free(e);
+	} else {
+		sl_scan_seq(T, D, a, bb, c->h + off);
+	}
+}
+
+static void rglru_bwd_seq(const rglru_ctx *c, int b, float *s)
+{
+	int T = c->T, D = c->D;
+	size_t off = (size_t)b * T * D, TD = (size_t)T * D;
+	float *ar = s, *gr = s + TD, *G = s + 2 * TD;
+	/* reversed in time (step t is time u = T-1-t): G_u = dh_u + a_{u+1} G_{u+1},
+	 * so the scan's factor at step t is a_{u+1} */
+	for (int t = 0; t < T; t++) {
+		int u = T - 1 - t;
+		for (int d = 0; d < D; d++) {
+			size_t k = (size_t)u * D + d;
+			float m, r, i, bt;
+			float anext = 0.0f;
+			if (u + 1 < T)
+				rglru_elem(c->ga[off + k + D], c->gx[off + k + D], c->x[off + k + D], c->sp[d], &anext, &m,
+					   &bt, &r, &i);
+			ar[(size_t)t * D + d] = anext;
+			gr[(size_t)t * D + d] = c->dh[off + k];
+		}
+	}
+	sl_scan_seq(T, D, ar, gr, G);
+	float *p = c->part ? c->part + (size_t)b * D : NULL;
+	for (int u = 0; u < T; u++)
+		for (int d = 0; d < D; d++) {
+			size_t k = (size_t)u * D + d;
+			float Gt = G[(size_t)(T - 1 - u) * D + d];
+			float a, m, bt, r, i;
+			rglru_elem(c->ga[off + k], c->gx[off + k], c->x[off + k], c->sp[d], &a, &m, &bt, &r, &i);
+			float xv = c->x[off + k];
+			float hprev = u > 0 ? c->h[off + k - D] : 0.0f;
+			float da = Gt * hprev;                         /* through a_t h_{t-1} */
+			float dm = Gt * i * xv;                        /* through b_t = m i x */
+			float y = fmaxf(1.0f - a * a, 1.0f / (SQRT_MAX_GRAD * SQRT_MAX_GRAD * 4));
+			da += dm * (-a / sqrtf(y));                    /* dm/da = -a / sqrt(1 - a²), bounded */
+			float dloga = da * a;                          /* a = exp(log a) */
+			float dr = dloga * -RGLRU_C * c->sp[d];        /* log a = -c r sp */
+			if (p)
+				p[d] += dloga * -RGLRU_C * r;          /* d/dsp */
+			if (c->dga)
+				c->dga[off + k] += dr * r * (1.0f - r);
+			if (c->dgx)
+				c->dgx[off + k] += Gt * m * xv * i * (1.0f - i);
+			if (c->dx)
+				c->dx[off + k] += Gt * m * i;
+		}
+}
+
+static void rglru_task(void *arg, int tid, int nth)
+{
+	const rglru_ctx *c = arg;
+	size_t lo, hi;
+	sl_range((size_t)c->B, tid, nth, &lo, &hi);
+	float *s = c->scratch + (size_t)tid * 3 * c->T * c->D;
+	for (size_t b = lo; b < hi; b++) {
+		if (c->dh)
+			rglru_bwd_seq(c, (int)b, s);
+		else
+			rglru_fwd_seq(c, (int)b, s);
+	}
+}
+
+static void rglru_run(sl_tape *tp, rglru_ctx *c)
+{
+	int nth = tp->pool && (size_t)c->B * c->T * c->D * 16 >= SL_PAR_MIN_WORK ? sl_pool_size(tp->pool) : 1;
+	c->scratch = sl_arena_alloc(tp->arena, (size_t)nth * 3 * c->T * c->D * sizeof(float));
+	if (nth > 1)
+		sl_pool_run(tp->pool, rglru_task, c);
+	else
+		rglru_task(c, 0, 1);
+}
+
+static float *rglru_sp(sl_tape *tp, const sl_tensor *lam)
+{
+	int D = lam->shape[0];
+	float *sp = sl_arena_alloc(tp->arena, (size_t)D * sizeof(float));
+	for (int d = 0; d < D; d++) {
+		float v = lam->data[d];
+		sp[d] = v > 20.0f ? v : log1pf(expf(v));
+	}
+	return sp;
+}
+
+sl_tensor *sl_rglru(sl_tape *tp, sl_tensor *x, sl_tensor *ga, sl_tensor *gx, sl_tensor *lam, int parallel)
+{
+	SL_ASSERT(x->ndim == 3 && sl_tensor_same_shape(x, ga) && sl_tensor_same_shape(x, gx));
+	SL_ASSERT(lam->ndim == 1 && lam->shape[0] == x->shape[2]);
+	sl_tensor *ins[4] = { x, ga, gx, lam };
+	sl_node n = sl_node_make(tp, SL_OP_RGLRU, ins, 4, 3, x->shape);
+	n.i[0] = parallel;
+	return sl_tape_apply(tp, &n);
+}
+
+void sl_op_rglru_forward(sl_tape *tp, sl_node *n)
+{
+	const sl_tensor *x = n->in[0];
+	rglru_ctx c = { .B = x->shape[0], .T = x->shape[1], .D = x->shape[2], .x = x->data, .ga = n->in[1]->data,
+			.gx = n->in[2]->data, .sp = rglru_sp(tp, n->in[3]), .h = n->out->data, .parallel = n->i[0] };
+	rglru_run(tp, &c);
+}
+
+void sl_op_rglru_backward(sl_tape *tp, sl_node *n)
+{
+	sl_tensor *x = n->in[0], *ga = n->in[1], *gx = n->in[2], *lam = n->in[3];
+	int B = x->shape[0], T = x->shape[1], D = x->shape[2];
+	rglru_ctx c = { .B = B, .T = T, .D = D, .x = x->data, .ga = ga->data, .gx = gx->data,
+			.sp = rglru_sp(tp, lam), .h = n->out->data, .dh = n->out->grad,
+			.dx = x->requires_grad ? sl_tape_grad(tp, x) : NULL,
+			.dga = ga->requires_grad ? sl_tape_grad(tp, ga) : NULL,
+			.dgx = gx->requires_grad ? sl_tape_grad(tp, gx) : NULL };
+	if (lam->requires_grad) {
+		c.part = sl_arena_alloc(tp->arena, (size_t)B * D * sizeof(float));
+		memset(c.part, 0, (size_t)B * D * sizeof(float));
+	}
+	rglru_run(tp, &c);
+	if (!lam->requires_grad)
+		return;
+	float *dl = sl_tape_grad(tp, lam);
+	for (int d = 0; d < D; d++) {
+		float s = 0.0f;
+		for (int b = 0; b < B; b++)
+			s += c.part[(size_t)b * D + d];
+		dl[d] += s * sigm(lam->data[d]); /* softplus' = σ */
+	}
+}
+
+/* ---- per-channel scale ------------------------------------------------------------ */
+
+sl_tensor *sl_colmul(sl_tape *tp, sl_tensor *x, sl_tensor *d)
+{
+	SL_ASSERT(d->ndim == 1 && d->shape[0] == x->shape[x->ndim - 1]);
+	sl_tensor *ins[2] = { x, d };
+	sl_node n = sl_node_make(tp, SL_OP_COLMUL, ins, 2, x->ndim, x->shape);
+	return sl_tape_apply(tp, &n);
+}
+
+void sl_op_colmul_forward(sl_tape *tp, sl_node *n)
+{
+	(void)tp;
+	const sl_tensor *x = n->in[0], *d = n->in[1];
+	size_t R = sl_tensor_rows(x), C = (size_t)d->shape[0];
+	for (size_t r = 0; r < R; r++)
+		for (size_t j = 0; j < C; j++)
+			n->out->data[r * C + j] = x->data[r * C + j] * d->data[j];
+}
+
+void sl_op_colmul_backward(sl_tape *tp, sl_node *n)
+{
+	sl_tensor *x = n->in[0], *d = n->in[1];
+	size_t R = sl_tensor_rows(x), C = (size_t)d->shape[0];
+	const float *dy = n->out->grad;
+	if (x->requires_grad) {
+		float *dx = sl_tape_grad(tp, x);
+		for (size_t r = 0; r < R; r++)
+			for (size_t j = 0; j < C; j++)
+				dx[r * C + j] += dy[r * C + j] * d->data[j];
+	}
+	if (d->requires_grad) {
+		float *dd = sl_tape_grad(tp, d);
+		for (size_t j = 0; j < C; j++) {
+			float s = 0.0f;
+			for (size_t r = 0; r < R; r++) /* rows in order */
+				s += dy[r * C + j] * x->data[r * C + j];
+			dd[j] += s;
+		}
+	}
+}
+
+/* ---- causal linear attention -------------------------------------------------------
+ * Katharopoulos et al. 2020 (idiap/fast-transformers causal_linear_attention):
+ * with φ(x) = elu(x) + 1 per feature, for each sequence and head,
+ *   y_t = φ(q_t)ᵀ S_t / (φ(q_t)ᵀ z_t + ε),  S_t = Σ_{s<=t} φ(k_s) v_sᵀ,  z_t = Σ_{s<=t} φ(k_s),
+ * evaluated here in its parallel form: A_ts = φ(q_t)·φ(k_s) for s <= t,
+ * P_ts = A_ts / (Σ_s A_ts + ε), y_t = Σ_s P_ts v_s (the recurrent form is the
+ * mixer's step mode; tests/test_lrec.c checks they agree). Backward:
+ *   dv_s += Σ_t P_ts dy_t,   dA_ts = (dy_t·v_s - dy_t·y_t) / den_t,
+ *   dφq_t = Σ_s dA_ts φk_s,  dφk_s = Σ_t dA_ts φq_t,  dx = dφ φ'(x). */
+
+#define LINATTN_EPS 1e-6f
+
+static inline float phi(float x)
+{
+	return x > 0.0f ? x + 1.0f : expf(x);
+}
+
+static inline float dphi(float x)
+{
+	return x > 0.0f ? 1.0f : expf(x);
+}
+
+typedef struct la_ctx {
+	int B, T, Tk, H, Dh, causal; /* T: queries, Tk: keys (causal: Tk = T) */
+	const float *q, *k, *v;
+	float *y, *P;                /* out (B, T, H Dh); P (B, H, T, Tk) */
+	const float *dy;             /* NULL: forward */
+	float *dq, *dk, *dv;
+	float *scratch;              /* per thread: (T + Tk) Dh + T floats */
+} la_ctx;
+
+/* one (b, h): forward, or backward when c->dy */
+static void la_bh(const la_ctx *c, int b, int h, float *s)
+{
+	int T = c->T, Tk = c->Tk, Dh = c->Dh, D = c->H * Dh;
+	float *fq = s, *fk = s + (size_t)T * Dh, *den = fk + (size_t)Tk * Dh;
+	const float *q = c->q + (size_t)b * T * D + (size_t)h * Dh, *k = c->k + (size_t)b * Tk * D + (size_t)h * Dh;
+	const float *v = c->v + (size_t)b * Tk * D + (size_t)h * Dh;
+	float *P = c->P + ((size_t)b * c->H + h) * T * Tk;
+	for (int t = 0; t < T; t++)
+		for (int j = 0; j < Dh; j++)
+			fq[(size_t)t * Dh + j] = phi(q[(size_t)t * D + j]);
+	for (int t = 0; t < Tk; t++)
+		for (int j = 0; j < Dh; j++)
+			fk[(size_t)t * Dh + j] = phi(k[(size_t)t * D + j]);
+	if (!c->dy) {
+		float *y = c->y + (size_t)b * T * D + (size_t)h * Dh;
+		for (int t = 0; t < T; t++) {
+			int last = c->causal ? t : Tk - 1;
+			float sum = 0.0f;
+			for (int u = 0; u <= last; u++) {
+				float a = 0.0f;
+				for (int j = 0; j < Dh; j++)
+					a += fq[(size_t)t * Dh + j] * fk[(size_t)u * Dh + j];
+				P[(size_t)t * Tk + u] = a;
+				sum += a;
+			}
+			den[t] = sum + LINATTN_EPS;
+			for (int u = 0; u <= last; u++)
+				P[(size_t)t * Tk + u] /= den[t];
+			for (int u = last + 1; u < Tk; u++)
+				P[(size_t)t * Tk + u] = 0.0f;
+			for (int j = 0; j < Dh; j++) {
+				float acc = 0.0f;
+				for (int u = 0; u <= last; u++)
+					acc += P[(size_t)t * Tk + u] * v[(size_t)u * D + j];
+				y[(size_t)t * D + j] = acc;
+			}
+		}
+		return;
+	}
+	const float *dy = c->dy + (size_t)b * T * D + (size_t)h * Dh;
+	const float *y = c->y + (size_t)b * T * D + (size_t)h * Dh;
+	float *dq = c->dq ? c->dq + (size_t)b * T * D + (size_t)h * Dh : NULL;
+	float *dk = c->dk ? c->dk + (size_t)b * Tk * D + (size_t)h * Dh : NULL;
+	float *dv = c->dv ? c->dv + (size_t)b * Tk * D + (size_t)h * Dh : NULL;
+	for (int t = 0; t < T; t++) {
+		int last = c->causal ? t : Tk - 1;
+		float sum = 0.0f;
+		for (int u = 0; u <= last; u++) {
+			float a = 0.0f;
+			for (int j = 0; j < Dh; j++)
+				a += fq[(size_t)t * Dh + j] * fk[(size_t)u * Dh + j];
+			sum += a;
+		}
+		den[t] = sum + LINATTN_EPS;
+	}
+	/* dq row by row; dk and dv summed over t in order (s fixed) */
+	for (int t = 0; t < T; t++) {
+		float dyy = 0.0f;
+		int last = c->causal ? t : Tk - 1;
+		for (int j = 0; j < Dh; j++)
+			dyy += dy[(size_t)t * D + j] * y[(size_t)t * D + j];
+		for (int u = 0; u <= last; u++) {
+			float dyv = 0.0f;
+			for (int j = 0; j < Dh; j++)
+				dyv += dy[(size_t)t * D + j] * v[(size_t)u * D + j];
+			float dA = (dyv - dyy) / den[t];
+			float p = P[(size_t)t * Tk + u];
+			for (int j = 0; j < Dh; j++) {
+				if (dq)
+					dq[(size_t)t * D + j] += dA * fk[(size_t)u * Dh + j] * dphi(q[(size_t)t * D + j]);
+				if (dk)
+					dk[(size_t)u * D + j] += dA * fq[(size_t)t * Dh + j] * dphi(k[(size_t)u * D + j]);
+				if (dv)
+					dv[(size_t)u * D + j] += p * dy[(size_t)t * D + j];
+			}
+		}
+	}
+}
+
+static void la_task(void *arg, int tid, int nth)
+{
+	const la_ctx *c = arg;
+	size_t lo, hi;
+	sl_range((size_t)c->B * c->H, tid, nth, &lo, &hi);
+	float *s = c->scratch + (size_t)tid * (((size_t)c->T + c->Tk) * c->Dh + c->T);
+	for (size_t i = lo; i < hi; i++)
+		la_bh(c, (int)(i / (size_t)c->H), (int)(i % (size_t)c->H), s);
+}
+
+static void la_run(sl_tape *tp, la_ctx *c)
+{
+	size_t work = (size_t)c->B * c->H * c->T * c->Tk * c->Dh;
+	int nth = tp->pool && work >= SL_PAR_MIN_WORK ? sl_pool_size(tp->pool) : 1;
+	c->scratch = sl_arena_alloc(tp->arena, (size_t)nth * (((size_t)c->T + c->Tk) * c->Dh + c->T) * sizeof(float));
+	if (nth > 1)
+		sl_pool_run(tp->pool, la_task, c);
+	else
+		la_task(c, 0, 1);
+}
+
+sl_tensor *sl_linear_attention(sl_tape *tp, sl_tensor *q, sl_tensor *k, sl_tensor *v, int heads, int causal,
+			       float **probs)
+{
+	SL_ASSERT(q->ndim == 3 && k->ndim == 3 && sl_tensor_same_shape(k, v));
+	SL_ASSERT(q->shape[0] == k->shape[0] && q->shape[2] == k->shape[2] && (!causal || q->shape[1] == k->shape[1]));
+	SL_ASSERT(heads >= 1 && q->shape[2] % heads == 0);
+	sl_tensor *ins[3] = { q, k, v };
+	sl_node n = sl_node_make(tp, SL_OP_LINATTN, ins, 3, 3, q->shape);
+	n.i[0] = heads;
+	n.i[1] = causal;
+	sl_tensor *y = sl_tape_apply(tp, &n);
+	if (probs)
+		*probs = n.saved;
+	return y;
+}
+
+void sl_op_linattn_forward(sl_tape *tp, sl_node *n)
+{
+	const sl_tensor *q = n->in[0];
+	int B = q->shape[0], T = q->shape[1], Tk = n->in[1]->shape[1], H = n->i[0];
+	la_ctx c = { .B = B, .T = T, .Tk = Tk, .H = H, .Dh = q->shape[2] / H, .causal = n->i[1], .q = q->data,
+		     .k = n->in[1]->data, .v = n->in[2]->data, .y = n->out->data };
+	c.P = sl_arena_alloc(tp->arena, (size_t)B * H * T * Tk * sizeof(float));
+	n->saved = c.P;
+	la_run(tp, &c);
+}
+
+void sl_op_linattn_backward(sl_tape *tp, sl_node *n)
+{
+	sl_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2];
+	int B = q->shape[0], T = q->shape[1], H = n->i[0];
+	la_ctx c = { .B = B, .T = T, .Tk = k->shape[1], .H = H, .Dh = q->shape[2] / H, .causal = n->i[1],
+		     .q = q->data, .k = k->data, .v = v->data,
+		     .y = n->out->data, .P = n->saved, .dy = n->out->grad,
+		     .dq = q->requires_grad ? sl_tape_grad(tp, q) : NULL,
+		     .dk = k->requires_grad ? sl_tape_grad(tp, k) : NULL,
+		     .dv = v->requires_grad ? sl_tape_grad(tp, v) : NULL };
+	la_run(tp, &c);
+}

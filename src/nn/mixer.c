@@ -1,0 +1,72 @@
+/* mixer.c - the list of mixers: pointers only; each kind is defined in its
+ * own file. */
+#include "seqlab/mixer.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* In enum sl_mixer_id's order. Declared without a size, so a missing row
+ * fails the count check below. */
+const sl_mixer_kind *const sl_mixers[] = {
+	[SL_MIXER_ATTN] = &sl_mixer_attn,
+	[SL_MIXER_LINATTN] = &sl_mixer_linattn,
+	[SL_MIXER_MAMBA] = &sl_mixer_mamba,
+	[SL_MIXER_S4D] = &sl_mixer_s4d,
+	[SL_MIXER_LRU] = &sl_mixer_lru,
+	[SL_MIXER_RGLRU] = &sl_mixer_rglru,
+	NULL,
+};
+static_assert(SL_COUNT(sl_mixers) == SL_MIXER_COUNT + 1, "every mixer needs a row in sl_mixers, then NULL");
+
+const sl_mixer_kind *sl_mixer_by_letter(char letter)
+{
+	for (int i = 0; sl_mixers[i]; i++)
+		if (sl_mixers[i]->letter == letter)
+			return sl_mixers[i];
+	return NULL;
+}
+
+const sl_mixer_kind *sl_mixer_find(const char *name)
+{
+	for (int i = 0; sl_mixers[i]; i++)
+		if (strcmp(sl_mixers[i]->name, name) == 0)
+			return sl_mixers[i];
+	return NULL;
+}
+
+int sl_mixer_index(const sl_mixer_kind *kind)
+{
+	for (int i = 0; sl_mixers[i]; i++)
+		if (sl_mixers[i] == kind)
+			return i;
+	SL_ASSERT(!"a registered mixer");
+	return -1;
+}
+
+const char *sl_mixer_legend(void)
+{
+	static _Thread_local char buf[SL_MIXER_COUNT * 32];
+	size_t k = 0;
+	for (int i = 0; i < SL_MIXER_COUNT && k < sizeof buf; i++)
+		k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%c = %s", i ? ", " : "", sl_mixers[i]->letter,
+				      sl_mixers[i]->name);
+	return buf;
+}
+
+int sl_mixer_view_find(const sl_mixer_kind *kind, const char *name)
+{
+	for (int i = 0; kind->views && kind->views[i].name; i++)
+		if (strcmp(kind->views[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+void sl_mixer_grids_free(sl_mixer_grid *g, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(g[i].v);
+		g[i].v = NULL;
+	}
+}

@@ -1,0 +1,90 @@
+/* task.c - what every task shares: batches, mistakes, references, and the
+ * list of task kinds (pointers only: each kind is defined in its own file). */
+#include "seqlab/task.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const sl_task_kind *const sl_task_kinds[] = {
+	&sl_task_piglatin,
+	&sl_task_recall,
+	&sl_task_mqar,
+	&sl_task_copy,
+	&sl_task_charlm,
+	&sl_task_pixels,
+	NULL,
+};
+
+const sl_task_kind *sl_task_kind_find(const char *name)
+{
+	for (int i = 0; sl_task_kinds[i]; i++)
+		if (strcmp(sl_task_kinds[i]->name, name) == 0)
+			return sl_task_kinds[i];
+	return NULL;
+}
+
+const char *sl_task_kind_names(void)
+{
+	static _Thread_local char buf[256];
+	size_t k = 0;
+	buf[0] = 0;
+	for (int i = 0; sl_task_kinds[i] && k < sizeof buf; i++)
+		k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%s", i ? ", " : "", sl_task_kinds[i]->name);
+	return buf;
+}
+
+const sl_task_kind *sl_task_kind_with_option(const char *key, const sl_task_kind *except)
+{
+	for (int i = 0; sl_task_kinds[i]; i++)
+		if (sl_task_kinds[i] != except && sl_optspec_find(sl_task_kinds[i]->options, key))
+			return sl_task_kinds[i];
+	return NULL;
+}
+
+void sl_batch_free(sl_batch *b)
+{
+	free(b->src);
+	free(b->inp);
+	free(b->tgt);
+	b->src = b->inp = b->tgt = NULL;
+}
+
+void sl_mistakes_add(sl_mistakes *m, const char *src, const char *out, const char *want)
+{
+	if (m->n == m->cap) {
+		m->cap = m->cap ? 2 * m->cap : 64;
+		m->src = sl_xrealloc(m->src, (size_t)m->cap * sizeof(char *));
+		m->out = sl_xrealloc(m->out, (size_t)m->cap * sizeof(char *));
+		m->want = sl_xrealloc(m->want, (size_t)m->cap * sizeof(char *));
+	}
+	m->src[m->n] = sl_xstrdup(src);
+	m->out[m->n] = sl_xstrdup(out);
+	m->want[m->n] = sl_xstrdup(want);
+	m->n++;
+}
+
+void sl_mistakes_clear(sl_mistakes *m)
+{
+	for (int i = 0; i < m->n; i++) {
+		free(m->src[i]);
+		free(m->out[i]);
+		free(m->want[i]);
+	}
+	free(m->src);
+	free(m->out);
+	free(m->want);
+	memset(m, 0, sizeof *m);
+}
+
+void sl_task_ref(sl_task *t)
+{
+	t->refs++;
+}
+
+void sl_task_unref(sl_task *t)
+{
+	if (t && --t->refs <= 0)
+		t->ops->free(t);
+}
+
