@@ -141,11 +141,33 @@ static void test_linear_step(void)
 	TAP_OK(worst < 1e-5, "gpt attn=linear: the recurrent step equals the parallel form (max diff %.2g)", worst);
 	m->kind->state_free(st);
 	sl_model_free(m);
-	const char *k2[] = { "attn", "pe" }, *v2[] = { "linear", "rope" };
-	sl_rng_seed(&r, 12);
-	m = sl_model_new(sl_model_kind_find("gpt"), k2, v2, 2, &shape, &r);
-	TAP_OK(m && !sl_model_can_step(m), "gpt attn=linear pe=rope: no step mode (it would need positions)");
-	sl_model_free(m);
+	/* softmax attention steps through its key/value cache: rotary positions,
+	 * a window, post-norm */
+	static const char *const cases[][2] = { { "attn", "linear" }, { "attn", "softmax" }, { "window", "3" },
+						{ "norm", "post" } };
+	for (int c = 0; c < 4; c++) {
+		const char *k2[] = { "pe", "hidden", "heads", cases[c][0] }, *v2[] = { "rope", "8", "2", cases[c][1] };
+		sl_rng_seed(&r, 12);
+		m = sl_model_new(sl_model_kind_find("gpt"), k2, v2, 4, &shape, &r);
+		full = m->kind->lm(m->impl, tp, x, 2, 6);
+		memcpy(want, full->data, sizeof want);
+		sl_tape_reset(tp);
+		st = m->kind->state_new(m->impl, 2);
+		worst = 0;
+		for (int t = 0; t < 6; t++) {
+			int32_t tok[2] = { x[t], x[6 + t] };
+			float got[2 * 7];
+			m->kind->step(m->impl, tp, st, tok, got);
+			sl_tape_reset(tp);
+			for (int b = 0; b < 2; b++)
+				for (int v = 0; v < 7; v++)
+					worst = fmax(worst, fabs(got[b * 7 + v] - want[((size_t)b * 6 + t) * 7 + v]));
+		}
+		TAP_OK(worst < 1e-5, "gpt pe=rope %s=%s: the step (cache or recurrence) equals the forward pass (%.2g)",
+		       cases[c][0], cases[c][1], worst);
+		m->kind->state_free(st);
+		sl_model_free(m);
+	}
 	sl_tape_free(tp);
 	sl_arena_free(a);
 }

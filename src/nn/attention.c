@@ -151,41 +151,43 @@ static int normalises(const void *cfg)
 	return ((const attn_config *)cfg)->norm == 1;
 }
 
-/* ---- step mode: linear attention's recurrent form ----------------------------------
- * S_t = S_{t-1} + φ(k_t) v_tᵀ, z_t = z_{t-1} + φ(k_t) per head, and
- * y_t = φ(q_t)ᵀ S_t / (φ(q_t)ᵀ z_t + 1e-6). Softmax attention has none yet
- * (generation re-runs the model); nor has rotary linear attention (the step
- * would need the position). */
+/* ---- step mode ---------------------------------------------------------------------
+ * Softmax attention keeps a key/value cache: each step appends the token's
+ * key and value (rotated at its position when pe=rope) and attends to the
+ * cache (its last `window` keys when local). Linear attention keeps its
+ * recurrent state: S_t = S_{t-1} + φ(k_t) v_tᵀ, z_t = z_{t-1} + φ(k_t) per
+ * head, and y_t = φ(q_t)ᵀ S_t / (φ(q_t)ᵀ z_t + 1e-6). */
 
-typedef struct lin_state {
-	int B, H, Dh;
-	float *S; /* (B, H, Dh, Dh) */
-	float *z; /* (B, H, Dh) */
-} lin_state;
-
-static int can_step(const void *cfg, const sl_mixer_ctx *ctx)
-{
-	return ((const attn_config *)cfg)->attn == ATTN_LINEAR && ctx->pe != SL_POS_ROPE;
-}
+typedef struct attn_state {
+	int B, H, Dh, linear, pos, cap;
+	float *k, *v; /* softmax: (B, cap, H Dh) caches */
+	float *S;     /* linear: (B, H, Dh, Dh) */
+	float *z;     /* linear: (B, H, Dh) */
+} attn_state;
 
 static void *state_new(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, int B)
 {
 	(void)layer;
 	const attn_config *c = cfg;
-	lin_state *st = sl_xcalloc(1, sizeof *st);
+	attn_state *st = sl_xcalloc(1, sizeof *st);
 	st->B = B;
 	st->H = c->heads;
 	st->Dh = ctx->hidden / c->heads;
-	st->S = sl_xcalloc((size_t)B * st->H * st->Dh * st->Dh, sizeof(float));
-	st->z = sl_xcalloc((size_t)B * st->H * st->Dh, sizeof(float));
+	st->linear = c->attn == ATTN_LINEAR;
+	if (st->linear) {
+		st->S = sl_xcalloc((size_t)B * st->H * st->Dh * st->Dh, sizeof(float));
+		st->z = sl_xcalloc((size_t)B * st->H * st->Dh, sizeof(float));
+	}
 	return st;
 }
 
 static void state_free(void *state)
 {
-	lin_state *st = state;
+	attn_state *st = state;
 	if (!st)
 		return;
+	free(st->k);
+	free(st->v);
 	free(st->S);
 	free(st->z);
 	free(st);
@@ -193,6 +195,8 @@ static void state_free(void *state)
 
 static void reorder_rows(float *v, size_t w, int B, const int *parent, int n)
 {
+	if (!v)
+		return;
 	float *old = sl_xmalloc((size_t)B * w * sizeof *old);
 	memcpy(old, v, (size_t)B * w * sizeof *old);
 	for (int i = 0; i < n; i++)
@@ -202,9 +206,32 @@ static void reorder_rows(float *v, size_t w, int B, const int *parent, int n)
 
 static void state_reorder(void *state, const int *parent, int n)
 {
-	lin_state *st = state;
+	attn_state *st = state;
+	size_t D = (size_t)st->H * st->Dh;
+	reorder_rows(st->k, (size_t)st->cap * D, st->B, parent, n);
+	reorder_rows(st->v, (size_t)st->cap * D, st->B, parent, n);
 	reorder_rows(st->S, (size_t)st->H * st->Dh * st->Dh, st->B, parent, n);
-	reorder_rows(st->z, (size_t)st->H * st->Dh, st->B, parent, n);
+	reorder_rows(st->z, D, st->B, parent, n);
+}
+
+/* the caches grown to hold position pos (doubling; rows keep their place) */
+static void cache_grow(attn_state *st, int need)
+{
+	if (need <= st->cap)
+		return;
+	int cap = st->cap ? st->cap : 16;
+	while (cap < need)
+		cap *= 2;
+	size_t D = (size_t)st->H * st->Dh;
+	for (int w = 0; w < 2; w++) {
+		float **c = w ? &st->v : &st->k;
+		float *n = sl_xcalloc((size_t)st->B * cap * D, sizeof *n);
+		for (int b = 0; b < st->B && *c; b++)
+			memcpy(n + (size_t)b * cap * D, *c + (size_t)b * st->cap * D, (size_t)st->pos * D * sizeof *n);
+		free(*c);
+		*c = n;
+	}
+	st->cap = cap;
 }
 
 static inline float phi(float x)
@@ -212,15 +239,31 @@ static inline float phi(float x)
 	return x > 0.0f ? x + 1.0f : expf(x);
 }
 
-/* one token's attention sublayer in recurrent form: h (B, 1, hidden) */
-static sl_tensor *attend_step(const attn_layer *blk, lin_state *st, sl_tape *tp, sl_tensor *h)
+/* one token's attention sublayer: h (B, 1, hidden) */
+static sl_tensor *attend_step(const attn_layer *blk, const attn_config *c, const sl_mixer_ctx *ctx, attn_state *st,
+			      sl_tape *tp, sl_tensor *h)
 {
 	const sl_nn_mha *a = &blk->attn;
 	sl_tensor *q = sl_nn_linear_forward(&a->q, tp, h);
 	sl_tensor *k = sl_nn_linear_forward(&a->k, tp, h);
 	sl_tensor *v = sl_nn_linear_forward(&a->v, tp, h);
+	if (ctx->pe == SL_POS_ROPE) { /* rotated at this token's position */
+		q = sl_rope(tp, q, a->heads, st->pos, c->rope_base);
+		k = sl_rope(tp, k, a->heads, st->pos, c->rope_base);
+	}
 	int B = st->B, H = st->H, Dh = st->Dh, D = H * Dh, s3[3] = { B, 1, D };
 	sl_tensor *o = sl_tape_tensor(tp, 3, s3);
+	if (!st->linear) {
+		cache_grow(st, st->pos + 1);
+		for (int b = 0; b < B; b++) {
+			memcpy(st->k + ((size_t)b * st->cap + st->pos) * D, k->data + (size_t)b * D, (size_t)D * sizeof(float));
+			memcpy(st->v + ((size_t)b * st->cap + st->pos) * D, v->data + (size_t)b * D, (size_t)D * sizeof(float));
+		}
+		st->pos++;
+		sl_attention_cached(tp, q, st->k, st->v, st->pos, st->cap, H, c->window, 1.0f / sqrtf((float)Dh), o, NULL);
+		return sl_nn_linear_forward(&a->o, tp, o);
+	}
+	st->pos++;
 	for (int b = 0; b < B; b++)
 		for (int hd = 0; hd < H; hd++) {
 			size_t off = (size_t)b * D + (size_t)hd * Dh;
@@ -250,9 +293,8 @@ static sl_tensor *step(const void *layer, const void *cfg, const sl_mixer_ctx *c
 {
 	const attn_layer *blk = layer;
 	const attn_config *c = cfg;
-	(void)ctx;
 	if (c->norm == 1) {
-		x = sl_add(tp, x, attend_step(blk, state, tp, x));
+		x = sl_add(tp, x, attend_step(blk, c, ctx, state, tp, x));
 		x = sl_nn_norm_forward(&blk->n1, tp, x);
 		if (blk->has_mlp) {
 			x = sl_add(tp, x, sl_nn_mlp_forward(&blk->mlp, tp, x));
@@ -261,7 +303,7 @@ static sl_tensor *step(const void *layer, const void *cfg, const sl_mixer_ctx *c
 		return x;
 	}
 	sl_tensor *h = sl_nn_norm_forward(&blk->n1, tp, x);
-	x = sl_add(tp, x, attend_step(blk, state, tp, h));
+	x = sl_add(tp, x, attend_step(blk, c, ctx, state, tp, h));
 	if (blk->has_mlp) {
 		h = sl_nn_norm_forward(&blk->n2, tp, x);
 		x = sl_add(tp, x, sl_nn_mlp_forward(&blk->mlp, tp, h));
@@ -334,12 +376,6 @@ static sl_tensor *lin_forward(void *layer, const void *cfg, const sl_mixer_ctx *
 	return forward(layer, &c, ctx, tp, h);
 }
 
-static int lin_can_step(const void *cfg, const sl_mixer_ctx *ctx)
-{
-	attn_config c = as_linear(cfg);
-	return can_step(&c, ctx);
-}
-
 static void *lin_state_new(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, int B)
 {
 	attn_config c = as_linear(cfg);
@@ -370,7 +406,6 @@ const sl_mixer_kind sl_mixer_linattn = {
 	.add = lin_add,
 	.forward = lin_forward,
 	.normalises = normalises,
-	.can_step = lin_can_step,
 	.state_new = lin_state_new,
 	.state_free = state_free,
 	.state_reorder = state_reorder,
@@ -391,7 +426,6 @@ const sl_mixer_kind sl_mixer_attn = {
 	.add = add,
 	.forward = forward,
 	.normalises = normalises,
-	.can_step = can_step,
 	.state_new = state_new,
 	.state_free = state_free,
 	.state_reorder = state_reorder,

@@ -586,9 +586,8 @@ static const sl_cmd commands[] = {
 			"expected= (the rule's answer) and correct=yes|no; with more than one word, then "
 			"words=N correct=N. Any number of words, and file=PATH adds those of a file (separated "
 			"by blanks or lines). Words are lowercase a-z and '-'; the output may be up to three "
-			"characters longer per piece than the input. Beam search runs on the transformer and on "
-			"language models with a step mode (mamba); the others decode greedily (info's decoding= "
-			"says which).",
+			"characters longer per piece than the input. Beam search runs on every model but the "
+			"transformer with attn=linear, which decodes greedily (info's decoding=).",
 		.run = sl_cmd_translate,
 		.opts = SL_OPTS("beam", "file"),
 		.complete = complete_run,
@@ -613,9 +612,10 @@ static const sl_cmd commands[] = {
 			"model on its charlm task, printing each line as it comes: the next character is drawn "
 			"from the softmax of the logits divided by temp (temp=0: always the most likely one) "
 			"over the top_k most likely (0: all), from seed=N (default: the session seed), so the "
-			"same seed gives the same text. Language models with a step mode (mamba, s4d, lru, "
-			"hawk, linear attention) generate a character at a time; the others re-run the model "
-			"on the last ctx characters (info's decoding= says which). file=PATH also writes the "
+			"same seed gives the same text. Every language model generates a character at a time "
+			"in its step mode (attention through its key/value cache); past the positions a model "
+			"has (learned ones), it re-runs the model on the last ctx characters. file=PATH also "
+			"writes the "
 			"prompt and the sample there. Ends with run=, sampled=, temp=, top_k=, seed=, decoding=. "
 			"On a pixels task it draws images=N whole images (1..64, default 4) pixel by pixel, "
 			"prints them as text (two characters a pixel) and shows them as heatmaps "
