@@ -572,8 +572,60 @@ static void test_missing(void)
 	sl_gnuplot_free(gp);
 }
 
+/* The braille plotter: a rising line lights dots along the diagonal, in
+ * its colour; a series on the right axis gets labels 0 and 1 there; marks;
+ * sizes. */
+static void test_braille(void)
+{
+	double x[3] = { 0, 50, 100 }, y[3] = { 2, 1.5, 1 }, a[3] = { 0.2, 0.6, 1.0 };
+	sl_series s[2] = { { .name = "loss", .x = x, .y = y, .n = 3 },
+			   { .name = "val_acc", .x = x, .y = a, .n = 3, .y2 = 1 } };
+	sl_plot_opts o = { .width = 60, .height = 16, .color = 1, .nmarks = 1, .mark_x = { 50 } };
+	sl_cells *c = sl_cells_new();
+	TAP_OK(sl_plot_render_braille(c, s, 2, &o) == SL_OK && c->n == 16, "braille: %d lines", c->n);
+	int dots = 0, blue = 0, orange = 0, grey = 0, wide = 0;
+	for (int i = 0; i < c->n; i++) {
+		wide |= c->line[i].n > 60;
+		for (int j = 0; j < c->line[i].n; j++) {
+			uint32_t ch = c->line[i].cell[j].ch;
+			if (ch > 0x2800 && ch <= 0x28FF) {
+				dots++;
+				blue += c->line[i].cell[j].fg == sl_plot_color(0);
+				orange += c->line[i].cell[j].fg == sl_plot_color(1);
+				grey += c->line[i].cell[j].fg == 244;
+			}
+		}
+	}
+	TAP_OK(!wide && dots > 40 && blue > 15 && orange > 15 && grey > 3,
+	       "dots in braille cells, each series in its colour, the mark grey (%d dots: %d, %d, %d)", dots, blue,
+	       orange, grey);
+	TAP_OK(find_line(c, "loss") == 0 && strstr(line(c, 0), "val_acc (right)"), "legend: %s", line(c, 0));
+	/* the right axis: 1 near the top, 0 at the bottom row of the plot */
+	int one = -1, zero = -1;
+	for (int i = 0; i < c->n; i++) {
+		const char *l = line(c, i);
+		if (strstr(l, "\u251c1") || strstr(l, "├1"))
+			one = i;
+		if (strstr(l, "├0") && !strstr(l, "├0."))
+			zero = i;
+	}
+	TAP_OK(one >= 1 && one <= 3 && zero == c->n - 3, "right axis: 1 on line %d, 0 on line %d", one, zero);
+	/* the top of val_acc (1.0) is below the frame's top: headroom */
+	int top = -1;
+	for (int i = 1; i < c->n - 2 && top < 0; i++)
+		for (int j = 0; j < c->line[i].n; j++)
+			if (c->line[i].cell[j].fg == sl_plot_color(1) && c->line[i].cell[j].ch > 0x2800)
+				top = i;
+	TAP_OK(top >= 1 && at(c, top, c->line[top].n - 1) != 0, "val_acc's top is inside the frame (line %d)", top);
+	sl_cells_clear(c);
+	o.width = 10;
+	TAP_OK(sl_plot_render_braille(c, s, 2, &o) == SL_ERR, "too narrow: %s", sl_error());
+	sl_cells_free(c);
+}
+
 int main(void)
 {
+	test_braille();
 	test_ema();
 	test_point();
 	test_logy();

@@ -21,9 +21,10 @@ enum {
 	SL_SERIES_VAL_LOSS, /* per evaluation */
 	SL_SERIES_VAL_ACC,
 	SL_SERIES_CER,
+	SL_SERIES_ACC_LEN,  /* per length: the last `eval RUN lengths=...` (x is the length) */
 	SL_SERIES_COUNT
 };
-/* "loss", "lr", "val_loss", "val_acc", "cer", NULL */
+/* "loss", "lr", "val_loss", "val_acc", "cer", "acc_len", NULL */
 extern const char *const sl_series_names[];
 
 #define SL_PLOT_RUNS_MAX 16
@@ -32,6 +33,7 @@ extern const char *const sl_series_names[];
 typedef struct sl_plot_spec {
 	int nruns;                        /* 0: every run */
 	char runs[SL_PLOT_RUNS_MAX][64];
+	char sweep[64];                   /* not "": the sweep's combinations instead of runs */
 	unsigned series;                  /* 1u << SL_SERIES_* */
 	double smooth;                    /* debiased EMA weight for per-step series; 0 = raw */
 	int raw;                          /* with smooth: the raw per-step series too */
@@ -42,7 +44,7 @@ typedef struct sl_plot_spec {
  * the raw series; linear y. */
 void sl_plot_spec_default(sl_plot_spec *p);
 
-/* One curve gathered from a run. x is the step. */
+/* One curve gathered from a run. x is the step (the length for acc_len). */
 typedef struct sl_curve {
 	char name[96];  /* "t loss", or "loss" when only one run is shown */
 	char run[64];
@@ -52,14 +54,27 @@ typedef struct sl_curve {
 	int n;
 } sl_curve;
 
+#define SL_CURVE_MARKS 4
+
+/* The curves of a plot, and what a figure of them says. */
 typedef struct sl_curves {
 	sl_curve *c;
 	int n;
+	char title[160];   /* "loss, val_acc of t, m" */
+	char xlabel[32];   /* "step" or "sequence length" */
+	char ylabel[48];   /* what the y values are */
+	int yfixed;        /* y from ylo to yhi (accuracy: 0 to just above 1) */
+	double ylo, yhi;
+	int nmarks;        /* vertical lines at x = mark[i] (the training lengths) */
+	double mark[SL_CURVE_MARKS];
+	char mark_label[SL_CURVE_MARKS][48];
 } sl_curves;
 
 /* The curves of spec over the session's runs (runs named in spec that no
- * longer exist are skipped; series without points are left out). The caller
- * frees them with sl_curves_free. */
+ * longer exist are skipped; series without points are left out), or with
+ * spec->sweep, each option combination's mean curve over its seeds from the
+ * sweep's finished points (sweep.h). The caller frees them with
+ * sl_curves_free. */
 void sl_display_curves(sl_session *s, const sl_plot_spec *spec, sl_curves *out);
 void sl_curves_free(sl_curves *c);
 
@@ -70,6 +85,9 @@ void sl_curves_free(sl_curves *c);
 typedef struct sl_display_hooks {
 	void (*plot)(void *ud, const sl_plot_spec *spec);
 	int (*save)(void *ud, sl_session *s, const char *file, const sl_plot_spec *spec);
+	/* `heatmap save`: writes the view to file (.png, .svg, .pdf); SL_ERR
+	 * with sl_error set. Without it, `heatmap save` fails. */
+	int (*save_view)(void *ud, sl_session *s, const char *file, const sl_view *v);
 	void *ud;
 } sl_display_hooks;
 
@@ -81,6 +99,11 @@ void sl_display_free(sl_display *d);
 void sl_display_set_hooks(sl_session *s, const sl_display_hooks *h);
 /* What the curve pane shows: the last `plot` (or the default). */
 const sl_plot_spec *sl_display_spec(sl_session *s);
+
+/* Keeps a copy of v as the last view shown (sl_session_view calls it), and
+ * the last view shown, or NULL (valid until the next view). */
+void sl_display_keep_view(sl_session *s, const sl_view *v);
+const sl_view *sl_display_last_view(sl_session *s);
 
 /* The watched command ("attn t shopping layer=0"), or NULL; its period in
  * steps of its run. */
@@ -96,6 +119,7 @@ void sl_display_after_step(sl_session *s, const sl_run *r);
 int sl_cmd_plot(sl_session *s, sl_args *a);
 int sl_cmd_watch(sl_session *s, sl_args *a);
 int sl_cmd_unwatch(sl_session *s, sl_args *a);
+int sl_cmd_heatmap(sl_session *s, sl_args *a);
 void sl_display_complete_plot(sl_session *s, const sl_cmd *cmd, int argi, const char *prefix,
 			      sl_complete_add add, void *ctx);
 void sl_display_complete_watch(sl_session *s, const sl_cmd *cmd, int argi, const char *prefix,

@@ -17,6 +17,7 @@
 
 #include "seqlab/cells.h"
 #include "seqlab/plot.h"
+#include "seqlab/session.h"
 
 #include <poll.h>
 
@@ -90,5 +91,10 @@ int sl_gnuplot_collect(sl_gnuplot *gp, sl_cells *out);
  * gnuplot's own error, or an empty file). o->width/height are ignored. */
 int sl_gnuplot_save(sl_gnuplot *gp, const char *file, const sl_series *s, int ns,
                     const sl_plot_opts *o);
+
+/* Writes a view (session.h: one heatmap or a grid of them, with their row and column
+ * labels, titles and caption) to file like sl_gnuplot_save: each matrix shaded from white
+ * to dark blue over its range (or [lo, hi] when fixed), with a colour box. */
+int sl_gnuplot_save_view(sl_gnuplot *gp, const char *file, const sl_view *v);
 
 #endif

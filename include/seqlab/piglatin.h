@@ -44,6 +44,10 @@ typedef struct sl_pl_data {
 	int conflicts;      /* sources seen with a second, different target (kept once) */
 	char conflict_example[128];
 	int rule_mismatches; /* pairs whose target differs from the rule's */
+	/* those pairs and conflicts, in file order, as result lines:
+	 * "rule_mismatch word=W file=T rule=R", "conflict word=W kept=T other=U" */
+	int nissues;
+	char **issues;
 	uint64_t seed;
 } sl_pl_data;
 

@@ -43,6 +43,13 @@ typedef struct sl_run {
 
 	sl_mistakes mistakes;       /* of the last evaluation */
 
+	int64_t saved_step;         /* the step a `save` or `load` found it at (see sl_run_unsaved) */
+
+	/* the last `eval RUN lengths=...` (not saved with a session) */
+	int nlen;
+	int *len;                   /* (nlen) sequence lengths */
+	double *len_acc;            /* (nlen) accuracy at each */
+	int len_train;              /* the length the task trains at */
 	struct sl_run_good *good;   /* the last good state (sl_run_mark_good), or NULL */
 } sl_run;
 
@@ -53,6 +60,10 @@ sl_run *sl_run_new(const char *name, sl_model *model, sl_task *task, const sl_op
 void sl_run_free(sl_run *r);
 /* Replaces the optimizer and schedule (moments restart from zero). */
 int sl_run_set_optim(sl_run *r, const sl_optim_config *ocfg, const sl_sched *sched, sl_pool *pool);
+
+/* Whether the run has trained since it was last saved or loaded: work that
+ * quitting would drop. */
+int sl_run_unsaved(const sl_run *r);
 
 /* Batches in one epoch at batch size bsz. */
 int sl_run_epoch_batches(const sl_run *r, int bsz);

@@ -103,6 +103,12 @@ int sl_session_quitting(const sl_session *s);
  * unknown commands included). */
 int sl_session_failures(const sl_session *s);
 
+/* The width text for people (help) is wrapped to: 72 columns, or what a
+ * front-end says its output pane holds (20..200), so that it is wrapped
+ * once, to the pane. */
+void sl_session_set_text_width(sl_session *s, int cols);
+int sl_session_text_width(const sl_session *s);
+
 /* ---- settings ---- */
 uint64_t sl_session_seed(const sl_session *s);
 void sl_session_set_seed(sl_session *s, uint64_t seed);

@@ -103,6 +103,16 @@ const char *sl_sweep_results_path(const sl_sweep *sw, int shard, int nshards, ch
  * NAME.sweep/curves/), for a plotter to overlay. */
 int sl_sweep_show(sl_session *s, const sl_sweep *sw, int curves);
 
+/* The option combinations of the sweep (points / seeds). */
+int sl_sweep_nconf(const sl_sweep *sw);
+/* Combination conf's curve of column col of its points' histories
+ * (NAME.sweep/curves/point-K.csv: 3 loss, 4 lr, 6 val_loss, 7 val_acc,
+ * 8 cer), the mean over the seeds that have one, over the steps all of them
+ * reached: returns the count of points (0: none yet) in *x (steps) and *y
+ * (malloc'ed; the caller frees them, NULL when 0), and the seeds in *seeds. Its options are
+ * sl_sweep_config(sw, conf * seeds_per_combination, ...). */
+int sl_sweep_mean_curve(const sl_sweep *sw, int conf, int col, double **x, double **y, int *seeds);
+
 /* Most sweeps one file may define. */
 #define SL_SWEEP_MAX_FILE 64
 
@@ -116,6 +126,37 @@ int sl_sweep_file(sl_session *s, const char *file, int shard, int nshards);
  * defines (its `sweep NAME = ...` lines, at most max) into names. Returns
  * their count, or SL_ERR. */
 int sl_sweep_define_file(sl_session *s, const char *file, char (*names)[64], int max);
+
+/* A `sweep run`: worker processes (`seqlab --sweep FILE --shard K/N`, one
+ * per point, at most jobs at a time) over the points without a row, each
+ * row moved into results.tsv and reported (one line per point) as its
+ * worker ends. */
+typedef struct sl_sweep_job sl_sweep_job;
+/* Prints the plan line and returns the job (it owns sw), or NULL after
+ * reporting (sw freed). */
+sl_sweep_job *sl_sweep_job_start(sl_session *s, sl_sweep *sw, int jobs, int max);
+/* Advances the job for about `seconds`: starts workers, takes the rows of
+ * those that ended. An interrupt of s stops it. *finished is set when the
+ * job is over (the closing line printed); then returns SL_ERR with the
+ * error set if points failed or it was stopped. */
+int sl_sweep_job_tick(sl_session *s, sl_sweep_job *j, double seconds, int *finished);
+/* Ends the job now (Ctrl-C, `stop`): the workers get SIGTERM (SIGKILL after
+ * 3 s), the rows of points that finished are kept, the closing line is
+ * printed; returns SL_ERR with the error saying how to go on. */
+int sl_sweep_job_stop(sl_session *s, sl_sweep_job *j);
+void sl_sweep_job_free(sl_sweep_job *j);
+const char *sl_sweep_job_name(const sl_sweep_job *j);
+
+/* How far a job is, for a status line. */
+typedef struct sl_sweep_progress {
+	const char *name;
+	int points, done;   /* points of the sweep; with a row */
+	int todo, finished; /* this run's: to do, done */
+	int running, failed;
+	double elapsed;     /* seconds since `sweep run` */
+	double eta;         /* seconds still to go, or -1 before a point ends */
+} sl_sweep_progress;
+void sl_sweep_job_progress(const sl_sweep_job *j, sl_sweep_progress *p);
 
 /* The command: sweep NAME = ..., sweep run|show|merge NAME. */
 int sl_cmd_sweep(sl_session *s, sl_args *a);

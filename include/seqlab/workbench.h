@@ -29,14 +29,26 @@ int sl_workbench_nruns(const sl_workbench *wb);
 sl_run *sl_workbench_run_at(sl_workbench *wb, int i);
 
 /* Training in slices (the screen's main loop): nonzero while a `train`
- * command's job is unfinished; advance it by at most `seconds` of work.
+ * command's job or a `sweep run` is unfinished (one at a time); advance it
+ * by at most `seconds` of work.
  * Returns SL_OK, or SL_ERR when the job ended on an error (reported inside
  * a command; the message is also in sl_error() for a front-end that ticks
  * outside one). */
 int sl_workbench_training(const sl_workbench *wb);
 int sl_workbench_tick(sl_session *s, double seconds);
-/* Pauses the job at a step boundary (Ctrl-C, `stop`). */
+/* Pauses the job at a step boundary, or stops a sweep's workers (Ctrl-C,
+ * `stop`). */
 void sl_workbench_pause(sl_session *s);
+/* "run 'x' is training" / "sweep 's' is running" (valid until the next
+ * call on this thread), or "" when nothing runs. */
+const char *sl_workbench_busy_text(const sl_workbench *wb);
+/* `sweep run`: keeps the job (sweep.h) and, unless the session is
+ * asynchronous, ticks it to its end. Nothing else may be running. */
+struct sl_sweep_job;
+int sl_workbench_run_sweep(sl_session *s, struct sl_sweep_job *j);
+/* While a sweep runs: its progress into p, returns 1; else 0. */
+struct sl_sweep_progress;
+int sl_workbench_sweep_progress(sl_session *s, struct sl_sweep_progress *p);
 /* While a job runs: what it has done so far as one journal line ("train RUN
  * N steps [eval=N] final=off"), into buf; returns 0 if there is no job or it
  * has not stepped yet. (A job records its line in the journal when it ends.) */
@@ -60,6 +72,9 @@ int sl_workbench_check_optim(const sl_optim_config *oc, const sl_sched *sc, int 
 /* What `plot` and `watch` chose (display.h); owned by the workbench. */
 struct sl_display;
 struct sl_display *sl_workbench_display(sl_workbench *wb);
+
+/* After a `save` or a `load`: every run is on disk as it is now. */
+void sl_workbench_mark_saved(sl_workbench *wb);
 
 /* Command handlers. */
 int sl_cmd_task(sl_session *s, sl_args *a);

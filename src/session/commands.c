@@ -18,12 +18,12 @@
 
 /* ---- help ---- */
 
-#define HELP_WIDTH 72
-
-/* Emits text wrapped to HELP_WIDTH columns, each line indented; a '\n' in
- * text starts a new paragraph. */
+/* Emits text wrapped to the session's text width (72 columns, or the
+ * screen's log pane), each line indented; a '\n' in text starts a new
+ * paragraph. */
 static void wrap(sl_session *s, const char *text, int indent)
 {
+	const int HELP_WIDTH = sl_session_text_width(s);
 	char line[256];
 	const char *p = text;
 	while (*p) {
@@ -35,7 +35,7 @@ static void wrap(sl_session *s, const char *text, int indent)
 			size_t wl = strcspn(p, " \n");
 			if (wl == 0)
 				break;
-			if (words && (size_t)indent + len + 1 + wl > HELP_WIDTH)
+			if (words && (size_t)indent + len + 1 + wl > (size_t)HELP_WIDTH)
 				break;
 			if (len + wl + 2 >= sizeof line)
 				wl = sizeof line - len - 2;
@@ -331,6 +331,24 @@ static int cmd_source(sl_session *s, sl_args *a)
 	return st;
 }
 
+/* save and load, after which every run is on disk as it is (quit on the
+ * screen asks only about runs that trained since) */
+static int cmd_save(sl_session *s, sl_args *a)
+{
+	int st = sl_cmd_save(s, a);
+	if (st == SL_OK)
+		sl_workbench_mark_saved(sl_session_workbench(s));
+	return st;
+}
+
+static int cmd_load(sl_session *s, sl_args *a)
+{
+	int st = sl_cmd_load(s, a);
+	if (st == SL_OK)
+		sl_workbench_mark_saved(sl_session_workbench(s));
+	return st;
+}
+
 static int cmd_quit(sl_session *s, sl_args *a)
 {
 	if (sl_args_end(a) != SL_OK)
@@ -512,10 +530,17 @@ static const sl_cmd commands[] = {
 		.summary = "train a run for a while, or until a metric holds",
 		.help = "Trains RUN for N more steps or epochs (N up to 10^12), or until an evaluation finds METRIC>=X or "
 			"METRIC<=X (val_acc, val_loss, loss, cer). It evaluates on the validation words at each "
-			"epoch's end (or every eval=N steps) and prints one line per evaluation, then a summary "
-			"with steps=, epochs=, train_s= (wall seconds of the whole command, evaluations "
-			"included), words_s=, loss=, val_loss=, val_acc= and stopped=done|until|max|interrupted|nan. "
-			"max=90s, max=10m, max=1h or max=5000 (steps) caps it. Ctrl-C stops at a step boundary; "
+			"epoch's end (or every eval=N steps) and prints one line per evaluation (epoch= and step= "
+			"say where the run is, loss= is the mean training loss since the evaluation before), then "
+			"a summary with steps= and epochs= (what this job trained), step= and epoch= (where the run "
+			"is), train_s= (wall seconds of the whole command, evaluations included), words_s=, loss= "
+			"(as on the evaluation lines), val_loss=, val_acc= and "
+			"stopped=done|until|max|interrupted|paused|nan|sched_end. "
+			"max=90s, max=10m, max=1h or max=5000 (steps) caps it. A cosine schedule ends at lr 0: "
+			"a job of N steps or epochs past its end stretches it on a run that has not trained (an "
+			"'optim' line in the journal says so) and is refused on one that has, with the 'optim' "
+			"line that stretches it; an until or max job stops there (stopped=sched_end). "
+			"Ctrl-C stops at a step boundary; "
 			"a non-finite loss or gradient stops it with an error naming the step and cause, and rolls the "
 			"run back to its last good state (the job's last evaluation with a finite loss, or its "
 			"start; eval=N keeps one every N steps). "
@@ -530,9 +555,10 @@ static const sl_cmd commands[] = {
 	{
 		.name = "stop",
 		.usage = "stop",
-		.summary = "pause the training run at the next step",
+		.summary = "pause the training run at the next step, or end a running sweep",
 		.help = "Pauses the run being trained (on the screen, where training runs in the background); "
-			"'train RUN ...' goes on from where it stopped.",
+			"'train RUN ...' goes on from where it stopped. A 'sweep run' running there ends its "
+			"workers, keeping the finished points; 'sweep run NAME' goes on.",
 		.run = sl_cmd_stop,
 	},
 	{
@@ -543,7 +569,7 @@ static const sl_cmd commands[] = {
 			"word accuracy of greedy decoding), cer= (character error rate), words= and correct=. "
 			"The evaluation joins the run's history (and feeds a plateau schedule). On recall, mqar "
 			"and copy, val_loss and val_acc are the cross-entropy and accuracy on the scored "
-			"positions of the task's fixed test sequences, words= and correct= count those positions. "
+			"positions of the task's fixed test sequences, positions= and correct= count them. "
 			"lengths=A..B (or N, or all: the task's shortest to its maxlen) prints instead the "
 			"accuracy-vs-length table: one length=N acc=X line per length (every step=S), each on "
 			"n=N (default 256) fresh sequences of that length.",
@@ -554,23 +580,26 @@ static const sl_cmd commands[] = {
 	},
 	{
 		.name = "translate",
-		.usage = "translate RUN WORD... [beam=N]",
+		.usage = "translate RUN WORD... [file=PATH] [beam=N]",
 		.summary = "translate words with a run's model",
 		.help = "Prints one line per word: word=, output= (greedy decoding, or beam search with beam=N), "
-			"expected= (the rule's answer) and correct=yes|no. Words are lowercase a-z and '-'; "
-			"the output may be up to three characters longer per piece than the input. Beam search "
-			"runs on every model but the transformer with attn=linear, which decodes greedily "
-			"(info's decoding=).",
+			"expected= (the rule's answer) and correct=yes|no; with more than one word, then "
+			"words=N correct=N. Any number of words, and file=PATH adds those of a file (separated "
+			"by blanks or lines). Words are lowercase a-z and '-'; the output may be up to three "
+			"characters longer per piece than the input. Beam search runs on every model but the "
+			"transformer with attn=linear, which decodes greedily (info's decoding=).",
 		.run = sl_cmd_translate,
-		.opts = SL_OPTS("beam"),
+		.opts = SL_OPTS("beam", "file"),
 		.complete = complete_run,
 	},
 	{
 		.name = "mistakes",
 		.usage = "mistakes RUN [n=N]",
-		.summary = "list the words the last evaluation got wrong",
+		.summary = "list what the last evaluation got wrong",
 		.help = "Lists up to n=N (default 20) validation words that the last evaluation of RUN "
-			"translated wrongly, with the output and the expected translation.",
+			"translated wrongly, with the output and the expected translation. On recall, mqar and "
+			"copy: the wrong answers on the test sequences, each as sequence=, position=, input= (the "
+			"sequence's tokens, dot-separated), output= and expected= (the first 1000 are kept).",
 		.run = sl_cmd_mistakes,
 		.opts = SL_OPTS("n"),
 		.complete = complete_run,
@@ -615,19 +644,32 @@ static const sl_cmd commands[] = {
 	},
 	{
 		.name = "plot",
-		.usage = "plot [save FILE] [RUN...] [SERIES...] [smooth=W] [raw=on|off] [log=on|off]",
+		.usage = "plot [save FILE] [RUN...|sweep=NAME] [SERIES...] [smooth=W] [raw=on|off] [log=on|off]",
 		.summary = "choose the curves to draw, print their points, or save them as an image",
 		.help = "Chooses the curves: the SERIES (loss, lr, val_loss, val_acc, cer; default loss, "
-			"val_loss and val_acc) of each RUN (default: every run), overlaid, against the step. "
+			"val_loss and val_acc) of each RUN (default: the current task's runs), overlaid, against "
+			"the step; on the screen val_acc, cer and lr go on a second axis on the right. "
+			"acc_len, drawn alone, is each run's last 'eval RUN lengths=...' table: accuracy against "
+			"sequence length, the training length dotted. sweep=NAME draws a sweep's option "
+			"combinations instead of runs: each one's mean curve over the seeds that have finished. "
 			"smooth=W (0..0.999, default 0.6) draws the training loss as a debiased moving "
 			"average; raw=on adds the raw loss; log=on makes y logarithmic. On the screen the "
 			"curve pane shows them and follows training. Elsewhere plot prints curves=N points=N, "
 			"then one line per point: run=, series=, step=, value= (and smoothed= for the loss). "
 			"plot save FILE writes the curves (those given, else the current ones) to FILE.png, "
-			".svg or .pdf with gnuplot.",
+			".svg or .pdf with gnuplot, with a title and axis labels.",
 		.run = sl_cmd_plot,
-		.opts = SL_OPTS("smooth", "raw", "log"),
+		.opts = SL_OPTS("smooth", "raw", "log", "sweep"),
 		.complete = sl_display_complete_plot,
+	},
+	{
+		.name = "heatmap",
+		.usage = "heatmap save FILE",
+		.summary = "save the last attn or ssm heatmaps as an image",
+		.help = "heatmap save FILE writes the heatmaps the last attn or ssm command showed (one, or the "
+			"grid of every layer and head), with their row and column labels, titles and a colour "
+			"scale, to FILE.png, .svg or .pdf with gnuplot; prints saved=FILE heatmaps=N.",
+		.run = sl_cmd_heatmap,
 	},
 	{
 		.name = "watch",
@@ -719,7 +761,7 @@ static const sl_cmd commands[] = {
 			"rename, so a crash or a full disk never damages it. DIR must be new or a saved session "
 			"holding only what a save writes (a directory or another file of yours in it is never "
 			"deleted: the save is refused); its name may not hold control characters.",
-		.run = sl_cmd_save,
+		.run = cmd_save,
 	},
 	{
 		.name = "load",
@@ -732,7 +774,7 @@ static const sl_cmd commands[] = {
 			"one is rejected and the session stays as it was. A save is untrusted: its state.sl may "
 			"hold only set, task and model lines, and each checkpoint value must pass the checks of "
 			"the command that sets it.",
-		.run = sl_cmd_load,
+		.run = cmd_load,
 	},
 	{
 		.name = "replay",
@@ -781,10 +823,14 @@ static const sl_cmd commands[] = {
 			"default); random=K takes K combinations at random instead of all. The definition goes to "
 			"NAME.sweep/sweep.sl; every value is checked by building its model first.\n"
 			"sweep run NAME runs the points that have no result yet on jobs=N worker processes (one "
-			"thread each; max=N runs at most N points), one line per finished point; Ctrl-C stops the "
-			"workers, and sweep run goes on where it stopped. Results: NAME.sweep/results.tsv.\n"
+			"thread each; max=N runs at most N points), one line per finished point. On the screen it "
+			"runs in the background, its points and ETA on the status line; Ctrl-C or stop ends the "
+			"workers (finished points are kept), and sweep run goes on where it stopped. Results: "
+			"NAME.sweep/results.tsv.\n"
 			"sweep show NAME prints the table: per combination, the mean and standard deviation over "
-			"seeds of val_acc, val_loss, loss and cer, sorted by metric=M (val_acc by default).\n"
+			"seeds of val_acc, val_loss, loss and cer, sorted by metric=M (val_acc by default); "
+			"curves=SERIES adds each combination's mean curve as lines, and 'plot sweep=NAME' draws "
+			"them.\n"
 			"sweep merge NAME gathers the rows of shards (seqlab --sweep FILE --shard I/N) into "
 			"results.tsv.",
 		.run = sl_cmd_sweep,
@@ -802,8 +848,8 @@ static const sl_cmd commands[] = {
 		.name = "quit!",
 		.usage = "quit!",
 		.summary = "exit without asking",
-		.help = "Like quit. On the screen, quit asks before dropping runs that have trained; quit! "
-			"does not ask.",
+		.help = "Like quit. On the screen, quit asks before dropping runs that have trained since the "
+			"last save or load; quit! does not ask.",
 		.run = cmd_quit,
 	},
 };

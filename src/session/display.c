@@ -3,6 +3,7 @@
  * rerun every N steps while its run trains. */
 #include "seqlab/display.h"
 #include "seqlab/commands.h"
+#include "seqlab/sweep.h"
 #include "seqlab/workbench.h"
 
 #include <math.h>
@@ -10,16 +11,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const sl_series_names[] = { "loss", "lr", "val_loss", "val_acc", "cer", NULL };
+const char *const sl_series_names[] = { "loss", "lr", "val_loss", "val_acc", "cer", "acc_len", NULL };
 
 /* Commands that show a view and can be watched (when the table has them). */
 static const char *const watchable[] = { "attn", "ssm", NULL };
 
 #define WATCH_EVERY_DEFAULT 25
 
+/* A view's own copy: every string and matrix it points at. */
+typedef struct kept_view {
+	sl_view v;
+	sl_view_matrix *m;
+	char **strings;
+	int nstrings, capstrings;
+	float **data;
+} kept_view;
+
 struct sl_display {
 	sl_plot_spec spec;
 	sl_display_hooks hooks;
+	kept_view *last;  /* the last view shown, or NULL */
 	char *watch;      /* the command text, or NULL */
 	char watch_run[64];
 	int every;
@@ -33,10 +44,84 @@ sl_display *sl_display_new(void)
 	return d;
 }
 
+static sl_display *display_of(sl_session *s);
+
+static void kept_free(kept_view *k)
+{
+	if (!k)
+		return;
+	for (int i = 0; i < k->nstrings; i++)
+		free(k->strings[i]);
+	for (int i = 0; i < k->v.n; i++)
+		free(k->data[i]);
+	free(k->strings);
+	free(k->data);
+	free(k->m);
+	free(k);
+}
+
+/* k owns p from now on (freed with it); returns p. */
+static void *kept_own(kept_view *k, void *p)
+{
+	if (k->nstrings == k->capstrings) {
+		k->capstrings = k->capstrings ? 2 * k->capstrings : 64;
+		k->strings = sl_xrealloc(k->strings, (size_t)k->capstrings * sizeof *k->strings);
+	}
+	return k->strings[k->nstrings++] = p;
+}
+
+/* A copy of s owned by k (NULL stays NULL). */
+static const char *kept_str(kept_view *k, const char *s)
+{
+	return s ? kept_own(k, sl_xstrdup(s)) : NULL;
+}
+
+static const char *const *kept_labels(kept_view *k, const char *const *l, int n)
+{
+	if (!l)
+		return NULL;
+	const char **c = sl_xcalloc((size_t)n + 1, sizeof *c);
+	for (int i = 0; i < n; i++)
+		c[i] = kept_str(k, l[i]);
+	return kept_own(k, c);
+}
+
+void sl_display_keep_view(sl_session *s, const sl_view *v)
+{
+	sl_display *d = display_of(s);
+	kept_view *k = sl_xcalloc(1, sizeof *k);
+	k->v.caption = kept_str(k, v->caption);
+	k->v.n = v->n;
+	k->m = sl_xcalloc((size_t)(v->n ? v->n : 1), sizeof *k->m);
+	k->data = sl_xcalloc((size_t)(v->n ? v->n : 1), sizeof *k->data);
+	for (int i = 0; i < v->n; i++) {
+		const sl_view_matrix *m = &v->m[i];
+		size_t cells = (size_t)m->rows * (size_t)m->cols;
+		k->m[i] = *m;
+		k->data[i] = sl_xmalloc((cells ? cells : 1) * sizeof(float));
+		if (cells)
+			memcpy(k->data[i], m->v, cells * sizeof(float));
+		k->m[i].v = k->data[i];
+		k->m[i].title = kept_str(k, m->title);
+		k->m[i].row_labels = kept_labels(k, m->row_labels, m->rows);
+		k->m[i].col_labels = kept_labels(k, m->col_labels, m->cols);
+	}
+	k->v.m = k->m;
+	kept_free(d->last);
+	d->last = k;
+}
+
+const sl_view *sl_display_last_view(sl_session *s)
+{
+	sl_display *d = display_of(s);
+	return d->last ? &d->last->v : NULL;
+}
+
 void sl_display_free(sl_display *d)
 {
 	if (!d)
 		return;
+	kept_free(d->last);
 	free(d->watch);
 	free(d);
 }
@@ -50,6 +135,7 @@ void sl_plot_spec_default(sl_plot_spec *p)
 {
 	memset(p, 0, sizeof *p);
 	p->series = 1u << SL_SERIES_LOSS | 1u << SL_SERIES_VAL_LOSS | 1u << SL_SERIES_VAL_ACC;
+	/* acc_len is plotted alone (its x is a length) */
 	p->smooth = 0.6;
 }
 
@@ -118,7 +204,24 @@ static void add_run(sl_curves *out, const sl_run *r, const sl_plot_spec *spec)
 	for (int k = 0; k < SL_SERIES_COUNT; k++) {
 		if (!(spec->series & 1u << k))
 			continue;
-		if (per_step(k)) {
+		if (k == SL_SERIES_ACC_LEN) {
+			if (!r->nlen)
+				continue;
+			sl_curve *c = add_curve(out, r, k, 0, r->nlen);
+			for (int i = 0; i < r->nlen; i++) {
+				c->x[i] = r->len[i];
+				c->y[i] = r->len_acc[i];
+			}
+			/* the training length, marked once */
+			int seen = 0;
+			for (int i = 0; i < out->nmarks; i++)
+				seen |= out->mark[i] == r->len_train;
+			if (r->len_train > 0 && !seen && out->nmarks < SL_CURVE_MARKS) {
+				out->mark[out->nmarks] = r->len_train;
+				snprintf(out->mark_label[out->nmarks++], sizeof out->mark_label[0], "trained at L=%d",
+					 r->len_train);
+			}
+		} else if (per_step(k)) {
 			if (!r->nsteps)
 				continue;
 			int smooth = spec->smooth > 0 && k == SL_SERIES_LOSS;
@@ -151,15 +254,78 @@ static void add_run(sl_curves *out, const sl_run *r, const sl_plot_spec *spec)
 	}
 }
 
+static void describe(sl_curves *cv, const sl_plot_spec *spec);
+
+/* The sweep's combinations: one mean curve per series each. */
+static void add_sweep(sl_curves *out, const sl_plot_spec *spec)
+{
+	static const int cols[SL_SERIES_COUNT] = { 3, 4, 6, 7, 8, -1 }; /* the history files' columns */
+	sl_sweep *sw = sl_sweep_load(spec->sweep);
+	if (!sw)
+		return;
+	int nconf = sl_sweep_nconf(sw), nseeds = sl_sweep_npoints(sw) / SL_MAX(nconf, 1), nser = 0;
+	for (int k = 0; k < SL_SERIES_COUNT; k++)
+		nser += spec->series & 1u << k && cols[k] >= 0;
+	for (int c = 0; c < nconf; c++) {
+		char cfg[512];
+		sl_sweep_config(sw, c * nseeds, cfg, sizeof cfg);
+		for (int k = 0; k < SL_SERIES_COUNT; k++) {
+			if (!(spec->series & 1u << k) || cols[k] < 0)
+				continue;
+			double *x, *y;
+			int seeds, n = sl_sweep_mean_curve(sw, c, cols[k], &x, &y, &seeds);
+			int smooth = k == SL_SERIES_LOSS && spec->smooth > 0;
+			/* raw and smoothed as for a run: both with raw=on */
+			for (int pass = smooth && spec->raw ? 0 : 1; n > 0 && pass < 2; pass++) {
+				out->c = sl_xrealloc(out->c, (size_t)(out->n + 1) * sizeof *out->c);
+				sl_curve *cu = &out->c[out->n++];
+				memset(cu, 0, sizeof *cu);
+				snprintf(cu->run, sizeof cu->run, "%.63s", cfg);
+				cu->series = k;
+				cu->x = sl_xmalloc((size_t)n * sizeof *cu->x);
+				cu->y = sl_xmalloc((size_t)n * sizeof *cu->y);
+				memcpy(cu->x, x, (size_t)n * sizeof *x);
+				memcpy(cu->y, y, (size_t)n * sizeof *y);
+				cu->n = n;
+				cu->smoothed = smooth && pass == 1;
+				if (cu->smoothed)
+					ema(cu->y, n, spec->smooth);
+				const char *raw = smooth && !cu->smoothed ? " (raw)" : "";
+				if (nser > 1)
+					snprintf(cu->name, sizeof cu->name, "%.60s %s%s", cfg, sl_series_names[k], raw);
+				else
+					snprintf(cu->name, sizeof cu->name, "%.70s%s", cfg, raw);
+				if (seeds > 1 && strlen(cu->name) + 12 < sizeof cu->name)
+					snprintf(cu->name + strlen(cu->name), sizeof cu->name - strlen(cu->name), " (%d seeds)",
+						 seeds);
+			}
+			free(x);
+			free(y);
+		}
+	}
+	sl_sweep_free(sw);
+}
+
 void sl_display_curves(sl_session *s, const sl_plot_spec *spec, sl_curves *out)
 {
 	sl_workbench *wb = sl_session_workbench(s);
-	out->c = NULL;
-	out->n = 0;
+	memset(out, 0, sizeof *out);
 	int nshown = 0;
+	if (spec->sweep[0]) {
+		add_sweep(out, spec);
+		describe(out, spec);
+		return;
+	}
 	if (spec->nruns == 0) {
-		for (int i = 0; i < sl_workbench_nruns(wb); i++, nshown++)
-			add_run(out, sl_workbench_run_at(wb, i), spec);
+		/* the current task's runs (every run when there is none) */
+		const sl_task *t = sl_workbench_task(wb);
+		for (int i = 0; i < sl_workbench_nruns(wb); i++) {
+			const sl_run *r = sl_workbench_run_at(wb, i);
+			if (t && r->task != t)
+				continue;
+			add_run(out, r, spec);
+			nshown++;
+		}
 	} else {
 		for (int i = 0; i < spec->nruns; i++) {
 			const sl_run *r = sl_workbench_run(wb, spec->runs[i]);
@@ -172,11 +338,74 @@ void sl_display_curves(sl_session *s, const sl_plot_spec *spec, sl_curves *out)
 	for (int i = 0; i < out->n; i++) {
 		sl_curve *c = &out->c[i];
 		const char *raw = c->series == SL_SERIES_LOSS && spec->smooth > 0 && !c->smoothed ? " (raw)" : "";
-		if (nshown == 1)
+		if (c->series == SL_SERIES_ACC_LEN) /* one series: the run names it */
+			snprintf(c->name, sizeof c->name, "%s", c->run);
+		else if (nshown == 1)
 			snprintf(c->name, sizeof c->name, "%s%s", sl_series_names[c->series], raw);
 		else
 			snprintf(c->name, sizeof c->name, "%s %s%s", c->run, sl_series_names[c->series], raw);
 	}
+	describe(out, spec);
+}
+
+/* The title and axis labels of a figure of cv. */
+static void describe(sl_curves *cv, const sl_plot_spec *spec)
+{
+	/* the runs drawn, in order, once each */
+	char runs[96] = "";
+	size_t k = 0;
+	int nr = 0;
+	for (int i = 0; i < cv->n; i++) {
+		int dup = 0;
+		for (int j = 0; j < i; j++)
+			dup |= !strcmp(cv->c[j].run, cv->c[i].run);
+		if (dup)
+			continue;
+		if (nr++ < 6 && k < sizeof runs)
+			k += (size_t)snprintf(runs + k, sizeof runs - k, "%s%s", k ? ", " : "", cv->c[i].run);
+	}
+	if (nr > 6 && k < sizeof runs)
+		snprintf(runs + k, sizeof runs - k, " and %d more", nr - 6);
+	if (spec->series == 1u << SL_SERIES_ACC_LEN) {
+		snprintf(cv->title, sizeof cv->title, "Accuracy against sequence length: %s", nr ? runs : "no run");
+		snprintf(cv->xlabel, sizeof cv->xlabel, "sequence length");
+		snprintf(cv->ylabel, sizeof cv->ylabel, "accuracy");
+		cv->yfixed = 1;
+		cv->ylo = 0;
+		cv->yhi = 1.05;
+		return;
+	}
+	char what[96] = "";
+	k = 0;
+	int losses = 0, others = 0;
+	for (int i = 0; i < SL_SERIES_COUNT; i++)
+		if (spec->series & 1u << i) {
+			if (k < sizeof what)
+				k += (size_t)snprintf(what + k, sizeof what - k, "%s%s", k ? ", " : "", sl_series_names[i]);
+			if (i == SL_SERIES_LOSS || i == SL_SERIES_VAL_LOSS)
+				losses++;
+			else
+				others++;
+		}
+	if (spec->sweep[0])
+		snprintf(cv->title, sizeof cv->title, "%s of sweep %s (each combination's mean over its seeds)%s", what,
+			 spec->sweep, spec->smooth > 0 && spec->series & 1u << SL_SERIES_LOSS ? ", loss smoothed" : "");
+	else
+		snprintf(cv->title, sizeof cv->title, "%s of %s%s", what, nr ? runs : "no run",
+			 spec->smooth > 0 && spec->series & 1u << SL_SERIES_LOSS ? " (loss smoothed)" : "");
+	snprintf(cv->xlabel, sizeof cv->xlabel, "step");
+	if (!others)
+		snprintf(cv->ylabel, sizeof cv->ylabel, "cross-entropy per token (nats)");
+	else if (!losses && spec->series == 1u << SL_SERIES_LR)
+		snprintf(cv->ylabel, sizeof cv->ylabel, "learning rate");
+	else if (!losses && !(spec->series & 1u << SL_SERIES_LR)) {
+		snprintf(cv->ylabel, sizeof cv->ylabel, "accuracy / error rate");
+		cv->yfixed = 1; /* headroom: an accuracy of 1 stays inside the frame */
+		cv->ylo = 0;
+		cv->yhi = 1.05;
+	}
+	else
+		snprintf(cv->ylabel, sizeof cv->ylabel, "value");
 }
 
 void sl_curves_free(sl_curves *c)
@@ -199,10 +428,14 @@ static const char *spec_text(const sl_plot_spec *p, char *buf, size_t n)
 	for (int i = 0; i < SL_SERIES_COUNT && k < n; i++)
 		if (p->series & 1u << i)
 			k += (size_t)snprintf(buf + k, n - k, "%s%s", k ? "," : "", sl_series_names[i]);
-	if (k < n)
+	if (p->sweep[0] && k < n)
+		k += (size_t)snprintf(buf + k, n - k, " sweep=%s", p->sweep);
+	else if (k < n)
 		k += (size_t)snprintf(buf + k, n - k, " runs=");
-	if (!p->nruns && k < n)
-		k += (size_t)snprintf(buf + k, n - k, "all");
+	if (p->sweep[0])
+		;
+	else if (!p->nruns && k < n)
+		k += (size_t)snprintf(buf + k, n - k, "task");
 	for (int i = 0; i < p->nruns && k < n; i++)
 		k += (size_t)snprintf(buf + k, n - k, "%s%s", i ? "," : "", p->runs[i]);
 	if (k < n)
@@ -238,7 +471,15 @@ static void print_points(sl_session *s, const sl_plot_spec *spec)
 			ema(sm, c->n, spec->smooth);
 		}
 		for (int j = 0; j < c->n; j++) {
-			if (smooth)
+			if (spec->sweep[0] && smooth)
+				sl_out(s, "sweep=%s curve=\"%s\" series=%s step=%.0f value=%.6g smoothed=%.6g", spec->sweep,
+				       c->run, sl_series_names[c->series], c->x[j], c->y[j], sm[j]);
+			else if (spec->sweep[0])
+				sl_out(s, "sweep=%s curve=\"%s\" series=%s step=%.0f value=%.6g", spec->sweep, c->run,
+				       sl_series_names[c->series], c->x[j], c->y[j]);
+			else if (c->series == SL_SERIES_ACC_LEN)
+				sl_out(s, "run=%s series=acc_len length=%.0f value=%.6g", c->run, c->x[j], c->y[j]);
+			else if (smooth)
 				sl_out(s, "run=%s series=%s step=%.0f value=%.6g smoothed=%.6g", c->run,
 				       sl_series_names[c->series], c->x[j], c->y[j], sm[j]);
 			else
@@ -272,6 +513,15 @@ static int parse_spec(sl_session *s, sl_args *a, sl_plot_spec *p, int *given)
 		p->logy = on;
 		*given = 1;
 	}
+	const char *sweep = NULL;
+	if (sl_args_str(a, "sweep", &sweep)) {
+		sl_sweep *sw = sl_sweep_load(sweep);
+		if (!sw)
+			return sl_fail(s, "sweep=%s: %s", sweep, sl_error());
+		sl_sweep_free(sw);
+		snprintf(p->sweep, sizeof p->sweep, "%s", sweep);
+		*given = 1;
+	}
 	for (const char *wd; (wd = sl_args_word(a));) {
 		*given = 1;
 		int k;
@@ -299,9 +549,17 @@ static int parse_spec(sl_session *s, sl_args *a, sl_plot_spec *p, int *given)
 			const char *near = sl_args_suggest(wd, cands);
 			if (near)
 				return sl_args_fail(a, "'%s' is neither a run nor a series; did you mean '%s'?", wd, near);
-			return sl_args_fail(a, "'%s' is neither a run nor a series (loss lr val_loss val_acc cer)", wd);
+			return sl_args_fail(a, "'%s' is neither a run nor a series (loss lr val_loss val_acc cer acc_len)",
+					    wd);
 		}
 	}
+	if (p->sweep[0] && p->nruns)
+		return sl_fail(s, "sweep= draws the sweep's combinations, not runs: give one or the other");
+	if (p->sweep[0] && series & 1u << SL_SERIES_ACC_LEN)
+		return sl_fail(s, "a sweep has no accuracy-vs-length tables (eval RUN lengths=... on a run)");
+	if (series & 1u << SL_SERIES_ACC_LEN && series != 1u << SL_SERIES_ACC_LEN)
+		return sl_fail(s, "acc_len has lengths on its x axis, the other series steps: plot it alone "
+				  "('plot acc_len RUN...')");
 	if (series)
 		p->series = series;
 	return SL_OK;
@@ -459,6 +717,27 @@ int sl_cmd_unwatch(sl_session *s, sl_args *a)
 	sl_out(s, "unwatched=\"%s\"", d->watch);
 	free(d->watch);
 	d->watch = NULL;
+	return SL_OK;
+}
+
+int sl_cmd_heatmap(sl_session *s, sl_args *a)
+{
+	sl_display *d = display_of(s);
+	const char *verb = sl_args_word(a), *file = sl_args_word(a);
+	if (sl_args_end(a) != SL_OK)
+		return SL_ERR;
+	if (!verb || strcmp(verb, "save"))
+		return sl_args_fail(a, "expected 'heatmap save FILE' (.png, .svg or .pdf)");
+	if (!file)
+		return sl_args_fail(a, "heatmap save needs a FILE (.png, .svg or .pdf)");
+	const sl_view *v = sl_display_last_view(s);
+	if (!v)
+		return sl_fail(s, "no heatmap yet: 'attn RUN WORD' or 'ssm RUN WORD' shows one");
+	if (!d->hooks.save_view)
+		return sl_fail(s, "this front-end cannot write images");
+	if (d->hooks.save_view(d->hooks.ud, s, file, v) != SL_OK)
+		return sl_fail(s, "%s", sl_error());
+	sl_out(s, "saved=%s heatmaps=%d", file, v->n);
 	return SL_OK;
 }
 

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include "seqlab/args.h"
 #include "seqlab/commands.h"
+#include "seqlab/display.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +50,7 @@ struct sl_session {
 	int async;                     /* the front-end ticks training itself */
 	sl_view_fn view;
 	void *view_ud;
+	int text_width; /* help's wrap width (0: 72) */
 	sl_filter_fn filter; /* the commands an untrusted text may run */
 	void *filter_ud;
 };
@@ -117,6 +119,16 @@ int sl_session_async(const sl_session *s)
 	return s->async;
 }
 
+void sl_session_set_text_width(sl_session *s, int cols)
+{
+	s->text_width = cols < 20 ? 20 : cols > 200 ? 200 : cols;
+}
+
+int sl_session_text_width(const sl_session *s)
+{
+	return s->text_width ? s->text_width : 72;
+}
+
 void sl_session_set_view(sl_session *s, sl_view_fn fn, void *ud)
 {
 	s->view = fn;
@@ -125,6 +137,7 @@ void sl_session_set_view(sl_session *s, sl_view_fn fn, void *ud)
 
 void sl_session_view(sl_session *s, const sl_view *v)
 {
+	sl_display_keep_view(s, v); /* for `heatmap save` */
 	if (s->view) {
 		s->view(s->view_ud, v);
 		return;

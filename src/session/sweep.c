@@ -912,19 +912,20 @@ static int cmp_stat(const void *a, const void *b, void *ctx)
 	return x->conf - y->conf;
 }
 
-/* The series (0 loss, else an evaluation column: 6 val_loss, 7 val_acc, 8
- * cer) of point k's history file: *n points into x, y (malloc'ed). */
+/* Column col of point k's history file (3 loss, 4 lr: the per-step rows;
+ * 6 val_loss, 7 val_acc, 8 cer: the evaluations): *n points into x, y
+ * (malloc'ed). */
 static int point_curve(const sl_sweep *sw, int k, int col, double **x, double **y)
 {
 	char path[256];
 	snprintf(path, sizeof path, "%s.sweep/curves/point-%d.csv", sw->name, k);
-	char *t = sl_session_read_file(path);
-	int n = 0, cap = 64;
+	char *t = access(path, F_OK) == 0 ? sl_session_read_file(path) : NULL;
+	int n = 0, cap = 64, eval = col >= 6;
 	*x = sl_xmalloc((size_t)cap * sizeof **x);
 	*y = sl_xmalloc((size_t)cap * sizeof **y);
 	char *save = NULL;
 	for (char *l = t ? strtok_r(t, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
-		if (strncmp(l, col ? "eval," : "train,", col ? 5 : 6))
+		if (strncmp(l, eval ? "eval," : "train,", eval ? 5 : 6))
 			continue;
 		char *f[12];
 		if (sl_split(l, ',', f, 12) != 12)
@@ -934,52 +935,62 @@ static int point_curve(const sl_sweep *sw, int k, int col, double **x, double **
 			*y = sl_xrealloc(*y, (size_t)cap * sizeof **y);
 		}
 		(*x)[n] = strtod(f[1], NULL);
-		(*y)[n] = strtod(f[col ? col : 3], NULL);
+		(*y)[n] = strtod(f[col], NULL);
 		n++;
 	}
 	free(t);
 	return n;
 }
 
+int sl_sweep_nconf(const sl_sweep *sw)
+{
+	return sw->nconf;
+}
+
+int sl_sweep_mean_curve(const sl_sweep *sw, int conf, int col, double **mx, double **my, int *seeds)
+{
+	int len = -1;
+	double *sum = NULL;
+	*mx = NULL;
+	*seeds = 0;
+	for (int si = 0; si < sw->nseeds; si++) {
+		double *x, *y;
+		int n = point_curve(sw, conf * sw->nseeds + si, col, &x, &y);
+		if (n > 0) {
+			if (len < 0) {
+				len = n;
+				*mx = x;
+				x = NULL;
+				sum = sl_xcalloc((size_t)n, sizeof *sum);
+			}
+			len = SL_MIN(len, n);
+			for (int i = 0; i < len; i++)
+				sum[i] += y[i];
+			(*seeds)++;
+		}
+		free(x);
+		free(y);
+	}
+	for (int i = 0; i < len; i++)
+		sum[i] /= *seeds;
+	*my = sum;
+	return len > 0 ? len : 0;
+}
+
 /* Prints each option combination's curve of series (mean over its seeds,
  * over the steps all of them reached) as key=value lines. */
 static void show_curves(sl_session *s, const sl_sweep *sw, int series, const int *order, int nc)
 {
-	static const int cols[4] = { 7, 6, 0, 8 }; /* val_acc val_loss loss cer */
+	static const int cols[4] = { 7, 6, 3, 8 }; /* val_acc val_loss loss cer */
 	for (int c = 0; c < nc; c++) {
-		int conf = order[c], len = -1;
-		double *mx = NULL, *sum = NULL;
-		for (int si = 0; si < sw->nseeds; si++) {
-			double *x, *y;
-			int n = point_curve(sw, conf * sw->nseeds + si, cols[series], &x, &y);
-			if (n > 0) {
-				if (len < 0) {
-					len = n;
-					mx = x;
-					x = NULL;
-					sum = sl_xcalloc((size_t)n, sizeof *sum);
-				}
-				len = SL_MIN(len, n);
-				for (int i = 0; i < len; i++)
-					sum[i] += y[i];
-			}
-			free(x);
-			free(y);
-		}
+		double *mx, *my;
+		int seeds, len = sl_sweep_mean_curve(sw, order[c], cols[series], &mx, &my, &seeds);
 		char cfg[512];
-		sl_sweep_config(sw, conf * sw->nseeds, cfg, sizeof cfg);
-		int seeds = 0;
-		for (int si = 0; si < sw->nseeds; si++) {
-			double *x, *y;
-			seeds += point_curve(sw, conf * sw->nseeds + si, cols[series], &x, &y) > 0;
-			free(x);
-			free(y);
-		}
+		sl_sweep_config(sw, order[c] * sw->nseeds, cfg, sizeof cfg);
 		for (int i = 0; i < len; i++)
-			sl_out(s, "curve=\"%s\" series=%s step=%.0f value=%.6g", cfg, metric_names[series], mx[i],
-			       sum[i] / seeds);
+			sl_out(s, "curve=\"%s\" series=%s step=%.0f value=%.6g", cfg, metric_names[series], mx[i], my[i]);
 		free(mx);
-		free(sum);
+		free(my);
 	}
 }
 
@@ -1107,6 +1118,7 @@ static int merge(const sl_sweep *sw, int *nrows, int *nfiles)
 typedef struct worker {
 	pid_t pid;
 	int point;
+	double t0; /* when it started */
 } worker;
 
 /* Starts `SELF --sweep FILE --shard K/NP` with its output in a log. */
@@ -1164,24 +1176,58 @@ static int collect(const sl_sweep *sw, int k, sl_sweep_row *row, char *have)
 	return found ? 0 : -1;
 }
 
-static int sweep_run(sl_session *s, const sl_sweep *sw, int jobs, int max)
+/* A `sweep run`: its workers, advanced by sl_sweep_job_tick (in the
+ * background on the screen, in a loop in plain mode). */
+struct sl_sweep_job {
+	sl_sweep *sw;
+	char self[4096], file[256], logs[160];
+	int np, jobs, todo, ndone, started, running, failed, next, finished;
+	char *done, *have;
+	worker *w;
+	double t0;
+	double point_s; /* wall seconds of the points finished here */
+	int stopped;
+};
+
+void sl_sweep_job_free(sl_sweep_job *j)
+{
+	if (!j)
+		return;
+	for (int i = 0; i < j->jobs; i++) /* a job dropped while its workers run */
+		if (j->w[i].pid > 0) {
+			kill(j->w[i].pid, SIGKILL);
+			waitpid(j->w[i].pid, NULL, 0);
+		}
+	sl_sweep_free(j->sw);
+	free(j->done);
+	free(j->have);
+	free(j->w);
+	free(j);
+}
+
+sl_sweep_job *sl_sweep_job_start(sl_session *s, sl_sweep *sw, int jobs, int max)
 {
 	char self[4096];
 	ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (sl <= 0)
-		return sl_fail(s, "cannot find the seqlab binary to start workers (/proc/self/exe: %s)", strerror(errno));
+	if (sl <= 0) {
+		sl_fail(s, "cannot find the seqlab binary to start workers (/proc/self/exe: %s)", strerror(errno));
+		sl_sweep_free(sw);
+		return NULL;
+	}
 	self[sl] = 0;
-	char file[256], logs[160];
-	snprintf(file, sizeof file, "%s.sweep/sweep.sl", sw->name);
-	snprintf(logs, sizeof logs, "%s.sweep/logs", sw->name);
-	mkdir(logs, 0777);
-	int np = sl_sweep_npoints(sw), ndone;
+	sl_sweep_job *j = sl_xcalloc(1, sizeof *j);
+	j->sw = sw;
+	memcpy(j->self, self, (size_t)sl + 1);
+	snprintf(j->file, sizeof j->file, "%s.sweep/sweep.sl", sw->name);
+	snprintf(j->logs, sizeof j->logs, "%s.sweep/logs", sw->name);
+	mkdir(j->logs, 0777);
+	int np = j->np = sl_sweep_npoints(sw);
 	/* which points have a row in results.tsv */
-	char *have = sl_xcalloc((size_t)np + 1, 1);
+	j->have = sl_xcalloc((size_t)np + 1, 1);
 	char main_path[256];
 	int ignored = 0;
 	sl_sweep_row *tmp_rows = sl_xcalloc((size_t)np + 1, sizeof *tmp_rows);
-	read_rows(sw, sl_sweep_results_path(sw, 0, 0, main_path, sizeof main_path), tmp_rows, have, &ignored);
+	read_rows(sw, sl_sweep_results_path(sw, 0, 0, main_path, sizeof main_path), tmp_rows, j->have, &ignored);
 	free(tmp_rows);
 	/* rows a killed `sweep run` left in per-point files */
 	for (int k = 0; k < np; k++) {
@@ -1189,89 +1235,180 @@ static int sweep_run(sl_session *s, const sl_sweep *sw, int jobs, int max)
 		snprintf(path, sizeof path, "%s.sweep/results-%d-of-%d.tsv", sw->name, k, np);
 		sl_sweep_row r;
 		if (access(path, F_OK) == 0)
-			collect(sw, k, &r, have);
+			collect(sw, k, &r, j->have);
 	}
-	char *done = done_map(sw, &ndone);
-	int todo = 0;
+	j->done = done_map(sw, &j->ndone);
 	for (int k = 0; k < np; k++)
-		todo += !done[k];
-	if (max && todo > max)
-		todo = max;
-	sl_out(s, "sweep=%s points=%d done=%d todo=%d jobs=%d", sw->name, np, ndone, todo, jobs);
-	worker *w = sl_xcalloc((size_t)jobs, sizeof *w);
-	int running = 0, next = 0, started = 0, failed = 0, interrupted = 0;
+		j->todo += !j->done[k];
+	if (max && j->todo > max)
+		j->todo = max;
+	j->jobs = jobs;
+	j->w = sl_xcalloc((size_t)jobs, sizeof *j->w);
+	j->t0 = sl_now();
+	sl_out(s, "sweep=%s points=%d done=%d todo=%d jobs=%d", sw->name, np, j->ndone, j->todo, jobs);
+	return j;
+}
+
+/* The closing line; SL_ERR with the error set when points failed or the
+ * run was stopped. */
+static int job_end(sl_session *s, sl_sweep_job *j)
+{
+	const sl_sweep *sw = j->sw;
+	sl_out(s, "sweep=%s done=%d/%d failed=%d seconds=%.1f%s", sw->name, j->ndone, j->np, j->failed,
+	       sl_now() - j->t0, j->stopped ? " stopped=interrupted" : "");
+	if (j->stopped) {
+		sl_errorf("sweep %s stopped with %d of %d points done (finished points are kept); 'sweep run %s' goes on",
+			  sw->name, j->ndone, j->np, sw->name);
+		return SL_ERR;
+	}
+	if (j->failed) {
+		sl_errorf("sweep %s: %d points failed", sw->name, j->failed);
+		return SL_ERR;
+	}
+	return SL_OK;
+}
+
+/* Takes the row of the worker that ended (pid, status), if it is ours. */
+static void job_reap(sl_session *s, sl_sweep_job *j, pid_t pid, int status)
+{
+	const sl_sweep *sw = j->sw;
+	int slot = -1;
+	for (int i = 0; i < j->jobs; i++)
+		if (j->w[i].pid == pid)
+			slot = i;
+	if (slot < 0)
+		return; /* not ours */
+	int k = j->w[slot].point;
+	j->w[slot].pid = 0;
+	j->running--;
+	sl_sweep_row row;
+	if (collect(sw, k, &row, j->have) == 0) {
+		j->finished++;
+		j->point_s += sl_now() - j->w[slot].t0;
+		row_summary(s, sw, &row, ++j->ndone);
+	} else if (!j->stopped) {
+		j->failed++;
+		sl_info(s, "sweep %s: point %d failed (%s %d); see %s/worker-%d.log", sw->name, k,
+			WIFSIGNALED(status) ? "signal" : "exit status",
+			WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), j->logs, k);
+	}
+}
+
+int sl_sweep_job_tick(sl_session *s, sl_sweep_job *j, double seconds, int *finished)
+{
+	*finished = 0;
 	double t0 = sl_now();
-	sl_session_clear_interrupt(s);
 	for (;;) {
-		if (sl_session_interrupted(s) && !interrupted) {
-			interrupted = 1;
-			for (int i = 0; i < jobs; i++)
-				if (w[i].pid > 0)
-					kill(w[i].pid, SIGTERM);
+		if (sl_session_interrupted(s)) {
+			sl_session_clear_interrupt(s);
+			*finished = 1;
+			return sl_sweep_job_stop(s, j);
 		}
-		while (!interrupted && running < jobs && started < todo) {
-			while (next < np && done[next])
-				next++;
-			if (next >= np)
+		while (j->running < j->jobs && j->started < j->todo) {
+			while (j->next < j->np && j->done[j->next])
+				j->next++;
+			if (j->next >= j->np)
 				break;
 			int slot = 0;
-			while (w[slot].pid > 0)
+			while (j->w[slot].pid > 0)
 				slot++;
 			char log[256];
-			snprintf(log, sizeof log, "%s/worker-%d.log", logs, next);
-			pid_t pid = spawn(self, file, next, np, log);
+			snprintf(log, sizeof log, "%s/worker-%d.log", j->logs, j->next);
+			pid_t pid = spawn(j->self, j->file, j->next, j->np, log);
 			if (pid < 0) {
-				free(w);
-				free(done);
-				free(have);
-				return sl_fail(s, "cannot start a worker: %s", strerror(errno));
+				int e = errno;
+				*finished = 1;
+				sl_sweep_job_stop(s, j);
+				sl_errorf("cannot start a worker: %s", strerror(e));
+				return SL_ERR;
 			}
-			w[slot] = (worker){ .pid = pid, .point = next };
-			done[next] = 1;
-			next++;
-			running++;
-			started++;
+			j->w[slot] = (worker){ .pid = pid, .point = j->next, .t0 = sl_now() };
+			j->done[j->next] = 1;
+			j->next++;
+			j->running++;
+			j->started++;
 		}
-		if (!running)
-			break;
+		if (!j->running) {
+			*finished = 1;
+			return job_end(s, j);
+		}
 		int status;
-		pid_t pid = waitpid(-1, &status, WNOHANG);
-		if (pid <= 0) {
-			struct timespec ts = { 0, 20 * 1000 * 1000 };
-			nanosleep(&ts, NULL);
+		pid_t pid = -1;
+		for (int i = 0; i < j->jobs && pid <= 0; i++)
+			if (j->w[i].pid > 0)
+				pid = waitpid(j->w[i].pid, &status, WNOHANG);
+		if (pid > 0) {
+			job_reap(s, j, pid, status);
 			continue;
 		}
-		int slot = -1;
-		for (int i = 0; i < jobs; i++)
-			if (w[i].pid == pid)
-				slot = i;
-		if (slot < 0)
-			continue; /* not ours */
-		int k = w[slot].point;
-		w[slot].pid = 0;
-		running--;
-		sl_sweep_row row;
-		if (collect(sw, k, &row, have) == 0) {
-			row_summary(s, sw, &row, ++ndone);
-		} else if (!interrupted) {
-			failed++;
-			sl_info(s, "sweep %s: point %d failed (%s %d); see %s/worker-%d.log", sw->name, k,
-				WIFSIGNALED(status) ? "signal" : "exit status",
-				WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), logs, k);
+		double left = seconds - (sl_now() - t0);
+		if (left <= 0)
+			return SL_OK;
+		struct timespec ts = { 0, (long)(SL_MIN(left, 0.02) * 1e9) };
+		nanosleep(&ts, NULL);
+	}
+}
+
+int sl_sweep_job_stop(sl_session *s, sl_sweep_job *j)
+{
+	j->stopped = 1;
+	/* SIGTERM ends a worker where it is (its point has no row yet: a row
+	 * is one write, after the point); SIGKILL after a few seconds */
+	for (int i = 0; i < j->jobs; i++)
+		if (j->w[i].pid > 0)
+			kill(j->w[i].pid, SIGTERM);
+	double t0 = sl_now();
+	int killed = 0;
+	while (j->running) {
+		int status, reaped = 0;
+		for (int i = 0; i < j->jobs; i++) {
+			pid_t pid = j->w[i].pid > 0 ? waitpid(j->w[i].pid, &status, WNOHANG) : 0;
+			if (pid > 0) {
+				job_reap(s, j, pid, status);
+				reaped = 1;
+			}
 		}
+		if (reaped)
+			continue;
+		if (!killed && sl_now() - t0 > 3) {
+			for (int i = 0; i < j->jobs; i++)
+				if (j->w[i].pid > 0)
+					kill(j->w[i].pid, SIGKILL);
+			killed = 1;
+		}
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
 	}
-	free(w);
-	free(done);
-	free(have);
-	sl_out(s, "sweep=%s done=%d/%d failed=%d seconds=%.1f%s", sw->name, ndone, np, failed, sl_now() - t0,
-	       interrupted ? " stopped=interrupted" : "");
-	if (interrupted) {
-		sl_session_clear_interrupt(s);
-		return sl_fail(s, "interrupted with %d of %d points done; 'sweep run %s' goes on", ndone, np, sw->name);
+	return job_end(s, j);
+}
+
+void sl_sweep_job_progress(const sl_sweep_job *j, sl_sweep_progress *p)
+{
+	memset(p, 0, sizeof *p);
+	p->name = j->sw->name;
+	p->done = j->ndone;
+	p->points = j->np;
+	p->todo = j->todo;
+	p->finished = j->finished;
+	p->running = j->running;
+	p->failed = j->failed;
+	p->elapsed = sl_now() - j->t0;
+	p->eta = -1;
+	if (j->finished) {
+		/* the mean point's time: what the running points still need, and
+		 * the points not started, shared by the workers */
+		double m = j->point_s / j->finished, work = (double)(j->todo - j->started) * m;
+		double now = sl_now();
+		for (int i = 0; i < j->jobs; i++)
+			if (j->w[i].pid > 0)
+				work += SL_MAX(m - (now - j->w[i].t0), 0.0);
+		p->eta = work / SL_MAX(1, SL_MIN(j->jobs, j->todo - j->finished));
 	}
-	if (failed)
-		return sl_fail(s, "%d points failed", failed);
-	return SL_OK;
+}
+
+const char *sl_sweep_job_name(const sl_sweep_job *j)
+{
+	return j->sw->name;
 }
 
 /* ---- the command ---- */
@@ -1310,7 +1447,7 @@ static int dry_run(sl_session *s, const sl_sweep *sw)
 static int cmd_define(sl_session *s, sl_args *a, const char *name)
 {
 	if (sl_workbench_training(sl_session_workbench(s)))
-		return sl_fail(s, "a run is training; 'stop' it first");
+		return sl_fail(s, "%s; 'stop' it first", sl_workbench_busy_text(sl_session_workbench(s)));
 	const char *kind = sl_args_word(a);
 	if (!kind)
 		return sl_args_fail(a, "expected sweep NAME = KIND key=v1,v2 ... steps=N");
@@ -1379,7 +1516,13 @@ int sl_cmd_sweep(sl_session *s, sl_args *a)
 		return sl_fail(s, "%s", sl_error());
 	int st;
 	if (!strcmp(w1, "run")) {
-		st = sweep_run(s, sw, (int)jobs, (int)max);
+		sl_workbench *wb = sl_session_workbench(s);
+		if (sl_workbench_training(wb)) {
+			sl_sweep_free(sw);
+			return sl_fail(s, "%s; 'stop' it first", sl_workbench_busy_text(wb));
+		}
+		sl_sweep_job *j = sl_sweep_job_start(s, sw, (int)jobs, (int)max);
+		return j ? sl_workbench_run_sweep(s, j) : SL_ERR;
 	} else if (!strcmp(w1, "show")) {
 		st = sl_sweep_show(s, sw, curves);
 	} else {

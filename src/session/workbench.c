@@ -4,6 +4,8 @@
 #include "seqlab/commands.h"
 #include "seqlab/display.h"
 #include "seqlab/piglatin.h"
+#include "seqlab/recall.h"
+#include "seqlab/sweep.h"
 #include "seqlab/task_cmds.h"
 #include "seqlab/transformer.h"
 #include "seqlab/views.h"
@@ -26,7 +28,6 @@ typedef struct train_job {
 	sl_run *run;
 	int active;
 	int64_t until_step;      /* stop at this step (-1: none) */
-	int64_t until_epoch;     /* stop at this epoch count (-1: none) */
 	int metric;              /* condition on an evaluation: -1 none, else METRIC_* */
 	int ge;                  /* 1: metric >= x, 0: metric <= x */
 	double x;
@@ -34,9 +35,8 @@ typedef struct train_job {
 	int64_t max_steps;       /* cap on steps (0: none) */
 	int eval_every;          /* evaluate every N steps (0: at each epoch end) */
 	double wall0;            /* wall clock at start (for train_s) */
-	int64_t step0, epoch0, words0;
+	int64_t step0, words0;
 	double seconds0;
-	int epoch_batches;       /* at start, for the progress of N epochs */
 	int nevals0;             /* the run's evaluations at start */
 	int no_final;            /* final=off: no evaluation after the last step */
 	int met;                 /* the condition held */
@@ -48,6 +48,7 @@ struct sl_workbench {
 	sl_run *runs[MAX_RUNS];
 	int nruns;
 	train_job job;
+	sl_sweep_job *sweep;     /* a `sweep run` in the background, or NULL */
 	sl_display *display;     /* what plot and watch chose (display.h) */
 };
 
@@ -69,6 +70,7 @@ void sl_workbench_free(sl_workbench *wb)
 		sl_run_free(wb->runs[i]);
 	if (wb->task)
 		sl_task_unref(wb->task);
+	sl_sweep_job_free(wb->sweep);
 	sl_display_free(wb->display);
 	free(wb);
 }
@@ -103,6 +105,12 @@ sl_run *sl_workbench_run(sl_workbench *wb, const char *name)
 	return NULL;
 }
 
+void sl_workbench_mark_saved(sl_workbench *wb)
+{
+	for (int i = 0; i < wb->nruns; i++)
+		wb->runs[i]->saved_step = wb->runs[i]->step;
+}
+
 int sl_workbench_nruns(const sl_workbench *wb)
 {
 	return wb->nruns;
@@ -115,7 +123,42 @@ sl_run *sl_workbench_run_at(sl_workbench *wb, int i)
 
 int sl_workbench_training(const sl_workbench *wb)
 {
-	return wb->job.active;
+	return wb->job.active || wb->sweep;
+}
+
+const char *sl_workbench_busy_text(const sl_workbench *wb)
+{
+	static __thread char buf[128];
+	if (wb->job.active)
+		snprintf(buf, sizeof buf, "run '%s' is training", wb->job.run->name);
+	else if (wb->sweep)
+		snprintf(buf, sizeof buf, "sweep '%s' is running", sl_sweep_job_name(wb->sweep));
+	else
+		buf[0] = 0;
+	return buf;
+}
+
+int sl_workbench_sweep_progress(sl_session *s, sl_sweep_progress *p)
+{
+	sl_workbench *wb = sl_session_workbench(s);
+	if (!wb->sweep)
+		return 0;
+	sl_sweep_job_progress(wb->sweep, p);
+	return 1;
+}
+
+int sl_workbench_run_sweep(sl_session *s, sl_sweep_job *j)
+{
+	sl_workbench *wb = sl_session_workbench(s);
+	SL_ASSERT(!wb->job.active && !wb->sweep);
+	wb->sweep = j;
+	sl_session_clear_interrupt(s);
+	if (sl_session_async(s))
+		return SL_OK; /* the front-end ticks it */
+	while (wb->sweep)
+		if (sl_workbench_tick(s, 3600) != SL_OK)
+			return SL_ERR;
+	return SL_OK;
 }
 
 void sl_workbench_complete_runs(sl_session *s, const char *prefix, void (*add)(void *, const char *), void *ctx)
@@ -208,8 +251,9 @@ static int optim_apply(sl_run *r, const optim_args *o, sl_session *s)
 	sl_sched sc = o->sc;
 	sc.lr = o->oc.lr;
 	int nb = sl_run_epoch_batches(r, o->bsz);
-	if (sc.kind == SL_SCHED_COSINE)
-		sc.total = o->steps ? o->steps : (int64_t)o->epochs * nb / (o->oc.accum ? o->oc.accum : 1);
+	int accum = o->oc.accum ? o->oc.accum : 1;
+	if (sc.kind == SL_SCHED_COSINE) /* the updates of `epochs` epochs, the last one's included */
+		sc.total = o->steps ? o->steps : ((int64_t)o->epochs * nb + accum - 1) / accum;
 	if (sc.kind == SL_SCHED_COSINE && sc.total <= sc.warmup)
 		sc.total = sc.warmup + 1;
 	sl_sched_reset(&sc);
@@ -443,7 +487,7 @@ int sl_cmd_optim(sl_session *s, sl_args *a)
 		o.sc.threshold = v;
 	if (sl_args_end(a) != SL_OK)
 		return SL_ERR;
-	if (sl_workbench_training(sl_session_workbench(s)) && sl_session_workbench(s)->job.run == r)
+	if (sl_session_workbench(s)->job.active && sl_session_workbench(s)->job.run == r)
 		return sl_fail(s, "run '%s' is training; 'stop' it first", r->name);
 	if (o.sc.kind == SL_SCHED_STEP && o.sc.step_size < 1)
 		return sl_args_fail(a, "sched=step needs step_size=N");
@@ -525,11 +569,29 @@ static int parse_max(sl_args *a, const char *v, train_job *j)
 	return SL_OK;
 }
 
+/* Whether r's schedule has ended: its lr is 0 from step `total` on (cosine
+ * with min_lr 0). */
+static int sched_ends(const sl_run *r)
+{
+	return r->sched.kind == SL_SCHED_COSINE && sl_sched_lr(&r->sched, r->sched.total) <= 0;
+}
+
+/* " cer=X" on a task that has a character error rate (Pig-Latin), else "". */
+static const char *cer_field(const sl_run *r, double cer, char *buf, size_t n)
+{
+	if (sl_pl_task_data(r->task))
+		snprintf(buf, n, " cer=%.4f", cer);
+	else
+		buf[0] = 0;
+	return buf;
+}
+
 static void emit_eval(sl_session *s, const sl_run *r, const sl_eval *e)
 {
-	sl_out(s, "run=%s epoch=%lld step=%lld loss=%.4f val_loss=%.4f val_acc=%.4f cer=%.4f lr=%.3g train_s=%.1f", r->name,
-	       (long long)e->epoch, (long long)e->step, e->train_loss, e->val_loss, e->val_acc, e->cer,
-	       r->nsteps ? r->lr[r->nsteps - 1] : r->ocfg.lr, e->seconds);
+	char cer[32];
+	sl_out(s, "run=%s epoch=%lld step=%lld loss=%.4f val_loss=%.4f val_acc=%.4f%s lr=%.3g train_s=%.1f", r->name,
+	       (long long)e->epoch, (long long)e->step, e->train_loss, e->val_loss, e->val_acc,
+	       cer_field(r, e->cer, cer, sizeof cer), r->nsteps ? r->lr[r->nsteps - 1] : r->ocfg.lr, e->seconds);
 }
 
 /* What the job has done so far, as the one command that does exactly that
@@ -564,16 +626,40 @@ static void job_finish(sl_session *s, train_job *j)
 	double wall = sl_now() - j->wall0;
 	double trained = r->seconds - j->seconds0;
 	const sl_eval *e = r->nevals ? &r->evals[r->nevals - 1] : NULL;
-	sl_out(s, "run=%s steps=%lld epochs=%lld train_s=%.2f words_s=%.0f loss=%.4f val_loss=%.4f val_acc=%.4f stopped=%s",
-	       r->name, (long long)(r->step - j->step0), (long long)r->epoch, wall,
-	       trained > 0 ? (double)(r->words_trained - j->words0) / trained : 0.0,
-	       r->nsteps ? r->loss[r->nsteps - 1] : NAN, e ? e->val_loss : NAN, e ? e->val_acc : NAN, j->stopped);
+	/* loss= means what it means on the evaluation lines: the mean training
+	 * loss per token since the evaluation before (the last one's, if it
+	 * came at the last step) */
+	double loss = e && e->step == r->step ? e->train_loss
+		      : r->tokens_since_eval > 0 ? r->loss_sum_since_eval / r->tokens_since_eval : NAN;
+	/* steps= and epochs= count this job (epochs in batches of the run's
+	 * epoch); step= and epoch= say where the run is, as on evaluation lines */
+	int nb = sl_run_epoch_batches(r, r->bsz);
+	double epochs = nb > 0 ? (double)(r->step - j->step0) * (r->ocfg.accum ? r->ocfg.accum : 1) / nb : 0;
+	char ep[32];
+	if (epochs == floor(epochs))
+		snprintf(ep, sizeof ep, "%.0f", epochs);
+	else
+		snprintf(ep, sizeof ep, "%.2f", epochs);
+	sl_out(s, "run=%s steps=%lld epochs=%s step=%lld epoch=%lld train_s=%.2f words_s=%.0f loss=%.4f val_loss=%.4f "
+		  "val_acc=%.4f stopped=%s",
+	       r->name, (long long)(r->step - j->step0), ep, (long long)r->step, (long long)r->epoch, wall,
+	       trained > 0 ? (double)(r->words_trained - j->words0) / trained : 0.0, loss, e ? e->val_loss : NAN,
+	       e ? e->val_acc : NAN, j->stopped);
 	j->active = 0;
 }
 
 int sl_workbench_tick(sl_session *s, double seconds)
 {
 	sl_workbench *wb = sl_session_workbench(s);
+	if (wb->sweep) {
+		int finished;
+		int st = sl_sweep_job_tick(s, wb->sweep, seconds, &finished);
+		if (finished) {
+			sl_sweep_job_free(wb->sweep);
+			wb->sweep = NULL;
+		}
+		return st == SL_OK ? SL_OK : sl_fail(s, "%s", sl_error());
+	}
 	train_job *j = &wb->job;
 	if (!j->active)
 		return SL_OK;
@@ -588,6 +674,17 @@ int sl_workbench_tick(sl_session *s, double seconds)
 			sl_errorf("interrupted at step %lld (the run keeps its weights; 'train %s ...' goes on)",
 				  (long long)r->step, r->name);
 			return sl_fail(s, "%s", sl_error());
+		}
+		if (sched_ends(r) && r->step >= r->sched.total) {
+			/* nothing more to learn at lr 0 (an `until` or `max` job;
+			 * a job with an end was fitted to the schedule) */
+			j->stopped = "sched_end";
+			job_finish(s, j);
+			sl_info(s, "run %s: its cosine schedule ended at step %lld (lr 0)%s; 'train %s N epochs' on a fresh "
+				   "run stretches the schedule, 'optim %s ... epochs=N' sets a longer one",
+				r->name, (long long)r->sched.total, j->metric >= 0 ? " before the condition held" : "",
+				r->name, r->name);
+			return SL_OK;
 		}
 		int epoch_end = 0;
 		if (sl_run_step(r, pool, &epoch_end) != SL_OK) {
@@ -621,8 +718,7 @@ int sl_workbench_tick(sl_session *s, double seconds)
 				}
 			}
 		}
-		if ((j->until_step >= 0 && r->step >= j->until_step) ||
-		    (j->until_epoch >= 0 && r->epoch >= j->until_epoch)) {
+		if (j->until_step >= 0 && r->step >= j->until_step) {
 			if (!eval_now && !j->no_final) {
 				sl_eval e;
 				sl_run_eval(r, pool, &e);
@@ -664,9 +760,6 @@ void sl_workbench_progress(sl_session *s, sl_train_progress *p)
 	double f = -1;
 	if (j->until_step > j->step0)
 		f = SL_MAX(f, (double)(r->step - j->step0) / (double)(j->until_step - j->step0));
-	if (j->until_epoch > j->epoch0 && j->epoch_batches > 0)
-		f = SL_MAX(f, ((double)(r->epoch - j->epoch0) + (double)r->batch / j->epoch_batches) /
-				      (double)(j->until_epoch - j->epoch0));
 	if (j->max_steps)
 		f = SL_MAX(f, (double)(r->step - j->step0) / (double)j->max_steps);
 	if (j->max_seconds)
@@ -677,10 +770,122 @@ void sl_workbench_progress(sl_session *s, sl_train_progress *p)
 void sl_workbench_pause(sl_session *s)
 {
 	sl_workbench *wb = sl_session_workbench(s);
+	if (wb->sweep) {
+		sl_sweep_job_stop(s, wb->sweep);
+		sl_info(s, "%s", sl_error());
+		sl_sweep_job_free(wb->sweep);
+		wb->sweep = NULL;
+	}
 	if (wb->job.active) {
 		wb->job.stopped = "paused";
 		job_finish(s, &wb->job);
 	}
+}
+
+/* The shortest text that reads back as v. */
+static const char *fmt_float(float v, char *buf, size_t n)
+{
+	for (int p = 6; p < 9; p++) {
+		snprintf(buf, n, "%.*g", p, (double)v);
+		if ((float)strtod(buf, NULL) == v)
+			return buf;
+	}
+	snprintf(buf, n, "%.9g", (double)v);
+	return buf;
+}
+
+/* The `optim` line that gives r its optimizer and schedule again, with the
+ * cosine schedule `total` steps long: the settings that differ from what
+ * `optim RUN KIND sched=cosine` sets. */
+static void optim_line(const sl_run *r, int64_t total, char *buf, size_t n)
+{
+	const sl_optim_config *c = &r->ocfg;
+	optim_args base;
+	optim_defaults(&base);
+	if (c->kind != SL_OPTIM_ADAMW) {
+		base.oc = sl_optim_defaults(c->kind);
+		base.oc.clip = 1.0f;
+		if (c->kind != SL_OPTIM_SGD)
+			base.oc.lr = 3e-3f;
+	}
+	size_t k = (size_t)snprintf(buf, n, "optim %s", r->name);
+	char f[32];
+#define ADD(...)                                                                  \
+	do {                                                                      \
+		if (k < n)                                                        \
+			k += (size_t)snprintf(buf + k, n - k, __VA_ARGS__);       \
+	} while (0)
+	if (c->kind != SL_OPTIM_ADAMW)
+		ADD(" %s", optim_names[c->kind]);
+	if (c->lr != base.oc.lr)
+		ADD(" lr=%s", fmt_float(c->lr, f, sizeof f));
+	if (c->weight_decay != base.oc.weight_decay)
+		ADD(" wd=%s", fmt_float(c->weight_decay, f, sizeof f));
+	if (c->momentum != base.oc.momentum)
+		ADD(" momentum=%s", fmt_float(c->momentum, f, sizeof f));
+	if (c->nesterov != base.oc.nesterov)
+		ADD(" nesterov=%s", c->nesterov ? "on" : "off");
+	if (c->beta1 != base.oc.beta1)
+		ADD(" beta1=%s", fmt_float(c->beta1, f, sizeof f));
+	if (c->beta2 != base.oc.beta2)
+		ADD(" beta2=%s", fmt_float(c->beta2, f, sizeof f));
+	if (c->eps != base.oc.eps)
+		ADD(" eps=%s", fmt_float(c->eps, f, sizeof f));
+	if (c->clip != base.oc.clip)
+		ADD(" clip=%s", fmt_float(c->clip, f, sizeof f));
+	if (c->accum != base.oc.accum)
+		ADD(" accum=%d", c->accum);
+	if (r->bsz != base.bsz)
+		ADD(" batch=%d", r->bsz);
+	if (r->shuffle != base.shuffle)
+		ADD(" shuffle=%s", r->shuffle ? "on" : "off");
+	ADD(" sched=cosine");
+	if (r->sched.warmup != 100)
+		ADD(" warmup=%lld", (long long)r->sched.warmup);
+	if (r->sched.min_lr != 0)
+		ADD(" min_lr=%.17g", r->sched.min_lr);
+	ADD(" steps=%lld", (long long)total);
+#undef ADD
+}
+
+/* A job that ends at a known step must not run past the end of the
+ * schedule at lr 0: on a run that has not trained, the schedule is
+ * stretched to the job's end (by an `optim` line, journaled, so that replay
+ * does the same); on a trained one, the job is refused with the ways out. */
+static int fit_schedule(sl_session *s, sl_run *r, const train_job *j)
+{
+	if (!sched_ends(r) || j->until_step < 0)
+		return SL_OK;
+	int64_t end = j->until_step;
+	int accum = r->ocfg.accum ? r->ocfg.accum : 1;
+	int nb = sl_run_epoch_batches(r, r->bsz);
+	if (j->max_steps)
+		end = SL_MIN(end, r->step + j->max_steps);
+	if (end <= r->sched.total)
+		return SL_OK;
+	double per_epoch = (double)nb / accum;
+	char line[512];
+	optim_line(r, end, line, sizeof line);
+	if (r->step == 0) {
+		int64_t was = r->sched.total;
+		if (sl_session_exec(s, line, NULL) != SL_OK)
+			return SL_ERR;
+		sl_info(s, "note: run %s's cosine schedule was %lld steps (%.3g epochs) and would end at lr 0 before this "
+			   "job does; it now spans the job's %lld steps (%.3g epochs)",
+			r->name, (long long)was, (double)was / per_epoch, (long long)end, (double)end / per_epoch);
+		return SL_OK;
+	}
+	char fits[128];
+	if (r->step < r->sched.total)
+		snprintf(fits, sizeof fits, "'train %s %lld steps' stops at its end, ", r->name,
+			 (long long)(r->sched.total - r->step));
+	else
+		fits[0] = 0;
+	return sl_fail(s,
+		       "run '%s' would train %lld steps past the end of its cosine schedule (step %lld, %.3g epochs) at "
+		       "lr 0; %s'%s' stretches the schedule to this job's end (the optimizer's moments restart)",
+		       r->name, (long long)(end - SL_MAX(r->sched.total, r->step)), (long long)r->sched.total,
+		       (double)r->sched.total / per_epoch, fits, line);
 }
 
 int sl_cmd_train(sl_session *s, sl_args *a)
@@ -689,7 +894,7 @@ int sl_cmd_train(sl_session *s, sl_args *a)
 	sl_run *r = take_run(s, a);
 	if (!r)
 		return SL_ERR;
-	train_job j = { .run = r, .until_step = -1, .until_epoch = -1, .metric = -1 };
+	train_job j = { .run = r, .until_step = -1, .metric = -1 };
 	const char *w1 = sl_args_word(a);
 	const char *maxv = NULL;
 	long long every = 0;
@@ -720,8 +925,12 @@ int sl_cmd_train(sl_session *s, sl_args *a)
 			return sl_args_fail(a, "%lld what? steps or epochs", n);
 		if (!strcmp(unit, "steps") || !strcmp(unit, "step"))
 			j.until_step = r->step + n;
-		else if (!strcmp(unit, "epochs") || !strcmp(unit, "epoch"))
-			j.until_epoch = r->epoch + n;
+		else if (!strcmp(unit, "epochs") || !strcmp(unit, "epoch")) {
+			/* N epochs' worth of batches from where the run is (a paused
+			 * job's remainder is not an epoch) */
+			int nb = sl_run_epoch_batches(r, r->bsz), accum = r->ocfg.accum ? r->ocfg.accum : 1;
+			j.until_step = r->step + (n * nb + accum - 1) / accum;
+		}
 		else
 			return sl_args_fail(a, "'%s': steps or epochs", unit);
 	}
@@ -731,19 +940,19 @@ int sl_cmd_train(sl_session *s, sl_args *a)
 		return SL_ERR;
 	if (j.metric >= 0 && !j.max_seconds && !j.max_steps)
 		j.max_steps = 0; /* unbounded: Ctrl-C or `stop` ends it */
-	if (wb->job.active)
-		return sl_fail(s, "run '%s' is training; 'stop' it first", wb->job.run->name);
+	if (sl_workbench_training(wb))
+		return sl_fail(s, "%s; 'stop' it first", sl_workbench_busy_text(wb));
 	if (sl_budget_check_train(r->model, r->task, r->bsz) != SL_OK)
 		return sl_fail(s, "%s", sl_error());
+	if (fit_schedule(s, r, &j) != SL_OK)
+		return SL_ERR;
 	j.eval_every = (int)every;
 	j.no_final = !final;
 	j.nevals0 = r->nevals;
 	j.wall0 = sl_now();
 	j.step0 = r->step;
-	j.epoch0 = r->epoch;
 	j.words0 = r->words_trained;
 	j.seconds0 = r->seconds;
-	j.epoch_batches = sl_run_epoch_batches(r, r->bsz);
 	j.active = 1;
 	wb->job = j;
 	sl_run_mark_good(r); /* where a divergence of this job rolls back to (unless it is not finite) */
@@ -761,13 +970,45 @@ int sl_cmd_stop(sl_session *s, sl_args *a)
 	sl_workbench *wb = sl_session_workbench(s);
 	if (sl_args_end(a) != SL_OK)
 		return SL_ERR;
-	if (!wb->job.active)
-		return sl_fail(s, "nothing is training");
+	if (!sl_workbench_training(wb))
+		return sl_fail(s, "nothing is training and no sweep is running");
 	sl_workbench_pause(s);
 	return SL_OK;
 }
 
 /* ---- eval, translate, mistakes --------------------------------------------- */
+
+/* `eval RUN lengths=...`'s lines pass through here on their way out: the
+ * table becomes the run's accuracy-vs-length series (plot acc_len). */
+typedef struct len_catch {
+	sl_output_fn fn;
+	void *ud;
+	int n, cap, train;
+	int *len;
+	double *acc;
+} len_catch;
+
+static void catch_lengths(void *ud, int kind, const char *line)
+{
+	len_catch *c = ud;
+	int len, train;
+	double acc;
+	char tail;
+	if (kind == SL_OUT_RESULT && sscanf(line, "length=%d acc=%lf%c", &len, &acc, &tail) == 2) {
+		if (c->n == c->cap) {
+			c->cap = c->cap ? 2 * c->cap : 64;
+			c->len = sl_xrealloc(c->len, (size_t)c->cap * sizeof *c->len);
+			c->acc = sl_xrealloc(c->acc, (size_t)c->cap * sizeof *c->acc);
+		}
+		c->len[c->n] = len;
+		c->acc[c->n++] = acc;
+	} else if (kind == SL_OUT_RESULT && strstr(line, " train_len=")) {
+		if (sscanf(strstr(line, " train_len="), " train_len=%d", &train) == 1)
+			c->train = train;
+	}
+	if (c->fn)
+		c->fn(c->ud, kind, line);
+}
 
 int sl_cmd_eval(sl_session *s, sl_args *a)
 {
@@ -775,18 +1016,39 @@ int sl_cmd_eval(sl_session *s, sl_args *a)
 	if (!r)
 		return SL_ERR;
 	int st;
-	if (sl_task_cmd_eval_lengths(s, a, r, &st)) /* lengths=: the accuracy-vs-length table (task_cmds.c) */
+	len_catch c = { 0 };
+	sl_session_get_output(s, &c.fn, &c.ud);
+	sl_session_set_output(s, catch_lengths, &c);
+	/* lengths=: the accuracy-vs-length table (task_cmds.c) */
+	int lengths = sl_task_cmd_eval_lengths(s, a, r, &st);
+	sl_session_set_output(s, c.fn, c.ud);
+	if (lengths && st == SL_OK && c.n) {
+		free(r->len);
+		free(r->len_acc);
+		r->len = c.len;
+		r->len_acc = c.acc;
+		r->nlen = c.n;
+		r->len_train = c.train;
+	} else {
+		free(c.len);
+		free(c.acc);
+	}
+	if (lengths)
 		return st;
 	if (sl_args_end(a) != SL_OK)
 		return SL_ERR;
-	if (sl_workbench_training(sl_session_workbench(s)) && sl_session_workbench(s)->job.run == r)
+	if (sl_session_workbench(s)->job.active && sl_session_workbench(s)->job.run == r)
 		return sl_fail(s, "run '%s' is training (it evaluates as it goes); 'stop' it first", r->name);
 	if (sl_budget_check_eval(r->model, r->task) != SL_OK)
 		return sl_fail(s, "%s", sl_error());
 	sl_eval e;
 	sl_run_eval(r, sl_session_pool(s), &e);
-	sl_out(s, "run=%s val_loss=%.4f val_acc=%.4f cer=%.4f words=%d correct=%d", r->name, e.val_loss, e.val_acc,
-	       e.cer, e.words, e.correct);
+	if (sl_pl_task_data(r->task))
+		sl_out(s, "run=%s val_loss=%.4f val_acc=%.4f cer=%.4f words=%d correct=%d", r->name, e.val_loss,
+		       e.val_acc, e.cer, e.words, e.correct);
+	else
+		sl_out(s, "run=%s val_loss=%.4f val_acc=%.4f positions=%d correct=%d", r->name, e.val_loss, e.val_acc,
+		       e.words, e.correct);
 	return SL_OK;
 }
 
@@ -796,34 +1058,61 @@ int sl_cmd_translate(sl_session *s, sl_args *a)
 	if (!r)
 		return SL_ERR;
 	long long beam = 1;
+	const char *file = NULL;
 	sl_args_int(a, "beam", 1, 64, &beam);
-	const char *words[256];
-	int n = 0;
-	const char *w;
-	while ((w = sl_args_word(a)) && n < 256)
+	sl_args_str(a, "file", &file);
+	/* the words typed, then those of file= (separated by blanks or lines) */
+	const char **words = NULL;
+	int n = 0, cap = 0;
+	char *text = NULL;
+	for (const char *w; (w = sl_args_word(a));) {
+		if (n == cap)
+			words = sl_xrealloc(words, (size_t)(cap = cap ? 2 * cap : 64) * sizeof *words);
 		words[n++] = w;
-	if (sl_args_end(a) != SL_OK)
-		return SL_ERR;
-	if (!n)
-		return sl_args_fail(a, "which words?");
-	if (!sl_pl_task_data(r->task))
-		return sl_fail(s, "run '%s' is on the %s task: translate needs piglatin", r->name, r->task->ops->name);
-	for (int i = 0; i < n; i++) {
-		int32_t tok[SL_PL_MAXLEN];
-		if (sl_pl_encode(words[i], tok, SL_PL_MAXLEN) <= 0)
-			return sl_fail(s, "'%s': only lowercase a-z and '-' can be translated (at most %d characters)",
-				       words[i], SL_PL_MAXLEN);
 	}
-	for (int i = 0; i < n; i++) {
+	int st = sl_args_end(a);
+	if (st == SL_OK && file) {
+		text = sl_session_read_file(file);
+		if (!text)
+			st = sl_fail(s, "%s", sl_error());
+		char *save = NULL;
+		for (char *w = text ? strtok_r(text, " \t\r\n", &save) : NULL; w; w = strtok_r(NULL, " \t\r\n", &save)) {
+			if (n == cap)
+				words = sl_xrealloc(words, (size_t)(cap = cap ? 2 * cap : 64) * sizeof *words);
+			words[n++] = w;
+		}
+	}
+	if (st == SL_OK && !n)
+		st = file ? sl_fail(s, "%s has no words", file) : sl_args_fail(a, "which words? (or file=PATH)");
+	if (st == SL_OK && !sl_pl_task_data(r->task))
+		st = sl_fail(s, "run '%s' is on the %s task: translate needs piglatin", r->name, r->task->ops->name);
+	for (int i = 0; st == SL_OK && i < n; i++) {
+		int32_t tok[SL_PL_MAXLEN];
+		char at[32] = "";
+		if (n > 1)
+			snprintf(at, sizeof at, " (word %d)", i + 1);
+		if (sl_pl_encode(words[i], tok, SL_PL_MAXLEN) <= 0)
+			st = sl_fail(s, "'%s'%s: only lowercase a-z and '-' can be translated (at most %d characters)",
+				     words[i], at, SL_PL_MAXLEN);
+	}
+	int correct = 0;
+	for (int i = 0; st == SL_OK && i < n; i++) {
 		char out[4 * SL_PL_MAXLEN], want[4 * SL_PL_MAXLEN];
 		r->tape->pool = sl_session_pool(s);
-		if (sl_pl_translate(r->task, r->model, r->tape, words[i], (int)beam, out, sizeof out) != SL_OK)
-			return sl_fail(s, "%s", sl_error());
+		if (sl_pl_translate(r->task, r->model, r->tape, words[i], (int)beam, out, sizeof out) != SL_OK) {
+			st = sl_fail(s, "%s", sl_error());
+			break;
+		}
 		int has_rule = sl_piglatin_rule(words[i], want, sizeof want) == SL_OK;
+		correct += has_rule && !strcmp(out, want);
 		sl_out(s, "word=%s output=%s expected=%s correct=%s", words[i], out, has_rule ? want : "?",
 		       has_rule && !strcmp(out, want) ? "yes" : "no");
 	}
-	return SL_OK;
+	if (st == SL_OK && n > 1)
+		sl_out(s, "words=%d correct=%d", n, correct);
+	free(words);
+	free(text);
+	return st;
 }
 
 int sl_cmd_mistakes(sl_session *s, sl_args *a)
@@ -839,9 +1128,18 @@ int sl_cmd_mistakes(sl_session *s, sl_args *a)
 		return sl_fail(s, "run '%s' has not been evaluated yet ('eval %s')", r->name, r->name);
 	const sl_eval *e = &r->evals[r->nevals - 1];
 	const sl_mistakes *mk = &r->mistakes;
-	sl_out(s, "run=%s mistakes=%d words=%d step=%lld", r->name, mk->n, e->words, (long long)e->step);
+	if (sl_pl_task_data(r->task)) {
+		sl_out(s, "run=%s mistakes=%d words=%d step=%lld", r->name, mk->n, e->words, (long long)e->step);
+		for (int i = 0; i < mk->n && i < n; i++)
+			sl_out(s, "word=%s output=%s expected=%s", mk->src[i], mk->out[i], mk->want[i]);
+		return SL_OK;
+	}
+	/* a generated task: the wrong answers at its scored positions, each
+	 * with its test sequence as tokens (the first 1000 kept) */
+	sl_out(s, "run=%s mistakes=%d positions=%d step=%lld%s", r->name, e->words - e->correct, e->words,
+	       (long long)e->step, mk->n < e->words - e->correct ? " listed=first" : "");
 	for (int i = 0; i < mk->n && i < n; i++)
-		sl_out(s, "word=%s output=%s expected=%s", mk->src[i], mk->out[i], mk->want[i]);
+		sl_out(s, "%s output=%s expected=%s", mk->src[i], mk->out[i], mk->want[i]);
 	return SL_OK;
 }
 
@@ -951,6 +1249,13 @@ int sl_cmd_attn(sl_session *s, sl_args *a)
 
 /* ---- runs, info ------------------------------------------------------------ */
 
+/* The task's kind: piglatin, recall, mqar, copy. */
+static const char *task_kind(const sl_task *t)
+{
+	const sl_gen_kind *k = sl_gen_task_kind(t);
+	return k ? k->name : t->ops->name;
+}
+
 int sl_cmd_runs(sl_session *s, sl_args *a)
 {
 	sl_workbench *wb = sl_session_workbench(s);
@@ -960,8 +1265,9 @@ int sl_cmd_runs(sl_session *s, sl_args *a)
 	for (int i = 0; i < wb->nruns; i++) {
 		sl_run *r = wb->runs[i];
 		const sl_eval *e = r->nevals ? &r->evals[r->nevals - 1] : NULL;
-		sl_out(s, "run=%s kind=%s params=%zu steps=%lld epochs=%lld val_acc=%.4f val_loss=%.4f train_s=%.1f%s", r->name,
-		       r->model->kind->name, sl_params_count(r->model->ps), (long long)r->step, (long long)r->epoch,
+		sl_out(s, "run=%s kind=%s task=%s params=%zu steps=%lld epochs=%lld val_acc=%.4f val_loss=%.4f train_s=%.1f%s",
+		       r->name, r->model->kind->name, task_kind(r->task), sl_params_count(r->model->ps), (long long)r->step,
+		       (long long)r->epoch,
 		       e ? e->val_acc : NAN, e ? e->val_loss : NAN, r->seconds,
 		       wb->job.active && wb->job.run == r ? " training=yes" : "");
 	}

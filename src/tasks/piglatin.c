@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,7 +119,23 @@ void sl_pl_data_free(sl_pl_data *d)
 	free(d->src);
 	free(d->tgt);
 	free(d->split);
+	for (int i = 0; i < d->nissues; i++)
+		free(d->issues[i]);
+	free(d->issues);
 	free(d);
+}
+
+/* Records a line about a pair of the file (rule mismatch, conflict). */
+static void add_issue(sl_pl_data *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_issue(sl_pl_data *d, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	d->issues = sl_xrealloc(d->issues, (size_t)(d->nissues + 1) * sizeof *d->issues);
+	d->issues[d->nissues++] = sl_xstrdup(buf);
 }
 
 /* A word made only of a-z and '-', with at least one letter, not too long. */
@@ -229,8 +246,10 @@ static void data_finish(sl_pl_data *d)
 			d->nval++;
 		else
 			d->ntrain++;
-		if (sl_piglatin_rule(d->src[i], buf, sizeof buf) != SL_OK || strcmp(buf, d->tgt[i]) != 0)
+		if (sl_piglatin_rule(d->src[i], buf, sizeof buf) != SL_OK || strcmp(buf, d->tgt[i]) != 0) {
 			d->rule_mismatches++;
+			add_issue(d, "rule_mismatch word=%s file=%s rule=%s", d->src[i], d->tgt[i], buf);
+		}
 	}
 }
 
@@ -275,6 +294,7 @@ sl_pl_data *sl_pl_load_pairs(const char *path, uint64_t seed)
 					snprintf(d->conflict_example, sizeof d->conflict_example, "%s -> %s, %s",
 						 src, d->tgt[prev], b);
 				d->conflicts++;
+				add_issue(d, "conflict word=%s kept=%s other=%s", src, d->tgt[prev], b);
 			}
 			free(src);
 			continue;

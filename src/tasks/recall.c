@@ -93,11 +93,29 @@ static sl_tensor *gen_loss(sl_task *t, sl_model *m, sl_tape *tp, const sl_batch 
 	return logits ? sl_cross_entropy(tp, logits, b->tgt, -1, count) : NULL;
 }
 
+#define MISTAKES_MAX 1000 /* wrong positions kept for `mistakes` */
+
+/* A wrong answer at position pos of sequence seq (inp: its T tokens) into mk:
+ * "sequence=S position=P input=T0.T1...", the output and the expected token. */
+static void add_mistake(sl_mistakes *mk, int seq, int pos, const int32_t *inp, int T, int out, int want)
+{
+	size_t cap = 64 + (size_t)T * 12, n;
+	char *src = sl_xmalloc(cap), o[16], w[16];
+	n = (size_t)snprintf(src, cap, "sequence=%d position=%d input=", seq, pos);
+	for (int i = 0; i < T && n < cap; i++)
+		n += (size_t)snprintf(src + n, cap - n, "%s%d", i ? "." : "", (int)inp[i]);
+	snprintf(o, sizeof o, "%d", out);
+	snprintf(w, sizeof w, "%d", want);
+	sl_mistakes_add(mk, src, o, w);
+	free(src);
+}
+
 /* Scores m on the batch (in chunks, gradients off): adds the loss sum, the
- * scored and the correct counts. SL_ERR with the error set if the model
- * cannot take it. */
+ * scored and the correct counts, and the wrong answers to mk (if not NULL,
+ * at most MISTAKES_MAX). SL_ERR with the error set if the model cannot take
+ * it. */
 static int score(const gen_task *g, sl_model *m, sl_tape *tp, const sl_batch *b, double *loss_sum, long *scored,
-		 long *correct)
+		 long *correct, sl_mistakes *mk)
 {
 	int ge = tp->grad_enabled, tr = tp->training, st = SL_OK;
 	for (int at = 0; at < b->B && st == SL_OK; at += EVAL_CHUNK) {
@@ -119,7 +137,11 @@ static int score(const gen_task *g, sl_model *m, sl_tape *tp, const sl_batch *b,
 			if (c.tgt[i] < 0)
 				continue;
 			(*scored)++;
-			*correct += sl_argmax(logits->data + i * g->vocab, g->vocab) == c.tgt[i];
+			int out = sl_argmax(logits->data + i * g->vocab, g->vocab);
+			*correct += out == c.tgt[i];
+			if (out != c.tgt[i] && mk && mk->n < MISTAKES_MAX)
+				add_mistake(mk, at + (int)(i / (size_t)c.T), (int)(i % (size_t)c.T),
+					    c.inp + i / (size_t)c.T * (size_t)c.T, c.T, out, c.tgt[i]);
 		}
 	}
 	sl_tape_reset(tp);
@@ -130,12 +152,11 @@ static int score(const gen_task *g, sl_model *m, sl_tape *tp, const sl_batch *b,
 
 static void gen_eval(sl_task *t, sl_model *m, sl_tape *tp, sl_eval *e, sl_mistakes *mk)
 {
-	(void)mk;
 	gen_task *g = t->impl;
 	sl_batch b = { .B = g->ntest, .T = g->test_T, .inp = g->test_x, .tgt = g->test_y };
 	double loss_sum = 0;
 	long scored = 0, correct = 0;
-	int st = score(g, m, tp, &b, &loss_sum, &scored, &correct);
+	int st = score(g, m, tp, &b, &loss_sum, &scored, &correct, mk);
 	e->val_loss = st == SL_OK && scored ? loss_sum / scored : NAN;
 	e->val_acc = st == SL_OK && scored ? (double)correct / scored : NAN;
 	e->cer = NAN;
@@ -274,7 +295,7 @@ int sl_gen_task_eval_length(sl_task *t, sl_model *m, sl_tape *tp, int len, int n
 	fill(g, &r, n, len, &b);
 	double loss_sum = 0;
 	long scored = 0, correct = 0;
-	int st = score(g, m, tp, &b, &loss_sum, &scored, &correct);
+	int st = score(g, m, tp, &b, &loss_sum, &scored, &correct, NULL);
 	sl_batch_free(&b);
 	if (st != SL_OK)
 		return SL_ERR;

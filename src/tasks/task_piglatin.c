@@ -307,8 +307,20 @@ static sl_task *pl_create(void *cfg, uint64_t given, uint64_t seed, char *info, 
 		k += (size_t)snprintf(info + k, n - k, "\nbad_lines=%d duplicates=%d conflicts=%d rule_mismatches=%d",
 				      d->bad_lines, d->duplicates, d->conflicts, d->rule_mismatches);
 	if (d->conflicts && k < n)
-		snprintf(info + k, n - k, "\nnote: %d source words have a second, different target (kept the first: %s)",
-			 d->conflicts, d->conflict_example);
+		k += (size_t)snprintf(info + k, n - k,
+				      "\nnote: %d source words have a second, different target (kept the first: %s)",
+				      d->conflicts, d->conflict_example);
+	if (file && d->rule_mismatches && k < n) { /* a file's qu-words may follow another convention */
+		const char *first = "?";
+		for (int i = 0; i < d->nissues; i++)
+			if (!strncmp(d->issues[i], "rule_mismatch ", 14)) {
+				first = d->issues[i] + 14;
+				break;
+			}
+		snprintf(info + k, n - k,
+			 "\nnote: %d pairs differ from seqlab's rule (first: %.200s); they are trained on as the file has them",
+			 d->rule_mismatches, first);
+	}
 	return sl_pl_task_new(d, "piglatin");
 }
 

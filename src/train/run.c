@@ -175,6 +175,11 @@ static void drop_plan(sl_run *r)
 	r->plan = NULL;
 }
 
+int sl_run_unsaved(const sl_run *r)
+{
+	return r->step > 0 && r->step != r->saved_step;
+}
+
 void sl_run_free(sl_run *r)
 {
 	if (!r)
@@ -189,6 +194,8 @@ void sl_run_free(sl_run *r)
 	sl_arena_free(r->arena);
 	free(r->loss);
 	free(r->lr);
+	free(r->len);
+	free(r->len_acc);
 	free(r->evals);
 	sl_mistakes_clear(&r->mistakes);
 	free(r);

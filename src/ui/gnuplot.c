@@ -153,12 +153,15 @@ static void keep(sl_gnuplot *gp, const sl_series *s, int ns, const sl_plot_opts 
 			if (n)
 				memcpy(x, s[k].x, (size_t)n * sizeof *x);
 		}
-		gp->cur_s[k] = (sl_series){dup_or_null(s[k].name), x, y, n};
+		gp->cur_s[k] = (sl_series){dup_or_null(s[k].name), x, y, n, s[k].y2};
 	}
 	gp->cur_o = *o;
 	gp->cur_o.title = dup_or_null(o->title);
+	for (int i = 0; i < 4; i++)
+		gp->cur_o.mark_label[i] = i < o->nmarks ? dup_or_null(o->mark_label[i]) : NULL;
 	gp->cur_o.xlabel = dup_or_null(o->xlabel);
 	gp->cur_o.ylabel = dup_or_null(o->ylabel);
+	gp->cur_o.y2label = dup_or_null(o->y2label);
 }
 
 static void forget(sl_gnuplot *gp)
@@ -170,8 +173,11 @@ static void forget(sl_gnuplot *gp)
 	}
 	free(gp->cur_s);
 	free((char *)gp->cur_o.title);
+	for (int i = 0; i < 4; i++)
+		free((char *)gp->cur_o.mark_label[i]);
 	free((char *)gp->cur_o.xlabel);
 	free((char *)gp->cur_o.ylabel);
+	free((char *)gp->cur_o.y2label);
 	gp->cur_s = NULL;
 	gp->cur_ns = 0;
 	memset(&gp->cur_o, 0, sizeof gp->cur_o);
@@ -638,6 +644,36 @@ static int put_plot(buf *b, const sl_series *s, int ns, const sl_plot_opts *o, i
 		putf(b, "set xrange [%.9g:%.9g]\n", o->xmin, o->xmax);
 	if (o->fix_y)
 		putf(b, "set yrange [%.9g:%.9g]\n", o->ymin, o->ymax);
+	/* a second axis on the right: 0 to just above 1 for values in [0, 1] */
+	int y2 = 0, unit = 1;
+	for (int k = 0; k < ns; k++)
+		if (s[k].y2 && used[k]) {
+			y2 = 1;
+			for (int i = 0; i < s[k].n; i++)
+				if (isfinite(s[k].y[i]) && (s[k].y[i] < 0 || s[k].y[i] > 1))
+					unit = 0;
+		}
+	if (y2) {
+		puts_(b, "set ytics nomirror\nset y2tics\n");
+		if (o->y2label) {
+			puts_(b, "set y2label ");
+			put_quoted(b, o->y2label);
+			puts_(b, "\n");
+		}
+		if (unit)
+			puts_(b, "set y2range [0:1.05]\n");
+	}
+	for (int i = 0; i < SL_MIN(o->nmarks, 4); i++) {
+		if (!isfinite(o->mark_x[i]))
+			continue;
+		putf(b, "set arrow from %.9g, graph 0 to %.9g, graph 1 nohead %s lc rgb '#777777'\n", o->mark_x[i],
+		     o->mark_x[i], dumb ? "" : "dt 2 lw 1.5");
+		if (o->mark_label[i] && !dumb) { /* in text it would cross the curves: the caller says it */
+			putf(b, "set label %d ", i + 1);
+			put_quoted(b, o->mark_label[i]);
+			putf(b, " at %.9g, graph 0.04 offset 0.5,0 left tc rgb '#555555'\n", o->mark_x[i]);
+		}
+	}
 	if (!drawn) {
 		free(used);
 		return 0;
@@ -650,15 +686,15 @@ static int put_plot(buf *b, const sl_series *s, int ns, const sl_plot_opts *o, i
 		const char *c = hex[k % (int)SL_COUNT(hex)];
 		if (smooth && raw) {
 			/* raw: dots in the text, faint lines in files; the legend names the smoothed */
-			putf(b, "%s$SL%d using 1:2 ", first ? "" : ", ", k);
+			putf(b, "%s$SL%d using 1:2%s ", first ? "" : ", ", k, s[k].y2 ? " axes x1y2" : "");
 			if (dumb)
 				putf(b, "with dots lc rgb '#%s' notitle", c);
 			else
 				putf(b, "with lines lc rgb '#a0%s' notitle", c);
 			first = 0;
 		}
-		putf(b, "%s$SL%d using 1:%d with lines lw %d lc rgb '#%s' title ", first ? "" : ", ", k,
-		     smooth ? 3 : 2, dumb ? 1 : 2, c);
+		putf(b, "%s$SL%d using 1:%d%s with lines lw %d lc rgb '#%s' title ", first ? "" : ", ", k,
+		     smooth ? 3 : 2, s[k].y2 ? " axes x1y2" : "", dumb ? 1 : 2, c);
 		put_quoted(b, s[k].name ? s[k].name : "");
 		first = 0;
 	}
@@ -816,32 +852,30 @@ int sl_gnuplot_collect(sl_gnuplot *gp, sl_cells *out)
 	return rc;
 }
 
-int sl_gnuplot_save(sl_gnuplot *gp, const char *file, const sl_series *s, int ns,
-                    const sl_plot_opts *o)
+/* Writes file (.png, .svg, .pdf, chosen by its extension; W x H pixels) with
+ * the plot script body after the terminal and the output are set. SL_OK, or
+ * SL_ERR with a one-line sl_error. */
+static int save_file(sl_gnuplot *gp, const char *file, int W, int H, const buf *body)
 {
-	o = opts_or_none(o);
-	sl_plot_opts big = *o;
-	big.width = big.height = 0; /* the file's size is in pixels */
-	if (sl_plot_check(s, ns, &big))
-		return SL_ERR;
-	const char *dot = file ? strrchr(file, '.') : NULL, *term = NULL;
+	const char *dot = file ? strrchr(file, '.') : NULL;
+	char term[128];
 	if (dot && !strcasecmp(dot, ".png"))
-		term = "pngcairo size 1000,600 noenhanced";
+		snprintf(term, sizeof term, "pngcairo size %d,%d noenhanced", W, H);
 	else if (dot && !strcasecmp(dot, ".svg"))
-		term = "svg size 1000,600 noenhanced";
+		snprintf(term, sizeof term, "svg size %d,%d noenhanced", W, H);
 	else if (dot && !strcasecmp(dot, ".pdf"))
-		term = "pdfcairo size 10in,6in noenhanced";
-	if (!term) {
-		sl_errorf("plot save: %s must end in .png, .svg or .pdf", file && *file ? file : "the file");
+		snprintf(term, sizeof term, "pdfcairo size %.2fin,%.2fin noenhanced", W / 100.0, H / 100.0);
+	else {
+		sl_errorf("%s must end in .png, .svg or .pdf", file && *file ? file : "the file");
 		return SL_ERR;
 	}
 	for (const char *p = file; *p; p++)
 		if ((unsigned char)*p < ' ') {
-			sl_errorf("plot save: control character in the file name");
+			sl_errorf("control character in the file name");
 			return SL_ERR;
 		}
 	if (!sl_gnuplot_ok(gp)) {
-		sl_errorf("plot save: gnuplot is not running, cannot write %s", file);
+		sl_errorf("gnuplot is not running, cannot write %s", file);
 		return SL_ERR;
 	}
 
@@ -856,32 +890,118 @@ int sl_gnuplot_save(sl_gnuplot *gp, const char *file, const sl_series *s, int ns
 	put_quoted(&script, file);
 	puts_(&script, "\n");
 	if (request(gp, &r, script.s, script.n, limit)) {
-		sl_errorf("plot save: gnuplot failed, %s not written", file);
+		sl_errorf("gnuplot failed, %s not written", file);
 		goto out;
 	}
 	if (first_error(&r.err, 0, msg, sizeof msg)) {
-		sl_errorf("plot save: %s: %s", file, msg);
+		sl_errorf("%s: %s", file, msg);
 		goto out;
 	}
 	script.n = 0;
-	if (!put_plot(&script, s, ns, o, 0, 0)) {
-		/* nothing to draw: still write a valid, empty plot */
-		puts_(&script, "set xrange [0:1]\nset yrange [0:1]\nplot NaN notitle\n");
-	}
+	put(&script, body->s ? body->s : "", body->n);
 	puts_(&script, "unset output\n");
 	if (request(gp, &r, script.s, script.n, limit)) {
-		sl_errorf("plot save: gnuplot failed, %s not written", file);
+		sl_errorf("gnuplot failed, %s not written", file);
 		goto out;
 	}
 	struct stat st;
 	if (first_error(&r.err, 0, msg, sizeof msg))
-		sl_errorf("plot save: %s: %s", file, msg);
+		sl_errorf("%s: %s", file, msg);
 	else if (stat(file, &st) || st.st_size == 0)
-		sl_errorf("plot save: gnuplot wrote nothing to %s", file);
+		sl_errorf("gnuplot wrote nothing to %s", file);
 	else
 		rc = SL_OK;
 out:
 	free(script.s);
 	req_free(&r);
+	return rc;
+}
+
+int sl_gnuplot_save(sl_gnuplot *gp, const char *file, const sl_series *s, int ns,
+                    const sl_plot_opts *o)
+{
+	o = opts_or_none(o);
+	sl_plot_opts big = *o;
+	big.width = big.height = 0; /* the file's size is in pixels */
+	if (sl_plot_check(s, ns, &big))
+		return SL_ERR;
+	buf body = {0};
+	if (!put_plot(&body, s, ns, o, 0, 0)) {
+		/* nothing to draw: still write a valid, empty plot */
+		puts_(&body, "set xrange [0:1]\nset yrange [0:1]\nplot NaN notitle\n");
+	}
+	int rc = save_file(gp, file, 1000, 600, &body);
+	free(body.s);
+	return rc;
+}
+
+/* Tics from labels: all of them up to 48, else every k-th. */
+static void put_tics(buf *b, const char *axis, const char *const *labels, int n)
+{
+	if (!labels || n <= 0) {
+		putf(b, "unset %stics\n", axis);
+		return;
+	}
+	int every = (n + 47) / 48;
+	putf(b, "set %stics (", axis);
+	for (int i = 0, first = 1; i < n; i += every, first = 0) {
+		if (!first)
+			puts_(b, ", ");
+		put_quoted(b, labels[i] ? labels[i] : "");
+		putf(b, " %d", i);
+	}
+	puts_(b, ") scale 0 font ',9'\n");
+}
+
+int sl_gnuplot_save_view(sl_gnuplot *gp, const char *file, const sl_view *v)
+{
+	if (!v || v->n < 1) {
+		sl_errorf("no heatmap to write");
+		return SL_ERR;
+	}
+	int n = v->n, C = n <= 4 ? n : n <= 8 ? 4 : n <= 16 ? (n + 3) / 4 : (int)ceil(sqrt((double)n));
+	C = SL_MAX(1, SL_MIN(C, 8));
+	int R = (n + C - 1) / C;
+	int W = SL_MIN(60 + 380 * C, 3200), H = SL_MIN(90 + 360 * R, 3200);
+	buf b = {0};
+	for (int k = 0; k < n; k++) {
+		const sl_view_matrix *m = &v->m[k];
+		putf(&b, "$H%d << EOD\n", k);
+		for (int i = 0; i < m->rows; i++) {
+			for (int j = 0; j < m->cols; j++) {
+				if (j)
+					puts_(&b, " ");
+				put_num(&b, m->v[(size_t)i * m->cols + j]);
+			}
+			puts_(&b, "\n");
+		}
+		puts_(&b, "EOD\n");
+	}
+	/* white to dark blue, as the screen's shading runs light to dark */
+	puts_(&b, "set palette defined (0 '#ffffff', 0.5 '#6baed6', 1 '#08306b')\n"
+		  "unset key\nset tics out nomirror\nset colorbox\n");
+	putf(&b, "set multiplot layout %d,%d title ", R, C);
+	put_quoted(&b, v->caption ? v->caption : "");
+	puts_(&b, "\n");
+	for (int k = 0; k < n; k++) {
+		const sl_view_matrix *m = &v->m[k];
+		puts_(&b, "set title ");
+		put_quoted(&b, m->title ? m->title : "");
+		puts_(&b, "\n");
+		putf(&b, "set xrange [-0.5:%g]\nset yrange [%g:-0.5]\n", m->cols - 0.5, m->rows - 0.5);
+		put_tics(&b, "x", m->col_labels, m->cols);
+		put_tics(&b, "y", m->row_labels, m->rows);
+		if (m->fixed)
+			putf(&b, "set cbrange [%.9g:%.9g]\n", (double)m->lo, (double)m->hi);
+		else
+			puts_(&b, "set autoscale cb\n");
+		if (m->rows > 0 && m->cols > 0)
+			putf(&b, "plot $H%d matrix with image\n", k);
+		else
+			puts_(&b, "plot NaN notitle\n");
+	}
+	puts_(&b, "unset multiplot\n");
+	int rc = save_file(gp, file, W, H, &b);
+	free(b.s);
 	return rc;
 }

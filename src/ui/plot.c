@@ -10,7 +10,7 @@
 static const char glyphs[] = "*+xo#@%&=$";
 /* tab10-like hues in the xterm-256 cube: blue, orange, green, red, purple, brown, pink, grey,
  * olive, cyan */
-static const int colors[] = {33, 208, 40, 196, 135, 130, 205, 245, 142, 44};
+static const int colors[] = {33, 208, 34, 160, 135, 130, 205, 245, 142, 37};
 
 #define RAW_GLYPH '.'
 #define MAX_TICKS 32
@@ -342,6 +342,14 @@ int sl_plot_render(sl_cells *out, const sl_series *s, int ns, const sl_plot_opts
 	grid g = {sl_xmalloc((size_t)pw * (size_t)ph * sizeof(sl_cell)), pw, ph};
 	for (int i = 0; i < pw * ph; i++)
 		g.c[i] = (sl_cell){' ', SL_COLOR_DEFAULT, SL_COLOR_DEFAULT};
+	/* the marks: a dotted column under the data */
+	for (int m = 0; m < SL_MIN(o->nmarks, 4); m++) {
+		if (!isfinite(o->mark_x[m]) || o->mark_x[m] < x0 || o->mark_x[m] > x1)
+			continue;
+		int c = x1 > x0 ? (int)lround((o->mark_x[m] - x0) / (x1 - x0) * (pw - 1)) : 0;
+		for (int r = 0; r < ph; r += 2)
+			plot_cell(&g, c, r, ':', o->color ? 244 : SL_COLOR_DEFAULT);
+	}
 	for (int k = 0; k < ns; k++) {
 		int fg = o->color ? sl_plot_color(k) : SL_COLOR_DEFAULT;
 		if (raw && s[k].n > 0)
@@ -439,5 +447,277 @@ int sl_plot_render(sl_cells *out, const sl_series *s, int ns, const sl_plot_opts
 	for (int k = 0; k < ns; k++)
 		free(sm[k]);
 	free(sm);
+	return SL_OK;
+}
+
+/* ---- braille ------------------------------------------------------------------ */
+
+/* A range [lo, hi] for the values of the series on axis `axis` (0 left, 1
+ * right) with headroom; returns 0 when none has a drawable value. */
+static int axis_range(const sl_series *s, int ns, int axis, int logy, double *lo, double *hi)
+{
+	double a = INFINITY, b = -INFINITY;
+	for (int k = 0; k < ns; k++) {
+		if (!!s[k].y2 != axis)
+			continue;
+		for (int i = 0; i < s[k].n; i++) {
+			double v = yval(s[k].y[i], logy);
+			if (isnan(v) || (s[k].x && !isfinite(s[k].x[i])))
+				continue;
+			a = fmin(a, v);
+			b = fmax(b, v);
+		}
+	}
+	if (!(a <= b))
+		return 0;
+	if (axis == 1 && a >= 0 && b <= 1) { /* accuracy, error rates, scaled rates */
+		*lo = 0;
+		*hi = 1.05;
+		return 1;
+	}
+	double span = b - a, pad = span > 0 ? 0.05 * span : fabs(a) > 0 ? 0.05 * fabs(a) : 0.5;
+	*lo = a - pad;
+	*hi = b + pad;
+	if (a >= 0 && *lo < 0 && !logy)
+		*lo = 0;
+	return 1;
+}
+
+int sl_plot_render_braille(sl_cells *out, const sl_series *s, int ns, const sl_plot_opts *o)
+{
+	static const sl_plot_opts none = {0};
+	if (!o)
+		o = &none;
+	if (sl_plot_check(s, ns, o))
+		return SL_ERR;
+	const int W = o->width > 0 ? o->width : 80, H = o->height > 0 ? o->height : 24;
+	const int logy = o->logy, title = o->title && *o->title, xlab = o->xlabel && *o->xlabel;
+
+	/* the x range and the two y ranges */
+	double x0 = INFINITY, x1 = -INFINITY;
+	for (int k = 0; k < ns; k++)
+		for (int i = 0; i < s[k].n; i++) {
+			double xv = s[k].x ? s[k].x[i] : i;
+			if (isfinite(xv) && !isnan(yval(s[k].y[i], logy && !s[k].y2))) {
+				x0 = fmin(x0, xv);
+				x1 = fmax(x1, xv);
+			}
+		}
+	if (o->fix_x) {
+		x0 = o->xmin;
+		x1 = o->xmax;
+	}
+	int nodata = !(x0 <= x1);
+	if (nodata) {
+		x0 = 0;
+		x1 = 1;
+	}
+	if (x1 == x0) {
+		x0 -= 0.5;
+		x1 += 0.5;
+	}
+	double ya[2][2] = { { 0, 1 }, { 0, 1 } };
+	int has[2];
+	for (int a = 0; a < 2; a++)
+		has[a] = axis_range(s, ns, a, a == 0 && logy, &ya[a][0], &ya[a][1]);
+	if (o->fix_y) {
+		ya[0][0] = logy ? log10(o->ymin) : o->ymin;
+		ya[0][1] = logy ? log10(o->ymax) : o->ymax;
+		has[0] = 1;
+	}
+	for (int a = 0; a < 2; a++)
+		if (!(ya[a][1] > ya[a][0])) {
+			ya[a][0] -= 0.5;
+			ya[a][1] += 0.5;
+		}
+
+	/* the legend: "▬ name" entries, wrapped, at most two lines */
+	sl_cells *leg = sl_cells_new();
+	sl_cells_line *ll = sl_cells_add(leg);
+	int shown = 0;
+	for (int k = 0; k < ns; k++) {
+		char e[128];
+		snprintf(e, sizeof e, " %s%s", s[k].name ? s[k].name : "", s[k].y2 && has[0] ? " (right)" : "");
+		int w = sl_cells_strwidth(e) + 2;
+		if (ll->n && ll->n + w > W) {
+			if (leg->n == 2)
+				break;
+			ll = sl_cells_add(leg);
+		}
+		int fg = o->color ? sl_plot_color(k) : SL_COLOR_DEFAULT;
+		sl_cells_putc(ll, ' ', SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+		sl_cells_putc(ll, 0x25AC, fg, SL_COLOR_DEFAULT); /* ▬ */
+		sl_cells_puts(ll, e, -1, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+		shown++;
+	}
+	if (shown < ns) {
+		char more[32];
+		snprintf(more, sizeof more, "  +%d more", ns - shown);
+		if (ll->n + (int)strlen(more) > W)
+			ll->n = SL_MAX(0, W - (int)strlen(more));
+		sl_cells_puts(ll, more, -1, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+	}
+
+	/* ticks and their widths */
+	double yt[2][MAX_TICKS];
+	int nyt[2] = { 0, 0 }, yw[2] = { 0, 0 };
+	char lab[2][MAX_TICKS][24];
+	const int ph = H - title - leg->n - 2 - xlab;
+	if (ph < 2) {
+		sl_cells_free(leg);
+		sl_errorf("plot: %dx%d is too small for the braille plot", W, H);
+		return SL_ERR;
+	}
+	for (int a = 0; a < 2; a++) {
+		if (a == 1 && !has[1])
+			continue;
+		nyt[a] = sl_plot_ticks(ya[a][0], ya[a][1], SL_MAX(2, ph / 3), yt[a], MAX_TICKS);
+		for (int i = 0; i < nyt[a]; i++) {
+			fmt_tick(lab[a][i], sizeof lab[a][i], yt[a][i], a == 0 && logy);
+			yw[a] = SL_MAX(yw[a], (int)strlen(lab[a][i]));
+		}
+	}
+	const int px = yw[0] + 1, rw = has[1] ? yw[1] + 1 : 0, pw = W - px - rw;
+	if (pw < 4) {
+		sl_cells_free(leg);
+		sl_errorf("plot: %dx%d is too small for the braille plot", W, H);
+		return SL_ERR;
+	}
+
+	/* the dots: (2 pw) x (4 ph), a mask and a colour per cell */
+	unsigned char *mask = sl_xcalloc((size_t)pw * ph, 1);
+	int16_t *col = sl_xmalloc((size_t)pw * ph * sizeof *col);
+	for (int i = 0; i < pw * ph; i++)
+		col[i] = SL_COLOR_DEFAULT;
+	const int PW = 2 * pw, PH = 4 * ph;
+#define DOT(X, Y, C)                                                                           \
+	do {                                                                                   \
+		int x_ = (X), y_ = (Y);                                                        \
+		if (x_ >= 0 && x_ < PW && y_ >= 0 && y_ < PH) {                                \
+			int c_ = (y_ / 4) * pw + x_ / 2, dx_ = x_ % 2, dy_ = y_ % 4;               \
+			mask[c_] |= (unsigned char)(1u << (dx_ == 0 ? (dy_ < 3 ? dy_ : 6)           \
+								  : (dy_ < 3 ? dy_ + 3 : 7))); \
+			col[c_] = (int16_t)(C);                                                \
+		}                                                                              \
+	} while (0)
+	/* the marks first: dotted columns the series draw over */
+	for (int m = 0; m < SL_MIN(o->nmarks, 4); m++) {
+		if (!isfinite(o->mark_x[m]) || o->mark_x[m] < x0 || o->mark_x[m] > x1)
+			continue;
+		int X = (int)lround((o->mark_x[m] - x0) / (x1 - x0) * (PW - 1));
+		for (int Y = 0; Y < PH; Y += 2)
+			DOT(X, Y, o->color ? 244 : SL_COLOR_DEFAULT);
+	}
+	for (int k = 0; k < ns; k++) {
+		int a = !!s[k].y2, fg = o->color ? sl_plot_color(k) : SL_COLOR_DEFAULT, have = 0, lx = 0, ly = 0;
+		double lo = ya[a][0], hi = ya[a][1];
+		for (int i = 0; i < s[k].n; i++) {
+			double xv = s[k].x ? s[k].x[i] : i, yv = yval(s[k].y[i], a == 0 && logy);
+			if (!isfinite(xv) || isnan(yv)) {
+				have = 0; /* a gap */
+				continue;
+			}
+			int X = (int)lround((xv - x0) / (x1 - x0) * (PW - 1));
+			int Y = (int)lround((hi - yv) / (hi - lo) * (PH - 1));
+			if (!have) {
+				DOT(X, Y, fg);
+			} else { /* Bresenham from the last point */
+				int dx = abs(X - lx), dy = -abs(Y - ly), sx = lx < X ? 1 : -1, sy = ly < Y ? 1 : -1;
+				int err = dx + dy, cx = lx, cy = ly;
+				for (int guard = 0; guard < 4 * (PW + PH); guard++) {
+					DOT(cx, cy, fg);
+					if (cx == X && cy == Y)
+						break;
+					int e2 = 2 * err;
+					if (e2 >= dy) {
+						err += dy;
+						cx += sx;
+					}
+					if (e2 <= dx) {
+						err += dx;
+						cy += sy;
+					}
+				}
+			}
+			have = 1;
+			lx = X;
+			ly = Y;
+		}
+	}
+#undef DOT
+
+	/* the picture: title, legend, rows with their tick labels, the x axis */
+	if (title)
+		put_centered(sl_cells_add(out), o->title, W);
+	for (int i = 0; i < leg->n; i++) {
+		sl_cells_line *l = sl_cells_add(out);
+		for (int j = 0; j < SL_MIN(leg->line[i].n, W); j++)
+			sl_cells_putc(l, leg->line[i].cell[j].ch, leg->line[i].cell[j].fg, leg->line[i].cell[j].bg);
+	}
+	sl_cells_free(leg);
+	int row_of[2][MAX_TICKS];
+	for (int a = 0; a < 2; a++)
+		for (int i = 0; i < nyt[a]; i++)
+			row_of[a][i] = (int)lround((ya[a][1] - yt[a][i]) / (ya[a][1] - ya[a][0]) * (PH - 1)) / 4;
+	for (int r = 0; r < ph; r++) {
+		sl_cells_line *l = sl_cells_add(out);
+		const char *left = "", *right = "";
+		for (int i = 0; i < nyt[0]; i++)
+			if (row_of[0][i] == r)
+				left = lab[0][i];
+		for (int i = 0; i < nyt[1]; i++)
+			if (row_of[1][i] == r)
+				right = lab[1][i];
+		sl_cells_fill(l, ' ', yw[0] - (int)strlen(left), SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+		sl_cells_puts(l, left, -1, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+		sl_cells_putc(l, *left ? 0x2524 : 0x2502, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT); /* ┤ │ */
+		for (int c = 0; c < pw; c++) {
+			int i = r * pw + c;
+			sl_cells_putc(l, mask[i] ? 0x2800u + mask[i] : ' ', mask[i] ? col[i] : SL_COLOR_DEFAULT,
+				      SL_COLOR_DEFAULT);
+		}
+		if (has[1]) {
+			sl_cells_putc(l, *right ? 0x251C : 0x2502, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT); /* ├ │ */
+			sl_cells_puts(l, right, -1, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+		}
+	}
+	free(mask);
+	free(col);
+	/* the x axis: a rule with ticks, then their labels */
+	double xt[MAX_TICKS];
+	int nxt = sl_plot_ticks(x0, x1, SL_MAX(2, pw / 10), xt, MAX_TICKS);
+	sl_cells_line *ax = sl_cells_add(out), *xl = sl_cells_add(out);
+	sl_cells_fill(ax, ' ', yw[0], SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+	sl_cells_putc(ax, 0x2514, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT); /* └ */
+	int base = ax->n;
+	sl_cells_fill(ax, 0x2500, pw, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+	if (has[1])
+		sl_cells_putc(ax, 0x2518, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT); /* ┘ */
+	sl_cells_fill(xl, ' ', W, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+	int last_end = -1;
+	for (int i = 0; i < nxt; i++) {
+		int c = (int)lround((xt[i] - x0) / (x1 - x0) * (PW - 1)) / 2;
+		if (c < 0 || c >= pw)
+			continue;
+		ax->cell[base + c].ch = 0x252C; /* ┬ */
+		char t[24];
+		fmt_tick(t, sizeof t, xt[i], 0);
+		int n = (int)strlen(t), start = SL_MAX(0, SL_MIN(base + c - n / 2, W - n));
+		if (start <= last_end)
+			continue; /* would touch the label before */
+		for (int j = 0; j < n; j++)
+			xl->cell[start + j].ch = (unsigned char)t[j];
+		last_end = start + n;
+	}
+	if (xlab)
+		put_centered(sl_cells_add(out), o->xlabel, W);
+	if (nodata) {
+		const char *msg = "(no data)";
+		int r = out->n - 2 - xlab - ph / 2 - 1;
+		sl_cells_line *l = &out->line[SL_MAX(0, r)];
+		int c0 = px + (pw - (int)strlen(msg)) / 2;
+		for (int j = 0; msg[j] && c0 + j < l->n; j++)
+			l->cell[c0 + j].ch = (unsigned char)msg[j];
+	}
 	return SL_OK;
 }

@@ -34,6 +34,7 @@
 #include "config.h"
 
 #include "seqlab/commands.h"
+#include "seqlab/sweep.h"
 #include "seqlab/workbench.h"
 
 #include <errno.h>
@@ -60,6 +61,8 @@
 
 /* One screen per process: readline and signals are process-wide anyway. */
 static scr g;
+
+static void show_tab(int pane);
 
 /* ---- signals and the terminal ---------------------------------------------- */
 
@@ -246,8 +249,9 @@ static void *trainer(void *arg)
 			char name[64];
 			snprintf(name, sizeof name, "%s", p.run ? p.run->name : "?");
 			sl_workbench_pause(g.s);
-			g.state = "paused";
-			note("paused: Ctrl-C (the run keeps its weights; 'train %s ...' goes on)", name);
+			g.state = p.run ? "paused" : "idle";
+			if (p.run) /* a sweep says itself how it stopped */
+				note("paused: Ctrl-C (the run keeps its weights; 'train %s ...' goes on)", name);
 			atomic_store(&training, 0);
 			scr_publish(&g, sl_now());
 			poke();
@@ -259,9 +263,10 @@ static void *trainer(void *arg)
 			pthread_cond_wait(&cv, &mu);
 			continue;
 		}
+		const char *what = sl_workbench_sweep_progress(g.s, &(sl_sweep_progress){ 0 }) ? "sweep" : "train";
 		if (sl_workbench_tick(g.s, SLICE) != SL_OK) {
 			char e[1200];
-			snprintf(e, sizeof e, "error: train: %s", sl_error());
+			snprintf(e, sizeof e, "error: %s: %s", what, sl_error());
 			scr_log_add(&g, SL_OUT_ERROR, e);
 		}
 		int done = !sl_workbench_training(wb);
@@ -308,6 +313,8 @@ static void on_view(void *ud, const sl_view *v)
 	scr *sc = ud;
 	/* a watched view redrawn keeps its place */
 	scr_view_set(sc, v, sl_display_refreshing(sc->s));
+	if (!sl_display_refreshing(sc->s)) /* a command's view: show it */
+		show_tab(PANE_HEAT);
 }
 
 /* `plot` (main thread, under the session lock): publish the new curves */
@@ -320,6 +327,7 @@ static void on_plot(void *ud, const sl_plot_spec *spec)
 	pthread_mutex_unlock(&sc->dmu);
 	atomic_store(&sc->publish, 1);
 	sc->curve_scroll = 0;
+	show_tab(PANE_CURVES);
 }
 
 /* ---- readline ---------------------------------------------------------------- */
@@ -390,9 +398,26 @@ static void relayout(void)
 	unlock();
 }
 
+/* A tabbed layout shows pane (when the prompt has the focus). */
+static void show_tab(int pane)
+{
+	if (g.tab == pane)
+		return;
+	g.tab = pane;
+	if (g.lay.tabbed && g.focus == FOCUS_PROMPT) {
+		relayout();
+		g.dirty_all = 1;
+	}
+}
+
 static void set_focus(int f)
 {
 	int zoomed = g.zoom;
+	if (f >= 0 && f != g.tab && g.lay.tabbed) {
+		g.tab = f; /* the pane focused stays shown back at the prompt */
+		g.focus = f;
+		relayout();
+	}
 	g.focus = f;
 	mode = f == FOCUS_PROMPT ? MODE_PROMPT : MODE_PANE;
 	if (f == FOCUS_PROMPT)
@@ -519,7 +544,20 @@ static void script_step(int keep_going)
 	cur.p += n;
 	size_t len = strlen(line);
 	char *shown = strndup(line, len && line[len - 1] == '\n' ? len - 1 : len);
-	scr_log_add(&g, LOG_ECHO, shown);
+	/* the file's commands, after "FILE> " as typed ones follow the prompt;
+	 * not its blank and comment lines, nor a lone echo, whose output is the
+	 * line again */
+	const char *p = shown + strspn(shown, " \t");
+	int lone_echo = !strncmp(p, "echo", 4) && (!p[4] || p[4] == ' ' || p[4] == '\t') && !strpbrk(p, ";\\");
+	if (*p && *p != '#' && !lone_echo && !sl_session_feed_pending(g.s)) {
+		const char *base = strrchr(cur.origin, '/');
+		char *echo = sl_xmalloc(strlen(shown) + strlen(cur.origin) + 4);
+		sprintf(echo, "%s> %s", base ? base + 1 : cur.origin, shown);
+		scr_log_add(&g, LOG_ECHO, echo);
+		free(echo);
+	} else if (*p && *p != '#' && !lone_echo) {
+		scr_log_add(&g, LOG_ECHO, shown); /* a continued line */
+	}
 	free(shown);
 	int was = sl_workbench_training(sl_session_workbench(g.s));
 	int st = sl_session_feed(g.s, line, cur.origin);
@@ -594,8 +632,8 @@ static int line_quits(const char *text, int *forced)
 	return found;
 }
 
-/* Runs that have trained: work that quitting drops (the session does not
- * say which runs a `save` still holds, so every such run counts). */
+/* Runs that have trained since the last save or load: work that quitting
+ * drops. */
 static int unsaved(char *names, size_t n)
 {
 	sl_workbench *wb = sl_session_workbench(g.s);
@@ -604,7 +642,7 @@ static int unsaved(char *names, size_t n)
 	names[0] = 0;
 	for (int i = 0; i < sl_workbench_nruns(wb); i++) {
 		const sl_run *r = sl_workbench_run_at(wb, i);
-		if (r->step > 0) {
+		if (sl_run_unsaved(r)) {
 			if (k < n)
 				k += (size_t)snprintf(names + k, n - k, "%s%s", count ? ", " : "", r->name);
 			count++;
@@ -709,6 +747,7 @@ static void run_queue(void)
 		scr_log_add(&g, LOG_ECHO, echo);
 		free(echo);
 		scr_log_scroll(&g, -INT_MAX);
+		show_tab(PANE_LOG); /* a line typed: its output (plot and views show their panes) */
 		if (!ask_quit(line))
 			run_line(line);
 		free(line);
@@ -1036,6 +1075,13 @@ static void on_interrupt(void)
 		search_done(NULL);
 		return;
 	}
+	if (cur.text) {
+		/* one Ctrl-C stops a sourced file, not only its current line */
+		note("%s: stopped by Ctrl-C; its remaining lines do not run", cur.origin);
+		script_end();
+		if (!atomic_load(&training))
+			return;
+	}
 	if (atomic_load(&training)) {
 		/* the trainer pauses at its next step boundary */
 		atomic_store(&pause_req, 1);
@@ -1275,12 +1321,16 @@ int sl_screen_run(sl_session *s, const char *file, int *script_failed)
 	g.cols = COLS;
 	scr_colors_init(&g);
 	g.gp = sl_gnuplot_new(NULL);
+	/* the curve pane in braille where the terminal takes Unicode, unless
+	 * SEQLAB_CURVES=gnuplot asks for gnuplot's dumb terminal */
+	const char *curves = getenv("SEQLAB_CURVES");
+	g.braille = MB_CUR_MAX > 1 && !(curves && !strcmp(curves, "gnuplot"));
 	scr_windows(&g);
 	curs_set(1);
 
 	sl_session_set_output(s, on_output, &g);
 	sl_session_set_view(s, on_view, &g);
-	sl_display_hooks hooks = { .plot = on_plot, .save = scr_plot_save, .ud = &g };
+	sl_display_hooks hooks = { .plot = on_plot, .save = scr_plot_save, .save_view = scr_view_save, .ud = &g };
 	sl_display_set_hooks(s, &hooks);
 	int was_async = sl_session_async(s);
 	sl_session_set_async(s, 1);
@@ -1378,6 +1428,6 @@ int sl_screen_run(sl_session *s, const char *file, int *script_failed)
 
 void sl_screen_attach_plot_save(sl_session *s)
 {
-	sl_display_hooks hooks = { .save = scr_plot_save, .ud = NULL };
+	sl_display_hooks hooks = { .save = scr_plot_save, .save_view = scr_view_save, .ud = NULL };
 	sl_display_set_hooks(s, &hooks);
 }

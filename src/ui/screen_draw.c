@@ -5,6 +5,7 @@
 
 #include "seqlab/heatmap.h"
 #include "seqlab/plot.h"
+#include "seqlab/sweep.h"
 #include "seqlab/workbench.h"
 
 #include <limits.h>
@@ -21,7 +22,7 @@ static const char *const pane_names[PANE_COUNT] = { "log", "curves", "heatmap" }
 
 /* ---- layout ---------------------------------------------------------------- */
 
-void scr_layout_compute(scr_layout *l, int cols, int lines, int zoom, int focus)
+void scr_layout_compute(scr_layout *l, int cols, int lines, int zoom, int focus, int tab)
 {
 	memset(l, 0, sizeof *l);
 	l->prompt = (scr_rect){ SL_MAX(lines - 1, 0), 0, lines > 0 ? 1 : 0, cols };
@@ -33,6 +34,13 @@ void scr_layout_compute(scr_layout *l, int cols, int lines, int zoom, int focus)
 	int H = lines - 2;
 	if (zoom && focus >= 0 && focus < PANE_COUNT) {
 		l->pane[focus] = (scr_rect){ 0, 0, H, cols };
+		return;
+	}
+	if (cols < SCR_WIDE_COLS || lines < SCR_TABS_LINES) {
+		/* too small for three panes that can be read: one, with tabs */
+		l->tabbed = 1;
+		int shown = focus >= 0 && focus < PANE_COUNT ? focus : tab >= 0 && tab < PANE_COUNT ? tab : PANE_LOG;
+		l->pane[shown] = (scr_rect){ 0, 0, H, cols };
 		return;
 	}
 	if (cols >= SCR_WIDE_COLS) {
@@ -81,10 +89,12 @@ void scr_windows_free(scr *sc)
 void scr_windows(scr *sc)
 {
 	scr_windows_free(sc);
-	scr_layout_compute(&sc->lay, sc->cols, sc->lines, sc->zoom, sc->focus);
+	scr_layout_compute(&sc->lay, sc->cols, sc->lines, sc->zoom, sc->focus, sc->tab);
 	pthread_mutex_lock(&sc->dmu);
 	sc->log_w = sc->lay.pane[PANE_LOG].w;
 	sc->log_h = SL_MAX(sc->lay.pane[PANE_LOG].h - 1, 0);
+	if (sc->log_w > 0) /* help wrapped once, to the log pane (the caller holds the session lock) */
+		sl_session_set_text_width(sc->s, sc->log_w - 1);
 	sc->pub_status_w = sc->lay.status.w;
 	sc->pub_curve_w = sc->lay.pane[PANE_CURVES].w;
 	sc->pub_curve_h = SL_MAX(sc->lay.pane[PANE_CURVES].h - 1, 0);
@@ -182,9 +192,21 @@ static void header(scr *sc, int pane, const char *info)
 	int focused = sc->focus == pane;
 	attr_t a = focused ? A_REVERSE | A_BOLD : A_BOLD;
 	int x = 1;
-	x += put_text(sc, w, 0, x, " ", 1, -1, a);
-	x += put_text(sc, w, 0, x, pane_names[pane], width - x - 1, -1, a);
-	x += put_text(sc, w, 0, x, " ", 1, -1, a);
+	if (sc->lay.tabbed) {
+		/* the tabs: the pane shown, then the others dim */
+		for (int i = 0; i < PANE_COUNT && x < width - 2; i++) {
+			attr_t t = i == pane ? a | A_UNDERLINE : A_DIM;
+			x += put_text(sc, w, 0, x, i == pane ? "[" : " ", 1, -1, t);
+			x += put_text(sc, w, 0, x, pane_names[i], width - x - 1, -1, t);
+			x += put_text(sc, w, 0, x, i == pane ? "]" : " ", 1, -1, t);
+		}
+		if (x + 8 < width)
+			x += put_text(sc, w, 0, x, " F6 ", 4, -1, A_DIM);
+	} else {
+		x += put_text(sc, w, 0, x, " ", 1, -1, a);
+		x += put_text(sc, w, 0, x, pane_names[pane], width - x - 1, -1, a);
+		x += put_text(sc, w, 0, x, " ", 1, -1, a);
+	}
 	if (info && *info && x + 3 < width) {
 		x += put_text(sc, w, 0, x + 1, " ", 1, -1, A_NORMAL) + 1;
 		x += put_text(sc, w, 0, x, info, width - x - 2, -1, A_NORMAL);
@@ -351,26 +373,25 @@ int scr_log_search(scr *sc, const char *pattern, int dir, int restart)
 	return found;
 }
 
+/* Text in the terminal's own colours; the few colours used read on a dark
+ * and on a light background alike (no pale greys or yellows). */
 static void log_style(const scr *sc, int kind, int *fg, attr_t *a)
 {
 	*fg = -1;
 	*a = A_NORMAL;
 	switch (kind) {
 	case SL_OUT_ERROR:
-		*fg = sc->color ? 203 : -1;
+		*fg = sc->color ? 160 : -1;
 		*a = sc->color ? A_NORMAL : A_BOLD;
 		break;
 	case LOG_ECHO:
-		*fg = sc->color ? 75 : -1;
+		*fg = sc->color ? 33 : -1;
 		*a = A_BOLD;
 		break;
 	case LOG_NOTE:
-		*fg = sc->color ? 179 : -1;
+		*fg = sc->color ? 130 : -1;
 		break;
-	case SL_OUT_INFO:
-		break;
-	default: /* results */
-		*fg = sc->color ? 252 : -1;
+	default: /* results and text: the terminal's default colour */
 		break;
 	}
 }
@@ -457,7 +478,12 @@ static uint64_t curve_signature(scr *sc, int w, int h)
 		sig = mix(sig, (uintptr_t)r);
 		sig = mix(sig, (uint64_t)r->nsteps);
 		sig = mix(sig, (uint64_t)r->nevals);
+		sig = mix(sig, (uint64_t)r->nlen);
+		sig = mix(sig, (uintptr_t)r->len); /* a new table */
 	}
+	sl_sweep_progress sp;
+	if (p->sweep[0] && sl_workbench_sweep_progress(sc->s, &sp)) /* a point's curves came */
+		sig = mix(sig, (uint64_t)sp.done);
 	return sig | 1;
 }
 
@@ -492,6 +518,48 @@ static void hint(sl_cells *c, const char *const *lines)
 {
 	for (int i = 0; lines[i]; i++)
 		sl_cells_puts(sl_cells_add(c), lines[i], -1, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+}
+
+void scr_curve_axes(const sl_curves *cv, sl_series *ser, double **ys, char (*names)[128])
+{
+	int losses = 0, rates = 0, lr = 0;
+	for (int i = 0; i < cv->n; i++) {
+		int k = cv->c[i].series;
+		losses |= k == SL_SERIES_LOSS || k == SL_SERIES_VAL_LOSS;
+		rates |= k == SL_SERIES_VAL_ACC || k == SL_SERIES_CER;
+		lr |= k == SL_SERIES_LR;
+	}
+	for (int i = 0; i < cv->n; i++) {
+		int k = cv->c[i].series;
+		snprintf(names[i], sizeof names[0], "%s", cv->c[i].name);
+		ser[i].name = names[i];
+		ser[i].y2 = (losses && (k == SL_SERIES_VAL_ACC || k == SL_SERIES_CER)) ||
+			    (k == SL_SERIES_LR && (losses || rates));
+		if (k == SL_SERIES_LR && rates) {
+			/* beside accuracy on the right: as a fraction of its peak */
+			double peak = 0;
+			for (int j = 0; j < ser[i].n; j++)
+				if (isfinite(ys[i][j]))
+					peak = fmax(peak, ys[i][j]);
+			for (int j = 0; peak > 0 && j < ser[i].n; j++)
+				ys[i][j] /= peak;
+			snprintf(names[i], sizeof names[0], "%.90s / %.2g", cv->c[i].name, peak);
+		}
+	}
+}
+
+void scr_curve_marks(const sl_curves *cv, sl_plot_opts *o)
+{
+	if (cv->yfixed) {
+		o->fix_y = 1;
+		o->ymin = cv->ylo;
+		o->ymax = cv->yhi;
+	}
+	o->nmarks = SL_MIN(cv->nmarks, 4);
+	for (int i = 0; i < o->nmarks; i++) {
+		o->mark_x[i] = cv->mark[i];
+		o->mark_label[i] = cv->mark_label[i];
+	}
 }
 
 /* A plot came (or was drawn at once): it replaces the picture shown. st is
@@ -539,8 +607,9 @@ static void curves_send(scr *sc, int w, int h)
 		return;
 	}
 	sl_series *ser = sl_xcalloc((size_t)cv->n, sizeof *ser);
+	char (*names)[128] = sl_xcalloc((size_t)cv->n, sizeof *names);
 	double **bx = sl_xcalloc((size_t)cv->n, sizeof *bx), **by = sl_xcalloc((size_t)cv->n, sizeof *by);
-	int max = SL_MAX(2 * w, 16);
+	int max = SL_MAX(sc->braille ? 4 * w : 2 * w, 16);
 	for (int i = 0; i < cv->n; i++) {
 		int n = SL_MIN(cv->c[i].n, max);
 		bx[i] = sl_xmalloc((size_t)(n ? n : 1) * sizeof **bx);
@@ -550,12 +619,23 @@ static void curves_send(scr *sc, int w, int h)
 		ser[i].x = bx[i];
 		ser[i].y = by[i];
 	}
+	scr_curve_axes(cv, ser, by, names);
 	sl_plot_opts o = { .width = w, .height = h, .logy = sc->curve_logy, .color = sc->color };
-	int st = sl_gnuplot_send(sc->gp, out, ser, cv->n, &o);
-	if (st == SL_OK)
-		snprintf(sc->sent_info, sizeof sc->sent_info, "%s", sc->data_info);
-	else
-		curves_show(sc, st, sc->data_info);
+	scr_curve_marks(cv, &o);
+	if (strcmp(cv->xlabel, "step")) /* the pane's header names the series; x is the odd one */
+		o.xlabel = cv->xlabel;
+	if (sc->braille) {
+		/* drawn here at once: 2 x 4 dots a cell, no round trip */
+		int st = sl_plot_render_braille(out, ser, cv->n, &o);
+		curves_show(sc, st == SL_OK ? SL_OK : SL_ERR, sc->data_info);
+	} else {
+		int st = sl_gnuplot_send(sc->gp, out, ser, cv->n, &o);
+		if (st == SL_OK)
+			snprintf(sc->sent_info, sizeof sc->sent_info, "%s", sc->data_info);
+		else
+			curves_show(sc, st, sc->data_info);
+	}
+	free(names);
 	for (int i = 0; i < cv->n; i++) {
 		free(bx[i]);
 		free(by[i]);
@@ -883,7 +963,25 @@ static void format_status(scr *sc, int W, char *line, size_t size)
 	char f[10][96];
 	int nf = 0;
 	const char *state = p.run ? "training" : sc->state;
-	if (r) {
+	sl_sweep_progress sp;
+	int sweeping = sl_workbench_sweep_progress(sc->s, &sp);
+	if (sweeping) {
+		/* a sweep: its points, not a run's steps */
+		snprintf(f[nf++], sizeof f[0], "sweep %s running", sp.name);
+		snprintf(f[nf++], sizeof f[0], "points %d/%d", sp.done, sp.points);
+		snprintf(f[nf++], sizeof f[0], "%d worker%s", sp.running, sp.running == 1 ? "" : "s");
+		if (sp.failed)
+			snprintf(f[nf++], sizeof f[0], "%d failed", sp.failed);
+		char t[32];
+		if (sp.eta >= 0) {
+			fmt_time(t, sizeof t, sp.eta);
+			snprintf(f[nf++], sizeof f[0], "ETA %s", t);
+		} else {
+			fmt_time(t, sizeof t, sp.elapsed);
+			snprintf(f[nf++], sizeof f[0], "%s (ETA after the first point)", t);
+		}
+		p.fraction = sp.todo ? (double)sp.finished / sp.todo : -1;
+	} else if (r) {
 		snprintf(f[nf++], sizeof f[0], "%s %s", r->name, state);
 		snprintf(f[nf++], sizeof f[0], "step %lld", (long long)r->step);
 		snprintf(f[nf++], sizeof f[0], "epoch %lld", (long long)r->epoch);
@@ -910,7 +1008,7 @@ static void format_status(scr *sc, int W, char *line, size_t size)
 	}
 	size_t k = 0;
 	line[0] = 0;
-	int bar = p.run && p.fraction >= 0;
+	int bar = (p.run || sweeping) && p.fraction >= 0;
 	int barw = bar ? SL_MIN(20, W / 6) + 7 : 0; /* "[" bar "] 100%" */
 	for (int i = 0; i < nf; i++) {
 		size_t need = strlen(f[i]) + 2;
@@ -991,10 +1089,14 @@ void scr_publish(scr *sc, double now)
 		for (int i = 0; i < SL_SERIES_COUNT; i++)
 			if (p->series & 1u << i)
 				k += (size_t)snprintf(info + k, sizeof info - k, "%s%s", k ? " " : "", sl_series_names[i]);
-		if (p->nruns == 0 && k < sizeof info)
-			k += (size_t)snprintf(info + k, sizeof info - k, " of every run");
+		if (p->sweep[0] && k < sizeof info)
+			k += (size_t)snprintf(info + k, sizeof info - k, " of sweep %s", p->sweep);
+		else if (p->nruns == 0 && k < sizeof info)
+			k += (size_t)snprintf(info + k, sizeof info - k, " of the task's runs");
 		if (p->logy && k < sizeof info)
-			snprintf(info + k, sizeof info - k, ", log y");
+			k += (size_t)snprintf(info + k, sizeof info - k, ", log y");
+		for (int i = 0; i < cv.nmarks && k < sizeof info; i++)
+			k += (size_t)snprintf(info + k, sizeof info - k, "%s%s", i ? ", " : "; dotted: ", cv.mark_label[i]);
 	}
 
 	pthread_mutex_lock(&sc->dmu);
@@ -1098,6 +1200,7 @@ static const char *const help_text[] = {
 	"  Enter          run the line          F1             this help",
 	"  PgUp/PgDn      scroll the log        Shift-Up/Down  scroll the log by a line",
 	"  Shift-Tab, F6  focus the next pane   Ctrl-L         redraw",
+	"  (below 100x32 one pane shows at a time: its header has the tabs)",
 	"  Ctrl-C         pause training (or clear the line)",
 	"  Ctrl-R         search the history    Ctrl-\\         says how to quit",
 	"  Ctrl-D         on an empty line: quit (asks if runs are not saved)",
@@ -1205,6 +1308,17 @@ void scr_draw(scr *sc, double now, int force)
 
 /* ---- plot save ------------------------------------------------------------- */
 
+int scr_view_save(void *ud, sl_session *s, const char *file, const sl_view *v)
+{
+	scr *sc = ud;
+	(void)s;
+	sl_gnuplot *gp = sc && sc->gp ? sc->gp : sl_gnuplot_new(NULL);
+	int st = sl_gnuplot_save_view(gp, file, v);
+	if (!(sc && sc->gp))
+		sl_gnuplot_free(gp);
+	return st;
+}
+
 int scr_plot_save(void *ud, sl_session *s, const char *file, const sl_plot_spec *spec)
 {
 	scr *sc = ud;
@@ -1212,18 +1326,44 @@ int scr_plot_save(void *ud, sl_session *s, const char *file, const sl_plot_spec 
 	sl_display_curves(s, spec, &cv);
 	if (cv.n == 0) {
 		sl_curves_free(&cv);
-		sl_errorf("nothing to plot yet: no run has points for these series");
+		if (spec->series == 1u << SL_SERIES_ACC_LEN)
+			sl_errorf("nothing to plot yet: no run has an accuracy-vs-length table ('eval RUN lengths=A..B')");
+		else
+			sl_errorf("nothing to plot yet: no run has points for these series");
 		return SL_ERR;
 	}
 	sl_series *ser = sl_xcalloc((size_t)cv.n, sizeof *ser);
-	for (int i = 0; i < cv.n; i++)
+	char (*names)[128] = sl_xcalloc((size_t)cv.n, sizeof *names);
+	double **ys = sl_xcalloc((size_t)cv.n, sizeof *ys);
+	for (int i = 0; i < cv.n; i++) {
 		ser[i] = (sl_series){ .name = cv.c[i].name, .x = cv.c[i].x, .y = cv.c[i].y, .n = cv.c[i].n };
-	sl_plot_opts o = { .logy = spec->logy, .xlabel = "step" };
+		ys[i] = cv.c[i].y; /* ours to scale */
+	}
+	scr_curve_axes(&cv, ser, ys, names);
+	sl_plot_opts o = { .logy = spec->logy, .title = cv.title, .xlabel = cv.xlabel, .ylabel = cv.ylabel };
+	int y2 = 0, losses = 0, rates = 0, lr = 0;
+	for (int i = 0; i < cv.n; i++) {
+		int k = cv.c[i].series;
+		y2 |= ser[i].y2;
+		losses |= k == SL_SERIES_LOSS || k == SL_SERIES_VAL_LOSS;
+		rates |= k == SL_SERIES_VAL_ACC || k == SL_SERIES_CER;
+		lr |= k == SL_SERIES_LR;
+	}
+	if (y2) { /* losses on the left, rates and lr on the right */
+		o.ylabel = losses ? "cross-entropy per token (nats)" : "accuracy / error rate";
+		o.y2label = !lr ? "accuracy / error rate"
+			    : rates ? (losses ? "accuracy / error rate; lr as a fraction of its peak"
+					      : "learning rate (fraction of its peak)")
+				    : "learning rate";
+	}
+	scr_curve_marks(&cv, &o);
 	sl_gnuplot *gp = sc && sc->gp ? sc->gp : sl_gnuplot_new(NULL);
 	int st = sl_gnuplot_save(gp, file, ser, cv.n, &o);
 	if (!(sc && sc->gp))
 		sl_gnuplot_free(gp);
 	free(ser);
+	free(names);
+	free(ys);
 	sl_curves_free(&cv);
 	return st;
 }

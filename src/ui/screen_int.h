@@ -23,6 +23,10 @@
 #define SCR_MIN_LINES 16
 /* At least this wide: the log on the left, curves over the heatmap on the right. */
 #define SCR_WIDE_COLS 100
+/* Narrower than SCR_WIDE_COLS or fewer lines than this: one pane at a time,
+ * full size, with tabs in its header (F6 or Tab from a pane switches; a
+ * command shows the pane its output goes to). */
+#define SCR_TABS_LINES 32
 
 #define SCR_LOG_MAX 5000   /* lines kept in the log */
 /* While a run trains: the panes and the status line are redrawn at most
@@ -43,6 +47,7 @@ typedef struct scr_rect {
 typedef struct scr_layout {
 	int too_small;
 	int wide;
+	int tabbed;       /* one pane at a time (SCR_TABS_LINES) */
 	scr_rect pane[PANE_COUNT];
 	scr_rect sep;     /* the vertical rule between the log and the right column (wide) */
 	scr_rect status, prompt;
@@ -87,11 +92,13 @@ typedef struct scr {
 	int color;          /* 256 colours (else monochrome) */
 	int focus;          /* FOCUS_PROMPT or PANE_* */
 	int zoom;           /* the focused pane fills the screen */
+	int tab;            /* tabbed layout: the pane shown (PANE_*) */
 	int help;           /* the help box is up */
 	char search[256];   /* the last / pattern */
 	int dirty_all;      /* redraw everything */
 	double log_t;       /* the log's last redraw */
 	sl_gnuplot *gp;
+	int braille;        /* the curve pane in braille cells (else gnuplot's dumb text) */
 	sl_curves curve_data; /* the published curves taken for plotting */
 	int curve_logy;
 	char data_info[160];  /* the header for curve_data */
@@ -147,7 +154,9 @@ typedef struct scr {
 } scr;
 
 /* ---- screen_draw.c ---- */
-void scr_layout_compute(scr_layout *l, int cols, int lines, int zoom, int focus);
+/* The layout for a terminal of cols x lines; zoom: the focused pane fills
+ * it; tab: the pane a tabbed layout shows while the prompt has the focus. */
+void scr_layout_compute(scr_layout *l, int cols, int lines, int zoom, int focus, int tab);
 /* (Re)creates the windows for the current size; marks everything dirty. */
 void scr_windows(scr *sc);
 void scr_windows_free(scr *sc);
@@ -189,7 +198,17 @@ int scr_heat_cursor(scr *sc, int di, int dj);
 /* The page size of a pane in rows. */
 int scr_page(const scr *sc, int pane);
 
-/* The `plot save` hook: the curves of spec written by gnuplot. */
+/* Puts the rates (val_acc, cer) on the right axis when a loss is drawn too,
+ * and lr when anything else is, scaled to its peak beside rates (its name
+ * says so): sets ser[i].y2 and .name (into names[i]), scales ys[i] (the
+ * writable copy ser[i].y points at) for lr. */
+void scr_curve_axes(const sl_curves *cv, sl_series *ser, double **ys, char (*names)[128]);
+/* The marks of cv (the training lengths) and its fixed y range into o. */
+void scr_curve_marks(const sl_curves *cv, sl_plot_opts *o);
+/* The `heatmap save` hook: the view written by gnuplot. */
+int scr_view_save(void *ud, sl_session *s, const char *file, const sl_view *v);
+/* The `plot save` hook: the curves of spec written by gnuplot, with a
+ * title and axis labels. */
 int scr_plot_save(void *ud, sl_session *s, const char *file, const sl_plot_spec *spec);
 
 /* ---- screen_term.c ---- */
