@@ -129,6 +129,10 @@ int sl_mixer_index(const sl_mixer_kind *kind);
 const char *sl_mixer_legend(void);
 /* The index of view `name` in kind->views, or -1. */
 int sl_mixer_view_find(const sl_mixer_kind *kind, const char *name);
+/* For state_reorder: rows 0..n-1 of v, B rows of w bytes, become the old
+ * rows parent[i] (v may be NULL: nothing to do). */
+void sl_mixer_reorder_rows(void *v, size_t w, int B, const int *parent, int n);
+
 /* Frees the grids' data. */
 void sl_mixer_grids_free(sl_mixer_grid *g, int n);
 

@@ -112,6 +112,22 @@ const char *sl_task_kind_names(void);
 /* The kind of task that lists option key, other than `except`; NULL if none. */
 const sl_task_kind *sl_task_kind_with_option(const char *key, const sl_task_kind *except);
 
+/* ---- shared by the tasks that draw their batches at random ----
+ * A plan of n batches of bsz, each batch index drawn from its own stream
+ * of (task seed, "train", run seed, epoch, index): plan_new, plan_free and
+ * plan_batches of such tasks; sl_task_plan_rng gives batch index's stream. */
+typedef struct sl_task_plan {
+	int bsz, n;
+	sl_rng rng;
+} sl_task_plan;
+sl_task_plan *sl_task_plan_new(uint64_t task_seed, int nbatches, int bsz, uint64_t seed, int64_t epoch);
+void sl_task_plan_free(void *plan);
+int sl_task_plan_batches(const void *plan);
+sl_rng sl_task_plan_rng(const sl_task_plan *p, int index);
+/* A language model's mean cross-entropy on a batch (inp, tgt (B, T), -1 not
+ * scored); NULL with the error set for a model that is not one. */
+sl_tensor *sl_task_lm_loss(sl_model *m, sl_tape *tp, const sl_batch *b, int *count);
+
 /* Reference counting: runs share tasks. */
 void sl_task_ref(sl_task *t);
 void sl_task_unref(sl_task *t);

@@ -193,25 +193,14 @@ static void state_free(void *state)
 	free(st);
 }
 
-static void reorder_rows(float *v, size_t w, int B, const int *parent, int n)
-{
-	if (!v)
-		return;
-	float *old = sl_xmalloc((size_t)B * w * sizeof *old);
-	memcpy(old, v, (size_t)B * w * sizeof *old);
-	for (int i = 0; i < n; i++)
-		memcpy(v + (size_t)i * w, old + (size_t)parent[i] * w, w * sizeof *old);
-	free(old);
-}
-
 static void state_reorder(void *state, const int *parent, int n)
 {
 	attn_state *st = state;
 	size_t D = (size_t)st->H * st->Dh;
-	reorder_rows(st->k, (size_t)st->cap * D, st->B, parent, n);
-	reorder_rows(st->v, (size_t)st->cap * D, st->B, parent, n);
-	reorder_rows(st->S, (size_t)st->H * st->Dh * st->Dh, st->B, parent, n);
-	reorder_rows(st->z, D, st->B, parent, n);
+	sl_mixer_reorder_rows(st->k, (size_t)st->cap * D * sizeof(float), st->B, parent, n);
+	sl_mixer_reorder_rows(st->v, (size_t)st->cap * D * sizeof(float), st->B, parent, n);
+	sl_mixer_reorder_rows(st->S, (size_t)st->H * st->Dh * st->Dh * sizeof(float), st->B, parent, n);
+	sl_mixer_reorder_rows(st->z, D * sizeof(float), st->B, parent, n);
 }
 
 /* the caches grown to hold position pos (doubling; rows keep their place) */

@@ -173,12 +173,7 @@ static void state_free(void *state)
 static void state_reorder(void *state, const int *parent, int n)
 {
 	lru_state *st = state;
-	size_t w = 2 * (size_t)st->N;
-	float *old = sl_xmalloc((size_t)st->B * w * sizeof *old);
-	memcpy(old, st->x, (size_t)st->B * w * sizeof *old);
-	for (int i = 0; i < n; i++)
-		memcpy(st->x + (size_t)i * w, old + (size_t)parent[i] * w, w * sizeof *old);
-	free(old);
+	sl_mixer_reorder_rows(st->x, 2 * (size_t)st->N * sizeof(float), st->B, parent, n);
 }
 
 static sl_tensor *step(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, sl_tape *tp, void *state,

@@ -171,21 +171,11 @@ static void *state_new(const void *layer, const void *cfg, const sl_mixer_ctx *c
 	return st;
 }
 
-/* rows 0..n-1 of an array of B rows of w floats become the old rows parent[i] */
-static void reorder_rows(float *v, size_t w, int B, const int *parent, int n)
-{
-	float *old = sl_xmalloc((size_t)B * w * sizeof *old);
-	memcpy(old, v, (size_t)B * w * sizeof *old);
-	for (int i = 0; i < n; i++)
-		memcpy(v + (size_t)i * w, old + (size_t)parent[i] * w, w * sizeof *old);
-	free(old);
-}
-
 static void state_reorder(void *state, const int *parent, int n)
 {
 	mamba_state *st = state;
-	reorder_rows(st->conv, st->conv_w, st->B, parent, n);
-	reorder_rows(st->h, st->h_w, st->B, parent, n);
+	sl_mixer_reorder_rows(st->conv, st->conv_w * sizeof(float), st->B, parent, n);
+	sl_mixer_reorder_rows(st->h, st->h_w * sizeof(float), st->B, parent, n);
 }
 
 static void state_free(void *state)

@@ -73,3 +73,14 @@ void sl_mixer_grids_free(sl_mixer_grid *g, int n)
 		g[i].v = NULL;
 	}
 }
+
+void sl_mixer_reorder_rows(void *v, size_t w, int B, const int *parent, int n)
+{
+	if (!v)
+		return;
+	char *old = sl_xmalloc((size_t)B * w), *p = v;
+	memcpy(old, p, (size_t)B * w);
+	for (int i = 0; i < n; i++)
+		memcpy(p + (size_t)i * w, old + (size_t)parent[i] * w, w);
+	free(old);
+}

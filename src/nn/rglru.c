@@ -211,20 +211,12 @@ static void state_free(void *state)
 	free(st);
 }
 
-static void reorder_rows(float *v, size_t w, int B, const int *parent, int n)
-{
-	float *old = sl_xmalloc((size_t)B * w * sizeof *old);
-	memcpy(old, v, (size_t)B * w * sizeof *old);
-	for (int i = 0; i < n; i++)
-		memcpy(v + (size_t)i * w, old + (size_t)parent[i] * w, w * sizeof *old);
-	free(old);
-}
-
 static void state_reorder(void *state, const int *parent, int n)
 {
 	rglru_state *st = state;
-	reorder_rows(st->conv, (size_t)st->W * (st->K > 1 ? st->K - 1 : 1), st->B, parent, n);
-	reorder_rows(st->z, (size_t)st->W, st->B, parent, n);
+	size_t cw = (size_t)st->W * (st->K > 1 ? st->K - 1 : 1) * sizeof(float);
+	sl_mixer_reorder_rows(st->conv, cw, st->B, parent, n);
+	sl_mixer_reorder_rows(st->z, (size_t)st->W * sizeof(float), st->B, parent, n);
 }
 
 static sl_tensor *step(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, sl_tape *tp, void *state,

@@ -164,14 +164,8 @@ static void state_free(void *state)
 static void state_reorder(void *state, const int *parent, int n)
 {
 	rnn_state *st = state;
-	size_t w = (size_t)st->H;
-	for (int k = 0; k < 2; k++) {
-		float *v = k ? st->c : st->h, *old = sl_xmalloc((size_t)st->B * w * sizeof *old);
-		memcpy(old, v, (size_t)st->B * w * sizeof *old);
-		for (int i = 0; i < n; i++)
-			memcpy(v + (size_t)i * w, old + (size_t)parent[i] * w, w * sizeof *old);
-		free(old);
-	}
+	sl_mixer_reorder_rows(st->h, (size_t)st->H * sizeof(float), st->B, parent, n);
+	sl_mixer_reorder_rows(st->c, (size_t)st->H * sizeof(float), st->B, parent, n);
 }
 
 static sl_tensor *step(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, sl_tape *tp, void *state,

@@ -194,12 +194,7 @@ static void state_free(void *state)
 static void state_reorder(void *state, const int *parent, int n)
 {
 	s4d_state *st = state;
-	size_t w = (size_t)st->H * st->M;
-	double complex *old = sl_xmalloc((size_t)st->B * w * sizeof *old);
-	memcpy(old, st->x, (size_t)st->B * w * sizeof *old);
-	for (int i = 0; i < n; i++)
-		memcpy(st->x + (size_t)i * w, old + (size_t)parent[i] * w, w * sizeof *old);
-	free(old);
+	sl_mixer_reorder_rows(st->x, (size_t)st->H * st->M * sizeof *st->x, st->B, parent, n);
 }
 
 static sl_tensor *step(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, sl_tape *tp, void *state,

@@ -50,41 +50,19 @@ typedef struct charlm {
 	uint64_t seed;
 } charlm;
 
-typedef struct charlm_plan {
-	int bsz, n;
-	sl_rng rng;
-} charlm_plan;
-
 static void *plan_new(sl_task *t, int bsz, uint64_t seed, int64_t epoch, int shuffle)
 {
 	(void)shuffle;
-	charlm *c = t->impl;
-	charlm_plan *p = sl_xcalloc(1, sizeof *p);
-	p->bsz = bsz;
-	p->n = c->batches;
-	sl_rng root;
-	sl_rng_seed(&root, c->seed);
-	sl_rng train = sl_rng_split_str(&root, "train"), run = sl_rng_split(&train, seed);
-	p->rng = sl_rng_split(&run, (uint64_t)epoch);
-	return p;
-}
-
-static void plan_free(void *plan)
-{
-	free(plan);
-}
-
-static int plan_batches(const void *plan)
-{
-	return ((const charlm_plan *)plan)->n;
+	const charlm *c = t->impl;
+	return sl_task_plan_new(c->seed, c->batches, bsz, seed, epoch);
 }
 
 /* bsz random windows of the training split */
 static void batch(sl_task *t, const void *plan, int index, sl_batch *b)
 {
 	const charlm *c = t->impl;
-	const charlm_plan *p = plan;
-	sl_rng r = sl_rng_split(&p->rng, (uint64_t)index);
+	const sl_task_plan *p = plan;
+	sl_rng r = sl_task_plan_rng(p, index);
 	int T = c->ctx;
 	b->B = p->bsz;
 	b->S = 0;
@@ -103,12 +81,7 @@ static void batch(sl_task *t, const void *plan, int index, sl_batch *b)
 static sl_tensor *loss(sl_task *t, sl_model *m, sl_tape *tp, const sl_batch *b, int *count)
 {
 	(void)t;
-	if (!m->kind->lm) {
-		sl_errorf("a %s cannot do this task: it needs a language model (%s)", m->kind->name, sl_model_kind_names(1));
-		return NULL;
-	}
-	sl_tensor *logits = m->kind->lm(m->impl, tp, b->inp, b->B, b->T);
-	return logits ? sl_cross_entropy(tp, logits, b->tgt, -1, count) : NULL;
+	return sl_task_lm_loss(m, tp, b, count);
 }
 
 /* consecutive windows of ctx over the validation split, eval characters */
@@ -195,8 +168,8 @@ static void task_free(sl_task *t)
 static const sl_task_ops charlm_ops = {
 	.name = "charlm",
 	.plan_new = plan_new,
-	.plan_free = plan_free,
-	.plan_batches = plan_batches,
+	.plan_free = sl_task_plan_free,
+	.plan_batches = sl_task_plan_batches,
 	.batch = batch,
 	.loss = loss,
 	.eval = eval,

@@ -127,33 +127,11 @@ static uint8_t *load_split(const char *dir, const char *prefix, int cls, int siz
 	return out;
 }
 
-typedef struct pixels_plan {
-	int bsz, n;
-	sl_rng rng;
-} pixels_plan;
-
 static void *plan_new(sl_task *t, int bsz, uint64_t seed, int64_t epoch, int shuffle)
 {
 	(void)shuffle;
-	pixels *p = t->impl;
-	pixels_plan *pl = sl_xcalloc(1, sizeof *pl);
-	pl->bsz = bsz;
-	pl->n = p->batches;
-	sl_rng root;
-	sl_rng_seed(&root, p->seed);
-	sl_rng train = sl_rng_split_str(&root, "train"), run = sl_rng_split(&train, seed);
-	pl->rng = sl_rng_split(&run, (uint64_t)epoch);
-	return pl;
-}
-
-static void plan_free(void *plan)
-{
-	free(plan);
-}
-
-static int plan_batches(const void *plan)
-{
-	return ((const pixels_plan *)plan)->n;
+	const pixels *p = t->impl;
+	return sl_task_plan_new(p->seed, p->batches, bsz, seed, epoch);
 }
 
 /* image i as a sequence: start token, then the pixels; targets the pixels */
@@ -171,8 +149,8 @@ static void image(const pixels *p, const uint8_t *img, int32_t *x, int32_t *y)
 static void batch(sl_task *t, const void *plan, int index, sl_batch *b)
 {
 	const pixels *p = t->impl;
-	const pixels_plan *pl = plan;
-	sl_rng r = sl_rng_split(&pl->rng, (uint64_t)index);
+	const sl_task_plan *pl = plan;
+	sl_rng r = sl_task_plan_rng(pl, index);
 	int P = p->size * p->size;
 	b->B = pl->bsz;
 	b->S = 0;
@@ -188,12 +166,7 @@ static void batch(sl_task *t, const void *plan, int index, sl_batch *b)
 static sl_tensor *loss(sl_task *t, sl_model *m, sl_tape *tp, const sl_batch *b, int *count)
 {
 	(void)t;
-	if (!m->kind->lm) {
-		sl_errorf("a %s cannot do this task: it needs a language model (%s)", m->kind->name, sl_model_kind_names(1));
-		return NULL;
-	}
-	sl_tensor *logits = m->kind->lm(m->impl, tp, b->inp, b->B, b->T);
-	return logits ? sl_cross_entropy(tp, logits, b->tgt, -1, count) : NULL;
+	return sl_task_lm_loss(m, tp, b, count);
 }
 
 static void eval(sl_task *t, sl_model *m, sl_tape *tp, sl_eval *e, sl_mistakes *mk)
@@ -254,8 +227,8 @@ static void task_free(sl_task *t)
 static const sl_task_ops pixels_ops = {
 	.name = "pixels",
 	.plan_new = plan_new,
-	.plan_free = plan_free,
-	.plan_batches = plan_batches,
+	.plan_free = sl_task_plan_free,
+	.plan_batches = sl_task_plan_batches,
 	.batch = batch,
 	.loss = loss,
 	.eval = eval,

@@ -20,11 +20,6 @@ typedef struct gen_task {
 	int test_T;
 } gen_task;
 
-typedef struct gen_plan {
-	int bsz, n;
-	sl_rng rng;              /* the epoch's stream; batch i draws from split(rng, i) */
-} gen_plan;
-
 /* Sequences at most this many a forward pass during evaluation. */
 #define EVAL_CHUNK 256
 
@@ -33,26 +28,8 @@ static const sl_task_ops gen_ops;
 static void *gen_plan_new(sl_task *t, int bsz, uint64_t seed, int64_t epoch, int shuffle)
 {
 	(void)shuffle;
-	gen_task *g = t->impl;
-	gen_plan *p = sl_xcalloc(1, sizeof *p);
-	p->bsz = bsz;
-	p->n = g->batches;
-	sl_rng root;
-	sl_rng_seed(&root, g->seed);
-	sl_rng train = sl_rng_split_str(&root, "train");
-	p->rng = sl_rng_split(&train, seed);
-	p->rng = sl_rng_split(&p->rng, (uint64_t)epoch);
-	return p;
-}
-
-static void gen_plan_free(void *plan)
-{
-	free(plan);
-}
-
-static int gen_plan_batches(const void *plan)
-{
-	return ((const gen_plan *)plan)->n;
+	const gen_task *g = t->impl;
+	return sl_task_plan_new(g->seed, g->batches, bsz, seed, epoch);
 }
 
 /* n sequences of task length len from r into a batch */
@@ -71,8 +48,8 @@ static void fill(const gen_task *g, sl_rng *r, int n, int len, sl_batch *b)
 
 static void gen_batch(sl_task *t, const void *plan, int index, sl_batch *b)
 {
-	const gen_plan *p = plan;
-	sl_rng r = sl_rng_split(&p->rng, (uint64_t)index);
+	const sl_task_plan *p = plan;
+	sl_rng r = sl_task_plan_rng(p, index);
 	fill(t->impl, &r, p->bsz, ((gen_task *)t->impl)->len, b);
 }
 
@@ -89,8 +66,7 @@ static sl_tensor *forward(sl_model *m, sl_tape *tp, const sl_batch *b)
 static sl_tensor *gen_loss(sl_task *t, sl_model *m, sl_tape *tp, const sl_batch *b, int *count)
 {
 	(void)t;
-	sl_tensor *logits = forward(m, tp, b);
-	return logits ? sl_cross_entropy(tp, logits, b->tgt, -1, count) : NULL;
+	return sl_task_lm_loss(m, tp, b, count);
 }
 
 #define MISTAKES_MAX 1000 /* wrong positions kept for `mistakes` */
@@ -178,8 +154,8 @@ static void gen_free(sl_task *t)
 static const sl_task_ops gen_ops = {
 	.name = "generated",
 	.plan_new = gen_plan_new,
-	.plan_free = gen_plan_free,
-	.plan_batches = gen_plan_batches,
+	.plan_free = sl_task_plan_free,
+	.plan_batches = sl_task_plan_batches,
 	.batch = gen_batch,
 	.loss = gen_loss,
 	.eval = gen_eval,

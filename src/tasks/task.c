@@ -88,3 +88,42 @@ void sl_task_unref(sl_task *t)
 		t->ops->free(t);
 }
 
+
+/* ---- random plans and the language-model loss ---- */
+
+sl_task_plan *sl_task_plan_new(uint64_t task_seed, int nbatches, int bsz, uint64_t seed, int64_t epoch)
+{
+	sl_task_plan *p = sl_xcalloc(1, sizeof *p);
+	p->bsz = bsz;
+	p->n = nbatches;
+	sl_rng root;
+	sl_rng_seed(&root, task_seed);
+	sl_rng train = sl_rng_split_str(&root, "train"), run = sl_rng_split(&train, seed);
+	p->rng = sl_rng_split(&run, (uint64_t)epoch);
+	return p;
+}
+
+void sl_task_plan_free(void *plan)
+{
+	free(plan);
+}
+
+int sl_task_plan_batches(const void *plan)
+{
+	return ((const sl_task_plan *)plan)->n;
+}
+
+sl_rng sl_task_plan_rng(const sl_task_plan *p, int index)
+{
+	return sl_rng_split(&p->rng, (uint64_t)index);
+}
+
+sl_tensor *sl_task_lm_loss(sl_model *m, sl_tape *tp, const sl_batch *b, int *count)
+{
+	if (!m->kind->lm) {
+		sl_errorf("a %s cannot do this task: it needs a language model (%s)", m->kind->name, sl_model_kind_names(1));
+		return NULL;
+	}
+	sl_tensor *logits = m->kind->lm(m->impl, tp, b->inp, b->B, b->T);
+	return logits ? sl_cross_entropy(tp, logits, b->tgt, -1, count) : NULL;
+}
