@@ -111,11 +111,14 @@ enum sl_mixer_id {
 	SL_MIXER_S4D,
 	SL_MIXER_LRU,
 	SL_MIXER_RGLRU,
+	SL_MIXER_ELMAN,
+	SL_MIXER_GRU,
+	SL_MIXER_LSTM,
 	SL_MIXER_COUNT
 };
 extern const sl_mixer_kind *const sl_mixers[]; /* SL_MIXER_COUNT, then NULL */
 extern const sl_mixer_kind sl_mixer_attn, sl_mixer_linattn, sl_mixer_mamba, sl_mixer_s4d, sl_mixer_lru,
-	sl_mixer_rglru;
+	sl_mixer_rglru, sl_mixer_elman, sl_mixer_gru, sl_mixer_lstm;
 
 /* By pattern letter or by name; NULL if none. */
 const sl_mixer_kind *sl_mixer_by_letter(char letter);

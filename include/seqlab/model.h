@@ -67,6 +67,10 @@ struct sl_model_kind {
 	int (*layers)(void *impl);
 	const sl_mixer_kind *(*layer_mixer)(void *impl, int l);
 	int (*layer_view)(void *impl, int l, int which, sl_mixer_grid *out, int max);
+	/* A language model's forward pass whose embedded input (B, T, hidden)
+	 * is a leaf requiring a gradient, returned in *input: after backward its
+	 * grad is ∂loss/∂x_t (the gradient-flow view). NULL: none. */
+	sl_tensor *(*lm_probe)(void *impl, sl_tape *tp, const int32_t *x, int B, int T, sl_tensor **input);
 	/* The work of a training step's forward pass on B sequences (sources of
 	 * S tokens and targets of T; a language model sees S + 1 + T tokens, or
 	 * T when S is 0), for the benchmark's FLOP counts. */
@@ -76,7 +80,7 @@ struct sl_model_kind {
 /* The kinds, NULL-terminated; lookup by name (NULL if unknown). */
 extern const sl_model_kind *const sl_model_kinds[];
 extern const sl_model_kind sl_model_transformer, sl_model_gpt, sl_model_mamba, sl_model_hybrid, sl_model_s4d,
-	sl_model_lru, sl_model_hawk, sl_model_griffin;
+	sl_model_lru, sl_model_hawk, sl_model_griffin, sl_model_elman, sl_model_gru, sl_model_lstm;
 const sl_model_kind *sl_model_kind_find(const char *name);
 /* The kinds' names, "transformer, gpt, ...", or only the language models'
  * (lm nonzero); a thread's own static string. */

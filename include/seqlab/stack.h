@@ -66,6 +66,9 @@ void sl_stack_free(sl_stack *m);
 /* Logits (B, T, V) for tokens x (B, T). NULL with the error set when T
  * exceeds the learned positions. */
 sl_tensor *sl_stack_forward(sl_stack *m, sl_tape *tp, const int32_t *x, int B, int T);
+/* The same, with the embedded input as a leaf that requires a gradient
+ * (*input): its grad after backward is ∂loss/∂x_t. */
+sl_tensor *sl_stack_forward_probe(sl_stack *m, sl_tape *tp, const int32_t *x, int B, int T, sl_tensor **input);
 
 /* Step mode, when every block has one (sl_stack_can_step): a state for B
  * sequences; each step feeds one token per sequence and writes the next

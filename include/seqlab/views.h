@@ -12,6 +12,10 @@
  * of the run offers. */
 int sl_cmd_ssm(sl_session *s, sl_args *a);
 
+/* gradflow RUN INPUT: |∂loss/∂x_t| against position t, the loss at the
+ * input's last scored position (issue: the lecture's vanishing gradients). */
+int sl_cmd_gradflow(sl_session *s, sl_args *a);
+
 /* Translates word with run r (a language model on piglatin), runs it over
  * the prefix-LM sequence and shows view `view` of the blocks that offer it
  * (layer_s, head_s: a number, "all" or NULL). Reports errors through s and

@@ -17,6 +17,9 @@ const sl_model_kind *const sl_model_kinds[] = {
 	&sl_model_lru,
 	&sl_model_hawk,
 	&sl_model_griffin,
+	&sl_model_elman,
+	&sl_model_gru,
+	&sl_model_lstm,
 	NULL,
 };
 

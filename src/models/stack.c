@@ -264,6 +264,26 @@ static sl_tensor *head(sl_stack *m, sl_tape *tp, sl_tensor *h)
 	return sl_nn_linear_forward(&m->out, tp, h);
 }
 
+static sl_tensor *blocks(sl_stack *m, sl_tape *tp, sl_tensor *h)
+{
+	for (int l = 0; l < m->n; l++)
+		h = m->mixer[l]->forward(m->layer[l], mixcfg(m, l), &m->ctx, tp, h);
+	return head(m, tp, h);
+}
+
+sl_tensor *sl_stack_forward_probe(sl_stack *m, sl_tape *tp, const int32_t *x, int B, int T, sl_tensor **input)
+{
+	sl_tensor *h = embed(m, tp, x, B, T, 0);
+	if (!h)
+		return NULL;
+	/* a leaf copy of the embedded input, so the gradient stops there */
+	sl_tensor *leaf = sl_tape_tensor(tp, h->ndim, h->shape);
+	memcpy(leaf->data, h->data, sl_tensor_numel(h) * sizeof(float));
+	leaf->requires_grad = 1;
+	*input = leaf;
+	return blocks(m, tp, leaf);
+}
+
 sl_tensor *sl_stack_forward(sl_stack *m, sl_tape *tp, const int32_t *x, int B, int T)
 {
 	sl_tensor *h = embed(m, tp, x, B, T, 0);
@@ -370,6 +390,11 @@ static sl_tensor *lm(void *impl, sl_tape *tp, const int32_t *x, int B, int T)
 	return sl_stack_forward(impl, tp, x, B, T);
 }
 
+static sl_tensor *lm_probe(void *impl, sl_tape *tp, const int32_t *x, int B, int T, sl_tensor **input)
+{
+	return sl_stack_forward_probe(impl, tp, x, B, T, input);
+}
+
 static int can_step(void *impl)
 {
 	return sl_stack_can_step(impl);
@@ -422,6 +447,7 @@ static void work(const void *impl, double B, double S, double T, sl_work *w)
 
 #define STACK_KIND \
 	.cfg_size = sizeof(sl_stack_config), .create = create, .destroy = destroy, .params = params, .lm = lm, \
+	.lm_probe = lm_probe, \
 	.can_step = can_step, .state_new = state_new, .state_free = state_free, .step = step, .state_reorder = state_reorder, .layers = layers, \
 	.layer_mixer = layer_mixer, .layer_view = layer_view, .work = work
 
@@ -467,6 +493,27 @@ const sl_model_kind sl_model_griffin = {
 	.stack = &(const sl_stack_preset){ .repeat = 0, .letters = "RA", .rms = 1,
 					   .stack_opts = "pattern hidden pe dropout",
 					   .defaults = "pattern=RRA mlp=3 window=64 pe=rope" },
+	STACK_KIND,
+};
+
+const sl_model_kind sl_model_elman = {
+	.name = "elman",
+	.summary = "Elman's tanh RNN blocks (a language model)",
+	.stack = &(const sl_stack_preset){ .repeat = 'E', .rms = 0, .stack_opts = "hidden layers dropout" },
+	STACK_KIND,
+};
+
+const sl_model_kind sl_model_gru = {
+	.name = "gru",
+	.summary = "GRU blocks (a language model)",
+	.stack = &(const sl_stack_preset){ .repeat = 'U', .rms = 0, .stack_opts = "hidden layers dropout" },
+	STACK_KIND,
+};
+
+const sl_model_kind sl_model_lstm = {
+	.name = "lstm",
+	.summary = "LSTM blocks (a language model)",
+	.stack = &(const sl_stack_preset){ .repeat = 'C', .rms = 0, .stack_opts = "hidden layers dropout" },
 	STACK_KIND,
 };
 

@@ -16,6 +16,9 @@ const sl_mixer_kind *const sl_mixers[] = {
 	[SL_MIXER_S4D] = &sl_mixer_s4d,
 	[SL_MIXER_LRU] = &sl_mixer_lru,
 	[SL_MIXER_RGLRU] = &sl_mixer_rglru,
+	[SL_MIXER_ELMAN] = &sl_mixer_elman,
+	[SL_MIXER_GRU] = &sl_mixer_gru,
+	[SL_MIXER_LSTM] = &sl_mixer_lstm,
 	NULL,
 };
 static_assert(SL_COUNT(sl_mixers) == SL_MIXER_COUNT + 1, "every mixer needs a row in sl_mixers, then NULL");

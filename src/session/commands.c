@@ -706,6 +706,21 @@ static const sl_cmd commands[] = {
 		.complete = complete_run,
 	},
 	{
+		.name = "gradflow",
+		.usage = "gradflow RUN INPUT",
+		.summary = "show how far back the loss's gradient reaches: |d loss / d x_t| per position",
+		.help = "Runs RUN's language model over INPUT (as attn reads it: a Pig-Latin word's prefix-LM "
+			"sequence, a text, or a test sequence's number or tokens), takes the loss at the last "
+			"position whose target is known (a generated task's scored position; else the last "
+			"character predicted), and prints the norm of its gradient with respect to each "
+			"embedded input x_t (t=, token=, grad_norm=), then shows log10 of it as a heatmap row "
+			"and ends with loss_at=, loss=, grad_first=, grad_last=. An Elman RNN's gradient "
+			"vanishes with distance where an LSTM's, a Mamba's or attention's does not: the "
+			"lecture's problem made visible. The run's own gradient is left as it was.",
+		.run = sl_cmd_gradflow,
+		.complete = complete_run,
+	},
+	{
 		.name = "runs",
 		.usage = "runs",
 		.summary = "list the runs",

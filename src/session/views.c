@@ -314,3 +314,94 @@ int sl_cmd_ssm(sl_session *s, sl_args *a)
 		return sl_fail(s, "no run '%s'; 'runs' lists them", name);
 	return sl_views_show(s, a, r, word, show, layer_s, NULL);
 }
+
+/* ---- gradient flow ------------------------------------------------------------------ */
+
+int sl_cmd_gradflow(sl_session *s, sl_args *a)
+{
+	sl_workbench *wb = sl_session_workbench(s);
+	const char *name = sl_args_word(a), *word = sl_args_word(a);
+	if (!name || !word)
+		return sl_args_fail(a, "expected RUN INPUT");
+	if (sl_args_end(a) != SL_OK)
+		return SL_ERR;
+	sl_run *r = sl_workbench_run(wb, name);
+	if (!r)
+		return sl_fail(s, "no run '%s'; 'runs' lists them", name);
+	sl_model *m = r->model;
+	if (!m->kind->lm_probe)
+		return sl_fail(s, "run '%s' is a %s: gradflow needs a language model (%s)", name, m->kind->name,
+			       sl_model_kind_names(1));
+	sl_input in;
+	if (view_input(s, a, r, word, &in) != SL_OK)
+		return SL_ERR;
+	int T = in.T, p = -1, tgt = -1;
+	/* the loss at the last position whose target is known */
+	for (int t = T - 1; in.y && t >= 0 && p < 0; t--)
+		if (in.y[t] >= 0) {
+			p = t;
+			tgt = in.y[t];
+		}
+	if (p < 0 && T >= 2) {
+		p = T - 2;
+		tgt = in.x[T - 1];
+	}
+	if (p < 0) {
+		input_free(&in);
+		return sl_fail(s, "the input is too short: the loss needs a position and its next token");
+	}
+	sl_params *ps = m->ps;
+	float *keep = sl_xmalloc(ps->total * sizeof *keep); /* the run's own gradient, untouched */
+	memcpy(keep, ps->grad, ps->total * sizeof *keep);
+	sl_tape *tp = r->tape;
+	sl_tape_reset(tp);
+	tp->pool = sl_session_pool(s);
+	tp->grad_enabled = 1;
+	tp->training = 0;
+	sl_tensor *leaf = NULL;
+	sl_tensor *logits = m->kind->lm_probe(m->impl, tp, in.x, 1, T, &leaf);
+	int rc = SL_OK;
+	if (!logits) {
+		rc = sl_fail(s, "%s", sl_error());
+	} else {
+		int32_t *target = sl_arena_alloc(tp->arena, (size_t)T * sizeof *target);
+		for (int t = 0; t < T; t++)
+			target[t] = t == p ? tgt : -1;
+		sl_tensor *loss = sl_cross_entropy(tp, logits, target, -1, NULL);
+		if (sl_tape_backward(tp, loss) != SL_OK || !leaf->grad) {
+			rc = sl_fail(s, "%s", *sl_error() ? sl_error() : "no gradient reached the input");
+		} else {
+			int H = sl_tensor_dim(leaf, -1);
+			float *norm = sl_xmalloc((size_t)T * sizeof *norm), *lg = sl_xmalloc((size_t)T * sizeof *lg);
+			for (int t = 0; t < T; t++) {
+				double q = 0;
+				for (int j = 0; j < H; j++)
+					q += (double)leaf->grad[(size_t)t * H + j] * leaf->grad[(size_t)t * H + j];
+				norm[t] = (float)sqrt(q);
+				lg[t] = norm[t] > 0 ? log10f(norm[t]) : -12.0f;
+				sl_out(s, "t=%d token=%s grad_norm=%.4g", t, in.lab[t], norm[t]);
+			}
+			const char **cols = sl_xcalloc((size_t)T, sizeof *cols);
+			for (int t = 0; t < T; t++)
+				cols[t] = in.lab[t];
+			static const char *const row[] = { "log10" };
+			sl_view_matrix mv = { .title = "log10 |d loss / d x_t|", .v = lg, .rows = 1, .cols = T,
+					      .row_labels = row, .col_labels = cols };
+			char caption[640];
+			snprintf(caption, sizeof caption, "gradient of the loss at position %d (target %d) on each input of "
+				 "run %s: %s", p, tgt, name, in.caption);
+			sl_view v = { .caption = caption, .n = 1, .m = &mv };
+			sl_session_view(s, &v);
+			sl_out(s, "run=%s %s=%s loss_at=%d loss=%.4f grad_first=%.4g grad_last=%.4g", name, in.what, word, p,
+			       loss->data[0], norm[0], norm[p]);
+			free(cols);
+			free(norm);
+			free(lg);
+		}
+	}
+	sl_tape_reset(tp);
+	memcpy(ps->grad, keep, ps->total * sizeof *keep);
+	free(keep);
+	input_free(&in);
+	return rc;
+}

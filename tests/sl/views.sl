@@ -30,3 +30,12 @@ model c = gpt hidden=8 layers=1 heads=1 mlp=0
 attn c "the license"
 model cm = mamba hidden=8 layers=1 state=2 expand=1
 ssm cm "the" show=delta
+# gradient flow: |d loss / d x_t| for the loss at the last scored position
+task recall K=8 d=8 L=8 test=2 seed=1
+model e = elman hidden=8 layers=1
+model ls = lstm hidden=8 layers=1
+gradflow e 0
+gradflow ls 1,2,3,1
+model tf = transformer hidden=8 heads=2 enc=1 dec=1
+gradflow tf 0
+gradflow e 7

@@ -1,0 +1,275 @@
+/* rnn.c - recurrent cells as mixers (seed 002's lecture): Elman's tanh RNN
+ * (letter E), the GRU (U) and the LSTM (C), each a residual block
+ *
+ *   u = LayerNorm(h);  s_t = cell(W_x u_t + b, s_{t-1});  h' = h + s
+ *
+ * with backpropagation through time by the autodiff tape (the cell written
+ * with ops, one step after another). The cells, as the lecture and the
+ * CSC413/CSE 849 handout write them:
+ *   Elman  h_t = tanh(W_x x_t + b + W_h h_{t-1})
+ *   GRU    r, z = σ(W_xr x + b_r + W_hr h), σ(W_xz x + b_z + W_hz h),
+ *          g = tanh(W_xg x + b_xg + r ⊙ (W_hg h + b_hg)), h = (1 - z) ⊙ g + z ⊙ h_prev
+ *   LSTM   i, f, o = σ(·), g = tanh(·) of W_x x + b + W_h h; c = f ⊙ c + i ⊙ g, h = o ⊙ tanh(c)
+ * initialised as torch.nn.GRU/LSTM (every weight and bias U(-1/√H, 1/√H)).
+ * Their step mode carries h (and c); their views: the GRU's update gate z,
+ * the LSTM's forget gate f, the state's magnitude |h_t|. */
+#include "seqlab/mixer.h"
+#include "seqlab/nn.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { CELL_ELMAN, CELL_GRU, CELL_LSTM };
+
+typedef struct rnn_config {
+	int unused; /* the cells have no options of their own: their width is the stack's */
+} rnn_config;
+static_assert(sizeof(rnn_config) <= SL_MIXER_CFG_MAX, "the RNN's config fits a stack's slot");
+
+static const sl_optspec options[] = {
+	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
+};
+
+typedef struct rnn_layer {
+	int cell, G;          /* the cell; its gates (1, 3, 4) */
+	sl_nn_norm norm;
+	sl_nn_linear wx, wh;  /* (G H, H) each: wx with the bias, wh without */
+	sl_tensor *bhg;       /* GRU: the bias inside r ⊙ (W_hg h + b_hg) */
+	/* the last forward pass, for the views: the gate shown (z or f) and h
+	 * per step of sequence 0, (T, H) each */
+	float *gate, *state;
+	int T, H;
+} rnn_layer;
+
+static int check(const void *cfg, const sl_mixer_ctx *ctx)
+{
+	(void)cfg;
+	(void)ctx;
+	return SL_OK;
+}
+
+static void add_cell(rnn_layer *ly, int cell, sl_params *ps, const char *prefix, int H)
+{
+	ly->cell = cell;
+	ly->G = cell == CELL_ELMAN ? 1 : cell == CELL_GRU ? 3 : 4;
+	ly->H = H;
+	char name[64];
+#define N_(suffix) (snprintf(name, sizeof name, "%s.%s", prefix, suffix), name)
+	sl_nn_norm_add(&ly->norm, ps, N_("norm"), H, 0);
+	float s = 1.0f / sqrtf((float)H);
+	sl_nn_linear_add(&ly->wx, ps, N_("wx"), H, ly->G * H, 1);
+	sl_params_set_init(ps, ly->wx.w, SL_INIT_UNIFORM, -s, s);
+	sl_params_set_init(ps, ly->wx.b, SL_INIT_UNIFORM, -s, s);
+	sl_nn_linear_add(&ly->wh, ps, N_("wh"), H, ly->G * H, 0);
+	sl_params_set_init(ps, ly->wh.w, SL_INIT_UNIFORM, -s, s);
+	if (cell == CELL_GRU) {
+		ly->bhg = sl_params_add(ps, N_("bhg"), 1, &H, SL_PARAM_NO_DECAY);
+		sl_params_set_init(ps, ly->bhg, SL_INIT_UNIFORM, -s, s);
+	}
+#undef N_
+}
+
+/* One step: xg (B, 1, G H) the input's projection, h and c (B, 1, H) the
+ * state (c: LSTM only) -> the new h (and *c); *shown gets the gate a view
+ * shows (z, f) or NULL. */
+static sl_tensor *cell_step(const rnn_layer *ly, sl_tape *tp, sl_tensor *xg, sl_tensor *h, sl_tensor **c,
+			    sl_tensor **shown)
+{
+	int H = ly->H;
+	sl_tensor *hg = sl_nn_linear_forward(&ly->wh, tp, h);
+	*shown = NULL;
+	if (ly->cell == CELL_ELMAN)
+		return sl_tanh(tp, sl_add(tp, xg, hg));
+	if (ly->cell == CELL_GRU) {
+		sl_tensor *r = sl_sigmoid(tp, sl_add(tp, sl_slice(tp, xg, 2, 0, H), sl_slice(tp, hg, 2, 0, H)));
+		sl_tensor *z = sl_sigmoid(tp, sl_add(tp, sl_slice(tp, xg, 2, H, H), sl_slice(tp, hg, 2, H, H)));
+		sl_tensor *hh = sl_bias(tp, sl_slice(tp, hg, 2, 2 * H, H), ly->bhg);
+		sl_tensor *g = sl_tanh(tp, sl_add(tp, sl_slice(tp, xg, 2, 2 * H, H), sl_mul(tp, r, hh)));
+		*shown = z;
+		/* (1 - z) g + z h = g + z (h - g) */
+		return sl_add(tp, g, sl_mul(tp, z, sl_add(tp, h, sl_scale(tp, g, -1.0f))));
+	}
+	sl_tensor *pre = sl_add(tp, xg, hg);
+	sl_tensor *i = sl_sigmoid(tp, sl_slice(tp, pre, 2, 0, H)), *f = sl_sigmoid(tp, sl_slice(tp, pre, 2, H, H));
+	sl_tensor *g = sl_tanh(tp, sl_slice(tp, pre, 2, 2 * H, H)), *o = sl_sigmoid(tp, sl_slice(tp, pre, 2, 3 * H, H));
+	*c = sl_add(tp, sl_mul(tp, f, *c), sl_mul(tp, i, g));
+	*shown = f;
+	return sl_mul(tp, o, sl_tanh(tp, *c));
+}
+
+static sl_tensor *zeros(sl_tape *tp, int B, int H)
+{
+	int s[3] = { B, 1, H };
+	sl_tensor *z = sl_tape_tensor(tp, 3, s);
+	memset(z->data, 0, (size_t)B * H * sizeof(float));
+	return z;
+}
+
+static sl_tensor *forward(void *layer, const void *cfg, const sl_mixer_ctx *ctx, sl_tape *tp, sl_tensor *h)
+{
+	(void)cfg;
+	rnn_layer *ly = layer;
+	int B = sl_tensor_dim(h, 0), T = sl_tensor_dim(h, 1), H = ly->H;
+	sl_tensor *xg = sl_nn_linear_forward(&ly->wx, tp, sl_nn_norm_forward(&ly->norm, tp, h)); /* (B, T, G H) */
+	sl_tensor *s = zeros(tp, B, H), *c = ly->cell == CELL_LSTM ? zeros(tp, B, H) : NULL;
+	sl_tensor **outs = sl_arena_alloc(tp->arena, (size_t)T * sizeof *outs);
+	ly->gate = sl_arena_alloc(tp->arena, (size_t)T * H * sizeof(float));
+	ly->state = sl_arena_alloc(tp->arena, (size_t)T * H * sizeof(float));
+	ly->T = T;
+	for (int t = 0; t < T; t++) {
+		sl_tensor *shown;
+		s = cell_step(ly, tp, sl_slice(tp, xg, 1, t, 1), s, &c, &shown);
+		outs[t] = s;
+		memcpy(ly->state + (size_t)t * H, s->data, (size_t)H * sizeof(float)); /* sequence 0 */
+		if (shown)
+			memcpy(ly->gate + (size_t)t * H, shown->data, (size_t)H * sizeof(float));
+	}
+	sl_tensor *y = T > 1 ? sl_concat(tp, outs, T, 1) : outs[0];
+	return sl_add(tp, h, sl_dropout(tp, y, ctx->dropout));
+}
+
+/* ---- step mode ---------------------------------------------------------------------- */
+
+typedef struct rnn_state {
+	int B, H;
+	float *h, *c; /* (B, H) each (c: LSTM) */
+} rnn_state;
+
+static void *state_new(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, int B)
+{
+	(void)cfg;
+	(void)ctx;
+	const rnn_layer *ly = layer;
+	rnn_state *st = sl_xcalloc(1, sizeof *st);
+	st->B = B;
+	st->H = ly->H;
+	st->h = sl_xcalloc((size_t)B * ly->H, sizeof(float));
+	st->c = sl_xcalloc((size_t)B * ly->H, sizeof(float));
+	return st;
+}
+
+static void state_free(void *state)
+{
+	rnn_state *st = state;
+	if (!st)
+		return;
+	free(st->h);
+	free(st->c);
+	free(st);
+}
+
+static void state_reorder(void *state, const int *parent, int n)
+{
+	rnn_state *st = state;
+	size_t w = (size_t)st->H;
+	for (int k = 0; k < 2; k++) {
+		float *v = k ? st->c : st->h, *old = sl_xmalloc((size_t)st->B * w * sizeof *old);
+		memcpy(old, v, (size_t)st->B * w * sizeof *old);
+		for (int i = 0; i < n; i++)
+			memcpy(v + (size_t)i * w, old + (size_t)parent[i] * w, w * sizeof *old);
+		free(old);
+	}
+}
+
+static sl_tensor *step(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, sl_tape *tp, void *state,
+		       sl_tensor *h)
+{
+	(void)cfg;
+	(void)ctx;
+	const rnn_layer *ly = layer;
+	rnn_state *st = state;
+	sl_tensor *xg = sl_nn_linear_forward(&ly->wx, tp, sl_nn_norm_forward(&ly->norm, tp, h));
+	sl_tensor *s = zeros(tp, st->B, st->H), *c = zeros(tp, st->B, st->H), *shown;
+	memcpy(s->data, st->h, (size_t)st->B * st->H * sizeof(float));
+	memcpy(c->data, st->c, (size_t)st->B * st->H * sizeof(float));
+	s = cell_step(ly, tp, xg, s, ly->cell == CELL_LSTM ? &c : &c, &shown);
+	memcpy(st->h, s->data, (size_t)st->B * st->H * sizeof(float));
+	if (ly->cell == CELL_LSTM)
+		memcpy(st->c, c->data, (size_t)st->B * st->H * sizeof(float));
+	return sl_add(tp, h, s);
+}
+
+/* ---- views ---------------------------------------------------------------------------- */
+
+enum { VIEW_STATE, VIEW_GATE };
+static const sl_mixer_view elman_views[] = {
+	{ "h", "|h_t| per position and unit" },
+	{ NULL, NULL },
+};
+static const sl_mixer_view gru_views[] = {
+	{ "h", "|h_t| per position and unit" },
+	{ "z", "the update gate z_t per position and unit (near 1: keep the old state)" },
+	{ NULL, NULL },
+};
+static const sl_mixer_view lstm_views[] = {
+	{ "h", "|h_t| per position and unit" },
+	{ "f", "the forget gate f_t per position and unit (near 1: keep the cell)" },
+	{ NULL, NULL },
+};
+
+static int view(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, int which, sl_mixer_grid *out, int max)
+{
+	(void)cfg;
+	(void)ctx;
+	const rnn_layer *ly = layer;
+	if (!ly->state) {
+		sl_errorf("the recurrent block has not run yet");
+		return 0;
+	}
+	if (max < 1)
+		return 0;
+	int T = ly->T, H = ly->H;
+	sl_mixer_grid *g = out;
+	memset(g, 0, sizeof *g);
+	g->rows = T;
+	g->cols = H;
+	g->col_kind = SL_GRID_INDEX;
+	g->v = sl_xmalloc((size_t)T * H * sizeof *g->v);
+	if (which == VIEW_GATE) {
+		snprintf(g->title, sizeof g->title, "%s gate (position x unit)", ly->cell == CELL_GRU ? "update" : "forget");
+		memcpy(g->v, ly->gate, (size_t)T * H * sizeof *g->v);
+		g->fixed = 1;
+		g->lo = 0;
+		g->hi = 1;
+	} else {
+		snprintf(g->title, sizeof g->title, "|h| (position x unit)");
+		for (size_t i = 0; i < (size_t)T * H; i++)
+			g->v[i] = fabsf(ly->state[i]);
+	}
+	return 1;
+}
+
+static void work(const void *cfg, const sl_mixer_ctx *ctx, double B, double T, sl_work *w, int G)
+{
+	(void)cfg;
+	int H = ctx->hidden;
+	w->lin(w->ud, B * T, H, G * H);
+	w->lin(w->ud, B * T, H, G * H);
+}
+
+#define CELL(NAME, ID, G, LETTER, SUMMARY, VIEWS)                                                              \
+	static void NAME##_add(void *layer, sl_params *ps, const char *prefix, const void *cfg,                \
+			       const sl_mixer_ctx *ctx)                                                         \
+	{                                                                                                     \
+		(void)cfg;                                                                                    \
+		add_cell(layer, ID, ps, prefix, ctx->hidden);                                                 \
+	}                                                                                                     \
+	static void NAME##_work(const void *cfg, const sl_mixer_ctx *ctx, double B, double T, sl_work *w)      \
+	{                                                                                                     \
+		work(cfg, ctx, B, T, w, G);                                                                   \
+	}                                                                                                     \
+	const sl_mixer_kind sl_mixer_##NAME = {                                                               \
+		.letter = LETTER, .name = #NAME, .summary = SUMMARY, .options = options,                     \
+		.cfg_size = sizeof(rnn_config), .layer_size = sizeof(rnn_layer), .check = check,             \
+		.add = NAME##_add, .forward = forward, .state_new = state_new, .state_free = state_free,     \
+		.state_reorder = state_reorder, .step = step, .views = VIEWS, .view = view,                  \
+		.work = NAME##_work,                                                                          \
+	};
+
+CELL(elman, CELL_ELMAN, 1, 'E', "Elman's RNN: h_t = tanh(W_x x_t + W_h h_{t-1}), through time by backpropagation",
+     elman_views)
+CELL(gru, CELL_GRU, 3, 'U', "the GRU: reset and update gates around a tanh candidate", gru_views)
+CELL(lstm, CELL_LSTM, 4, 'C', "the LSTM: input, forget and output gates and a cell state", lstm_views)
