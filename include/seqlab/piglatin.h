@@ -48,6 +48,7 @@ typedef struct sl_pl_data {
 	 * "rule_mismatch word=W file=T rule=R", "conflict word=W kept=T other=U" */
 	int nissues;
 	char **issues;
+	int list;           /* list=on asked for them: the task command prints them */
 	uint64_t seed;
 } sl_pl_data;
 

@@ -204,6 +204,10 @@ int sl_cmd_task(sl_session *s, sl_args *a)
 	sl_task *t = sl_task_cmd_make(s, a, sl_args_word(a));
 	if (!t)
 		return SL_ERR;
+	const sl_pl_data *d = sl_pl_task_data(t); /* a task made just now */
+	if (d && d->list) /* task piglatin file=... list=on */
+		for (int i = 0; i < d->nissues; i++)
+			sl_out(s, "%s", d->issues[i]);
 	if (wb->task)
 		sl_task_unref(wb->task);
 	wb->task = t;

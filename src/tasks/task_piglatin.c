@@ -224,6 +224,7 @@ const sl_pl_data *sl_pl_task_data(const sl_task *t)
 
 typedef struct pl_config {
 	char file[SL_OPT_STRMAX], words[SL_OPT_STRMAX], corpus[SL_OPT_STRMAX], size[SL_OPT_STRMAX];
+	int list;
 } pl_config;
 
 #define OFF(f) offsetof(pl_config, f)
@@ -235,6 +236,8 @@ static const sl_optspec pl_options[] = {
 	{ "corpus", SL_OPT_STR, OFF(corpus), "", 0, 0, NULL, "any text: its words, turned into pairs by the rule" },
 	{ "size", SL_OPT_STR, OFF(size), "small", 0, 0, NULL,
 	  "words= and corpus=: small (3,198 words), large (22,402), all, or a count, sampled by a hash of (seed, word)" },
+	{ "list", SL_OPT_BOOL, OFF(list), "off", 0, 0, NULL,
+	  "file=: then list every conflict and every pair that differs from the rule, a line each" },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
 };
 #undef OFF
@@ -266,6 +269,10 @@ static sl_task *pl_create(void *cfg, uint64_t given, uint64_t seed, char *info, 
 	}
 	if (file && (given & 8)) { /* size= (row 3) */
 		sl_errorf("size= applies to words= and corpus=, not to a pair file");
+		return NULL;
+	}
+	if (c->list && !file) {
+		sl_errorf("list=on lists a pair file's disagreements: give file=PATH");
 		return NULL;
 	}
 	/* a device or a pipe would be read for ever (a missing file: the reader says so) */
@@ -321,6 +328,7 @@ static sl_task *pl_create(void *cfg, uint64_t given, uint64_t seed, char *info, 
 			 "\nnote: %d pairs differ from seqlab's rule (first: %.200s); they are trained on as the file has them",
 			 d->rule_mismatches, first);
 	}
+	d->list = c->list; /* the task command prints d->issues (more than info holds) */
 	return sl_pl_task_new(d, "piglatin");
 }
 
@@ -331,6 +339,8 @@ static int pl_describes(const void *cfg, const char *key)
 		return strcmp(key, "file") == 0;
 	if (strcmp(key, "size") == 0)
 		return 1;
+	if (strcmp(key, "list") == 0) /* shows, makes nothing: not part of the task */
+		return 0;
 	return *((const char *)cfg + sl_optspec_find(pl_options, key)->offset) != 0;
 }
 
