@@ -212,6 +212,16 @@ int sl_session_feed_end(sl_session *s, const char *origin);
  * frees the result. */
 struct sl_word;
 char *sl_session_format_words(const struct sl_word *w, int n);
+/* The words of the first command of text, read by the one lexer every
+ * command goes through (quotes, escapes, key=value): NULL with the error
+ * set if it has none or a quote is unterminated. Free with sl_words_free. */
+typedef struct sl_words {
+	struct sl_word *w;
+	int n;
+	char *store;
+} sl_words;
+sl_words *sl_session_lex(const char *text);
+void sl_words_free(sl_words *ws);
 
 /* ---- for command handlers ---- */
 

@@ -631,6 +631,35 @@ static void put_quoted(struct cmdbuf *o, const char *s, int plain)
 	}
 }
 
+sl_words *sl_session_lex(const char *text)
+{
+	struct lexer lx = { .p = text, .line = 1 };
+	struct cmdbuf cb = { 0 };
+	const char *err = NULL;
+	int r = lex_command(&lx, &cb, &err);
+	if (r != LEX_CMD) {
+		sl_errorf("%s", r == LEX_ERR ? err : "no words");
+		cb_free(&cb);
+		return NULL;
+	}
+	cb_resolve(&cb);
+	sl_words *ws = sl_xcalloc(1, sizeof *ws);
+	ws->w = cb.w;
+	ws->n = cb.n;
+	ws->store = cb.buf;
+	free(cb.at);
+	return ws;
+}
+
+void sl_words_free(sl_words *ws)
+{
+	if (!ws)
+		return;
+	free(ws->w);
+	free(ws->store);
+	free(ws);
+}
+
 char *sl_session_format_words(const sl_word *w, int n)
 {
 	struct cmdbuf o = {0};

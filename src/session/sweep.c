@@ -136,166 +136,127 @@ static void make_line(sl_sweep *sw)
 	sw->line = b;
 }
 
-sl_sweep *sl_sweep_parse(const char *line, const char *task)
+/* steps=N, epochs=N, eval=N, random=N, metric=M: SL_OK, or SL_ERR with the
+ * error; *done 0 when k is none of them */
+static int parse_setting(sl_sweep *sw, const char *k, const char *v, int *done)
 {
-	sl_sweep *sw = sl_xcalloc(1, sizeof *sw);
-	sw->metric = M_VAL_ACC;
-	sw->budget = -1;
-	sw->task = sl_xstrdup(task);
-	char *text = sl_xstrdup(line), *save = NULL;
-	char *w[4];
-	for (int i = 0; i < 4; i++)
-		w[i] = strtok_r(i ? NULL : text, " \t", &save);
-	if (!w[0] || strcmp(w[0], "sweep") || !w[1] || !w[2] || strcmp(w[2], "=") || !w[3]) {
-		sl_errorf("expected 'sweep NAME = KIND key=value,value...'");
-		goto fail;
+	long long x;
+	*done = 1;
+	if (!strcmp(k, "steps") || !strcmp(k, "epochs")) {
+		if (sw->budget >= 0)
+			return sl_errorf("give steps=N or epochs=N once"), SL_ERR;
+		if (!parse_int(v, 1, 1000000000, &x))
+			return sl_errorf("%s=%s: expected one count (1..1000000000)", k, v), SL_ERR;
+		sw->budget = x;
+		sw->epochs = k[0] == 'e';
+	} else if (!strcmp(k, "eval")) {
+		if (!parse_int(v, 1, 1000000000, &x))
+			return sl_errorf("eval=%s: expected a step count", v), SL_ERR;
+		sw->eval_every = (int)x;
+	} else if (!strcmp(k, "random")) {
+		if (!parse_int(v, 1, SL_SWEEP_MAX_POINTS, &x))
+			return sl_errorf("random=%s: expected a count", v), SL_ERR;
+		sw->random = (int)x;
+	} else if (!strcmp(k, "metric")) {
+		sw->metric = key_index(metric_names, v);
+		if (sw->metric < 0)
+			return sl_errorf("metric=%s: one of val_acc, val_loss, loss, cer", v), SL_ERR;
+	} else {
+		*done = 0;
 	}
-	if (!valid_name(w[1])) {
-		sl_errorf("'%s' is not a sweep name (a letter, then letters, digits, _ - .; 31 at most)", w[1]);
-		goto fail;
+	return SL_OK;
+}
+
+/* seed=a,b,c */
+static int parse_seeds(sl_sweep *sw, const char *v)
+{
+	for (const char *s = v;;) {
+		size_t len = strcspn(s, ",");
+		char one[32];
+		char *end;
+		snprintf(one, sizeof one, "%.*s", (int)(len < sizeof one ? len : sizeof one - 1), s);
+		errno = 0;
+		unsigned long long u = strtoull(one, &end, 10);
+		if (!len || len >= sizeof one || *end || errno || *one == '-' || sw->nseeds == SL_SWEEP_MAX_VALUES)
+			return sl_errorf("seed=%s: expected seeds separated by commas (at most %d)", v, SL_SWEEP_MAX_VALUES),
+			       SL_ERR;
+		for (int j = 0; j < sw->nseeds; j++)
+			if (sw->seeds[j] == u)
+				return sl_errorf("seed %llu is listed twice", u), SL_ERR;
+		sw->seeds[sw->nseeds++] = u;
+		if (!s[len])
+			break;
+		s += len + 1;
 	}
-	snprintf(sw->name, sizeof sw->name, "%s", w[1]);
-	sw->kind = sl_model_kind_find(w[3]);
-	if (!sw->kind) {
-		sl_errorf("unknown model kind '%s'", w[3]);
-		goto fail;
+	return SL_OK;
+}
+
+/* KEY=v1,v2 of the model or of optim: the values to sweep */
+static int parse_values(sl_sweep *sw, const char *k, const char *v)
+{
+	int opt = key_index(optim_keys, k) >= 0;
+	if (!opt && !sl_optspec_find(sl_model_options(sw->kind), k)) {
+		const char *near = sl_optspec_suggest(sl_model_options(sw->kind), k);
+		return sl_errorf("'%s' is not an option of %s or of optim%s%s%s", k, sw->kind->name,
+				 near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : ""), SL_ERR;
 	}
-	int have_seed = 0;
-	for (char *t; (t = strtok_r(NULL, " \t", &save));) {
-		char *eq = strchr(t, '=');
-		if (!eq || eq == t) {
-			sl_errorf("'%s': expected key=value,value...", t);
-			goto fail;
+	for (int i = 0; i < sw->nkeys; i++)
+		if (!strcmp(sw->keys[i], k))
+			return sl_errorf("%s= given twice", k), SL_ERR;
+	if (sw->nkeys == SL_SWEEP_MAX_KEYS || strlen(k) >= sizeof sw->keys[0])
+		return sl_errorf("too many options (at most %d)", SL_SWEEP_MAX_KEYS), SL_ERR;
+	int i = sw->nkeys++;
+	snprintf(sw->keys[i], sizeof sw->keys[i], "%s", k);
+	sw->is_optim[i] = opt;
+	/* split at commas, keeping empty values to reject them */
+	for (const char *p = v;;) {
+		const char *c = strchr(p, ',');
+		size_t len = c ? (size_t)(c - p) : strlen(p);
+		char *val = sl_xmalloc(len + 1);
+		memcpy(val, p, len);
+		val[len] = 0;
+		if (!valid_value(val) || sw->nvals[i] == SL_SWEEP_MAX_VALUES) {
+			free(val);
+			return sl_errorf("%s=%s: values are letters, digits and _ . + - : separated by commas (at most %d)",
+					 k, v, SL_SWEEP_MAX_VALUES), SL_ERR;
 		}
-		*eq = 0;
-		const char *k = t, *v = eq + 1;
-		long long x;
-		if (!strcmp(k, "steps") || !strcmp(k, "epochs")) {
-			if (sw->budget >= 0) {
-				sl_errorf("give steps=N or epochs=N once");
-				goto fail;
+		for (int j = 0; j < sw->nvals[i]; j++)
+			if (!strcmp(sw->vals[i][j], val)) {
+				sl_errorf("%s=%s: '%s' is listed twice", k, v, val);
+				free(val);
+				return SL_ERR;
 			}
-			if (!parse_int(v, 1, 1000000000, &x)) {
-				sl_errorf("%s=%s: expected one count (1..1000000000)", k, v);
-				goto fail;
-			}
-			sw->budget = x;
-			sw->epochs = k[0] == 'e';
-		} else if (!strcmp(k, "eval")) {
-			if (!parse_int(v, 1, 1000000000, &x)) {
-				sl_errorf("eval=%s: expected a step count", v);
-				goto fail;
-			}
-			sw->eval_every = (int)x;
-		} else if (!strcmp(k, "random")) {
-			if (!parse_int(v, 1, SL_SWEEP_MAX_POINTS, &x)) {
-				sl_errorf("random=%s: expected a count", v);
-				goto fail;
-			}
-			sw->random = (int)x;
-		} else if (!strcmp(k, "metric")) {
-			sw->metric = key_index(metric_names, v);
-			if (sw->metric < 0) {
-				sl_errorf("metric=%s: one of val_acc, val_loss, loss, cer", v);
-				goto fail;
-			}
-		} else if (!strcmp(k, "seed")) {
-			if (have_seed++) {
-				sl_errorf("seed= given twice");
-				goto fail;
-			}
-			char *vs = NULL;
-			for (char *s = strtok_r(eq + 1, ",", &vs); s; s = strtok_r(NULL, ",", &vs)) {
-				char *end;
-				errno = 0;
-				unsigned long long u = strtoull(s, &end, 10);
-				if (!*s || *end || errno || *s == '-' || sw->nseeds == SL_SWEEP_MAX_VALUES) {
-					sl_errorf("seed=%s: expected seeds separated by commas (at most %d)", s,
-						  SL_SWEEP_MAX_VALUES);
-					goto fail;
-				}
-				for (int j = 0; j < sw->nseeds; j++)
-					if (sw->seeds[j] == u) {
-						sl_errorf("seed %llu is listed twice", u);
-						goto fail;
-					}
-				sw->seeds[sw->nseeds++] = u;
-			}
-			if (!sw->nseeds) {
-				sl_errorf("seed=: no seed");
-				goto fail;
-			}
-		} else {
-			int opt = key_index(optim_keys, k) >= 0;
-			if (!opt && !sl_optspec_find(sl_model_options(sw->kind), k)) {
-				const char *near = sl_optspec_suggest(sl_model_options(sw->kind), k);
-				sl_errorf("'%s' is not an option of %s or of optim%s%s%s", k, sw->kind->name,
-					  near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
-				goto fail;
-			}
-			for (int i = 0; i < sw->nkeys; i++)
-				if (!strcmp(sw->keys[i], k)) {
-					sl_errorf("%s= given twice", k);
-					goto fail;
-				}
-			if (sw->nkeys == SL_SWEEP_MAX_KEYS || strlen(k) >= sizeof sw->keys[0]) {
-				sl_errorf("too many options (at most %d)", SL_SWEEP_MAX_KEYS);
-				goto fail;
-			}
-			int i = sw->nkeys++;
-			snprintf(sw->keys[i], sizeof sw->keys[i], "%s", k);
-			sw->is_optim[i] = opt;
-			/* split at commas, keeping empty values to reject them */
-			const char *p = v;
-			for (;;) {
-				const char *c = strchr(p, ',');
-				size_t len = c ? (size_t)(c - p) : strlen(p);
-				char *val = sl_xmalloc(len + 1);
-				memcpy(val, p, len);
-				val[len] = 0;
-				if (!valid_value(val) || sw->nvals[i] == SL_SWEEP_MAX_VALUES) {
-					sl_errorf("%s=%s: values are letters, digits and _ . + - : separated by commas "
-						  "(at most %d)", k, v, SL_SWEEP_MAX_VALUES);
-					free(val);
-					goto fail;
-				}
-				for (int j = 0; j < sw->nvals[i]; j++)
-					if (!strcmp(sw->vals[i][j], val)) {
-						sl_errorf("%s=%s: '%s' is listed twice", k, v, val);
-						free(val);
-						goto fail;
-					}
-				sw->vals[i][sw->nvals[i]++] = val;
-				if (!c)
-					break;
-				p = c + 1;
-			}
-		}
+		sw->vals[i][sw->nvals[i]++] = val;
+		if (!c)
+			break;
+		p = c + 1;
 	}
-	if (sw->budget < 0) {
-		sl_errorf("how long does each point train? give steps=N or epochs=N");
-		goto fail;
-	}
+	return SL_OK;
+}
+
+/* The grid's option combinations: all, or random=K of them drawn from a
+ * stream seeded by the line itself, in grid order. */
+static int make_grid(sl_sweep *sw)
+{
+	if (sw->budget < 0)
+		return sl_errorf("how long does each point train? give steps=N or epochs=N"), SL_ERR;
 	if (!sw->nseeds)
 		sw->seeds[sw->nseeds++] = 0;
 	int64_t grid = 1;
 	for (int i = 0; i < sw->nkeys; i++) {
 		grid *= sw->nvals[i];
-		if (grid * sw->nseeds > SL_SWEEP_MAX_POINTS) {
-			sl_errorf("more than %d points", SL_SWEEP_MAX_POINTS);
-			goto fail;
-		}
+		if (grid * sw->nseeds > SL_SWEEP_MAX_POINTS)
+			return sl_errorf("more than %d points", SL_SWEEP_MAX_POINTS), SL_ERR;
 	}
-	if (sw->random > grid) {
-		sl_errorf("random=%d: the grid has only %lld option combinations", sw->random, (long long)grid);
-		goto fail;
-	}
+	if (sw->random > grid)
+		return sl_errorf("random=%d: the grid has only %lld option combinations", sw->random, (long long)grid),
+		       SL_ERR;
 	make_line(sw);
+	int64_t *all = sl_xmalloc((size_t)grid * sizeof *all);
+	for (int64_t g = 0; g < grid; g++)
+		all[g] = g;
+	sw->nconf = (int)grid;
 	if (sw->random) {
-		/* K distinct combinations, from a stream seeded by the line itself */
-		int64_t *all = sl_xmalloc((size_t)grid * sizeof *all);
-		for (int64_t g = 0; g < grid; g++)
-			all[g] = g;
 		sl_rng r;
 		sl_rng_seed(&r, sl_fnv1a64(SL_FNV_INIT, sw->line, strlen(sw->line)));
 		for (int i = 0; i < sw->random; i++) {
@@ -304,7 +265,6 @@ sl_sweep *sl_sweep_parse(const char *line, const char *task)
 			all[i] = all[j];
 			all[j] = t;
 		}
-		/* in grid order */
 		for (int i = 1; i < sw->random; i++)
 			for (int j = i; j > 0 && all[j - 1] > all[j]; j--) {
 				int64_t t = all[j];
@@ -312,17 +272,63 @@ sl_sweep *sl_sweep_parse(const char *line, const char *task)
 				all[j - 1] = t;
 			}
 		sw->nconf = sw->random;
-		sw->conf = all;
-	} else {
-		sw->nconf = (int)grid;
-		sw->conf = sl_xmalloc((size_t)grid * sizeof *sw->conf);
-		for (int64_t g = 0; g < grid; g++)
-			sw->conf[g] = g;
 	}
-	free(text);
+	sw->conf = all;
+	return SL_OK;
+}
+
+sl_sweep *sl_sweep_parse(const char *line, const char *task)
+{
+	sl_sweep *sw = sl_xcalloc(1, sizeof *sw);
+	sw->metric = M_VAL_ACC;
+	sw->budget = -1;
+	sw->task = sl_xstrdup(task);
+	/* the words as every command's are read: quotes and escapes included */
+	sl_words *ws = sl_session_lex(line);
+	const sl_word *w = ws ? ws->w : NULL;
+	int n = ws ? ws->n : 0, have_seed = 0;
+	if (n < 4 || w[0].key || strcmp(w[0].text, "sweep") || w[1].key || strcmp(w[2].text, "=") || w[3].key) {
+		sl_errorf("expected 'sweep NAME = KIND key=value,value...'");
+		goto fail;
+	}
+	if (!valid_name(w[1].text)) {
+		sl_errorf("'%s' is not a sweep name (a letter, then letters, digits, _ - .; 31 at most)", w[1].text);
+		goto fail;
+	}
+	snprintf(sw->name, sizeof sw->name, "%s", w[1].text);
+	sw->kind = sl_model_kind_find(w[3].text);
+	if (!sw->kind) {
+		sl_errorf("unknown model kind '%s' (kinds: %s)", w[3].text, sl_model_kind_names(0));
+		goto fail;
+	}
+	for (int i = 4; i < n; i++) {
+		const char *k = w[i].key, *v = w[i].value;
+		int done;
+		if (!k || !*k) {
+			sl_errorf("'%s': expected key=value,value...", w[i].text);
+			goto fail;
+		}
+		if (parse_setting(sw, k, v, &done) != SL_OK)
+			goto fail;
+		if (done)
+			continue;
+		if (!strcmp(k, "seed")) {
+			if (have_seed++) {
+				sl_errorf("seed= given twice");
+				goto fail;
+			}
+			if (parse_seeds(sw, v) != SL_OK)
+				goto fail;
+		} else if (parse_values(sw, k, v) != SL_OK) {
+			goto fail;
+		}
+	}
+	if (make_grid(sw) != SL_OK)
+		goto fail;
+	sl_words_free(ws);
 	return sw;
 fail:
-	free(text);
+	sl_words_free(ws);
 	sl_sweep_free(sw);
 	return NULL;
 }
@@ -1451,16 +1457,22 @@ static int cmd_define(sl_session *s, sl_args *a, const char *name)
 	const char *kind = sl_args_word(a);
 	if (!kind)
 		return sl_args_fail(a, "expected sweep NAME = KIND key=v1,v2 ... steps=N");
-	size_t cap = 256, n = 0;
-	char *line = sl_xmalloc(cap);
-	n = (size_t)snprintf(line, cap, "sweep %s = %s", name, kind);
+	/* the definition's words, quoted again where they need it, so the
+	 * sweep's parser reads exactly what this command read */
+	int cap = 16, n = 0;
+	sl_word *w = sl_xmalloc((size_t)cap * sizeof *w);
+	w[n++] = (sl_word){ .text = "sweep" };
+	w[n++] = (sl_word){ .text = name };
+	w[n++] = (sl_word){ .text = "=" };
+	w[n++] = (sl_word){ .text = kind };
 	const char *k, *v;
 	while (sl_args_next_option(a, &k, &v)) {
-		size_t need = n + strlen(k) + strlen(v) + 3;
-		if (need > cap)
-			line = sl_xrealloc(line, cap = 2 * need);
-		n += (size_t)snprintf(line + n, cap - n, " %s=%s", k, v);
+		if (n == cap)
+			w = sl_xrealloc(w, (size_t)(cap *= 2) * sizeof *w);
+		w[n++] = (sl_word){ .key = k, .value = v };
 	}
+	char *line = sl_session_format_words(w, n);
+	free(w);
 	if (sl_args_end(a) != SL_OK) {
 		free(line);
 		return SL_ERR;

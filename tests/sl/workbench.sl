@@ -42,3 +42,6 @@ drop nosuch
 drop t
 runs
 show settings
+# sweeps read their words as every command's: quoted values work
+sweep qs = gpt hidden="8,16" layers='1' steps=2 seed=1,2
+sweep qbad = gpt hidden="8 16" steps=2
