@@ -1258,23 +1258,21 @@ static void readline_setup(void)
 	rl_set_screen_size(1, g.cols);
 }
 
-int sl_screen_run(sl_session *s, const char *file, int *script_failed)
+/* The terminal in curses mode, with the pipes and signals the main loop
+ * polls: the SCREEN, or NULL with the error set (everything undone). */
+static SCREEN *terminal_open(void)
 {
-	if (script_failed)
-		*script_failed = 0;
-	setlocale(LC_CTYPE, "");
 	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
 		sl_errorf("the screen needs a terminal");
-		return SL_ERR;
+		return NULL;
 	}
 	if (make_pipe(sig_pipe) != SL_OK)
-		return SL_ERR;
+		return NULL;
 	if (make_pipe(wake_pipe) != SL_OK) {
 		close_pipe(sig_pipe);
-		return SL_ERR;
+		return NULL;
 	}
 	have_tio = tcgetattr(STDIN_FILENO, &saved_tio) == 0;
-
 	/* signals before curses, so that ncurses leaves SIGWINCH and SIGINT to us */
 	signals_install();
 	SCREEN *term = newterm(NULL, stdout, stdin);
@@ -1288,7 +1286,7 @@ int sl_screen_run(sl_session *s, const char *file, int *script_failed)
 		close_pipe(sig_pipe);
 		close_pipe(wake_pipe);
 		sl_errorf("cannot use the terminal '%s'", getenv("TERM") ? getenv("TERM") : "");
-		return SL_ERR;
+		return NULL;
 	}
 	curses_up = 1;
 	static int registered;
@@ -1309,7 +1307,27 @@ int sl_screen_run(sl_session *s, const char *file, int *script_failed)
 	keypad(stdscr, FALSE);
 	leaveok(stdscr, TRUE);
 	typeahead(-1); /* we read the keys: no polling stdin in every refresh */
+	return term;
+}
 
+static void terminal_close(SCREEN *term)
+{
+	endwin();
+	delscreen(term);
+	if (have_tio)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
+	curses_up = 0;
+	signals_restore();
+	close_pipe(sig_pipe);
+	close_pipe(wake_pipe);
+	if (trace_fp)
+		fclose(trace_fp);
+	trace_fp = NULL;
+}
+
+/* The screen's state, its panes and the session's hooks into it. */
+static void screen_open(sl_session *s)
+{
 	memset(&g, 0, sizeof g);
 	pthread_mutex_init(&g.dmu, NULL);
 	g.s = s;
@@ -1327,11 +1345,87 @@ int sl_screen_run(sl_session *s, const char *file, int *script_failed)
 	g.braille = MB_CUR_MAX > 1 && !(curves && !strcmp(curves, "gnuplot"));
 	scr_windows(&g);
 	curs_set(1);
-
 	sl_session_set_output(s, on_output, &g);
 	sl_session_set_view(s, on_view, &g);
 	sl_display_hooks hooks = { .plot = on_plot, .save = scr_plot_save, .save_view = scr_view_save, .ud = &g };
 	sl_display_set_hooks(s, &hooks);
+}
+
+static void screen_close(sl_session *s)
+{
+	sl_display_set_hooks(s, NULL);
+	sl_session_set_view(s, NULL, NULL);
+	sl_session_set_output(s, NULL, NULL);
+	scr_windows_free(&g);
+}
+
+static void screen_free(void)
+{
+	sl_gnuplot_free(g.gp);
+	sl_curves_free(&g.curve_data);
+	sl_curves_free(&g.snap);
+	scr_log_free(&g);
+	scr_view_free(&g.view);
+	sl_cells_free(g.curve_cells);
+	sl_cells_free(g.curve_next);
+	sl_cells_free(g.heat_cells);
+	pthread_mutex_destroy(&g.dmu);
+	memset(&g, 0, sizeof g);
+	got_term = got_int = got_winch = got_quit = 0;
+}
+
+/* The prompt's state, the training thread, and their end. */
+static void trainer_start(void)
+{
+	held = 0;
+	trainer_stop = 0;
+	atomic_store(&training, 0);
+	atomic_store(&pause_req, 0);
+	atomic_store(&want_lock, 0);
+	trainer_up = pthread_create(&trainer_tid, NULL, trainer, NULL) == 0;
+	if (!trainer_up)
+		note("cannot start the training thread: training will not advance");
+}
+
+static void trainer_end(sl_session *s)
+{
+	if (trainer_up) {
+		lock();
+		trainer_stop = 1;
+		unlock();
+		pthread_join(trainer_tid, NULL);
+		trainer_up = 0;
+	}
+	if (sl_workbench_training(sl_session_workbench(s)))
+		sl_workbench_pause(s);
+}
+
+static void prompt_free(void)
+{
+	while (nqueue)
+		free(dequeue());
+	free(queue);
+	queue = NULL;
+	capqueue = 0;
+	sl_prompt_complete_free();
+	free(confirm_line);
+	confirm_line = NULL;
+	free(saved_line);
+	saved_line = NULL;
+	free(search_line);
+	search_line = NULL;
+	scr_question = NULL;
+}
+
+int sl_screen_run(sl_session *s, const char *file, int *script_failed)
+{
+	if (script_failed)
+		*script_failed = 0;
+	setlocale(LC_CTYPE, "");
+	SCREEN *term = terminal_open();
+	if (!term)
+		return SL_ERR;
+	screen_open(s);
 	int was_async = sl_session_async(s);
 	sl_session_set_async(s, 1);
 
@@ -1350,28 +1444,12 @@ int sl_screen_run(sl_session *s, const char *file, int *script_failed)
 		script_start(file, 1);
 	scr_publish(&g, sl_now());
 	scr_draw(&g, sl_now(), 1);
-
-	held = 0;
-	trainer_stop = 0;
-	atomic_store(&training, 0);
-	atomic_store(&pause_req, 0);
-	atomic_store(&want_lock, 0);
-	trainer_up = pthread_create(&trainer_tid, NULL, trainer, NULL) == 0;
-	if (!trainer_up)
-		note("cannot start the training thread: training will not advance");
+	trainer_start();
 
 	loop();
 
 	/* teardown, in the reverse order */
-	if (trainer_up) {
-		lock();
-		trainer_stop = 1;
-		unlock();
-		pthread_join(trainer_tid, NULL);
-		trainer_up = 0;
-	}
-	if (sl_workbench_training(sl_session_workbench(s)))
-		sl_workbench_pause(s);
+	trainer_end(s);
 	rl_callback_handler_remove();
 	if (hist) {
 		write_history(hist);
@@ -1380,49 +1458,11 @@ int sl_screen_run(sl_session *s, const char *file, int *script_failed)
 	if (script_failed)
 		*script_failed = cur.failed;
 	script_end();
-	while (nqueue)
-		free(dequeue());
-	free(queue);
-	queue = NULL;
-	capqueue = 0;
-	sl_prompt_complete_free();
-	free(confirm_line);
-	confirm_line = NULL;
-	free(saved_line);
-	saved_line = NULL;
-	free(search_line);
-	search_line = NULL;
-	scr_question = NULL;
-
+	prompt_free();
 	sl_session_set_async(s, was_async);
-	sl_display_set_hooks(s, NULL);
-	sl_session_set_view(s, NULL, NULL);
-	sl_session_set_output(s, NULL, NULL);
-
-	scr_windows_free(&g);
-	endwin();
-	delscreen(term);
-	if (have_tio)
-		tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
-	curses_up = 0;
-	signals_restore();
-	close_pipe(sig_pipe);
-	close_pipe(wake_pipe);
-	if (trace_fp)
-		fclose(trace_fp);
-	trace_fp = NULL;
-
-	sl_gnuplot_free(g.gp);
-	sl_curves_free(&g.curve_data);
-	sl_curves_free(&g.snap);
-	scr_log_free(&g);
-	scr_view_free(&g.view);
-	sl_cells_free(g.curve_cells);
-	sl_cells_free(g.curve_next);
-	sl_cells_free(g.heat_cells);
-	pthread_mutex_destroy(&g.dmu);
-	memset(&g, 0, sizeof g);
-	got_term = got_int = got_winch = got_quit = 0;
+	screen_close(s);
+	terminal_close(term);
+	screen_free();
 	return SL_OK;
 }
 
