@@ -225,6 +225,90 @@ static void put_centered(sl_cells_line *l, const char *s, int w)
 	sl_cells_puts(l, s, SL_MAX(0, start + w - l->n), SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
 }
 
+/* The text plot's title, then its y label and legend on one line (the
+ * legend right-aligned after the label, cut if it must be). */
+static void text_header(sl_cells *out, const sl_series *s, int ns, const sl_plot_opts *o, int W, int raw_too)
+{
+	if (o->title && *o->title)
+		put_centered(sl_cells_add(out), o->title, W);
+	sl_cells_line *l = sl_cells_add(out);
+	if (o->ylabel)
+		sl_cells_puts(l, o->ylabel, W, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+	sl_cells_line leg = {0};
+	for (int k = 0; k < ns; k++) {
+		if (leg.n)
+			sl_cells_fill(&leg, ' ', 2, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+		sl_cells_putc(&leg, sl_plot_glyph(k), o->color ? sl_plot_color(k) : SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+		sl_cells_putc(&leg, ' ', SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+		sl_cells_puts(&leg, s[k].name ? s[k].name : "", -1, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+	}
+	if (ns > 0 && raw_too)
+		sl_cells_puts(&leg, "  . raw", -1, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+	int room = W - l->n - (l->n ? 2 : 0), n = SL_MIN(leg.n, SL_MAX(room, 0));
+	sl_cells_fill(l, ' ', W - l->n - n, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+	for (int i = 0; i < n; i++)
+		sl_cells_putc(l, leg.cell[i].ch, leg.cell[i].fg, leg.cell[i].bg);
+	free(leg.cell);
+}
+
+/* The plot's rows with the y axis; ticks mark the axis with '+'. */
+static void text_rows(sl_cells *out, const grid *g, const double *yt, char (*ylab)[24], int nyt, int yw, double y0,
+		      double y1)
+{
+	int tickrow[MAX_TICKS], ph = g->ph, pw = g->pw;
+	for (int i = 0; i < nyt; i++)
+		tickrow[i] = (int)lround((y1 - yt[i]) / (y1 - y0) * (ph - 1));
+	for (int r = 0; r < ph; r++) {
+		sl_cells_line *l = sl_cells_add(out);
+		const char *lab = NULL;
+		for (int i = 0; i < nyt; i++)
+			if (tickrow[i] == r && !lab)
+				lab = ylab[i];
+		int n = lab ? (int)strlen(lab) : 0;
+		sl_cells_fill(l, ' ', yw - n, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+		if (lab)
+			sl_cells_puts(l, lab, -1, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+		sl_cells_putc(l, lab ? '+' : '|', SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+		for (int c = 0; c < pw; c++) {
+			const sl_cell *cell = &g->c[(size_t)r * (size_t)pw + (size_t)c];
+			sl_cells_putc(l, cell->ch, cell->fg, cell->bg);
+		}
+	}
+}
+
+/* The x axis and its labels, each centred under its tick unless it would
+ * overlap the last; then the x label. */
+static void text_xaxis(sl_cells *out, const double *xt, int nxt, const sl_plot_layout *L, int W, const char *xlabel)
+{
+	int px = L->px, pw = L->pw, yw = px - 1;
+	double x0 = L->xmin, x1 = L->xmax;
+	sl_cells_line *l = sl_cells_add(out);
+	sl_cells_fill(l, ' ', yw, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+	sl_cells_putc(l, '+', SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+	sl_cells_fill(l, '-', pw, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+	sl_cells_line *tl = sl_cells_add(out);
+	int last = -1;
+	for (int i = 0; i < nxt; i++) {
+		int c = px + (int)lround((xt[i] - x0) / (x1 - x0) * (pw - 1));
+		if (c >= px && c < W)
+			sl_cells_set(l, c, '+', SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+		char lab[24];
+		fmt_tick(lab, sizeof lab, xt[i], 0);
+		int n = (int)strlen(lab), at = c - (n - 1) / 2;
+		at = SL_MIN(at, W - n);
+		if (at <= last + 1 || at < 0)
+			continue;
+		sl_cells_fill(tl, ' ', at - tl->n, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+		sl_cells_puts(tl, lab, -1, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+		last = tl->n - 1;
+	}
+	if (xlabel && *xlabel) {
+		l = sl_cells_add(out);
+		sl_cells_fill(l, ' ', px, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+		put_centered(l, xlabel, pw);
+	}
+}
+
 int sl_plot_render(sl_cells *out, const sl_series *s, int ns, const sl_plot_opts *o,
                    sl_plot_layout *lay)
 {
@@ -367,79 +451,9 @@ int sl_plot_render(sl_cells *out, const sl_series *s, int ns, const sl_plot_opts
 			plot_cell(&g, SL_MAX(0, c) + i, r, (unsigned char)msg[i], SL_COLOR_DEFAULT);
 	}
 
-	/* title, then y label and legend on one line */
-	if (title)
-		put_centered(sl_cells_add(out), o->title, W);
-	sl_cells_line *l = sl_cells_add(out);
-	if (o->ylabel)
-		sl_cells_puts(l, o->ylabel, W, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
-	{
-		sl_cells_line leg = {0};
-		for (int k = 0; k < ns; k++) {
-			if (leg.n)
-				sl_cells_fill(&leg, ' ', 2, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
-			sl_cells_putc(&leg, sl_plot_glyph(k), o->color ? sl_plot_color(k) : SL_COLOR_DEFAULT,
-			              SL_COLOR_DEFAULT);
-			sl_cells_putc(&leg, ' ', SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
-			sl_cells_puts(&leg, s[k].name ? s[k].name : "", -1, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
-		}
-		if (ns > 0 && smooth && raw)
-			sl_cells_puts(&leg, "  . raw", -1, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
-		/* right-aligned after the y label, cut if it must be */
-		int room = W - l->n - (l->n ? 2 : 0), n = SL_MIN(leg.n, SL_MAX(room, 0));
-		sl_cells_fill(l, ' ', W - l->n - n, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
-		for (int i = 0; i < n; i++)
-			sl_cells_putc(l, leg.cell[i].ch, leg.cell[i].fg, leg.cell[i].bg);
-		free(leg.cell);
-	}
-
-	/* rows with the y axis; ticks mark the axis with '+' */
-	int tickrow[MAX_TICKS];
-	for (int i = 0; i < nyt; i++)
-		tickrow[i] = (int)lround((y1 - yt[i]) / (y1 - y0) * (ph - 1));
-	for (int r = 0; r < ph; r++) {
-		l = sl_cells_add(out);
-		const char *lab = NULL;
-		for (int i = 0; i < nyt; i++)
-			if (tickrow[i] == r && !lab)
-				lab = ylab[i];
-		int n = lab ? (int)strlen(lab) : 0;
-		sl_cells_fill(l, ' ', yw - n, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
-		if (lab)
-			sl_cells_puts(l, lab, -1, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
-		sl_cells_putc(l, lab ? '+' : '|', SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
-		for (int c = 0; c < pw; c++) {
-			sl_cell *cell = &g.c[(size_t)r * (size_t)pw + (size_t)c];
-			sl_cells_putc(l, cell->ch, cell->fg, cell->bg);
-		}
-	}
-
-	/* the x axis and its labels, each centred under its tick unless it would overlap */
-	l = sl_cells_add(out);
-	sl_cells_fill(l, ' ', yw, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
-	sl_cells_putc(l, '+', SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
-	sl_cells_fill(l, '-', pw, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
-	sl_cells_line *tl = sl_cells_add(out);
-	int last = -1;
-	for (int i = 0; i < nxt; i++) {
-		int c = px + (int)lround((xt[i] - x0) / (x1 - x0) * (pw - 1));
-		if (c >= px && c < W)
-			sl_cells_set(l, c, '+', SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
-		char lab[24];
-		fmt_tick(lab, sizeof lab, xt[i], 0);
-		int n = (int)strlen(lab), at = c - (n - 1) / 2;
-		at = SL_MIN(at, W - n);
-		if (at <= last + 1 || at < 0)
-			continue;
-		sl_cells_fill(tl, ' ', at - tl->n, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
-		sl_cells_puts(tl, lab, -1, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
-		last = tl->n - 1;
-	}
-	if (xlab) {
-		l = sl_cells_add(out);
-		sl_cells_fill(l, ' ', px, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
-		put_centered(l, o->xlabel, pw);
-	}
+	text_header(out, s, ns, o, W, smooth && raw);
+	text_rows(out, &g, yt, ylab, nyt, yw, y0, y1);
+	text_xaxis(out, xt, nxt, &L, W, o->xlabel);
 
 	if (lay)
 		*lay = L;
@@ -481,6 +495,138 @@ static int axis_range(const sl_series *s, int ns, int axis, int logy, double *lo
 	if (a >= 0 && *lo < 0 && !logy)
 		*lo = 0;
 	return 1;
+}
+
+/* The braille plot's legend: "▬ name" entries, wrapped, at most two lines,
+ * "(right)" after the series of the second axis when there is a first. */
+static sl_cells *braille_legend(const sl_series *s, int ns, const sl_plot_opts *o, int W, int has_left)
+{
+	sl_cells *leg = sl_cells_new();
+	sl_cells_line *ll = sl_cells_add(leg);
+	int shown = 0;
+	for (int k = 0; k < ns; k++) {
+		char e[128];
+		snprintf(e, sizeof e, " %s%s", s[k].name ? s[k].name : "", s[k].y2 && has_left ? " (right)" : "");
+		int w = sl_cells_strwidth(e) + 2;
+		if (ll->n && ll->n + w > W) {
+			if (leg->n == 2)
+				break;
+			ll = sl_cells_add(leg);
+		}
+		int fg = o->color ? sl_plot_color(k) : SL_COLOR_DEFAULT;
+		sl_cells_putc(ll, ' ', SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+		sl_cells_putc(ll, 0x25AC, fg, SL_COLOR_DEFAULT); /* ▬ */
+		sl_cells_puts(ll, e, -1, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+		shown++;
+	}
+	if (shown < ns) {
+		char more[32];
+		snprintf(more, sizeof more, "  +%d more", ns - shown);
+		if (ll->n + (int)strlen(more) > W)
+			ll->n = SL_MAX(0, W - (int)strlen(more));
+		sl_cells_puts(ll, more, -1, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+	}
+
+	return leg;
+}
+
+/* Braille dots: (2 pw) x (4 ph) over pw x ph cells, a mask and a colour a cell. */
+typedef struct canvas {
+	unsigned char *mask;
+	int16_t *col;
+	int pw, ph;
+} canvas;
+
+static void dot(canvas *cv, int x, int y, int c)
+{
+	if (x < 0 || x >= 2 * cv->pw || y < 0 || y >= 4 * cv->ph)
+		return;
+	int i = (y / 4) * cv->pw + x / 2, dx = x % 2, dy = y % 4;
+	cv->mask[i] |= (unsigned char)(1u << (dx == 0 ? (dy < 3 ? dy : 6) : (dy < 3 ? dy + 3 : 7)));
+	cv->col[i] = (int16_t)c;
+}
+
+/* The marks (dotted columns the series draw over), then each series as
+ * lines between its points (Bresenham), gaps where a value is missing. */
+static void braille_draw(canvas *cv, const sl_series *s, int ns, const sl_plot_opts *o, double x0, double x1,
+			 double ya[2][2])
+{
+	const int PW = 2 * cv->pw, PH = 4 * cv->ph, logy = o->logy;
+	for (int m = 0; m < SL_MIN(o->nmarks, 4); m++) {
+		if (!isfinite(o->mark_x[m]) || o->mark_x[m] < x0 || o->mark_x[m] > x1)
+			continue;
+		int X = (int)lround((o->mark_x[m] - x0) / (x1 - x0) * (PW - 1));
+		for (int Y = 0; Y < PH; Y += 2)
+			dot(cv, X, Y, o->color ? 244 : SL_COLOR_DEFAULT);
+	}
+	for (int k = 0; k < ns; k++) {
+		int a = !!s[k].y2, fg = o->color ? sl_plot_color(k) : SL_COLOR_DEFAULT, have = 0, lx = 0, ly = 0;
+		double lo = ya[a][0], hi = ya[a][1];
+		for (int i = 0; i < s[k].n; i++) {
+			double xv = s[k].x ? s[k].x[i] : i, yv = yval(s[k].y[i], a == 0 && logy);
+			if (!isfinite(xv) || isnan(yv)) {
+				have = 0; /* a gap */
+				continue;
+			}
+			int X = (int)lround((xv - x0) / (x1 - x0) * (PW - 1));
+			int Y = (int)lround((hi - yv) / (hi - lo) * (PH - 1));
+			if (!have) {
+				dot(cv, X, Y, fg);
+			} else { /* Bresenham from the last point */
+				int dx = abs(X - lx), dy = -abs(Y - ly), sx = lx < X ? 1 : -1, sy = ly < Y ? 1 : -1;
+				int err = dx + dy, cx = lx, cy = ly;
+				for (int guard = 0; guard < 4 * (PW + PH); guard++) {
+					dot(cv, cx, cy, fg);
+					if (cx == X && cy == Y)
+						break;
+					int e2 = 2 * err;
+					if (e2 >= dy) {
+						err += dy;
+						cx += sx;
+					}
+					if (e2 <= dx) {
+						err += dx;
+						cy += sy;
+					}
+				}
+			}
+			have = 1;
+			lx = X;
+			ly = Y;
+		}
+	}
+}
+
+/* The braille plot's x axis below a plot pw cells wide starting at column
+ * yl + 1: a rule with ticks, then their labels, none touching the one before. */
+static void braille_xaxis(sl_cells *out, double x0, double x1, int yl, int pw, int W, int right)
+{
+	const int PW = 2 * pw;
+	double xt[MAX_TICKS];
+	int nxt = sl_plot_ticks(x0, x1, SL_MAX(2, pw / 10), xt, MAX_TICKS);
+	sl_cells_line *ax = sl_cells_add(out), *xl = sl_cells_add(out);
+	sl_cells_fill(ax, ' ', yl, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+	sl_cells_putc(ax, 0x2514, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT); /* └ */
+	int base = ax->n;
+	sl_cells_fill(ax, 0x2500, pw, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+	if (right)
+		sl_cells_putc(ax, 0x2518, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT); /* ┘ */
+	sl_cells_fill(xl, ' ', W, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
+	int last_end = -1;
+	for (int i = 0; i < nxt; i++) {
+		int c = (int)lround((xt[i] - x0) / (x1 - x0) * (PW - 1)) / 2;
+		if (c < 0 || c >= pw)
+			continue;
+		ax->cell[base + c].ch = 0x252C; /* ┬ */
+		char t[24];
+		fmt_tick(t, sizeof t, xt[i], 0);
+		int n = (int)strlen(t), start = SL_MAX(0, SL_MIN(base + c - n / 2, W - n));
+		if (start <= last_end)
+			continue; /* would touch the label before */
+		for (int j = 0; j < n; j++)
+			xl->cell[start + j].ch = (unsigned char)t[j];
+		last_end = start + n;
+	}
 }
 
 int sl_plot_render_braille(sl_cells *out, const sl_series *s, int ns, const sl_plot_opts *o)
@@ -531,32 +677,7 @@ int sl_plot_render_braille(sl_cells *out, const sl_series *s, int ns, const sl_p
 			ya[a][1] += 0.5;
 		}
 
-	/* the legend: "▬ name" entries, wrapped, at most two lines */
-	sl_cells *leg = sl_cells_new();
-	sl_cells_line *ll = sl_cells_add(leg);
-	int shown = 0;
-	for (int k = 0; k < ns; k++) {
-		char e[128];
-		snprintf(e, sizeof e, " %s%s", s[k].name ? s[k].name : "", s[k].y2 && has[0] ? " (right)" : "");
-		int w = sl_cells_strwidth(e) + 2;
-		if (ll->n && ll->n + w > W) {
-			if (leg->n == 2)
-				break;
-			ll = sl_cells_add(leg);
-		}
-		int fg = o->color ? sl_plot_color(k) : SL_COLOR_DEFAULT;
-		sl_cells_putc(ll, ' ', SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
-		sl_cells_putc(ll, 0x25AC, fg, SL_COLOR_DEFAULT); /* ▬ */
-		sl_cells_puts(ll, e, -1, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
-		shown++;
-	}
-	if (shown < ns) {
-		char more[32];
-		snprintf(more, sizeof more, "  +%d more", ns - shown);
-		if (ll->n + (int)strlen(more) > W)
-			ll->n = SL_MAX(0, W - (int)strlen(more));
-		sl_cells_puts(ll, more, -1, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
-	}
+	sl_cells *leg = braille_legend(s, ns, o, W, has[0]);
 
 	/* ticks and their widths */
 	double yt[2][MAX_TICKS];
@@ -585,66 +706,13 @@ int sl_plot_render_braille(sl_cells *out, const sl_series *s, int ns, const sl_p
 	}
 
 	/* the dots: (2 pw) x (4 ph), a mask and a colour per cell */
-	unsigned char *mask = sl_xcalloc((size_t)pw * ph, 1);
-	int16_t *col = sl_xmalloc((size_t)pw * ph * sizeof *col);
+	canvas cv = { sl_xcalloc((size_t)pw * ph, 1), sl_xmalloc((size_t)pw * ph * sizeof(int16_t)), pw, ph };
 	for (int i = 0; i < pw * ph; i++)
-		col[i] = SL_COLOR_DEFAULT;
-	const int PW = 2 * pw, PH = 4 * ph;
-#define DOT(X, Y, C)                                                                           \
-	do {                                                                                   \
-		int x_ = (X), y_ = (Y);                                                        \
-		if (x_ >= 0 && x_ < PW && y_ >= 0 && y_ < PH) {                                \
-			int c_ = (y_ / 4) * pw + x_ / 2, dx_ = x_ % 2, dy_ = y_ % 4;               \
-			mask[c_] |= (unsigned char)(1u << (dx_ == 0 ? (dy_ < 3 ? dy_ : 6)           \
-								  : (dy_ < 3 ? dy_ + 3 : 7))); \
-			col[c_] = (int16_t)(C);                                                \
-		}                                                                              \
-	} while (0)
-	/* the marks first: dotted columns the series draw over */
-	for (int m = 0; m < SL_MIN(o->nmarks, 4); m++) {
-		if (!isfinite(o->mark_x[m]) || o->mark_x[m] < x0 || o->mark_x[m] > x1)
-			continue;
-		int X = (int)lround((o->mark_x[m] - x0) / (x1 - x0) * (PW - 1));
-		for (int Y = 0; Y < PH; Y += 2)
-			DOT(X, Y, o->color ? 244 : SL_COLOR_DEFAULT);
-	}
-	for (int k = 0; k < ns; k++) {
-		int a = !!s[k].y2, fg = o->color ? sl_plot_color(k) : SL_COLOR_DEFAULT, have = 0, lx = 0, ly = 0;
-		double lo = ya[a][0], hi = ya[a][1];
-		for (int i = 0; i < s[k].n; i++) {
-			double xv = s[k].x ? s[k].x[i] : i, yv = yval(s[k].y[i], a == 0 && logy);
-			if (!isfinite(xv) || isnan(yv)) {
-				have = 0; /* a gap */
-				continue;
-			}
-			int X = (int)lround((xv - x0) / (x1 - x0) * (PW - 1));
-			int Y = (int)lround((hi - yv) / (hi - lo) * (PH - 1));
-			if (!have) {
-				DOT(X, Y, fg);
-			} else { /* Bresenham from the last point */
-				int dx = abs(X - lx), dy = -abs(Y - ly), sx = lx < X ? 1 : -1, sy = ly < Y ? 1 : -1;
-				int err = dx + dy, cx = lx, cy = ly;
-				for (int guard = 0; guard < 4 * (PW + PH); guard++) {
-					DOT(cx, cy, fg);
-					if (cx == X && cy == Y)
-						break;
-					int e2 = 2 * err;
-					if (e2 >= dy) {
-						err += dy;
-						cx += sx;
-					}
-					if (e2 <= dx) {
-						err += dx;
-						cy += sy;
-					}
-				}
-			}
-			have = 1;
-			lx = X;
-			ly = Y;
-		}
-	}
-#undef DOT
+		cv.col[i] = SL_COLOR_DEFAULT;
+	braille_draw(&cv, s, ns, o, x0, x1, ya);
+	unsigned char *mask = cv.mask;
+	int16_t *col = cv.col;
+	const int PH = 4 * ph;
 
 	/* the picture: title, legend, rows with their tick labels, the x axis */
 	if (title)
@@ -683,32 +751,7 @@ int sl_plot_render_braille(sl_cells *out, const sl_series *s, int ns, const sl_p
 	}
 	free(mask);
 	free(col);
-	/* the x axis: a rule with ticks, then their labels */
-	double xt[MAX_TICKS];
-	int nxt = sl_plot_ticks(x0, x1, SL_MAX(2, pw / 10), xt, MAX_TICKS);
-	sl_cells_line *ax = sl_cells_add(out), *xl = sl_cells_add(out);
-	sl_cells_fill(ax, ' ', yw[0], SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
-	sl_cells_putc(ax, 0x2514, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT); /* └ */
-	int base = ax->n;
-	sl_cells_fill(ax, 0x2500, pw, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
-	if (has[1])
-		sl_cells_putc(ax, 0x2518, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT); /* ┘ */
-	sl_cells_fill(xl, ' ', W, SL_COLOR_DEFAULT, SL_COLOR_DEFAULT);
-	int last_end = -1;
-	for (int i = 0; i < nxt; i++) {
-		int c = (int)lround((xt[i] - x0) / (x1 - x0) * (PW - 1)) / 2;
-		if (c < 0 || c >= pw)
-			continue;
-		ax->cell[base + c].ch = 0x252C; /* ┬ */
-		char t[24];
-		fmt_tick(t, sizeof t, xt[i], 0);
-		int n = (int)strlen(t), start = SL_MAX(0, SL_MIN(base + c - n / 2, W - n));
-		if (start <= last_end)
-			continue; /* would touch the label before */
-		for (int j = 0; j < n; j++)
-			xl->cell[start + j].ch = (unsigned char)t[j];
-		last_end = start + n;
-	}
+	braille_xaxis(out, x0, x1, yw[0], pw, W, has[1]);
 	if (xlab)
 		put_centered(sl_cells_add(out), o->xlabel, W);
 	if (nodata) {
