@@ -176,8 +176,10 @@ static inline void euler_elem(float dt, float a, float *abar, float *g)
 	*g = dt;
 }
 
-/* Ā[n] and g[n] for one step dt over the N states a[n]. */
-void sl_ssm_disc_row(int disc, float dt, const float *a, int N, float *abar, float *g)
+/* Ā[n] and g[n] for one step dt over the N states a[n] (static, so the
+ * op's kernels inline it as they did before it was shared; Mamba's step
+ * reaches it through sl_ssm_disc_row below). */
+static void disc_row(int disc, float dt, const float *a, int N, float *abar, float *g)
 {
 	switch (disc) {
 	case SL_SSM_ZOH:
@@ -197,6 +199,11 @@ void sl_ssm_disc_row(int disc, float dt, const float *a, int N, float *abar, flo
 			euler_elem(dt, a[n], &abar[n], &g[n]);
 		break;
 	}
+}
+
+void sl_ssm_disc_row(int disc, float dt, const float *a, int N, float *abar, float *g)
+{
+	disc_row(disc, dt, a, N, abar, g);
 }
 
 /* log|Ā[n]| for the log scan (-inf where Ā = 0). For the exponential
@@ -283,7 +290,7 @@ void sl_ssm_abar(int disc, const sl_tensor *delta, const sl_tensor *A, float *ab
 	for (size_t r = 0; r < rows; r++)
 		for (int d = 0; d < D; d++)
 			for (int n0 = 0; n0 < N; n0 += 64)
-				sl_ssm_disc_row(disc, delta->data[r * D + d], A->data + (size_t)d * N + n0, SL_MIN(64, N - n0),
+				disc_row(disc, delta->data[r * D + d], A->data + (size_t)d * N + n0, SL_MIN(64, N - n0),
 					 abar + (r * D + d) * N + n0, g);
 }
 
@@ -372,7 +379,7 @@ static void fill_disc(const ssm_ctx *c, const ssm_scr *s, int b, int d)
 	for (int t = 0; t < T; t++) {
 		float dt = c->dt[((size_t)b * T + t) * D + d];
 		float *abar = s->abar + (size_t)t * N;
-		sl_ssm_disc_row(c->disc, dt, a, N, abar, s->g + (size_t)t * N);
+		disc_row(c->disc, dt, a, N, abar, s->g + (size_t)t * N);
 		if (c->scan == SL_SSM_LOG)
 			disc_logabs(c->disc, dt, a, abar, N, s->la + (size_t)t * N);
 	}
@@ -862,7 +869,10 @@ static void bwd_lanes_task(const ssm_ctx *c, int tid, int nth)
 /* Blocks [lo, hi) of channels on thread tid. */
 static void blocks_of(const ssm_ctx *c, int tid, int nth, int *d0, int *d1)
 {
-	sl_block_range(c->D, c->bs, c->nblk, tid, nth, d0, d1);
+	size_t lo, hi;
+	sl_range((size_t)c->nblk, tid, nth, &lo, &hi);
+	*d0 = SL_MIN((int)lo * c->bs, c->D);
+	*d1 = SL_MIN((int)hi * c->bs, c->D);
 }
 
 static void fwd_task(void *arg, int tid, int nth)
