@@ -309,29 +309,14 @@ static void text_xaxis(sl_cells *out, const double *xt, int nxt, const sl_plot_l
 	}
 }
 
-int sl_plot_render(sl_cells *out, const sl_series *s, int ns, const sl_plot_opts *o,
-                   sl_plot_layout *lay)
+/* The text plot's data ranges over what will be drawn (the raw series when
+ * raw, the smoothed copies sm[k] where set), y in log10 when logy, widened
+ * when flat, fixed where the options fix them. Returns 1 when nothing finite
+ * is drawn (the ranges are then [0, 1]). */
+static int text_ranges(const sl_series *s, int ns, const sl_plot_opts *o, double *const *sm, int raw, double *px0,
+		       double *px1, double *py0, double *py1)
 {
-	static const sl_plot_opts none = {0};
-	if (!o)
-		o = &none;
-	const int W = o->width > 0 ? o->width : 80, H = o->height > 0 ? o->height : 24;
-	const int logy = o->logy, smooth = o->smooth > 0, raw = !smooth || !o->no_raw;
-	const int title = o->title && *o->title, xlab = o->xlabel && *o->xlabel;
-	const int ph = H - title - 1 - 2 - xlab; /* title, legend, axis, ticks, x label */
-	if (sl_plot_check(s, ns, o))
-		return SL_ERR;
-
-	/* smoothed copies */
-	double **sm = sl_xcalloc((size_t)SL_MAX(ns, 1), sizeof *sm);
-	for (int k = 0; k < ns && smooth; k++) {
-		if (s[k].n <= 0)
-			continue;
-		sm[k] = sl_xmalloc((size_t)s[k].n * sizeof **sm);
-		sl_plot_ema(sm[k], s[k].y, s[k].n, o->smooth);
-	}
-
-	/* data ranges, over what will be drawn */
+	const int logy = o->logy;
 	double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
 	for (int k = 0; k < ns; k++) {
 		for (int pass = 0; pass < 2; pass++) {
@@ -371,6 +356,38 @@ int sl_plot_render(sl_cells *out, const sl_series *s, int ns, const sl_plot_opts
 		y0 = logy ? log10(o->ymin) : o->ymin;
 		y1 = logy ? log10(o->ymax) : o->ymax;
 	}
+	*px0 = x0;
+	*px1 = x1;
+	*py0 = y0;
+	*py1 = y1;
+	return nodata;
+}
+
+int sl_plot_render(sl_cells *out, const sl_series *s, int ns, const sl_plot_opts *o,
+                   sl_plot_layout *lay)
+{
+	static const sl_plot_opts none = {0};
+	if (!o)
+		o = &none;
+	const int W = o->width > 0 ? o->width : 80, H = o->height > 0 ? o->height : 24;
+	const int logy = o->logy, smooth = o->smooth > 0, raw = !smooth || !o->no_raw;
+	const int title = o->title && *o->title, xlab = o->xlabel && *o->xlabel;
+	const int ph = H - title - 1 - 2 - xlab; /* title, legend, axis, ticks, x label */
+	if (sl_plot_check(s, ns, o))
+		return SL_ERR;
+
+	/* smoothed copies */
+	double **sm = sl_xcalloc((size_t)SL_MAX(ns, 1), sizeof *sm);
+	for (int k = 0; k < ns && smooth; k++) {
+		if (s[k].n <= 0)
+			continue;
+		sm[k] = sl_xmalloc((size_t)s[k].n * sizeof **sm);
+		sl_plot_ema(sm[k], s[k].y, s[k].n, o->smooth);
+	}
+
+	/* data ranges, over what will be drawn */
+	double x0, x1, y0, y1;
+	const int nodata = text_ranges(s, ns, o, sm, raw, &x0, &x1, &y0, &y1);
 
 	/* ticks; free axes widen to whole steps (whole decades on log y) */
 	double yt[MAX_TICKS], xt[MAX_TICKS];
