@@ -7,18 +7,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* In enum sl_mixer_id's order. Declared without a size, so a missing row
- * fails the count check below. */
+/* In enum sl_mixer_id's order (the order help lists them). Positional and
+ * declared without a size, so a missing row shortens the list and fails the
+ * count check below (a designated list would keep its length and leave a
+ * NULL inside, which ends every walk early). */
 const sl_mixer_kind *const sl_mixers[] = {
-	[SL_MIXER_ATTN] = &sl_mixer_attn,
-	[SL_MIXER_LINATTN] = &sl_mixer_linattn,
-	[SL_MIXER_MAMBA] = &sl_mixer_mamba,
-	[SL_MIXER_S4D] = &sl_mixer_s4d,
-	[SL_MIXER_LRU] = &sl_mixer_lru,
-	[SL_MIXER_RGLRU] = &sl_mixer_rglru,
-	[SL_MIXER_ELMAN] = &sl_mixer_elman,
-	[SL_MIXER_GRU] = &sl_mixer_gru,
-	[SL_MIXER_LSTM] = &sl_mixer_lstm,
+	&sl_mixer_attn,
+	&sl_mixer_linattn,
+	&sl_mixer_mamba,
+	&sl_mixer_s4d,
+	&sl_mixer_lru,
+	&sl_mixer_rglru,
+	&sl_mixer_elman,
+	&sl_mixer_gru,
+	&sl_mixer_lstm,
 	NULL,
 };
 static_assert(SL_COUNT(sl_mixers) == SL_MIXER_COUNT + 1, "every mixer needs a row in sl_mixers, then NULL");
