@@ -123,6 +123,19 @@ static void lru_bwd_seq(const lru_ctx *c, int b, float *s)
 	free(Gr);
 }
 
+/* Runs task on the tape's pool when the work reaches SL_PAR_MIN_WORK, else
+ * once on this thread, with `per` floats of arena scratch for each thread
+ * at *scratch (thread tid's at tid * per). Every op of this file runs so. */
+static void run_threads(sl_tape *tp, size_t work, size_t per, float **scratch, sl_pool_fn task, void *ctx)
+{
+	int nth = tp->pool && work >= SL_PAR_MIN_WORK ? sl_pool_size(tp->pool) : 1;
+	*scratch = sl_arena_alloc(tp->arena, (size_t)nth * per * sizeof(float));
+	if (nth > 1)
+		sl_pool_run(tp->pool, task, ctx);
+	else
+		task(ctx, 0, 1);
+}
+
 static void lru_task(void *arg, int tid, int nth)
 {
 	const lru_ctx *c = arg;
@@ -139,12 +152,7 @@ static void lru_task(void *arg, int tid, int nth)
 
 static void lru_run(sl_tape *tp, lru_ctx *c)
 {
-	int nth = tp->pool && (size_t)c->B * c->T * c->N * 8 >= SL_PAR_MIN_WORK ? sl_pool_size(tp->pool) : 1;
-	c->scratch = sl_arena_alloc(tp->arena, (size_t)nth * 4 * c->T * c->N * sizeof(float));
-	if (nth > 1)
-		sl_pool_run(tp->pool, lru_task, c);
-	else
-		lru_task(c, 0, 1);
+	run_threads(tp, (size_t)c->B * c->T * c->N * 8, (size_t)4 * c->T * c->N, &c->scratch, lru_task, c);
 }
 
 /* λ (re, im) and γ from the parameters, into the arena */
@@ -343,12 +351,7 @@ static void rglru_task(void *arg, int tid, int nth)
 
 static void rglru_run(sl_tape *tp, rglru_ctx *c)
 {
-	int nth = tp->pool && (size_t)c->B * c->T * c->D * 16 >= SL_PAR_MIN_WORK ? sl_pool_size(tp->pool) : 1;
-	c->scratch = sl_arena_alloc(tp->arena, (size_t)nth * 3 * c->T * c->D * sizeof(float));
-	if (nth > 1)
-		sl_pool_run(tp->pool, rglru_task, c);
-	else
-		rglru_task(c, 0, 1);
+	run_threads(tp, (size_t)c->B * c->T * c->D * 16, (size_t)3 * c->T * c->D, &c->scratch, rglru_task, c);
 }
 
 static float *rglru_sp(sl_tape *tp, const sl_tensor *lam)
@@ -571,12 +574,7 @@ static void la_task(void *arg, int tid, int nth)
 static void la_run(sl_tape *tp, la_ctx *c)
 {
 	size_t work = (size_t)c->B * c->H * c->T * c->Tk * c->Dh;
-	int nth = tp->pool && work >= SL_PAR_MIN_WORK ? sl_pool_size(tp->pool) : 1;
-	c->scratch = sl_arena_alloc(tp->arena, (size_t)nth * (((size_t)c->T + c->Tk) * c->Dh + c->T) * sizeof(float));
-	if (nth > 1)
-		sl_pool_run(tp->pool, la_task, c);
-	else
-		la_task(c, 0, 1);
+	run_threads(tp, work, ((size_t)c->T + c->Tk) * c->Dh + c->T, &c->scratch, la_task, c);
 }
 
 sl_tensor *sl_linear_attention(sl_tape *tp, sl_tensor *q, sl_tensor *k, sl_tensor *v, int heads, int causal,
