@@ -206,6 +206,18 @@ static int mpi_one(sl_session *s, const char *name, int rank, int size)
 	return rank == 0 ? all_ok : ok;
 }
 
+/* Whether an MPI launcher (mpirun, mpiexec, srun, hydra) started this
+ * process: each sets its rank in the environment. */
+static int under_mpi_launcher(void)
+{
+	static const char *const vars[] = { "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE",
+					    "MPI_LOCALNRANKS" };
+	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+		if (getenv(vars[i]))
+			return 1;
+	return 0;
+}
+
 /* mpirun -n N seqlab --sweep FILE: every sweep FILE defines, over the ranks. */
 static int run_sweep_mpi(sl_session *s, const struct opts *o, int rank, int size)
 {
@@ -292,19 +304,23 @@ int main(int argc, char **argv)
 	sl_session_set_keep_going(s, o.keep_going);
 #ifdef SL_MPI
 	int rank = 0, size = 1;
-	if (o.sweep) {
+	/* MPI only under a launcher: a shard (a `sweep run` worker among them)
+	 * and a sweep alone are one process each, and a singleton MPI_Init
+	 * (Open MPI forks a daemon for it) adds nothing but a way to fail */
+	int mpi = o.sweep && !o.nshards && under_mpi_launcher();
+	if (mpi) {
 		MPI_Init(&argc, &argv);
 		MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 		MPI_Comm_size(MPI_COMM_WORLD, &size);
 	}
-	if (o.sweep && size > 1 && !o.nshards) {
+	if (mpi && size > 1) {
 		if (rank != 0)
 			sl_session_set_output(s, drop_output, NULL);
 		st = run_sweep_mpi(s, &o, rank, size);
 	} else {
 		st = run(s, &o);
 	}
-	if (o.sweep)
+	if (mpi)
 		MPI_Finalize();
 #else
 	st = run(s, &o);
