@@ -22,7 +22,21 @@ typedef struct sl_model_shape {
 	int maxlen;
 	const float *fixed_embed;   /* (vocab, fixed_dim), or NULL */
 	int fixed_dim;
+	/* Regression tasks (series): real values per position in and out;
+	 * 0 for token tasks. Only kinds with a regress function take them. */
+	int din, dout;
 } sl_model_shape;
+
+/* Data for a closed-form fit (an echo-state network's ridge read-out): B
+ * sequences of T positions, either tokens tok (B, T) with targets tgt (B,
+ * T) (-1: not fitted), or real values x (B, T, din) with targets y (B, T,
+ * dout) (NaN: not fitted, e.g. a warm-up). */
+typedef struct sl_fit_batch {
+	int B, T;
+	const int32_t *tok, *tgt;
+	const float *x, *y;
+	int din, dout;
+} sl_fit_batch;
 
 typedef struct sl_model_kind sl_model_kind;
 struct sl_model_kind {
@@ -71,6 +85,20 @@ struct sl_model_kind {
 	 * is a leaf requiring a gradient, returned in *input: after backward its
 	 * grad is ∂loss/∂x_t (the gradient-flow view). NULL: none. */
 	sl_tensor *(*lm_probe)(void *impl, sl_tape *tp, const int32_t *x, int B, int T, sl_tensor **input);
+	/* Regression (NULL: the kind cannot): predictions (B, T, dout) for
+	 * real inputs x (B, T, din), each position seeing only itself and
+	 * earlier ones; from position free_from on (T: never) the input is the
+	 * model's own previous prediction instead of x (free running, din ==
+	 * dout). NULL with the error set. */
+	sl_tensor *(*regress)(void *impl, sl_tape *tp, const float *x, int B, int T, int free_from);
+	/* Kinds fitted in closed form instead of by gradient (NULL: none): a
+	 * training step adds an epoch's batches with fit_add, then fit_solve
+	 * sets the weights from what was added (and forgets it). SL_ERR with
+	 * the error set (fit_solve forgets what was added then too). */
+	int (*fit_add)(void *impl, const sl_fit_batch *b);
+	int (*fit_solve)(void *impl);
+	/* Facts for `info` beyond the options, as key=value pairs (may be NULL). */
+	void (*info)(const void *impl, char *buf, size_t n);
 	/* The work of a training step's forward pass on B sequences (sources of
 	 * S tokens and targets of T; a language model sees S + 1 + T tokens, or
 	 * T when S is 0), for the benchmark's FLOP counts. */
@@ -80,7 +108,7 @@ struct sl_model_kind {
 /* The kinds, NULL-terminated; lookup by name (NULL if unknown). */
 extern const sl_model_kind *const sl_model_kinds[];
 extern const sl_model_kind sl_model_transformer, sl_model_gpt, sl_model_mamba, sl_model_hybrid, sl_model_s4d,
-	sl_model_lru, sl_model_hawk, sl_model_griffin, sl_model_elman, sl_model_gru, sl_model_lstm;
+	sl_model_lru, sl_model_hawk, sl_model_griffin, sl_model_elman, sl_model_gru, sl_model_lstm, sl_model_esn;
 const sl_model_kind *sl_model_kind_find(const char *name);
 /* The kinds' names, "transformer, gpt, ...", or only the language models'
  * (lm nonzero); a thread's own static string. */
@@ -108,6 +136,8 @@ sl_model *sl_model_new(const sl_model_kind *kind, const char *const *keys, const
 void sl_model_free(sl_model *m);
 /* "transformer hidden=64 enc=2 ..." with every option's value; returns buf. */
 char *sl_model_spec(const sl_model *m, char *buf, size_t n);
+/* Nonzero when the model is fitted in closed form (fit_add, fit_solve). */
+int sl_model_fits(const sl_model *m);
 /* Nonzero when the model decodes in step mode (a recurrent state, or a
  * key/value cache); otherwise generation re-runs the whole forward pass. */
 int sl_model_can_step(const sl_model *m);

@@ -10,10 +10,13 @@
 
 /* One batch. Sequence-to-sequence tasks fill src (B, S), inp (B, T) (the
  * teacher-forced decoder input) and tgt (B, T); language-model tasks leave
- * src NULL. A target of -1 is not scored. */
+ * src NULL. A target of -1 is not scored. Regression tasks (series) fill x
+ * (B, T, din) and y (B, T, dout) instead, a target of NaN not scored. */
 typedef struct sl_batch {
 	int B, S, T;
 	int32_t *src, *inp, *tgt;
+	float *x, *y;
+	int din, dout;
 } sl_batch;
 
 /* One evaluation. */
@@ -51,8 +54,14 @@ typedef struct sl_task_ops {
 	 * number of scored tokens. NULL with the error set if the model cannot
 	 * do this task. */
 	sl_tensor *(*loss)(sl_task *t, sl_model *m, sl_tape *tp, const sl_batch *b, int *count);
+	/* Adds batch b to m's closed-form fit (sl_model_fits), as the task
+	 * sees it (a prefix LM's sequence, a series' inputs and targets); NULL:
+	 * the task has no such view. SL_ERR with the error set. */
+	int (*fit)(sl_task *t, sl_model *m, const sl_batch *b);
 	/* Evaluates m on the held-out data: val_loss, val_acc, cer, words,
-	 * correct; mistakes (may be NULL) receives the wrong answers. */
+	 * correct; mistakes (may be NULL) receives the wrong answers. A
+	 * regression task's val_loss is the mean squared error (its RMSE the
+	 * root, its NRMSE that over the task's target_var), val_acc NaN. */
 	void (*eval)(sl_task *t, sl_model *m, sl_tape *tp, sl_eval *e, sl_mistakes *mistakes);
 	/* Language tasks with a text vocabulary (may be NULL): text to token
 	 * ids (at most max; the count, or -1 with the error set), and ids back
@@ -70,6 +79,7 @@ struct sl_task {
 	void *impl;
 	sl_model_shape shape;   /* vocabulary and longest sequence, for models */
 	char desc[256];         /* how it was made, for `info` and the journal */
+	double target_var;      /* regression: the variance of the test targets (NRMSE = RMSE / it); 0 otherwise */
 	int refs;               /* runs using it, plus the session while current */
 };
 
@@ -104,7 +114,7 @@ typedef struct sl_task_kind {
 
 extern const sl_task_kind *const sl_task_kinds[]; /* NULL-terminated */
 extern const sl_task_kind sl_task_piglatin, sl_task_recall, sl_task_mqar, sl_task_copy, sl_task_charlm,
-	sl_task_pixels;
+	sl_task_pixels, sl_task_series;
 /* By name; NULL if none. */
 const sl_task_kind *sl_task_kind_find(const char *name);
 /* "piglatin, recall, ..." (a thread's static string). */
@@ -127,6 +137,10 @@ sl_rng sl_task_plan_rng(const sl_task_plan *p, int index);
 /* A language model's mean cross-entropy on a batch (inp, tgt (B, T), -1 not
  * scored); NULL with the error set for a model that is not one. */
 sl_tensor *sl_task_lm_loss(sl_model *m, sl_tape *tp, const sl_batch *b, int *count);
+
+/* Adds a language model's batch (inp, tgt (B, T)) to m's closed-form fit;
+ * SL_ERR with the error set for a model that is not fitted so. */
+int sl_task_lm_fit(sl_model *m, const sl_batch *b);
 
 /* Reference counting: runs share tasks. */
 void sl_task_ref(sl_task *t);

@@ -20,6 +20,7 @@ const sl_model_kind *const sl_model_kinds[] = {
 	&sl_model_elman,
 	&sl_model_gru,
 	&sl_model_lstm,
+	&sl_model_esn,
 	NULL,
 };
 
@@ -75,6 +76,16 @@ void *sl_model_config(const sl_model_kind *kind, const char *const *keys, const 
 sl_model *sl_model_new(const sl_model_kind *kind, const char *const *keys, const char *const *vals, int n,
 		       const sl_model_shape *shape, const sl_rng *rng)
 {
+	if (shape->dout > 0 && !kind->regress) {
+		char names[256] = "";
+		size_t k = 0;
+		for (int i = 0; sl_model_kinds[i] && k < sizeof names; i++)
+			if (sl_model_kinds[i]->regress)
+				k += (size_t)snprintf(names + k, sizeof names - k, "%s%s", k ? ", " : "", sl_model_kinds[i]->name);
+		sl_errorf("a %s cannot do this task: it predicts real values, which needs a model that regresses (%s)",
+			  kind->name, names);
+		return NULL;
+	}
 	void *cfg = sl_model_config(kind, keys, vals, n, 1);
 	if (!cfg)
 		return NULL;
@@ -112,6 +123,11 @@ char *sl_model_spec(const sl_model *m, char *buf, size_t n)
 		k += (size_t)snprintf(buf + k, n - k, " %s=%s", s->key, v);
 	}
 	return buf;
+}
+
+int sl_model_fits(const sl_model *m)
+{
+	return m->kind->fit_add && m->kind->fit_solve;
 }
 
 int sl_model_can_step(const sl_model *m)

@@ -177,6 +177,7 @@ typedef struct shape_est {
 	double attn, cross, mamba; /* blocks of each sort */
 	double N, D, R, K;         /* Mamba: state, inner width, dt rank, conv width */
 	double pe_tables;          /* learned position tables (of Tm x H) */
+	double units;              /* a reservoir's units (esn) */
 } shape_est;
 
 static void estimate_shape(const sl_model_kind *kind, const void *cfg, const sl_model_shape *shape, shape_est *e)
@@ -195,6 +196,7 @@ static void estimate_shape(const sl_model_kind *kind, const void *cfg, const sl_
 	if (e->R <= 0)
 		e->R = ceil(e->H / 16);
 	e->K = opt_num(kind, cfg, "conv", 4);
+	e->units = opt_num(kind, cfg, "units", 0);
 	const char *pattern = opt(kind, cfg, "pattern", buf, sizeof buf);
 	if (pattern) {
 		for (const char *p = pattern; *p; p++) {
@@ -226,6 +228,8 @@ int64_t sl_budget_params(const sl_model_kind *kind, const void *cfg, const sl_mo
 	double attn = (4 + 2 * e.mlp) * H * H + 6 * H;
 	double mamba = 2 * H * D + D * (e.K + 1) + D * (e.R + 2 * e.N) + e.R * D + D + D * e.N + D + D * H + H;
 	double p = e.attn * attn + e.cross * 4 * H * H + e.mamba * mamba + 3 * e.V * H + e.pe_tables * e.Tm * H;
+	if (e.units > 0) /* a reservoir: W (N, N), W_in (N, 1 + V), W_out (V, N) */
+		p = e.units * e.units + (2 * e.V + 2) * e.units + e.V;
 	return p < 9e18 ? (int64_t)p : INT64_MAX;
 }
 
@@ -244,6 +248,8 @@ int64_t sl_budget_step(const sl_model_kind *kind, const void *cfg, const sl_mode
 	double mamba = b * t * e.D * (2 * e.N + 14);
 	double f = e.attn * attn + e.cross * cross + e.mamba * mamba + 3 * b * t * e.V;
 	double bytes = 4 * f;
+	if (e.units > 0) /* the fit's X Xᵀ, its copy for the eigenvalues, a chunk of states; the output */
+		bytes = 8 * (3 * e.units * e.units + 256 * e.units) + 4 * b * t * e.V;
 	return bytes < 9e18 ? (int64_t)bytes : INT64_MAX;
 }
 

@@ -84,6 +84,17 @@ sl_task *sl_task_cmd_make(sl_session *s, sl_args *a, const char *name)
 		}
 		given |= 1ull << (o - k->options);
 	}
+	/* a kind whose first option is a choice takes it bare: task series mackey-glass */
+	const sl_optspec *first = k->options;
+	const char *v;
+	if (first->key && first->type == SL_OPT_ENUM && !(given & 1) && sl_args_words_left(a) > 0 &&
+	    (v = sl_args_word(a))) {
+		if (sl_optspec_set(k->options, cfg, first->key, v) != SL_OK) {
+			free(cfg);
+			return sl_args_fail(a, "%s", sl_error()), NULL;
+		}
+		given |= 1;
+	}
 	if (sl_args_end(a) != SL_OK) {
 		free(cfg);
 		return NULL;

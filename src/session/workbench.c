@@ -590,12 +590,24 @@ static const char *cer_field(const sl_run *r, double cer, char *buf, size_t n)
 	return buf;
 }
 
+/* " rmse=X nrmse=Y" on a regression task (series: val_loss is the mean
+ * squared error, NRMSE the RMSE over the test targets' variance), else "". */
+static const char *rmse_field(const sl_run *r, double val_loss, char *buf, size_t n)
+{
+	if (r->task->target_var > 0)
+		snprintf(buf, n, " rmse=%.6f nrmse=%.6f", sqrt(val_loss), sqrt(val_loss) / r->task->target_var);
+	else
+		buf[0] = 0;
+	return buf;
+}
+
 static void emit_eval(sl_session *s, const sl_run *r, const sl_eval *e)
 {
-	char cer[32];
-	sl_out(s, "run=%s epoch=%lld step=%lld loss=%.4f val_loss=%.4f val_acc=%.4f%s lr=%.3g train_s=%.1f", r->name,
+	char cer[32], rmse[64];
+	sl_out(s, "run=%s epoch=%lld step=%lld loss=%.4f val_loss=%.4f val_acc=%.4f%s%s lr=%.3g train_s=%.1f", r->name,
 	       (long long)e->epoch, (long long)e->step, e->train_loss, e->val_loss, e->val_acc,
-	       cer_field(r, e->cer, cer, sizeof cer), r->nsteps ? r->lr[r->nsteps - 1] : r->ocfg.lr, e->seconds);
+	       cer_field(r, e->cer, cer, sizeof cer), rmse_field(r, e->val_loss, rmse, sizeof rmse),
+	       r->nsteps ? r->lr[r->nsteps - 1] : r->ocfg.lr, e->seconds);
 }
 
 /* What the job has done so far, as the one command that does exactly that
@@ -1050,7 +1062,11 @@ int sl_cmd_eval(sl_session *s, sl_args *a)
 	if (sl_pl_task_data(r->task))
 		sl_out(s, "run=%s val_loss=%.4f val_acc=%.4f cer=%.4f words=%d correct=%d", r->name, e.val_loss,
 		       e.val_acc, e.cer, e.words, e.correct);
-	else
+	else if (r->task->target_var > 0) {
+		char rmse[64];
+		sl_out(s, "run=%s val_loss=%.6g%s positions=%d", r->name, e.val_loss,
+		       rmse_field(r, e.val_loss, rmse, sizeof rmse), e.words);
+	} else
 		sl_out(s, "run=%s val_loss=%.4f val_acc=%.4f positions=%d correct=%d", r->name, e.val_loss, e.val_acc,
 		       e.words, e.correct);
 	return SL_OK;
@@ -1324,6 +1340,13 @@ int sl_cmd_info(sl_session *s, sl_args *a)
 	/* the generation path: a step mode (a recurrent state, a key/value
 	 * cache), or the whole model re-run for each token */
 	sl_out(s, "decoding=%s", sl_model_decoding(r->model));
+	if (r->model->kind->info) {
+		char facts[512];
+		r->model->kind->info(r->model->impl, facts, sizeof facts);
+		sl_out(s, "%s", facts);
+	}
+	if (sl_model_fits(r->model))
+		sl_out(s, "training=closed-form (a step fits the read-out on the epoch's data)");
 	info_groups(s, r->model->ps);
 	sl_out(s, "optim=%s lr=%g wd=%g clip=%g batch=%d accum=%d sched=%s warmup=%lld total_steps=%lld seed=%llu",
 	       optim_names[r->ocfg.kind], r->ocfg.lr, r->ocfg.weight_decay, r->ocfg.clip, r->bsz, r->ocfg.accum,

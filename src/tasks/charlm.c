@@ -60,6 +60,7 @@ static void *plan_new(sl_task *t, int bsz, uint64_t seed, int64_t epoch, int shu
 /* bsz random windows of the training split */
 static void batch(sl_task *t, const void *plan, int index, sl_batch *b)
 {
+	memset(b, 0, sizeof *b);
 	const charlm *c = t->impl;
 	const sl_task_plan *p = plan;
 	sl_rng r = sl_task_plan_rng(p, index);

@@ -148,6 +148,7 @@ static void image(const pixels *p, const uint8_t *img, int32_t *x, int32_t *y)
 
 static void batch(sl_task *t, const void *plan, int index, sl_batch *b)
 {
+	memset(b, 0, sizeof *b);
 	const pixels *p = t->impl;
 	const sl_task_plan *pl = plan;
 	sl_rng r = sl_task_plan_rng(pl, index);

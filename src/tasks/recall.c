@@ -35,6 +35,7 @@ static void *gen_plan_new(sl_task *t, int bsz, uint64_t seed, int64_t epoch, int
 /* n sequences of task length len from r into a batch */
 static void fill(const gen_task *g, sl_rng *r, int n, int len, sl_batch *b)
 {
+	memset(b, 0, sizeof *b);
 	int T = g->kind->total(g->cfg, len);
 	b->B = n;
 	b->S = 0;
@@ -61,6 +62,12 @@ static sl_tensor *forward(sl_model *m, sl_tape *tp, const sl_batch *b)
 		return NULL;
 	}
 	return m->kind->lm(m->impl, tp, b->inp, b->B, b->T);
+}
+
+static int gen_fit(sl_task *t, sl_model *m, const sl_batch *b)
+{
+	(void)t;
+	return sl_task_lm_fit(m, b);
 }
 
 static sl_tensor *gen_loss(sl_task *t, sl_model *m, sl_tape *tp, const sl_batch *b, int *count)
@@ -157,6 +164,7 @@ static const sl_task_ops gen_ops = {
 	.plan_free = sl_task_plan_free,
 	.plan_batches = sl_task_plan_batches,
 	.batch = gen_batch,
+	.fit = gen_fit,
 	.loss = gen_loss,
 	.eval = gen_eval,
 	.free = gen_free,

@@ -13,6 +13,7 @@ const sl_task_kind *const sl_task_kinds[] = {
 	&sl_task_copy,
 	&sl_task_charlm,
 	&sl_task_pixels,
+	&sl_task_series,
 	NULL,
 };
 
@@ -47,7 +48,10 @@ void sl_batch_free(sl_batch *b)
 	free(b->src);
 	free(b->inp);
 	free(b->tgt);
+	free(b->x);
+	free(b->y);
 	b->src = b->inp = b->tgt = NULL;
+	b->x = b->y = NULL;
 }
 
 void sl_mistakes_add(sl_mistakes *m, const char *src, const char *out, const char *want)
@@ -126,4 +130,14 @@ sl_tensor *sl_task_lm_loss(sl_model *m, sl_tape *tp, const sl_batch *b, int *cou
 	}
 	sl_tensor *logits = m->kind->lm(m->impl, tp, b->inp, b->B, b->T);
 	return logits ? sl_cross_entropy(tp, logits, b->tgt, -1, count) : NULL;
+}
+
+int sl_task_lm_fit(sl_model *m, const sl_batch *b)
+{
+	if (!sl_model_fits(m) || !m->kind->lm) {
+		sl_errorf("a %s is not fitted in closed form", m->kind->name);
+		return SL_ERR;
+	}
+	sl_fit_batch f = { .B = b->B, .T = b->T, .tok = b->inp, .tgt = b->tgt };
+	return m->kind->fit_add(m->impl, &f);
 }

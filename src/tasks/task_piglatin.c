@@ -48,6 +48,7 @@ static void to_batch(sl_pl_batch *pb, sl_batch *b)
 
 static void pl_batch(sl_task *t, const void *plan, int index, sl_batch *b)
 {
+	memset(b, 0, sizeof *b);
 	sl_pl_batch pb;
 	sl_pl_batch_fill(t->impl, plan, index, &pb);
 	to_batch(&pb, b);
@@ -57,20 +58,39 @@ static void pl_batch(sl_task *t, const void *plan, int index, sl_batch *b)
 
 /* x (B, S + 1 + T): source, EOS, then the decoder input (SOS target); y the
  * next token on the target part, -1 elsewhere. */
-static void prefix_lm(const sl_batch *b, sl_tape *tp, int32_t **x, int32_t **y, int *L)
+static void prefix_fill(const sl_batch *b, int32_t *x, int32_t *y)
 {
-	int B = b->B, S = b->S, T = b->T;
-	*L = S + 1 + T;
-	*x = sl_arena_alloc(tp->arena, (size_t)B * *L * sizeof(int32_t));
-	*y = sl_arena_alloc(tp->arena, (size_t)B * *L * sizeof(int32_t));
+	int B = b->B, S = b->S, T = b->T, L = S + 1 + T;
 	for (int i = 0; i < B; i++) {
-		int32_t *xi = *x + (size_t)i * *L, *yi = *y + (size_t)i * *L;
+		int32_t *xi = x + (size_t)i * L, *yi = y + (size_t)i * L;
 		memcpy(xi, b->src + (size_t)i * S, (size_t)S * sizeof(int32_t));
 		xi[S] = SL_PL_EOS;
 		memcpy(xi + S + 1, b->inp + (size_t)i * T, (size_t)T * sizeof(int32_t));
-		for (int p = 0; p < *L; p++)
+		for (int p = 0; p < L; p++)
 			yi[p] = p >= S + 1 ? b->tgt[(size_t)i * T + (p - S - 1)] : -1;
 	}
+}
+
+static void prefix_lm(const sl_batch *b, sl_tape *tp, int32_t **x, int32_t **y, int *L)
+{
+	*L = b->S + 1 + b->T;
+	*x = sl_arena_alloc(tp->arena, (size_t)b->B * *L * sizeof(int32_t));
+	*y = sl_arena_alloc(tp->arena, (size_t)b->B * *L * sizeof(int32_t));
+	prefix_fill(b, *x, *y);
+}
+
+/* A closed-form fit sees the prefix LM's sequences. */
+static int pl_fit(sl_task *t, sl_model *m, const sl_batch *b)
+{
+	(void)t;
+	int L = b->S + 1 + b->T;
+	sl_batch lm = { .B = b->B, .T = L };
+	lm.inp = sl_xmalloc((size_t)b->B * L * sizeof(int32_t));
+	lm.tgt = sl_xmalloc((size_t)b->B * L * sizeof(int32_t));
+	prefix_fill(b, lm.inp, lm.tgt);
+	int st = sl_task_lm_fit(m, &lm);
+	sl_batch_free(&lm);
+	return st;
 }
 
 static sl_tensor *pl_loss(sl_task *t, sl_model *m, sl_tape *tp, const sl_batch *b, int *count)
@@ -198,6 +218,7 @@ static const sl_task_ops piglatin_ops = {
 	.plan_batches = pl_plan_batches,
 	.batch = pl_batch,
 	.loss = pl_loss,
+	.fit = pl_fit,
 	.eval = pl_eval,
 	.free = pl_free,
 };

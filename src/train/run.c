@@ -203,6 +203,8 @@ void sl_run_free(sl_run *r)
 
 int sl_run_epoch_batches(const sl_run *r, int bsz)
 {
+	if (sl_model_fits(r->model))
+		return 1; /* a closed-form fit takes the whole epoch in one step */
 	void *p = r->task->ops->plan_new(r->task, bsz, r->seed, r->epoch, r->shuffle);
 	int n = r->task->ops->plan_batches(p);
 	r->task->ops->plan_free(p);
@@ -221,8 +223,69 @@ static void record_step(sl_run *r, float loss, float lr)
 	r->nsteps++;
 }
 
+/* A model fitted in closed form (an echo-state network's read-out): one
+ * step adds every batch of the epoch's plan to the fit and solves it; its
+ * loss is the task's loss on the epoch's last batch after the fit. */
+static int fit_step(sl_run *r, sl_pool *pool, int *epoch_end)
+{
+	const sl_task_ops *ops = r->task->ops;
+	sl_model *m = r->model;
+	double t0 = sl_now();
+	*epoch_end = 0;
+	if (!ops->fit) {
+		sl_errorf("a %s is fitted in closed form, and task %s has no data for such a fit", m->kind->name,
+			  ops->name);
+		return SL_ERR;
+	}
+	r->tape->pool = pool;
+	drop_plan(r);
+	r->plan = ops->plan_new(r->task, r->bsz, r->seed, r->epoch, r->shuffle);
+	int nb = ops->plan_batches(r->plan), st = SL_OK;
+	int64_t seqs = 0;
+	for (int i = 0; i < nb && st == SL_OK; i++) {
+		sl_batch b;
+		ops->batch(r->task, r->plan, i, &b);
+		st = ops->fit(r->task, m, &b);
+		seqs += b.B;
+		sl_batch_free(&b);
+	}
+	if (st == SL_OK)
+		st = m->kind->fit_solve(m->impl);
+	float loss = NAN;
+	int count = 0;
+	if (st == SL_OK && nb > 0) {
+		sl_batch b;
+		ops->batch(r->task, r->plan, nb - 1, &b);
+		sl_tape_reset(r->tape);
+		r->tape->training = 0;
+		r->tape->grad_enabled = 0;
+		sl_tensor *l = ops->loss(r->task, m, r->tape, &b, &count);
+		st = l ? SL_OK : SL_ERR;
+		if (l)
+			loss = l->data[0];
+		sl_batch_free(&b);
+		sl_tape_reset(r->tape);
+	}
+	r->seconds += sl_now() - t0;
+	if (st != SL_OK)
+		return SL_ERR;
+	float lr = (float)sl_sched_lr(&r->sched, r->step);
+	record_step(r, loss, lr);
+	r->loss_sum_since_eval += (double)loss * count;
+	r->tokens_since_eval += count;
+	r->words_trained += seqs;
+	r->step++;
+	r->batch = 0;
+	r->epoch++;
+	drop_plan(r);
+	*epoch_end = 1;
+	return SL_OK;
+}
+
 int sl_run_step(sl_run *r, sl_pool *pool, int *epoch_end)
 {
+	if (sl_model_fits(r->model))
+		return fit_step(r, pool, epoch_end);
 	const sl_task_ops *ops = r->task->ops;
 	double t0 = sl_now();
 	*epoch_end = 0;

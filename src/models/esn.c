@@ -1,0 +1,504 @@
+/* esn.c - the echo-state network (seed 002; reservoirpy's Reservoir >> Ridge):
+ * a fixed random reservoir and a linear read-out fitted in closed form.
+ *
+ *   x_t = (1 - α) x_{t-1} + α tanh(W x_{t-1} + W_in [1; u_t])     x_0 = 0
+ *   y_t = W_out x_t + b_out
+ *
+ * W (N, N): each entry nonzero with probability `density`, N(0, 1), then
+ * scaled so that its spectral radius (the largest |eigenvalue|, from
+ * LAPACK's dgeev on the dense matrix) is ρ. W_in (N, 1 + din): entries
+ * ±1 with probability `input_density`, column 0 (the bias) times
+ * bias_scaling, the others times input_scaling. A token input is one-hot
+ * (din = the vocabulary), so W_in [1; u] picks a column.
+ *
+ * The read-out is ridge regression on the states of the fitted positions,
+ * centred first so that the bias is not regularised:
+ *   W_out = C_yx (C_xx + βI)^-1,  b_out = ȳ - W_out x̄,
+ * with C_xx = Σ (x - x̄)(x - x̄)ᵀ and C_yx = Σ (y - ȳ)(x - x̄)ᵀ; X Xᵀ and
+ * Y Xᵀ accumulate in float64 by BLAS (dsyrk, dgemm) over chunks of states,
+ * and the system is solved by LAPACK's Cholesky solver (dposv). For token
+ * tasks y is the one-hot target and the scores W_out x + b act as logits.
+ *
+ * Every matrix lives in the parameter store (float32), so save, load and
+ * replay give the same predictions; the reservoir runs in float64. */
+#include "seqlab/model.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* LAPACK (Fortran calling convention) */
+void dgeev_(const char *jobvl, const char *jobvr, const int *n, double *a, const int *lda, double *wr, double *wi,
+	    double *vl, const int *ldvl, double *vr, const int *ldvr, double *work, const int *lwork, int *info);
+void dposv_(const char *uplo, const int *n, const int *nrhs, double *a, const int *lda, double *b, const int *ldb,
+	    int *info);
+
+typedef struct sl_esn_config {
+	int units;
+	float rho, leak, input_scaling, bias_scaling, density, input_density, ridge;
+} sl_esn_config;
+
+#define OFF(f) offsetof(sl_esn_config, f)
+static const sl_optspec esn_options[] = {
+	{ "units", SL_OPT_INT, OFF(units), "100", 1, 65536, NULL, "reservoir units N" },
+	{ "rho", SL_OPT_FLOAT, OFF(rho), "1.25", 0, 100, NULL, "spectral radius W is scaled to (> 0)" },
+	{ "leak", SL_OPT_FLOAT, OFF(leak), "0.3", 0, 1, NULL, "leak rate α: x = (1-α)x + α tanh(...) (> 0)" },
+	{ "input_scaling", SL_OPT_FLOAT, OFF(input_scaling), "1", 0, 1e6, NULL, "scale of W_in's input columns" },
+	{ "bias_scaling", SL_OPT_FLOAT, OFF(bias_scaling), "1", 0, 1e6, NULL, "scale of W_in's bias column" },
+	{ "density", SL_OPT_FLOAT, OFF(density), "0.1", 0, 1, NULL, "fraction of W's entries that are nonzero" },
+	{ "input_density", SL_OPT_FLOAT, OFF(input_density), "0.1", 0, 1, NULL,
+	  "fraction of W_in's entries that are nonzero (±1)" },
+	{ "ridge", SL_OPT_FLOAT, OFF(ridge), "1e-5", 0, 1e9, NULL, "ridge β of the read-out's regression" },
+	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
+};
+#undef OFF
+
+/* States a chunk of the fit holds before it is added to X Xᵀ. */
+#define CHUNK 256
+
+typedef struct esn {
+	sl_esn_config c;
+	int N, din, dout;
+	int tokens;           /* inputs and targets are tokens (one-hot of din = dout = vocab) */
+	double radius;        /* W's spectral radius after scaling (dgeev) */
+	long nnz;             /* nonzeros of W */
+	sl_params *ps;
+	sl_tensor *W, *Win, *Wout, *bout;
+	/* the fit's accumulators (float64), NULL when nothing is added */
+	double *xx, *yx, *sx, *sy; /* (N, N), (dout, N), (N), (dout) */
+	double *cx, *cy;           /* a chunk: (CHUNK, N) states, (CHUNK, dout) targets */
+	int nc;
+	long nfit;                 /* states added */
+} esn;
+
+/* W as compressed sparse rows (float64), built from the parameters */
+typedef struct csr {
+	int *row;     /* (N + 1) */
+	int *col;
+	double *val;
+} csr;
+
+static void csr_build(const esn *e, csr *s)
+{
+	int N = e->N;
+	const float *W = e->W->data;
+	long nnz = 0;
+	for (size_t i = 0; i < (size_t)N * N; i++)
+		nnz += W[i] != 0.0f;
+	s->row = sl_xmalloc((size_t)(N + 1) * sizeof *s->row);
+	s->col = sl_xmalloc((size_t)(nnz ? nnz : 1) * sizeof *s->col);
+	s->val = sl_xmalloc((size_t)(nnz ? nnz : 1) * sizeof *s->val);
+	long k = 0;
+	for (int i = 0; i < N; i++) {
+		s->row[i] = (int)k;
+		for (int j = 0; j < N; j++) {
+			float w = W[(size_t)i * N + j];
+			if (w != 0.0f) {
+				s->col[k] = j;
+				s->val[k++] = w;
+			}
+		}
+	}
+	s->row[N] = (int)k;
+}
+
+static void csr_free(csr *s)
+{
+	free(s->row);
+	free(s->col);
+	free(s->val);
+}
+
+/* One reservoir update: x = (1-α)x + α tanh(W x + W_in [1; u]); u is din
+ * reals, or the token tok (u NULL). pre is scratch (N). */
+static void reservoir_step(const esn *e, const csr *s, double *x, double *pre, const double *u, int tok)
+{
+	int N = e->N, cols = 1 + e->din;
+	const float *Win = e->Win->data;
+	for (int i = 0; i < N; i++) {
+		double a = 0;
+		for (int k = s->row[i]; k < s->row[i + 1]; k++)
+			a += s->val[k] * x[s->col[k]];
+		const float *wi = Win + (size_t)i * cols;
+		a += wi[0];
+		if (u)
+			for (int d = 0; d < e->din; d++)
+				a += wi[1 + d] * u[d];
+		else
+			a += wi[1 + tok];
+		pre[i] = a;
+	}
+	double al = e->c.leak;
+	for (int i = 0; i < N; i++)
+		x[i] = (1 - al) * x[i] + al * tanh(pre[i]);
+}
+
+/* y = W_out x + b_out (dout) */
+static void readout(const esn *e, const double *x, double *y)
+{
+	for (int o = 0; o < e->dout; o++) {
+		const float *w = e->Wout->data + (size_t)o * e->N;
+		double a = e->bout->data[o];
+		for (int i = 0; i < e->N; i++)
+			a += w[i] * x[i];
+		y[o] = a;
+	}
+}
+
+/* ---- the spectral radius ---- */
+
+/* The largest |eigenvalue| of the n x n matrix a (destroyed), by dgeev;
+ * -1 if LAPACK fails. */
+static double spectral_radius(double *a, int n)
+{
+	double *wr = sl_xmalloc((size_t)n * sizeof *wr), *wi = sl_xmalloc((size_t)n * sizeof *wi), q, dummy = 0;
+	int lwork = -1, info = 0, one = 1;
+	dgeev_("N", "N", &n, a, &n, wr, wi, &dummy, &one, &dummy, &one, &q, &lwork, &info);
+	lwork = info == 0 ? (int)q : 4 * n;
+	double *work = sl_xmalloc((size_t)lwork * sizeof *work);
+	dgeev_("N", "N", &n, a, &n, wr, wi, &dummy, &one, &dummy, &one, work, &lwork, &info);
+	double r = -1;
+	if (info == 0) {
+		r = 0;
+		for (int i = 0; i < n; i++)
+			r = fmax(r, hypot(wr[i], wi[i]));
+	}
+	free(work);
+	free(wr);
+	free(wi);
+	return r;
+}
+
+/* ---- the model kind ---- */
+
+static void *esn_create(const sl_model_kind *kind, const void *cfg, const sl_model_shape *shape, const sl_rng *rng)
+{
+	(void)kind;
+	const sl_esn_config *c = cfg;
+	if (!(c->rho > 0)) {
+		sl_errorf("rho=%g: the spectral radius must be > 0", (double)c->rho);
+		return NULL;
+	}
+	if (!(c->leak > 0)) {
+		sl_errorf("leak=%g: the leak rate must be in (0, 1]", (double)c->leak);
+		return NULL;
+	}
+	if (!(c->density > 0)) {
+		sl_errorf("density=%g: W needs nonzero entries (density in (0, 1])", (double)c->density);
+		return NULL;
+	}
+	esn *e = sl_xcalloc(1, sizeof *e);
+	e->c = *c;
+	int N = e->N = c->units;
+	e->tokens = shape->dout <= 0;
+	e->din = e->tokens ? shape->vocab : shape->din;
+	e->dout = e->tokens ? shape->vocab : shape->dout;
+	e->ps = sl_params_new();
+	e->W = sl_params_add(e->ps, "esn.W", 2, (int[]){ N, N }, SL_PARAM_NO_DECAY);
+	e->Win = sl_params_add(e->ps, "esn.Win", 2, (int[]){ N, 1 + e->din }, SL_PARAM_NO_DECAY);
+	e->Wout = sl_params_add(e->ps, "esn.Wout", 2, (int[]){ e->dout, N }, SL_PARAM_NO_DECAY);
+	e->bout = sl_params_add(e->ps, "esn.bout", 1, (int[]){ e->dout }, SL_PARAM_NO_DECAY);
+	sl_params_alloc(e->ps);
+	sl_rng rw = sl_rng_split_str(rng, "esn.W"), ri = sl_rng_split_str(rng, "esn.Win");
+	/* W: sparse N(0, 1), scaled to spectral radius rho (in float64) */
+	double *w = sl_xmalloc((size_t)N * N * sizeof *w), *a = sl_xmalloc((size_t)N * N * sizeof *a);
+	for (size_t i = 0; i < (size_t)N * N; i++) {
+		w[i] = sl_rng_double(&rw) < c->density ? sl_rng_normal(&rw) : 0.0;
+		e->nnz += w[i] != 0.0;
+	}
+	memcpy(a, w, (size_t)N * N * sizeof *a);
+	double r0 = spectral_radius(a, N);
+	free(a);
+	if (!(r0 > 1e-12)) {
+		free(w);
+		sl_params_free(e->ps);
+		free(e);
+		if (r0 < 0)
+			sl_errorf("LAPACK's dgeev failed on the %dx%d reservoir", N, N);
+		else
+			sl_errorf("the reservoir's spectral radius is 0 at density=%g with units=%d (no cycles): raise "
+				  "density or units",
+				  (double)c->density, N);
+		return NULL;
+	}
+	double scale = c->rho / r0;
+	for (size_t i = 0; i < (size_t)N * N; i++)
+		e->W->data[i] = (float)(w[i] * scale);
+	free(w);
+	e->radius = r0 * scale;
+	/* W_in: sparse ±1; column 0 the bias */
+	int cols = 1 + e->din;
+	for (int i = 0; i < N; i++)
+		for (int j = 0; j < cols; j++) {
+			int on = sl_rng_double(&ri) < c->input_density;
+			double sign = sl_rng_below(&ri, 2) ? 1.0 : -1.0;
+			e->Win->data[(size_t)i * cols + j] =
+				on ? (float)(sign * (j == 0 ? c->bias_scaling : c->input_scaling)) : 0.0f;
+		}
+	return e;
+}
+
+static void fit_forget(esn *e)
+{
+	free(e->xx);
+	free(e->yx);
+	free(e->sx);
+	free(e->sy);
+	free(e->cx);
+	free(e->cy);
+	e->xx = e->yx = e->sx = e->sy = e->cx = e->cy = NULL;
+	e->nc = 0;
+	e->nfit = 0;
+}
+
+static void esn_destroy(void *impl)
+{
+	esn *e = impl;
+	fit_forget(e);
+	sl_params_free(e->ps);
+	free(e);
+}
+
+static sl_params *esn_params(void *impl)
+{
+	return ((esn *)impl)->ps;
+}
+
+/* The chunk into the sums: X Xᵀ += Xcᵀ Xc (upper triangle), Y Xᵀ += Ycᵀ Xc. */
+static void fit_flush(esn *e)
+{
+	if (!e->nc)
+		return;
+	int N = e->N;
+	cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, N, e->nc, 1.0, e->cx, N, 1.0, e->xx, N);
+	cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, e->dout, N, e->nc, 1.0, e->cy, e->dout, e->cx, N, 1.0,
+		    e->yx, N);
+	e->nc = 0;
+}
+
+/* Adds state x with target y (dout) to the fit. */
+static void fit_row(esn *e, const double *x, const double *y)
+{
+	int N = e->N;
+	memcpy(e->cx + (size_t)e->nc * N, x, (size_t)N * sizeof *x);
+	memcpy(e->cy + (size_t)e->nc * e->dout, y, (size_t)e->dout * sizeof *y);
+	for (int i = 0; i < N; i++)
+		e->sx[i] += x[i];
+	for (int o = 0; o < e->dout; o++)
+		e->sy[o] += y[o];
+	e->nfit++;
+	if (++e->nc == CHUNK)
+		fit_flush(e);
+}
+
+static int esn_fit_add(void *impl, const sl_fit_batch *b)
+{
+	esn *e = impl;
+	int N = e->N;
+	if (e->tokens != (b->tok != NULL) || (!e->tokens && (b->din != e->din || b->dout != e->dout))) {
+		fit_forget(e);
+		sl_errorf("the esn was made for other data than this task's");
+		return SL_ERR;
+	}
+	if (!e->xx) {
+		e->xx = sl_xcalloc((size_t)N * N, sizeof *e->xx);
+		e->yx = sl_xcalloc((size_t)e->dout * N, sizeof *e->yx);
+		e->sx = sl_xcalloc((size_t)N, sizeof *e->sx);
+		e->sy = sl_xcalloc((size_t)e->dout, sizeof *e->sy);
+		e->cx = sl_xmalloc((size_t)CHUNK * N * sizeof *e->cx);
+		e->cy = sl_xmalloc((size_t)CHUNK * e->dout * sizeof *e->cy);
+	}
+	csr s;
+	csr_build(e, &s);
+	double *x = sl_xmalloc((size_t)N * sizeof *x), *pre = sl_xmalloc((size_t)N * sizeof *pre);
+	double *u = sl_xmalloc((size_t)(e->din > 0 ? e->din : 1) * sizeof *u);
+	double *y = sl_xcalloc((size_t)e->dout, sizeof *y);
+	for (int bi = 0; bi < b->B; bi++) {
+		memset(x, 0, (size_t)N * sizeof *x);
+		for (int t = 0; t < b->T; t++) {
+			size_t at = (size_t)bi * b->T + t;
+			if (e->tokens) {
+				int tok = b->tok[at];
+				if (tok < 0 || tok >= e->din) {
+					csr_free(&s);
+					free(x), free(pre), free(u), free(y);
+					fit_forget(e);
+					sl_errorf("token %d is outside the esn's vocabulary of %d", tok, e->din);
+					return SL_ERR;
+				}
+				reservoir_step(e, &s, x, pre, NULL, tok);
+				int want = b->tgt[at];
+				if (want < 0 || want >= e->dout)
+					continue;
+				y[want] = 1.0;
+				fit_row(e, x, y);
+				y[want] = 0.0;
+			} else {
+				for (int d = 0; d < e->din; d++)
+					u[d] = b->x[at * e->din + d];
+				reservoir_step(e, &s, x, pre, u, 0);
+				int skip = 0;
+				for (int o = 0; o < e->dout; o++) {
+					y[o] = b->y[at * e->dout + o];
+					skip |= isnan(y[o]);
+				}
+				if (!skip)
+					fit_row(e, x, y);
+			}
+		}
+	}
+	csr_free(&s);
+	free(x), free(pre), free(u), free(y);
+	return SL_OK;
+}
+
+/* Centres the sums, adds βI and solves by Cholesky; W_out and b_out. */
+static int esn_fit_solve(void *impl)
+{
+	esn *e = impl;
+	int N = e->N, D = e->dout, info = 0;
+	if (!e->nfit) {
+		fit_forget(e);
+		sl_errorf("the esn's fit saw no positions to fit (all warm-up or unscored)");
+		return SL_ERR;
+	}
+	fit_flush(e);
+	double n = (double)e->nfit;
+	double *mx = e->sx, *my = e->sy;
+	for (int i = 0; i < N; i++)
+		mx[i] /= n;
+	for (int o = 0; o < D; o++)
+		my[o] /= n;
+	/* C_xx = X Xᵀ - n x̄ x̄ᵀ + βI, both triangles (dsyrk filled the upper) */
+	double *A = e->xx;
+	for (int i = 0; i < N; i++) {
+		for (int j = i; j < N; j++) {
+			double v = A[(size_t)i * N + j] - n * mx[i] * mx[j];
+			A[(size_t)i * N + j] = A[(size_t)j * N + i] = v;
+		}
+		A[(size_t)i * N + i] += e->c.ridge;
+	}
+	/* C_yx = Y Xᵀ - n ȳ x̄ᵀ: (D, N) row-major is column-major (N, D), the
+	 * right-hand sides of C_xx W_outᵀ = C_yxᵀ */
+	double *Bm = e->yx;
+	for (int o = 0; o < D; o++)
+		for (int i = 0; i < N; i++)
+			Bm[(size_t)o * N + i] -= n * my[o] * mx[i];
+	dposv_("U", &N, &D, A, &N, Bm, &N, &info);
+	if (info != 0) {
+		fit_forget(e);
+		if (info > 0)
+			sl_errorf("the read-out's system is not positive definite (dposv: minor %d): raise ridge", info);
+		else
+			sl_errorf("LAPACK's dposv failed (info %d)", info);
+		return SL_ERR;
+	}
+	for (int o = 0; o < D; o++) {
+		double b = my[o];
+		for (int i = 0; i < N; i++) {
+			double w = Bm[(size_t)o * N + i];
+			e->Wout->data[(size_t)o * N + i] = (float)w;
+			b -= w * mx[i];
+		}
+		e->bout->data[o] = (float)b;
+	}
+	fit_forget(e);
+	return SL_OK;
+}
+
+static sl_tensor *esn_regress(void *impl, sl_tape *tp, const float *x, int B, int T, int free_from)
+{
+	esn *e = impl;
+	if (e->tokens) {
+		sl_errorf("this esn reads tokens, not real values");
+		return NULL;
+	}
+	if (free_from < T && e->din != e->dout) {
+		sl_errorf("free running feeds the output back: it needs as many outputs as inputs (%d, %d)", e->dout,
+			  e->din);
+		return NULL;
+	}
+	int N = e->N;
+	sl_tensor *out = sl_tape_tensor(tp, 3, (int[]){ B, T, e->dout });
+	csr s;
+	csr_build(e, &s);
+	double *xs = sl_xmalloc((size_t)N * sizeof *xs), *pre = sl_xmalloc((size_t)N * sizeof *pre);
+	double *u = sl_xmalloc((size_t)(e->din > 0 ? e->din : 1) * sizeof *u);
+	double *y = sl_xcalloc((size_t)e->dout, sizeof *y);
+	for (int b = 0; b < B; b++) {
+		memset(xs, 0, (size_t)N * sizeof *xs);
+		for (int t = 0; t < T; t++) {
+			size_t at = (size_t)b * T + t;
+			for (int d = 0; d < e->din; d++)
+				u[d] = t >= free_from ? (double)(float)y[d] : x[at * e->din + d]; /* as written out */
+			reservoir_step(e, &s, xs, pre, u, 0);
+			readout(e, xs, y);
+			for (int o = 0; o < e->dout; o++)
+				out->data[at * e->dout + o] = (float)y[o];
+		}
+	}
+	csr_free(&s);
+	free(xs), free(pre), free(u), free(y);
+	return out;
+}
+
+static sl_tensor *esn_lm(void *impl, sl_tape *tp, const int32_t *tok, int B, int T)
+{
+	esn *e = impl;
+	if (!e->tokens) {
+		sl_errorf("this esn reads real values, not tokens");
+		return NULL;
+	}
+	int N = e->N, V = e->dout;
+	sl_tensor *out = sl_tape_tensor(tp, 3, (int[]){ B, T, V });
+	csr s;
+	csr_build(e, &s);
+	double *xs = sl_xmalloc((size_t)N * sizeof *xs), *pre = sl_xmalloc((size_t)N * sizeof *pre);
+	double *y = sl_xmalloc((size_t)V * sizeof *y);
+	int st = SL_OK;
+	for (int b = 0; b < B && st == SL_OK; b++) {
+		memset(xs, 0, (size_t)N * sizeof *xs);
+		for (int t = 0; t < T; t++) {
+			size_t at = (size_t)b * T + t;
+			if (tok[at] < 0 || tok[at] >= e->din) {
+				sl_errorf("token %d is outside the esn's vocabulary of %d", (int)tok[at], e->din);
+				st = SL_ERR;
+				break;
+			}
+			reservoir_step(e, &s, xs, pre, NULL, tok[at]);
+			readout(e, xs, y);
+			for (int v = 0; v < V; v++)
+				out->data[at * V + v] = (float)y[v];
+		}
+	}
+	csr_free(&s);
+	free(xs), free(pre), free(y);
+	return st == SL_OK ? out : NULL;
+}
+
+static void esn_info(const void *impl, char *buf, size_t n)
+{
+	const esn *e = impl;
+	int fitted = 0;
+	for (size_t i = 0; i < sl_tensor_numel(e->Wout) && !fitted; i++)
+		fitted = e->Wout->data[i] != 0.0f;
+	snprintf(buf, n, "units=%d spectral_radius=%.6f nonzeros=%ld inputs=%d%s outputs=%d readout=%s", e->N,
+		 e->radius, e->nnz, e->din, e->tokens ? "(one-hot)" : "", e->dout, fitted ? "fitted" : "unfitted");
+}
+
+const sl_model_kind sl_model_esn = {
+	.name = "esn",
+	.summary = "echo-state network: fixed sparse reservoir, ridge-regression read-out fitted in closed form",
+	.options = esn_options,
+	.cfg_size = sizeof(sl_esn_config),
+	.create = esn_create,
+	.destroy = esn_destroy,
+	.params = esn_params,
+	.lm = esn_lm,
+	.regress = esn_regress,
+	.fit_add = esn_fit_add,
+	.fit_solve = esn_fit_solve,
+	.info = esn_info,
+};
