@@ -307,6 +307,9 @@ int sl_cmd_model(sl_session *s, sl_args *a)
 		return sl_fail(s, "%d runs already; drop some", MAX_RUNS);
 	if (!wb->task)
 		return sl_fail(s, "no task yet: start with 'task piglatin' (size=small|large)");
+	if (kind->fit_add && !wb->task->ops->fit)
+		return sl_fail(s, "a %s is fitted in closed form, and task %s has no data for such a fit", kind->name,
+			       wb->task->ops->name);
 	if (sl_budget_check_model(kind, keys, vals, n, wb->task) != SL_OK) /* before allocating */
 		return sl_fail(s, "%s", sl_error());
 	sl_rng root;

@@ -38,6 +38,7 @@ static int pl_plan_batches(const void *plan)
 
 static void to_batch(sl_pl_batch *pb, sl_batch *b)
 {
+	memset(b, 0, sizeof *b);
 	b->B = pb->B;
 	b->S = pb->S;
 	b->T = pb->T + 1;
@@ -48,7 +49,6 @@ static void to_batch(sl_pl_batch *pb, sl_batch *b)
 
 static void pl_batch(sl_task *t, const void *plan, int index, sl_batch *b)
 {
-	memset(b, 0, sizeof *b);
 	sl_pl_batch pb;
 	sl_pl_batch_fill(t->impl, plan, index, &pb);
 	to_batch(&pb, b);
