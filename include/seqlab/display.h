@@ -22,9 +22,10 @@ enum {
 	SL_SERIES_VAL_ACC,
 	SL_SERIES_CER,
 	SL_SERIES_ACC_LEN,  /* per length: the last `eval RUN lengths=...` (x is the length) */
+	SL_SERIES_FORECAST, /* series task: prediction and truth over the test part (x is the time step) */
 	SL_SERIES_COUNT
 };
-/* "loss", "lr", "val_loss", "val_acc", "cer", "acc_len", NULL */
+/* "loss", "lr", "val_loss", "val_acc", "cer", "acc_len", "forecast", NULL */
 extern const char *const sl_series_names[];
 
 #define SL_PLOT_RUNS_MAX 16
@@ -50,6 +51,7 @@ typedef struct sl_curve {
 	char run[64];
 	int series;     /* SL_SERIES_* */
 	int smoothed;   /* y is the EMA of the raw values */
+	const char *what; /* forecast: "prediction" or "truth"; NULL otherwise */
 	double *x, *y;  /* (n) */
 	int n;
 } sl_curve;

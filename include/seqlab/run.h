@@ -51,6 +51,12 @@ typedef struct sl_run {
 	double *len_acc;            /* (nlen) accuracy at each */
 	int len_train;              /* the length the task trains at */
 	struct sl_run_good *good;   /* the last good state (sl_run_mark_good), or NULL */
+
+	/* a series task's predictions (plot forecast), computed for the run at
+	 * forecast_step (-1: none yet); not saved */
+	float *forecast;            /* (nforecast) */
+	int nforecast;
+	int64_t forecast_step;
 } sl_run;
 
 /* A run of model (ownership passes to the run on success) on task. NULL

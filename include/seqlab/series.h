@@ -7,7 +7,7 @@
 #include "seqlab/task.h"
 
 enum { SL_SERIES_MACKEY_GLASS };
-enum { SL_SERIES_FORECAST, SL_SERIES_GENERATIVE };
+enum { SL_SERIES_MODE_FORECAST, SL_SERIES_MODE_GENERATIVE };
 
 typedef struct sl_series_config {
 	int system;             /* SL_SERIES_MACKEY_GLASS */
@@ -16,7 +16,7 @@ typedef struct sl_series_config {
 	float a, b, n, x0, h;
 	float test;             /* the fraction of the series held out at its end */
 	int warmup;             /* leading training positions run but not fitted */
-	int mode;               /* SL_SERIES_FORECAST or SL_SERIES_GENERATIVE */
+	int mode;               /* SL_SERIES_MODE_FORECAST or SL_SERIES_MODE_GENERATIVE */
 } sl_series_config;
 
 /* The Mackey-Glass series as reservoirpy (v0.4) makes it: with hl =
@@ -35,5 +35,10 @@ void sl_mackey_glass_history(int len, double x0, sl_rng *rng, double *history);
 /* The series of a series task (*n values) and where its test part starts
  * (the first test target's index); NULL for other tasks. */
 const double *sl_series_task_values(const sl_task *t, int *n, int *test_from);
+
+/* m's predictions for every position of series task t (n - 1 values into
+ * out: out[i] predicts value i + 1), in the task's mode. SL_ERR with the
+ * error set (a model that cannot regress). */
+int sl_series_task_predict(sl_task *t, sl_model *m, sl_tape *tp, float *out);
 
 #endif

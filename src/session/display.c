@@ -3,6 +3,7 @@
  * rerun every N steps while its run trains. */
 #include "seqlab/display.h"
 #include "seqlab/commands.h"
+#include "seqlab/series.h"
 #include "seqlab/sweep.h"
 #include "seqlab/workbench.h"
 
@@ -11,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const sl_series_names[] = { "loss", "lr", "val_loss", "val_acc", "cer", "acc_len", NULL };
+const char *const sl_series_names[] = { "loss", "lr", "val_loss", "val_acc", "cer", "acc_len", "forecast", NULL };
 
 /* Commands that show a view and can be watched (when the table has them). */
 static const char *const watchable[] = { "attn", "ssm", NULL };
@@ -199,12 +200,42 @@ static sl_curve *add_curve(sl_curves *out, const sl_run *r, int series, int smoo
 	return c;
 }
 
+/* A series task's run: its predictions against the truth over the test
+ * part, x the index of the value predicted (computed once per step). */
+static void add_forecast(sl_curves *out, const sl_run *r)
+{
+	int n, from;
+	const double *s = sl_series_task_values(r->task, &n, &from);
+	if (!s || n < 2)
+		return;
+	sl_run *rw = (sl_run *)r; /* the cache of predictions */
+	if (rw->forecast_step != r->step || rw->nforecast != n - 1) {
+		rw->forecast = sl_xrealloc(rw->forecast, (size_t)(n - 1) * sizeof *rw->forecast);
+		rw->nforecast = n - 1;
+		if (sl_series_task_predict(r->task, r->model, r->tape, rw->forecast) != SL_OK) {
+			rw->forecast_step = -1;
+			return;
+		}
+		rw->forecast_step = r->step;
+	}
+	for (int part = 0; part < 2; part++) {
+		sl_curve *c = add_curve(out, r, SL_SERIES_FORECAST, 0, n - from);
+		c->what = part ? "truth" : "prediction";
+		for (int i = from; i < n; i++) {
+			c->x[i - from] = i;
+			c->y[i - from] = part ? s[i] : rw->forecast[i - 1];
+		}
+	}
+}
+
 static void add_run(sl_curves *out, const sl_run *r, const sl_plot_spec *spec)
 {
 	for (int k = 0; k < SL_SERIES_COUNT; k++) {
 		if (!(spec->series & 1u << k))
 			continue;
-		if (k == SL_SERIES_ACC_LEN) {
+		if (k == SL_SERIES_FORECAST) {
+			add_forecast(out, r);
+		} else if (k == SL_SERIES_ACC_LEN) {
 			if (!r->nlen)
 				continue;
 			sl_curve *c = add_curve(out, r, k, 0, r->nlen);
@@ -259,7 +290,7 @@ static void describe(sl_curves *cv, const sl_plot_spec *spec);
 /* The sweep's combinations: one mean curve per series each. */
 static void add_sweep(sl_curves *out, const sl_plot_spec *spec)
 {
-	static const int cols[SL_SERIES_COUNT] = { 3, 4, 6, 7, 8, -1 }; /* the history files' columns */
+	static const int cols[SL_SERIES_COUNT] = { 3, 4, 6, 7, 8, -1, -1 }; /* the history files' columns */
 	sl_sweep *sw = sl_sweep_load(spec->sweep);
 	if (!sw)
 		return;
@@ -340,6 +371,10 @@ void sl_display_curves(sl_session *s, const sl_plot_spec *spec, sl_curves *out)
 		const char *raw = c->series == SL_SERIES_LOSS && spec->smooth > 0 && !c->smoothed ? " (raw)" : "";
 		if (c->series == SL_SERIES_ACC_LEN) /* one series: the run names it */
 			snprintf(c->name, sizeof c->name, "%s", c->run);
+		else if (c->series == SL_SERIES_FORECAST && nshown == 1)
+			snprintf(c->name, sizeof c->name, "%s", c->what);
+		else if (c->series == SL_SERIES_FORECAST)
+			snprintf(c->name, sizeof c->name, "%s %s", c->run, c->what);
 		else if (nshown == 1)
 			snprintf(c->name, sizeof c->name, "%s%s", sl_series_names[c->series], raw);
 		else
@@ -366,6 +401,12 @@ static void describe(sl_curves *cv, const sl_plot_spec *spec)
 	}
 	if (nr > 6 && k < sizeof runs)
 		snprintf(runs + k, sizeof runs - k, " and %d more", nr - 6);
+	if (spec->series == 1u << SL_SERIES_FORECAST) {
+		snprintf(cv->title, sizeof cv->title, "Prediction against truth on the test part: %s", nr ? runs : "no run");
+		snprintf(cv->xlabel, sizeof cv->xlabel, "time step");
+		snprintf(cv->ylabel, sizeof cv->ylabel, "value");
+		return;
+	}
 	if (spec->series == 1u << SL_SERIES_ACC_LEN) {
 		snprintf(cv->title, sizeof cv->title, "Accuracy against sequence length: %s", nr ? runs : "no run");
 		snprintf(cv->xlabel, sizeof cv->xlabel, "sequence length");
@@ -479,6 +520,9 @@ static void print_points(sl_session *s, const sl_plot_spec *spec)
 				       sl_series_names[c->series], c->x[j], c->y[j]);
 			else if (c->series == SL_SERIES_ACC_LEN)
 				sl_out(s, "run=%s series=acc_len length=%.0f value=%.6g", c->run, c->x[j], c->y[j]);
+			else if (c->series == SL_SERIES_FORECAST)
+				sl_out(s, "run=%s series=forecast curve=%s t=%.0f value=%.6g", c->run, c->what, c->x[j],
+				       c->y[j]);
 			else if (smooth)
 				sl_out(s, "run=%s series=%s step=%.0f value=%.6g smoothed=%.6g", c->run,
 				       sl_series_names[c->series], c->x[j], c->y[j], sm[j]);
@@ -549,7 +593,7 @@ static int parse_spec(sl_session *s, sl_args *a, sl_plot_spec *p, int *given)
 			const char *near = sl_args_suggest(wd, cands);
 			if (near)
 				return sl_args_fail(a, "'%s' is neither a run nor a series; did you mean '%s'?", wd, near);
-			return sl_args_fail(a, "'%s' is neither a run nor a series (loss lr val_loss val_acc cer acc_len)",
+			return sl_args_fail(a, "'%s' is neither a run nor a series (loss lr val_loss val_acc cer acc_len forecast)",
 					    wd);
 		}
 	}
@@ -560,6 +604,11 @@ static int parse_spec(sl_session *s, sl_args *a, sl_plot_spec *p, int *given)
 	if (series & 1u << SL_SERIES_ACC_LEN && series != 1u << SL_SERIES_ACC_LEN)
 		return sl_fail(s, "acc_len has lengths on its x axis, the other series steps: plot it alone "
 				  "('plot acc_len RUN...')");
+	if (series & 1u << SL_SERIES_FORECAST && series != 1u << SL_SERIES_FORECAST)
+		return sl_fail(s, "forecast has time steps on its x axis, the other series training steps: plot it alone "
+				  "('plot forecast RUN...')");
+	if (p->sweep[0] && series & 1u << SL_SERIES_FORECAST)
+		return sl_fail(s, "a sweep has no forecasts (plot forecast RUN on a run of task series)");
 	if (series)
 		p->series = series;
 	return SL_OK;

@@ -132,6 +132,20 @@ static int series_fit(sl_task *t, sl_model *m, const sl_batch *b)
 	return m->kind->fit_add(m->impl, &f);
 }
 
+/* The predictions for the whole series (L - 1) in the task's mode, on tp
+ * (gradients off); NULL with the error set. */
+static sl_tensor *predict_all(sl_task *t, sl_model *m, sl_tape *tp)
+{
+	const series_task *st = t->impl;
+	int T = st->L - 1;
+	float *x = sl_xmalloc((size_t)T * sizeof *x);
+	for (int i = 0; i < T; i++)
+		x[i] = (float)st->s[i];
+	sl_tensor *p = predict(m, tp, x, 1, T, st->c.mode == SL_SERIES_MODE_GENERATIVE ? st->ntrain : T);
+	free(x);
+	return p;
+}
+
 static void series_eval(sl_task *t, sl_model *m, sl_tape *tp, sl_eval *e, sl_mistakes *mk)
 {
 	(void)mk;
@@ -139,16 +153,12 @@ static void series_eval(sl_task *t, sl_model *m, sl_tape *tp, sl_eval *e, sl_mis
 	int T = st->L - 1, ge = tp->grad_enabled, tr = tp->training;
 	tp->grad_enabled = 0;
 	tp->training = 0;
-	float *x = sl_xmalloc((size_t)T * sizeof *x);
-	for (int i = 0; i < T; i++)
-		x[i] = (float)st->s[i];
-	sl_tensor *p = predict(m, tp, x, 1, T, st->c.mode == SL_SERIES_GENERATIVE ? st->ntrain : T);
+	sl_tensor *p = predict_all(t, m, tp);
 	double sum = 0;
 	for (int i = st->ntrain; p && i < T; i++) {
 		double d = (double)p->data[i] - st->s[i + 1];
 		sum += d * d;
 	}
-	free(x);
 	sl_tape_reset(tp);
 	tp->grad_enabled = ge;
 	tp->training = tr;
@@ -187,6 +197,22 @@ const double *sl_series_task_values(const sl_task *t, int *n, int *test_from)
 	*n = st->L;
 	*test_from = st->ntrain + 1;
 	return st->s;
+}
+
+int sl_series_task_predict(sl_task *t, sl_model *m, sl_tape *tp, float *out)
+{
+	SL_ASSERT(t->ops == &series_ops);
+	const series_task *st = t->impl;
+	int ge = tp->grad_enabled, tr = tp->training;
+	tp->grad_enabled = 0;
+	tp->training = 0;
+	sl_tensor *p = predict_all(t, m, tp);
+	if (p)
+		memcpy(out, p->data, (size_t)(st->L - 1) * sizeof *out);
+	sl_tape_reset(tp);
+	tp->grad_enabled = ge;
+	tp->training = tr;
+	return p ? SL_OK : SL_ERR;
 }
 
 /* ---- the task kind ---- */

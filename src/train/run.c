@@ -164,6 +164,7 @@ sl_run *sl_run_new(const char *name, sl_model *model, sl_task *task, const sl_op
 	r->task = task;
 	sl_task_ref(task);
 	r->arena = sl_arena_new(8u << 20);
+	r->forecast_step = -1;
 	r->tape = sl_tape_new(r->arena, pool);
 	return r;
 }
@@ -197,6 +198,7 @@ void sl_run_free(sl_run *r)
 	free(r->len);
 	free(r->len_acc);
 	free(r->evals);
+	free(r->forecast);
 	sl_mistakes_clear(&r->mistakes);
 	free(r);
 }
