@@ -96,8 +96,9 @@ static void test_ridge(void)
 		y[t] = t < warm ? NAN : (float)(0.5 * sin(0.1 * t + 0.3) + 0.2);
 	}
 	sl_fit_batch fb = { .B = 1, .T = T, .x = u, .y = y, .din = 1, .dout = 1 };
+	double mse = NAN;
 	int st = m->kind->fit_add(m->impl, &fb);
-	st = st == SL_OK ? m->kind->fit_solve(m->impl) : st;
+	st = st == SL_OK ? m->kind->fit_solve(m->impl, &mse) : st;
 	TAP_OK(st == SL_OK, "fit_add + fit_solve");
 	/* the normal equations of min |y - W x - b|^2 + beta |W|^2 over the
 	 * fitted positions: [X'X + beta I, X'1; 1'X, n] [W'; b] = [X'y; 1'y] */
@@ -139,6 +140,12 @@ static void test_ridge(void)
 		perr = fmax(perr, fabs(p->data[t] - want));
 	}
 	TAP_OK(perr < 1e-5, "predictions equal the written-out reservoir's (max |diff| %.3g)", perr);
+	double sse = 0;
+	for (int t = warm; t < T; t++)
+		sse += ((double)p->data[t] - y[t]) * ((double)p->data[t] - y[t]);
+	sse /= T - warm;
+	TAP_OK(fabs(mse - sse) <= 1e-6 * sse + 1e-12, "the fit's own training MSE %.9g equals the predictions' %.9g",
+	       mse, sse);
 	/* free running from f: the same as teacher forcing on the values fed back */
 	int f = 300;
 	float *pf = malloc((size_t)T * sizeof *pf), *u2 = malloc((size_t)T * sizeof *u2);
@@ -153,13 +160,13 @@ static void test_ridge(void)
 	/* the fit again: the same bits */
 	float w0 = Wout->data[0], b0 = bout->data[0];
 	st = m->kind->fit_add(m->impl, &fb);
-	st = st == SL_OK ? m->kind->fit_solve(m->impl) : st;
+	st = st == SL_OK ? m->kind->fit_solve(m->impl, &mse) : st;
 	TAP_OK(st == SL_OK && Wout->data[0] == w0 && bout->data[0] == b0, "a second fit gives the same bits");
 	/* nothing to fit */
 	for (int t = 0; t < T; t++)
 		y[t] = NAN;
 	st = m->kind->fit_add(m->impl, &fb);
-	st = st == SL_OK ? m->kind->fit_solve(m->impl) : st;
+	st = st == SL_OK ? m->kind->fit_solve(m->impl, &mse) : st;
 	TAP_OK(st == SL_ERR && strstr(sl_error(), "no positions"), "a fit with nothing to fit fails: %s", sl_error());
 	sl_tape_free(tp);
 	sl_arena_free(ar);

@@ -93,10 +93,11 @@ struct sl_model_kind {
 	sl_tensor *(*regress)(void *impl, sl_tape *tp, const float *x, int B, int T, int free_from);
 	/* Kinds fitted in closed form instead of by gradient (NULL: none): a
 	 * training step adds an epoch's batches with fit_add, then fit_solve
-	 * sets the weights from what was added (and forgets it). SL_ERR with
-	 * the error set (fit_solve forgets what was added then too). */
+	 * sets the weights from what was added (and forgets it), and gives the
+	 * mean squared error of the fitted outputs on what was added (*mse, per
+	 * output). SL_ERR with the error set, and what was added forgotten. */
 	int (*fit_add)(void *impl, const sl_fit_batch *b);
-	int (*fit_solve)(void *impl);
+	int (*fit_solve)(void *impl, double *mse);
 	/* Facts for `info` beyond the options, as key=value pairs (may be NULL). */
 	void (*info)(const void *impl, char *buf, size_t n);
 	/* The work of a training step's forward pass on B sequences (sources of

@@ -68,16 +68,18 @@ typedef struct esn {
 	sl_tensor *W, *Win, *Wout, *bout;
 	/* the fit's accumulators (float64), NULL when nothing is added */
 	double *xx, *yx, *sx, *sy; /* (N, N), (dout, N), (N), (dout) */
+	double *syy;               /* (dout): Σ y² */
 	double *cx, *cy;           /* a chunk: (CHUNK, N) states, (CHUNK, dout) targets */
 	int nc;
 	long nfit;                 /* states added */
 } esn;
 
-/* W as compressed sparse rows (float64), built from the parameters */
+/* W as compressed sparse rows, built from the parameters (its float32
+ * values: half the bytes a step streams) */
 typedef struct csr {
 	int *row;     /* (N + 1) */
 	int *col;
-	double *val;
+	float *val;
 } csr;
 
 static void csr_build(const esn *e, csr *s)
@@ -118,9 +120,15 @@ static void reservoir_step(const esn *e, const csr *s, double *x, double *pre, c
 	int N = e->N, cols = 1 + e->din;
 	const float *Win = e->Win->data;
 	for (int i = 0; i < N; i++) {
-		double a = 0;
-		for (int k = s->row[i]; k < s->row[i + 1]; k++)
-			a += s->val[k] * x[s->col[k]];
+		double a = 0, a2 = 0;
+		int k = s->row[i], end = s->row[i + 1];
+		for (; k + 1 < end; k += 2) { /* two chains: the gathers overlap */
+			a += (double)s->val[k] * x[s->col[k]];
+			a2 += (double)s->val[k + 1] * x[s->col[k + 1]];
+		}
+		if (k < end)
+			a += (double)s->val[k] * x[s->col[k]];
+		a += a2;
 		const float *wi = Win + (size_t)i * cols;
 		a += wi[0];
 		if (u)
@@ -246,9 +254,10 @@ static void fit_forget(esn *e)
 	free(e->yx);
 	free(e->sx);
 	free(e->sy);
+	free(e->syy);
 	free(e->cx);
 	free(e->cy);
-	e->xx = e->yx = e->sx = e->sy = e->cx = e->cy = NULL;
+	e->xx = e->yx = e->sx = e->sy = e->syy = e->cx = e->cy = NULL;
 	e->nc = 0;
 	e->nfit = 0;
 }
@@ -286,8 +295,10 @@ static void fit_row(esn *e, const double *x, const double *y)
 	memcpy(e->cy + (size_t)e->nc * e->dout, y, (size_t)e->dout * sizeof *y);
 	for (int i = 0; i < N; i++)
 		e->sx[i] += x[i];
-	for (int o = 0; o < e->dout; o++)
+	for (int o = 0; o < e->dout; o++) {
 		e->sy[o] += y[o];
+		e->syy[o] += y[o] * y[o];
+	}
 	e->nfit++;
 	if (++e->nc == CHUNK)
 		fit_flush(e);
@@ -307,6 +318,7 @@ static int esn_fit_add(void *impl, const sl_fit_batch *b)
 		e->yx = sl_xcalloc((size_t)e->dout * N, sizeof *e->yx);
 		e->sx = sl_xcalloc((size_t)N, sizeof *e->sx);
 		e->sy = sl_xcalloc((size_t)e->dout, sizeof *e->sy);
+		e->syy = sl_xcalloc((size_t)e->dout, sizeof *e->syy);
 		e->cx = sl_xmalloc((size_t)CHUNK * N * sizeof *e->cx);
 		e->cy = sl_xmalloc((size_t)CHUNK * e->dout * sizeof *e->cy);
 	}
@@ -354,8 +366,10 @@ static int esn_fit_add(void *impl, const sl_fit_batch *b)
 	return SL_OK;
 }
 
-/* Centres the sums, adds βI and solves by Cholesky; W_out and b_out. */
-static int esn_fit_solve(void *impl)
+/* Centres the sums, adds βI and solves by Cholesky; W_out and b_out. The
+ * training error from the sums: with centred C_xx, C_yx, C_yy, the squared
+ * error of W is C_yy - 2 W·C_yx + W C_xx Wᵀ (the bias fits the means). */
+static int esn_fit_solve(void *impl, double *mse)
 {
 	esn *e = impl;
 	int N = e->N, D = e->dout, info = 0;
@@ -371,23 +385,29 @@ static int esn_fit_solve(void *impl)
 		mx[i] /= n;
 	for (int o = 0; o < D; o++)
 		my[o] /= n;
-	/* C_xx = X Xᵀ - n x̄ x̄ᵀ + βI, both triangles (dsyrk filled the upper) */
+	/* C_xx = X Xᵀ - n x̄ x̄ᵀ, both triangles (dsyrk filled the upper); a
+	 * copy keeps it for the error, then + βI */
 	double *A = e->xx;
-	for (int i = 0; i < N; i++) {
+	for (int i = 0; i < N; i++)
 		for (int j = i; j < N; j++) {
 			double v = A[(size_t)i * N + j] - n * mx[i] * mx[j];
 			A[(size_t)i * N + j] = A[(size_t)j * N + i] = v;
 		}
+	double *Cxx = sl_xmalloc((size_t)N * N * sizeof *Cxx), *Cyx = sl_xmalloc((size_t)D * N * sizeof *Cyx);
+	memcpy(Cxx, A, (size_t)N * N * sizeof *Cxx);
+	for (int i = 0; i < N; i++)
 		A[(size_t)i * N + i] += e->c.ridge;
-	}
 	/* C_yx = Y Xᵀ - n ȳ x̄ᵀ: (D, N) row-major is column-major (N, D), the
 	 * right-hand sides of C_xx W_outᵀ = C_yxᵀ */
 	double *Bm = e->yx;
 	for (int o = 0; o < D; o++)
 		for (int i = 0; i < N; i++)
 			Bm[(size_t)o * N + i] -= n * my[o] * mx[i];
+	memcpy(Cyx, Bm, (size_t)D * N * sizeof *Cyx);
 	dposv_("U", &N, &D, A, &N, Bm, &N, &info);
 	if (info != 0) {
+		free(Cxx);
+		free(Cyx);
 		fit_forget(e);
 		if (info > 0)
 			sl_errorf("the read-out's system is not positive definite (dposv: minor %d): raise ridge", info);
@@ -395,15 +415,24 @@ static int esn_fit_solve(void *impl)
 			sl_errorf("LAPACK's dposv failed (info %d)", info);
 		return SL_ERR;
 	}
+	double sse = 0, *cw = sl_xmalloc((size_t)N * sizeof *cw);
 	for (int o = 0; o < D; o++) {
 		double b = my[o];
+		const double *w = Bm + (size_t)o * N;
 		for (int i = 0; i < N; i++) {
-			double w = Bm[(size_t)o * N + i];
-			e->Wout->data[(size_t)o * N + i] = (float)w;
-			b -= w * mx[i];
+			e->Wout->data[(size_t)o * N + i] = (float)w[i];
+			b -= w[i] * mx[i];
 		}
 		e->bout->data[o] = (float)b;
+		/* C_yy - 2 w·C_yx + w C_xx wᵀ for this output */
+		cblas_dsymv(CblasRowMajor, CblasUpper, N, 1.0, Cxx, N, w, 1, 0.0, cw, 1);
+		sse += e->syy[o] - n * my[o] * my[o] - 2 * cblas_ddot(N, w, 1, Cyx + (size_t)o * N, 1) +
+		       cblas_ddot(N, w, 1, cw, 1);
 	}
+	*mse = fmax(sse, 0) / (n * D);
+	free(cw);
+	free(Cxx);
+	free(Cyx);
 	fit_forget(e);
 	return SL_OK;
 }

@@ -226,8 +226,10 @@ static void record_step(sl_run *r, float loss, float lr)
 }
 
 /* A model fitted in closed form (an echo-state network's read-out): one
- * step adds every batch of the epoch's plan to the fit and solves it; its
- * loss is the task's loss on the epoch's last batch after the fit. */
+ * step adds every batch of the epoch's plan to the fit and solves it. Its
+ * loss: on a regression task (real targets) the mean squared error of the
+ * fit, which is the task's loss, from the fit's own sums; otherwise the
+ * task's loss on the epoch's last batch after the fit. */
 static int fit_step(sl_run *r, sl_pool *pool, int *epoch_end)
 {
 	const sl_task_ops *ops = r->task->ops;
@@ -251,11 +253,15 @@ static int fit_step(sl_run *r, sl_pool *pool, int *epoch_end)
 		seqs += b.B;
 		sl_batch_free(&b);
 	}
+	double mse = NAN;
 	if (st == SL_OK)
-		st = m->kind->fit_solve(m->impl);
+		st = m->kind->fit_solve(m->impl, &mse);
 	float loss = NAN;
 	int count = 0;
-	if (st == SL_OK && nb > 0) {
+	if (st == SL_OK && r->task->shape.dout > 0) {
+		loss = (float)mse;
+		count = 1;
+	} else if (st == SL_OK && nb > 0) {
 		sl_batch b;
 		ops->batch(r->task, r->plan, nb - 1, &b);
 		sl_tape_reset(r->tape);
