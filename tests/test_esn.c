@@ -226,6 +226,61 @@ static void test_refused(void)
 	       sl_error());
 }
 
+/* Token inputs: the step mode (a token at a time) equals the full pass, bit
+ * for bit, also after reordering the states as beam search does. */
+static void test_tokens_step(void)
+{
+	enum { V = 7, B = 3, T = 20 };
+	const char *keys[] = { "units", "leak" }, *vals[] = { "40", "0.7" };
+	sl_model_shape shape = { .vocab = V, .maxlen = 100 };
+	sl_rng r;
+	sl_rng_seed(&r, 9);
+	sl_model *m = sl_model_new(&sl_model_esn, keys, vals, 2, &shape, &r);
+	if (!TAP_OK(m != NULL, "a token esn made"))
+		return;
+	int32_t tok[B * T], tgt[B * T];
+	for (int i = 0; i < B * T; i++) {
+		tok[i] = (int32_t)sl_rng_below(&r, V);
+		tgt[i] = (int32_t)sl_rng_below(&r, V);
+	}
+	sl_fit_batch fb = { .B = B, .T = T, .tok = tok, .tgt = tgt };
+	double mse;
+	int st = m->kind->fit_add(m->impl, &fb);
+	TAP_OK(st == SL_OK && m->kind->fit_solve(m->impl, &mse) == SL_OK, "a ridge read-out on one-hot targets");
+	sl_arena *ar = sl_arena_new(1 << 20);
+	sl_tape *tp = sl_tape_new(ar, NULL);
+	tp->grad_enabled = 0;
+	sl_tensor *full = m->kind->lm(m->impl, tp, tok, B, T);
+	void *state = m->kind->state_new(m->impl, B);
+	float logits[B * V];
+	int32_t cur[B];
+	int same = 1;
+	for (int t = 0; t < T; t++) {
+		for (int b = 0; b < B; b++)
+			cur[b] = tok[b * T + t];
+		m->kind->step(m->impl, tp, state, cur, logits);
+		for (int b = 0; b < B; b++)
+			same &= memcmp(logits + b * V, full->data + ((size_t)b * T + t) * V, V * sizeof(float)) == 0;
+	}
+	TAP_OK(m->kind->can_step(m->impl) && same, "step mode equals the full pass, bit for bit (%d x %d tokens)", B, T);
+	/* reorder: rows (2, 0) take the old rows 2 and 0; one more step each */
+	int parent[2] = { 2, 0 };
+	m->kind->state_reorder(state, parent, 2);
+	int32_t nxt[B] = { 1, 4, 0 };
+	m->kind->step(m->impl, tp, state, nxt, logits);
+	int32_t seq[T + 1];
+	memcpy(seq, tok + 2 * T, T * sizeof *seq);
+	seq[T] = 1;
+	sl_tape_reset(tp);
+	sl_tensor *ref = m->kind->lm(m->impl, tp, seq, 1, T + 1);
+	TAP_OK(memcmp(logits, ref->data + (size_t)T * V, V * sizeof(float)) == 0,
+	       "after state_reorder a row continues its parent's sequence");
+	m->kind->state_free(state);
+	sl_tape_free(tp);
+	sl_arena_free(ar);
+	sl_model_free(m);
+}
+
 /* ---- Mackey-Glass against numpy ---- */
 
 static void test_mackey_glass(void)
@@ -300,6 +355,7 @@ int main(void)
 	test_ridge();
 	test_radius();
 	test_refused();
+	test_tokens_step();
 	test_mackey_glass();
 	return tap_done();
 }

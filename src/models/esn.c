@@ -507,6 +507,74 @@ static sl_tensor *esn_lm(void *impl, sl_tape *tp, const int32_t *tok, int B, int
 	return st == SL_OK ? out : NULL;
 }
 
+/* ---- step mode: the reservoir's state per sequence, a token at a time ---- */
+
+typedef struct esn_state {
+	int B, N;
+	double *x;    /* (B, N) */
+	double *pre;  /* (N) scratch */
+	double *y;    /* (V) */
+	csr w;
+} esn_state;
+
+static int esn_can_step(void *impl)
+{
+	return ((esn *)impl)->tokens;
+}
+
+static void *esn_state_new(void *impl, int B)
+{
+	esn *e = impl;
+	esn_state *st = sl_xcalloc(1, sizeof *st);
+	st->B = B;
+	st->N = e->N;
+	st->x = sl_xcalloc((size_t)B * e->N, sizeof *st->x);
+	st->pre = sl_xmalloc((size_t)e->N * sizeof *st->pre);
+	st->y = sl_xmalloc((size_t)e->dout * sizeof *st->y);
+	csr_build(e, &st->w);
+	return st;
+}
+
+static void esn_state_free(void *state)
+{
+	esn_state *st = state;
+	csr_free(&st->w);
+	free(st->x);
+	free(st->pre);
+	free(st->y);
+	free(st);
+}
+
+static int esn_step(void *impl, sl_tape *tp, void *state, const int32_t *tok, float *logits)
+{
+	(void)tp;
+	esn *e = impl;
+	esn_state *st = state;
+	for (int b = 0; b < st->B; b++) {
+		if (tok[b] < 0 || tok[b] >= e->din) {
+			sl_errorf("token %d is outside the esn's vocabulary of %d", (int)tok[b], e->din);
+			return SL_ERR;
+		}
+		double *x = st->x + (size_t)b * e->N;
+		reservoir_step(e, &st->w, x, st->pre, NULL, tok[b]);
+		readout(e, x, st->y);
+		for (int v = 0; v < e->dout; v++)
+			logits[(size_t)b * e->dout + v] = (float)st->y[v];
+	}
+	return SL_OK;
+}
+
+static void esn_state_reorder(void *state, const int *parent, int n)
+{
+	esn_state *st = state;
+	size_t N = (size_t)st->N;
+	double *old = sl_xmalloc((size_t)st->B * N * sizeof *old);
+	memcpy(old, st->x, (size_t)st->B * N * sizeof *old);
+	for (int i = 0; i < n; i++) /* row i becomes the old row parent[i] */
+		memcpy(st->x + (size_t)i * N, old + (size_t)parent[i] * N, N * sizeof *old);
+	free(old);
+}
+
 static void esn_info(const void *impl, char *buf, size_t n)
 {
 	const esn *e = impl;
@@ -526,6 +594,11 @@ const sl_model_kind sl_model_esn = {
 	.destroy = esn_destroy,
 	.params = esn_params,
 	.lm = esn_lm,
+	.can_step = esn_can_step,
+	.state_new = esn_state_new,
+	.state_free = esn_state_free,
+	.step = esn_step,
+	.state_reorder = esn_state_reorder,
 	.regress = esn_regress,
 	.fit_add = esn_fit_add,
 	.fit_solve = esn_fit_solve,
