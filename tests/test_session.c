@@ -262,7 +262,7 @@ static void test_complete(void)
 	completes(s, "nosuch ", "");
 	completes(s, "echo 'a ", "");
 	/* model: the kinds from the registry, then the kind's own options */
-	completes(s, "model m = ", "transformer gpt mamba hybrid s4d lru hawk griffin elman gru lstm ");
+	completes(s, "model m = ", "transformer gpt mamba hybrid s4d lru hawk griffin elman gru lstm esn ");
 	completes(s, "model m = h", "hybrid hawk ");
 	completes(s, "model m = mamba di", "disc= ");
 	completes(s, "model m = mamba hidden=8 s", "state= scan= seed= ");
@@ -270,7 +270,7 @@ static void test_complete(void)
 	completes(s, "model m = hybrid pat", "pattern= ");
 	completes(s, "model m = nosuch h", "");
 	/* task: the kinds, then the kind's options */
-	completes(s, "task ", "piglatin recall mqar copy charlm pixels ");
+	completes(s, "task ", "piglatin recall mqar copy charlm pixels series ");
 	completes(s, "task re", "recall ");
 	completes(s, "task recall t", "tau= test= ");
 	completes(s, "task copy L=8 ", "L= N= A= batches= test= maxlen= seed= ");
