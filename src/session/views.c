@@ -329,9 +329,16 @@ int sl_cmd_gradflow(sl_session *s, sl_args *a)
 	if (!r)
 		return sl_fail(s, "no run '%s'; 'runs' lists them", name);
 	sl_model *m = r->model;
-	if (!m->kind->lm_probe)
-		return sl_fail(s, "run '%s' is a %s: gradflow needs a language model (%s)", name, m->kind->name,
-			       sl_model_kind_names(1));
+	if (!m->kind->lm_probe) {
+		char kinds[256] = "";
+		size_t k = 0;
+		for (int i = 0; sl_model_kinds[i] && k < sizeof kinds; i++)
+			if (sl_model_kinds[i]->lm_probe)
+				k += (size_t)snprintf(kinds + k, sizeof kinds - k, "%s%s", k ? ", " : "",
+						      sl_model_kinds[i]->name);
+		return sl_fail(s, "run '%s' is a %s: gradflow needs a language model trained by gradient (%s)", name,
+			       m->kind->name, kinds);
+	}
 	sl_input in;
 	if (view_input(s, a, r, word, &in) != SL_OK)
 		return SL_ERR;
