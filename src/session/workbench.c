@@ -717,7 +717,11 @@ int sl_workbench_tick(sl_session *s, double seconds)
 			else
 				snprintf(back, sizeof back, "no good state to roll back to");
 			job_finish(s, j);
-			sl_errorf("%s; %s; training stopped (try a lower lr: 'optim %s lr=...')", msg, back, r->name);
+			if (sl_model_fits(r->model)) /* a closed-form fit has no lr: its error says what to change */
+				sl_errorf("%s; %s; training stopped", msg, back);
+			else
+				sl_errorf("%s; %s; training stopped (try a lower lr: 'optim %s lr=...')", msg, back,
+					  r->name);
 			return sl_fail(s, "%s", sl_error());
 		}
 		sl_display_after_step(s, r);
