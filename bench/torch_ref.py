@@ -430,12 +430,83 @@ class Mamba(nn.Module):
         return out
 
 
+# ---- the recurrent cells' stacks (include/seqlab/rnn.h, src/nn/rnn.c) --------------
+
+class CellBlock(nn.Module):
+    """h + cell(LayerNorm(h)) over the sequence, the cell PyTorch's own
+    nn.GRU / nn.LSTM / nn.RNN(tanh) of one layer. seqlab has one input bias
+    per gate (wx.b = bias_ih) and, in the GRU, b_hg inside r * (W_hg h + b_hg)
+    (= bias_hh's last third): bias_hh's other entries stay zero (their
+    gradient is masked; Adam then never moves them)."""
+
+    def __init__(self, H, kind):
+        super().__init__()
+        self.norm = nn.LayerNorm(H, eps=1e-5)
+        cls = {"gru": nn.GRU, "lstm": nn.LSTM, "elman": nn.RNN}[kind]
+        self.rnn = cls(H, H, batch_first=True)
+        with torch.no_grad():
+            self.rnn.bias_hh_l0.zero_()
+        mask = torch.zeros(self.rnn.bias_hh_l0.shape)
+        if kind == "gru":
+            mask[2 * H:] = 1
+        self.rnn.bias_hh_l0.register_hook(lambda g: g * mask.to(g.dtype))
+
+    def forward(self, h):
+        return h + self.rnn(self.norm(h))[0]
+
+
+class CellStack(nn.Module):
+    """The gru / lstm / elman presets: embedding, cell blocks, final LayerNorm, read-out;
+    on Pig-Latin a prefix LM as Mamba is."""
+
+    def __init__(self, opt, kind, vocab=VOCAB):
+        super().__init__()
+        H = int(opt["hidden"])
+        self.nl = int(opt["layers"])
+        if float(opt.get("dropout", "0")) != 0:
+            raise SystemExit("torch_ref: dropout must be 0 for a comparable run")
+        self.emb = nn.Embedding(vocab, H)
+        for i in range(self.nl):
+            setattr(self, "l%d" % i, CellBlock(H, kind))
+        self.norm_f = nn.LayerNorm(H, eps=1e-5)
+        self.out = nn.Linear(H, vocab)
+        # seqlab's tensors that are a part of one here: name -> slice
+        self.parts = {"l%d.bhg" % i: slice(2 * H, 3 * H) for i in range(self.nl)} if kind == "gru" else {}
+        self.unshared = ["l%d.rnn.bias_hh_l0" % i for i in range(self.nl)] if kind != "gru" else []
+
+    def forward(self, x):
+        h = self.emb(x)
+        for i in range(self.nl):
+            h = getattr(self, "l%d" % i)(h)
+        return self.out(self.norm_f(h))
+
+    loss = Mamba.loss
+    greedy = Mamba.greedy
+
+
+CELL_NAMES = {"wx.w": "rnn.weight_ih_l0", "wx.b": "rnn.bias_ih_l0", "wh.w": "rnn.weight_hh_l0",
+              "bhg": "rnn.bias_hh_l0"}
+
+
+def part(model, name, t):
+    """the part of tensor t that is seqlab's parameter `name`"""
+    s = getattr(model, "parts", {}).get(name)
+    return t if s is None else t.reshape(-1)[s]
+
+
 # ---- loading seqlab's weights by name ---------------------------------------------
+
+CELLS = ("gru", "lstm", "elman")
+
 
 def torch_name(name, kind):
     """seqlab's parameter name -> the reference's"""
-    if kind == "transformer" and name in ("src_emb", "tgt_emb") or kind in ("mamba", "gpt") and name == "emb":
+    if kind == "transformer" and name in ("src_emb", "tgt_emb") or kind in ("mamba", "gpt", *CELLS) and name == "emb":
         return name + ".weight"
+    if kind in CELLS:
+        layer, _, rest = name.partition(".")
+        if rest in CELL_NAMES:
+            return layer + "." + CELL_NAMES[rest]
     base, _, last = name.rpartition(".")
     if base and last in ("w", "g"):
         return base + ".weight"
@@ -461,6 +532,8 @@ def build(init_path, data):
         model = Transformer(opt, data["sin"])
     elif kind == "mamba":
         model = Mamba(opt)
+    elif kind in CELLS:
+        model = CellStack(opt, kind)
     else:
         raise SystemExit("torch_ref: no reference for model '%s'" % kind)
     mine = dict(model.named_parameters())
@@ -469,13 +542,13 @@ def build(init_path, data):
         tn = torch_name(name, kind)
         if tn not in mine:
             raise SystemExit("torch_ref: seqlab parameter %s (%s) has no counterpart" % (name, tn))
-        p = mine[tn]
+        p = part(model, name, mine[tn].data)
         if p.numel() != a.size:
             raise SystemExit("torch_ref: %s: %s elements in seqlab, %s here" % (name, a.size, p.numel()))
         with torch.no_grad():
             p.copy_(torch.from_numpy(a.copy()).reshape(p.shape))  # conv (E, K) -> (E, 1, K)
         names[name] = tn
-    left = set(mine) - set(names.values())
+    left = set(mine) - set(names.values()) - set(getattr(model, "unshared", []))
     if left:
         raise SystemExit("torch_ref: parameters seqlab does not have: %s" % ", ".join(sorted(left)))
     return model, kind, meta, names
@@ -539,14 +612,16 @@ def run_ref(d, dtype, K):
         loss.backward()
         if k == 0:
             mine = dict(model.named_parameters())
-            grads = {n: np.zeros(mine[tn].numel()) if mine[tn].grad is None else
-                     mine[tn].grad.detach().to(torch.float64).reshape(-1).numpy().copy() for n, tn in names.items()}
+            grads = {n: np.zeros(part(model, n, mine[tn]).numel()) if mine[tn].grad is None else
+                     part(model, n, mine[tn].grad.detach()).to(torch.float64).reshape(-1).numpy().copy()
+                     for n, tn in names.items()}
         gn = torch.nn.utils.clip_grad_norm_(model.parameters(), clip) if clip > 0 else torch.tensor(0.0)
         opt.step()
         losses.append(float(loss))
         gnorms.append(float(gn))
     mine = dict(model.named_parameters())
-    final = {n: mine[tn].detach().to(torch.float64).reshape(-1).numpy().copy() for n, tn in names.items()}
+    final = {n: part(model, n, mine[tn].detach()).to(torch.float64).reshape(-1).numpy().copy()
+             for n, tn in names.items()}
     return dict(kind=kind, loss=np.array(losses), gnorm=np.array(gnorms), grad=grads, param=final, data=data,
                 meta=meta)
 
