@@ -7,7 +7,6 @@
 #include "seqlab/recall.h"
 #include "seqlab/sweep.h"
 #include "seqlab/task_cmds.h"
-#include "seqlab/transformer.h"
 #include "seqlab/views.h"
 
 #include <ctype.h>
