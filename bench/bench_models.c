@@ -26,6 +26,11 @@
  *   gpt           recall (seed 004), `task recall K=16 d=64 M=1 L=64 tau=1`,
  *                 `gpt layers=2 mlp=0 hidden=64 heads=1 pe=learned`
  *   recall-mamba  the same recall task, `mamba layers=2 hidden=64`
+ *   rnn           Pig-Latin, `rnn` with its defaults (GRU, additive attention,
+ *                 hidden 64), against nn.GRU and nn.GRUCell with the attention
+ *                 written out
+ *   gru, lstm     Pig-Latin, the `gru` / `lstm` stacks with their defaults
+ *                 (hidden 64, 2 blocks; prefix LMs), against nn.GRU / nn.LSTM
  * key=value options go to the model over those defaults, except recall's
  * task options K d M L tau embed, which go to the task (e.g. `d=16
  * hidden=16`). The recall task is built as `task recall` builds it (100
@@ -79,6 +84,9 @@ static const bench_config configs[] = {
 	{ "mamba", "mamba", 0, "" },
 	{ "gpt", "gpt", 1, "layers=2 mlp=0 hidden=64 heads=1 pe=learned" },
 	{ "recall-mamba", "mamba", 1, "layers=2 hidden=64" },
+	{ "rnn", "rnn", 0, "" },
+	{ "gru", "gru", 0, "" },
+	{ "lstm", "lstm", 0, "" },
 };
 
 /* the recall task of the recall configurations (seed 004, Problem 3's width) */
@@ -101,11 +109,11 @@ typedef struct opts {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bench_models check|time|shapes [-m transformer|mamba|gpt|recall-mamba] [-o DIR] [-n STEPS]\n"
+	fprintf(f, "usage: bench_models check|time|shapes [-m transformer|mamba|gpt|recall-mamba|rnn|gru|lstm] [-o DIR] [-n STEPS]\n"
 			"                    [-w WARMUP] [-S SEED] [-j THREADS] [-p small|large] [-b BATCH] [-l LR]\n"
 			"                    [-d WD] [-c CLIP] [-t NWORDS] [-f WORDLIST] [key=value options...]\n"
 			"       bench_models blas\n"
-			"models: transformer, mamba (Pig-Latin); gpt, recall-mamba (recall " RECALL_TASK ";\n"
+			"models: transformer, mamba, rnn, gru, lstm (Pig-Latin); gpt, recall-mamba (recall " RECALL_TASK ";\n"
 			"        its task options K d M L tau embed, e.g. d=16 hidden=16; -p -t -f do not apply)\n");
 }
 
@@ -565,7 +573,7 @@ int main(int argc, char **argv)
 		if (strcmp(configs[i].name, o.model) == 0)
 			o.cfg = &configs[i];
 	if (!o.cfg) {
-		fprintf(stderr, "bench_models: unknown model '%s' (transformer, mamba, gpt, recall-mamba)\n", o.model);
+		fprintf(stderr, "bench_models: unknown model '%s' (transformer, mamba, gpt, recall-mamba, rnn, gru, lstm)\n", o.model);
 		return 2;
 	}
 	/* the configuration's model and task options, then the command line's (the later wins) */
