@@ -25,6 +25,9 @@
 
 #include <cblas.h>
 #include <math.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +59,7 @@ static const sl_optspec esn_options[] = {
 #undef OFF
 
 /* States a chunk of the fit holds before it is added to X Xᵀ. */
-#define CHUNK 256
+#define CHUNK 64
 
 typedef struct esn {
 	sl_esn_config c;
@@ -69,8 +72,8 @@ typedef struct esn {
 	/* the fit's accumulators (float64), NULL when nothing is added */
 	double *xx, *yx, *sx, *sy; /* (N, N), (dout, N), (N), (dout) */
 	double *syy;               /* (dout): Σ y² */
-	double *cx, *cy;           /* a chunk: (CHUNK, N) states, (CHUNK, dout) targets */
-	int nc;
+	double *cx, *cy;           /* a chunk: (CHUNK, ldx) states (zero past N), (CHUNK, dout) targets */
+	int nc, ldx;               /* ldx: N rounded up to the X Xᵀ kernel's block */
 	long nfit;                 /* states added */
 } esn;
 
@@ -120,8 +123,27 @@ static void reservoir_step(const esn *e, const csr *s, double *x, double *pre, c
 	int N = e->N, cols = 1 + e->din;
 	const float *Win = e->Win->data;
 	for (int i = 0; i < N; i++) {
-		double a = 0, a2 = 0;
 		int k = s->row[i], end = s->row[i + 1];
+#if defined(__AVX512F__)
+		/* eight nonzeros a gather, two chains; the rest masked */
+		__m512d v0 = _mm512_setzero_pd(), v1 = _mm512_setzero_pd();
+		for (; k + 16 <= end; k += 16) {
+			__m256i c0 = _mm256_loadu_si256((const __m256i *)(s->col + k));
+			__m256i c1 = _mm256_loadu_si256((const __m256i *)(s->col + k + 8));
+			__m512d w0 = _mm512_cvtps_pd(_mm256_loadu_ps(s->val + k));
+			__m512d w1 = _mm512_cvtps_pd(_mm256_loadu_ps(s->val + k + 8));
+			v0 = _mm512_fmadd_pd(w0, _mm512_i32gather_pd(c0, x, 8), v0);
+			v1 = _mm512_fmadd_pd(w1, _mm512_i32gather_pd(c1, x, 8), v1);
+		}
+		for (; k < end; k += 8) {
+			__mmask8 m = (__mmask8)(end - k >= 8 ? 0xff : (1u << (end - k)) - 1);
+			__m256i c = _mm256_maskz_loadu_epi32(m, s->col + k);
+			__m512d w = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, s->val + k));
+			v0 = _mm512_fmadd_pd(w, _mm512_mask_i32gather_pd(_mm512_setzero_pd(), m, c, x, 8), v0);
+		}
+		double a = _mm512_reduce_add_pd(_mm512_add_pd(v0, v1));
+#else
+		double a = 0, a2 = 0;
 		for (; k + 1 < end; k += 2) { /* two chains: the gathers overlap */
 			a += (double)s->val[k] * x[s->col[k]];
 			a2 += (double)s->val[k + 1] * x[s->col[k + 1]];
@@ -129,6 +151,7 @@ static void reservoir_step(const esn *e, const csr *s, double *x, double *pre, c
 		if (k < end)
 			a += (double)s->val[k] * x[s->col[k]];
 		a += a2;
+#endif
 		const float *wi = Win + (size_t)i * cols;
 		a += wi[0];
 		if (u)
@@ -275,15 +298,57 @@ static sl_params *esn_params(void *impl)
 	return ((esn *)impl)->ps;
 }
 
+/* X Xᵀ's kernel: blocks of SYRK_R rows by SYRK_C columns of C, the columns
+ * as vectors of 8 doubles; every sum adds its chunk's terms in the order of
+ * k. Our own, not dsyrk's: on processors Debian's OpenBLAS 0.3.21 does not
+ * know it runs generic SSE3 kernels, a third of this rate. */
+#define SYRK_R 4
+#define SYRK_C 24
+typedef double v8d __attribute__((vector_size(64)));
+
+/* C (N, N) upper triangle += Xᵀ X for X (nk, ldx), the columns past N zero
+ * (some entries below the diagonal get sums too: the solve reads the upper
+ * triangle only). Twelve named sums, so they stay in registers. */
+__attribute__((optimize("fp-contract=fast"))) /* fused multiply-adds, as BLAS kernels */
+static void syrk_upper(double *C, int N, const double *X, int nk, int ldx)
+{
+	for (int i0 = 0; i0 < N; i0 += SYRK_R)
+		for (int j0 = i0 / SYRK_C * SYRK_C; j0 < N; j0 += SYRK_C) {
+			v8d a00 = { 0 }, a01 = { 0 }, a02 = { 0 }, a10 = { 0 }, a11 = { 0 }, a12 = { 0 };
+			v8d a20 = { 0 }, a21 = { 0 }, a22 = { 0 }, a30 = { 0 }, a31 = { 0 }, a32 = { 0 };
+			for (int k = 0; k < nk; k++) {
+				const double *xk = X + (size_t)k * ldx;
+				v8d c0, c1, c2;
+				memcpy(&c0, xk + j0, sizeof c0);
+				memcpy(&c1, xk + j0 + 8, sizeof c1);
+				memcpy(&c2, xk + j0 + 16, sizeof c2);
+				double r0 = xk[i0], r1 = xk[i0 + 1], r2 = xk[i0 + 2], r3 = xk[i0 + 3];
+				a00 += r0 * c0, a01 += r0 * c1, a02 += r0 * c2;
+				a10 += r1 * c0, a11 += r1 * c1, a12 += r1 * c2;
+				a20 += r2 * c0, a21 += r2 * c1, a22 += r2 * c2;
+				a30 += r3 * c0, a31 += r3 * c1, a32 += r3 * c2;
+			}
+			v8d acc[SYRK_R][SYRK_C / 8] = {
+				{ a00, a01, a02 }, { a10, a11, a12 }, { a20, a21, a22 }, { a30, a31, a32 }
+			};
+			for (int r = 0; r < SYRK_R && i0 + r < N; r++) {
+				double *c = C + (size_t)(i0 + r) * N;
+				const double *a = (const double *)acc[r];
+				for (int j = j0; j < j0 + SYRK_C && j < N; j++)
+					c[j] += a[j - j0];
+			}
+		}
+}
+
 /* The chunk into the sums: X Xᵀ += Xcᵀ Xc (upper triangle), Y Xᵀ += Ycᵀ Xc. */
 static void fit_flush(esn *e)
 {
 	if (!e->nc)
 		return;
 	int N = e->N;
-	cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, N, e->nc, 1.0, e->cx, N, 1.0, e->xx, N);
-	cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, e->dout, N, e->nc, 1.0, e->cy, e->dout, e->cx, N, 1.0,
-		    e->yx, N);
+	syrk_upper(e->xx, N, e->cx, e->nc, e->ldx);
+	cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, e->dout, N, e->nc, 1.0, e->cy, e->dout, e->cx, e->ldx,
+		    1.0, e->yx, N);
 	e->nc = 0;
 }
 
@@ -291,7 +356,7 @@ static void fit_flush(esn *e)
 static void fit_row(esn *e, const double *x, const double *y)
 {
 	int N = e->N;
-	memcpy(e->cx + (size_t)e->nc * N, x, (size_t)N * sizeof *x);
+	memcpy(e->cx + (size_t)e->nc * e->ldx, x, (size_t)N * sizeof *x);
 	memcpy(e->cy + (size_t)e->nc * e->dout, y, (size_t)e->dout * sizeof *y);
 	for (int i = 0; i < N; i++)
 		e->sx[i] += x[i];
@@ -319,7 +384,9 @@ static int esn_fit_add(void *impl, const sl_fit_batch *b)
 		e->sx = sl_xcalloc((size_t)N, sizeof *e->sx);
 		e->sy = sl_xcalloc((size_t)e->dout, sizeof *e->sy);
 		e->syy = sl_xcalloc((size_t)e->dout, sizeof *e->syy);
-		e->cx = sl_xmalloc((size_t)CHUNK * N * sizeof *e->cx);
+		/* rows a block past N: the kernel reads whole blocks, zeros there */
+		e->ldx = (N + SYRK_C - 1) / SYRK_C * SYRK_C;
+		e->cx = sl_xcalloc((size_t)CHUNK * e->ldx, sizeof *e->cx);
 		e->cy = sl_xmalloc((size_t)CHUNK * e->dout * sizeof *e->cy);
 	}
 	csr s;
