@@ -58,6 +58,7 @@ def parse_args(argv):
     p.add_argument("--tol-grad", type=float, default=1e-4)
     p.add_argument("--tol-loss", type=float, default=1e-4)
     p.add_argument("--tap", action="store_true")
+    p.add_argument("--scan", choices=["loop", "scan"], default="loop")
     return p.parse_args(argv)
 
 
@@ -109,9 +110,9 @@ class MHA(nn.Module):
     (with window > 0 only the last `window` of them); rope: a function rotating
     queries and keys (B, heads, T, Dh)."""
 
-    def __init__(self, H, heads):
+    def __init__(self, H, heads, linear=False):
         super().__init__()
-        self.heads = heads
+        self.heads, self.linear = heads, linear
         self.q = nn.Linear(H, H, bias=False)
         self.k = nn.Linear(H, H, bias=False)
         self.v = nn.Linear(H, H, bias=False)
@@ -126,6 +127,8 @@ class MHA(nn.Module):
         v = self.v(xkv).view(B, Tk, h, d).transpose(1, 2)
         if rope is not None:
             q, k = rope(q), rope(k)
+        if self.linear:
+            return self.o(linear_attention(q, k, v).transpose(1, 2).reshape(B, Tq, H))
         s = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(d))
         if causal:
             mask = torch.ones(Tq, Tk, dtype=torch.bool, device=s.device).triu(1 + Tk - Tq)
@@ -134,6 +137,19 @@ class MHA(nn.Module):
             s = s.masked_fill(mask, float("-inf"))
         a = s.softmax(-1) @ v
         return self.o(a.transpose(1, 2).reshape(B, Tq, H))
+
+
+def linear_attention(q, k, v, eps=1e-6):
+    """causal linear attention (Katharopoulos et al. 2020), phi = elu + 1, in its
+    parallel (masked, quadratic) form, the fastest in torch at these lengths
+    (T <= a few hundred; the cumulative-sum form builds (T, Dh, Dh) per head):
+    A = phi(q) phi(k)^T on s <= t, y_t = sum_s A_ts v_s / (sum_s A_ts + eps).
+    q, k, v (B, heads, T, Dh)."""
+    fq, fk = F.elu(q) + 1, F.elu(k) + 1
+    T = q.shape[-2]
+    a = (fq @ fk.transpose(-2, -1)).masked_fill(
+        torch.ones(T, T, dtype=torch.bool, device=q.device).triu(1), 0.0)
+    return (a / (a.sum(-1, keepdim=True) + eps)) @ v
 
 
 class MLP(nn.Module):
@@ -253,11 +269,11 @@ def fixed_table(vocab, H, fixed):
 class GptBlock(nn.Module):
     """x + Attn(LN(x)) [+ MLP(LN(x))], or LN(x + Attn(x)) [then LN(x + MLP(x))] post-LN"""
 
-    def __init__(self, H, heads, mlp, post):
+    def __init__(self, H, heads, mlp, post, linear=False):
         super().__init__()
         self.post = post
         self.n1 = nn.LayerNorm(H, eps=1e-5)
-        self.attn = MHA(H, heads)
+        self.attn = MHA(H, heads, linear)
         if mlp:
             self.n2 = nn.LayerNorm(H, eps=1e-5)
             self.mlp = MLP(H, mlp * H)
@@ -296,7 +312,8 @@ class Gpt(nn.Module):
             self.register_buffer("sin", torch.tensor(sinusoid(maxlen, H)))
         self.nl = int(opt["layers"])
         for i in range(self.nl):
-            setattr(self, "l%d" % i, GptBlock(H, self.heads, int(opt["mlp"]), self.post))
+            setattr(self, "l%d" % i, GptBlock(H, self.heads, int(opt["mlp"]), self.post,
+                                              opt.get("attn", "softmax") == "linear"))
         if not self.post:
             self.norm_f = nn.LayerNorm(H, eps=1e-5)
         self.out = nn.Linear(H, vocab)
@@ -430,11 +447,255 @@ class Mamba(nn.Module):
         return out
 
 
+# ---- the linear-recurrence and state-space stacks: s4d, lru, hawk, griffin ----------
+# (include/seqlab/stack.h: token embedding, positions, blocks by letter, a final
+# norm unless the last block normalises, a linear read-out). Where seqlab
+# deviates from the references (ZOO.md), these follow seqlab, so the gradients
+# compare: exact GELU throughout; RMSNorm's gain g (x rsqrt(mean x^2 + 1e-6) g);
+# Griffin's local attention multi-head with RoPE on the whole head; the RG-LRU's
+# sqrt(1 - a^2) at the first position too.
+
+def scan_loop(a, b):
+    """h_t = a_t h_{t-1} + b_t along dim 1 (h_{-1} = 0), a time step at a time
+    over per-step views (unbind: see MambaBlock); a may broadcast over dim 0"""
+    h, hs = None, []
+    bs = b.unbind(1)
+    as_ = a.unbind(1) if a.shape[1] > 1 else [a[:, 0]] * len(bs)
+    for a_t, b_t in zip(as_, bs):
+        h = b_t if h is None else a_t * h + b_t
+        hs.append(h)
+    return torch.stack(hs, 1)
+
+
+def scan_parallel(a, b):
+    """the same recurrence by the Hillis-Steele scan of the associative operator
+    (a1, b1) o (a2, b2) = (a2 a1, a2 b1 + b2): log2(T) whole-tensor steps"""
+    T = b.shape[1]
+    a = a.expand_as(b)
+    d = 1
+    while d < T:
+        b = torch.cat([b[:, :d], a[:, d:] * b[:, :-d] + b[:, d:]], 1)
+        if 2 * d < T:
+            a = torch.cat([a[:, :d], a[:, d:] * a[:, :-d]], 1)
+        d *= 2
+    return b
+
+
+SCANS = {"loop": scan_loop, "scan": scan_parallel}
+
+
+def rope(x, base):
+    """sl_rope: pairs (2i, 2i+1) of each head turned by t * base^(-2i/Dh); x (B, heads, T, Dh)"""
+    T, Dh = x.shape[-2], x.shape[-1]
+    ang = np.arange(T)[:, None] * (base ** (-np.arange(0, Dh, 2) / Dh))[None, :]
+    cos, sin = torch.tensor(np.cos(ang), dtype=x.dtype), torch.tensor(np.sin(ang), dtype=x.dtype)
+    a, b = x[..., 0::2], x[..., 1::2]
+    return torch.stack([a * cos - b * sin, a * sin + b * cos], -1).flatten(-2)
+
+
+class S4DBlock(nn.Module):
+    """S4D (state-spaces/s4 models/s4/s4d.py, example.py's block, post-norm):
+    K[h, l] = 2 Re sum_n C_n Bbar_n Abar_n^l by the Vandermonde product, y = K * u
+    by FFT of length 2L (as the reference convolves) + D u, then
+    LayerNorm(h + GLU(out(GELU(y))))"""
+
+    def __init__(self, H, N, disc):
+        super().__init__()
+        M = N // 2
+        self.disc = disc
+        self.log_dt = nn.Parameter(torch.zeros(H))
+        self.A_re_log = nn.Parameter(torch.zeros(H, M))
+        self.A_im = nn.Parameter(torch.zeros(H, M))
+        self.C = nn.Parameter(torch.zeros(H, M, 2))
+        self.D = nn.Parameter(torch.zeros(H))
+        self.out = nn.Linear(H, 2 * H)
+        self.norm = nn.LayerNorm(H, eps=1e-5)
+
+    def kernel(self, L):
+        dt = torch.exp(self.log_dt).unsqueeze(-1)                      # (H, 1)
+        A = torch.complex(-torch.exp(self.A_re_log), self.A_im)        # (H, M)
+        dtA = dt * A
+        C = torch.view_as_complex(self.C)
+        if self.disc == "bilinear":
+            CB = C * dt / (1 - dtA / 2)
+            logA = torch.log((1 + dtA / 2) / (1 - dtA / 2))
+        else:  # zoh (and zoh-approx, which seqlab's S4D computes as zoh)
+            CB = C * (torch.exp(dtA) - 1) / A
+            logA = dtA
+        l = torch.arange(L, dtype=self.log_dt.dtype)
+        return 2 * torch.einsum("hm,hml->hl", CB, torch.exp(logA.unsqueeze(-1) * l)).real
+
+    def forward(self, h):
+        L = h.shape[1]
+        u = h.transpose(1, 2)                                          # (B, H, L)
+        k = self.kernel(L)
+        y = torch.fft.irfft(torch.fft.rfft(u, n=2 * L) * torch.fft.rfft(k, n=2 * L), n=2 * L)[..., :L]
+        y = (y + u * self.D.unsqueeze(-1)).transpose(1, 2)
+        return self.norm(h + F.glu(self.out(F.gelu(y)), -1))
+
+
+class LRUBlock(nn.Module):
+    """the LRU (minimal-LRU lru/model.py): u = LayerNorm(h), x_t = lambda x_{t-1} +
+    gamma (B u_t) over complex lanes, y = Re(C x) + D u, h + out1(g) sigmoid(out2(g)),
+    g = GELU(y); B as [B_re; B_im] (2N, H), C as [C_re, -C_im] (H, 2N) as seqlab stores them"""
+
+    def __init__(self, H, N, scan):
+        super().__init__()
+        self.N, self.scan = N, SCANS[scan]
+        self.norm = nn.LayerNorm(H, eps=1e-5)
+        self.B = nn.Linear(H, 2 * N, bias=False)
+        self.nu_log = nn.Parameter(torch.zeros(N))
+        self.theta_log = nn.Parameter(torch.zeros(N))
+        self.gamma_log = nn.Parameter(torch.zeros(N))
+        self.C = nn.Linear(2 * N, H, bias=False)
+        self.D = nn.Parameter(torch.zeros(H))
+        self.out1 = nn.Linear(H, H)
+        self.out2 = nn.Linear(H, H)
+
+    def forward(self, h):
+        u = self.norm(h)
+        bu = self.B(u) * torch.exp(self.gamma_log).repeat(2)                 # gamma (B u), (B, T, 2N)
+        bu = torch.complex(bu[..., :self.N], bu[..., self.N:])
+        r, ph = torch.exp(-torch.exp(self.nu_log)), torch.exp(self.theta_log)
+        lam = torch.complex(r * torch.cos(ph), r * torch.sin(ph))
+        x = self.scan(lam.view(1, 1, -1), bu)                                 # (B, T, N) complex
+        y = self.C(torch.cat([x.real, x.imag], -1)) + u * self.D
+        g = F.gelu(y)
+        return h + self.out1(g) * torch.sigmoid(self.out2(g))
+
+
+MAX_SQRT_GRADIENT = 1000.0
+
+
+class SqrtBoundDerivative(torch.autograd.Function):
+    """sqrt(x) whose derivative is at most MAX_SQRT_GRADIENT (recurrentgemma's)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.sqrt(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        return g / torch.sqrt(torch.clamp(x, min=1.0 / (MAX_SQRT_GRADIENT ** 2 * 4))) / 2
+
+
+class BlockDiagonalLinear(nn.Module):
+    """y = x W + b with W (heads, bw, bw) block-diagonal (recurrentgemma's)"""
+
+    def __init__(self, W, heads):
+        super().__init__()
+        self.heads, self.bw = heads, W // heads
+        self.weight = nn.Parameter(torch.zeros(heads, self.bw, self.bw))
+        self.bias = nn.Parameter(torch.zeros(W))
+
+    def forward(self, x):
+        y = torch.einsum("...hi,hij->...hj", x.unflatten(-1, (self.heads, self.bw)), self.weight)
+        return y.flatten(-2) + self.bias
+
+
+class RGLRUBlock(nn.Module):
+    """Hawk's and Griffin's residual block around the recurrent block
+    (recurrentgemma torch/modules.py, layers.py): u = RMSNorm(h), y = GELU(W_y u),
+    x = conv4(W_x u), r = sigmoid(gate_a x), i = sigmoid(gate_x x),
+    log a = -8 r softplus(a_param), z_t = a_t z_{t-1} + sqrt(1 - a_t^2) i_t x_t,
+    h + W_o(z y); then h + down(GELU(up0 v) up1 v), v = RMSNorm(h)"""
+
+    def __init__(self, H, W, heads, K, mlp, scan):
+        super().__init__()
+        self.scan = SCANS[scan]
+        self.norm = RMSNorm(H)
+        self.wy = nn.Linear(H, W)
+        self.wx = nn.Linear(H, W)
+        self.conv = nn.Conv1d(W, W, K, groups=W, padding=K - 1)
+        self.gate_a = BlockDiagonalLinear(W, heads)
+        self.gate_x = BlockDiagonalLinear(W, heads)
+        self.a_param = nn.Parameter(torch.zeros(W))
+        self.wo = nn.Linear(W, H)
+        self.mlp = mlp > 0
+        if self.mlp:
+            self.norm2 = RMSNorm(H)
+            self.up0 = nn.Linear(H, mlp * H)
+            self.up1 = nn.Linear(H, mlp * H)
+            self.down = nn.Linear(mlp * H, H)
+
+    def forward(self, h):
+        T = h.shape[1]
+        u = self.norm(h)
+        y = F.gelu(self.wy(u))
+        x = self.conv(self.wx(u).transpose(1, 2))[..., :T].transpose(1, 2)
+        log_a = -8.0 * torch.sigmoid(self.gate_a(x)) * F.softplus(self.a_param)
+        a = torch.exp(log_a)
+        b = SqrtBoundDerivative.apply(1 - a * a) * (torch.sigmoid(self.gate_x(x)) * x)
+        h = h + self.wo(self.scan(a, b) * y)
+        if self.mlp:
+            v = self.norm2(h)
+            h = h + self.down(F.gelu(self.up0(v)) * self.up1(v))
+        return h
+
+
+class Stack(nn.Module):
+    """seqlab's stack presets s4d, lru, hawk, griffin (and hybrids of S, L, R, A, F)"""
+
+    def __init__(self, kind, opt, vocab, maxlen, fixed=None, scan="loop"):
+        super().__init__()
+        H = int(opt["hidden"])
+        pattern = opt["pattern"] if "pattern" in opt else {"s4d": "S", "lru": "L", "hawk": "R"}[kind] * int(
+            opt["layers"])
+        self.pe = opt.get("pe", "none")
+        self.rope_base = float(opt.get("rope_base", "10000"))
+        self.window = int(opt.get("window", "0"))
+        if float(opt.get("dropout", "0")) != 0:
+            raise SystemExit("torch_ref: dropout must be 0 for a comparable run")
+        if fixed is not None:
+            self.register_buffer("emb_fixed", fixed_table(vocab, H, fixed))
+        else:
+            self.emb = nn.Embedding(vocab, H)
+        if self.pe == "learned":
+            self.pos = nn.Parameter(torch.zeros(maxlen, H))
+        elif self.pe == "sinusoidal":
+            self.register_buffer("sin", torch.tensor(sinusoid(maxlen, H)))
+        self.nl = len(pattern)
+        post = opt.get("norm", "pre") == "post"
+        for i, c in enumerate(pattern):
+            if c == "S":
+                blk = S4DBlock(H, int(opt["state"]), opt["disc"])
+            elif c == "L":
+                blk = LRUBlock(H, int(opt["state"]), scan)
+            elif c == "R":
+                blk = RGLRUBlock(H, int(opt["width"]) or H, int(opt["heads"]), int(opt["conv"]), int(opt["mlp"]),
+                                 scan)
+            elif c in "AF":
+                blk = GptBlock(H, int(opt["heads"]), int(opt["mlp"]), post, c == "F" or opt.get("attn") == "linear")
+            else:
+                raise SystemExit("torch_ref: no reference for block '%s'" % c)
+            setattr(self, "l%d" % i, blk)
+        self.letters = pattern
+        last = pattern[-1]
+        if not (last == "S" or last in "AF" and post):  # the last block's own norm ends the stack
+            self.norm_f = RMSNorm(H) if kind in ("hawk", "griffin", "hybrid", "mamba") else nn.LayerNorm(H, eps=1e-5)
+        self.out = nn.Linear(H, vocab)
+
+    def forward(self, x):
+        T = x.shape[1]
+        h = F.embedding(x, self.emb_fixed) if hasattr(self, "emb_fixed") else self.emb(x)
+        if self.pe == "learned":
+            h = h + self.pos[:T]
+        elif self.pe == "sinusoidal":
+            h = h + self.sin[:T]
+        rp = (lambda t: rope(t, self.rope_base)) if self.pe == "rope" else None
+        for i, c in enumerate(self.letters):
+            blk = getattr(self, "l%d" % i)
+            h = blk(h, 0 if c == "F" else self.window, rp) if c in "AF" else blk(h)
+        return self.out(self.norm_f(h) if hasattr(self, "norm_f") else h)
+
+
 # ---- loading seqlab's weights by name ---------------------------------------------
 
 def torch_name(name, kind):
     """seqlab's parameter name -> the reference's"""
-    if kind == "transformer" and name in ("src_emb", "tgt_emb") or kind in ("mamba", "gpt") and name == "emb":
+    if kind == "transformer" and name in ("src_emb", "tgt_emb") or kind != "transformer" and name == "emb":
         return name + ".weight"
     base, _, last = name.rpartition(".")
     if base and last in ("w", "g"):
@@ -455,6 +716,8 @@ def build(init_path, data):
             model = Gpt(opt, vocab, maxlen, fixed)
         elif kind == "mamba":
             model = Mamba(opt, vocab, fixed)
+        elif kind in ("s4d", "lru", "hawk", "griffin", "hybrid"):
+            model = Stack(kind, opt, vocab, maxlen, fixed, ARGS.scan)
         else:
             raise SystemExit("torch_ref: no reference for model '%s' on recall" % kind)
     elif kind == "transformer":
@@ -482,14 +745,19 @@ def build(init_path, data):
 
 
 def optimizer(model, meta, names):
-    """torch.optim.AdamW with seqlab's settings; no decay where seqlab has none."""
+    """torch.optim.AdamW with seqlab's settings: no decay where seqlab has none, and
+    a parameter group of its own for each learning rate seqlab's groups set (the
+    LRU's nu, theta, gamma and B at half the rate; S4D's dt and A at most 1e-3)."""
     nd = set(names[n] for n in meta.get("no_decay", "").split(",") if n)
-    decay = [p for n, p in model.named_parameters() if n not in nd]
-    nodecay = [p for n, p in model.named_parameters() if n in nd]
-    wd = float(meta["weight_decay"])
-    return torch.optim.AdamW([{"params": decay, "weight_decay": wd}, {"params": nodecay, "weight_decay": 0.0}],
-                             lr=float(meta["lr"]), betas=(float(meta["beta1"]), float(meta["beta2"])),
-                             eps=float(meta["eps"]))
+    scale = {names[n]: float(f) for n, _, f in (w.partition("=") for w in meta.get("lr_scale", "").split(",")) if n}
+    lr, wd = float(meta["lr"]), float(meta["weight_decay"])
+    groups = {}
+    for n, p in model.named_parameters():
+        key = (n in nd, scale.get(n, 1.0))
+        groups.setdefault(key, []).append(p)
+    return torch.optim.AdamW([{"params": ps, "weight_decay": 0.0 if k[0] else wd, "lr": lr * k[1]}
+                              for k, ps in groups.items()],
+                             lr=lr, betas=(float(meta["beta1"]), float(meta["beta2"])), eps=float(meta["eps"]))
 
 
 def batches(data):
