@@ -2,8 +2,9 @@
 """torch_ref.py - the PyTorch reference of seqlab's benchmark models, for the
 benchmark harness (bench/run.sh) and the cross-check test
 (tests/torch_ref.test): on Pig-Latin the encoder-decoder Transformer and the
-Mamba prefix LM; on associative recall (seed 004) the decoder-only `gpt` and
-Mamba as language models, scored at the last position only.
+Mamba prefix LM; on associative recall (seed 004) the decoder-only `gpt`
+(softmax or linear attention), Mamba, S4D, the LRU, Hawk and Griffin as
+language models, scored at the last position only.
 
 It reads what `bench_models check|time -o DIR` wrote: DIR/init.safetensors
 (seqlab's initial parameters, by name, with the model spec, the task and the
@@ -12,6 +13,7 @@ order; for recall with embed=fixed also the fixed embedding "embed").
 
   torch_ref.py check DIR [-j THREADS] [--dtype float64|float32] [--yardstick]
                          [--tol-loss1 R] [--tol-grad R] [--tol-loss R] [--tap]
+                         [--scan loop|scan]
       Runs the same K training steps as seqlab (K from DIR/seqlab.safetensors)
       and compares: the step-1 loss, every step-1 gradient tensor, the losses
       of steps 2..K (relative errors; a gradient's error is the norm of the
@@ -19,14 +21,20 @@ order; for recall with embed=fixed also the fixed embedding "embed").
       The reference runs in float64 by default, so what it measures is
       seqlab's own float32 error; --yardstick also runs it in float32 and
       prints that error next to seqlab's. Prints key=value lines (or TAP
-      points with --tap); exit status 1 if a check failed.
+      points with --tap); exit status 1 if a check failed. --scan: the
+      formulation of the LRU's and the RG-LRU's recurrences (default loop).
 
   torch_ref.py time DIR [-j THREADS] [-w WARMUP] [-n STEPS] [--blas-threads N]
+                        [--scan loop|scan|auto]
       Times STEPS training steps on the batches after WARMUP warm-up steps,
       then (Pig-Latin) greedy `translate` of the words listed in the data
       file, one at a time; prints torch_wps=... torch_ms_step=...
       torch_translate_ms=... torch_rss_mb=... on one line (recall:
-      torch_translate_ms=-).
+      torch_translate_ms=-). PyTorch's recurrences (LRU, RG-LRU) run in the
+      faster of their two formulations, a loop over time steps or a
+      parallel (Hillis-Steele) scan, timed first over a few steps (--scan
+      auto, the default; torch_scan= names the choice, torch_scan_ms= the
+      trial's ms a step of each).
 
 Threads (DESIGN.md section 7): OMP_NUM_THREADS and MKL_NUM_THREADS are set to
 THREADS and OPENBLAS_NUM_THREADS to --blas-threads (default 1: PyTorch loses
@@ -58,7 +66,7 @@ def parse_args(argv):
     p.add_argument("--tol-grad", type=float, default=1e-4)
     p.add_argument("--tol-loss", type=float, default=1e-4)
     p.add_argument("--tap", action="store_true")
-    p.add_argument("--scan", choices=["loop", "scan"], default="loop")
+    p.add_argument("--scan", choices=["loop", "scan", "auto"], default=None)
     return p.parse_args(argv)
 
 
@@ -482,6 +490,7 @@ def scan_parallel(a, b):
 
 
 SCANS = {"loop": scan_loop, "scan": scan_parallel}
+RECURRENT = "LR"  # the blocks whose recurrence has both formulations
 
 
 def rope(x, base):
@@ -705,7 +714,7 @@ def torch_name(name, kind):
     return name
 
 
-def build(init_path, data):
+def build(init_path, data, scan="loop"):
     params, meta = st_read(init_path)
     kind, opt = parse_spec(meta["model"])
     task, topt = parse_spec(meta.get("task", "piglatin"))
@@ -717,7 +726,7 @@ def build(init_path, data):
         elif kind == "mamba":
             model = Mamba(opt, vocab, fixed)
         elif kind in ("s4d", "lru", "hawk", "griffin", "hybrid"):
-            model = Stack(kind, opt, vocab, maxlen, fixed, ARGS.scan)
+            model = Stack(kind, opt, vocab, maxlen, fixed, scan)
         else:
             raise SystemExit("torch_ref: no reference for model '%s' on recall" % kind)
     elif kind == "transformer":
@@ -792,9 +801,9 @@ def train_step(model, opt, clip, b):
 
 # ---- check --------------------------------------------------------------------------
 
-def run_ref(d, dtype, K):
+def run_ref(d, dtype, K, scan):
     data, _ = st_read(os.path.join(d, "data.safetensors"))
-    model, kind, meta, names = build(os.path.join(d, "init.safetensors"), data)
+    model, kind, meta, names = build(os.path.join(d, "init.safetensors"), data, scan)
     model.to(dtype)
     model.train()
     opt = optimizer(model, meta, names)
@@ -841,14 +850,15 @@ def check(args):
     res, _ = st_read(os.path.join(args.dir, "seqlab.safetensors"))
     K = res["loss"].shape[0]
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
-    ref = run_ref(args.dir, dtype, K)
+    scan = args.scan if args.scan in SCANS else "loop"
+    ref = run_ref(args.dir, dtype, K, scan)
     names = list(ref["grad"])
     sl = {"loss": res["loss"], "gnorm": res["grad_norm"],
           "grad": {n: res["grad." + n] for n in names}, "param": {n: res["param." + n] for n in names}}
     e = compare(sl, ref, names)
     y = None
     if args.yardstick and dtype == torch.float64:
-        y = compare(run_ref(args.dir, torch.float32, K), ref, names)
+        y = compare(run_ref(args.dir, torch.float32, K, scan), ref, names)
 
     points = []  # (ok, description)
 
@@ -860,8 +870,8 @@ def check(args):
 
     kind = ref["meta"].get("bench", ref["kind"])  # the label: bench_models -m
     task, topt = parse_spec(ref["meta"].get("task", "piglatin"))
-    print("model=%s task=%s steps=%d reference=%s params=%d tensors=%d" %
-          (kind, task, K, args.dtype, sum(v.size for v in ref["param"].values()), len(names)))
+    print("model=%s task=%s steps=%d reference=%s params=%d tensors=%d scan=%s" %
+          (kind, task, K, args.dtype, sum(v.size for v in ref["param"].values()), len(names), scan))
     if task == "recall" and topt["embed"] == "fixed":
         # the homework's vectors: numpy.random.seed(0); randn(K, d); rows to unit length
         Kv, d = int(topt["K"]), int(topt["d"])
@@ -923,12 +933,41 @@ def encode(word):
     return [0 if c == "-" else ord(c) - ord("a") + 1 for c in word]
 
 
+def pick_scan(init, data, bs):
+    """the faster formulation of the recurrences (a time loop or the parallel
+    scan: which wins depends on T, the width and the machine), each timed over
+    a few training steps on the first batches after one untimed step; returns
+    the name and the ms a step of each"""
+    ms = {}
+    n = max(2, min(4, len(bs) - 1))
+    for scan in SCANS:
+        model, _, meta, names = build(init, data, scan)
+        model.train()
+        opt = optimizer(model, meta, names)
+        clip = float(meta["clip"])
+        train_step(model, opt, clip, bs[0])
+        t0 = time.perf_counter()
+        for b in bs[1:1 + n]:
+            train_step(model, opt, clip, b)
+        ms[scan] = 1e3 * (time.perf_counter() - t0) / n
+    return min(ms, key=ms.get), ms
+
+
 def timing(args):
     data, dmeta = st_read(os.path.join(args.dir, "data.safetensors"))
-    model, kind, meta, names = build(os.path.join(args.dir, "init.safetensors"), data)
+    init = os.path.join(args.dir, "init.safetensors")
+    bs = batches(data)
+    kind0, opt0 = parse_spec(st_read(init)[1]["model"])
+    recurrent = any(c in RECURRENT for c in opt0.get("pattern", {"lru": "L", "hawk": "R"}.get(kind0, "")))
+    scan, tried = args.scan or "auto", "-"
+    if scan == "auto" and recurrent:
+        scan, ms = pick_scan(init, data, bs)
+        tried = ",".join("%s:%.2f" % kv for kv in ms.items())
+    elif scan == "auto":
+        scan = "-"
+    model, kind, meta, names = build(init, data, scan if scan in SCANS else "loop")
     model.train()
     opt = optimizer(model, meta, names)
-    bs = batches(data)
     W = args.warmup if args.warmup is not None else 0
     S = args.steps if args.steps is not None else len(bs) - W
     if W + S > len(bs):
@@ -956,9 +995,9 @@ def timing(args):
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print("torch_model=%s torch_threads=%d torch_blas_threads=%d torch_steps=%d torch_words=%d torch_seconds=%.4f"
           " torch_wps=%.1f torch_ms_step=%.3f torch_last_loss=%.4f torch_translate_ms=%s torch_translate_chars=%s"
-          " torch_rss_mb=%.1f torch_version=%s" %
+          " torch_rss_mb=%.1f torch_version=%s torch_scan=%s torch_scan_ms=%s" %
           (meta.get("bench", kind), args.threads, args.blas_threads, S, words, secs, words / secs, 1e3 * secs / S,
-           loss, tms, tchars, rss, torch.__version__))
+           loss, tms, tchars, rss, torch.__version__, scan, tried))
     return 0
 
 
