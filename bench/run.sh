@@ -14,8 +14,9 @@
 # hidden=64`), and on the same task s4d, lru, hawk (`KIND layers=2
 # hidden=64`), griffin (`griffin pattern=RA hidden=64`) and gpt-linear (the
 # gpt with attn=linear); PyTorch's LRU and RG-LRU recurrences run as a time
-# loop or a parallel scan, whichever its trial steps find faster (the
-# torch_scan= of -v's raw line). wps: training words per second, batch 64 (Pig-Latin: words;
+# loop or a parallel scan, S4D's convolution by FFT or a Toeplitz product,
+# whichever its trial steps find faster (torch_form= in -v's raw torch
+# line). wps: training words per second, batch 64 (Pig-Latin: words;
 # recall: sequences of L=64 tokens); ratio = seqlab_wps / torch_wps;
 # floor_wps = the machine's sgemm rate at the model's own shapes
 # (bench/sgemm_rate, seqlab's split at that thread count) / the model's
@@ -57,7 +58,7 @@ while getopts B:m:j:n:w:p:S:t:o:vh opt; do
 	t) nwords=$OPTARG ;;
 	o) keep=$OPTARG ;;
 	v) verbose=1 ;;
-	h) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	h) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) exit 2 ;;
 	esac
 done

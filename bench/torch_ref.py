@@ -13,7 +13,7 @@ order; for recall with embed=fixed also the fixed embedding "embed").
 
   torch_ref.py check DIR [-j THREADS] [--dtype float64|float32] [--yardstick]
                          [--tol-loss1 R] [--tol-grad R] [--tol-loss R] [--tap]
-                         [--scan loop|scan]
+                         [--scan loop|scan] [--conv fft|direct]
       Runs the same K training steps as seqlab (K from DIR/seqlab.safetensors)
       and compares: the step-1 loss, every step-1 gradient tensor, the losses
       of steps 2..K (relative errors; a gradient's error is the norm of the
@@ -22,19 +22,23 @@ order; for recall with embed=fixed also the fixed embedding "embed").
       seqlab's own float32 error; --yardstick also runs it in float32 and
       prints that error next to seqlab's. Prints key=value lines (or TAP
       points with --tap); exit status 1 if a check failed. --scan: the
-      formulation of the LRU's and the RG-LRU's recurrences (default loop).
+      formulation of the LRU's and the RG-LRU's recurrences (default loop);
+      --conv: of S4D's convolution (default fft).
 
   torch_ref.py time DIR [-j THREADS] [-w WARMUP] [-n STEPS] [--blas-threads N]
-                        [--scan loop|scan|auto]
+                        [--scan loop|scan|auto] [--conv fft|direct|auto]
       Times STEPS training steps on the batches after WARMUP warm-up steps,
       then (Pig-Latin) greedy `translate` of the words listed in the data
       file, one at a time; prints torch_wps=... torch_ms_step=...
       torch_translate_ms=... torch_rss_mb=... on one line (recall:
-      torch_translate_ms=-). PyTorch's recurrences (LRU, RG-LRU) run in the
-      faster of their two formulations, a loop over time steps or a
-      parallel (Hillis-Steele) scan, timed first over a few steps (--scan
-      auto, the default; torch_scan= names the choice, torch_scan_ms= the
-      trial's ms a step of each).
+      torch_translate_ms=-). Where PyTorch has two formulations of a block,
+      the faster runs, each timed first over a few steps (auto, the
+      default): the LRU's and RG-LRU's recurrences as a loop over time steps
+      or a parallel (Hillis-Steele) scan (--scan), S4D's convolution by FFT
+      as the reference computes it or directly as a product with the
+      Toeplitz matrix of its kernel (--conv); torch_form= names the choice
+      (scan:conv, "-" where a model has neither), torch_form_ms= the trial's
+      ms a step of each.
 
 Threads (DESIGN.md section 7): OMP_NUM_THREADS and MKL_NUM_THREADS are set to
 THREADS and OPENBLAS_NUM_THREADS to --blas-threads (default 1: PyTorch loses
@@ -67,6 +71,7 @@ def parse_args(argv):
     p.add_argument("--tol-loss", type=float, default=1e-4)
     p.add_argument("--tap", action="store_true")
     p.add_argument("--scan", choices=["loop", "scan", "auto"], default=None)
+    p.add_argument("--conv", choices=["fft", "direct", "auto"], default=None)
     return p.parse_args(argv)
 
 
@@ -490,7 +495,7 @@ def scan_parallel(a, b):
 
 
 SCANS = {"loop": scan_loop, "scan": scan_parallel}
-RECURRENT = "LR"  # the blocks whose recurrence has both formulations
+CONVS = ("fft", "direct")
 
 
 def rope(x, base):
@@ -505,13 +510,14 @@ def rope(x, base):
 class S4DBlock(nn.Module):
     """S4D (state-spaces/s4 models/s4/s4d.py, example.py's block, post-norm):
     K[h, l] = 2 Re sum_n C_n Bbar_n Abar_n^l by the Vandermonde product, y = K * u
-    by FFT of length 2L (as the reference convolves) + D u, then
-    LayerNorm(h + GLU(out(GELU(y))))"""
+    by FFT of length 2L (as the reference convolves; conv="direct": as one
+    product with the kernel's lower-triangular Toeplitz matrix per channel)
+    + D u, then LayerNorm(h + GLU(out(GELU(y))))"""
 
-    def __init__(self, H, N, disc):
+    def __init__(self, H, N, disc, conv="fft"):
         super().__init__()
         M = N // 2
-        self.disc = disc
+        self.disc, self.conv = disc, conv
         self.log_dt = nn.Parameter(torch.zeros(H))
         self.A_re_log = nn.Parameter(torch.zeros(H, M))
         self.A_im = nn.Parameter(torch.zeros(H, M))
@@ -538,7 +544,12 @@ class S4DBlock(nn.Module):
         L = h.shape[1]
         u = h.transpose(1, 2)                                          # (B, H, L)
         k = self.kernel(L)
-        y = torch.fft.irfft(torch.fft.rfft(u, n=2 * L) * torch.fft.rfft(k, n=2 * L), n=2 * L)[..., :L]
+        if self.conv == "direct":  # y[t] = sum_{s <= t} K[t - s] u[s]
+            lag = torch.arange(L).unsqueeze(1) - torch.arange(L)
+            y = (k[:, lag.clamp(min=0)] * (lag >= 0)) @ u.permute(1, 2, 0)   # (H, L, L) @ (H, L, B)
+            y = y.permute(2, 0, 1)
+        else:
+            y = torch.fft.irfft(torch.fft.rfft(u, n=2 * L) * torch.fft.rfft(k, n=2 * L), n=2 * L)[..., :L]
         y = (y + u * self.D.unsqueeze(-1)).transpose(1, 2)
         return self.norm(h + F.glu(self.out(F.gelu(y)), -1))
 
@@ -647,7 +658,7 @@ class RGLRUBlock(nn.Module):
 class Stack(nn.Module):
     """seqlab's stack presets s4d, lru, hawk, griffin (and hybrids of S, L, R, A, F)"""
 
-    def __init__(self, kind, opt, vocab, maxlen, fixed=None, scan="loop"):
+    def __init__(self, kind, opt, vocab, maxlen, fixed=None, scan="loop", conv="fft"):
         super().__init__()
         H = int(opt["hidden"])
         pattern = opt["pattern"] if "pattern" in opt else {"s4d": "S", "lru": "L", "hawk": "R"}[kind] * int(
@@ -669,7 +680,7 @@ class Stack(nn.Module):
         post = opt.get("norm", "pre") == "post"
         for i, c in enumerate(pattern):
             if c == "S":
-                blk = S4DBlock(H, int(opt["state"]), opt["disc"])
+                blk = S4DBlock(H, int(opt["state"]), opt["disc"], conv)
             elif c == "L":
                 blk = LRUBlock(H, int(opt["state"]), scan)
             elif c == "R":
@@ -714,7 +725,7 @@ def torch_name(name, kind):
     return name
 
 
-def build(init_path, data, scan="loop"):
+def build(init_path, data, scan="loop", conv="fft"):
     params, meta = st_read(init_path)
     kind, opt = parse_spec(meta["model"])
     task, topt = parse_spec(meta.get("task", "piglatin"))
@@ -726,7 +737,7 @@ def build(init_path, data, scan="loop"):
         elif kind == "mamba":
             model = Mamba(opt, vocab, fixed)
         elif kind in ("s4d", "lru", "hawk", "griffin", "hybrid"):
-            model = Stack(kind, opt, vocab, maxlen, fixed, scan)
+            model = Stack(kind, opt, vocab, maxlen, fixed, scan, conv)
         else:
             raise SystemExit("torch_ref: no reference for model '%s' on recall" % kind)
     elif kind == "transformer":
@@ -801,9 +812,9 @@ def train_step(model, opt, clip, b):
 
 # ---- check --------------------------------------------------------------------------
 
-def run_ref(d, dtype, K, scan):
+def run_ref(d, dtype, K, scan, conv):
     data, _ = st_read(os.path.join(d, "data.safetensors"))
-    model, kind, meta, names = build(os.path.join(d, "init.safetensors"), data, scan)
+    model, kind, meta, names = build(os.path.join(d, "init.safetensors"), data, scan, conv)
     model.to(dtype)
     model.train()
     opt = optimizer(model, meta, names)
@@ -851,14 +862,15 @@ def check(args):
     K = res["loss"].shape[0]
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
     scan = args.scan if args.scan in SCANS else "loop"
-    ref = run_ref(args.dir, dtype, K, scan)
+    conv = args.conv if args.conv in CONVS else "fft"
+    ref = run_ref(args.dir, dtype, K, scan, conv)
     names = list(ref["grad"])
     sl = {"loss": res["loss"], "gnorm": res["grad_norm"],
           "grad": {n: res["grad." + n] for n in names}, "param": {n: res["param." + n] for n in names}}
     e = compare(sl, ref, names)
     y = None
     if args.yardstick and dtype == torch.float64:
-        y = compare(run_ref(args.dir, torch.float32, K, scan), ref, names)
+        y = compare(run_ref(args.dir, torch.float32, K, scan, conv), ref, names)
 
     points = []  # (ok, description)
 
@@ -870,8 +882,8 @@ def check(args):
 
     kind = ref["meta"].get("bench", ref["kind"])  # the label: bench_models -m
     task, topt = parse_spec(ref["meta"].get("task", "piglatin"))
-    print("model=%s task=%s steps=%d reference=%s params=%d tensors=%d scan=%s" %
-          (kind, task, K, args.dtype, sum(v.size for v in ref["param"].values()), len(names), scan))
+    print("model=%s task=%s steps=%d reference=%s params=%d tensors=%d scan=%s conv=%s" %
+          (kind, task, K, args.dtype, sum(v.size for v in ref["param"].values()), len(names), scan, conv))
     if task == "recall" and topt["embed"] == "fixed":
         # the homework's vectors: numpy.random.seed(0); randn(K, d); rows to unit length
         Kv, d = int(topt["K"]), int(topt["d"])
@@ -933,39 +945,49 @@ def encode(word):
     return [0 if c == "-" else ord(c) - ord("a") + 1 for c in word]
 
 
-def pick_scan(init, data, bs):
-    """the faster formulation of the recurrences (a time loop or the parallel
-    scan: which wins depends on T, the width and the machine), each timed over
-    a few training steps on the first batches after one untimed step; returns
-    the name and the ms a step of each"""
+def pick_form(init, data, bs, scans, convs):
+    """the fastest of PyTorch's formulations of the model's blocks (which wins
+    depends on T, the width and the machine): each pair (scan, conv) timed
+    over a few training steps on the first batches after one untimed step;
+    returns the pair and the ms a step of each"""
     ms = {}
-    n = max(2, min(4, len(bs) - 1))
-    for scan in SCANS:
-        model, _, meta, names = build(init, data, scan)
-        model.train()
-        opt = optimizer(model, meta, names)
-        clip = float(meta["clip"])
-        train_step(model, opt, clip, bs[0])
-        t0 = time.perf_counter()
-        for b in bs[1:1 + n]:
-            train_step(model, opt, clip, b)
-        ms[scan] = 1e3 * (time.perf_counter() - t0) / n
+    n = max(1, min(4, len(bs) - 1))
+    for scan in scans:
+        for conv in convs:
+            model, _, meta, names = build(init, data, scan, conv)
+            model.train()
+            opt = optimizer(model, meta, names)
+            clip = float(meta["clip"])
+            train_step(model, opt, clip, bs[0])
+            t0 = time.perf_counter()
+            for b in bs[1:1 + n]:
+                train_step(model, opt, clip, b)
+            ms[(scan, conv)] = 1e3 * (time.perf_counter() - t0) / n
     return min(ms, key=ms.get), ms
+
+
+def form_name(form, has_scan, has_conv):
+    """("loop", "fft") -> "loop", "fft" or "loop:fft" by the blocks the model has"""
+    name = ":".join(f for f, has in zip(form, (has_scan, has_conv)) if has)
+    return name or "-"
 
 
 def timing(args):
     data, dmeta = st_read(os.path.join(args.dir, "data.safetensors"))
     init = os.path.join(args.dir, "init.safetensors")
     bs = batches(data)
+    # the blocks with two formulations: L and R (--scan), S (--conv)
     kind0, opt0 = parse_spec(st_read(init)[1]["model"])
-    recurrent = any(c in RECURRENT for c in opt0.get("pattern", {"lru": "L", "hawk": "R"}.get(kind0, "")))
-    scan, tried = args.scan or "auto", "-"
-    if scan == "auto" and recurrent:
-        scan, ms = pick_scan(init, data, bs)
-        tried = ",".join("%s:%.2f" % kv for kv in ms.items())
-    elif scan == "auto":
-        scan = "-"
-    model, kind, meta, names = build(init, data, scan if scan in SCANS else "loop")
+    letters = opt0.get("pattern", {"s4d": "S", "lru": "L", "hawk": "R"}.get(kind0, ""))
+    has_scan, has_conv = any(c in "LR" for c in letters), "S" in letters
+    scans = [args.scan] if args.scan in SCANS else list(SCANS) if has_scan else ["loop"]
+    convs = [args.conv] if args.conv in CONVS else list(CONVS) if has_conv else ["fft"]
+    (scan, conv), tried = (scans[0], convs[0]), "-"
+    if len(scans) * len(convs) > 1:
+        (scan, conv), ms = pick_form(init, data, bs, scans, convs)
+        tried = ",".join("%s:%.2f" % (form_name(k, has_scan, has_conv), v) for k, v in ms.items())
+    form = form_name((scan, conv), has_scan, has_conv)
+    model, kind, meta, names = build(init, data, scan, conv)
     model.train()
     opt = optimizer(model, meta, names)
     W = args.warmup if args.warmup is not None else 0
@@ -995,9 +1017,9 @@ def timing(args):
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print("torch_model=%s torch_threads=%d torch_blas_threads=%d torch_steps=%d torch_words=%d torch_seconds=%.4f"
           " torch_wps=%.1f torch_ms_step=%.3f torch_last_loss=%.4f torch_translate_ms=%s torch_translate_chars=%s"
-          " torch_rss_mb=%.1f torch_version=%s torch_scan=%s torch_scan_ms=%s" %
+          " torch_rss_mb=%.1f torch_version=%s torch_form=%s torch_form_ms=%s" %
           (meta.get("bench", kind), args.threads, args.blas_threads, S, words, secs, words / secs, 1e3 * secs / S,
-           loss, tms, tchars, rss, torch.__version__, scan, tried))
+           loss, tms, tchars, rss, torch.__version__, form, tried))
     return 0
 
 
