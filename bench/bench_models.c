@@ -26,7 +26,12 @@
  *   gpt           recall (seed 004), `task recall K=16 d=64 M=1 L=64 tau=1`,
  *                 `gpt layers=2 mlp=0 hidden=64 heads=1 pe=learned`
  *   recall-mamba  the same recall task, `mamba layers=2 hidden=64`
- *   s4d, lru, hawk  the same recall task, `s4d|lru|hawk layers=2 hidden=64`
+ *   rnn           Pig-Latin, `rnn` with its defaults (GRU, additive attention,
+ *                 hidden 64), against nn.GRU and nn.GRUCell with the attention
+ *                 written out
+ *   gru, lstm     Pig-Latin, the `gru` / `lstm` stacks with their defaults
+ *                 (hidden 64, 2 blocks; prefix LMs), against nn.GRU / nn.LSTM
+ *   s4d, lru, hawk  the same recall task as gpt's, `s4d|lru|hawk layers=2 hidden=64`
  *   griffin       the same recall task, `griffin pattern=RA hidden=64` (an
  *                 RG-LRU block under a local attention block: window 64,
  *                 RoPE, MLPs 3x, the preset's defaults)
@@ -87,6 +92,9 @@ static const bench_config configs[] = {
 	{ "mamba", "mamba", 0, "" },
 	{ "gpt", "gpt", 1, "layers=2 mlp=0 hidden=64 heads=1 pe=learned" },
 	{ "recall-mamba", "mamba", 1, "layers=2 hidden=64" },
+	{ "rnn", "rnn", 0, "" },
+	{ "gru", "gru", 0, "" },
+	{ "lstm", "lstm", 0, "" },
 	{ "s4d", "s4d", 1, "layers=2 hidden=64" },
 	{ "lru", "lru", 1, "layers=2 hidden=64" },
 	{ "hawk", "hawk", 1, "layers=2 hidden=64" },
@@ -118,8 +126,8 @@ static void usage(FILE *f)
 			"                    [-w WARMUP] [-S SEED] [-j THREADS] [-p small|large] [-b BATCH] [-l LR]\n"
 			"                    [-d WD] [-c CLIP] [-t NWORDS] [-f WORDLIST] [key=value options...]\n"
 			"       bench_models blas\n"
-			"models: transformer, mamba (Pig-Latin); gpt, recall-mamba, s4d, lru, hawk, griffin,\n"
-			"        gpt-linear (recall " RECALL_TASK ";\n"
+			"models: transformer, mamba, rnn, gru, lstm (Pig-Latin); gpt, recall-mamba, s4d, lru, hawk,\n"
+			"        griffin, gpt-linear (recall " RECALL_TASK ";\n"
 			"        its task options K d M L tau embed, e.g. d=16 hidden=16; -p -t -f do not apply)\n");
 }
 
@@ -591,8 +599,8 @@ int main(int argc, char **argv)
 		if (strcmp(configs[i].name, o.model) == 0)
 			o.cfg = &configs[i];
 	if (!o.cfg) {
-		fprintf(stderr, "bench_models: unknown model '%s' (transformer, mamba, gpt, recall-mamba, s4d, lru, hawk,"
-			" griffin, gpt-linear)\n", o.model);
+		fprintf(stderr, "bench_models: unknown model '%s' (transformer, mamba, rnn, gru, lstm, gpt, recall-mamba,"
+			" s4d, lru, hawk, griffin, gpt-linear)\n", o.model);
 		return 2;
 	}
 	/* the configuration's model and task options, then the command line's (the later wins) */

@@ -8,7 +8,10 @@
 #     floor_frac=... rss_mb=... torch_rss_mb=... translate_ms=... torch_translate_ms=...
 #     sgemm_gflops=... flops_word=... [kernel_gflops=... kernel_floor_wps=... kernel_floor_frac=...]
 #
-# Models: transformer and mamba on Pig-Latin (large set); gpt and
+# Models: transformer, mamba, rnn, gru and lstm on Pig-Latin (large set; rnn:
+# the encoder-decoder's defaults, GRU cells and additive attention, against
+# nn.GRU and nn.GRUCell; gru and lstm: the stacks' defaults, hidden 64 and 2
+# blocks, against blocks whose cell is torch's nn.GRU / nn.LSTM); gpt and
 # recall-mamba on associative recall (seed 004: K=16 d=64 M=1 L=64 tau=1,
 # `gpt layers=2 mlp=0 hidden=64 heads=1 pe=learned`, `mamba layers=2
 # hidden=64`), and on the same task s4d, lru, hawk (`KIND layers=2
@@ -28,11 +31,11 @@
 # (100 validation words, one at a time), "-" for recall (nothing to
 # translate).
 #
-#   bench/run.sh [-B BUILDDIR] [-m "transformer mamba gpt recall-mamba ..."] [-j "1 2"]
+#   bench/run.sh [-B BUILDDIR] [-m "transformer mamba gpt recall-mamba rnn gru lstm ..."] [-j "1 2"]
 #                [-n STEPS] [-w WARMUP] [-p large|small] [-S SEED] [-t NWORDS] [-o DIR]
 #                [-v] [-- key=value options]
 #
-# Defaults: all nine models, -n 100 -w 5 -p large -S 0 -t 100; the build
+# Defaults: all twelve models, -n 100 -w 5 -p large -S 0 -t 100; the build
 # directory is the current one. Options after -- go to every model chosen
 # (recall's task options K d M L tau embed only to the recall models).
 # -o keeps the weights and batches there; -v also prints each side's raw
@@ -44,7 +47,7 @@
 # OpenBLAS falls back to generic ones, and checks each against float64).
 set -u
 
-B=. models="transformer mamba gpt recall-mamba s4d lru hawk griffin gpt-linear" threads="1 2" steps=100 warmup=5 preset=large seed=0 nwords=100
+B=. models="transformer mamba gpt recall-mamba rnn gru lstm s4d lru hawk griffin gpt-linear" threads="1 2" steps=100 warmup=5 preset=large seed=0 nwords=100
 keep='' verbose=0
 while getopts B:m:j:n:w:p:S:t:o:vh opt; do
 	case $opt in
@@ -58,7 +61,7 @@ while getopts B:m:j:n:w:p:S:t:o:vh opt; do
 	t) nwords=$OPTARG ;;
 	o) keep=$OPTARG ;;
 	v) verbose=1 ;;
-	h) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	h) sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) exit 2 ;;
 	esac
 done
@@ -96,6 +99,9 @@ opts() {
 		case $om:$a in
 		transformer:K=* | transformer:d=* | transformer:M=* | transformer:L=* | transformer:tau=* | \
 			transformer:embed=* | mamba:K=* | mamba:d=* | mamba:M=* | mamba:L=* | mamba:tau=* | mamba:embed=*) ;;
+		rnn:K=* | rnn:d=* | rnn:M=* | rnn:L=* | rnn:tau=* | rnn:embed=*) ;;
+		gru:K=* | gru:d=* | gru:M=* | gru:L=* | gru:tau=* | gru:embed=*) ;;
+		lstm:K=* | lstm:d=* | lstm:M=* | lstm:L=* | lstm:tau=* | lstm:embed=*) ;;
 		*) printf '%s ' "$a" ;;
 		esac
 	done

@@ -711,12 +711,196 @@ class Stack(nn.Module):
         return self.out(self.norm_f(h) if hasattr(self, "norm_f") else h)
 
 
+# ---- the recurrent cells' stacks (include/seqlab/rnn.h, src/nn/rnn.c) --------------
+
+def tie_bias_hh(b, kind, H):
+    """seqlab's cells have no hidden-side bias but the GRU's b_hg: zero the rest of torch's
+    bias_hh and mask its gradient there (Adam then never moves it)"""
+    with torch.no_grad():
+        b.zero_()
+    mask = torch.zeros(b.shape)
+    if kind == "gru":
+        mask[2 * H:] = 1
+    b.register_hook(lambda g: g * mask.to(g.dtype))
+
+
+class CellBlock(nn.Module):
+    """h + cell(LayerNorm(h)) over the sequence, the cell PyTorch's own
+    nn.GRU / nn.LSTM / nn.RNN(tanh) of one layer. seqlab has one input bias
+    per gate (wx.b = bias_ih) and, in the GRU, b_hg inside r * (W_hg h + b_hg)
+    (= bias_hh's last third): bias_hh's other entries stay zero (their
+    gradient is masked; Adam then never moves them)."""
+
+    def __init__(self, H, kind):
+        super().__init__()
+        self.norm = nn.LayerNorm(H, eps=1e-5)
+        cls = {"gru": nn.GRU, "lstm": nn.LSTM, "elman": nn.RNN}[kind]
+        self.rnn = cls(H, H, batch_first=True)
+        tie_bias_hh(self.rnn.bias_hh_l0, kind, H)
+
+    def forward(self, h):
+        return h + self.rnn(self.norm(h))[0]
+
+
+class CellStack(nn.Module):
+    """The gru / lstm / elman presets: embedding, cell blocks, final LayerNorm, read-out;
+    on Pig-Latin a prefix LM as Mamba is."""
+
+    def __init__(self, opt, kind, vocab=VOCAB):
+        super().__init__()
+        H = int(opt["hidden"])
+        self.nl = int(opt["layers"])
+        if float(opt.get("dropout", "0")) != 0:
+            raise SystemExit("torch_ref: dropout must be 0 for a comparable run")
+        self.emb = nn.Embedding(vocab, H)
+        for i in range(self.nl):
+            setattr(self, "l%d" % i, CellBlock(H, kind))
+        self.norm_f = nn.LayerNorm(H, eps=1e-5)
+        self.out = nn.Linear(H, vocab)
+        # seqlab's tensors that are a part of one here: name -> slice
+        self.parts = {"l%d.bhg" % i: slice(2 * H, 3 * H) for i in range(self.nl)} if kind == "gru" else {}
+        self.unshared = ["l%d.rnn.bias_hh_l0" % i for i in range(self.nl)] if kind != "gru" else []
+
+    def forward(self, x):
+        h = self.emb(x)
+        for i in range(self.nl):
+            h = getattr(self, "l%d" % i)(h)
+        return self.out(self.norm_f(h))
+
+    loss = Mamba.loss
+    greedy = Mamba.greedy
+
+
+class RnnAttention(nn.Module):
+    """e_ts = v . act(W q_t + U k_s + b), act tanh (additive: Bahdanau's, the translation
+    tutorial's BahdanauAttention) or ReLU (mlp: the PA3 handout's Linear(2H, H), ReLU,
+    Linear(H, 1) on [q; k], whose first layer is W q + U k + b)"""
+
+    def __init__(self, H, relu):
+        super().__init__()
+        self.relu = relu
+        self.w = nn.Linear(H, H, bias=False)
+        self.u = nn.Linear(H, H)
+        self.v = nn.Parameter(torch.zeros(H))
+
+    def forward(self, q, keys, pkeys):
+        """q (B, H), keys and pkeys = U keys + b (B, S, H) -> context (B, H)"""
+        u = self.w(q)[:, None, :] + pkeys
+        e = (F.relu(u) if self.relu else torch.tanh(u)) @ self.v
+        a = e.softmax(-1)
+        return (a[:, :, None] * keys).sum(1)
+
+
+class RnnSeq2Seq(nn.Module):
+    """The rnn encoder-decoder (src/models/rnn.c): torch's nn.GRU / nn.LSTM / nn.RNN over the
+    source, layer by layer; a decoder of nn.GRUCell / LSTMCell / RNNCell whose first cell
+    reads [embedding; context], the query the top layer's previous state, each layer
+    starting from the encoder layer's last state; a linear read-out."""
+
+    def __init__(self, opt):
+        super().__init__()
+        H, self.nl = int(opt["hidden"]), int(opt["layers"])
+        E = int(opt["emb"]) or H
+        self.kind = {"tanh": "elman"}.get(opt["cell"], opt["cell"])
+        self.attn_on = opt["attn"] != "none"
+        if float(opt.get("dropout", "0")) != 0:
+            raise SystemExit("torch_ref: dropout must be 0 for a comparable run")
+        seq = {"gru": nn.GRU, "lstm": nn.LSTM, "elman": nn.RNN}[self.kind]
+        cell = {"gru": nn.GRUCell, "lstm": nn.LSTMCell, "elman": nn.RNNCell}[self.kind]
+        self.src_emb = nn.Embedding(VOCAB, E)
+        self.tgt_emb = nn.Embedding(VOCAB, E)
+        self.enc = nn.ModuleList(seq(E if l == 0 else H, H, batch_first=True) for l in range(self.nl))
+        self.dec = nn.ModuleList(cell((E + (H if self.attn_on else 0)) if l == 0 else H, H) for l in range(self.nl))
+        for l in range(self.nl):
+            tie_bias_hh(self.enc[l].bias_hh_l0, self.kind, H)
+            tie_bias_hh(self.dec[l].bias_hh, self.kind, H)
+        if self.attn_on:
+            self.attn = RnnAttention(H, opt["attn"] == "mlp")
+        self.out = nn.Linear(H, VOCAB)
+        gru = self.kind == "gru"
+        self.parts = {}
+        self.unshared = []
+        for l in range(self.nl):
+            for side, tn in (("enc", "bias_hh_l0"), ("dec", "bias_hh")):
+                if gru:
+                    self.parts["%s.%d.bhg" % (side, l)] = slice(2 * H, 3 * H)
+                else:
+                    self.unshared.append("%s.%d.%s" % (side, l, tn))
+
+    def encode(self, src):
+        x, hs, cs = self.src_emb(src), [], []
+        for rnn in self.enc:
+            x, h = rnn(x)
+            if self.kind == "lstm":
+                h, c = h
+                cs.append(c[0])
+            hs.append(h[0])
+        return x, hs, cs
+
+    def step(self, keys, pkeys, hs, cs, e):
+        """one decoder step for embedded tokens e (B, E): the top state; hs, cs updated"""
+        x = torch.cat([e, self.attn(hs[-1], keys, pkeys)], -1) if self.attn_on else e
+        for l, cell in enumerate(self.dec):
+            if self.kind == "lstm":
+                hs[l], cs[l] = cell(x, (hs[l], cs[l]))
+            else:
+                hs[l] = cell(x, hs[l])
+            x = hs[l]
+        return x
+
+    def loss(self, src, inp, tgt):
+        keys, hs, cs = self.encode(src)
+        pkeys = self.attn.u(keys) if self.attn_on else None
+        e = self.tgt_emb(inp)
+        y = torch.stack([self.step(keys, pkeys, hs, cs, e[:, t]) for t in range(inp.shape[1])], 1)
+        return F.cross_entropy(self.out(y).reshape(-1, VOCAB), tgt.reshape(-1), ignore_index=-1)
+
+    @torch.no_grad()
+    def greedy(self, src, maxT):
+        """a step at a time from sos, the states carried"""
+        keys, hs, cs = self.encode(src)
+        pkeys = self.attn.u(keys) if self.attn_on else None
+        tok, out = SOS, []
+        for _ in range(maxT):
+            h = self.step(keys, pkeys, hs, cs, self.tgt_emb(torch.tensor([tok])))
+            tok = int(self.out(h)[0].argmax())
+            out.append(tok)
+            if tok == EOS:
+                break
+        return out
+
+
+CELL_NAMES = {"wx.w": "rnn.weight_ih_l0", "wx.b": "rnn.bias_ih_l0", "wh.w": "rnn.weight_hh_l0",
+              "bhg": "rnn.bias_hh_l0"}
+
+
+def part(model, name, t):
+    """the part of tensor t that is seqlab's parameter `name`"""
+    s = getattr(model, "parts", {}).get(name)
+    return t if s is None else t.reshape(-1)[s]
+
+
 # ---- loading seqlab's weights by name ---------------------------------------------
+
+CELLS = ("gru", "lstm", "elman")
+
 
 def torch_name(name, kind):
     """seqlab's parameter name -> the reference's"""
-    if kind == "transformer" and name in ("src_emb", "tgt_emb") or kind != "transformer" and name == "emb":
+    if kind == "rnn":
+        side, _, rest = name.partition(".")
+        if side in ("enc", "dec"):
+            layer, _, rest = rest.partition(".")
+            sfx = "_l0" if side == "enc" else ""
+            tn = {"wx.w": "weight_ih", "wx.b": "bias_ih", "wh.w": "weight_hh", "bhg": "bias_hh"}[rest]
+            return "%s.%s.%s%s" % (side, layer, tn, sfx)
+    if kind in ("transformer", "rnn") and name in ("src_emb", "tgt_emb") or \
+            kind not in ("transformer", "rnn") and name == "emb":
         return name + ".weight"
+    if kind in CELLS:
+        layer, _, rest = name.partition(".")
+        if rest in CELL_NAMES:
+            return layer + "." + CELL_NAMES[rest]
     base, _, last = name.rpartition(".")
     if base and last in ("w", "g"):
         return base + ".weight"
@@ -744,6 +928,10 @@ def build(init_path, data, scan="loop", conv="fft"):
         model = Transformer(opt, data["sin"])
     elif kind == "mamba":
         model = Mamba(opt)
+    elif kind in CELLS:
+        model = CellStack(opt, kind)
+    elif kind == "rnn":
+        model = RnnSeq2Seq(opt)
     else:
         raise SystemExit("torch_ref: no reference for model '%s'" % kind)
     mine = dict(model.named_parameters())
@@ -752,13 +940,13 @@ def build(init_path, data, scan="loop", conv="fft"):
         tn = torch_name(name, kind)
         if tn not in mine:
             raise SystemExit("torch_ref: seqlab parameter %s (%s) has no counterpart" % (name, tn))
-        p = mine[tn]
+        p = part(model, name, mine[tn].data)
         if p.numel() != a.size:
             raise SystemExit("torch_ref: %s: %s elements in seqlab, %s here" % (name, a.size, p.numel()))
         with torch.no_grad():
             p.copy_(torch.from_numpy(a.copy()).reshape(p.shape))  # conv (E, K) -> (E, 1, K)
         names[name] = tn
-    left = set(mine) - set(names.values())
+    left = set(mine) - set(names.values()) - set(getattr(model, "unshared", []))
     if left:
         raise SystemExit("torch_ref: parameters seqlab does not have: %s" % ", ".join(sorted(left)))
     return model, kind, meta, names
@@ -827,14 +1015,16 @@ def run_ref(d, dtype, K, scan, conv):
         loss.backward()
         if k == 0:
             mine = dict(model.named_parameters())
-            grads = {n: np.zeros(mine[tn].numel()) if mine[tn].grad is None else
-                     mine[tn].grad.detach().to(torch.float64).reshape(-1).numpy().copy() for n, tn in names.items()}
+            grads = {n: np.zeros(part(model, n, mine[tn]).numel()) if mine[tn].grad is None else
+                     part(model, n, mine[tn].grad.detach()).to(torch.float64).reshape(-1).numpy().copy()
+                     for n, tn in names.items()}
         gn = torch.nn.utils.clip_grad_norm_(model.parameters(), clip) if clip > 0 else torch.tensor(0.0)
         opt.step()
         losses.append(float(loss))
         gnorms.append(float(gn))
     mine = dict(model.named_parameters())
-    final = {n: mine[tn].detach().to(torch.float64).reshape(-1).numpy().copy() for n, tn in names.items()}
+    final = {n: part(model, n, mine[tn].detach()).to(torch.float64).reshape(-1).numpy().copy()
+             for n, tn in names.items()}
     return dict(kind=kind, loss=np.array(losses), gnorm=np.array(gnorms), grad=grads, param=final, data=data,
                 meta=meta)
 

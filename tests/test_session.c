@@ -262,7 +262,7 @@ static void test_complete(void)
 	completes(s, "nosuch ", "");
 	completes(s, "echo 'a ", "");
 	/* model: the kinds from the registry, then the kind's own options */
-	completes(s, "model m = ", "transformer gpt mamba hybrid s4d lru hawk griffin elman gru lstm esn ");
+	completes(s, "model m = ", "transformer rnn gpt mamba hybrid s4d lru hawk griffin elman gru lstm esn ");
 	completes(s, "model m = h", "hybrid hawk ");
 	completes(s, "model m = mamba di", "disc= ");
 	completes(s, "model m = mamba hidden=8 s", "state= scan= seed= ");

@@ -37,6 +37,8 @@ typedef struct sl_fit_batch {
 	const float *x, *y;
 	int din, dout;
 } sl_fit_batch;
+/* An encoder-decoder's attentions, for the attn command. */
+enum sl_attn_kind { SL_ATTN_ENC, SL_ATTN_DEC, SL_ATTN_CROSS, SL_ATTN_KINDS };
 
 typedef struct sl_model_kind sl_model_kind;
 struct sl_model_kind {
@@ -77,6 +79,12 @@ struct sl_model_kind {
 	int (*step)(void *impl, sl_tape *tp, void *state, const int32_t *tok, float *logits);
 	/* Rows 0..n-1 of the state become the old rows parent[i] (beam search). */
 	void (*state_reorder)(void *state, const int *parent, int n);
+	/* Encoder-decoders' attention (the attn command): the layers of
+	 * attention `which` (enum sl_attn_kind; 0: none such) and their heads in
+	 * *heads; after a seq2seq pass, layer l's probabilities (B, heads, Tq,
+	 * Tk), valid until the tape is reset. NULL: no attention to show. */
+	int (*attn_layers)(void *impl, int which, int *heads);
+	const float *(*attn_probs)(void *impl, int which, int l);
 	/* Stacks: the blocks bottom up, for views by what a mixer offers. */
 	int (*layers)(void *impl);
 	const sl_mixer_kind *(*layer_mixer)(void *impl, int l);
@@ -109,7 +117,7 @@ struct sl_model_kind {
 /* The kinds, NULL-terminated; lookup by name (NULL if unknown). */
 extern const sl_model_kind *const sl_model_kinds[];
 extern const sl_model_kind sl_model_transformer, sl_model_gpt, sl_model_mamba, sl_model_hybrid, sl_model_s4d,
-	sl_model_lru, sl_model_hawk, sl_model_griffin, sl_model_elman, sl_model_gru, sl_model_lstm, sl_model_esn;
+	sl_model_lru, sl_model_hawk, sl_model_griffin, sl_model_elman, sl_model_gru, sl_model_lstm, sl_model_esn, sl_model_rnn;
 const sl_model_kind *sl_model_kind_find(const char *name);
 /* The kinds' names, "transformer, gpt, ...", or only the language models'
  * (lm nonzero); a thread's own static string. */

@@ -43,6 +43,7 @@ enum sl_op {
 	SL_OP_LINATTN,           /* sl_linear_attention() */
 	SL_OP_S4D_KERNEL,        /* sl_s4d_kernel() */
 	SL_OP_LCONV,             /* sl_causal_conv() */
+	SL_OP_ADDITIVE,          /* sl_additive_scores() */
 	SL_OP_COUNT
 };
 
@@ -148,6 +149,11 @@ sl_tensor *sl_s4d_kernel(sl_tape *tp, sl_tensor *log_dt, sl_tensor *A_re_log, sl
  * K (H, L >= T) -> (B, T, H). */
 sl_tensor *sl_causal_conv(sl_tape *tp, sl_tensor *u, sl_tensor *K);
 
+/* Additive attention's scores (src/core/op_additive.c), fused: q (B, Tq, A)
+ * projected queries, k (B, S, A) projected keys, v (A) ->
+ * e (B, Tq, S), e[b,t,s] = Σ_a v[a] act(q[b,t,a] + k[b,s,a]), act tanh
+ * (Bahdanau's vᵀ tanh(W q + U k)) or, relu nonzero, ReLU (an MLP on [q; k]). */
+sl_tensor *sl_additive_scores(sl_tape *tp, sl_tensor *q, sl_tensor *k, sl_tensor *v, int relu);
 /* Multi-head scaled dot-product attention, fused: q (B, Tq, H*Dh), k and v
  * (B, Tk, H*Dh), heads interleaved as (H, Dh) in the last dimension, the
  * layout a linear projection produces -> (B, Tq, H*Dh).

@@ -5,6 +5,7 @@
 #ifndef SEQLAB_TRANSFORMER_H
 #define SEQLAB_TRANSFORMER_H
 
+#include "seqlab/model.h"
 #include "seqlab/nn.h"
 #include "seqlab/optspec.h"
 #include "seqlab/rng.h"
@@ -24,8 +25,6 @@ typedef struct sl_transformer_config {
 /* hidden=64 enc=2 dec=2 heads=8 mlp=4 norm=pre enc_pe=sinusoidal dec_pe=learned dropout=0 attn=softmax */
 extern const sl_optspec sl_transformer_options[];
 
-/* Attention kinds kept for the views. */
-enum sl_attn_kind { SL_ATTN_ENC, SL_ATTN_DEC, SL_ATTN_CROSS, SL_ATTN_KINDS };
 
 typedef struct sl_transformer {
 	sl_transformer_config cfg;

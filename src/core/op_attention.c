@@ -82,18 +82,19 @@ SL_INLINE void gather(const attn_ctx *c, const float *k, const float *v, attn_sc
 
 typedef float v8f __attribute__((vector_size(32)));
 
-/* out[j] = sum_d a[d] m[d][j] for j < n, m (Dh, n) row-major, eight columns
- * at a time: each sum starts from 0 and adds its terms in the order of d, as
- * the scalar loop `out[j] = 0; for d: out[j] += a[d] * m[d][j]` does, so the
- * bits are the same. Reads m up to 7 floats past its end and writes out up to
- * 7 past n (both scratch), so every chunk is a whole vector. */
-SL_INLINE void dots_by_column(const float *a, const float *m, int n, int Dh, float *out)
+/* out[j] = sum_d a[d] m[d][j] for j < n, m (Dh, ld) row-major (n <= ld),
+ * eight columns at a time: each sum starts from 0 and adds its terms in the
+ * order of d, as the scalar loop `out[j] = 0; for d: out[j] += a[d] *
+ * m[d][j]` does, so the bits are the same. Reads m up to 7 floats past a
+ * row's n (past its end on the last row) and writes out up to 7 past n (both
+ * scratch), so every chunk is a whole vector. */
+SL_INLINE void dots_by_column(const float *a, const float *m, int ld, int n, int Dh, float *out)
 {
 	for (int j0 = 0; j0 < n; j0 += 8) {
 		v8f acc = { 0 };
 		for (int d = 0; d < Dh; d++) {
 			v8f col;
-			memcpy(&col, m + (size_t)d * n + j0, sizeof col);
+			memcpy(&col, m + (size_t)d * ld + j0, sizeof col);
 			acc += a[d] * col;
 		}
 		memcpy(out + j0, &acc, sizeof acc);
@@ -193,22 +194,27 @@ SL_INLINE void attn_fwd_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const i
 			float qs[Dh];
 			for (int d = 0; d < Dh; d++)
 				qs[d] = qi[d] * c->scale;
+			/* only the keys a query sees: under a causal mask, half the
+			 * work (the masked terms added zeros to z: the same bits) */
 			float *restrict s = w.s;
-			dots_by_column(qs, w.kt, Tk, Dh, s);
+			dots_by_column(qs, w.kt, Tk, hi, Dh, s);
 			/* p = softmax(s) over [lo, hi), 0 elsewhere */
 			float m = -INFINITY;
 			for (int j = lo; j < hi; j++)
 				m = s[j] > m ? s[j] : m;
 			float z = 0;
-			for (int j = 0; j < Tk; j++) {
+			for (int j = lo; j < hi; j++) {
 				float e = sl_fexp(s[j] - m);
-				e = j >= lo && j < hi ? e : 0.0f;
 				s[j] = e;
 				z += e;
 			}
 			float iz = 1.0f / z;
-			for (int j = 0; j < Tk; j++)
+			for (int j = 0; j < lo; j++)
+				p[j] = 0.0f;
+			for (int j = lo; j < hi; j++)
 				p[j] = s[j] * iz;
+			for (int j = hi; j < Tk; j++)
+				p[j] = 0.0f;
 			/* o_i = sum_j p_j v_j, vectorised over d */
 			rows_sum(oi, p, w.vh, lo, hi, Dh);
 		}
@@ -236,7 +242,7 @@ SL_INLINE void attn_bwd_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const i
 			int lo, hi;
 			key_range(c, i, &lo, &hi);
 			/* dP_ij = dO_i . v_j, vectorised over j */
-			dots_by_column(doi, w.vt, Tk, Dh, dp);
+			dots_by_column(doi, w.vt, Tk, hi, Dh, dp);
 			/* dS_ij = P_ij (dP_ij - sum_j P_ij dP_ij), times the scale */
 			float rs = 0;
 			for (int j = lo; j < hi; j++)

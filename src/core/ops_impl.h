@@ -42,6 +42,7 @@ SL_OP_DECL(colmul);
 SL_OP_DECL(linattn);
 SL_OP_DECL(s4d_kernel);
 SL_OP_DECL(lconv);
+SL_OP_DECL(additive);
 
 /* Builds a node for op with the given inputs and a fresh output of the given
  * shape; the caller sets attributes and calls sl_tape_apply(). `ins` is

@@ -10,6 +10,7 @@
 
 const sl_model_kind *const sl_model_kinds[] = {
 	&sl_model_transformer,
+	&sl_model_rnn,
 	&sl_model_gpt,
 	&sl_model_mamba,
 	&sl_model_hybrid,

@@ -449,6 +449,18 @@ static void tf_work(const void *impl, double B, double S, double T, sl_work *w)
 	w->lin(w->ud, B * T, H, c->vocab);
 }
 
+static int tf_attn_layers(void *impl, int which, int *heads)
+{
+	const sl_transformer_config *c = &((sl_transformer *)impl)->cfg;
+	*heads = c->heads;
+	return which == SL_ATTN_ENC ? c->enc : c->dec;
+}
+
+static const float *tf_attn_probs(void *impl, int which, int l)
+{
+	return ((sl_transformer *)impl)->probs[which][l];
+}
+
 const sl_model_kind sl_model_transformer = {
 	.name = "transformer",
 	.summary = "encoder-decoder Transformer (attention: encoder self, causal decoder self, cross)",
@@ -461,5 +473,7 @@ const sl_model_kind sl_model_transformer = {
 	.greedy = tf_greedy,
 	.beam = tf_beam,
 	.greedy_steps = tf_greedy_steps,
+	.attn_layers = tf_attn_layers,
+	.attn_probs = tf_attn_probs,
 	.work = tf_work,
 };

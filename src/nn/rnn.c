@@ -4,7 +4,8 @@
  *   u = LayerNorm(h);  s_t = cell(W_x u_t + b, s_{t-1});  h' = h + s
  *
  * with backpropagation through time by the autodiff tape (the cell written
- * with ops, one step after another). The cells, as the lecture and the
+ * with ops, one step after another; sl_rnn_cell_*, rnn.h, which the rnn
+ * encoder-decoder shares). The cells, as the lecture and the
  * CSC413/CSE 849 handout write them:
  *   Elman  h_t = tanh(W_x x_t + b + W_h h_{t-1})
  *   GRU    r, z = σ(W_xr x + b_r + W_hr h), σ(W_xz x + b_z + W_hz h),
@@ -14,7 +15,7 @@
  * Their step mode carries h (and c); their views: the GRU's update gate z,
  * the LSTM's forget gate f, the state's magnitude |h_t|. */
 #include "seqlab/mixer.h"
-#include "seqlab/nn.h"
+#include "seqlab/rnn.h"
 
 #include <assert.h>
 #include <math.h>
@@ -22,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { CELL_ELMAN, CELL_GRU, CELL_LSTM };
+enum { CELL_ELMAN = SL_RNN_TANH, CELL_GRU = SL_RNN_GRU, CELL_LSTM = SL_RNN_LSTM };
 
 typedef struct rnn_config {
 	int unused; /* the cells have no options of their own: their width is the stack's */
@@ -34,14 +35,12 @@ static const sl_optspec options[] = {
 };
 
 typedef struct rnn_layer {
-	int cell, G;          /* the cell; its gates (1, 3, 4) */
 	sl_nn_norm norm;
-	sl_nn_linear wx, wh;  /* (G H, H) each: wx with the bias, wh without */
-	sl_tensor *bhg;       /* GRU: the bias inside r ⊙ (W_hg h + b_hg) */
+	sl_rnn_cell cell;
 	/* the last forward pass, for the views: the gate shown (z or f) and h
 	 * per step of sequence 0, (T, H) each */
 	float *gate, *state;
-	int T, H;
+	int T;
 } rnn_layer;
 
 static int check(const void *cfg, const sl_mixer_ctx *ctx)
@@ -51,39 +50,46 @@ static int check(const void *cfg, const sl_mixer_ctx *ctx)
 	return SL_OK;
 }
 
-static void add_cell(rnn_layer *ly, int cell, sl_params *ps, const char *prefix, int H)
+void sl_rnn_cell_add(sl_rnn_cell *c, sl_params *ps, const char *prefix, int kind, int in, int H)
 {
-	ly->cell = cell;
-	ly->G = cell == CELL_ELMAN ? 1 : cell == CELL_GRU ? 3 : 4;
-	ly->H = H;
+	c->kind = kind;
+	c->G = kind == CELL_ELMAN ? 1 : kind == CELL_GRU ? 3 : 4;
+	c->in = in;
+	c->H = H;
 	char name[64];
 #define N_(suffix) (snprintf(name, sizeof name, "%s.%s", prefix, suffix), name)
-	sl_nn_norm_add(&ly->norm, ps, N_("norm"), H, 0);
 	float s = 1.0f / sqrtf((float)H);
-	sl_nn_linear_add(&ly->wx, ps, N_("wx"), H, ly->G * H, 1);
-	sl_params_set_init(ps, ly->wx.w, SL_INIT_UNIFORM, -s, s);
-	sl_params_set_init(ps, ly->wx.b, SL_INIT_UNIFORM, -s, s);
-	sl_nn_linear_add(&ly->wh, ps, N_("wh"), H, ly->G * H, 0);
-	sl_params_set_init(ps, ly->wh.w, SL_INIT_UNIFORM, -s, s);
-	if (cell == CELL_GRU) {
-		ly->bhg = sl_params_add(ps, N_("bhg"), 1, &H, SL_PARAM_NO_DECAY);
-		sl_params_set_init(ps, ly->bhg, SL_INIT_UNIFORM, -s, s);
+	sl_nn_linear_add(&c->wx, ps, N_("wx"), in, c->G * H, 1);
+	sl_params_set_init(ps, c->wx.w, SL_INIT_UNIFORM, -s, s);
+	sl_params_set_init(ps, c->wx.b, SL_INIT_UNIFORM, -s, s);
+	sl_nn_linear_add(&c->wh, ps, N_("wh"), H, c->G * H, 0);
+	sl_params_set_init(ps, c->wh.w, SL_INIT_UNIFORM, -s, s);
+	if (kind == CELL_GRU) {
+		c->bhg = sl_params_add(ps, N_("bhg"), 1, &H, SL_PARAM_NO_DECAY);
+		sl_params_set_init(ps, c->bhg, SL_INIT_UNIFORM, -s, s);
 	}
 #undef N_
 }
 
-/* One step: xg (B, 1, G H) the input's projection, h and c (B, 1, H) the
- * state (c: LSTM only) -> the new h (and *c); *shown gets the gate a view
- * shows (z, f) or NULL. */
-static sl_tensor *cell_step(const rnn_layer *ly, sl_tape *tp, sl_tensor *xg, sl_tensor *h, sl_tensor **c,
+static void add_cell(rnn_layer *ly, int cell, sl_params *ps, const char *prefix, int H)
+{
+	char name[64];
+	snprintf(name, sizeof name, "%s.norm", prefix);
+	sl_nn_norm_add(&ly->norm, ps, name, H, 0);
+	sl_rnn_cell_add(&ly->cell, ps, prefix, cell, H, H);
+}
+
+sl_tensor *sl_rnn_cell_step(const sl_rnn_cell *ly, sl_tape *tp, sl_tensor *xg, sl_tensor *h, sl_tensor **c,
 			    sl_tensor **shown)
 {
 	int H = ly->H;
-	sl_tensor *hg = sl_nn_linear_forward(&ly->wh, tp, h);
+	sl_tensor *hg = sl_nn_linear_forward(&ly->wh, tp, h), *dummy;
+	if (!shown)
+		shown = &dummy;
 	*shown = NULL;
-	if (ly->cell == CELL_ELMAN)
+	if (ly->kind == CELL_ELMAN)
 		return sl_tanh(tp, sl_add(tp, xg, hg));
-	if (ly->cell == CELL_GRU) {
+	if (ly->kind == CELL_GRU) {
 		sl_tensor *r = sl_sigmoid(tp, sl_add(tp, sl_slice(tp, xg, 2, 0, H), sl_slice(tp, hg, 2, 0, H)));
 		sl_tensor *z = sl_sigmoid(tp, sl_add(tp, sl_slice(tp, xg, 2, H, H), sl_slice(tp, hg, 2, H, H)));
 		sl_tensor *hh = sl_bias(tp, sl_slice(tp, hg, 2, 2 * H, H), ly->bhg);
@@ -100,7 +106,7 @@ static sl_tensor *cell_step(const rnn_layer *ly, sl_tape *tp, sl_tensor *xg, sl_
 	return sl_mul(tp, o, sl_tanh(tp, *c));
 }
 
-static sl_tensor *zeros(sl_tape *tp, int B, int H)
+sl_tensor *sl_rnn_zeros(sl_tape *tp, int B, int H)
 {
 	int s[3] = { B, 1, H };
 	sl_tensor *z = sl_tape_tensor(tp, 3, s);
@@ -112,16 +118,16 @@ static sl_tensor *forward(void *layer, const void *cfg, const sl_mixer_ctx *ctx,
 {
 	(void)cfg;
 	rnn_layer *ly = layer;
-	int B = sl_tensor_dim(h, 0), T = sl_tensor_dim(h, 1), H = ly->H;
-	sl_tensor *xg = sl_nn_linear_forward(&ly->wx, tp, sl_nn_norm_forward(&ly->norm, tp, h)); /* (B, T, G H) */
-	sl_tensor *s = zeros(tp, B, H), *c = ly->cell == CELL_LSTM ? zeros(tp, B, H) : NULL;
+	int B = sl_tensor_dim(h, 0), T = sl_tensor_dim(h, 1), H = ly->cell.H;
+	sl_tensor *xg = sl_nn_linear_forward(&ly->cell.wx, tp, sl_nn_norm_forward(&ly->norm, tp, h)); /* (B, T, G H) */
+	sl_tensor *s = sl_rnn_zeros(tp, B, H), *c = ly->cell.kind == CELL_LSTM ? sl_rnn_zeros(tp, B, H) : NULL;
 	sl_tensor **outs = sl_arena_alloc(tp->arena, (size_t)T * sizeof *outs);
 	ly->gate = sl_arena_alloc(tp->arena, (size_t)T * H * sizeof(float));
 	ly->state = sl_arena_alloc(tp->arena, (size_t)T * H * sizeof(float));
 	ly->T = T;
 	for (int t = 0; t < T; t++) {
 		sl_tensor *shown;
-		s = cell_step(ly, tp, sl_slice(tp, xg, 1, t, 1), s, &c, &shown);
+		s = sl_rnn_cell_step(&ly->cell, tp, sl_slice(tp, xg, 1, t, 1), s, &c, &shown);
 		outs[t] = s;
 		memcpy(ly->state + (size_t)t * H, s->data, (size_t)H * sizeof(float)); /* sequence 0 */
 		if (shown)
@@ -145,9 +151,9 @@ static void *state_new(const void *layer, const void *cfg, const sl_mixer_ctx *c
 	const rnn_layer *ly = layer;
 	rnn_state *st = sl_xcalloc(1, sizeof *st);
 	st->B = B;
-	st->H = ly->H;
-	st->h = sl_xcalloc((size_t)B * ly->H, sizeof(float));
-	st->c = sl_xcalloc((size_t)B * ly->H, sizeof(float));
+	st->H = ly->cell.H;
+	st->h = sl_xcalloc((size_t)B * st->H, sizeof(float));
+	st->c = sl_xcalloc((size_t)B * st->H, sizeof(float));
 	return st;
 }
 
@@ -175,13 +181,13 @@ static sl_tensor *step(const void *layer, const void *cfg, const sl_mixer_ctx *c
 	(void)ctx;
 	const rnn_layer *ly = layer;
 	rnn_state *st = state;
-	sl_tensor *xg = sl_nn_linear_forward(&ly->wx, tp, sl_nn_norm_forward(&ly->norm, tp, h));
-	sl_tensor *s = zeros(tp, st->B, st->H), *c = zeros(tp, st->B, st->H), *shown;
+	sl_tensor *xg = sl_nn_linear_forward(&ly->cell.wx, tp, sl_nn_norm_forward(&ly->norm, tp, h));
+	sl_tensor *s = sl_rnn_zeros(tp, st->B, st->H), *c = sl_rnn_zeros(tp, st->B, st->H), *shown;
 	memcpy(s->data, st->h, (size_t)st->B * st->H * sizeof(float));
 	memcpy(c->data, st->c, (size_t)st->B * st->H * sizeof(float));
-	s = cell_step(ly, tp, xg, s, ly->cell == CELL_LSTM ? &c : &c, &shown);
+	s = sl_rnn_cell_step(&ly->cell, tp, xg, s, &c, &shown);
 	memcpy(st->h, s->data, (size_t)st->B * st->H * sizeof(float));
-	if (ly->cell == CELL_LSTM)
+	if (ly->cell.kind == CELL_LSTM)
 		memcpy(st->c, c->data, (size_t)st->B * st->H * sizeof(float));
 	return sl_add(tp, h, s);
 }
@@ -215,7 +221,7 @@ static int view(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, int
 	}
 	if (max < 1)
 		return 0;
-	int T = ly->T, H = ly->H;
+	int T = ly->T, H = ly->cell.H;
 	sl_mixer_grid *g = out;
 	memset(g, 0, sizeof *g);
 	g->rows = T;
@@ -223,7 +229,7 @@ static int view(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, int
 	g->col_kind = SL_GRID_INDEX;
 	g->v = sl_xmalloc((size_t)T * H * sizeof *g->v);
 	if (which == VIEW_GATE) {
-		snprintf(g->title, sizeof g->title, "%s gate (position x unit)", ly->cell == CELL_GRU ? "update" : "forget");
+		snprintf(g->title, sizeof g->title, "%s gate (position x unit)", ly->cell.kind == CELL_GRU ? "update" : "forget");
 		memcpy(g->v, ly->gate, (size_t)T * H * sizeof *g->v);
 		g->fixed = 1;
 		g->lo = 0;

@@ -499,7 +499,7 @@ static const sl_cmd commands[] = {
 			"estimated memory, with a training step at batch 1, exceeds the machine's), initialised "
 			"from seed=N (default: the session seed), with the default optimizer (adamw lr=3e-3 "
 			"wd=0.01 clip=1 batch=64, cosine schedule over 30 epochs, warmup 100). The kinds: the "
-			"encoder-decoder transformer, and the language models gpt, mamba and hybrid, which are "
+			"encoder-decoders transformer and rnn, and the language models gpt, mamba and hybrid, which are "
 			"stacks of blocks (a pattern of letters, one per block). 'help model' lists the kinds "
 			"and blocks, 'help model KIND' every option of a kind with its default, range and "
 			"meaning.",
@@ -632,6 +632,7 @@ static const sl_cmd commands[] = {
 			"probabilities of kind (cross by default: decoder positions attend to source characters; "
 			"enc: encoder self-attention; dec: causal decoder self-attention) for one layer and head, "
 			"or the grid of all layers x heads. Rows attend to columns; ^ is the start token. "
+			"An rnn with attention shows its one alignment (kind=cross, layer 0, head 0). "
 			"For a language model (gpt, a hybrid) it shows the causal self-attention of each "
 			"attention block over the prefix-LM sequence (WORD, $ = EOS, ^ = SOS, the "
 			"translation) on Pig-Latin; over the text WORD (quoted) on a charlm task; and on "

@@ -7,7 +7,6 @@
 #include "seqlab/recall.h"
 #include "seqlab/sweep.h"
 #include "seqlab/task_cmds.h"
-#include "seqlab/transformer.h"
 #include "seqlab/views.h"
 
 #include <ctype.h>
@@ -1193,10 +1192,14 @@ int sl_cmd_attn(sl_session *s, sl_args *a)
 		return sl_views_show(s, a, r, word, "attn", layer_s, head_s);
 	if (!sl_pl_task_data(r->task))
 		return sl_fail(s, "run '%s' is on the %s task: attn needs piglatin", r->name, r->task->ops->name);
-	if (!r->model->kind->seq2seq)
-		return sl_fail(s, "run '%s' is a %s: it has no attention to show", r->name, r->model->kind->name);
-	sl_transformer *tf = r->model->impl; /* the encoder-decoder kind */
-	int layers = kind == SL_ATTN_ENC ? tf->cfg.enc : tf->cfg.dec, heads = tf->cfg.heads;
+	const sl_model_kind *mk = r->model->kind;
+	if (!mk->seq2seq || !mk->attn_layers)
+		return sl_fail(s, "run '%s' is a %s: it has no attention to show", r->name, mk->name);
+	int heads = 1, layers = mk->attn_layers(r->model->impl, kind, &heads);
+	char spec[512];
+	if (layers == 0)
+		return sl_fail(s, "run '%s' (%s) has no %s attention", r->name, sl_model_spec(r->model, spec, sizeof spec),
+			       kind_names[kind]);
 	int l0 = 0, l1 = layers, h0 = 0, h1 = heads;
 	if (layer_s && strcmp(layer_s, "all")) {
 		char *end;
@@ -1214,8 +1217,6 @@ int sl_cmd_attn(sl_session *s, sl_args *a)
 		h0 = (int)v;
 		h1 = h0 + 1;
 	}
-	if (layers == 0)
-		return sl_fail(s, "run '%s' has no encoder layers", r->name);
 	char out[4 * SL_PL_MAXLEN];
 	r->tape->pool = sl_session_pool(s);
 	if (sl_pl_translate(r->task, r->model, r->tape, word, 1, out, sizeof out) != SL_OK)
@@ -1231,7 +1232,7 @@ int sl_cmd_attn(sl_session *s, sl_args *a)
 	tp->grad_enabled = 0;
 	tp->training = 0;
 	tp->pool = sl_session_pool(s);
-	sl_transformer_forward(tf, tp, src, dec, 1, S, T);
+	mk->seq2seq(r->model->impl, tp, src, dec, 1, S, T);
 	/* labels: source characters; decoder inputs (^ = SOS) */
 	char srcl[SL_PL_MAXLEN][4], decl[4 * SL_PL_MAXLEN][4];
 	const char *rows[4 * SL_PL_MAXLEN], *cols[4 * SL_PL_MAXLEN];
@@ -1252,7 +1253,7 @@ int sl_cmd_attn(sl_session *s, sl_args *a)
 		for (int h = h0; h < h1; h++, k++) {
 			snprintf(titles[k], sizeof titles[k], "L%d H%d", l, h);
 			m[k].title = titles[k];
-			m[k].v = tf->probs[kind][l] + (size_t)h * Tq * Tk;
+			m[k].v = mk->attn_probs(r->model->impl, kind, l) + (size_t)h * Tq * Tk;
 			m[k].rows = Tq;
 			m[k].cols = Tk;
 			m[k].row_labels = rows;

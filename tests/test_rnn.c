@@ -1,0 +1,212 @@
+/* test_rnn.c - the rnn encoder-decoder: the additive-attention op's
+ * gradients (tanh and ReLU), gradients through the whole model for each
+ * cell and attention, greedy decoding equal to the argmax path of the
+ * teacher-forced forward pass, beam 1 equal to greedy (and a wider beam
+ * scoring no worse), alignment rows that sum to 1, refused options. */
+#include "seqlab/model.h"
+#include "gradcheck.h"
+
+#include <math.h>
+#include <stdio.h>
+
+enum { SOS = 27, EOS = 28, VOC = 29 };
+
+typedef struct relu_ctx {
+	int relu;
+} relu_ctx;
+
+static sl_tensor *build_additive(sl_tape *tp, sl_tensor **in, void *ctx)
+{
+	return sl_additive_scores(tp, in[0], in[1], in[2], ((relu_ctx *)ctx)->relu);
+}
+
+static void test_op(void)
+{
+	sl_rng r;
+	sl_rng_seed(&r, 5);
+	int sq[3] = { 2, 3, 5 }, sk[3] = { 2, 4, 5 }, sv[1] = { 5 };
+	sl_tensor *in[3] = { gc_input(&r, 3, sq, -1, 1), gc_input(&r, 3, sk, -1, 1), gc_input(&r, 1, sv, -1, 1) };
+	for (int relu = 0; relu < 2; relu++) {
+		relu_ctx c = { relu };
+		gc_check(relu ? "additive scores, relu (mlp)" : "additive scores, tanh", build_additive, &c, in, 3, 1e-3,
+			 1e-3, 1e-2, 0);
+	}
+	/* the forward pass against the formula, in double */
+	sl_arena *a = sl_arena_new(0);
+	sl_tape *tp = sl_tape_new(a, NULL);
+	for (int relu = 0; relu < 2; relu++) {
+		sl_tensor *e = sl_additive_scores(tp, in[0], in[1], in[2], relu);
+		double worst = 0;
+		for (int b = 0; b < 2; b++)
+			for (int t = 0; t < 3; t++)
+				for (int s = 0; s < 4; s++) {
+					double want = 0;
+					for (int k = 0; k < 5; k++) {
+						double u = (double)in[0]->data[(b * 3 + t) * 5 + k] + in[1]->data[(b * 4 + s) * 5 + k];
+						want += in[2]->data[k] * (relu ? fmax(u, 0) : tanh(u));
+					}
+					worst = fmax(worst, fabs(want - e->data[(b * 3 + t) * 4 + s]));
+				}
+		TAP_OK(worst < 1e-5, "additive scores (%s) equal v.act(q + k) (worst %.2g)", relu ? "relu" : "tanh", worst);
+		sl_tape_reset(tp);
+	}
+	sl_tape_free(tp);
+	sl_arena_free(a);
+	for (int i = 0; i < 3; i++)
+		gc_free(in[i]);
+}
+
+static sl_model *model(const char *spec, int vocab, uint64_t seed)
+{
+	const char *keys[8], *vals[8];
+	char buf[256], *save = NULL;
+	int n = 0;
+	snprintf(buf, sizeof buf, "%s", spec);
+	for (char *w = strtok_r(buf, " ", &save); w && n < 8; w = strtok_r(NULL, " ", &save)) {
+		char *eq = strchr(w, '=');
+		*eq = 0;
+		keys[n] = w;
+		vals[n++] = eq + 1;
+	}
+	sl_rng r;
+	sl_rng_seed(&r, seed);
+	sl_model_shape shape = { .vocab = vocab, .maxlen = 32 };
+	return sl_model_new(sl_model_kind_find("rnn"), keys, vals, n, &shape, &r);
+}
+
+typedef struct fixture {
+	sl_model *m;
+	int32_t src[2 * 4], dec[2 * 3], out[2 * 3];
+	int B, S, T;
+} fixture;
+
+static sl_tensor *loss_fn(sl_tape *tp, sl_tensor **in, void *ctx)
+{
+	(void)in;
+	fixture *f = ctx;
+	sl_tensor *logits = f->m->kind->seq2seq(f->m->impl, tp, f->src, f->dec, f->B, f->S, f->T);
+	return sl_cross_entropy(tp, logits, f->out, -1, NULL);
+}
+
+static void grad_case(const char *spec)
+{
+	fixture f = { .B = 2, .S = 4, .T = 3 };
+	f.m = model(spec, 7, 3);
+	if (!TAP_OK(f.m != NULL, "rnn %s builds", spec))
+		return;
+	sl_rng r;
+	sl_rng_seed(&r, 4);
+	for (int i = 0; i < 8; i++)
+		f.src[i] = (int32_t)sl_rng_below(&r, 7);
+	for (int i = 0; i < 6; i++) {
+		f.dec[i] = (int32_t)sl_rng_below(&r, 7);
+		f.out[i] = (int32_t)sl_rng_below(&r, 7);
+	}
+	char label[128];
+	snprintf(label, sizeof label, "rnn %s", spec);
+	gc_check(label, loss_fn, &f, f.m->ps->t, f.m->ps->n, 1e-3, 2e-3, 2e-2, 0);
+	sl_model_free(f.m);
+}
+
+/* log-probability of tokens y (n) after sos for source src (S) under teacher forcing */
+static double score(sl_model *m, sl_tape *tp, const int32_t *src, int S, const int32_t *y, int n)
+{
+	int32_t dec[64];
+	dec[0] = SOS;
+	memcpy(dec + 1, y, (size_t)(n - 1) * sizeof *dec);
+	sl_tensor *lg = m->kind->seq2seq(m->impl, tp, src, dec, 1, S, n);
+	double s = 0;
+	for (int t = 0; t < n; t++) {
+		const float *z = lg->data + (size_t)t * VOC;
+		double mx = z[sl_argmax(z, VOC)], lse = 0;
+		for (int v = 0; v < VOC; v++)
+			lse += exp(z[v] - mx);
+		s += z[y[t]] - mx - log(lse);
+	}
+	sl_tape_reset(tp);
+	return s;
+}
+
+static void decode_case(const char *spec)
+{
+	sl_model *m = model(spec, VOC, 11);
+	sl_arena *a = sl_arena_new(0);
+	sl_tape *tp = sl_tape_new(a, NULL);
+	tp->grad_enabled = 0;
+	enum { B = 6, S = 7, MAXT = 15 };
+	int32_t src[B * S], o1[B * MAXT];
+	int l1[B];
+	sl_rng r;
+	sl_rng_seed(&r, 12);
+	for (int i = 0; i < B * S; i++)
+		src[i] = 1 + (int32_t)sl_rng_below(&r, 26);
+	sl_model_greedy(m, tp, src, B, S, MAXT, SOS, EOS, VOC, o1, l1);
+	sl_tape_reset(tp);
+	/* the teacher-forced pass over sos + the greedy output picks the same tokens */
+	int same = 1, distinct = 0;
+	double worst = 0;
+	for (int b = 0; b < B; b++) {
+		int32_t dec[MAXT];
+		dec[0] = SOS;
+		memcpy(dec + 1, o1 + b * MAXT, (size_t)(l1[b] - 1) * sizeof *dec);
+		sl_tensor *lg = m->kind->seq2seq(m->impl, tp, src + b * S, dec, 1, S, l1[b]);
+		for (int t = 0; t < l1[b]; t++) {
+			same &= sl_argmax(lg->data + (size_t)t * VOC, VOC) == o1[b * MAXT + t];
+			distinct |= t && o1[b * MAXT + t] != o1[b * MAXT];
+		}
+		/* and its alignment rows sum to 1 */
+		const float *P = m->kind->attn_layers(m->impl, SL_ATTN_CROSS, &(int){ 0 }) ?
+				 m->kind->attn_probs(m->impl, SL_ATTN_CROSS, 0) : NULL;
+		for (int t = 0; P && t < l1[b]; t++) {
+			double s = 0;
+			for (int j = 0; j < S; j++)
+				s += P[t * S + j];
+			worst = fmax(worst, fabs(s - 1));
+		}
+		sl_tape_reset(tp);
+	}
+	TAP_OK(same, "%s: greedy decoding equals the argmax path of the teacher-forced forward pass", spec);
+	TAP_OK(distinct, "%s: (the outputs are not one token repeated)", spec);
+	TAP_OK(worst < 1e-5, "%s: alignment rows sum to 1 (worst %.2g)", spec, worst);
+	int ok = 1, better = 1;
+	for (int b = 0; b < B; b++) {
+		int32_t ob[MAXT];
+		int lb = sl_model_beam(m, tp, src + b * S, S, MAXT, SOS, EOS, 1, VOC, ob);
+		sl_tape_reset(tp);
+		ok &= lb == l1[b] && memcmp(ob, o1 + b * MAXT, (size_t)lb * sizeof *ob) == 0;
+		lb = sl_model_beam(m, tp, src + b * S, S, MAXT, SOS, EOS, 4, VOC, ob);
+		sl_tape_reset(tp);
+		/* finished hypotheses only: greedy's (if it reached eos) never beats beam 4's */
+		if (o1[b * MAXT + l1[b] - 1] == EOS && ob[lb - 1] == EOS)
+			better &= score(m, tp, src + b * S, S, ob, lb) >= score(m, tp, src + b * S, S, o1 + b * MAXT, l1[b]) - 1e-4;
+	}
+	TAP_OK(ok, "%s: beam search of width 1 equals greedy", spec);
+	TAP_OK(better, "%s: beam 4 scores at least greedy's log-probability", spec);
+	sl_tape_free(tp);
+	sl_arena_free(a);
+	sl_model_free(m);
+}
+
+static void bad_case(const char *spec, const char *want)
+{
+	sl_model *m = model(spec, VOC, 1);
+	TAP_OK(!m && strstr(sl_error(), want) && !strchr(sl_error(), '\n'), "%s is refused: %s", spec, sl_error());
+	sl_model_free(m);
+}
+
+int main(void)
+{
+	test_op();
+	grad_case("cell=gru attn=additive hidden=4 emb=3");
+	grad_case("cell=lstm attn=mlp hidden=4 emb=3");
+	grad_case("cell=tanh attn=none hidden=4 emb=3");
+	grad_case("cell=lstm attn=additive hidden=3 layers=2");
+	decode_case("cell=gru attn=additive hidden=16");
+	decode_case("cell=lstm attn=mlp hidden=16 layers=2");
+	decode_case("cell=tanh attn=none hidden=16");
+	bad_case("cell=foo", "cell=foo");
+	bad_case("hidden=0", "hidden=0");
+	bad_case("attn=dot", "attn=dot");
+	bad_case("layers=9", "layers=9");
+	return tap_done();
+}
