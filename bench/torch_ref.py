@@ -465,8 +465,10 @@ class Mamba(nn.Module):
 # norm unless the last block normalises, a linear read-out). Where seqlab
 # deviates from the references (ZOO.md), these follow seqlab, so the gradients
 # compare: exact GELU throughout; RMSNorm's gain g (x rsqrt(mean x^2 + 1e-6) g);
-# Griffin's local attention multi-head with RoPE on the whole head; the RG-LRU's
-# sqrt(1 - a^2) at the first position too.
+# Griffin's attention block seqlab's A block (multi-head, RoPE on every pair
+# (2i, 2i+1) of a head, LayerNorms, a plain GELU MLP, no output bias, the last
+# `window` keys); the RG-LRU's sqrt(1 - a^2) at the first position too
+# (bench/RESULTS.md lists the references' versions).
 
 def scan_loop(a, b):
     """h_t = a_t h_{t-1} + b_t along dim 1 (h_{-1} = 0), a time step at a time
