@@ -31,6 +31,11 @@
  *                 written out
  *   gru, lstm     Pig-Latin, the `gru` / `lstm` stacks with their defaults
  *                 (hidden 64, 2 blocks; prefix LMs), against nn.GRU / nn.LSTM
+ *   s4d, lru, hawk  the same recall task as gpt's, `s4d|lru|hawk layers=2 hidden=64`
+ *   griffin       the same recall task, `griffin pattern=RA hidden=64` (an
+ *                 RG-LRU block under a local attention block: window 64,
+ *                 RoPE, MLPs 3x, the preset's defaults)
+ *   gpt-linear    the same recall task, the gpt above with attn=linear
  * key=value options go to the model over those defaults, except recall's
  * task options K d M L tau embed, which go to the task (e.g. `d=16
  * hidden=16`). The recall task is built as `task recall` builds it (100
@@ -40,7 +45,10 @@
  *
  * Files (DIR, default "."): init.safetensors (the parameters, as
  * sl_safetensors_save_params writes them; metadata: the model spec, the
- * optimizer settings, the parameters without weight decay, the task),
+ * optimizer settings, the parameters without weight decay, the parameter
+ * groups' learning rates (lr_scale: "name=factor,..." for every tensor whose
+ * lr is not the run's, its lr_scale and lr_cap applied at the run's lr), the
+ * task),
  * data.safetensors (batches 0..n-1 as I32 tensors src.NNNN (B, S) (Pig-Latin
  * only), inp.NNNN (B, T), tgt.NNNN (B, T) (-1 where not scored); for the
  * Transformer the sinusoid table "sin"; for recall with embed=fixed the
@@ -87,6 +95,11 @@ static const bench_config configs[] = {
 	{ "rnn", "rnn", 0, "" },
 	{ "gru", "gru", 0, "" },
 	{ "lstm", "lstm", 0, "" },
+	{ "s4d", "s4d", 1, "layers=2 hidden=64" },
+	{ "lru", "lru", 1, "layers=2 hidden=64" },
+	{ "hawk", "hawk", 1, "layers=2 hidden=64" },
+	{ "griffin", "griffin", 1, "pattern=RA hidden=64" },
+	{ "gpt-linear", "gpt", 1, "layers=2 mlp=0 hidden=64 heads=1 pe=learned attn=linear" },
 };
 
 /* the recall task of the recall configurations (seed 004, Problem 3's width) */
@@ -109,11 +122,12 @@ typedef struct opts {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bench_models check|time|shapes [-m transformer|mamba|gpt|recall-mamba|rnn|gru|lstm] [-o DIR] [-n STEPS]\n"
+	fprintf(f, "usage: bench_models check|time|shapes [-m MODEL] [-o DIR] [-n STEPS]\n"
 			"                    [-w WARMUP] [-S SEED] [-j THREADS] [-p small|large] [-b BATCH] [-l LR]\n"
 			"                    [-d WD] [-c CLIP] [-t NWORDS] [-f WORDLIST] [key=value options...]\n"
 			"       bench_models blas\n"
-			"models: transformer, mamba, rnn, gru, lstm (Pig-Latin); gpt, recall-mamba (recall " RECALL_TASK ";\n"
+			"models: transformer, mamba, rnn, gru, lstm (Pig-Latin); gpt, recall-mamba, s4d, lru, hawk,\n"
+			"        griffin, gpt-linear (recall " RECALL_TASK ";\n"
 			"        its task options K d M L tau embed, e.g. d=16 hidden=16; -p -t -f do not apply)\n");
 }
 
@@ -226,17 +240,29 @@ static void write_init(const opts *o, const sl_model *m, const char *dir)
 	for (int i = 0; i < m->ps->n; i++)
 		if (m->ps->flags[i] & SL_PARAM_NO_DECAY)
 			k += (size_t)snprintf(nd + k, cap - k, "%s%s", k ? "," : "", m->ps->t[i]->name);
+	/* the tensors in a group with another lr (the LRU's half rate, S4D's cap),
+	 * as the optimizer applies them (optim.c: lr x scale, at most cap) */
+	char *lrs = sl_xcalloc(cap + (size_t)m->ps->n * 24, 1);
+	k = 0;
+	for (int i = 0; i < m->ps->n; i++) {
+		float sc = m->ps->lr_scale[i], lcap = m->ps->lr_cap[i], lr = (float)o->lr;
+		if (lcap > 0.0f && lr * sc > lcap)
+			sc = lcap / lr;
+		if (sc != 1.0f)
+			k += (size_t)sprintf(lrs + k, "%s%s=%.9g", k ? "," : "", m->ps->t[i]->name, sc);
+	}
 	sl_safetensors_meta meta[] = {
 		{ "model", spec }, { "optim", "adamw" }, { "lr", s_lr }, { "weight_decay", s_wd },
 		{ "clip", s_clip }, { "beta1", s_b1 }, { "beta2", s_b2 }, { "eps", s_eps },
 		{ "seed", s_seed }, { "batch", s_bsz }, { "preset", o->cfg->recall ? "" : o->preset },
-		{ "no_decay", nd }, { "task", o->task_spec }, { "bench", o->cfg->name },
+		{ "no_decay", nd }, { "lr_scale", lrs }, { "task", o->task_spec }, { "bench", o->cfg->name },
 	};
 	char *p = path_in(dir, "init.safetensors");
 	if (sl_safetensors_save_params(p, m->ps, meta, (int)SL_COUNT(meta)) != SL_OK)
 		die("writing the initial parameters");
 	free(p);
 	free(nd);
+	free(lrs);
 }
 
 /* The first n validation words (fewer if there are fewer); free the array. */
@@ -573,7 +599,8 @@ int main(int argc, char **argv)
 		if (strcmp(configs[i].name, o.model) == 0)
 			o.cfg = &configs[i];
 	if (!o.cfg) {
-		fprintf(stderr, "bench_models: unknown model '%s' (transformer, mamba, gpt, recall-mamba, rnn, gru, lstm)\n", o.model);
+		fprintf(stderr, "bench_models: unknown model '%s' (transformer, mamba, rnn, gru, lstm, gpt, recall-mamba,"
+			" s4d, lru, hawk, griffin, gpt-linear)\n", o.model);
 		return 2;
 	}
 	/* the configuration's model and task options, then the command line's (the later wins) */

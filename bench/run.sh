@@ -14,7 +14,12 @@
 # blocks, against blocks whose cell is torch's nn.GRU / nn.LSTM); gpt and
 # recall-mamba on associative recall (seed 004: K=16 d=64 M=1 L=64 tau=1,
 # `gpt layers=2 mlp=0 hidden=64 heads=1 pe=learned`, `mamba layers=2
-# hidden=64`). wps: training words per second, batch 64 (Pig-Latin: words;
+# hidden=64`), and on the same task s4d, lru, hawk (`KIND layers=2
+# hidden=64`), griffin (`griffin pattern=RA hidden=64`) and gpt-linear (the
+# gpt with attn=linear); PyTorch's LRU and RG-LRU recurrences run as a time
+# loop or a parallel scan, S4D's convolution by FFT or a Toeplitz product,
+# whichever its trial steps find faster (torch_form= in -v's raw torch
+# line). wps: training words per second, batch 64 (Pig-Latin: words;
 # recall: sequences of L=64 tokens); ratio = seqlab_wps / torch_wps;
 # floor_wps = the machine's sgemm rate at the model's own shapes
 # (bench/sgemm_rate, seqlab's split at that thread count) / the model's
@@ -26,13 +31,13 @@
 # (100 validation words, one at a time), "-" for recall (nothing to
 # translate).
 #
-#   bench/run.sh [-B BUILDDIR] [-m "transformer mamba gpt recall-mamba rnn gru lstm"] [-j "1 2"]
+#   bench/run.sh [-B BUILDDIR] [-m "transformer mamba gpt recall-mamba rnn gru lstm ..."] [-j "1 2"]
 #                [-n STEPS] [-w WARMUP] [-p large|small] [-S SEED] [-t NWORDS] [-o DIR]
 #                [-v] [-- key=value options]
 #
-# Defaults: all seven models, -n 100 -w 5 -p large -S 0 -t 100; the build
+# Defaults: all twelve models, -n 100 -w 5 -p large -S 0 -t 100; the build
 # directory is the current one. Options after -- go to every model chosen
-# (recall's task options K d M L tau embed only to gpt and recall-mamba).
+# (recall's task options K d M L tau embed only to the recall models).
 # -o keeps the weights and batches there; -v also prints each side's raw
 # line. Run it on a quiet machine: the two sides run one after the other
 # (never at once), and figures taken while other jobs run say little.
@@ -42,7 +47,7 @@
 # OpenBLAS falls back to generic ones, and checks each against float64).
 set -u
 
-B=. models="transformer mamba gpt recall-mamba rnn gru lstm" threads="1 2" steps=100 warmup=5 preset=large seed=0 nwords=100
+B=. models="transformer mamba gpt recall-mamba rnn gru lstm s4d lru hawk griffin gpt-linear" threads="1 2" steps=100 warmup=5 preset=large seed=0 nwords=100
 keep='' verbose=0
 while getopts B:m:j:n:w:p:S:t:o:vh opt; do
 	case $opt in
@@ -56,7 +61,7 @@ while getopts B:m:j:n:w:p:S:t:o:vh opt; do
 	t) nwords=$OPTARG ;;
 	o) keep=$OPTARG ;;
 	v) verbose=1 ;;
-	h) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	h) sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) exit 2 ;;
 	esac
 done

@@ -2,8 +2,9 @@
 """torch_ref.py - the PyTorch reference of seqlab's benchmark models, for the
 benchmark harness (bench/run.sh) and the cross-check test
 (tests/torch_ref.test): on Pig-Latin the encoder-decoder Transformer and the
-Mamba prefix LM; on associative recall (seed 004) the decoder-only `gpt` and
-Mamba as language models, scored at the last position only.
+Mamba prefix LM; on associative recall (seed 004) the decoder-only `gpt`
+(softmax or linear attention), Mamba, S4D, the LRU, Hawk and Griffin as
+language models, scored at the last position only.
 
 It reads what `bench_models check|time -o DIR` wrote: DIR/init.safetensors
 (seqlab's initial parameters, by name, with the model spec, the task and the
@@ -12,6 +13,7 @@ order; for recall with embed=fixed also the fixed embedding "embed").
 
   torch_ref.py check DIR [-j THREADS] [--dtype float64|float32] [--yardstick]
                          [--tol-loss1 R] [--tol-grad R] [--tol-loss R] [--tap]
+                         [--scan loop|scan] [--conv fft|direct]
       Runs the same K training steps as seqlab (K from DIR/seqlab.safetensors)
       and compares: the step-1 loss, every step-1 gradient tensor, the losses
       of steps 2..K (relative errors; a gradient's error is the norm of the
@@ -19,14 +21,24 @@ order; for recall with embed=fixed also the fixed embedding "embed").
       The reference runs in float64 by default, so what it measures is
       seqlab's own float32 error; --yardstick also runs it in float32 and
       prints that error next to seqlab's. Prints key=value lines (or TAP
-      points with --tap); exit status 1 if a check failed.
+      points with --tap); exit status 1 if a check failed. --scan: the
+      formulation of the LRU's and the RG-LRU's recurrences (default loop);
+      --conv: of S4D's convolution (default fft).
 
   torch_ref.py time DIR [-j THREADS] [-w WARMUP] [-n STEPS] [--blas-threads N]
+                        [--scan loop|scan|auto] [--conv fft|direct|auto]
       Times STEPS training steps on the batches after WARMUP warm-up steps,
       then (Pig-Latin) greedy `translate` of the words listed in the data
       file, one at a time; prints torch_wps=... torch_ms_step=...
       torch_translate_ms=... torch_rss_mb=... on one line (recall:
-      torch_translate_ms=-).
+      torch_translate_ms=-). Where PyTorch has two formulations of a block,
+      the faster runs, each timed first over a few steps (auto, the
+      default): the LRU's and RG-LRU's recurrences as a loop over time steps
+      or a parallel (Hillis-Steele) scan (--scan), S4D's convolution by FFT
+      as the reference computes it or directly as a product with the
+      Toeplitz matrix of its kernel (--conv); torch_form= names the choice
+      (scan:conv, "-" where a model has neither), torch_form_ms= the trial's
+      ms a step of each.
 
 Threads (DESIGN.md section 7): OMP_NUM_THREADS and MKL_NUM_THREADS are set to
 THREADS and OPENBLAS_NUM_THREADS to --blas-threads (default 1: PyTorch loses
@@ -58,6 +70,8 @@ def parse_args(argv):
     p.add_argument("--tol-grad", type=float, default=1e-4)
     p.add_argument("--tol-loss", type=float, default=1e-4)
     p.add_argument("--tap", action="store_true")
+    p.add_argument("--scan", choices=["loop", "scan", "auto"], default=None)
+    p.add_argument("--conv", choices=["fft", "direct", "auto"], default=None)
     return p.parse_args(argv)
 
 
@@ -109,9 +123,9 @@ class MHA(nn.Module):
     (with window > 0 only the last `window` of them); rope: a function rotating
     queries and keys (B, heads, T, Dh)."""
 
-    def __init__(self, H, heads):
+    def __init__(self, H, heads, linear=False):
         super().__init__()
-        self.heads = heads
+        self.heads, self.linear = heads, linear
         self.q = nn.Linear(H, H, bias=False)
         self.k = nn.Linear(H, H, bias=False)
         self.v = nn.Linear(H, H, bias=False)
@@ -126,6 +140,8 @@ class MHA(nn.Module):
         v = self.v(xkv).view(B, Tk, h, d).transpose(1, 2)
         if rope is not None:
             q, k = rope(q), rope(k)
+        if self.linear:
+            return self.o(linear_attention(q, k, v).transpose(1, 2).reshape(B, Tq, H))
         s = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(d))
         if causal:
             mask = torch.ones(Tq, Tk, dtype=torch.bool, device=s.device).triu(1 + Tk - Tq)
@@ -134,6 +150,19 @@ class MHA(nn.Module):
             s = s.masked_fill(mask, float("-inf"))
         a = s.softmax(-1) @ v
         return self.o(a.transpose(1, 2).reshape(B, Tq, H))
+
+
+def linear_attention(q, k, v, eps=1e-6):
+    """causal linear attention (Katharopoulos et al. 2020), phi = elu + 1, in its
+    parallel (masked, quadratic) form, the fastest in torch at these lengths
+    (T <= a few hundred; the cumulative-sum form builds (T, Dh, Dh) per head):
+    A = phi(q) phi(k)^T on s <= t, y_t = sum_s A_ts v_s / (sum_s A_ts + eps).
+    q, k, v (B, heads, T, Dh)."""
+    fq, fk = F.elu(q) + 1, F.elu(k) + 1
+    T = q.shape[-2]
+    a = (fq @ fk.transpose(-2, -1)).masked_fill(
+        torch.ones(T, T, dtype=torch.bool, device=q.device).triu(1), 0.0)
+    return (a / (a.sum(-1, keepdim=True) + eps)) @ v
 
 
 class MLP(nn.Module):
@@ -253,11 +282,11 @@ def fixed_table(vocab, H, fixed):
 class GptBlock(nn.Module):
     """x + Attn(LN(x)) [+ MLP(LN(x))], or LN(x + Attn(x)) [then LN(x + MLP(x))] post-LN"""
 
-    def __init__(self, H, heads, mlp, post):
+    def __init__(self, H, heads, mlp, post, linear=False):
         super().__init__()
         self.post = post
         self.n1 = nn.LayerNorm(H, eps=1e-5)
-        self.attn = MHA(H, heads)
+        self.attn = MHA(H, heads, linear)
         if mlp:
             self.n2 = nn.LayerNorm(H, eps=1e-5)
             self.mlp = MLP(H, mlp * H)
@@ -296,7 +325,8 @@ class Gpt(nn.Module):
             self.register_buffer("sin", torch.tensor(sinusoid(maxlen, H)))
         self.nl = int(opt["layers"])
         for i in range(self.nl):
-            setattr(self, "l%d" % i, GptBlock(H, self.heads, int(opt["mlp"]), self.post))
+            setattr(self, "l%d" % i, GptBlock(H, self.heads, int(opt["mlp"]), self.post,
+                                              opt.get("attn", "softmax") == "linear"))
         if not self.post:
             self.norm_f = nn.LayerNorm(H, eps=1e-5)
         self.out = nn.Linear(H, vocab)
@@ -428,6 +458,259 @@ class Mamba(nn.Module):
                 break
             x = torch.cat([x, torch.tensor([[tok]])], 1)
         return out
+
+
+# ---- the linear-recurrence and state-space stacks: s4d, lru, hawk, griffin ----------
+# (include/seqlab/stack.h: token embedding, positions, blocks by letter, a final
+# norm unless the last block normalises, a linear read-out). Where seqlab
+# deviates from the references (ZOO.md), these follow seqlab, so the gradients
+# compare: exact GELU throughout; RMSNorm's gain g (x rsqrt(mean x^2 + 1e-6) g);
+# Griffin's attention block seqlab's A block (multi-head, RoPE on every pair
+# (2i, 2i+1) of a head, LayerNorms, a plain GELU MLP, no output bias, the last
+# `window` keys); the RG-LRU's sqrt(1 - a^2) at the first position too
+# (bench/RESULTS.md lists the references' versions).
+
+def scan_loop(a, b):
+    """h_t = a_t h_{t-1} + b_t along dim 1 (h_{-1} = 0), a time step at a time
+    over per-step views (unbind: see MambaBlock); a may broadcast over dim 0"""
+    h, hs = None, []
+    bs = b.unbind(1)
+    as_ = a.unbind(1) if a.shape[1] > 1 else [a[:, 0]] * len(bs)
+    for a_t, b_t in zip(as_, bs):
+        h = b_t if h is None else a_t * h + b_t
+        hs.append(h)
+    return torch.stack(hs, 1)
+
+
+def scan_parallel(a, b):
+    """the same recurrence by the Hillis-Steele scan of the associative operator
+    (a1, b1) o (a2, b2) = (a2 a1, a2 b1 + b2): log2(T) whole-tensor steps"""
+    T = b.shape[1]
+    a = a.expand_as(b)
+    d = 1
+    while d < T:
+        b = torch.cat([b[:, :d], a[:, d:] * b[:, :-d] + b[:, d:]], 1)
+        if 2 * d < T:
+            a = torch.cat([a[:, :d], a[:, d:] * a[:, :-d]], 1)
+        d *= 2
+    return b
+
+
+SCANS = {"loop": scan_loop, "scan": scan_parallel}
+CONVS = ("fft", "direct")
+
+
+def rope(x, base):
+    """sl_rope: pairs (2i, 2i+1) of each head turned by t * base^(-2i/Dh); x (B, heads, T, Dh)"""
+    T, Dh = x.shape[-2], x.shape[-1]
+    ang = np.arange(T)[:, None] * (base ** (-np.arange(0, Dh, 2) / Dh))[None, :]
+    cos, sin = torch.tensor(np.cos(ang), dtype=x.dtype), torch.tensor(np.sin(ang), dtype=x.dtype)
+    a, b = x[..., 0::2], x[..., 1::2]
+    return torch.stack([a * cos - b * sin, a * sin + b * cos], -1).flatten(-2)
+
+
+class S4DBlock(nn.Module):
+    """S4D (state-spaces/s4 models/s4/s4d.py, example.py's block, post-norm):
+    K[h, l] = 2 Re sum_n C_n Bbar_n Abar_n^l by the Vandermonde product, y = K * u
+    by FFT of length 2L (as the reference convolves; conv="direct": as one
+    product with the kernel's lower-triangular Toeplitz matrix per channel)
+    + D u, then LayerNorm(h + GLU(out(GELU(y))))"""
+
+    def __init__(self, H, N, disc, conv="fft"):
+        super().__init__()
+        M = N // 2
+        self.disc, self.conv = disc, conv
+        self.log_dt = nn.Parameter(torch.zeros(H))
+        self.A_re_log = nn.Parameter(torch.zeros(H, M))
+        self.A_im = nn.Parameter(torch.zeros(H, M))
+        self.C = nn.Parameter(torch.zeros(H, M, 2))
+        self.D = nn.Parameter(torch.zeros(H))
+        self.out = nn.Linear(H, 2 * H)
+        self.norm = nn.LayerNorm(H, eps=1e-5)
+
+    def kernel(self, L):
+        dt = torch.exp(self.log_dt).unsqueeze(-1)                      # (H, 1)
+        A = torch.complex(-torch.exp(self.A_re_log), self.A_im)        # (H, M)
+        dtA = dt * A
+        C = torch.view_as_complex(self.C)
+        if self.disc == "bilinear":
+            CB = C * dt / (1 - dtA / 2)
+            logA = torch.log((1 + dtA / 2) / (1 - dtA / 2))
+        else:  # zoh (and zoh-approx, which seqlab's S4D computes as zoh)
+            CB = C * (torch.exp(dtA) - 1) / A
+            logA = dtA
+        l = torch.arange(L, dtype=self.log_dt.dtype)
+        return 2 * torch.einsum("hm,hml->hl", CB, torch.exp(logA.unsqueeze(-1) * l)).real
+
+    def forward(self, h):
+        L = h.shape[1]
+        u = h.transpose(1, 2)                                          # (B, H, L)
+        k = self.kernel(L)
+        if self.conv == "direct":  # y[t] = sum_{s <= t} K[t - s] u[s]
+            lag = torch.arange(L).unsqueeze(1) - torch.arange(L)
+            y = (k[:, lag.clamp(min=0)] * (lag >= 0)) @ u.permute(1, 2, 0)   # (H, L, L) @ (H, L, B)
+            y = y.permute(2, 0, 1)
+        else:
+            y = torch.fft.irfft(torch.fft.rfft(u, n=2 * L) * torch.fft.rfft(k, n=2 * L), n=2 * L)[..., :L]
+        y = (y + u * self.D.unsqueeze(-1)).transpose(1, 2)
+        return self.norm(h + F.glu(self.out(F.gelu(y)), -1))
+
+
+class LRUBlock(nn.Module):
+    """the LRU (minimal-LRU lru/model.py): u = LayerNorm(h), x_t = lambda x_{t-1} +
+    gamma (B u_t) over complex lanes, y = Re(C x) + D u, h + out1(g) sigmoid(out2(g)),
+    g = GELU(y); B as [B_re; B_im] (2N, H), C as [C_re, -C_im] (H, 2N) as seqlab stores them"""
+
+    def __init__(self, H, N, scan):
+        super().__init__()
+        self.N, self.scan = N, SCANS[scan]
+        self.norm = nn.LayerNorm(H, eps=1e-5)
+        self.B = nn.Linear(H, 2 * N, bias=False)
+        self.nu_log = nn.Parameter(torch.zeros(N))
+        self.theta_log = nn.Parameter(torch.zeros(N))
+        self.gamma_log = nn.Parameter(torch.zeros(N))
+        self.C = nn.Linear(2 * N, H, bias=False)
+        self.D = nn.Parameter(torch.zeros(H))
+        self.out1 = nn.Linear(H, H)
+        self.out2 = nn.Linear(H, H)
+
+    def forward(self, h):
+        u = self.norm(h)
+        bu = self.B(u) * torch.exp(self.gamma_log).repeat(2)                 # gamma (B u), (B, T, 2N)
+        bu = torch.complex(bu[..., :self.N], bu[..., self.N:])
+        r, ph = torch.exp(-torch.exp(self.nu_log)), torch.exp(self.theta_log)
+        lam = torch.complex(r * torch.cos(ph), r * torch.sin(ph))
+        x = self.scan(lam.view(1, 1, -1), bu)                                 # (B, T, N) complex
+        y = self.C(torch.cat([x.real, x.imag], -1)) + u * self.D
+        g = F.gelu(y)
+        return h + self.out1(g) * torch.sigmoid(self.out2(g))
+
+
+MAX_SQRT_GRADIENT = 1000.0
+
+
+class SqrtBoundDerivative(torch.autograd.Function):
+    """sqrt(x) whose derivative is at most MAX_SQRT_GRADIENT (recurrentgemma's)"""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.sqrt(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        return g / torch.sqrt(torch.clamp(x, min=1.0 / (MAX_SQRT_GRADIENT ** 2 * 4))) / 2
+
+
+class BlockDiagonalLinear(nn.Module):
+    """y = x W + b with W (heads, bw, bw) block-diagonal (recurrentgemma's)"""
+
+    def __init__(self, W, heads):
+        super().__init__()
+        self.heads, self.bw = heads, W // heads
+        self.weight = nn.Parameter(torch.zeros(heads, self.bw, self.bw))
+        self.bias = nn.Parameter(torch.zeros(W))
+
+    def forward(self, x):
+        y = torch.einsum("...hi,hij->...hj", x.unflatten(-1, (self.heads, self.bw)), self.weight)
+        return y.flatten(-2) + self.bias
+
+
+class RGLRUBlock(nn.Module):
+    """Hawk's and Griffin's residual block around the recurrent block
+    (recurrentgemma torch/modules.py, layers.py): u = RMSNorm(h), y = GELU(W_y u),
+    x = conv4(W_x u), r = sigmoid(gate_a x), i = sigmoid(gate_x x),
+    log a = -8 r softplus(a_param), z_t = a_t z_{t-1} + sqrt(1 - a_t^2) i_t x_t,
+    h + W_o(z y); then h + down(GELU(up0 v) up1 v), v = RMSNorm(h)"""
+
+    def __init__(self, H, W, heads, K, mlp, scan):
+        super().__init__()
+        self.scan = SCANS[scan]
+        self.norm = RMSNorm(H)
+        self.wy = nn.Linear(H, W)
+        self.wx = nn.Linear(H, W)
+        self.conv = nn.Conv1d(W, W, K, groups=W, padding=K - 1)
+        self.gate_a = BlockDiagonalLinear(W, heads)
+        self.gate_x = BlockDiagonalLinear(W, heads)
+        self.a_param = nn.Parameter(torch.zeros(W))
+        self.wo = nn.Linear(W, H)
+        self.mlp = mlp > 0
+        if self.mlp:
+            self.norm2 = RMSNorm(H)
+            self.up0 = nn.Linear(H, mlp * H)
+            self.up1 = nn.Linear(H, mlp * H)
+            self.down = nn.Linear(mlp * H, H)
+
+    def forward(self, h):
+        T = h.shape[1]
+        u = self.norm(h)
+        y = F.gelu(self.wy(u))
+        x = self.conv(self.wx(u).transpose(1, 2))[..., :T].transpose(1, 2)
+        log_a = -8.0 * torch.sigmoid(self.gate_a(x)) * F.softplus(self.a_param)
+        a = torch.exp(log_a)
+        b = SqrtBoundDerivative.apply(1 - a * a) * (torch.sigmoid(self.gate_x(x)) * x)
+        h = h + self.wo(self.scan(a, b) * y)
+        if self.mlp:
+            v = self.norm2(h)
+            h = h + self.down(F.gelu(self.up0(v)) * self.up1(v))
+        return h
+
+
+class Stack(nn.Module):
+    """seqlab's stack presets s4d, lru, hawk, griffin (and hybrids of S, L, R, A, F)"""
+
+    def __init__(self, kind, opt, vocab, maxlen, fixed=None, scan="loop", conv="fft"):
+        super().__init__()
+        H = int(opt["hidden"])
+        pattern = opt["pattern"] if "pattern" in opt else {"s4d": "S", "lru": "L", "hawk": "R"}[kind] * int(
+            opt["layers"])
+        self.pe = opt.get("pe", "none")
+        self.rope_base = float(opt.get("rope_base", "10000"))
+        self.window = int(opt.get("window", "0"))
+        if float(opt.get("dropout", "0")) != 0:
+            raise SystemExit("torch_ref: dropout must be 0 for a comparable run")
+        if fixed is not None:
+            self.register_buffer("emb_fixed", fixed_table(vocab, H, fixed))
+        else:
+            self.emb = nn.Embedding(vocab, H)
+        if self.pe == "learned":
+            self.pos = nn.Parameter(torch.zeros(maxlen, H))
+        elif self.pe == "sinusoidal":
+            self.register_buffer("sin", torch.tensor(sinusoid(maxlen, H)))
+        self.nl = len(pattern)
+        post = opt.get("norm", "pre") == "post"
+        for i, c in enumerate(pattern):
+            if c == "S":
+                blk = S4DBlock(H, int(opt["state"]), opt["disc"], conv)
+            elif c == "L":
+                blk = LRUBlock(H, int(opt["state"]), scan)
+            elif c == "R":
+                blk = RGLRUBlock(H, int(opt["width"]) or H, int(opt["heads"]), int(opt["conv"]), int(opt["mlp"]),
+                                 scan)
+            elif c in "AF":
+                blk = GptBlock(H, int(opt["heads"]), int(opt["mlp"]), post, c == "F" or opt.get("attn") == "linear")
+            else:
+                raise SystemExit("torch_ref: no reference for block '%s'" % c)
+            setattr(self, "l%d" % i, blk)
+        self.letters = pattern
+        last = pattern[-1]
+        if not (last == "S" or last in "AF" and post):  # the last block's own norm ends the stack
+            self.norm_f = RMSNorm(H) if kind in ("hawk", "griffin", "hybrid", "mamba") else nn.LayerNorm(H, eps=1e-5)
+        self.out = nn.Linear(H, vocab)
+
+    def forward(self, x):
+        T = x.shape[1]
+        h = F.embedding(x, self.emb_fixed) if hasattr(self, "emb_fixed") else self.emb(x)
+        if self.pe == "learned":
+            h = h + self.pos[:T]
+        elif self.pe == "sinusoidal":
+            h = h + self.sin[:T]
+        rp = (lambda t: rope(t, self.rope_base)) if self.pe == "rope" else None
+        for i, c in enumerate(self.letters):
+            blk = getattr(self, "l%d" % i)
+            h = blk(h, 0 if c == "F" else self.window, rp) if c in "AF" else blk(h)
+        return self.out(self.norm_f(h) if hasattr(self, "norm_f") else h)
 
 
 # ---- the recurrent cells' stacks (include/seqlab/rnn.h, src/nn/rnn.c) --------------
@@ -613,7 +896,8 @@ def torch_name(name, kind):
             sfx = "_l0" if side == "enc" else ""
             tn = {"wx.w": "weight_ih", "wx.b": "bias_ih", "wh.w": "weight_hh", "bhg": "bias_hh"}[rest]
             return "%s.%s.%s%s" % (side, layer, tn, sfx)
-    if kind in ("transformer", "rnn") and name in ("src_emb", "tgt_emb") or kind in ("mamba", "gpt", *CELLS) and name == "emb":
+    if kind in ("transformer", "rnn") and name in ("src_emb", "tgt_emb") or \
+            kind not in ("transformer", "rnn") and name == "emb":
         return name + ".weight"
     if kind in CELLS:
         layer, _, rest = name.partition(".")
@@ -627,7 +911,7 @@ def torch_name(name, kind):
     return name
 
 
-def build(init_path, data):
+def build(init_path, data, scan="loop", conv="fft"):
     params, meta = st_read(init_path)
     kind, opt = parse_spec(meta["model"])
     task, topt = parse_spec(meta.get("task", "piglatin"))
@@ -638,6 +922,8 @@ def build(init_path, data):
             model = Gpt(opt, vocab, maxlen, fixed)
         elif kind == "mamba":
             model = Mamba(opt, vocab, fixed)
+        elif kind in ("s4d", "lru", "hawk", "griffin", "hybrid"):
+            model = Stack(kind, opt, vocab, maxlen, fixed, scan, conv)
         else:
             raise SystemExit("torch_ref: no reference for model '%s' on recall" % kind)
     elif kind == "transformer":
@@ -669,14 +955,19 @@ def build(init_path, data):
 
 
 def optimizer(model, meta, names):
-    """torch.optim.AdamW with seqlab's settings; no decay where seqlab has none."""
+    """torch.optim.AdamW with seqlab's settings: no decay where seqlab has none, and
+    a parameter group of its own for each learning rate seqlab's groups set (the
+    LRU's nu, theta, gamma and B at half the rate; S4D's dt and A at most 1e-3)."""
     nd = set(names[n] for n in meta.get("no_decay", "").split(",") if n)
-    decay = [p for n, p in model.named_parameters() if n not in nd]
-    nodecay = [p for n, p in model.named_parameters() if n in nd]
-    wd = float(meta["weight_decay"])
-    return torch.optim.AdamW([{"params": decay, "weight_decay": wd}, {"params": nodecay, "weight_decay": 0.0}],
-                             lr=float(meta["lr"]), betas=(float(meta["beta1"]), float(meta["beta2"])),
-                             eps=float(meta["eps"]))
+    scale = {names[n]: float(f) for n, _, f in (w.partition("=") for w in meta.get("lr_scale", "").split(",")) if n}
+    lr, wd = float(meta["lr"]), float(meta["weight_decay"])
+    groups = {}
+    for n, p in model.named_parameters():
+        key = (n in nd, scale.get(n, 1.0))
+        groups.setdefault(key, []).append(p)
+    return torch.optim.AdamW([{"params": ps, "weight_decay": 0.0 if k[0] else wd, "lr": lr * k[1]}
+                              for k, ps in groups.items()],
+                             lr=lr, betas=(float(meta["beta1"]), float(meta["beta2"])), eps=float(meta["eps"]))
 
 
 def batches(data):
@@ -711,9 +1002,9 @@ def train_step(model, opt, clip, b):
 
 # ---- check --------------------------------------------------------------------------
 
-def run_ref(d, dtype, K):
+def run_ref(d, dtype, K, scan, conv):
     data, _ = st_read(os.path.join(d, "data.safetensors"))
-    model, kind, meta, names = build(os.path.join(d, "init.safetensors"), data)
+    model, kind, meta, names = build(os.path.join(d, "init.safetensors"), data, scan, conv)
     model.to(dtype)
     model.train()
     opt = optimizer(model, meta, names)
@@ -762,14 +1053,16 @@ def check(args):
     res, _ = st_read(os.path.join(args.dir, "seqlab.safetensors"))
     K = res["loss"].shape[0]
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
-    ref = run_ref(args.dir, dtype, K)
+    scan = args.scan if args.scan in SCANS else "loop"
+    conv = args.conv if args.conv in CONVS else "fft"
+    ref = run_ref(args.dir, dtype, K, scan, conv)
     names = list(ref["grad"])
     sl = {"loss": res["loss"], "gnorm": res["grad_norm"],
           "grad": {n: res["grad." + n] for n in names}, "param": {n: res["param." + n] for n in names}}
     e = compare(sl, ref, names)
     y = None
     if args.yardstick and dtype == torch.float64:
-        y = compare(run_ref(args.dir, torch.float32, K), ref, names)
+        y = compare(run_ref(args.dir, torch.float32, K, scan, conv), ref, names)
 
     points = []  # (ok, description)
 
@@ -781,8 +1074,8 @@ def check(args):
 
     kind = ref["meta"].get("bench", ref["kind"])  # the label: bench_models -m
     task, topt = parse_spec(ref["meta"].get("task", "piglatin"))
-    print("model=%s task=%s steps=%d reference=%s params=%d tensors=%d" %
-          (kind, task, K, args.dtype, sum(v.size for v in ref["param"].values()), len(names)))
+    print("model=%s task=%s steps=%d reference=%s params=%d tensors=%d scan=%s conv=%s" %
+          (kind, task, K, args.dtype, sum(v.size for v in ref["param"].values()), len(names), scan, conv))
     if task == "recall" and topt["embed"] == "fixed":
         # the homework's vectors: numpy.random.seed(0); randn(K, d); rows to unit length
         Kv, d = int(topt["K"]), int(topt["d"])
@@ -844,12 +1137,51 @@ def encode(word):
     return [0 if c == "-" else ord(c) - ord("a") + 1 for c in word]
 
 
+def pick_form(init, data, bs, scans, convs):
+    """the fastest of PyTorch's formulations of the model's blocks (which wins
+    depends on T, the width and the machine): each pair (scan, conv) timed
+    over a few training steps on the first batches after one untimed step;
+    returns the pair and the ms a step of each"""
+    ms = {}
+    n = max(1, min(4, len(bs) - 1))
+    for scan in scans:
+        for conv in convs:
+            model, _, meta, names = build(init, data, scan, conv)
+            model.train()
+            opt = optimizer(model, meta, names)
+            clip = float(meta["clip"])
+            train_step(model, opt, clip, bs[0])
+            t0 = time.perf_counter()
+            for b in bs[1:1 + n]:
+                train_step(model, opt, clip, b)
+            ms[(scan, conv)] = 1e3 * (time.perf_counter() - t0) / n
+    return min(ms, key=ms.get), ms
+
+
+def form_name(form, has_scan, has_conv):
+    """("loop", "fft") -> "loop", "fft" or "loop:fft" by the blocks the model has"""
+    name = ":".join(f for f, has in zip(form, (has_scan, has_conv)) if has)
+    return name or "-"
+
+
 def timing(args):
     data, dmeta = st_read(os.path.join(args.dir, "data.safetensors"))
-    model, kind, meta, names = build(os.path.join(args.dir, "init.safetensors"), data)
+    init = os.path.join(args.dir, "init.safetensors")
+    bs = batches(data)
+    # the blocks with two formulations: L and R (--scan), S (--conv)
+    kind0, opt0 = parse_spec(st_read(init)[1]["model"])
+    letters = opt0.get("pattern", {"s4d": "S", "lru": "L", "hawk": "R"}.get(kind0, ""))
+    has_scan, has_conv = any(c in "LR" for c in letters), "S" in letters
+    scans = [args.scan] if args.scan in SCANS else list(SCANS) if has_scan else ["loop"]
+    convs = [args.conv] if args.conv in CONVS else list(CONVS) if has_conv else ["fft"]
+    (scan, conv), tried = (scans[0], convs[0]), "-"
+    if len(scans) * len(convs) > 1:
+        (scan, conv), ms = pick_form(init, data, bs, scans, convs)
+        tried = ",".join("%s:%.2f" % (form_name(k, has_scan, has_conv), v) for k, v in ms.items())
+    form = form_name((scan, conv), has_scan, has_conv)
+    model, kind, meta, names = build(init, data, scan, conv)
     model.train()
     opt = optimizer(model, meta, names)
-    bs = batches(data)
     W = args.warmup if args.warmup is not None else 0
     S = args.steps if args.steps is not None else len(bs) - W
     if W + S > len(bs):
@@ -877,9 +1209,9 @@ def timing(args):
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print("torch_model=%s torch_threads=%d torch_blas_threads=%d torch_steps=%d torch_words=%d torch_seconds=%.4f"
           " torch_wps=%.1f torch_ms_step=%.3f torch_last_loss=%.4f torch_translate_ms=%s torch_translate_chars=%s"
-          " torch_rss_mb=%.1f torch_version=%s" %
+          " torch_rss_mb=%.1f torch_version=%s torch_form=%s torch_form_ms=%s" %
           (meta.get("bench", kind), args.threads, args.blas_threads, S, words, secs, words / secs, 1e3 * secs / S,
-           loss, tms, tchars, rss, torch.__version__))
+           loss, tms, tchars, rss, torch.__version__, form, tried))
     return 0
 
 
