@@ -467,8 +467,7 @@ class Mamba(nn.Module):
 # compare: exact GELU throughout; RMSNorm's gain g (x rsqrt(mean x^2 + 1e-6) g);
 # Griffin's attention block seqlab's A block (multi-head, RoPE on every pair
 # (2i, 2i+1) of a head, LayerNorms, a plain GELU MLP, no output bias, the last
-# `window` keys); the RG-LRU's sqrt(1 - a^2) at the first position too
-# (bench/RESULTS.md lists the references' versions).
+# `window` keys) (bench/RESULTS.md lists the references' versions).
 
 def scan_loop(a, b):
     """h_t = a_t h_{t-1} + b_t along dim 1 (h_{-1} = 0), a time step at a time
@@ -621,7 +620,8 @@ class RGLRUBlock(nn.Module):
     """Hawk's and Griffin's residual block around the recurrent block
     (recurrentgemma torch/modules.py, layers.py): u = RMSNorm(h), y = GELU(W_y u),
     x = conv4(W_x u), r = sigmoid(gate_a x), i = sigmoid(gate_x x),
-    log a = -8 r softplus(a_param), z_t = a_t z_{t-1} + sqrt(1 - a_t^2) i_t x_t,
+    log a = -8 r softplus(a_param), z_t = a_t z_{t-1} + sqrt(1 - a_t^2) i_t x_t
+    (z_0 = i_0 x_0: the reference's reset at position 0),
     h + W_o(z y); then h + down(GELU(up0 v) up1 v), v = RMSNorm(h)"""
 
     def __init__(self, H, W, heads, K, mlp, scan):
@@ -649,7 +649,9 @@ class RGLRUBlock(nn.Module):
         x = self.conv(self.wx(u).transpose(1, 2))[..., :T].transpose(1, 2)
         log_a = -8.0 * torch.sigmoid(self.gate_a(x)) * F.softplus(self.a_param)
         a = torch.exp(log_a)
-        b = SqrtBoundDerivative.apply(1 - a * a) * (torch.sigmoid(self.gate_x(x)) * x)
+        m = SqrtBoundDerivative.apply(1 - a * a)
+        m = torch.cat([torch.ones_like(m[:, :1]), m[:, 1:]], 1)  # the reset at position 0
+        b = m * (torch.sigmoid(self.gate_x(x)) * x)
         h = h + self.wo(self.scan(a, b) * y)
         if self.mlp:
             v = self.norm2(h)

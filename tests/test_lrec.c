@@ -109,11 +109,11 @@ static void test_rglru(void)
 				size_t k = ((size_t)b * T + t) * D + d;
 				double rr = 1 / (1 + exp(-in[1]->data[k])), ii = 1 / (1 + exp(-in[2]->data[k]));
 				double at = exp(-8 * rr * sp);
-				hv = at * hv + sqrt(1 - at * at) * ii * in[0]->data[k];
+				hv = at * hv + (t ? sqrt(1 - at * at) : 1.0) * ii * in[0]->data[k]; /* reset at t = 0 */
 				err = fmax(err, fabs(h->data[k] - hv));
 			}
 		}
-	TAP_OK(err < 1e-5, "rglru: h_t = a_t h_{t-1} + sqrt(1-a_t^2)(i_t x_t), log a_t = -8 r_t softplus(Λ) (%.2g)", err);
+	TAP_OK(err < 1e-5, "rglru: h_t = a_t h_{t-1} + sqrt(1-a_t^2)(i_t x_t), h_0 = i_0 x_0, log a_t = -8 r_t softplus(Λ) (%.2g)", err);
 	sl_tape_free(tp);
 	sl_arena_free(a);
 	for (int k = 0; k < 4; k++)

@@ -16,7 +16,7 @@
  *
  * RG-LRU (De et al. 2024; recurrentgemma's torch/layers.py), D real lanes:
  *   r_t = σ(ga_t), i_t = σ(gx_t), log a_t = -c r_t softplus(Λ), c = 8,
- *   h_t = a_t h_{t-1} + sqrt(1 - a_t²) (i_t x_t).
+ *   h_t = a_t h_{t-1} + sqrt(1 - a_t²) (i_t x_t), h_0 = i_0 x_0.
  * sqrt's derivative is bounded as the reference bounds it
  * (SqrtBoundDerivative: at most 1000), so a_t -> 1 gives no infinity.
  *
@@ -256,13 +256,16 @@ static inline float sigm(float v)
 	return 1.0f / (1.0f + expf(-v));
 }
 
-/* a_t, m_t = sqrt(1 - a_t²) and the input b_t = m_t i_t x_t of one element */
-static inline void rglru_elem(float ga, float gx, float x, float sp, float *a, float *m, float *bt, float *r, float *i)
+/* a_t, m_t = sqrt(1 - a_t²) and the input b_t = m_t i_t x_t of one element;
+ * at a sequence's first position m_t = 1 (recurrentgemma: `multiplier =
+ * reset + ~reset * multiplier`: h_0 = i_0 x_0, nothing to normalise against) */
+static inline void rglru_elem(float ga, float gx, float x, float sp, int first, float *a, float *m, float *bt,
+			      float *r, float *i)
 {
 	*r = sigm(ga);
 	*i = sigm(gx);
 	*a = expf(-RGLRU_C * *r * sp);
-	*m = sqrtf(fmaxf(1.0f - *a * *a, 0.0f));
+	*m = first ? 1.0f : sqrtf(fmaxf(1.0f - *a * *a, 0.0f));
 	*bt = *m * *i * x;
 }
 
@@ -274,7 +277,8 @@ static void rglru_fwd_seq(const rglru_ctx *c, int b, float *s)
 	for (size_t k = 0; k < TD; k++) {
 		float m, r, i;
 		int d = (int)(k % (size_t)D);
-		rglru_elem(c->ga[off + k], c->gx[off + k], c->x[off + k], c->sp[d], &a[k], &m, &bb[k], &r, &i);
+		rglru_elem(c->ga[off + k], c->gx[off + k], c->x[off + k], c->sp[d], k < (size_t)D, &a[k], &m, &bb[k], &r,
+			   &i);
 	}
 	if (c->parallel) {
 		int P = 1;
@@ -302,8 +306,8 @@ static void rglru_bwd_seq(const rglru_ctx *c, int b, float *s)
 			float m, r, i, bt;
 			float anext = 0.0f;
 			if (u + 1 < T)
-				rglru_elem(c->ga[off + k + D], c->gx[off + k + D], c->x[off + k + D], c->sp[d], &anext, &m,
-					   &bt, &r, &i);
+				rglru_elem(c->ga[off + k + D], c->gx[off + k + D], c->x[off + k + D], c->sp[d], 0, &anext,
+					   &m, &bt, &r, &i);
 			ar[(size_t)t * D + d] = anext;
 			gr[(size_t)t * D + d] = c->dh[off + k];
 		}
@@ -315,13 +319,14 @@ static void rglru_bwd_seq(const rglru_ctx *c, int b, float *s)
 			size_t k = (size_t)u * D + d;
 			float Gt = G[(size_t)(T - 1 - u) * D + d];
 			float a, m, bt, r, i;
-			rglru_elem(c->ga[off + k], c->gx[off + k], c->x[off + k], c->sp[d], &a, &m, &bt, &r, &i);
+			rglru_elem(c->ga[off + k], c->gx[off + k], c->x[off + k], c->sp[d], u == 0, &a, &m, &bt, &r, &i);
 			float xv = c->x[off + k];
 			float hprev = u > 0 ? c->h[off + k - D] : 0.0f;
 			float da = Gt * hprev;                         /* through a_t h_{t-1} */
 			float dm = Gt * i * xv;                        /* through b_t = m i x */
 			float y = fmaxf(1.0f - a * a, 1.0f / (SQRT_MAX_GRAD * SQRT_MAX_GRAD * 4));
-			da += dm * (-a / sqrtf(y));                    /* dm/da = -a / sqrt(1 - a²), bounded */
+			if (u > 0)                                     /* m_0 = 1: no path to a_0 */
+				da += dm * (-a / sqrtf(y));            /* dm/da = -a / sqrt(1 - a²), bounded */
 			float dloga = da * a;                          /* a = exp(log a) */
 			float dr = dloga * -RGLRU_C * c->sp[d];        /* log a = -c r sp */
 			if (p)

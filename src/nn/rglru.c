@@ -4,7 +4,8 @@
  *
  *   u = RMSNorm(h);  y = GELU(W_y u);  x = conv4(W_x u);
  *   r_t = σ(W_a x_t + b_a),  i_t = σ(W_i x_t + b_i)      (block-diagonal, heads blocks)
- *   log a_t = -8 r_t softplus(Λ);  z_t = a_t z_{t-1} + sqrt(1 - a_t²) (i_t x_t)
+ *   log a_t = -8 r_t softplus(Λ);  z_t = a_t z_{t-1} + sqrt(1 - a_t²) (i_t x_t),
+ *   z_0 = i_0 x_0 (the reference's reset: no sqrt(1 - a²) at the first position)
  *   h' = h + W_o(z ⊙ y);  then h' + MLP(RMSNorm(h')), MLP = down(GELU(up0) ⊙ up1)
  *
  * with Λ initialised so that a_t at r_t = 1 is a0^8... precisely a0² uniform
@@ -185,6 +186,7 @@ typedef struct rglru_state {
 	int B, W, K;
 	float *conv; /* (B, W, K-1): the last K-1 inputs of each channel, oldest first */
 	float *z;    /* (B, W) */
+	int t;       /* steps taken: the first has no sqrt(1 - a²) */
 } rglru_state;
 
 static void *state_new(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, int B)
@@ -256,11 +258,12 @@ static sl_tensor *step(const void *layer, const void *cfg, const sl_mixer_ctx *c
 		for (int b = 0; b < B; b++) {
 			size_t k = (size_t)b * W + e;
 			float r = 1.0f / (1.0f + expf(-ga->data[k])), i = 1.0f / (1.0f + expf(-gi->data[k]));
-			float a = expf(-8.0f * r * sp), m = sqrtf(fmaxf(1.0f - a * a, 0.0f));
+			float a = expf(-8.0f * r * sp), m = st->t ? sqrtf(fmaxf(1.0f - a * a, 0.0f)) : 1.0f;
 			st->z[k] = a * st->z[k] + m * i * x->data[k];
 			z->data[k] = st->z[k];
 		}
 	}
+	st->t++;
 	h = sl_add(tp, h, sl_nn_linear_forward(&ly->wo, tp, sl_mul(tp, z, y)));
 	return mlp(ly, tp, h, ctx->dropout);
 }
