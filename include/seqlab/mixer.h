@@ -96,6 +96,14 @@ typedef struct sl_mixer_kind {
 	const sl_mixer_view *views;
 	int (*view)(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, int which, sl_mixer_grid *out,
 		    int max);
+	/* Blocks with a recurrent state on the tape (NULL: none): after a
+	 * forward pass with gradients on, over one sequence, the Jacobian norm
+	 * ||∂s_p/∂s_t||_F / √(units) of the state at position p with respect
+	 * to the state at each t <= p (1 at t = p), into norm (p + 1), by one backward pass per unit of
+	 * the state. The tape's gradients are clobbered (sl_tape_zero_grads
+	 * before each pass). SL_ERR with the error set when the block has no
+	 * such forward pass. */
+	int (*jacobian)(const void *layer, sl_tape *tp, int p, float *norm);
 	/* The forward pass's work on B sequences of T tokens, for the
 	 * benchmark's FLOP counts: its matrix products, and its other
 	 * multiply-adds (attention's scores and sums). */

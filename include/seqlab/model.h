@@ -68,9 +68,14 @@ struct sl_model_kind {
 	const sl_mixer_kind *(*layer_mixer)(void *impl, int l);
 	int (*layer_view)(void *impl, int l, int which, sl_mixer_grid *out, int max);
 	/* A language model's forward pass whose embedded input (B, T, hidden)
-	 * is a leaf requiring a gradient, returned in *input: after backward its
-	 * grad is ∂loss/∂x_t (the gradient-flow view). NULL: none. */
-	sl_tensor *(*lm_probe)(void *impl, sl_tape *tp, const int32_t *x, int B, int T, sl_tensor **input);
+	 * is a leaf requiring a gradient, returned in stream[0], and the
+	 * residual stream after each block l in stream[l + 1] (room for
+	 * layers() + 1): after backward their grads are ∂loss/∂x_t and
+	 * ∂loss/∂h^l_t (the gradient-flow view). NULL: none. */
+	sl_tensor *(*lm_probe)(void *impl, sl_tape *tp, const int32_t *x, int B, int T, sl_tensor **stream);
+	/* Block l's mixer's jacobian (mixer.h) after lm_probe; NULL, or
+	 * SL_ERR with the error set for a block without a recurrent state. */
+	int (*layer_jacobian)(void *impl, int l, sl_tape *tp, int p, float *norm);
 	/* The work of a training step's forward pass on B sequences (sources of
 	 * S tokens and targets of T; a language model sees S + 1 + T tokens, or
 	 * T when S is 0), for the benchmark's FLOP counts. */

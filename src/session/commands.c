@@ -707,17 +707,24 @@ static const sl_cmd commands[] = {
 	},
 	{
 		.name = "gradflow",
-		.usage = "gradflow RUN INPUT",
-		.summary = "show how far back the loss's gradient reaches: |d loss / d x_t| per position",
+		.usage = "gradflow RUN [INPUT] [at=N] [file=PATH]",
+		.summary = "show how far back the loss's gradient reaches: |d loss / d h_t| per position and layer",
 		.help = "Runs RUN's language model over INPUT (as attn reads it: a Pig-Latin word's prefix-LM "
-			"sequence, a text, or a test sequence's number or tokens), takes the loss at the last "
-			"position whose target is known (a generated task's scored position; else the last "
-			"character predicted), and prints the norm of its gradient with respect to each "
-			"embedded input x_t (t=, token=, grad_norm=), then shows log10 of it as a heatmap row "
-			"and ends with loss_at=, loss=, grad_first=, grad_last=. An Elman RNN's gradient "
-			"vanishes with distance where an LSTM's, a Mamba's or attention's does not: the "
-			"lecture's problem made visible. The run's own gradient is left as it was.",
+			"sequence, a text, or a test sequence's number or tokens; by default a generated task's "
+			"test sequence 0 or a Pig-Latin run's first validation word), takes the loss at position "
+			"at= (by default the last position whose target is known: a generated task's scored "
+			"position, else the last character predicted), and prints for each position t up to it "
+			"the norm of the loss's gradient with respect to the embedded input x_t (grad_norm=) and "
+			"to the residual stream after each block (grad_L0=, ...), and for each recurrent block "
+			"(elman, gru, lstm) the Jacobian norm |d s_p / d s_t|_F / sqrt(hidden) of its state at the "
+			"loss position with respect to its state at t (jac_L0=, ...; 1 at t = p); then shows the "
+			"log10 of these as heatmap rows (file=PATH also writes them to a .png, .svg or .pdf, as "
+			"'heatmap save' does) and ends with loss_at=, loss=, grad_first=, grad_last= (and "
+			"jac_first=). An Elman RNN's gradient vanishes with distance where an LSTM's, a Mamba's or "
+			"attention's does not: the lecture's problem made visible. The run's own gradient is left "
+			"as it was.",
 		.run = sl_cmd_gradflow,
+		.opts = SL_OPTS("at", "file"),
 		.complete = complete_run,
 	},
 	{

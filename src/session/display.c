@@ -733,6 +733,12 @@ int sl_cmd_heatmap(sl_session *s, sl_args *a)
 	const sl_view *v = sl_display_last_view(s);
 	if (!v)
 		return sl_fail(s, "no heatmap yet: 'attn RUN WORD' or 'ssm RUN WORD' shows one");
+	return sl_display_save_view(s, file, v);
+}
+
+int sl_display_save_view(sl_session *s, const char *file, const sl_view *v)
+{
+	sl_display *d = display_of(s);
 	if (!d->hooks.save_view)
 		return sl_fail(s, "this front-end cannot write images");
 	if (d->hooks.save_view(d->hooks.ud, s, file, v) != SL_OK)

@@ -3,6 +3,7 @@
  * and C, and each later mixer's. The mixers compute the matrices; this file
  * labels them and hands them to the session. */
 #include "seqlab/commands.h"
+#include "seqlab/display.h"
 #include "seqlab/piglatin.h"
 #include "seqlab/recall.h"
 #include "seqlab/views.h"
@@ -317,12 +318,54 @@ int sl_cmd_ssm(sl_session *s, sl_args *a)
 
 /* ---- gradient flow ------------------------------------------------------------------ */
 
+/* The input gradflow reads when none is given: a generated task's first
+ * test sequence, a Pig-Latin run's first validation word. NULL: none. */
+static const char *default_input(const sl_run *r)
+{
+	const sl_pl_data *d = sl_pl_task_data(r->task);
+	if (d) {
+		for (int i = 0; i < d->n; i++)
+			if (d->split[i] == 1)
+				return d->src[i];
+		return d->n ? d->src[0] : NULL;
+	}
+	return sl_gen_task_kind(r->task) ? "0" : NULL;
+}
+
+/* log10 of v (n), the zeros at the smallest nonzero value's (or -12). */
+static void log10_floor(const float *v, float *out, int n)
+{
+	float lo = 0;
+	int any = 0;
+	for (int i = 0; i < n; i++)
+		if (v[i] > 0 && (!any || log10f(v[i]) < lo)) {
+			lo = log10f(v[i]);
+			any = 1;
+		}
+	for (int i = 0; i < n; i++)
+		out[i] = v[i] > 0 ? log10f(v[i]) : any ? lo : -12.0f;
+}
+
+/* The gradient's norm per position, ||g[t, :]|| of g (T, H) for t <= p. */
+static void row_norms(const float *g, int H, int p, float *out)
+{
+	for (int t = 0; t <= p; t++) {
+		double q = 0;
+		for (int j = 0; g && j < H; j++)
+			q += (double)g[(size_t)t * H + j] * g[(size_t)t * H + j];
+		out[t] = (float)sqrt(q);
+	}
+}
+
 int sl_cmd_gradflow(sl_session *s, sl_args *a)
 {
 	sl_workbench *wb = sl_session_workbench(s);
-	const char *name = sl_args_word(a), *word = sl_args_word(a);
-	if (!name || !word)
-		return sl_args_fail(a, "expected RUN INPUT");
+	const char *name = sl_args_word(a), *word = sl_args_word(a), *file = NULL;
+	long long at = -1;
+	sl_args_int(a, "at", 0, 1 << 20, &at);
+	sl_args_str(a, "file", &file);
+	if (!name)
+		return sl_args_fail(a, "expected RUN [INPUT]");
 	if (sl_args_end(a) != SL_OK)
 		return SL_ERR;
 	sl_run *r = sl_workbench_run(wb, name);
@@ -332,12 +375,25 @@ int sl_cmd_gradflow(sl_session *s, sl_args *a)
 	if (!m->kind->lm_probe)
 		return sl_fail(s, "run '%s' is a %s: gradflow needs a language model (%s)", name, m->kind->name,
 			       sl_model_kind_names(1));
+	if (!word && !(word = default_input(r)))
+		return sl_args_fail(a, "run '%s' is on the %s task: give the INPUT text", name, r->task->ops->name);
 	sl_input in;
 	if (view_input(s, a, r, word, &in) != SL_OK)
 		return SL_ERR;
 	int T = in.T, p = -1, tgt = -1;
-	/* the loss at the last position whose target is known */
-	for (int t = T - 1; in.y && t >= 0 && p < 0; t--)
+	if (at >= 0) { /* the chosen position: its scored target, else the next token */
+		p = (int)at;
+		if (p < T && in.y && in.y[p] >= 0)
+			tgt = in.y[p];
+		else if (p + 1 < T)
+			tgt = in.x[p + 1];
+		if (tgt < 0) {
+			input_free(&in);
+			return sl_args_fail(a, "at=%lld: a position with a target, 0..%d", at, T - 2 >= 0 ? T - 2 : 0);
+		}
+	}
+	/* else the loss at the last position whose target is known */
+	for (int t = T - 1; p < 0 && in.y && t >= 0; t--)
 		if (in.y[t] >= 0) {
 			p = t;
 			tgt = in.y[t];
@@ -350,6 +406,7 @@ int sl_cmd_gradflow(sl_session *s, sl_args *a)
 		input_free(&in);
 		return sl_fail(s, "the input is too short: the loss needs a position and its next token");
 	}
+	int L = m->kind->layers ? m->kind->layers(m->impl) : 0, P = p + 1;
 	sl_params *ps = m->ps;
 	float *keep = sl_xmalloc(ps->total * sizeof *keep); /* the run's own gradient, untouched */
 	memcpy(keep, ps->grad, ps->total * sizeof *keep);
@@ -358,8 +415,13 @@ int sl_cmd_gradflow(sl_session *s, sl_args *a)
 	tp->pool = sl_session_pool(s);
 	tp->grad_enabled = 1;
 	tp->training = 0;
-	sl_tensor *leaf = NULL;
-	sl_tensor *logits = m->kind->lm_probe(m->impl, tp, in.x, 1, T, &leaf);
+	sl_tensor **stream = sl_xcalloc((size_t)L + 1, sizeof *stream);
+	sl_tensor *logits = m->kind->lm_probe(m->impl, tp, in.x, 1, T, stream);
+	/* rows: the input and the stream after each block; then the recurrent
+	 * blocks' Jacobians across time */
+	float *g = sl_xcalloc((size_t)(2 * L + 1) * P, sizeof *g), *lg = sl_xcalloc((size_t)(2 * L + 1) * P, sizeof *lg);
+	int *jl = sl_xcalloc((size_t)L + 1, sizeof *jl), nj = 0;
+	float loss_v = 0;
 	int rc = SL_OK;
 	if (!logits) {
 		rc = sl_fail(s, "%s", sl_error());
@@ -368,37 +430,75 @@ int sl_cmd_gradflow(sl_session *s, sl_args *a)
 		for (int t = 0; t < T; t++)
 			target[t] = t == p ? tgt : -1;
 		sl_tensor *loss = sl_cross_entropy(tp, logits, target, -1, NULL);
-		if (sl_tape_backward(tp, loss) != SL_OK || !leaf->grad) {
+		if (sl_tape_backward(tp, loss) != SL_OK || !stream[0]->grad) {
 			rc = sl_fail(s, "%s", *sl_error() ? sl_error() : "no gradient reached the input");
 		} else {
-			int H = sl_tensor_dim(leaf, -1);
-			float *norm = sl_xmalloc((size_t)T * sizeof *norm), *lg = sl_xmalloc((size_t)T * sizeof *lg);
-			for (int t = 0; t < T; t++) {
-				double q = 0;
-				for (int j = 0; j < H; j++)
-					q += (double)leaf->grad[(size_t)t * H + j] * leaf->grad[(size_t)t * H + j];
-				norm[t] = (float)sqrt(q);
-				lg[t] = norm[t] > 0 ? log10f(norm[t]) : -12.0f;
-				sl_out(s, "t=%d token=%s grad_norm=%.4g", t, in.lab[t], norm[t]);
+			loss_v = loss->data[0];
+			int H = sl_tensor_dim(stream[0], -1);
+			for (int l = 0; l <= L; l++)
+				row_norms(stream[l]->grad, H, p, g + (size_t)l * P);
+			for (int l = 0; l < L && rc == SL_OK; l++) {
+				if (!m->kind->layer_jacobian || !m->kind->layer_mixer(m->impl, l)->jacobian)
+					continue;
+				if (m->kind->layer_jacobian(m->impl, l, tp, p, g + (size_t)(L + 1 + nj) * P) != SL_OK)
+					rc = sl_fail(s, "%s", sl_error());
+				jl[nj++] = l;
 			}
-			const char **cols = sl_xcalloc((size_t)T, sizeof *cols);
-			for (int t = 0; t < T; t++)
-				cols[t] = in.lab[t];
-			static const char *const row[] = { "log10" };
-			sl_view_matrix mv = { .title = "log10 |d loss / d x_t|", .v = lg, .rows = 1, .cols = T,
-					      .row_labels = row, .col_labels = cols };
-			char caption[640];
-			snprintf(caption, sizeof caption, "gradient of the loss at position %d (target %d) on each input of "
-				 "run %s: %s", p, tgt, name, in.caption);
-			sl_view v = { .caption = caption, .n = 1, .m = &mv };
-			sl_session_view(s, &v);
-			sl_out(s, "run=%s %s=%s loss_at=%d loss=%.4f grad_first=%.4g grad_last=%.4g", name, in.what, word, p,
-			       loss->data[0], norm[0], norm[p]);
-			free(cols);
-			free(norm);
-			free(lg);
 		}
 	}
+	if (rc == SL_OK) {
+		char line[4096];
+		for (int t = 0; t < P; t++) {
+			size_t k = (size_t)snprintf(line, sizeof line, "t=%d token=%s grad_norm=%.4g", t, in.lab[t], g[t]);
+			for (int l = 1; l <= L && k < sizeof line - 64; l++)
+				k += (size_t)snprintf(line + k, sizeof line - k, " grad_L%d=%.4g", l - 1, g[(size_t)l * P + t]);
+			for (int j = 0; j < nj && k < sizeof line - 64; j++)
+				k += (size_t)snprintf(line + k, sizeof line - k, " jac_L%d=%.4g", jl[j],
+						      g[(size_t)(L + 1 + j) * P + t]);
+			sl_out(s, "%s", line);
+		}
+		log10_floor(g, lg, (L + 1) * P);
+		log10_floor(g + (size_t)(L + 1) * P, lg + (size_t)(L + 1) * P, nj * P);
+		char (*rl)[16] = sl_xcalloc((size_t)(L + 1 + nj), sizeof *rl);
+		const char **rows = sl_xcalloc((size_t)(L + 1 + nj), sizeof *rows), **cols = sl_xcalloc((size_t)P, sizeof *cols);
+		snprintf(rl[0], sizeof rl[0], "x");
+		for (int l = 0; l < L; l++)
+			snprintf(rl[l + 1], sizeof rl[l + 1], "after L%d", l);
+		for (int j = 0; j < nj; j++)
+			snprintf(rl[L + 1 + j], sizeof rl[L + 1 + j], "L%d state", jl[j]);
+		for (int i = 0; i < L + 1 + nj; i++)
+			rows[i] = rl[i];
+		for (int t = 0; t < P; t++)
+			cols[t] = in.lab[t];
+		sl_view_matrix mv[2] = {
+			{ .title = "log10 |d loss / d h_t| (input x, residual stream)", .v = lg, .rows = L + 1, .cols = P,
+			  .row_labels = rows, .col_labels = cols },
+			{ .title = "log10 |d s_p / d s_t| (recurrent state)", .v = lg + (size_t)(L + 1) * P, .rows = nj,
+			  .cols = P, .row_labels = rows + L + 1, .col_labels = cols },
+		};
+		char caption[640];
+		snprintf(caption, sizeof caption, "gradient of the loss at position %d (target %d) on each position of "
+			 "run %s: %s", p, tgt, name, in.caption);
+		sl_view v = { .caption = caption, .n = nj ? 2 : 1, .m = mv };
+		sl_session_view(s, &v);
+		if (file && sl_display_save_view(s, file, &v) != SL_OK)
+			rc = SL_ERR;
+		if (rc == SL_OK) {
+			size_t k = (size_t)snprintf(line, sizeof line,
+						    "run=%s %s=%s loss_at=%d loss=%.4f grad_first=%.4g grad_last=%.4g", name,
+						    in.what, word, p, loss_v, g[0], g[p]);
+			if (nj)
+				snprintf(line + k, sizeof line - k, " jac_first=%.4g", g[(size_t)(L + 1) * P]);
+			sl_out(s, "%s", line);
+		}
+		free(cols);
+		free(rows);
+		free(rl);
+	}
+	free(jl);
+	free(lg);
+	free(g);
+	free(stream);
 	sl_tape_reset(tp);
 	memcpy(ps->grad, keep, ps->total * sizeof *keep);
 	free(keep);
