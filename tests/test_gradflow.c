@@ -203,6 +203,27 @@ static void test_vanishing(void)
 	sl_model_free(l);
 }
 
+/* The diagonal recurrences' Jacobian from their decays: 1 at the loss
+ * position, within (0, 1] and never growing with distance (every factor of
+ * an untrained, stable block is in (0, 1)). */
+static void test_diag(const char *kind)
+{
+	sl_model *m = model_of(kind, "8", 1, 13);
+	sl_arena *a = sl_arena_new(0);
+	sl_tape *tp = sl_tape_new(a, NULL);
+	enum { T = 12 };
+	int32_t x[T] = { 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9 };
+	float g[T], jac[T];
+	int ok = m && probe(m, tp, x, T, T - 1, 7, g, jac) == SL_OK && jac[T - 1] == 1.0f;
+	for (int t = 0; t < T - 1 && ok; t++)
+		ok = jac[t] > 0 && jac[t] <= jac[t + 1];
+	TAP_OK(ok, "%s: the state's Jacobian is 1 at the loss and shrinks with distance (%.3g at %d back)", kind,
+	       ok ? jac[0] : -1.0, T - 1);
+	sl_tape_free(tp);
+	sl_arena_free(a);
+	sl_model_free(m);
+}
+
 int main(void)
 {
 	test_fd("elman", 1);
@@ -213,5 +234,8 @@ int main(void)
 	test_fd("lru", 1);
 	test_elman_jacobian();
 	test_vanishing();
+	test_diag("mamba");
+	test_diag("lru");
+	test_diag("hawk");
 	return tap_done();
 }

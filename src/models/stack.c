@@ -398,7 +398,7 @@ static int layer_jacobian(void *impl, int l, sl_tape *tp, int p, float *norm)
 		sl_errorf("block %d (%s) has no recurrent state on the tape", l, m->mixer[l]->name);
 		return SL_ERR;
 	}
-	return m->mixer[l]->jacobian(m->layer[l], tp, p, norm);
+	return m->mixer[l]->jacobian(m->layer[l], mixcfg(m, l), &m->ctx, tp, p, norm);
 }
 
 static int can_step(void *impl)

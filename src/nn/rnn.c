@@ -243,8 +243,10 @@ static int view(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, int
 /* ||∂s_p/∂s_t||_F / √H (1 at t = p): row j of the Jacobian is the gradient a backward pass
  * from unit j of s_p leaves on each earlier s_t. For the LSTM s is h, with
  * the cell state carried inside (h_t reaches c_{t+1} through the gates). */
-static int jacobian(const void *layer, sl_tape *tp, int p, float *norm)
+static int jacobian(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, sl_tape *tp, int p, float *norm)
 {
+	(void)cfg;
+	(void)ctx;
 	const rnn_layer *ly = layer;
 	if (!ly->outs || p < 0 || p >= ly->T || !ly->outs[p]->requires_grad) {
 		sl_errorf("the recurrent block has no forward pass with gradients to differentiate");

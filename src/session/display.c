@@ -722,7 +722,6 @@ int sl_cmd_unwatch(sl_session *s, sl_args *a)
 
 int sl_cmd_heatmap(sl_session *s, sl_args *a)
 {
-	sl_display *d = display_of(s);
 	const char *verb = sl_args_word(a), *file = sl_args_word(a);
 	if (sl_args_end(a) != SL_OK)
 		return SL_ERR;

@@ -459,7 +459,7 @@ int sl_cmd_gradflow(sl_session *s, sl_args *a)
 		}
 		log10_floor(g, lg, (L + 1) * P);
 		log10_floor(g + (size_t)(L + 1) * P, lg + (size_t)(L + 1) * P, nj * P);
-		char (*rl)[16] = sl_xcalloc((size_t)(L + 1 + nj), sizeof *rl);
+		char (*rl)[24] = sl_xcalloc((size_t)(L + 1 + nj), sizeof *rl);
 		const char **rows = sl_xcalloc((size_t)(L + 1 + nj), sizeof *rows), **cols = sl_xcalloc((size_t)P, sizeof *cols);
 		snprintf(rl[0], sizeof rl[0], "x");
 		for (int l = 0; l < L; l++)
@@ -477,8 +477,8 @@ int sl_cmd_gradflow(sl_session *s, sl_args *a)
 			  .cols = P, .row_labels = rows + L + 1, .col_labels = cols },
 		};
 		char caption[640];
-		snprintf(caption, sizeof caption, "gradient of the loss at position %d (target %d) on each position of "
-			 "run %s: %s", p, tgt, name, in.caption);
+		snprintf(caption, sizeof caption, "run %s, the loss at position %d (target %d): %s", name, p, tgt,
+			 in.caption);
 		sl_view v = { .caption = caption, .n = nj ? 2 : 1, .m = mv };
 		sl_session_view(s, &v);
 		if (file && sl_display_save_view(s, file, &v) != SL_OK)
