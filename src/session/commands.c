@@ -673,11 +673,11 @@ static const sl_cmd commands[] = {
 	},
 	{
 		.name = "watch",
-		.usage = "watch [attn|ssm RUN WORD [key=value...]] [every=N]",
+		.usage = "watch [attn|ssm|gradflow RUN [WORD] [key=value...]] [every=N]",
 		.summary = "redraw a heatmap every N steps while its run trains",
-		.help = "Runs the view command (attn or ssm, with its own arguments) now, then again every N steps "
-			"(every=N, default 25) of its run while it trains, so attention patterns can be watched "
-			"as they form. A new watch replaces the old one; a watch whose command fails ends. "
+		.help = "Runs the view command (attn, ssm or gradflow, with its own arguments) now, then again "
+			"every N steps (every=N, default 25) of its run while it trains, so attention patterns, "
+			"or how far back the gradient reaches, can be watched as they form. A new watch replaces the old one; a watch whose command fails ends. "
 			"Without arguments, prints watch=\"COMMAND\" every=N, or watch=none.",
 		.run = sl_cmd_watch,
 		.complete = sl_display_complete_watch,

@@ -14,7 +14,7 @@
 const char *const sl_series_names[] = { "loss", "lr", "val_loss", "val_acc", "cer", "acc_len", NULL };
 
 /* Commands that show a view and can be watched (when the table has them). */
-static const char *const watchable[] = { "attn", "ssm", NULL };
+static const char *const watchable[] = { "attn", "ssm", "gradflow", NULL };
 
 #define WATCH_EVERY_DEFAULT 25
 
@@ -670,7 +670,7 @@ int sl_cmd_watch(sl_session *s, sl_args *a)
 		return SL_OK;
 	}
 	if (!is_watchable(cmd))
-		return sl_args_fail(a, "'%s' cannot be watched (attn%s)", cmd, sl_command_find("ssm") ? ", ssm" : "");
+		return sl_args_fail(a, "'%s' cannot be watched (attn, ssm, gradflow)", cmd);
 	/* the rest of the words are the command's own */
 	sl_word *w = sl_xcalloc((size_t)a->n + 1, sizeof *w);
 	int n = 0;

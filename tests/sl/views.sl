@@ -50,3 +50,7 @@ gradflow e 0 at=8
 gradflow e 0 at=x
 gradflow e 0 bogus=1
 gradflow
+# watched (tests/workbench.test watches it while its run trains)
+watch gradflow e 1,2,3 every=1
+unwatch
+watch plot e
