@@ -1,6 +1,6 @@
 /* test_gradflow.c - the gradient-flow view's numbers (gradflow RUN): the
- * norms |∂loss/∂x_t| a probed forward pass gives equal central differences
- * of the loss; the recurrent Jacobian |∂s_p/∂s_t| of an Elman block equals
+ * norms |∂loss/∂x_t| a probed forward pass gives (a language model's, the
+ * encoder-decoder's on both sides) equal central differences of the loss; the recurrent Jacobian |∂s_p/∂s_t| of an Elman block equals
  * the product of its step Jacobians diag(1 - h_s^2) W_h computed here; and
  * the property the view exists to show: an untrained Elman RNN's gradient
  * vanishes with distance while an LSTM's with a high forget bias does not. */
@@ -224,6 +224,75 @@ static void test_diag(const char *kind)
 	sl_model_free(m);
 }
 
+/* The encoder-decoder: |∂loss/∂x_s| of the embedded source and |∂loss/∂y_t|
+ * of the embedded decoder input against central differences on the rows of
+ * src_emb and tgt_emb (distinct tokens on each side). */
+static double tf_loss(sl_model *m, sl_tape *tp, const int32_t *src, int S, const int32_t *dec, const int32_t *y, int T)
+{
+	sl_tape_reset(tp);
+	tp->grad_enabled = 0;
+	return sl_cross_entropy(tp, m->kind->seq2seq(m->impl, tp, src, dec, 1, S, T), y, -1, NULL)->data[0];
+}
+
+static void test_fd_transformer(void)
+{
+	const char *keys[] = { "hidden", "heads", "enc", "dec" };
+	const char *vals[] = { "8", "2", "1", "1" };
+	sl_model_shape shape = { .vocab = V, .maxlen = 64 };
+	sl_rng r;
+	sl_rng_seed(&r, 21);
+	sl_model *m = sl_model_new(sl_model_kind_find("transformer"), keys, vals, 4, &shape, &r);
+	if (!TAP_OK(m != NULL && m->kind->s2s_probe, "transformer: builds, with a probe"))
+		return;
+	sl_arena *a = sl_arena_new(0);
+	sl_tape *tp = sl_tape_new(a, NULL);
+	enum { S = 5, T = 4 };
+	int32_t src[S] = { 3, 8, 1, 30, 12 }, dec[T] = { 7, 2, 19, 33 }, y[T] = { -1, -1, -1, 5 };
+	sl_tape_reset(tp);
+	tp->grad_enabled = 1;
+	sl_tensor *sx = NULL, *dx = NULL;
+	sl_tensor *logits = m->kind->s2s_probe(m->impl, tp, src, dec, 1, S, T, &sx, &dx);
+	int32_t *ya = sl_arena_alloc(tp->arena, sizeof y);
+	memcpy(ya, y, sizeof y);
+	int ok = sl_tape_backward(tp, sl_cross_entropy(tp, logits, ya, -1, NULL)) == SL_OK && sx->grad && dx->grad;
+	int H = 8;
+	float g[S + T];
+	for (int i = 0; ok && i < S + T; i++) {
+		const float *gr = i < S ? sx->grad + (size_t)i * H : dx->grad + (size_t)(i - S) * H;
+		double q = 0;
+		for (int j = 0; j < H; j++)
+			q += (double)gr[j] * gr[j];
+		g[i] = (float)sqrt(q);
+	}
+	double worst = 0, gmax = 0;
+	for (int i = 0; ok && i < S + T; i++)
+		gmax = g[i] > gmax ? g[i] : gmax;
+	sl_tensor *se = sl_params_find(m->ps, "src_emb"), *te = sl_params_find(m->ps, "tgt_emb");
+	for (int i = 0; ok && i < S + T; i++) {
+		float *row = i < S ? se->data + (size_t)src[i] * H : te->data + (size_t)dec[i - S] * H;
+		double q = 0;
+		for (int j = 0; j < H; j++) {
+			float keep = row[j];
+			const float eps = 3e-2f;
+			row[j] = keep + eps;
+			double up = tf_loss(m, tp, src, S, dec, y, T);
+			row[j] = keep - eps;
+			double dn = tf_loss(m, tp, src, S, dec, y, T);
+			row[j] = keep;
+			double d = (up - dn) / (2.0 * eps);
+			q += d * d;
+		}
+		double num = sqrt(q), err = fabs(num - g[i]) / (1e-3 * gmax + num);
+		worst = err > worst ? err : worst;
+	}
+	TAP_OK(ok && worst <= 2e-2,
+	       "transformer: |d loss / d x_s| (source) and |d loss / d y_t| (decoder) equal central differences "
+	       "(worst relative %.2g)", worst);
+	sl_tape_free(tp);
+	sl_arena_free(a);
+	sl_model_free(m);
+}
+
 int main(void)
 {
 	test_fd("elman", 1);
@@ -232,6 +301,7 @@ int main(void)
 	test_fd("mamba", 1);
 	test_fd("gpt", 2);
 	test_fd("lru", 1);
+	test_fd_transformer();
 	test_elman_jacobian();
 	test_vanishing();
 	test_diag("mamba");

@@ -73,6 +73,11 @@ struct sl_model_kind {
 	 * layers() + 1): after backward their grads are ∂loss/∂x_t and
 	 * ∂loss/∂h^l_t (the gradient-flow view). NULL: none. */
 	sl_tensor *(*lm_probe)(void *impl, sl_tape *tp, const int32_t *x, int B, int T, sl_tensor **stream);
+	/* An encoder-decoder's seq2seq pass whose embedded source (B, S, H)
+	 * and embedded decoder input (B, T, H) are leaves requiring gradients,
+	 * returned in *src_x and *dec_x (the gradient-flow view). NULL: none. */
+	sl_tensor *(*s2s_probe)(void *impl, sl_tape *tp, const int32_t *src, const int32_t *dec, int B, int S, int T,
+				sl_tensor **src_x, sl_tensor **dec_x);
 	/* Block l's mixer's jacobian (mixer.h) after lm_probe; NULL, or
 	 * SL_ERR with the error set for a block without a recurrent state. */
 	int (*layer_jacobian)(void *impl, int l, sl_tape *tp, int p, float *norm);

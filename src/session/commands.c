@@ -722,9 +722,13 @@ static const sl_cmd commands[] = {
 			"diagonals); then shows the "
 			"log10 of these as heatmap rows (file=PATH also writes them to a .png, .svg or .pdf, as "
 			"'heatmap save' does) and ends with loss_at=, loss=, grad_first=, grad_last= (and "
-			"jac_first=). An Elman RNN's gradient vanishes with distance where an LSTM's, a Mamba's or "
-			"attention's does not: the lecture's problem made visible. The run's own gradient is left "
-			"as it was.",
+			"jac_first=). For the encoder-decoder transformer on Pig-Latin it reads the word and the "
+			"model's own translation teacher-forced (SOS + translation; at= a decoder position, by "
+			"default the one predicting EOS) and prints the gradient on each embedded source "
+			"character (side=src) and decoder input (side=dec), then grad_src_first=, "
+			"grad_src_last=, grad_first=, grad_last=. An Elman RNN's gradient vanishes with distance "
+			"where an LSTM's, a Mamba's or attention's does not: the lecture's problem made visible. "
+			"The run's own gradient is left as it was.",
 		.run = sl_cmd_gradflow,
 		.opts = SL_OPTS("at", "file"),
 		.complete = complete_run,

@@ -357,6 +357,89 @@ static void row_norms(const float *g, int H, int p, float *out)
 	}
 }
 
+/* The encoder-decoder: the source word and the teacher-forced decoder input
+ * SOS + the model's own translation, the loss at decoder position at (by
+ * default the last: EOS). */
+static int gradflow_s2s(sl_session *s, sl_args *a, sl_run *r, const char *word, long long at, const char *file)
+{
+	sl_model *m = r->model;
+	if (!sl_pl_task_data(r->task)) {
+		const sl_gen_kind *gk = sl_gen_task_kind(r->task);
+		return sl_fail(s, "run '%s' is a %s on the %s task: gradflow reads an encoder-decoder on piglatin", r->name,
+			       m->kind->name, gk ? gk->name : r->task->ops->name);
+	}
+	char out[4 * SL_PL_MAXLEN];
+	sl_tape *tp = r->tape;
+	tp->pool = sl_session_pool(s);
+	if (sl_pl_translate(r->task, m, tp, word, 1, out, sizeof out) != SL_OK)
+		return sl_fail(s, "%s", sl_error());
+	int32_t src[SL_PL_MAXLEN], dec[4 * SL_PL_MAXLEN + 1], tgt[4 * SL_PL_MAXLEN + 1];
+	int S = sl_pl_encode(word, src, SL_PL_MAXLEN), T = 1 + sl_pl_encode(out, dec + 1, 4 * SL_PL_MAXLEN);
+	dec[0] = SL_PL_SOS;
+	if (at >= T) /* decoder positions 0..T-1: SOS and the translation; T-1 predicts EOS */
+		return sl_args_fail(a, "at=%lld: a decoder position, 0..%d", at, T - 1);
+	int p = at >= 0 ? (int)at : T - 1;
+	for (int t = 0; t < T; t++)
+		tgt[t] = t == p ? (t + 1 < T ? dec[t + 1] : SL_PL_EOS) : -1;
+	sl_params *ps = m->ps;
+	float *keep = sl_xmalloc(ps->total * sizeof *keep);
+	memcpy(keep, ps->grad, ps->total * sizeof *keep);
+	sl_tape_reset(tp);
+	tp->grad_enabled = 1;
+	tp->training = 0;
+	sl_tensor *sx = NULL, *dx = NULL;
+	sl_tensor *logits = m->kind->s2s_probe(m->impl, tp, src, dec, 1, S, T, &sx, &dx);
+	int32_t *y = sl_arena_alloc(tp->arena, (size_t)T * sizeof *y);
+	memcpy(y, tgt, (size_t)T * sizeof *y);
+	sl_tensor *loss = sl_cross_entropy(tp, logits, y, -1, NULL);
+	int rc = SL_OK;
+	if (sl_tape_backward(tp, loss) != SL_OK || !sx->grad || !dx->grad) {
+		rc = sl_fail(s, "%s", *sl_error() ? sl_error() : "no gradient reached the input");
+	} else {
+		int H = sl_tensor_dim(sx, -1), P = p + 1;
+		float *g = sl_xcalloc((size_t)(S + P), sizeof *g), *lg = sl_xcalloc((size_t)(S + P), sizeof *lg);
+		row_norms(sx->grad, H, S - 1, g);
+		row_norms(dx->grad, H, p, g + S);
+		char (*lab)[8] = sl_xcalloc((size_t)(S + P), sizeof *lab);
+		const char **cols = sl_xcalloc((size_t)(S + P), sizeof *cols);
+		for (int i = 0; i < S + P; i++) {
+			int tok = i < S ? src[i] : dec[i - S];
+			snprintf(lab[i], sizeof lab[i], "%c", sl_pl_char(tok));
+			cols[i] = lab[i];
+			sl_out(s, "side=%s t=%d token=%s grad_norm=%.4g", i < S ? "src" : "dec", i < S ? i : i - S, lab[i],
+			       g[i]);
+		}
+		log10_floor(g, lg, S);
+		log10_floor(g + S, lg + S, P);
+		static const char *const rows[] = { "source x", "decoder y" };
+		sl_view_matrix mv[2] = {
+			{ .title = "log10 |d loss / d x_s| (source)", .v = lg, .rows = 1, .cols = S, .row_labels = rows,
+			  .col_labels = cols },
+			{ .title = "log10 |d loss / d y_t| (decoder input)", .v = lg + S, .rows = 1, .cols = P,
+			  .row_labels = rows + 1, .col_labels = cols + S },
+		};
+		char caption[640];
+		snprintf(caption, sizeof caption, "run %s, the loss at decoder position %d (target %c): %s -> %s", r->name,
+			 p, sl_pl_char(tgt[p]), word, out);
+		sl_view v = { .caption = caption, .n = 2, .m = mv };
+		sl_session_view(s, &v);
+		if (file && sl_display_save_view(s, file, &v) != SL_OK)
+			rc = SL_ERR;
+		if (rc == SL_OK)
+			sl_out(s, "run=%s word=%s output=%s loss_at=%d loss=%.4f grad_src_first=%.4g grad_src_last=%.4g "
+			       "grad_first=%.4g grad_last=%.4g", r->name, word, out, p, loss->data[0], g[0], g[S - 1], g[S],
+			       g[S + p]);
+		free(cols);
+		free(lab);
+		free(lg);
+		free(g);
+	}
+	sl_tape_reset(tp);
+	memcpy(ps->grad, keep, ps->total * sizeof *keep);
+	free(keep);
+	return rc;
+}
+
 int sl_cmd_gradflow(sl_session *s, sl_args *a)
 {
 	sl_workbench *wb = sl_session_workbench(s);
@@ -372,11 +455,13 @@ int sl_cmd_gradflow(sl_session *s, sl_args *a)
 	if (!r)
 		return sl_fail(s, "no run '%s'; 'runs' lists them", name);
 	sl_model *m = r->model;
-	if (!m->kind->lm_probe)
-		return sl_fail(s, "run '%s' is a %s: gradflow needs a language model (%s)", name, m->kind->name,
-			       sl_model_kind_names(1));
+	if (!m->kind->lm_probe && !m->kind->s2s_probe)
+		return sl_fail(s, "run '%s' is a %s: gradflow needs a language model (%s) or the transformer", name,
+			       m->kind->name, sl_model_kind_names(1));
 	if (!word && !(word = default_input(r)))
 		return sl_args_fail(a, "run '%s' is on the %s task: give the INPUT text", name, r->task->ops->name);
+	if (!m->kind->lm_probe)
+		return gradflow_s2s(s, a, r, word, at, file);
 	sl_input in;
 	if (view_input(s, a, r, word, &in) != SL_OK)
 		return SL_ERR;

@@ -54,3 +54,9 @@ gradflow
 watch gradflow e 1,2,3 every=1
 unwatch
 watch plot e
+# the encoder-decoder on Pig-Latin: the source's and the decoder input's gradients
+task piglatin size=100 seed=1
+model ed = transformer hidden=8 heads=2 enc=1 dec=1
+gradflow ed team
+gradflow ed team at=2
+gradflow ed team at=40
