@@ -307,5 +307,6 @@ int main(void)
 	test_diag("mamba");
 	test_diag("lru");
 	test_diag("hawk");
+	test_diag("s4d");
 	return tap_done();
 }

@@ -102,7 +102,7 @@ typedef struct sl_mixer_kind {
 	 * to the state at each t <= p (1 at t = p), into norm (p + 1): the
 	 * recurrent cells by one backward pass per unit of the state (the
 	 * tape's gradients are clobbered: sl_tape_zero_grads before each
-	 * pass), the diagonal recurrences (Mamba, LRU, RG-LRU) from their
+	 * pass), the diagonal recurrences (Mamba, S4D, LRU, RG-LRU) from their
 	 * decays (sl_mixer_diag_jacobian). SL_ERR with the error set when the
 	 * block has no such forward pass. */
 	int (*jacobian)(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, sl_tape *tp, int p,

@@ -718,7 +718,7 @@ static const sl_cmd commands[] = {
 			"to the residual stream after each block (grad_L0=, ...), and for each recurrent block "
 			"the Jacobian norm |d s_p / d s_t|_F / sqrt(units) of its state at the loss position with "
 			"respect to its state at t (jac_L0=, ...; 1 at t = p): by backpropagation for the elman, "
-			"gru and lstm cells, from the decays for Mamba, LRU and RG-LRU blocks (a product of "
+			"gru and lstm cells, from the decays for Mamba, S4D, LRU and RG-LRU blocks (a product of "
 			"diagonals); then shows the "
 			"log10 of these as heatmap rows (file=PATH also writes them to a .png, .svg or .pdf, as "
 			"'heatmap save' does) and ends with loss_at=, loss=, grad_first=, grad_last= (and "
