@@ -440,6 +440,146 @@ static int gradflow_s2s(sl_session *s, sl_args *a, sl_run *r, const char *word, 
 	return rc;
 }
 
+/* The loss position: at (its scored target, else the next token), or the
+ * last position whose target is known. SL_ERR reported. */
+static int loss_position(sl_session *s, sl_args *a, const sl_input *in, long long at, int *p, int *tgt)
+{
+	int T = in->T;
+	*p = *tgt = -1;
+	if (at >= 0) {
+		*p = (int)at;
+		if (*p < T && in->y && in->y[*p] >= 0)
+			*tgt = in->y[*p];
+		else if (*p + 1 < T)
+			*tgt = in->x[*p + 1];
+		if (*tgt < 0)
+			return sl_args_fail(a, "at=%lld: a position with a target, 0..%d", at, T - 2 >= 0 ? T - 2 : 0);
+		return SL_OK;
+	}
+	for (int t = T - 1; *p < 0 && in->y && t >= 0; t--)
+		if (in->y[t] >= 0) {
+			*p = t;
+			*tgt = in->y[t];
+		}
+	if (*p < 0 && T >= 2) {
+		*p = T - 2;
+		*tgt = in->x[T - 1];
+	}
+	if (*p < 0)
+		return sl_fail(s, "the input is too short: the loss needs a position and its next token");
+	return SL_OK;
+}
+
+/* What a language model's gradient flow measured: rows of P positions, the
+ * input and the stream after each of L blocks, then nj recurrent blocks'
+ * Jacobians (their layers in jl). */
+typedef struct flow {
+	int L, P, nj;
+	int *jl;
+	float *g;   /* (L + 1 + nj, P) */
+	float loss;
+} flow;
+
+/* Prints the measurements as lines, shows them as heatmaps (and writes
+ * them to file), ends with the summary line. */
+static int flow_show(sl_session *s, const char *name, const char *word, const sl_input *in, int p, int tgt,
+		     const flow *f, const char *file)
+{
+	int L = f->L, P = f->P, nj = f->nj, rc = SL_OK;
+	const float *g = f->g;
+	char line[4096];
+	for (int t = 0; t < P; t++) {
+		size_t k = (size_t)snprintf(line, sizeof line, "t=%d token=%s grad_norm=%.4g", t, in->lab[t], g[t]);
+		for (int l = 1; l <= L && k < sizeof line - 64; l++)
+			k += (size_t)snprintf(line + k, sizeof line - k, " grad_L%d=%.4g", l - 1, g[(size_t)l * P + t]);
+		for (int j = 0; j < nj && k < sizeof line - 64; j++)
+			k += (size_t)snprintf(line + k, sizeof line - k, " jac_L%d=%.4g", f->jl[j],
+					      g[(size_t)(L + 1 + j) * P + t]);
+		sl_out(s, "%s", line);
+	}
+	float *lg = sl_xcalloc((size_t)(L + 1 + nj) * P, sizeof *lg);
+	log10_floor(g, lg, (L + 1) * P);
+	log10_floor(g + (size_t)(L + 1) * P, lg + (size_t)(L + 1) * P, nj * P);
+	char (*rl)[24] = sl_xcalloc((size_t)(L + 1 + nj), sizeof *rl);
+	const char **rows = sl_xcalloc((size_t)(L + 1 + nj), sizeof *rows), **cols = sl_xcalloc((size_t)P, sizeof *cols);
+	snprintf(rl[0], sizeof rl[0], "x");
+	for (int l = 0; l < L; l++)
+		snprintf(rl[l + 1], sizeof rl[l + 1], "after L%d", l);
+	for (int j = 0; j < nj; j++)
+		snprintf(rl[L + 1 + j], sizeof rl[L + 1 + j], "L%d state", f->jl[j]);
+	for (int i = 0; i < L + 1 + nj; i++)
+		rows[i] = rl[i];
+	for (int t = 0; t < P; t++)
+		cols[t] = in->lab[t];
+	sl_view_matrix mv[2] = {
+		{ .title = "log10 |d loss / d h_t| (input x, residual stream)", .v = lg, .rows = L + 1, .cols = P,
+		  .row_labels = rows, .col_labels = cols },
+		{ .title = "log10 |d s_p / d s_t| (recurrent state)", .v = lg + (size_t)(L + 1) * P, .rows = nj, .cols = P,
+		  .row_labels = rows + L + 1, .col_labels = cols },
+	};
+	char caption[640];
+	snprintf(caption, sizeof caption, "run %s, the loss at position %d (target %d): %s", name, p, tgt, in->caption);
+	sl_view v = { .caption = caption, .n = nj ? 2 : 1, .m = mv };
+	sl_session_view(s, &v);
+	if (file && sl_display_save_view(s, file, &v) != SL_OK)
+		rc = SL_ERR;
+	if (rc == SL_OK) {
+		size_t k = (size_t)snprintf(line, sizeof line, "run=%s %s=%s loss_at=%d loss=%.4f grad_first=%.4g "
+					    "grad_last=%.4g", name, in->what, word, p, f->loss, g[0], g[p]);
+		if (nj)
+			snprintf(line + k, sizeof line - k, " jac_first=%.4g", g[(size_t)(L + 1) * P]);
+		sl_out(s, "%s", line);
+	}
+	free(cols);
+	free(rows);
+	free(rl);
+	free(lg);
+	return rc;
+}
+
+/* A language model's probed pass over in, the loss at p: the stream's
+ * gradient norms and the recurrent blocks' Jacobians into f. */
+static int flow_measure(sl_session *s, sl_run *r, const sl_input *in, int p, int tgt, flow *f)
+{
+	sl_model *m = r->model;
+	int T = in->T, L = f->L, P = f->P;
+	sl_tape *tp = r->tape;
+	sl_tape_reset(tp);
+	tp->pool = sl_session_pool(s);
+	tp->grad_enabled = 1;
+	tp->training = 0;
+	sl_tensor **stream = sl_xcalloc((size_t)L + 1, sizeof *stream);
+	sl_tensor *logits = m->kind->lm_probe(m->impl, tp, in->x, 1, T, stream);
+	int rc = SL_OK;
+	if (!logits) {
+		rc = sl_fail(s, "%s", sl_error());
+	} else {
+		int32_t *target = sl_arena_alloc(tp->arena, (size_t)T * sizeof *target);
+		for (int t = 0; t < T; t++)
+			target[t] = t == p ? tgt : -1;
+		sl_tensor *loss = sl_cross_entropy(tp, logits, target, -1, NULL);
+		if (sl_tape_backward(tp, loss) != SL_OK || !stream[0]->grad) {
+			rc = sl_fail(s, "%s", *sl_error() ? sl_error() : "no gradient reached the input");
+		} else {
+			f->loss = loss->data[0];
+			int H = sl_tensor_dim(stream[0], -1);
+			for (int l = 0; l <= L; l++)
+				row_norms(stream[l]->grad, H, p, f->g + (size_t)l * P);
+			/* last: the cells' Jacobians clobber the tape's gradients */
+			for (int l = 0; l < L && rc == SL_OK; l++) {
+				if (!m->kind->layer_jacobian || !m->kind->layer_mixer(m->impl, l)->jacobian)
+					continue;
+				if (m->kind->layer_jacobian(m->impl, l, tp, p, f->g + (size_t)(L + 1 + f->nj) * P) != SL_OK)
+					rc = sl_fail(s, "%s", sl_error());
+				f->jl[f->nj++] = l;
+			}
+		}
+	}
+	free(stream);
+	sl_tape_reset(tp);
+	return rc;
+}
+
 int sl_cmd_gradflow(sl_session *s, sl_args *a)
 {
 	sl_workbench *wb = sl_session_workbench(s);
@@ -465,128 +605,24 @@ int sl_cmd_gradflow(sl_session *s, sl_args *a)
 	sl_input in;
 	if (view_input(s, a, r, word, &in) != SL_OK)
 		return SL_ERR;
-	int T = in.T, p = -1, tgt = -1;
-	if (at >= 0) { /* the chosen position: its scored target, else the next token */
-		p = (int)at;
-		if (p < T && in.y && in.y[p] >= 0)
-			tgt = in.y[p];
-		else if (p + 1 < T)
-			tgt = in.x[p + 1];
-		if (tgt < 0) {
-			input_free(&in);
-			return sl_args_fail(a, "at=%lld: a position with a target, 0..%d", at, T - 2 >= 0 ? T - 2 : 0);
-		}
-	}
-	/* else the loss at the last position whose target is known */
-	for (int t = T - 1; p < 0 && in.y && t >= 0; t--)
-		if (in.y[t] >= 0) {
-			p = t;
-			tgt = in.y[t];
-		}
-	if (p < 0 && T >= 2) {
-		p = T - 2;
-		tgt = in.x[T - 1];
-	}
-	if (p < 0) {
+	int p, tgt;
+	if (loss_position(s, a, &in, at, &p, &tgt) != SL_OK) {
 		input_free(&in);
-		return sl_fail(s, "the input is too short: the loss needs a position and its next token");
+		return SL_ERR;
 	}
-	int L = m->kind->layers ? m->kind->layers(m->impl) : 0, P = p + 1;
+	flow f = { .L = m->kind->layers ? m->kind->layers(m->impl) : 0, .P = p + 1 };
+	f.g = sl_xcalloc((size_t)(2 * f.L + 1) * f.P, sizeof *f.g);
+	f.jl = sl_xcalloc((size_t)f.L + 1, sizeof *f.jl);
 	sl_params *ps = m->ps;
 	float *keep = sl_xmalloc(ps->total * sizeof *keep); /* the run's own gradient, untouched */
 	memcpy(keep, ps->grad, ps->total * sizeof *keep);
-	sl_tape *tp = r->tape;
-	sl_tape_reset(tp);
-	tp->pool = sl_session_pool(s);
-	tp->grad_enabled = 1;
-	tp->training = 0;
-	sl_tensor **stream = sl_xcalloc((size_t)L + 1, sizeof *stream);
-	sl_tensor *logits = m->kind->lm_probe(m->impl, tp, in.x, 1, T, stream);
-	/* rows: the input and the stream after each block; then the recurrent
-	 * blocks' Jacobians across time */
-	float *g = sl_xcalloc((size_t)(2 * L + 1) * P, sizeof *g), *lg = sl_xcalloc((size_t)(2 * L + 1) * P, sizeof *lg);
-	int *jl = sl_xcalloc((size_t)L + 1, sizeof *jl), nj = 0;
-	float loss_v = 0;
-	int rc = SL_OK;
-	if (!logits) {
-		rc = sl_fail(s, "%s", sl_error());
-	} else {
-		int32_t *target = sl_arena_alloc(tp->arena, (size_t)T * sizeof *target);
-		for (int t = 0; t < T; t++)
-			target[t] = t == p ? tgt : -1;
-		sl_tensor *loss = sl_cross_entropy(tp, logits, target, -1, NULL);
-		if (sl_tape_backward(tp, loss) != SL_OK || !stream[0]->grad) {
-			rc = sl_fail(s, "%s", *sl_error() ? sl_error() : "no gradient reached the input");
-		} else {
-			loss_v = loss->data[0];
-			int H = sl_tensor_dim(stream[0], -1);
-			for (int l = 0; l <= L; l++)
-				row_norms(stream[l]->grad, H, p, g + (size_t)l * P);
-			for (int l = 0; l < L && rc == SL_OK; l++) {
-				if (!m->kind->layer_jacobian || !m->kind->layer_mixer(m->impl, l)->jacobian)
-					continue;
-				if (m->kind->layer_jacobian(m->impl, l, tp, p, g + (size_t)(L + 1 + nj) * P) != SL_OK)
-					rc = sl_fail(s, "%s", sl_error());
-				jl[nj++] = l;
-			}
-		}
-	}
-	if (rc == SL_OK) {
-		char line[4096];
-		for (int t = 0; t < P; t++) {
-			size_t k = (size_t)snprintf(line, sizeof line, "t=%d token=%s grad_norm=%.4g", t, in.lab[t], g[t]);
-			for (int l = 1; l <= L && k < sizeof line - 64; l++)
-				k += (size_t)snprintf(line + k, sizeof line - k, " grad_L%d=%.4g", l - 1, g[(size_t)l * P + t]);
-			for (int j = 0; j < nj && k < sizeof line - 64; j++)
-				k += (size_t)snprintf(line + k, sizeof line - k, " jac_L%d=%.4g", jl[j],
-						      g[(size_t)(L + 1 + j) * P + t]);
-			sl_out(s, "%s", line);
-		}
-		log10_floor(g, lg, (L + 1) * P);
-		log10_floor(g + (size_t)(L + 1) * P, lg + (size_t)(L + 1) * P, nj * P);
-		char (*rl)[24] = sl_xcalloc((size_t)(L + 1 + nj), sizeof *rl);
-		const char **rows = sl_xcalloc((size_t)(L + 1 + nj), sizeof *rows), **cols = sl_xcalloc((size_t)P, sizeof *cols);
-		snprintf(rl[0], sizeof rl[0], "x");
-		for (int l = 0; l < L; l++)
-			snprintf(rl[l + 1], sizeof rl[l + 1], "after L%d", l);
-		for (int j = 0; j < nj; j++)
-			snprintf(rl[L + 1 + j], sizeof rl[L + 1 + j], "L%d state", jl[j]);
-		for (int i = 0; i < L + 1 + nj; i++)
-			rows[i] = rl[i];
-		for (int t = 0; t < P; t++)
-			cols[t] = in.lab[t];
-		sl_view_matrix mv[2] = {
-			{ .title = "log10 |d loss / d h_t| (input x, residual stream)", .v = lg, .rows = L + 1, .cols = P,
-			  .row_labels = rows, .col_labels = cols },
-			{ .title = "log10 |d s_p / d s_t| (recurrent state)", .v = lg + (size_t)(L + 1) * P, .rows = nj,
-			  .cols = P, .row_labels = rows + L + 1, .col_labels = cols },
-		};
-		char caption[640];
-		snprintf(caption, sizeof caption, "run %s, the loss at position %d (target %d): %s", name, p, tgt,
-			 in.caption);
-		sl_view v = { .caption = caption, .n = nj ? 2 : 1, .m = mv };
-		sl_session_view(s, &v);
-		if (file && sl_display_save_view(s, file, &v) != SL_OK)
-			rc = SL_ERR;
-		if (rc == SL_OK) {
-			size_t k = (size_t)snprintf(line, sizeof line,
-						    "run=%s %s=%s loss_at=%d loss=%.4f grad_first=%.4g grad_last=%.4g", name,
-						    in.what, word, p, loss_v, g[0], g[p]);
-			if (nj)
-				snprintf(line + k, sizeof line - k, " jac_first=%.4g", g[(size_t)(L + 1) * P]);
-			sl_out(s, "%s", line);
-		}
-		free(cols);
-		free(rows);
-		free(rl);
-	}
-	free(jl);
-	free(lg);
-	free(g);
-	free(stream);
-	sl_tape_reset(tp);
+	int rc = flow_measure(s, r, &in, p, tgt, &f);
 	memcpy(ps->grad, keep, ps->total * sizeof *keep);
 	free(keep);
+	if (rc == SL_OK)
+		rc = flow_show(s, name, word, &in, p, tgt, &f, file);
+	free(f.jl);
+	free(f.g);
 	input_free(&in);
 	return rc;
 }
