@@ -4,6 +4,7 @@
  * the product of its step Jacobians diag(1 - h_s^2) W_h computed here; and
  * the property the view exists to show: an untrained Elman RNN's gradient
  * vanishes with distance while an LSTM's with a high forget bias does not. */
+#include "seqlab/mixer.h"
 #include "seqlab/model.h"
 #include "seqlab/params.h"
 #include "tap.h"
@@ -293,6 +294,78 @@ static void test_fd_transformer(void)
 	sl_model_free(m);
 }
 
+/* The cells' Jacobian by finite differences in step mode: the state after
+ * step t perturbed unit by unit, stepped on to p. The step state's layout
+ * is rnn.c's (a test-local mirror: the batch, the width, h and c). */
+typedef struct rnn_state_mirror {
+	int B, H;
+	float *h, *c;
+} rnn_state_mirror;
+
+static void test_cell_jacobian(const sl_mixer_kind *k)
+{
+	enum { H = 6, T = 7 };
+	sl_mixer_ctx ctx = { .hidden = H };
+	char cfg[SL_MIXER_CFG_MAX] = { 0 };
+	void *ly = calloc(1, k->layer_size);
+	sl_params *ps = sl_params_new();
+	k->add(ly, ps, "l0", cfg, &ctx);
+	sl_params_alloc(ps);
+	sl_rng r;
+	sl_rng_seed(&r, 31);
+	sl_params_init(ps, &r);
+	sl_arena *a = sl_arena_new(0);
+	sl_tape *tp = sl_tape_new(a, NULL);
+	float u[T * H];
+	for (int i = 0; i < T * H; i++)
+		u[i] = 2 * sl_rng_float(&r) - 1;
+	/* the full forward pass with gradients, and its Jacobian */
+	int s3[3] = { 1, T, H }, p = T - 1;
+	sl_tensor *x = sl_tape_tensor(tp, 3, s3);
+	memcpy(x->data, u, sizeof u);
+	k->forward(ly, cfg, &ctx, tp, x);
+	float jac[T];
+	int ok = k->jacobian(ly, cfg, &ctx, tp, p, jac) == SL_OK;
+	/* central differences of the state at p in step mode */
+	double worst = 0;
+	for (int t = 0; t < p && ok; t++) {
+		double q = 0;
+		for (int j = 0; j < H; j++) {
+			double hp[2][H];
+			for (int sgn = 0; sgn < 2; sgn++) {
+				rnn_state_mirror *st = k->state_new(ly, cfg, &ctx, 1);
+				int s1[3] = { 1, 1, H };
+				for (int step = 0; step <= p; step++) {
+					sl_tape_reset(tp);
+					tp->grad_enabled = 0;
+					sl_tensor *xi = sl_tape_tensor(tp, 3, s1);
+					memcpy(xi->data, u + step * H, H * sizeof(float));
+					k->step(ly, cfg, &ctx, tp, st, xi);
+					if (step == t)
+						st->h[j] += sgn ? -1e-2f : 1e-2f;
+				}
+				for (int i = 0; i < H; i++)
+					hp[sgn][i] = st->h[i];
+				k->state_free(st);
+			}
+			for (int i = 0; i < H; i++) {
+				double d = (hp[0][i] - hp[1][i]) / 2e-2;
+				q += d * d;
+			}
+		}
+		double num = sqrt(q / H), err = fabs(num - jac[t]) / (1e-3 + num);
+		worst = err > worst ? err : worst;
+		if (err > 2e-2)
+			tap_diag("%s t=%d: jacobian %.6g, central differences %.6g", k->name, t, jac[t], num);
+	}
+	TAP_OK(ok && worst < 2e-2, "%s: |d s_p / d s_t| equals central differences in step mode (worst relative %.2g)",
+	       k->name, worst);
+	sl_tape_free(tp);
+	sl_arena_free(a);
+	sl_params_free(ps);
+	free(ly);
+}
+
 int main(void)
 {
 	test_fd("elman", 1);
@@ -303,6 +376,9 @@ int main(void)
 	test_fd("lru", 1);
 	test_fd_transformer();
 	test_elman_jacobian();
+	test_cell_jacobian(&sl_mixer_elman);
+	test_cell_jacobian(&sl_mixer_gru);
+	test_cell_jacobian(&sl_mixer_lstm);
 	test_vanishing();
 	test_diag("mamba");
 	test_diag("lru");
