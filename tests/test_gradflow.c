@@ -1,8 +1,11 @@
 /* test_gradflow.c - the gradient-flow view's numbers (gradflow RUN): the
  * norms |∂loss/∂x_t| a probed forward pass gives (a language model's, the
- * encoder-decoder's on both sides) equal central differences of the loss; the recurrent Jacobian |∂s_p/∂s_t| of an Elman block equals
- * the product of its step Jacobians diag(1 - h_s^2) W_h computed here; and
- * the property the view exists to show: an untrained Elman RNN's gradient
+ * encoder-decoder's on both sides) equal central differences of the loss;
+ * the recurrent Jacobian |∂s_p/∂s_t| of an Elman block equals the product
+ * of its step Jacobians diag(1 - h_s^2) W_h computed here, and each cell's
+ * (elman, gru, lstm) central differences of its step mode; the diagonal
+ * recurrences' is 1 at the loss and shrinks with distance; and the
+ * property the view exists to show: an untrained Elman RNN's gradient
  * vanishes with distance while an LSTM's with a high forget bias does not. */
 #include "seqlab/mixer.h"
 #include "seqlab/model.h"
