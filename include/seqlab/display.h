@@ -102,6 +102,11 @@ void sl_display_set_hooks(sl_session *s, const sl_display_hooks *h);
 /* What the curve pane shows: the last `plot` (or the default). */
 const sl_plot_spec *sl_display_spec(sl_session *s);
 
+/* Writes view v to file (.png, .svg, .pdf) through the front-end's
+ * save_view hook and prints saved=FILE heatmaps=N; SL_ERR reported
+ * through s (no hook, or the hook's error). */
+int sl_display_save_view(sl_session *s, const char *file, const sl_view *v);
+
 /* Keeps a copy of v as the last view shown (sl_session_view calls it), and
  * the last view shown, or NULL (valid until the next view). */
 void sl_display_keep_view(sl_session *s, const sl_view *v);

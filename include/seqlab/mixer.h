@@ -96,6 +96,17 @@ typedef struct sl_mixer_kind {
 	const sl_mixer_view *views;
 	int (*view)(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, int which, sl_mixer_grid *out,
 		    int max);
+	/* Blocks with a recurrent state (NULL: none): after a forward pass
+	 * with gradients on, over one sequence, the Jacobian norm
+	 * ||∂s_p/∂s_t||_F / √(units) of the state at position p with respect
+	 * to the state at each t <= p (1 at t = p), into norm (p + 1): the
+	 * recurrent cells by one backward pass per unit of the state (the
+	 * tape's gradients are clobbered: sl_tape_zero_grads before each
+	 * pass), the diagonal recurrences (Mamba, S4D, LRU, RG-LRU) from their
+	 * decays (sl_mixer_diag_jacobian). SL_ERR with the error set when the
+	 * block has no such forward pass. */
+	int (*jacobian)(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, sl_tape *tp, int p,
+			float *norm);
 	/* The forward pass's work on B sequences of T tokens, for the
 	 * benchmark's FLOP counts: its matrix products, and its other
 	 * multiply-adds (attention's scores and sums). */
@@ -132,6 +143,11 @@ int sl_mixer_view_find(const sl_mixer_kind *kind, const char *name);
 /* For state_reorder: rows 0..n-1 of v, B rows of w bytes, become the old
  * rows parent[i] (v may be NULL: nothing to do). */
 void sl_mixer_reorder_rows(void *v, size_t w, int B, const int *parent, int n);
+
+/* The Jacobian norm of a diagonal recurrence s_t = a_t ⊙ s_{t-1} + ...:
+ * norm[t] = sqrt(mean_i prod_{k=t+1..p} a_k[i]^2) for t <= p, a_k the n
+ * factors at a + k stride (stride 0: the same each step). */
+void sl_mixer_diag_jacobian(const float *a, size_t stride, int n, int p, float *norm);
 
 /* Frees the grids' data. */
 void sl_mixer_grids_free(sl_mixer_grid *g, int n);

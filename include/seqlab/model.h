@@ -90,9 +90,19 @@ struct sl_model_kind {
 	const sl_mixer_kind *(*layer_mixer)(void *impl, int l);
 	int (*layer_view)(void *impl, int l, int which, sl_mixer_grid *out, int max);
 	/* A language model's forward pass whose embedded input (B, T, hidden)
-	 * is a leaf requiring a gradient, returned in *input: after backward its
-	 * grad is ∂loss/∂x_t (the gradient-flow view). NULL: none. */
-	sl_tensor *(*lm_probe)(void *impl, sl_tape *tp, const int32_t *x, int B, int T, sl_tensor **input);
+	 * is a leaf requiring a gradient, returned in stream[0], and the
+	 * residual stream after each block l in stream[l + 1] (room for
+	 * layers() + 1): after backward their grads are ∂loss/∂x_t and
+	 * ∂loss/∂h^l_t (the gradient-flow view). NULL: none. */
+	sl_tensor *(*lm_probe)(void *impl, sl_tape *tp, const int32_t *x, int B, int T, sl_tensor **stream);
+	/* An encoder-decoder's seq2seq pass whose embedded source (B, S, H)
+	 * and embedded decoder input (B, T, H) are leaves requiring gradients,
+	 * returned in *src_x and *dec_x (the gradient-flow view). NULL: none. */
+	sl_tensor *(*s2s_probe)(void *impl, sl_tape *tp, const int32_t *src, const int32_t *dec, int B, int S, int T,
+				sl_tensor **src_x, sl_tensor **dec_x);
+	/* Block l's mixer's jacobian (mixer.h) after lm_probe; NULL, or
+	 * SL_ERR with the error set for a block without a recurrent state. */
+	int (*layer_jacobian)(void *impl, int l, sl_tape *tp, int p, float *norm);
 	/* Regression (NULL: the kind cannot): predictions (B, T, dout) for
 	 * real inputs x (B, T, din), each position seeing only itself and
 	 * earlier ones; from position free_from on (T: never) the input is the

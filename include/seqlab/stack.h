@@ -67,8 +67,9 @@ void sl_stack_free(sl_stack *m);
  * exceeds the learned positions. */
 sl_tensor *sl_stack_forward(sl_stack *m, sl_tape *tp, const int32_t *x, int B, int T);
 /* The same, with the embedded input as a leaf that requires a gradient
- * (*input): its grad after backward is ∂loss/∂x_t. */
-sl_tensor *sl_stack_forward_probe(sl_stack *m, sl_tape *tp, const int32_t *x, int B, int T, sl_tensor **input);
+ * (stream[0]: its grad after backward is ∂loss/∂x_t) and the residual
+ * stream after each block l in stream[l + 1] (room for the blocks + 1). */
+sl_tensor *sl_stack_forward_probe(sl_stack *m, sl_tape *tp, const int32_t *x, int B, int T, sl_tensor **stream);
 
 /* Step mode, when every block has one (sl_stack_can_step): a state for B
  * sequences; each step feeds one token per sequence and writes the next

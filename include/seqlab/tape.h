@@ -78,5 +78,10 @@ sl_tensor *sl_tape_apply(sl_tape *tp, sl_node *n);
  * Returns SL_ERR if the tensor does not depend on any parameter. */
 int sl_tape_backward(sl_tape *tp, sl_tensor *loss);
 int sl_tape_backward_from(sl_tape *tp, sl_tensor *out, const float *dout);
+/* Forgets the gradients a backward pass left, so another can start afresh:
+ * every recorded output's is dropped (backward skips it again until it is
+ * reached), every leaf input's (parameters, probes) zeroed. The parameters'
+ * gradient store is zeroed too: a caller that keeps it saves it first. */
+void sl_tape_zero_grads(sl_tape *tp);
 
 #endif

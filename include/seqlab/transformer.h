@@ -52,6 +52,11 @@ void sl_transformer_free(sl_transformer *m);
  * dec (B, T). Keeps the attention probabilities (see probs). */
 sl_tensor *sl_transformer_forward(sl_transformer *m, sl_tape *tp, const int32_t *src, const int32_t *dec, int B,
 				  int S, int T);
+/* The same, with the embedded source (B, S, H) and the embedded decoder
+ * input (B, T, H) as leaves requiring gradients (*src_x, *dec_x): their
+ * grads after backward are ∂loss/∂x_s and ∂loss/∂y_t. */
+sl_tensor *sl_transformer_forward_probe(sl_transformer *m, sl_tape *tp, const int32_t *src, const int32_t *dec, int B,
+					int S, int T, sl_tensor **src_x, sl_tensor **dec_x);
 
 /* Greedy decoding with a key/value cache: for each of B sources (B, S),
  * starting from sos, up to maxT tokens or eos. out (B, maxT) receives the

@@ -114,3 +114,15 @@ int sl_tape_backward_from(sl_tape *tp, sl_tensor *out, const float *dout)
 		g[i] += dout[i];
 	return backward(tp);
 }
+
+void sl_tape_zero_grads(sl_tape *tp)
+{
+	for (int i = 0; i < tp->n; i++) {
+		sl_node *n = &tp->nodes[i];
+		for (int j = 0; j < n->nin; j++)
+			if (n->in[j] && n->in[j]->grad)
+				memset(n->in[j]->grad, 0, sl_tensor_numel(n->in[j]) * sizeof(float));
+	}
+	for (int i = 0; i < tp->n; i++)
+		tp->nodes[i].out->grad = NULL; /* its arena buffer is simply left behind */
+}

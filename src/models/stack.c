@@ -264,14 +264,7 @@ static sl_tensor *head(sl_stack *m, sl_tape *tp, sl_tensor *h)
 	return sl_nn_linear_forward(&m->out, tp, h);
 }
 
-static sl_tensor *blocks(sl_stack *m, sl_tape *tp, sl_tensor *h)
-{
-	for (int l = 0; l < m->n; l++)
-		h = m->mixer[l]->forward(m->layer[l], mixcfg(m, l), &m->ctx, tp, h);
-	return head(m, tp, h);
-}
-
-sl_tensor *sl_stack_forward_probe(sl_stack *m, sl_tape *tp, const int32_t *x, int B, int T, sl_tensor **input)
+sl_tensor *sl_stack_forward_probe(sl_stack *m, sl_tape *tp, const int32_t *x, int B, int T, sl_tensor **stream)
 {
 	sl_tensor *h = embed(m, tp, x, B, T, 0);
 	if (!h)
@@ -280,8 +273,11 @@ sl_tensor *sl_stack_forward_probe(sl_stack *m, sl_tape *tp, const int32_t *x, in
 	sl_tensor *leaf = sl_tape_tensor(tp, h->ndim, h->shape);
 	memcpy(leaf->data, h->data, sl_tensor_numel(h) * sizeof(float));
 	leaf->requires_grad = 1;
-	*input = leaf;
-	return blocks(m, tp, leaf);
+	leaf->grad = NULL;
+	stream[0] = h = leaf;
+	for (int l = 0; l < m->n; l++)
+		stream[l + 1] = h = m->mixer[l]->forward(m->layer[l], mixcfg(m, l), &m->ctx, tp, h);
+	return head(m, tp, h);
 }
 
 sl_tensor *sl_stack_forward(sl_stack *m, sl_tape *tp, const int32_t *x, int B, int T)
@@ -390,9 +386,19 @@ static sl_tensor *lm(void *impl, sl_tape *tp, const int32_t *x, int B, int T)
 	return sl_stack_forward(impl, tp, x, B, T);
 }
 
-static sl_tensor *lm_probe(void *impl, sl_tape *tp, const int32_t *x, int B, int T, sl_tensor **input)
+static sl_tensor *lm_probe(void *impl, sl_tape *tp, const int32_t *x, int B, int T, sl_tensor **stream)
 {
-	return sl_stack_forward_probe(impl, tp, x, B, T, input);
+	return sl_stack_forward_probe(impl, tp, x, B, T, stream);
+}
+
+static int layer_jacobian(void *impl, int l, sl_tape *tp, int p, float *norm)
+{
+	sl_stack *m = impl;
+	if (!m->mixer[l]->jacobian) {
+		sl_errorf("block %d (%s) has no recurrent state on the tape", l, m->mixer[l]->name);
+		return SL_ERR;
+	}
+	return m->mixer[l]->jacobian(m->layer[l], mixcfg(m, l), &m->ctx, tp, p, norm);
 }
 
 static int can_step(void *impl)
@@ -447,7 +453,7 @@ static void work(const void *impl, double B, double S, double T, sl_work *w)
 
 #define STACK_KIND \
 	.cfg_size = sizeof(sl_stack_config), .create = create, .destroy = destroy, .params = params, .lm = lm, \
-	.lm_probe = lm_probe, \
+	.lm_probe = lm_probe, .layer_jacobian = layer_jacobian, \
 	.can_step = can_step, .state_new = state_new, .state_free = state_free, .step = step, .state_reorder = state_reorder, .layers = layers, \
 	.layer_mixer = layer_mixer, .layer_view = layer_view, .work = work
 

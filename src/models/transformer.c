@@ -148,9 +148,21 @@ static sl_tensor *pre(sl_transformer *m, sl_tape *tp, sl_tensor *x, const sl_nn_
 	return m->cfg.norm == 0 ? sl_nn_norm_forward(n, tp, x) : x;
 }
 
-static sl_tensor *encode(sl_transformer *m, sl_tape *tp, const int32_t *src, int B, int S)
+/* A leaf copy of x that requires a gradient (the gradient stops there). */
+static sl_tensor *leaf_of(sl_tape *tp, const sl_tensor *x)
+{
+	sl_tensor *leaf = sl_tape_tensor(tp, x->ndim, x->shape);
+	memcpy(leaf->data, x->data, sl_tensor_numel(x) * sizeof(float));
+	leaf->requires_grad = 1;
+	return leaf;
+}
+
+/* leaf (may be NULL): the embedded source as a leaf, for the gradient-flow view */
+static sl_tensor *encode(sl_transformer *m, sl_tape *tp, const int32_t *src, int B, int S, sl_tensor **leaf)
 {
 	sl_tensor *x = embed(m, tp, 0, src, B, S, 0);
+	if (leaf)
+		*leaf = x = leaf_of(tp, x);
 	for (int l = 0; l < m->cfg.enc; l++) {
 		sl_tf_layer *ly = &m->enc[l];
 		sl_tensor *h = pre(m, tp, x, &ly->n1);
@@ -163,11 +175,13 @@ static sl_tensor *encode(sl_transformer *m, sl_tape *tp, const int32_t *src, int
 	return m->cfg.norm == 0 ? sl_nn_norm_forward(&m->enc_norm, tp, x) : x;
 }
 
-sl_tensor *sl_transformer_forward(sl_transformer *m, sl_tape *tp, const int32_t *src, const int32_t *dec, int B,
-				  int S, int T)
+static sl_tensor *forward(sl_transformer *m, sl_tape *tp, const int32_t *src, const int32_t *dec, int B, int S, int T,
+			  sl_tensor **src_x, sl_tensor **dec_x)
 {
-	sl_tensor *mem = encode(m, tp, src, B, S);
+	sl_tensor *mem = encode(m, tp, src, B, S, src_x);
 	sl_tensor *y = embed(m, tp, 1, dec, B, T, 0);
+	if (dec_x)
+		*dec_x = y = leaf_of(tp, y);
 	for (int l = 0; l < m->cfg.dec; l++) {
 		sl_tf_layer *ly = &m->dec[l];
 		sl_tensor *h = pre(m, tp, y, &ly->n1);
@@ -185,6 +199,18 @@ sl_tensor *sl_transformer_forward(sl_transformer *m, sl_tape *tp, const int32_t 
 	m->probs_S = S;
 	m->probs_T = T;
 	return sl_nn_linear_forward(&m->out, tp, y);
+}
+
+sl_tensor *sl_transformer_forward(sl_transformer *m, sl_tape *tp, const int32_t *src, const int32_t *dec, int B,
+				  int S, int T)
+{
+	return forward(m, tp, src, dec, B, S, T, NULL, NULL);
+}
+
+sl_tensor *sl_transformer_forward_probe(sl_transformer *m, sl_tape *tp, const int32_t *src, const int32_t *dec, int B,
+					int S, int T, sl_tensor **src_x, sl_tensor **dec_x)
+{
+	return forward(m, tp, src, dec, B, S, T, src_x, dec_x);
 }
 
 /* ---- decoding ----------------------------------------------------------- */
@@ -205,7 +231,7 @@ static void dec_begin(sl_transformer *m, sl_tape *tp, dec_state *st, const int32
 	st->vc = sl_arena_alloc(tp->arena, (size_t)L * sizeof *st->vc);
 	st->km = sl_arena_alloc(tp->arena, (size_t)L * sizeof *st->km);
 	st->vm = sl_arena_alloc(tp->arena, (size_t)L * sizeof *st->vm);
-	sl_tensor *mem = encode(m, tp, src, B, S);
+	sl_tensor *mem = encode(m, tp, src, B, S, NULL);
 	for (int l = 0; l < L; l++) {
 		st->kc[l] = sl_arena_alloc(tp->arena, (size_t)B * cap * H * sizeof(float));
 		st->vc[l] = sl_arena_alloc(tp->arena, (size_t)B * cap * H * sizeof(float));
@@ -393,6 +419,12 @@ static sl_tensor *tf_seq2seq(void *impl, sl_tape *tp, const int32_t *src, const 
 	return sl_transformer_forward(impl, tp, src, dec, B, S, T);
 }
 
+static sl_tensor *tf_s2s_probe(void *impl, sl_tape *tp, const int32_t *src, const int32_t *dec, int B, int S, int T,
+			       sl_tensor **src_x, sl_tensor **dec_x)
+{
+	return sl_transformer_forward_probe(impl, tp, src, dec, B, S, T, src_x, dec_x);
+}
+
 static void tf_greedy(void *impl, sl_tape *tp, const int32_t *src, int B, int S, int maxT, int sos, int eos,
 		      int32_t *out, int *len)
 {
@@ -470,6 +502,7 @@ const sl_model_kind sl_model_transformer = {
 	.destroy = tf_destroy,
 	.params = tf_params,
 	.seq2seq = tf_seq2seq,
+	.s2s_probe = tf_s2s_probe,
 	.greedy = tf_greedy,
 	.beam = tf_beam,
 	.greedy_steps = tf_greedy_steps,

@@ -221,6 +221,27 @@ static const sl_mixer_view views[] = {
 
 #define DISC_BINS 21
 
+/* x_t = λ ⊙ x_{t-1} + ...: each complex state's Jacobian block is |λ|
+ * times a rotation, so ||∂x_p/∂x_t||_F² = 2 Σ_n |λ_n|^{2(p-t)} */
+static int jacobian(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, sl_tape *tp, int p, float *norm)
+{
+	(void)ctx;
+	(void)tp;
+	const lru_layer *ly = layer;
+	const lru_config *c = cfg;
+	if (!ly->x || p < 0 || p >= ly->T) {
+		sl_errorf("the LRU block has not run yet");
+		return SL_ERR;
+	}
+	int N = c->state;
+	float *r = sl_xmalloc((size_t)N * sizeof *r);
+	for (int n = 0; n < N; n++)
+		r[n] = (float)exp(-exp((double)ly->nu_log->data[n]));
+	sl_mixer_diag_jacobian(r, 0, N, p, norm);
+	free(r);
+	return SL_OK;
+}
+
 static int view(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, int which, sl_mixer_grid *out, int max)
 {
 	(void)ctx;
@@ -293,5 +314,6 @@ const sl_mixer_kind sl_mixer_lru = {
 	.step = step,
 	.views = views,
 	.view = view,
+	.jacobian = jacobian,
 	.work = work,
 };

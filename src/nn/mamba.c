@@ -265,8 +265,8 @@ static const sl_mixer_view views[] = {
 	{ NULL, NULL },
 };
 
-/* decay[t][s] = mean over channels and states of prod_{k=s+1..t} Abar_k */
-static float *decay(const mamba_layer *ly, const mamba_config *c, int T, int E, int N)
+/* Abar (T, E, N) of sequence 0 of the last forward pass (caller frees). */
+static float *abar_of(const mamba_layer *ly, const mamba_config *c, int T, int E, int N)
 {
 	int ds[3] = { 1, T, E }, as[2] = { E, N };
 	sl_tensor delta = { .data = ly->delta }, A = { 0 };
@@ -279,6 +279,13 @@ static float *decay(const mamba_layer *ly, const mamba_config *c, int T, int E, 
 	float *abar = sl_xmalloc((size_t)T * E * N * sizeof *abar);
 	sl_ssm_abar(c->disc, &delta, &A, abar);
 	free(Aneg);
+	return abar;
+}
+
+/* decay[t][s] = mean over channels and states of prod_{k=s+1..t} Abar_k */
+static float *decay(const mamba_layer *ly, const mamba_config *c, int T, int E, int N)
+{
+	float *abar = abar_of(ly, c, T, E, N);
 	float *dec = sl_xcalloc((size_t)T * T, sizeof *dec);
 	double *prod = sl_xmalloc((size_t)E * N * sizeof *prod);
 	for (int t = 0; t < T; t++) {
@@ -298,6 +305,23 @@ static float *decay(const mamba_layer *ly, const mamba_config *c, int T, int E, 
 	free(prod);
 	free(abar);
 	return dec;
+}
+
+/* s_t = Abar_t ⊙ s_{t-1} + Bbar_t x_t: ∂s_p/∂s_t = diag(prod Abar over (t, p]) */
+static int jacobian(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, sl_tape *tp, int p, float *norm)
+{
+	(void)tp;
+	const mamba_layer *ly = layer;
+	if (!ly->delta || p < 0 || p >= ly->T) {
+		sl_errorf("the mamba block has not run yet");
+		return SL_ERR;
+	}
+	int E, R, N;
+	dims(cfg, ctx->hidden, &E, &R, &N);
+	float *abar = abar_of(ly, cfg, ly->T, E, N);
+	sl_mixer_diag_jacobian(abar, (size_t)E * N, E * N, p, norm);
+	free(abar);
+	return SL_OK;
 }
 
 static int view(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, int which, sl_mixer_grid *out, int max)
@@ -370,5 +394,6 @@ const sl_mixer_kind sl_mixer_mamba = {
 	.step = step,
 	.views = views,
 	.view = view,
+	.jacobian = jacobian,
 	.work = work,
 };

@@ -4,6 +4,7 @@
 
 #include <assert.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,4 +86,22 @@ void sl_mixer_reorder_rows(void *v, size_t w, int B, const int *parent, int n)
 	for (int i = 0; i < n; i++)
 		memcpy(p + (size_t)i * w, old + (size_t)parent[i] * w, w);
 	free(old);
+}
+
+void sl_mixer_diag_jacobian(const float *a, size_t stride, int n, int p, float *norm)
+{
+	double *prod = sl_xmalloc((size_t)n * sizeof *prod);
+	for (int i = 0; i < n; i++)
+		prod[i] = 1;
+	norm[p] = 1;
+	for (int t = p - 1; t >= 0; t--) {
+		const float *ak = a + (size_t)(t + 1) * stride;
+		double q = 0;
+		for (int i = 0; i < n; i++) {
+			prod[i] *= ak[i];
+			q += prod[i] * prod[i];
+		}
+		norm[t] = (float)sqrt(q / n);
+	}
+	free(prod);
 }

@@ -275,6 +275,32 @@ static const sl_mixer_view views[] = {
 	{ NULL, NULL },
 };
 
+/* z_t = a_t ⊙ z_{t-1} + ...: ∂z_p/∂z_t = diag(prod a over (t, p]), a_t as
+ * the view computes it */
+static int jacobian(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, sl_tape *tp, int p, float *norm)
+{
+	(void)cfg;
+	(void)ctx;
+	(void)tp;
+	const rglru_layer *ly = layer;
+	if (!ly->gate_a || p < 0 || p >= ly->T) {
+		sl_errorf("the RG-LRU block has not run yet");
+		return SL_ERR;
+	}
+	int T = ly->T, W = ly->W;
+	float *a = sl_xmalloc((size_t)T * W * sizeof *a);
+	for (int e = 0; e < W; e++) {
+		float v = ly->a_param->data[e], sp = v > 20.0f ? v : log1pf(expf(v));
+		for (int t = 0; t < T; t++) {
+			float r = 1.0f / (1.0f + expf(-ly->gate_a[(size_t)t * W + e]));
+			a[(size_t)t * W + e] = expf(-8.0f * r * sp);
+		}
+	}
+	sl_mixer_diag_jacobian(a, (size_t)W, W, p, norm);
+	free(a);
+	return SL_OK;
+}
+
 static int view(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, int which, sl_mixer_grid *out, int max)
 {
 	(void)cfg;
@@ -341,5 +367,6 @@ const sl_mixer_kind sl_mixer_rglru = {
 	.step = step,
 	.views = views,
 	.view = view,
+	.jacobian = jacobian,
 	.work = work,
 };

@@ -41,6 +41,9 @@ typedef struct rnn_layer {
 	 * per step of sequence 0, (T, H) each */
 	float *gate, *state;
 	int T;
+	/* the state s_t (B, 1, H) per step as recorded on the tape (NULL when
+	 * gradients were off), for the Jacobian across time */
+	sl_tensor **outs;
 } rnn_layer;
 
 static int check(const void *cfg, const sl_mixer_ctx *ctx)
@@ -125,6 +128,7 @@ static sl_tensor *forward(void *layer, const void *cfg, const sl_mixer_ctx *ctx,
 	ly->gate = sl_arena_alloc(tp->arena, (size_t)T * H * sizeof(float));
 	ly->state = sl_arena_alloc(tp->arena, (size_t)T * H * sizeof(float));
 	ly->T = T;
+	ly->outs = tp->grad_enabled ? outs : NULL;
 	for (int t = 0; t < T; t++) {
 		sl_tensor *shown;
 		s = sl_rnn_cell_step(&ly->cell, tp, sl_slice(tp, xg, 1, t, 1), s, &c, &shown);
@@ -242,6 +246,42 @@ static int view(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, int
 	return 1;
 }
 
+/* ||∂s_p/∂s_t||_F / √H (1 at t = p): row j of the Jacobian is the gradient a backward pass
+ * from unit j of s_p leaves on each earlier s_t. For the LSTM s is h, with
+ * the cell state carried inside (h_t reaches c_{t+1} through the gates). */
+static int jacobian(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, sl_tape *tp, int p, float *norm)
+{
+	(void)cfg;
+	(void)ctx;
+	const rnn_layer *ly = layer;
+	if (!ly->outs || p < 0 || p >= ly->T || !ly->outs[p]->requires_grad) {
+		sl_errorf("the recurrent block has no forward pass with gradients to differentiate");
+		return SL_ERR;
+	}
+	int H = ly->cell.H;
+	size_t n = sl_tensor_numel(ly->outs[p]); /* B H */
+	float *e = sl_xcalloc(n, sizeof *e);
+	double *acc = sl_xcalloc((size_t)p + 1, sizeof *acc);
+	int rc = SL_OK;
+	for (int j = 0; j < H && rc == SL_OK; j++) {
+		sl_tape_zero_grads(tp);
+		e[j] = 1.0f; /* sequence 0 */
+		rc = sl_tape_backward_from(tp, ly->outs[p], e);
+		e[j] = 0.0f;
+		for (int t = 0; t <= p && rc == SL_OK; t++) {
+			const float *g = ly->outs[t]->grad;
+			for (int k = 0; g && k < H; k++)
+				acc[t] += (double)g[k] * g[k];
+		}
+	}
+	sl_tape_zero_grads(tp);
+	for (int t = 0; t <= p; t++)
+		norm[t] = (float)sqrt(acc[t] / H);
+	free(acc);
+	free(e);
+	return rc;
+}
+
 static void work(const void *cfg, const sl_mixer_ctx *ctx, double B, double T, sl_work *w, int G)
 {
 	(void)cfg;
@@ -266,6 +306,7 @@ static void work(const void *cfg, const sl_mixer_ctx *ctx, double B, double T, s
 		.cfg_size = sizeof(rnn_config), .layer_size = sizeof(rnn_layer), .check = check,             \
 		.add = NAME##_add, .forward = forward, .state_new = state_new, .state_free = state_free,     \
 		.state_reorder = state_reorder, .step = step, .views = VIEWS, .view = view,                  \
+		.jacobian = jacobian,                                                                         \
 		.work = NAME##_work,                                                                          \
 	};
 

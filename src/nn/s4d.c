@@ -231,6 +231,33 @@ static sl_tensor *step(const void *layer, const void *cfg, const sl_mixer_ctx *c
 	return block(ly, tp, h, y);
 }
 
+/* x_t = Abar x_{t-1} + Bbar u_t per channel and complex mode, Abar the same
+ * at every step: ||∂x_p/∂x_t||_F² = 2 Σ |Abar|^{2(p-t)} */
+static int jacobian(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, sl_tape *tp, int p, float *norm)
+{
+	(void)ctx;
+	(void)tp;
+	const s4d_layer *ly = layer;
+	const s4d_config *c = cfg;
+	if (!ly->K || p < 0 || p >= ly->T) {
+		sl_errorf("the S4D block has not run yet");
+		return SL_ERR;
+	}
+	int H = ly->log_dt->shape[0], M = ly->M;
+	float *r = sl_xmalloc((size_t)H * M * sizeof *r);
+	for (int hh = 0; hh < H; hh++) {
+		double dt = exp((double)ly->log_dt->data[hh]);
+		for (int n = 0; n < M; n++) {
+			size_t i = (size_t)hh * M + n;
+			double complex w = dt * (-exp((double)ly->A_re_log->data[i]) + I * (double)ly->A_im->data[i]);
+			r[i] = (float)cabs(bilinear(c) ? (1 + w / 2) / (1 - w / 2) : cexp(w));
+		}
+	}
+	sl_mixer_diag_jacobian(r, 0, H * M, p, norm);
+	free(r);
+	return SL_OK;
+}
+
 /* ---- views ------------------------------------------------------------------------ */
 
 static const sl_mixer_view views[] = {
@@ -287,5 +314,6 @@ const sl_mixer_kind sl_mixer_s4d = {
 	.step = step,
 	.views = views,
 	.view = view,
+	.jacobian = jacobian,
 	.work = work,
 };

@@ -676,11 +676,11 @@ static const sl_cmd commands[] = {
 	},
 	{
 		.name = "watch",
-		.usage = "watch [attn|ssm RUN WORD [key=value...]] [every=N]",
+		.usage = "watch [attn|ssm|gradflow RUN [WORD] [key=value...]] [every=N]",
 		.summary = "redraw a heatmap every N steps while its run trains",
-		.help = "Runs the view command (attn or ssm, with its own arguments) now, then again every N steps "
-			"(every=N, default 25) of its run while it trains, so attention patterns can be watched "
-			"as they form. A new watch replaces the old one; a watch whose command fails ends. "
+		.help = "Runs the view command (attn, ssm or gradflow, with its own arguments) now, then again "
+			"every N steps (every=N, default 25) of its run while it trains, so attention patterns, "
+			"or how far back the gradient reaches, can be watched as they form. A new watch replaces the old one; a watch whose command fails ends. "
 			"Without arguments, prints watch=\"COMMAND\" every=N, or watch=none.",
 		.run = sl_cmd_watch,
 		.complete = sl_display_complete_watch,
@@ -710,17 +710,30 @@ static const sl_cmd commands[] = {
 	},
 	{
 		.name = "gradflow",
-		.usage = "gradflow RUN INPUT",
-		.summary = "show how far back the loss's gradient reaches: |d loss / d x_t| per position",
+		.usage = "gradflow RUN [INPUT] [at=N] [file=PATH]",
+		.summary = "show how far back the loss's gradient reaches: |d loss / d h_t| per position and layer",
 		.help = "Runs RUN's language model over INPUT (as attn reads it: a Pig-Latin word's prefix-LM "
-			"sequence, a text, or a test sequence's number or tokens), takes the loss at the last "
-			"position whose target is known (a generated task's scored position; else the last "
-			"character predicted), and prints the norm of its gradient with respect to each "
-			"embedded input x_t (t=, token=, grad_norm=), then shows log10 of it as a heatmap row "
-			"and ends with loss_at=, loss=, grad_first=, grad_last=. An Elman RNN's gradient "
-			"vanishes with distance where an LSTM's, a Mamba's or attention's does not: the "
-			"lecture's problem made visible. The run's own gradient is left as it was.",
+			"sequence, a text, or a test sequence's number or tokens; by default a generated task's "
+			"test sequence 0 or a Pig-Latin run's first validation word), takes the loss at position "
+			"at= (by default the last position whose target is known: a generated task's scored "
+			"position, else the last character predicted), and prints for each position t up to it "
+			"the norm of the loss's gradient with respect to the embedded input x_t (grad_norm=) and "
+			"to the residual stream after each block (grad_L0=, ...), and for each recurrent block "
+			"the Jacobian norm |d s_p / d s_t|_F / sqrt(units) of its state at the loss position with "
+			"respect to its state at t (jac_L0=, ...; 1 at t = p): by backpropagation for the elman, "
+			"gru and lstm cells, from the decays for Mamba, S4D, LRU and RG-LRU blocks (a product of "
+			"diagonals); then shows the "
+			"log10 of these as heatmap rows (file=PATH also writes them to a .png, .svg or .pdf, as "
+			"'heatmap save' does) and ends with loss_at=, loss=, grad_first=, grad_last= (and "
+			"jac_first=). For the encoder-decoder transformer on Pig-Latin it reads the word and the "
+			"model's own translation teacher-forced (SOS + translation; at= a decoder position, by "
+			"default the one predicting EOS) and prints the gradient on each embedded source "
+			"character (side=src) and decoder input (side=dec), then grad_src_first=, "
+			"grad_src_last=, grad_first=, grad_last=. An Elman RNN's gradient vanishes with distance "
+			"where an LSTM's, a Mamba's or attention's does not: the lecture's problem made visible. "
+			"The run's own gradient is left as it was.",
 		.run = sl_cmd_gradflow,
+		.opts = SL_OPTS("at", "file"),
 		.complete = complete_run,
 	},
 	{

@@ -15,7 +15,7 @@
 const char *const sl_series_names[] = { "loss", "lr", "val_loss", "val_acc", "cer", "acc_len", "forecast", NULL };
 
 /* Commands that show a view and can be watched (when the table has them). */
-static const char *const watchable[] = { "attn", "ssm", NULL };
+static const char *const watchable[] = { "attn", "ssm", "gradflow", NULL };
 
 #define WATCH_EVERY_DEFAULT 25
 
@@ -719,7 +719,7 @@ int sl_cmd_watch(sl_session *s, sl_args *a)
 		return SL_OK;
 	}
 	if (!is_watchable(cmd))
-		return sl_args_fail(a, "'%s' cannot be watched (attn%s)", cmd, sl_command_find("ssm") ? ", ssm" : "");
+		return sl_args_fail(a, "'%s' cannot be watched (attn, ssm, gradflow)", cmd);
 	/* the rest of the words are the command's own */
 	sl_word *w = sl_xcalloc((size_t)a->n + 1, sizeof *w);
 	int n = 0;
@@ -771,7 +771,6 @@ int sl_cmd_unwatch(sl_session *s, sl_args *a)
 
 int sl_cmd_heatmap(sl_session *s, sl_args *a)
 {
-	sl_display *d = display_of(s);
 	const char *verb = sl_args_word(a), *file = sl_args_word(a);
 	if (sl_args_end(a) != SL_OK)
 		return SL_ERR;
@@ -782,6 +781,12 @@ int sl_cmd_heatmap(sl_session *s, sl_args *a)
 	const sl_view *v = sl_display_last_view(s);
 	if (!v)
 		return sl_fail(s, "no heatmap yet: 'attn RUN WORD' or 'ssm RUN WORD' shows one");
+	return sl_display_save_view(s, file, v);
+}
+
+int sl_display_save_view(sl_session *s, const char *file, const sl_view *v)
+{
+	sl_display *d = display_of(s);
 	if (!d->hooks.save_view)
 		return sl_fail(s, "this front-end cannot write images");
 	if (d->hooks.save_view(d->hooks.ud, s, file, v) != SL_OK)

@@ -935,8 +935,8 @@ int sl_gnuplot_save(sl_gnuplot *gp, const char *file, const sl_series *s, int ns
 	return rc;
 }
 
-/* Tics from labels: all of them up to 48, else every k-th. */
-static void put_tics(buf *b, const char *axis, const char *const *labels, int n)
+/* Tics from labels: all of them up to 48, else every k-th; label i at i + at. */
+static void put_tics(buf *b, const char *axis, const char *const *labels, int n, double at)
 {
 	if (!labels || n <= 0) {
 		putf(b, "unset %stics\n", axis);
@@ -948,7 +948,7 @@ static void put_tics(buf *b, const char *axis, const char *const *labels, int n)
 		if (!first)
 			puts_(b, ", ");
 		put_quoted(b, labels[i] ? labels[i] : "");
-		putf(b, " %d", i);
+		putf(b, " %g", i + at);
 	}
 	puts_(b, ") scale 0 font ',9'\n");
 }
@@ -966,12 +966,15 @@ int sl_gnuplot_save_view(sl_gnuplot *gp, const char *file, const sl_view *v)
 	buf b = {0};
 	for (int k = 0; k < n; k++) {
 		const sl_view_matrix *m = &v->m[k];
+		/* a single row (or column) is written twice: gnuplot draws no
+		 * image of a matrix one pixel high */
+		int rr = m->rows == 1 ? 2 : m->rows, cc = m->cols == 1 ? 2 : m->cols;
 		putf(&b, "$H%d << EOD\n", k);
-		for (int i = 0; i < m->rows; i++) {
-			for (int j = 0; j < m->cols; j++) {
+		for (int i = 0; i < rr; i++) {
+			for (int j = 0; j < cc; j++) {
 				if (j)
 					puts_(&b, " ");
-				put_num(&b, m->v[(size_t)i * m->cols + j]);
+				put_num(&b, m->v[(size_t)(i % m->rows) * m->cols + j % m->cols]);
 			}
 			puts_(&b, "\n");
 		}
@@ -988,9 +991,10 @@ int sl_gnuplot_save_view(sl_gnuplot *gp, const char *file, const sl_view *v)
 		puts_(&b, "set title ");
 		put_quoted(&b, m->title ? m->title : "");
 		puts_(&b, "\n");
-		putf(&b, "set xrange [-0.5:%g]\nset yrange [%g:-0.5]\n", m->cols - 0.5, m->rows - 0.5);
-		put_tics(&b, "x", m->col_labels, m->cols);
-		put_tics(&b, "y", m->row_labels, m->rows);
+		int rr = m->rows == 1 ? 2 : m->rows, cc = m->cols == 1 ? 2 : m->cols;
+		putf(&b, "set xrange [-0.5:%g]\nset yrange [%g:-0.5]\n", cc - 0.5, rr - 0.5);
+		put_tics(&b, "x", m->col_labels, m->cols, m->cols == 1 ? 0.5 : 0);
+		put_tics(&b, "y", m->row_labels, m->rows, m->rows == 1 ? 0.5 : 0);
 		if (m->fixed)
 			putf(&b, "set cbrange [%.9g:%.9g]\n", (double)m->lo, (double)m->hi);
 		else

@@ -39,3 +39,24 @@ gradflow ls 1,2,3,1
 model tf = transformer hidden=8 heads=2 enc=1 dec=1
 gradflow tf 0
 gradflow e 7
+# per layer, the state's Jacobian across time, a chosen loss position, the default input
+model e2 = elman hidden=8 layers=2
+gradflow e2
+gradflow ls 0 at=3
+model gm = hybrid pattern=MA hidden=8 state=2 expand=1 heads=2
+gradflow gm 1
+gradflow nosuch 0
+gradflow e 0 at=8
+gradflow e 0 at=x
+gradflow e 0 bogus=1
+gradflow
+# watched (tests/workbench.test watches it while its run trains)
+watch gradflow e 1,2,3 every=1
+unwatch
+watch plot e
+# the encoder-decoder on Pig-Latin: the source's and the decoder input's gradients
+task piglatin size=100 seed=1
+model ed = transformer hidden=8 heads=2 enc=1 dec=1
+gradflow ed team
+gradflow ed team at=2
+gradflow ed team at=40
