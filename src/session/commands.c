@@ -585,7 +585,8 @@ static const sl_cmd commands[] = {
 		.help = "Prints one line per word: word=, output= (greedy decoding, or beam search with beam=N), "
 			"expected= (the rule's answer) and correct=yes|no; with more than one word, then "
 			"words=N correct=N. Any number of words, and file=PATH adds those of a file (separated "
-			"by blanks or lines). Words are lowercase a-z and '-'; the output may be up to three "
+			"by blanks or lines). Words are lowercase a-z and '-' (and apostrophes on a task "
+			"piglatin apostrophes=on, quoted: \"won't\"); the output may be up to three "
 			"characters longer per piece than the input. Beam search runs on every model but the "
 			"transformer with attn=linear, which decodes greedily (info's decoding=).",
 		.run = sl_cmd_translate,
