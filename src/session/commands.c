@@ -572,7 +572,8 @@ static const sl_cmd commands[] = {
 			"positions of the task's fixed test sequences, positions= and correct= count them. "
 			"lengths=A..B (or N, or all: the task's shortest to its maxlen) prints instead the "
 			"accuracy-vs-length table: one length=N acc=X line per length (every step=S), each on "
-			"n=N (default 256) fresh sequences of that length.",
+			"n=N (default 256) fresh sequences of that length. A range beyond the model's "
+			"learned positions is refused before a line, with the range that fits.",
 		.flags = SL_CMD_STATE,
 		.run = sl_cmd_eval,
 		.opts = SL_OPTS("lengths", "n", "step"),
