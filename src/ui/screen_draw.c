@@ -986,8 +986,9 @@ static void format_status(scr *sc, int W, char *line, size_t size)
 		snprintf(f[nf++], sizeof f[0], "step %lld", (long long)r->step);
 		snprintf(f[nf++], sizeof f[0], "epoch %lld", (long long)r->epoch);
 		double l = recent_loss(r);
+		/* not the evaluation lines' loss= (a mean since the last one): named apart */
 		if (isfinite(l))
-			snprintf(f[nf++], sizeof f[0], "loss %.4f", l);
+			snprintf(f[nf++], sizeof f[0], "ema loss %.4f", l);
 		if (r->nevals && !p.run)
 			snprintf(f[nf++], sizeof f[0], "val_acc %.4f", r->evals[r->nevals - 1].val_acc);
 		if (r->nsteps)
