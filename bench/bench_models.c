@@ -665,7 +665,7 @@ int main(int argc, char **argv)
 	} else {
 		snprintf(o.task_spec, sizeof o.task_spec, "piglatin size=%s", o.preset);
 		sl_pl_data *d = sl_pl_from_words(o.words, 0, strcmp(o.preset, "small") == 0 ? SL_PL_SMALL : SL_PL_LARGE,
-						 o.seed);
+						 o.seed, 0);
 		if (!d)
 			die("data");
 		task = sl_pl_task_new(d, o.preset);

@@ -34,7 +34,7 @@ int main(int argc, char **argv)
 		}
 	}
 	int n = strcmp(preset, "small") == 0 ? SL_PL_SMALL : SL_PL_LARGE;
-	sl_pl_data *d = sl_pl_from_words("/usr/share/dict/words", 0, n, seed);
+	sl_pl_data *d = sl_pl_from_words("/usr/share/dict/words", 0, n, seed, 0);
 	if (!d) {
 		fprintf(stderr, "error: %s\n", sl_error());
 		return 1;

@@ -1,6 +1,7 @@
 #!/bin/sh
 # run-sl.sh X.sl - run a session script with the real binary and compare what
-# it prints (stdout and stderr together) with X.out, as TAP.
+# it prints (stdout and stderr together) with X.out, as TAP. Files named
+# X-*.txt next to X.sl (its data) are copied beside it.
 #
 #   seqlab --keep-going -f X.sl 2>&1     in a temporary directory (a copy of
 #                                        X.sl, so errors read "X.sl:LINE: ...")
@@ -22,6 +23,9 @@ want=${want:-0}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/seqlab-sl.XXXXXX") || exit 99
 trap 'rm -rf "$tmp"' EXIT INT TERM
 cp "$sl" "$tmp/$name" || exit 99
+for f in "${sl%.sl}"-*.txt; do
+	[ -f "$f" ] && { cp "$f" "$tmp/" || exit 99; }
+done
 (cd "$tmp" && "$bin" --keep-going -f "$name" </dev/null >got 2>&1)
 st=$?
 

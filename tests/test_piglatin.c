@@ -35,6 +35,10 @@ static void test_rule(void)
 	rule_is("conditioning", "onditioningcay");
 	rule_is("is", "isway");
 	rule_is("don't", "onday'tay");
+	rule_is("won't", "onway'tay");
+	rule_is("o'clock", "oway'ockclay");
+	rule_is("rock'n'roll", "ockray'nay'ollray");
+	rule_is("'tis", "'istay");
 	rule_is("a-", "away-");
 	rule_is("-", "-");
 	rule_is("x--y", "xay--yay");
@@ -71,7 +75,7 @@ static void test_load_pairs(void)
 			    "good-humoured oodgay-umouredhay\n"
 			    "fly yflay\n"
 			    "odd oddxx\n");             /* kept, but not the rule */
-	sl_pl_data *d = sl_pl_load_pairs(p, 1);
+	sl_pl_data *d = sl_pl_load_pairs(p, 1, 0);
 	TAP_OK(d != NULL, "pair file loads");
 	if (d) {
 		TAP_OK(d->n == 5, "5 pairs kept (got %d)", d->n);
@@ -85,10 +89,10 @@ static void test_load_pairs(void)
 	}
 	unlink(p);
 	p = write_tmp("Only Capitals\n\n");
-	d = sl_pl_load_pairs(p, 1);
+	d = sl_pl_load_pairs(p, 1, 0);
 	TAP_OK(!d && strstr(sl_error(), "no usable"), "a file with no pair is rejected: %s", sl_error());
 	unlink(p);
-	d = sl_pl_load_pairs("/nonexistent/pairs.txt", 1);
+	d = sl_pl_load_pairs("/nonexistent/pairs.txt", 1, 0);
 	TAP_OK(!d && strstr(sl_error(), "No such file"), "a missing file is rejected: %s", sl_error());
 }
 
@@ -103,7 +107,7 @@ static int count_in(const sl_pl_data *d, const char *w)
 static void test_words(void)
 {
 	char *p = write_tmp("Aaron\naardvark\nabout\naaron's\nbrown\nfly\nquit\nteam\nzebra\nyes\n");
-	sl_pl_data *d = sl_pl_from_words(p, 0, 0, 3);
+	sl_pl_data *d = sl_pl_from_words(p, 0, 0, 3, 0);
 	TAP_OK(d && d->n == 8, "word list: 8 lowercase a-z words kept (got %d)", d ? d->n : -1);
 	TAP_OK(d && count_in(d, "aaron's") == 0 && count_in(d, "Aaron") == 0 && count_in(d, "quit") == 1,
 	       "capitalised and apostrophe words skipped");
@@ -111,19 +115,19 @@ static void test_words(void)
 	sl_pl_data_free(d);
 	/* the sample depends on the words, not on their order in the file */
 	char *q = write_tmp("zebra\nyes\nteam\nquit\nfly\nbrown\nabout\naardvark\n");
-	sl_pl_data *a = sl_pl_from_words(p, 0, 4, 9), *b = sl_pl_from_words(q, 0, 4, 9);
+	sl_pl_data *a = sl_pl_from_words(p, 0, 4, 9, 0), *b = sl_pl_from_words(q, 0, 4, 9, 0);
 	int same = a && b && a->n == 4 && b->n == 4;
 	for (int i = 0; same && i < a->n; i++)
 		same &= count_in(b, a->src[i]) == 1;
 	TAP_OK(same, "a sample of 4 is the same whatever the file order");
 	sl_pl_data_free(a);
 	sl_pl_data_free(b);
-	d = sl_pl_from_words(p, 0, 100, 9);
+	d = sl_pl_from_words(p, 0, 100, 9, 0);
 	TAP_OK(!d && strstr(sl_error(), "fewer"), "asking for more words than there are: %s", sl_error());
 	unlink(q);
 	unlink(p);
 	p = write_tmp("It was a good-humoured day. The day -- it was GOOD!\n");
-	d = sl_pl_from_words(p, 1, 0, 1);
+	d = sl_pl_from_words(p, 1, 0, 1, 0);
 	TAP_OK(d && count_in(d, "good-humoured") == 1 && count_in(d, "it") == 1 && count_in(d, "good") == 1 &&
 		       count_in(d, "day") == 1 && d->n == 7,
 	       "corpus: lowercased words and compounds, unique (got %d)", d ? d->n : -1);
@@ -144,11 +148,11 @@ static void test_split_and_batches(void)
 				list[n] = buf[n];
 				n++;
 			}
-	sl_pl_data *d = sl_pl_from_list(list, n, 5);
+	sl_pl_data *d = sl_pl_from_list(list, n, 5, 0);
 	TAP_OK(d && d->n == n, "from_list keeps all %d words", n);
 	double frac = (double)d->nval / d->n;
 	TAP_OK(frac > 0.18 && frac < 0.22, "validation share %.3f ~ 0.2", frac);
-	sl_pl_data *d2 = sl_pl_from_list(list + 100, 500, 5);
+	sl_pl_data *d2 = sl_pl_from_list(list + 100, 500, 5, 0);
 	int stable = 1;
 	for (int i = 0; i < d2->n; i++)
 		for (int j = 0; j < d->n; j++)
@@ -221,7 +225,7 @@ static void test_presets(void)
 	}
 	int sizes[2] = { SL_PL_SMALL, SL_PL_LARGE };
 	for (int k = 0; k < 2; k++) {
-		sl_pl_data *d = sl_pl_from_words(dict, 0, sizes[k], 0);
+		sl_pl_data *d = sl_pl_from_words(dict, 0, sizes[k], 0, 0);
 		int comp = 0;
 		for (int i = 0; d && i < d->n; i++)
 			comp += strchr(d->src[i], '-') != NULL;
@@ -231,6 +235,79 @@ static void test_presets(void)
 		       sizes[k], comp);
 		sl_pl_data_free(d);
 	}
+}
+
+/* apostrophes=on: words with ' kept by every loader, ' a 30th token; off:
+ * the same words left out and ' outside the vocabulary */
+static void test_apostrophes(void)
+{
+	int32_t tok[16];
+	sl_pl_data off = { 0 }, on = { .apostrophes = 1 };
+	TAP_OK(sl_pl_vocab(&off) == 29 && sl_pl_vocab(NULL) == 29 && sl_pl_vocab(&on) == 30,
+	       "vocabulary: 29 tokens, 30 with apostrophes");
+	TAP_OK(sl_pl_encode(&off, "won't", tok, 16) == -1 && sl_pl_encode(NULL, "won't", tok, 16) == -1,
+	       "without apostrophes ' is not encoded");
+	TAP_OK(sl_pl_encode(&on, "won't", tok, 16) == 5 && tok[3] == SL_PL_APOS && sl_pl_char(SL_PL_APOS) == '\'' &&
+		       tok[0] == sl_pl_token('w'),
+	       "with apostrophes ' is token 29");
+	TAP_OK(sl_pl_encode(&on, "won't!", tok, 16) == -1, "other characters stay outside");
+
+	const char *list[] = { "won't", "team", "o'clock", "ma'am", "quit" };
+	sl_pl_data *d0 = sl_pl_from_list(list, 5, 1, 0), *d1 = sl_pl_from_list(list, 5, 1, 1);
+	TAP_OK(d0 && d0->n == 2 && !d0->apostrophes && count_in(d0, "won't") == 0, "list, off: 2 words (got %d)",
+	       d0 ? d0->n : -1);
+	TAP_OK(d1 && d1->n == 5 && d1->apostrophes && count_in(d1, "won't") == 1 && d1->rule_mismatches == 0,
+	       "list, on: 5 words, targets by the rule (got %d)", d1 ? d1->n : -1);
+	for (int i = 0; d1 && i < d1->n; i++)
+		if (!strcmp(d1->src[i], "won't"))
+			TAP_OK(!strcmp(d1->tgt[i], "onway'tay"), "won't -> %s", d1->tgt[i]);
+	/* the batches encode ' with the data's vocabulary */
+	sl_pl_plan *pl = sl_pl_plan_new(d1, 0, 8, 1, 0, 0);
+	int apos = 0;
+	for (int b = 0; b < pl->nbatches; b++) {
+		sl_pl_batch bt;
+		sl_pl_batch_fill(d1, pl, b, &bt);
+		for (int i = 0; i < bt.B * bt.S; i++)
+			apos += bt.src[i] == SL_PL_APOS;
+		sl_pl_batch_free(&bt);
+	}
+	TAP_OK(apos > 0 || d1->ntrain < 3, "training batches carry token 29 (%d)", apos);
+	sl_pl_plan_free(pl);
+	sl_pl_data_free(d0);
+	sl_pl_data_free(d1);
+
+	char *p = write_tmp("won't onway'tay\nteam eamtay\ndon't dontay\n");
+	d0 = sl_pl_load_pairs(p, 1, 0);
+	d1 = sl_pl_load_pairs(p, 1, 1);
+	TAP_OK(d0 && d0->n == 1 && d0->bad_lines == 2, "pair file, off: the ' pairs are bad lines");
+	TAP_OK(d1 && d1->n == 3 && d1->bad_lines == 0 && d1->rule_mismatches == 1 && d1->nissues == 1 &&
+		       !strcmp(d1->issues[0], "rule_mismatch word=don't file=dontay rule=onday'tay"),
+	       "pair file, on: 3 pairs, don't's target differs from the rule: %s", d1 && d1->nissues ? d1->issues[0] : "");
+	sl_pl_data_free(d0);
+	sl_pl_data_free(d1);
+	unlink(p);
+
+	p = write_tmp("'Tis o'clock; the sisters' rock'n'roll -- won't it? -'x' a''b\n");
+	d0 = sl_pl_from_words(p, 1, 0, 1, 0);
+	d1 = sl_pl_from_words(p, 1, 0, 1, 1);
+	TAP_OK(d0 && count_in(d0, "won") == 1 && count_in(d0, "t") == 1 && count_in(d0, "won't") == 0,
+	       "corpus, off: ' splits words");
+	TAP_OK(d1 && count_in(d1, "won't") == 1 && count_in(d1, "o'clock") == 1 && count_in(d1, "rock'n'roll") == 1 &&
+		       count_in(d1, "tis") == 1 && count_in(d1, "sisters") == 1 && count_in(d1, "x") == 1 &&
+		       count_in(d1, "a") == 1 && count_in(d1, "b") == 1 && count_in(d1, "won") == 0,
+	       "corpus, on: ' inside a word kept, quotes around words and doubled ones not (%d words)",
+	       d1 ? d1->n : -1);
+	sl_pl_data_free(d0);
+	sl_pl_data_free(d1);
+	unlink(p);
+	p = write_tmp("won't\nteam\nAaron's\nstudents'\n");
+	d0 = sl_pl_from_words(p, 0, 0, 1, 0);
+	d1 = sl_pl_from_words(p, 0, 0, 1, 1);
+	TAP_OK(d0 && d0->n == 1 && d1 && d1->n == 3 && count_in(d1, "won't") == 1 && count_in(d1, "students") == 1,
+	       "word list: ' words taken only with apostrophes (%d, %d)", d0 ? d0->n : -1, d1 ? d1->n : -1);
+	sl_pl_data_free(d0);
+	sl_pl_data_free(d1);
+	unlink(p);
 }
 
 int main(void)
@@ -246,5 +323,6 @@ int main(void)
 	test_words();
 	test_split_and_batches();
 	test_presets();
+	test_apostrophes();
 	return tap_done();
 }

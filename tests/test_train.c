@@ -31,13 +31,13 @@ static sl_pl_data *short_words(int n, uint64_t seed)
 		}
 	}
 	fclose(f);
-	sl_pl_data *all = sl_pl_from_list(list, k, seed);
+	sl_pl_data *all = sl_pl_from_list(list, k, seed, 0);
 	/* keep a deterministic subset of n */
 	if (all && all->n > n) {
 		const char *sub[20000];
 		for (int i = 0; i < n; i++)
 			sub[i] = all->src[(int)((long long)i * all->n / n)];
-		sl_pl_data *d = sl_pl_from_list(sub, n, seed);
+		sl_pl_data *d = sl_pl_from_list(sub, n, seed, 0);
 		sl_pl_data_free(all);
 		return d;
 	}

@@ -499,9 +499,10 @@ static const sl_cmd commands[] = {
 			"estimated memory, with a training step at batch 1, exceeds the machine's), initialised "
 			"from seed=N (default: the session seed), with the default optimizer (adamw lr=3e-3 "
 			"wd=0.01 clip=1 batch=64, cosine schedule over 30 epochs, warmup 100). The kinds: the "
-			"encoder-decoders transformer and rnn, and the language models gpt, mamba and hybrid, which are "
-			"stacks of blocks (a pattern of letters, one per block). 'help model' lists the kinds "
-			"and blocks, 'help model KIND' every option of a kind with its default, range and "
+			"encoder-decoders transformer and rnn; the language models (gpt, mamba, hybrid, s4d, lru, "
+			"hawk, griffin, elman, gru, lstm), which are stacks of blocks (a pattern of letters, one "
+			"per block); and esn, an echo-state network fitted in closed form. 'help model' lists the "
+			"kinds and blocks, 'help model KIND' every option of a kind with its default, range and "
 			"meaning.",
 		.flags = SL_CMD_STATE,
 		.run = sl_cmd_model,
@@ -572,7 +573,8 @@ static const sl_cmd commands[] = {
 			"positions of the task's fixed test sequences, positions= and correct= count them. "
 			"lengths=A..B (or N, or all: the task's shortest to its maxlen) prints instead the "
 			"accuracy-vs-length table: one length=N acc=X line per length (every step=S), each on "
-			"n=N (default 256) fresh sequences of that length.",
+			"n=N (default 256) fresh sequences of that length. A range beyond the model's "
+			"learned positions is refused before a line, with the range that fits.",
 		.flags = SL_CMD_STATE,
 		.run = sl_cmd_eval,
 		.opts = SL_OPTS("lengths", "n", "step"),
@@ -585,7 +587,8 @@ static const sl_cmd commands[] = {
 		.help = "Prints one line per word: word=, output= (greedy decoding, or beam search with beam=N), "
 			"expected= (the rule's answer) and correct=yes|no; with more than one word, then "
 			"words=N correct=N. Any number of words, and file=PATH adds those of a file (separated "
-			"by blanks or lines). Words are lowercase a-z and '-'; the output may be up to three "
+			"by blanks or lines). Words are lowercase a-z and '-' (and apostrophes on a task "
+			"piglatin apostrophes=on, quoted: \"won't\"); the output may be up to three "
 			"characters longer per piece than the input. Beam search runs on every model but the "
 			"transformer with attn=linear, which decodes greedily (info's decoding=).",
 		.run = sl_cmd_translate,

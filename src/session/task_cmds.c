@@ -192,8 +192,29 @@ int sl_task_cmd_eval_lengths(sl_session *s, sl_args *a, sl_run *r, int *status)
 		       sl_budget_step(r->model->kind, r->model->cfg, &r->task->shape, SL_MIN(n, 256), T) / 2;
 	if (sl_budget_check(need, "this evaluation", "a smaller n= or shorter lengths=") != SL_OK)
 		return sl_fail(s, "%s", sl_error()), 1;
-	sl_out(s, "run=%s lengths=%d..%d step=%lld n=%lld train_len=%d", r->name, lo, hi, step, n, train);
 	r->tape->pool = sl_session_pool(s);
+	/* check first: one sequence of the longest length through the model (a
+	 * model's learned positions end somewhere); on failure the longest that
+	 * passes, by bisection, for the way out */
+	double acc1, loss1;
+	int last = lo + (hi - lo) / (int)step * (int)step; /* the last length evaluated */
+	if (sl_gen_task_eval_length(r->task, r->model, r->tape, last, 1, &acc1, &loss1) != SL_OK) {
+		char why[256];
+		snprintf(why, sizeof why, "%s", sl_error());
+		int good = lo - 1, bad = last;
+		while (bad - good > 1) {
+			int mid = good + (bad - good) / 2;
+			if (sl_gen_task_eval_length(r->task, r->model, r->tape, mid, 1, &acc1, &loss1) == SL_OK)
+				good = mid;
+			else
+				bad = mid;
+		}
+		if (good >= lo)
+			return sl_fail(s, "lengths=%s: length %d: %s; run '%s' takes lengths up to %d (lengths=%d..%d)",
+				       spec, last, why, r->name, good, lo, good), 1;
+		return sl_fail(s, "lengths=%s: length %d: %s", spec, last, why), 1;
+	}
+	sl_out(s, "run=%s lengths=%d..%d step=%lld n=%lld train_len=%d", r->name, lo, hi, step, n, train);
 	for (int len = lo; len <= hi; len += (int)step) {
 		double acc, loss;
 		if (sl_session_interrupted(s))

@@ -80,10 +80,11 @@ static int view_input(sl_session *s, sl_args *a, sl_run *r, const char *word, sl
 		if (sl_pl_translate(t, r->model, r->tape, word, 1, out, sizeof out) != SL_OK)
 			return sl_fail(s, "%s", sl_error());
 		in->x = sl_xmalloc(8 * SL_PL_MAXLEN * sizeof *in->x);
-		int S = sl_pl_encode(word, in->x, SL_PL_MAXLEN);
+		const sl_pl_data *d = sl_pl_task_data(t);
+		int S = sl_pl_encode(d, word, in->x, SL_PL_MAXLEN);
 		in->x[S] = SL_PL_EOS;
 		in->x[S + 1] = SL_PL_SOS;
-		in->T = S + 2 + sl_pl_encode(out, in->x + S + 2, 4 * SL_PL_MAXLEN);
+		in->T = S + 2 + sl_pl_encode(d, out, in->x + S + 2, 4 * SL_PL_MAXLEN);
 		in->lab = sl_xcalloc((size_t)in->T, sizeof *in->lab);
 		for (int i = 0; i < in->T; i++)
 			snprintf(in->lab[i], sizeof in->lab[i], "%c", sl_pl_char(in->x[i]));
@@ -374,7 +375,8 @@ static int gradflow_s2s(sl_session *s, sl_args *a, sl_run *r, const char *word, 
 	if (sl_pl_translate(r->task, m, tp, word, 1, out, sizeof out) != SL_OK)
 		return sl_fail(s, "%s", sl_error());
 	int32_t src[SL_PL_MAXLEN], dec[4 * SL_PL_MAXLEN + 1], tgt[4 * SL_PL_MAXLEN + 1];
-	int S = sl_pl_encode(word, src, SL_PL_MAXLEN), T = 1 + sl_pl_encode(out, dec + 1, 4 * SL_PL_MAXLEN);
+	const sl_pl_data *d = sl_pl_task_data(r->task);
+	int S = sl_pl_encode(d, word, src, SL_PL_MAXLEN), T = 1 + sl_pl_encode(d, out, dec + 1, 4 * SL_PL_MAXLEN);
 	dec[0] = SL_PL_SOS;
 	if (at >= T) /* decoder positions 0..T-1: SOS and the translation; T-1 predicts EOS */
 		return sl_args_fail(a, "at=%lld: a decoder position, 0..%d", at, T - 1);

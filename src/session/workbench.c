@@ -1117,9 +1117,16 @@ int sl_cmd_translate(sl_session *s, sl_args *a)
 		char at[32] = "";
 		if (n > 1)
 			snprintf(at, sizeof at, " (word %d)", i + 1);
-		if (sl_pl_encode(words[i], tok, SL_PL_MAXLEN) <= 0)
-			st = sl_fail(s, "'%s'%s: only lowercase a-z and '-' can be translated (at most %d characters)",
+		const sl_pl_data *d = sl_pl_task_data(r->task);
+		if (sl_pl_encode(d, words[i], tok, SL_PL_MAXLEN) > 0)
+			continue;
+		if (d->apostrophes)
+			st = sl_fail(s, "'%s'%s: only lowercase a-z, '-' and apostrophes can be translated (at most %d characters)",
 				     words[i], at, SL_PL_MAXLEN);
+		else
+			st = sl_fail(s, "'%s'%s: only lowercase a-z and '-' can be translated (at most %d characters)%s",
+				     words[i], at, SL_PL_MAXLEN,
+				     strchr(words[i], '\'') ? "; words with ' need a task piglatin apostrophes=on" : "");
 	}
 	int correct = 0;
 	for (int i = 0; st == SL_OK && i < n; i++) {
@@ -1223,8 +1230,9 @@ int sl_cmd_attn(sl_session *s, sl_args *a)
 		return sl_fail(s, "%s", sl_error());
 	/* teacher-forced pass over (word, its translation + EOS) to get full grids */
 	int32_t src[SL_PL_MAXLEN], dec[4 * SL_PL_MAXLEN];
-	int S = sl_pl_encode(word, src, SL_PL_MAXLEN);
-	int T = sl_pl_encode(out, dec + 1, 4 * SL_PL_MAXLEN - 2);
+	const sl_pl_data *pd = sl_pl_task_data(r->task);
+	int S = sl_pl_encode(pd, word, src, SL_PL_MAXLEN);
+	int T = sl_pl_encode(pd, out, dec + 1, 4 * SL_PL_MAXLEN - 2);
 	dec[0] = SL_PL_SOS;
 	T += 1;
 	sl_tape *tp = r->tape;

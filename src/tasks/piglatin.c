@@ -15,6 +15,8 @@ int sl_pl_token(int c)
 		return SL_PL_DASH;
 	if (c >= 'a' && c <= 'z')
 		return c - 'a' + 1;
+	if (c == '\'')
+		return SL_PL_APOS;
 	return -1;
 }
 
@@ -28,15 +30,22 @@ int sl_pl_char(int t)
 		return '^';
 	if (t == SL_PL_EOS)
 		return '$';
+	if (t == SL_PL_APOS)
+		return '\'';
 	return '?';
 }
 
-int sl_pl_encode(const char *word, int32_t *tok, int max)
+int sl_pl_vocab(const sl_pl_data *d)
 {
-	int n = 0;
+	return d && d->apostrophes ? SL_PL_VOCAB_APOS : SL_PL_VOCAB;
+}
+
+int sl_pl_encode(const sl_pl_data *d, const char *word, int32_t *tok, int max)
+{
+	int n = 0, vocab = sl_pl_vocab(d);
 	for (const char *p = word; *p; p++) {
 		int t = sl_pl_token((unsigned char)*p);
-		if (t < 0 || n >= max)
+		if (t < 0 || t >= vocab || n >= max) /* '\'' is token 29 of 30 only */
 			return -1;
 		tok[n++] = t;
 	}
@@ -138,15 +147,16 @@ static void add_issue(sl_pl_data *d, const char *fmt, ...)
 	d->issues[d->nissues++] = sl_xstrdup(buf);
 }
 
-/* A word made only of a-z and '-', with at least one letter, not too long. */
-static int valid_word(const char *w)
+/* A word made only of a-z and '-' (and '\'' with apostrophes), with at least
+ * one letter, not too long. */
+static int valid_word(const char *w, int apostrophes)
 {
 	int letters = 0;
 	size_t n = 0;
 	for (; *w; w++, n++) {
 		if (*w >= 'a' && *w <= 'z')
 			letters++;
-		else if (*w != '-')
+		else if (*w != '-' && !(apostrophes && *w == '\''))
 			return 0;
 	}
 	return letters > 0 && n <= SL_PL_MAXLEN;
@@ -213,10 +223,11 @@ static int strset_put(strset *s, char *key, int val)
 	return -1;
 }
 
-static sl_pl_data *data_new(uint64_t seed)
+static sl_pl_data *data_new(uint64_t seed, int apostrophes)
 {
 	sl_pl_data *d = sl_xcalloc(1, sizeof *d);
 	d->seed = seed;
+	d->apostrophes = apostrophes;
 	return d;
 }
 
@@ -253,14 +264,14 @@ static void data_finish(sl_pl_data *d)
 	}
 }
 
-sl_pl_data *sl_pl_load_pairs(const char *path, uint64_t seed)
+sl_pl_data *sl_pl_load_pairs(const char *path, uint64_t seed, int apostrophes)
 {
 	FILE *f = fopen(path, "r");
 	if (!f) {
 		sl_errorf("%s: %s", path, strerror(errno));
 		return NULL;
 	}
-	sl_pl_data *d = data_new(seed);
+	sl_pl_data *d = data_new(seed, apostrophes);
 	strset seen;
 	strset_init(&seen, 4096);
 	int cap = 0;
@@ -280,7 +291,7 @@ sl_pl_data *sl_pl_load_pairs(const char *path, uint64_t seed)
 		char *extra = b ? strtok_r(NULL, " \t\r\n", &save) : NULL;
 		if (!a)
 			continue; /* blank line */
-		if (!b || extra || !valid_word(a) || !valid_word(b)) {
+		if (!b || extra || !valid_word(a, apostrophes) || !valid_word(b, apostrophes)) {
 			d->bad_lines++;
 			continue;
 		}
@@ -332,7 +343,7 @@ static int ranked_cmp(const void *a, const void *b)
 }
 
 /* Takes ownership of the unique words; samples n (0: all) and builds pairs. */
-static sl_pl_data *from_unique(char **words, int nw, int n, uint64_t seed, int have_compounds)
+static sl_pl_data *from_unique(char **words, int nw, int n, uint64_t seed, int have_compounds, int apostrophes)
 {
 	ranked *r = sl_xmalloc((size_t)(nw ? nw : 1) * sizeof *r);
 	for (int i = 0; i < nw; i++) {
@@ -341,7 +352,7 @@ static sl_pl_data *from_unique(char **words, int nw, int n, uint64_t seed, int h
 	}
 	qsort(r, (size_t)nw, sizeof *r, ranked_cmp);
 	int take = n > 0 && n < nw ? n : nw;
-	sl_pl_data *d = data_new(seed);
+	sl_pl_data *d = data_new(seed, apostrophes);
 	int cap = 0;
 	strset seen;
 	strset_init(&seen, (size_t)take);
@@ -359,7 +370,7 @@ static sl_pl_data *from_unique(char **words, int nw, int n, uint64_t seed, int h
 			continue;
 		char comp[2 * SL_PL_MAXLEN + 2];
 		snprintf(comp, sizeof comp, "%s-%s", a, b);
-		if (!valid_word(comp) || sl_piglatin_rule(comp, buf, sizeof buf) != SL_OK)
+		if (!valid_word(comp, apostrophes) || sl_piglatin_rule(comp, buf, sizeof buf) != SL_OK)
 			continue;
 		char *c = sl_xstrdup(comp);
 		if (strset_put(&seen, c, d->n) >= 0) {
@@ -382,14 +393,14 @@ static sl_pl_data *from_unique(char **words, int nw, int n, uint64_t seed, int h
 	return d;
 }
 
-sl_pl_data *sl_pl_from_list(const char *const *list, int n, uint64_t seed)
+sl_pl_data *sl_pl_from_list(const char *const *list, int n, uint64_t seed, int apostrophes)
 {
 	char **words = sl_xmalloc((size_t)(n ? n : 1) * sizeof *words);
 	int nw = 0;
 	strset seen;
 	strset_init(&seen, (size_t)n);
 	for (int i = 0; i < n; i++) {
-		if (!valid_word(list[i]))
+		if (!valid_word(list[i], apostrophes))
 			continue;
 		char *w = sl_xstrdup(list[i]);
 		if (strset_put(&seen, w, nw) >= 0) {
@@ -401,14 +412,14 @@ sl_pl_data *sl_pl_from_list(const char *const *list, int n, uint64_t seed)
 	strset_free(&seen);
 	if (nw == 0) {
 		free(words);
-		sl_errorf("no usable word (a-z and '-')");
+		sl_errorf(apostrophes ? "no usable word (a-z, '-' and apostrophes)" : "no usable word (a-z and '-')");
 		return NULL;
 	}
 	/* an explicit list is taken whole, without synthetic compounds */
-	return from_unique(words, nw, 0, seed, 1);
+	return from_unique(words, nw, 0, seed, 1, apostrophes);
 }
 
-sl_pl_data *sl_pl_from_words(const char *path, int corpus, int n, uint64_t seed)
+sl_pl_data *sl_pl_from_words(const char *path, int corpus, int n, uint64_t seed, int apostrophes)
 {
 	FILE *f = fopen(path, "r");
 	if (!f) {
@@ -421,26 +432,28 @@ sl_pl_data *sl_pl_from_words(const char *path, int corpus, int n, uint64_t seed)
 	strset_init(&seen, 65536);
 	char w[SL_PL_MAXLEN + 2];
 	int len = 0, bad = 0, c;
-	/* A word list: one word a line, taken only if all lowercase a-z (or '-').
-	 * A corpus: runs of letters (lowercased), '-' inside a run kept. */
+	/* A word list: one word a line, taken only if all lowercase a-z (or '-',
+	 * or '\'' with apostrophes). A corpus: runs of letters (lowercased), '-'
+	 * (and '\'' with apostrophes) inside a run kept. */
 	for (;;) {
 		c = fgetc(f);
 		int letter = corpus ? isalpha(c) && c < 128 : (c >= 'a' && c <= 'z');
-		int inner_dash = c == '-' && len > 0 && w[len - 1] != '-';
-		int sep = corpus ? !(letter || inner_dash) : (c == '\n' || c == EOF || c == '\r');
+		int joint = c == '-' || (apostrophes && c == '\'');
+		int inner = joint && len > 0 && w[len - 1] != '-' && w[len - 1] != '\'';
+		int sep = corpus ? !(letter || inner) : (c == '\n' || c == EOF || c == '\r');
 		if (!sep) {
-			if (!corpus && !letter && c != '-')
+			if (!corpus && !letter && !joint)
 				bad = 1;
 			if (len <= SL_PL_MAXLEN)
 				w[len] = (char)(corpus ? tolower(c) : c);
 			len++;
 			continue;
 		}
-		while (len > 0 && len <= SL_PL_MAXLEN && w[len - 1] == '-')
+		while (len > 0 && len <= SL_PL_MAXLEN && (w[len - 1] == '-' || (apostrophes && w[len - 1] == '\'')))
 			len--;
 		if (len > 0 && len <= SL_PL_MAXLEN && !bad) {
 			w[len] = 0;
-			if (valid_word(w)) {
+			if (valid_word(w, apostrophes)) {
 				char *dup = sl_xstrdup(w);
 				if (strset_put(&seen, dup, nw) >= 0) {
 					free(dup);
@@ -476,7 +489,7 @@ sl_pl_data *sl_pl_from_words(const char *path, int corpus, int n, uint64_t seed)
 		free(words);
 		return NULL;
 	}
-	return from_unique(words, nw, n, seed, comp);
+	return from_unique(words, nw, n, seed, comp, apostrophes);
 }
 
 /* ---- batches -------------------------------------------------------------- */
@@ -589,9 +602,9 @@ void sl_pl_batch_fill(const sl_pl_data *d, const sl_pl_plan *p, int b, sl_pl_bat
 	for (int i = 0; i < B; i++) {
 		int32_t *s = out->src + (size_t)i * S, *dd = out->dec + (size_t)i * (T + 1),
 			*o = out->out + (size_t)i * (T + 1);
-		SL_ASSERT(sl_pl_encode(d->src[idx[i]], s, S) == S);
+		SL_ASSERT(sl_pl_encode(d, d->src[idx[i]], s, S) == S);
 		dd[0] = SL_PL_SOS;
-		SL_ASSERT(sl_pl_encode(d->tgt[idx[i]], dd + 1, T) == T);
+		SL_ASSERT(sl_pl_encode(d, d->tgt[idx[i]], dd + 1, T) == T);
 		memcpy(o, dd + 1, (size_t)T * sizeof(int32_t));
 		o[T] = SL_PL_EOS;
 	}

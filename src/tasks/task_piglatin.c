@@ -113,9 +113,10 @@ static sl_tensor *pl_loss(sl_task *t, sl_model *m, sl_tape *tp, const sl_batch *
 
 /* ---- decoding ----------------------------------------------------------------- */
 
-static void greedy(sl_model *m, sl_tape *tp, const int32_t *src, int B, int S, int maxT, int32_t *out, int *len)
+static void greedy(sl_task *t, sl_model *m, sl_tape *tp, const int32_t *src, int B, int S, int maxT, int32_t *out,
+		   int *len)
 {
-	sl_model_greedy(m, tp, src, B, S, maxT, SL_PL_SOS, SL_PL_EOS, SL_PL_VOCAB, out, len);
+	sl_model_greedy(m, tp, src, B, S, maxT, SL_PL_SOS, SL_PL_EOS, t->shape.vocab, out, len);
 }
 
 /* Decoded tokens up to EOS as a string. */
@@ -154,7 +155,7 @@ static void pl_eval(sl_task *t, sl_model *m, sl_tape *tp, sl_eval *e, sl_mistake
 		int maxT = sl_pl_max_target(d->src[pb.idx[0]], b.S);
 		int32_t *dec = sl_xmalloc((size_t)b.B * maxT * sizeof *dec);
 		int *len = sl_xmalloc((size_t)b.B * sizeof *len);
-		greedy(m, tp, b.src, b.B, b.S, maxT, dec, len);
+		greedy(t, m, tp, b.src, b.B, b.S, maxT, dec, len);
 		sl_tape_reset(tp);
 		for (int i = 0; i < b.B; i++) {
 			char got[4 * SL_PL_MAXLEN];
@@ -184,11 +185,12 @@ static void pl_eval(sl_task *t, sl_model *m, sl_tape *tp, sl_eval *e, sl_mistake
 
 int sl_pl_translate(sl_task *t, sl_model *m, sl_tape *tp, const char *word, int beam, char *out, size_t n)
 {
-	(void)t;
+	const sl_pl_data *d = t->impl;
 	int32_t src[SL_PL_MAXLEN];
-	int S = sl_pl_encode(word, src, SL_PL_MAXLEN);
+	int S = sl_pl_encode(d, word, src, SL_PL_MAXLEN);
 	if (S <= 0) {
-		sl_errorf("'%s': a word of lowercase a-z and '-' (at most %d characters) is needed", word, SL_PL_MAXLEN);
+		sl_errorf("'%s': a word of lowercase a-z and '-'%s (at most %d characters) is needed", word,
+			  d->apostrophes ? " (and apostrophes)" : "", SL_PL_MAXLEN);
 		return SL_ERR;
 	}
 	int maxT = sl_pl_max_target(word, S);
@@ -196,9 +198,9 @@ int sl_pl_translate(sl_task *t, sl_model *m, sl_tape *tp, const char *word, int 
 	int len;
 	sl_tape_reset(tp);
 	if (beam > 1)
-		len = sl_model_beam(m, tp, src, S, maxT, SL_PL_SOS, SL_PL_EOS, beam, SL_PL_VOCAB, dec);
+		len = sl_model_beam(m, tp, src, S, maxT, SL_PL_SOS, SL_PL_EOS, beam, t->shape.vocab, dec);
 	else
-		greedy(m, tp, src, 1, S, maxT, dec, &len);
+		greedy(t, m, tp, src, 1, S, maxT, dec, &len);
 	sl_tape_reset(tp);
 	detok(dec, len, out, n);
 	free(dec);
@@ -228,7 +230,7 @@ sl_task *sl_pl_task_new(sl_pl_data *d, const char *desc)
 	sl_task *t = sl_xcalloc(1, sizeof *t);
 	t->ops = &piglatin_ops;
 	t->impl = d;
-	t->shape.vocab = SL_PL_VOCAB;
+	t->shape.vocab = sl_pl_vocab(d);
 	/* the longest sequence a model sees: a prefix LM's source, EOS, SOS and a
 	 * target three characters longer per piece */
 	t->shape.maxlen = 2 * SL_PL_MAXLEN + 3 * 8 + 4;
@@ -245,7 +247,7 @@ const sl_pl_data *sl_pl_task_data(const sl_task *t)
 
 typedef struct pl_config {
 	char file[SL_OPT_STRMAX], words[SL_OPT_STRMAX], corpus[SL_OPT_STRMAX], size[SL_OPT_STRMAX];
-	int list;
+	int list, apostrophes;
 } pl_config;
 
 #define OFF(f) offsetof(pl_config, f)
@@ -259,6 +261,8 @@ static const sl_optspec pl_options[] = {
 	  "words= and corpus=: small (3,198 words), large (22,402), all, or a count, sampled by a hash of (seed, word)" },
 	{ "list", SL_OPT_BOOL, OFF(list), "off", 0, 0, NULL,
 	  "file=: then list every conflict and every pair that differs from the rule, a line each" },
+	{ "apostrophes", SL_OPT_BOOL, OFF(apostrophes), "off", 0, 0, NULL,
+	  "keep words with ' (won't -> onway'tay): ' becomes a 30th token" },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL },
 };
 #undef OFF
@@ -308,11 +312,11 @@ static sl_task *pl_create(void *cfg, uint64_t given, uint64_t seed, char *info, 
 	sl_pl_data *d;
 	const char *source;
 	if (file) {
-		d = sl_pl_load_pairs(file, seed);
+		d = sl_pl_load_pairs(file, seed, c->apostrophes);
 		source = file;
 	} else {
 		source = words ? words : corpus ? corpus : "/usr/share/dict/words";
-		d = sl_pl_from_words(source, corpus != NULL, size, seed);
+		d = sl_pl_from_words(source, corpus != NULL, size, seed, c->apostrophes);
 		if (!d && !words && !corpus) {
 			char why[512];
 			snprintf(why, sizeof why, "%s", sl_error());
@@ -330,7 +334,13 @@ static sl_task *pl_create(void *cfg, uint64_t given, uint64_t seed, char *info, 
 		return NULL;
 	}
 	size_t k = (size_t)snprintf(info, n, "task=piglatin pairs=%d train=%d val=%d vocab=%d source=%s", d->n,
-				    d->ntrain, d->nval, SL_PL_VOCAB, source);
+				    d->ntrain, d->nval, sl_pl_vocab(d), source);
+	if (d->apostrophes && k < n) {
+		int with = 0;
+		for (int i = 0; i < d->n; i++)
+			with += strchr(d->src[i], '\'') != NULL;
+		k += (size_t)snprintf(info + k, n - k, " apostrophe_words=%d", with);
+	}
 	if (file && k < n)
 		k += (size_t)snprintf(info + k, n - k, "\nbad_lines=%d duplicates=%d conflicts=%d rule_mismatches=%d",
 				      d->bad_lines, d->duplicates, d->conflicts, d->rule_mismatches);
@@ -356,6 +366,8 @@ static sl_task *pl_create(void *cfg, uint64_t given, uint64_t seed, char *info, 
 static int pl_describes(const void *cfg, const char *key)
 {
 	const pl_config *c = cfg;
+	if (strcmp(key, "apostrophes") == 0) /* off: as before the option existed */
+		return c->apostrophes;
 	if (*c->file)
 		return strcmp(key, "file") == 0;
 	if (strcmp(key, "size") == 0)

@@ -635,7 +635,8 @@ static int put_plot(buf *b, const sl_series *s, int ns, const sl_plot_opts *o, i
 		put_quoted(b, o->ylabel);
 		puts_(b, "\n");
 	}
-	putf(b, "set key %s\n", dumb ? "bmargin center horizontal" : "top right");
+	/* below the plot in files too: inside, it hid the curves at 1 (accuracy) */
+	putf(b, "set key %s\n", dumb ? "bmargin center horizontal" : "bmargin center horizontal maxrows 3");
 	if (!dumb)
 		puts_(b, "set grid\n");
 	if (logy)
@@ -942,7 +943,12 @@ static void put_tics(buf *b, const char *axis, const char *const *labels, int n,
 		putf(b, "unset %stics\n", axis);
 		return;
 	}
-	int every = (n + 47) / 48;
+	int every = (n + 47) / 48, wide = 0;
+	for (int i = 0; i < n; i++)
+		wide |= labels[i] && strlen(labels[i]) > 1;
+	/* labels of several characters under narrow columns overlap: stand them up */
+	if (axis[0] == 'x')
+		puts_(b, wide ? "set xtics rotate by 90 right\n" : "set xtics norotate\n");
 	putf(b, "set %stics (", axis);
 	for (int i = 0, first = 1; i < n; i += every, first = 0) {
 		if (!first)

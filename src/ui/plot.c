@@ -9,8 +9,8 @@
 
 static const char glyphs[] = "*+xo#@%&=$";
 /* tab10-like hues in the xterm-256 cube: blue, orange, green, red, purple, brown, pink, grey,
- * olive, cyan */
-static const int colors[] = {33, 208, 34, 160, 135, 130, 205, 245, 142, 37};
+ * olive, cyan (brown 95, #875f5f, as tab10's #8c564b: 130, #af5f00, read as a second orange) */
+static const int colors[] = {33, 208, 34, 160, 135, 95, 205, 245, 142, 37};
 
 #define RAW_GLYPH '.'
 #define MAX_TICKS 32

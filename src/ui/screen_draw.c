@@ -986,8 +986,9 @@ static void format_status(scr *sc, int W, char *line, size_t size)
 		snprintf(f[nf++], sizeof f[0], "step %lld", (long long)r->step);
 		snprintf(f[nf++], sizeof f[0], "epoch %lld", (long long)r->epoch);
 		double l = recent_loss(r);
+		/* not the evaluation lines' loss= (a mean since the last one): named apart */
 		if (isfinite(l))
-			snprintf(f[nf++], sizeof f[0], "loss %.4f", l);
+			snprintf(f[nf++], sizeof f[0], "ema loss %.4f", l);
 		if (r->nevals && !p.run)
 			snprintf(f[nf++], sizeof f[0], "val_acc %.4f", r->evals[r->nevals - 1].val_acc);
 		if (r->nsteps)
@@ -1009,14 +1010,15 @@ static void format_status(scr *sc, int W, char *line, size_t size)
 	size_t k = 0;
 	line[0] = 0;
 	int bar = (p.run || sweeping) && p.fraction >= 0;
-	int barw = bar ? SL_MIN(20, W / 6) + 7 : 0; /* "[" bar "] 100%" */
+	/* "[" bar "] 100%": shorter below 100 columns, so that the time left fits at 80 */
+	int barw = bar ? SL_MIN(20, W < 100 ? W / 10 : W / 6) + 7 : 0;
 	for (int i = 0; i < nf; i++) {
-		size_t need = strlen(f[i]) + 2;
+		size_t need = strlen(f[i]) + 3;
 		if ((int)(k + need) + barw + 1 > W && i > 0)
-			break;
-		k += (size_t)snprintf(line + k, size - k, " %s ", f[i]);
-		if (i + 1 < nf && k + 2 < size)
+			continue; /* a field too long for what is left: the later, shorter ones may fit */
+		if (k && k + 2 < size)
 			k += (size_t)snprintf(line + k, size - k, "|");
+		k += (size_t)snprintf(line + k, size - k, " %s ", f[i]);
 	}
 	if (bar && (int)k + barw + 1 <= W) {
 		int n = barw - 7, full = (int)(p.fraction * n + 0.5);

@@ -49,7 +49,9 @@ eval t
 eval r lengths=3..5 n=16
 eval r lengths=20 n=16
 eval r lengths=40..50 step=5 n=16
+# beyond g's 48 learned positions: refused before a line, with what fits
 eval g lengths=47..49 n=4
+eval g lengths=60..70
 eval r lengths=abc
 eval r lengths=5..3
 eval r lengths=2..4
