@@ -26,8 +26,8 @@ CPU settings): context 64, batch 12, AdamW lr 1e-3, betas (0.9, 0.99),
 eps 1e-8, weight decay 0.1 on the matrices and the token embedding (not on
 biases, LayerNorms and positions, as seqlab decays), the gradient clipped
 at norm 1, warm-up lr*(it+1)/warmup for `warmup` iterations then cosine to
-1e-4 at the last iteration (seqlab's schedule; nanoGPT's differs by one
-step in the warm-up). The data as nanoGPT's data/shakespeare_char/prepare.py
+1e-4 at the last iteration (seqlab's schedule; nanoGPT's warm-up differs
+slightly). The data as nanoGPT's data/shakespeare_char/prepare.py
 makes it: the characters of the text, sorted; the first 90 % train, the
 last 10 % validation; training batches are random windows (torch.randint,
 from --seed).
