@@ -176,6 +176,11 @@ typedef struct sl_beam_ops {
 /* The best hypothesis by total log-probability (finished at eos or maxT),
  * written to out; returns its length. Width 1 is greedy decoding exactly. */
 int sl_beam_search(const sl_beam_ops *ops, int K, int V, int maxT, int sos, int eos, int32_t *out);
+/* Greedy decoding of B rows through the same step (reorder unused): out (B,
+ * maxT), len (B) (each row ends at eos, included, or at maxT); cur is
+ * scratch for B tokens. */
+void sl_greedy_steps(const sl_beam_ops *ops, int B, int V, int maxT, int sos, int eos, int32_t *cur, int32_t *out,
+		     int *len);
 
 /* The one generation path. Greedy decoding of B sources (B, S): an
  * encoder-decoder decodes from sos; a language model reads the prefix

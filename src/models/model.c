@@ -234,7 +234,29 @@ void sl_model_greedy(sl_model *m, sl_tape *tp, const int32_t *src, int B, int S,
 		rerun_greedy(m, tp, src, B, S, maxT, sos, eos, V, out, len);
 }
 
-/* ---- beam search ------------------------------------------------------------ */
+/* ---- greedy decoding and beam search ---------------------------------------- */
+
+void sl_greedy_steps(const sl_beam_ops *ops, int B, int V, int maxT, int sos, int eos, int32_t *cur, int32_t *out,
+		     int *len)
+{
+	int live = B;
+	for (int b = 0; b < B; b++) {
+		cur[b] = sos;
+		len[b] = -1;
+	}
+	for (int t = 0; t < maxT && live > 0; t++) {
+		const float *logits = ops->step(ops->ctx, cur, t);
+		for (int b = 0; b < B; b++) {
+			int tok = sl_argmax(logits + (size_t)b * V, V);
+			out[(size_t)b * maxT + t] = tok;
+			cur[b] = tok;
+			if (len[b] < 0 && (tok == eos || t == maxT - 1)) {
+				len[b] = t + 1;
+				live--;
+			}
+		}
+	}
+}
 
 int sl_beam_search(const sl_beam_ops *ops, int K, int V, int maxT, int sos, int eos, int32_t *out)
 {

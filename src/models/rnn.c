@@ -193,37 +193,6 @@ static sl_tensor *dec_logits(rnn_model *m, sl_tape *tp, dec_state *st, const int
 
 /* ---- decoding ------------------------------------------------------------------ */
 
-static void rnn_greedy(void *impl, sl_tape *tp, const int32_t *src, int B, int S, int maxT, int sos, int eos,
-		       int32_t *out, int *len)
-{
-	rnn_model *m = impl;
-	int ge = tp->grad_enabled, tr = tp->training, V = m->V;
-	tp->grad_enabled = 0;
-	tp->training = 0;
-	dec_state st;
-	encode(m, tp, &st, src, B, S);
-	int32_t *cur = sl_arena_alloc(tp->arena, (size_t)B * sizeof *cur);
-	int live = B;
-	for (int b = 0; b < B; b++) {
-		cur[b] = sos;
-		len[b] = -1;
-	}
-	for (int t = 0; t < maxT && live > 0; t++) {
-		sl_tensor *logits = dec_logits(m, tp, &st, cur);
-		for (int b = 0; b < B; b++) {
-			int tok = sl_argmax(logits->data + (size_t)b * V, V);
-			out[(size_t)b * maxT + t] = tok;
-			cur[b] = tok;
-			if (len[b] < 0 && (tok == eos || t == maxT - 1)) {
-				len[b] = t + 1;
-				live--;
-			}
-		}
-	}
-	tp->grad_enabled = ge;
-	tp->training = tr;
-}
-
 typedef struct rnn_beam_ctx {
 	rnn_model *m;
 	sl_tape *tp;
@@ -247,6 +216,22 @@ static void rnn_beam_reorder(void *ctx, const int *parent, int n, int t)
 		if (b->st.c[l])
 			sl_mixer_reorder_rows(b->st.c[l]->data, w, b->st.B, parent, n);
 	}
+}
+
+static void rnn_greedy(void *impl, sl_tape *tp, const int32_t *src, int B, int S, int maxT, int sos, int eos,
+		       int32_t *out, int *len)
+{
+	rnn_model *m = impl;
+	int ge = tp->grad_enabled, tr = tp->training;
+	tp->grad_enabled = 0;
+	tp->training = 0;
+	rnn_beam_ctx g = { .m = m, .tp = tp };
+	encode(m, tp, &g.st, src, B, S);
+	sl_beam_ops ops = { .ctx = &g, .step = rnn_beam_step };
+	sl_greedy_steps(&ops, B, m->V, maxT, sos, eos, sl_arena_alloc(tp->arena, (size_t)B * sizeof(int32_t)), out,
+			len);
+	tp->grad_enabled = ge;
+	tp->training = tr;
 }
 
 static int rnn_beam(void *impl, sl_tape *tp, const int32_t *src, int S, int maxT, int sos, int eos, int beam,

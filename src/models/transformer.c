@@ -274,38 +274,6 @@ static sl_tensor *dec_step(sl_transformer *m, sl_tape *tp, dec_state *st, const 
 	return sl_nn_linear_forward(&m->out, tp, y);
 }
 
-void sl_transformer_greedy(sl_transformer *m, sl_tape *tp, const int32_t *src, int B, int S, int maxT, int sos,
-			   int eos, int32_t *out, int *len)
-{
-	int ge = tp->grad_enabled, tr = tp->training, V = m->cfg.vocab;
-	tp->grad_enabled = 0;
-	tp->training = 0;
-	if (maxT > m->cfg.maxlen)
-		maxT = m->cfg.maxlen;
-	dec_state st;
-	dec_begin(m, tp, &st, src, B, S, maxT);
-	int32_t *cur = sl_arena_alloc(tp->arena, (size_t)B * sizeof(int32_t));
-	int live = B;
-	for (int b = 0; b < B; b++) {
-		cur[b] = sos;
-		len[b] = -1;
-	}
-	for (int t = 0; t < maxT && live > 0; t++) {
-		sl_tensor *logits = dec_step(m, tp, &st, cur, t);
-		for (int b = 0; b < B; b++) {
-			int tok = sl_argmax(logits->data + (size_t)b * V, V);
-			out[(size_t)b * maxT + t] = tok;
-			cur[b] = tok;
-			if (len[b] < 0 && (tok == eos || t == maxT - 1)) {
-				len[b] = t + 1;
-				live--;
-			}
-		}
-	}
-	tp->grad_enabled = ge;
-	tp->training = tr;
-}
-
 void sl_transformer_greedy_nocache(sl_transformer *m, sl_tape *tp, const int32_t *src, int B, int S, int maxT,
 				   int sos, int eos, int32_t *out, int *len)
 {
@@ -368,6 +336,23 @@ static void tf_beam_reorder(void *ctx, const int *parent, int n, int t)
 				memcpy(cache + (size_t)i * b->st.cap * H, b->kbuf + (size_t)i * b->maxT * H,
 				       (size_t)(t + 1) * H * sizeof(float));
 		}
+}
+
+void sl_transformer_greedy(sl_transformer *m, sl_tape *tp, const int32_t *src, int B, int S, int maxT, int sos,
+			   int eos, int32_t *out, int *len)
+{
+	int ge = tp->grad_enabled, tr = tp->training;
+	tp->grad_enabled = 0;
+	tp->training = 0;
+	if (maxT > m->cfg.maxlen)
+		maxT = m->cfg.maxlen;
+	tf_beam_ctx g = { .m = m, .tp = tp, .maxT = maxT };
+	dec_begin(m, tp, &g.st, src, B, S, maxT);
+	sl_beam_ops ops = { .ctx = &g, .step = tf_beam_step };
+	sl_greedy_steps(&ops, B, m->cfg.vocab, maxT, sos, eos, sl_arena_alloc(tp->arena, (size_t)B * sizeof(int32_t)),
+			out, len);
+	tp->grad_enabled = ge;
+	tp->training = tr;
 }
 
 int sl_transformer_beam(sl_transformer *m, sl_tape *tp, const int32_t *src, int S, int maxT, int sos, int eos,
