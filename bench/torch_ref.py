@@ -302,6 +302,31 @@ class GptBlock(nn.Module):
         return x if self.mlp is None else x + self.mlp(self.n2(x))
 
 
+
+def embed_init(mod, vocab, maxlen, H, fixed):
+    """a language model's token table (trained, or recall's fixed vectors) and
+    its positions by mod.pe: learned (from zero, as seqlab's weights load) or
+    sinusoidal; rope and none add nothing here"""
+    if fixed is not None:
+        mod.register_buffer("emb_fixed", fixed_table(vocab, H, fixed))
+    else:
+        mod.emb = nn.Embedding(vocab, H)
+    if mod.pe == "learned":
+        mod.pos = nn.Parameter(torch.zeros(maxlen, H))
+    elif mod.pe == "sinusoidal":
+        mod.register_buffer("sin", torch.tensor(sinusoid(maxlen, H)))
+
+
+def embed(mod, x):
+    """tokens x (B, T) embedded, with mod.pe's positions added"""
+    T = x.shape[1]
+    h = F.embedding(x, mod.emb_fixed) if hasattr(mod, "emb_fixed") else mod.emb(x)
+    if mod.pe == "learned":
+        h = h + mod.pos[:T]
+    elif mod.pe == "sinusoidal":
+        h = h + mod.sin[:T]
+    return h
+
 class Gpt(nn.Module):
     """Token embedding (learned, or the task's fixed vectors), positions
     (learned, rotary, none or sinusoidal), causal attention blocks with an
@@ -315,14 +340,7 @@ class Gpt(nn.Module):
         self.rope_base = float(opt["rope_base"])
         if float(opt.get("dropout", "0")) != 0:
             raise SystemExit("torch_ref: dropout must be 0 for a comparable run")
-        if fixed is not None:
-            self.register_buffer("emb_fixed", fixed_table(vocab, H, fixed))
-        else:
-            self.emb = nn.Embedding(vocab, H)
-        if self.pe == "learned":
-            self.pos = nn.Parameter(torch.zeros(maxlen, H))
-        elif self.pe == "sinusoidal":
-            self.register_buffer("sin", torch.tensor(sinusoid(maxlen, H)))
+        embed_init(self, vocab, maxlen, H, fixed)
         self.nl = int(opt["layers"])
         for i in range(self.nl):
             setattr(self, "l%d" % i, GptBlock(H, self.heads, int(opt["mlp"]), self.post,
@@ -342,12 +360,7 @@ class Gpt(nn.Module):
         return torch.stack([a * cos - b * sin, a * sin + b * cos], -1).flatten(-2)
 
     def forward(self, x):
-        T = x.shape[1]
-        h = F.embedding(x, self.emb_fixed) if hasattr(self, "emb_fixed") else self.emb(x)
-        if self.pe == "learned":
-            h = h + self.pos[:T]
-        elif self.pe == "sinusoidal":
-            h = h + self.sin[:T]
+        h = embed(self, x)
         rope = self.rope if self.pe == "rope" else None
         for i in range(self.nl):
             h = getattr(self, "l%d" % i)(h, self.window, rope)
@@ -672,14 +685,7 @@ class Stack(nn.Module):
         self.window = int(opt.get("window", "0"))
         if float(opt.get("dropout", "0")) != 0:
             raise SystemExit("torch_ref: dropout must be 0 for a comparable run")
-        if fixed is not None:
-            self.register_buffer("emb_fixed", fixed_table(vocab, H, fixed))
-        else:
-            self.emb = nn.Embedding(vocab, H)
-        if self.pe == "learned":
-            self.pos = nn.Parameter(torch.zeros(maxlen, H))
-        elif self.pe == "sinusoidal":
-            self.register_buffer("sin", torch.tensor(sinusoid(maxlen, H)))
+        embed_init(self, vocab, maxlen, H, fixed)
         self.nl = len(pattern)
         post = opt.get("norm", "pre") == "post"
         for i, c in enumerate(pattern):
@@ -702,12 +708,7 @@ class Stack(nn.Module):
         self.out = nn.Linear(H, vocab)
 
     def forward(self, x):
-        T = x.shape[1]
-        h = F.embedding(x, self.emb_fixed) if hasattr(self, "emb_fixed") else self.emb(x)
-        if self.pe == "learned":
-            h = h + self.pos[:T]
-        elif self.pe == "sinusoidal":
-            h = h + self.sin[:T]
+        h = embed(self, x)
         rp = (lambda t: rope(t, self.rope_base)) if self.pe == "rope" else None
         for i, c in enumerate(self.letters):
             blk = getattr(self, "l%d" % i)
