@@ -26,6 +26,7 @@
 #include "ops_impl.h"
 
 #include "seqlab/scan.h"
+#include "seqlab/fastmath.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -444,13 +445,20 @@ void sl_op_colmul_backward(sl_tape *tp, sl_node *n)
 			for (size_t j = 0; j < C; j++)
 				dx[r * C + j] += dy[r * C + j] * d->data[j];
 	}
-	if (d->requires_grad) {
+	if (d->requires_grad) { /* each column's sum over rows in order, 64 columns at a time */
 		float *dd = sl_tape_grad(tp, d);
-		for (size_t j = 0; j < C; j++) {
-			float s = 0.0f;
-			for (size_t r = 0; r < R; r++) /* rows in order */
-				s += dy[r * C + j] * x->data[r * C + j];
-			dd[j] += s;
+		for (size_t j0 = 0; j0 < C; j0 += 64) {
+			size_t n = C - j0 < 64 ? C - j0 : 64;
+			float s[64];
+			for (size_t j = 0; j < n; j++)
+				s[j] = 0.0f;
+			for (size_t r = 0; r < R; r++) {
+				const float *g = dy + r * C + j0, *xr = x->data + r * C + j0;
+				for (size_t j = 0; j < n; j++)
+					s[j] += g[j] * xr[j];
+			}
+			for (size_t j = 0; j < n; j++)
+				dd[j0 + j] += s[j];
 		}
 	}
 }
@@ -459,110 +467,119 @@ void sl_op_colmul_backward(sl_tape *tp, sl_node *n)
  * Katharopoulos et al. 2020 (idiap/fast-transformers causal_linear_attention):
  * with φ(x) = elu(x) + 1 per feature, for each sequence and head,
  *   y_t = φ(q_t)ᵀ S_t / (φ(q_t)ᵀ z_t + ε),  S_t = Σ_{s<=t} φ(k_s) v_sᵀ,  z_t = Σ_{s<=t} φ(k_s),
- * evaluated here in its parallel form: A_ts = φ(q_t)·φ(k_s) for s <= t,
- * P_ts = A_ts / (Σ_s A_ts + ε), y_t = Σ_s P_ts v_s (the recurrent form is the
- * mixer's step mode; tests/test_lrec.c checks they agree). Backward:
- *   dv_s += Σ_t P_ts dy_t,   dA_ts = (dy_t·v_s - dy_t·y_t) / den_t,
- *   dφq_t = Σ_s dA_ts φk_s,  dφk_s = Σ_t dA_ts φq_t,  dx = dφ φ'(x). */
+ * evaluated here in its parallel (quadratic) form through matrix products, as
+ * PyTorch evaluates it: A = φ(Q) φ(K)ᵀ, masked to s <= t when causal,
+ * den_t = Σ_s A_ts + ε, P = A / den, Y = P V (the recurrent form is the mixer's
+ * step mode; tests/test_lrec.c checks they agree). Backward:
+ *   dV += Pᵀ dY,   dA_ts = (dy_t·v_s - dy_t·y_t) / den_t (masked),
+ *   dφ(Q) = dA φ(K),  dφ(K) = dAᵀ φ(Q),  dx = dφ φ'(x), φ'(x) = x > 0 ? 1 : φ(x).
+ * The products run on sl_sgemm; the masked half of a causal A is computed and
+ * zeroed (at T = 64 the product at the matrix rate costs less than skipping). */
 
 #define LINATTN_EPS 1e-6f
-
-static inline float phi(float x)
-{
-	return x > 0.0f ? x + 1.0f : expf(x);
-}
-
-static inline float dphi(float x)
-{
-	return x > 0.0f ? 1.0f : expf(x);
-}
 
 typedef struct la_ctx {
 	int B, T, Tk, H, Dh, causal; /* T: queries, Tk: keys (causal: Tk = T) */
 	const float *q, *k, *v;
-	float *y, *P;                /* out (B, T, H Dh); P (B, H, T, Tk) */
+	float *y, *P, *den;          /* out (B, T, H Dh); P (B, H, T, Tk); den (B, H, T) */
 	const float *dy;             /* NULL: forward */
 	float *dq, *dk, *dv;
-	float *scratch;              /* per thread: (T + Tk) Dh + T floats */
+	float *scratch;              /* per thread: la_scratch() floats */
 } la_ctx;
+
+static size_t la_scratch(const la_ctx *c)
+{
+	size_t T = (size_t)c->T, Tk = (size_t)c->Tk, Dh = (size_t)c->Dh;
+	return (T + 2 * Tk) * Dh + T * Tk + (T > Tk ? T : Tk) * Dh + T;
+}
+
+/* f (rows, Dh) = φ of one head's columns of x (rows, D) */
+static void la_phi(const float *x, int rows, int D, int Dh, float *f)
+{
+	for (int t = 0; t < rows; t++) {
+		const float *xr = x + (size_t)t * D;
+		float *fr = f + (size_t)t * Dh;
+		for (int j = 0; j < Dh; j++)
+			fr[j] = xr[j] > 0.0f ? xr[j] + 1.0f : sl_fexp(xr[j]);
+	}
+}
+
+/* dst (Dh, rows) = the transpose of one head's columns of x (rows, ld) */
+static void la_transpose(const float *x, int rows, int ld, int Dh, float *dst)
+{
+	for (int t = 0; t < rows; t++)
+		for (int j = 0; j < Dh; j++)
+			dst[(size_t)j * rows + t] = x[(size_t)t * ld + j];
+}
+
+/* d (rows, D) += g (rows, Dh) φ'(x) for one head's columns */
+static void la_dphi_add(const float *g, const float *x, const float *f, int rows, int D, int Dh, float *d)
+{
+	for (int t = 0; t < rows; t++)
+		for (int j = 0; j < Dh; j++) {
+			size_t o = (size_t)t * D + j;
+			d[o] += g[(size_t)t * Dh + j] * (x[o] > 0.0f ? 1.0f : f[(size_t)t * Dh + j]);
+		}
+}
 
 /* one (b, h): forward, or backward when c->dy */
 static void la_bh(const la_ctx *c, int b, int h, float *s)
 {
 	int T = c->T, Tk = c->Tk, Dh = c->Dh, D = c->H * Dh;
-	float *fq = s, *fk = s + (size_t)T * Dh, *den = fk + (size_t)Tk * Dh;
+	float *fq = s, *fk = fq + (size_t)T * Dh, *tr = fk + (size_t)Tk * Dh, *A = tr + (size_t)Dh * Tk;
+	float *g = A + (size_t)T * Tk, *dyy = g + (size_t)(T > Tk ? T : Tk) * Dh;
 	const float *q = c->q + (size_t)b * T * D + (size_t)h * Dh, *k = c->k + (size_t)b * Tk * D + (size_t)h * Dh;
 	const float *v = c->v + (size_t)b * Tk * D + (size_t)h * Dh;
-	float *P = c->P + ((size_t)b * c->H + h) * T * Tk;
-	for (int t = 0; t < T; t++)
-		for (int j = 0; j < Dh; j++)
-			fq[(size_t)t * Dh + j] = phi(q[(size_t)t * D + j]);
-	for (int t = 0; t < Tk; t++)
-		for (int j = 0; j < Dh; j++)
-			fk[(size_t)t * Dh + j] = phi(k[(size_t)t * D + j]);
+	float *P = c->P + ((size_t)b * c->H + h) * T * Tk, *den = c->den + ((size_t)b * c->H + h) * T;
+	la_phi(q, T, D, Dh, fq);
+	la_phi(k, Tk, D, Dh, fk);
+	float *y = c->y + (size_t)b * T * D + (size_t)h * Dh;
 	if (!c->dy) {
-		float *y = c->y + (size_t)b * T * D + (size_t)h * Dh;
+		la_transpose(fk, Tk, Dh, Dh, tr);
+		sl_sgemm(0, 0, T, Tk, Dh, 1.0f, fq, Dh, tr, Tk, 0.0f, P, Tk);
 		for (int t = 0; t < T; t++) {
+			float *Pr = P + (size_t)t * Tk, sum = 0.0f;
 			int last = c->causal ? t : Tk - 1;
-			float sum = 0.0f;
-			for (int u = 0; u <= last; u++) {
-				float a = 0.0f;
-				for (int j = 0; j < Dh; j++)
-					a += fq[(size_t)t * Dh + j] * fk[(size_t)u * Dh + j];
-				P[(size_t)t * Tk + u] = a;
-				sum += a;
-			}
-			den[t] = sum + LINATTN_EPS;
-			for (int u = 0; u <= last; u++)
-				P[(size_t)t * Tk + u] /= den[t];
 			for (int u = last + 1; u < Tk; u++)
-				P[(size_t)t * Tk + u] = 0.0f;
-			for (int j = 0; j < Dh; j++) {
-				float acc = 0.0f;
-				for (int u = 0; u <= last; u++)
-					acc += P[(size_t)t * Tk + u] * v[(size_t)u * D + j];
-				y[(size_t)t * D + j] = acc;
-			}
+				Pr[u] = 0.0f;
+			for (int u = 0; u <= last; u++)
+				sum += Pr[u];
+			den[t] = sum + LINATTN_EPS;
+			float inv = 1.0f / den[t];
+			for (int u = 0; u <= last; u++)
+				Pr[u] *= inv;
 		}
+		sl_sgemm(0, 0, T, Dh, Tk, 1.0f, P, Tk, v, D, 0.0f, y, D);
 		return;
 	}
 	const float *dy = c->dy + (size_t)b * T * D + (size_t)h * Dh;
-	const float *y = c->y + (size_t)b * T * D + (size_t)h * Dh;
-	float *dq = c->dq ? c->dq + (size_t)b * T * D + (size_t)h * Dh : NULL;
-	float *dk = c->dk ? c->dk + (size_t)b * Tk * D + (size_t)h * Dh : NULL;
-	float *dv = c->dv ? c->dv + (size_t)b * Tk * D + (size_t)h * Dh : NULL;
 	for (int t = 0; t < T; t++) {
-		int last = c->causal ? t : Tk - 1;
-		float sum = 0.0f;
-		for (int u = 0; u <= last; u++) {
-			float a = 0.0f;
-			for (int j = 0; j < Dh; j++)
-				a += fq[(size_t)t * Dh + j] * fk[(size_t)u * Dh + j];
-			sum += a;
-		}
-		den[t] = sum + LINATTN_EPS;
-	}
-	/* dq row by row; dk and dv summed over t in order (s fixed) */
-	for (int t = 0; t < T; t++) {
-		float dyy = 0.0f;
-		int last = c->causal ? t : Tk - 1;
+		float acc = 0.0f;
 		for (int j = 0; j < Dh; j++)
-			dyy += dy[(size_t)t * D + j] * y[(size_t)t * D + j];
-		for (int u = 0; u <= last; u++) {
-			float dyv = 0.0f;
-			for (int j = 0; j < Dh; j++)
-				dyv += dy[(size_t)t * D + j] * v[(size_t)u * D + j];
-			float dA = (dyv - dyy) / den[t];
-			float p = P[(size_t)t * Tk + u];
-			for (int j = 0; j < Dh; j++) {
-				if (dq)
-					dq[(size_t)t * D + j] += dA * fk[(size_t)u * Dh + j] * dphi(q[(size_t)t * D + j]);
-				if (dk)
-					dk[(size_t)u * D + j] += dA * fq[(size_t)t * Dh + j] * dphi(k[(size_t)u * D + j]);
-				if (dv)
-					dv[(size_t)u * D + j] += p * dy[(size_t)t * D + j];
-			}
-		}
+			acc += dy[(size_t)t * D + j] * y[(size_t)t * D + j];
+		dyy[t] = acc;
+	}
+	if (c->dv)
+		sl_sgemm(1, 0, Tk, Dh, T, 1.0f, P, Tk, dy, D, 1.0f, c->dv + (size_t)b * Tk * D + (size_t)h * Dh, D);
+	if (!c->dq && !c->dk)
+		return;
+	la_transpose(v, Tk, D, Dh, tr);
+	sl_sgemm(0, 0, T, Tk, Dh, 1.0f, dy, D, tr, Tk, 0.0f, A, Tk);
+	for (int t = 0; t < T; t++) {
+		float *Ar = A + (size_t)t * Tk, inv = 1.0f / den[t];
+		int last = c->causal ? t : Tk - 1;
+		for (int u = 0; u <= last; u++)
+			Ar[u] = (Ar[u] - dyy[t]) * inv;
+		for (int u = last + 1; u < Tk; u++)
+			Ar[u] = 0.0f;
+	}
+	if (c->dq) {
+		sl_sgemm(0, 0, T, Dh, Tk, 1.0f, A, Tk, fk, Dh, 0.0f, g, Dh);
+		la_dphi_add(g, q, fq, T, D, Dh, c->dq + (size_t)b * T * D + (size_t)h * Dh);
+	}
+	if (c->dk) {
+		sl_sgemm(1, 0, Tk, Dh, T, 1.0f, A, Tk, fq, Dh, 0.0f, g, Dh);
+		la_dphi_add(g, k, fk, Tk, D, Dh, c->dk + (size_t)b * Tk * D + (size_t)h * Dh);
 	}
 }
 
@@ -571,7 +588,7 @@ static void la_task(void *arg, int tid, int nth)
 	const la_ctx *c = arg;
 	size_t lo, hi;
 	sl_range((size_t)c->B * c->H, tid, nth, &lo, &hi);
-	float *s = c->scratch + (size_t)tid * (((size_t)c->T + c->Tk) * c->Dh + c->T);
+	float *s = c->scratch + (size_t)tid * la_scratch(c);
 	for (size_t i = lo; i < hi; i++)
 		la_bh(c, (int)(i / (size_t)c->H), (int)(i % (size_t)c->H), s);
 }
@@ -579,7 +596,7 @@ static void la_task(void *arg, int tid, int nth)
 static void la_run(sl_tape *tp, la_ctx *c)
 {
 	size_t work = (size_t)c->B * c->H * c->T * c->Tk * c->Dh;
-	run_threads(tp, work, ((size_t)c->T + c->Tk) * c->Dh + c->T, &c->scratch, la_task, c);
+	run_threads(tp, work, la_scratch(c), &c->scratch, la_task, c);
 }
 
 sl_tensor *sl_linear_attention(sl_tape *tp, sl_tensor *q, sl_tensor *k, sl_tensor *v, int heads, int causal,
@@ -604,7 +621,8 @@ void sl_op_linattn_forward(sl_tape *tp, sl_node *n)
 	int B = q->shape[0], T = q->shape[1], Tk = n->in[1]->shape[1], H = n->i[0];
 	la_ctx c = { .B = B, .T = T, .Tk = Tk, .H = H, .Dh = q->shape[2] / H, .causal = n->i[1], .q = q->data,
 		     .k = n->in[1]->data, .v = n->in[2]->data, .y = n->out->data };
-	c.P = sl_arena_alloc(tp->arena, (size_t)B * H * T * Tk * sizeof(float));
+	c.P = sl_arena_alloc(tp->arena, ((size_t)B * H * T * Tk + (size_t)B * H * T) * sizeof(float));
+	c.den = c.P + (size_t)B * H * T * Tk;
 	n->saved = c.P;
 	la_run(tp, &c);
 }
@@ -615,7 +633,8 @@ void sl_op_linattn_backward(sl_tape *tp, sl_node *n)
 	int B = q->shape[0], T = q->shape[1], H = n->i[0];
 	la_ctx c = { .B = B, .T = T, .Tk = k->shape[1], .H = H, .Dh = q->shape[2] / H, .causal = n->i[1],
 		     .q = q->data, .k = k->data, .v = v->data,
-		     .y = n->out->data, .P = n->saved, .dy = n->out->grad,
+		     .y = n->out->data, .P = n->saved, .den = (float *)n->saved + (size_t)B * H * T * k->shape[1],
+		     .dy = n->out->grad,
 		     .dq = q->requires_grad ? sl_tape_grad(tp, q) : NULL,
 		     .dk = k->requires_grad ? sl_tape_grad(tp, k) : NULL,
 		     .dv = v->requires_grad ? sl_tape_grad(tp, v) : NULL };
