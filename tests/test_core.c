@@ -253,6 +253,21 @@ static void test_fastmath(void)
 #endif
 }
 
+/* the double tanh the reservoir uses, against libm over a sweep and at the
+ * edges */
+static void test_dtanh(void)
+{
+	double worst = 0;
+	for (int i = -400000; i <= 400000; i++) {
+		double x = i * 6.25e-5; /* [-25, 25] */
+		worst = fmax(worst, fabs(sl_dtanh(x) - tanh(x)));
+	}
+	TAP_OK(worst < 1e-15, "double tanh: absolute error below 1e-15 on [-25, 25] (%.2g)", worst);
+	TAP_OK(sl_dtanh(0.0) == 0 && sl_dtanh(1e300) == 1 && sl_dtanh(-1e300) == -1 && isnan(sl_dtanh(NAN)) &&
+		       fabs(sl_dtanh(1e-9) - 1e-9) < 1e-15,
+	       "double tanh at the edges (0, +-huge, NaN, tiny)");
+}
+
 static void test_split(void)
 {
 	char a[] = "train,5,,0.25";
@@ -272,6 +287,7 @@ static void test_split(void)
 int main(void)
 {
 	test_split();
+	test_dtanh();
 	test_fastmath();
 	test_arena();
 	test_pool();

@@ -22,6 +22,7 @@
  * Every matrix lives in the parameter store (float32), so save, load and
  * replay give the same predictions; the reservoir runs in float64. */
 #include "seqlab/model.h"
+#include "seqlab/fastmath.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -59,7 +60,7 @@ static const sl_optspec esn_options[] = {
 #undef OFF
 
 /* States a chunk of the fit holds before it is added to X Xᵀ. */
-#define CHUNK 64
+#define CHUNK 256
 
 typedef struct esn {
 	sl_esn_config c;
@@ -163,7 +164,7 @@ static void reservoir_step(const esn *e, const csr *s, double *x, double *pre, c
 	}
 	double al = e->c.leak;
 	for (int i = 0; i < N; i++)
-		x[i] = (1 - al) * x[i] + al * tanh(pre[i]);
+		x[i] = (1 - al) * x[i] + al * sl_dtanh(pre[i]); /* vectorised; |error| < 1e-15 */
 }
 
 /* y = W_out x + b_out (dout) */
