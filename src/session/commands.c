@@ -517,7 +517,9 @@ static const sl_cmd commands[] = {
 			"clip (global gradient norm, 0 = off), accum (micro-batches per update), batch, "
 			"shuffle=on|off, sched (constant; cosine with warmup over epochs=N or steps=N down to "
 			"min_lr; step with step_size and gamma; plateau with factor, patience, threshold, min_lr "
-			"on the validation loss), warmup=N steps.",
+			"on the validation loss), warmup=N steps. A cosine schedule must be longer than its "
+			"warm-up: an explicit warmup= that is not is refused; the default (100) shrinks to a "
+			"tenth of a shorter schedule, and the line says note=warmup_cut_to_a_tenth.",
 		.flags = SL_CMD_STATE,
 		.run = sl_cmd_optim,
 		.opts = SL_OPTS("lr", "wd", "momentum", "nesterov", "beta1", "beta2", "eps", "clip", "accum", "batch",

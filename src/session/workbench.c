@@ -234,6 +234,7 @@ typedef struct optim_args {
 	int shuffle;
 	int epochs;   /* cosine length in epochs (or steps, below) */
 	int64_t steps;
+	int warmup_set; /* warmup= given: kept, or refused when the schedule is not longer */
 } optim_args;
 
 static void optim_defaults(optim_args *o)
@@ -247,6 +248,7 @@ static void optim_defaults(optim_args *o)
 	o->shuffle = 1;
 	o->epochs = 30;
 	o->steps = 0;
+	o->warmup_set = 0;
 }
 
 static int optim_apply(sl_run *r, const optim_args *o, sl_session *s)
@@ -257,8 +259,12 @@ static int optim_apply(sl_run *r, const optim_args *o, sl_session *s)
 	int accum = o->oc.accum ? o->oc.accum : 1;
 	if (sc.kind == SL_SCHED_COSINE) /* the updates of `epochs` epochs, the last one's included */
 		sc.total = o->steps ? o->steps : ((int64_t)o->epochs * nb + accum - 1) / accum;
-	if (sc.kind == SL_SCHED_COSINE && sc.total <= sc.warmup)
-		sc.total = sc.warmup + 1;
+	if (sc.kind == SL_SCHED_COSINE && sc.total <= sc.warmup) {
+		if (o->warmup_set)
+			return sl_fail(s, "warmup=%lld is not shorter than the cosine schedule's %lld steps: lower warmup= or "
+				       "lengthen the schedule (epochs= or steps=)", (long long)sc.warmup, (long long)sc.total);
+		sc.warmup = sc.total / 10; /* the default 100 would outlast the schedule: a tenth of it */
+	}
 	sl_sched_reset(&sc);
 	if (sl_run_set_optim(r, &o->oc, &sc, sl_session_pool(s)) != SL_OK)
 		return sl_fail(s, "%s", sl_error());
@@ -473,8 +479,10 @@ int sl_cmd_optim(sl_session *s, sl_args *a)
 		sl_sched_init(&o.sc, e, o.oc.lr);
 		o.sc.warmup = e == SL_SCHED_COSINE ? 100 : 0;
 	}
-	if (sl_args_int(a, "warmup", R_WARMUP, &iv))
+	if (sl_args_int(a, "warmup", R_WARMUP, &iv)) {
 		o.sc.warmup = iv;
+		o.warmup_set = 1;
+	}
 	if (sl_args_int(a, "epochs", 1, 1000000, &iv))
 		o.epochs = (int)iv;
 	if (sl_args_int(a, "steps", 1, 1000000000, &iv))
@@ -505,10 +513,11 @@ int sl_cmd_optim(sl_session *s, sl_args *a)
 	char total[32] = "";
 	if (r->sched.kind == SL_SCHED_COSINE)
 		snprintf(total, sizeof total, " total_steps=%lld", (long long)r->sched.total);
-	sl_out(s, "run=%s optim=%s lr=%g wd=%g clip=%g batch=%d accum=%d sched=%s warmup=%lld%s%s", r->name,
+	int cut = r->sched.kind == SL_SCHED_COSINE && !o.warmup_set && r->sched.warmup != o.sc.warmup;
+	sl_out(s, "run=%s optim=%s lr=%g wd=%g clip=%g batch=%d accum=%d sched=%s warmup=%lld%s%s%s", r->name,
 	       optim_names[r->ocfg.kind], r->ocfg.lr, r->ocfg.weight_decay, r->ocfg.clip, r->bsz, r->ocfg.accum,
 	       sched_names[r->sched.kind], (long long)r->sched.warmup, total,
-	       step ? " note=moments_reset" : "");
+	       cut ? " note=warmup_cut_to_a_tenth" : "", step ? " note=moments_reset" : "");
 	return SL_OK;
 }
 
