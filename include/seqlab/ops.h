@@ -83,7 +83,8 @@ sl_tensor *sl_embedding(sl_tape *tp, sl_tensor *table, const int32_t *ids, int n
 sl_tensor *sl_layernorm(sl_tape *tp, sl_tensor *x, sl_tensor *g, sl_tensor *b, float eps);
 sl_tensor *sl_rmsnorm(sl_tape *tp, sl_tensor *x, sl_tensor *g, float eps);
 
-/* Activations, elementwise. gelu is the exact (erf) form, as torch.nn.GELU(). */
+/* Activations, elementwise. gelu is the exact (erf) form, as torch.nn.GELU();
+ * tanh and sigmoid are fastmath.h's (within 2e-7 of libm's, vectorised). */
 sl_tensor *sl_gelu(sl_tape *tp, sl_tensor *x);
 sl_tensor *sl_silu(sl_tape *tp, sl_tensor *x);
 sl_tensor *sl_relu(sl_tape *tp, sl_tensor *x);

@@ -284,7 +284,7 @@ static void act_fwd(void *arg, size_t lo, size_t hi)
 		break;
 	case SL_OP_TANH:
 		for (size_t i = lo; i < hi; i++)
-			y[i] = tanhf(x[i]);
+			y[i] = sl_ftanh(x[i]);
 		break;
 	case SL_OP_SIGMOID:
 		for (size_t i = lo; i < hi; i++)
