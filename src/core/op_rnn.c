@@ -55,6 +55,7 @@ typedef struct rnn_ctx {
 	float *dp;         /* (B, T, G H): the gradient of p_t (+ b_hg) */
 	float *dxg;        /* (B, T, G H): the input's gradient, or NULL */
 	int fresh;         /* dxg is a fresh buffer: written, not added to */
+	const float *zeros; /* (H): the zero state (hp's first row) */
 	float *scratch;    /* per thread, `per` floats */
 	size_t per;
 } rnn_ctx;
@@ -71,16 +72,16 @@ static int saved_of(int kind, int H)
 
 /* ---- one row (sequence) of one step --------------------------------------------- */
 
-/* The LSTM's c_{t-1} in the saved row before s (NULL at t = 0 and for the
- * other cells) */
-static inline const float *cprev_of(int kind, int t, const float *s, int S, int H)
+/* The LSTM's c_{t-1}: in the saved row before s, or at t = 0 the zero state
+ * `zeros` (H); NULL for the other cells */
+static inline const float *cprev_of(int kind, int t, const float *s, int S, int H, const float *zeros)
 {
-	return kind == SL_RNN_LSTM && t > 0 ? s - S + 4 * H : NULL;
+	return kind != SL_RNN_LSTM ? NULL : t > 0 ? s - S + 4 * H : zeros;
 }
 
 /* Forward: a (G H) the input's part, p (G H) = h_{t-1} W_hᵀ, hprev (H),
- * cprev (H; the LSTM's, NULL at t = 0) -> h (H; with_c: c after it), the
- * saved gates s (S). */
+ * cprev (H; the LSTM's) -> h (H; with_c: c after it), the saved gates s
+ * (S). */
 static void fwd_row(int kind, int H, int with_c, const float *restrict a, const float *restrict p,
 		    const float *restrict bhg, const float *restrict hprev, const float *restrict cprev,
 		    float *restrict h, float *restrict s)
@@ -112,7 +113,7 @@ static void fwd_row(int kind, int H, int with_c, const float *restrict a, const 
 	for (int j = 0; j < H; j++)
 		g[j] = sl_ftanh(a[2 * H + j] + p[2 * H + j]);
 	for (int j = 0; j < H; j++)
-		c[j] = (cprev ? f[j] * cprev[j] : f[j] * 0.0f) + i[j] * g[j];
+		c[j] = f[j] * cprev[j] + i[j] * g[j];
 	for (int j = 0; j < H; j++)
 		tc[j] = sl_ftanh(c[j]);
 	for (int j = 0; j < H; j++)
@@ -154,9 +155,8 @@ static void bwd_row(int kind, int H, const float *restrict s, const float *restr
 		const float *i = s, *f = s + H, *g = s + 2 * H, *o = s + 3 * H, *tc = s + 5 * H;
 		for (int j = 0; j < H; j++) {
 			float dcj = dc[j] + dh[j] * o[j] * (1.0f - tc[j] * tc[j]);
-			float cp = cprev ? cprev[j] : 0.0f;
 			dp[j] = dcj * g[j] * (i[j] * (1.0f - i[j]));
-			dp[H + j] = dcj * cp * (f[j] * (1.0f - f[j]));
+			dp[H + j] = dcj * cprev[j] * (f[j] * (1.0f - f[j]));
 			dp[2 * H + j] = dcj * i[j] * (1.0f - g[j] * g[j]);
 			dp[3 * H + j] = dh[j] * tc[j] * (o[j] * (1.0f - o[j]));
 			dc[j] = dcj * f[j];
@@ -188,7 +188,7 @@ static void fwd_task(void *arg, int tid, int nth)
 			size_t bt = b * T + t;
 			float *h = c->hs + bt * W, *s = c->sv + bt * S;
 			fwd_row(c->kind, H, W > H, c->xg + bt * GH, p + (b - lo) * GH, c->bhg, c->hp + bt * H,
-				cprev_of(c->kind, t, s, S, H), h, s);
+				cprev_of(c->kind, t, s, S, H, c->zeros), h, s);
 			if (t + 1 < T)
 				memcpy(c->hp + (bt + 1) * H, h, (size_t)H * sizeof *h);
 		}
@@ -216,8 +216,8 @@ static void bwd_task(void *arg, int tid, int nth)
 			if (W > H) /* the output's c_t */
 				for (int j = 0; j < H; j++)
 					dc[i + j] += dy[H + j];
-			bwd_row(c->kind, H, s, c->hs + bt * W, c->hp + bt * H, cprev_of(c->kind, t, s, S, H), dh + i,
-				dc + i, c->dp + bt * GH, c->dxg ? c->dxg + bt * GH : NULL, c->fresh, dhr + i);
+			bwd_row(c->kind, H, s, c->hs + bt * W, c->hp + bt * H, cprev_of(c->kind, t, s, S, H, c->zeros),
+				dh + i, dc + i, c->dp + bt * GH, c->dxg ? c->dxg + bt * GH : NULL, c->fresh, dhr + i);
 		}
 		/* dhr (m, H) = dp_t (m rows, T G H apart) W_h (+ z dh, the GRU's) */
 		if (t > 0)
@@ -280,7 +280,7 @@ void sl_op_rnn_forward(sl_tape *tp, sl_node *n)
 			      .wh = wh->data, .hs = n->out->data, .hp = hp, .sv = sv };
 	rnn_ctx c = { .kind = kind, .B = B, .T = T, .H = H, .G = G, .W = tr->W, .S = S, .xg = xg->data,
 		      .wh = wh->data, .wht = wht, .bhg = bhg ? bhg->data : NULL, .hs = n->out->data, .hp = hp,
-		      .sv = sv };
+		      .sv = sv, .zeros = hp };
 	rnn_run(tp, &c, (size_t)GH, fwd_task);
 	n->saved = tr;
 }
@@ -310,7 +310,7 @@ void sl_op_rnn_backward(sl_tape *tp, sl_node *n)
 	int G = gates_of(tr->kind), H = tr->H, GH = G * H;
 	size_t BT = (size_t)tr->B * tr->T;
 	rnn_ctx c = { .kind = tr->kind, .B = tr->B, .T = tr->T, .H = H, .G = G, .W = tr->W, .S = tr->S,
-		      .wh = wh->data, .hs = (float *)tr->hs, .hp = (float *)tr->hp, .sv = (float *)tr->sv,
+		      .wh = wh->data, .hs = (float *)tr->hs, .hp = (float *)tr->hp, .sv = (float *)tr->sv, .zeros = tr->hp,
 		      .dout = n->out->grad, .dp = sl_arena_alloc(tp->arena, BT * GH * sizeof(float)) };
 	if (xg->requires_grad)
 		c.dxg = sl_tape_grad_fresh(tp, xg, &c.fresh);
@@ -341,6 +341,7 @@ void sl_rnn_trace_seq0(const sl_rnn_trace *tr, float *gate, float *h)
 void sl_rnn_trace_jacobian(const sl_rnn_trace *tr, int p, float *norm)
 {
 	int H = tr->H, G = gates_of(tr->kind), GH = G * H, S = tr->S, W = tr->W;
+	const float *zeros = tr->hp; /* h_{-1}: its first row */
 	SL_ASSERT(p >= 0 && p < tr->T);
 	/* row j of dh is the gradient a backward pass from unit j of h_p leaves
 	 * on h_t; all H passes step down together, one product per step */
@@ -357,8 +358,9 @@ void sl_rnn_trace_jacobian(const sl_rnn_trace *tr, int p, float *norm)
 			break;
 		const float *s = tr->sv + (size_t)t * S; /* sequence 0 */
 		for (int j = 0; j < H; j++)
-			bwd_row(tr->kind, H, s, tr->hs + (size_t)t * W, tr->hp + (size_t)t * H, cprev_of(tr->kind, t, s, S, H),
-				dh + (size_t)j * H, dc + (size_t)j * H, dp + (size_t)j * GH, NULL, 0, dhr + (size_t)j * H);
+			bwd_row(tr->kind, H, s, tr->hs + (size_t)t * W, tr->hp + (size_t)t * H,
+				cprev_of(tr->kind, t, s, S, H, zeros), dh + (size_t)j * H, dc + (size_t)j * H,
+				dp + (size_t)j * GH, NULL, 0, dhr + (size_t)j * H);
 		sl_sgemm(0, 0, H, H, GH, 1.0f, dp, GH, tr->wh, H, tr->kind == SL_RNN_GRU ? 1.0f : 0.0f, dhr, H);
 		float *x = dh;
 		dh = dhr;
