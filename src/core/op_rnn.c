@@ -292,12 +292,21 @@ typedef struct rnn_dw_ctx {
 	float *dwh;
 } rnn_dw_ctx;
 
-/* dW_h[lo:hi] (rows of G H, H) += dp[:, lo:hi]ᵀ (B T rows) · hp (B T, H) */
+/* Positions per product of dW_h's sum: a panel of hp (RNN_DW_CHUNK, 32)
+ * stays in L1 while every row tile of the product passes over it (the whole
+ * B T would stream it from L2 once per tile: 2.5x slower at B T = 2000). */
+#define RNN_DW_CHUNK 128
+
+/* dW_h[lo:hi] (rows of G H, H) += dp[:, lo:hi]ᵀ (B T rows) · hp (B T, H),
+ * one product per RNN_DW_CHUNK positions, in position order */
 static void dw_rows(void *arg, size_t lo, size_t hi)
 {
 	const rnn_dw_ctx *c = arg;
-	sl_sgemm(1, 0, (int)(hi - lo), c->H, (int)c->BT, 1.0f, c->dp + lo, c->GH, c->hp, c->H, 1.0f,
-		 c->dwh + lo * (size_t)c->H, c->H);
+	for (size_t k0 = 0; k0 < c->BT; k0 += RNN_DW_CHUNK) {
+		int kc = (int)(c->BT - k0 < RNN_DW_CHUNK ? c->BT - k0 : RNN_DW_CHUNK);
+		sl_sgemm(1, 0, (int)(hi - lo), c->H, kc, 1.0f, c->dp + k0 * c->GH + lo, c->GH, c->hp + k0 * c->H, c->H,
+			 1.0f, c->dwh + lo * (size_t)c->H, c->H);
+	}
 }
 
 void sl_op_rnn_backward(sl_tape *tp, sl_node *n)
