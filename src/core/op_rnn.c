@@ -137,19 +137,21 @@ static void bwd_row(int kind, int H, const float *restrict s, const float *restr
 			dp[j] = dh[j] * (1.0f - h[j] * h[j]);
 	} else if (kind == SL_RNN_GRU) {
 		const float *r = s, *z = s + H, *g = s + 2 * H, *n = s + 3 * H;
+		/* dp's last third holds dq_g (the input's) until dxg has it, then dn =
+		 * dq_g r: three plain loops, each vectorised */
 		for (int j = 0; j < H; j++) {
 			float dqg = dh[j] * (1.0f - z[j]) * (1.0f - g[j] * g[j]);
 			float dz = dh[j] * (hprev[j] - g[j]);
 			dp[j] = dqg * n[j] * (r[j] * (1.0f - r[j]));
 			dp[H + j] = dz * (z[j] * (1.0f - z[j]));
-			dp[2 * H + j] = dqg * r[j];
+			dp[2 * H + j] = dqg;
 			dhz[j] = dh[j] * z[j];
-			if (dxg) { /* the input's gradient differs from dp in the candidate's third */
-				dxg[j] = (fresh ? 0.0f : dxg[j]) + dp[j];
-				dxg[H + j] = (fresh ? 0.0f : dxg[H + j]) + dp[H + j];
-				dxg[2 * H + j] = (fresh ? 0.0f : dxg[2 * H + j]) + dqg;
-			}
 		}
+		if (dxg)
+			for (int k = 0; k < G * H; k++)
+				dxg[k] = (fresh ? 0.0f : dxg[k]) + dp[k];
+		for (int j = 0; j < H; j++)
+			dp[2 * H + j] *= r[j];
 		return;
 	} else {
 		const float *i = s, *f = s + H, *g = s + 2 * H, *o = s + 3 * H, *tc = s + 5 * H;
