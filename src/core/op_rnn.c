@@ -27,9 +27,10 @@
  *          do o(1-o)); dc_{t-1} = dc f
  *   (Elman, LSTM: recurrent dh_{t-1} = dp W_h)
  *
- * dp is kept for every position, so the weight's gradient is one product at
- * the end, dW_h += dpᵀ (G H, B T) · hp (B T, H) with hp_t = h_{t-1}, and
- * db_hg += Σ dn over every position.
+ * (with_c: dc also takes the output's gradient of c_t). dp is kept for
+ * every position, so the weight's gradient comes at the end from products
+ * over all of them, dW_h += dpᵀ (G H, B T) · hp (B T, H) with hp_t = h_{t-1}
+ * (RNN_DW_CHUNK positions a product), and db_hg += Σ dn.
  *
  * Threads: the sequences are independent, so each thread runs the whole
  * recurrence for its own fixed slice of them (one product per step over its
@@ -56,7 +57,7 @@ typedef struct rnn_ctx {
 	float *dxg;        /* (B, T, G H): the input's gradient, or NULL */
 	int fresh;         /* dxg is a fresh buffer: written, not added to */
 	const float *zeros; /* (H): the zero state (hp's first row) */
-	float *scratch;    /* per thread, `per` floats */
+	float *scratch;     /* per thread, `per` floats */
 	size_t per;
 } rnn_ctx;
 
