@@ -184,7 +184,8 @@ typedef struct sl_rnn_trace {
 /* The cells over whole sequences as one op: per step one product h_{t-1}
  * W_hᵀ and the gates; backward through time one product per step for
  * dh_{t-1}, and dW_h as one product over every position at the end.
- * Sequences split over the pool's threads (the same bits for any count).
+ * Sequences split over the pool's threads: with seqlab's matrix kernel
+ * (sl_gemm) the same bits for any count, as for one thread.
  * *trace (if not NULL) gets the pass's trace. */
 sl_tensor *sl_rnn_seq(sl_tape *tp, int kind, sl_tensor *xg, sl_tensor *wh, sl_tensor *bhg, int with_c,
 		      const sl_rnn_trace **trace);

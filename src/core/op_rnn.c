@@ -35,8 +35,9 @@
  * Threads: the sequences are independent, so each thread runs the whole
  * recurrence for its own fixed slice of them (one product per step over its
  * rows, no barrier between steps); dW_h splits over its rows, each summed
- * over all positions in order, and db_hg is summed in position order: the
- * bits do not depend on the thread count. */
+ * over all positions in order, and db_hg is summed in position order: with
+ * sl_gemm (each element one fixed chain of fused multiply-adds) the bits do
+ * not depend on the thread count. */
 #include "seqlab/fastmath.h"
 #include "ops_impl.h"
 
