@@ -231,6 +231,19 @@ static void test_fastmath(void)
 	TAP_OK(e_exp < 3e-7, "fast exp: relative error %.2g < 3e-7 on [-87, 88]", e_exp);
 	TAP_OK(e_erf < 5e-7, "fast erf: absolute error %.2g < 5e-7 on [-7, 7]", e_erf);
 	TAP_OK(sl_fexp(-200.0f) == 0 && sl_fexp(0) == 1 && isfinite(sl_fexp(1000.0f)), "fast exp at the edges");
+	double e_tanh = 0, r_tanh = 0;
+	for (float x = -12.0f; x < 12.0f; x += 0.000731f) {
+		double want = tanh((double)x), d = fabs(sl_ftanh(x) - want);
+		e_tanh = fmax(e_tanh, d);
+		r_tanh = fmax(r_tanh, d / fmax(fabs(want), 1e-30));
+	}
+	for (float x = 1e-30f; x < 1.0f; x *= 1.37f) /* tiny arguments: relative */
+		r_tanh = fmax(r_tanh, fabs(sl_ftanh(-x) - tanh((double)-x)) / tanh((double)x));
+	TAP_OK(e_tanh < 1e-7 && r_tanh < 2e-7, "fast tanh: absolute error %.2g < 1e-7, relative %.2g < 2e-7 on [-12, 12]",
+	       e_tanh, r_tanh);
+	TAP_OK(sl_ftanh(100.0f) == 1 && sl_ftanh(-100.0f) == -1 && sl_ftanh(0) == 0 && signbit(sl_ftanh(-0.0f)) &&
+		       isnan(sl_ftanh(NAN)) && sl_ftanh(INFINITY) == 1,
+	       "fast tanh at the edges (±1, ±0, NaN)");
 #if defined(__AVX512F__)
 	/* the sixteen-lane exp gives sl_fexp's bits: a sweep, the edges, NaN */
 	long differ = 0, n = 0;

@@ -100,9 +100,9 @@ typedef struct sl_mixer_kind {
 	 * with gradients on, over one sequence, the Jacobian norm
 	 * ||∂s_p/∂s_t||_F / √(units) of the state at position p with respect
 	 * to the state at each t <= p (1 at t = p), into norm (p + 1): the
-	 * recurrent cells by one backward pass per unit of the state (the
-	 * tape's gradients are clobbered: sl_tape_zero_grads before each
-	 * pass), the diagonal recurrences (Mamba, S4D, LRU, RG-LRU) from their
+	 * recurrent cells by a backward pass per unit of the state through
+	 * their op's trace (the tape's gradients are left alone; a caller
+	 * must not count on either), the diagonal recurrences (Mamba, S4D, LRU, RG-LRU) from their
 	 * decays (sl_mixer_diag_jacobian). SL_ERR with the error set when the
 	 * block has no such forward pass. */
 	int (*jacobian)(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, sl_tape *tp, int p,

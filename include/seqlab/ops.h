@@ -44,6 +44,7 @@ enum sl_op {
 	SL_OP_S4D_KERNEL,        /* sl_s4d_kernel() */
 	SL_OP_LCONV,             /* sl_causal_conv() */
 	SL_OP_ADDITIVE,          /* sl_additive_scores() */
+	SL_OP_RNN,               /* sl_rnn_seq() */
 	SL_OP_COUNT
 };
 
@@ -83,7 +84,8 @@ sl_tensor *sl_embedding(sl_tape *tp, sl_tensor *table, const int32_t *ids, int n
 sl_tensor *sl_layernorm(sl_tape *tp, sl_tensor *x, sl_tensor *g, sl_tensor *b, float eps);
 sl_tensor *sl_rmsnorm(sl_tape *tp, sl_tensor *x, sl_tensor *g, float eps);
 
-/* Activations, elementwise. gelu is the exact (erf) form, as torch.nn.GELU(). */
+/* Activations, elementwise. gelu is the exact (erf) form, as torch.nn.GELU();
+ * tanh and sigmoid are fastmath.h's (within 2e-7 of libm's, vectorised). */
 sl_tensor *sl_gelu(sl_tape *tp, sl_tensor *x);
 sl_tensor *sl_silu(sl_tape *tp, sl_tensor *x);
 sl_tensor *sl_relu(sl_tape *tp, sl_tensor *x);
@@ -154,6 +156,48 @@ sl_tensor *sl_causal_conv(sl_tape *tp, sl_tensor *u, sl_tensor *K);
  * e (B, Tq, S), e[b,t,s] = Σ_a v[a] act(q[b,t,a] + k[b,s,a]), act tanh
  * (Bahdanau's vᵀ tanh(W q + U k)) or, relu nonzero, ReLU (an MLP on [q; k]). */
 sl_tensor *sl_additive_scores(sl_tape *tp, sl_tensor *q, sl_tensor *k, sl_tensor *v, int relu);
+/* The recurrent cells (src/core/op_rnn.c; the lecture's, rnn.h's):
+ *   Elman  h_t = tanh(a_t + W_h h_{t-1})
+ *   GRU    r, z = σ(a_r + W_hr h), σ(a_z + W_hz h) (h = h_{t-1}),
+ *          g = tanh(a_g + r ⊙ (W_hg h + b_hg)), h_t = (1 - z) ⊙ g + z ⊙ h_{t-1}
+ *   LSTM   i, f, o = σ(·), g = tanh(·) of a_t + W_h h_{t-1} (gates in that order);
+ *          c_t = f ⊙ c_{t-1} + i ⊙ g, h_t = o ⊙ tanh(c_t)
+ * from zero states, given a = xg (B, T, G H) = W_x x + b computed outside
+ * (G = 1, 3, 4 gates), wh (G H, H), bhg (H) for the GRU only (NULL
+ * otherwise) -> h (B, T, H), or with_c (LSTM) (B, T, 2 H): h_t then c_t in
+ * each row. */
+enum sl_rnn_cell_kind { SL_RNN_TANH, SL_RNN_GRU, SL_RNN_LSTM };
+
+/* What sl_rnn_seq's forward pass leaves in the arena (valid until the tape is
+ * reset; read only): the output, the states and the gates. */
+typedef struct sl_rnn_trace {
+	int kind, B, T, H;
+	int W;           /* the output's row: H, or 2 H with the cell state */
+	int S;           /* saved floats per position: GRU 4 H (r, z, g, W_hg h + b_hg),
+			    LSTM 6 H (i, f, g, o, c, tanh c), Elman 0 */
+	const float *wh; /* (G H, H) */
+	const float *hs; /* (B, T, W): the output */
+	const float *hp; /* (B, T, H): h_{t-1} at t (zeros at t = 0) */
+	const float *sv; /* (B, T, S) */
+} sl_rnn_trace;
+
+/* The cells over whole sequences as one op: per step one product h_{t-1}
+ * W_hᵀ and the gates; backward through time one product per step for
+ * dh_{t-1}, and dW_h as one product over every position at the end.
+ * Sequences split over the pool's threads: with seqlab's matrix kernel
+ * (sl_gemm) the same bits for any count, as for one thread.
+ * *trace (if not NULL) gets the pass's trace. */
+sl_tensor *sl_rnn_seq(sl_tape *tp, int kind, sl_tensor *xg, sl_tensor *wh, sl_tensor *bhg, int with_c,
+		      const sl_rnn_trace **trace);
+/* From a trace: sequence 0's gate a view shows (the GRU's z, the LSTM's f;
+ * nothing for Elman) and its h, (T, H) each, into gate (if not NULL) and h. */
+void sl_rnn_trace_seq0(const sl_rnn_trace *tr, float *gate, float *h);
+/* The state Jacobian of sequence 0 across time: norm[t] = ||∂h_p/∂h_t||_F / √H
+ * for t <= p (1 at t = p; h_t as a node: the LSTM's c_t held, as a
+ * perturbation of h after step t). Backpropagates the trace's steps with
+ * every unit of h_p as a seed at once; touches no gradient. */
+void sl_rnn_trace_jacobian(const sl_rnn_trace *tr, int p, float *norm);
+
 /* Multi-head scaled dot-product attention, fused: q (B, Tq, H*Dh), k and v
  * (B, Tk, H*Dh), heads interleaved as (H, Dh) in the last dimension, the
  * layout a linear projection produces -> (B, Tq, H*Dh).

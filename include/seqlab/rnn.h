@@ -1,13 +1,13 @@
 /* rnn.h - the recurrent cells (seed 002's lecture): Elman's tanh RNN, the
- * GRU and the LSTM, one step at a time on the tape (backpropagation through
- * time is the tape's). The mixers E, U and C (src/nn/rnn.c) wrap a cell in a
- * residual block; the rnn encoder-decoder (src/models/rnn.c) stacks them. */
+ * GRU and the LSTM, over a whole sequence as one fused op (sl_rnn_seq,
+ * backpropagation through time its own) or one step at a time on the tape
+ * (step mode, a decoder). The mixers E, U and C (src/nn/rnn.c) wrap a cell
+ * in a residual block; the rnn encoder-decoder (src/models/rnn.c) stacks
+ * them. */
 #ifndef SEQLAB_RNN_H
 #define SEQLAB_RNN_H
 
 #include "seqlab/nn.h"
-
-enum sl_rnn_cell_kind { SL_RNN_TANH, SL_RNN_GRU, SL_RNN_LSTM };
 
 /* One cell of width H over inputs of width in:
  *   Elman  h_t = tanh(W_x x_t + b + W_h h_{t-1})
@@ -29,6 +29,11 @@ void sl_rnn_cell_add(sl_rnn_cell *c, sl_params *ps, const char *prefix, int kind
  * gate a view shows (the GRU's z, the LSTM's f) or NULL. */
 sl_tensor *sl_rnn_cell_step(const sl_rnn_cell *c, sl_tape *tp, sl_tensor *xg, sl_tensor *h, sl_tensor **cs,
 			    sl_tensor **shown);
+/* The whole sequence at once from zero states, one fused op (sl_rnn_seq):
+ * xg = W_x x + b (B, T, G H) -> h (B, T, H), or with_c (the LSTM's)
+ * (B, T, 2 H) with c_t after h_t in each row; equal to sl_rnn_cell_step
+ * looped over t. *trace (if not NULL) gets the op's trace (ops.h). */
+sl_tensor *sl_rnn_cell_seq(const sl_rnn_cell *c, sl_tape *tp, sl_tensor *xg, int with_c, const sl_rnn_trace **trace);
 /* A (B, 1, H) state of zeros from the tape. */
 sl_tensor *sl_rnn_zeros(sl_tape *tp, int B, int H);
 

@@ -238,14 +238,6 @@ void sl_op_bias_backward(sl_tape *tp, sl_node *n)
 #define SQRT1_2F 0.70710678118654752f   /* 1/sqrt(2) */
 #define INV_SQRT_2PIF 0.39894228040143268f /* 1/sqrt(2 pi) */
 
-/* 1 / (1 + e^-x) without overflow: e^-|x| is at most 1; branch-free so the
- * loops vectorise. */
-static inline float sigmoidf(float x)
-{
-	float e = sl_fexp(-fabsf(x)), r = 1.0f / (1.0f + e);
-	return x >= 0.0f ? r : e * r;
-}
-
 /* gelu(x) = x Phi(x) = x/2 (1 + erf(x/sqrt 2)); gelu'(x) = Phi(x) + x phi(x),
  * phi(x) = e^(-x^2/2) / sqrt(2 pi). */
 static inline float gelu_f(float x)
@@ -284,7 +276,7 @@ static void act_fwd(void *arg, size_t lo, size_t hi)
 		break;
 	case SL_OP_SILU: /* x sigmoid(x) */
 		for (size_t i = lo; i < hi; i++)
-			y[i] = x[i] * sigmoidf(x[i]);
+			y[i] = x[i] * sl_fsigmoid(x[i]);
 		break;
 	case SL_OP_RELU:
 		for (size_t i = lo; i < hi; i++)
@@ -292,11 +284,11 @@ static void act_fwd(void *arg, size_t lo, size_t hi)
 		break;
 	case SL_OP_TANH:
 		for (size_t i = lo; i < hi; i++)
-			y[i] = tanhf(x[i]);
+			y[i] = sl_ftanh(x[i]);
 		break;
 	case SL_OP_SIGMOID:
 		for (size_t i = lo; i < hi; i++)
-			y[i] = sigmoidf(x[i]);
+			y[i] = sl_fsigmoid(x[i]);
 		break;
 	case SL_OP_SOFTPLUS:
 		for (size_t i = lo; i < hi; i++)
@@ -328,7 +320,7 @@ static void act_bwd(void *arg, size_t lo, size_t hi)
 		break;
 	case SL_OP_SILU: /* s + x s (1 - s), s = sigmoid(x) */
 		for (size_t i = lo; i < hi; i++) {
-			float s = sigmoidf(x[i]);
+			float s = sl_fsigmoid(x[i]);
 			dx[i] = ACC(fa, dx[i]) + dy[i] * (s * (1.0f + x[i] * (1.0f - s)));
 		}
 		break;
@@ -346,7 +338,7 @@ static void act_bwd(void *arg, size_t lo, size_t hi)
 		break;
 	case SL_OP_SOFTPLUS: /* sigmoid(x), exactly 1 on the identity branch */
 		for (size_t i = lo; i < hi; i++)
-			dx[i] = ACC(fa, dx[i]) + (x[i] > SOFTPLUS_THRESHOLD ? dy[i] : dy[i] * sigmoidf(x[i]));
+			dx[i] = ACC(fa, dx[i]) + (x[i] > SOFTPLUS_THRESHOLD ? dy[i] : dy[i] * sl_fsigmoid(x[i]));
 		break;
 	case SL_OP_EXP: /* y */
 		for (size_t i = lo; i < hi; i++)

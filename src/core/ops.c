@@ -40,6 +40,7 @@ const sl_op_def sl_ops[] = {
 	OP(S4D_KERNEL, s4d_kernel),
 	OP(LCONV, lconv),
 	OP(ADDITIVE, additive),
+	OP(RNN, rnn),
 };
 
 /* sl_ops has no declared size: a missing last row shortens it and fails here

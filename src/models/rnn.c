@@ -127,16 +127,16 @@ static void encode(rnn_model *m, sl_tape *tp, dec_state *st, const int32_t *src,
 	st->B = B;
 	st->S = S;
 	sl_tensor *x = sl_dropout(tp, sl_nn_embedding_forward(&m->src_emb, tp, src, B, S), m->cfg.dropout);
-	sl_tensor **outs = sl_arena_alloc(tp->arena, (size_t)S * sizeof *outs);
 	for (int l = 0; l < m->L; l++) {
+		/* the whole source at once, one fused op; the decoder starts from its last state */
 		const sl_rnn_cell *cl = &m->enc[l];
-		sl_tensor *xg = sl_nn_linear_forward(&cl->wx, tp, x); /* (B, S, G H) at once */
-		sl_tensor *h = sl_rnn_zeros(tp, B, H), *c = cl->kind == SL_RNN_LSTM ? sl_rnn_zeros(tp, B, H) : NULL;
-		for (int s = 0; s < S; s++)
-			outs[s] = h = sl_rnn_cell_step(cl, tp, sl_slice(tp, xg, 1, s, 1), h, &c, NULL);
-		st->h[l] = h;
-		st->c[l] = c;
-		x = S > 1 ? sl_concat(tp, outs, S, 1) : outs[0];
+		int lstm = cl->kind == SL_RNN_LSTM;
+		sl_tensor *xg = sl_nn_linear_forward(&cl->wx, tp, x);       /* (B, S, G H) */
+		sl_tensor *y = sl_rnn_cell_seq(cl, tp, xg, lstm, NULL);     /* (B, S, H), LSTM (B, S, 2 H): h, c */
+		sl_tensor *last = S > 1 ? sl_slice(tp, y, 1, S - 1, 1) : y; /* (B, 1, H or 2 H) */
+		st->h[l] = lstm ? sl_slice(tp, last, 2, 0, H) : last;
+		st->c[l] = lstm ? sl_slice(tp, last, 2, H, H) : NULL;
+		x = lstm ? sl_slice(tp, y, 2, 0, H) : y;
 		if (l + 1 < m->L)
 			x = sl_dropout(tp, x, m->cfg.dropout);
 	}

@@ -3,9 +3,10 @@
  *
  *   u = LayerNorm(h);  s_t = cell(W_x u_t + b, s_{t-1});  h' = h + s
  *
- * with backpropagation through time by the autodiff tape (the cell written
- * with ops, one step after another; sl_rnn_cell_*, rnn.h, which the rnn
- * encoder-decoder shares). The cells, as the lecture and the
+ * the whole sequence one fused op (sl_rnn_seq, src/core/op_rnn.c: the
+ * recurrence and its backpropagation through time), the step mode the cell
+ * written with tape ops (sl_rnn_cell_step); rnn.h's, which the rnn
+ * encoder-decoder shares. The cells, as the lecture and the
  * CSC413/CSE 849 handout write them:
  *   Elman  h_t = tanh(W_x x_t + b + W_h h_{t-1})
  *   GRU    r, z = σ(W_xr x + b_r + W_hr h), σ(W_xz x + b_z + W_hz h),
@@ -37,13 +38,9 @@ static const sl_optspec options[] = {
 typedef struct rnn_layer {
 	sl_nn_norm norm;
 	sl_rnn_cell cell;
-	/* the last forward pass, for the views: the gate shown (z or f) and h
-	 * per step of sequence 0, (T, H) each */
-	float *gate, *state;
-	int T;
-	/* the state s_t (B, 1, H) per step as recorded on the tape (NULL when
-	 * gradients were off), for the Jacobian across time */
-	sl_tensor **outs;
+	/* the last forward pass's trace (arena: valid until the tape is reset),
+	 * for the views (sequence 0's gate and h) and the Jacobian across time */
+	const sl_rnn_trace *trace;
 } rnn_layer;
 
 static int check(const void *cfg, const sl_mixer_ctx *ctx)
@@ -59,6 +56,7 @@ void sl_rnn_cell_add(sl_rnn_cell *c, sl_params *ps, const char *prefix, int kind
 	c->G = kind == CELL_ELMAN ? 1 : kind == CELL_GRU ? 3 : 4;
 	c->in = in;
 	c->H = H;
+	c->bhg = NULL;
 	char name[64];
 #define N_(suffix) (snprintf(name, sizeof name, "%s.%s", prefix, suffix), name)
 	float s = 1.0f / sqrtf((float)H);
@@ -109,6 +107,11 @@ sl_tensor *sl_rnn_cell_step(const sl_rnn_cell *ly, sl_tape *tp, sl_tensor *xg, s
 	return sl_mul(tp, o, sl_tanh(tp, *c));
 }
 
+sl_tensor *sl_rnn_cell_seq(const sl_rnn_cell *c, sl_tape *tp, sl_tensor *xg, int with_c, const sl_rnn_trace **trace)
+{
+	return sl_rnn_seq(tp, c->kind, xg, c->wh.w, c->bhg, with_c, trace);
+}
+
 sl_tensor *sl_rnn_zeros(sl_tape *tp, int B, int H)
 {
 	int s[3] = { B, 1, H };
@@ -121,23 +124,8 @@ static sl_tensor *forward(void *layer, const void *cfg, const sl_mixer_ctx *ctx,
 {
 	(void)cfg;
 	rnn_layer *ly = layer;
-	int B = sl_tensor_dim(h, 0), T = sl_tensor_dim(h, 1), H = ly->cell.H;
 	sl_tensor *xg = sl_nn_linear_forward(&ly->cell.wx, tp, sl_nn_norm_forward(&ly->norm, tp, h)); /* (B, T, G H) */
-	sl_tensor *s = sl_rnn_zeros(tp, B, H), *c = ly->cell.kind == CELL_LSTM ? sl_rnn_zeros(tp, B, H) : NULL;
-	sl_tensor **outs = sl_arena_alloc(tp->arena, (size_t)T * sizeof *outs);
-	ly->gate = sl_arena_alloc(tp->arena, (size_t)T * H * sizeof(float));
-	ly->state = sl_arena_alloc(tp->arena, (size_t)T * H * sizeof(float));
-	ly->T = T;
-	ly->outs = tp->grad_enabled ? outs : NULL;
-	for (int t = 0; t < T; t++) {
-		sl_tensor *shown;
-		s = sl_rnn_cell_step(&ly->cell, tp, sl_slice(tp, xg, 1, t, 1), s, &c, &shown);
-		outs[t] = s;
-		memcpy(ly->state + (size_t)t * H, s->data, (size_t)H * sizeof(float)); /* sequence 0 */
-		if (shown)
-			memcpy(ly->gate + (size_t)t * H, shown->data, (size_t)H * sizeof(float));
-	}
-	sl_tensor *y = T > 1 ? sl_concat(tp, outs, T, 1) : outs[0];
+	sl_tensor *y = sl_rnn_cell_seq(&ly->cell, tp, xg, 0, &ly->trace);                            /* (B, T, H) */
 	return sl_add(tp, h, sl_dropout(tp, y, ctx->dropout));
 }
 
@@ -219,67 +207,51 @@ static int view(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, int
 	(void)cfg;
 	(void)ctx;
 	const rnn_layer *ly = layer;
-	if (!ly->state) {
+	if (!ly->trace) {
 		sl_errorf("the recurrent block has not run yet");
 		return 0;
 	}
 	if (max < 1)
 		return 0;
-	int T = ly->T, H = ly->cell.H;
+	int T = ly->trace->T, H = ly->cell.H;
 	sl_mixer_grid *g = out;
 	memset(g, 0, sizeof *g);
 	g->rows = T;
 	g->cols = H;
 	g->col_kind = SL_GRID_INDEX;
 	g->v = sl_xmalloc((size_t)T * H * sizeof *g->v);
+	float *state = sl_xmalloc((size_t)T * H * sizeof *state);
+	sl_rnn_trace_seq0(ly->trace, which == VIEW_GATE ? g->v : NULL, state);
 	if (which == VIEW_GATE) {
 		snprintf(g->title, sizeof g->title, "%s gate (position x unit)", ly->cell.kind == CELL_GRU ? "update" : "forget");
-		memcpy(g->v, ly->gate, (size_t)T * H * sizeof *g->v);
 		g->fixed = 1;
 		g->lo = 0;
 		g->hi = 1;
 	} else {
 		snprintf(g->title, sizeof g->title, "|h| (position x unit)");
 		for (size_t i = 0; i < (size_t)T * H; i++)
-			g->v[i] = fabsf(ly->state[i]);
+			g->v[i] = fabsf(state[i]);
 	}
+	free(state);
 	return 1;
 }
 
 /* ||∂s_p/∂s_t||_F / √H (1 at t = p): row j of the Jacobian is the gradient a backward pass
- * from unit j of s_p leaves on each earlier s_t. For the LSTM s is h, with
- * the cell state carried inside (h_t reaches c_{t+1} through the gates). */
+ * from unit j of s_p leaves on each earlier s_t, stepped down through the op's trace. For
+ * the LSTM s is h, with the cell state carried inside (h_t reaches c_{t+1} through the
+ * gates). The tape's gradients are left alone. */
 static int jacobian(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, sl_tape *tp, int p, float *norm)
 {
 	(void)cfg;
 	(void)ctx;
+	(void)tp;
 	const rnn_layer *ly = layer;
-	if (!ly->outs || p < 0 || p >= ly->T || !ly->outs[p]->requires_grad) {
-		sl_errorf("the recurrent block has no forward pass with gradients to differentiate");
+	if (!ly->trace || p < 0 || p >= ly->trace->T) {
+		sl_errorf("the recurrent block has no forward pass to differentiate");
 		return SL_ERR;
 	}
-	int H = ly->cell.H;
-	size_t n = sl_tensor_numel(ly->outs[p]); /* B H */
-	float *e = sl_xcalloc(n, sizeof *e);
-	double *acc = sl_xcalloc((size_t)p + 1, sizeof *acc);
-	int rc = SL_OK;
-	for (int j = 0; j < H && rc == SL_OK; j++) {
-		sl_tape_zero_grads(tp);
-		e[j] = 1.0f; /* sequence 0 */
-		rc = sl_tape_backward_from(tp, ly->outs[p], e);
-		e[j] = 0.0f;
-		for (int t = 0; t <= p && rc == SL_OK; t++) {
-			const float *g = ly->outs[t]->grad;
-			for (int k = 0; g && k < H; k++)
-				acc[t] += (double)g[k] * g[k];
-		}
-	}
-	sl_tape_zero_grads(tp);
-	for (int t = 0; t <= p; t++)
-		norm[t] = (float)sqrt(acc[t] / H);
-	free(acc);
-	free(e);
-	return rc;
+	sl_rnn_trace_jacobian(ly->trace, p, norm);
+	return SL_OK;
 }
 
 static void work(const void *cfg, const sl_mixer_ctx *ctx, double B, double T, sl_work *w, int G)
