@@ -150,6 +150,40 @@ SL_INLINE void rows_sum(float *restrict out, const float *restrict p, const floa
 	}
 }
 
+/* p[j] = softmax(s)_j over the keys [lo, hi), 0 for the others (p has Tk
+ * entries); s (at least [lo, hi)) is left holding the exponentials. The
+ * plain and the blocked kernels share it: the same bits. */
+SL_INLINE void softmax_row(float *restrict s, float *restrict p, int lo, int hi, int Tk)
+{
+	float m = -INFINITY;
+	for (int j = lo; j < hi; j++)
+		m = s[j] > m ? s[j] : m;
+	float z = 0;
+	for (int j = lo; j < hi; j++) {
+		float e = sl_fexp(s[j] - m);
+		s[j] = e;
+		z += e;
+	}
+	float iz = 1.0f / z;
+	for (int j = 0; j < lo; j++)
+		p[j] = 0.0f;
+	for (int j = lo; j < hi; j++)
+		p[j] = s[j] * iz;
+	for (int j = hi; j < Tk; j++)
+		p[j] = 0.0f;
+}
+
+/* dS_ij = P_ij (dP_ij - sum_j P_ij dP_ij), times the scale, over [lo, hi),
+ * in place of dP (the sum from 0 in the order of j); shared as above. */
+SL_INLINE void dscores_row(const float *restrict p, float *restrict dp, int lo, int hi, float scale)
+{
+	float rs = 0;
+	for (int j = lo; j < hi; j++)
+		rs += p[j] * dp[j];
+	for (int j = lo; j < hi; j++)
+		dp[j] = p[j] * (dp[j] - rs) * scale;
+}
+
 /* dk and dv of a head (rows of stride D) from its sums gk, gv, element (j, d)
  * at j sj + d sd: written on a fresh gradient, added otherwise. */
 SL_INLINE void store_kv_grads(const attn_ctx *c, float *dk, float *dv, const float *gk, const float *gv, size_t sj,
@@ -198,23 +232,7 @@ SL_INLINE void attn_fwd_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const i
 			 * work (the masked terms added zeros to z: the same bits) */
 			float *restrict s = w.s;
 			dots_by_column(qs, w.kt, Tk, hi, Dh, s);
-			/* p = softmax(s) over [lo, hi), 0 elsewhere */
-			float m = -INFINITY;
-			for (int j = lo; j < hi; j++)
-				m = s[j] > m ? s[j] : m;
-			float z = 0;
-			for (int j = lo; j < hi; j++) {
-				float e = sl_fexp(s[j] - m);
-				s[j] = e;
-				z += e;
-			}
-			float iz = 1.0f / z;
-			for (int j = 0; j < lo; j++)
-				p[j] = 0.0f;
-			for (int j = lo; j < hi; j++)
-				p[j] = s[j] * iz;
-			for (int j = hi; j < Tk; j++)
-				p[j] = 0.0f;
+			softmax_row(s, p, lo, hi, Tk);
 			/* o_i = sum_j p_j v_j, vectorised over d */
 			rows_sum(oi, p, w.vh, lo, hi, Dh);
 		}
@@ -243,12 +261,7 @@ SL_INLINE void attn_bwd_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const i
 			key_range(c, i, &lo, &hi);
 			/* dP_ij = dO_i . v_j, vectorised over j */
 			dots_by_column(doi, w.vt, Tk, hi, Dh, dp);
-			/* dS_ij = P_ij (dP_ij - sum_j P_ij dP_ij), times the scale */
-			float rs = 0;
-			for (int j = lo; j < hi; j++)
-				rs += p[j] * dp[j];
-			for (int j = lo; j < hi; j++)
-				dp[j] = p[j] * (dp[j] - rs) * c->scale;
+			dscores_row(p, dp, lo, hi, c->scale);
 			/* dq_i += sum_j dS_ij k_j; dk_j += dS_ij q_i; dv_j += P_ij dO_i */
 			float dqi[Dh];
 			rows_sum(dqi, dp, w.kh, lo, hi, Dh);
