@@ -516,6 +516,8 @@ SL_INLINE void sums_tile(const int MR, const int NC, float *o, size_t ldo, const
 			 const float *x, size_t ldx, int t0, int t1, __mmask16 last)
 {
 	__m512 acc[8][4];
+	if (t0 >= t1)
+		return;
 	for (int r = 0; r < MR; r++)
 		for (int v = 0; v < NC; v++)
 			acc[r][v] = _mm512_maskz_loadu_ps(v == NC - 1 ? last : 0xffff, o + (size_t)r * ldo + 16 * v);
@@ -684,6 +686,23 @@ SL_INLINE void dscores_block(const float *p, size_t ldp, float *dp, size_t ldd, 
 	}
 }
 
+/* g (n rows of stride D) = (fresh ? 0 : g) + s, s (n, Dh): a gradient
+ * written or added to, as the plain kernel's stores (the test out of the
+ * loop, so the loop vectorises) */
+SL_INLINE void store_grad(float *g, int D, const float *s, int n, int fresh, const int Dh)
+{
+	for (int r = 0; r < n; r++) {
+		float *gr = g + (size_t)r * D;
+		const float *sr = s + (size_t)r * Dh;
+		if (fresh)
+			for (int d = 0; d < Dh; d++)
+				gr[d] = 0.0f + sr[d];
+		else
+			for (int d = 0; d < Dh; d++)
+				gr[d] = gr[d] + sr[d];
+	}
+}
+
 /* The key range [rlo[i], rhi[i]) of every query, and the queries
  * [qlo[j], qhi[j]) that see each key (qlo, qhi may be NULL): both ends of a
  * query's range never decrease with i, so a key's queries are one run. */
@@ -775,19 +794,19 @@ SL_INLINE void attn_bwdb_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const 
 		/* dq_i = sum_j dS_ij k_j over query i's keys */
 		if (dq) {
 			sums_rows(NC, Tq, rlo, rhi, gq, (size_t)Dh, DS, (size_t)ldk, 1, k, (size_t)D, Dh);
-			for (int i = 0; i < Tq; i++)
-				for (int d = 0; d < Dh; d++) {
-					float *g = &dq[(size_t)i * D + d];
-					*g = (c->fq ? 0.0f : *g) + gq[(size_t)i * Dh + d];
-				}
+			store_grad(dq, D, gq, Tq, c->fq, Dh);
 		}
 		/* dk_j = sum_i dS_ij q_i, dv_j = sum_i P_ij dO_i over key j's
-		 * queries, in the order of i */
-		if (dk)
+		 * queries, in the order of i; dk before dv, as store_kv_grads
+		 * (the same tensor's gradient when k and v are one) */
+		if (dk) {
 			sums_rows(NC, Tk, qlo, qhi, gk, (size_t)Dh, DS, 1, (size_t)ldk, q, (size_t)D, Dh);
-		if (dv)
+			store_grad(dk, D, gk, Tk, c->fk, Dh);
+		}
+		if (dv) {
 			sums_rows(NC, Tk, qlo, qhi, gv, (size_t)Dh, P, 1, (size_t)Tk, dout, (size_t)D, Dh);
-		store_kv_grads(c, dk, dv, gk, gv, (size_t)Dh, 1, Dh);
+			store_grad(dv, D, gv, Tk, c->fv, Dh);
+		}
 	}
 	free(vt);
 }
