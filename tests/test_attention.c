@@ -1,7 +1,7 @@
 /* test_attention.c - the fused attention op: gradients, masks, probabilities,
  * and equality with a plain double-precision reference at 1 and 2 threads;
  * the fast kernels (head-dim instances, the one-vector kernel for 16 keys or
- * fewer) against the generic one, bit for bit. */
+ * fewer, the blocked kernel for more) against the generic one, bit for bit. */
 #include "gradcheck.h"
 
 typedef struct attn_case {
@@ -133,6 +133,63 @@ static void check_case(const char *name, int B, int Tq, int Tk, int D, attn_case
 		gc_free(in[i]);
 }
 
+/* A case for the blocked kernel: first that the dispatcher takes it (in an
+ * AVX-512 build; elsewhere that it does not), so the comparison with the
+ * generic kernel in check_case compares two kernels. */
+static void blocked_case(const char *name, int B, int Tq, int Tk, int D, attn_case c)
+{
+	char label[160];
+#if defined(__AVX512F__)
+	TAP_OK(sl_attention_blocked(Tk, D / c.heads), "attention blocked %s: the blocked kernel runs", name);
+#else
+	TAP_OK(!sl_attention_blocked(Tk, D / c.heads), "attention blocked %s: no blocked kernel in this build", name);
+#endif
+	snprintf(label, sizeof label, "blocked %s", name);
+	check_case(label, B, Tq, Tk, D, c);
+}
+
+/* q, k and v one intermediate tensor (self-attention of a scaled input, and
+ * q = k with v apart): the op's gradient buffer is fresh for its first
+ * request only, so dq writes it and dk, dv add to it, in the plain kernel's
+ * order. The input's gradient from the blocked kernel against the generic
+ * one's, bit for bit. */
+static void aliased_case(const char *name, int B, int T, int D, attn_case c, int vapart)
+{
+	sl_rng r;
+	sl_rng_seed(&r, (uint64_t)(T * 7 + D));
+	int xs[3] = { B, T, D };
+	sl_tensor *x = gc_input(&r, 3, xs, -1, 1);
+	size_t n = sl_tensor_numel(x);
+	float *g[2], *o[2];
+	for (int pass = 0; pass < 2; pass++) {
+		sl_attention_generic = pass == 1;
+		sl_arena *a = sl_arena_new(0);
+		sl_tape *tp = sl_tape_new(a, NULL);
+		memset(x->grad, 0, n * sizeof(float));
+		sl_tensor *h = sl_scale(tp, x, 0.9f), *v = vapart ? sl_scale(tp, x, -0.7f) : h;
+		sl_tensor *out = sl_attention(tp, h, h, v, c.heads, c.causal, c.window, c.scale, NULL);
+		float *dout = malloc(n * sizeof *dout);
+		for (size_t i = 0; i < n; i++)
+			dout[i] = cosf((float)i);
+		sl_tape_backward_from(tp, out, dout);
+		free(dout);
+		o[pass] = malloc(n * sizeof(float));
+		g[pass] = malloc(n * sizeof(float));
+		memcpy(o[pass], out->data, n * sizeof(float));
+		memcpy(g[pass], x->grad, n * sizeof(float));
+		sl_attention_generic = 0;
+		sl_tape_free(tp);
+		sl_arena_free(a);
+	}
+	TAP_OK(memcmp(o[0], o[1], n * sizeof(float)) == 0 && memcmp(g[0], g[1], n * sizeof(float)) == 0,
+	       "attention blocked %s: the generic kernel gives the same output and input gradient, bit for bit", name);
+	for (int i = 0; i < 2; i++) {
+		free(o[i]);
+		free(g[i]);
+	}
+	gc_free(x);
+}
+
 int main(void)
 {
 	check_case("full", 2, 5, 5, 8, (attn_case){ 2, 0, 0, 0.5f });
@@ -148,5 +205,32 @@ int main(void)
 	check_case("17 keys, head dim 8", 2, 9, 17, 16, (attn_case){ 2, 0, 0, 0.4f });
 	check_case("1 key", 3, 1, 1, 16, (attn_case){ 2, 1, 0, 0.4f });
 	check_case("causal, head dim 64, 12 keys", 2, 12, 12, 64, (attn_case){ 1, 1, 0, 0.125f });
+	/* the blocked kernel (more than 16 keys) against the generic one at
+	 * 17, 64, 100 and 192 keys: causal or not, windows narrower than a
+	 * block of rows (row by row) and wider (a shared range between each
+	 * row's own terms), cross attention, a cache's few queries, every
+	 * usual head dim and three others (12, 24, 48: masked vectors) */
+	blocked_case("17 causal, head dim 8", 2, 17, 17, 16, (attn_case){ 2, 1, 0, 0.35f });
+	blocked_case("17 full, head dim 64", 1, 17, 17, 64, (attn_case){ 1, 0, 0, 0.125f });
+	blocked_case("64 causal, head dim 64", 2, 64, 64, 64, (attn_case){ 1, 1, 0, 0.125f });
+	blocked_case("64 causal, 4 heads of 32", 2, 64, 64, 128, (attn_case){ 4, 1, 0, 0.18f });
+	blocked_case("64 causal window 9, head dim 12", 1, 64, 64, 36, (attn_case){ 3, 1, 9, 0.3f });
+	blocked_case("100 causal window 5, head dim 16", 2, 100, 100, 32, (attn_case){ 2, 1, 5, 0.25f });
+	blocked_case("100 causal window 20, head dim 32", 1, 100, 100, 64, (attn_case){ 2, 1, 20, 0.18f });
+	blocked_case("100 full, head dim 48", 1, 100, 100, 96, (attn_case){ 2, 0, 0, 0.15f });
+	blocked_case("192 causal, head dim 64", 1, 192, 192, 128, (attn_case){ 2, 1, 0, 0.125f });
+	blocked_case("192 full, head dim 4", 1, 192, 192, 16, (attn_case){ 4, 0, 0, 0.5f });
+	blocked_case("192 causal window 40, head dim 8", 1, 192, 192, 16, (attn_case){ 2, 1, 40, 0.35f });
+	blocked_case("cross 37 queries, 100 keys, head dim 24", 2, 37, 100, 48, (attn_case){ 2, 0, 0, 0.2f });
+	blocked_case("causal cache 5 queries, 64 keys, window 17", 2, 5, 64, 64, (attn_case){ 2, 1, 17, 0.18f });
+	blocked_case("causal 1 query, 192 keys (a decoding step)", 3, 1, 192, 32, (attn_case){ 1, 1, 0, 0.18f });
+	/* small enough for finite differences (B Tk D <= 1024) */
+	blocked_case("20 causal, head dim 8 (gradient check)", 1, 20, 20, 16, (attn_case){ 2, 1, 0, 0.35f });
+	blocked_case("18 queries, 33 keys, causal window 7 (gradient check)", 1, 18, 33, 16,
+		     (attn_case){ 2, 1, 7, 0.35f });
+	blocked_case("24 full, head dim 32 (gradient check)", 1, 24, 24, 32, (attn_case){ 1, 0, 0, 0.18f });
+	aliased_case("q = k = v, 40 causal, head dim 16", 2, 40, 32, (attn_case){ 2, 1, 0, 0.25f }, 0);
+	aliased_case("q = k, v apart, 70 causal window 12, head dim 64", 1, 70, 128, (attn_case){ 2, 1, 12, 0.125f }, 1);
+	aliased_case("q = k = v, 33 full, head dim 32", 2, 33, 64, (attn_case){ 2, 0, 0, 0.18f }, 0);
 	return tap_done();
 }

@@ -246,6 +246,11 @@ const char *sl_gemm_name(void);
  * to the generic one (for the equivalence test). Not for use while a tape
  * runs on other threads. */
 extern int sl_attention_generic;
+/* Nonzero if attention over Tk keys at head dim Dh runs the blocked kernel
+ * (AVX-512 builds, more than 16 keys, head dims up to 64, and
+ * sl_attention_generic off): register-tiled products that skip the tiles a
+ * causal mask hides, the same bits as the generic kernel. */
+int sl_attention_blocked(int Tk, int Dh);
 /* Likewise for the selective scan: nonzero runs it one channel at a time
  * (the plain version of its 16-channel kernel; same bits). */
 extern int sl_ssm_generic;
