@@ -36,6 +36,7 @@ typedef struct sl_fit_batch {
 	const int32_t *tok, *tgt;
 	const float *x, *y;
 	int din, dout;
+	sl_pool *pool; /* threads the fit may use, or NULL */
 } sl_fit_batch;
 /* An encoder-decoder's attentions, for the attn command. */
 enum sl_attn_kind { SL_ATTN_ENC, SL_ATTN_DEC, SL_ATTN_CROSS, SL_ATTN_KINDS };

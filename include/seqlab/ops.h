@@ -217,6 +217,11 @@ void sl_attention_cached(sl_tape *tp, const sl_tensor *q, const float *kcache, c
 /* OpenBLAS's kernel family in use ("Haswell", "Cooperlake", ...): its own
  * choice for the CPU, or OPENBLAS_CORETYPE's. */
 const char *sl_blas_core(void);
+/* Keeps OpenBLAS single-threaded, as the products need (idempotent). Code
+ * that calls OpenBLAS or LAPACK directly calls it first: OpenBLAS's own
+ * threads otherwise spin and yield between calls on the cores seqlab's
+ * threads use. */
+void sl_blas_single(void);
 
 /* Matrix products. The linear layers and sl_matmul multiply through
  * sl_sgemm, which uses seqlab's own kernel (sl_gemm) where the build has

@@ -17,6 +17,7 @@ typedef struct sl_batch {
 	int32_t *src, *inp, *tgt;
 	float *x, *y;
 	int din, dout;
+	sl_pool *pool; /* for ops->fit: threads a closed-form fit may use (the caller sets it), or NULL */
 } sl_batch;
 
 /* One evaluation. */

@@ -72,6 +72,11 @@ void sl_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, 
 		    m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+void sl_blas_single(void)
+{
+	pthread_once(&blas_once, blas_init);
+}
+
 const char *sl_blas_core(void)
 {
 	return openblas_get_corename();

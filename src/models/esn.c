@@ -118,12 +118,29 @@ static void csr_free(csr *s)
 }
 
 /* One reservoir update: x = (1-α)x + α tanh(W x + W_in [1; u]); u is din
- * reals, or the token tok (u NULL). pre is scratch (N). */
-static void reservoir_step(const esn *e, const csr *s, double *x, double *pre, const double *u, int tok)
+ * reals, or the token tok (u NULL). pre is scratch (N). The rows' sums are
+ * split over the pool's threads when the reservoir is large (each row's sum
+ * is one thread's, in the same order: the bits do not depend on the count),
+ * then the state is updated once every row is done. */
+typedef struct res_ctx {
+	const esn *e;
+	const csr *s;
+	const double *x, *u;
+	double *pre;
+	int tok;
+} res_ctx;
+
+#define RES_PAR_NNZ 20000 /* nonzeros from which a step is split over threads */
+
+static void res_rows(void *arg, size_t lo, size_t hi)
 {
-	int N = e->N, cols = 1 + e->din;
+	const res_ctx *c = arg;
+	const esn *e = c->e;
+	const csr *s = c->s;
+	const double *x = c->x, *u = c->u;
+	int cols = 1 + e->din, tok = c->tok;
 	const float *Win = e->Win->data;
-	for (int i = 0; i < N; i++) {
+	for (int i = (int)lo; i < (int)hi; i++) {
 		int k = s->row[i], end = s->row[i + 1];
 #if defined(__AVX512F__)
 		/* eight nonzeros a gather, two chains; the rest masked */
@@ -138,9 +155,9 @@ static void reservoir_step(const esn *e, const csr *s, double *x, double *pre, c
 		}
 		for (; k < end; k += 8) {
 			__mmask8 m = (__mmask8)(end - k >= 8 ? 0xff : (1u << (end - k)) - 1);
-			__m256i c = _mm256_maskz_loadu_epi32(m, s->col + k);
+			__m256i ci = _mm256_maskz_loadu_epi32(m, s->col + k);
 			__m512d w = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, s->val + k));
-			v0 = _mm512_fmadd_pd(w, _mm512_mask_i32gather_pd(_mm512_setzero_pd(), m, c, x, 8), v0);
+			v0 = _mm512_fmadd_pd(w, _mm512_mask_i32gather_pd(_mm512_setzero_pd(), m, ci, x, 8), v0);
 		}
 		double a = _mm512_reduce_add_pd(_mm512_add_pd(v0, v1));
 #else
@@ -160,8 +177,19 @@ static void reservoir_step(const esn *e, const csr *s, double *x, double *pre, c
 				a += wi[1 + d] * u[d];
 		else
 			a += wi[1 + tok];
-		pre[i] = a;
+		c->pre[i] = a;
 	}
+}
+
+static void reservoir_step(const esn *e, const csr *s, sl_pool *pool, double *x, double *pre, const double *u,
+			   int tok)
+{
+	int N = e->N;
+	res_ctx c = { .e = e, .s = s, .x = x, .u = u, .pre = pre, .tok = tok };
+	if (pool && s->row[N] >= RES_PAR_NNZ)
+		sl_pool_for(pool, (size_t)N, res_rows, &c);
+	else
+		res_rows(&c, 0, (size_t)N);
 	double al = e->c.leak;
 	for (int i = 0; i < N; i++)
 		x[i] = (1 - al) * x[i] + al * sl_dtanh(pre[i]); /* vectorised; |error| < 1e-15 */
@@ -185,6 +213,7 @@ static void readout(const esn *e, const double *x, double *y)
  * -1 if LAPACK fails. */
 static double spectral_radius(double *a, int n)
 {
+	sl_blas_single(); /* no OpenBLAS threads spinning beside the reservoir's */
 	double *wr = sl_xmalloc((size_t)n * sizeof *wr), *wi = sl_xmalloc((size_t)n * sizeof *wi), q, dummy = 0;
 	int lwork = -1, info = 0, one = 1;
 	dgeev_("N", "N", &n, a, &n, wr, wi, &dummy, &one, &dummy, &one, &q, &lwork, &info);
@@ -408,7 +437,7 @@ static int esn_fit_add(void *impl, const sl_fit_batch *b)
 					sl_errorf("token %d is outside the esn's vocabulary of %d", tok, e->din);
 					return SL_ERR;
 				}
-				reservoir_step(e, &s, x, pre, NULL, tok);
+				reservoir_step(e, &s, b->pool, x, pre, NULL, tok);
 				int want = b->tgt[at];
 				if (want < 0 || want >= e->dout)
 					continue;
@@ -418,7 +447,7 @@ static int esn_fit_add(void *impl, const sl_fit_batch *b)
 			} else {
 				for (int d = 0; d < e->din; d++)
 					u[d] = b->x[at * e->din + d];
-				reservoir_step(e, &s, x, pre, u, 0);
+				reservoir_step(e, &s, b->pool, x, pre, u, 0);
 				int skip = 0;
 				for (int o = 0; o < e->dout; o++) {
 					y[o] = b->y[at * e->dout + o];
@@ -472,6 +501,7 @@ static int esn_fit_solve(void *impl, double *mse)
 		for (int i = 0; i < N; i++)
 			Bm[(size_t)o * N + i] -= n * my[o] * mx[i];
 	memcpy(Cyx, Bm, (size_t)D * N * sizeof *Cyx);
+	sl_blas_single();
 	dposv_("U", &N, &D, A, &N, Bm, &N, &info);
 	if (info != 0) {
 		free(Cxx);
@@ -530,7 +560,7 @@ static sl_tensor *esn_regress(void *impl, sl_tape *tp, const float *x, int B, in
 			size_t at = (size_t)b * T + t;
 			for (int d = 0; d < e->din; d++)
 				u[d] = t >= free_from ? (double)(float)y[d] : x[at * e->din + d]; /* as written out */
-			reservoir_step(e, &s, xs, pre, u, 0);
+			reservoir_step(e, &s, tp->pool, xs, pre, u, 0);
 			readout(e, xs, y);
 			for (int o = 0; o < e->dout; o++)
 				out->data[at * e->dout + o] = (float)y[o];
@@ -564,7 +594,7 @@ static sl_tensor *esn_lm(void *impl, sl_tape *tp, const int32_t *tok, int B, int
 				st = SL_ERR;
 				break;
 			}
-			reservoir_step(e, &s, xs, pre, NULL, tok[at]);
+			reservoir_step(e, &s, tp->pool, xs, pre, NULL, tok[at]);
 			readout(e, xs, y);
 			for (int v = 0; v < V; v++)
 				out->data[at * V + v] = (float)y[v];
@@ -624,7 +654,7 @@ static int esn_step(void *impl, sl_tape *tp, void *state, const int32_t *tok, fl
 			return SL_ERR;
 		}
 		double *x = st->x + (size_t)b * e->N;
-		reservoir_step(e, &st->w, x, st->pre, NULL, tok[b]);
+		reservoir_step(e, &st->w, NULL, x, st->pre, NULL, tok[b]);
 		readout(e, x, st->y);
 		for (int v = 0; v < e->dout; v++)
 			logits[(size_t)b * e->dout + v] = (float)st->y[v];

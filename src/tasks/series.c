@@ -128,7 +128,8 @@ static int series_fit(sl_task *t, sl_model *m, const sl_batch *b)
 		sl_errorf("a %s is not fitted in closed form", m->kind->name);
 		return SL_ERR;
 	}
-	sl_fit_batch f = { .B = b->B, .T = b->T, .x = b->x, .y = b->y, .din = b->din, .dout = b->dout };
+	sl_fit_batch f = { .B = b->B, .T = b->T, .x = b->x, .y = b->y, .din = b->din, .dout = b->dout,
+			   .pool = b->pool };
 	return m->kind->fit_add(m->impl, &f);
 }
 

@@ -138,6 +138,6 @@ int sl_task_lm_fit(sl_model *m, const sl_batch *b)
 		sl_errorf("a %s is not fitted in closed form", m->kind->name);
 		return SL_ERR;
 	}
-	sl_fit_batch f = { .B = b->B, .T = b->T, .tok = b->inp, .tgt = b->tgt };
+	sl_fit_batch f = { .B = b->B, .T = b->T, .tok = b->inp, .tgt = b->tgt, .pool = b->pool };
 	return m->kind->fit_add(m->impl, &f);
 }

@@ -249,6 +249,7 @@ static int fit_step(sl_run *r, sl_pool *pool, int *epoch_end)
 	for (int i = 0; i < nb && st == SL_OK; i++) {
 		sl_batch b;
 		ops->batch(r->task, r->plan, i, &b);
+		b.pool = pool;
 		st = ops->fit(r->task, m, &b);
 		seqs += b.B;
 		sl_batch_free(&b);
