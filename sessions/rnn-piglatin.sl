@@ -7,7 +7,7 @@
 # over the run with 100 warmup steps).
 # Run:  seqlab -f sessions/rnn-piglatin.sl > out.txt
 # Results: sessions/zoo.md ("Pig-Latin: recurrent encoder-decoders").
-set seed=0 threads=1
+set seed=0 threads=2
 
 # --- GRU and LSTM with additive attention, hidden 64, small and large -------
 task piglatin size=small
