@@ -20,6 +20,10 @@
  *   du[b,s,h] += Σ_{t>=s} K[h,t-s] dy[b,t,h],  dK[h,l] += Σ_{b,t} dy[b,t,h] u[b,t-l,h]. */
 #include "ops_impl.h"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include <complex.h>
 #include <math.h>
 #include <string.h>
@@ -189,14 +193,11 @@ static void lconv_rows(void *arg, size_t lo, size_t hi)
 	}
 }
 
-/* row r: lag l, taken as 0, T-1, 1, T-2, ... so that halves of the rows hold
- * equal work */
-static void lconv_dk_rows(void *arg, size_t lo, size_t hi)
+/* dK's column of lag l */
+static void lconv_dk_lag(const lconv_ctx *c, int l)
 {
-	const lconv_ctx *c = arg;
 	int T = c->T, H = c->H;
-	for (size_t r = lo; r < hi; r++) {
-		int l = r % 2 == 0 ? (int)(r / 2) : T - 1 - (int)(r / 2);
+	{
 		for (int h0 = 0; h0 < H; h0 += LCONV_CH) {
 			int n = H - h0 < LCONV_CH ? H - h0 : LCONV_CH;
 			float acc[LCONV_CH];
@@ -212,6 +213,173 @@ static void lconv_dk_rows(void *arg, size_t lo, size_t hi)
 			for (int j = 0; j < n; j++)
 				c->dK[(size_t)(h0 + j) * c->L + l] += acc[j];
 		}
+	}
+}
+
+#if defined(__AVX512F__)
+/* Four outputs at a time, sixteen channels a vector: four sums share each
+ * load of the input (or gradient) they multiply, where one output at a time
+ * loads two vectors per product. Each output's terms are added in the
+ * per-channel loop's order (the shared range first, then the outputs'
+ * own terms one output at a time), by products rounded before they are added
+ * (no fused multiply-add): the same bits. */
+#define V_MUL_ADD(a, k, x) _mm512_add_ps((a), _mm512_mul_ps((k), (x)))
+
+static inline __mmask16 lconv_mask(int n)
+{
+	return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+}
+
+/* y[b, t0..t0+3, :]: output t0+r = Σ_{s<=t0+r} K[t0+r-s] u[s], s in order */
+static void lconv_fwd4(const lconv_ctx *c, int b, int t0)
+{
+	int T = c->T, H = c->H;
+	const float *u = c->u + (size_t)b * T * H;
+	for (int h0 = 0; h0 < H; h0 += 16) {
+		__mmask16 m = lconv_mask(H - h0);
+		__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+		const float *K = c->KT + h0;
+		for (int s = 0; s <= t0; s++) {
+			__m512 x = _mm512_maskz_loadu_ps(m, u + (size_t)s * H + h0);
+			const float *k = K + (size_t)(t0 - s) * H;
+			a0 = V_MUL_ADD(a0, _mm512_maskz_loadu_ps(m, k), x);
+			a1 = V_MUL_ADD(a1, _mm512_maskz_loadu_ps(m, k + H), x);
+			a2 = V_MUL_ADD(a2, _mm512_maskz_loadu_ps(m, k + 2 * (size_t)H), x);
+			a3 = V_MUL_ADD(a3, _mm512_maskz_loadu_ps(m, k + 3 * (size_t)H), x);
+		}
+		__m512 x1 = _mm512_maskz_loadu_ps(m, u + (size_t)(t0 + 1) * H + h0);
+		__m512 x2 = _mm512_maskz_loadu_ps(m, u + (size_t)(t0 + 2) * H + h0);
+		__m512 x3 = _mm512_maskz_loadu_ps(m, u + (size_t)(t0 + 3) * H + h0);
+		__m512 k0 = _mm512_maskz_loadu_ps(m, K), k1 = _mm512_maskz_loadu_ps(m, K + H);
+		__m512 k2 = _mm512_maskz_loadu_ps(m, K + 2 * (size_t)H);
+		a1 = V_MUL_ADD(a1, k0, x1);
+		a2 = V_MUL_ADD(a2, k1, x1);
+		a2 = V_MUL_ADD(a2, k0, x2);
+		a3 = V_MUL_ADD(a3, k2, x1);
+		a3 = V_MUL_ADD(a3, k1, x2);
+		a3 = V_MUL_ADD(a3, k0, x3);
+		float *y = c->y + ((size_t)b * T + t0) * H + h0;
+		_mm512_mask_storeu_ps(y, m, a0);
+		_mm512_mask_storeu_ps(y + H, m, a1);
+		_mm512_mask_storeu_ps(y + 2 * (size_t)H, m, a2);
+		_mm512_mask_storeu_ps(y + 3 * (size_t)H, m, a3);
+	}
+}
+
+/* du[b, s0..s0+3, :] += Σ_{t>=s0+r} K[t-s0-r] dy[t], t in order */
+static void lconv_du4(const lconv_ctx *c, int b, int s0)
+{
+	int T = c->T, H = c->H;
+	const float *dy = c->dy + (size_t)b * T * H;
+	for (int h0 = 0; h0 < H; h0 += 16) {
+		__mmask16 m = lconv_mask(H - h0);
+		const float *K = c->KT + h0;
+		__m512 k0 = _mm512_maskz_loadu_ps(m, K), k1 = _mm512_maskz_loadu_ps(m, K + H);
+		__m512 k2 = _mm512_maskz_loadu_ps(m, K + 2 * (size_t)H);
+		__m512 g0 = _mm512_maskz_loadu_ps(m, dy + (size_t)s0 * H + h0);
+		__m512 g1 = _mm512_maskz_loadu_ps(m, dy + (size_t)(s0 + 1) * H + h0);
+		__m512 g2 = _mm512_maskz_loadu_ps(m, dy + (size_t)(s0 + 2) * H + h0);
+		__m512 z = _mm512_setzero_ps();
+		__m512 a0 = V_MUL_ADD(z, k0, g0), a1 = V_MUL_ADD(z, k0, g1), a2 = V_MUL_ADD(z, k0, g2);
+		a0 = V_MUL_ADD(a0, k1, g1);
+		a0 = V_MUL_ADD(a0, k2, g2);
+		a1 = V_MUL_ADD(a1, k1, g2);
+		__m512 a3 = z;
+		for (int t = s0 + 3; t < T; t++) {
+			__m512 g = _mm512_maskz_loadu_ps(m, dy + (size_t)t * H + h0);
+			const float *k = K + (size_t)(t - s0 - 3) * H; /* row 3's lag; row r's is 3 - r more */
+			a3 = V_MUL_ADD(a3, _mm512_maskz_loadu_ps(m, k), g);
+			a2 = V_MUL_ADD(a2, _mm512_maskz_loadu_ps(m, k + H), g);
+			a1 = V_MUL_ADD(a1, _mm512_maskz_loadu_ps(m, k + 2 * (size_t)H), g);
+			a0 = V_MUL_ADD(a0, _mm512_maskz_loadu_ps(m, k + 3 * (size_t)H), g);
+		}
+		float *du = c->du + ((size_t)b * T + s0) * H + h0;
+		__m512 acc[4] = { a0, a1, a2, a3 };
+		for (int r = 0; r < 4; r++) {
+			float *d = du + (size_t)r * H;
+			_mm512_mask_storeu_ps(d, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, d), acc[r]));
+		}
+	}
+}
+
+/* dK's columns of lags l0..l0+3: lag l0+r = Σ_b Σ_{t>=l0+r} dy[b,t] u[b,t-l0-r],
+ * b then t in order */
+static void lconv_dk4(const lconv_ctx *c, int l0)
+{
+	int T = c->T, H = c->H;
+	for (int h0 = 0; h0 < H; h0 += 16) {
+		__mmask16 m = lconv_mask(H - h0);
+		__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+		for (int b = 0; b < c->B; b++) {
+			const float *dy = c->dy + (size_t)b * T * H + h0, *u = c->u + (size_t)b * T * H + h0;
+			for (int t = l0; t < l0 + 3 && t < T; t++) { /* lags l0..t active */
+				__m512 g = _mm512_maskz_loadu_ps(m, dy + (size_t)t * H);
+				a0 = V_MUL_ADD(a0, g, _mm512_maskz_loadu_ps(m, u + (size_t)(t - l0) * H));
+				if (t >= l0 + 1)
+					a1 = V_MUL_ADD(a1, g, _mm512_maskz_loadu_ps(m, u + (size_t)(t - l0 - 1) * H));
+				if (t >= l0 + 2)
+					a2 = V_MUL_ADD(a2, g, _mm512_maskz_loadu_ps(m, u + (size_t)(t - l0 - 2) * H));
+			}
+			for (int t = l0 + 3; t < T; t++) {
+				__m512 g = _mm512_maskz_loadu_ps(m, dy + (size_t)t * H);
+				const float *x = u + (size_t)(t - l0 - 3) * H; /* lag l0+3's input; lag l0+r's is 3 - r later */
+				a3 = V_MUL_ADD(a3, g, _mm512_maskz_loadu_ps(m, x));
+				a2 = V_MUL_ADD(a2, g, _mm512_maskz_loadu_ps(m, x + H));
+				a1 = V_MUL_ADD(a1, g, _mm512_maskz_loadu_ps(m, x + 2 * (size_t)H));
+				a0 = V_MUL_ADD(a0, g, _mm512_maskz_loadu_ps(m, x + 3 * (size_t)H));
+			}
+		}
+		float v[4][16];
+		_mm512_storeu_ps(v[0], a0);
+		_mm512_storeu_ps(v[1], a1);
+		_mm512_storeu_ps(v[2], a2);
+		_mm512_storeu_ps(v[3], a3);
+		int n = H - h0 < 16 ? H - h0 : 16;
+		for (int r = 0; r < 4; r++)
+			for (int j = 0; j < n; j++)
+				c->dK[(size_t)(h0 + j) * c->L + l0 + r] += v[r][j];
+	}
+}
+#endif
+
+/* blocks of four positions, i = b nb + q (nb = ceil(T / 4)): y or du of
+ * positions 4q..4q+3 of sequence b (fewer at the end) */
+static void lconv_blocks(void *arg, size_t lo, size_t hi)
+{
+	const lconv_ctx *c = arg;
+	size_t nb = ((size_t)c->T + 3) / 4;
+	for (size_t i = lo; i < hi; i++) {
+		int b = (int)(i / nb), t0 = (int)(i % nb) * 4;
+		size_t r0 = (size_t)b * c->T + t0;
+#if defined(__AVX512F__)
+		if (t0 + 4 <= c->T) {
+			if (c->dy)
+				lconv_du4(c, b, t0);
+			else
+				lconv_fwd4(c, b, t0);
+			continue;
+		}
+#endif
+		lconv_rows((void *)c, r0, r0 + (size_t)(c->T - t0 < 4 ? c->T - t0 : 4));
+	}
+}
+
+/* blocks of four lags, taken as the first, the last, the second, ... so that
+ * halves of the blocks hold about equal work */
+static void lconv_dk_blocks(void *arg, size_t lo, size_t hi)
+{
+	const lconv_ctx *c = arg;
+	size_t nb = ((size_t)c->T + 3) / 4;
+	for (size_t i = lo; i < hi; i++) {
+		int q = i % 2 == 0 ? (int)(i / 2) : (int)(nb - 1 - i / 2), l0 = 4 * q;
+#if defined(__AVX512F__)
+		if (l0 + 4 <= c->T) {
+			lconv_dk4(c, l0);
+			continue;
+		}
+#endif
+		for (int l = l0; l < l0 + 4 && l < c->T; l++)
+			lconv_dk_lag(c, l);
 	}
 }
 
@@ -247,7 +415,7 @@ void sl_op_lconv_forward(sl_tape *tp, sl_node *n)
 	lconv_ctx c = { .B = u->shape[0], .T = u->shape[1], .H = u->shape[2], .L = K->shape[1], .u = u->data,
 			.KT = lconv_kt(tp, K, u->shape[1]), .y = n->out->data };
 	size_t rows = (size_t)c.B * c.T;
-	lconv_for(tp, rows, rows * c.H * c.T / 2, lconv_rows, &c);
+	lconv_for(tp, (size_t)c.B * (((size_t)c.T + 3) / 4), rows * c.H * c.T / 2, lconv_blocks, &c);
 }
 
 void sl_op_lconv_backward(sl_tape *tp, sl_node *n)
@@ -259,7 +427,7 @@ void sl_op_lconv_backward(sl_tape *tp, sl_node *n)
 			.dK = K->requires_grad ? sl_tape_grad(tp, K) : NULL };
 	size_t work = (size_t)B * T * H * T / 2;
 	if (c.du)
-		lconv_for(tp, (size_t)B * T, work, lconv_rows, &c);
+		lconv_for(tp, (size_t)B * (((size_t)T + 3) / 4), work, lconv_blocks, &c);
 	if (c.dK)
-		lconv_for(tp, (size_t)T, work, lconv_dk_rows, &c);
+		lconv_for(tp, ((size_t)T + 3) / 4, work, lconv_dk_blocks, &c);
 }
