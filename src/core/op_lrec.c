@@ -474,7 +474,8 @@ void sl_op_colmul_backward(sl_tape *tp, sl_node *n)
  *   dV += Pᵀ dY,   dA_ts = (dy_t·v_s - dy_t·y_t) / den_t (masked),
  *   dφ(Q) = dA φ(K),  dφ(K) = dAᵀ φ(Q),  dx = dφ φ'(x), φ'(x) = x > 0 ? 1 : φ(x).
  * The products run on sl_sgemm; the masked half of a causal A is computed and
- * zeroed (at T = 64 the product at the matrix rate costs less than skipping). */
+ * zeroed (at T = 64 the product at the matrix rate costs less than skipping).
+ * Forward keeps φ(Q) and φ(K) with P and den for backward (la_saved_at). */
 
 #define LINATTN_EPS 1e-6f
 
@@ -482,6 +483,7 @@ typedef struct la_ctx {
 	int B, T, Tk, H, Dh, causal; /* T: queries, Tk: keys (causal: Tk = T) */
 	const float *q, *k, *v;
 	float *y, *P, *den;          /* out (B, T, H Dh); P (B, H, T, Tk); den (B, H, T) */
+	float *fq, *fk;              /* φ(q) (B, H, T, Dh), φ(k) (B, H, Tk, Dh): forward writes them */
 	const float *dy;             /* NULL: forward */
 	float *dq, *dk, *dv;
 	float *scratch;              /* per thread: la_scratch() floats */
@@ -490,7 +492,7 @@ typedef struct la_ctx {
 static size_t la_scratch(const la_ctx *c)
 {
 	size_t T = (size_t)c->T, Tk = (size_t)c->Tk, Dh = (size_t)c->Dh;
-	return (T + 2 * Tk) * Dh + T * Tk + (T > Tk ? T : Tk) * Dh + T;
+	return Tk * Dh + T * Tk + (T > Tk ? T : Tk) * Dh + T;
 }
 
 /* f (rows, Dh) = φ of one head's columns of x (rows, D) */
@@ -526,15 +528,16 @@ static void la_dphi_add(const float *g, const float *x, const float *f, int rows
 static void la_bh(const la_ctx *c, int b, int h, float *s)
 {
 	int T = c->T, Tk = c->Tk, Dh = c->Dh, D = c->H * Dh;
-	float *fq = s, *fk = fq + (size_t)T * Dh, *tr = fk + (size_t)Tk * Dh, *A = tr + (size_t)Dh * Tk;
+	size_t bh = (size_t)b * c->H + h;
+	float *fq = c->fq + bh * T * Dh, *fk = c->fk + bh * Tk * Dh, *tr = s, *A = tr + (size_t)Dh * Tk;
 	float *g = A + (size_t)T * Tk, *dyy = g + (size_t)(T > Tk ? T : Tk) * Dh;
 	const float *q = c->q + (size_t)b * T * D + (size_t)h * Dh, *k = c->k + (size_t)b * Tk * D + (size_t)h * Dh;
 	const float *v = c->v + (size_t)b * Tk * D + (size_t)h * Dh;
-	float *P = c->P + ((size_t)b * c->H + h) * T * Tk, *den = c->den + ((size_t)b * c->H + h) * T;
-	la_phi(q, T, D, Dh, fq);
-	la_phi(k, Tk, D, Dh, fk);
+	float *P = c->P + bh * T * Tk, *den = c->den + bh * T;
 	float *y = c->y + (size_t)b * T * D + (size_t)h * Dh;
 	if (!c->dy) {
+		la_phi(q, T, D, Dh, fq);
+		la_phi(k, Tk, D, Dh, fk);
 		la_transpose(fk, Tk, Dh, Dh, tr);
 		sl_sgemm(0, 0, T, Tk, Dh, 1.0f, fq, Dh, tr, Tk, 0.0f, P, Tk);
 		for (int t = 0; t < T; t++) {
@@ -593,6 +596,24 @@ static void la_task(void *arg, int tid, int nth)
 		la_bh(c, (int)(i / (size_t)c->H), (int)(i % (size_t)c->H), s);
 }
 
+/* What forward keeps for backward and the views, in one block: P, den, φ(q),
+ * φ(k). la_saved_size: its floats; la_saved_at: c's arrays pointed into it. */
+static size_t la_saved_size(const la_ctx *c)
+{
+	size_t bh = (size_t)c->B * c->H;
+	return bh * ((size_t)c->T * c->Tk + c->T + ((size_t)c->T + c->Tk) * c->Dh);
+}
+
+static float *la_saved_at(la_ctx *c, float *base)
+{
+	size_t bh = (size_t)c->B * c->H;
+	c->P = base;
+	c->den = c->P + bh * c->T * c->Tk;
+	c->fq = c->den + bh * c->T;
+	c->fk = c->fq + bh * c->T * c->Dh;
+	return base;
+}
+
 static void la_run(sl_tape *tp, la_ctx *c)
 {
 	size_t work = (size_t)c->B * c->H * c->T * c->Tk * c->Dh;
@@ -621,9 +642,7 @@ void sl_op_linattn_forward(sl_tape *tp, sl_node *n)
 	int B = q->shape[0], T = q->shape[1], Tk = n->in[1]->shape[1], H = n->i[0];
 	la_ctx c = { .B = B, .T = T, .Tk = Tk, .H = H, .Dh = q->shape[2] / H, .causal = n->i[1], .q = q->data,
 		     .k = n->in[1]->data, .v = n->in[2]->data, .y = n->out->data };
-	c.P = sl_arena_alloc(tp->arena, ((size_t)B * H * T * Tk + (size_t)B * H * T) * sizeof(float));
-	c.den = c.P + (size_t)B * H * T * Tk;
-	n->saved = c.P;
+	n->saved = la_saved_at(&c, sl_arena_alloc(tp->arena, la_saved_size(&c) * sizeof(float)));
 	la_run(tp, &c);
 }
 
@@ -633,10 +652,10 @@ void sl_op_linattn_backward(sl_tape *tp, sl_node *n)
 	int B = q->shape[0], T = q->shape[1], H = n->i[0];
 	la_ctx c = { .B = B, .T = T, .Tk = k->shape[1], .H = H, .Dh = q->shape[2] / H, .causal = n->i[1],
 		     .q = q->data, .k = k->data, .v = v->data,
-		     .y = n->out->data, .P = n->saved, .den = (float *)n->saved + (size_t)B * H * T * k->shape[1],
-		     .dy = n->out->grad,
+		     .y = n->out->data, .dy = n->out->grad,
 		     .dq = q->requires_grad ? sl_tape_grad(tp, q) : NULL,
 		     .dk = k->requires_grad ? sl_tape_grad(tp, k) : NULL,
 		     .dv = v->requires_grad ? sl_tape_grad(tp, v) : NULL };
+	la_saved_at(&c, n->saved);
 	la_run(tp, &c);
 }

@@ -197,22 +197,20 @@ static void lconv_rows(void *arg, size_t lo, size_t hi)
 static void lconv_dk_lag(const lconv_ctx *c, int l)
 {
 	int T = c->T, H = c->H;
-	{
-		for (int h0 = 0; h0 < H; h0 += LCONV_CH) {
-			int n = H - h0 < LCONV_CH ? H - h0 : LCONV_CH;
-			float acc[LCONV_CH];
-			for (int j = 0; j < n; j++)
-				acc[j] = 0.0f;
-			for (int b = 0; b < c->B; b++)
-				for (int t = l; t < T; t++) {
-					const float *g = c->dy + ((size_t)b * T + t) * H + h0;
-					const float *x = c->u + ((size_t)b * T + t - l) * H + h0;
-					for (int j = 0; j < n; j++)
-						acc[j] += g[j] * x[j];
-				}
-			for (int j = 0; j < n; j++)
-				c->dK[(size_t)(h0 + j) * c->L + l] += acc[j];
-		}
+	for (int h0 = 0; h0 < H; h0 += LCONV_CH) {
+		int n = H - h0 < LCONV_CH ? H - h0 : LCONV_CH;
+		float acc[LCONV_CH];
+		for (int j = 0; j < n; j++)
+			acc[j] = 0.0f;
+		for (int b = 0; b < c->B; b++)
+			for (int t = l; t < T; t++) {
+				const float *g = c->dy + ((size_t)b * T + t) * H + h0;
+				const float *x = c->u + ((size_t)b * T + t - l) * H + h0;
+				for (int j = 0; j < n; j++)
+					acc[j] += g[j] * x[j];
+			}
+		for (int j = 0; j < n; j++)
+			c->dK[(size_t)(h0 + j) * c->L + l] += acc[j];
 	}
 }
 

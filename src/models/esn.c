@@ -213,7 +213,6 @@ static void readout(const esn *e, const double *x, double *y)
  * -1 if LAPACK fails. */
 static double spectral_radius(double *a, int n)
 {
-	sl_blas_single(); /* no OpenBLAS threads spinning beside the reservoir's */
 	double *wr = sl_xmalloc((size_t)n * sizeof *wr), *wi = sl_xmalloc((size_t)n * sizeof *wi), q, dummy = 0;
 	int lwork = -1, info = 0, one = 1;
 	dgeev_("N", "N", &n, a, &n, wr, wi, &dummy, &one, &dummy, &one, &q, &lwork, &info);
@@ -237,6 +236,7 @@ static double spectral_radius(double *a, int n)
 static void *esn_create(const sl_model_kind *kind, const void *cfg, const sl_model_shape *shape, const sl_rng *rng)
 {
 	(void)kind;
+	sl_blas_single(); /* its LAPACK and BLAS calls: no OpenBLAS threads spinning beside the reservoir's */
 	const sl_esn_config *c = cfg;
 	if (!(c->rho > 0)) {
 		sl_errorf("rho=%g: the spectral radius must be > 0", (double)c->rho);
@@ -501,7 +501,6 @@ static int esn_fit_solve(void *impl, double *mse)
 		for (int i = 0; i < N; i++)
 			Bm[(size_t)o * N + i] -= n * my[o] * mx[i];
 	memcpy(Cyx, Bm, (size_t)D * N * sizeof *Cyx);
-	sl_blas_single();
 	dposv_("U", &N, &D, A, &N, Bm, &N, &info);
 	if (info != 0) {
 		free(Cxx);
