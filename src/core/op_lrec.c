@@ -19,6 +19,8 @@
  *   h_t = a_t h_{t-1} + sqrt(1 - a_t²) (i_t x_t), h_0 = i_0 x_0.
  * sqrt's derivative is bounded as the reference bounds it
  * (SqrtBoundDerivative: at most 1000), so a_t -> 1 gives no infinity.
+ * Forward keeps a_t, m_t = sqrt(1 - a_t²), r_t and i_t (rglru_saved_at), so
+ * backward computes no sigmoid, exponential or square root of its own.
  *
  * Threads: sequences split over the pool; each sequence's parameter
  * gradients go to its own row of partials, summed over sequences in order
@@ -245,10 +247,11 @@ typedef struct rglru_ctx {
 	int B, T, D;
 	const float *x, *ga, *gx, *sp; /* sp: softplus(Λ), D */
 	float *h;                       /* (B, T, D): the output */
+	float *a, *m, *r, *i;           /* (B, T, D) each: the forward's a_t, m_t, r_t, i_t (rglru_saved_at) */
 	const float *dh;                /* NULL: forward */
 	float *dx, *dga, *dgx;          /* +=, or NULL */
 	float *part;                    /* (B, D): dΛ partials, or NULL */
-	float *scratch;                 /* per thread: 3 T D floats */
+	float *scratch;                 /* per thread: (T + 2) D floats */
 	int parallel;
 } rglru_ctx;
 
@@ -257,88 +260,118 @@ static inline float sigm(float v)
 	return 1.0f / (1.0f + expf(-v));
 }
 
-/* a_t, m_t = sqrt(1 - a_t²) and the input b_t = m_t i_t x_t of one element;
- * at a sequence's first position m_t = 1 (recurrentgemma: `multiplier =
- * reset + ~reset * multiplier`: h_0 = i_0 x_0, nothing to normalise against) */
-static inline void rglru_elem(float ga, float gx, float x, float sp, int first, float *a, float *m, float *bt,
-			      float *r, float *i)
+/* One position of a sequence, D channels: r_t, i_t, a_t, m_t = sqrt(1 - a_t²)
+ * and the input b_t = m_t i_t x_t; at a sequence's first position m_t = 1
+ * (recurrentgemma: `multiplier = reset + ~reset * multiplier`: h_0 = i_0 x_0,
+ * nothing to normalise against). Forward keeps a, m, r, i for backward. */
+static void rglru_elems(const float *ga, const float *gx, const float *x, const float *sp, int D, int first,
+			float *a, float *m, float *r, float *i, float *bt)
 {
-	*r = sigm(ga);
-	*i = sigm(gx);
-	*a = expf(-RGLRU_C * *r * sp);
-	*m = first ? 1.0f : sqrtf(fmaxf(1.0f - *a * *a, 0.0f));
-	*bt = *m * *i * x;
+	for (int d = 0; d < D; d++) {
+		r[d] = sigm(ga[d]);
+		i[d] = sigm(gx[d]);
+		a[d] = expf(-RGLRU_C * r[d] * sp[d]);
+	}
+	for (int d = 0; d < D; d++) {
+		m[d] = first ? 1.0f : sqrtf(fmaxf(1.0f - a[d] * a[d], 0.0f));
+		bt[d] = m[d] * i[d] * x[d];
+	}
 }
 
 static void rglru_fwd_seq(const rglru_ctx *c, int b, float *s)
 {
 	int T = c->T, D = c->D;
-	size_t off = (size_t)b * T * D, TD = (size_t)T * D;
-	float *a = s, *bb = s + TD;
-	for (size_t k = 0; k < TD; k++) {
-		float m, r, i;
-		int d = (int)(k % (size_t)D);
-		rglru_elem(c->ga[off + k], c->gx[off + k], c->x[off + k], c->sp[d], k < (size_t)D, &a[k], &m, &bb[k], &r,
-			   &i);
+	size_t off = (size_t)b * T * D;
+	float *a = c->a + off, *m = c->m + off, *r = c->r + off, *i = c->i + off, *h = c->h + off;
+	float *bb = s; /* parallel: (T, D); seq: one row */
+	for (int t = 0; t < T; t++) {
+		size_t k = (size_t)t * D;
+		float *bt = c->parallel ? bb + k : bb;
+		rglru_elems(c->ga + off + k, c->gx + off + k, c->x + off + k, c->sp, D, t == 0, a + k, m + k, r + k,
+			    i + k, bt);
+		if (c->parallel)
+			continue;
+		/* sl_scan_seq's loop, fused: h_0 = b_0, h_t = a_t h_{t-1} + b_t */
+		float *ht = h + k;
+		if (t == 0) {
+			memcpy(ht, bt, (size_t)D * sizeof *ht);
+			continue;
+		}
+		const float *at = a + k, *hp = ht - D;
+		for (int d = 0; d < D; d++)
+			ht[d] = at[d] * hp[d] + bt[d];
 	}
 	if (c->parallel) {
 		int P = 1;
 		while (P < T)
 			P <<= 1;
 		float *e = sl_xmalloc(2 * (size_t)P * D * sizeof *e);
-		sl_scan_blelloch(T, D, a, bb, c->h + off, e, e + (size_t)P * D);
+		sl_scan_blelloch(T, D, a, bb, h, e, e + (size_t)P * D);
 		free(e);
-	} else {
-		sl_scan_seq(T, D, a, bb, c->h + off);
 	}
 }
 
+/* the gradients of one position u from the forward's a, m, r, i: hp is
+ * h_{u-1} (zeros at u = 0), G the total gradient of h_u, dr a row of scratch;
+ * first (u = 0, a constant where it is inlined): m_0 = 1, no path to a_0 */
+static inline void rglru_bwd_row(const rglru_ctx *c, size_t k, const float *hp, const float *Gt, int first,
+				 float *p, float *dr)
+{
+	int D = c->D;
+	const float *a = c->a + k, *m = c->m + k, *r = c->r + k, *i = c->i + k, *xv = c->x + k;
+	const float ymin = 1.0f / (SQRT_MAX_GRAD * SQRT_MAX_GRAD * 4);
+	for (int d = 0; d < D; d++) {
+		float da = Gt[d] * hp[d];                      /* through a_t h_{t-1} */
+		float dm = Gt[d] * i[d] * xv[d];               /* through b_t = m i x */
+		float y = fmaxf(1.0f - a[d] * a[d], ymin);
+		if (!first)
+			da += dm * (-a[d] / sqrtf(y));         /* dm/da = -a / sqrt(1 - a²), bounded */
+		float dloga = da * a[d];                       /* a = exp(log a) */
+		dr[d] = dloga * -RGLRU_C * c->sp[d];           /* log a = -c r sp */
+		if (p)
+			p[d] += dloga * -RGLRU_C * r[d];       /* d/dsp */
+	}
+	if (c->dga) {
+		float *g = c->dga + k;
+		for (int d = 0; d < D; d++)
+			g[d] += dr[d] * r[d] * (1.0f - r[d]);
+	}
+	if (c->dgx) {
+		float *g = c->dgx + k;
+		for (int d = 0; d < D; d++)
+			g[d] += Gt[d] * m[d] * xv[d] * i[d] * (1.0f - i[d]);
+	}
+	if (c->dx) {
+		float *g = c->dx + k;
+		for (int d = 0; d < D; d++)
+			g[d] += Gt[d] * m[d] * i[d];
+	}
+}
+
+/* G_u = dh_u + a_{u+1} G_{u+1}, G_{T-1} = dh_{T-1} (sl_scan_seq's loop run
+ * backward in time), then the positions in order (dΛ's partial sums in that
+ * order). s: (T + 2) D floats. */
 static void rglru_bwd_seq(const rglru_ctx *c, int b, float *s)
 {
 	int T = c->T, D = c->D;
-	size_t off = (size_t)b * T * D, TD = (size_t)T * D;
-	float *ar = s, *gr = s + TD, *G = s + 2 * TD;
-	/* reversed in time (step t is time u = T-1-t): G_u = dh_u + a_{u+1} G_{u+1},
-	 * so the scan's factor at step t is a_{u+1} */
-	for (int t = 0; t < T; t++) {
-		int u = T - 1 - t;
-		for (int d = 0; d < D; d++) {
-			size_t k = (size_t)u * D + d;
-			float m, r, i, bt;
-			float anext = 0.0f;
-			if (u + 1 < T)
-				rglru_elem(c->ga[off + k + D], c->gx[off + k + D], c->x[off + k + D], c->sp[d], 0, &anext,
-					   &m, &bt, &r, &i);
-			ar[(size_t)t * D + d] = anext;
-			gr[(size_t)t * D + d] = c->dh[off + k];
-		}
+	size_t off = (size_t)b * T * D;
+	float *G = s, *dr = s + (size_t)T * D, *zero = dr + D;
+	const float *A = c->a + off, *dh = c->dh + off, *H = c->h + off;
+	memcpy(G + (size_t)(T - 1) * D, dh + (size_t)(T - 1) * D, (size_t)D * sizeof *G);
+	for (int u = T - 2; u >= 0; u--) {
+		size_t k = (size_t)u * D;
+		const float *an = A + k + D, *gn = G + k + D, *du = dh + k;
+		float *gu = G + k;
+		for (int d = 0; d < D; d++)
+			gu[d] = an[d] * gn[d] + du[d];
 	}
-	sl_scan_seq(T, D, ar, gr, G);
 	float *p = c->part ? c->part + (size_t)b * D : NULL;
-	for (int u = 0; u < T; u++)
-		for (int d = 0; d < D; d++) {
-			size_t k = (size_t)u * D + d;
-			float Gt = G[(size_t)(T - 1 - u) * D + d];
-			float a, m, bt, r, i;
-			rglru_elem(c->ga[off + k], c->gx[off + k], c->x[off + k], c->sp[d], u == 0, &a, &m, &bt, &r, &i);
-			float xv = c->x[off + k];
-			float hprev = u > 0 ? c->h[off + k - D] : 0.0f;
-			float da = Gt * hprev;                         /* through a_t h_{t-1} */
-			float dm = Gt * i * xv;                        /* through b_t = m i x */
-			float y = fmaxf(1.0f - a * a, 1.0f / (SQRT_MAX_GRAD * SQRT_MAX_GRAD * 4));
-			if (u > 0)                                     /* m_0 = 1: no path to a_0 */
-				da += dm * (-a / sqrtf(y));            /* dm/da = -a / sqrt(1 - a²), bounded */
-			float dloga = da * a;                          /* a = exp(log a) */
-			float dr = dloga * -RGLRU_C * c->sp[d];        /* log a = -c r sp */
-			if (p)
-				p[d] += dloga * -RGLRU_C * r;          /* d/dsp */
-			if (c->dga)
-				c->dga[off + k] += dr * r * (1.0f - r);
-			if (c->dgx)
-				c->dgx[off + k] += Gt * m * xv * i * (1.0f - i);
-			if (c->dx)
-				c->dx[off + k] += Gt * m * i;
-		}
+	memset(zero, 0, (size_t)D * sizeof *zero);
+	rglru_bwd_row(c, off, zero, G, 1, p, dr);
+	for (int u = 1; u < T; u++) {
+		size_t k = (size_t)u * D;
+		rglru_bwd_row(c, off + k, H + k - D, G + k, 0, p, dr);
+	}
 }
 
 static void rglru_task(void *arg, int tid, int nth)
@@ -346,7 +379,7 @@ static void rglru_task(void *arg, int tid, int nth)
 	const rglru_ctx *c = arg;
 	size_t lo, hi;
 	sl_range((size_t)c->B, tid, nth, &lo, &hi);
-	float *s = c->scratch + (size_t)tid * 3 * c->T * c->D;
+	float *s = c->scratch + (size_t)tid * (c->T + 2) * c->D;
 	for (size_t b = lo; b < hi; b++) {
 		if (c->dh)
 			rglru_bwd_seq(c, (int)b, s);
@@ -357,7 +390,18 @@ static void rglru_task(void *arg, int tid, int nth)
 
 static void rglru_run(sl_tape *tp, rglru_ctx *c)
 {
-	run_threads(tp, (size_t)c->B * c->T * c->D * 16, (size_t)3 * c->T * c->D, &c->scratch, rglru_task, c);
+	run_threads(tp, (size_t)c->B * c->T * c->D * 16, (size_t)(c->T + 2) * c->D, &c->scratch, rglru_task, c);
+}
+
+/* What forward keeps for backward, in one block: a, m, r, i, (B, T, D) each */
+static float *rglru_saved_at(rglru_ctx *c, float *base)
+{
+	size_t n = (size_t)c->B * c->T * c->D;
+	c->a = base;
+	c->m = base + n;
+	c->r = base + 2 * n;
+	c->i = base + 3 * n;
+	return base;
 }
 
 static float *rglru_sp(sl_tape *tp, const sl_tensor *lam)
@@ -386,6 +430,7 @@ void sl_op_rglru_forward(sl_tape *tp, sl_node *n)
 	const sl_tensor *x = n->in[0];
 	rglru_ctx c = { .B = x->shape[0], .T = x->shape[1], .D = x->shape[2], .x = x->data, .ga = n->in[1]->data,
 			.gx = n->in[2]->data, .sp = rglru_sp(tp, n->in[3]), .h = n->out->data, .parallel = n->i[0] };
+	n->saved = rglru_saved_at(&c, sl_arena_alloc(tp->arena, 4 * sl_tensor_numel(x) * sizeof(float)));
 	rglru_run(tp, &c);
 }
 
@@ -398,6 +443,7 @@ void sl_op_rglru_backward(sl_tape *tp, sl_node *n)
 			.dx = x->requires_grad ? sl_tape_grad(tp, x) : NULL,
 			.dga = ga->requires_grad ? sl_tape_grad(tp, ga) : NULL,
 			.dgx = gx->requires_grad ? sl_tape_grad(tp, gx) : NULL };
+	rglru_saved_at(&c, n->saved);
 	if (lam->requires_grad) {
 		c.part = sl_arena_alloc(tp->arena, (size_t)B * D * sizeof(float));
 		memset(c.part, 0, (size_t)B * D * sizeof(float));
