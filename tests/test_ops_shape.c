@@ -1,5 +1,5 @@
 /* test_ops_shape.c - reshape, transpose, slice, concat, embedding, dropout,
- * causal conv1d, and the linear/matmul ops: finite-difference gradient
+ * causal conv1d, and the linear/matmul/block-diagonal ops: finite-difference gradient
  * checks (no pool and a 2-thread pool), forward values against index
  * arithmetic or naive loops, threaded-equals-serial bit identity on shapes
  * big enough to split, and linear's threaded path against a double
@@ -872,6 +872,87 @@ static void test_matmul(void)
 			}
 }
 
+
+/* ---- block-diagonal linear -------------------------------------------------- */
+
+/* sl_bdlinear(x, w, b), or (c->bias = 0) without b; in[0] x, in[1] w, in[2] b */
+static sl_tensor *b_bdlinear(sl_tape *tp, sl_tensor **in, void *v)
+{
+	ctx *c = v;
+	return sl_bdlinear(tp, in[0], in[1], c->bias ? in[2] : NULL);
+}
+
+/* the same function composed of shape ops, a batched product and a bias:
+ * (..., heads, bw) -> (heads, rows, bw) x w -> back, + b (the RG-LRU's gates
+ * before the fused op) */
+static sl_tensor *b_bdlinear_composed(sl_tape *tp, sl_tensor **in, void *v)
+{
+	ctx *c = v;
+	sl_tensor *x = in[0], *w = in[1];
+	int heads = w->shape[0], bw = w->shape[1], R = (int)sl_tensor_rows(x);
+	int s3[3] = { R, heads, bw };
+	sl_tensor *xh = sl_transpose(tp, sl_reshape(tp, x, 3, s3), 0, 1);
+	sl_tensor *y = sl_reshape(tp, sl_transpose(tp, sl_matmul(tp, xh, w, 0, 0), 0, 1), x->ndim, x->shape);
+	return c->bias ? sl_bias(tp, y, in[2]) : y;
+}
+
+/* both gates of the RG-LRU on one input: the gradient of x gathers both */
+static sl_tensor *b_bdlinear_pair(sl_tape *tp, sl_tensor **in, void *v)
+{
+	ctx *c = v;
+	gc_build_fn f = c->inner;
+	sl_tensor *a[3] = { in[0], in[1], in[2] }, *g[3] = { in[0], in[3], in[4] };
+	return sl_mul(tp, f(tp, a, c), f(tp, g, c));
+}
+
+static void test_bdlinear(void)
+{
+	/* finite differences: 3-D x with 2 blocks of 4, with and without the bias */
+	for (int bias = 1; bias >= 0; bias--) {
+		sl_tensor *in[3] = { INPUT(2, 3, 8), INPUT(2, 4, 4), INPUT(8) };
+		ctx c = { .bias = bias };
+		char nm[120];
+		snprintf(nm, sizeof nm, "bdlinear x (2,3,8) w (2,4,4)%s", bias ? " with bias" : "");
+		gc_both(nm, b_bdlinear, &c, in, bias ? 3 : 2);
+		free_all(in, 3);
+	}
+	sl_tensor *in1[2] = { INPUT(5, 6), INPUT(1, 6, 6) };
+	gc_both("bdlinear one block: x (5,6) w (1,6,6)", b_bdlinear, &(ctx){ .bias = 0 }, in1, 2);
+	free_all(in1, 2);
+
+	/* against the composed path, at a size that splits the blocks over 2
+	 * threads: the same bits with seqlab's matrix kernel (every element the
+	 * same fused multiply-add chain), else within rounding */
+	sl_tensor *in[5] = { INPUT(4, 64, 64), INPUT(4, 16, 16), INPUT(64), INPUT(4, 16, 16), INPUT(64) };
+	int exact = sl_gemm_available() && !strcmp(sl_gemm_name(), "seqlab");
+	for (int th = 0; th <= 2; th += 2) {
+		ctx f = { .bias = 1, .inner = b_bdlinear }, k = { .bias = 1, .inner = b_bdlinear_composed };
+		run_res a = run_op(b_bdlinear_pair, &f, in, 5, th), b = run_op(b_bdlinear_pair, &k, in, 5, th);
+		char nm[160];
+		snprintf(nm, sizeof nm, "bdlinear x (4,64,64), 4 blocks of 16, two on one x, threads %d", th);
+		if (exact) {
+			TAP_OK(res_same(&a, &b), "%s: the composed path's bits (output and gradients)", nm);
+		} else {
+			for (int k = -1; k < 5; k++) {
+				const float *got = k < 0 ? a.y : a.g[k], *want = k < 0 ? b.y : b.g[k];
+				size_t n = k < 0 ? a.ny : a.ng[k];
+				double *ref = malloc(n * sizeof *ref);
+				for (size_t i = 0; i < n; i++)
+					ref[i] = want[i];
+				char what[200];
+				snprintf(what, sizeof what, "%s: %s near the composed path's", nm, k < 0 ? "y" : "a gradient");
+				check_close(what, got, ref, n, 1e-5);
+				free(ref);
+			}
+		}
+		res_free(&a);
+		res_free(&b);
+	}
+	ctx f = { .bias = 1, .inner = b_bdlinear };
+	check_threads_same("bdlinear x (4,64,64), 4 blocks of 16", b_bdlinear_pair, &f, in, 5);
+	free_all(in, 5);
+}
+
 int main(void)
 {
 	sl_rng_seed(&rng, 2024);
@@ -886,5 +967,6 @@ int main(void)
 	test_conv1d();
 	test_linear();
 	test_matmul();
+	test_bdlinear();
 	return tap_done();
 }

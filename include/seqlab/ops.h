@@ -45,6 +45,7 @@ enum sl_op {
 	SL_OP_LCONV,             /* sl_causal_conv() */
 	SL_OP_ADDITIVE,          /* sl_additive_scores() */
 	SL_OP_RNN,               /* sl_rnn_seq() */
+	SL_OP_BDLINEAR,          /* sl_bdlinear() */
 	SL_OP_COUNT
 };
 
@@ -58,6 +59,13 @@ sl_tensor *sl_linear(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b);
 /* C = op(A) op(B), op = transpose when ta/tb. 2-D (M,K)x(K,N), or 3-D with an
  * equal leading batch dimension. */
 sl_tensor *sl_matmul(sl_tape *tp, sl_tensor *a, sl_tensor *b, int ta, int tb);
+/* y = x W + b with W block-diagonal: x (..., heads * bw), w (heads, bw, bw),
+ * b (heads * bw) or NULL -> (..., heads * bw); y's block h = x's block h
+ * times w[h]. One strided product per block on the rows as they are laid out
+ * (no transposes), blocks split over the pool's threads; the same bits as
+ * the composed reshape, transpose, batched sl_matmul, transpose and sl_bias
+ * with seqlab's matrix kernel (tests/test_ops.c). */
+sl_tensor *sl_bdlinear(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b);
 
 /* Elementwise, same shapes. */
 sl_tensor *sl_add(sl_tape *tp, sl_tensor *a, sl_tensor *b);

@@ -275,3 +275,81 @@ void sl_op_matmul_backward(sl_tape *tp, sl_node *n)
 		     .db = b->requires_grad ? sl_tape_grad(tp, b) : NULL };
 	mm_run(tp, mm_bwd, &m);
 }
+
+/* ---- block-diagonal linear: y_h = x_h W_h + b_h per block h ---------------- */
+
+typedef struct bd_ctx {
+	const float *x, *w, *b, *dy;
+	float *y, *dx, *dw, *db;
+	int R, heads, bw;
+} bd_ctx;
+
+static void bd_fwd_blocks(void *arg, size_t lo, size_t hi)
+{
+	bd_ctx *c = arg;
+	int W = c->heads * c->bw, bw = c->bw;
+	for (size_t h = lo; h < hi; h++) {
+		size_t o = h * (size_t)bw;
+		float *y = c->y + o;
+		/* bias first, the product added: b + xW, as sl_bias's xW + b */
+		if (c->b)
+			for (int r = 0; r < c->R; r++)
+				memcpy(y + (size_t)r * W, c->b + o, (size_t)bw * sizeof(float));
+		sl_sgemm(0, 0, c->R, bw, bw, 1.0f, c->x + o, W, c->w + h * (size_t)bw * bw, bw, c->b ? 1.0f : 0.0f,
+			 y, W);
+	}
+}
+
+static void bd_bwd_blocks(void *arg, size_t lo, size_t hi)
+{
+	bd_ctx *c = arg;
+	int W = c->heads * c->bw, bw = c->bw;
+	for (size_t h = lo; h < hi; h++) {
+		size_t o = h * (size_t)bw;
+		const float *dy = c->dy + o;
+		if (c->dx) /* dx_h (R, bw) += dy_h W_hᵀ */
+			sl_sgemm(0, 1, c->R, bw, bw, 1.0f, dy, W, c->w + h * (size_t)bw * bw, bw, 1.0f, c->dx + o, W);
+		if (c->dw) /* dW_h (bw, bw) += x_hᵀ dy_h */
+			sl_sgemm(1, 0, bw, bw, c->R, 1.0f, c->x + o, W, dy, W, 1.0f, c->dw + h * (size_t)bw * bw, bw);
+		if (c->db) /* db_h += the rows of dy_h, in order */
+			sl_colsum_add(c->db, c->dy, (size_t)c->R, (size_t)W, o, o + bw);
+	}
+}
+
+static void bd_run(sl_tape *tp, sl_range_fn fn, bd_ctx *c)
+{
+	if (c->heads == 1 || (size_t)c->R * c->heads * c->bw * c->bw < SL_PAR_MIN_WORK)
+		fn(c, 0, (size_t)c->heads);
+	else
+		sl_pool_for(tp->pool, (size_t)c->heads, fn, c);
+}
+
+sl_tensor *sl_bdlinear(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b)
+{
+	SL_ASSERT(w->ndim == 3 && w->shape[1] == w->shape[2]);
+	SL_ASSERT(sl_tensor_dim(x, -1) == w->shape[0] * w->shape[1]);
+	SL_ASSERT(!b || (b->ndim == 1 && b->shape[0] == w->shape[0] * w->shape[1]));
+	sl_tensor *ins[3] = { x, w, b };
+	sl_node n = sl_node_make(tp, SL_OP_BDLINEAR, ins, 3, x->ndim, x->shape);
+	return sl_tape_apply(tp, &n);
+}
+
+void sl_op_bdlinear_forward(sl_tape *tp, sl_node *n)
+{
+	sl_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+	bd_ctx c = { .x = x->data, .w = w->data, .b = b ? b->data : NULL, .y = n->out->data,
+		     .R = (int)sl_tensor_rows(x), .heads = w->shape[0], .bw = w->shape[1] };
+	bd_run(tp, bd_fwd_blocks, &c);
+}
+
+void sl_op_bdlinear_backward(sl_tape *tp, sl_node *n)
+{
+	sl_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+	bd_ctx c = { .x = x->data, .w = w->data, .dy = n->out->grad, .R = (int)sl_tensor_rows(x),
+		     .heads = w->shape[0], .bw = w->shape[1],
+		     .dx = x->requires_grad ? sl_tape_grad(tp, x) : NULL,
+		     .dw = w->requires_grad ? sl_tape_grad(tp, w) : NULL,
+		     .db = b && b->requires_grad ? sl_tape_grad(tp, b) : NULL };
+	if (c.dx || c.dw || c.db)
+		bd_run(tp, bd_bwd_blocks, &c);
+}

@@ -41,6 +41,7 @@ const sl_op_def sl_ops[] = {
 	OP(LCONV, lconv),
 	OP(ADDITIVE, additive),
 	OP(RNN, rnn),
+	OP(BDLINEAR, bdlinear),
 };
 
 /* sl_ops has no declared size: a missing last row shortens it and fails here

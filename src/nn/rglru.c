@@ -99,14 +99,10 @@ static void bd_add(bd_linear *l, sl_params *ps, const char *name, int W, int hea
 	l->b = sl_params_add(ps, buf, 1, &W, SL_PARAM_NO_DECAY);
 }
 
+/* one op: a strided product per block, the bias added (no transposes) */
 static sl_tensor *bd_forward(const bd_linear *l, sl_tape *tp, sl_tensor *x)
 {
-	int B = sl_tensor_dim(x, 0), T = sl_tensor_dim(x, 1), W = l->heads * l->bw;
-	int s3[3] = { B * T, l->heads, l->bw };
-	sl_tensor *xh = sl_transpose(tp, sl_reshape(tp, x, 3, s3), 0, 1);   /* (heads, BT, bw) */
-	sl_tensor *y = sl_transpose(tp, sl_matmul(tp, xh, l->w, 0, 0), 0, 1); /* (BT, heads, bw) */
-	int o3[3] = { B, T, W };
-	return sl_bias(tp, sl_reshape(tp, y, 3, o3), l->b);
+	return sl_bdlinear(tp, x, l->w, l->b);
 }
 
 static void add(void *layer, sl_params *ps, const char *prefix, const void *cfg, const sl_mixer_ctx *ctx)
