@@ -19,6 +19,7 @@
  * -- and W_x, W_y, W_o and the convolution start as torch's defaults. */
 #include "seqlab/mixer.h"
 #include "seqlab/nn.h"
+#include "seqlab/fastmath.h"
 
 #include <assert.h>
 #include <math.h>
@@ -178,6 +179,13 @@ static sl_tensor *forward(void *layer, const void *cfg, const sl_mixer_ctx *ctx,
 
 /* ---- step mode ------------------------------------------------------------------- */
 
+/* a_t = exp(-8 σ(ga) softplus(Λ)) as the op computes it (fastmath.h's
+ * sigmoid and exp), for the step and the views */
+static inline float a_of(float ga, float sp)
+{
+	return sl_fexp(-8.0f * sl_fsigmoid(ga) * sp);
+}
+
 typedef struct rglru_state {
 	int B, W, K;
 	float *conv; /* (B, W, K-1): the last K-1 inputs of each channel, oldest first */
@@ -253,8 +261,8 @@ static sl_tensor *step(const void *layer, const void *cfg, const sl_mixer_ctx *c
 		float v = ly->a_param->data[e], sp = v > 20.0f ? v : log1pf(expf(v));
 		for (int b = 0; b < B; b++) {
 			size_t k = (size_t)b * W + e;
-			float r = 1.0f / (1.0f + expf(-ga->data[k])), i = 1.0f / (1.0f + expf(-gi->data[k]));
-			float a = expf(-8.0f * r * sp), m = st->t ? sqrtf(fmaxf(1.0f - a * a, 0.0f)) : 1.0f;
+			float i = sl_fsigmoid(gi->data[k]), a = a_of(ga->data[k], sp);
+			float m = st->t ? sqrtf(fmaxf(1.0f - a * a, 0.0f)) : 1.0f;
 			st->z[k] = a * st->z[k] + m * i * x->data[k];
 			z->data[k] = st->z[k];
 		}
@@ -288,8 +296,7 @@ static int jacobian(const void *layer, const void *cfg, const sl_mixer_ctx *ctx,
 	for (int e = 0; e < W; e++) {
 		float v = ly->a_param->data[e], sp = v > 20.0f ? v : log1pf(expf(v));
 		for (int t = 0; t < T; t++) {
-			float r = 1.0f / (1.0f + expf(-ly->gate_a[(size_t)t * W + e]));
-			a[(size_t)t * W + e] = expf(-8.0f * r * sp);
+			a[(size_t)t * W + e] = a_of(ly->gate_a[(size_t)t * W + e], sp);
 		}
 	}
 	sl_mixer_diag_jacobian(a, (size_t)W, W, p, norm);
@@ -323,8 +330,7 @@ static int view(const void *layer, const void *cfg, const sl_mixer_ctx *ctx, int
 	for (int e = 0; e < W; e++) {
 		float v = ly->a_param->data[e], sp = v > 20.0f ? v : log1pf(expf(v));
 		for (int t = 0; t < T; t++) { /* sequence 0 */
-			float r = 1.0f / (1.0f + expf(-ly->gate_a[(size_t)t * W + e]));
-			g->v[(size_t)t * W + e] = expf(-8.0f * r * sp);
+			g->v[(size_t)t * W + e] = a_of(ly->gate_a[(size_t)t * W + e], sp);
 		}
 	}
 	return 1;
