@@ -120,6 +120,56 @@ static void test_rglru(void)
 		gc_free(in[k]);
 }
 
+/* Backward writes the fresh gradient buffers of x, ga and gx directly (as
+ * 0 + v): the bits of the zero-filled buffers a request before backward
+ * makes, also with one tensor as both gates (fresh for its first writer
+ * only). The inputs pass through sl_scale(., 1) so their buffers are the
+ * tape's own. */
+static void test_rglru_fresh(void)
+{
+	sl_rng r;
+	sl_rng_seed(&r, 12);
+	int B = 3, T = 9, D = 20;
+	int s3[3] = { B, T, D }, sD[1] = { D };
+	sl_tensor *in[4] = { gc_input(&r, 3, s3, -1, 1), gc_input(&r, 3, s3, -2, 2), gc_input(&r, 3, s3, -2, 2),
+			     gc_input(&r, 1, sD, -3.0f, -0.5f) };
+	size_t n = (size_t)B * T * D;
+	float *dout = malloc(n * sizeof *dout), *first = malloc((3 * n + D) * sizeof *first);
+	for (size_t i = 0; i < n; i++)
+		dout[i] = sinf((float)i);
+	for (int same = 0; same <= 1; same++)
+		for (int pass = 0; pass < 2; pass++) {
+			sl_arena *a = sl_arena_new(0);
+			sl_tape *tp = sl_tape_new(a, NULL);
+			for (int k = 0; k < 4; k++)
+				memset(in[k]->grad, 0, sl_tensor_numel(in[k]) * sizeof(float));
+			sl_tensor *m[3];
+			for (int k = 0; k < 3; k++)
+				m[k] = sl_scale(tp, in[k], 1.0f);
+			sl_tensor *h = sl_rglru(tp, m[0], m[1], same ? m[1] : m[2], in[3], 0);
+			if (pass == 1)
+				for (int k = 0; k < 3; k++)
+					sl_tape_grad(tp, m[k]);
+			sl_tape_backward_from(tp, h, dout);
+			float *got = pass ? malloc((3 * n + D) * sizeof *got) : first;
+			for (int k = 0; k < 3; k++)
+				memcpy(got + k * n, in[k]->grad, n * sizeof(float));
+			memcpy(got + 3 * n, in[3]->grad, D * sizeof(float));
+			if (pass == 1) {
+				TAP_OK(memcmp(first, got, (3 * n + D) * sizeof(float)) == 0,
+				       "rglru%s: fresh gradient buffers written directly give the bits of zero-fill and add",
+				       same ? " (ga = gx)" : "");
+				free(got);
+			}
+			sl_tape_free(tp);
+			sl_arena_free(a);
+		}
+	free(dout);
+	free(first);
+	for (int k = 0; k < 4; k++)
+		gc_free(in[k]);
+}
+
 typedef struct la_case {
 	int heads, causal;
 } la_case;
@@ -399,6 +449,7 @@ int main(void)
 {
 	test_lru();
 	test_rglru();
+	test_rglru_fresh();
 	test_colmul();
 	test_linear_attention();
 	test_s4d();

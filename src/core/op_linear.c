@@ -291,12 +291,16 @@ static void bd_fwd_blocks(void *arg, size_t lo, size_t hi)
 	for (size_t h = lo; h < hi; h++) {
 		size_t o = h * (size_t)bw;
 		float *y = c->y + o;
-		/* bias first, the product added: b + xW, as sl_bias's xW + b */
-		if (c->b)
-			for (int r = 0; r < c->R; r++)
-				memcpy(y + (size_t)r * W, c->b + o, (size_t)bw * sizeof(float));
-		sl_sgemm(0, 0, c->R, bw, bw, 1.0f, c->x + o, W, c->w + h * (size_t)bw * bw, bw, c->b ? 1.0f : 0.0f,
-			 y, W);
+		sl_sgemm(0, 0, c->R, bw, bw, 1.0f, c->x + o, W, c->w + h * (size_t)bw * bw, bw, 0.0f, y, W);
+		if (!c->b)
+			continue;
+		/* then the bias, as sl_bias adds it: xW + b */
+		const float *b = c->b + o;
+		for (int r = 0; r < c->R; r++) {
+			float *yr = y + (size_t)r * W;
+			for (int j = 0; j < bw; j++)
+				yr[j] += b[j];
+		}
 	}
 }
 

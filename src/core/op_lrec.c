@@ -250,6 +250,7 @@ typedef struct rglru_ctx {
 	float *a, *m, *r, *i;           /* (B, T, D) each: the forward's a_t, m_t, r_t, i_t (rglru_saved_at) */
 	const float *dh;                /* NULL: forward */
 	float *dx, *dga, *dgx;          /* +=, or NULL */
+	int fx, fga, fgx;               /* each: a fresh buffer, written (as 0 + ...) */
 	float *part;                    /* (B, D): dΛ partials, or NULL */
 	float *scratch;                 /* per thread: (T + 2) D floats */
 	int parallel;
@@ -334,21 +335,24 @@ static inline void rglru_bwd_row(const rglru_ctx *c, size_t k, const float *hp, 
 		if (p)
 			p[d] += dloga * -RGLRU_C * r[d];       /* d/dsp */
 	}
-	if (c->dga) {
-		float *g = c->dga + k;
-		for (int d = 0; d < D; d++)
-			g[d] += dr[d] * r[d] * (1.0f - r[d]);
-	}
-	if (c->dgx) {
-		float *g = c->dgx + k;
-		for (int d = 0; d < D; d++)
-			g[d] += Gt[d] * m[d] * xv[d] * i[d] * (1.0f - i[d]);
-	}
-	if (c->dx) {
-		float *g = c->dx + k;
-		for (int d = 0; d < D; d++)
-			g[d] += Gt[d] * m[d] * i[d];
-	}
+/* g[d] = 0 + v on a fresh buffer (sl_tape_grad_fresh: the bits of zeros and
+ * an add), else g[d] += v, for d in [0, D) */
+#define RGLRU_PUT(g, fresh, v)                          \
+	do {                                            \
+		if (fresh)                              \
+			for (int d = 0; d < D; d++)     \
+				(g)[d] = 0.0f + (v);    \
+		else                                    \
+			for (int d = 0; d < D; d++)     \
+				(g)[d] += (v);          \
+	} while (0)
+	if (c->dga)
+		RGLRU_PUT(c->dga + k, c->fga, dr[d] * r[d] * (1.0f - r[d]));
+	if (c->dgx)
+		RGLRU_PUT(c->dgx + k, c->fgx, Gt[d] * m[d] * xv[d] * i[d] * (1.0f - i[d]));
+	if (c->dx)
+		RGLRU_PUT(c->dx + k, c->fx, Gt[d] * m[d] * i[d]);
+#undef RGLRU_PUT
 }
 
 /* G_u = dh_u + a_{u+1} G_{u+1}, G_{T-1} = dh_{T-1} (sl_scan_seq's loop run
@@ -442,10 +446,15 @@ void sl_op_rglru_backward(sl_tape *tp, sl_node *n)
 	sl_tensor *x = n->in[0], *ga = n->in[1], *gx = n->in[2], *lam = n->in[3];
 	int B = x->shape[0], T = x->shape[1], D = x->shape[2];
 	rglru_ctx c = { .B = B, .T = T, .D = D, .x = x->data, .ga = ga->data, .gx = gx->data,
-			.sp = rglru_sp(tp, lam), .h = n->out->data, .dh = n->out->grad,
-			.dx = x->requires_grad ? sl_tape_grad(tp, x) : NULL,
-			.dga = ga->requires_grad ? sl_tape_grad(tp, ga) : NULL,
-			.dgx = gx->requires_grad ? sl_tape_grad(tp, gx) : NULL };
+			.sp = rglru_sp(tp, lam), .h = n->out->data, .dh = n->out->grad };
+	/* in the order each position writes them: a buffer asked for twice (one
+	 * tensor as two inputs) is fresh for its first writer only */
+	if (ga->requires_grad)
+		c.dga = sl_tape_grad_fresh(tp, ga, &c.fga);
+	if (gx->requires_grad)
+		c.dgx = sl_tape_grad_fresh(tp, gx, &c.fgx);
+	if (x->requires_grad)
+		c.dx = sl_tape_grad_fresh(tp, x, &c.fx);
 	rglru_saved_at(&c, n->saved);
 	if (lam->requires_grad) {
 		c.part = sl_arena_alloc(tp->arena, (size_t)B * D * sizeof(float));
