@@ -34,6 +34,8 @@ static sl_tensor *b_sigmoid(sl_tape *tp, sl_tensor **in, void *c) { (void)c; ret
 static sl_tensor *b_softplus(sl_tape *tp, sl_tensor **in, void *c) { (void)c; return sl_softplus(tp, in[0]); }
 static sl_tensor *b_exp(sl_tape *tp, sl_tensor **in, void *c) { (void)c; return sl_exp(tp, in[0]); }
 static sl_tensor *b_softmax(sl_tape *tp, sl_tensor **in, void *c) { (void)c; return sl_softmax(tp, in[0]); }
+static sl_tensor *b_gelu_mul(sl_tape *tp, sl_tensor **in, void *c) { (void)c; return sl_gelu_mul(tp, in[0], in[1]); }
+static sl_tensor *b_gelu_mul_self(sl_tape *tp, sl_tensor **in, void *c) { (void)c; return sl_gelu_mul(tp, in[0], in[0]); }
 
 static sl_tensor *b_layernorm(sl_tape *tp, sl_tensor **in, void *c)
 {
@@ -118,6 +120,8 @@ static const gc_case cases[] = {
 	/* spans both branches of the threshold at 20 */
 	{ "softplus", b_softplus, IN_X, -6, 26, 1e-2, 5e-4, 1e-3 },
 	{ "exp", b_exp, IN_X, -2, 2, 1e-3, 1e-4, 1e-3 },
+	{ "gelu_mul", b_gelu_mul, IN_XX, -3, 3, 1e-3, 1e-4, 1e-3 },
+	{ "gelu_mul(x, x)", b_gelu_mul_self, IN_X, -3, 3, 1e-3, 1e-4, 1e-3 },
 	{ "layernorm", b_layernorm, IN_XCC, -2, 2, 1e-3, 5e-4, 5e-3 },
 	{ "layernorm (no bias)", b_layernorm_nob, IN_XC, -2, 2, 1e-3, 5e-4, 5e-3 },
 	{ "rmsnorm", b_rmsnorm, IN_XC, -2, 2, 1e-3, 5e-4, 5e-3 },
@@ -537,6 +541,53 @@ static void test_fresh_grads(void)
 	gc_free(in[1]);
 }
 
+/* sl_gelu_mul against sl_mul and sl_gelu, bit for bit: the inputs through
+ * sl_scale(., 1) so the gradient buffers are the tape's own (fresh); in[1]
+ * == in[0] gives the one-buffer case. mode 0: fused; 1: mul(gelu(x), u);
+ * 2: mul(u, gelu(x)) */
+static int gm_mode;
+
+static sl_tensor *b_gm(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *x = sl_scale(tp, in[0], 1.0f), *u = in[1] == in[0] ? x : sl_scale(tp, in[1], 1.0f);
+	if (gm_mode == 0)
+		return sl_gelu_mul(tp, x, u);
+	return gm_mode == 1 ? sl_mul(tp, sl_gelu(tp, x), u) : sl_mul(tp, u, sl_gelu(tp, x));
+}
+
+static void test_gelu_mul_composed(void)
+{
+	enum { N = 4 * 80 * 128 };
+	int shape[3] = { 4, 80, 128 };
+	sl_rng r;
+	sl_rng_seed(&r, 5);
+	sl_tensor *x = gc_input(&r, 3, shape, -4, 4), *u = gc_input(&r, 3, shape, -2, 2);
+	float *dout = malloc(N * sizeof(float));
+	for (size_t i = 0; i < N; i++)
+		dout[i] = 2.0f * sl_rng_float(&r) - 1.0f;
+	for (int self = 0; self <= 1; self++)
+		for (int th = 1; th <= 2; th++) {
+			sl_tensor *in[2] = { x, self ? x : u };
+			size_t n0, n1, n2;
+			gm_mode = 0;
+			float *f = run_with_threads(b_gm, NULL, in, 2 - self, dout, th, &n0);
+			gm_mode = 1;
+			float *a = run_with_threads(b_gm, NULL, in, 2 - self, dout, th, &n1);
+			gm_mode = 2;
+			float *b = run_with_threads(b_gm, NULL, in, 2 - self, dout, th, &n2);
+			TAP_OK(n0 == n1 && n0 == n2 && !memcmp(f, a, n0 * sizeof *f) && !memcmp(f, b, n0 * sizeof *f),
+			       "gelu_mul%s, %d thread(s): the bits of mul(gelu(x), u) and mul(u, gelu(x)), output and "
+			       "gradients", self ? "(x, x)" : "", th);
+			free(f);
+			free(a);
+			free(b);
+		}
+	free(dout);
+	gc_free(x);
+	gc_free(u);
+}
+
 static void test_threads(void)
 {
 	/* (B, T, C) = (4, 80, 128): R*C = 40960 elements takes every parallel
@@ -582,6 +633,7 @@ static void test_threads(void)
 		check_threads(acts[i].name, acts[i].fn, &k, in2, 1, dout);
 	check_threads("layernorm", b_layernorm, &k, in3, 3, dout);
 	check_threads("rmsnorm", b_rmsnorm, &k, xg, 2, dout);
+	check_threads("gelu_mul", b_gelu_mul, &k, in2, 2, dout);
 	check_threads("cross_entropy", b_cross_entropy, &k, in2, 1, NULL);
 
 	free(t);
@@ -601,5 +653,6 @@ int main(void)
 	test_gradients();
 	test_threads();
 	test_fresh_grads();
+	test_gelu_mul_composed();
 	return tap_done();
 }

@@ -46,6 +46,7 @@ enum sl_op {
 	SL_OP_ADDITIVE,          /* sl_additive_scores() */
 	SL_OP_RNN,               /* sl_rnn_seq() */
 	SL_OP_BDLINEAR,          /* sl_bdlinear() */
+	SL_OP_GELU_MUL,          /* sl_gelu_mul() */
 	SL_OP_COUNT
 };
 
@@ -95,6 +96,9 @@ sl_tensor *sl_rmsnorm(sl_tape *tp, sl_tensor *x, sl_tensor *g, float eps);
 /* Activations, elementwise. gelu is the exact (erf) form, as torch.nn.GELU();
  * tanh and sigmoid are fastmath.h's (within 2e-7 of libm's, vectorised). */
 sl_tensor *sl_gelu(sl_tape *tp, sl_tensor *x);
+/* gelu(x) * u, one pass (the gated units of the RG-LRU block and its MLP):
+ * the bits of sl_mul(sl_gelu(x), u), with no gelu(x) tensor in between */
+sl_tensor *sl_gelu_mul(sl_tape *tp, sl_tensor *x, sl_tensor *u);
 sl_tensor *sl_silu(sl_tape *tp, sl_tensor *x);
 sl_tensor *sl_relu(sl_tape *tp, sl_tensor *x);
 sl_tensor *sl_tanh(sl_tape *tp, sl_tensor *x);

@@ -400,3 +400,68 @@ void sl_op_softplus_forward(sl_tape *tp, sl_node *n) { act_forward(tp, n); }
 void sl_op_softplus_backward(sl_tape *tp, sl_node *n) { act_backward(tp, n); }
 void sl_op_exp_forward(sl_tape *tp, sl_node *n) { act_forward(tp, n); }
 void sl_op_exp_backward(sl_tape *tp, sl_node *n) { act_backward(tp, n); }
+
+/* ---- gelu(x) * u in one pass ----------------------------------------------
+ * Forward y = gelu(x) u; backward du += dy gelu(x), dx += (0 + dy u) gelu'(x):
+ * sl_mul's and sl_gelu's expressions, the intermediate gradient rounded as
+ * the fresh buffer between them held it, so the bits of the two ops. */
+
+static void gelu_mul_fwd(void *arg, size_t lo, size_t hi)
+{
+	ew_ctx *c = arg;
+	const float *x = c->a, *u = c->b;
+	float *y = c->out;
+	for (size_t i = lo; i < hi; i++)
+		y[i] = gelu_f(x[i]) * u[i];
+}
+
+/* da (x's) and db (u's) may be one buffer (sl_gelu_mul(x, x)): then u's
+ * contribution first, as sl_mul's backward ran before sl_gelu's */
+static void gelu_mul_bwd(void *arg, size_t lo, size_t hi)
+{
+	ew_ctx *c = arg;
+	const float *x = c->a, *u = c->b, *dy = c->dy;
+	float *dx = c->da, *du = c->db;
+	const int fx = c->fa, fu = c->fb;
+	if (dx && du && dx != du) {
+		for (size_t i = lo; i < hi; i++) {
+			du[i] = ACC(fu, du[i]) + dy[i] * gelu_f(x[i]);
+			dx[i] = ACC(fx, dx[i]) + (0.0f + dy[i] * u[i]) * gelu_d(x[i]);
+		}
+		return;
+	}
+	if (du)
+		for (size_t i = lo; i < hi; i++)
+			du[i] = ACC(fu, du[i]) + dy[i] * gelu_f(x[i]);
+	if (dx)
+		for (size_t i = lo; i < hi; i++)
+			dx[i] = ACC(fx, dx[i]) + (0.0f + dy[i] * u[i]) * gelu_d(x[i]);
+}
+
+sl_tensor *sl_gelu_mul(sl_tape *tp, sl_tensor *x, sl_tensor *u)
+{
+	SL_ASSERT(sl_tensor_same_shape(x, u));
+	sl_tensor *ins[2] = { x, u };
+	sl_node n = sl_node_make(tp, SL_OP_GELU_MUL, ins, 2, x->ndim, x->shape);
+	return sl_tape_apply(tp, &n);
+}
+
+void sl_op_gelu_mul_forward(sl_tape *tp, sl_node *n)
+{
+	size_t N = sl_tensor_numel(n->out);
+	ew_ctx c = { .a = n->in[0]->data, .b = n->in[1]->data, .out = n->out->data };
+	ew_run(tp, N, ACT_COST * N, gelu_mul_fwd, &c);
+}
+
+void sl_op_gelu_mul_backward(sl_tape *tp, sl_node *n)
+{
+	sl_tensor *x = n->in[0], *u = n->in[1];
+	size_t N = sl_tensor_numel(n->out);
+	ew_ctx c = { .a = x->data, .b = u->data, .dy = n->out->grad };
+	if (u->requires_grad)
+		c.db = sl_tape_grad_fresh(tp, u, &c.fb);
+	if (x->requires_grad)
+		c.da = sl_tape_grad_fresh(tp, x, &c.fa);
+	if (c.da || c.db)
+		ew_run(tp, N, ACT_COST * N, gelu_mul_bwd, &c);
+}

@@ -42,6 +42,7 @@ const sl_op_def sl_ops[] = {
 	OP(ADDITIVE, additive),
 	OP(RNN, rnn),
 	OP(BDLINEAR, bdlinear),
+	OP(GELU_MUL, gelu_mul),
 };
 
 /* sl_ops has no declared size: a missing last row shortens it and fails here

@@ -45,6 +45,7 @@ SL_OP_DECL(lconv);
 SL_OP_DECL(additive);
 SL_OP_DECL(rnn);
 SL_OP_DECL(bdlinear);
+SL_OP_DECL(gelu_mul);
 
 /* Builds a node for op with the given inputs and a fresh output of the given
  * shape; the caller sets attributes and calls sl_tape_apply(). `ins` is

@@ -158,7 +158,7 @@ static sl_tensor *mlp(rglru_layer *ly, sl_tape *tp, sl_tensor *h, float p)
 	if (!ly->has_mlp)
 		return h;
 	sl_tensor *u = sl_nn_norm_forward(&ly->norm2, tp, h);
-	sl_tensor *g = sl_mul(tp, sl_gelu(tp, sl_nn_linear_forward(&ly->up0, tp, u)), sl_nn_linear_forward(&ly->up1, tp, u));
+	sl_tensor *g = sl_gelu_mul(tp, sl_nn_linear_forward(&ly->up0, tp, u), sl_nn_linear_forward(&ly->up1, tp, u));
 	return sl_add(tp, h, sl_dropout(tp, sl_nn_linear_forward(&ly->down, tp, g), p));
 }
 
@@ -167,13 +167,13 @@ static sl_tensor *forward(void *layer, const void *cfg, const sl_mixer_ctx *ctx,
 	rglru_layer *ly = layer;
 	const rglru_config *c = cfg;
 	sl_tensor *u = sl_nn_norm_forward(&ly->norm, tp, h);
-	sl_tensor *y = sl_gelu(tp, sl_nn_linear_forward(&ly->wy, tp, u));
+	sl_tensor *y = sl_nn_linear_forward(&ly->wy, tp, u); /* GELU(y), applied with z's product */
 	sl_tensor *x = sl_conv1d_causal(tp, sl_nn_linear_forward(&ly->wx, tp, u), ly->conv_w, ly->conv_b);
 	sl_tensor *ga = bd_forward(&ly->ga, tp, x), *gi = bd_forward(&ly->gi, tp, x);
 	sl_tensor *z = sl_rglru(tp, x, ga, gi, ly->a_param, c->scan == 1);
 	ly->gate_a = ga->data;
 	ly->T = sl_tensor_dim(h, 1);
-	h = sl_add(tp, h, sl_dropout(tp, sl_nn_linear_forward(&ly->wo, tp, sl_mul(tp, z, y)), ctx->dropout));
+	h = sl_add(tp, h, sl_dropout(tp, sl_nn_linear_forward(&ly->wo, tp, sl_gelu_mul(tp, y, z)), ctx->dropout));
 	return mlp(ly, tp, h, ctx->dropout);
 }
 
@@ -233,7 +233,7 @@ static sl_tensor *step(const void *layer, const void *cfg, const sl_mixer_ctx *c
 	rglru_state *st = state;
 	int B = st->B, W = st->W, K = st->K;
 	sl_tensor *u = sl_nn_norm_forward(&ly->norm, tp, h);
-	sl_tensor *y = sl_gelu(tp, sl_nn_linear_forward(&ly->wy, tp, u));
+	sl_tensor *y = sl_nn_linear_forward(&ly->wy, tp, u);
 	sl_tensor *xin = sl_nn_linear_forward(&ly->wx, tp, u); /* (B, 1, W) */
 	int s3[3] = { B, 1, W };
 	sl_tensor *x = sl_tape_tensor(tp, 3, s3);
@@ -268,7 +268,7 @@ static sl_tensor *step(const void *layer, const void *cfg, const sl_mixer_ctx *c
 		}
 	}
 	st->t++;
-	h = sl_add(tp, h, sl_nn_linear_forward(&ly->wo, tp, sl_mul(tp, z, y)));
+	h = sl_add(tp, h, sl_nn_linear_forward(&ly->wo, tp, sl_gelu_mul(tp, y, z)));
 	return mlp(ly, tp, h, ctx->dropout);
 }
 
