@@ -318,23 +318,27 @@ static void rglru_fwd_seq(const rglru_ctx *c, int b, float *s)
 /* the gradients of one position u from the forward's a, m, r, i: hp is
  * h_{u-1} (zeros at u = 0), G the total gradient of h_u, dr a row of scratch;
  * first (u = 0, a constant where it is inlined): m_0 = 1, no path to a_0 */
-static inline void rglru_bwd_row(const rglru_ctx *c, size_t k, const float *hp, const float *Gt, int first,
-				 float *p, float *dr)
+static inline void rglru_bwd_row(const rglru_ctx *c, size_t k, const float *restrict hp,
+				 const float *restrict Gt, int first, float *restrict p, float *restrict dr)
 {
 	int D = c->D;
-	const float *a = c->a + k, *m = c->m + k, *r = c->r + k, *i = c->i + k, *xv = c->x + k;
+	const float *restrict a = c->a + k, *restrict m = c->m + k, *restrict r = c->r + k;
+	const float *restrict i = c->i + k, *restrict xv = c->x + k, *restrict sp = c->sp;
 	const float ymin = 1.0f / (SQRT_MAX_GRAD * SQRT_MAX_GRAD * 4);
 	for (int d = 0; d < D; d++) {
 		float da = Gt[d] * hp[d];                      /* through a_t h_{t-1} */
 		float dm = Gt[d] * i[d] * xv[d];               /* through b_t = m i x */
-		float y = fmaxf(1.0f - a[d] * a[d], ymin);
+		float y = 1.0f - a[d] * a[d];
+		y = y > ymin ? y : ymin;                       /* fmaxf, as a comparison GCC vectorises */
 		if (!first)
 			da += dm * (-a[d] / sqrtf(y));         /* dm/da = -a / sqrt(1 - a²), bounded */
-		float dloga = da * a[d];                       /* a = exp(log a) */
-		dr[d] = dloga * -RGLRU_C * c->sp[d];           /* log a = -c r sp */
-		if (p)
-			p[d] += dloga * -RGLRU_C * r[d];       /* d/dsp */
+		dr[d] = da * a[d];                             /* d log a: a = exp(log a) */
 	}
+	if (p)
+		for (int d = 0; d < D; d++)
+			p[d] += dr[d] * -RGLRU_C * r[d];       /* d/dsp: log a = -c r sp */
+	for (int d = 0; d < D; d++)
+		dr[d] = dr[d] * -RGLRU_C * sp[d];              /* d/dr */
 /* g[d] = 0 + v on a fresh buffer (sl_tape_grad_fresh: the bits of zeros and
  * an add), else g[d] += v, for d in [0, D) */
 #define RGLRU_PUT(g, fresh, v)                          \
