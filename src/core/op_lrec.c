@@ -19,8 +19,8 @@
  *   h_t = a_t h_{t-1} + sqrt(1 - a_t²) (i_t x_t), h_0 = i_0 x_0.
  * sqrt's derivative is bounded as the reference bounds it
  * (SqrtBoundDerivative: at most 1000), so a_t -> 1 gives no infinity.
- * Forward keeps a_t, m_t = sqrt(1 - a_t²), r_t and i_t (rglru_saved_at), so
- * backward computes no sigmoid, exponential or square root of its own.
+ * Forward keeps a_t, r_t and i_t (rglru_saved_at), so backward computes no
+ * sigmoid or exponential of its own (m_t = sqrt(1 - a_t²) again from a_t).
  *
  * Threads: sequences split over the pool; each sequence's parameter
  * gradients go to its own row of partials, summed over sequences in order
@@ -247,12 +247,12 @@ typedef struct rglru_ctx {
 	int B, T, D;
 	const float *x, *ga, *gx, *sp; /* sp: softplus(Λ), D */
 	float *h;                       /* (B, T, D): the output */
-	float *a, *m, *r, *i;           /* (B, T, D) each: the forward's a_t, m_t, r_t, i_t (rglru_saved_at) */
+	float *a, *r, *i;               /* (B, T, D) each: the forward's a_t, r_t, i_t (rglru_saved_at) */
 	const float *dh;                /* NULL: forward */
 	float *dx, *dga, *dgx;          /* +=, or NULL */
 	int fx, fga, fgx;               /* each: a fresh buffer, written (as 0 + ...) */
 	float *part;                    /* (B, D): dΛ partials, or NULL */
-	float *scratch;                 /* per thread: (T + 2) D floats */
+	float *scratch;                 /* per thread: (T + 3) D floats */
 	int parallel;
 } rglru_ctx;
 
@@ -266,18 +266,23 @@ static inline float sigm(float v)
  * over channels that GCC vectorises; the mixer's step mode and views use the
  * same); at a sequence's first position m_t = 1
  * (recurrentgemma: `multiplier = reset + ~reset * multiplier`: h_0 = i_0 x_0,
- * nothing to normalise against). Forward keeps a, m, r, i for backward. */
+ * nothing to normalise against). Forward keeps a, r, i for backward. */
+static inline float rglru_m(float a, int first)
+{
+	float y = 1.0f - a * a;
+	return first ? 1.0f : sqrtf(y > 0.0f ? y : 0.0f); /* fmaxf(y, 0), as a comparison GCC vectorises */
+}
+
 static void rglru_elems(const float *restrict ga, const float *restrict gx, const float *restrict x,
-			const float *restrict sp, int D, int first, float *restrict a, float *restrict m,
-			float *restrict r, float *restrict i, float *restrict bt)
+			const float *restrict sp, int D, int first, float *restrict a, float *restrict r,
+			float *restrict i, float *restrict bt)
 {
 	for (int d = 0; d < D; d++) {
 		float rv = sl_fsigmoid(ga[d]), iv = sl_fsigmoid(gx[d]), av = sl_fexp(-RGLRU_C * rv * sp[d]);
-		float y = 1.0f - av * av, mv = first ? 1.0f : sqrtf(y > 0.0f ? y : 0.0f);
+		float mv = rglru_m(av, first);
 		r[d] = rv;
 		i[d] = iv;
 		a[d] = av;
-		m[d] = mv;
 		bt[d] = mv * iv * x[d];
 	}
 }
@@ -286,12 +291,12 @@ static void rglru_fwd_seq(const rglru_ctx *c, int b, float *s)
 {
 	int T = c->T, D = c->D;
 	size_t off = (size_t)b * T * D;
-	float *a = c->a + off, *m = c->m + off, *r = c->r + off, *i = c->i + off, *h = c->h + off;
+	float *a = c->a + off, *r = c->r + off, *i = c->i + off, *h = c->h + off;
 	float *bb = s; /* parallel: (T, D); seq: one row */
 	for (int t = 0; t < T; t++) {
 		size_t k = (size_t)t * D;
 		float *bt = c->parallel ? bb + k : bb;
-		rglru_elems(c->ga + off + k, c->gx + off + k, c->x + off + k, c->sp, D, t == 0, a + k, m + k, r + k,
+		rglru_elems(c->ga + off + k, c->gx + off + k, c->x + off + k, c->sp, D, t == 0, a + k, r + k,
 			    i + k, bt);
 		if (c->parallel)
 			continue;
@@ -315,14 +320,16 @@ static void rglru_fwd_seq(const rglru_ctx *c, int b, float *s)
 	}
 }
 
-/* the gradients of one position u from the forward's a, m, r, i: hp is
- * h_{u-1} (zeros at u = 0), G the total gradient of h_u, dr a row of scratch;
- * first (u = 0, a constant where it is inlined): m_0 = 1, no path to a_0 */
+/* the gradients of one position u from the forward's a, r, i: hp is
+ * h_{u-1} (zeros at u = 0), G the total gradient of h_u, dr and m rows of
+ * scratch; first (u = 0, a constant where it is inlined): m_0 = 1, no path
+ * to a_0 */
 static inline void rglru_bwd_row(const rglru_ctx *c, size_t k, const float *restrict hp,
-				 const float *restrict Gt, int first, float *restrict p, float *restrict dr)
+				 const float *restrict Gt, int first, float *restrict p, float *restrict dr,
+				 float *restrict m)
 {
 	int D = c->D;
-	const float *restrict a = c->a + k, *restrict m = c->m + k, *restrict r = c->r + k;
+	const float *restrict a = c->a + k, *restrict r = c->r + k;
 	const float *restrict i = c->i + k, *restrict xv = c->x + k, *restrict sp = c->sp;
 	const float ymin = 1.0f / (SQRT_MAX_GRAD * SQRT_MAX_GRAD * 4);
 	for (int d = 0; d < D; d++) {
@@ -333,6 +340,7 @@ static inline void rglru_bwd_row(const rglru_ctx *c, size_t k, const float *rest
 		if (!first)
 			da += dm * (-a[d] / sqrtf(y));         /* dm/da = -a / sqrt(1 - a²), bounded */
 		dr[d] = da * a[d];                             /* d log a: a = exp(log a) */
+		m[d] = rglru_m(a[d], first);                   /* the forward's m_t */
 	}
 	if (p)
 		for (int d = 0; d < D; d++)
@@ -361,12 +369,12 @@ static inline void rglru_bwd_row(const rglru_ctx *c, size_t k, const float *rest
 
 /* G_u = dh_u + a_{u+1} G_{u+1}, G_{T-1} = dh_{T-1} (sl_scan_seq's loop run
  * backward in time), then the positions in order (dΛ's partial sums in that
- * order). s: (T + 2) D floats. */
+ * order). s: (T + 3) D floats. */
 static void rglru_bwd_seq(const rglru_ctx *c, int b, float *s)
 {
 	int T = c->T, D = c->D;
 	size_t off = (size_t)b * T * D;
-	float *G = s, *dr = s + (size_t)T * D, *zero = dr + D;
+	float *G = s, *dr = s + (size_t)T * D, *zero = dr + D, *m = zero + D;
 	const float *A = c->a + off, *dh = c->dh + off, *H = c->h + off;
 	memcpy(G + (size_t)(T - 1) * D, dh + (size_t)(T - 1) * D, (size_t)D * sizeof *G);
 	for (int u = T - 2; u >= 0; u--) {
@@ -378,10 +386,10 @@ static void rglru_bwd_seq(const rglru_ctx *c, int b, float *s)
 	}
 	float *p = c->part ? c->part + (size_t)b * D : NULL;
 	memset(zero, 0, (size_t)D * sizeof *zero);
-	rglru_bwd_row(c, off, zero, G, 1, p, dr);
+	rglru_bwd_row(c, off, zero, G, 1, p, dr, m);
 	for (int u = 1; u < T; u++) {
 		size_t k = (size_t)u * D;
-		rglru_bwd_row(c, off + k, H + k - D, G + k, 0, p, dr);
+		rglru_bwd_row(c, off + k, H + k - D, G + k, 0, p, dr, m);
 	}
 }
 
@@ -390,7 +398,7 @@ static void rglru_task(void *arg, int tid, int nth)
 	const rglru_ctx *c = arg;
 	size_t lo, hi;
 	sl_range((size_t)c->B, tid, nth, &lo, &hi);
-	float *s = c->scratch + (size_t)tid * (c->T + 2) * c->D;
+	float *s = c->scratch + (size_t)tid * (c->T + 3) * c->D;
 	for (size_t b = lo; b < hi; b++) {
 		if (c->dh)
 			rglru_bwd_seq(c, (int)b, s);
@@ -401,17 +409,16 @@ static void rglru_task(void *arg, int tid, int nth)
 
 static void rglru_run(sl_tape *tp, rglru_ctx *c)
 {
-	run_threads(tp, (size_t)c->B * c->T * c->D * 16, (size_t)(c->T + 2) * c->D, &c->scratch, rglru_task, c);
+	run_threads(tp, (size_t)c->B * c->T * c->D * 16, (size_t)(c->T + 3) * c->D, &c->scratch, rglru_task, c);
 }
 
-/* What forward keeps for backward, in one block: a, m, r, i, (B, T, D) each */
+/* What forward keeps for backward, in one block: a, r, i, (B, T, D) each */
 static float *rglru_saved_at(rglru_ctx *c, float *base)
 {
 	size_t n = (size_t)c->B * c->T * c->D;
 	c->a = base;
-	c->m = base + n;
-	c->r = base + 2 * n;
-	c->i = base + 3 * n;
+	c->r = base + n;
+	c->i = base + 2 * n;
 	return base;
 }
 
@@ -441,7 +448,7 @@ void sl_op_rglru_forward(sl_tape *tp, sl_node *n)
 	const sl_tensor *x = n->in[0];
 	rglru_ctx c = { .B = x->shape[0], .T = x->shape[1], .D = x->shape[2], .x = x->data, .ga = n->in[1]->data,
 			.gx = n->in[2]->data, .sp = rglru_sp(tp, n->in[3]), .h = n->out->data, .parallel = n->i[0] };
-	n->saved = rglru_saved_at(&c, sl_arena_alloc(tp->arena, 4 * sl_tensor_numel(x) * sizeof(float)));
+	n->saved = rglru_saved_at(&c, sl_arena_alloc(tp->arena, 3 * sl_tensor_numel(x) * sizeof(float)));
 	rglru_run(tp, &c);
 }
 
