@@ -65,7 +65,7 @@ sl_tensor *sl_matmul(sl_tape *tp, sl_tensor *a, sl_tensor *b, int ta, int tb);
  * times w[h]. One strided product per block on the rows as they are laid out
  * (no transposes), blocks split over the pool's threads; the same bits as
  * the composed reshape, transpose, batched sl_matmul, transpose and sl_bias
- * with seqlab's matrix kernel (tests/test_ops.c). */
+ * with seqlab's matrix kernel (tests/test_ops_shape.c). */
 sl_tensor *sl_bdlinear(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b);
 
 /* Elementwise, same shapes. */

@@ -167,7 +167,7 @@ static sl_tensor *forward(void *layer, const void *cfg, const sl_mixer_ctx *ctx,
 	rglru_layer *ly = layer;
 	const rglru_config *c = cfg;
 	sl_tensor *u = sl_nn_norm_forward(&ly->norm, tp, h);
-	sl_tensor *y = sl_nn_linear_forward(&ly->wy, tp, u); /* GELU(y), applied with z's product */
+	sl_tensor *y = sl_nn_linear_forward(&ly->wy, tp, u); /* W_y u: GELU applies in sl_gelu_mul with z */
 	sl_tensor *x = sl_conv1d_causal(tp, sl_nn_linear_forward(&ly->wx, tp, u), ly->conv_w, ly->conv_b);
 	sl_tensor *ga = bd_forward(&ly->ga, tp, x), *gi = bd_forward(&ly->gi, tp, x);
 	sl_tensor *z = sl_rglru(tp, x, ga, gi, ly->a_param, c->scan == 1);
