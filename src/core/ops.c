@@ -41,6 +41,8 @@ const sl_op_def sl_ops[] = {
 	OP(LCONV, lconv),
 	OP(ADDITIVE, additive),
 	OP(RNN, rnn),
+	OP(GELU_SKIP, gelu_skip),
+	OP(GLU_RESIDUAL, glu_residual),
 };
 
 /* sl_ops has no declared size: a missing last row shortens it and fails here

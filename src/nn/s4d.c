@@ -141,9 +141,8 @@ static void init(void *layer, const void *cfg, const sl_mixer_ctx *ctx, const sl
 static sl_tensor *block(s4d_layer *ly, sl_tape *tp, sl_tensor *h, sl_tensor *y)
 {
 	sl_tensor *o = sl_nn_linear_forward(&ly->out, tp, sl_gelu(tp, y)); /* (B, T, 2H) */
-	int H = sl_tensor_dim(h, 2);
-	sl_tensor *glu = sl_mul(tp, sl_slice(tp, o, 2, 0, H), sl_sigmoid(tp, sl_slice(tp, o, 2, H, H)));
-	return sl_nn_norm_forward(&ly->norm, tp, sl_add(tp, h, glu));
+	/* h + o[..., :H] ⊙ σ(o[..., H:]), fused */
+	return sl_nn_norm_forward(&ly->norm, tp, sl_glu_residual(tp, h, o, NULL));
 }
 
 static sl_tensor *forward(void *layer, const void *cfg, const sl_mixer_ctx *ctx, sl_tape *tp, sl_tensor *h)
