@@ -46,8 +46,36 @@ typedef struct lru_ctx {
 	int parallel;
 } lru_ctx;
 
+/* The loop (scan=seq) straight on the rows' layout, lanes innermost:
+ * sl_scan_seq_complex's arithmetic with a_t = λ, b_t = γ bu_t, term for term */
+static void lru_fwd_loop(const lru_ctx *c, int b)
+{
+	int T = c->T, N = c->N;
+	size_t row = 2 * (size_t)N;
+	const float *bu = c->bu + (size_t)b * T * row;
+	const float *lr = c->lr, *li = c->li, *gam = c->gam;
+	float *x = c->x + (size_t)b * T * row;
+	for (int n = 0; n < N; n++) {
+		x[n] = gam[n] * bu[n];
+		x[N + n] = gam[n] * bu[N + n];
+	}
+	for (int t = 1; t < T; t++) {
+		const float *p = x + (size_t)(t - 1) * row, *u = bu + (size_t)t * row;
+		float *o = x + (size_t)t * row;
+		for (int n = 0; n < N; n++) {
+			float xr = p[n], xi = p[N + n], br = gam[n] * u[n], bi = gam[n] * u[N + n];
+			o[n] = (lr[n] * xr - li[n] * xi) + br;
+			o[N + n] = (lr[n] * xi + li[n] * xr) + bi;
+		}
+	}
+}
+
 static void lru_fwd_seq(const lru_ctx *c, int b, float *s)
 {
+	if (!c->parallel) {
+		lru_fwd_loop(c, b);
+		return;
+	}
 	int T = c->T, N = c->N;
 	size_t TN = (size_t)T * N, row = 2 * (size_t)N;
 	const float *bu = c->bu + (size_t)b * T * row;
@@ -62,17 +90,13 @@ static void lru_fwd_seq(const lru_ctx *c, int b, float *s)
 			bi[i] = c->gam[n] * bu[t * row + N + n];
 		}
 	float *hr = sl_xmalloc(2 * TN * sizeof *hr), *hi = hr + TN;
-	if (c->parallel) {
-		int P = 1;
-		while (P < T)
-			P <<= 1;
-		size_t PN = (size_t)P * N;
-		float *e = sl_xmalloc(4 * PN * sizeof *e);
-		sl_scan_blelloch_complex(T, N, ar, ai, br, bi, hr, hi, e, e + PN, e + 2 * PN, e + 3 * PN);
-		free(e);
-	} else {
-		sl_scan_seq_complex(T, N, ar, ai, br, bi, hr, hi);
-	}
+	int P = 1;
+	while (P < T)
+		P <<= 1;
+	size_t PN = (size_t)P * N;
+	float *e = sl_xmalloc(4 * PN * sizeof *e);
+	sl_scan_blelloch_complex(T, N, ar, ai, br, bi, hr, hi, e, e + PN, e + 2 * PN, e + 3 * PN);
+	free(e);
 	for (int t = 0; t < T; t++) {
 		memcpy(x + t * row, hr + (size_t)t * N, (size_t)N * sizeof *x);
 		memcpy(x + t * row + N, hi + (size_t)t * N, (size_t)N * sizeof *x);
@@ -80,48 +104,51 @@ static void lru_fwd_seq(const lru_ctx *c, int b, float *s)
 	free(hr);
 }
 
-/* backward of one sequence: the reverse recurrence, run forward in time on
- * the reversed arrays with conj(λ) */
+/* backward of one sequence: the reverse recurrence G_t = dx_t + conj(λ)
+ * G_{t+1} (sl_scan_seq_complex's arithmetic on the reversed arrays with
+ * a = conj(λ)), into s (T rows of 2N, the rows' layout), then the gradients
+ * with the sums over t in increasing order */
 static void lru_bwd_seq(const lru_ctx *c, int b, float *s)
 {
 	int T = c->T, N = c->N;
-	size_t TN = (size_t)T * N, row = 2 * (size_t)N;
+	size_t row = 2 * (size_t)N;
 	const float *bu = c->bu + (size_t)b * T * row, *x = c->x + (size_t)b * T * row;
 	const float *dx = c->dx + (size_t)b * T * row;
-	float *ar = s, *ai = s + TN, *gr = s + 2 * TN, *gi = s + 3 * TN;
-	float *Gr = sl_xmalloc(2 * TN * sizeof *Gr), *Gi = Gr + TN;
-	for (int t = 0; t < T; t++) {
-		int u = T - 1 - t; /* reversed time */
+	const float *lr = c->lr, *li = c->li, *gam = c->gam;
+	float *G = s;
+	memcpy(G + (size_t)(T - 1) * row, dx + (size_t)(T - 1) * row, row * sizeof *G);
+	for (int t = T - 2; t >= 0; t--) {
+		const float *q = G + (size_t)(t + 1) * row, *d = dx + (size_t)t * row;
+		float *o = G + (size_t)t * row;
 		for (int n = 0; n < N; n++) {
-			size_t i = (size_t)t * N + n;
-			ar[i] = c->lr[n];
-			ai[i] = -c->li[n];
-			gr[i] = dx[u * row + n];
-			gi[i] = dx[u * row + N + n];
+			float gr = q[n], gi = q[N + n], ai = -li[n];
+			o[n] = (lr[n] * gr - ai * gi) + d[n];
+			o[N + n] = (lr[n] * gi + ai * gr) + d[N + n];
 		}
 	}
-	sl_scan_seq_complex(T, N, ar, ai, gr, gi, Gr, Gi);
 	float *p = c->part ? c->part + (size_t)b * 3 * N : NULL;
 	float *dbu = c->dbu ? c->dbu + (size_t)b * T * row : NULL;
 	for (int t = 0; t < T; t++) {
-		int u = T - 1 - t;
-		for (int n = 0; n < N; n++) {
-			float Gre = Gr[(size_t)u * N + n], Gim = Gi[(size_t)u * N + n]; /* G at time t */
-			if (dbu) {
-				dbu[t * row + n] += c->gam[n] * Gre;
-				dbu[t * row + N + n] += c->gam[n] * Gim;
-			}
-			if (p) {
-				if (t > 0) { /* dλ += G_t conj(x_{t-1}) */
-					float xr = x[(t - 1) * row + n], xi = x[(t - 1) * row + N + n];
-					p[n] += Gre * xr + Gim * xi;
-					p[N + n] += Gim * xr - Gre * xi;
-				}
-				p[2 * N + n] += Gre * bu[t * row + n] + Gim * bu[t * row + N + n];
+		const float *g = G + (size_t)t * row, *ub = bu + (size_t)t * row;
+		if (dbu) {
+			float *db = dbu + (size_t)t * row;
+			for (int n = 0; n < N; n++) {
+				db[n] += gam[n] * g[n];
+				db[N + n] += gam[n] * g[N + n];
 			}
 		}
+		if (p) {
+			if (t > 0) { /* dλ += G_t conj(x_{t-1}) */
+				const float *xp = x + (size_t)(t - 1) * row;
+				for (int n = 0; n < N; n++) {
+					p[n] += g[n] * xp[n] + g[N + n] * xp[N + n];
+					p[N + n] += g[N + n] * xp[n] - g[n] * xp[N + n];
+				}
+			}
+			for (int n = 0; n < N; n++)
+				p[2 * N + n] += g[n] * ub[n] + g[N + n] * ub[N + n];
+		}
 	}
-	free(Gr);
 }
 
 /* Runs task on the tape's pool when the work reaches SL_PAR_MIN_WORK, else
