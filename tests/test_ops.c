@@ -615,6 +615,20 @@ static sl_tensor *b_gsk_chain(sl_tape *tp, sl_tensor **in, void *c)
 	return sl_add(tp, sl_gelu(tp, sl_add(tp, one(tp, in[0]), sl_colmul(tp, x, in[2]))), x);
 }
 
+/* every gradient buffer fresh */
+static sl_tensor *b_gsk_fresh(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	return sl_gelu_skip(tp, one(tp, in[0]), one(tp, in[1]), in[2]);
+}
+
+static sl_tensor *b_gsk_fresh_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *x = one(tp, in[1]);
+	return sl_gelu(tp, sl_add(tp, one(tp, in[0]), sl_colmul(tp, x, in[2])));
+}
+
 /* a and x one tensor */
 static sl_tensor *b_gsk_self(sl_tape *tp, sl_tensor **in, void *c)
 {
@@ -692,6 +706,7 @@ static void test_fused(void)
 		dout[i] = 2.0f * sl_rng_float(&r) - 1.0f;
 	sl_tensor *gin[3] = { a, x, d }, *hin[3] = { a, x, b }, *sin[2] = { a, o };
 	check_fused("gelu_skip", b_gsk, b_gsk_chain, gin, 3, dout);
+	check_fused("gelu_skip, fresh buffers", b_gsk_fresh, b_gsk_fresh_chain, gin, 3, dout);
 	check_fused("gelu_skip(a, a, d)", b_gsk_self, b_gsk_self_chain, gin, 3, dout);
 	check_fused("glu_residual", b_glr, b_glr_chain, hin, 3, dout);
 	check_fused("glu_residual (halves)", b_glr_split, b_glr_split_chain, sin, 2, dout);

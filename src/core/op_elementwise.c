@@ -424,7 +424,7 @@ typedef struct fz_ctx {
 	const float *dy;
 	float *t;             /* gelu_skip backward: the sum's gradient dy gelu'(y) */
 	float *da, *dx, *db, *dh, *dd;
-	int fa, fb, fh, split;
+	int fa, fb, fh, fx, split;
 } fz_ctx;
 
 static void gelu_skip_fwd(void *arg, size_t lo, size_t hi)
@@ -461,7 +461,7 @@ static void gelu_skip_bwd(void *arg, size_t lo, size_t hi)
 		if (c->dx) {
 			float *dx = c->dx + r * C;
 			for (size_t j = 0; j < C; j++)
-				dx[j] += t[j] * c->d[j];
+				dx[j] = ACC(c->fx, dx[j]) + t[j] * c->d[j];
 		}
 	}
 }
@@ -516,7 +516,7 @@ void sl_op_gelu_skip_backward(sl_tape *tp, sl_node *n)
 	if (a->requires_grad)
 		c.da = sl_tape_grad_fresh(tp, a, &c.fa);
 	if (x->requires_grad)
-		c.dx = sl_tape_grad(tp, x);
+		c.dx = sl_tape_grad_fresh(tp, x, &c.fx);
 	if (d->requires_grad)
 		c.dd = sl_tape_grad(tp, d);
 	if (!c.da && !c.dx && !c.dd)

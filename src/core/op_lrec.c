@@ -41,6 +41,7 @@ typedef struct lru_ctx {
 	float *x;                   /* (B, T, 2N): the output */
 	const float *dx;            /* output gradient, or NULL (forward) */
 	float *dbu;                 /* += (B, T, 2N), or NULL */
+	int fresh;                  /* dbu a fresh buffer: written as 0 + contribution */
 	float *part;                /* (B, 3N): dλr, dλi, dγ per sequence, or NULL */
 	float *scratch;             /* per thread: 4 T N floats */
 	int parallel;
@@ -132,10 +133,16 @@ static void lru_bwd_seq(const lru_ctx *c, int b, float *s)
 		const float *g = G + (size_t)t * row, *ub = bu + (size_t)t * row;
 		if (dbu) {
 			float *db = dbu + (size_t)t * row;
-			for (int n = 0; n < N; n++) {
-				db[n] += gam[n] * g[n];
-				db[N + n] += gam[n] * g[N + n];
-			}
+			if (c->fresh)
+				for (int n = 0; n < N; n++) {
+					db[n] = 0.0f + gam[n] * g[n];
+					db[N + n] = 0.0f + gam[n] * g[N + n];
+				}
+			else
+				for (int n = 0; n < N; n++) {
+					db[n] += gam[n] * g[n];
+					db[N + n] += gam[n] * g[N + n];
+				}
 		}
 		if (p) {
 			if (t > 0) { /* dλ += G_t conj(x_{t-1}) */
@@ -234,7 +241,9 @@ void sl_op_lru_backward(sl_tape *tp, sl_node *n)
 	float *lr, *li, *gam;
 	lru_params(tp, n, &lr, &li, &gam);
 	lru_ctx c = { .B = B, .T = T, .N = N, .lr = lr, .li = li, .gam = gam, .bu = bu->data, .x = n->out->data,
-		      .dx = n->out->grad, .dbu = bu->requires_grad ? sl_tape_grad(tp, bu) : NULL };
+		      .dx = n->out->grad };
+	if (bu->requires_grad)
+		c.dbu = sl_tape_grad_fresh(tp, bu, &c.fresh);
 	if (want_p) {
 		c.part = sl_arena_alloc(tp->arena, (size_t)B * 3 * N * sizeof(float));
 		memset(c.part, 0, (size_t)B * 3 * N * sizeof(float));
