@@ -629,6 +629,27 @@ static sl_tensor *b_gsk_fresh_chain(sl_tape *tp, sl_tensor **in, void *c)
 	return sl_gelu(tp, sl_add(tp, one(tp, in[0]), sl_colmul(tp, x, in[2])));
 }
 
+/* d NULL: gelu(a + x) */
+static sl_tensor *b_gadd(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *x = one(tp, in[1]);
+	return sl_add(tp, sl_gelu_skip(tp, one(tp, in[0]), x, NULL), x);
+}
+
+static sl_tensor *b_gadd_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *x = one(tp, in[1]);
+	return sl_add(tp, sl_gelu(tp, sl_add(tp, one(tp, in[0]), x)), x);
+}
+
+static sl_tensor *b_colmul(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	return sl_colmul(tp, in[0], in[1]);
+}
+
 /* a and x one tensor */
 static sl_tensor *b_gsk_self(sl_tape *tp, sl_tensor **in, void *c)
 {
@@ -707,6 +728,9 @@ static void test_fused(void)
 	sl_tensor *gin[3] = { a, x, d }, *hin[3] = { a, x, b }, *sin[2] = { a, o };
 	check_fused("gelu_skip", b_gsk, b_gsk_chain, gin, 3, dout);
 	check_fused("gelu_skip, fresh buffers", b_gsk_fresh, b_gsk_fresh_chain, gin, 3, dout);
+	check_fused("gelu_skip(a, x, NULL)", b_gadd, b_gadd_chain, gin, 2, dout);
+	sl_tensor *cin[2] = { x, d };
+	check_threads("colmul", b_colmul, NULL, cin, 2, dout);
 	check_fused("gelu_skip(a, a, d)", b_gsk_self, b_gsk_self_chain, gin, 3, dout);
 	check_fused("glu_residual", b_glr, b_glr_chain, hin, 3, dout);
 	check_fused("glu_residual (halves)", b_glr_split, b_glr_split_chain, sin, 2, dout);
@@ -726,6 +750,7 @@ static void test_fused(void)
 	for (int th = 0; th <= 2; th += 2) {
 		gc_check("gelu_skip", b_gsk, NULL, g2, 3, 1e-2, 5e-4, 2e-3, th);
 		gc_check("gelu_skip(a, a, d)", b_gsk_self, NULL, g2, 3, 1e-2, 5e-4, 2e-3, th);
+		gc_check("gelu_skip(a, x, NULL)", b_gadd, NULL, g2, 2, 1e-2, 5e-4, 2e-3, th);
 		gc_check("glu_residual", b_glr, NULL, h2, 3, 1e-2, 5e-4, 2e-3, th);
 		gc_check("glu_residual (halves)", b_glr_split, NULL, s2, 2, 1e-2, 5e-4, 2e-3, th);
 	}

@@ -125,7 +125,8 @@ sl_tensor *sl_colmul(sl_tape *tp, sl_tensor *x, sl_tensor *d);
 
 /* Fused chains, each one pass forward and one backward with the chain's bits
  * (where the chain's gradients reach each buffer in the same order):
- * gelu(a + x * d), a and x (..., C), d (C): sl_gelu(sl_add(a, sl_colmul(x, d)));
+ * gelu(a + x * d), a and x (..., C), d (C): sl_gelu(sl_add(a, sl_colmul(x, d))),
+ * or with d NULL gelu(a + x): sl_gelu(sl_add(a, x));
  * h + a * sigmoid(b), all (..., C): sl_add(h, sl_mul(a, sl_sigmoid(b))), or
  * with b NULL and a (..., 2C) its halves as a and b (sl_slice's). */
 sl_tensor *sl_gelu_skip(sl_tape *tp, sl_tensor *a, sl_tensor *x, sl_tensor *d);

@@ -405,7 +405,7 @@ void sl_op_exp_backward(sl_tape *tp, sl_node *n) { act_backward(tp, n); }
  *
  * gelu_skip: g = gelu(a + x ⊙ d), a and x (R, C), d (C) broadcast over rows:
  * sl_gelu(sl_add(a, sl_colmul(x, d))) in one pass, y = a + x ⊙ d kept for
- * backward. glu_residual: h + a ⊙ σ(b), h, a and b (R, C), or b NULL and a
+ * backward; with d NULL, gelu(a + x): sl_gelu(sl_add(a, x)). glu_residual: h + a ⊙ σ(b), h, a and b (R, C), or b NULL and a
  * (R, 2C) whose halves are a and b: sl_add(h, sl_mul(a, sl_sigmoid(b))) (with
  * sl_slice for the halves) in one pass, σ(b) kept for backward. Each element
  * is rounded step by step as the chain of ops rounds it (the build contracts
@@ -434,10 +434,14 @@ static void gelu_skip_fwd(void *arg, size_t lo, size_t hi)
 	for (size_t r = lo; r < hi; r++) {
 		const float *a = c->a + r * C, *x = c->x + r * C;
 		float *y = c->keep + r * C, *g = c->out + r * C;
-		for (size_t j = 0; j < C; j++) {
-			float p = x[j] * c->d[j];
-			y[j] = a[j] + p;
-		}
+		if (c->d)
+			for (size_t j = 0; j < C; j++) {
+				float p = x[j] * c->d[j];
+				y[j] = a[j] + p;
+			}
+		else
+			for (size_t j = 0; j < C; j++)
+				y[j] = a[j] + x[j];
 		for (size_t j = 0; j < C; j++)
 			g[j] = gelu_f(y[j]);
 	}
@@ -458,10 +462,14 @@ static void gelu_skip_bwd(void *arg, size_t lo, size_t hi)
 			for (size_t j = 0; j < C; j++)
 				da[j] = ACC(c->fa, da[j]) + t[j];
 		}
-		if (c->dx) {
+		if (c->dx && c->d) {
 			float *dx = c->dx + r * C;
 			for (size_t j = 0; j < C; j++)
 				dx[j] = ACC(c->fx, dx[j]) + t[j] * c->d[j];
+		} else if (c->dx) { /* add's second gradient */
+			float *dx = c->dx + r * C;
+			for (size_t j = 0; j < C; j++)
+				dx[j] = ACC(c->fx, dx[j]) + t[j];
 		}
 	}
 }
@@ -489,9 +497,9 @@ static void gelu_skip_dd(void *arg, size_t lo, size_t hi)
 sl_tensor *sl_gelu_skip(sl_tape *tp, sl_tensor *a, sl_tensor *x, sl_tensor *d)
 {
 	SL_ASSERT(sl_tensor_same_shape(a, x));
-	SL_ASSERT(d->ndim == 1 && d->shape[0] == sl_tensor_dim(x, -1));
+	SL_ASSERT(!d || (d->ndim == 1 && d->shape[0] == sl_tensor_dim(x, -1)));
 	sl_tensor *ins[3] = { a, x, d };
-	sl_node n = sl_node_make(tp, SL_OP_GELU_SKIP, ins, 3, a->ndim, a->shape);
+	sl_node n = sl_node_make(tp, SL_OP_GELU_SKIP, ins, d ? 3 : 2, a->ndim, a->shape);
 	return sl_tape_apply(tp, &n);
 }
 
@@ -499,7 +507,7 @@ void sl_op_gelu_skip_forward(sl_tape *tp, sl_node *n)
 {
 	const sl_tensor *a = n->in[0];
 	fz_ctx c = { .R = sl_tensor_rows(a), .C = (size_t)sl_tensor_dim(a, -1), .a = a->data,
-		     .x = n->in[1]->data, .d = n->in[2]->data, .out = n->out->data };
+		     .x = n->in[1]->data, .d = n->nin > 2 ? n->in[2]->data : NULL, .out = n->out->data };
 	size_t N = c.R * c.C;
 	c.keep = n->saved = sl_arena_alloc(tp->arena, N * sizeof(float));
 	ew_run(tp, c.R, ACT_COST * N, gelu_skip_fwd, &c);
@@ -507,9 +515,9 @@ void sl_op_gelu_skip_forward(sl_tape *tp, sl_node *n)
 
 void sl_op_gelu_skip_backward(sl_tape *tp, sl_node *n)
 {
-	sl_tensor *a = n->in[0], *x = n->in[1], *d = n->in[2];
-	fz_ctx c = { .R = sl_tensor_rows(a), .C = (size_t)sl_tensor_dim(a, -1), .x = x->data, .d = d->data,
-		     .keep = n->saved, .dy = n->out->grad };
+	sl_tensor *a = n->in[0], *x = n->in[1], *d = n->nin > 2 ? n->in[2] : NULL;
+	fz_ctx c = { .R = sl_tensor_rows(a), .C = (size_t)sl_tensor_dim(a, -1), .x = x->data,
+		     .d = d ? d->data : NULL, .keep = n->saved, .dy = n->out->grad };
 	size_t N = c.R * c.C;
 	/* the chain's order: add's gradients (a, then colmul's output), then
 	 * colmul's (x, then d) */
@@ -517,7 +525,7 @@ void sl_op_gelu_skip_backward(sl_tape *tp, sl_node *n)
 		c.da = sl_tape_grad_fresh(tp, a, &c.fa);
 	if (x->requires_grad)
 		c.dx = sl_tape_grad_fresh(tp, x, &c.fx);
-	if (d->requires_grad)
+	if (d && d->requires_grad)
 		c.dd = sl_tape_grad(tp, d);
 	if (!c.da && !c.dx && !c.dd)
 		return;

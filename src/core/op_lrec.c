@@ -450,7 +450,60 @@ void sl_op_rglru_backward(sl_tape *tp, sl_node *n)
 	}
 }
 
-/* ---- per-channel scale ------------------------------------------------------------ */
+/* ---- per-channel scale ------------------------------------------------------------
+ * Rows split over the pool for y and dx; dd's column sums split over columns,
+ * each column summed over the rows in order (the same bits at any thread
+ * count). */
+
+typedef struct colmul_ctx {
+	const float *x, *d, *dy;
+	float *y, *dx, *dd;
+	size_t R, C;
+} colmul_ctx;
+
+static void colmul_fwd_rows(void *arg, size_t lo, size_t hi)
+{
+	const colmul_ctx *c = arg;
+	for (size_t r = lo; r < hi; r++)
+		for (size_t j = 0; j < c->C; j++)
+			c->y[r * c->C + j] = c->x[r * c->C + j] * c->d[j];
+}
+
+static void colmul_dx_rows(void *arg, size_t lo, size_t hi)
+{
+	const colmul_ctx *c = arg;
+	for (size_t r = lo; r < hi; r++)
+		for (size_t j = 0; j < c->C; j++)
+			c->dx[r * c->C + j] += c->dy[r * c->C + j] * c->d[j];
+}
+
+/* each column's sum over rows in order, 64 columns at a time */
+static void colmul_dd_cols(void *arg, size_t lo, size_t hi)
+{
+	const colmul_ctx *c = arg;
+	size_t C = c->C;
+	for (size_t j0 = lo; j0 < hi; j0 += 64) {
+		size_t n = hi - j0 < 64 ? hi - j0 : 64;
+		float s[64];
+		for (size_t j = 0; j < n; j++)
+			s[j] = 0.0f;
+		for (size_t r = 0; r < c->R; r++) {
+			const float *g = c->dy + r * C + j0, *xr = c->x + r * C + j0;
+			for (size_t j = 0; j < n; j++)
+				s[j] += g[j] * xr[j];
+		}
+		for (size_t j = 0; j < n; j++)
+			c->dd[j0 + j] += s[j];
+	}
+}
+
+static void colmul_run(sl_tape *tp, size_t n, size_t work, sl_range_fn fn, void *ctx)
+{
+	if (!tp->pool || work < SL_PAR_MIN_WORK)
+		fn(ctx, 0, n);
+	else
+		sl_pool_for(tp->pool, n, fn, ctx);
+}
 
 sl_tensor *sl_colmul(sl_tape *tp, sl_tensor *x, sl_tensor *d)
 {
@@ -462,40 +515,24 @@ sl_tensor *sl_colmul(sl_tape *tp, sl_tensor *x, sl_tensor *d)
 
 void sl_op_colmul_forward(sl_tape *tp, sl_node *n)
 {
-	(void)tp;
 	const sl_tensor *x = n->in[0], *d = n->in[1];
-	size_t R = sl_tensor_rows(x), C = (size_t)d->shape[0];
-	for (size_t r = 0; r < R; r++)
-		for (size_t j = 0; j < C; j++)
-			n->out->data[r * C + j] = x->data[r * C + j] * d->data[j];
+	colmul_ctx c = { .x = x->data, .d = d->data, .y = n->out->data, .R = sl_tensor_rows(x),
+			 .C = (size_t)d->shape[0] };
+	colmul_run(tp, c.R, c.R * c.C, colmul_fwd_rows, &c);
 }
 
 void sl_op_colmul_backward(sl_tape *tp, sl_node *n)
 {
 	sl_tensor *x = n->in[0], *d = n->in[1];
-	size_t R = sl_tensor_rows(x), C = (size_t)d->shape[0];
-	const float *dy = n->out->grad;
+	colmul_ctx c = { .x = x->data, .d = d->data, .dy = n->out->grad, .R = sl_tensor_rows(x),
+			 .C = (size_t)d->shape[0] };
 	if (x->requires_grad) {
-		float *dx = sl_tape_grad(tp, x);
-		for (size_t r = 0; r < R; r++)
-			for (size_t j = 0; j < C; j++)
-				dx[r * C + j] += dy[r * C + j] * d->data[j];
+		c.dx = sl_tape_grad(tp, x);
+		colmul_run(tp, c.R, c.R * c.C, colmul_dx_rows, &c);
 	}
-	if (d->requires_grad) { /* each column's sum over rows in order, 64 columns at a time */
-		float *dd = sl_tape_grad(tp, d);
-		for (size_t j0 = 0; j0 < C; j0 += 64) {
-			size_t n = C - j0 < 64 ? C - j0 : 64;
-			float s[64];
-			for (size_t j = 0; j < n; j++)
-				s[j] = 0.0f;
-			for (size_t r = 0; r < R; r++) {
-				const float *g = dy + r * C + j0, *xr = x->data + r * C + j0;
-				for (size_t j = 0; j < n; j++)
-					s[j] += g[j] * xr[j];
-			}
-			for (size_t j = 0; j < n; j++)
-				dd[j0 + j] += s[j];
-		}
+	if (d->requires_grad) {
+		c.dd = sl_tape_grad(tp, d);
+		colmul_run(tp, c.C, c.R * c.C, colmul_dd_cols, &c);
 	}
 }
 
