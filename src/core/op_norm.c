@@ -26,6 +26,20 @@ static void row_run(sl_tape *tp, size_t n, size_t work, sl_range_fn fn, void *ct
 		sl_pool_for(tp->pool, n, fn, ctx);
 }
 
+/* dx over rows and the gain and bias gradients over columns, in one
+ * hand-off to the pool (neither reads what the other writes) */
+static void row_run2(sl_tape *tp, size_t work, size_t n1, sl_range_fn fn1, size_t n2, sl_range_fn fn2, void *ctx)
+{
+	if (work < SL_PAR_MIN_WORK) {
+		if (n1)
+			fn1(ctx, 0, n1);
+		if (n2)
+			fn2(ctx, 0, n2);
+	} else {
+		sl_pool_for2(tp->pool, n1, fn1, n2, fn2, ctx);
+	}
+}
+
 typedef struct norm_ctx {
 	const float *x, *g, *b;   /* x (R, C), g (C), b (C) or NULL */
 	const float *dy;          /* (R, C) */
@@ -337,14 +351,10 @@ void sl_op_layernorm_backward(sl_tape *tp, sl_node *n)
 		       .C = (size_t)sl_tensor_dim(x, -1) };
 	c.mean = s;
 	c.rstd = s + c.R;
-	if (x->requires_grad) {
-		c.dx = sl_tape_grad(tp, x);
-		row_run(tp, c.R, c.R * c.C, ln_dx_rows, &c);
-	}
+	c.dx = x->requires_grad ? sl_tape_grad(tp, x) : NULL;
 	c.dg = g->requires_grad ? sl_tape_grad(tp, g) : NULL;
 	c.db = b && b->requires_grad ? sl_tape_grad(tp, b) : NULL;
-	if (c.dg || c.db)
-		row_run(tp, c.C, c.R * c.C, ln_dgb_cols, &c);
+	row_run2(tp, c.R * c.C, c.dx ? c.R : 0, ln_dx_rows, c.dg || c.db ? c.C : 0, ln_dgb_cols, &c);
 }
 
 /* ---- rmsnorm ---------------------------------------------------------------
@@ -436,14 +446,9 @@ void sl_op_rmsnorm_backward(sl_tape *tp, sl_node *n)
 	SL_ASSERT(n->saved);
 	norm_ctx c = { .x = x->data, .g = g->data, .dy = n->out->grad, .rstd = n->saved,
 		       .R = sl_tensor_rows(x), .C = (size_t)sl_tensor_dim(x, -1) };
-	if (x->requires_grad) {
-		c.dx = sl_tape_grad(tp, x);
-		row_run(tp, c.R, c.R * c.C, rms_dx_rows, &c);
-	}
-	if (g->requires_grad) {
-		c.dg = sl_tape_grad(tp, g);
-		row_run(tp, c.C, c.R * c.C, rms_dg_cols, &c);
-	}
+	c.dx = x->requires_grad ? sl_tape_grad(tp, x) : NULL;
+	c.dg = g->requires_grad ? sl_tape_grad(tp, g) : NULL;
+	row_run2(tp, c.R * c.C, c.dx ? c.R : 0, rms_dx_rows, c.dg ? c.C : 0, rms_dg_cols, &c);
 }
 
 /* ---- softmax ---------------------------------------------------------------
