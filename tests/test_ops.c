@@ -763,12 +763,13 @@ static void test_fused(void)
 
 /* ---- layernorm against the plain loops ------------------------------------
  * The row sums (vectorised over rows where the build has AVX-512) against
- * one row at a time, the column in order: the same bits, forward and dx,
- * over row counts that leave partial blocks and widths that leave columns
- * past the last full group of eight. */
+ * one row at a time, the column in order, and the gain and bias gradients
+ * (sixteen columns at a time, then one by one) against plain column
+ * sums: the same bits, over row counts that leave partial blocks and widths
+ * that leave columns past the last full group. */
 static void test_layernorm_exact(void)
 {
-	static const int shapes[][2] = { { 37, 13 }, { 50, 64 }, { 3, 8 }, { 17, 70 }, { 1, 5 } };
+	static const int shapes[][2] = { { 37, 13 }, { 50, 64 }, { 3, 8 }, { 17, 70 }, { 1, 5 }, { 9, 48 } };
 	sl_rng r;
 	sl_rng_seed(&r, 31);
 	for (size_t si = 0; si < SL_COUNT(shapes); si++) {
@@ -776,7 +777,8 @@ static void test_layernorm_exact(void)
 		sl_tensor *x = gc_input(&r, 2, s, -3, 5), *g = gc_input(&r, 1, &C, 0.5f, 1.5f);
 		sl_tensor *b = gc_input(&r, 1, &C, -1, 1);
 		float *dy = malloc((size_t)R * C * sizeof(float)), *y = malloc((size_t)R * C * sizeof(float));
-		float *dx = calloc((size_t)R * C, sizeof(float));
+		float *dx = calloc((size_t)R * C, sizeof(float)), *dg = calloc((size_t)C, sizeof(float));
+		float *db = calloc((size_t)C, sizeof(float));
 		for (int i = 0; i < R * C; i++)
 			dy[i] = 2.0f * sl_rng_float(&r) - 1.0f;
 		const float eps = 1e-5f;
@@ -802,6 +804,8 @@ static void test_layernorm_exact(void)
 			for (int j = 0; j < C; j++) {
 				float dxh = d[j] * g->data[j], xh = (xr[j] - m) * rs;
 				dx[(size_t)i * C + j] += rs * (dxh - m1 - xh * m2);
+				dg[j] += d[j] * ((xr[j] - m) * rs);
+				db[j] += d[j];
 			}
 		}
 		sl_arena *a = sl_arena_new(0);
@@ -810,12 +814,16 @@ static void test_layernorm_exact(void)
 		int same = memcmp(out->data, y, (size_t)R * C * sizeof(float)) == 0;
 		SL_ASSERT(sl_tape_backward_from(tp, out, dy) == SL_OK);
 		same &= memcmp(x->grad, dx, (size_t)R * C * sizeof(float)) == 0;
-		TAP_OK(same, "layernorm (%d, %d): output and dx bit-identical to the plain loops", R, C);
+		same &= memcmp(g->grad, dg, (size_t)C * sizeof(float)) == 0;
+		same &= memcmp(b->grad, db, (size_t)C * sizeof(float)) == 0;
+		TAP_OK(same, "layernorm (%d, %d): output, dx, dg and db bit-identical to the plain loops", R, C);
 		sl_tape_free(tp);
 		sl_arena_free(a);
 		free(dy);
 		free(y);
 		free(dx);
+		free(dg);
+		free(db);
 		gc_free(x);
 		gc_free(g);
 		gc_free(b);
