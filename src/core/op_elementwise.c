@@ -1,11 +1,12 @@
-/* op_elementwise.c - sums, products, bias and the pointwise activations.
+/* op_elementwise.c - sums, products, bias, the pointwise activations, and
+ * two fused chains of them (gelu_skip, glu_residual).
  *
  * Every op here maps element i of its inputs to element i of its output, so
- * the work splits over elements (bias: over rows) with sl_pool_for; an
- * element's value never depends on the partition. The one reduction, the
- * bias gradient db[c] = sum_r dy[r, c], splits over *columns*: each column is
- * summed over all rows in row order by one thread, so db has the same bits
- * whatever the thread count. */
+ * the work splits over elements (bias and the fused ops: over rows) with
+ * sl_pool_for; an element's value never depends on the partition. The
+ * reductions, the bias gradient db[c] = sum_r dy[r, c] and gelu_skip's dd,
+ * split over *columns*: each column is summed over all rows in row order by
+ * one thread, so they have the same bits whatever the thread count. */
 #include "seqlab/fastmath.h"
 #include "ops_impl.h"
 
