@@ -406,7 +406,8 @@ void sl_op_exp_backward(sl_tape *tp, sl_node *n) { act_backward(tp, n); }
  *
  * gelu_skip: g = gelu(a + x ⊙ d), a and x (R, C), d (C) broadcast over rows:
  * sl_gelu(sl_add(a, sl_colmul(x, d))) in one pass, y = a + x ⊙ d kept for
- * backward; with d NULL, gelu(a + x): sl_gelu(sl_add(a, x)). glu_residual: h + a ⊙ σ(b), h, a and b (R, C), or b NULL and a
+ * backward with GELU's 1 + erf(y/√2) (backward's derivative then needs only
+ * the exponential); with d NULL, gelu(a + x): sl_gelu(sl_add(a, x)). glu_residual: h + a ⊙ σ(b), h, a and b (R, C), or b NULL and a
  * (R, 2C) whose halves are a and b: sl_add(h, sl_mul(a, sl_sigmoid(b))) (with
  * sl_slice for the halves) in one pass, σ(b) kept for backward. Each element
  * is rounded step by step as the chain of ops rounds it (the build contracts
@@ -443,8 +444,12 @@ static void gelu_skip_fwd(void *arg, size_t lo, size_t hi)
 		else
 			for (size_t j = 0; j < C; j++)
 				y[j] = a[j] + x[j];
-		for (size_t j = 0; j < C; j++)
-			g[j] = gelu_f(y[j]);
+		/* gelu_f's terms, its 1 + erf kept for backward: gelu_d's first term */
+		float *q = c->keep + c->R * C + r * C;
+		for (size_t j = 0; j < C; j++) {
+			q[j] = 1.0f + sl_ferf(y[j] * SQRT1_2F);
+			g[j] = 0.5f * y[j] * q[j];
+		}
 	}
 }
 
@@ -454,10 +459,12 @@ static void gelu_skip_bwd(void *arg, size_t lo, size_t hi)
 	fz_ctx *c = arg;
 	const size_t C = c->C;
 	for (size_t r = lo; r < hi; r++) {
-		const float *y = c->keep + r * C, *dy = c->dy + r * C;
+		const float *y = c->keep + r * C, *q = c->keep + c->R * C + r * C, *dy = c->dy + r * C;
 		float *t = c->t + r * C;
-		for (size_t j = 0; j < C; j++)
-			t[j] = 0.0f + dy[j] * gelu_d(y[j]);
+		for (size_t j = 0; j < C; j++) { /* gelu_d(y) with forward's 1 + erf */
+			float gd = 0.5f * q[j] + y[j] * INV_SQRT_2PIF * sl_fexp(-0.5f * y[j] * y[j]);
+			t[j] = 0.0f + dy[j] * gd;
+		}
 		if (c->da && c->da != c->t) {
 			float *da = c->da + r * C;
 			for (size_t j = 0; j < C; j++)
@@ -510,7 +517,7 @@ void sl_op_gelu_skip_forward(sl_tape *tp, sl_node *n)
 	fz_ctx c = { .R = sl_tensor_rows(a), .C = (size_t)sl_tensor_dim(a, -1), .a = a->data,
 		     .x = n->in[1]->data, .d = n->nin > 2 ? n->in[2]->data : NULL, .out = n->out->data };
 	size_t N = c.R * c.C;
-	c.keep = n->saved = sl_arena_alloc(tp->arena, N * sizeof(float));
+	c.keep = n->saved = sl_arena_alloc(tp->arena, 2 * N * sizeof(float)); /* y, then 1 + erf(y/√2) */
 	ew_run(tp, c.R, ACT_COST * N, gelu_skip_fwd, &c);
 }
 
