@@ -71,6 +71,14 @@ static void hit_fn(void *ctx, size_t lo, size_t hi)
 		p->hits[i]++;
 }
 
+/* sl_pool_for2's second loop: indices after the first loop's 1000 */
+static void hit_fn2(void *ctx, size_t lo, size_t hi)
+{
+	pool_probe *p = ctx;
+	for (size_t i = lo; i < hi; i++)
+		p->hits[1000 + i]++;
+}
+
 static void nested_fn(void *ctx, int tid, int nth)
 {
 	pool_probe *p = ctx;
@@ -117,6 +125,16 @@ static void test_pool(void)
 		for (int i = 0; i < 1000; i++)
 			once &= hits[i] == 1;
 		TAP_OK(once, "pool of %d: sl_pool_for visits each index once", nth);
+		int hits2[1000 + 37] = { 0 };
+		pool_probe pp = { .hits = hits2 };
+		sl_pool_for2(p, 1000, hit_fn, 37, hit_fn2, &pp);
+		once = 1;
+		for (int i = 0; i < 1000 + 37; i++)
+			once &= hits2[i] == 1;
+		sl_pool_for2(p, 0, hit_fn, 0, hit_fn2, &pp);
+		for (int i = 0; i < 1000 + 37; i++)
+			once &= hits2[i] == 1;
+		TAP_OK(once, "pool of %d: sl_pool_for2 visits each index of both loops once", nth);
 		pool_probe nest = { .hits = (int *)p };
 		sl_pool_run(p, nested_fn, &nest);
 		TAP_OK(nest.calls == nth, "pool of %d: nested runs are serial", nth);

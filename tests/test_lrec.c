@@ -445,6 +445,56 @@ static void test_colmul(void)
 	gc_free(in[1]);
 }
 
+/* the S4D kernel's channels split over the pool: output and every gradient
+ * bit-identical with 1 and 2 threads, at a size that goes parallel */
+static float *kernel_run(sl_tensor **in, int L, int disc, const float *dK, int threads, size_t *len)
+{
+	sl_arena *a = sl_arena_new(0);
+	sl_pool *pool = sl_pool_new(threads);
+	sl_tape *tp = sl_tape_new(a, pool);
+	for (int k = 0; k < 4; k++)
+		memset(in[k]->grad, 0, sl_tensor_numel(in[k]) * sizeof(float));
+	sl_tensor *K = sl_s4d_kernel(tp, in[0], in[1], in[2], in[3], L, disc);
+	size_t n = sl_tensor_numel(K);
+	*len = n;
+	for (int k = 0; k < 4; k++)
+		*len += sl_tensor_numel(in[k]);
+	float *res = malloc(*len * sizeof(float));
+	memcpy(res, K->data, n * sizeof(float));
+	SL_ASSERT(sl_tape_backward_from(tp, K, dK) == SL_OK);
+	for (int k = 0; k < 4; k++) {
+		memcpy(res + n, in[k]->grad, sl_tensor_numel(in[k]) * sizeof(float));
+		n += sl_tensor_numel(in[k]);
+	}
+	sl_tape_free(tp);
+	sl_pool_free(pool);
+	sl_arena_free(a);
+	return res;
+}
+
+static void test_s4d_kernel_threads(void)
+{
+	sl_rng r;
+	sl_rng_seed(&r, 17);
+	int H = 24, M = 16, L = 40, sH[1] = { H }, sHM[2] = { H, M }, sC[3] = { H, M, 2 };
+	sl_tensor *in[4] = { gc_input(&r, 1, sH, -3.0f, -0.7f), gc_input(&r, 2, sHM, -1.0f, 0.5f),
+			     gc_input(&r, 2, sHM, -3.0f, 3.0f), gc_input(&r, 3, sC, -1.0f, 1.0f) };
+	float *dK = malloc((size_t)H * L * sizeof(float));
+	for (int i = 0; i < H * L; i++)
+		dK[i] = 2.0f * sl_rng_float(&r) - 1.0f;
+	for (int disc = 0; disc < 2; disc++) {
+		size_t n1, n2;
+		float *r1 = kernel_run(in, L, disc, dK, 1, &n1), *r2 = kernel_run(in, L, disc, dK, 2, &n2);
+		TAP_OK(n1 == n2 && memcmp(r1, r2, n1 * sizeof(float)) == 0,
+		       "s4d kernel %s: output and gradients bit-identical with 1 and 2 threads", disc ? "bilinear" : "zoh");
+		free(r1);
+		free(r2);
+	}
+	free(dK);
+	for (int k = 0; k < 4; k++)
+		gc_free(in[k]);
+}
+
 int main(void)
 {
 	test_lru();
@@ -453,6 +503,7 @@ int main(void)
 	test_colmul();
 	test_linear_attention();
 	test_s4d();
+	test_s4d_kernel_threads();
 	test_lconv_bits();
 	return tap_done();
 }

@@ -644,6 +644,244 @@ static void test_threads(void)
 	gc_free(b);
 }
 
+/* ---- fused chains: gelu_skip, glu_residual ---------------------------------
+ * Each against its chain of ops, bit for bit (output and every gradient),
+ * with 1 and 2 threads, and by finite differences. The inputs pass through
+ * sl_scale(x, 1) first so the fused op meets fresh gradient buffers, and the
+ * builds reuse inputs so it also adds into buffers written before it. */
+
+static sl_tensor *one(sl_tape *tp, sl_tensor *x) { return sl_scale(tp, x, 1.0f); }
+
+/* in: a, x (..., C), d (C) */
+static sl_tensor *b_gsk(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *x = one(tp, in[1]);
+	return sl_add(tp, sl_gelu_skip(tp, one(tp, in[0]), x, in[2]), x);
+}
+
+static sl_tensor *b_gsk_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *x = one(tp, in[1]);
+	return sl_add(tp, sl_gelu(tp, sl_add(tp, one(tp, in[0]), sl_colmul(tp, x, in[2]))), x);
+}
+
+/* every gradient buffer fresh */
+static sl_tensor *b_gsk_fresh(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	return sl_gelu_skip(tp, one(tp, in[0]), one(tp, in[1]), in[2]);
+}
+
+static sl_tensor *b_gsk_fresh_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *x = one(tp, in[1]);
+	return sl_gelu(tp, sl_add(tp, one(tp, in[0]), sl_colmul(tp, x, in[2])));
+}
+
+/* d NULL: gelu(a + x) */
+static sl_tensor *b_gadd(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *x = one(tp, in[1]);
+	return sl_add(tp, sl_gelu_skip(tp, one(tp, in[0]), x, NULL), x);
+}
+
+static sl_tensor *b_gadd_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *x = one(tp, in[1]);
+	return sl_add(tp, sl_gelu(tp, sl_add(tp, one(tp, in[0]), x)), x);
+}
+
+static sl_tensor *b_colmul(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	return sl_colmul(tp, in[0], in[1]);
+}
+
+/* a and x one tensor */
+static sl_tensor *b_gsk_self(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *a = one(tp, in[0]);
+	return sl_gelu_skip(tp, a, a, in[2]);
+}
+
+static sl_tensor *b_gsk_self_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *a = one(tp, in[0]);
+	return sl_gelu(tp, sl_add(tp, a, sl_colmul(tp, a, in[2])));
+}
+
+/* in: h, a, b (..., C) */
+static sl_tensor *b_glr(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *a = one(tp, in[1]);
+	return sl_add(tp, sl_glu_residual(tp, one(tp, in[0]), a, one(tp, in[2])), a);
+}
+
+static sl_tensor *b_glr_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *a = one(tp, in[1]);
+	sl_tensor *s = sl_sigmoid(tp, one(tp, in[2]));
+	return sl_add(tp, sl_add(tp, one(tp, in[0]), sl_mul(tp, a, s)), a);
+}
+
+/* in: h (..., C), o (..., 2C): its halves as a and b */
+static sl_tensor *b_glr_split(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *h = one(tp, in[0]);
+	return sl_add(tp, sl_glu_residual(tp, h, one(tp, in[1]), NULL), h);
+}
+
+static sl_tensor *b_glr_split_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *h = one(tp, in[0]), *o = one(tp, in[1]);
+	int C = sl_tensor_dim(h, -1), d = o->ndim - 1;
+	sl_tensor *s = sl_sigmoid(tp, sl_slice(tp, o, d, C, C));
+	return sl_add(tp, sl_add(tp, h, sl_mul(tp, sl_slice(tp, o, d, 0, C), s)), h);
+}
+
+static void check_fused(const char *name, gc_build_fn fused, gc_build_fn chain, sl_tensor **in, int nin,
+			const float *dout)
+{
+	size_t n1, n2, n3;
+	float *f1 = run_with_threads(fused, NULL, in, nin, dout, 1, &n1);
+	float *f2 = run_with_threads(fused, NULL, in, nin, dout, 2, &n2);
+	float *c1 = run_with_threads(chain, NULL, in, nin, dout, 1, &n3);
+	TAP_OK(n1 == n2 && n1 == n3 && memcmp(f1, c1, n1 * sizeof(float)) == 0 &&
+		       memcmp(f2, c1, n1 * sizeof(float)) == 0,
+	       "%s: output and gradients bit-identical to the chain's, 1 and 2 threads", name);
+	free(f1);
+	free(f2);
+	free(c1);
+}
+
+static void test_fused(void)
+{
+	/* (4, 80, 128): every pass goes parallel with 2 threads */
+	enum { B = 4, T = 80, C = 128 };
+	int s3[3] = { B, T, C }, s2c[3] = { B, T, 2 * C }, c = C;
+	sl_rng r;
+	sl_rng_seed(&r, 23);
+	sl_tensor *a = gc_input(&r, 3, s3, -3, 3), *x = gc_input(&r, 3, s3, -3, 3), *b = gc_input(&r, 3, s3, -6, 6);
+	sl_tensor *o = gc_input(&r, 3, s2c, -6, 6), *d = gc_input(&r, 1, &c, -1.5f, 1.5f);
+	float *dout = malloc((size_t)B * T * C * sizeof(float));
+	for (size_t i = 0; i < (size_t)B * T * C; i++)
+		dout[i] = 2.0f * sl_rng_float(&r) - 1.0f;
+	sl_tensor *gin[3] = { a, x, d }, *hin[3] = { a, x, b }, *sin[2] = { a, o };
+	check_fused("gelu_skip", b_gsk, b_gsk_chain, gin, 3, dout);
+	check_fused("gelu_skip, fresh buffers", b_gsk_fresh, b_gsk_fresh_chain, gin, 3, dout);
+	check_fused("gelu_skip(a, x, NULL)", b_gadd, b_gadd_chain, gin, 2, dout);
+	sl_tensor *cin[2] = { x, d };
+	check_threads("colmul", b_colmul, NULL, cin, 2, dout);
+	check_fused("gelu_skip(a, a, d)", b_gsk_self, b_gsk_self_chain, gin, 3, dout);
+	check_fused("glu_residual", b_glr, b_glr_chain, hin, 3, dout);
+	check_fused("glu_residual (halves)", b_glr_split, b_glr_split_chain, sin, 2, dout);
+	free(dout);
+	gc_free(a);
+	gc_free(x);
+	gc_free(b);
+	gc_free(o);
+	gc_free(d);
+
+	/* finite differences, small */
+	int t3[3] = { 2, 3, 6 }, t2c[3] = { 2, 3, 12 }, t = 6;
+	sl_rng_seed(&r, 29);
+	a = gc_input(&r, 3, t3, -2, 2), x = gc_input(&r, 3, t3, -2, 2), b = gc_input(&r, 3, t3, -4, 4);
+	o = gc_input(&r, 3, t2c, -4, 4), d = gc_input(&r, 1, &t, -1.5f, 1.5f);
+	sl_tensor *g2[3] = { a, x, d }, *h2[3] = { a, x, b }, *s2[2] = { a, o };
+	for (int th = 0; th <= 2; th += 2) {
+		gc_check("gelu_skip", b_gsk, NULL, g2, 3, 1e-2, 5e-4, 2e-3, th);
+		gc_check("gelu_skip(a, a, d)", b_gsk_self, NULL, g2, 3, 1e-2, 5e-4, 2e-3, th);
+		gc_check("gelu_skip(a, x, NULL)", b_gadd, NULL, g2, 2, 1e-2, 5e-4, 2e-3, th);
+		gc_check("glu_residual", b_glr, NULL, h2, 3, 1e-2, 5e-4, 2e-3, th);
+		gc_check("glu_residual (halves)", b_glr_split, NULL, s2, 2, 1e-2, 5e-4, 2e-3, th);
+	}
+	gc_free(a);
+	gc_free(x);
+	gc_free(b);
+	gc_free(o);
+	gc_free(d);
+}
+
+/* ---- layernorm against the plain loops ------------------------------------
+ * The row sums (vectorised over rows where the build has AVX-512) against
+ * one row at a time, the column in order, and the gain and bias gradients
+ * (sixteen columns at a time, then one by one) against plain column
+ * sums: the same bits, over row counts that leave partial blocks and widths
+ * that leave columns past the last full group. */
+static void test_layernorm_exact(void)
+{
+	static const int shapes[][2] = { { 37, 13 }, { 50, 64 }, { 3, 8 }, { 17, 70 }, { 1, 5 }, { 9, 48 } };
+	sl_rng r;
+	sl_rng_seed(&r, 31);
+	for (size_t si = 0; si < SL_COUNT(shapes); si++) {
+		int R = shapes[si][0], C = shapes[si][1], s[2] = { R, C };
+		sl_tensor *x = gc_input(&r, 2, s, -3, 5), *g = gc_input(&r, 1, &C, 0.5f, 1.5f);
+		sl_tensor *b = gc_input(&r, 1, &C, -1, 1);
+		float *dy = malloc((size_t)R * C * sizeof(float)), *y = malloc((size_t)R * C * sizeof(float));
+		float *dx = calloc((size_t)R * C, sizeof(float)), *dg = calloc((size_t)C, sizeof(float));
+		float *db = calloc((size_t)C, sizeof(float));
+		for (int i = 0; i < R * C; i++)
+			dy[i] = 2.0f * sl_rng_float(&r) - 1.0f;
+		const float eps = 1e-5f;
+		for (int i = 0; i < R; i++) {
+			const float *xr = x->data + (size_t)i * C, *d = dy + (size_t)i * C;
+			double su = 0, v = 0, s1 = 0, s2 = 0;
+			for (int j = 0; j < C; j++)
+				su += xr[j];
+			double mu = su / (double)C;
+			for (int j = 0; j < C; j++) {
+				double e = xr[j] - mu;
+				v += e * e;
+			}
+			float m = (float)mu, rs = (float)(1.0 / sqrt(v / (double)C + eps));
+			for (int j = 0; j < C; j++)
+				y[(size_t)i * C + j] = (xr[j] - m) * rs * g->data[j] + b->data[j];
+			for (int j = 0; j < C; j++) {
+				float dxh = d[j] * g->data[j], xh = (xr[j] - m) * rs;
+				s1 += dxh;
+				s2 += (double)dxh * xh;
+			}
+			float m1 = (float)(s1 / (double)C), m2 = (float)(s2 / (double)C);
+			for (int j = 0; j < C; j++) {
+				float dxh = d[j] * g->data[j], xh = (xr[j] - m) * rs;
+				dx[(size_t)i * C + j] += rs * (dxh - m1 - xh * m2);
+				dg[j] += d[j] * ((xr[j] - m) * rs);
+				db[j] += d[j];
+			}
+		}
+		sl_arena *a = sl_arena_new(0);
+		sl_tape *tp = sl_tape_new(a, NULL);
+		sl_tensor *out = sl_layernorm(tp, x, g, b, eps);
+		int same = memcmp(out->data, y, (size_t)R * C * sizeof(float)) == 0;
+		SL_ASSERT(sl_tape_backward_from(tp, out, dy) == SL_OK);
+		same &= memcmp(x->grad, dx, (size_t)R * C * sizeof(float)) == 0;
+		same &= memcmp(g->grad, dg, (size_t)C * sizeof(float)) == 0;
+		same &= memcmp(b->grad, db, (size_t)C * sizeof(float)) == 0;
+		TAP_OK(same, "layernorm (%d, %d): output, dx, dg and db bit-identical to the plain loops", R, C);
+		sl_tape_free(tp);
+		sl_arena_free(a);
+		free(dy);
+		free(y);
+		free(dx);
+		free(dg);
+		free(db);
+		gc_free(x);
+		gc_free(g);
+		gc_free(b);
+	}
+}
+
 int main(void)
 {
 	test_activation_values();
@@ -654,5 +892,7 @@ int main(void)
 	test_threads();
 	test_fresh_grads();
 	test_gelu_mul_composed();
+	test_fused();
+	test_layernorm_exact();
 	return tap_done();
 }

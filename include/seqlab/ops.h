@@ -47,6 +47,8 @@ enum sl_op {
 	SL_OP_RNN,               /* sl_rnn_seq() */
 	SL_OP_BDLINEAR,          /* sl_bdlinear() */
 	SL_OP_GELU_MUL,          /* sl_gelu_mul() */
+	SL_OP_GELU_SKIP,
+	SL_OP_GLU_RESIDUAL,
 	SL_OP_COUNT
 };
 
@@ -132,6 +134,15 @@ sl_tensor *sl_rope(sl_tape *tp, sl_tensor *x, int heads, int pos0, float base);
 
 /* x * d broadcast over rows: x (..., C), d (C) (a per-channel scale). */
 sl_tensor *sl_colmul(sl_tape *tp, sl_tensor *x, sl_tensor *d);
+
+/* Fused chains, each one pass forward and one backward with the chain's bits
+ * (where the chain's gradients reach each buffer in the same order):
+ * gelu(a + x * d), a and x (..., C), d (C): sl_gelu(sl_add(a, sl_colmul(x, d))),
+ * or with d NULL gelu(a + x): sl_gelu(sl_add(a, x));
+ * h + a * sigmoid(b), all (..., C): sl_add(h, sl_mul(a, sl_sigmoid(b))), or
+ * with b NULL and a (..., 2C) its halves as a and b (sl_slice's). */
+sl_tensor *sl_gelu_skip(sl_tape *tp, sl_tensor *a, sl_tensor *x, sl_tensor *d);
+sl_tensor *sl_glu_residual(sl_tape *tp, sl_tensor *h, sl_tensor *a, sl_tensor *b);
 
 /* The LRU's complex diagonal recurrence (src/core/op_lrec.c), fused:
  * λ = exp(-exp(nu_log) + i exp(theta_log)), γ = exp(gamma_log) (N each),

@@ -29,6 +29,13 @@ void sl_pool_run(sl_pool *p, sl_pool_fn fn, void *ctx);
 typedef void (*sl_range_fn)(void *ctx, size_t lo, size_t hi);
 void sl_pool_for(sl_pool *p, size_t n, sl_range_fn fn, void *ctx);
 
+/* Two independent loops in one call: each part runs fn1 over its range of
+ * [0, n1), then fn2 over its range of [0, n2) (either n may be 0). Both
+ * partitions are sl_pool_for's, so the results are those of two calls; one
+ * hand-off to the workers instead of two. For loops that neither read what
+ * the other writes (a layer's dx and its weight gradients). */
+void sl_pool_for2(sl_pool *p, size_t n1, sl_range_fn fn1, size_t n2, sl_range_fn fn2, void *ctx);
+
 /* The slice [lo, hi) of [0, n) that thread tid of nth owns. */
 static inline void sl_range(size_t n, int tid, int nth, size_t *lo, size_t *hi)
 {

@@ -1,11 +1,12 @@
-/* op_elementwise.c - sums, products, bias and the pointwise activations.
+/* op_elementwise.c - sums, products, bias, the pointwise activations, and
+ * two fused chains of them (gelu_skip, glu_residual).
  *
  * Every op here maps element i of its inputs to element i of its output, so
- * the work splits over elements (bias: over rows) with sl_pool_for; an
- * element's value never depends on the partition. The one reduction, the
- * bias gradient db[c] = sum_r dy[r, c], splits over *columns*: each column is
- * summed over all rows in row order by one thread, so db has the same bits
- * whatever the thread count. */
+ * the work splits over elements (bias and the fused ops: over rows) with
+ * sl_pool_for; an element's value never depends on the partition. The
+ * reductions, the bias gradient db[c] = sum_r dy[r, c] and gelu_skip's dd,
+ * split over *columns*: each column is summed over all rows in row order by
+ * one thread, so they have the same bits whatever the thread count. */
 #include "seqlab/fastmath.h"
 #include "ops_impl.h"
 
@@ -464,4 +465,256 @@ void sl_op_gelu_mul_backward(sl_tape *tp, sl_node *n)
 		c.da = sl_tape_grad_fresh(tp, x, &c.fa);
 	if (c.da || c.db)
 		ew_run(tp, N, ACT_COST * N, gelu_mul_bwd, &c);
+}
+
+/* ---- fused: a GELU after a per-channel skip, a gated residual ---------------
+ *
+ * gelu_skip: g = gelu(a + x ⊙ d), a and x (R, C), d (C) broadcast over rows:
+ * sl_gelu(sl_add(a, sl_colmul(x, d))) in one pass, y = a + x ⊙ d kept for
+ * backward with GELU's 1 + erf(y/√2) (backward's derivative then needs only
+ * the exponential); with d NULL, gelu(a + x): sl_gelu(sl_add(a, x)). glu_residual: h + a ⊙ σ(b), h, a and b (R, C), or b NULL and a
+ * (R, 2C) whose halves are a and b: sl_add(h, sl_mul(a, sl_sigmoid(b))) (with
+ * sl_slice for the halves) in one pass, σ(b) kept for backward. Each element
+ * is rounded step by step as the chain of ops rounds it (the build contracts
+ * nothing into fused multiply-adds), and the gradients are the chain's (a
+ * fresh buffer takes 0 + contribution, as the ops' fresh gradients do), so
+ * the fused op keeps the chain's bits wherever the chain's gradients reach
+ * each buffer in the same order. dd's column sums run over the rows in
+ * order, as colmul's do. */
+
+typedef struct fz_ctx {
+	size_t R, C;
+	const float *a, *x, *d, *h, *b;
+	size_t lda;           /* glu_residual: row stride of a and b (C, or 2C for the halves) */
+	float *keep;          /* saved: y = a + x d (gelu_skip), σ(b) (glu_residual) */
+	float *out;
+	const float *dy;
+	float *t;             /* gelu_skip backward: the sum's gradient dy gelu'(y) */
+	float *da, *dx, *db, *dh, *dd;
+	int fa, fb, fh, fx, split;
+} fz_ctx;
+
+static void gelu_skip_fwd(void *arg, size_t lo, size_t hi)
+{
+	fz_ctx *c = arg;
+	const size_t C = c->C;
+	for (size_t r = lo; r < hi; r++) {
+		const float *a = c->a + r * C, *x = c->x + r * C;
+		float *y = c->keep + r * C, *g = c->out + r * C;
+		if (c->d)
+			for (size_t j = 0; j < C; j++) {
+				float p = x[j] * c->d[j];
+				y[j] = a[j] + p;
+			}
+		else
+			for (size_t j = 0; j < C; j++)
+				y[j] = a[j] + x[j];
+		/* gelu_f's terms, its 1 + erf kept for backward: gelu_d's first term */
+		float *q = c->keep + c->R * C + r * C;
+		for (size_t j = 0; j < C; j++) {
+			q[j] = 1.0f + sl_ferf(y[j] * SQRT1_2F);
+			g[j] = 0.5f * y[j] * q[j];
+		}
+	}
+}
+
+/* t = 0 + dy gelu'(y) (gelu's fresh gradient of the sum), da += t, dx += t d */
+static void gelu_skip_bwd(void *arg, size_t lo, size_t hi)
+{
+	fz_ctx *c = arg;
+	const size_t C = c->C;
+	for (size_t r = lo; r < hi; r++) {
+		const float *y = c->keep + r * C, *q = c->keep + c->R * C + r * C, *dy = c->dy + r * C;
+		float *t = c->t + r * C;
+		for (size_t j = 0; j < C; j++) { /* gelu_d(y) with forward's 1 + erf */
+			float gd = 0.5f * q[j] + y[j] * INV_SQRT_2PIF * sl_fexp(-0.5f * y[j] * y[j]);
+			t[j] = 0.0f + dy[j] * gd;
+		}
+		if (c->da && c->da != c->t) {
+			float *da = c->da + r * C;
+			for (size_t j = 0; j < C; j++)
+				da[j] = ACC(c->fa, da[j]) + t[j];
+		}
+		if (c->dx && c->d) {
+			float *dx = c->dx + r * C;
+			for (size_t j = 0; j < C; j++)
+				dx[j] = ACC(c->fx, dx[j]) + t[j] * c->d[j];
+		} else if (c->dx) { /* add's second gradient */
+			float *dx = c->dx + r * C;
+			for (size_t j = 0; j < C; j++)
+				dx[j] = ACC(c->fx, dx[j]) + t[j];
+		}
+	}
+}
+
+/* dd[j] += sum_r t[r, j] x[r, j] for the columns in [lo, hi), rows in order */
+static void gelu_skip_dd(void *arg, size_t lo, size_t hi)
+{
+	fz_ctx *c = arg;
+	const size_t C = c->C;
+	for (size_t j0 = lo; j0 < hi; j0 += 64) {
+		size_t n = hi - j0 < 64 ? hi - j0 : 64;
+		float s[64];
+		for (size_t j = 0; j < n; j++)
+			s[j] = 0.0f;
+		for (size_t r = 0; r < c->R; r++) {
+			const float *g = c->t + r * C + j0, *xr = c->x + r * C + j0;
+			for (size_t j = 0; j < n; j++)
+				s[j] += g[j] * xr[j];
+		}
+		for (size_t j = 0; j < n; j++)
+			c->dd[j0 + j] += s[j];
+	}
+}
+
+sl_tensor *sl_gelu_skip(sl_tape *tp, sl_tensor *a, sl_tensor *x, sl_tensor *d)
+{
+	SL_ASSERT(sl_tensor_same_shape(a, x));
+	SL_ASSERT(!d || (d->ndim == 1 && d->shape[0] == sl_tensor_dim(x, -1)));
+	sl_tensor *ins[3] = { a, x, d };
+	sl_node n = sl_node_make(tp, SL_OP_GELU_SKIP, ins, d ? 3 : 2, a->ndim, a->shape);
+	return sl_tape_apply(tp, &n);
+}
+
+void sl_op_gelu_skip_forward(sl_tape *tp, sl_node *n)
+{
+	const sl_tensor *a = n->in[0];
+	fz_ctx c = { .R = sl_tensor_rows(a), .C = (size_t)sl_tensor_dim(a, -1), .a = a->data,
+		     .x = n->in[1]->data, .d = n->nin > 2 ? n->in[2]->data : NULL, .out = n->out->data };
+	size_t N = c.R * c.C;
+	c.keep = n->saved = sl_arena_alloc(tp->arena, 2 * N * sizeof(float)); /* y, then 1 + erf(y/√2) */
+	ew_run(tp, c.R, ACT_COST * N, gelu_skip_fwd, &c);
+}
+
+void sl_op_gelu_skip_backward(sl_tape *tp, sl_node *n)
+{
+	sl_tensor *a = n->in[0], *x = n->in[1], *d = n->nin > 2 ? n->in[2] : NULL;
+	fz_ctx c = { .R = sl_tensor_rows(a), .C = (size_t)sl_tensor_dim(a, -1), .x = x->data,
+		     .d = d ? d->data : NULL, .keep = n->saved, .dy = n->out->grad };
+	size_t N = c.R * c.C;
+	/* the chain's order: add's gradients (a, then colmul's output), then
+	 * colmul's (x, then d) */
+	if (a->requires_grad)
+		c.da = sl_tape_grad_fresh(tp, a, &c.fa);
+	if (x->requires_grad)
+		c.dx = sl_tape_grad_fresh(tp, x, &c.fx);
+	if (d && d->requires_grad)
+		c.dd = sl_tape_grad(tp, d);
+	if (!c.da && !c.dx && !c.dd)
+		return;
+	/* a fresh da takes exactly t (0 + t = t): t is written there, unless
+	 * dx is the same buffer (a and x one tensor) */
+	c.t = c.da && c.fa && c.da != c.dx ? c.da : sl_arena_alloc(tp->arena, N * sizeof(float));
+	ew_run(tp, c.R, ACT_COST * N, gelu_skip_bwd, &c);
+	if (c.dd)
+		ew_run(tp, c.C, N, gelu_skip_dd, &c);
+}
+
+static void glu_res_fwd(void *arg, size_t lo, size_t hi)
+{
+	fz_ctx *c = arg;
+	const size_t C = c->C;
+	for (size_t r = lo; r < hi; r++) {
+		const float *h = c->h + r * C, *a = c->a + r * c->lda, *b = c->b + r * c->lda;
+		float *s = c->keep + r * C, *y = c->out + r * C;
+		for (size_t j = 0; j < C; j++)
+			s[j] = sl_fsigmoid(b[j]);
+		for (size_t j = 0; j < C; j++) {
+			float m = a[j] * s[j];
+			y[j] = h[j] + m;
+		}
+	}
+}
+
+/* the chain's backward: dh += dy; the product's fresh gradient g = 0 + dy;
+ * da += g s, the sigmoid's fresh gradient q = 0 + g a, db += q s (1 - s) (the
+ * halves: slice adds 0 + each into a zeroed buffer) */
+static void glu_res_bwd(void *arg, size_t lo, size_t hi)
+{
+	fz_ctx *c = arg;
+	const size_t C = c->C;
+	for (size_t r = lo; r < hi; r++) {
+		const float *dy = c->dy + r * C, *s = c->keep + r * C, *a = c->a + r * c->lda;
+		if (c->dh) {
+			float *dh = c->dh + r * C;
+			for (size_t j = 0; j < C; j++)
+				dh[j] = ACC(c->fh, dh[j]) + dy[j];
+		}
+		if (c->da) {
+			float *da = c->da + r * c->lda;
+			if (c->split)
+				for (size_t j = 0; j < C; j++)
+					da[j] = ACC(c->fa, da[j]) + (0.0f + (0.0f + dy[j]) * s[j]);
+			else
+				for (size_t j = 0; j < C; j++)
+					da[j] = ACC(c->fa, da[j]) + (0.0f + dy[j]) * s[j];
+		}
+		if (c->db) {
+			float *db = c->db + r * c->lda;
+			if (c->split)
+				for (size_t j = 0; j < C; j++) {
+					float q = 0.0f + (0.0f + dy[j]) * a[j];
+					db[j] = ACC(c->fb, db[j]) + (0.0f + q * (s[j] * (1.0f - s[j])));
+				}
+			else
+				for (size_t j = 0; j < C; j++) {
+					float q = 0.0f + (0.0f + dy[j]) * a[j];
+					db[j] = ACC(c->fb, db[j]) + q * (s[j] * (1.0f - s[j]));
+				}
+		}
+	}
+}
+
+sl_tensor *sl_glu_residual(sl_tape *tp, sl_tensor *h, sl_tensor *a, sl_tensor *b)
+{
+	int C = sl_tensor_dim(h, -1);
+	SL_ASSERT(a->ndim == h->ndim && sl_tensor_rows(a) == sl_tensor_rows(h));
+	SL_ASSERT(b ? sl_tensor_same_shape(a, h) && sl_tensor_same_shape(b, h) : sl_tensor_dim(a, -1) == 2 * C);
+	sl_tensor *ins[3] = { h, a, b };
+	sl_node n = sl_node_make(tp, SL_OP_GLU_RESIDUAL, ins, b ? 3 : 2, h->ndim, h->shape);
+	return sl_tape_apply(tp, &n);
+}
+
+static fz_ctx glu_res_ctx(const sl_node *n)
+{
+	const sl_tensor *h = n->in[0], *a = n->in[1];
+	fz_ctx c = { .R = sl_tensor_rows(h), .C = (size_t)sl_tensor_dim(h, -1), .h = h->data, .a = a->data,
+		     .split = n->nin == 2 };
+	c.lda = c.split ? 2 * c.C : c.C;
+	c.b = c.split ? a->data + c.C : n->in[2]->data;
+	return c;
+}
+
+void sl_op_glu_residual_forward(sl_tape *tp, sl_node *n)
+{
+	fz_ctx c = glu_res_ctx(n);
+	size_t N = c.R * c.C;
+	c.out = n->out->data;
+	c.keep = n->saved = sl_arena_alloc(tp->arena, N * sizeof(float));
+	ew_run(tp, c.R, ACT_COST * N, glu_res_fwd, &c);
+}
+
+void sl_op_glu_residual_backward(sl_tape *tp, sl_node *n)
+{
+	sl_tensor *h = n->in[0], *a = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
+	fz_ctx c = glu_res_ctx(n);
+	size_t N = c.R * c.C;
+	c.keep = n->saved;
+	c.dy = n->out->grad;
+	if (h->requires_grad)
+		c.dh = sl_tape_grad_fresh(tp, h, &c.fh);
+	if (c.split) { /* one buffer for both halves: written whole, fresh or not */
+		if (a->requires_grad) {
+			c.da = sl_tape_grad_fresh(tp, a, &c.fa);
+			c.db = c.da + c.C;
+			c.fb = c.fa;
+		}
+	} else {
+		if (a->requires_grad)
+			c.da = sl_tape_grad_fresh(tp, a, &c.fa);
+		if (b->requires_grad)
+			c.db = sl_tape_grad_fresh(tp, b, &c.fb);
+	}
+	if (c.dh || c.da || c.db)
+		ew_run(tp, c.R, ACT_COST * N, glu_res_bwd, &c);
 }

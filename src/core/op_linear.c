@@ -161,12 +161,18 @@ void sl_op_linear_backward(sl_tape *tp, sl_node *n)
 		int fresh;
 		c.dx = sl_tape_grad_fresh(tp, x, &fresh);
 		c.dx_beta = fresh ? 0.0f : 1.0f;
-		lin_run(tp, (size_t)c.R, lin_dx_rows, &c);
 	}
 	c.dw = w->requires_grad ? sl_tape_grad(tp, w) : NULL;
 	c.db = b && b->requires_grad ? sl_tape_grad(tp, b) : NULL;
-	if (c.dw || c.db)
-		lin_run(tp, (size_t)c.no, lin_dw_rows, &c);
+	size_t ndx = c.dx ? (size_t)c.R : 0, ndw = c.dw || c.db ? (size_t)c.no : 0;
+	if ((size_t)c.R * c.ni * c.no < SL_PAR_MIN_WORK) {
+		if (ndx)
+			lin_dx_rows(&c, 0, ndx);
+		if (ndw)
+			lin_dw_rows(&c, 0, ndw);
+	} else { /* dx's rows and dW's rows in one hand-off: neither reads what the other writes */
+		sl_pool_for2(tp->pool, ndx, lin_dx_rows, ndw, lin_dw_rows, &c);
+	}
 }
 
 /* ---- matmul: C = op(A) op(B), optionally batched over a leading dimension - */

@@ -43,13 +43,42 @@ typedef struct lru_ctx {
 	float *x;                   /* (B, T, 2N): the output */
 	const float *dx;            /* output gradient, or NULL (forward) */
 	float *dbu;                 /* += (B, T, 2N), or NULL */
+	int fresh;                  /* dbu a fresh buffer: written as 0 + contribution */
 	float *part;                /* (B, 3N): dλr, dλi, dγ per sequence, or NULL */
 	float *scratch;             /* per thread: 4 T N floats */
 	int parallel;
 } lru_ctx;
 
+/* The loop (scan=seq) straight on the rows' layout, lanes innermost:
+ * sl_scan_seq_complex's arithmetic with a_t = λ, b_t = γ bu_t, term for term */
+static void lru_fwd_loop(const lru_ctx *c, int b)
+{
+	int T = c->T, N = c->N;
+	size_t row = 2 * (size_t)N;
+	const float *bu = c->bu + (size_t)b * T * row;
+	const float *lr = c->lr, *li = c->li, *gam = c->gam;
+	float *x = c->x + (size_t)b * T * row;
+	for (int n = 0; n < N; n++) {
+		x[n] = gam[n] * bu[n];
+		x[N + n] = gam[n] * bu[N + n];
+	}
+	for (int t = 1; t < T; t++) {
+		const float *p = x + (size_t)(t - 1) * row, *u = bu + (size_t)t * row;
+		float *o = x + (size_t)t * row;
+		for (int n = 0; n < N; n++) {
+			float xr = p[n], xi = p[N + n], br = gam[n] * u[n], bi = gam[n] * u[N + n];
+			o[n] = (lr[n] * xr - li[n] * xi) + br;
+			o[N + n] = (lr[n] * xi + li[n] * xr) + bi;
+		}
+	}
+}
+
 static void lru_fwd_seq(const lru_ctx *c, int b, float *s)
 {
+	if (!c->parallel) {
+		lru_fwd_loop(c, b);
+		return;
+	}
 	int T = c->T, N = c->N;
 	size_t TN = (size_t)T * N, row = 2 * (size_t)N;
 	const float *bu = c->bu + (size_t)b * T * row;
@@ -64,17 +93,13 @@ static void lru_fwd_seq(const lru_ctx *c, int b, float *s)
 			bi[i] = c->gam[n] * bu[t * row + N + n];
 		}
 	float *hr = sl_xmalloc(2 * TN * sizeof *hr), *hi = hr + TN;
-	if (c->parallel) {
-		int P = 1;
-		while (P < T)
-			P <<= 1;
-		size_t PN = (size_t)P * N;
-		float *e = sl_xmalloc(4 * PN * sizeof *e);
-		sl_scan_blelloch_complex(T, N, ar, ai, br, bi, hr, hi, e, e + PN, e + 2 * PN, e + 3 * PN);
-		free(e);
-	} else {
-		sl_scan_seq_complex(T, N, ar, ai, br, bi, hr, hi);
-	}
+	int P = 1;
+	while (P < T)
+		P <<= 1;
+	size_t PN = (size_t)P * N;
+	float *e = sl_xmalloc(4 * PN * sizeof *e);
+	sl_scan_blelloch_complex(T, N, ar, ai, br, bi, hr, hi, e, e + PN, e + 2 * PN, e + 3 * PN);
+	free(e);
 	for (int t = 0; t < T; t++) {
 		memcpy(x + t * row, hr + (size_t)t * N, (size_t)N * sizeof *x);
 		memcpy(x + t * row + N, hi + (size_t)t * N, (size_t)N * sizeof *x);
@@ -82,48 +107,57 @@ static void lru_fwd_seq(const lru_ctx *c, int b, float *s)
 	free(hr);
 }
 
-/* backward of one sequence: the reverse recurrence, run forward in time on
- * the reversed arrays with conj(λ) */
+/* backward of one sequence: the reverse recurrence G_t = dx_t + conj(λ)
+ * G_{t+1} (sl_scan_seq_complex's arithmetic on the reversed arrays with
+ * a = conj(λ)), into s (T rows of 2N, the rows' layout), then the gradients
+ * with the sums over t in increasing order */
 static void lru_bwd_seq(const lru_ctx *c, int b, float *s)
 {
 	int T = c->T, N = c->N;
-	size_t TN = (size_t)T * N, row = 2 * (size_t)N;
+	size_t row = 2 * (size_t)N;
 	const float *bu = c->bu + (size_t)b * T * row, *x = c->x + (size_t)b * T * row;
 	const float *dx = c->dx + (size_t)b * T * row;
-	float *ar = s, *ai = s + TN, *gr = s + 2 * TN, *gi = s + 3 * TN;
-	float *Gr = sl_xmalloc(2 * TN * sizeof *Gr), *Gi = Gr + TN;
-	for (int t = 0; t < T; t++) {
-		int u = T - 1 - t; /* reversed time */
+	const float *lr = c->lr, *li = c->li, *gam = c->gam;
+	float *G = s;
+	memcpy(G + (size_t)(T - 1) * row, dx + (size_t)(T - 1) * row, row * sizeof *G);
+	for (int t = T - 2; t >= 0; t--) {
+		const float *q = G + (size_t)(t + 1) * row, *d = dx + (size_t)t * row;
+		float *o = G + (size_t)t * row;
 		for (int n = 0; n < N; n++) {
-			size_t i = (size_t)t * N + n;
-			ar[i] = c->lr[n];
-			ai[i] = -c->li[n];
-			gr[i] = dx[u * row + n];
-			gi[i] = dx[u * row + N + n];
+			float gr = q[n], gi = q[N + n], ai = -li[n];
+			o[n] = (lr[n] * gr - ai * gi) + d[n];
+			o[N + n] = (lr[n] * gi + ai * gr) + d[N + n];
 		}
 	}
-	sl_scan_seq_complex(T, N, ar, ai, gr, gi, Gr, Gi);
 	float *p = c->part ? c->part + (size_t)b * 3 * N : NULL;
 	float *dbu = c->dbu ? c->dbu + (size_t)b * T * row : NULL;
 	for (int t = 0; t < T; t++) {
-		int u = T - 1 - t;
-		for (int n = 0; n < N; n++) {
-			float Gre = Gr[(size_t)u * N + n], Gim = Gi[(size_t)u * N + n]; /* G at time t */
-			if (dbu) {
-				dbu[t * row + n] += c->gam[n] * Gre;
-				dbu[t * row + N + n] += c->gam[n] * Gim;
-			}
-			if (p) {
-				if (t > 0) { /* dλ += G_t conj(x_{t-1}) */
-					float xr = x[(t - 1) * row + n], xi = x[(t - 1) * row + N + n];
-					p[n] += Gre * xr + Gim * xi;
-					p[N + n] += Gim * xr - Gre * xi;
+		const float *g = G + (size_t)t * row, *ub = bu + (size_t)t * row;
+		if (dbu) {
+			float *db = dbu + (size_t)t * row;
+			if (c->fresh)
+				for (int n = 0; n < N; n++) {
+					db[n] = 0.0f + gam[n] * g[n];
+					db[N + n] = 0.0f + gam[n] * g[N + n];
 				}
-				p[2 * N + n] += Gre * bu[t * row + n] + Gim * bu[t * row + N + n];
+			else
+				for (int n = 0; n < N; n++) {
+					db[n] += gam[n] * g[n];
+					db[N + n] += gam[n] * g[N + n];
+				}
+		}
+		if (p) {
+			if (t > 0) { /* dλ += G_t conj(x_{t-1}) */
+				const float *xp = x + (size_t)(t - 1) * row;
+				for (int n = 0; n < N; n++) {
+					p[n] += g[n] * xp[n] + g[N + n] * xp[N + n];
+					p[N + n] += g[N + n] * xp[n] - g[n] * xp[N + n];
+				}
 			}
+			for (int n = 0; n < N; n++)
+				p[2 * N + n] += g[n] * ub[n] + g[N + n] * ub[N + n];
 		}
 	}
-	free(Gr);
 }
 
 /* Runs task on the tape's pool when the work reaches SL_PAR_MIN_WORK, else
@@ -209,7 +243,9 @@ void sl_op_lru_backward(sl_tape *tp, sl_node *n)
 	float *lr, *li, *gam;
 	lru_params(tp, n, &lr, &li, &gam);
 	lru_ctx c = { .B = B, .T = T, .N = N, .lr = lr, .li = li, .gam = gam, .bu = bu->data, .x = n->out->data,
-		      .dx = n->out->grad, .dbu = bu->requires_grad ? sl_tape_grad(tp, bu) : NULL };
+		      .dx = n->out->grad };
+	if (bu->requires_grad)
+		c.dbu = sl_tape_grad_fresh(tp, bu, &c.fresh);
 	if (want_p) {
 		c.part = sl_arena_alloc(tp->arena, (size_t)B * 3 * N * sizeof(float));
 		memset(c.part, 0, (size_t)B * 3 * N * sizeof(float));
@@ -483,7 +519,60 @@ void sl_op_rglru_backward(sl_tape *tp, sl_node *n)
 	}
 }
 
-/* ---- per-channel scale ------------------------------------------------------------ */
+/* ---- per-channel scale ------------------------------------------------------------
+ * Rows split over the pool for y and dx; dd's column sums split over columns,
+ * each column summed over the rows in order (the same bits at any thread
+ * count). */
+
+typedef struct colmul_ctx {
+	const float *x, *d, *dy;
+	float *y, *dx, *dd;
+	size_t R, C;
+} colmul_ctx;
+
+static void colmul_fwd_rows(void *arg, size_t lo, size_t hi)
+{
+	const colmul_ctx *c = arg;
+	for (size_t r = lo; r < hi; r++)
+		for (size_t j = 0; j < c->C; j++)
+			c->y[r * c->C + j] = c->x[r * c->C + j] * c->d[j];
+}
+
+static void colmul_dx_rows(void *arg, size_t lo, size_t hi)
+{
+	const colmul_ctx *c = arg;
+	for (size_t r = lo; r < hi; r++)
+		for (size_t j = 0; j < c->C; j++)
+			c->dx[r * c->C + j] += c->dy[r * c->C + j] * c->d[j];
+}
+
+/* each column's sum over rows in order, 64 columns at a time */
+static void colmul_dd_cols(void *arg, size_t lo, size_t hi)
+{
+	const colmul_ctx *c = arg;
+	size_t C = c->C;
+	for (size_t j0 = lo; j0 < hi; j0 += 64) {
+		size_t n = hi - j0 < 64 ? hi - j0 : 64;
+		float s[64];
+		for (size_t j = 0; j < n; j++)
+			s[j] = 0.0f;
+		for (size_t r = 0; r < c->R; r++) {
+			const float *g = c->dy + r * C + j0, *xr = c->x + r * C + j0;
+			for (size_t j = 0; j < n; j++)
+				s[j] += g[j] * xr[j];
+		}
+		for (size_t j = 0; j < n; j++)
+			c->dd[j0 + j] += s[j];
+	}
+}
+
+static void colmul_run(sl_tape *tp, size_t n, size_t work, sl_range_fn fn, void *ctx)
+{
+	if (!tp->pool || work < SL_PAR_MIN_WORK)
+		fn(ctx, 0, n);
+	else
+		sl_pool_for(tp->pool, n, fn, ctx);
+}
 
 sl_tensor *sl_colmul(sl_tape *tp, sl_tensor *x, sl_tensor *d)
 {
@@ -495,40 +584,24 @@ sl_tensor *sl_colmul(sl_tape *tp, sl_tensor *x, sl_tensor *d)
 
 void sl_op_colmul_forward(sl_tape *tp, sl_node *n)
 {
-	(void)tp;
 	const sl_tensor *x = n->in[0], *d = n->in[1];
-	size_t R = sl_tensor_rows(x), C = (size_t)d->shape[0];
-	for (size_t r = 0; r < R; r++)
-		for (size_t j = 0; j < C; j++)
-			n->out->data[r * C + j] = x->data[r * C + j] * d->data[j];
+	colmul_ctx c = { .x = x->data, .d = d->data, .y = n->out->data, .R = sl_tensor_rows(x),
+			 .C = (size_t)d->shape[0] };
+	colmul_run(tp, c.R, c.R * c.C, colmul_fwd_rows, &c);
 }
 
 void sl_op_colmul_backward(sl_tape *tp, sl_node *n)
 {
 	sl_tensor *x = n->in[0], *d = n->in[1];
-	size_t R = sl_tensor_rows(x), C = (size_t)d->shape[0];
-	const float *dy = n->out->grad;
+	colmul_ctx c = { .x = x->data, .d = d->data, .dy = n->out->grad, .R = sl_tensor_rows(x),
+			 .C = (size_t)d->shape[0] };
 	if (x->requires_grad) {
-		float *dx = sl_tape_grad(tp, x);
-		for (size_t r = 0; r < R; r++)
-			for (size_t j = 0; j < C; j++)
-				dx[r * C + j] += dy[r * C + j] * d->data[j];
+		c.dx = sl_tape_grad(tp, x);
+		colmul_run(tp, c.R, c.R * c.C, colmul_dx_rows, &c);
 	}
-	if (d->requires_grad) { /* each column's sum over rows in order, 64 columns at a time */
-		float *dd = sl_tape_grad(tp, d);
-		for (size_t j0 = 0; j0 < C; j0 += 64) {
-			size_t n = C - j0 < 64 ? C - j0 : 64;
-			float s[64];
-			for (size_t j = 0; j < n; j++)
-				s[j] = 0.0f;
-			for (size_t r = 0; r < R; r++) {
-				const float *g = dy + r * C + j0, *xr = x->data + r * C + j0;
-				for (size_t j = 0; j < n; j++)
-					s[j] += g[j] * xr[j];
-			}
-			for (size_t j = 0; j < n; j++)
-				dd[j0 + j] += s[j];
-		}
+	if (d->requires_grad) {
+		c.dd = sl_tape_grad(tp, d);
+		colmul_run(tp, c.C, c.R * c.C, colmul_dd_cols, &c);
 	}
 }
 

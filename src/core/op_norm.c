@@ -26,6 +26,20 @@ static void row_run(sl_tape *tp, size_t n, size_t work, sl_range_fn fn, void *ct
 		sl_pool_for(tp->pool, n, fn, ctx);
 }
 
+/* dx over rows and the gain and bias gradients over columns, in one
+ * hand-off to the pool (neither reads what the other writes) */
+static void row_run2(sl_tape *tp, size_t work, size_t n1, sl_range_fn fn1, size_t n2, sl_range_fn fn2, void *ctx)
+{
+	if (work < SL_PAR_MIN_WORK) {
+		if (n1)
+			fn1(ctx, 0, n1);
+		if (n2)
+			fn2(ctx, 0, n2);
+	} else {
+		sl_pool_for2(tp->pool, n1, fn1, n2, fn2, ctx);
+	}
+}
+
 typedef struct norm_ctx {
 	const float *x, *g, *b;   /* x (R, C), g (C), b (C) or NULL */
 	const float *dy;          /* (R, C) */
@@ -54,10 +68,134 @@ static inline size_t block_row(size_t r0, size_t k, size_t hi)
 	return r0 + k < hi ? r0 + k : hi - 1;
 }
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+/* The same sums with the rows in the lanes of a vector: eight rows' columns
+ * j..j+7 transposed (out[i]: column j + i of the eight rows), widened to
+ * double, added column after column: each row's sum in its order, each term
+ * rounded as the scalar code rounds it (the build contracts nothing into
+ * fused multiply-adds). Sixteen rows at a time: two independent chains. */
+#define LN_VEC 1
+#define RBV 16
+
+static inline void tr8(const float *const *x, size_t j, __m256 out[8])
+{
+	__m256 t0 = _mm256_unpacklo_ps(_mm256_loadu_ps(x[0] + j), _mm256_loadu_ps(x[1] + j));
+	__m256 t1 = _mm256_unpackhi_ps(_mm256_loadu_ps(x[0] + j), _mm256_loadu_ps(x[1] + j));
+	__m256 t2 = _mm256_unpacklo_ps(_mm256_loadu_ps(x[2] + j), _mm256_loadu_ps(x[3] + j));
+	__m256 t3 = _mm256_unpackhi_ps(_mm256_loadu_ps(x[2] + j), _mm256_loadu_ps(x[3] + j));
+	__m256 t4 = _mm256_unpacklo_ps(_mm256_loadu_ps(x[4] + j), _mm256_loadu_ps(x[5] + j));
+	__m256 t5 = _mm256_unpackhi_ps(_mm256_loadu_ps(x[4] + j), _mm256_loadu_ps(x[5] + j));
+	__m256 t6 = _mm256_unpacklo_ps(_mm256_loadu_ps(x[6] + j), _mm256_loadu_ps(x[7] + j));
+	__m256 t7 = _mm256_unpackhi_ps(_mm256_loadu_ps(x[6] + j), _mm256_loadu_ps(x[7] + j));
+	__m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+	__m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+	__m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+	__m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+	__m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+	__m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+	__m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+	__m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+	out[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+	out[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+	out[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+	out[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+	out[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+	out[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+	out[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+	out[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* layernorm's row sums of 16 rows x[0..15]: s = sum_j x_j, then mu = s / C
+ * and v = sum_j (x_j - mu)^2, in double, j in order */
+static void ln_stats16(const float *const *x, size_t C, double *mu, double *v)
+{
+	__m512d s[2] = { _mm512_setzero_pd(), _mm512_setzero_pd() };
+	size_t j = 0;
+	for (; j + 8 <= C; j += 8)
+		for (int h = 0; h < 2; h++) {
+			__m256 col[8];
+			tr8(x + 8 * h, j, col);
+			for (int i = 0; i < 8; i++)
+				s[h] = _mm512_add_pd(s[h], _mm512_cvtps_pd(col[i]));
+		}
+	double sd[16];
+	_mm512_storeu_pd(sd, s[0]);
+	_mm512_storeu_pd(sd + 8, s[1]);
+	for (int k = 0; k < 16; k++) {
+		for (size_t jj = j; jj < C; jj++)
+			sd[k] += x[k][jj];
+		mu[k] = sd[k] / (double)C;
+	}
+	__m512d m[2] = { _mm512_loadu_pd(mu), _mm512_loadu_pd(mu + 8) };
+	__m512d a[2] = { _mm512_setzero_pd(), _mm512_setzero_pd() };
+	for (j = 0; j + 8 <= C; j += 8)
+		for (int h = 0; h < 2; h++) {
+			__m256 col[8];
+			tr8(x + 8 * h, j, col);
+			for (int i = 0; i < 8; i++) {
+				__m512d d = _mm512_sub_pd(_mm512_cvtps_pd(col[i]), m[h]);
+				a[h] = _mm512_add_pd(a[h], _mm512_mul_pd(d, d));
+			}
+		}
+	_mm512_storeu_pd(v, a[0]);
+	_mm512_storeu_pd(v + 8, a[1]);
+	for (int k = 0; k < 16; k++)
+		for (size_t jj = j; jj < C; jj++) {
+			double d = x[k][jj] - mu[k];
+			v[k] += d * d;
+		}
+}
+
+/* layernorm backward's row sums of 16 rows: s1 = sum_j dxhat_j, s2 = sum_j
+ * dxhat_j xhat_j, dxhat = dy g and xhat = (x - m) rs in float */
+static void ln_dsums16(const float *const *x, const float *const *dy, const float *g, const float *m,
+		       const float *rs, size_t C, double *s1, double *s2)
+{
+	__m512d a1[2] = { _mm512_setzero_pd(), _mm512_setzero_pd() };
+	__m512d a2[2] = { _mm512_setzero_pd(), _mm512_setzero_pd() };
+	__m256 mv[2] = { _mm256_loadu_ps(m), _mm256_loadu_ps(m + 8) };
+	__m256 rv[2] = { _mm256_loadu_ps(rs), _mm256_loadu_ps(rs + 8) };
+	size_t j = 0;
+	for (; j + 8 <= C; j += 8)
+		for (int h = 0; h < 2; h++) {
+			__m256 xc[8], dc[8];
+			tr8(x + 8 * h, j, xc);
+			tr8(dy + 8 * h, j, dc);
+			for (int i = 0; i < 8; i++) {
+				__m256 dxh = _mm256_mul_ps(dc[i], _mm256_set1_ps(g[j + i]));
+				__m256 xh = _mm256_mul_ps(_mm256_sub_ps(xc[i], mv[h]), rv[h]);
+				__m512d dd = _mm512_cvtps_pd(dxh);
+				a1[h] = _mm512_add_pd(a1[h], dd);
+				a2[h] = _mm512_add_pd(a2[h], _mm512_mul_pd(dd, _mm512_cvtps_pd(xh)));
+			}
+		}
+	_mm512_storeu_pd(s1, a1[0]);
+	_mm512_storeu_pd(s1 + 8, a1[1]);
+	_mm512_storeu_pd(s2, a2[0]);
+	_mm512_storeu_pd(s2 + 8, a2[1]);
+	for (int k = 0; k < 16; k++)
+		for (size_t jj = j; jj < C; jj++) {
+			float dxh = dy[k][jj] * g[jj], xh = (x[k][jj] - m[k]) * rs[k];
+			s1[k] += dxh;
+			s2[k] += (double)dxh * xh;
+		}
+}
+#endif
+
 static void ln_fwd_rows(void *arg, size_t lo, size_t hi)
 {
 	norm_ctx *c = arg;
 	size_t C = c->C;
+#ifdef LN_VEC
+	for (size_t r0 = lo; r0 < hi; r0 += RBV) {
+		const float *x[RBV];
+		double v[RBV], mu[RBV];
+		for (int k = 0; k < RBV; k++)
+			x[k] = c->x + block_row(r0, k, hi) * C;
+		ln_stats16(x, C, mu, v);
+		for (size_t k = 0; k < RBV && r0 + k < hi; k++) {
+#else
 	for (size_t r0 = lo; r0 < hi; r0 += RB) {
 		const float *x[RB];
 		double s[RB], v[RB], mu[RB];
@@ -76,6 +214,7 @@ static void ln_fwd_rows(void *arg, size_t lo, size_t hi)
 				v[k] += d * d;
 			}
 		for (size_t k = 0; k < RB && r0 + k < hi; k++) {
+#endif
 			size_t r = r0 + k;
 			float *y = c->y + r * C;
 			float m = (float)mu[k];
@@ -94,6 +233,21 @@ static void ln_dx_rows(void *arg, size_t lo, size_t hi)
 {
 	norm_ctx *c = arg;
 	size_t C = c->C;
+#ifdef LN_VEC
+	for (size_t r0 = lo; r0 < hi; r0 += RBV) {
+		const float *x[RBV], *dy[RBV];
+		float m[RBV], rs[RBV];
+		double s1[RBV], s2[RBV]; /* sum dxhat, sum dxhat xhat */
+		for (int k = 0; k < RBV; k++) {
+			size_t r = block_row(r0, k, hi);
+			x[k] = c->x + r * C;
+			dy[k] = c->dy + r * C;
+			m[k] = c->mean[r];
+			rs[k] = c->rstd[r];
+		}
+		ln_dsums16(x, dy, c->g, m, rs, C, s1, s2);
+		for (size_t k = 0; k < RBV && r0 + k < hi; k++) {
+#else
 	for (size_t r0 = lo; r0 < hi; r0 += RB) {
 		const float *x[RB], *dy[RB];
 		float m[RB], rs[RB];
@@ -113,6 +267,7 @@ static void ln_dx_rows(void *arg, size_t lo, size_t hi)
 				s2[k] += (double)dxh * xh;
 			}
 		for (size_t k = 0; k < RB && r0 + k < hi; k++) {
+#endif
 			float *dx = c->dx + (r0 + k) * C;
 			float m1 = (float)(s1[k] / (double)C), m2 = (float)(s2[k] / (double)C);
 			for (size_t j = 0; j < C; j++) {
@@ -196,14 +351,10 @@ void sl_op_layernorm_backward(sl_tape *tp, sl_node *n)
 		       .C = (size_t)sl_tensor_dim(x, -1) };
 	c.mean = s;
 	c.rstd = s + c.R;
-	if (x->requires_grad) {
-		c.dx = sl_tape_grad(tp, x);
-		row_run(tp, c.R, c.R * c.C, ln_dx_rows, &c);
-	}
+	c.dx = x->requires_grad ? sl_tape_grad(tp, x) : NULL;
 	c.dg = g->requires_grad ? sl_tape_grad(tp, g) : NULL;
 	c.db = b && b->requires_grad ? sl_tape_grad(tp, b) : NULL;
-	if (c.dg || c.db)
-		row_run(tp, c.C, c.R * c.C, ln_dgb_cols, &c);
+	row_run2(tp, c.R * c.C, c.dx ? c.R : 0, ln_dx_rows, c.dg || c.db ? c.C : 0, ln_dgb_cols, &c);
 }
 
 /* ---- rmsnorm ---------------------------------------------------------------
@@ -295,14 +446,9 @@ void sl_op_rmsnorm_backward(sl_tape *tp, sl_node *n)
 	SL_ASSERT(n->saved);
 	norm_ctx c = { .x = x->data, .g = g->data, .dy = n->out->grad, .rstd = n->saved,
 		       .R = sl_tensor_rows(x), .C = (size_t)sl_tensor_dim(x, -1) };
-	if (x->requires_grad) {
-		c.dx = sl_tape_grad(tp, x);
-		row_run(tp, c.R, c.R * c.C, rms_dx_rows, &c);
-	}
-	if (g->requires_grad) {
-		c.dg = sl_tape_grad(tp, g);
-		row_run(tp, c.C, c.R * c.C, rms_dg_cols, &c);
-	}
+	c.dx = x->requires_grad ? sl_tape_grad(tp, x) : NULL;
+	c.dg = g->requires_grad ? sl_tape_grad(tp, g) : NULL;
+	row_run2(tp, c.R * c.C, c.dx ? c.R : 0, rms_dx_rows, c.dg ? c.C : 0, rms_dg_cols, &c);
 }
 
 /* ---- softmax ---------------------------------------------------------------

@@ -56,18 +56,36 @@ sl_tensor *sl_s4d_kernel(sl_tape *tp, sl_tensor *log_dt, sl_tensor *A_re_log, sl
 	return sl_tape_apply(tp, &n);
 }
 
-void sl_op_s4d_kernel_forward(sl_tape *tp, sl_node *n)
+/* Channels are independent (each writes its own row of K and its own
+ * gradients), so both passes split channels over the pool: the same bits at
+ * any thread count. */
+typedef struct s4k_ctx {
+	const sl_node *n;
+	double *acc;            /* forward: L doubles per channel */
+	float *gdt, *gre, *gim, *gC;
+} s4k_ctx;
+
+static void s4k_run(sl_tape *tp, size_t H, size_t work, sl_range_fn fn, void *ctx)
 {
-	(void)tp;
+	if (!tp->pool || work < SL_PAR_MIN_WORK)
+		fn(ctx, 0, H);
+	else
+		sl_pool_for(tp->pool, H, fn, ctx);
+}
+
+static void s4k_fwd(void *arg, size_t lo, size_t hi)
+{
+	const s4k_ctx *c = arg;
+	const sl_node *n = c->n;
 	const sl_tensor *ldt = n->in[0], *are = n->in[1], *aim = n->in[2], *C = n->in[3];
-	int H = are->shape[0], M = are->shape[1], L = n->out->shape[1];
-	for (int h = 0; h < H; h++) {
+	int M = are->shape[1], L = n->out->shape[1];
+	for (size_t h = lo; h < hi; h++) {
 		double dt = exp((double)ldt->data[h]);
-		float *K = n->out->data + (size_t)h * L;
-		double *acc = sl_arena_alloc(tp->arena, (size_t)L * sizeof *acc);
+		float *K = n->out->data + h * L;
+		double *acc = c->acc + h * L;
 		memset(acc, 0, (size_t)L * sizeof *acc);
 		for (int m = 0; m < M; m++) {
-			size_t i = (size_t)h * M + m;
+			size_t i = h * M + m;
 			double complex A = -exp((double)are->data[i]) + I * (double)aim->data[i], ab, bb;
 			s4d_disc(n->i[0], dt, A, &ab, &bb);
 			double complex G = ((double)C->data[2 * i] + I * (double)C->data[2 * i + 1]) * bb, p = 1;
@@ -81,20 +99,26 @@ void sl_op_s4d_kernel_forward(sl_tape *tp, sl_node *n)
 	}
 }
 
-void sl_op_s4d_kernel_backward(sl_tape *tp, sl_node *n)
+void sl_op_s4d_kernel_forward(sl_tape *tp, sl_node *n)
 {
-	(void)tp;
-	sl_tensor *ldt = n->in[0], *are = n->in[1], *aim = n->in[2], *C = n->in[3];
-	int H = are->shape[0], M = are->shape[1], L = n->out->shape[1], disc = n->i[0];
+	int H = n->in[1]->shape[0], M = n->in[1]->shape[1], L = n->out->shape[1];
+	s4k_ctx c = { .n = n, .acc = sl_arena_alloc(tp->arena, (size_t)H * L * sizeof(double)) };
+	s4k_run(tp, (size_t)H, (size_t)H * M * L * 4, s4k_fwd, &c);
+}
+
+static void s4k_bwd(void *arg, size_t lo, size_t hi)
+{
+	const s4k_ctx *c = arg;
+	const sl_node *n = c->n;
+	const sl_tensor *ldt = n->in[0], *are = n->in[1], *aim = n->in[2], *C = n->in[3];
+	int M = are->shape[1], L = n->out->shape[1], disc = n->i[0];
 	const float *dK = n->out->grad;
-	float *gdt = ldt->requires_grad ? sl_tape_grad(tp, ldt) : NULL;
-	float *gre = are->requires_grad ? sl_tape_grad(tp, are) : NULL, *gim = aim->requires_grad ? sl_tape_grad(tp, aim) : NULL;
-	float *gC = C->requires_grad ? sl_tape_grad(tp, C) : NULL;
-	for (int h = 0; h < H; h++) {
+	float *gdt = c->gdt, *gre = c->gre, *gim = c->gim, *gC = c->gC;
+	for (size_t h = lo; h < hi; h++) {
 		double dt = exp((double)ldt->data[h]), gdt_h = 0;
-		const float *dk = dK + (size_t)h * L;
+		const float *dk = dK + h * L;
 		for (int m = 0; m < M; m++) {
-			size_t i = (size_t)h * M + m;
+			size_t i = h * M + m;
 			double ea = exp((double)are->data[i]);
 			double complex A = -ea + I * (double)aim->data[i], ab, bb;
 			s4d_disc(disc, dt, A, &ab, &bb);
@@ -138,6 +162,18 @@ void sl_op_s4d_kernel_backward(sl_tape *tp, sl_node *n)
 		if (gdt)
 			gdt[h] += (float)(gdt_h * dt);                   /* Δ = e^{log_dt} */
 	}
+}
+
+void sl_op_s4d_kernel_backward(sl_tape *tp, sl_node *n)
+{
+	sl_tensor *ldt = n->in[0], *are = n->in[1], *aim = n->in[2], *C = n->in[3];
+	int H = are->shape[0], M = are->shape[1], L = n->out->shape[1];
+	s4k_ctx c = { .n = n };
+	c.gdt = ldt->requires_grad ? sl_tape_grad(tp, ldt) : NULL;
+	c.gre = are->requires_grad ? sl_tape_grad(tp, are) : NULL;
+	c.gim = aim->requires_grad ? sl_tape_grad(tp, aim) : NULL;
+	c.gC = C->requires_grad ? sl_tape_grad(tp, C) : NULL;
+	s4k_run(tp, (size_t)H, (size_t)H * M * L * 8, s4k_bwd, &c);
 }
 
 /* ---- the causal long convolution ---------------------------------------------------

@@ -43,6 +43,8 @@ const sl_op_def sl_ops[] = {
 	OP(RNN, rnn),
 	OP(BDLINEAR, bdlinear),
 	OP(GELU_MUL, gelu_mul),
+	OP(GELU_SKIP, gelu_skip),
+	OP(GLU_RESIDUAL, glu_residual),
 };
 
 /* sl_ops has no declared size: a missing last row shortens it and fails here

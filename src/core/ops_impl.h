@@ -46,6 +46,8 @@ SL_OP_DECL(additive);
 SL_OP_DECL(rnn);
 SL_OP_DECL(bdlinear);
 SL_OP_DECL(gelu_mul);
+SL_OP_DECL(gelu_skip);
+SL_OP_DECL(glu_residual);
 
 /* Builds a node for op with the given inputs and a fresh output of the given
  * shape; the caller sets attributes and calls sl_tape_apply(). `ins` is

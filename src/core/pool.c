@@ -193,6 +193,30 @@ void sl_pool_for(sl_pool *p, size_t n, sl_range_fn fn, void *ctx)
 	sl_pool_run(p, for_task, &fc);
 }
 
+typedef struct for2_ctx {
+	size_t n1, n2;
+	sl_range_fn fn1, fn2;
+	void *ctx;
+} for2_ctx;
+
+static void for2_task(void *arg, int tid, int nth)
+{
+	for2_ctx *fc = arg;
+	size_t lo, hi;
+	sl_range(fc->n1, tid, nth, &lo, &hi);
+	if (lo < hi)
+		fc->fn1(fc->ctx, lo, hi);
+	sl_range(fc->n2, tid, nth, &lo, &hi);
+	if (lo < hi)
+		fc->fn2(fc->ctx, lo, hi);
+}
+
+void sl_pool_for2(sl_pool *p, size_t n1, sl_range_fn fn1, size_t n2, sl_range_fn fn2, void *ctx)
+{
+	for2_ctx fc = { n1, n2, fn1, fn2, ctx };
+	sl_pool_run(p, for2_task, &fc);
+}
+
 int sl_cpu_count(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);

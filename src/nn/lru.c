@@ -126,6 +126,19 @@ static void init(void *layer, const void *cfg, const sl_mixer_ctx *ctx, const sl
 	}
 }
 
+/* h + out1(g) ⊙ σ(out2(g)), g = GELU(Re(C x) + D ⊙ u): the fused ops (one
+ * pass each way for the skip and GELU, one for the gate and the residual;
+ * the chain's bits), or the chain when dropout sits before the residual */
+static sl_tensor *tail(const lru_layer *ly, sl_tape *tp, sl_tensor *h, sl_tensor *u, sl_tensor *x, float dropout)
+{
+	sl_tensor *g = sl_gelu_skip(tp, sl_nn_linear_forward(&ly->C, tp, x), u, ly->D);
+	sl_tensor *o2 = sl_nn_linear_forward(&ly->out2, tp, g);
+	sl_tensor *o1 = sl_nn_linear_forward(&ly->out1, tp, g);
+	if (!tp->training || dropout == 0.0f)
+		return sl_glu_residual(tp, h, o1, o2);
+	return sl_add(tp, h, sl_dropout(tp, sl_mul(tp, o1, sl_sigmoid(tp, o2)), dropout));
+}
+
 static sl_tensor *forward(void *layer, const void *cfg, const sl_mixer_ctx *ctx, sl_tape *tp, sl_tensor *h)
 {
 	lru_layer *ly = layer;
@@ -136,11 +149,7 @@ static sl_tensor *forward(void *layer, const void *cfg, const sl_mixer_ctx *ctx,
 	sl_tensor *x = sl_lru(tp, ly->nu_log, ly->theta_log, ly->gamma_log, bu, c->scan == 1);
 	ly->x = x->data;
 	ly->T = sl_tensor_dim(h, 1);
-	sl_tensor *y = sl_add(tp, sl_nn_linear_forward(&ly->C, tp, x), sl_colmul(tp, u, ly->D));
-	sl_tensor *g = sl_gelu(tp, y);
-	sl_tensor *glu = sl_mul(tp, sl_nn_linear_forward(&ly->out1, tp, g),
-				sl_sigmoid(tp, sl_nn_linear_forward(&ly->out2, tp, g)));
-	return sl_add(tp, h, sl_dropout(tp, glu, ctx->dropout));
+	return tail(ly, tp, h, u, x, ctx->dropout);
 }
 
 /* ---- step mode ------------------------------------------------------------------- */
@@ -201,12 +210,8 @@ static sl_tensor *step(const void *layer, const void *cfg, const sl_mixer_ctx *c
 			xs[N + n] = x->data[(size_t)b * 2 * N + N + n] = ni;
 		}
 	}
-	sl_tensor *y = sl_add(tp, sl_nn_linear_forward(&ly->C, tp, x), sl_colmul(tp, u, ly->D));
-	sl_tensor *g = sl_gelu(tp, y);
-	sl_tensor *glu = sl_mul(tp, sl_nn_linear_forward(&ly->out1, tp, g),
-				sl_sigmoid(tp, sl_nn_linear_forward(&ly->out2, tp, g)));
 	(void)ctx;
-	return sl_add(tp, h, glu);
+	return tail(ly, tp, h, u, x, 0.0f);
 }
 
 /* ---- views ------------------------------------------------------------------------ */

@@ -138,12 +138,17 @@ static void init(void *layer, const void *cfg, const sl_mixer_ctx *ctx, const sl
 		}
 }
 
+/* the block from g = GELU(y) on: out, the gated residual, the norm */
+static sl_tensor *block_g(s4d_layer *ly, sl_tape *tp, sl_tensor *h, sl_tensor *g)
+{
+	sl_tensor *o = sl_nn_linear_forward(&ly->out, tp, g); /* (B, T, 2H) */
+	/* h + o[..., :H] ⊙ σ(o[..., H:]), fused */
+	return sl_nn_norm_forward(&ly->norm, tp, sl_glu_residual(tp, h, o, NULL));
+}
+
 static sl_tensor *block(s4d_layer *ly, sl_tape *tp, sl_tensor *h, sl_tensor *y)
 {
-	sl_tensor *o = sl_nn_linear_forward(&ly->out, tp, sl_gelu(tp, y)); /* (B, T, 2H) */
-	int H = sl_tensor_dim(h, 2);
-	sl_tensor *glu = sl_mul(tp, sl_slice(tp, o, 2, 0, H), sl_sigmoid(tp, sl_slice(tp, o, 2, H, H)));
-	return sl_nn_norm_forward(&ly->norm, tp, sl_add(tp, h, glu));
+	return block_g(ly, tp, h, sl_gelu(tp, y));
 }
 
 static sl_tensor *forward(void *layer, const void *cfg, const sl_mixer_ctx *ctx, sl_tape *tp, sl_tensor *h)
@@ -154,8 +159,10 @@ static sl_tensor *forward(void *layer, const void *cfg, const sl_mixer_ctx *ctx,
 	sl_tensor *K = sl_s4d_kernel(tp, ly->log_dt, ly->A_re_log, ly->A_im, ly->C, T, bilinear(c));
 	ly->K = K->data;
 	ly->T = T;
-	sl_tensor *y = sl_add(tp, sl_causal_conv(tp, h, K), sl_colmul(tp, h, ly->D));
-	return block(ly, tp, h, sl_dropout(tp, y, ctx->dropout));
+	sl_tensor *skip = sl_colmul(tp, h, ly->D), *conv = sl_causal_conv(tp, h, K);
+	if (!tp->training || ctx->dropout == 0.0f) /* GELU(conv + D ⊙ h): the sum and GELU fused */
+		return block_g(ly, tp, h, sl_gelu_skip(tp, conv, skip, NULL));
+	return block(ly, tp, h, sl_dropout(tp, sl_add(tp, conv, skip), ctx->dropout));
 }
 
 static int normalises(const void *cfg)
