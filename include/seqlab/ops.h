@@ -256,8 +256,9 @@ extern int sl_attention_generic;
  * sl_attention_generic off): register-tiled products that skip the tiles a
  * causal mask hides, the same bits as the generic kernel. */
 int sl_attention_blocked(int Tk, int Dh);
-/* Likewise for the selective scan: nonzero runs it one channel at a time
- * (the plain version of its 16-channel kernel; same bits). */
+/* Likewise for the selective scan: 1 runs it one channel at a time (the
+ * plain version of its 16-channel kernel), 2 runs the 16-channel kernel's
+ * portable form instead of its AVX-512 one (same bits, all three). */
 extern int sl_ssm_generic;
 
 #endif

@@ -526,7 +526,7 @@ int sl_ssm_generic;
 static int ssm_lanes(const ssm_ctx *c)
 {
 	int D = c->D;
-	return !sl_ssm_generic && c->scan == SL_SSM_SEQ && D % SW == 0 && SW % (D / SW) == 0;
+	return sl_ssm_generic != 1 && c->scan == SL_SSM_SEQ && D % SW == 0 && SW % (D / SW) == 0;
 }
 
 /* Ā and g for the 16 channels' steps dt[l] at state n */
@@ -804,6 +804,256 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 	}
 }
 
+#if defined(__AVX512F__)
+/* ---- the 16-channel kernels in AVX-512 ------------------------------------
+ * The same computation as fwd_lanes and bwd_lanes above, every value by the
+ * same operations in the same order (no fused multiply-adds: the bits are the
+ * plain kernel's, tests/test_ssm.c), written on __m512 with the
+ * discretisation chosen outside the loops (one instance per discretisation)
+ * and the exponential by sl_fexp16. The backward pass also runs in two
+ * sweeps instead of three: the reverse recurrence for dh_t and the chain
+ * through step t share one loop, t descending, dh staying in a row of N
+ * vectors; the terms of dA, which are summed over t ascending, are kept
+ * per (t, n) and added in that order after it (likewise dD's), so every sum
+ * keeps its order. */
+static inline __m512 v_bc(float v)
+{
+	return _mm512_set1_ps(v);
+}
+
+#define VMUL _mm512_mul_ps
+#define VADD _mm512_add_ps
+#define VSUB _mm512_sub_ps
+
+/* phi1 and dphi1 on 16 lanes: the series and the quotient, one chosen */
+static inline __m512 phi1_v(__m512 w, __m512 e)
+{
+	static const float c[9] = { 1.0f / 362880, 1.0f / 40320, 1.0f / 5040, 1.0f / 720, 1.0f / 120,
+				    1.0f / 24,     1.0f / 6,     0.5f,         1.0f };
+	__m512 s = v_bc(c[0]);
+	for (int k = 1; k < 9; k++)
+		s = VADD(VMUL(s, w), v_bc(c[k]));
+	__m512 q = _mm512_div_ps(VSUB(e, v_bc(1.0f)), w);
+	__mmask16 small = _mm512_cmp_ps_mask(_mm512_abs_ps(w), v_bc(0.5f), _CMP_LT_OQ);
+	return _mm512_mask_blend_ps(small, q, s);
+}
+
+static inline __m512 dphi1_v(__m512 w, __m512 e, __m512 p)
+{
+	static const float c[8] = { 1.0f / 45360, 1.0f / 5760, 1.0f / 840, 1.0f / 144,
+				    1.0f / 30,    1.0f / 8,    1.0f / 3,   0.5f };
+	__m512 s = v_bc(c[0]);
+	for (int k = 1; k < 8; k++)
+		s = VADD(VMUL(s, w), v_bc(c[k]));
+	__m512 q = _mm512_div_ps(VSUB(e, p), w);
+	__mmask16 small = _mm512_cmp_ps_mask(_mm512_abs_ps(w), v_bc(0.5f), _CMP_LT_OQ);
+	return _mm512_mask_blend_ps(small, q, s);
+}
+
+/* Ā and g (the *_elem functions) */
+SSM_INLINE void disc_v(const int disc, __m512 dt, __m512 a, __m512 *ab, __m512 *g)
+{
+	if (disc == SL_SSM_ZOH) {
+		__m512 w = VMUL(dt, a), e = sl_fexp16(w);
+		*ab = e;
+		*g = VMUL(dt, phi1_v(w, e));
+	} else if (disc == SL_SSM_ZOH_APPROX) {
+		*ab = sl_fexp16(VMUL(dt, a));
+		*g = dt;
+	} else if (disc == SL_SSM_BILINEAR) {
+		__m512 w = VMUL(dt, a), q = _mm512_div_ps(v_bc(1.0f), VSUB(v_bc(1.0f), VMUL(v_bc(0.5f), w)));
+		*ab = VMUL(VADD(v_bc(1.0f), VMUL(v_bc(0.5f), w)), q);
+		*g = VMUL(dt, q);
+	} else {
+		*ab = VADD(v_bc(1.0f), VMUL(dt, a));
+		*g = dt;
+	}
+}
+
+/* disc_grad's terms (the *_grad functions): adds into *s, returns dA's term */
+SSM_INLINE __m512 disc_grad_v(const int disc, __m512 dt, __m512 a, __m512 abar, __m512 dab, __m512 dg, __m512 *s)
+{
+	if (disc == SL_SSM_ZOH) {
+		__m512 w = VMUL(dt, a), e = abar;
+		__m512 dp = dphi1_v(w, e, phi1_v(w, e));
+		*s = VADD(*s, VMUL(e, VADD(VMUL(dab, a), dg)));
+		return VMUL(dt, VADD(VMUL(dab, e), VMUL(VMUL(dg, dt), dp)));
+	} else if (disc == SL_SSM_ZOH_APPROX) {
+		*s = VADD(*s, VADD(VMUL(VMUL(dab, a), abar), dg));
+		return VMUL(VMUL(dab, dt), abar);
+	} else if (disc == SL_SSM_BILINEAR) {
+		__m512 hdt = VMUL(v_bc(0.5f), dt);
+		__m512 q = _mm512_div_ps(v_bc(1.0f), VSUB(v_bc(1.0f), VMUL(hdt, a))), q2 = VMUL(q, q);
+		*s = VADD(*s, VMUL(q2, VADD(VMUL(dab, a), dg)));
+		return VMUL(VMUL(q2, dt), VADD(dab, VMUL(hdt, dg)));
+	} else {
+		*s = VADD(*s, VADD(VMUL(dab, a), dg));
+		return VMUL(dab, dt);
+	}
+}
+
+/* the gate's sigmoid, sigmoidf_ on 16 lanes */
+static inline __m512 sigmoid_v(__m512 z)
+{
+	__m512 e = sl_fexp16(_mm512_sub_ps(_mm512_setzero_ps(), z));
+	return _mm512_div_ps(v_bc(1.0f), VADD(v_bc(1.0f), e));
+}
+
+/* Forward of one (b, group): h in hp (N vectors). */
+SSM_INLINE void fwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *hp, const int disc, const int N)
+{
+	int T = c->T, D = c->D;
+	__m512 Dd = c->Ds ? _mm512_loadu_ps(c->Ds + d0) : _mm512_setzero_ps();
+	for (int t = 0; t < T; t++) {
+		size_t r = (size_t)b * T + t, i0 = r * D + d0;
+		const float *Bt = c->Bm + r * N, *Ct = c->Cm + r * N;
+		__m512 u = _mm512_loadu_ps(c->x + i0), dt = _mm512_loadu_ps(c->dt + i0), y = _mm512_setzero_ps();
+		for (int n = 0; n < N; n++) {
+			__m512 ab, g, h;
+			disc_v(disc, dt, _mm512_load_ps(at + n * SW), &ab, &g);
+			__m512 bx = VMUL(g, VMUL(v_bc(Bt[n]), u));
+			h = t == 0 ? bx : VADD(VMUL(ab, _mm512_load_ps(hp + n * SW)), bx);
+			_mm512_store_ps(hp + n * SW, h);
+			y = VADD(y, VMUL(v_bc(Ct[n]), h));
+		}
+		y = VADD(y, VMUL(Dd, u));
+		if (c->y)
+			_mm512_storeu_ps(c->y + i0, y);
+		if (c->z) {
+			__m512 z = _mm512_loadu_ps(c->z + i0);
+			y = VMUL(VMUL(y, z), sigmoid_v(z));
+		}
+		_mm512_storeu_ps(c->out + i0, y);
+	}
+}
+
+/* Backward of one (b, group). Scratch: ab, h, ct (T, N, 16), g likewise
+ * when g is not Δ (zoh, bilinear), dh (N, 16), dy (T, 16). */
+SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *abs_, float *gs, float *hs,
+		      float *ct, float *dh, float *dys, float *dAl, float *dD, const int disc, const int N)
+{
+	int T = c->T, D = c->D;
+	size_t BTN = (size_t)c->B * T * N, NS = (size_t)N * SW;
+	const int keepg = disc == SL_SSM_ZOH || disc == SL_SSM_BILINEAR;
+	/* Ā, g, and h again, by forward's operations (the same bits) */
+	for (int t = 0; t < T; t++) {
+		size_t r = (size_t)b * T + t, i0 = r * D + d0;
+		const float *Bt = c->Bm + r * N;
+		__m512 u = _mm512_loadu_ps(c->x + i0), dt = _mm512_loadu_ps(c->dt + i0);
+		float *ab = abs_ + t * NS, *g = gs + t * NS, *h = hs + t * NS;
+		for (int n = 0; n < N; n++) {
+			__m512 abv, gv;
+			disc_v(disc, dt, _mm512_load_ps(at + n * SW), &abv, &gv);
+			__m512 bx = VMUL(gv, VMUL(v_bc(Bt[n]), u));
+			__m512 hv = t == 0 ? bx : VADD(VMUL(abv, _mm512_load_ps(h - NS + n * SW)), bx);
+			_mm512_store_ps(ab + n * SW, abv);
+			if (keepg)
+				_mm512_store_ps(g + n * SW, gv);
+			_mm512_store_ps(h + n * SW, hv);
+		}
+	}
+	/* t descending: dy, dz; dh_t = Ā_{t+1} dh_{t+1} + C_t dy_t; the chain */
+	int bs = c->bs;
+	size_t blk0 = (size_t)(d0 / bs);
+	const int all16 = N == 16;
+	__m512 Dd = c->Ds ? _mm512_loadu_ps(c->Ds + d0) : _mm512_setzero_ps();
+	for (int t = T - 1; t >= 0; t--) {
+		size_t r = (size_t)b * T + t, i0 = r * D + d0;
+		__m512 go = _mm512_loadu_ps(c->dout + i0), dy;
+		if (c->z) {
+			__m512 z = _mm512_loadu_ps(c->z + i0), sg = sigmoid_v(z);
+			dy = VMUL(VMUL(go, z), sg);
+			if (c->dz) {
+				__m512 y = _mm512_loadu_ps(c->y + i0);
+				__m512 v = VMUL(VMUL(VMUL(go, y), sg), VADD(v_bc(1.0f), VMUL(z, VSUB(v_bc(1.0f), sg))));
+				_mm512_storeu_ps(c->dz + i0, VADD(_mm512_loadu_ps(c->dz + i0), v));
+			}
+		} else {
+			dy = go;
+		}
+		_mm512_store_ps(dys + (size_t)t * SW, dy);
+		const float *Ct = c->Cm + r * N, *Bt = c->Bm + r * N;
+		const float *ab = abs_ + t * NS, *g = gs + t * NS, *h = hs + t * NS;
+		float *ctt = ct + t * NS;
+		__m512 u = _mm512_loadu_ps(c->x + i0), dt = _mm512_loadu_ps(c->dt + i0);
+		__m512 du = VMUL(Dd, dy), s = _mm512_setzero_ps();
+		float pbm[16 * SW] __attribute__((aligned(64))), pcm[16 * SW] __attribute__((aligned(64)));
+		for (int n = 0; n < N; n++) {
+			__m512 dv = VMUL(v_bc(Ct[n]), dy);
+			if (t < T - 1)
+				dv = VADD(VMUL(_mm512_load_ps(ab + NS + n * SW), _mm512_load_ps(dh + n * SW)), dv);
+			_mm512_store_ps(dh + n * SW, dv);
+			__m512 gv = keepg ? _mm512_load_ps(g + n * SW) : dt;
+			__m512 dab = t > 0 ? VMUL(dv, _mm512_load_ps(h - NS + n * SW)) : _mm512_setzero_ps();
+			__m512 dg = VMUL(VMUL(dv, v_bc(Bt[n])), u);
+			__m512 dvg = VMUL(dv, gv);
+			du = VADD(du, VMUL(dvg, v_bc(Bt[n])));
+			__m512 pb = VMUL(dvg, u), pc = VMUL(dy, _mm512_load_ps(h + n * SW));
+			float *pbp = pbm + (all16 ? n : 0) * SW, *pcp = pcm + (all16 ? n : 0) * SW;
+			_mm512_store_ps(pbp, pb);
+			_mm512_store_ps(pcp, pc);
+			if (!all16) {
+				if (c->pdB)
+					lanes_into_blocks(pbp, bs, c->pdB + blk0 * BTN + r * N + n, BTN);
+				if (c->pdC)
+					lanes_into_blocks(pcp, bs, c->pdC + blk0 * BTN + r * N + n, BTN);
+			}
+			__m512 a = _mm512_load_ps(at + n * SW);
+			_mm512_store_ps(ctt + n * SW, disc_grad_v(disc, dt, a, _mm512_load_ps(ab + n * SW), dab, dg, &s));
+		}
+		if (all16) {
+			if (c->pdB)
+				lanes_into_blocks16(pbm, bs, c->pdB + blk0 * BTN + r * N, BTN);
+			if (c->pdC)
+				lanes_into_blocks16(pcm, bs, c->pdC + blk0 * BTN + r * N, BTN);
+		}
+		if (c->dx)
+			_mm512_storeu_ps(c->dx + i0, VADD(_mm512_loadu_ps(c->dx + i0), du));
+		if (c->ddt)
+			_mm512_storeu_ps(c->ddt + i0, VADD(_mm512_loadu_ps(c->ddt + i0), s));
+	}
+	/* the sums over t, ascending: dD and dA */
+	__m512 dDv = _mm512_loadu_ps(dD);
+	for (int t = 0; t < T; t++) {
+		size_t i0 = ((size_t)b * T + t) * D + d0;
+		dDv = VADD(dDv, VMUL(_mm512_load_ps(dys + (size_t)t * SW), _mm512_loadu_ps(c->x + i0)));
+		for (int n = 0; n < N; n++)
+			_mm512_store_ps(dAl + n * SW, VADD(_mm512_load_ps(dAl + n * SW), _mm512_load_ps(ct + t * NS + n * SW)));
+	}
+	_mm512_storeu_ps(dD, dDv);
+}
+
+#undef VMUL
+#undef VADD
+#undef VSUB
+
+/* one instance per (discretisation, N = 16 or any) */
+#define SSM_DISC_SWITCH(disc, CALL)                                  \
+	switch (disc) {                                              \
+	case SL_SSM_ZOH: CALL(SL_SSM_ZOH); break;                    \
+	case SL_SSM_ZOH_APPROX: CALL(SL_SSM_ZOH_APPROX); break;      \
+	case SL_SSM_BILINEAR: CALL(SL_SSM_BILINEAR); break;          \
+	default: CALL(SL_SSM_EULER); break;                          \
+	}
+
+static void fwd_v_group(const ssm_ctx *c, int b, int d0, const float *at, float *hp)
+{
+#define CALL(k) (c->N == 16 ? fwd_v(c, b, d0, at, hp, k, 16) : fwd_v(c, b, d0, at, hp, k, c->N))
+	SSM_DISC_SWITCH(c->disc, CALL)
+#undef CALL
+}
+
+static void bwd_v_group(const ssm_ctx *c, int b, int d0, const float *at, float *ab, float *g, float *h, float *ct,
+			float *dh, float *dy, float *dAl, float *dD)
+{
+#define CALL(k)                                                                      \
+	(c->N == 16 ? bwd_v(c, b, d0, at, ab, g, h, ct, dh, dy, dAl, dD, k, 16) \
+		    : bwd_v(c, b, d0, at, ab, g, h, ct, dh, dy, dAl, dD, k, c->N))
+	SSM_DISC_SWITCH(c->disc, CALL)
+#undef CALL
+}
+#endif
+
 /* Groups [lo, hi) of 16 channels on thread tid. */
 static void groups_of(const ssm_ctx *c, int tid, int nth, int *g0, int *g1)
 {
@@ -814,11 +1064,18 @@ static void groups_of(const ssm_ctx *c, int tid, int nth, int *g0, int *g1)
 }
 
 /* One thread's scratch for the 16-channel kernels (backward's, the larger):
- * at, dAl (N, 16); Ā, g, h, dh (T, N, 16); dy (T, 16); 64-byte multiples. */
+ * at, dAl (N, 16); Ā, g, h, dh (T, N, 16) (the AVX-512 kernel: Ā, g, h and
+ * dA's terms, and one row of dh, N x 16); dy (T, 16); 64-byte multiples. */
 static size_t lanes_floats(int T, int N)
 {
 	size_t NS = (size_t)N * SW, TNS = (size_t)T * NS;
-	return 2 * NS + 4 * TNS + (size_t)T * SW;
+	return 3 * NS + 4 * TNS + (size_t)T * SW;
+}
+
+/* the AVX-512 kernels, unless sl_ssm_generic asks for the portable ones */
+static int ssm_v512(void)
+{
+	return SSM_HAVE_16 && sl_ssm_generic != 2;
 }
 
 static void fwd_lanes_task(const ssm_ctx *c, int tid, int nth)
@@ -828,6 +1085,13 @@ static void fwd_lanes_task(const ssm_ctx *c, int tid, int nth)
 	float *at = c->scratch + (size_t)tid * c->sc, *hp = at + (size_t)c->N * SW;
 	for (int gi = g0; gi < g1; gi++) {
 		group_a(c, gi * SW, at);
+#if defined(__AVX512F__)
+		if (ssm_v512()) {
+			for (int b = 0; b < c->B; b++)
+				fwd_v_group(c, b, gi * SW, at, hp);
+			continue;
+		}
+#endif
 		for (int b = 0; b < c->B; b++)
 			if (c->N == 16)
 				fwd_lanes(c, b, gi * SW, at, hp, 16);
@@ -850,6 +1114,14 @@ static void bwd_lanes_task(const ssm_ctx *c, int tid, int nth)
 		float dD[SW] = { 0 };
 		group_a(c, d0, at);
 		memset(dAl, 0, NS * sizeof(float));
+#if defined(__AVX512F__)
+		if (ssm_v512()) {
+			/* Ā, g, h, dA's terms (T, N, 16), dh (N, 16), dy (T, 16) */
+			float *ct = dh, *dhr = ct + TNS, *dy = dhr + NS;
+			for (int b = 0; b < c->B; b++)
+				bwd_v_group(c, b, d0, at, ab, g, hb, ct, dhr, dy, dAl, dD);
+		} else
+#endif
 		for (int b = 0; b < c->B; b++)
 			if (c->N == 16)
 				bwd_lanes(c, b, d0, at, ab, g, hb, dh, dAl, dD, 16);
