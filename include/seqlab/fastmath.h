@@ -94,6 +94,20 @@ static inline float sl_flog1p(float y)
 	return (float)k * 0.693147180559945f + s * p + corr;
 }
 
+/* softplus(x) = log(1 + e^x) as the softplus op and the selective scan's
+ * fused softplus compute it: max(x, 0) + log1p(e^-|x|) (the max as a
+ * comparison: fmaxf's NaN rule keeps GCC from vectorising, and the two
+ * differ only in the sign of a zero, which the sum does not keep), and x
+ * itself above SL_SOFTPLUS_THRESHOLD (torch: beta 1, threshold 20), applied
+ * by the caller in a second loop so the first vectorises. softplus'(x) is
+ * sigmoid(x), exactly 1 above the threshold. */
+#define SL_SOFTPLUS_THRESHOLD 20.0f
+
+static inline float sl_fsoftplus_body(float x)
+{
+	return (x > 0.0f ? x : 0.0f) + sl_flog1p(sl_fexp(-fabsf(x)));
+}
+
 /* erf(x) as x P(x^2) / Q(x^2) on [-4, 4] (outside, +-1 in float), absolute
  * error below 5e-7: the rational approximation Eigen uses for float. */
 static inline float sl_ferf(float x)

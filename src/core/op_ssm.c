@@ -312,6 +312,12 @@ typedef struct ssm_ctx {
 	/* gradients (+=), NULL when not needed */
 	float *dx, *ddt, *dA, *dBm, *dCm, *dDs, *dz;
 	float *pdB, *pdC;      /* (nblk, B, T, N) per-block partial sums, zeroed, or NULL */
+	/* the fused softplus (sl_ssm_softplus): dt is then its output, delta,
+	 * which forward writes from dtraw; backward adds into graw (NULL when
+	 * dtraw needs no gradient), through ddt as a zeroed scratch or, in the
+	 * AVX-512 kernel (ddt NULL), directly */
+	const float *dtraw;
+	float *delta, *graw;
 	float *scratch;        /* sc floats per thread */
 	size_t sc;
 } ssm_ctx;
@@ -899,6 +905,14 @@ static inline __m512 sigmoid_v(__m512 z)
 	return _mm512_div_ps(v_bc(1.0f), VADD(v_bc(1.0f), e));
 }
 
+/* sl_fsigmoid on 16 lanes (e = e^-|x|, 1/(1 + e), times e below 0) */
+static inline __m512 sigmoid_abs_v(__m512 x)
+{
+	__m512 nx = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(x), _mm512_set1_epi32(INT32_MIN)));
+	__m512 e = sl_fexp16(nx), r = _mm512_div_ps(v_bc(1.0f), VADD(v_bc(1.0f), e));
+	return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ), VMUL(e, r), r);
+}
+
 /* Forward of one (b, group): h in hp (N vectors). */
 SSM_INLINE void fwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *hp, const int disc, const int N)
 {
@@ -1009,8 +1023,16 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 		}
 		if (c->dx)
 			_mm512_storeu_ps(c->dx + i0, VADD(_mm512_loadu_ps(c->dx + i0), du));
-		if (c->ddt)
+		if (c->ddt) {
 			_mm512_storeu_ps(c->ddt + i0, VADD(_mm512_loadu_ps(c->ddt + i0), s));
+		} else if (c->graw) {
+			/* the fused softplus: delta's gradient (0 + s, as in a zeroed
+			 * gradient) times sigmoid(dtraw), or itself above the threshold */
+			__m512 x = _mm512_loadu_ps(c->dtraw + i0), dd = VADD(_mm512_setzero_ps(), s);
+			__mmask16 id = _mm512_cmp_ps_mask(x, v_bc(SL_SOFTPLUS_THRESHOLD), _CMP_GT_OQ);
+			__m512 v = _mm512_mask_blend_ps(id, VMUL(dd, sigmoid_abs_v(x)), dd);
+			_mm512_storeu_ps(c->graw + i0, VADD(_mm512_loadu_ps(c->graw + i0), v));
+		}
 	}
 	/* the sums over t, ascending: dD and dA */
 	__m512 dDv = _mm512_loadu_ps(dD);
@@ -1054,6 +1076,37 @@ static void bwd_v_group(const ssm_ctx *c, int b, int d0, const float *at, float 
 }
 #endif
 
+/* The fused softplus, forward: delta = softplus(dtraw) for channels
+ * [d0, d1) of every row, the softplus op's operations (fastmath.h). */
+static void sp_fwd(const ssm_ctx *c, int d0, int d1)
+{
+	if (!c->dtraw || d1 <= d0)
+		return;
+	size_t rows = (size_t)c->B * c->T;
+	for (size_t r = 0; r < rows; r++) {
+		const float *x = c->dtraw + r * c->D + d0;
+		float *y = c->delta + r * c->D + d0;
+		for (int j = 0; j < d1 - d0; j++)
+			y[j] = sl_fsoftplus_body(x[j]);
+		for (int j = 0; j < d1 - d0; j++)
+			y[j] = x[j] > SL_SOFTPLUS_THRESHOLD ? x[j] : y[j];
+	}
+}
+
+/* Backward: graw += ddt softplus'(dtraw) for channels [d0, d1), from the
+ * scratch ddt (what the softplus op's backward does with delta's gradient). */
+static void sp_bwd(const ssm_ctx *c, int d0, int d1)
+{
+	if (!c->graw || !c->ddt || d1 <= d0)
+		return;
+	size_t rows = (size_t)c->B * c->T;
+	for (size_t r = 0; r < rows; r++)
+		for (size_t i = r * c->D + d0; i < r * c->D + d1; i++) {
+			float x = c->dtraw[i], dy = c->ddt[i];
+			c->graw[i] += x > SL_SOFTPLUS_THRESHOLD ? dy : dy * sl_fsigmoid(x);
+		}
+}
+
 /* Groups [lo, hi) of 16 channels on thread tid. */
 static void groups_of(const ssm_ctx *c, int tid, int nth, int *g0, int *g1)
 {
@@ -1083,6 +1136,7 @@ static void fwd_lanes_task(const ssm_ctx *c, int tid, int nth)
 	int g0, g1;
 	groups_of(c, tid, nth, &g0, &g1);
 	float *at = c->scratch + (size_t)tid * c->sc, *hp = at + (size_t)c->N * SW;
+	sp_fwd(c, g0 * SW, g1 * SW);
 	for (int gi = g0; gi < g1; gi++) {
 		group_a(c, gi * SW, at);
 #if defined(__AVX512F__)
@@ -1136,6 +1190,7 @@ static void bwd_lanes_task(const ssm_ctx *c, int tid, int nth)
 				c->dDs[d] += dD[l];
 		}
 	}
+	sp_bwd(c, g0 * SW, g1 * SW);
 }
 
 /* Blocks [lo, hi) of channels on thread tid. */
@@ -1157,6 +1212,7 @@ static void fwd_task(void *arg, int tid, int nth)
 	ssm_scr s = scr_carve(c, tid);
 	int d0, d1;
 	blocks_of(c, tid, nth, &d0, &d1);
+	sp_fwd(c, d0, d1);
 	/* b outer, d inner: neighbouring channels share the cache lines of
 	 * x, delta, z and out rows */
 	for (int b = 0; b < c->B; b++)
@@ -1200,6 +1256,7 @@ static void bwd_task(void *arg, int tid, int nth)
 	}
 	free(dAl);
 	free(dD);
+	sp_bwd(c, d0, d1);
 }
 
 static void reduce_rows(void *arg, size_t lo, size_t hi)
@@ -1230,6 +1287,11 @@ static ssm_ctx ssm_ctx_of(sl_tape *tp, const sl_node *n)
 	c.nblk = (c.D + c.bs - 1) / c.bs;
 	c.x = x->data;
 	c.dt = n->in[1]->data;
+	if (n->i[2]) {
+		c.dtraw = n->in[1]->data;
+		c.delta = n->in[7]->data;
+		c.dt = c.delta;
+	}
 	c.A = A->data;
 	c.Bm = n->in[3]->data;
 	c.Cm = n->in[4]->data;
@@ -1249,8 +1311,8 @@ static void ssm_run(sl_tape *tp, ssm_ctx *c, sl_pool_fn fn)
 		sl_pool_run(tp->pool, fn, c);
 }
 
-sl_tensor *sl_ssm(sl_tape *tp, sl_tensor *x, sl_tensor *delta, sl_tensor *A, sl_tensor *Bm, sl_tensor *Cm,
-		  sl_tensor *Dskip, sl_tensor *z, int disc, int scan)
+static sl_tensor *ssm_make(sl_tape *tp, sl_tensor *x, sl_tensor *delta, sl_tensor *A, sl_tensor *Bm, sl_tensor *Cm,
+			   sl_tensor *Dskip, sl_tensor *z, int disc, int scan, sl_tensor **sp)
 {
 	SL_ASSERT(x->ndim == 3 && sl_tensor_same_shape(x, delta));
 	SL_ASSERT(A->ndim == 2 && A->shape[0] == x->shape[2]);
@@ -1260,11 +1322,31 @@ sl_tensor *sl_ssm(sl_tape *tp, sl_tensor *x, sl_tensor *delta, sl_tensor *A, sl_
 	SL_ASSERT(!z || sl_tensor_same_shape(z, x));
 	SL_ASSERT(x->shape[0] > 0 && x->shape[1] > 0 && x->shape[2] > 0 && A->shape[1] > 0);
 	SL_ASSERT(disc >= 0 && disc < SL_SSM_DISC_COUNT && scan >= 0 && scan < SL_SSM_SCAN_COUNT);
-	sl_tensor *ins[7] = { x, delta, A, Bm, Cm, Dskip, z };
-	sl_node n = sl_node_make(tp, SL_OP_SSM, ins, 7, 3, x->shape);
+	/* the fused softplus's delta: an eighth input the forward writes */
+	sl_tensor *ins[8] = { x, delta, A, Bm, Cm, Dskip, z, sp ? sl_tape_tensor(tp, 3, x->shape) : NULL };
+	sl_node n = sl_node_make(tp, SL_OP_SSM, ins, sp ? 8 : 7, 3, x->shape);
 	n.i[0] = disc;
 	n.i[1] = scan;
+	n.i[2] = sp != NULL;
+	if (sp)
+		*sp = ins[7];
 	return sl_tape_apply(tp, &n);
+}
+
+sl_tensor *sl_ssm(sl_tape *tp, sl_tensor *x, sl_tensor *delta, sl_tensor *A, sl_tensor *Bm, sl_tensor *Cm,
+		  sl_tensor *Dskip, sl_tensor *z, int disc, int scan)
+{
+	return ssm_make(tp, x, delta, A, Bm, Cm, Dskip, z, disc, scan, NULL);
+}
+
+sl_tensor *sl_ssm_softplus(sl_tape *tp, sl_tensor *x, sl_tensor *dt, sl_tensor *A, sl_tensor *Bm, sl_tensor *Cm,
+			   sl_tensor *Dskip, sl_tensor *z, int disc, int scan, sl_tensor **delta)
+{
+	sl_tensor *d;
+	sl_tensor *out = ssm_make(tp, x, dt, A, Bm, Cm, Dskip, z, disc, scan, &d);
+	if (delta)
+		*delta = d;
+	return out;
 }
 
 void sl_op_ssm_forward(sl_tape *tp, sl_node *n)
@@ -1294,6 +1376,13 @@ void sl_op_ssm_backward(sl_tape *tp, sl_node *n)
 	c.dout = n->out->grad;
 	c.dx = in[0]->requires_grad ? sl_tape_grad(tp, in[0]) : NULL;
 	c.ddt = in[1]->requires_grad ? sl_tape_grad(tp, in[1]) : NULL;
+	if (c.dtraw && c.ddt) {
+		/* delta's gradient: straight into dtraw's in the AVX-512 kernel,
+		 * else through a zeroed scratch */
+		c.graw = c.ddt;
+		c.ddt = ssm_lanes(&c) && ssm_v512() ? NULL
+						    : sl_arena_calloc(tp->arena, (size_t)c.B * c.T * c.D * sizeof(float));
+	}
 	c.dA = in[2]->requires_grad ? sl_tape_grad(tp, in[2]) : NULL;
 	c.dBm = in[3]->requires_grad ? sl_tape_grad(tp, in[3]) : NULL;
 	c.dCm = in[4]->requires_grad ? sl_tape_grad(tp, in[4]) : NULL;
