@@ -133,7 +133,7 @@ static sl_tensor *forward(void *layer, const void *cfg, const sl_mixer_ctx *ctx,
 	sl_tensor *u = sl_nn_norm_forward(&ly->norm, tp, h);
 	sl_tensor *xz = sl_nn_linear_forward(&ly->in_proj, tp, u);           /* (B, T, 2E) */
 	sl_tensor *xi = sl_slice(tp, xz, 2, 0, E), *z = sl_slice(tp, xz, 2, E, E);
-	sl_tensor *xc = sl_silu(tp, sl_conv1d_causal(tp, xi, ly->conv_w, ly->conv_b));
+	sl_tensor *xc = sl_conv1d_causal_silu(tp, xi, ly->conv_w, ly->conv_b);
 	sl_tensor *dbc = sl_nn_linear_forward(&ly->x_proj, tp, xc);          /* (B, T, R + 2N) */
 	sl_tensor *dt = sl_slice(tp, dbc, 2, 0, R);
 	sl_tensor *Bm = sl_slice(tp, dbc, 2, R, N), *Cm = sl_slice(tp, dbc, 2, R + N, N);
