@@ -2,6 +2,11 @@
  * discretisations, three scans, a hand-derived backward.
  *
  * Shapes: x, delta, z, out (B, T, D); A (D, N); Bm, Cm (B, T, N); Dskip (D).
+ * sl_ssm_softplus takes delta's pre-activation instead: each thread computes
+ * delta = softplus(.) for its channels before its scan (into an eighth
+ * input, the tensor it hands back for views and keeps for backward), and
+ * backward multiplies delta's gradient by softplus' before adding it to the
+ * pre-activation's (the softplus op's operations: the same bits).
  * Per (b, d), with w = Δ_t[d] A[d,n], the discretisation gives Ā_t[n] and an
  * input coefficient g_t[n] with B̄x_t[n] = g_t[n] B_t[n] x_t[d]:
  *
