@@ -272,6 +272,8 @@ static void test_fastmath(void)
 		if (x0 < -119.9f) {
 			xs[0] = -87.3f, xs[1] = 88.7f, xs[2] = -0.0f, xs[3] = INFINITY, xs[4] = -INFINITY;
 			xs[5] = NAN, xs[6] = -87.29999f, xs[7] = 88.70001f, xs[8] = 1e-30f, xs[9] = -1e-30f;
+			xs[10] = -1e30f, xs[11] = 1e30f, xs[12] = -3e6f, xs[13] = -NAN, xs[14] = -0.34657f;
+			xs[15] = -87.0f;
 		}
 		float ys[16];
 		_mm512_storeu_ps(ys, sl_fexp16(_mm512_loadu_ps(xs)));

@@ -271,6 +271,18 @@ static sl_tensor *b_conv(sl_tape *tp, sl_tensor **in, void *v)
 	return sl_conv1d_causal(tp, in[0], in[1], c->bias ? in[2] : NULL);
 }
 
+static sl_tensor *b_conv_silu(sl_tape *tp, sl_tensor **in, void *v)
+{
+	ctx *c = v;
+	return sl_conv1d_causal_silu(tp, in[0], in[1], c->bias ? in[2] : NULL);
+}
+
+static sl_tensor *b_conv_then_silu(sl_tape *tp, sl_tensor **in, void *v)
+{
+	ctx *c = v;
+	return sl_silu(tp, sl_conv1d_causal(tp, in[0], in[1], c->bias ? in[2] : NULL));
+}
+
 static sl_tensor *b_linear(sl_tape *tp, sl_tensor **in, void *v)
 {
 	ctx *c = v;
@@ -718,6 +730,34 @@ static void test_conv1d(void)
 			c.inner = b_conv;
 			gc_both("conv1d twice, x (2,7,5) K=4 with bias", b_twice, &c, in, 3);
 		}
+		free_all(in, 3);
+	}
+
+	/* the fused SiLU against the convolution then the SiLU op: the same
+	 * outputs and gradients, bit for bit, serially and on 2 threads (sizes
+	 * below and above the threading threshold); its gradients */
+	struct { int B, T, C, K, bias; } fs[] = { { 2, 7, 5, 4, 1 }, { 3, 2, 3, 4, 0 }, { 8, 40, 128, 4, 1 } };
+	for (size_t i = 0; i < SL_COUNT(fs); i++) {
+		sl_tensor *in[3] = { INPUT(fs[i].B, fs[i].T, fs[i].C), INPUT(fs[i].C, fs[i].K), INPUT(fs[i].C) };
+		for (size_t k = 0; k < sl_tensor_numel(in[0]); k++)
+			in[0]->data[k] *= 3.0f; /* both sides of the SiLU's bend */
+		ctx c = { .bias = fs[i].bias };
+		int nin = fs[i].bias ? 3 : 2, same = 1;
+		for (int th = 0; th <= 2; th += 2) {
+			run_res f = run_op(b_conv_silu, &c, in, nin, th), r = run_op(b_conv_then_silu, &c, in, nin, th);
+			same &= f.ok && r.ok && memcmp(f.y, r.y, f.ny * sizeof(float)) == 0;
+			for (int k = 0; k < nin; k++)
+				same &= memcmp(f.g[k], r.g[k], f.ng[k] * sizeof(float)) == 0;
+			res_free(&f);
+			res_free(&r);
+		}
+		char nm[120];
+		snprintf(nm, sizeof nm, "conv1d+silu x (%d,%d,%d) K=%d%s", fs[i].B, fs[i].T, fs[i].C, fs[i].K,
+			 fs[i].bias ? " with bias" : "");
+		TAP_OK(same, "%s: the fused op gives conv1d then silu's outputs and gradients, bit for bit (no pool, 2 threads)",
+		       nm);
+		if (fs[i].B * fs[i].T * fs[i].C < 1000)
+			gc_both(nm, b_conv_silu, &c, in, nin);
 		free_all(in, 3);
 	}
 

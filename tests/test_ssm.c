@@ -118,6 +118,12 @@ typedef struct run_out {
 } run_out;
 
 /* threads < 0: no pool. dout_i = sin(0.37 i + 0.1). */
+/* How run_ssm treats in[1]: as delta (0), or as the pre-activation of the
+ * fused softplus (1) or of the softplus op composed with sl_ssm (2); with 1
+ * or 2, run_delta holds the delta it computed. */
+static int run_sp;
+static float *run_delta;
+
 static void run_ssm(sl_tensor **in, int disc, int scan, int threads, run_out *ro)
 {
 	sl_arena *a = sl_arena_new(0);
@@ -126,7 +132,18 @@ static void run_ssm(sl_tensor **in, int disc, int scan, int threads, run_out *ro
 	for (int k = 0; k < 7; k++)
 		if (in[k])
 			memset(in[k]->grad, 0, sl_tensor_numel(in[k]) * sizeof(float));
-	sl_tensor *out = sl_ssm(tp, in[0], in[1], in[2], in[3], in[4], in[5], in[6], disc, scan);
+	sl_tensor *out, *delta = NULL;
+	if (run_sp == 1)
+		out = sl_ssm_softplus(tp, in[0], in[1], in[2], in[3], in[4], in[5], in[6], disc, scan, &delta);
+	else if (run_sp == 2)
+		out = sl_ssm(tp, in[0], delta = sl_softplus(tp, in[1]), in[2], in[3], in[4], in[5], in[6], disc, scan);
+	else
+		out = sl_ssm(tp, in[0], in[1], in[2], in[3], in[4], in[5], in[6], disc, scan);
+	if (delta) {
+		free(run_delta);
+		run_delta = malloc(sl_tensor_numel(delta) * sizeof(float));
+		memcpy(run_delta, delta->data, sl_tensor_numel(delta) * sizeof(float));
+	}
 	ro->nout = sl_tensor_numel(out);
 	ro->out = malloc(ro->nout * sizeof(float));
 	memcpy(ro->out, out->data, ro->nout * sizeof(float));
@@ -486,20 +503,90 @@ static void test_lanes(void)
 				sl_tensor *in[7];
 				make_inputs(in, 900 + (uint64_t)(disc * 10 + di * 2 + ni), 3, T, D, N, gate,
 					    ni ? R_STIFF : R_MAMBA, disc);
-				run_out fast, plain, fast2;
+				run_out fast, plain, fast2, port;
 				run_ssm(in, disc, SL_SSM_SEQ, 1, &fast);
 				run_ssm(in, disc, SL_SSM_SEQ, 2, &fast2);
+				sl_ssm_generic = 2;
+				run_ssm(in, disc, SL_SSM_SEQ, 2, &port);
 				sl_ssm_generic = 1;
 				run_ssm(in, disc, SL_SSM_SEQ, 1, &plain);
 				sl_ssm_generic = 0;
-				TAP_OK(run_same(&fast, &plain) && run_same(&fast2, &plain),
-				       "ssm %s, D=%d N=%d T=%d%s: the 16-channel kernel gives the plain one's outputs and gradients, bit for bit (1 and 2 threads)",
+				TAP_OK(run_same(&fast, &plain) && run_same(&fast2, &plain) && run_same(&port, &plain),
+				       "ssm %s, D=%d N=%d T=%d%s: the 16-channel kernel (AVX-512 where built, and portable) gives the plain one's outputs and gradients, bit for bit (1 and 2 threads)",
 				       sl_ssm_disc_name(disc), D, N, T, gate ? " gated" : "");
 				run_free(&fast);
 				run_free(&fast2);
+				run_free(&port);
 				run_free(&plain);
 				free_inputs(in);
 			}
+}
+
+/* sl_ssm_softplus against sl_softplus then sl_ssm: the same delta, outputs
+ * and gradients bit for bit, on every kernel (AVX-512 16-channel where
+ * built, its portable form, the plain one; the parallel and log scans), for
+ * pre-activations on both sides of softplus's threshold (20); and its
+ * finite-difference gradients. */
+static sl_tensor *build_sp(sl_tape *tp, sl_tensor **in, void *ctx)
+{
+	ssm_case *c = ctx;
+	return sl_ssm_softplus(tp, in[0], in[1], in[2], in[3], in[4], in[5], in[6], c->disc, c->scan, NULL);
+}
+
+static void test_softplus_fused(void)
+{
+	static const int Ds[] = { 16, 48 };
+	for (int disc = 0; disc < SL_SSM_DISC_COUNT; disc++)
+		for (int scan = 0; scan < SL_SSM_SCAN_COUNT; scan++)
+			for (int di = 0; di < 2; di++)
+				for (int mode = 0; mode < (scan == SL_SSM_SEQ && di == 0 ? 3 : 1); mode++) {
+					int D = Ds[di], N = di ? 5 : 16, gate = (disc + scan + mode) % 2;
+					sl_tensor *in[7];
+					make_inputs(in, 1300 + (uint64_t)(disc * 100 + scan * 10 + di * 3 + mode), 2, 9, D, N,
+						    gate, R_MAMBA, disc);
+					/* pre-activations of Mamba's deltas, a few past the threshold */
+					size_t nx = sl_tensor_numel(in[1]);
+					for (size_t i = 0; i < nx; i++)
+						in[1]->data[i] = i % 37 == 5 ? 20.0f + (float)(i % 3) * 0.5f
+									     : logf(expm1f(in[1]->data[i]));
+					run_out fused, comp;
+					float *dfused;
+					sl_ssm_generic = mode;
+					run_sp = 1;
+					run_ssm(in, disc, scan, 2, &fused);
+					dfused = run_delta;
+					run_delta = NULL;
+					run_sp = 2;
+					run_ssm(in, disc, scan, 2, &comp);
+					run_sp = 0;
+					sl_ssm_generic = 0;
+					int same = memcmp(dfused, run_delta, nx * sizeof(float)) == 0;
+					TAP_OK(run_same(&fused, &comp) && same,
+					       "ssm %s, %s scan, D=%d N=%d%s%s: the fused softplus gives softplus then ssm's delta, outputs and gradients, bit for bit",
+					       sl_ssm_disc_name(disc), sl_ssm_scan_name(scan), D, N, gate ? " gated" : "",
+					       mode == 1 ? ", plain kernel" : mode == 2 ? ", portable 16-channel kernel" : "");
+					free(dfused);
+					free(run_delta);
+					run_delta = NULL;
+					run_free(&fused);
+					run_free(&comp);
+					free_inputs(in);
+				}
+	for (int disc = 0; disc < SL_SSM_DISC_COUNT; disc++) {
+		char label[160];
+		sl_tensor *in[7];
+		make_inputs(in, 1500 + (uint64_t)disc, 2, 5, 16, 4, 1, R_GC, disc);
+		/* pre-activations: softplus of them in R_GC's range */
+		for (size_t i = 0; i < sl_tensor_numel(in[1]); i++)
+			in[1]->data[i] = logf(expm1f(in[1]->data[i]));
+		ssm_case c = { disc, SL_SSM_SEQ };
+		snprintf(label, sizeof label, "ssm with fused softplus, %s, seq scan, D=16", sl_ssm_disc_name(disc));
+		gc_check(label, build_sp, &c, in, 7, 1e-2, 1e-3, 1e-2, 2);
+		c.scan = SL_SSM_PARALLEL;
+		snprintf(label, sizeof label, "ssm with fused softplus, %s, parallel scan, D=16", sl_ssm_disc_name(disc));
+		gc_check(label, build_sp, &c, in, 7, 1e-2, 1e-3, 1e-2, 0);
+		free_inputs(in);
+	}
 }
 
 int main(void)
@@ -512,5 +599,6 @@ int main(void)
 	test_log_error_table();
 	test_threads();
 	test_lanes();
+	test_softplus_fused();
 	return tap_done();
 }

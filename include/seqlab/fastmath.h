@@ -94,6 +94,20 @@ static inline float sl_flog1p(float y)
 	return (float)k * 0.693147180559945f + s * p + corr;
 }
 
+/* softplus(x) = log(1 + e^x) as the softplus op and the selective scan's
+ * fused softplus compute it: max(x, 0) + log1p(e^-|x|) (the max as a
+ * comparison: fmaxf's NaN rule keeps GCC from vectorising, and the two
+ * differ only in the sign of a zero, which the sum does not keep), and x
+ * itself above SL_SOFTPLUS_THRESHOLD (torch: beta 1, threshold 20), applied
+ * by the caller in a second loop so the first vectorises. softplus'(x) is
+ * sigmoid(x), exactly 1 above the threshold. */
+#define SL_SOFTPLUS_THRESHOLD 20.0f
+
+static inline float sl_fsoftplus_body(float x)
+{
+	return (x > 0.0f ? x : 0.0f) + sl_flog1p(sl_fexp(-fabsf(x)));
+}
+
 /* erf(x) as x P(x^2) / Q(x^2) on [-4, 4] (outside, +-1 in float), absolute
  * error below 5e-7: the rational approximation Eigen uses for float. */
 static inline float sl_ferf(float x)
@@ -156,17 +170,23 @@ static inline double sl_dtanh(double x)
 #if defined(__AVX512F__)
 #include <immintrin.h>
 
-/* sl_fexp on sixteen lanes: the same operations in the same order (no fused
- * multiply-adds), so every lane has the bits sl_fexp gives (tests/test_core.c
- * checks it). */
+/* sl_fexp on sixteen lanes, with every lane's bits what sl_fexp gives
+ * (tests/test_core.c checks it), in fewer operations: the same multiplies
+ * and adds (no fused multiply-adds), but
+ *  - n = rint(x log2 e) by roundscale (the scalar 1.5 * 2^23 trick rounds
+ *    to nearest-even the same way; only the sign of a zero n may differ, and
+ *    x - n c is then x either way);
+ *  - p 2^n by one scalef, which rounds the exact product once, as the
+ *    scalar's two power-of-two multiplies do (the first is exact);
+ *  - no clamp below: the lanes under -87.3 are zeroed at the end whatever
+ *    they computed. */
 static inline __m512 sl_fexp16(__m512 xin)
 {
-	const __m512 lo = _mm512_set1_ps(-87.3f), big = _mm512_set1_ps(12582912.0f);
-	__mmask16 under = _mm512_cmp_ps_mask(xin, lo, _CMP_LT_OQ);
-	__m512 x = _mm512_mask_blend_ps(under, xin, lo);
-	x = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(88.7f), _CMP_GT_OQ), x,
-				 _mm512_set1_ps(88.7f));
-	__m512 n = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), big), big);
+	__mmask16 keep = _mm512_cmp_ps_mask(xin, _mm512_set1_ps(-87.3f), _CMP_NLT_UQ); /* NaN kept */
+	/* min(c, x) = c < x ? c : x: x > 88.7 ? 88.7 : x, NaN passed through */
+	__m512 x = _mm512_min_ps(_mm512_set1_ps(88.7f), xin);
+	__m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+					_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 	__m512 r = _mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(0.693145751953125f)));
 	r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(1.428606765330187e-06f)));
 	__m512 p = _mm512_set1_ps(1.0f / 720);
@@ -176,13 +196,7 @@ static inline __m512 sl_fexp16(__m512 xin)
 	p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(0.5f));
 	p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f));
 	p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f));
-	__m512i ni = _mm512_cvttps_epi32(n);
-	__m512i n1 = _mm512_srai_epi32(ni, 1), n2 = _mm512_sub_epi32(ni, n1);
-	const __m512i bias = _mm512_set1_epi32(127);
-	__m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n1, bias), 23));
-	__m512 s2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n2, bias), 23));
-	__m512 y = _mm512_mul_ps(_mm512_mul_ps(p, s1), s2);
-	return _mm512_maskz_mov_ps((__mmask16)~under, y);
+	return _mm512_maskz_scalef_ps(keep, p, n);
 }
 #endif
 

@@ -125,6 +125,9 @@ sl_tensor *sl_dropout(sl_tape *tp, sl_tensor *x, float p);
 /* Causal depthwise 1-D convolution: x (B, T, C), w (C, K), b (C) or NULL:
  * y[b,t,c] = b[c] + sum_k w[c,k] * x[b, t-K+1+k, c] (zero before t=0). */
 sl_tensor *sl_conv1d_causal(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b);
+/* SiLU of the causal convolution, one op (Mamba's): the bits of
+ * sl_silu(tp, sl_conv1d_causal(tp, x, w, b)), one pass fewer each way. */
+sl_tensor *sl_conv1d_causal_silu(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b);
 
 /* Rotary position embedding: x (B, T, H*Dh) with heads interleaved as (H, Dh),
  * Dh even; the pair (2i, 2i+1) of each head at position pos0 + t turns by
@@ -279,8 +282,9 @@ extern int sl_attention_generic;
  * sl_attention_generic off): register-tiled products that skip the tiles a
  * causal mask hides, the same bits as the generic kernel. */
 int sl_attention_blocked(int Tk, int Dh);
-/* Likewise for the selective scan: nonzero runs it one channel at a time
- * (the plain version of its 16-channel kernel; same bits). */
+/* Likewise for the selective scan: 1 runs it one channel at a time (the
+ * plain version of its 16-channel kernel), 2 runs the 16-channel kernel's
+ * portable form instead of its AVX-512 one (same bits, all three). */
 extern int sl_ssm_generic;
 
 #endif

@@ -46,6 +46,15 @@ enum sl_ssm_scan {
 sl_tensor *sl_ssm(sl_tape *tp, sl_tensor *x, sl_tensor *delta, sl_tensor *A, sl_tensor *Bm, sl_tensor *Cm,
 		  sl_tensor *Dskip, sl_tensor *z, int disc, int scan);
 
+/* sl_ssm with the softplus in front of delta fused in: dt (B, T, D) is the
+ * pre-activation and the op computes delta = softplus(dt) itself (torch's,
+ * threshold 20, by the softplus op's operations), writing it to *delta (a
+ * tape temporary, for views; delta may be NULL) and passing its gradient to
+ * dt as the softplus op would: the same bits as
+ * sl_ssm(tp, x, sl_softplus(tp, dt), ...), one pass fewer each way. */
+sl_tensor *sl_ssm_softplus(sl_tape *tp, sl_tensor *x, sl_tensor *dt, sl_tensor *A, sl_tensor *Bm, sl_tensor *Cm,
+			   sl_tensor *Dskip, sl_tensor *z, int disc, int scan, sl_tensor **delta);
+
 /* Forward only, for views: Ā for every (b, t, d, n) under discretisation
  * disc, from delta (B, T, D) and A (D, N), into abar (B, T, D, N), which the
  * caller owns. The product of Ā over (s, t] is the weight h_t still gives to

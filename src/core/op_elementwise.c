@@ -251,20 +251,10 @@ static inline float gelu_d(float x)
 	return 0.5f * (1.0f + sl_ferf(x * SQRT1_2F)) + x * INV_SQRT_2PIF * sl_fexp(-0.5f * x * x);
 }
 
-/* softplus(x) = log(1 + e^x), = x above 20 (torch: beta 1, threshold 20);
- * softplus'(x) = sigmoid(x), = 1 above 20. */
-#define SOFTPLUS_THRESHOLD 20.0f
-
-/* log(1 + e^x) = max(x, 0) + log(1 + e^-|x|), before the threshold. The max
- * is a comparison (fmaxf's NaN rule keeps GCC from vectorising the loop; the
- * two differ only in the sign of a zero, which the sum does not keep), and
- * the threshold is applied by a second loop: in the same loop GCC turns the
- * choice into a branch around the logarithm and vectorises nothing. */
-static inline float softplus_body(float x)
-{
-	return (x > 0.0f ? x : 0.0f) + sl_flog1p(sl_fexp(-fabsf(x)));
-}
-
+/* softplus: sl_fsoftplus_body, then x itself above SL_SOFTPLUS_THRESHOLD
+ * (fastmath.h); softplus'(x) = sigmoid(x), = 1 above it. The threshold is
+ * applied by a second loop: in the same loop GCC turns the choice into a
+ * branch around the logarithm and vectorises nothing. */
 static void act_fwd(void *arg, size_t lo, size_t hi)
 {
 	ew_ctx *c = arg;
@@ -293,9 +283,9 @@ static void act_fwd(void *arg, size_t lo, size_t hi)
 		break;
 	case SL_OP_SOFTPLUS:
 		for (size_t i = lo; i < hi; i++)
-			y[i] = softplus_body(x[i]);
+			y[i] = sl_fsoftplus_body(x[i]);
 		for (size_t i = lo; i < hi; i++)
-			y[i] = x[i] > SOFTPLUS_THRESHOLD ? x[i] : y[i];
+			y[i] = x[i] > SL_SOFTPLUS_THRESHOLD ? x[i] : y[i];
 		break;
 	case SL_OP_EXP:
 		for (size_t i = lo; i < hi; i++)
@@ -339,7 +329,7 @@ static void act_bwd(void *arg, size_t lo, size_t hi)
 		break;
 	case SL_OP_SOFTPLUS: /* sigmoid(x), exactly 1 on the identity branch */
 		for (size_t i = lo; i < hi; i++)
-			dx[i] = ACC(fa, dx[i]) + (x[i] > SOFTPLUS_THRESHOLD ? dy[i] : dy[i] * sl_fsigmoid(x[i]));
+			dx[i] = ACC(fa, dx[i]) + (x[i] > SL_SOFTPLUS_THRESHOLD ? dy[i] : dy[i] * sl_fsigmoid(x[i]));
 		break;
 	case SL_OP_EXP: /* y */
 		for (size_t i = lo; i < hi; i++)

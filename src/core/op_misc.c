@@ -8,6 +8,7 @@
  * on the thread count. */
 #include "ops_impl.h"
 
+#include "seqlab/fastmath.h"
 #include "seqlab/rng.h"
 
 #include <string.h>
@@ -88,7 +89,14 @@ void sl_op_dropout_backward(sl_tape *tp, sl_node *n)
  *   dbias[c]  += sum_{b,t} dy[b,t,c]
  *
  * x, y (B, T, C); w (C, K). The kernels read w through wt (K, C), its
- * transpose, so the inner loops run along contiguous channels. */
+ * transpose, so the inner loops run along contiguous channels.
+ *
+ * With the SiLU fused (sl_conv1d_causal_silu, Mamba's conv), out = p sigma(p)
+ * for the convolution p above, each row finished while it is in cache; p is
+ * kept for backward, which runs on channels in one pass: dp = dout (s (1 +
+ * p (1 - s))), s = sigma(p), for the thread's channels of every row, then
+ * dx and dw, db from dp. Every value is computed by the operations, in the
+ * order, of the convolution followed by the SiLU op, so the bits are theirs. */
 
 typedef struct conv_ctx {
 	int B, T, C, K;
@@ -96,7 +104,17 @@ typedef struct conv_ctx {
 	float *y, *dx;
 	float *dwt, *dbias;               /* (K, C) and (C) scratch sums, or NULL */
 	float *dw, *db;                   /* the real gradients, or NULL */
+	/* the fused SiLU: p (forward writes it when not NULL), dout, and dp
+	 * (scratch; dy points to it) */
+	int silu;
+	float *p, *dp;
+	const float *dout;
 } conv_ctx;
+
+/* what the fused op's backward needs */
+typedef struct conv_saved {
+	float *wt, *p;
+} conv_saved;
 
 /* w (C, K) -> wt (K, C), from the arena. */
 static float *conv_wt(sl_tape *tp, const sl_tensor *w)
@@ -116,7 +134,7 @@ static void conv_fwd_rows(void *arg, size_t lo, size_t hi)
 	size_t C = (size_t)c->C;
 	for (size_t r = lo; r < hi; r++) {
 		int t = (int)(r % (size_t)c->T);
-		float *y = c->y + r * C;
+		float *y = (c->p ? c->p : c->y) + r * C;
 		if (c->bias)
 			memcpy(y, c->bias, C * sizeof(float));
 		else
@@ -128,13 +146,18 @@ static void conv_fwd_rows(void *arg, size_t lo, size_t hi)
 			for (size_t j = 0; j < C; j++)
 				y[j] += wk[j] * xs[j];
 		}
+		if (c->silu) {
+			/* the SiLU op's x sigmoid(x), in place or from p */
+			float *o = c->y + r * C;
+			for (size_t j = 0; j < C; j++)
+				o[j] = y[j] * sl_fsigmoid(y[j]);
+		}
 	}
 }
 
-/* Rows r = b*T + s of dx. */
-static void conv_dx_rows(void *arg, size_t lo, size_t hi)
+/* Rows [lo, hi), r = b*T + s, channels [j0, j1) of dx. */
+static void conv_dx_part(const conv_ctx *c, size_t lo, size_t hi, size_t j0, size_t j1)
 {
-	conv_ctx *c = arg;
 	size_t C = (size_t)c->C;
 	for (size_t r = lo; r < hi; r++) {
 		int s = (int)(r % (size_t)c->T);
@@ -146,10 +169,15 @@ static void conv_dx_rows(void *arg, size_t lo, size_t hi)
 				continue;
 			const float *dy = c->dy + (r + (size_t)(c->K - 1 - k)) * C;
 			const float *wk = c->wt + (size_t)k * C;
-			for (size_t j = 0; j < C; j++)
+			for (size_t j = j0; j < j1; j++)
 				dx[j] += wk[j] * dy[j];
 		}
 	}
+}
+
+static void conv_dx_rows(void *arg, size_t lo, size_t hi)
+{
+	conv_dx_part(arg, lo, hi, 0, (size_t)((conv_ctx *)arg)->C);
 }
 
 /* Channels [lo, hi): sums over (b, t) in order into the zeroed scratch, then
@@ -183,13 +211,42 @@ static void conv_dw_chans(void *arg, size_t lo, size_t hi)
 	}
 }
 
-sl_tensor *sl_conv1d_causal(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b)
+/* The fused SiLU's backward, channels [lo, hi): dp for every row (the SiLU
+ * op's derivative, added to a zero as into a fresh gradient), then dx, and
+ * dw, db (conv_dw_chans). */
+static void conv_silu_bwd_chans(void *arg, size_t lo, size_t hi)
+{
+	conv_ctx *c = arg;
+	size_t C = (size_t)c->C, rows = (size_t)c->B * c->T;
+	for (size_t r = 0; r < rows; r++)
+		for (size_t i = r * C + lo; i < r * C + hi; i++) {
+			float x = c->p[i], s = sl_fsigmoid(x);
+			c->dp[i] = 0.0f + c->dout[i] * (s * (1.0f + x * (1.0f - s)));
+		}
+	if (c->dx)
+		conv_dx_part(c, 0, rows, lo, hi);
+	if (c->dwt || c->dbias)
+		conv_dw_chans(c, lo, hi);
+}
+
+static sl_tensor *conv_make(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b, int silu)
 {
 	SL_ASSERT(x->ndim == 3 && w->ndim == 2 && w->shape[0] == x->shape[2]);
 	SL_ASSERT(!b || (b->ndim == 1 && b->shape[0] == x->shape[2]));
 	sl_tensor *ins[3] = { x, w, b };
 	sl_node n = sl_node_make(tp, SL_OP_CONV1D, ins, 3, 3, x->shape);
+	n.i[0] = silu;
 	return sl_tape_apply(tp, &n);
+}
+
+sl_tensor *sl_conv1d_causal(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b)
+{
+	return conv_make(tp, x, w, b, 0);
+}
+
+sl_tensor *sl_conv1d_causal_silu(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b)
+{
+	return conv_make(tp, x, w, b, 1);
 }
 
 static conv_ctx conv_ctx_of(const sl_node *n)
@@ -207,19 +264,44 @@ void sl_op_conv1d_forward(sl_tape *tp, sl_node *n)
 	c.wt = conv_wt(tp, n->in[1]);
 	c.bias = b ? b->data : NULL;
 	c.y = n->out->data;
-	if (n->out->requires_grad)
-		n->saved = (void *)c.wt;
+	c.silu = n->i[0];
 	size_t rows = (size_t)c.B * c.T;
-	misc_run(tp, rows, rows * c.C * c.K, conv_fwd_rows, &c);
+	if (n->out->requires_grad) {
+		conv_saved *sv = sl_arena_alloc(tp->arena, sizeof *sv);
+		sv->wt = (float *)c.wt;
+		sv->p = c.silu ? sl_arena_alloc(tp->arena, rows * c.C * sizeof(float)) : NULL;
+		c.p = sv->p;
+		n->saved = sv;
+	}
+	misc_run(tp, rows, rows * c.C * (c.K + 4 * c.silu), conv_fwd_rows, &c);
 }
 
 void sl_op_conv1d_backward(sl_tape *tp, sl_node *n)
 {
 	sl_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
 	conv_ctx c = conv_ctx_of(n);
-	c.wt = n->saved;
+	const conv_saved *sv = n->saved;
+	c.wt = sv->wt;
 	c.dy = n->out->grad;
 	size_t rows = (size_t)c.B * c.T, work = rows * c.C * c.K;
+	if (n->i[0]) {
+		/* the fused SiLU: one pass on channels */
+		c.p = sv->p;
+		c.dout = n->out->grad;
+		c.dp = sl_arena_alloc(tp->arena, rows * c.C * sizeof(float));
+		c.dy = c.dp;
+		c.dx = x->requires_grad ? sl_tape_grad(tp, x) : NULL;
+		if (w->requires_grad) {
+			c.dw = sl_tape_grad(tp, w);
+			c.dwt = sl_arena_calloc(tp->arena, (size_t)c.K * c.C * sizeof(float));
+		}
+		if (b && b->requires_grad) {
+			c.db = sl_tape_grad(tp, b);
+			c.dbias = sl_arena_calloc(tp->arena, (size_t)c.C * sizeof(float));
+		}
+		misc_run(tp, (size_t)c.C, rows * c.C * (2 * c.K + 4), conv_silu_bwd_chans, &c);
+		return;
+	}
 	if (x->requires_grad) {
 		c.dx = sl_tape_grad(tp, x);
 		misc_run(tp, rows, work, conv_dx_rows, &c);

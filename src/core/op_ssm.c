@@ -2,6 +2,11 @@
  * discretisations, three scans, a hand-derived backward.
  *
  * Shapes: x, delta, z, out (B, T, D); A (D, N); Bm, Cm (B, T, N); Dskip (D).
+ * sl_ssm_softplus takes delta's pre-activation instead: each thread computes
+ * delta = softplus(.) for its channels before its scan (into an eighth
+ * input, the tensor it hands back for views and keeps for backward), and
+ * backward multiplies delta's gradient by softplus' before adding it to the
+ * pre-activation's (the softplus op's operations: the same bits).
  * Per (b, d), with w = Δ_t[d] A[d,n], the discretisation gives Ā_t[n] and an
  * input coefficient g_t[n] with B̄x_t[n] = g_t[n] B_t[n] x_t[d]:
  *
@@ -312,6 +317,12 @@ typedef struct ssm_ctx {
 	/* gradients (+=), NULL when not needed */
 	float *dx, *ddt, *dA, *dBm, *dCm, *dDs, *dz;
 	float *pdB, *pdC;      /* (nblk, B, T, N) per-block partial sums, zeroed, or NULL */
+	/* the fused softplus (sl_ssm_softplus): dt is then its output, delta,
+	 * which forward writes from dtraw; backward adds into graw (NULL when
+	 * dtraw needs no gradient), through ddt as a zeroed scratch or, in the
+	 * AVX-512 kernel (ddt NULL), directly */
+	const float *dtraw;
+	float *delta, *graw;
 	float *scratch;        /* sc floats per thread */
 	size_t sc;
 } ssm_ctx;
@@ -526,7 +537,7 @@ int sl_ssm_generic;
 static int ssm_lanes(const ssm_ctx *c)
 {
 	int D = c->D;
-	return !sl_ssm_generic && c->scan == SL_SSM_SEQ && D % SW == 0 && SW % (D / SW) == 0;
+	return sl_ssm_generic != 1 && c->scan == SL_SSM_SEQ && D % SW == 0 && SW % (D / SW) == 0;
 }
 
 /* Ā and g for the 16 channels' steps dt[l] at state n */
@@ -804,6 +815,303 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 	}
 }
 
+#if defined(__AVX512F__)
+/* ---- the 16-channel kernels in AVX-512 ------------------------------------
+ * The same computation as fwd_lanes and bwd_lanes above, every value by the
+ * same operations in the same order (no fused multiply-adds: the bits are the
+ * plain kernel's, tests/test_ssm.c), written on __m512 with the
+ * discretisation chosen outside the loops (one instance per discretisation)
+ * and the exponential by sl_fexp16. The backward pass also runs in two
+ * sweeps instead of three: the reverse recurrence for dh_t and the chain
+ * through step t share one loop, t descending, dh staying in a row of N
+ * vectors; the terms of dA, which are summed over t ascending, are kept
+ * per (t, n) and added in that order after it (likewise dD's), so every sum
+ * keeps its order. */
+static inline __m512 v_bc(float v)
+{
+	return _mm512_set1_ps(v);
+}
+
+#define VMUL _mm512_mul_ps
+#define VADD _mm512_add_ps
+#define VSUB _mm512_sub_ps
+
+/* phi1 and dphi1 on 16 lanes: the series and the quotient, one chosen */
+static inline __m512 phi1_v(__m512 w, __m512 e)
+{
+	static const float c[9] = { 1.0f / 362880, 1.0f / 40320, 1.0f / 5040, 1.0f / 720, 1.0f / 120,
+				    1.0f / 24,     1.0f / 6,     0.5f,         1.0f };
+	__m512 s = v_bc(c[0]);
+	for (int k = 1; k < 9; k++)
+		s = VADD(VMUL(s, w), v_bc(c[k]));
+	__m512 q = _mm512_div_ps(VSUB(e, v_bc(1.0f)), w);
+	__mmask16 small = _mm512_cmp_ps_mask(_mm512_abs_ps(w), v_bc(0.5f), _CMP_LT_OQ);
+	return _mm512_mask_blend_ps(small, q, s);
+}
+
+static inline __m512 dphi1_v(__m512 w, __m512 e, __m512 p)
+{
+	static const float c[8] = { 1.0f / 45360, 1.0f / 5760, 1.0f / 840, 1.0f / 144,
+				    1.0f / 30,    1.0f / 8,    1.0f / 3,   0.5f };
+	__m512 s = v_bc(c[0]);
+	for (int k = 1; k < 8; k++)
+		s = VADD(VMUL(s, w), v_bc(c[k]));
+	__m512 q = _mm512_div_ps(VSUB(e, p), w);
+	__mmask16 small = _mm512_cmp_ps_mask(_mm512_abs_ps(w), v_bc(0.5f), _CMP_LT_OQ);
+	return _mm512_mask_blend_ps(small, q, s);
+}
+
+/* Ā and g (the *_elem functions) */
+SSM_INLINE void disc_v(const int disc, __m512 dt, __m512 a, __m512 *ab, __m512 *g)
+{
+	if (disc == SL_SSM_ZOH) {
+		__m512 w = VMUL(dt, a), e = sl_fexp16(w);
+		*ab = e;
+		*g = VMUL(dt, phi1_v(w, e));
+	} else if (disc == SL_SSM_ZOH_APPROX) {
+		*ab = sl_fexp16(VMUL(dt, a));
+		*g = dt;
+	} else if (disc == SL_SSM_BILINEAR) {
+		__m512 w = VMUL(dt, a), q = _mm512_div_ps(v_bc(1.0f), VSUB(v_bc(1.0f), VMUL(v_bc(0.5f), w)));
+		*ab = VMUL(VADD(v_bc(1.0f), VMUL(v_bc(0.5f), w)), q);
+		*g = VMUL(dt, q);
+	} else {
+		*ab = VADD(v_bc(1.0f), VMUL(dt, a));
+		*g = dt;
+	}
+}
+
+/* disc_grad's terms (the *_grad functions): adds into *s, returns dA's term */
+SSM_INLINE __m512 disc_grad_v(const int disc, __m512 dt, __m512 a, __m512 abar, __m512 dab, __m512 dg, __m512 *s)
+{
+	if (disc == SL_SSM_ZOH) {
+		__m512 w = VMUL(dt, a), e = abar;
+		__m512 dp = dphi1_v(w, e, phi1_v(w, e));
+		*s = VADD(*s, VMUL(e, VADD(VMUL(dab, a), dg)));
+		return VMUL(dt, VADD(VMUL(dab, e), VMUL(VMUL(dg, dt), dp)));
+	} else if (disc == SL_SSM_ZOH_APPROX) {
+		*s = VADD(*s, VADD(VMUL(VMUL(dab, a), abar), dg));
+		return VMUL(VMUL(dab, dt), abar);
+	} else if (disc == SL_SSM_BILINEAR) {
+		__m512 hdt = VMUL(v_bc(0.5f), dt);
+		__m512 q = _mm512_div_ps(v_bc(1.0f), VSUB(v_bc(1.0f), VMUL(hdt, a))), q2 = VMUL(q, q);
+		*s = VADD(*s, VMUL(q2, VADD(VMUL(dab, a), dg)));
+		return VMUL(VMUL(q2, dt), VADD(dab, VMUL(hdt, dg)));
+	} else {
+		*s = VADD(*s, VADD(VMUL(dab, a), dg));
+		return VMUL(dab, dt);
+	}
+}
+
+/* the gate's sigmoid, sigmoidf_ on 16 lanes */
+static inline __m512 sigmoid_v(__m512 z)
+{
+	__m512 e = sl_fexp16(_mm512_sub_ps(_mm512_setzero_ps(), z));
+	return _mm512_div_ps(v_bc(1.0f), VADD(v_bc(1.0f), e));
+}
+
+/* sl_fsigmoid on 16 lanes (e = e^-|x|, 1/(1 + e), times e below 0) */
+static inline __m512 sigmoid_abs_v(__m512 x)
+{
+	__m512 nx = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(x), _mm512_set1_epi32(INT32_MIN)));
+	__m512 e = sl_fexp16(nx), r = _mm512_div_ps(v_bc(1.0f), VADD(v_bc(1.0f), e));
+	return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ), VMUL(e, r), r);
+}
+
+/* Forward of one (b, group): h in hp (N vectors). */
+SSM_INLINE void fwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *hp, const int disc, const int N)
+{
+	int T = c->T, D = c->D;
+	__m512 Dd = c->Ds ? _mm512_loadu_ps(c->Ds + d0) : _mm512_setzero_ps();
+	for (int t = 0; t < T; t++) {
+		size_t r = (size_t)b * T + t, i0 = r * D + d0;
+		const float *Bt = c->Bm + r * N, *Ct = c->Cm + r * N;
+		__m512 u = _mm512_loadu_ps(c->x + i0), dt = _mm512_loadu_ps(c->dt + i0), y = _mm512_setzero_ps();
+		for (int n = 0; n < N; n++) {
+			__m512 ab, g, h;
+			disc_v(disc, dt, _mm512_load_ps(at + n * SW), &ab, &g);
+			__m512 bx = VMUL(g, VMUL(v_bc(Bt[n]), u));
+			h = t == 0 ? bx : VADD(VMUL(ab, _mm512_load_ps(hp + n * SW)), bx);
+			_mm512_store_ps(hp + n * SW, h);
+			y = VADD(y, VMUL(v_bc(Ct[n]), h));
+		}
+		y = VADD(y, VMUL(Dd, u));
+		if (c->y)
+			_mm512_storeu_ps(c->y + i0, y);
+		if (c->z) {
+			__m512 z = _mm512_loadu_ps(c->z + i0);
+			y = VMUL(VMUL(y, z), sigmoid_v(z));
+		}
+		_mm512_storeu_ps(c->out + i0, y);
+	}
+}
+
+/* Backward of one (b, group). Scratch: ab, h, ct (T, N, 16), g likewise
+ * when g is not Δ (zoh, bilinear), dh (N, 16), dy (T, 16). */
+SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *abs_, float *gs, float *hs,
+		      float *ct, float *dh, float *dys, float *dAl, float *dD, const int disc, const int N)
+{
+	int T = c->T, D = c->D;
+	size_t BTN = (size_t)c->B * T * N, NS = (size_t)N * SW;
+	const int keepg = disc == SL_SSM_ZOH || disc == SL_SSM_BILINEAR;
+	/* Ā, g, and h again, by forward's operations (the same bits) */
+	for (int t = 0; t < T; t++) {
+		size_t r = (size_t)b * T + t, i0 = r * D + d0;
+		const float *Bt = c->Bm + r * N;
+		__m512 u = _mm512_loadu_ps(c->x + i0), dt = _mm512_loadu_ps(c->dt + i0);
+		float *ab = abs_ + t * NS, *g = gs + t * NS, *h = hs + t * NS;
+		for (int n = 0; n < N; n++) {
+			__m512 abv, gv;
+			disc_v(disc, dt, _mm512_load_ps(at + n * SW), &abv, &gv);
+			__m512 bx = VMUL(gv, VMUL(v_bc(Bt[n]), u));
+			__m512 hv = t == 0 ? bx : VADD(VMUL(abv, _mm512_load_ps(h - NS + n * SW)), bx);
+			_mm512_store_ps(ab + n * SW, abv);
+			if (keepg)
+				_mm512_store_ps(g + n * SW, gv);
+			_mm512_store_ps(h + n * SW, hv);
+		}
+	}
+	/* t descending: dy, dz; dh_t = Ā_{t+1} dh_{t+1} + C_t dy_t; the chain */
+	int bs = c->bs;
+	size_t blk0 = (size_t)(d0 / bs);
+	const int all16 = N == 16;
+	__m512 Dd = c->Ds ? _mm512_loadu_ps(c->Ds + d0) : _mm512_setzero_ps();
+	for (int t = T - 1; t >= 0; t--) {
+		size_t r = (size_t)b * T + t, i0 = r * D + d0;
+		__m512 go = _mm512_loadu_ps(c->dout + i0), dy;
+		if (c->z) {
+			__m512 z = _mm512_loadu_ps(c->z + i0), sg = sigmoid_v(z);
+			dy = VMUL(VMUL(go, z), sg);
+			if (c->dz) {
+				__m512 y = _mm512_loadu_ps(c->y + i0);
+				__m512 v = VMUL(VMUL(VMUL(go, y), sg), VADD(v_bc(1.0f), VMUL(z, VSUB(v_bc(1.0f), sg))));
+				_mm512_storeu_ps(c->dz + i0, VADD(_mm512_loadu_ps(c->dz + i0), v));
+			}
+		} else {
+			dy = go;
+		}
+		_mm512_store_ps(dys + (size_t)t * SW, dy);
+		const float *Ct = c->Cm + r * N, *Bt = c->Bm + r * N;
+		const float *ab = abs_ + t * NS, *g = gs + t * NS, *h = hs + t * NS;
+		float *ctt = ct + t * NS;
+		__m512 u = _mm512_loadu_ps(c->x + i0), dt = _mm512_loadu_ps(c->dt + i0);
+		__m512 du = VMUL(Dd, dy), s = _mm512_setzero_ps();
+		float pbm[16 * SW] __attribute__((aligned(64))), pcm[16 * SW] __attribute__((aligned(64)));
+		for (int n = 0; n < N; n++) {
+			__m512 dv = VMUL(v_bc(Ct[n]), dy);
+			if (t < T - 1)
+				dv = VADD(VMUL(_mm512_load_ps(ab + NS + n * SW), _mm512_load_ps(dh + n * SW)), dv);
+			_mm512_store_ps(dh + n * SW, dv);
+			__m512 gv = keepg ? _mm512_load_ps(g + n * SW) : dt;
+			__m512 dab = t > 0 ? VMUL(dv, _mm512_load_ps(h - NS + n * SW)) : _mm512_setzero_ps();
+			__m512 dg = VMUL(VMUL(dv, v_bc(Bt[n])), u);
+			__m512 dvg = VMUL(dv, gv);
+			du = VADD(du, VMUL(dvg, v_bc(Bt[n])));
+			__m512 pb = VMUL(dvg, u), pc = VMUL(dy, _mm512_load_ps(h + n * SW));
+			float *pbp = pbm + (all16 ? n : 0) * SW, *pcp = pcm + (all16 ? n : 0) * SW;
+			_mm512_store_ps(pbp, pb);
+			_mm512_store_ps(pcp, pc);
+			if (!all16) {
+				if (c->pdB)
+					lanes_into_blocks(pbp, bs, c->pdB + blk0 * BTN + r * N + n, BTN);
+				if (c->pdC)
+					lanes_into_blocks(pcp, bs, c->pdC + blk0 * BTN + r * N + n, BTN);
+			}
+			__m512 a = _mm512_load_ps(at + n * SW);
+			_mm512_store_ps(ctt + n * SW, disc_grad_v(disc, dt, a, _mm512_load_ps(ab + n * SW), dab, dg, &s));
+		}
+		if (all16) {
+			if (c->pdB)
+				lanes_into_blocks16(pbm, bs, c->pdB + blk0 * BTN + r * N, BTN);
+			if (c->pdC)
+				lanes_into_blocks16(pcm, bs, c->pdC + blk0 * BTN + r * N, BTN);
+		}
+		if (c->dx)
+			_mm512_storeu_ps(c->dx + i0, VADD(_mm512_loadu_ps(c->dx + i0), du));
+		if (c->ddt) {
+			_mm512_storeu_ps(c->ddt + i0, VADD(_mm512_loadu_ps(c->ddt + i0), s));
+		} else if (c->graw) {
+			/* the fused softplus: delta's gradient (0 + s, as in a zeroed
+			 * gradient) times sigmoid(dtraw), or itself above the threshold */
+			__m512 x = _mm512_loadu_ps(c->dtraw + i0), dd = VADD(_mm512_setzero_ps(), s);
+			__mmask16 id = _mm512_cmp_ps_mask(x, v_bc(SL_SOFTPLUS_THRESHOLD), _CMP_GT_OQ);
+			__m512 v = _mm512_mask_blend_ps(id, VMUL(dd, sigmoid_abs_v(x)), dd);
+			_mm512_storeu_ps(c->graw + i0, VADD(_mm512_loadu_ps(c->graw + i0), v));
+		}
+	}
+	/* the sums over t, ascending: dD and dA */
+	__m512 dDv = _mm512_loadu_ps(dD);
+	for (int t = 0; t < T; t++) {
+		size_t i0 = ((size_t)b * T + t) * D + d0;
+		dDv = VADD(dDv, VMUL(_mm512_load_ps(dys + (size_t)t * SW), _mm512_loadu_ps(c->x + i0)));
+		for (int n = 0; n < N; n++)
+			_mm512_store_ps(dAl + n * SW, VADD(_mm512_load_ps(dAl + n * SW), _mm512_load_ps(ct + t * NS + n * SW)));
+	}
+	_mm512_storeu_ps(dD, dDv);
+}
+
+#undef VMUL
+#undef VADD
+#undef VSUB
+
+/* one instance per (discretisation, N = 16 or any) */
+#define SSM_DISC_SWITCH(disc, CALL)                                  \
+	switch (disc) {                                              \
+	case SL_SSM_ZOH: CALL(SL_SSM_ZOH); break;                    \
+	case SL_SSM_ZOH_APPROX: CALL(SL_SSM_ZOH_APPROX); break;      \
+	case SL_SSM_BILINEAR: CALL(SL_SSM_BILINEAR); break;          \
+	default: CALL(SL_SSM_EULER); break;                          \
+	}
+
+static void fwd_v_group(const ssm_ctx *c, int b, int d0, const float *at, float *hp)
+{
+#define CALL(k) (c->N == 16 ? fwd_v(c, b, d0, at, hp, k, 16) : fwd_v(c, b, d0, at, hp, k, c->N))
+	SSM_DISC_SWITCH(c->disc, CALL)
+#undef CALL
+}
+
+static void bwd_v_group(const ssm_ctx *c, int b, int d0, const float *at, float *ab, float *g, float *h, float *ct,
+			float *dh, float *dy, float *dAl, float *dD)
+{
+#define CALL(k)                                                                      \
+	(c->N == 16 ? bwd_v(c, b, d0, at, ab, g, h, ct, dh, dy, dAl, dD, k, 16) \
+		    : bwd_v(c, b, d0, at, ab, g, h, ct, dh, dy, dAl, dD, k, c->N))
+	SSM_DISC_SWITCH(c->disc, CALL)
+#undef CALL
+}
+#endif
+
+/* The fused softplus, forward: delta = softplus(dtraw) for channels
+ * [d0, d1) of every row, the softplus op's operations (fastmath.h). */
+static void sp_fwd(const ssm_ctx *c, int d0, int d1)
+{
+	if (!c->dtraw || d1 <= d0)
+		return;
+	size_t rows = (size_t)c->B * c->T;
+	for (size_t r = 0; r < rows; r++) {
+		const float *x = c->dtraw + r * c->D + d0;
+		float *y = c->delta + r * c->D + d0;
+		for (int j = 0; j < d1 - d0; j++)
+			y[j] = sl_fsoftplus_body(x[j]);
+		for (int j = 0; j < d1 - d0; j++)
+			y[j] = x[j] > SL_SOFTPLUS_THRESHOLD ? x[j] : y[j];
+	}
+}
+
+/* Backward: graw += ddt softplus'(dtraw) for channels [d0, d1), from the
+ * scratch ddt (what the softplus op's backward does with delta's gradient). */
+static void sp_bwd(const ssm_ctx *c, int d0, int d1)
+{
+	if (!c->graw || !c->ddt || d1 <= d0)
+		return;
+	size_t rows = (size_t)c->B * c->T;
+	for (size_t r = 0; r < rows; r++)
+		for (size_t i = r * c->D + d0; i < r * c->D + d1; i++) {
+			float x = c->dtraw[i], dy = c->ddt[i];
+			c->graw[i] += x > SL_SOFTPLUS_THRESHOLD ? dy : dy * sl_fsigmoid(x);
+		}
+}
+
 /* Groups [lo, hi) of 16 channels on thread tid. */
 static void groups_of(const ssm_ctx *c, int tid, int nth, int *g0, int *g1)
 {
@@ -814,11 +1122,18 @@ static void groups_of(const ssm_ctx *c, int tid, int nth, int *g0, int *g1)
 }
 
 /* One thread's scratch for the 16-channel kernels (backward's, the larger):
- * at, dAl (N, 16); Ā, g, h, dh (T, N, 16); dy (T, 16); 64-byte multiples. */
+ * at, dAl (N, 16); Ā, g, h, dh (T, N, 16) (the AVX-512 kernel: Ā, g, h and
+ * dA's terms, and one row of dh, N x 16); dy (T, 16); 64-byte multiples. */
 static size_t lanes_floats(int T, int N)
 {
 	size_t NS = (size_t)N * SW, TNS = (size_t)T * NS;
-	return 2 * NS + 4 * TNS + (size_t)T * SW;
+	return 3 * NS + 4 * TNS + (size_t)T * SW;
+}
+
+/* the AVX-512 kernels, unless sl_ssm_generic asks for the portable ones */
+static int ssm_v512(void)
+{
+	return SSM_HAVE_16 && sl_ssm_generic != 2;
 }
 
 static void fwd_lanes_task(const ssm_ctx *c, int tid, int nth)
@@ -826,8 +1141,16 @@ static void fwd_lanes_task(const ssm_ctx *c, int tid, int nth)
 	int g0, g1;
 	groups_of(c, tid, nth, &g0, &g1);
 	float *at = c->scratch + (size_t)tid * c->sc, *hp = at + (size_t)c->N * SW;
+	sp_fwd(c, g0 * SW, g1 * SW);
 	for (int gi = g0; gi < g1; gi++) {
 		group_a(c, gi * SW, at);
+#if defined(__AVX512F__)
+		if (ssm_v512()) {
+			for (int b = 0; b < c->B; b++)
+				fwd_v_group(c, b, gi * SW, at, hp);
+			continue;
+		}
+#endif
 		for (int b = 0; b < c->B; b++)
 			if (c->N == 16)
 				fwd_lanes(c, b, gi * SW, at, hp, 16);
@@ -850,6 +1173,14 @@ static void bwd_lanes_task(const ssm_ctx *c, int tid, int nth)
 		float dD[SW] = { 0 };
 		group_a(c, d0, at);
 		memset(dAl, 0, NS * sizeof(float));
+#if defined(__AVX512F__)
+		if (ssm_v512()) {
+			/* Ā, g, h, dA's terms (T, N, 16), dh (N, 16), dy (T, 16) */
+			float *ct = dh, *dhr = ct + TNS, *dy = dhr + NS;
+			for (int b = 0; b < c->B; b++)
+				bwd_v_group(c, b, d0, at, ab, g, hb, ct, dhr, dy, dAl, dD);
+		} else
+#endif
 		for (int b = 0; b < c->B; b++)
 			if (c->N == 16)
 				bwd_lanes(c, b, d0, at, ab, g, hb, dh, dAl, dD, 16);
@@ -864,6 +1195,7 @@ static void bwd_lanes_task(const ssm_ctx *c, int tid, int nth)
 				c->dDs[d] += dD[l];
 		}
 	}
+	sp_bwd(c, g0 * SW, g1 * SW);
 }
 
 /* Blocks [lo, hi) of channels on thread tid. */
@@ -885,6 +1217,7 @@ static void fwd_task(void *arg, int tid, int nth)
 	ssm_scr s = scr_carve(c, tid);
 	int d0, d1;
 	blocks_of(c, tid, nth, &d0, &d1);
+	sp_fwd(c, d0, d1);
 	/* b outer, d inner: neighbouring channels share the cache lines of
 	 * x, delta, z and out rows */
 	for (int b = 0; b < c->B; b++)
@@ -928,6 +1261,7 @@ static void bwd_task(void *arg, int tid, int nth)
 	}
 	free(dAl);
 	free(dD);
+	sp_bwd(c, d0, d1);
 }
 
 static void reduce_rows(void *arg, size_t lo, size_t hi)
@@ -958,6 +1292,11 @@ static ssm_ctx ssm_ctx_of(sl_tape *tp, const sl_node *n)
 	c.nblk = (c.D + c.bs - 1) / c.bs;
 	c.x = x->data;
 	c.dt = n->in[1]->data;
+	if (n->i[2]) {
+		c.dtraw = n->in[1]->data;
+		c.delta = n->in[7]->data;
+		c.dt = c.delta;
+	}
 	c.A = A->data;
 	c.Bm = n->in[3]->data;
 	c.Cm = n->in[4]->data;
@@ -977,8 +1316,8 @@ static void ssm_run(sl_tape *tp, ssm_ctx *c, sl_pool_fn fn)
 		sl_pool_run(tp->pool, fn, c);
 }
 
-sl_tensor *sl_ssm(sl_tape *tp, sl_tensor *x, sl_tensor *delta, sl_tensor *A, sl_tensor *Bm, sl_tensor *Cm,
-		  sl_tensor *Dskip, sl_tensor *z, int disc, int scan)
+static sl_tensor *ssm_make(sl_tape *tp, sl_tensor *x, sl_tensor *delta, sl_tensor *A, sl_tensor *Bm, sl_tensor *Cm,
+			   sl_tensor *Dskip, sl_tensor *z, int disc, int scan, sl_tensor **sp)
 {
 	SL_ASSERT(x->ndim == 3 && sl_tensor_same_shape(x, delta));
 	SL_ASSERT(A->ndim == 2 && A->shape[0] == x->shape[2]);
@@ -988,11 +1327,31 @@ sl_tensor *sl_ssm(sl_tape *tp, sl_tensor *x, sl_tensor *delta, sl_tensor *A, sl_
 	SL_ASSERT(!z || sl_tensor_same_shape(z, x));
 	SL_ASSERT(x->shape[0] > 0 && x->shape[1] > 0 && x->shape[2] > 0 && A->shape[1] > 0);
 	SL_ASSERT(disc >= 0 && disc < SL_SSM_DISC_COUNT && scan >= 0 && scan < SL_SSM_SCAN_COUNT);
-	sl_tensor *ins[7] = { x, delta, A, Bm, Cm, Dskip, z };
-	sl_node n = sl_node_make(tp, SL_OP_SSM, ins, 7, 3, x->shape);
+	/* the fused softplus's delta: an eighth input the forward writes */
+	sl_tensor *ins[8] = { x, delta, A, Bm, Cm, Dskip, z, sp ? sl_tape_tensor(tp, 3, x->shape) : NULL };
+	sl_node n = sl_node_make(tp, SL_OP_SSM, ins, sp ? 8 : 7, 3, x->shape);
 	n.i[0] = disc;
 	n.i[1] = scan;
+	n.i[2] = sp != NULL;
+	if (sp)
+		*sp = ins[7];
 	return sl_tape_apply(tp, &n);
+}
+
+sl_tensor *sl_ssm(sl_tape *tp, sl_tensor *x, sl_tensor *delta, sl_tensor *A, sl_tensor *Bm, sl_tensor *Cm,
+		  sl_tensor *Dskip, sl_tensor *z, int disc, int scan)
+{
+	return ssm_make(tp, x, delta, A, Bm, Cm, Dskip, z, disc, scan, NULL);
+}
+
+sl_tensor *sl_ssm_softplus(sl_tape *tp, sl_tensor *x, sl_tensor *dt, sl_tensor *A, sl_tensor *Bm, sl_tensor *Cm,
+			   sl_tensor *Dskip, sl_tensor *z, int disc, int scan, sl_tensor **delta)
+{
+	sl_tensor *d;
+	sl_tensor *out = ssm_make(tp, x, dt, A, Bm, Cm, Dskip, z, disc, scan, &d);
+	if (delta)
+		*delta = d;
+	return out;
 }
 
 void sl_op_ssm_forward(sl_tape *tp, sl_node *n)
@@ -1022,6 +1381,13 @@ void sl_op_ssm_backward(sl_tape *tp, sl_node *n)
 	c.dout = n->out->grad;
 	c.dx = in[0]->requires_grad ? sl_tape_grad(tp, in[0]) : NULL;
 	c.ddt = in[1]->requires_grad ? sl_tape_grad(tp, in[1]) : NULL;
+	if (c.dtraw && c.ddt) {
+		/* delta's gradient: straight into dtraw's in the AVX-512 kernel,
+		 * else through a zeroed scratch */
+		c.graw = c.ddt;
+		c.ddt = ssm_lanes(&c) && ssm_v512() ? NULL
+						    : sl_arena_calloc(tp->arena, (size_t)c.B * c.T * c.D * sizeof(float));
+	}
 	c.dA = in[2]->requires_grad ? sl_tape_grad(tp, in[2]) : NULL;
 	c.dBm = in[3]->requires_grad ? sl_tape_grad(tp, in[3]) : NULL;
 	c.dCm = in[4]->requires_grad ? sl_tape_grad(tp, in[4]) : NULL;
