@@ -45,7 +45,7 @@ int main(void)
 	sl_rng_seed(&r, 42);
 	static const int ms[] = { 1, 3, 8, 9, 17, 64, 130 };
 	static const int ns[] = { 1, 5, 16, 17, 31, 32, 33, 64, 100 };
-	static const int ks[] = { 0, 1, 7, 64, 259 };
+	static const int ks[] = { 0, 1, 7, 64, 259, 513, 1100 };
 	static const float ab[][2] = { { 1, 0 }, { 1, 1 }, { 0.5f, -2 }, { -1.5f, 0 } };
 	int cases = 0, same = 0, close = 0, blas_close = 0, untouched = 0;
 	double worst = 0;

@@ -17,7 +17,10 @@
  * MR <= 8 rows by 16 or 32 columns in registers: per k, one or two vectors of
  * B and MR broadcasts of A feed 2 MR fused multiply-adds. B is read in place
  * when its rows are the columns of C (tb = 0); a transposed B (the weights of
- * a linear layer) is first packed into 32-column panels. OpenBLAS does the
+ * a linear layer) is first packed into 32-column panels. A long k (a weight
+ * gradient, summed over thousands of rows) runs in blocks of KB rows, every
+ * tile's sums parked in memory between blocks (the same chain of fma, so
+ * the same bits). OpenBLAS does the
  * same with larger machinery; at these shapes (hundreds of rows, 16-256
  * columns, K of 64-256) the call overhead and packing of A dominate it. */
 #include "ops_impl.h"
@@ -64,6 +67,7 @@ int sl_gemm_available(void)
 
 #define GEMM_INLINE static inline __attribute__((always_inline))
 #define NR 32
+#define KB 256 /* rows of k per block when k exceeds 2 KB */
 
 /* Stores v into 16 columns of C (mask: those that exist) with the epilogue. */
 GEMM_INLINE void store16(float *c, __m512 v, __mmask16 mask, float alpha, float beta)
@@ -82,15 +86,17 @@ GEMM_INLINE void store16(float *c, __m512 v, __mmask16 mask, float alpha, float 
  * columns that exist). A(i, p) is at a[i*ars + p*aks]; B's row p of the tile
  * at b + p*bks, in place or in a packed panel (bks = NR). full: load
  * whole vectors (a panel is padded with zeros); else masked loads (m0, m1)
- * for B in place at a ragged edge. */
+ * for B in place at a ragged edge. first: the sums start at zero, else from
+ * the parked ones at ab (MR rows of NR floats); last: the epilogue into C,
+ * else the sums are parked at ab for the next block of k. */
 GEMM_INLINE void tile(const int MR, const int NV, int k, const float *a, size_t ars, size_t aks,
 		      const float *b, size_t bks, const int full, __mmask16 m0, __mmask16 m1,
-		      float alpha, float beta, float *c, int ldc)
+		      float alpha, float beta, float *c, int ldc, float *ab, int first, int last)
 {
 	__m512 acc[8][2];
 	for (int r = 0; r < MR; r++)
 		for (int v = 0; v < NV; v++)
-			acc[r][v] = _mm512_setzero_ps();
+			acc[r][v] = first ? _mm512_setzero_ps() : _mm512_load_ps(ab + r * NR + v * 16);
 	for (int p = 0; p < k; p++) {
 		const float *bp = b + (size_t)p * bks;
 		__m512 b0, b1 = _mm512_setzero_ps();
@@ -111,6 +117,12 @@ GEMM_INLINE void tile(const int MR, const int NV, int k, const float *a, size_t 
 				acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
 		}
 	}
+	if (!last) { /* the sums so far, exactly, for the next block of k */
+		for (int r = 0; r < MR; r++)
+			for (int v = 0; v < NV; v++)
+				_mm512_store_ps(ab + r * NR + v * 16, acc[r][v]);
+		return;
+	}
 	for (int r = 0; r < MR; r++) {
 		store16(c + (size_t)r * ldc, acc[r][0], m0, alpha, beta);
 		if (NV == 2)
@@ -120,14 +132,14 @@ GEMM_INLINE void tile(const int MR, const int NV, int k, const float *a, size_t 
 
 #define TILE_ROWS(NV, PK)                                                                              \
 	switch (mr) {                                                                              \
-	case 8: tile(8, NV, k, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc); break; \
-	case 7: tile(7, NV, k, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc); break; \
-	case 6: tile(6, NV, k, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc); break; \
-	case 5: tile(5, NV, k, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc); break; \
-	case 4: tile(4, NV, k, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc); break; \
-	case 3: tile(3, NV, k, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc); break; \
-	case 2: tile(2, NV, k, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc); break; \
-	default: tile(1, NV, k, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc); break; \
+	case 8: tile(8, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc, ab, first, last); break; \
+	case 7: tile(7, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc, ab, first, last); break; \
+	case 6: tile(6, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc, ab, first, last); break; \
+	case 5: tile(5, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc, ab, first, last); break; \
+	case 4: tile(4, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc, ab, first, last); break; \
+	case 3: tile(3, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc, ab, first, last); break; \
+	case 2: tile(2, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc, ab, first, last); break; \
+	default: tile(1, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc, ab, first, last); break; \
 	}
 
 static inline __mmask16 cols_mask(int cols)
@@ -163,29 +175,45 @@ void sl_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, i
 		bp = sl_xaligned((size_t)((n + NR - 1) / NR) * (size_t)(k ? k : 1) * NR * sizeof(float));
 		pack_bt(n, k, b, ldb, bp);
 	}
-	for (int j0 = 0; j0 < n; j0 += NR) {
-		int cols = n - j0 < NR ? n - j0 : NR;
-		__mmask16 m0 = cols_mask(cols), m1 = cols_mask(cols - 16);
-		const float *bj = packed ? bp + (size_t)(j0 / NR) * k * NR : b + j0;
-		size_t bks = packed ? NR : (size_t)ldb;
-		for (int i0 = 0; i0 < m; i0 += 8) {
-			int mr = m - i0 < 8 ? m - i0 : 8;
-			const float *ai = a + (size_t)i0 * ars;
-			float *cij = c + (size_t)i0 * ldc + j0;
-			/* full loads from a packed panel or from whole 16-column
-			 * vectors of B in place; masked ones for a ragged edge */
-			int full = packed || cols == NR || cols == 16;
-			if (full && cols > 16) {
-				TILE_ROWS(2, 1)
-			} else if (full) {
-				TILE_ROWS(1, 1)
-			} else if (cols > 16) {
-				TILE_ROWS(2, 0)
-			} else {
-				TILE_ROWS(1, 0)
+	/* a long k (a weight gradient's sum over the rows) in blocks of KB: every
+	 * tile takes one block, its sums parked in abuf, then the next block, so
+	 * the block's rows of A and B stay in cache across the tiles instead of
+	 * being streamed once per tile. The parked sums are the floats the
+	 * registers held: the same fma chain, the same bits. */
+	int kb = k > 2 * KB ? KB : k;
+	int npan = (n + NR - 1) / NR;
+	float *abuf = kb < k ? sl_xaligned((size_t)((m + 7) / 8) * npan * 8 * NR * sizeof(float)) : NULL;
+	int p0 = 0, last;
+	do {
+		int kk = k - p0 < kb ? k - p0 : kb, first = p0 == 0;
+		last = p0 + kk >= k;
+		for (int j0 = 0; j0 < n; j0 += NR) {
+			int cols = n - j0 < NR ? n - j0 : NR;
+			__mmask16 m0 = cols_mask(cols), m1 = cols_mask(cols - 16);
+			size_t bks = packed ? NR : (size_t)ldb;
+			const float *bj = (packed ? bp + (size_t)(j0 / NR) * k * NR : b + j0) + (size_t)p0 * bks;
+			for (int i0 = 0; i0 < m; i0 += 8) {
+				int mr = m - i0 < 8 ? m - i0 : 8;
+				const float *ai = a + (size_t)i0 * ars + (size_t)p0 * aks;
+				float *cij = c + (size_t)i0 * ldc + j0;
+				float *ab = abuf ? abuf + ((size_t)(i0 / 8) * npan + (size_t)(j0 / NR)) * 8 * NR : NULL;
+				/* full loads from a packed panel or from whole 16-column
+				 * vectors of B in place; masked ones for a ragged edge */
+				int full = packed || cols == NR || cols == 16;
+				if (full && cols > 16) {
+					TILE_ROWS(2, 1)
+				} else if (full) {
+					TILE_ROWS(1, 1)
+				} else if (cols > 16) {
+					TILE_ROWS(2, 0)
+				} else {
+					TILE_ROWS(1, 0)
+				}
 			}
 		}
-	}
+		p0 += kk;
+	} while (!last);
+	free(abuf);
 	free(bp);
 }
 
