@@ -816,7 +816,7 @@ static void test_fused(void)
 /* ---- layernorm against the plain loops ------------------------------------
  * The row sums (vectorised over rows where the build has AVX-512) against
  * one row at a time, the column in order, and the gain and bias gradients
- * (sixteen columns at a time, then one by one) against plain column
+ * (sixteen columns at a time, in groups side by side, then one by one) against plain column
  * sums: the same bits, over row counts that leave partial blocks and widths
  * that leave columns past the last full group. */
 static void test_layernorm_exact(void)

@@ -177,12 +177,24 @@ static void bias_dx(void *arg, size_t lo, size_t hi)
 
 /* Sixteen columns at a time, their sums held in a vector register over the
  * rows rather than read and written back for every row (the same adds in
- * the same order: the same bits); the last few columns one by one. */
+ * the same order: the same bits); four such groups side by side, so four
+ * independent chains of adds overlap rather than each waiting on the one
+ * before; the last few columns one by one. */
 typedef float colsum_v16 __attribute__((vector_size(64)));
 
 void sl_colsum_add(float *acc, const float *y, size_t R, size_t ld, size_t lo, size_t hi)
 {
 	size_t j0 = lo;
+	for (; j0 + 64 <= hi; j0 += 64) {
+		colsum_v16 a[4], t;
+		memcpy(a, acc + j0, sizeof a);
+		for (size_t r = 0; r < R; r++)
+			for (int v = 0; v < 4; v++) {
+				memcpy(&t, y + r * ld + j0 + 16 * v, sizeof t);
+				a[v] += t;
+			}
+		memcpy(acc + j0, a, sizeof a);
+	}
 	for (; j0 + 16 <= hi; j0 += 16) {
 		colsum_v16 a, t;
 		memcpy(&a, acc + j0, sizeof a);

@@ -329,12 +329,26 @@ static void ln_dx_rows(void *arg, size_t lo, size_t hi)
  * mean) rstd (layernorm) or x rstd (rmsnorm: no mean; x - 0 is x, the same
  * bits): sixteen columns at a time held in a vector register (each column's
  * sum still runs over the rows in order), rather than read and written back
- * for every row. */
+ * for every row; two such groups side by side where there are, so two
+ * chains of adds overlap. */
 typedef float norm_v16 __attribute__((vector_size(64)));
 
 static void gain_cols(const norm_ctx *c, size_t lo, size_t hi)
 {
 	size_t C = c->C, j0 = lo;
+	for (; j0 + 32 <= hi; j0 += 32) { /* two groups: two independent chains */
+		norm_v16 a[2], x, dy;
+		memcpy(a, c->dg + j0, sizeof a);
+		for (size_t r = 0; r < c->R; r++) {
+			float m = c->mean ? c->mean[r] : 0.0f, rs = c->rstd[r];
+			for (int v = 0; v < 2; v++) {
+				memcpy(&x, c->x + r * C + j0 + 16 * v, sizeof x);
+				memcpy(&dy, c->dy + r * C + j0 + 16 * v, sizeof dy);
+				a[v] += dy * ((x - m) * rs);
+			}
+		}
+		memcpy(c->dg + j0, a, sizeof a);
+	}
 	for (; j0 + 16 <= hi; j0 += 16) {
 		norm_v16 a, x, dy;
 		memcpy(&a, c->dg + j0, sizeof a);
