@@ -28,6 +28,7 @@ typedef struct ew_ctx {
 	const float *a, *b;   /* inputs (x, or the two operands) */
 	const float *y, *dy;  /* output and its gradient */
 	float *out;           /* forward output */
+	float *keep;          /* gelu_mul: 1 + erf(x/√2) kept for backward, or NULL */
 	float *da, *db;       /* gradients of the inputs, or NULL */
 	int fa, fb;           /* da, db fresh: written as 0 + contribution */
 	float s;              /* scale */
@@ -407,15 +408,35 @@ void sl_op_exp_backward(sl_tape *tp, sl_node *n) { act_backward(tp, n); }
 /* ---- gelu(x) * u in one pass ----------------------------------------------
  * Forward y = gelu(x) u; backward du += dy gelu(x), dx += (0 + dy u) gelu'(x):
  * sl_mul's and sl_gelu's expressions, the intermediate gradient rounded as
- * the fresh buffer between them held it, so the bits of the two ops. */
+ * the fresh buffer between them held it, so the bits of the two ops. With a
+ * gradient to come, forward keeps 1 + erf(x/√2) (n->saved) for gelu(x) and
+ * gelu'(x) in backward, the same expressions: only the exponential left. */
 
 static void gelu_mul_fwd(void *arg, size_t lo, size_t hi)
 {
 	ew_ctx *c = arg;
 	const float *x = c->a, *u = c->b;
-	float *y = c->out;
-	for (size_t i = lo; i < hi; i++)
-		y[i] = gelu_f(x[i]) * u[i];
+	float *y = c->out, *q = c->keep;
+	if (!q) {
+		for (size_t i = lo; i < hi; i++)
+			y[i] = gelu_f(x[i]) * u[i];
+		return;
+	}
+	for (size_t i = lo; i < hi; i++) { /* gelu_f's terms, its 1 + erf kept */
+		q[i] = 1.0f + sl_ferf(x[i] * SQRT1_2F);
+		y[i] = 0.5f * x[i] * q[i] * u[i];
+	}
+}
+
+/* gelu_f and gelu_d with forward's 1 + erf(x/√2): the same expressions */
+static inline float gelu_fq(float x, float q)
+{
+	return 0.5f * x * q;
+}
+
+static inline float gelu_dq(float x, float q)
+{
+	return 0.5f * q + x * INV_SQRT_2PIF * sl_fexp(-0.5f * x * x);
 }
 
 /* da (x's) and db (u's) may be one buffer (sl_gelu_mul(x, x)): then u's
@@ -423,22 +444,22 @@ static void gelu_mul_fwd(void *arg, size_t lo, size_t hi)
 static void gelu_mul_bwd(void *arg, size_t lo, size_t hi)
 {
 	ew_ctx *c = arg;
-	const float *x = c->a, *u = c->b, *dy = c->dy;
+	const float *x = c->a, *u = c->b, *dy = c->dy, *q = c->y;
 	float *dx = c->da, *du = c->db;
 	const int fx = c->fa, fu = c->fb;
 	if (dx && du && dx != du) {
 		for (size_t i = lo; i < hi; i++) {
-			du[i] = ACC(fu, du[i]) + dy[i] * gelu_f(x[i]);
-			dx[i] = ACC(fx, dx[i]) + (0.0f + dy[i] * u[i]) * gelu_d(x[i]);
+			du[i] = ACC(fu, du[i]) + dy[i] * gelu_fq(x[i], q[i]);
+			dx[i] = ACC(fx, dx[i]) + (0.0f + dy[i] * u[i]) * gelu_dq(x[i], q[i]);
 		}
 		return;
 	}
 	if (du)
 		for (size_t i = lo; i < hi; i++)
-			du[i] = ACC(fu, du[i]) + dy[i] * gelu_f(x[i]);
+			du[i] = ACC(fu, du[i]) + dy[i] * gelu_fq(x[i], q[i]);
 	if (dx)
 		for (size_t i = lo; i < hi; i++)
-			dx[i] = ACC(fx, dx[i]) + (0.0f + dy[i] * u[i]) * gelu_d(x[i]);
+			dx[i] = ACC(fx, dx[i]) + (0.0f + dy[i] * u[i]) * gelu_dq(x[i], q[i]);
 }
 
 sl_tensor *sl_gelu_mul(sl_tape *tp, sl_tensor *x, sl_tensor *u)
@@ -453,6 +474,8 @@ void sl_op_gelu_mul_forward(sl_tape *tp, sl_node *n)
 {
 	size_t N = sl_tensor_numel(n->out);
 	ew_ctx c = { .a = n->in[0]->data, .b = n->in[1]->data, .out = n->out->data };
+	if (n->out->requires_grad) /* 1 + erf(x/√2): backward then needs only the exponential */
+		c.keep = n->saved = sl_arena_alloc(tp->arena, N * sizeof(float));
 	ew_run(tp, N, ACT_COST * N, gelu_mul_fwd, &c);
 }
 
@@ -460,7 +483,8 @@ void sl_op_gelu_mul_backward(sl_tape *tp, sl_node *n)
 {
 	sl_tensor *x = n->in[0], *u = n->in[1];
 	size_t N = sl_tensor_numel(n->out);
-	ew_ctx c = { .a = x->data, .b = u->data, .dy = n->out->grad };
+	SL_ASSERT(n->saved);
+	ew_ctx c = { .a = x->data, .b = u->data, .y = n->saved, .dy = n->out->grad };
 	if (u->requires_grad)
 		c.db = sl_tape_grad_fresh(tp, u, &c.fb);
 	if (x->requires_grad)
