@@ -2,6 +2,7 @@
  * finite-difference gradient checks, golden forward values, the edge cases of
  * cross-entropy, and threaded-equals-serial bit identity. */
 #include "gradcheck.h"
+#include "seqlab/fastmath.h"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -935,6 +936,54 @@ static void test_rmsnorm_exact(void)
 	}
 }
 
+/* ---- gelu with forward's 1 + erf kept --------------------------------------
+ * Training keeps 1 + erf(x/√2) from forward for backward's derivative: the
+ * output and gradient bit for bit the plain expressions of x, one thread and
+ * two, a fresh gradient and an accumulated one. */
+static void test_gelu_kept(void)
+{
+	enum { N = 3 * 50 * 96 };
+	int shape[3] = { 3, 50, 96 };
+	sl_rng r;
+	sl_rng_seed(&r, 41);
+	sl_tensor *x = gc_input(&r, 3, shape, -5, 5);
+	float *dy = malloc(N * sizeof(float)), *y = malloc(N * sizeof(float)), *dx = malloc(N * sizeof(float));
+	for (size_t i = 0; i < N; i++)
+		dy[i] = 2.0f * sl_rng_float(&r) - 1.0f;
+	const float s12 = 0.70710678118654752f, isq = 0.39894228040143268f;
+	for (size_t i = 0; i < N; i++) {
+		float v = x->data[i];
+		y[i] = 0.5f * v * (1.0f + sl_ferf(v * s12));
+		float d = 0.5f * (1.0f + sl_ferf(v * s12)) + v * isq * sl_fexp(-0.5f * v * v);
+		dx[i] = 0.0f + dy[i] * d;
+	}
+	for (int th = 1; th <= 2; th++)
+		for (int twice = 0; twice <= 1; twice++) {
+			sl_pool *pool = th > 1 ? sl_pool_new(th) : NULL;
+			sl_arena *a = sl_arena_new(0);
+			sl_tape *tp = sl_tape_new(a, pool);
+			sl_tensor *out = sl_gelu(tp, x);
+			if (twice) /* x's gradient accumulated: dx + dx */
+				out = sl_add(tp, out, sl_gelu(tp, x));
+			SL_ASSERT(sl_tape_backward_from(tp, out, dy) == SL_OK);
+			int same = 1;
+			for (size_t i = 0; i < N; i++) {
+				float want = twice ? dx[i] + dx[i] : dx[i], yw = twice ? y[i] + y[i] : y[i];
+				same &= memcmp(&x->grad[i], &want, sizeof want) == 0 && memcmp(&out->data[i], &yw, sizeof yw) == 0;
+			}
+			TAP_OK(same, "gelu%s, %d thread(s): output and gradient bit for bit the plain expressions",
+			       twice ? " twice" : "", th);
+			memset(x->grad, 0, N * sizeof(float));
+			sl_tape_free(tp);
+			sl_arena_free(a);
+			sl_pool_free(pool);
+		}
+	free(dy);
+	free(y);
+	free(dx);
+	gc_free(x);
+}
+
 int main(void)
 {
 	test_activation_values();
@@ -948,5 +997,6 @@ int main(void)
 	test_fused();
 	test_layernorm_exact();
 	test_rmsnorm_exact();
+	test_gelu_kept();
 	return tap_done();
 }

@@ -28,7 +28,7 @@ typedef struct ew_ctx {
 	const float *a, *b;   /* inputs (x, or the two operands) */
 	const float *y, *dy;  /* output and its gradient */
 	float *out;           /* forward output */
-	float *keep;          /* gelu_mul: 1 + erf(x/√2) kept for backward, or NULL */
+	float *keep;          /* gelu, gelu_mul: 1 + erf(x/√2) kept for backward, or NULL */
 	float *da, *db;       /* gradients of the inputs, or NULL */
 	int fa, fb;           /* da, db fresh: written as 0 + contribution */
 	float s;              /* scale */
@@ -275,6 +275,14 @@ static void act_fwd(void *arg, size_t lo, size_t hi)
 	float *y = c->out;
 	switch (c->op) {
 	case SL_OP_GELU:
+		if (c->keep) { /* gelu_f's terms, its 1 + erf kept for backward */
+			float *q = c->keep;
+			for (size_t i = lo; i < hi; i++) {
+				q[i] = 1.0f + sl_ferf(x[i] * SQRT1_2F);
+				y[i] = 0.5f * x[i] * q[i];
+			}
+			break;
+		}
 		for (size_t i = lo; i < hi; i++)
 			y[i] = gelu_f(x[i]);
 		break;
@@ -319,6 +327,12 @@ static void act_bwd(void *arg, size_t lo, size_t hi)
 	const int fa = c->fa;
 	switch (c->op) {
 	case SL_OP_GELU:
+		if (c->keep) { /* gelu_d with forward's 1 + erf: the same expression */
+			const float *q = c->keep;
+			for (size_t i = lo; i < hi; i++)
+				dx[i] = ACC(fa, dx[i]) + dy[i] * (0.5f * q[i] + x[i] * INV_SQRT_2PIF * sl_fexp(-0.5f * x[i] * x[i]));
+			break;
+		}
 		for (size_t i = lo; i < hi; i++)
 			dx[i] = ACC(fa, dx[i]) + dy[i] * gelu_d(x[i]);
 		break;
@@ -368,6 +382,10 @@ static void act_forward(sl_tape *tp, sl_node *n)
 {
 	size_t N = sl_tensor_numel(n->out);
 	ew_ctx c = { .op = n->op, .a = n->in[0]->data, .out = n->out->data };
+	/* GELU with a gradient to come keeps 1 + erf(x/√2): backward then needs
+	 * only the exponential */
+	if (n->op == SL_OP_GELU && n->out->requires_grad && n->in[0]->requires_grad)
+		c.keep = n->saved = sl_arena_alloc(tp->arena, N * sizeof(float));
 	ew_run(tp, N, ACT_COST * N, act_fwd, &c);
 }
 
@@ -378,6 +396,8 @@ static void act_backward(sl_tape *tp, sl_node *n)
 		return;
 	size_t N = sl_tensor_numel(n->out);
 	ew_ctx c = { .op = n->op, .a = x->data, .y = n->out->data, .dy = n->out->grad };
+	if (n->op == SL_OP_GELU)
+		c.keep = n->saved; /* NULL: gelu_d from x alone */
 	c.da = sl_tape_grad_fresh(tp, x, &c.fa);
 	ew_run(tp, N, ACT_COST * N, act_bwd, &c);
 }
