@@ -76,6 +76,13 @@ static void binary_bwd(void *arg, size_t lo, size_t hi)
 	const int fa = c->fa, fb = c->fb;
 	switch (c->op) {
 	case SL_OP_ADD:
+		if (da && db && da != db) { /* both in one pass over dy */
+			for (size_t i = lo; i < hi; i++) {
+				da[i] = ACC(fa, da[i]) + dy[i];
+				db[i] = ACC(fb, db[i]) + dy[i];
+			}
+			break;
+		}
 		if (da)
 			for (size_t i = lo; i < hi; i++)
 				da[i] = ACC(fa, da[i]) + dy[i];
