@@ -98,6 +98,32 @@ int main(void)
 	TAP_OK(blas_close == cases, "OpenBLAS through sl_sgemm within 1e-6 of double: %d of %d", blas_close, cases);
 	TAP_OK(untouched == cases, "columns past n are left alone: %d of %d", untouched, cases);
 
+	/* the bias in the kernel's store against the bias copied into C and beta = 1 */
+	int bcases = 0, bsame = 0;
+	for (size_t im = 0; im < sizeof ms / sizeof *ms; im++)
+		for (size_t in = 0; in < sizeof ns / sizeof *ns; in++)
+			for (size_t ik = 0; ik < sizeof ks / sizeof *ks; ik++) {
+				int m = ms[im], n = ns[in], k = ks[ik];
+				int lda = k + 3, ldb = k + 5, ldc = n + 2;
+				float *a = randm(&r, (size_t)m * lda), *b = randm(&r, (size_t)n * ldb);
+				float *bias = randm(&r, (size_t)n), *c1 = randm(&r, (size_t)m * ldc);
+				float *c2 = malloc((size_t)m * ldc * sizeof *c2);
+				memcpy(c2, c1, (size_t)m * ldc * sizeof *c2);
+				sl_gemm_bias(m, n, k, a, lda, b, ldb, bias, c1, ldc);
+				for (int i = 0; i < m; i++)
+					memcpy(c2 + (size_t)i * ldc, bias, (size_t)n * sizeof *c2);
+				sl_gemm_ref(0, 1, m, n, k, 1.0f, a, lda, b, ldb, 1.0f, c2, ldc);
+				bcases++;
+				bsame += !memcmp(c1, c2, (size_t)m * ldc * sizeof *c1); /* the pad included */
+				free(a);
+				free(b);
+				free(bias);
+				free(c1);
+				free(c2);
+			}
+	TAP_OK(bsame == bcases, "sl_gemm_bias equals the bias copied into C, then the fma loop with beta 1: %d of %d",
+	       bsame, bcases);
+
 	TAP_OK(sl_gemm_select("openblas") == SL_OK && !strcmp(sl_gemm_name(), "openblas"), "select openblas");
 	TAP_OK(sl_gemm_select("fast") == SL_ERR && strstr(sl_error(), "unknown kernel 'fast'"),
 	       "an unknown kernel is refused: %s", sl_error());

@@ -2,6 +2,7 @@
  * finite-difference gradient checks, golden forward values, the edge cases of
  * cross-entropy, and threaded-equals-serial bit identity. */
 #include "gradcheck.h"
+#include "seqlab/fastmath.h"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -816,7 +817,7 @@ static void test_fused(void)
 /* ---- layernorm against the plain loops ------------------------------------
  * The row sums (vectorised over rows where the build has AVX-512) against
  * one row at a time, the column in order, and the gain and bias gradients
- * (sixteen columns at a time, then one by one) against plain column
+ * (sixteen columns at a time, in groups side by side, then one by one) against plain column
  * sums: the same bits, over row counts that leave partial blocks and widths
  * that leave columns past the last full group. */
 static void test_layernorm_exact(void)
@@ -882,6 +883,107 @@ static void test_layernorm_exact(void)
 	}
 }
 
+/* ---- rmsnorm against the plain loops --------------------------------------
+ * The row sums (sixteen rows at a time in vectors where the build has
+ * AVX-512) against one row at a time, the columns in order: the same bits,
+ * over row counts that leave partial blocks and widths that leave columns
+ * past the last group of eight. */
+static void test_rmsnorm_exact(void)
+{
+	static const int shapes[][2] = { { 37, 13 }, { 50, 64 }, { 3, 8 }, { 17, 70 }, { 1, 5 }, { 33, 48 } };
+	sl_rng r;
+	sl_rng_seed(&r, 37);
+	for (size_t si = 0; si < SL_COUNT(shapes); si++) {
+		int R = shapes[si][0], C = shapes[si][1], s[2] = { R, C };
+		sl_tensor *x = gc_input(&r, 2, s, -3, 5), *g = gc_input(&r, 1, &C, 0.5f, 1.5f);
+		float *dy = malloc((size_t)R * C * sizeof(float)), *y = malloc((size_t)R * C * sizeof(float));
+		float *dx = calloc((size_t)R * C, sizeof(float)), *dg = calloc((size_t)C, sizeof(float));
+		for (int i = 0; i < R * C; i++)
+			dy[i] = 2.0f * sl_rng_float(&r) - 1.0f;
+		const float eps = 1e-5f;
+		for (int i = 0; i < R; i++) {
+			const float *xr = x->data + (size_t)i * C, *d = dy + (size_t)i * C;
+			double ss = 0, s2 = 0;
+			for (int j = 0; j < C; j++)
+				ss += (double)xr[j] * xr[j];
+			float rs = (float)(1.0 / sqrt(ss / (double)C + eps));
+			for (int j = 0; j < C; j++)
+				y[(size_t)i * C + j] = xr[j] * rs * g->data[j];
+			for (int j = 0; j < C; j++)
+				s2 += (double)(d[j] * g->data[j]) * (xr[j] * rs);
+			float m2 = (float)(s2 / (double)C);
+			for (int j = 0; j < C; j++) {
+				dx[(size_t)i * C + j] += rs * (d[j] * g->data[j] - (xr[j] * rs) * m2);
+				dg[j] += d[j] * (xr[j] * rs);
+			}
+		}
+		sl_arena *a = sl_arena_new(0);
+		sl_tape *tp = sl_tape_new(a, NULL);
+		sl_tensor *out = sl_rmsnorm(tp, x, g, eps);
+		int same = memcmp(out->data, y, (size_t)R * C * sizeof(float)) == 0;
+		SL_ASSERT(sl_tape_backward_from(tp, out, dy) == SL_OK);
+		same &= memcmp(x->grad, dx, (size_t)R * C * sizeof(float)) == 0;
+		same &= memcmp(g->grad, dg, (size_t)C * sizeof(float)) == 0;
+		TAP_OK(same, "rmsnorm (%d, %d): output, dx and dg bit-identical to the plain loops", R, C);
+		sl_tape_free(tp);
+		sl_arena_free(a);
+		free(dy);
+		free(y);
+		free(dx);
+		free(dg);
+		gc_free(x);
+		gc_free(g);
+	}
+}
+
+/* ---- gelu with forward's 1 + erf kept --------------------------------------
+ * Training keeps 1 + erf(x/√2) from forward for backward's derivative: the
+ * output and gradient bit for bit the plain expressions of x, one thread and
+ * two, a fresh gradient and an accumulated one. */
+static void test_gelu_kept(void)
+{
+	enum { N = 3 * 50 * 96 };
+	int shape[3] = { 3, 50, 96 };
+	sl_rng r;
+	sl_rng_seed(&r, 41);
+	sl_tensor *x = gc_input(&r, 3, shape, -5, 5);
+	float *dy = malloc(N * sizeof(float)), *y = malloc(N * sizeof(float)), *dx = malloc(N * sizeof(float));
+	for (size_t i = 0; i < N; i++)
+		dy[i] = 2.0f * sl_rng_float(&r) - 1.0f;
+	const float s12 = 0.70710678118654752f, isq = 0.39894228040143268f;
+	for (size_t i = 0; i < N; i++) {
+		float v = x->data[i];
+		y[i] = 0.5f * v * (1.0f + sl_ferf(v * s12));
+		float d = 0.5f * (1.0f + sl_ferf(v * s12)) + v * isq * sl_fexp(-0.5f * v * v);
+		dx[i] = 0.0f + dy[i] * d;
+	}
+	for (int th = 1; th <= 2; th++)
+		for (int twice = 0; twice <= 1; twice++) {
+			sl_pool *pool = th > 1 ? sl_pool_new(th) : NULL;
+			sl_arena *a = sl_arena_new(0);
+			sl_tape *tp = sl_tape_new(a, pool);
+			sl_tensor *out = sl_gelu(tp, x);
+			if (twice) /* x's gradient accumulated: dx + dx */
+				out = sl_add(tp, out, sl_gelu(tp, x));
+			SL_ASSERT(sl_tape_backward_from(tp, out, dy) == SL_OK);
+			int same = 1;
+			for (size_t i = 0; i < N; i++) {
+				float want = twice ? dx[i] + dx[i] : dx[i], yw = twice ? y[i] + y[i] : y[i];
+				same &= memcmp(&x->grad[i], &want, sizeof want) == 0 && memcmp(&out->data[i], &yw, sizeof yw) == 0;
+			}
+			TAP_OK(same, "gelu%s, %d thread(s): output and gradient bit for bit the plain expressions",
+			       twice ? " twice" : "", th);
+			memset(x->grad, 0, N * sizeof(float));
+			sl_tape_free(tp);
+			sl_arena_free(a);
+			sl_pool_free(pool);
+		}
+	free(dy);
+	free(y);
+	free(dx);
+	gc_free(x);
+}
+
 int main(void)
 {
 	test_activation_values();
@@ -894,5 +996,7 @@ int main(void)
 	test_gelu_mul_composed();
 	test_fused();
 	test_layernorm_exact();
+	test_rmsnorm_exact();
+	test_gelu_kept();
 	return tap_done();
 }

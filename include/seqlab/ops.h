@@ -259,6 +259,14 @@ void sl_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, i
 	     const float *b, int ldb, float beta, float *c, int ldc);
 void sl_gemm_ref(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
 		 const float *b, int ldb, float beta, float *c, int ldc);
+/* C (m, n) = bias + A B^T (A (m, k), B (n, k)): a linear layer's product
+ * with its bias (bias: n floats, added to each row) in the kernel's store,
+ * the same bits as copying the bias into C's rows and calling sl_gemm with
+ * alpha = beta = 1 (sl_gemm_bias_ref), without the copy. */
+void sl_gemm_bias(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+		  const float *bias, float *c, int ldc);
+void sl_gemm_bias_ref(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+		      const float *bias, float *c, int ldc);
 /* The product the ops use: sl_gemm or cblas_sgemm (OpenBLAS kept
  * single-threaded), as chosen by sl_gemm_select. */
 void sl_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,

@@ -42,6 +42,16 @@ static inline float gemm_out(float alpha, float beta, float acc, const float *c)
 	return fmaf(alpha, acc, beta * *c);
 }
 
+/* sl_gemm_bias's plain form: the bias copied into each row of C, then
+ * C + acc (beta = 1): each element bias_j + acc, one rounding. */
+void sl_gemm_bias_ref(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+		      const float *bias, float *c, int ldc)
+{
+	for (int i = 0; i < m; i++)
+		memcpy(c + (size_t)i * ldc, bias, (size_t)n * sizeof(float));
+	sl_gemm_ref(0, 1, m, n, k, 1.0f, a, lda, b, ldb, 1.0f, c, ldc);
+}
+
 void sl_gemm_ref(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
 		 const float *b, int ldb, float beta, float *c, int ldc)
 {
@@ -69,10 +79,13 @@ int sl_gemm_available(void)
 #define NR 32
 #define KB 256 /* rows of k per block when k exceeds 2 KB */
 
-/* Stores v into 16 columns of C (mask: those that exist) with the epilogue. */
-GEMM_INLINE void store16(float *c, __m512 v, __mmask16 mask, float alpha, float beta)
+/* Stores v into 16 columns of C (mask: those that exist) with the epilogue;
+ * with a bias (sl_gemm_bias: alpha = beta = 1), bias + v in place of C + v. */
+GEMM_INLINE void store16(float *c, __m512 v, __mmask16 mask, float alpha, float beta, const float *bias)
 {
-	if (beta == 0.0f) {
+	if (bias) {
+		_mm512_mask_storeu_ps(c, mask, _mm512_add_ps(_mm512_maskz_loadu_ps(mask, bias), v));
+	} else if (beta == 0.0f) {
 		_mm512_mask_storeu_ps(c, mask, _mm512_mul_ps(_mm512_set1_ps(alpha), v));
 	} else if (alpha == 1.0f && beta == 1.0f) {
 		_mm512_mask_storeu_ps(c, mask, _mm512_add_ps(_mm512_maskz_loadu_ps(mask, c), v));
@@ -91,7 +104,7 @@ GEMM_INLINE void store16(float *c, __m512 v, __mmask16 mask, float alpha, float 
  * else the sums are parked at ab for the next block of k. */
 GEMM_INLINE void tile(const int MR, const int NV, int k, const float *a, size_t ars, size_t aks,
 		      const float *b, size_t bks, const int full, __mmask16 m0, __mmask16 m1,
-		      float alpha, float beta, float *c, int ldc, float *ab, int first, int last)
+		      float alpha, float beta, const float *bias, float *c, int ldc, float *ab, int first, int last)
 {
 	__m512 acc[8][2];
 	for (int r = 0; r < MR; r++)
@@ -124,22 +137,22 @@ GEMM_INLINE void tile(const int MR, const int NV, int k, const float *a, size_t 
 		return;
 	}
 	for (int r = 0; r < MR; r++) {
-		store16(c + (size_t)r * ldc, acc[r][0], m0, alpha, beta);
+		store16(c + (size_t)r * ldc, acc[r][0], m0, alpha, beta, bias);
 		if (NV == 2)
-			store16(c + (size_t)r * ldc + 16, acc[r][1], m1, alpha, beta);
+			store16(c + (size_t)r * ldc + 16, acc[r][1], m1, alpha, beta, bias ? bias + 16 : NULL);
 	}
 }
 
 #define TILE_ROWS(NV, PK)                                                                              \
 	switch (mr) {                                                                              \
-	case 8: tile(8, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc, ab, first, last); break; \
-	case 7: tile(7, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc, ab, first, last); break; \
-	case 6: tile(6, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc, ab, first, last); break; \
-	case 5: tile(5, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc, ab, first, last); break; \
-	case 4: tile(4, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc, ab, first, last); break; \
-	case 3: tile(3, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc, ab, first, last); break; \
-	case 2: tile(2, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc, ab, first, last); break; \
-	default: tile(1, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, cij, ldc, ab, first, last); break; \
+	case 8: tile(8, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, bj_bias, cij, ldc, ab, first, last); break; \
+	case 7: tile(7, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, bj_bias, cij, ldc, ab, first, last); break; \
+	case 6: tile(6, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, bj_bias, cij, ldc, ab, first, last); break; \
+	case 5: tile(5, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, bj_bias, cij, ldc, ab, first, last); break; \
+	case 4: tile(4, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, bj_bias, cij, ldc, ab, first, last); break; \
+	case 3: tile(3, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, bj_bias, cij, ldc, ab, first, last); break; \
+	case 2: tile(2, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, bj_bias, cij, ldc, ab, first, last); break; \
+	default: tile(1, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, bj_bias, cij, ldc, ab, first, last); break; \
 	}
 
 static inline __mmask16 cols_mask(int cols)
@@ -163,8 +176,8 @@ static void pack_bt(int n, int k, const float *b, int ldb, float *bp)
 	}
 }
 
-void sl_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
-	     const float *b, int ldb, float beta, float *c, int ldc)
+static void gemm_run(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+		     const float *b, int ldb, float beta, const float *bias, float *c, int ldc)
 {
 	if (m <= 0 || n <= 0)
 		return;
@@ -191,6 +204,7 @@ void sl_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, i
 			int cols = n - j0 < NR ? n - j0 : NR;
 			__mmask16 m0 = cols_mask(cols), m1 = cols_mask(cols - 16);
 			size_t bks = packed ? NR : (size_t)ldb;
+			const float *bj_bias = bias ? bias + j0 : NULL;
 			const float *bj = (packed ? bp + (size_t)(j0 / NR) * k * NR : b + j0) + (size_t)p0 * bks;
 			for (int i0 = 0; i0 < m; i0 += 8) {
 				int mr = m - i0 < 8 ? m - i0 : 8;
@@ -217,6 +231,18 @@ void sl_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, i
 	free(bp);
 }
 
+void sl_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+	     const float *b, int ldb, float beta, float *c, int ldc)
+{
+	gemm_run(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, NULL, c, ldc);
+}
+
+void sl_gemm_bias(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+		  const float *bias, float *c, int ldc)
+{
+	gemm_run(0, 1, m, n, k, 1.0f, a, lda, b, ldb, 1.0f, bias, c, ldc);
+}
+
 #else /* no AVX-512: the plain loop, and callers use OpenBLAS instead */
 
 int sl_gemm_available(void)
@@ -228,6 +254,12 @@ void sl_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, i
 	     const float *b, int ldb, float beta, float *c, int ldc)
 {
 	sl_gemm_ref(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void sl_gemm_bias(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+		  const float *bias, float *c, int ldc)
+{
+	sl_gemm_bias_ref(m, n, k, a, lda, b, ldb, bias, c, ldc);
 }
 
 #endif

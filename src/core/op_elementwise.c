@@ -28,6 +28,7 @@ typedef struct ew_ctx {
 	const float *a, *b;   /* inputs (x, or the two operands) */
 	const float *y, *dy;  /* output and its gradient */
 	float *out;           /* forward output */
+	float *keep;          /* gelu, gelu_mul: 1 + erf(x/√2) kept for backward, or NULL */
 	float *da, *db;       /* gradients of the inputs, or NULL */
 	int fa, fb;           /* da, db fresh: written as 0 + contribution */
 	float s;              /* scale */
@@ -75,6 +76,13 @@ static void binary_bwd(void *arg, size_t lo, size_t hi)
 	const int fa = c->fa, fb = c->fb;
 	switch (c->op) {
 	case SL_OP_ADD:
+		if (da && db && da != db) { /* both in one pass over dy */
+			for (size_t i = lo; i < hi; i++) {
+				da[i] = ACC(fa, da[i]) + dy[i];
+				db[i] = ACC(fb, db[i]) + dy[i];
+			}
+			break;
+		}
 		if (da)
 			for (size_t i = lo; i < hi; i++)
 				da[i] = ACC(fa, da[i]) + dy[i];
@@ -177,12 +185,24 @@ static void bias_dx(void *arg, size_t lo, size_t hi)
 
 /* Sixteen columns at a time, their sums held in a vector register over the
  * rows rather than read and written back for every row (the same adds in
- * the same order: the same bits); the last few columns one by one. */
+ * the same order: the same bits); four such groups side by side, so four
+ * independent chains of adds overlap rather than each waiting on the one
+ * before; the last few columns one by one. */
 typedef float colsum_v16 __attribute__((vector_size(64)));
 
 void sl_colsum_add(float *acc, const float *y, size_t R, size_t ld, size_t lo, size_t hi)
 {
 	size_t j0 = lo;
+	for (; j0 + 64 <= hi; j0 += 64) {
+		colsum_v16 a[4], t;
+		memcpy(a, acc + j0, sizeof a);
+		for (size_t r = 0; r < R; r++)
+			for (int v = 0; v < 4; v++) {
+				memcpy(&t, y + r * ld + j0 + 16 * v, sizeof t);
+				a[v] += t;
+			}
+		memcpy(acc + j0, a, sizeof a);
+	}
 	for (; j0 + 16 <= hi; j0 += 16) {
 		colsum_v16 a, t;
 		memcpy(&a, acc + j0, sizeof a);
@@ -262,6 +282,14 @@ static void act_fwd(void *arg, size_t lo, size_t hi)
 	float *y = c->out;
 	switch (c->op) {
 	case SL_OP_GELU:
+		if (c->keep) { /* gelu_f's terms, its 1 + erf kept for backward */
+			float *q = c->keep;
+			for (size_t i = lo; i < hi; i++) {
+				q[i] = 1.0f + sl_ferf(x[i] * SQRT1_2F);
+				y[i] = 0.5f * x[i] * q[i];
+			}
+			break;
+		}
 		for (size_t i = lo; i < hi; i++)
 			y[i] = gelu_f(x[i]);
 		break;
@@ -306,6 +334,12 @@ static void act_bwd(void *arg, size_t lo, size_t hi)
 	const int fa = c->fa;
 	switch (c->op) {
 	case SL_OP_GELU:
+		if (c->keep) { /* gelu_d with forward's 1 + erf: the same expression */
+			const float *q = c->keep;
+			for (size_t i = lo; i < hi; i++)
+				dx[i] = ACC(fa, dx[i]) + dy[i] * (0.5f * q[i] + x[i] * INV_SQRT_2PIF * sl_fexp(-0.5f * x[i] * x[i]));
+			break;
+		}
 		for (size_t i = lo; i < hi; i++)
 			dx[i] = ACC(fa, dx[i]) + dy[i] * gelu_d(x[i]);
 		break;
@@ -355,6 +389,10 @@ static void act_forward(sl_tape *tp, sl_node *n)
 {
 	size_t N = sl_tensor_numel(n->out);
 	ew_ctx c = { .op = n->op, .a = n->in[0]->data, .out = n->out->data };
+	/* GELU with a gradient to come keeps 1 + erf(x/√2): backward then needs
+	 * only the exponential */
+	if (n->op == SL_OP_GELU && n->out->requires_grad && n->in[0]->requires_grad)
+		c.keep = n->saved = sl_arena_alloc(tp->arena, N * sizeof(float));
 	ew_run(tp, N, ACT_COST * N, act_fwd, &c);
 }
 
@@ -365,6 +403,8 @@ static void act_backward(sl_tape *tp, sl_node *n)
 		return;
 	size_t N = sl_tensor_numel(n->out);
 	ew_ctx c = { .op = n->op, .a = x->data, .y = n->out->data, .dy = n->out->grad };
+	if (n->op == SL_OP_GELU)
+		c.keep = n->saved; /* NULL: gelu_d from x alone */
 	c.da = sl_tape_grad_fresh(tp, x, &c.fa);
 	ew_run(tp, N, ACT_COST * N, act_bwd, &c);
 }
@@ -395,15 +435,35 @@ void sl_op_exp_backward(sl_tape *tp, sl_node *n) { act_backward(tp, n); }
 /* ---- gelu(x) * u in one pass ----------------------------------------------
  * Forward y = gelu(x) u; backward du += dy gelu(x), dx += (0 + dy u) gelu'(x):
  * sl_mul's and sl_gelu's expressions, the intermediate gradient rounded as
- * the fresh buffer between them held it, so the bits of the two ops. */
+ * the fresh buffer between them held it, so the bits of the two ops. With a
+ * gradient to come, forward keeps 1 + erf(x/√2) (n->saved) for gelu(x) and
+ * gelu'(x) in backward, the same expressions: only the exponential left. */
 
 static void gelu_mul_fwd(void *arg, size_t lo, size_t hi)
 {
 	ew_ctx *c = arg;
 	const float *x = c->a, *u = c->b;
-	float *y = c->out;
-	for (size_t i = lo; i < hi; i++)
-		y[i] = gelu_f(x[i]) * u[i];
+	float *y = c->out, *q = c->keep;
+	if (!q) {
+		for (size_t i = lo; i < hi; i++)
+			y[i] = gelu_f(x[i]) * u[i];
+		return;
+	}
+	for (size_t i = lo; i < hi; i++) { /* gelu_f's terms, its 1 + erf kept */
+		q[i] = 1.0f + sl_ferf(x[i] * SQRT1_2F);
+		y[i] = 0.5f * x[i] * q[i] * u[i];
+	}
+}
+
+/* gelu_f and gelu_d with forward's 1 + erf(x/√2): the same expressions */
+static inline float gelu_fq(float x, float q)
+{
+	return 0.5f * x * q;
+}
+
+static inline float gelu_dq(float x, float q)
+{
+	return 0.5f * q + x * INV_SQRT_2PIF * sl_fexp(-0.5f * x * x);
 }
 
 /* da (x's) and db (u's) may be one buffer (sl_gelu_mul(x, x)): then u's
@@ -411,22 +471,22 @@ static void gelu_mul_fwd(void *arg, size_t lo, size_t hi)
 static void gelu_mul_bwd(void *arg, size_t lo, size_t hi)
 {
 	ew_ctx *c = arg;
-	const float *x = c->a, *u = c->b, *dy = c->dy;
+	const float *x = c->a, *u = c->b, *dy = c->dy, *q = c->y;
 	float *dx = c->da, *du = c->db;
 	const int fx = c->fa, fu = c->fb;
 	if (dx && du && dx != du) {
 		for (size_t i = lo; i < hi; i++) {
-			du[i] = ACC(fu, du[i]) + dy[i] * gelu_f(x[i]);
-			dx[i] = ACC(fx, dx[i]) + (0.0f + dy[i] * u[i]) * gelu_d(x[i]);
+			du[i] = ACC(fu, du[i]) + dy[i] * gelu_fq(x[i], q[i]);
+			dx[i] = ACC(fx, dx[i]) + (0.0f + dy[i] * u[i]) * gelu_dq(x[i], q[i]);
 		}
 		return;
 	}
 	if (du)
 		for (size_t i = lo; i < hi; i++)
-			du[i] = ACC(fu, du[i]) + dy[i] * gelu_f(x[i]);
+			du[i] = ACC(fu, du[i]) + dy[i] * gelu_fq(x[i], q[i]);
 	if (dx)
 		for (size_t i = lo; i < hi; i++)
-			dx[i] = ACC(fx, dx[i]) + (0.0f + dy[i] * u[i]) * gelu_d(x[i]);
+			dx[i] = ACC(fx, dx[i]) + (0.0f + dy[i] * u[i]) * gelu_dq(x[i], q[i]);
 }
 
 sl_tensor *sl_gelu_mul(sl_tape *tp, sl_tensor *x, sl_tensor *u)
@@ -441,6 +501,8 @@ void sl_op_gelu_mul_forward(sl_tape *tp, sl_node *n)
 {
 	size_t N = sl_tensor_numel(n->out);
 	ew_ctx c = { .a = n->in[0]->data, .b = n->in[1]->data, .out = n->out->data };
+	if (n->out->requires_grad) /* 1 + erf(x/√2): backward then needs only the exponential */
+		c.keep = n->saved = sl_arena_alloc(tp->arena, N * sizeof(float));
 	ew_run(tp, N, ACT_COST * N, gelu_mul_fwd, &c);
 }
 
@@ -448,7 +510,8 @@ void sl_op_gelu_mul_backward(sl_tape *tp, sl_node *n)
 {
 	sl_tensor *x = n->in[0], *u = n->in[1];
 	size_t N = sl_tensor_numel(n->out);
-	ew_ctx c = { .a = x->data, .b = u->data, .dy = n->out->grad };
+	SL_ASSERT(n->saved);
+	ew_ctx c = { .a = x->data, .b = u->data, .y = n->saved, .dy = n->out->grad };
 	if (u->requires_grad)
 		c.db = sl_tape_grad_fresh(tp, u, &c.fb);
 	if (x->requires_grad)

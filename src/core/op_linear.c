@@ -72,6 +72,21 @@ void sl_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, 
 		    m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+/* C = bias + A B^T: sl_gemm_bias with seqlab's kernel, else the bias copied
+ * into C's rows and cblas_sgemm with beta = 1 */
+static void sgemm_bias(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+		       const float *bias, float *c, int ldc)
+{
+	pthread_once(&gemm_once, gemm_auto);
+	if (gemm_own) {
+		sl_gemm_bias(m, n, k, a, lda, b, ldb, bias, c, ldc);
+		return;
+	}
+	for (int i = 0; i < m; i++)
+		memcpy(c + (size_t)i * ldc, bias, (size_t)n * sizeof(float));
+	sl_sgemm(0, 1, m, n, k, 1.0f, a, lda, b, ldb, 1.0f, c, ldc);
+}
+
 void sl_blas_single(void)
 {
 	pthread_once(&blas_once, blas_init);
@@ -96,12 +111,12 @@ static void lin_fwd_rows(void *arg, size_t lo, size_t hi)
 	lin_ctx *c = arg;
 	int r = (int)(hi - lo);
 	float *y = c->y + lo * (size_t)c->no;
-	/* y[lo:hi] = x[lo:hi] W^T (+ b) */
+	/* y[lo:hi] = x[lo:hi] W^T (+ b: b + acc, one rounding) */
 	if (c->b)
-		for (int i = 0; i < r; i++)
-			memcpy(y + (size_t)i * c->no, c->b, (size_t)c->no * sizeof(float));
-	sl_sgemm(0, 1, r, c->no, c->ni, 1.0f, c->x + lo * (size_t)c->ni, c->ni, c->w, c->ni,
-		 c->b ? 1.0f : 0.0f, y, c->no);
+		sgemm_bias(r, c->no, c->ni, c->x + lo * (size_t)c->ni, c->ni, c->w, c->ni, c->b, y, c->no);
+	else
+		sl_sgemm(0, 1, r, c->no, c->ni, 1.0f, c->x + lo * (size_t)c->ni, c->ni, c->w, c->ni, 0.0f,
+			 y, c->no);
 }
 
 static void lin_dx_rows(void *arg, size_t lo, size_t hi)

@@ -181,6 +181,53 @@ static void ln_dsums16(const float *const *x, const float *const *dy, const floa
 			s2[k] += (double)dxh * xh;
 		}
 }
+
+/* rmsnorm's row sums of 16 rows: ss = sum_j x_j^2 in double, j in order */
+static void rms_ss16(const float *const *x, size_t C, double *ss)
+{
+	__m512d s[2] = { _mm512_setzero_pd(), _mm512_setzero_pd() };
+	size_t j = 0;
+	for (; j + 8 <= C; j += 8)
+		for (int h = 0; h < 2; h++) {
+			__m256 col[8];
+			tr8(x + 8 * h, j, col);
+			for (int i = 0; i < 8; i++) {
+				__m512d d = _mm512_cvtps_pd(col[i]);
+				s[h] = _mm512_add_pd(s[h], _mm512_mul_pd(d, d));
+			}
+		}
+	_mm512_storeu_pd(ss, s[0]);
+	_mm512_storeu_pd(ss + 8, s[1]);
+	for (int k = 0; k < 16; k++)
+		for (size_t jj = j; jj < C; jj++)
+			ss[k] += (double)x[k][jj] * x[k][jj];
+}
+
+/* rmsnorm backward's row sums of 16 rows: s2 = sum_j dxhat_j xhat_j,
+ * dxhat = dy g and xhat = x rs in float */
+static void rms_dsums16(const float *const *x, const float *const *dy, const float *g, const float *rs,
+			size_t C, double *s2)
+{
+	__m512d a2[2] = { _mm512_setzero_pd(), _mm512_setzero_pd() };
+	__m256 rv[2] = { _mm256_loadu_ps(rs), _mm256_loadu_ps(rs + 8) };
+	size_t j = 0;
+	for (; j + 8 <= C; j += 8)
+		for (int h = 0; h < 2; h++) {
+			__m256 xc[8], dc[8];
+			tr8(x + 8 * h, j, xc);
+			tr8(dy + 8 * h, j, dc);
+			for (int i = 0; i < 8; i++) {
+				__m256 dxh = _mm256_mul_ps(dc[i], _mm256_set1_ps(g[j + i]));
+				__m256 xh = _mm256_mul_ps(xc[i], rv[h]);
+				a2[h] = _mm512_add_pd(a2[h], _mm512_mul_pd(_mm512_cvtps_pd(dxh), _mm512_cvtps_pd(xh)));
+			}
+		}
+	_mm512_storeu_pd(s2, a2[0]);
+	_mm512_storeu_pd(s2 + 8, a2[1]);
+	for (int k = 0; k < 16; k++)
+		for (size_t jj = j; jj < C; jj++)
+			s2[k] += (double)(dy[k][jj] * g[jj]) * (x[k][jj] * rs[k]);
+}
 #endif
 
 static void ln_fwd_rows(void *arg, size_t lo, size_t hi)
@@ -282,12 +329,26 @@ static void ln_dx_rows(void *arg, size_t lo, size_t hi)
  * mean) rstd (layernorm) or x rstd (rmsnorm: no mean; x - 0 is x, the same
  * bits): sixteen columns at a time held in a vector register (each column's
  * sum still runs over the rows in order), rather than read and written back
- * for every row. */
+ * for every row; two such groups side by side where there are, so two
+ * chains of adds overlap. */
 typedef float norm_v16 __attribute__((vector_size(64)));
 
 static void gain_cols(const norm_ctx *c, size_t lo, size_t hi)
 {
 	size_t C = c->C, j0 = lo;
+	for (; j0 + 32 <= hi; j0 += 32) { /* two groups: two independent chains */
+		norm_v16 a[2], x, dy;
+		memcpy(a, c->dg + j0, sizeof a);
+		for (size_t r = 0; r < c->R; r++) {
+			float m = c->mean ? c->mean[r] : 0.0f, rs = c->rstd[r];
+			for (int v = 0; v < 2; v++) {
+				memcpy(&x, c->x + r * C + j0 + 16 * v, sizeof x);
+				memcpy(&dy, c->dy + r * C + j0 + 16 * v, sizeof dy);
+				a[v] += dy * ((x - m) * rs);
+			}
+		}
+		memcpy(c->dg + j0, a, sizeof a);
+	}
 	for (; j0 + 16 <= hi; j0 += 16) {
 		norm_v16 a, x, dy;
 		memcpy(&a, c->dg + j0, sizeof a);
@@ -366,6 +427,15 @@ static void rms_fwd_rows(void *arg, size_t lo, size_t hi)
 {
 	norm_ctx *c = arg;
 	size_t C = c->C;
+#ifdef LN_VEC
+	for (size_t r0 = lo; r0 < hi; r0 += RBV) {
+		const float *x[RBV];
+		double ss[RBV];
+		for (int k = 0; k < RBV; k++)
+			x[k] = c->x + block_row(r0, k, hi) * C;
+		rms_ss16(x, C, ss);
+		for (size_t k = 0; k < RBV && r0 + k < hi; k++) {
+#else
 	for (size_t r0 = lo; r0 < hi; r0 += RB) {
 		const float *x[RB];
 		double ss[RB];
@@ -377,6 +447,7 @@ static void rms_fwd_rows(void *arg, size_t lo, size_t hi)
 			for (int k = 0; k < RB; k++)
 				ss[k] += (double)x[k][j] * x[k][j];
 		for (size_t k = 0; k < RB && r0 + k < hi; k++) {
+#endif
 			float *y = c->y + (r0 + k) * C;
 			float rs = (float)(1.0 / sqrt(ss[k] / (double)C + c->eps));
 			for (size_t j = 0; j < C; j++)
@@ -391,6 +462,20 @@ static void rms_dx_rows(void *arg, size_t lo, size_t hi)
 {
 	norm_ctx *c = arg;
 	size_t C = c->C;
+#ifdef LN_VEC
+	for (size_t r0 = lo; r0 < hi; r0 += RBV) {
+		const float *x[RBV], *dy[RBV];
+		float rs[RBV];
+		double s2[RBV]; /* sum dxhat xhat */
+		for (int k = 0; k < RBV; k++) {
+			size_t r = block_row(r0, k, hi);
+			x[k] = c->x + r * C;
+			dy[k] = c->dy + r * C;
+			rs[k] = c->rstd[r];
+		}
+		rms_dsums16(x, dy, c->g, rs, C, s2);
+		for (size_t k = 0; k < RBV && r0 + k < hi; k++) {
+#else
 	for (size_t r0 = lo; r0 < hi; r0 += RB) {
 		const float *x[RB], *dy[RB];
 		float rs[RB];
@@ -406,6 +491,7 @@ static void rms_dx_rows(void *arg, size_t lo, size_t hi)
 			for (int k = 0; k < RB; k++)
 				s2[k] += (double)(dy[k][j] * c->g[j]) * (x[k][j] * rs[k]);
 		for (size_t k = 0; k < RB && r0 + k < hi; k++) {
+#endif
 			float *dx = c->dx + (r0 + k) * C;
 			float m2 = (float)(s2[k] / (double)C);
 			for (size_t j = 0; j < C; j++)
