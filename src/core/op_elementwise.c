@@ -217,6 +217,26 @@ void sl_colsum_add(float *acc, const float *y, size_t R, size_t ld, size_t lo, s
 			acc[j] += y[r * ld + j];
 }
 
+/* acc[j] += sum_r g[r ld + j] x[r ld + j] for the columns j in [lo, hi): each
+ * column's products summed in row order from zero, then added to acc[j]
+ * (a per-channel scale's gradient: colmul's and gelu_skip's) */
+void sl_colsum_prod_add(float *acc, const float *g, const float *x, size_t R, size_t ld, size_t lo, size_t hi)
+{
+	for (size_t j0 = lo; j0 < hi; j0 += 64) {
+		size_t n = hi - j0 < 64 ? hi - j0 : 64;
+		float s[64];
+		for (size_t j = 0; j < n; j++)
+			s[j] = 0.0f;
+		for (size_t r = 0; r < R; r++) {
+			const float *gr = g + r * ld + j0, *xr = x + r * ld + j0;
+			for (size_t j = 0; j < n; j++)
+				s[j] += gr[j] * xr[j];
+		}
+		for (size_t j = 0; j < n; j++)
+			acc[j0 + j] += s[j];
+	}
+}
+
 /* db[j] += sum_r dy[r, j] for the columns j in [lo, hi), rows in order */
 static void bias_db_cols(void *arg, size_t lo, size_t hi)
 {
@@ -604,20 +624,7 @@ static void gelu_skip_bwd(void *arg, size_t lo, size_t hi)
 static void gelu_skip_dd(void *arg, size_t lo, size_t hi)
 {
 	fz_ctx *c = arg;
-	const size_t C = c->C;
-	for (size_t j0 = lo; j0 < hi; j0 += 64) {
-		size_t n = hi - j0 < 64 ? hi - j0 : 64;
-		float s[64];
-		for (size_t j = 0; j < n; j++)
-			s[j] = 0.0f;
-		for (size_t r = 0; r < c->R; r++) {
-			const float *g = c->t + r * C + j0, *xr = c->x + r * C + j0;
-			for (size_t j = 0; j < n; j++)
-				s[j] += g[j] * xr[j];
-		}
-		for (size_t j = 0; j < n; j++)
-			c->dd[j0 + j] += s[j];
-	}
+	sl_colsum_prod_add(c->dd, c->t, c->x, c->R, c->C, lo, hi);
 }
 
 sl_tensor *sl_gelu_skip(sl_tape *tp, sl_tensor *a, sl_tensor *x, sl_tensor *d)

@@ -550,20 +550,7 @@ static void colmul_dx_rows(void *arg, size_t lo, size_t hi)
 static void colmul_dd_cols(void *arg, size_t lo, size_t hi)
 {
 	const colmul_ctx *c = arg;
-	size_t C = c->C;
-	for (size_t j0 = lo; j0 < hi; j0 += 64) {
-		size_t n = hi - j0 < 64 ? hi - j0 : 64;
-		float s[64];
-		for (size_t j = 0; j < n; j++)
-			s[j] = 0.0f;
-		for (size_t r = 0; r < c->R; r++) {
-			const float *g = c->dy + r * C + j0, *xr = c->x + r * C + j0;
-			for (size_t j = 0; j < n; j++)
-				s[j] += g[j] * xr[j];
-		}
-		for (size_t j = 0; j < n; j++)
-			c->dd[j0 + j] += s[j];
-	}
+	sl_colsum_prod_add(c->dd, c->dy, c->x, c->R, c->C, lo, hi);
 }
 
 static void colmul_run(sl_tape *tp, size_t n, size_t work, sl_range_fn fn, void *ctx)

@@ -68,6 +68,9 @@ static inline sl_node sl_node_make(sl_tape *tp, int op, sl_tensor **ins, int nin
 /* acc[j] += sum_r y[r ld + j] for the columns j in [lo, hi), each column's
  * terms added in row order (bias and gain gradients; op_elementwise.c). */
 void sl_colsum_add(float *acc, const float *y, size_t R, size_t ld, size_t lo, size_t hi);
+/* acc[j] += sum_r g[r ld + j] x[r ld + j], each column's products summed in
+ * row order from zero, then added (op_elementwise.c) */
+void sl_colsum_prod_add(float *acc, const float *g, const float *x, size_t R, size_t ld, size_t lo, size_t hi);
 
 
 #endif
