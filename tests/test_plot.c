@@ -62,7 +62,7 @@ static void test_ema(void)
 static void test_point(void)
 {
 	const double x1[1] = {5}, y1[1] = {5}, x2[2] = {0, 10}, y2[2] = {0, 10};
-	sl_series s[2] = {{"first", x1, y1, 1}, {"second", x2, y2, 2}};
+	sl_series s[2] = {{"first", x1, y1, 1, 0}, {"second", x2, y2, 2, 0}};
 	sl_plot_opts o = {.title = "T", .xlabel = "step", .ylabel = "loss", .width = 61, .height = 20,
 	                  .fix_x = 1, .xmax = 10, .fix_y = 1, .ymax = 10};
 	sl_cells *c = sl_cells_new();
@@ -76,7 +76,7 @@ static void test_point(void)
 	 * for series 0's glyph where the diagonal does not pass */
 	TAP_OK(at(c, L.py + L.ph - 1, L.px) == sl_plot_glyph(1) && at(c, L.py, L.px + L.pw - 1) == sl_plot_glyph(1),
 	       "series 2 from the bottom-left to the top-right corner");
-	sl_series one = {"p", x1, y1, 1};
+	sl_series one = {"p", x1, y1, 1, 0};
 	sl_cells_clear(c);
 	sl_plot_render(c, &one, 1, &o, &L);
 	TAP_OK(at(c, row, col) == '*', "(5,5) on [0,10]^2 lands in the middle cell (%d,%d)", row, col);
@@ -101,7 +101,7 @@ static void test_point(void)
 static void test_logy(void)
 {
 	double x[5] = {0, 1, 2, 3, 4}, y[5] = {100, 10, 1, 0.1, 0.01};
-	sl_series s = {"loss", x, y, 5};
+	sl_series s = {"loss", x, y, 5, 0};
 	sl_plot_opts o = {.width = 50, .height = 20, .logy = 1};
 	sl_cells *c = sl_cells_new();
 	sl_plot_layout L;
@@ -141,7 +141,7 @@ static void test_smooth_legend(void)
 		y1[i] = 2 + ((i % 2) ? 0.5 : -0.5) - 0.02 * i;
 		y2[i] = 1 + ((i % 3) ? 0.3 : -0.3);
 	}
-	sl_series s[2] = {{"run-a", NULL, y1, 40}, {"run-b", NULL, y2, 40}};
+	sl_series s[2] = {{"run-a", NULL, y1, 40, 0}, {"run-b", NULL, y2, 40, 0}};
 	sl_plot_opts o = {.width = 70, .height = 18, .smooth = 0.8, .color = 1};
 	sl_cells *c = sl_cells_new();
 	TAP_OK(sl_plot_render(c, s, 2, &o, NULL) == SL_OK, "smoothed render");
@@ -163,7 +163,7 @@ static void test_smooth_legend(void)
 	sl_plot_render(c, s, 2, &o, NULL);
 	TAP_OK(find_line(c, ". raw") < 0, "no_raw: raw left out of the legend");
 
-	sl_series none = {"empty", NULL, NULL, 0};
+	sl_series none = {"empty", NULL, NULL, 0, 0};
 	sl_cells_clear(c);
 	TAP_OK(sl_plot_render(c, &none, 1, &o, NULL) == SL_OK && find_line(c, "(no data)") >= 0,
 	       "an empty series draws axes and '(no data)'");
@@ -212,8 +212,8 @@ static void two_curves(double *x, double *y1, double *y2, sl_series s[2])
 		y1[i] = 3 * exp(-i / 15.0) + 0.1;
 		y2[i] = 2 * exp(-i / 25.0) + 0.2;
 	}
-	s[0] = (sl_series){"transformer", x, y1, 50};
-	s[1] = (sl_series){"mamba", x, y2, 50};
+	s[0] = (sl_series){"transformer", x, y1, 50, 0};
+	s[1] = (sl_series){"mamba", x, y2, 50, 0};
 }
 
 static void test_gnuplot(void)
@@ -258,7 +258,7 @@ static void test_gnuplot(void)
 
 	/* awkward data: quotes in a name, an empty series, an all-NaN series */
 	double nan[3] = {NAN, NAN, NAN};
-	sl_series odd[3] = {{"it's \"q\" @x $y", x, y1, 50}, {"empty", NULL, NULL, 0}, {"nan", NULL, nan, 3}};
+	sl_series odd[3] = {{"it's \"q\" @x $y", x, y1, 50, 0}, {"empty", NULL, NULL, 0, 0}, {"nan", NULL, nan, 3, 0}};
 	o = (sl_plot_opts){.title = "odd", .width = 60, .height = 16};
 	sl_cells_clear(c);
 	t0 = sl_now();
@@ -431,7 +431,7 @@ static void test_async(void)
 		double *yc = malloc(sizeof y1);
 		memcpy(yc, y1, sizeof y1);
 		char *name = strdup("copied");
-		sl_series tmp = {name, NULL, yc, 50};
+		sl_series tmp = {name, NULL, yc, 50, 0};
 		sl_cells_clear(c);
 		TAP_OK(sl_gnuplot_send(gp, c, &tmp, 1, &o) == SL_OK, "sent to a gnuplot that is too slow");
 		memset(yc, 0, sizeof y1);
@@ -440,7 +440,7 @@ static void test_async(void)
 		rc = await(gp, c, 3);
 		const char *note = sl_gnuplot_notice(gp);
 		sl_cells *ref = sl_cells_new();
-		sl_series same = {"copied", NULL, y1, 50};
+		sl_series same = {"copied", NULL, y1, 50, 0};
 		sl_plot_render(ref, &same, 1, &o, NULL);
 		char *a = sl_cells_string(c, 0), *b = sl_cells_string(ref, 0);
 		TAP_OK(rc == SL_GNUPLOT_TEXT && !strcmp(a, b), "timed out: the text plotter drew the copy (rc %d)",
@@ -469,7 +469,7 @@ static void test_async(void)
 			big[i] = sin(i * 0.37) + 0.001 * i;
 		for (int k = 0; k < NS; k++) {
 			snprintf(names[k], sizeof names[k], "s%d", k);
-			many[k] = (sl_series){names[k], NULL, big, NP};
+			many[k] = (sl_series){names[k], NULL, big, NP, 0};
 		}
 		sl_gnuplot *gp = sl_gnuplot_new(deaf);
 		sl_cells_clear(c);
@@ -549,7 +549,7 @@ static void test_async(void)
 static void test_missing(void)
 {
 	double y[3] = {3, 2, 1};
-	sl_series s = {"a", NULL, y, 3};
+	sl_series s = {"a", NULL, y, 3, 0};
 	sl_plot_opts o = {.title = "fallback", .width = 40, .height = 12};
 	sl_gnuplot *gp = sl_gnuplot_new("/nonexistent/bin/gnuplot");
 	TAP_OK(!sl_gnuplot_ok(gp) && sl_gnuplot_pid(gp) < 0, "bogus path: not running");

@@ -937,9 +937,10 @@ void sl_command_complete(sl_session *s, const char *text, sl_complete_add add, v
 		} else if (c == ' ' || c == '\t' || c == ';') {
 			if (inword) {
 				if (argi == 0)
-					snprintf(name, sizeof name, "%s", word);
+					snprintf(name, sizeof name, "%.*s", (int)sizeof name - 1, word);
 				if (argi < 8)
-					snprintf(complete_words[argi], sizeof complete_words[argi], "%s", word);
+					snprintf(complete_words[argi], sizeof complete_words[argi], "%.*s",
+						 (int)sizeof complete_words[argi] - 1, word);
 				complete_nwords = ++argi;
 			}
 			if (c == ';')

@@ -428,12 +428,16 @@ static void describe(sl_curves *cv, const sl_plot_spec *spec)
 			else
 				others++;
 		}
+	int len;
 	if (spec->sweep[0])
-		snprintf(cv->title, sizeof cv->title, "%s of sweep %s (each combination's mean over its seeds)%s", what,
-			 spec->sweep, spec->smooth > 0 && spec->series & 1u << SL_SERIES_LOSS ? ", loss smoothed" : "");
+		len = snprintf(cv->title, sizeof cv->title, "%s of sweep %s (each combination's mean over its seeds)%s",
+			       what, spec->sweep,
+			       spec->smooth > 0 && spec->series & 1u << SL_SERIES_LOSS ? ", loss smoothed" : "");
 	else
-		snprintf(cv->title, sizeof cv->title, "%s of %s%s", what, nr ? runs : "no run",
-			 spec->smooth > 0 && spec->series & 1u << SL_SERIES_LOSS ? " (loss smoothed)" : "");
+		len = snprintf(cv->title, sizeof cv->title, "%s of %s%s", what, nr ? runs : "no run",
+			       spec->smooth > 0 && spec->series & 1u << SL_SERIES_LOSS ? " (loss smoothed)" : "");
+	if (len >= (int)sizeof cv->title) /* a title longer than the pane's buffer ends in "..." */
+		memcpy(cv->title + sizeof cv->title - 4, "...", 4);
 	snprintf(cv->xlabel, sizeof cv->xlabel, "step");
 	if (!others)
 		snprintf(cv->ylabel, sizeof cv->ylabel, "cross-entropy per token (nats)");
