@@ -284,28 +284,7 @@ void sl_op_conv1d_backward(sl_tape *tp, sl_node *n)
 	c.wt = sv->wt;
 	c.dy = n->out->grad;
 	size_t rows = (size_t)c.B * c.T, work = rows * c.C * c.K;
-	if (n->i[0]) {
-		/* the fused SiLU: one pass on channels */
-		c.p = sv->p;
-		c.dout = n->out->grad;
-		c.dp = sl_arena_alloc(tp->arena, rows * c.C * sizeof(float));
-		c.dy = c.dp;
-		c.dx = x->requires_grad ? sl_tape_grad(tp, x) : NULL;
-		if (w->requires_grad) {
-			c.dw = sl_tape_grad(tp, w);
-			c.dwt = sl_arena_calloc(tp->arena, (size_t)c.K * c.C * sizeof(float));
-		}
-		if (b && b->requires_grad) {
-			c.db = sl_tape_grad(tp, b);
-			c.dbias = sl_arena_calloc(tp->arena, (size_t)c.C * sizeof(float));
-		}
-		misc_run(tp, (size_t)c.C, rows * c.C * (2 * c.K + 4), conv_silu_bwd_chans, &c);
-		return;
-	}
-	if (x->requires_grad) {
-		c.dx = sl_tape_grad(tp, x);
-		misc_run(tp, rows, work, conv_dx_rows, &c);
-	}
+	/* the weights' and bias's gradients: per-channel partials, either path */
 	if (w->requires_grad) {
 		c.dw = sl_tape_grad(tp, w);
 		c.dwt = sl_arena_calloc(tp->arena, (size_t)c.K * c.C * sizeof(float));
@@ -313,6 +292,20 @@ void sl_op_conv1d_backward(sl_tape *tp, sl_node *n)
 	if (b && b->requires_grad) {
 		c.db = sl_tape_grad(tp, b);
 		c.dbias = sl_arena_calloc(tp->arena, (size_t)c.C * sizeof(float));
+	}
+	if (n->i[0]) {
+		/* the fused SiLU: one pass on channels */
+		c.p = sv->p;
+		c.dout = n->out->grad;
+		c.dp = sl_arena_alloc(tp->arena, rows * c.C * sizeof(float));
+		c.dy = c.dp;
+		c.dx = x->requires_grad ? sl_tape_grad(tp, x) : NULL;
+		misc_run(tp, (size_t)c.C, rows * c.C * (2 * c.K + 4), conv_silu_bwd_chans, &c);
+		return;
+	}
+	if (x->requires_grad) {
+		c.dx = sl_tape_grad(tp, x);
+		misc_run(tp, rows, work, conv_dx_rows, &c);
 	}
 	if (c.dw || c.db)
 		misc_run(tp, (size_t)c.C, work, conv_dw_chans, &c);
