@@ -124,6 +124,33 @@ int main(void)
 	TAP_OK(bsame == bcases, "sl_gemm_bias equals the bias copied into C, then the fma loop with beta 1: %d of %d",
 	       bsame, bcases);
 
+	/* the residual in the kernel's store against the product, then res + C */
+	int rcases = 0, rsame = 0;
+	for (size_t im = 0; im < sizeof ms / sizeof *ms; im++)
+		for (size_t in = 0; in < sizeof ns / sizeof *ns; in++)
+			for (size_t ik = 0; ik < sizeof ks / sizeof *ks; ik++)
+				for (int withb = 0; withb <= 1; withb++) {
+					int m = ms[im], n = ns[in], k = ks[ik];
+					int lda = k + 3, ldb = k + 5, ldc = n + 2;
+					float *a = randm(&r, (size_t)m * lda), *b = randm(&r, (size_t)n * ldb);
+					float *bias = withb ? randm(&r, (size_t)n) : NULL;
+					float *res = randm(&r, (size_t)m * ldc), *c1 = randm(&r, (size_t)m * ldc);
+					float *c2 = malloc((size_t)m * ldc * sizeof *c2);
+					memcpy(c2, c1, (size_t)m * ldc * sizeof *c2);
+					sl_gemm_res(m, n, k, a, lda, b, ldb, bias, res, ldc, c1, ldc);
+					sl_gemm_res_ref(m, n, k, a, lda, b, ldb, bias, res, ldc, c2, ldc);
+					rcases++;
+					rsame += !memcmp(c1, c2, (size_t)m * ldc * sizeof *c1); /* the pad included */
+					free(a);
+					free(b);
+					free(bias);
+					free(res);
+					free(c1);
+					free(c2);
+				}
+	TAP_OK(rsame == rcases, "sl_gemm_res equals the product stored, then the residual added: %d of %d", rsame,
+	       rcases);
+
 	TAP_OK(sl_gemm_select("openblas") == SL_OK && !strcmp(sl_gemm_name(), "openblas"), "select openblas");
 	TAP_OK(sl_gemm_select("fast") == SL_ERR && strstr(sl_error(), "unknown kernel 'fast'"),
 	       "an unknown kernel is refused: %s", sl_error());

@@ -766,6 +766,109 @@ static void check_fused(const char *name, gc_build_fn fused, gc_build_fn chain, 
 	free(c1);
 }
 
+/* ---- linear_residual: res + linear(x, w, b) --------------------------------
+ * in: x (..., I), w (O, I), b (O), res (..., O). Against sl_add(res,
+ * sl_linear(...)), the order sl_add's residual blocks write it in. */
+static sl_tensor *b_lres(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	return sl_linear_residual(tp, one(tp, in[0]), in[1], in[2], one(tp, in[3]));
+}
+
+static sl_tensor *b_lres_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	return sl_add(tp, one(tp, in[3]), sl_linear(tp, one(tp, in[0]), in[1], in[2]));
+}
+
+/* res used again after it: its gradient buffer is written before the fused
+ * op adds into it */
+static sl_tensor *b_lres_twice(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *r = one(tp, in[3]);
+	return sl_add(tp, sl_linear_residual(tp, one(tp, in[0]), in[1], in[2], r), r);
+}
+
+static sl_tensor *b_lres_twice_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *r = one(tp, in[3]);
+	return sl_add(tp, sl_add(tp, r, sl_linear(tp, one(tp, in[0]), in[1], in[2])), r);
+}
+
+/* no bias: in[2] unused */
+static sl_tensor *b_lres_nob(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	return sl_linear_residual(tp, one(tp, in[0]), in[1], NULL, one(tp, in[3]));
+}
+
+static sl_tensor *b_lres_nob_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	return sl_add(tp, one(tp, in[3]), sl_linear(tp, one(tp, in[0]), in[1], NULL));
+}
+
+/* the input is the residual (I = O): one gradient buffer for both */
+static sl_tensor *b_lres_self(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *x = one(tp, in[0]);
+	return sl_linear_residual(tp, x, in[1], in[2], x);
+}
+
+static sl_tensor *b_lres_self_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *x = one(tp, in[0]);
+	return sl_add(tp, x, sl_linear(tp, x, in[1], in[2]));
+}
+
+static void test_linear_residual(void)
+{
+	/* 320 rows: every product goes parallel with 2 threads; O = 40 and 24
+	 * take the kernel's ragged column edge */
+	enum { B = 4, T = 80, I = 64, O = 40, S = 24 };
+	int xs[3] = { B, T, I }, ws[2] = { O, I }, rs[3] = { B, T, O }, o = O;
+	int ss[3] = { B, T, S }, sws[2] = { S, S }, so = S;
+	sl_rng r;
+	sl_rng_seed(&r, 31);
+	sl_tensor *in[4] = { gc_input(&r, 3, xs, -2, 2), gc_input(&r, 2, ws, -0.5f, 0.5f), gc_input(&r, 1, &o, -1, 1),
+			     gc_input(&r, 3, rs, -3, 3) };
+	sl_tensor *sin[3] = { gc_input(&r, 3, ss, -2, 2), gc_input(&r, 2, sws, -0.5f, 0.5f),
+			      gc_input(&r, 1, &so, -1, 1) };
+	float *dout = malloc((size_t)B * T * O * sizeof(float));
+	for (size_t i = 0; i < (size_t)B * T * O; i++)
+		dout[i] = 2.0f * sl_rng_float(&r) - 1.0f;
+	check_fused("linear_residual", b_lres, b_lres_chain, in, 4, dout);
+	check_fused("linear_residual, residual used twice", b_lres_twice, b_lres_twice_chain, in, 4, dout);
+	check_fused("linear_residual (no bias)", b_lres_nob, b_lres_nob_chain, in, 4, dout);
+	check_fused("linear_residual(x, w, b, x)", b_lres_self, b_lres_self_chain, sin, 3, dout);
+	free(dout);
+	for (int i = 0; i < 4; i++)
+		gc_free(in[i]);
+	for (int i = 0; i < 3; i++)
+		gc_free(sin[i]);
+
+	/* finite differences, small */
+	int txs[3] = { 2, 3, 5 }, tws[2] = { 4, 5 }, trs[3] = { 2, 3, 4 }, to = 4;
+	int tss[3] = { 2, 3, 4 }, tsw[2] = { 4, 4 };
+	sl_rng_seed(&r, 37);
+	sl_tensor *t[4] = { gc_input(&r, 3, txs, -2, 2), gc_input(&r, 2, tws, -1, 1), gc_input(&r, 1, &to, -1, 1),
+			    gc_input(&r, 3, trs, -2, 2) };
+	sl_tensor *ts[3] = { gc_input(&r, 3, tss, -2, 2), gc_input(&r, 2, tsw, -1, 1), gc_input(&r, 1, &to, -1, 1) };
+	for (int th = 0; th <= 2; th += 2) {
+		gc_check("linear_residual", b_lres, NULL, t, 4, 1e-2, 5e-4, 2e-3, th);
+		gc_check("linear_residual, residual used twice", b_lres_twice, NULL, t, 4, 1e-2, 5e-4, 2e-3, th);
+		gc_check("linear_residual(x, w, b, x)", b_lres_self, NULL, ts, 3, 1e-2, 5e-4, 2e-3, th);
+	}
+	for (int i = 0; i < 4; i++)
+		gc_free(t[i]);
+	for (int i = 0; i < 3; i++)
+		gc_free(ts[i]);
+}
+
 static void test_fused(void)
 {
 	/* (4, 80, 128): every pass goes parallel with 2 threads */
@@ -995,6 +1098,7 @@ int main(void)
 	test_fresh_grads();
 	test_gelu_mul_composed();
 	test_fused();
+	test_linear_residual();
 	test_layernorm_exact();
 	test_rmsnorm_exact();
 	test_gelu_kept();

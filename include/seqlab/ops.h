@@ -59,6 +59,10 @@ const char *sl_op_name(int op);
 /* y = x W^T + b. x (..., in), w (out, in), b (out) or NULL -> (..., out).
  * One sgemm over all rows, rows split over the pool's threads. */
 sl_tensor *sl_linear(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b);
+/* res + sl_linear(x, w, b) in one op: the residual added in the matrix
+ * kernel's store and its gradient taken in the same pass, the same bits as
+ * sl_add(tp, res, sl_linear(tp, x, w, b)) (res: the output's shape). */
+sl_tensor *sl_linear_residual(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b, sl_tensor *res);
 /* C = op(A) op(B), op = transpose when ta/tb. 2-D (M,K)x(K,N), or 3-D with an
  * equal leading batch dimension. */
 sl_tensor *sl_matmul(sl_tape *tp, sl_tensor *a, sl_tensor *b, int ta, int tb);
@@ -121,6 +125,8 @@ sl_tensor *sl_cross_entropy(sl_tape *tp, sl_tensor *logits, const int32_t *targe
  * otherwise. The mask is a counter-based hash of (tp->dropout_key, op index,
  * element): independent of threads. */
 sl_tensor *sl_dropout(sl_tape *tp, sl_tensor *x, float p);
+/* Nonzero when sl_dropout(tp, x, p) is more than x itself. */
+int sl_dropout_applies(const sl_tape *tp, float p);
 
 /* Causal depthwise 1-D convolution: x (B, T, C), w (C, K), b (C) or NULL:
  * y[b,t,c] = b[c] + sum_k w[c,k] * x[b, t-K+1+k, c] (zero before t=0). */
@@ -267,6 +273,14 @@ void sl_gemm_bias(int m, int n, int k, const float *a, int lda, const float *b, 
 		  const float *bias, float *c, int ldc);
 void sl_gemm_bias_ref(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
 		      const float *bias, float *c, int ldc);
+/* C (m, n) = res + (bias + A B^T), or res + A B^T without a bias (bias
+ * NULL): a linear layer's product and the residual stream it is added to
+ * (res: rows of ldr floats) in the kernel's store, the same bits as the
+ * product stored and then added to res by sl_add (sl_gemm_res_ref). */
+void sl_gemm_res(int m, int n, int k, const float *a, int lda, const float *b, int ldb, const float *bias,
+		 const float *res, int ldr, float *c, int ldc);
+void sl_gemm_res_ref(int m, int n, int k, const float *a, int lda, const float *b, int ldb, const float *bias,
+		     const float *res, int ldr, float *c, int ldc);
 /* The product the ops use: sl_gemm or cblas_sgemm (OpenBLAS kept
  * single-threaded), as chosen by sl_gemm_select. */
 void sl_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,

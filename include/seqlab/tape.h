@@ -39,6 +39,9 @@ typedef struct sl_tape {
 	int training;            /* dropout active */
 	uint64_t dropout_key;    /* base key of this step's dropout masks */
 	uint64_t dropout_count;  /* dropout ops applied so far this step */
+	int keep_grads;          /* every tensor keeps a gradient buffer of its own, for a probe that reads
+				  * them after backward (else an op may hand its output's on to an input:
+				  * sl_linear_residual); cleared by sl_tape_reset */
 } sl_tape;
 
 typedef struct sl_op_def {

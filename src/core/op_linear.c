@@ -87,6 +87,24 @@ static void sgemm_bias(int m, int n, int k, const float *a, int lda, const float
 	sl_sgemm(0, 1, m, n, k, 1.0f, a, lda, b, ldb, 1.0f, c, ldc);
 }
 
+/* C = res + (bias + A B^T) (bias may be NULL): sl_gemm_res with seqlab's
+ * kernel, else the product stored and res added after it, as sl_add would */
+static void sgemm_res(int m, int n, int k, const float *a, int lda, const float *b, int ldb, const float *bias,
+		      const float *res, float *c, int ldc)
+{
+	pthread_once(&gemm_once, gemm_auto);
+	if (gemm_own) {
+		sl_gemm_res(m, n, k, a, lda, b, ldb, bias, res, ldc, c, ldc);
+		return;
+	}
+	if (bias)
+		sgemm_bias(m, n, k, a, lda, b, ldb, bias, c, ldc);
+	else
+		sl_sgemm(0, 1, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+	for (size_t i = 0; i < (size_t)m * ldc; i++)
+		c[i] = res[i] + c[i];
+}
+
 void sl_blas_single(void)
 {
 	pthread_once(&blas_once, blas_init);
@@ -101,7 +119,10 @@ const char *sl_blas_core(void)
 
 typedef struct lin_ctx {
 	const float *x, *w, *b, *dy;
+	const float *res;     /* sl_linear_residual: the residual (R, O), or NULL */
 	float *y, *dx, *dw, *db;
+	float *dres;          /* the residual's gradient, or NULL */
+	int fres;             /* dres fresh: written as 0 + dy */
 	int R, ni, no;
 	float dx_beta;        /* 0 when dx is a fresh buffer, else 1 */
 } lin_ctx;
@@ -111,8 +132,11 @@ static void lin_fwd_rows(void *arg, size_t lo, size_t hi)
 	lin_ctx *c = arg;
 	int r = (int)(hi - lo);
 	float *y = c->y + lo * (size_t)c->no;
-	/* y[lo:hi] = x[lo:hi] W^T (+ b: b + acc, one rounding) */
-	if (c->b)
+	/* y[lo:hi] = x[lo:hi] W^T (+ b: b + acc, one rounding) (+ res after it) */
+	if (c->res)
+		sgemm_res(r, c->no, c->ni, c->x + lo * (size_t)c->ni, c->ni, c->w, c->ni, c->b,
+			  c->res + lo * (size_t)c->no, y, c->no);
+	else if (c->b)
 		sgemm_bias(r, c->no, c->ni, c->x + lo * (size_t)c->ni, c->ni, c->w, c->ni, c->b, y, c->no);
 	else
 		sl_sgemm(0, 1, r, c->no, c->ni, 1.0f, c->x + lo * (size_t)c->ni, c->ni, c->w, c->ni, 0.0f,
@@ -122,6 +146,20 @@ static void lin_fwd_rows(void *arg, size_t lo, size_t hi)
 static void lin_dx_rows(void *arg, size_t lo, size_t hi)
 {
 	lin_ctx *c = arg;
+	/* dres[lo:hi] += dy[lo:hi] first, as sl_add's backward ran before the
+	 * linear layer's (dres may be dx itself: then in that order too) */
+	if (c->dres) {
+		float *dr = c->dres;
+		const float *dy = c->dy;
+		if (c->fres)
+			for (size_t i = lo * (size_t)c->no; i < hi * (size_t)c->no; i++)
+				dr[i] = 0.0f + dy[i];
+		else
+			for (size_t i = lo * (size_t)c->no; i < hi * (size_t)c->no; i++)
+				dr[i] += dy[i];
+	}
+	if (!c->dx)
+		return;
 	/* dx[lo:hi] += dy[lo:hi] (R', O) . W (O, I); = on a fresh dx */
 	sl_sgemm(0, 0, (int)(hi - lo), c->ni, c->no, 1.0f, c->dy + lo * (size_t)c->no, c->no, c->w, c->ni,
 		 c->dx_beta, c->dx + lo * (size_t)c->ni, c->ni);
@@ -147,31 +185,56 @@ static void lin_run(sl_tape *tp, size_t n, sl_range_fn fn, lin_ctx *c)
 		sl_pool_for(tp->pool, n, fn, c);
 }
 
-sl_tensor *sl_linear(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b)
+static sl_tensor *linear(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b, sl_tensor *res)
 {
 	SL_ASSERT(w->ndim == 2 && sl_tensor_dim(x, -1) == w->shape[1]);
 	SL_ASSERT(!b || (b->ndim == 1 && b->shape[0] == w->shape[0]));
 	int shape[SL_MAXDIM];
 	memcpy(shape, x->shape, sizeof shape);
 	shape[x->ndim - 1] = w->shape[0];
-	sl_tensor *ins[3] = { x, w, b };
-	sl_node n = sl_node_make(tp, SL_OP_LINEAR, ins, 3, x->ndim, shape);
+	sl_tensor *ins[4] = { x, w, b, res };
+	sl_node n = sl_node_make(tp, SL_OP_LINEAR, ins, res ? 4 : 3, x->ndim, shape);
+	SL_ASSERT(!res || sl_tensor_same_shape(res, n.out));
 	return sl_tape_apply(tp, &n);
+}
+
+sl_tensor *sl_linear(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b)
+{
+	return linear(tp, x, w, b, NULL);
+}
+
+sl_tensor *sl_linear_residual(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b, sl_tensor *res)
+{
+	return linear(tp, x, w, b, res);
 }
 
 void sl_op_linear_forward(sl_tape *tp, sl_node *n)
 {
-	sl_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
-	lin_ctx c = { .x = x->data, .w = w->data, .b = b ? b->data : NULL, .y = n->out->data,
-		      .R = (int)sl_tensor_rows(x), .ni = w->shape[1], .no = w->shape[0] };
+	sl_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *res = n->nin > 3 ? n->in[3] : NULL;
+	lin_ctx c = { .x = x->data, .w = w->data, .b = b ? b->data : NULL, .res = res ? res->data : NULL,
+		      .y = n->out->data, .R = (int)sl_tensor_rows(x), .ni = w->shape[1], .no = w->shape[0] };
 	lin_run(tp, (size_t)c.R, lin_fwd_rows, &c);
 }
 
 void sl_op_linear_backward(sl_tape *tp, sl_node *n)
 {
-	sl_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+	sl_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *res = n->nin > 3 ? n->in[3] : NULL;
 	lin_ctx c = { .x = x->data, .w = w->data, .dy = n->out->grad,
 		      .R = (int)sl_tensor_rows(x), .ni = w->shape[1], .no = w->shape[0] };
+	/* the residual's gradient is asked for first: sl_add's backward, which
+	 * this replaces, came before the linear layer's. Where nothing has
+	 * written it yet it would be a copy of dy: it takes dy's buffer instead,
+	 * which no op reads after this one (those that read it ran before), and
+	 * the residual's other users add into it from there. Not when the
+	 * residual is x itself, whose gradient the product below writes while
+	 * dW still reads dy, nor for a probe that reads the output's gradient
+	 * after backward (tp->keep_grads). */
+	if (res && res->requires_grad) {
+		if (!res->grad && res != x && !tp->keep_grads)
+			res->grad = n->out->grad;
+		else
+			c.dres = sl_tape_grad_fresh(tp, res, &c.fres);
+	}
 	if (x->requires_grad) {
 		int fresh;
 		c.dx = sl_tape_grad_fresh(tp, x, &fresh);
@@ -179,7 +242,7 @@ void sl_op_linear_backward(sl_tape *tp, sl_node *n)
 	}
 	c.dw = w->requires_grad ? sl_tape_grad(tp, w) : NULL;
 	c.db = b && b->requires_grad ? sl_tape_grad(tp, b) : NULL;
-	size_t ndx = c.dx ? (size_t)c.R : 0, ndw = c.dw || c.db ? (size_t)c.no : 0;
+	size_t ndx = c.dx || c.dres ? (size_t)c.R : 0, ndw = c.dw || c.db ? (size_t)c.no : 0;
 	if ((size_t)c.R * c.ni * c.no < SL_PAR_MIN_WORK) {
 		if (ndx)
 			lin_dx_rows(&c, 0, ndx);

@@ -25,6 +25,7 @@ void sl_tape_reset(sl_tape *tp)
 {
 	tp->n = 0;
 	tp->dropout_count = 0;
+	tp->keep_grads = 0;
 	sl_arena_reset(tp->arena);
 }
 

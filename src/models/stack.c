@@ -269,6 +269,7 @@ sl_tensor *sl_stack_forward_probe(sl_stack *m, sl_tape *tp, const int32_t *x, in
 	sl_tensor *h = embed(m, tp, x, B, T, 0);
 	if (!h)
 		return NULL;
+	tp->keep_grads = 1; /* the caller reads the stream's gradients */
 	/* a leaf copy of the embedded input, so the gradient stops there */
 	sl_tensor *leaf = sl_tape_tensor(tp, h->ndim, h->shape);
 	memcpy(leaf->data, h->data, sl_tensor_numel(h) * sizeof(float));
