@@ -162,12 +162,32 @@ void sl_optim_reset(sl_optim *o)
 
 /* ---- gradient norm -------------------------------------------------------- */
 
+/* The sums of G whole chunks from chunk c side by side: G independent
+ * chains of adds the processor overlaps, where one chunk alone waits on each
+ * add; each chunk's sum still runs over its elements in index order. */
+static inline __attribute__((always_inline)) void norm_group(const float *g, double *partial, size_t c, const int G)
+{
+	const float *gc = g + c * NORM_CHUNK;
+	double s[8] = { 0 };
+	for (size_t i = 0; i < NORM_CHUNK; i++)
+		for (int k = 0; k < G; k++)
+			s[k] += (double)gc[k * NORM_CHUNK + i] * (double)gc[k * NORM_CHUNK + i];
+	for (int k = 0; k < G; k++)
+		partial[c + k] = s[k];
+}
+
 static void norm_chunks(void *arg, size_t lo, size_t hi)
 {
 	sl_optim *o = arg;
 	const float *g = o->ps->grad;
-	size_t total = o->ps->total;
-	for (size_t c = lo; c < hi; c++) {
+	size_t total = o->ps->total, whole = SL_MIN(hi, total / NORM_CHUNK), c = lo;
+	for (; c + 8 <= whole; c += 8)
+		norm_group(g, o->partial, c, 8);
+	for (; c + 4 <= whole; c += 4)
+		norm_group(g, o->partial, c, 4);
+	for (; c + 2 <= whole; c += 2)
+		norm_group(g, o->partial, c, 2);
+	for (; c < hi; c++) { /* the rest one at a time, the last chunk perhaps short */
 		size_t a = c * NORM_CHUNK, b = SL_MIN(a + NORM_CHUNK, total);
 		double s = 0.0;
 		/* s = sum_i g_i^2 over the chunk, in index order */
