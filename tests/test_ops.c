@@ -869,6 +869,103 @@ static void test_linear_residual(void)
 		gc_free(ts[i]);
 }
 
+/* ---- mlp: res + gelu(x W1^T + b1) W2^T + b2 ---------------------------------
+ * in: x (..., H), w1 (F, H), b1 (F), w2 (H, F), b2 (H), res (..., H). Against
+ * sl_linear, sl_gelu and sl_add(res, sl_linear(...)), the order the blocks
+ * composed them in. */
+static sl_tensor *b_mlp(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	return sl_mlp(tp, one(tp, in[0]), in[1], in[2], in[3], in[4], one(tp, in[5]));
+}
+
+static sl_tensor *b_mlp_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *g = sl_gelu(tp, sl_linear(tp, one(tp, in[0]), in[1], in[2]));
+	return sl_add(tp, one(tp, in[5]), sl_linear(tp, g, in[3], in[4]));
+}
+
+/* no residual, no biases */
+static sl_tensor *b_mlp_bare(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	return sl_mlp(tp, one(tp, in[0]), in[1], NULL, in[3], NULL, NULL);
+}
+
+static sl_tensor *b_mlp_bare_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	return sl_linear(tp, sl_gelu(tp, sl_linear(tp, one(tp, in[0]), in[1], NULL)), in[3], NULL);
+}
+
+/* the input is the residual (post-norm blocks): one gradient buffer for both */
+static sl_tensor *b_mlp_self(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *x = one(tp, in[0]);
+	return sl_mlp(tp, x, in[1], in[2], in[3], in[4], x);
+}
+
+static sl_tensor *b_mlp_self_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *x = one(tp, in[0]);
+	return sl_add(tp, x, sl_linear(tp, sl_gelu(tp, sl_linear(tp, x, in[1], in[2])), in[3], in[4]));
+}
+
+/* the input's gradient written before the op adds into it, the residual
+ * used again after it */
+static sl_tensor *b_mlp_twice(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *x = one(tp, in[0]), *r = one(tp, in[5]);
+	return sl_add(tp, sl_add(tp, sl_mlp(tp, x, in[1], in[2], in[3], in[4], r), r), x);
+}
+
+static sl_tensor *b_mlp_twice_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *x = one(tp, in[0]), *r = one(tp, in[5]);
+	sl_tensor *g = sl_gelu(tp, sl_linear(tp, x, in[1], in[2]));
+	return sl_add(tp, sl_add(tp, sl_add(tp, r, sl_linear(tp, g, in[3], in[4])), r), x);
+}
+
+static void test_mlp(void)
+{
+	/* 320 rows of H = 40, F = 72: every pass goes parallel with 2 threads
+	 * and the kernel meets ragged column edges in both products */
+	enum { B = 4, T = 80, H = 40, F = 72 };
+	int xs[3] = { B, T, H }, w1s[2] = { F, H }, w2s[2] = { H, F }, f = F, h = H;
+	sl_rng r;
+	sl_rng_seed(&r, 41);
+	sl_tensor *in[6] = { gc_input(&r, 3, xs, -2, 2),      gc_input(&r, 2, w1s, -0.5f, 0.5f),
+			     gc_input(&r, 1, &f, -1, 1),      gc_input(&r, 2, w2s, -0.5f, 0.5f),
+			     gc_input(&r, 1, &h, -1, 1),      gc_input(&r, 3, xs, -3, 3) };
+	float *dout = malloc((size_t)B * T * H * sizeof(float));
+	for (size_t i = 0; i < (size_t)B * T * H; i++)
+		dout[i] = 2.0f * sl_rng_float(&r) - 1.0f;
+	check_fused("mlp", b_mlp, b_mlp_chain, in, 6, dout);
+	check_fused("mlp (no residual, no biases)", b_mlp_bare, b_mlp_bare_chain, in, 6, dout);
+	check_fused("mlp(x, ..., x)", b_mlp_self, b_mlp_self_chain, in, 6, dout);
+	check_fused("mlp, gradients written before", b_mlp_twice, b_mlp_twice_chain, in, 6, dout);
+	free(dout);
+	for (int i = 0; i < 6; i++)
+		gc_free(in[i]);
+
+	/* finite differences, small */
+	int txs[3] = { 2, 3, 4 }, tw1[2] = { 6, 4 }, tw2[2] = { 4, 6 }, tf = 6, th4 = 4;
+	sl_rng_seed(&r, 43);
+	sl_tensor *t[6] = { gc_input(&r, 3, txs, -2, 2), gc_input(&r, 2, tw1, -1, 1), gc_input(&r, 1, &tf, -1, 1),
+			    gc_input(&r, 2, tw2, -1, 1), gc_input(&r, 1, &th4, -1, 1), gc_input(&r, 3, txs, -2, 2) };
+	for (int th = 0; th <= 2; th += 2) {
+		gc_check("mlp", b_mlp, NULL, t, 6, 1e-2, 5e-4, 2e-3, th);
+		gc_check("mlp(x, ..., x)", b_mlp_self, NULL, t, 5, 1e-2, 5e-4, 2e-3, th);
+	}
+	for (int i = 0; i < 6; i++)
+		gc_free(t[i]);
+}
+
 static void test_fused(void)
 {
 	/* (4, 80, 128): every pass goes parallel with 2 threads */
@@ -1099,6 +1196,7 @@ int main(void)
 	test_gelu_mul_composed();
 	test_fused();
 	test_linear_residual();
+	test_mlp();
 	test_layernorm_exact();
 	test_rmsnorm_exact();
 	test_gelu_kept();

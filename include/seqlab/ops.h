@@ -49,6 +49,7 @@ enum sl_op {
 	SL_OP_GELU_MUL,          /* sl_gelu_mul() */
 	SL_OP_GELU_SKIP,
 	SL_OP_GLU_RESIDUAL,
+	SL_OP_MLP,               /* sl_mlp() */
 	SL_OP_COUNT
 };
 
@@ -63,6 +64,11 @@ sl_tensor *sl_linear(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b);
  * kernel's store and its gradient taken in the same pass, the same bits as
  * sl_add(tp, res, sl_linear(tp, x, w, b)) (res: the output's shape). */
 sl_tensor *sl_linear_residual(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b, sl_tensor *res);
+/* res + gelu(x W1^T + b1) W2^T + b2, a position-wise MLP (res NULL: none;
+ * b1, b2 may be NULL): one op, the same bits as sl_linear, sl_gelu and
+ * sl_linear_residual (or sl_linear) in turn. x (..., H), w1 (F, H), w2 (O, F). */
+sl_tensor *sl_mlp(sl_tape *tp, sl_tensor *x, sl_tensor *w1, sl_tensor *b1, sl_tensor *w2, sl_tensor *b2,
+		  sl_tensor *res);
 /* C = op(A) op(B), op = transpose when ta/tb. 2-D (M,K)x(K,N), or 3-D with an
  * equal leading batch dimension. */
 sl_tensor *sl_matmul(sl_tape *tp, sl_tensor *a, sl_tensor *b, int ta, int tb);
@@ -281,6 +287,17 @@ void sl_gemm_res(int m, int n, int k, const float *a, int lda, const float *b, i
 		 const float *res, int ldr, float *c, int ldc);
 void sl_gemm_res_ref(int m, int n, int k, const float *a, int lda, const float *b, int ldb, const float *bias,
 		     const float *res, int ldr, float *c, int ldc);
+/* An epilogue: called on each block of C (rows x cols at c, rows ldc apart)
+ * once its final values are stored, while they are still in cache; an
+ * elementwise map of them (a block never meets another twice). */
+typedef void (*sl_gemm_epi)(void *ctx, float *c, int ldc, int rows, int cols);
+/* sl_gemm (or, with a bias, sl_gemm_bias: then tb = 1 and alpha = beta = 1)
+ * followed by epi over C: the same bits as the product stored and the map
+ * run over all of it after (sl_gemm_epi_ref). */
+void sl_gemm_epi_run(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+		     int ldb, float beta, const float *bias, float *c, int ldc, sl_gemm_epi epi, void *ectx);
+void sl_gemm_epi_ref(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+		     int ldb, float beta, const float *bias, float *c, int ldc, sl_gemm_epi epi, void *ectx);
 /* The product the ops use: sl_gemm or cblas_sgemm (OpenBLAS kept
  * single-threaded), as chosen by sl_gemm_select. */
 void sl_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,

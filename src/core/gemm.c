@@ -66,6 +66,19 @@ void sl_gemm_res_ref(int m, int n, int k, const float *a, int lda, const float *
 			c[(size_t)i * ldc + j] = res[(size_t)i * ldr + j] + c[(size_t)i * ldc + j];
 }
 
+/* sl_gemm_epi_run's plain form: the product (with its bias: tb = 1, alpha =
+ * 1), then the epilogue once over all of C */
+void sl_gemm_epi_ref(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+		     int ldb, float beta, const float *bias, float *c, int ldc, sl_gemm_epi epi, void *ectx)
+{
+	if (bias)
+		sl_gemm_bias_ref(m, n, k, a, lda, b, ldb, bias, c, ldc);
+	else
+		sl_gemm_ref(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+	if (m > 0 && n > 0)
+		epi(ectx, c, ldc, m, n);
+}
+
 void sl_gemm_ref(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
 		 const float *b, int ldb, float beta, float *c, int ldc)
 {
@@ -92,6 +105,7 @@ int sl_gemm_available(void)
 #define GEMM_INLINE static inline __attribute__((always_inline))
 #define NR 32
 #define KB 256 /* rows of k per block when k exceeds 2 KB */
+#define EPI_ROWS 16 /* rows of C per epilogue call */
 
 /* Stores v into 16 columns of C (mask: those that exist) with the epilogue;
  * with a bias (sl_gemm_bias: alpha = beta = 1), bias + v in place of C + v;
@@ -202,7 +216,7 @@ static void pack_bt(int n, int k, const float *b, int ldb, float *bp)
 
 static void gemm_run(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
 		     const float *b, int ldb, float beta, const float *bias, const float *res, int ldr, float *c,
-		     int ldc)
+		     int ldc, sl_gemm_epi epi, void *ectx)
 {
 	if (m <= 0 || n <= 0)
 		return;
@@ -221,6 +235,12 @@ static void gemm_run(int ta, int tb, int m, int n, int k, float alpha, const flo
 	int kb = k > 2 * KB ? KB : k;
 	int npan = (n + NR - 1) / NR;
 	float *abuf = kb < k ? sl_xaligned((size_t)((m + 7) / 8) * npan * 8 * NR * sizeof(float)) : NULL;
+	/* with an epilogue, EPI_ROWS rows at a time through every panel, then the
+	 * epilogue over those rows whole: contiguous rows of its side arrays,
+	 * which the processor prefetches, where a tile's are 128 bytes a row */
+	int mb = epi ? EPI_ROWS : m;
+	for (int i1 = 0; i1 < m; i1 += mb) {
+	int i1end = m - i1 < mb ? m : i1 + mb;
 	int p0 = 0, last;
 	do {
 		int kk = k - p0 < kb ? k - p0 : kb, first = p0 == 0;
@@ -231,7 +251,7 @@ static void gemm_run(int ta, int tb, int m, int n, int k, float alpha, const flo
 			size_t bks = packed ? NR : (size_t)ldb;
 			const float *bj_bias = bias ? bias + j0 : NULL;
 			const float *bj = (packed ? bp + (size_t)(j0 / NR) * k * NR : b + j0) + (size_t)p0 * bks;
-			for (int i0 = 0; i0 < m; i0 += 8) {
+			for (int i0 = i1; i0 < i1end; i0 += 8) {
 				int mr = m - i0 < 8 ? m - i0 : 8;
 				const float *ai = a + (size_t)i0 * ars + (size_t)p0 * aks;
 				float *cij = c + (size_t)i0 * ldc + j0;
@@ -253,6 +273,9 @@ static void gemm_run(int ta, int tb, int m, int n, int k, float alpha, const flo
 		}
 		p0 += kk;
 	} while (!last);
+	if (epi) /* the block's final values, still in cache */
+		epi(ectx, c + (size_t)i1 * ldc, ldc, i1end - i1, n);
+	}
 	free(abuf);
 	free(bp);
 }
@@ -260,19 +283,25 @@ static void gemm_run(int ta, int tb, int m, int n, int k, float alpha, const flo
 void sl_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
 	     const float *b, int ldb, float beta, float *c, int ldc)
 {
-	gemm_run(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, NULL, NULL, 0, c, ldc);
+	gemm_run(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, NULL, NULL, 0, c, ldc, NULL, NULL);
 }
 
 void sl_gemm_bias(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
 		  const float *bias, float *c, int ldc)
 {
-	gemm_run(0, 1, m, n, k, 1.0f, a, lda, b, ldb, 1.0f, bias, NULL, 0, c, ldc);
+	gemm_run(0, 1, m, n, k, 1.0f, a, lda, b, ldb, 1.0f, bias, NULL, 0, c, ldc, NULL, NULL);
 }
 
 void sl_gemm_res(int m, int n, int k, const float *a, int lda, const float *b, int ldb, const float *bias,
 		 const float *res, int ldr, float *c, int ldc)
 {
-	gemm_run(0, 1, m, n, k, 1.0f, a, lda, b, ldb, bias ? 1.0f : 0.0f, bias, res, ldr, c, ldc);
+	gemm_run(0, 1, m, n, k, 1.0f, a, lda, b, ldb, bias ? 1.0f : 0.0f, bias, res, ldr, c, ldc, NULL, NULL);
+}
+
+void sl_gemm_epi_run(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+		     int ldb, float beta, const float *bias, float *c, int ldc, sl_gemm_epi epi, void *ectx)
+{
+	gemm_run(ta, tb, m, n, k, alpha, a, lda, b, ldb, bias ? 1.0f : beta, bias, NULL, 0, c, ldc, epi, ectx);
 }
 
 #else /* no AVX-512: the plain loop, and callers use OpenBLAS instead */
@@ -298,6 +327,12 @@ void sl_gemm_res(int m, int n, int k, const float *a, int lda, const float *b, i
 		 const float *res, int ldr, float *c, int ldc)
 {
 	sl_gemm_res_ref(m, n, k, a, lda, b, ldb, bias, res, ldr, c, ldc);
+}
+
+void sl_gemm_epi_run(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+		     int ldb, float beta, const float *bias, float *c, int ldc, sl_gemm_epi epi, void *ectx)
+{
+	sl_gemm_epi_ref(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, bias, c, ldc, epi, ectx);
 }
 
 #endif

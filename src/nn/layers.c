@@ -145,12 +145,14 @@ void sl_nn_mlp_add(sl_nn_mlp *m, sl_params *ps, const char *name, int hidden, in
 
 sl_tensor *sl_nn_mlp_forward(const sl_nn_mlp *m, sl_tape *tp, sl_tensor *x)
 {
-	return sl_nn_linear_forward(&m->down, tp, sl_gelu(tp, sl_nn_linear_forward(&m->up, tp, x)));
+	return sl_mlp(tp, x, m->up.w, m->up.b, m->down.w, m->down.b, NULL);
 }
 
 sl_tensor *sl_nn_mlp_residual(const sl_nn_mlp *m, sl_tape *tp, sl_tensor *x, sl_tensor *res, float p)
 {
-	return sl_nn_linear_residual(&m->down, tp, sl_gelu(tp, sl_nn_linear_forward(&m->up, tp, x)), res, p);
+	if (sl_dropout_applies(tp, p))
+		return sl_add(tp, res, sl_dropout(tp, sl_nn_mlp_forward(m, tp, x), p));
+	return sl_mlp(tp, x, m->up.w, m->up.b, m->down.w, m->down.b, res);
 }
 
 void sl_nn_sinusoid(float *pe, int maxlen, int d)
