@@ -229,11 +229,11 @@ typedef struct upd_ctx {
 
 static void sgd_run(const upd_ctx *c, size_t lo, size_t hi, int decay)
 {
-	float *p = c->o->ps->data, *buf = c->o->m;
-	const float *grad = c->o->ps->grad;
+	float *p = c->o->ps->data, *buf = c->o->m, *grad = c->o->ps->grad;
 	float wd = decay ? c->wd : 0.0f;
 	for (size_t i = lo; i < hi; i++) {
 		float g = grad[i] * c->gs;
+		grad[i] = 0.0f; /* read: zeroed for the next step (UPD_ZEROES) */
 		if (wd != 0.0f)
 			g += wd * p[i];
 		if (buf) {
@@ -248,13 +248,13 @@ static void sgd_run(const upd_ctx *c, size_t lo, size_t hi, int decay)
 
 static void adam_run(const upd_ctx *c, size_t lo, size_t hi, int decay)
 {
-	float *p = c->o->ps->data, *m = c->o->m, *v = c->o->v;
-	const float *grad = c->o->ps->grad;
+	float *p = c->o->ps->data, *m = c->o->m, *v = c->o->v, *grad = c->o->ps->grad;
 	int adamw = c->o->cfg.kind == SL_OPTIM_ADAMW;
 	float l2 = decay && !adamw ? c->wd : 0.0f;
 	float shrink = decay && adamw ? c->decoupled : 1.0f;
 	for (size_t i = lo; i < hi; i++) {
 		float g = grad[i] * c->gs;
+		grad[i] = 0.0f; /* read: zeroed for the next step (UPD_ZEROES) */
 		if (shrink != 1.0f)
 			p[i] *= shrink;       /* AdamW: p -= lr wd p */
 		if (l2 != 0.0f)
@@ -351,11 +351,14 @@ int sl_optim_step(sl_optim *o)
 		c.eps = cfg->eps;
 		c.decoupled = (float)(1.0 - (double)o->lr * cfg->weight_decay);
 	}
+	/* UPD_ZEROES: each update zeroes the gradient elements it reads, in the
+	 * same pass (and on the pool's threads), where a memset of the whole
+	 * store followed; the padding between parameters is never written and
+	 * stays zero */
 	if (o->ps->total < PAR_MIN_ELEMS)
 		upd_range(&c, 0, o->ps->total);
 	else
 		sl_pool_for(o->pool, o->ps->total, upd_range, &c);
 	o->step++;
-	sl_params_zero_grad(o->ps);
 	return 1;
 }
