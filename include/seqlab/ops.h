@@ -99,6 +99,10 @@ sl_tensor *sl_concat(sl_tape *tp, sl_tensor **xs, int n, int dim);
 /* Rows of table (V, D) picked by ids, laid out as shape + (D). ndim <= 3.
  * Ids must be in [0, V). */
 sl_tensor *sl_embedding(sl_tape *tp, sl_tensor *table, const int32_t *ids, int ndim, const int *shape);
+/* x + sl_embedding(table, ids) in one op (ids: one per row of x, x (..., D)),
+ * the same bits as sl_add(x, sl_embedding(...)): positions added to the
+ * embedded tokens. */
+sl_tensor *sl_embedding_add(sl_tape *tp, sl_tensor *x, sl_tensor *table, const int32_t *ids);
 
 /* Normalise over the last dimension: layernorm with gain g and bias b (b may
  * be NULL), rmsnorm with gain g. */

@@ -192,17 +192,15 @@ static void lin_run(sl_tape *tp, size_t n, sl_range_fn fn, lin_ctx *c)
 
 /* The residual's gradient, asked for before any other: sl_add's backward,
  * which the op replaces, came before the layer's. Where nothing has written
- * it yet it would be a copy of dy: it takes dy's buffer instead, which no op
- * reads after this one (those that read it ran before), and the residual's
- * other users add into it from there. Not when the residual is x itself,
- * whose gradient the op writes while its dW still reads dy, nor for a probe
- * that reads the output's gradient after backward (tp->keep_grads). */
+ * it yet it takes dy's buffer (sl_tape_grad_handoff) in place of a copy; not
+ * when the residual is x itself, whose gradient the op writes while its dW
+ * still reads dy. */
 static void res_grad(sl_tape *tp, sl_node *n, sl_tensor *res, const sl_tensor *x, lin_ctx *c)
 {
 	if (!res || !res->requires_grad)
 		return;
-	if (!res->grad && res != x && !tp->keep_grads)
-		res->grad = n->out->grad;
+	if (res != x)
+		c->dres = sl_tape_grad_handoff(tp, res, n, &c->fres);
 	else
 		c->dres = sl_tape_grad_fresh(tp, res, &c->fres);
 }

@@ -57,6 +57,15 @@ float *sl_tape_grad_fresh(sl_tape *tp, sl_tensor *t, int *fresh)
 	return t->grad;
 }
 
+float *sl_tape_grad_handoff(sl_tape *tp, sl_tensor *x, sl_node *n, int *fresh)
+{
+	if (!x->grad && !tp->keep_grads) {
+		x->grad = n->out->grad;
+		return NULL;
+	}
+	return sl_tape_grad_fresh(tp, x, fresh);
+}
+
 sl_tensor *sl_tape_apply(sl_tape *tp, sl_node *n)
 {
 	int need = 0;

@@ -130,8 +130,7 @@ static sl_tensor *embed(sl_transformer *m, sl_tape *tp, int side, const int32_t 
 				pid[b * T + t] = pos0 + t;
 		sl_tensor *table = pe == SL_PE_LEARNED ? (side ? m->tgt_pos : m->src_pos)
 						       : (side ? &m->sin_tgt : &m->sin_src);
-		int s[2] = { B, T };
-		x = sl_add(tp, x, sl_embedding(tp, table, pid, 2, s));
+		x = sl_embedding_add(tp, x, table, pid);
 	}
 	return sl_dropout(tp, x, m->cfg.dropout);
 }
