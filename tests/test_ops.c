@@ -637,6 +637,22 @@ static void test_threads(void)
 	check_threads("gelu_mul", b_gelu_mul, &k, in2, 2, dout);
 	check_threads("cross_entropy", b_cross_entropy, &k, in2, 1, NULL);
 
+	/* 96 columns: the column sums (dg, db) in groups of 64, 32 and 16 at 1
+	 * thread (64 + 32) and 2 (32 + 16 each) */
+	int s96[3] = { B, T, 96 }, c96 = 96;
+	sl_tensor *x96 = gc_input(&r, 3, s96, -3, 3), *g96 = gc_input(&r, 1, &c96, 0.5f, 1.5f),
+		  *b96 = gc_input(&r, 1, &c96, -1, 1);
+	float *d96 = malloc((size_t)B * T * 96 * sizeof(float));
+	for (size_t i = 0; i < (size_t)B * T * 96; i++)
+		d96[i] = 2.0f * sl_rng_float(&r) - 1.0f;
+	sl_tensor *in96[3] = { x96, g96, b96 };
+	check_threads("layernorm (96 columns)", b_layernorm, &k, in96, 3, d96);
+	check_threads("bias (96 columns)", b_bias, &k, in96, 2, d96);
+	free(d96);
+	gc_free(x96);
+	gc_free(g96);
+	gc_free(b96);
+
 	free(t);
 	free(dout);
 	gc_free(x);

@@ -185,33 +185,34 @@ static void bias_dx(void *arg, size_t lo, size_t hi)
 
 /* Sixteen columns at a time, their sums held in a vector register over the
  * rows rather than read and written back for every row (the same adds in
- * the same order: the same bits); four such groups side by side, so four
- * independent chains of adds overlap rather than each waiting on the one
- * before; the last few columns one by one. */
+ * the same order: the same bits); four (or two: a thread's half of 64
+ * columns) such groups side by side, so independent chains of adds overlap
+ * rather than each waiting on the one before; the last few columns one by
+ * one. */
 typedef float colsum_v16 __attribute__((vector_size(64)));
+
+static inline __attribute__((always_inline)) void colsum_group(float *acc, const float *y, size_t R, size_t ld,
+							       size_t j0, const int V)
+{
+	colsum_v16 a[4], t;
+	memcpy(a, acc + j0, (size_t)V * sizeof *a);
+	for (size_t r = 0; r < R; r++)
+		for (int v = 0; v < V; v++) {
+			memcpy(&t, y + r * ld + j0 + 16 * v, sizeof t);
+			a[v] += t;
+		}
+	memcpy(acc + j0, a, (size_t)V * sizeof *a);
+}
 
 void sl_colsum_add(float *acc, const float *y, size_t R, size_t ld, size_t lo, size_t hi)
 {
 	size_t j0 = lo;
-	for (; j0 + 64 <= hi; j0 += 64) {
-		colsum_v16 a[4], t;
-		memcpy(a, acc + j0, sizeof a);
-		for (size_t r = 0; r < R; r++)
-			for (int v = 0; v < 4; v++) {
-				memcpy(&t, y + r * ld + j0 + 16 * v, sizeof t);
-				a[v] += t;
-			}
-		memcpy(acc + j0, a, sizeof a);
-	}
-	for (; j0 + 16 <= hi; j0 += 16) {
-		colsum_v16 a, t;
-		memcpy(&a, acc + j0, sizeof a);
-		for (size_t r = 0; r < R; r++) {
-			memcpy(&t, y + r * ld + j0, sizeof t);
-			a += t;
-		}
-		memcpy(acc + j0, &a, sizeof a);
-	}
+	for (; j0 + 64 <= hi; j0 += 64)
+		colsum_group(acc, y, R, ld, j0, 4);
+	for (; j0 + 32 <= hi; j0 += 32)
+		colsum_group(acc, y, R, ld, j0, 2);
+	for (; j0 + 16 <= hi; j0 += 16)
+		colsum_group(acc, y, R, ld, j0, 1);
 	for (size_t r = 0; r < R && j0 < hi; r++)
 		for (size_t j = j0; j < hi; j++)
 			acc[j] += y[r * ld + j];

@@ -333,22 +333,30 @@ static void ln_dx_rows(void *arg, size_t lo, size_t hi)
  * chains of adds overlap. */
 typedef float norm_v16 __attribute__((vector_size(64)));
 
+/* groups of V x 16 columns: V independent chains */
+static inline __attribute__((always_inline)) void gain_group(const norm_ctx *c, size_t j0, const int V)
+{
+	size_t C = c->C;
+	norm_v16 a[4], x, dy;
+	memcpy(a, c->dg + j0, (size_t)V * sizeof *a);
+	for (size_t r = 0; r < c->R; r++) {
+		float m = c->mean ? c->mean[r] : 0.0f, rs = c->rstd[r];
+		for (int v = 0; v < V; v++) {
+			memcpy(&x, c->x + r * C + j0 + 16 * v, sizeof x);
+			memcpy(&dy, c->dy + r * C + j0 + 16 * v, sizeof dy);
+			a[v] += dy * ((x - m) * rs);
+		}
+	}
+	memcpy(c->dg + j0, a, (size_t)V * sizeof *a);
+}
+
 static void gain_cols(const norm_ctx *c, size_t lo, size_t hi)
 {
 	size_t C = c->C, j0 = lo;
-	for (; j0 + 32 <= hi; j0 += 32) { /* two groups: two independent chains */
-		norm_v16 a[2], x, dy;
-		memcpy(a, c->dg + j0, sizeof a);
-		for (size_t r = 0; r < c->R; r++) {
-			float m = c->mean ? c->mean[r] : 0.0f, rs = c->rstd[r];
-			for (int v = 0; v < 2; v++) {
-				memcpy(&x, c->x + r * C + j0 + 16 * v, sizeof x);
-				memcpy(&dy, c->dy + r * C + j0 + 16 * v, sizeof dy);
-				a[v] += dy * ((x - m) * rs);
-			}
-		}
-		memcpy(c->dg + j0, a, sizeof a);
-	}
+	for (; j0 + 64 <= hi; j0 += 64) /* four groups: four independent chains */
+		gain_group(c, j0, 4);
+	for (; j0 + 32 <= hi; j0 += 32) /* two */
+		gain_group(c, j0, 2);
 	for (; j0 + 16 <= hi; j0 += 16) {
 		norm_v16 a, x, dy;
 		memcpy(&a, c->dg + j0, sizeof a);
