@@ -16,6 +16,23 @@ static float *randm(sl_rng *r, size_t n)
 	return m;
 }
 
+/* an epilogue for the tests: c = c^2 - 1/3 (it counts the elements it maps) */
+typedef struct epi_ctx {
+	float *base;
+	int count;
+} epi_ctx;
+
+static void epi_square(void *arg, float *c, int ldc, int rows, int cols)
+{
+	epi_ctx *e = arg;
+	for (int i = 0; i < rows; i++)
+		for (int j = 0; j < cols; j++) {
+			float *v = c + (size_t)i * ldc + j;
+			*v = *v * *v - 1.0f / 3;
+			e->count++;
+		}
+}
+
 /* Worst |C - C_double| / (|alpha| sum |A||B| + |beta C0|) over the matrix. */
 static double rel_err_double(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
 			     const float *b, int ldb, float beta, const float *c0, const float *c, int ldc)
@@ -123,6 +140,60 @@ int main(void)
 			}
 	TAP_OK(bsame == bcases, "sl_gemm_bias equals the bias copied into C, then the fma loop with beta 1: %d of %d",
 	       bsame, bcases);
+
+	/* the residual in the kernel's store against the product, then res + C */
+	int rcases = 0, rsame = 0;
+	for (size_t im = 0; im < sizeof ms / sizeof *ms; im++)
+		for (size_t in = 0; in < sizeof ns / sizeof *ns; in++)
+			for (size_t ik = 0; ik < sizeof ks / sizeof *ks; ik++)
+				for (int withb = 0; withb <= 1; withb++) {
+					int m = ms[im], n = ns[in], k = ks[ik];
+					int lda = k + 3, ldb = k + 5, ldc = n + 2;
+					float *a = randm(&r, (size_t)m * lda), *b = randm(&r, (size_t)n * ldb);
+					float *bias = withb ? randm(&r, (size_t)n) : NULL;
+					float *res = randm(&r, (size_t)m * ldc), *c1 = randm(&r, (size_t)m * ldc);
+					float *c2 = malloc((size_t)m * ldc * sizeof *c2);
+					memcpy(c2, c1, (size_t)m * ldc * sizeof *c2);
+					sl_gemm_res(m, n, k, a, lda, b, ldb, bias, res, ldc, c1, ldc);
+					sl_gemm_res_ref(m, n, k, a, lda, b, ldb, bias, res, ldc, c2, ldc);
+					rcases++;
+					rsame += !memcmp(c1, c2, (size_t)m * ldc * sizeof *c1); /* the pad included */
+					free(a);
+					free(b);
+					free(bias);
+					free(res);
+					free(c1);
+					free(c2);
+				}
+	TAP_OK(rsame == rcases, "sl_gemm_res equals the product stored, then the residual added: %d of %d", rsame,
+	       rcases);
+
+	/* an epilogue per stored tile against one over all of C after the product */
+	int ecases = 0, esame = 0;
+	for (size_t im = 0; im < sizeof ms / sizeof *ms; im++)
+		for (size_t in = 0; in < sizeof ns / sizeof *ns; in++)
+			for (size_t ik = 0; ik < sizeof ks / sizeof *ks; ik++)
+				for (int form = 0; form < 3; form++) { /* bias; ta = 0, tb = 0; ta = 1 */
+					int m = ms[im], n = ns[in], k = ks[ik], ta = form == 2, tb = form == 0;
+					int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 5, ldc = n + 2;
+					float *a = randm(&r, (size_t)(ta ? k : m) * lda), *b = randm(&r, (size_t)(tb ? n : k) * ldb);
+					float *bias = form == 0 ? randm(&r, (size_t)n) : NULL;
+					float *c1 = randm(&r, (size_t)m * ldc), *c2 = malloc((size_t)m * ldc * sizeof *c2);
+					memcpy(c2, c1, (size_t)m * ldc * sizeof *c2);
+					epi_ctx e1 = { c1, 0 }, e2 = { c2, 0 };
+					sl_gemm_epi_run(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, bias, c1, ldc, epi_square, &e1);
+					sl_gemm_epi_ref(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, bias, c2, ldc, epi_square, &e2);
+					ecases++;
+					esame += !memcmp(c1, c2, (size_t)m * ldc * sizeof *c1) && e1.count == m * n &&
+						 e2.count == m * n;
+					free(a);
+					free(b);
+					free(bias);
+					free(c1);
+					free(c2);
+				}
+	TAP_OK(esame == ecases, "sl_gemm_epi_run equals the product, then the epilogue over C, each element once: %d of %d",
+	       esame, ecases);
 
 	TAP_OK(sl_gemm_select("openblas") == SL_OK && !strcmp(sl_gemm_name(), "openblas"), "select openblas");
 	TAP_OK(sl_gemm_select("fast") == SL_ERR && strstr(sl_error(), "unknown kernel 'fast'"),

@@ -637,6 +637,22 @@ static void test_threads(void)
 	check_threads("gelu_mul", b_gelu_mul, &k, in2, 2, dout);
 	check_threads("cross_entropy", b_cross_entropy, &k, in2, 1, NULL);
 
+	/* 96 columns: the column sums (dg, db) in groups of 64, 32 and 16 at 1
+	 * thread (64 + 32) and 2 (32 + 16 each) */
+	int s96[3] = { B, T, 96 }, c96 = 96;
+	sl_tensor *x96 = gc_input(&r, 3, s96, -3, 3), *g96 = gc_input(&r, 1, &c96, 0.5f, 1.5f),
+		  *b96 = gc_input(&r, 1, &c96, -1, 1);
+	float *d96 = malloc((size_t)B * T * 96 * sizeof(float));
+	for (size_t i = 0; i < (size_t)B * T * 96; i++)
+		d96[i] = 2.0f * sl_rng_float(&r) - 1.0f;
+	sl_tensor *in96[3] = { x96, g96, b96 };
+	check_threads("layernorm (96 columns)", b_layernorm, &k, in96, 3, d96);
+	check_threads("bias (96 columns)", b_bias, &k, in96, 2, d96);
+	free(d96);
+	gc_free(x96);
+	gc_free(g96);
+	gc_free(b96);
+
 	free(t);
 	free(dout);
 	gc_free(x);
@@ -764,6 +780,206 @@ static void check_fused(const char *name, gc_build_fn fused, gc_build_fn chain, 
 	free(f1);
 	free(f2);
 	free(c1);
+}
+
+/* ---- linear_residual: res + linear(x, w, b) --------------------------------
+ * in: x (..., I), w (O, I), b (O), res (..., O). Against sl_add(res,
+ * sl_linear(...)), the order sl_add's residual blocks write it in. */
+static sl_tensor *b_lres(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	return sl_linear_residual(tp, one(tp, in[0]), in[1], in[2], one(tp, in[3]));
+}
+
+static sl_tensor *b_lres_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	return sl_add(tp, one(tp, in[3]), sl_linear(tp, one(tp, in[0]), in[1], in[2]));
+}
+
+/* res used again after it: its gradient buffer is written before the fused
+ * op adds into it */
+static sl_tensor *b_lres_twice(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *r = one(tp, in[3]);
+	return sl_add(tp, sl_linear_residual(tp, one(tp, in[0]), in[1], in[2], r), r);
+}
+
+static sl_tensor *b_lres_twice_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *r = one(tp, in[3]);
+	return sl_add(tp, sl_add(tp, r, sl_linear(tp, one(tp, in[0]), in[1], in[2])), r);
+}
+
+/* no bias: in[2] unused */
+static sl_tensor *b_lres_nob(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	return sl_linear_residual(tp, one(tp, in[0]), in[1], NULL, one(tp, in[3]));
+}
+
+static sl_tensor *b_lres_nob_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	return sl_add(tp, one(tp, in[3]), sl_linear(tp, one(tp, in[0]), in[1], NULL));
+}
+
+/* the input is the residual (I = O): one gradient buffer for both */
+static sl_tensor *b_lres_self(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *x = one(tp, in[0]);
+	return sl_linear_residual(tp, x, in[1], in[2], x);
+}
+
+static sl_tensor *b_lres_self_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *x = one(tp, in[0]);
+	return sl_add(tp, x, sl_linear(tp, x, in[1], in[2]));
+}
+
+static void test_linear_residual(void)
+{
+	/* 320 rows: every product goes parallel with 2 threads; O = 40 and 24
+	 * take the kernel's ragged column edge */
+	enum { B = 4, T = 80, I = 64, O = 40, S = 24 };
+	int xs[3] = { B, T, I }, ws[2] = { O, I }, rs[3] = { B, T, O }, o = O;
+	int ss[3] = { B, T, S }, sws[2] = { S, S }, so = S;
+	sl_rng r;
+	sl_rng_seed(&r, 31);
+	sl_tensor *in[4] = { gc_input(&r, 3, xs, -2, 2), gc_input(&r, 2, ws, -0.5f, 0.5f), gc_input(&r, 1, &o, -1, 1),
+			     gc_input(&r, 3, rs, -3, 3) };
+	sl_tensor *sin[3] = { gc_input(&r, 3, ss, -2, 2), gc_input(&r, 2, sws, -0.5f, 0.5f),
+			      gc_input(&r, 1, &so, -1, 1) };
+	float *dout = malloc((size_t)B * T * O * sizeof(float));
+	for (size_t i = 0; i < (size_t)B * T * O; i++)
+		dout[i] = 2.0f * sl_rng_float(&r) - 1.0f;
+	check_fused("linear_residual", b_lres, b_lres_chain, in, 4, dout);
+	check_fused("linear_residual, residual used twice", b_lres_twice, b_lres_twice_chain, in, 4, dout);
+	check_fused("linear_residual (no bias)", b_lres_nob, b_lres_nob_chain, in, 4, dout);
+	check_fused("linear_residual(x, w, b, x)", b_lres_self, b_lres_self_chain, sin, 3, dout);
+	free(dout);
+	for (int i = 0; i < 4; i++)
+		gc_free(in[i]);
+	for (int i = 0; i < 3; i++)
+		gc_free(sin[i]);
+
+	/* finite differences, small */
+	int txs[3] = { 2, 3, 5 }, tws[2] = { 4, 5 }, trs[3] = { 2, 3, 4 }, to = 4;
+	int tss[3] = { 2, 3, 4 }, tsw[2] = { 4, 4 };
+	sl_rng_seed(&r, 37);
+	sl_tensor *t[4] = { gc_input(&r, 3, txs, -2, 2), gc_input(&r, 2, tws, -1, 1), gc_input(&r, 1, &to, -1, 1),
+			    gc_input(&r, 3, trs, -2, 2) };
+	sl_tensor *ts[3] = { gc_input(&r, 3, tss, -2, 2), gc_input(&r, 2, tsw, -1, 1), gc_input(&r, 1, &to, -1, 1) };
+	for (int th = 0; th <= 2; th += 2) {
+		gc_check("linear_residual", b_lres, NULL, t, 4, 1e-2, 5e-4, 2e-3, th);
+		gc_check("linear_residual, residual used twice", b_lres_twice, NULL, t, 4, 1e-2, 5e-4, 2e-3, th);
+		gc_check("linear_residual(x, w, b, x)", b_lres_self, NULL, ts, 3, 1e-2, 5e-4, 2e-3, th);
+	}
+	for (int i = 0; i < 4; i++)
+		gc_free(t[i]);
+	for (int i = 0; i < 3; i++)
+		gc_free(ts[i]);
+}
+
+/* ---- mlp: res + gelu(x W1^T + b1) W2^T + b2 ---------------------------------
+ * in: x (..., H), w1 (F, H), b1 (F), w2 (H, F), b2 (H), res (..., H). Against
+ * sl_linear, sl_gelu and sl_add(res, sl_linear(...)), the order the blocks
+ * composed them in. */
+static sl_tensor *b_mlp(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	return sl_mlp(tp, one(tp, in[0]), in[1], in[2], in[3], in[4], one(tp, in[5]));
+}
+
+static sl_tensor *b_mlp_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *g = sl_gelu(tp, sl_linear(tp, one(tp, in[0]), in[1], in[2]));
+	return sl_add(tp, one(tp, in[5]), sl_linear(tp, g, in[3], in[4]));
+}
+
+/* no residual, no biases */
+static sl_tensor *b_mlp_bare(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	return sl_mlp(tp, one(tp, in[0]), in[1], NULL, in[3], NULL, NULL);
+}
+
+static sl_tensor *b_mlp_bare_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	return sl_linear(tp, sl_gelu(tp, sl_linear(tp, one(tp, in[0]), in[1], NULL)), in[3], NULL);
+}
+
+/* the input is the residual (post-norm blocks): one gradient buffer for both */
+static sl_tensor *b_mlp_self(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *x = one(tp, in[0]);
+	return sl_mlp(tp, x, in[1], in[2], in[3], in[4], x);
+}
+
+static sl_tensor *b_mlp_self_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *x = one(tp, in[0]);
+	return sl_add(tp, x, sl_linear(tp, sl_gelu(tp, sl_linear(tp, x, in[1], in[2])), in[3], in[4]));
+}
+
+/* the input's gradient written before the op adds into it, the residual
+ * used again after it */
+static sl_tensor *b_mlp_twice(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *x = one(tp, in[0]), *r = one(tp, in[5]);
+	return sl_add(tp, sl_add(tp, sl_mlp(tp, x, in[1], in[2], in[3], in[4], r), r), x);
+}
+
+static sl_tensor *b_mlp_twice_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *x = one(tp, in[0]), *r = one(tp, in[5]);
+	sl_tensor *g = sl_gelu(tp, sl_linear(tp, x, in[1], in[2]));
+	return sl_add(tp, sl_add(tp, sl_add(tp, r, sl_linear(tp, g, in[3], in[4])), r), x);
+}
+
+static void test_mlp(void)
+{
+	/* 320 rows of H = 40, F = 72: every pass goes parallel with 2 threads
+	 * and the kernel meets ragged column edges in both products */
+	enum { B = 4, T = 80, H = 40, F = 72 };
+	int xs[3] = { B, T, H }, w1s[2] = { F, H }, w2s[2] = { H, F }, f = F, h = H;
+	sl_rng r;
+	sl_rng_seed(&r, 41);
+	sl_tensor *in[6] = { gc_input(&r, 3, xs, -2, 2),      gc_input(&r, 2, w1s, -0.5f, 0.5f),
+			     gc_input(&r, 1, &f, -1, 1),      gc_input(&r, 2, w2s, -0.5f, 0.5f),
+			     gc_input(&r, 1, &h, -1, 1),      gc_input(&r, 3, xs, -3, 3) };
+	float *dout = malloc((size_t)B * T * H * sizeof(float));
+	for (size_t i = 0; i < (size_t)B * T * H; i++)
+		dout[i] = 2.0f * sl_rng_float(&r) - 1.0f;
+	check_fused("mlp", b_mlp, b_mlp_chain, in, 6, dout);
+	check_fused("mlp (no residual, no biases)", b_mlp_bare, b_mlp_bare_chain, in, 6, dout);
+	check_fused("mlp(x, ..., x)", b_mlp_self, b_mlp_self_chain, in, 6, dout);
+	check_fused("mlp, gradients written before", b_mlp_twice, b_mlp_twice_chain, in, 6, dout);
+	free(dout);
+	for (int i = 0; i < 6; i++)
+		gc_free(in[i]);
+
+	/* finite differences, small */
+	int txs[3] = { 2, 3, 4 }, tw1[2] = { 6, 4 }, tw2[2] = { 4, 6 }, tf = 6, th4 = 4;
+	sl_rng_seed(&r, 43);
+	sl_tensor *t[6] = { gc_input(&r, 3, txs, -2, 2), gc_input(&r, 2, tw1, -1, 1), gc_input(&r, 1, &tf, -1, 1),
+			    gc_input(&r, 2, tw2, -1, 1), gc_input(&r, 1, &th4, -1, 1), gc_input(&r, 3, txs, -2, 2) };
+	for (int th = 0; th <= 2; th += 2) {
+		gc_check("mlp", b_mlp, NULL, t, 6, 1e-2, 5e-4, 2e-3, th);
+		gc_check("mlp(x, ..., x)", b_mlp_self, NULL, t, 5, 1e-2, 5e-4, 2e-3, th);
+	}
+	for (int i = 0; i < 6; i++)
+		gc_free(t[i]);
 }
 
 static void test_fused(void)
@@ -995,6 +1211,8 @@ int main(void)
 	test_fresh_grads();
 	test_gelu_mul_composed();
 	test_fused();
+	test_linear_residual();
+	test_mlp();
 	test_layernorm_exact();
 	test_rmsnorm_exact();
 	test_gelu_kept();

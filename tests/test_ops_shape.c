@@ -242,6 +242,37 @@ static sl_tensor *b_embedding_twice(sl_tape *tp, sl_tensor **in, void *v)
 	return sl_concat(tp, e, 2, -1);
 }
 
+/* in: table, x. The addend through sl_scale(., 1), so its gradient buffer
+ * is the tape's own (handed the output's, or fresh); _acc: x used again
+ * after, so the op adds into a buffer written before it. */
+static sl_tensor *b_emb_add(sl_tape *tp, sl_tensor **in, void *v)
+{
+	const ctx *c = v;
+	(void)c;
+	return sl_embedding_add(tp, sl_scale(tp, in[1], 1.0f), in[0], c->ids);
+}
+
+static sl_tensor *b_emb_add_chain(sl_tape *tp, sl_tensor **in, void *v)
+{
+	const ctx *c = v;
+	sl_tensor *x = sl_scale(tp, in[1], 1.0f);
+	return sl_add(tp, x, sl_embedding(tp, in[0], c->ids, x->ndim - 1, x->shape));
+}
+
+static sl_tensor *b_emb_add_acc(sl_tape *tp, sl_tensor **in, void *v)
+{
+	const ctx *c = v;
+	sl_tensor *x = sl_scale(tp, in[1], 1.0f);
+	return sl_add(tp, sl_embedding_add(tp, x, in[0], c->ids), x);
+}
+
+static sl_tensor *b_emb_add_acc_chain(sl_tape *tp, sl_tensor **in, void *v)
+{
+	const ctx *c = v;
+	sl_tensor *x = sl_scale(tp, in[1], 1.0f);
+	return sl_add(tp, sl_add(tp, x, sl_embedding(tp, in[0], c->ids, x->ndim - 1, x->shape)), x);
+}
+
 static sl_tensor *b_dropout(sl_tape *tp, sl_tensor **in, void *v)
 {
 	ctx *c = v;
@@ -574,8 +605,31 @@ static void test_embedding(void)
 	sl_tensor *bt = INPUT(V, 64);
 	c = (ctx){ .ids = bid, .ndim = 2, .shape = { 32, 64 } };
 	check_threads_same("embedding (50,64) ids (32,64)", b_embedding, &c, &bt, 1);
+
+	/* x + embedding in one op against the two, bit for bit, 0 and 2 threads */
+	sl_tensor *ea[2] = { bt, INPUT(32, 64, 64) };
+	static const struct {
+		const char *name;
+		gc_build_fn fused, chain;
+	} eas[] = { { "embedding_add", b_emb_add, b_emb_add_chain },
+		    { "embedding_add, its addend used again", b_emb_add_acc, b_emb_add_acc_chain } };
+	for (size_t i = 0; i < SL_COUNT(eas); i++)
+		for (int th = 0; th <= 2; th += 2) {
+			run_res f = run_op(eas[i].fused, &c, ea, 2, th), k = run_op(eas[i].chain, &c, ea, 2, 0);
+			TAP_OK(res_same(&f, &k), "%s, threads %d: the bits of add(x, embedding) (output and gradients)",
+			       eas[i].name, th);
+			res_free(&f);
+			res_free(&k);
+		}
+	gc_free(ea[1]);
 	gc_free(bt);
 	free(bid);
+
+	sl_tensor *sa[2] = { INPUT(7, 4), INPUT(2, 3, 4) };
+	c = (ctx){ .ids = ids };
+	gc_both("embedding_add (7,4) to x (2,3,4), repeated ids", b_emb_add, &c, sa, 2);
+	gc_both("embedding_add, its addend used again", b_emb_add_acc, &c, sa, 2);
+	free_all(sa, 2);
 }
 
 static void emb_bad_id(void)

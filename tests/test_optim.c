@@ -514,6 +514,40 @@ static void test_threads(void)
 	sl_pool_free(pool);
 }
 
+/* The norm against its definition (optim.c): chunks of 16384 elements, each
+ * summed in double in index order, the chunk sums added in order; bit for bit
+ * at 1 and 2 threads, over 11 whole chunks and a short one, so chunks are
+ * summed eight, four, two and one at a time. */
+static void test_norm_chunks(void)
+{
+	enum { CHUNK = 16384 };
+	sl_pool *pool = sl_pool_new(2);
+	sl_params *ps = sl_params_new();
+	int shape[1] = { 11 * CHUNK + 1000 };
+	sl_params_add(ps, "a", 1, shape, 0);
+	sl_params_alloc(ps);
+	for (size_t i = 0; i < ps->total; i++)
+		ps->grad[i] = (float)sin(0.37 * (double)i) * (float)(1 + i % 7);
+	double want = 0.0;
+	for (size_t a = 0; a < ps->total; a += CHUNK) {
+		double c = 0.0;
+		for (size_t i = a; i < ps->total && i < a + CHUNK; i++)
+			c += (double)ps->grad[i] * (double)ps->grad[i];
+		want += c;
+	}
+	want = sqrt(want);
+	sl_optim_config c = sl_optim_defaults(SL_OPTIM_ADAMW);
+	for (int th = 1; th <= 2; th++) {
+		sl_optim *o = sl_optim_new(&c, ps, th == 2 ? pool : NULL);
+		double got = sl_optim_grad_norm(o);
+		TAP_OK(got == want, "grad norm over %zu elements, %d thread(s): the chunked sum's bits (%.17g, %.17g)",
+		       ps->total, th, got, want);
+		sl_optim_free(o);
+	}
+	sl_params_free(ps);
+	sl_pool_free(pool);
+}
+
 /* ---- schedules ---------------------------------------------------------------- */
 
 static void test_schedules(void)
@@ -632,6 +666,7 @@ int main(void)
 	test_groups();
 	test_config();
 	test_threads();
+	test_norm_chunks();
 	test_schedules();
 	return tap_done();
 }

@@ -14,6 +14,9 @@ typedef struct sl_nn_linear {
 } sl_nn_linear;
 void sl_nn_linear_add(sl_nn_linear *l, sl_params *ps, const char *name, int in, int out, int bias);
 sl_tensor *sl_nn_linear_forward(const sl_nn_linear *l, sl_tape *tp, sl_tensor *x);
+/* res + dropout(x W^T + b, p): one op (sl_linear_residual) when the dropout
+ * is the identity (p = 0, or not training), else the three; the same bits. */
+sl_tensor *sl_nn_linear_residual(const sl_nn_linear *l, sl_tape *tp, sl_tensor *x, sl_tensor *res, float p);
 
 /* LayerNorm (gain 1, bias 0) or RMSNorm (gain 1) over the last dimension. */
 typedef struct sl_nn_norm {
@@ -49,6 +52,10 @@ void sl_nn_mha_add(sl_nn_mha *m, sl_params *ps, const char *name, int hidden, in
  * probabilities (B, heads, Tq, Tk), valid until the tape is reset. */
 sl_tensor *sl_nn_mha_forward(const sl_nn_mha *m, sl_tape *tp, sl_tensor *xq, sl_tensor *xkv, int causal, int window,
 		     float **probs);
+/* res + dropout(sl_nn_mha_forward(...), p), the sum in the output
+ * projection's op (sl_nn_linear_residual) */
+sl_tensor *sl_nn_mha_residual(const sl_nn_mha *m, sl_tape *tp, sl_tensor *xq, sl_tensor *xkv, int causal, int window,
+			      float **probs, sl_tensor *res, float p);
 
 /* Position-wise MLP: Linear(H, mH) -> GELU -> Linear(mH, H), with biases. */
 typedef struct sl_nn_mlp {
@@ -56,6 +63,9 @@ typedef struct sl_nn_mlp {
 } sl_nn_mlp;
 void sl_nn_mlp_add(sl_nn_mlp *m, sl_params *ps, const char *name, int hidden, int inner);
 sl_tensor *sl_nn_mlp_forward(const sl_nn_mlp *m, sl_tape *tp, sl_tensor *x);
+/* res + dropout(sl_nn_mlp_forward(m, tp, x), p), the sum in the down
+ * projection's op (sl_nn_linear_residual) */
+sl_tensor *sl_nn_mlp_residual(const sl_nn_mlp *m, sl_tape *tp, sl_tensor *x, sl_tensor *res, float p);
 
 /* The sinusoidal table of Vaswani et al.: pe[p, 2i] = sin(p / 10000^(2i/d)),
  * pe[p, 2i+1] = cos(same), for p < maxlen. */

@@ -49,6 +49,7 @@ enum sl_op {
 	SL_OP_GELU_MUL,          /* sl_gelu_mul() */
 	SL_OP_GELU_SKIP,
 	SL_OP_GLU_RESIDUAL,
+	SL_OP_MLP,               /* sl_mlp() */
 	SL_OP_COUNT
 };
 
@@ -59,6 +60,15 @@ const char *sl_op_name(int op);
 /* y = x W^T + b. x (..., in), w (out, in), b (out) or NULL -> (..., out).
  * One sgemm over all rows, rows split over the pool's threads. */
 sl_tensor *sl_linear(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b);
+/* res + sl_linear(x, w, b) in one op: the residual added in the matrix
+ * kernel's store and its gradient taken in the same pass, the same bits as
+ * sl_add(tp, res, sl_linear(tp, x, w, b)) (res: the output's shape). */
+sl_tensor *sl_linear_residual(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b, sl_tensor *res);
+/* res + gelu(x W1^T + b1) W2^T + b2, a position-wise MLP (res NULL: none;
+ * b1, b2 may be NULL): one op, the same bits as sl_linear, sl_gelu and
+ * sl_linear_residual (or sl_linear) in turn. x (..., H), w1 (F, H), w2 (O, F). */
+sl_tensor *sl_mlp(sl_tape *tp, sl_tensor *x, sl_tensor *w1, sl_tensor *b1, sl_tensor *w2, sl_tensor *b2,
+		  sl_tensor *res);
 /* C = op(A) op(B), op = transpose when ta/tb. 2-D (M,K)x(K,N), or 3-D with an
  * equal leading batch dimension. */
 sl_tensor *sl_matmul(sl_tape *tp, sl_tensor *a, sl_tensor *b, int ta, int tb);
@@ -89,6 +99,10 @@ sl_tensor *sl_concat(sl_tape *tp, sl_tensor **xs, int n, int dim);
 /* Rows of table (V, D) picked by ids, laid out as shape + (D). ndim <= 3.
  * Ids must be in [0, V). */
 sl_tensor *sl_embedding(sl_tape *tp, sl_tensor *table, const int32_t *ids, int ndim, const int *shape);
+/* x + sl_embedding(table, ids) in one op (ids: one per row of x, x (..., D)),
+ * the same bits as sl_add(x, sl_embedding(...)): positions added to the
+ * embedded tokens. */
+sl_tensor *sl_embedding_add(sl_tape *tp, sl_tensor *x, sl_tensor *table, const int32_t *ids);
 
 /* Normalise over the last dimension: layernorm with gain g and bias b (b may
  * be NULL), rmsnorm with gain g. */
@@ -121,6 +135,8 @@ sl_tensor *sl_cross_entropy(sl_tape *tp, sl_tensor *logits, const int32_t *targe
  * otherwise. The mask is a counter-based hash of (tp->dropout_key, op index,
  * element): independent of threads. */
 sl_tensor *sl_dropout(sl_tape *tp, sl_tensor *x, float p);
+/* Nonzero when sl_dropout(tp, x, p) is more than x itself. */
+int sl_dropout_applies(const sl_tape *tp, float p);
 
 /* Causal depthwise 1-D convolution: x (B, T, C), w (C, K), b (C) or NULL:
  * y[b,t,c] = b[c] + sum_k w[c,k] * x[b, t-K+1+k, c] (zero before t=0). */
@@ -267,6 +283,25 @@ void sl_gemm_bias(int m, int n, int k, const float *a, int lda, const float *b, 
 		  const float *bias, float *c, int ldc);
 void sl_gemm_bias_ref(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
 		      const float *bias, float *c, int ldc);
+/* C (m, n) = res + (bias + A B^T), or res + A B^T without a bias (bias
+ * NULL): a linear layer's product and the residual stream it is added to
+ * (res: rows of ldr floats) in the kernel's store, the same bits as the
+ * product stored and then added to res by sl_add (sl_gemm_res_ref). */
+void sl_gemm_res(int m, int n, int k, const float *a, int lda, const float *b, int ldb, const float *bias,
+		 const float *res, int ldr, float *c, int ldc);
+void sl_gemm_res_ref(int m, int n, int k, const float *a, int lda, const float *b, int ldb, const float *bias,
+		     const float *res, int ldr, float *c, int ldc);
+/* An epilogue: called on each block of C (rows x cols at c, rows ldc apart)
+ * once its final values are stored, while they are still in cache; an
+ * elementwise map of them (a block never meets another twice). */
+typedef void (*sl_gemm_epi)(void *ctx, float *c, int ldc, int rows, int cols);
+/* sl_gemm (or, with a bias, sl_gemm_bias: then tb = 1 and alpha = beta = 1)
+ * followed by epi over C: the same bits as the product stored and the map
+ * run over all of it after (sl_gemm_epi_ref). */
+void sl_gemm_epi_run(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+		     int ldb, float beta, const float *bias, float *c, int ldc, sl_gemm_epi epi, void *ectx);
+void sl_gemm_epi_ref(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+		     int ldb, float beta, const float *bias, float *c, int ldc, sl_gemm_epi epi, void *ectx);
 /* The product the ops use: sl_gemm or cblas_sgemm (OpenBLAS kept
  * single-threaded), as chosen by sl_gemm_select. */
 void sl_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,

@@ -39,6 +39,9 @@ typedef struct sl_tape {
 	int training;            /* dropout active */
 	uint64_t dropout_key;    /* base key of this step's dropout masks */
 	uint64_t dropout_count;  /* dropout ops applied so far this step */
+	int keep_grads;          /* every tensor keeps a gradient buffer of its own, for a probe that reads
+				  * them after backward (else an op may hand its output's on to an input:
+				  * sl_linear_residual); cleared by sl_tape_reset */
 } sl_tape;
 
 typedef struct sl_op_def {
@@ -67,6 +70,13 @@ float *sl_tape_grad(sl_tape *tp, sl_tensor *t);
  * the caller must then write every element (as 0 + its contribution, so the
  * bits are those sl_tape_grad's zeros would give); 0 when it accumulates. */
 float *sl_tape_grad_fresh(sl_tape *tp, sl_tensor *t, int *fresh);
+/* For an op whose output's gradient is, element for element, x's share of
+ * it (y = x + ...): where nothing has written x's gradient yet (and no probe
+ * keeps gradients, tp->keep_grads), x takes the output's buffer, which no op
+ * reads after n's backward, and NULL is returned: nothing to add. Else x's
+ * buffer as sl_tape_grad_fresh gives it, to add dy into. Not for an x whose
+ * gradient n's backward writes while it still reads dy. */
+float *sl_tape_grad_handoff(sl_tape *tp, sl_tensor *x, sl_node *n, int *fresh);
 
 /* Runs the op described by *n forward and records it when any input requires
  * a gradient and gradients are enabled. n->out must be allocated; n->in is

@@ -52,6 +52,33 @@ void sl_gemm_bias_ref(int m, int n, int k, const float *a, int lda, const float 
 	sl_gemm_ref(0, 1, m, n, k, 1.0f, a, lda, b, ldb, 1.0f, c, ldc);
 }
 
+/* sl_gemm_res's plain form: the product (with its bias, or alpha = 1 and
+ * beta = 0: acc itself), then the residual added as sl_add adds it. */
+void sl_gemm_res_ref(int m, int n, int k, const float *a, int lda, const float *b, int ldb, const float *bias,
+		     const float *res, int ldr, float *c, int ldc)
+{
+	if (bias)
+		sl_gemm_bias_ref(m, n, k, a, lda, b, ldb, bias, c, ldc);
+	else
+		sl_gemm_ref(0, 1, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+	for (int i = 0; i < m; i++)
+		for (int j = 0; j < n; j++)
+			c[(size_t)i * ldc + j] = res[(size_t)i * ldr + j] + c[(size_t)i * ldc + j];
+}
+
+/* sl_gemm_epi_run's plain form: the product (with its bias: tb = 1, alpha =
+ * 1), then the epilogue once over all of C */
+void sl_gemm_epi_ref(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+		     int ldb, float beta, const float *bias, float *c, int ldc, sl_gemm_epi epi, void *ectx)
+{
+	if (bias)
+		sl_gemm_bias_ref(m, n, k, a, lda, b, ldb, bias, c, ldc);
+	else
+		sl_gemm_ref(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+	if (m > 0 && n > 0)
+		epi(ectx, c, ldc, m, n);
+}
+
 void sl_gemm_ref(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
 		 const float *b, int ldb, float beta, float *c, int ldc)
 {
@@ -78,12 +105,20 @@ int sl_gemm_available(void)
 #define GEMM_INLINE static inline __attribute__((always_inline))
 #define NR 32
 #define KB 256 /* rows of k per block when k exceeds 2 KB */
+#define EPI_ROWS 16 /* rows of C per epilogue call */
 
 /* Stores v into 16 columns of C (mask: those that exist) with the epilogue;
- * with a bias (sl_gemm_bias: alpha = beta = 1), bias + v in place of C + v. */
-GEMM_INLINE void store16(float *c, __m512 v, __mmask16 mask, float alpha, float beta, const float *bias)
+ * with a bias (sl_gemm_bias: alpha = beta = 1), bias + v in place of C + v;
+ * with a residual (sl_gemm_res), res + (bias + v) or res + v: the sum a
+ * separate sl_add of the stored product would make. */
+GEMM_INLINE void store16(float *c, __m512 v, __mmask16 mask, float alpha, float beta, const float *bias,
+			 const float *res)
 {
-	if (bias) {
+	if (res) {
+		if (bias)
+			v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, bias), v);
+		_mm512_mask_storeu_ps(c, mask, _mm512_add_ps(_mm512_maskz_loadu_ps(mask, res), v));
+	} else if (bias) {
 		_mm512_mask_storeu_ps(c, mask, _mm512_add_ps(_mm512_maskz_loadu_ps(mask, bias), v));
 	} else if (beta == 0.0f) {
 		_mm512_mask_storeu_ps(c, mask, _mm512_mul_ps(_mm512_set1_ps(alpha), v));
@@ -104,7 +139,8 @@ GEMM_INLINE void store16(float *c, __m512 v, __mmask16 mask, float alpha, float 
  * else the sums are parked at ab for the next block of k. */
 GEMM_INLINE void tile(const int MR, const int NV, int k, const float *a, size_t ars, size_t aks,
 		      const float *b, size_t bks, const int full, __mmask16 m0, __mmask16 m1,
-		      float alpha, float beta, const float *bias, float *c, int ldc, float *ab, int first, int last)
+		      float alpha, float beta, const float *bias, const float *res, int ldr, float *c, int ldc, float *ab,
+		      int first, int last)
 {
 	__m512 acc[8][2];
 	for (int r = 0; r < MR; r++)
@@ -137,22 +173,24 @@ GEMM_INLINE void tile(const int MR, const int NV, int k, const float *a, size_t 
 		return;
 	}
 	for (int r = 0; r < MR; r++) {
-		store16(c + (size_t)r * ldc, acc[r][0], m0, alpha, beta, bias);
+		const float *rr = res ? res + (size_t)r * ldr : NULL;
+		store16(c + (size_t)r * ldc, acc[r][0], m0, alpha, beta, bias, rr);
 		if (NV == 2)
-			store16(c + (size_t)r * ldc + 16, acc[r][1], m1, alpha, beta, bias ? bias + 16 : NULL);
+			store16(c + (size_t)r * ldc + 16, acc[r][1], m1, alpha, beta, bias ? bias + 16 : NULL,
+				rr ? rr + 16 : NULL);
 	}
 }
 
 #define TILE_ROWS(NV, PK)                                                                              \
 	switch (mr) {                                                                              \
-	case 8: tile(8, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, bj_bias, cij, ldc, ab, first, last); break; \
-	case 7: tile(7, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, bj_bias, cij, ldc, ab, first, last); break; \
-	case 6: tile(6, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, bj_bias, cij, ldc, ab, first, last); break; \
-	case 5: tile(5, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, bj_bias, cij, ldc, ab, first, last); break; \
-	case 4: tile(4, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, bj_bias, cij, ldc, ab, first, last); break; \
-	case 3: tile(3, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, bj_bias, cij, ldc, ab, first, last); break; \
-	case 2: tile(2, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, bj_bias, cij, ldc, ab, first, last); break; \
-	default: tile(1, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, bj_bias, cij, ldc, ab, first, last); break; \
+	case 8: tile(8, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, bj_bias, rij, ldr, cij, ldc, ab, first, last); break; \
+	case 7: tile(7, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, bj_bias, rij, ldr, cij, ldc, ab, first, last); break; \
+	case 6: tile(6, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, bj_bias, rij, ldr, cij, ldc, ab, first, last); break; \
+	case 5: tile(5, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, bj_bias, rij, ldr, cij, ldc, ab, first, last); break; \
+	case 4: tile(4, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, bj_bias, rij, ldr, cij, ldc, ab, first, last); break; \
+	case 3: tile(3, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, bj_bias, rij, ldr, cij, ldc, ab, first, last); break; \
+	case 2: tile(2, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, bj_bias, rij, ldr, cij, ldc, ab, first, last); break; \
+	default: tile(1, NV, kk, ai, ars, aks, bj, bks, PK, m0, m1, alpha, beta, bj_bias, rij, ldr, cij, ldc, ab, first, last); break; \
 	}
 
 static inline __mmask16 cols_mask(int cols)
@@ -177,7 +215,8 @@ static void pack_bt(int n, int k, const float *b, int ldb, float *bp)
 }
 
 static void gemm_run(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
-		     const float *b, int ldb, float beta, const float *bias, float *c, int ldc)
+		     const float *b, int ldb, float beta, const float *bias, const float *res, int ldr, float *c,
+		     int ldc, sl_gemm_epi epi, void *ectx)
 {
 	if (m <= 0 || n <= 0)
 		return;
@@ -196,6 +235,12 @@ static void gemm_run(int ta, int tb, int m, int n, int k, float alpha, const flo
 	int kb = k > 2 * KB ? KB : k;
 	int npan = (n + NR - 1) / NR;
 	float *abuf = kb < k ? sl_xaligned((size_t)((m + 7) / 8) * npan * 8 * NR * sizeof(float)) : NULL;
+	/* with an epilogue, EPI_ROWS rows at a time through every panel, then the
+	 * epilogue over those rows whole: contiguous rows of its side arrays,
+	 * which the processor prefetches, where a tile's are 128 bytes a row */
+	int mb = epi ? EPI_ROWS : m;
+	for (int i1 = 0; i1 < m; i1 += mb) {
+	int i1end = m - i1 < mb ? m : i1 + mb;
 	int p0 = 0, last;
 	do {
 		int kk = k - p0 < kb ? k - p0 : kb, first = p0 == 0;
@@ -206,10 +251,11 @@ static void gemm_run(int ta, int tb, int m, int n, int k, float alpha, const flo
 			size_t bks = packed ? NR : (size_t)ldb;
 			const float *bj_bias = bias ? bias + j0 : NULL;
 			const float *bj = (packed ? bp + (size_t)(j0 / NR) * k * NR : b + j0) + (size_t)p0 * bks;
-			for (int i0 = 0; i0 < m; i0 += 8) {
+			for (int i0 = i1; i0 < i1end; i0 += 8) {
 				int mr = m - i0 < 8 ? m - i0 : 8;
 				const float *ai = a + (size_t)i0 * ars + (size_t)p0 * aks;
 				float *cij = c + (size_t)i0 * ldc + j0;
+				const float *rij = res ? res + (size_t)i0 * ldr + j0 : NULL;
 				float *ab = abuf ? abuf + ((size_t)(i0 / 8) * npan + (size_t)(j0 / NR)) * 8 * NR : NULL;
 				/* full loads from a packed panel or from whole 16-column
 				 * vectors of B in place; masked ones for a ragged edge */
@@ -227,6 +273,9 @@ static void gemm_run(int ta, int tb, int m, int n, int k, float alpha, const flo
 		}
 		p0 += kk;
 	} while (!last);
+	if (epi) /* the block's final values, still in cache */
+		epi(ectx, c + (size_t)i1 * ldc, ldc, i1end - i1, n);
+	}
 	free(abuf);
 	free(bp);
 }
@@ -234,13 +283,25 @@ static void gemm_run(int ta, int tb, int m, int n, int k, float alpha, const flo
 void sl_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
 	     const float *b, int ldb, float beta, float *c, int ldc)
 {
-	gemm_run(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, NULL, c, ldc);
+	gemm_run(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, NULL, NULL, 0, c, ldc, NULL, NULL);
 }
 
 void sl_gemm_bias(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
 		  const float *bias, float *c, int ldc)
 {
-	gemm_run(0, 1, m, n, k, 1.0f, a, lda, b, ldb, 1.0f, bias, c, ldc);
+	gemm_run(0, 1, m, n, k, 1.0f, a, lda, b, ldb, 1.0f, bias, NULL, 0, c, ldc, NULL, NULL);
+}
+
+void sl_gemm_res(int m, int n, int k, const float *a, int lda, const float *b, int ldb, const float *bias,
+		 const float *res, int ldr, float *c, int ldc)
+{
+	gemm_run(0, 1, m, n, k, 1.0f, a, lda, b, ldb, bias ? 1.0f : 0.0f, bias, res, ldr, c, ldc, NULL, NULL);
+}
+
+void sl_gemm_epi_run(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+		     int ldb, float beta, const float *bias, float *c, int ldc, sl_gemm_epi epi, void *ectx)
+{
+	gemm_run(ta, tb, m, n, k, alpha, a, lda, b, ldb, bias ? 1.0f : beta, bias, NULL, 0, c, ldc, epi, ectx);
 }
 
 #else /* no AVX-512: the plain loop, and callers use OpenBLAS instead */
@@ -260,6 +321,18 @@ void sl_gemm_bias(int m, int n, int k, const float *a, int lda, const float *b, 
 		  const float *bias, float *c, int ldc)
 {
 	sl_gemm_bias_ref(m, n, k, a, lda, b, ldb, bias, c, ldc);
+}
+
+void sl_gemm_res(int m, int n, int k, const float *a, int lda, const float *b, int ldb, const float *bias,
+		 const float *res, int ldr, float *c, int ldc)
+{
+	sl_gemm_res_ref(m, n, k, a, lda, b, ldb, bias, res, ldr, c, ldc);
+}
+
+void sl_gemm_epi_run(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+		     int ldb, float beta, const float *bias, float *c, int ldc, sl_gemm_epi epi, void *ectx)
+{
+	sl_gemm_epi_ref(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, bias, c, ldc, epi, ectx);
 }
 
 #endif

@@ -185,33 +185,34 @@ static void bias_dx(void *arg, size_t lo, size_t hi)
 
 /* Sixteen columns at a time, their sums held in a vector register over the
  * rows rather than read and written back for every row (the same adds in
- * the same order: the same bits); four such groups side by side, so four
- * independent chains of adds overlap rather than each waiting on the one
- * before; the last few columns one by one. */
+ * the same order: the same bits); four (or two: a thread's half of 64
+ * columns) such groups side by side, so independent chains of adds overlap
+ * rather than each waiting on the one before; the last few columns one by
+ * one. */
 typedef float colsum_v16 __attribute__((vector_size(64)));
+
+static inline __attribute__((always_inline)) void colsum_group(float *acc, const float *y, size_t R, size_t ld,
+							       size_t j0, const int V)
+{
+	colsum_v16 a[4], t;
+	memcpy(a, acc + j0, (size_t)V * sizeof *a);
+	for (size_t r = 0; r < R; r++)
+		for (int v = 0; v < V; v++) {
+			memcpy(&t, y + r * ld + j0 + 16 * v, sizeof t);
+			a[v] += t;
+		}
+	memcpy(acc + j0, a, (size_t)V * sizeof *a);
+}
 
 void sl_colsum_add(float *acc, const float *y, size_t R, size_t ld, size_t lo, size_t hi)
 {
 	size_t j0 = lo;
-	for (; j0 + 64 <= hi; j0 += 64) {
-		colsum_v16 a[4], t;
-		memcpy(a, acc + j0, sizeof a);
-		for (size_t r = 0; r < R; r++)
-			for (int v = 0; v < 4; v++) {
-				memcpy(&t, y + r * ld + j0 + 16 * v, sizeof t);
-				a[v] += t;
-			}
-		memcpy(acc + j0, a, sizeof a);
-	}
-	for (; j0 + 16 <= hi; j0 += 16) {
-		colsum_v16 a, t;
-		memcpy(&a, acc + j0, sizeof a);
-		for (size_t r = 0; r < R; r++) {
-			memcpy(&t, y + r * ld + j0, sizeof t);
-			a += t;
-		}
-		memcpy(acc + j0, &a, sizeof a);
-	}
+	for (; j0 + 64 <= hi; j0 += 64)
+		colsum_group(acc, y, R, ld, j0, 4);
+	for (; j0 + 32 <= hi; j0 += 32)
+		colsum_group(acc, y, R, ld, j0, 2);
+	for (; j0 + 16 <= hi; j0 += 16)
+		colsum_group(acc, y, R, ld, j0, 1);
 	for (size_t r = 0; r < R && j0 < hi; r++)
 		for (size_t j = j0; j < hi; j++)
 			acc[j] += y[r * ld + j];
@@ -276,9 +277,6 @@ void sl_op_bias_backward(sl_tape *tp, sl_node *n)
 
 /* ---- activations: y = f(x), dx += dy * f'(x) ------------------------------ */
 
-#define SQRT1_2F 0.70710678118654752f   /* 1/sqrt(2) */
-#define INV_SQRT_2PIF 0.39894228040143268f /* 1/sqrt(2 pi) */
-
 /* gelu(x) = x Phi(x) = x/2 (1 + erf(x/sqrt 2)); gelu'(x) = Phi(x) + x phi(x),
  * phi(x) = e^(-x^2/2) / sqrt(2 pi). */
 static inline float gelu_f(float x)
@@ -305,8 +303,8 @@ static void act_fwd(void *arg, size_t lo, size_t hi)
 		if (c->keep) { /* gelu_f's terms, its 1 + erf kept for backward */
 			float *q = c->keep;
 			for (size_t i = lo; i < hi; i++) {
-				q[i] = 1.0f + sl_ferf(x[i] * SQRT1_2F);
-				y[i] = 0.5f * x[i] * q[i];
+				q[i] = sl_gelu_q(x[i]);
+				y[i] = sl_gelu_fq(x[i], q[i]);
 			}
 			break;
 		}
@@ -357,7 +355,7 @@ static void act_bwd(void *arg, size_t lo, size_t hi)
 		if (c->keep) { /* gelu_d with forward's 1 + erf: the same expression */
 			const float *q = c->keep;
 			for (size_t i = lo; i < hi; i++)
-				dx[i] = ACC(fa, dx[i]) + dy[i] * (0.5f * q[i] + x[i] * INV_SQRT_2PIF * sl_fexp(-0.5f * x[i] * x[i]));
+				dx[i] = ACC(fa, dx[i]) + dy[i] * sl_gelu_dq(x[i], q[i]);
 			break;
 		}
 		for (size_t i = lo; i < hi; i++)
@@ -475,17 +473,6 @@ static void gelu_mul_fwd(void *arg, size_t lo, size_t hi)
 	}
 }
 
-/* gelu_f and gelu_d with forward's 1 + erf(x/√2): the same expressions */
-static inline float gelu_fq(float x, float q)
-{
-	return 0.5f * x * q;
-}
-
-static inline float gelu_dq(float x, float q)
-{
-	return 0.5f * q + x * INV_SQRT_2PIF * sl_fexp(-0.5f * x * x);
-}
-
 /* da (x's) and db (u's) may be one buffer (sl_gelu_mul(x, x)): then u's
  * contribution first, as sl_mul's backward ran before sl_gelu's */
 static void gelu_mul_bwd(void *arg, size_t lo, size_t hi)
@@ -496,17 +483,17 @@ static void gelu_mul_bwd(void *arg, size_t lo, size_t hi)
 	const int fx = c->fa, fu = c->fb;
 	if (dx && du && dx != du) {
 		for (size_t i = lo; i < hi; i++) {
-			du[i] = ACC(fu, du[i]) + dy[i] * gelu_fq(x[i], q[i]);
-			dx[i] = ACC(fx, dx[i]) + (0.0f + dy[i] * u[i]) * gelu_dq(x[i], q[i]);
+			du[i] = ACC(fu, du[i]) + dy[i] * sl_gelu_fq(x[i], q[i]);
+			dx[i] = ACC(fx, dx[i]) + (0.0f + dy[i] * u[i]) * sl_gelu_dq(x[i], q[i]);
 		}
 		return;
 	}
 	if (du)
 		for (size_t i = lo; i < hi; i++)
-			du[i] = ACC(fu, du[i]) + dy[i] * gelu_fq(x[i], q[i]);
+			du[i] = ACC(fu, du[i]) + dy[i] * sl_gelu_fq(x[i], q[i]);
 	if (dx)
 		for (size_t i = lo; i < hi; i++)
-			dx[i] = ACC(fx, dx[i]) + (0.0f + dy[i] * u[i]) * gelu_dq(x[i], q[i]);
+			dx[i] = ACC(fx, dx[i]) + (0.0f + dy[i] * u[i]) * sl_gelu_dq(x[i], q[i]);
 }
 
 sl_tensor *sl_gelu_mul(sl_tape *tp, sl_tensor *x, sl_tensor *u)

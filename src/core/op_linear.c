@@ -87,6 +87,24 @@ static void sgemm_bias(int m, int n, int k, const float *a, int lda, const float
 	sl_sgemm(0, 1, m, n, k, 1.0f, a, lda, b, ldb, 1.0f, c, ldc);
 }
 
+/* C = res + (bias + A B^T) (bias may be NULL): sl_gemm_res with seqlab's
+ * kernel, else the product stored and res added after it, as sl_add would */
+static void sgemm_res(int m, int n, int k, const float *a, int lda, const float *b, int ldb, const float *bias,
+		      const float *res, float *c, int ldc)
+{
+	pthread_once(&gemm_once, gemm_auto);
+	if (gemm_own) {
+		sl_gemm_res(m, n, k, a, lda, b, ldb, bias, res, ldc, c, ldc);
+		return;
+	}
+	if (bias)
+		sgemm_bias(m, n, k, a, lda, b, ldb, bias, c, ldc);
+	else
+		sl_sgemm(0, 1, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+	for (size_t i = 0; i < (size_t)m * ldc; i++)
+		c[i] = res[i] + c[i];
+}
+
 void sl_blas_single(void)
 {
 	pthread_once(&blas_once, blas_init);
@@ -101,7 +119,10 @@ const char *sl_blas_core(void)
 
 typedef struct lin_ctx {
 	const float *x, *w, *b, *dy;
+	const float *res;     /* sl_linear_residual: the residual (R, O), or NULL */
 	float *y, *dx, *dw, *db;
+	float *dres;          /* the residual's gradient, or NULL */
+	int fres;             /* dres fresh: written as 0 + dy */
 	int R, ni, no;
 	float dx_beta;        /* 0 when dx is a fresh buffer, else 1 */
 } lin_ctx;
@@ -111,17 +132,39 @@ static void lin_fwd_rows(void *arg, size_t lo, size_t hi)
 	lin_ctx *c = arg;
 	int r = (int)(hi - lo);
 	float *y = c->y + lo * (size_t)c->no;
-	/* y[lo:hi] = x[lo:hi] W^T (+ b: b + acc, one rounding) */
-	if (c->b)
+	/* y[lo:hi] = x[lo:hi] W^T (+ b: b + acc, one rounding) (+ res after it) */
+	if (c->res)
+		sgemm_res(r, c->no, c->ni, c->x + lo * (size_t)c->ni, c->ni, c->w, c->ni, c->b,
+			  c->res + lo * (size_t)c->no, y, c->no);
+	else if (c->b)
 		sgemm_bias(r, c->no, c->ni, c->x + lo * (size_t)c->ni, c->ni, c->w, c->ni, c->b, y, c->no);
 	else
 		sl_sgemm(0, 1, r, c->no, c->ni, 1.0f, c->x + lo * (size_t)c->ni, c->ni, c->w, c->ni, 0.0f,
 			 y, c->no);
 }
 
+/* dres[lo:hi] += dy[lo:hi], first, as sl_add's backward ran before the
+ * layer's (dres may be dx itself: then in that order too) */
+static void res_rows(const lin_ctx *c, size_t lo, size_t hi)
+{
+	if (!c->dres)
+		return;
+	float *dr = c->dres;
+	const float *dy = c->dy;
+	if (c->fres)
+		for (size_t i = lo * (size_t)c->no; i < hi * (size_t)c->no; i++)
+			dr[i] = 0.0f + dy[i];
+	else
+		for (size_t i = lo * (size_t)c->no; i < hi * (size_t)c->no; i++)
+			dr[i] += dy[i];
+}
+
 static void lin_dx_rows(void *arg, size_t lo, size_t hi)
 {
 	lin_ctx *c = arg;
+	res_rows(c, lo, hi);
+	if (!c->dx)
+		return;
 	/* dx[lo:hi] += dy[lo:hi] (R', O) . W (O, I); = on a fresh dx */
 	sl_sgemm(0, 0, (int)(hi - lo), c->ni, c->no, 1.0f, c->dy + lo * (size_t)c->no, c->no, c->w, c->ni,
 		 c->dx_beta, c->dx + lo * (size_t)c->ni, c->ni);
@@ -147,31 +190,58 @@ static void lin_run(sl_tape *tp, size_t n, sl_range_fn fn, lin_ctx *c)
 		sl_pool_for(tp->pool, n, fn, c);
 }
 
-sl_tensor *sl_linear(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b)
+/* The residual's gradient, asked for before any other: sl_add's backward,
+ * which the op replaces, came before the layer's. Where nothing has written
+ * it yet it takes dy's buffer (sl_tape_grad_handoff) in place of a copy; not
+ * when the residual is x itself, whose gradient the op writes while its dW
+ * still reads dy. */
+static void res_grad(sl_tape *tp, sl_node *n, sl_tensor *res, const sl_tensor *x, lin_ctx *c)
+{
+	if (!res || !res->requires_grad)
+		return;
+	if (res != x)
+		c->dres = sl_tape_grad_handoff(tp, res, n, &c->fres);
+	else
+		c->dres = sl_tape_grad_fresh(tp, res, &c->fres);
+}
+
+static sl_tensor *linear(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b, sl_tensor *res)
 {
 	SL_ASSERT(w->ndim == 2 && sl_tensor_dim(x, -1) == w->shape[1]);
 	SL_ASSERT(!b || (b->ndim == 1 && b->shape[0] == w->shape[0]));
 	int shape[SL_MAXDIM];
 	memcpy(shape, x->shape, sizeof shape);
 	shape[x->ndim - 1] = w->shape[0];
-	sl_tensor *ins[3] = { x, w, b };
-	sl_node n = sl_node_make(tp, SL_OP_LINEAR, ins, 3, x->ndim, shape);
+	sl_tensor *ins[4] = { x, w, b, res };
+	sl_node n = sl_node_make(tp, SL_OP_LINEAR, ins, res ? 4 : 3, x->ndim, shape);
+	SL_ASSERT(!res || sl_tensor_same_shape(res, n.out));
 	return sl_tape_apply(tp, &n);
+}
+
+sl_tensor *sl_linear(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b)
+{
+	return linear(tp, x, w, b, NULL);
+}
+
+sl_tensor *sl_linear_residual(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b, sl_tensor *res)
+{
+	return linear(tp, x, w, b, res);
 }
 
 void sl_op_linear_forward(sl_tape *tp, sl_node *n)
 {
-	sl_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
-	lin_ctx c = { .x = x->data, .w = w->data, .b = b ? b->data : NULL, .y = n->out->data,
-		      .R = (int)sl_tensor_rows(x), .ni = w->shape[1], .no = w->shape[0] };
+	sl_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *res = n->nin > 3 ? n->in[3] : NULL;
+	lin_ctx c = { .x = x->data, .w = w->data, .b = b ? b->data : NULL, .res = res ? res->data : NULL,
+		      .y = n->out->data, .R = (int)sl_tensor_rows(x), .ni = w->shape[1], .no = w->shape[0] };
 	lin_run(tp, (size_t)c.R, lin_fwd_rows, &c);
 }
 
 void sl_op_linear_backward(sl_tape *tp, sl_node *n)
 {
-	sl_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+	sl_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *res = n->nin > 3 ? n->in[3] : NULL;
 	lin_ctx c = { .x = x->data, .w = w->data, .dy = n->out->grad,
 		      .R = (int)sl_tensor_rows(x), .ni = w->shape[1], .no = w->shape[0] };
+	res_grad(tp, n, res, x, &c);
 	if (x->requires_grad) {
 		int fresh;
 		c.dx = sl_tape_grad_fresh(tp, x, &fresh);
@@ -179,7 +249,7 @@ void sl_op_linear_backward(sl_tape *tp, sl_node *n)
 	}
 	c.dw = w->requires_grad ? sl_tape_grad(tp, w) : NULL;
 	c.db = b && b->requires_grad ? sl_tape_grad(tp, b) : NULL;
-	size_t ndx = c.dx ? (size_t)c.R : 0, ndw = c.dw || c.db ? (size_t)c.no : 0;
+	size_t ndx = c.dx || c.dres ? (size_t)c.R : 0, ndw = c.dw || c.db ? (size_t)c.no : 0;
 	if ((size_t)c.R * c.ni * c.no < SL_PAR_MIN_WORK) {
 		if (ndx)
 			lin_dx_rows(&c, 0, ndx);
@@ -187,6 +257,179 @@ void sl_op_linear_backward(sl_tape *tp, sl_node *n)
 			lin_dw_rows(&c, 0, ndw);
 	} else { /* dx's rows and dW's rows in one hand-off: neither reads what the other writes */
 		sl_pool_for2(tp->pool, ndx, lin_dx_rows, ndw, lin_dw_rows, &c);
+	}
+}
+
+/* ---- mlp: y = res + gelu(x W1^T + b1) W2^T + b2 -------------------------
+ * The position-wise MLP as one op, the same bits as sl_linear, sl_gelu and
+ * sl_linear_residual (or sl_linear) one after the other: the same products
+ * and the same GELU expressions (ops_impl.h), the GELU applied to each tile
+ * of the first product as the kernel stores it (sl_gemm_epi_run), and in
+ * backward its derivative to each tile of dy W2. What it saves: the GELU's
+ * own passes over the (R, F) activations, three pool hand-offs of five.
+ * Forward, per block of rows: h = x W1^T + b1, q = 1 + erf(h/√2), g = h/2 q
+ * (h, q and g kept, n->saved), then y = res + (b2 + g W2^T). Backward:
+ * (1) the residual's gradient and dh = 0 + (dy W2) gelu'(h), over rows, with
+ * dW2 += dy^T g and db2 over W2's rows; (2) dx = dh W1 over rows, with dW1
+ * += dh^T x and db1 over W1's rows: linear's backward on dh. */
+
+typedef struct mlp_ctx {
+	lin_ctx up, down;     /* the two layers: x -> h (dy: dh), g -> y */
+	float *h, *q, *g;     /* (R, F) each */
+	float *dh;            /* (R, F) */
+} mlp_ctx;
+
+/* forward epilogue on a block of h: its q and g */
+static void mlp_gelu_tile(void *arg, float *c, int ldc, int rows, int cols)
+{
+	const mlp_ctx *m = arg;
+	size_t off = (size_t)(c - m->h);
+	for (int r = 0; r < rows; r++) {
+		const float *h = c + (size_t)r * ldc;
+		float *q = m->q + off + (size_t)r * ldc, *g = m->g + off + (size_t)r * ldc;
+		for (int j = 0; j < cols; j++) {
+			q[j] = sl_gelu_q(h[j]);
+			g[j] = sl_gelu_fq(h[j], q[j]);
+		}
+	}
+}
+
+/* backward epilogue on a block of dy W2 (the GELU output's gradient, stored
+ * in dh): dh = 0 + it gelu'(h), as sl_gelu's backward wrote a fresh buffer */
+static void mlp_dgelu_tile(void *arg, float *c, int ldc, int rows, int cols)
+{
+	const mlp_ctx *m = arg;
+	size_t off = (size_t)(c - m->dh);
+	for (int r = 0; r < rows; r++) {
+		float *d = c + (size_t)r * ldc;
+		const float *h = m->h + off + (size_t)r * ldc, *q = m->q + off + (size_t)r * ldc;
+		for (int j = 0; j < cols; j++)
+			d[j] = 0.0f + d[j] * sl_gelu_dq(h[j], q[j]);
+	}
+}
+
+/* C (m, n) = op(A) op(B) (+ bias), then epi over it: per tile in seqlab's
+ * kernel, else once after OpenBLAS's product */
+static void sgemm_epi(int ta, int tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+		      const float *bias, float *c, int ldc, sl_gemm_epi epi, void *ectx)
+{
+	pthread_once(&gemm_once, gemm_auto);
+	if (gemm_own) {
+		sl_gemm_epi_run(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, bias, c, ldc, epi, ectx);
+		return;
+	}
+	if (bias)
+		sgemm_bias(m, n, k, a, lda, b, ldb, bias, c, ldc);
+	else
+		sl_sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+	if (m > 0 && n > 0)
+		epi(ectx, c, ldc, m, n);
+}
+
+static void mlp_fwd_rows(void *arg, size_t lo, size_t hi)
+{
+	mlp_ctx *m = arg;
+	const lin_ctx *u = &m->up;
+	int r = (int)(hi - lo);
+	sgemm_epi(0, 1, r, u->no, u->ni, u->x + lo * (size_t)u->ni, u->ni, u->w, u->ni, u->b, m->h + lo * (size_t)u->no,
+		  u->no, mlp_gelu_tile, m);
+	lin_fwd_rows(&m->down, lo, hi); /* its rows of g are this block's */
+}
+
+/* backward (1), rows: the residual's gradient, then dh */
+static void mlp_dh_rows(void *arg, size_t lo, size_t hi)
+{
+	mlp_ctx *m = arg;
+	const lin_ctx *d = &m->down;
+	res_rows(d, lo, hi);
+	sgemm_epi(0, 0, (int)(hi - lo), d->ni, d->no, d->dy + lo * (size_t)d->no, d->no, d->w, d->ni, NULL,
+		  m->dh + lo * (size_t)d->ni, d->ni, mlp_dgelu_tile, m);
+}
+
+static void mlp_dw2_rows(void *arg, size_t lo, size_t hi)
+{
+	lin_dw_rows(&((mlp_ctx *)arg)->down, lo, hi);
+}
+
+sl_tensor *sl_mlp(sl_tape *tp, sl_tensor *x, sl_tensor *w1, sl_tensor *b1, sl_tensor *w2, sl_tensor *b2,
+		  sl_tensor *res)
+{
+	int H = sl_tensor_dim(x, -1);
+	SL_ASSERT(w1->ndim == 2 && w1->shape[1] == H && w2->ndim == 2 && w2->shape[1] == w1->shape[0]);
+	SL_ASSERT(!b1 || (b1->ndim == 1 && b1->shape[0] == w1->shape[0]));
+	SL_ASSERT(!b2 || (b2->ndim == 1 && b2->shape[0] == w2->shape[0]));
+	int shape[SL_MAXDIM];
+	memcpy(shape, x->shape, sizeof shape);
+	shape[x->ndim - 1] = w2->shape[0];
+	sl_tensor *ins[6] = { x, w1, b1, w2, b2, res };
+	sl_node n = sl_node_make(tp, SL_OP_MLP, ins, 6, x->ndim, shape);
+	SL_ASSERT(!res || sl_tensor_same_shape(res, n.out));
+	return sl_tape_apply(tp, &n);
+}
+
+/* the context of node n: the layers' shapes and weights, h, q, g at saved */
+static mlp_ctx mlp_ctx_of(const sl_node *n, float *saved)
+{
+	sl_tensor *x = n->in[0], *w1 = n->in[1], *b1 = n->in[2], *w2 = n->in[3], *b2 = n->in[4], *res = n->in[5];
+	int R = (int)sl_tensor_rows(x), F = w1->shape[0];
+	mlp_ctx m = { .h = saved, .q = saved + (size_t)R * F, .g = saved + 2 * (size_t)R * F };
+	m.up = (lin_ctx){ .x = x->data, .w = w1->data, .b = b1 ? b1->data : NULL, .y = m.h, .R = R,
+			  .ni = w1->shape[1], .no = F };
+	m.down = (lin_ctx){ .x = m.g, .w = w2->data, .b = b2 ? b2->data : NULL, .res = res ? res->data : NULL,
+			    .y = n->out->data, .R = R, .ni = F, .no = w2->shape[0] };
+	return m;
+}
+
+void sl_op_mlp_forward(sl_tape *tp, sl_node *n)
+{
+	size_t R = sl_tensor_rows(n->in[0]), F = (size_t)n->in[1]->shape[0];
+	n->saved = sl_arena_alloc(tp->arena, 3 * R * F * sizeof(float));
+	mlp_ctx m = mlp_ctx_of(n, n->saved);
+	if (R * F * (size_t)(m.up.ni + m.down.no) < SL_PAR_MIN_WORK)
+		mlp_fwd_rows(&m, 0, R);
+	else
+		sl_pool_for(tp->pool, R, mlp_fwd_rows, &m);
+}
+
+void sl_op_mlp_backward(sl_tape *tp, sl_node *n)
+{
+	sl_tensor *x = n->in[0], *w1 = n->in[1], *b1 = n->in[2], *w2 = n->in[3], *b2 = n->in[4], *res = n->in[5];
+	mlp_ctx m = mlp_ctx_of(n, n->saved);
+	size_t R = (size_t)m.up.R, F = (size_t)m.up.no;
+	int serial = R * F * (size_t)(m.up.ni + m.down.no) < SL_PAR_MIN_WORK;
+	/* (1) the residual's gradient first, then the GELU output's (fresh: it
+	 * is the op's own) turned into dh, with the second layer's dW and db */
+	m.down.dy = n->out->grad;
+	res_grad(tp, n, res, x, &m.down);
+	m.down.dw = w2->requires_grad ? sl_tape_grad(tp, w2) : NULL;
+	m.down.db = b2 && b2->requires_grad ? sl_tape_grad(tp, b2) : NULL;
+	m.dh = sl_arena_alloc(tp->arena, R * F * sizeof(float));
+	size_t nw2 = m.down.dw || m.down.db ? (size_t)m.down.no : 0;
+	if (serial) {
+		mlp_dh_rows(&m, 0, R);
+		if (nw2)
+			mlp_dw2_rows(&m, 0, nw2);
+	} else {
+		sl_pool_for2(tp->pool, R, mlp_dh_rows, nw2, mlp_dw2_rows, &m);
+	}
+	/* (2) the first layer's backward on dh */
+	lin_ctx *u = &m.up;
+	u->dy = m.dh;
+	if (x->requires_grad) {
+		int fresh;
+		u->dx = sl_tape_grad_fresh(tp, x, &fresh);
+		u->dx_beta = fresh ? 0.0f : 1.0f;
+	}
+	u->dw = w1->requires_grad ? sl_tape_grad(tp, w1) : NULL;
+	u->db = b1 && b1->requires_grad ? sl_tape_grad(tp, b1) : NULL;
+	size_t ndx = u->dx ? R : 0, nw1 = u->dw || u->db ? F : 0;
+	if (serial) {
+		if (ndx)
+			lin_dx_rows(u, 0, ndx);
+		if (nw1)
+			lin_dw_rows(u, 0, nw1);
+	} else {
+		sl_pool_for2(tp->pool, ndx, lin_dx_rows, nw1, lin_dw_rows, u);
 	}
 }
 

@@ -44,10 +44,15 @@ static void drop_range(void *arg, size_t lo, size_t hi)
 	}
 }
 
+int sl_dropout_applies(const sl_tape *tp, float p)
+{
+	return tp->training && p != 0.0f;
+}
+
 sl_tensor *sl_dropout(sl_tape *tp, sl_tensor *x, float p)
 {
 	SL_ASSERT(p >= 0.0f && p < 1.0f);
-	if (!tp->training || p == 0.0f)
+	if (!sl_dropout_applies(tp, p))
 		return x;
 	sl_tensor *ins[1] = { x };
 	sl_node n = sl_node_make(tp, SL_OP_DROPOUT, ins, 1, x->ndim, x->shape);

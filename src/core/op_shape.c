@@ -373,14 +373,40 @@ typedef struct emb_ctx {
 	const int32_t *ids;
 	size_t R, D;
 	const float *table, *dy;
+	const float *x;       /* sl_embedding_add's addend (R, D), or NULL */
 	float *y, *dtable;
+	float *dx;            /* its gradient to add dy into, or NULL */
+	int fx;               /* dx fresh */
 } emb_ctx;
 
 static void emb_fwd_rows(void *arg, size_t lo, size_t hi)
 {
 	emb_ctx *c = arg;
-	for (size_t r = lo; r < hi; r++)
-		memcpy(c->y + r * c->D, c->table + (size_t)c->ids[r] * c->D, c->D * sizeof(float));
+	size_t D = c->D;
+	for (size_t r = lo; r < hi; r++) {
+		const float *t = c->table + (size_t)c->ids[r] * D;
+		if (!c->x) {
+			memcpy(c->y + r * D, t, D * sizeof(float));
+			continue;
+		}
+		/* x + table row, as sl_add(x, embedding) adds them */
+		const float *x = c->x + r * D;
+		float *y = c->y + r * D;
+		for (size_t j = 0; j < D; j++)
+			y[j] = x[j] + t[j];
+	}
+}
+
+/* dx[lo:hi] += dy[lo:hi] (sl_embedding_add's addend), elements */
+static void emb_dx_range(void *arg, size_t lo, size_t hi)
+{
+	emb_ctx *c = arg;
+	if (c->fx)
+		for (size_t i = lo; i < hi; i++)
+			c->dx[i] = 0.0f + c->dy[i];
+	else
+		for (size_t i = lo; i < hi; i++)
+			c->dx[i] += c->dy[i];
 }
 
 /* dtable[ids[r], lo:hi] += dy[r, lo:hi] for r = 0, 1, ... in order: a thread
@@ -397,7 +423,8 @@ static void emb_bwd_cols(void *arg, size_t lo, size_t hi)
 	}
 }
 
-sl_tensor *sl_embedding(sl_tape *tp, sl_tensor *table, const int32_t *ids, int ndim, const int *shape)
+static sl_tensor *embedding(sl_tape *tp, sl_tensor *table, const int32_t *ids, int ndim, const int *shape,
+			    sl_tensor *x)
 {
 	SL_ASSERT(table->ndim == 2 && ndim >= 1 && ndim <= 3);
 	int oshape[SL_MAXDIM];
@@ -414,27 +441,42 @@ sl_tensor *sl_embedding(sl_tape *tp, sl_tensor *table, const int32_t *ids, int n
 		SL_ASSERT(ids[r] >= 0 && ids[r] < table->shape[0]);
 		own[r] = ids[r];
 	}
-	sl_tensor *ins[1] = { table };
-	sl_node n = sl_node_make(tp, SL_OP_EMBEDDING, ins, 1, ndim + 1, oshape);
+	sl_tensor *ins[2] = { table, x };
+	sl_node n = sl_node_make(tp, SL_OP_EMBEDDING, ins, x ? 2 : 1, ndim + 1, oshape);
+	SL_ASSERT(!x || sl_tensor_same_shape(x, n.out));
 	n.ids = own;
 	n.nids = R;
 	return sl_tape_apply(tp, &n);
+}
+
+sl_tensor *sl_embedding(sl_tape *tp, sl_tensor *table, const int32_t *ids, int ndim, const int *shape)
+{
+	return embedding(tp, table, ids, ndim, shape, NULL);
+}
+
+sl_tensor *sl_embedding_add(sl_tape *tp, sl_tensor *x, sl_tensor *table, const int32_t *ids)
+{
+	SL_ASSERT(x->ndim >= 2 && x->ndim <= 4);
+	return embedding(tp, table, ids, x->ndim - 1, x->shape, x);
 }
 
 void sl_op_embedding_forward(sl_tape *tp, sl_node *n)
 {
 	sl_tensor *t = n->in[0];
 	emb_ctx c = { .ids = n->ids, .R = n->nids, .D = (size_t)t->shape[1], .table = t->data,
-		      .y = n->out->data };
+		      .x = n->nin > 1 ? n->in[1]->data : NULL, .y = n->out->data };
 	sh_run(tp, c.R, c.R * c.D, emb_fwd_rows, &c);
 }
 
 void sl_op_embedding_backward(sl_tape *tp, sl_node *n)
 {
-	sl_tensor *t = n->in[0];
+	sl_tensor *t = n->in[0], *x = n->nin > 1 ? n->in[1] : NULL;
+	emb_ctx c = { .ids = n->ids, .R = n->nids, .D = (size_t)t->shape[1], .dy = n->out->grad };
+	/* the addend's share first, as sl_add's backward ran before the lookup's */
+	if (x && x->requires_grad && (c.dx = sl_tape_grad_handoff(tp, x, n, &c.fx)))
+		sh_run(tp, c.R * c.D, c.R * c.D, emb_dx_range, &c);
 	if (!t->requires_grad)
 		return;
-	emb_ctx c = { .ids = n->ids, .R = n->nids, .D = (size_t)t->shape[1], .dy = n->out->grad,
-		      .dtable = sl_tape_grad(tp, t) };
+	c.dtable = sl_tape_grad(tp, t);
 	sh_run(tp, c.D, c.R * c.D, emb_bwd_cols, &c);
 }

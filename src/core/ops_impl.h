@@ -3,6 +3,7 @@
 #ifndef SEQLAB_OPS_IMPL_H
 #define SEQLAB_OPS_IMPL_H
 
+#include "seqlab/fastmath.h"
 #include "seqlab/ops.h"
 
 #define SL_OP_DECL(name)                                      \
@@ -48,6 +49,7 @@ SL_OP_DECL(bdlinear);
 SL_OP_DECL(gelu_mul);
 SL_OP_DECL(gelu_skip);
 SL_OP_DECL(glu_residual);
+SL_OP_DECL(mlp);
 
 /* Builds a node for op with the given inputs and a fresh output of the given
  * shape; the caller sets attributes and calls sl_tape_apply(). `ins` is
@@ -60,6 +62,28 @@ static inline sl_node sl_node_make(sl_tape *tp, int op, sl_tensor **ins, int nin
 	n.nin = nin;
 	n.out = sl_tape_tensor(tp, ndim, shape);
 	return n;
+}
+
+/* GELU through q = 1 + erf(x/√2), which a forward pass keeps for backward:
+ * gelu(x) = x/2 q, gelu'(x) = q/2 + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi).
+ * One set of expressions for every op that applies it (gelu, gelu_mul, mlp),
+ * so they round alike. */
+#define SQRT1_2F 0.70710678118654752f   /* 1/sqrt(2) */
+#define INV_SQRT_2PIF 0.39894228040143268f /* 1/sqrt(2 pi) */
+
+static inline float sl_gelu_q(float x)
+{
+	return 1.0f + sl_ferf(x * SQRT1_2F);
+}
+
+static inline float sl_gelu_fq(float x, float q)
+{
+	return 0.5f * x * q;
+}
+
+static inline float sl_gelu_dq(float x, float q)
+{
+	return 0.5f * q + x * INV_SQRT_2PIF * sl_fexp(-0.5f * x * x);
 }
 
 /* Problems smaller than this many multiply-adds run on one thread. */

@@ -25,6 +25,7 @@ void sl_tape_reset(sl_tape *tp)
 {
 	tp->n = 0;
 	tp->dropout_count = 0;
+	tp->keep_grads = 0;
 	sl_arena_reset(tp->arena);
 }
 
@@ -54,6 +55,15 @@ float *sl_tape_grad_fresh(sl_tape *tp, sl_tensor *t, int *fresh)
 	if (!t->grad)
 		t->grad = sl_arena_alloc(tp->arena, sl_tensor_numel(t) * sizeof(float));
 	return t->grad;
+}
+
+float *sl_tape_grad_handoff(sl_tape *tp, sl_tensor *x, sl_node *n, int *fresh)
+{
+	if (!x->grad && !tp->keep_grads) {
+		x->grad = n->out->grad;
+		return NULL;
+	}
+	return sl_tape_grad_fresh(tp, x, fresh);
 }
 
 sl_tensor *sl_tape_apply(sl_tape *tp, sl_node *n)

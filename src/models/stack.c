@@ -223,15 +223,14 @@ static const void *mixcfg(const sl_stack *m, int l)
 	return m->cfg.mix[sl_mixer_index(m->mixer[l])];
 }
 
-/* positions pos0..pos0+T-1 as a (B, T, H) tensor from table (rows >= pos0+T) */
-static sl_tensor *positions(sl_tape *tp, sl_tensor *table, int B, int T, int pos0)
+/* h (B, T, H) + the rows pos0..pos0+T-1 of table (rows >= pos0+T) */
+static sl_tensor *add_positions(sl_tape *tp, sl_tensor *h, sl_tensor *table, int B, int T, int pos0)
 {
 	int32_t *pid = sl_arena_alloc(tp->arena, (size_t)B * T * sizeof(int32_t));
 	for (int b = 0; b < B; b++)
 		for (int t = 0; t < T; t++)
 			pid[(size_t)b * T + t] = pos0 + t;
-	int s[2] = { B, T };
-	return sl_embedding(tp, table, pid, 2, s);
+	return sl_embedding_add(tp, h, table, pid);
 }
 
 /* The embedded tokens x (B, T) at positions pos0.., with dropout. */
@@ -244,7 +243,7 @@ static sl_tensor *embed(sl_stack *m, sl_tape *tp, const int32_t *x, int B, int T
 	}
 	sl_tensor *h = sl_nn_embedding_forward(&m->emb, tp, x, B, T);
 	if (c->pe == SL_POS_LEARNED) {
-		h = sl_add(tp, h, positions(tp, m->pos, B, T, pos0));
+		h = add_positions(tp, h, m->pos, B, T, pos0);
 	} else if (c->pe == SL_POS_SINUSOIDAL) {
 		sl_tensor *table = &m->sin_pos;
 		if (pos0 + T > m->maxlen) { /* sinusoids extend to any length */
@@ -252,7 +251,7 @@ static sl_tensor *embed(sl_stack *m, sl_tape *tp, const int32_t *x, int B, int T
 			table = sl_tape_tensor(tp, 2, s);
 			sl_nn_sinusoid(table->data, pos0 + T, c->hidden);
 		}
-		h = sl_add(tp, h, positions(tp, table, B, T, pos0));
+		h = add_positions(tp, h, table, B, T, pos0);
 	}
 	return sl_dropout(tp, h, c->dropout);
 }
@@ -269,6 +268,7 @@ sl_tensor *sl_stack_forward_probe(sl_stack *m, sl_tape *tp, const int32_t *x, in
 	sl_tensor *h = embed(m, tp, x, B, T, 0);
 	if (!h)
 		return NULL;
+	tp->keep_grads = 1; /* the caller reads the stream's gradients */
 	/* a leaf copy of the embedded input, so the gradient stops there */
 	sl_tensor *leaf = sl_tape_tensor(tp, h->ndim, h->shape);
 	memcpy(leaf->data, h->data, sl_tensor_numel(h) * sizeof(float));

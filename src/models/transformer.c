@@ -130,16 +130,15 @@ static sl_tensor *embed(sl_transformer *m, sl_tape *tp, int side, const int32_t 
 				pid[b * T + t] = pos0 + t;
 		sl_tensor *table = pe == SL_PE_LEARNED ? (side ? m->tgt_pos : m->src_pos)
 						       : (side ? &m->sin_tgt : &m->sin_src);
-		int s[2] = { B, T };
-		x = sl_add(tp, x, sl_embedding(tp, table, pid, 2, s));
+		x = sl_embedding_add(tp, x, table, pid);
 	}
 	return sl_dropout(tp, x, m->cfg.dropout);
 }
 
-/* x + sublayer(x) with pre- or post-norm; f computed by the caller on h. */
-static sl_tensor *residual(sl_transformer *m, sl_tape *tp, sl_tensor *x, sl_tensor *f, const sl_nn_norm *n)
+/* y = x + sublayer(x), summed by the sublayer's output projection
+ * (sl_nn_*_residual), then normalised under post-norm */
+static sl_tensor *post(sl_transformer *m, sl_tape *tp, sl_tensor *y, const sl_nn_norm *n)
 {
-	sl_tensor *y = sl_add(tp, x, sl_dropout(tp, f, m->cfg.dropout));
 	return m->cfg.norm == 0 ? y : sl_nn_norm_forward(n, tp, y);
 }
 
@@ -161,15 +160,16 @@ static sl_tensor *leaf_of(sl_tape *tp, const sl_tensor *x)
 static sl_tensor *encode(sl_transformer *m, sl_tape *tp, const int32_t *src, int B, int S, sl_tensor **leaf)
 {
 	sl_tensor *x = embed(m, tp, 0, src, B, S, 0);
+	float p = m->cfg.dropout;
 	if (leaf)
 		*leaf = x = leaf_of(tp, x);
 	for (int l = 0; l < m->cfg.enc; l++) {
 		sl_tf_layer *ly = &m->enc[l];
 		sl_tensor *h = pre(m, tp, x, &ly->n1);
-		x = residual(m, tp, x, sl_nn_mha_forward(&ly->self, tp, h, h, 0, 0, &m->probs[SL_ATTN_ENC][l]), &ly->n1);
+		x = post(m, tp, sl_nn_mha_residual(&ly->self, tp, h, h, 0, 0, &m->probs[SL_ATTN_ENC][l], x, p), &ly->n1);
 		if (m->cfg.mlp) {
 			h = pre(m, tp, x, &ly->n2);
-			x = residual(m, tp, x, sl_nn_mlp_forward(&ly->mlp, tp, h), &ly->n2);
+			x = post(m, tp, sl_nn_mlp_residual(&ly->mlp, tp, h, x, p), &ly->n2);
 		}
 	}
 	return m->cfg.norm == 0 ? sl_nn_norm_forward(&m->enc_norm, tp, x) : x;
@@ -180,17 +180,19 @@ static sl_tensor *forward(sl_transformer *m, sl_tape *tp, const int32_t *src, co
 {
 	sl_tensor *mem = encode(m, tp, src, B, S, src_x);
 	sl_tensor *y = embed(m, tp, 1, dec, B, T, 0);
+	float p = m->cfg.dropout;
 	if (dec_x)
 		*dec_x = y = leaf_of(tp, y);
 	for (int l = 0; l < m->cfg.dec; l++) {
 		sl_tf_layer *ly = &m->dec[l];
 		sl_tensor *h = pre(m, tp, y, &ly->n1);
-		y = residual(m, tp, y, sl_nn_mha_forward(&ly->self, tp, h, h, 1, 0, &m->probs[SL_ATTN_DEC][l]), &ly->n1);
+		y = post(m, tp, sl_nn_mha_residual(&ly->self, tp, h, h, 1, 0, &m->probs[SL_ATTN_DEC][l], y, p), &ly->n1);
 		h = pre(m, tp, y, &ly->n2);
-		y = residual(m, tp, y, sl_nn_mha_forward(&ly->cross, tp, h, mem, 0, 0, &m->probs[SL_ATTN_CROSS][l]), &ly->n2);
+		y = post(m, tp, sl_nn_mha_residual(&ly->cross, tp, h, mem, 0, 0, &m->probs[SL_ATTN_CROSS][l], y, p),
+			 &ly->n2);
 		if (m->cfg.mlp) {
 			h = pre(m, tp, y, &ly->n3);
-			y = residual(m, tp, y, sl_nn_mlp_forward(&ly->mlp, tp, h), &ly->n3);
+			y = post(m, tp, sl_nn_mlp_residual(&ly->mlp, tp, h, y, p), &ly->n3);
 		}
 	}
 	if (m->cfg.norm == 0)
@@ -210,6 +212,7 @@ sl_tensor *sl_transformer_forward(sl_transformer *m, sl_tape *tp, const int32_t 
 sl_tensor *sl_transformer_forward_probe(sl_transformer *m, sl_tape *tp, const int32_t *src, const int32_t *dec, int B,
 					int S, int T, sl_tensor **src_x, sl_tensor **dec_x)
 {
+	tp->keep_grads = 1; /* the caller reads the inputs' gradients */
 	return forward(m, tp, src, dec, B, S, T, src_x, dec_x);
 }
 
@@ -247,6 +250,7 @@ static sl_tensor *dec_step(sl_transformer *m, sl_tape *tp, dec_state *st, const 
 	float scale = 1.0f / sqrtf((float)(H / heads));
 	int s3[3] = { B, 1, H };
 	sl_tensor *y = embed(m, tp, 1, cur, B, 1, t);
+	float p = m->cfg.dropout;
 	for (int l = 0; l < m->cfg.dec; l++) {
 		sl_tf_layer *ly = &m->dec[l];
 		sl_tensor *h = pre(m, tp, y, &ly->n1);
@@ -259,14 +263,14 @@ static sl_tensor *dec_step(sl_transformer *m, sl_tape *tp, dec_state *st, const 
 		}
 		sl_tensor *a = sl_tape_tensor(tp, 3, s3);
 		sl_attention_cached(tp, q, st->kc[l], st->vc[l], t + 1, st->cap, heads, 0, scale, a, NULL);
-		y = residual(m, tp, y, sl_nn_linear_forward(&ly->self.o, tp, a), &ly->n1);
+		y = post(m, tp, sl_nn_linear_residual(&ly->self.o, tp, a, y, p), &ly->n1);
 		h = pre(m, tp, y, &ly->n2);
 		q = sl_nn_linear_forward(&ly->cross.q, tp, h);
 		a = sl_attention(tp, q, st->km[l], st->vm[l], heads, 0, 0, scale, NULL);
-		y = residual(m, tp, y, sl_nn_linear_forward(&ly->cross.o, tp, a), &ly->n2);
+		y = post(m, tp, sl_nn_linear_residual(&ly->cross.o, tp, a, y, p), &ly->n2);
 		if (m->cfg.mlp) {
 			h = pre(m, tp, y, &ly->n3);
-			y = residual(m, tp, y, sl_nn_mlp_forward(&ly->mlp, tp, h), &ly->n3);
+			y = post(m, tp, sl_nn_mlp_residual(&ly->mlp, tp, h, y, p), &ly->n3);
 		}
 	}
 	if (m->cfg.norm == 0)

@@ -104,8 +104,10 @@ static void add(void *layer, sl_params *ps, const char *prefix, const void *cfg,
 	}
 }
 
-/* causal self-attention of h, with queries and keys rotated when rope */
-static sl_tensor *attend(attn_layer *blk, const attn_config *c, const sl_mixer_ctx *ctx, sl_tape *tp, sl_tensor *h)
+/* res + dropout(causal self-attention of h, p), with queries and keys
+ * rotated when rope; the sum in the output projection's op */
+static sl_tensor *attend(attn_layer *blk, const attn_config *c, const sl_mixer_ctx *ctx, sl_tape *tp, sl_tensor *h,
+			 sl_tensor *res, float p)
 {
 	const sl_nn_mha *a = &blk->attn;
 	float scale = 1.0f / sqrtf((float)(ctx->hidden / a->heads));
@@ -120,7 +122,7 @@ static sl_tensor *attend(attn_layer *blk, const attn_config *c, const sl_mixer_c
 					      : sl_attention(tp, q, k, v, a->heads, 1, c->window, scale, &blk->probs);
 	blk->B = sl_tensor_dim(h, 0);
 	blk->T = sl_tensor_dim(h, 1);
-	return sl_nn_linear_forward(&a->o, tp, o);
+	return sl_nn_linear_residual(&a->o, tp, o, res, p);
 }
 
 static sl_tensor *forward(void *layer, const void *cfg, const sl_mixer_ctx *ctx, sl_tape *tp, sl_tensor *x)
@@ -129,20 +131,14 @@ static sl_tensor *forward(void *layer, const void *cfg, const sl_mixer_ctx *ctx,
 	const attn_config *c = cfg;
 	float p = ctx->dropout;
 	if (c->norm == 1) {
-		x = sl_add(tp, x, sl_dropout(tp, attend(blk, c, ctx, tp, x), p));
-		x = sl_nn_norm_forward(&blk->n1, tp, x);
-		if (blk->has_mlp) {
-			x = sl_add(tp, x, sl_dropout(tp, sl_nn_mlp_forward(&blk->mlp, tp, x), p));
-			x = sl_nn_norm_forward(&blk->n2, tp, x);
-		}
+		x = sl_nn_norm_forward(&blk->n1, tp, attend(blk, c, ctx, tp, x, x, p));
+		if (blk->has_mlp)
+			x = sl_nn_norm_forward(&blk->n2, tp, sl_nn_mlp_residual(&blk->mlp, tp, x, x, p));
 		return x;
 	}
-	sl_tensor *h = sl_nn_norm_forward(&blk->n1, tp, x);
-	x = sl_add(tp, x, sl_dropout(tp, attend(blk, c, ctx, tp, h), p));
-	if (blk->has_mlp) {
-		h = sl_nn_norm_forward(&blk->n2, tp, x);
-		x = sl_add(tp, x, sl_dropout(tp, sl_nn_mlp_forward(&blk->mlp, tp, h), p));
-	}
+	x = attend(blk, c, ctx, tp, sl_nn_norm_forward(&blk->n1, tp, x), x, p);
+	if (blk->has_mlp)
+		x = sl_nn_mlp_residual(&blk->mlp, tp, sl_nn_norm_forward(&blk->n2, tp, x), x, p);
 	return x;
 }
 

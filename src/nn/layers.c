@@ -44,6 +44,13 @@ sl_tensor *sl_nn_linear_forward(const sl_nn_linear *l, sl_tape *tp, sl_tensor *x
 	return sl_linear(tp, x, l->w, l->b);
 }
 
+sl_tensor *sl_nn_linear_residual(const sl_nn_linear *l, sl_tape *tp, sl_tensor *x, sl_tensor *res, float p)
+{
+	if (sl_dropout_applies(tp, p))
+		return sl_add(tp, res, sl_dropout(tp, sl_linear(tp, x, l->w, l->b), p));
+	return sl_linear_residual(tp, x, l->w, l->b, res);
+}
+
 void sl_nn_norm_add(sl_nn_norm *n, sl_params *ps, const char *name, int dim, int rms)
 {
 	char buf[128];
@@ -104,17 +111,29 @@ void sl_nn_mha_add(sl_nn_mha *m, sl_params *ps, const char *name, int hidden, in
 	sl_nn_linear_add(&m->o, ps, NAME(buf, name, "o"), hidden, hidden, 0);
 }
 
-sl_tensor *sl_nn_mha_forward(const sl_nn_mha *m, sl_tape *tp, sl_tensor *xq, sl_tensor *xkv, int causal, int window,
-		     float **probs)
+/* the heads' output, before the output projection */
+static sl_tensor *mha_heads(const sl_nn_mha *m, sl_tape *tp, sl_tensor *xq, sl_tensor *xkv, int causal, int window,
+			    float **probs)
 {
 	int hidden = sl_tensor_dim(xq, -1);
 	float scale = 1.0f / sqrtf((float)(hidden / m->heads));
 	sl_tensor *q = sl_nn_linear_forward(&m->q, tp, xq);
 	sl_tensor *k = sl_nn_linear_forward(&m->k, tp, xkv);
 	sl_tensor *v = sl_nn_linear_forward(&m->v, tp, xkv);
-	sl_tensor *a = m->linear ? sl_linear_attention(tp, q, k, v, m->heads, causal, probs)
-				 : sl_attention(tp, q, k, v, m->heads, causal, window, scale, probs);
-	return sl_nn_linear_forward(&m->o, tp, a);
+	return m->linear ? sl_linear_attention(tp, q, k, v, m->heads, causal, probs)
+			 : sl_attention(tp, q, k, v, m->heads, causal, window, scale, probs);
+}
+
+sl_tensor *sl_nn_mha_forward(const sl_nn_mha *m, sl_tape *tp, sl_tensor *xq, sl_tensor *xkv, int causal, int window,
+		     float **probs)
+{
+	return sl_nn_linear_forward(&m->o, tp, mha_heads(m, tp, xq, xkv, causal, window, probs));
+}
+
+sl_tensor *sl_nn_mha_residual(const sl_nn_mha *m, sl_tape *tp, sl_tensor *xq, sl_tensor *xkv, int causal, int window,
+			      float **probs, sl_tensor *res, float p)
+{
+	return sl_nn_linear_residual(&m->o, tp, mha_heads(m, tp, xq, xkv, causal, window, probs), res, p);
 }
 
 void sl_nn_mlp_add(sl_nn_mlp *m, sl_params *ps, const char *name, int hidden, int inner)
@@ -126,7 +145,14 @@ void sl_nn_mlp_add(sl_nn_mlp *m, sl_params *ps, const char *name, int hidden, in
 
 sl_tensor *sl_nn_mlp_forward(const sl_nn_mlp *m, sl_tape *tp, sl_tensor *x)
 {
-	return sl_nn_linear_forward(&m->down, tp, sl_gelu(tp, sl_nn_linear_forward(&m->up, tp, x)));
+	return sl_mlp(tp, x, m->up.w, m->up.b, m->down.w, m->down.b, NULL);
+}
+
+sl_tensor *sl_nn_mlp_residual(const sl_nn_mlp *m, sl_tape *tp, sl_tensor *x, sl_tensor *res, float p)
+{
+	if (sl_dropout_applies(tp, p))
+		return sl_add(tp, res, sl_dropout(tp, sl_nn_mlp_forward(m, tp, x), p));
+	return sl_mlp(tp, x, m->up.w, m->up.b, m->down.w, m->down.b, res);
 }
 
 void sl_nn_sinusoid(float *pe, int maxlen, int d)

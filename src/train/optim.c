@@ -162,12 +162,32 @@ void sl_optim_reset(sl_optim *o)
 
 /* ---- gradient norm -------------------------------------------------------- */
 
+/* The sums of G whole chunks from chunk c side by side: G independent
+ * chains of adds the processor overlaps, where one chunk alone waits on each
+ * add; each chunk's sum still runs over its elements in index order. */
+static inline __attribute__((always_inline)) void norm_group(const float *g, double *partial, size_t c, const int G)
+{
+	const float *gc = g + c * NORM_CHUNK;
+	double s[8] = { 0 };
+	for (size_t i = 0; i < NORM_CHUNK; i++)
+		for (int k = 0; k < G; k++)
+			s[k] += (double)gc[k * NORM_CHUNK + i] * (double)gc[k * NORM_CHUNK + i];
+	for (int k = 0; k < G; k++)
+		partial[c + k] = s[k];
+}
+
 static void norm_chunks(void *arg, size_t lo, size_t hi)
 {
 	sl_optim *o = arg;
 	const float *g = o->ps->grad;
-	size_t total = o->ps->total;
-	for (size_t c = lo; c < hi; c++) {
+	size_t total = o->ps->total, whole = SL_MIN(hi, total / NORM_CHUNK), c = lo;
+	for (; c + 8 <= whole; c += 8)
+		norm_group(g, o->partial, c, 8);
+	for (; c + 4 <= whole; c += 4)
+		norm_group(g, o->partial, c, 4);
+	for (; c + 2 <= whole; c += 2)
+		norm_group(g, o->partial, c, 2);
+	for (; c < hi; c++) { /* the rest one at a time, the last chunk perhaps short */
 		size_t a = c * NORM_CHUNK, b = SL_MIN(a + NORM_CHUNK, total);
 		double s = 0.0;
 		/* s = sum_i g_i^2 over the chunk, in index order */
@@ -209,11 +229,11 @@ typedef struct upd_ctx {
 
 static void sgd_run(const upd_ctx *c, size_t lo, size_t hi, int decay)
 {
-	float *p = c->o->ps->data, *buf = c->o->m;
-	const float *grad = c->o->ps->grad;
+	float *p = c->o->ps->data, *buf = c->o->m, *grad = c->o->ps->grad;
 	float wd = decay ? c->wd : 0.0f;
 	for (size_t i = lo; i < hi; i++) {
 		float g = grad[i] * c->gs;
+		grad[i] = 0.0f; /* read: zeroed for the next step (UPD_ZEROES) */
 		if (wd != 0.0f)
 			g += wd * p[i];
 		if (buf) {
@@ -228,13 +248,13 @@ static void sgd_run(const upd_ctx *c, size_t lo, size_t hi, int decay)
 
 static void adam_run(const upd_ctx *c, size_t lo, size_t hi, int decay)
 {
-	float *p = c->o->ps->data, *m = c->o->m, *v = c->o->v;
-	const float *grad = c->o->ps->grad;
+	float *p = c->o->ps->data, *m = c->o->m, *v = c->o->v, *grad = c->o->ps->grad;
 	int adamw = c->o->cfg.kind == SL_OPTIM_ADAMW;
 	float l2 = decay && !adamw ? c->wd : 0.0f;
 	float shrink = decay && adamw ? c->decoupled : 1.0f;
 	for (size_t i = lo; i < hi; i++) {
 		float g = grad[i] * c->gs;
+		grad[i] = 0.0f; /* read: zeroed for the next step (UPD_ZEROES) */
 		if (shrink != 1.0f)
 			p[i] *= shrink;       /* AdamW: p -= lr wd p */
 		if (l2 != 0.0f)
@@ -331,11 +351,14 @@ int sl_optim_step(sl_optim *o)
 		c.eps = cfg->eps;
 		c.decoupled = (float)(1.0 - (double)o->lr * cfg->weight_decay);
 	}
+	/* UPD_ZEROES: each update zeroes the gradient elements it reads, in the
+	 * same pass (and on the pool's threads), where a memset of the whole
+	 * store followed; the padding between parameters is never written and
+	 * stays zero */
 	if (o->ps->total < PAR_MIN_ELEMS)
 		upd_range(&c, 0, o->ps->total);
 	else
 		sl_pool_for(o->pool, o->ps->total, upd_range, &c);
 	o->step++;
-	sl_params_zero_grad(o->ps);
 	return 1;
 }
