@@ -56,6 +56,94 @@ static void test_op(void)
 		gc_free(in[i]);
 }
 
+/* The scores and every gradient of the fused op on a pool of `threads` (0:
+ * none), from the output gradient g: a heap buffer of e, dq, dk, dv. */
+static float *additive_run(sl_tensor **in, int relu, const float *g, int threads, size_t *len)
+{
+	sl_arena *a = sl_arena_new(0);
+	sl_pool *pool = threads ? sl_pool_new(threads) : NULL;
+	sl_tape *tp = sl_tape_new(a, pool);
+	for (int i = 0; i < 3; i++)
+		memset(in[i]->grad, 0, sl_tensor_numel(in[i]) * sizeof(float));
+	sl_tensor *e = sl_additive_scores(tp, in[0], in[1], in[2], relu);
+	size_t n = sl_tensor_numel(e);
+	*len = n;
+	for (int i = 0; i < 3; i++)
+		*len += sl_tensor_numel(in[i]);
+	float *res = malloc(*len * sizeof *res);
+	memcpy(res, e->data, n * sizeof *res);
+	SL_ASSERT(sl_tape_backward_from(tp, e, g) == SL_OK);
+	for (int i = 0; i < 3; i++) {
+		memcpy(res + n, in[i]->grad, sl_tensor_numel(in[i]) * sizeof *res);
+		n += sl_tensor_numel(in[i]);
+	}
+	sl_tape_free(tp);
+	sl_pool_free(pool);
+	sl_arena_free(a);
+	return res;
+}
+
+/* At a decoder's size (above the op's threshold for threads): the same bits
+ * on no pool and 1, 2, 3 threads (B = 11: uneven slices), and the scores and
+ * gradients within 2e-6 (relative to each buffer's largest) of the unfused
+ * formula in double with libm's tanh (what the op computed before it kept
+ * sl_ftanh's y). */
+static void test_op_threads(void)
+{
+	enum { B = 11, Tq = 4, S = 12, A = 64 }; /* B Tq S A = 33792: over SL_PAR_MIN_WORK */
+	sl_rng r;
+	sl_rng_seed(&r, 9);
+	int sq[3] = { B, Tq, A }, sk[3] = { B, S, A }, sv[1] = { A };
+	sl_tensor *in[3] = { gc_input(&r, 3, sq, -2, 2), gc_input(&r, 3, sk, -2, 2), gc_input(&r, 1, sv, -1, 1) };
+	float g[B * Tq * S];
+	for (int i = 0; i < B * Tq * S; i++)
+		g[i] = 2.0f * sl_rng_float(&r) - 1.0f;
+	for (int relu = 0; relu < 2; relu++) {
+		size_t n0, n;
+		float *r0 = additive_run(in, relu, g, 0, &n0);
+		int same = 1;
+		for (int th = 1; th <= 3; th++) {
+			float *rt = additive_run(in, relu, g, th, &n);
+			same &= n == n0 && memcmp(r0, rt, n * sizeof *rt) == 0;
+			free(rt);
+		}
+		TAP_OK(same, "additive scores (%s) B=%d S=%d A=%d: the same bits on no pool and 1, 2, 3 threads",
+		       relu ? "relu" : "tanh", B, S, A);
+		/* the reference: e, dq, dk, dv in double */
+		double *ref = calloc(n0, sizeof *ref);
+		double *e = ref, *dq = e + B * Tq * S, *dk = dq + B * Tq * A, *dv = dk + B * S * A;
+		for (int b = 0; b < B; b++)
+			for (int t = 0; t < Tq; t++)
+				for (int s = 0; s < S; s++)
+					for (int k = 0; k < A; k++) {
+						double u = (double)in[0]->data[(b * Tq + t) * A + k] + in[1]->data[(b * S + s) * A + k];
+						double y = relu ? fmax(u, 0) : tanh(u), dy = relu ? (u > 0) : 1 - y * y;
+						double de = g[(b * Tq + t) * S + s], d = de * in[2]->data[k] * dy;
+						e[(b * Tq + t) * S + s] += in[2]->data[k] * y;
+						dq[(b * Tq + t) * A + k] += d;
+						dk[(b * S + s) * A + k] += d;
+						dv[k] += de * y;
+					}
+		size_t part[4] = { 0, B * Tq * S, B * Tq * S + B * Tq * A, B * Tq * S + B * Tq * A + B * S * A };
+		double worst = 0;
+		for (int p = 0; p < 4; p++) {
+			size_t hi = p < 3 ? part[p + 1] : n0;
+			double big = 0, err = 0;
+			for (size_t i = part[p]; i < hi; i++) {
+				big = fmax(big, fabs(ref[i]));
+				err = fmax(err, fabs(ref[i] - r0[i]));
+			}
+			worst = fmax(worst, err / big);
+		}
+		TAP_OK(worst < 2e-6, "additive scores (%s): scores and gradients match the formula in double (worst %.2g)",
+		       relu ? "relu" : "tanh", worst);
+		free(ref);
+		free(r0);
+	}
+	for (int i = 0; i < 3; i++)
+		gc_free(in[i]);
+}
+
 static sl_model *model(const char *spec, int vocab, uint64_t seed)
 {
 	const char *keys[8], *vals[8];
@@ -197,6 +285,7 @@ static void bad_case(const char *spec, const char *want)
 int main(void)
 {
 	test_op();
+	test_op_threads();
 	grad_case("cell=gru attn=additive hidden=4 emb=3");
 	grad_case("cell=lstm attn=mlp hidden=4 emb=3");
 	grad_case("cell=tanh attn=none hidden=4 emb=3");
