@@ -188,10 +188,10 @@ sl_tensor *sl_additive_scores(sl_tape *tp, sl_tensor *q, sl_tensor *k, sl_tensor
  *          g = tanh(a_g + r ⊙ (W_hg h + b_hg)), h_t = (1 - z) ⊙ g + z ⊙ h_{t-1}
  *   LSTM   i, f, o = σ(·), g = tanh(·) of a_t + W_h h_{t-1} (gates in that order);
  *          c_t = f ⊙ c_{t-1} + i ⊙ g, h_t = o ⊙ tanh(c_t)
- * from zero states, given a = xg (B, T, G H) = W_x x + b computed outside
- * (G = 1, 3, 4 gates), wh (G H, H), bhg (H) for the GRU only (NULL
- * otherwise) -> h (B, T, H), or with_c (LSTM) (B, T, 2 H): h_t then c_t in
- * each row. */
+ * from initial states h0 (B, 1, H) and, the LSTM's, c0 (B, 1, H) (NULL:
+ * zeros), given a = xg (B, T, G H) = W_x x + b computed outside (G = 1, 3,
+ * 4 gates), wh (G H, H), bhg (H) for the GRU only (NULL otherwise) ->
+ * h (B, T, H), or with_c (LSTM) (B, T, 2 H): h_t then c_t in each row. */
 enum sl_rnn_cell_kind { SL_RNN_TANH, SL_RNN_GRU, SL_RNN_LSTM };
 
 /* What sl_rnn_seq's forward pass leaves in the arena (valid until the tape is
@@ -203,8 +203,9 @@ typedef struct sl_rnn_trace {
 			    LSTM 6 H (i, f, g, o, c, tanh c), Elman 0 */
 	const float *wh; /* (G H, H) */
 	const float *hs; /* (B, T, W): the output */
-	const float *hp; /* (B, T, H): h_{t-1} at t (zeros at t = 0) */
+	const float *hp; /* (B, T, H): h_{t-1} at t (at t = 0 the given state, or zeros) */
 	const float *sv; /* (B, T, S) */
+	const float *c0; /* (B, H): the LSTM's c_{-1} (given, or zeros); else NULL */
 } sl_rnn_trace;
 
 /* The cells over whole sequences as one op: per step one product h_{t-1}
@@ -213,8 +214,8 @@ typedef struct sl_rnn_trace {
  * Sequences split over the pool's threads: with seqlab's matrix kernel
  * (sl_gemm) the same bits for any count, as for one thread.
  * *trace (if not NULL) gets the pass's trace. */
-sl_tensor *sl_rnn_seq(sl_tape *tp, int kind, sl_tensor *xg, sl_tensor *wh, sl_tensor *bhg, int with_c,
-		      const sl_rnn_trace **trace);
+sl_tensor *sl_rnn_seq(sl_tape *tp, int kind, sl_tensor *xg, sl_tensor *wh, sl_tensor *bhg, sl_tensor *h0,
+		      sl_tensor *c0, int with_c, const sl_rnn_trace **trace);
 /* From a trace: sequence 0's gate a view shows (the GRU's z, the LSTM's f;
  * nothing for Elman) and its h, (T, H) each, into gate (if not NULL) and h. */
 void sl_rnn_trace_seq0(const sl_rnn_trace *tr, float *gate, float *h);
