@@ -43,7 +43,7 @@ enum sl_op {
 	SL_OP_LINATTN,           /* sl_linear_attention() */
 	SL_OP_S4D_KERNEL,        /* sl_s4d_kernel() */
 	SL_OP_LCONV,             /* sl_causal_conv() */
-	SL_OP_ADDITIVE,          /* sl_additive_scores() */
+	SL_OP_ADDITIVE,          /* sl_additive_attention() */
 	SL_OP_RNN,               /* sl_rnn_seq() */
 	SL_OP_BDLINEAR,          /* sl_bdlinear() */
 	SL_OP_GELU_MUL,          /* sl_gelu_mul() */
@@ -177,11 +177,15 @@ sl_tensor *sl_s4d_kernel(sl_tape *tp, sl_tensor *log_dt, sl_tensor *A_re_log, sl
  * K (H, L >= T) -> (B, T, H). */
 sl_tensor *sl_causal_conv(sl_tape *tp, sl_tensor *u, sl_tensor *K);
 
-/* Additive attention's scores (src/core/op_additive.c), fused: q (B, Tq, A)
- * projected queries, k (B, S, A) projected keys, v (A) ->
- * e (B, Tq, S), e[b,t,s] = Σ_a v[a] act(q[b,t,a] + k[b,s,a]), act tanh
- * (Bahdanau's vᵀ tanh(W q + U k)) or, relu nonzero, ReLU (an MLP on [q; k]). */
-sl_tensor *sl_additive_scores(sl_tape *tp, sl_tensor *q, sl_tensor *k, sl_tensor *v, int relu);
+/* Additive attention (src/core/op_additive.c), scores, softmax and context
+ * fused: q (B, Tq, A) projected queries, k (B, S, A) projected keys, x
+ * (B, S, D) the keys, v (A) -> the context c (B, Tq, D), c[b,t] =
+ * Σ_s α[b,t,s] x[b,s], α[b,t] = softmax_s(e[b,t]), e[b,t,s] = Σ_a v[a]
+ * act(q[b,t,a] + k[b,s,a]), act tanh (Bahdanau's vᵀ tanh(W q + U k)) or,
+ * relu nonzero, ReLU (an MLP on [q; k]). *alpha (if not NULL) gets α
+ * (B, Tq, S) in the arena, valid until the tape is reset. */
+sl_tensor *sl_additive_attention(sl_tape *tp, sl_tensor *q, sl_tensor *k, sl_tensor *x, sl_tensor *v, int relu,
+				 const float **alpha);
 /* The recurrent cells (src/core/op_rnn.c; the lecture's, rnn.h's):
  *   Elman  h_t = tanh(a_t + W_h h_{t-1})
  *   GRU    r, z = σ(a_r + W_hr h), σ(a_z + W_hz h) (h = h_{t-1}),
