@@ -49,6 +49,10 @@
 #include <math.h>
 #include <string.h>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 typedef struct rnn_ctx {
 	int kind, B, T, H, G, W, S;
 	const float *xg;   /* (B, T, G H) */
@@ -271,6 +275,26 @@ static void rnn_run(sl_tape *tp, rnn_ctx *c, size_t row, sl_pool_fn task)
 
 /* ---- the op -------------------------------------------------------------------- */
 
+/* at (cols, rows) = aᵀ for a (rows, cols). A decoder steps the op once per
+ * position, transposing W_h each time: as a plain loop (a strided load per
+ * element) that cost as much as the step's product, so with AVX-512 each
+ * row of at is gathered sixteen elements at a time. */
+static void transpose(const float *restrict a, int rows, int cols, float *restrict at)
+{
+	int r0 = 0;
+#if defined(__AVX512F__)
+	const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+					       _mm512_set1_epi32(cols));
+	for (; r0 + 16 <= rows; r0 += 16)
+		for (int c = 0; c < cols; c++)
+			_mm512_storeu_ps(at + (size_t)c * rows + r0,
+					 _mm512_i32gather_ps(idx, a + (size_t)r0 * cols + c, sizeof(float)));
+#endif
+	for (int c = 0; c < cols; c++)
+		for (int r = r0; r < rows; r++)
+			at[(size_t)c * rows + r] = a[(size_t)r * cols + c];
+}
+
 sl_tensor *sl_rnn_seq(sl_tape *tp, int kind, sl_tensor *xg, sl_tensor *wh, sl_tensor *bhg, sl_tensor *h0,
 		      sl_tensor *c0, int with_c, const sl_rnn_trace **trace)
 {
@@ -303,9 +327,7 @@ void sl_op_rnn_forward(sl_tape *tp, sl_node *n)
 	float *hp = sl_arena_alloc(tp->arena, BT * H * sizeof *hp);
 	float *sv = sl_arena_alloc(tp->arena, (BT * S + 1) * sizeof *sv);
 	float *wht = sl_arena_alloc(tp->arena, (size_t)GH * H * sizeof *wht);
-	for (int k = 0; k < GH; k++)
-		for (int j = 0; j < H; j++)
-			wht[(size_t)j * GH + k] = wh->data[(size_t)k * H + j];
+	transpose(wh->data, GH, H, wht);
 	for (int b = 0; b < B; b++) /* h_{-1}: given, or zeros */
 		if (h0)
 			memcpy(hp + (size_t)b * T * H, h0->data + (size_t)b * H, (size_t)H * sizeof *hp);
