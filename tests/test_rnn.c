@@ -1,5 +1,6 @@
 /* test_rnn.c - the rnn encoder-decoder: the additive-attention op's
- * gradients (tanh and ReLU), gradients through the whole model for each
+ * gradients (tanh and ReLU), its bits on any thread count and its values
+ * against the formula in double, gradients through the whole model for each
  * cell and attention, greedy decoding equal to the argmax path of the
  * teacher-forced forward pass, beam 1 equal to greedy (and a wider beam
  * scoring no worse), alignment rows that sum to 1, refused options. */
@@ -17,42 +18,163 @@ typedef struct relu_ctx {
 
 static sl_tensor *build_additive(sl_tape *tp, sl_tensor **in, void *ctx)
 {
-	return sl_additive_scores(tp, in[0], in[1], in[2], ((relu_ctx *)ctx)->relu);
+	return sl_additive_attention(tp, in[0], in[1], in[2], in[3], ((relu_ctx *)ctx)->relu, NULL);
 }
 
+/* The op in double from its inputs q (B, Tq, A), k (B, S, A), x (B, S, D),
+ * v (A) and the context's gradient g (B, Tq, D): ref gets the context, α
+ * (B, Tq, S), then dq, dk, dx, dv, in that order. */
+static void additive_ref(sl_tensor **in, int relu, const float *g, double *ref)
+{
+	int B = in[0]->shape[0], Tq = in[0]->shape[1], A = in[0]->shape[2], S = in[1]->shape[1], D = in[2]->shape[2];
+	const float *q = in[0]->data, *k = in[1]->data, *x = in[2]->data, *v = in[3]->data;
+	double *c = ref, *al = c + B * Tq * D, *dq = al + B * Tq * S, *dk = dq + B * Tq * A, *dx = dk + B * S * A;
+	double *dv = dx + B * S * D, *y = malloc((size_t)S * A * sizeof *y), *dal = malloc((size_t)S * sizeof *dal);
+	memset(ref, 0, (size_t)(B * Tq * (D + S + A) + B * S * (A + D) + A) * sizeof *ref);
+	for (int b = 0; b < B; b++)
+		for (int t = 0; t < Tq; t++) {
+			int bt = b * Tq + t;
+			double mx = -INFINITY, sum = 0, dot = 0;
+			for (int s = 0; s < S; s++) {
+				double e = 0;
+				for (int a = 0; a < A; a++) {
+					double u = (double)q[bt * A + a] + k[(b * S + s) * A + a];
+					y[s * A + a] = relu ? fmax(u, 0) : tanh(u);
+					e += v[a] * y[s * A + a];
+				}
+				al[bt * S + s] = e;
+				mx = fmax(mx, e);
+			}
+			for (int s = 0; s < S; s++)
+				sum += al[bt * S + s] = exp(al[bt * S + s] - mx);
+			for (int s = 0; s < S; s++) {
+				al[bt * S + s] /= sum;
+				dal[s] = 0;
+				for (int d = 0; d < D; d++) {
+					c[bt * D + d] += al[bt * S + s] * x[(b * S + s) * D + d];
+					dal[s] += (double)g[bt * D + d] * x[(b * S + s) * D + d];
+					dx[(b * S + s) * D + d] += al[bt * S + s] * g[bt * D + d];
+				}
+				dot += al[bt * S + s] * dal[s];
+			}
+			for (int s = 0; s < S; s++) {
+				double de = al[bt * S + s] * (dal[s] - dot);
+				for (int a = 0; a < A; a++) {
+					double ya = y[s * A + a], d = de * v[a] * (relu ? (ya > 0) : 1 - ya * ya);
+					dq[bt * A + a] += d;
+					dk[(b * S + s) * A + a] += d;
+					dv[a] += de * ya;
+				}
+			}
+		}
+	free(y);
+	free(dal);
+}
+
+/* The context, α and every gradient of the fused op on a pool of `threads`
+ * (0: none), from the context's gradient g: a heap buffer laid out as
+ * additive_ref's. */
+static float *additive_run(sl_tensor **in, int relu, const float *g, int threads, size_t *len)
+{
+	sl_arena *a = sl_arena_new(0);
+	sl_pool *pool = threads ? sl_pool_new(threads) : NULL;
+	sl_tape *tp = sl_tape_new(a, pool);
+	for (int i = 0; i < 4; i++)
+		memset(in[i]->grad, 0, sl_tensor_numel(in[i]) * sizeof(float));
+	const float *alpha;
+	sl_tensor *c = sl_additive_attention(tp, in[0], in[1], in[2], in[3], relu, &alpha);
+	size_t nc = sl_tensor_numel(c), nal = nc / in[2]->shape[2] * in[1]->shape[1], n = nc + nal;
+	*len = n;
+	for (int i = 0; i < 4; i++)
+		*len += sl_tensor_numel(in[i]);
+	float *res = malloc(*len * sizeof *res);
+	memcpy(res, c->data, nc * sizeof *res);
+	memcpy(res + nc, alpha, nal * sizeof *res);
+	SL_ASSERT(sl_tape_backward_from(tp, c, g) == SL_OK);
+	for (int i = 0; i < 4; i++) {
+		memcpy(res + n, in[i]->grad, sl_tensor_numel(in[i]) * sizeof *res);
+		n += sl_tensor_numel(in[i]);
+	}
+	sl_tape_free(tp);
+	sl_pool_free(pool);
+	sl_arena_free(a);
+	return res;
+}
+
+/* max over the buffers (context, α, dq, dk, dx, dv) of the largest
+ * difference relative to the buffer's largest element */
+static double additive_err(sl_tensor **in, const float *got, const double *ref)
+{
+	int B = in[0]->shape[0], Tq = in[0]->shape[1], A = in[0]->shape[2], S = in[1]->shape[1], D = in[2]->shape[2];
+	size_t len[6] = { B * Tq * D, B * Tq * S, B * Tq * A, B * S * A, B * S * D, A }, o = 0;
+	double worst = 0;
+	for (int p = 0; p < 6; p++) {
+		double big = 0, err = 0;
+		for (size_t i = o; i < o + len[p]; i++) {
+			big = fmax(big, fabs(ref[i]));
+			err = fmax(err, fabs(ref[i] - got[i]));
+		}
+		worst = fmax(worst, err / big);
+		o += len[p];
+	}
+	return worst;
+}
+
+static sl_tensor **additive_inputs(sl_rng *r, int B, int Tq, int S, int A, int D, sl_tensor **in)
+{
+	int sq[3] = { B, Tq, A }, sk[3] = { B, S, A }, sx[3] = { B, S, D }, sv[1] = { A };
+	in[0] = gc_input(r, 3, sq, -2, 2);
+	in[1] = gc_input(r, 3, sk, -2, 2);
+	in[2] = gc_input(r, 3, sx, -1, 1);
+	in[3] = gc_input(r, 1, sv, -1, 1);
+	return in;
+}
+
+/* Finite differences at a small size; at a decoder's (above the op's
+ * threshold for threads) the same bits on no pool and 1, 2, 3 threads (B =
+ * 11: uneven slices), and the context, α and the gradients within 4e-6
+ * (relative to each buffer's largest) of the formula in double with libm's
+ * tanh and exp. */
 static void test_op(void)
 {
 	sl_rng r;
 	sl_rng_seed(&r, 5);
-	int sq[3] = { 2, 3, 5 }, sk[3] = { 2, 4, 5 }, sv[1] = { 5 };
-	sl_tensor *in[3] = { gc_input(&r, 3, sq, -1, 1), gc_input(&r, 3, sk, -1, 1), gc_input(&r, 1, sv, -1, 1) };
+	sl_tensor *in[4];
+	additive_inputs(&r, 2, 3, 4, 5, 3, in);
 	for (int relu = 0; relu < 2; relu++) {
 		relu_ctx c = { relu };
-		gc_check(relu ? "additive scores, relu (mlp)" : "additive scores, tanh", build_additive, &c, in, 3, 1e-3,
-			 1e-3, 1e-2, 0);
+		gc_check(relu ? "additive attention, relu (mlp)" : "additive attention, tanh", build_additive, &c, in, 4,
+			 1e-3, 1e-3, 1e-2, 0);
 	}
-	/* the forward pass against the formula, in double */
-	sl_arena *a = sl_arena_new(0);
-	sl_tape *tp = sl_tape_new(a, NULL);
+	for (int i = 0; i < 4; i++)
+		gc_free(in[i]);
+	enum { B = 11, Tq = 4, S = 12, A = 64, D = 64 }; /* B Tq S (A + 2 D) = 101376: over SL_PAR_MIN_WORK */
+	additive_inputs(&r, B, Tq, S, A, D, in);
+	float *g = malloc((size_t)B * Tq * D * sizeof *g);
+	for (int i = 0; i < B * Tq * D; i++)
+		g[i] = 2.0f * sl_rng_float(&r) - 1.0f;
 	for (int relu = 0; relu < 2; relu++) {
-		sl_tensor *e = sl_additive_scores(tp, in[0], in[1], in[2], relu);
-		double worst = 0;
-		for (int b = 0; b < 2; b++)
-			for (int t = 0; t < 3; t++)
-				for (int s = 0; s < 4; s++) {
-					double want = 0;
-					for (int k = 0; k < 5; k++) {
-						double u = (double)in[0]->data[(b * 3 + t) * 5 + k] + in[1]->data[(b * 4 + s) * 5 + k];
-						want += in[2]->data[k] * (relu ? fmax(u, 0) : tanh(u));
-					}
-					worst = fmax(worst, fabs(want - e->data[(b * 3 + t) * 4 + s]));
-				}
-		TAP_OK(worst < 1e-5, "additive scores (%s) equal v.act(q + k) (worst %.2g)", relu ? "relu" : "tanh", worst);
-		sl_tape_reset(tp);
+		size_t n0, n;
+		float *r0 = additive_run(in, relu, g, 0, &n0);
+		int same = 1;
+		for (int th = 1; th <= 3; th++) {
+			float *rt = additive_run(in, relu, g, th, &n);
+			same &= n == n0 && memcmp(r0, rt, n * sizeof *rt) == 0;
+			free(rt);
+		}
+		const char *nm = relu ? "relu" : "tanh";
+		TAP_OK(same, "additive attention (%s) B=%d S=%d A=%d: the same bits on no pool and 1, 2, 3 threads", nm,
+		       B, S, A);
+		double *ref = malloc(n0 * sizeof *ref);
+		additive_ref(in, relu, g, ref);
+		double worst = additive_err(in, r0, ref);
+		TAP_OK(worst < 4e-6, "additive attention (%s): context, alignment and gradients match the formula in "
+		       "double (worst %.2g)", nm, worst);
+		free(ref);
+		free(r0);
 	}
-	sl_tape_free(tp);
-	sl_arena_free(a);
-	for (int i = 0; i < 3; i++)
+	free(g);
+	for (int i = 0; i < 4; i++)
 		gc_free(in[i]);
 }
 

@@ -1,8 +1,11 @@
 /* test_rnn_seq.c - the recurrent cells' fused op (sl_rnn_seq, op_rnn.c):
  * finite-difference gradient checks of every cell (and the LSTM with its
- * cell state out) on no pool and two threads; the forward pass and every
- * gradient equal to the per-step tape path (sl_rnn_cell_step over t, then
- * concatenated) at a realistic size; the same bits for any thread count
+ * cell state out), from zero and from given initial states, on no pool and
+ * two threads; the forward pass and every gradient equal to the cell written
+ * with tape ops (ref_step below, over t, then concatenated) at a realistic
+ * size, both for the whole sequence and for the op stepped one position at
+ * a time from the carried states (sl_rnn_cell_step, a decoder's and the
+ * mixers' step mode); the same bits for any thread count
  * (with seqlab's matrix kernel; with OpenBLAS's, run after run);
  * the trace's views and state Jacobian equal to what the per-step path
  * shows and backpropagates; each mixer's step mode equal to its full
@@ -22,13 +25,44 @@ static int gates(int kind)
 }
 
 typedef struct seq_case {
-	int kind, with_c;
+	int kind, with_c, init; /* init: from the given states in[3] (h0), in[4] (c0) */
 } seq_case;
 
 static sl_tensor *build_seq(sl_tape *tp, sl_tensor **in, void *ctx)
 {
 	seq_case *c = ctx;
-	return sl_rnn_seq(tp, c->kind, in[0], in[1], c->kind == SL_RNN_GRU ? in[2] : NULL, c->with_c, NULL);
+	return sl_rnn_seq(tp, c->kind, in[0], in[1], c->kind == SL_RNN_GRU ? in[2] : NULL, c->init ? in[3] : NULL,
+			  c->init && c->kind == SL_RNN_LSTM ? in[4] : NULL, c->with_c, NULL);
+}
+
+/* The cell written with tape ops, one step (what sl_rnn_cell_step was before
+ * it ran the op): the reference the op is held to. Arguments as
+ * sl_rnn_cell_step's. */
+static sl_tensor *ref_step(const sl_rnn_cell *ly, sl_tape *tp, sl_tensor *xg, sl_tensor *h, sl_tensor **c,
+			   sl_tensor **shown)
+{
+	int H = ly->H;
+	sl_tensor *hg = sl_nn_linear_forward(&ly->wh, tp, h), *dummy;
+	if (!shown)
+		shown = &dummy;
+	*shown = NULL;
+	if (ly->kind == SL_RNN_TANH)
+		return sl_tanh(tp, sl_add(tp, xg, hg));
+	if (ly->kind == SL_RNN_GRU) {
+		sl_tensor *r = sl_sigmoid(tp, sl_add(tp, sl_slice(tp, xg, 2, 0, H), sl_slice(tp, hg, 2, 0, H)));
+		sl_tensor *z = sl_sigmoid(tp, sl_add(tp, sl_slice(tp, xg, 2, H, H), sl_slice(tp, hg, 2, H, H)));
+		sl_tensor *hh = sl_bias(tp, sl_slice(tp, hg, 2, 2 * H, H), ly->bhg);
+		sl_tensor *g = sl_tanh(tp, sl_add(tp, sl_slice(tp, xg, 2, 2 * H, H), sl_mul(tp, r, hh)));
+		*shown = z;
+		/* (1 - z) g + z h = g + z (h - g) */
+		return sl_add(tp, g, sl_mul(tp, z, sl_add(tp, h, sl_scale(tp, g, -1.0f))));
+	}
+	sl_tensor *pre = sl_add(tp, xg, hg);
+	sl_tensor *i = sl_sigmoid(tp, sl_slice(tp, pre, 2, 0, H)), *f = sl_sigmoid(tp, sl_slice(tp, pre, 2, H, H));
+	sl_tensor *g = sl_tanh(tp, sl_slice(tp, pre, 2, 2 * H, H)), *o = sl_sigmoid(tp, sl_slice(tp, pre, 2, 3 * H, H));
+	*c = sl_add(tp, sl_mul(tp, f, *c), sl_mul(tp, i, g));
+	*shown = f;
+	return sl_mul(tp, o, sl_tanh(tp, *c));
 }
 
 static void test_gradcheck(void)
@@ -38,17 +72,21 @@ static void test_gradcheck(void)
 	enum { B = 3, T = 5, H = 4 };
 	for (int kind = 0; kind < 3; kind++)
 		for (int with_c = 0; with_c <= (kind == SL_RNN_LSTM); with_c++) {
-			int G = gates(kind), sx[3] = { B, T, G * H }, sw[2] = { G * H, H }, sb[1] = { H };
-			sl_tensor *in[3] = { gc_input(&r, 3, sx, -1.5f, 1.5f), gc_input(&r, 2, sw, -0.8f, 0.8f),
-					     kind == SL_RNN_GRU ? gc_input(&r, 1, sb, -0.5f, 0.5f) : NULL };
-			seq_case c = { kind, with_c };
-			for (int th = 0; th <= 2; th += 2) {
-				char name[64];
-				snprintf(name, sizeof name, "rnn op %s%s threads=%d", cell_names[kind],
-					 with_c ? " with c" : "", th);
-				gc_check(name, build_seq, &c, in, 3, 1e-3, 2e-3, 2e-2, th);
+			int G = gates(kind), sx[3] = { B, T, G * H }, sw[2] = { G * H, H }, sb[1] = { H }, sh[3] = { B, 1, H };
+			sl_tensor *in[5] = { gc_input(&r, 3, sx, -1.5f, 1.5f), gc_input(&r, 2, sw, -0.8f, 0.8f),
+					     kind == SL_RNN_GRU ? gc_input(&r, 1, sb, -0.5f, 0.5f) : NULL,
+					     gc_input(&r, 3, sh, -0.9f, 0.9f),
+					     kind == SL_RNN_LSTM ? gc_input(&r, 3, sh, -1.5f, 1.5f) : NULL };
+			for (int init = 0; init <= 1; init++) {
+				seq_case c = { kind, with_c, init };
+				for (int th = 0; th <= 2; th += 2) {
+					char name[80];
+					snprintf(name, sizeof name, "rnn op %s%s%s threads=%d", cell_names[kind],
+						 with_c ? " with c" : "", init ? " from given states" : "", th);
+					gc_check(name, build_seq, &c, in, init ? 5 : 3, 1e-3, 2e-3, 2e-2, th);
+				}
 			}
-			for (int i = 0; i < 3; i++)
+			for (int i = 0; i < 5; i++)
 				gc_free(in[i]);
 		}
 }
@@ -74,11 +112,15 @@ static float *copy(const float *x, size_t n)
 	return y;
 }
 
+enum { PASS_REF, PASS_SEQ, PASS_STEP };
+static const char *const pass_names[] = { "tape-op", "fused", "stepped" };
+
 /* One forward and backward pass of cell c over xg with output gradient g:
- * fused (sl_rnn_cell_seq) or per step (the step function looped over t and
- * concatenated, c_t after h_t per row when with_c), on a pool of `threads`
- * (0: none). */
-static run pass(const sl_rnn_cell *c, sl_params *ps, sl_tensor *xg, const float *g, int with_c, int fused,
+ * PASS_SEQ the whole sequence (sl_rnn_cell_seq), else per step, c_t after
+ * h_t per row when with_c, concatenated: PASS_REF ref_step, PASS_STEP the
+ * op one step at a time (sl_rnn_cell_step); on a pool of `threads` (0:
+ * none). */
+static run pass(const sl_rnn_cell *c, sl_params *ps, sl_tensor *xg, const float *g, int with_c, int mode,
 		int threads)
 {
 	int B = xg->shape[0], T = xg->shape[1], H = c->H, G = c->G, W = with_c ? 2 * H : H;
@@ -88,13 +130,14 @@ static run pass(const sl_rnn_cell *c, sl_params *ps, sl_tensor *xg, const float 
 	sl_params_zero_grad(ps);
 	memset(xg->grad, 0, (size_t)B * T * G * H * sizeof(float));
 	sl_tensor *y;
-	if (fused) {
+	if (mode == PASS_SEQ) {
 		y = sl_rnn_cell_seq(c, tp, xg, with_c, NULL);
 	} else {
 		sl_tensor *h = sl_rnn_zeros(tp, B, H), *cs = sl_rnn_zeros(tp, B, H);
 		sl_tensor **outs = sl_arena_alloc(a, (size_t)T * sizeof *outs);
 		for (int t = 0; t < T; t++) {
-			h = sl_rnn_cell_step(c, tp, sl_slice(tp, xg, 1, t, 1), h, &cs, NULL);
+			sl_tensor *xt = sl_slice(tp, xg, 1, t, 1);
+			h = mode == PASS_REF ? ref_step(c, tp, xt, h, &cs, NULL) : sl_rnn_cell_step(c, tp, xt, h, &cs, NULL);
 			sl_tensor *hc[2] = { h, cs };
 			outs[t] = with_c ? sl_concat(tp, hc, 2, 2) : h;
 		}
@@ -102,7 +145,7 @@ static run pass(const sl_rnn_cell *c, sl_params *ps, sl_tensor *xg, const float 
 	}
 	run r = { 0 };
 	if (!TAP_OK(sl_tape_backward_from(tp, y, g) == SL_OK, "%s: the %s pass backpropagates (B=%d T=%d, %d threads)",
-		    cell_names[c->kind], fused ? "fused" : "per-step", B, T, threads))
+		    cell_names[c->kind], pass_names[mode], B, T, threads))
 		goto done;
 	r.y = copy(y->data, (size_t)B * T * W);
 	r.dxg = copy(xg->grad, (size_t)B * T * G * H);
@@ -158,23 +201,27 @@ static void test_equivalence(void)
 			float *g = malloc((size_t)B * T * W * sizeof *g);
 			for (int i = 0; i < B * T * W; i++)
 				g[i] = 2 * sl_rng_float(&r) - 1;
-			run f = pass(&c, ps, xg, g, with_c, 1, 2), s = pass(&c, ps, xg, g, with_c, 0, 0);
-			if (f.y && s.y) {
-				double ey = rel_err(f.y, s.y, (size_t)B * T * W), ex = rel_err(f.dxg, s.dxg, (size_t)B * T * G * H);
-				double ew = rel_err(f.dwh, s.dwh, (size_t)G * H * H);
-				double eb = c.bhg ? rel_err(f.dbhg, s.dbhg, H) : 0;
-				const char *nm = cell_names[kind], *wc = with_c ? " with c" : "";
-				TAP_OK(ey <= tol, "%s%s B=%d T=%d H=%d: the fused forward pass equals the per-step one "
-				       "(relative %.2g)", nm, wc, B, T, H, ey);
-				/* the product is seqlab's fused multiply-add chain in both, the
-				 * gates rounded as the per-step ops round them: the same bits */
-				if (!strcmp(sl_gemm_name(), "seqlab"))
-					TAP_OK(same_bits(f.y, s.y, (size_t)B * T * W), "%s%s: ... bit for bit", nm, wc);
-				TAP_OK(ex <= tol && ew <= tol && eb <= tol,
-				       "%s%s: its gradients equal the per-step ones (relative: xg %.2g, W_h %.2g, b_hg %.2g)",
-				       nm, wc, ex, ew, eb);
+			run s = pass(&c, ps, xg, g, with_c, PASS_REF, 0);
+			for (int mode = PASS_SEQ; mode <= PASS_STEP; mode++) {
+				run f = pass(&c, ps, xg, g, with_c, mode, 2);
+				if (f.y && s.y) {
+					double ey = rel_err(f.y, s.y, (size_t)B * T * W);
+					double ex = rel_err(f.dxg, s.dxg, (size_t)B * T * G * H);
+					double ew = rel_err(f.dwh, s.dwh, (size_t)G * H * H);
+					double eb = c.bhg ? rel_err(f.dbhg, s.dbhg, H) : 0;
+					const char *nm = cell_names[kind], *wc = with_c ? " with c" : "", *pn = pass_names[mode];
+					TAP_OK(ey <= tol, "%s%s B=%d T=%d H=%d: the %s forward pass equals the tape ops' "
+					       "(relative %.2g)", nm, wc, B, T, H, pn, ey);
+					/* the product is seqlab's fused multiply-add chain in both, the
+					 * gates rounded as the tape ops round them: the same bits */
+					if (!strcmp(sl_gemm_name(), "seqlab"))
+						TAP_OK(same_bits(f.y, s.y, (size_t)B * T * W), "%s%s %s: ... bit for bit", nm, wc, pn);
+					TAP_OK(ex <= tol && ew <= tol && eb <= tol,
+					       "%s%s %s: its gradients equal the tape ops' (relative: xg %.2g, W_h %.2g, b_hg %.2g)",
+					       nm, wc, pn, ex, ew, eb);
+				}
+				run_free(&f);
 			}
-			run_free(&f);
 			run_free(&s);
 			free(g);
 			gc_free(xg);
@@ -208,22 +255,25 @@ static void test_threads(void)
 		float *g = malloc((size_t)B * T * H * sizeof *g);
 		for (int i = 0; i < B * T * H; i++)
 			g[i] = 2 * sl_rng_float(&r) - 1;
-		run base = pass(&c, ps, xg, g, 0, 1, 0);
 		int repeat = 1, across = 1;
-		for (int th = 0; th <= 3; th++) {
-			run o = pass(&c, ps, xg, g, 0, 1, th), o2 = pass(&c, ps, xg, g, 0, 1, th);
-			repeat &= same_run(&o, &o2, B, T, G, H);
-			across &= same_run(&o, &base, B, T, G, H);
-			run_free(&o);
-			run_free(&o2);
+		for (int mode = PASS_SEQ; mode <= PASS_STEP; mode++) {
+			run base = pass(&c, ps, xg, g, 0, mode, 0);
+			for (int th = 0; th <= 3; th++) {
+				run o = pass(&c, ps, xg, g, 0, mode, th), o2 = pass(&c, ps, xg, g, 0, mode, th);
+				repeat &= same_run(&o, &o2, B, T, G, H);
+				across &= same_run(&o, &base, B, T, G, H);
+				run_free(&o);
+				run_free(&o2);
+			}
+			run_free(&base);
 		}
 		if (own)
-			TAP_OK(repeat && across, "%s: the same bits (output, every gradient) on no pool and on 1, 2, 3 threads",
+			TAP_OK(repeat && across, "%s: the same bits (output, every gradient; the whole sequence and stepped) on no "
+			       "pool and on 1, 2, 3 threads",
 			       cell_names[kind]);
 		else
 			TAP_OK(repeat, "%s: the same bits run after run on no pool and on 1, 2, 3 threads (OpenBLAS's "
 			       "products; across thread counts: %s)", cell_names[kind], across ? "the same" : "not the same");
-		run_free(&base);
 		free(g);
 		gc_free(xg);
 		sl_params_free(ps);
@@ -252,18 +302,24 @@ static void test_trace(void)
 		/* the per-step pass: what it shows of sequence 0, its Jacobian by a
 		 * backward pass per unit of h_p (the mixers' way before the op) */
 		sl_tensor *h = sl_rnn_zeros(tp, B, H), *cs = sl_rnn_zeros(tp, B, H), *outs[T];
+		sl_tensor *h2 = sl_rnn_zeros(tp, B, H), *cs2 = sl_rnn_zeros(tp, B, H); /* the op stepped */
 		double dv = 0;
 		for (int t = 0; t < T; t++) {
-			sl_tensor *shown;
-			outs[t] = h = sl_rnn_cell_step(&c, tp, sl_slice(tp, xg, 1, t, 1), h, &cs, &shown);
+			sl_tensor *shown, *shown2;
+			outs[t] = h = ref_step(&c, tp, sl_slice(tp, xg, 1, t, 1), h, &cs, &shown);
+			h2 = sl_rnn_cell_step(&c, tp, sl_slice(tp, xg, 1, t, 1), h2, &cs2, &shown2);
 			for (int j = 0; j < H; j++) {
 				dv = fmax(dv, fabs(state[t * H + j] - h->data[j]));
+				dv = fmax(dv, fabs(state[t * H + j] - h2->data[j]));
 				if (shown)
-					dv = fmax(dv, fabs(gate[t * H + j] - shown->data[j]));
+					dv = fmax(dv, fmax(fabs(gate[t * H + j] - shown->data[j]),
+							   fabs(gate[t * H + j] - shown2->data[j])));
 			}
+			if ((shown == NULL) != (shown2 == NULL))
+				dv = INFINITY;
 		}
-		TAP_OK(dv < 1e-6, "%s: the trace's gate and h of sequence 0 are the per-step pass's (max diff %.2g)",
-		       cell_names[kind], dv);
+		TAP_OK(dv < 1e-6, "%s: the trace's gate and h of sequence 0 are the per-step passes' (tape ops, the op "
+		       "stepped; max diff %.2g)", cell_names[kind], dv);
 		int p = T - 2;
 		double acc[T] = { 0 };
 		float *e = calloc((size_t)B * H, sizeof *e);

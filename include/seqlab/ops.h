@@ -43,7 +43,7 @@ enum sl_op {
 	SL_OP_LINATTN,           /* sl_linear_attention() */
 	SL_OP_S4D_KERNEL,        /* sl_s4d_kernel() */
 	SL_OP_LCONV,             /* sl_causal_conv() */
-	SL_OP_ADDITIVE,          /* sl_additive_scores() */
+	SL_OP_ADDITIVE,          /* sl_additive_attention() */
 	SL_OP_RNN,               /* sl_rnn_seq() */
 	SL_OP_BDLINEAR,          /* sl_bdlinear() */
 	SL_OP_GELU_MUL,          /* sl_gelu_mul() */
@@ -193,21 +193,25 @@ sl_tensor *sl_s4d_kernel(sl_tape *tp, sl_tensor *log_dt, sl_tensor *A_re_log, sl
  * K (H, L >= T) -> (B, T, H). */
 sl_tensor *sl_causal_conv(sl_tape *tp, sl_tensor *u, sl_tensor *K);
 
-/* Additive attention's scores (src/core/op_additive.c), fused: q (B, Tq, A)
- * projected queries, k (B, S, A) projected keys, v (A) ->
- * e (B, Tq, S), e[b,t,s] = Σ_a v[a] act(q[b,t,a] + k[b,s,a]), act tanh
- * (Bahdanau's vᵀ tanh(W q + U k)) or, relu nonzero, ReLU (an MLP on [q; k]). */
-sl_tensor *sl_additive_scores(sl_tape *tp, sl_tensor *q, sl_tensor *k, sl_tensor *v, int relu);
+/* Additive attention (src/core/op_additive.c), scores, softmax and context
+ * fused: q (B, Tq, A) projected queries, k (B, S, A) projected keys, x
+ * (B, S, D) the keys, v (A) -> the context c (B, Tq, D), c[b,t] =
+ * Σ_s α[b,t,s] x[b,s], α[b,t] = softmax_s(e[b,t]), e[b,t,s] = Σ_a v[a]
+ * act(q[b,t,a] + k[b,s,a]), act tanh (Bahdanau's vᵀ tanh(W q + U k)) or,
+ * relu nonzero, ReLU (an MLP on [q; k]). *alpha (if not NULL) gets α
+ * (B, Tq, S) in the arena, valid until the tape is reset. */
+sl_tensor *sl_additive_attention(sl_tape *tp, sl_tensor *q, sl_tensor *k, sl_tensor *x, sl_tensor *v, int relu,
+				 const float **alpha);
 /* The recurrent cells (src/core/op_rnn.c; the lecture's, rnn.h's):
  *   Elman  h_t = tanh(a_t + W_h h_{t-1})
  *   GRU    r, z = σ(a_r + W_hr h), σ(a_z + W_hz h) (h = h_{t-1}),
  *          g = tanh(a_g + r ⊙ (W_hg h + b_hg)), h_t = (1 - z) ⊙ g + z ⊙ h_{t-1}
  *   LSTM   i, f, o = σ(·), g = tanh(·) of a_t + W_h h_{t-1} (gates in that order);
  *          c_t = f ⊙ c_{t-1} + i ⊙ g, h_t = o ⊙ tanh(c_t)
- * from zero states, given a = xg (B, T, G H) = W_x x + b computed outside
- * (G = 1, 3, 4 gates), wh (G H, H), bhg (H) for the GRU only (NULL
- * otherwise) -> h (B, T, H), or with_c (LSTM) (B, T, 2 H): h_t then c_t in
- * each row. */
+ * from initial states h0 (B, 1, H) and, the LSTM's, c0 (B, 1, H) (NULL:
+ * zeros), given a = xg (B, T, G H) = W_x x + b computed outside (G = 1, 3,
+ * 4 gates), wh (G H, H), bhg (H) for the GRU only (NULL otherwise) ->
+ * h (B, T, H), or with_c (LSTM) (B, T, 2 H): h_t then c_t in each row. */
 enum sl_rnn_cell_kind { SL_RNN_TANH, SL_RNN_GRU, SL_RNN_LSTM };
 
 /* What sl_rnn_seq's forward pass leaves in the arena (valid until the tape is
@@ -219,8 +223,9 @@ typedef struct sl_rnn_trace {
 			    LSTM 6 H (i, f, g, o, c, tanh c), Elman 0 */
 	const float *wh; /* (G H, H) */
 	const float *hs; /* (B, T, W): the output */
-	const float *hp; /* (B, T, H): h_{t-1} at t (zeros at t = 0) */
+	const float *hp; /* (B, T, H): h_{t-1} at t (at t = 0 the given state, or zeros) */
 	const float *sv; /* (B, T, S) */
+	const float *c0; /* (B, H): the LSTM's c_{-1} (given, or zeros); else NULL */
 } sl_rnn_trace;
 
 /* The cells over whole sequences as one op: per step one product h_{t-1}
@@ -229,8 +234,8 @@ typedef struct sl_rnn_trace {
  * Sequences split over the pool's threads: with seqlab's matrix kernel
  * (sl_gemm) the same bits for any count, as for one thread.
  * *trace (if not NULL) gets the pass's trace. */
-sl_tensor *sl_rnn_seq(sl_tape *tp, int kind, sl_tensor *xg, sl_tensor *wh, sl_tensor *bhg, int with_c,
-		      const sl_rnn_trace **trace);
+sl_tensor *sl_rnn_seq(sl_tape *tp, int kind, sl_tensor *xg, sl_tensor *wh, sl_tensor *bhg, sl_tensor *h0,
+		      sl_tensor *c0, int with_c, const sl_rnn_trace **trace);
 /* From a trace: sequence 0's gate a view shows (the GRU's z, the LSTM's f;
  * nothing for Elman) and its h, (T, H) each, into gate (if not NULL) and h. */
 void sl_rnn_trace_seq0(const sl_rnn_trace *tr, float *gate, float *h);

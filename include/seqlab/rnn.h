@@ -1,7 +1,7 @@
 /* rnn.h - the recurrent cells (seed 002's lecture): Elman's tanh RNN, the
  * GRU and the LSTM, over a whole sequence as one fused op (sl_rnn_seq,
- * backpropagation through time its own) or one step at a time on the tape
- * (step mode, a decoder). The mixers E, U and C (src/nn/rnn.c) wrap a cell
+ * backpropagation through time its own) or one step at a time, the same op
+ * from the state the tape carries (step mode, a decoder). The mixers E, U and C (src/nn/rnn.c) wrap a cell
  * in a residual block; the rnn encoder-decoder (src/models/rnn.c) stacks
  * them. */
 #ifndef SEQLAB_RNN_H
@@ -23,10 +23,11 @@ typedef struct sl_rnn_cell {
 
 /* Declares the cell's parameters prefix.wx, prefix.wh (and prefix.bhg). */
 void sl_rnn_cell_add(sl_rnn_cell *c, sl_params *ps, const char *prefix, int kind, int in, int H);
-/* One step: xg = W_x x + b (B, 1, G H) (sl_nn_linear_forward(&c->wx, x)),
- * h (B, 1, H) the state, *cs the LSTM's cell state (B, 1, H; replaced by
- * the new one; unused otherwise) -> the new h. *shown (if not NULL) gets the
- * gate a view shows (the GRU's z, the LSTM's f) or NULL. */
+/* One step, sl_rnn_seq over T = 1 from the given states: xg = W_x x + b
+ * (B, 1, G H) (sl_nn_linear_forward(&c->wx, x)), h (B, 1, H) the state,
+ * *cs the LSTM's cell state (B, 1, H; replaced by the new one; unused
+ * otherwise) -> the new h. *shown (if not NULL) gets the gate a view shows
+ * (the GRU's z, the LSTM's f; no gradient) or NULL. */
 sl_tensor *sl_rnn_cell_step(const sl_rnn_cell *c, sl_tape *tp, sl_tensor *xg, sl_tensor *h, sl_tensor **cs,
 			    sl_tensor **shown);
 /* The whole sequence at once from zero states, one fused op (sl_rnn_seq):

@@ -9,9 +9,10 @@
  *   LSTM   i, f, g, o = σ, σ, tanh, σ of a + p; c = f c_{t-1} + i g,
  *          h = o tanh(c)
  *
- * each elementwise expression rounded as the per-step ops of rnn.c round it,
- * so the forward pass equals theirs bit for bit where the product does
- * (sl_gemm: every element the same chain of fused multiply-adds).
+ * each elementwise expression rounded as the cell written with tape ops
+ * rounds it (tests/test_rnn_seq.c's reference), so the forward pass equals
+ * theirs bit for bit where the product does (sl_gemm: every element the same
+ * chain of fused multiply-adds).
  *
  * Backward through time, per step from t = T-1 down, with dh the total
  * gradient of h_t (the output's plus the recurrent dh_t from step t+1) and,
@@ -27,7 +28,10 @@
  *          do o(1-o)); dc_{t-1} = dc f
  *   (Elman, LSTM: recurrent dh_{t-1} = dp W_h)
  *
- * (with_c: dc also takes the output's gradient of c_t). dp is kept for
+ * (with_c: dc also takes the output's gradient of c_t). From given initial
+ * states h_{-1} (and c_{-1}) rather than zeros, the recurrent dh_{-1} and
+ * dc_{-1} left at t = 0 are their gradients: a decoder steps the op with
+ * T = 1, its state carried from step to step on the tape. dp is kept for
  * every position, so the weight's gradient comes at the end from products
  * over all of them, dW_h += dpᵀ (G H, B T) · hp (B T, H) with hp_t = h_{t-1}
  * (RNN_DW_CHUNK positions a product), and db_hg += Σ dn.
@@ -35,7 +39,8 @@
  * Threads: the sequences are independent, so each thread runs the whole
  * recurrence for its own fixed slice of them (one product per step over its
  * rows, no barrier between steps); dW_h splits over its rows, each summed
- * over all positions in order, and db_hg is summed in position order: with
+ * over all positions in order, and db_hg is summed in position order (a
+ * problem under SL_PAR_MIN_WORK multiply-adds runs on one thread): with
  * sl_gemm (each element one fixed chain of fused multiply-adds) the bits do
  * not depend on the thread count. */
 #include "seqlab/fastmath.h"
@@ -43,6 +48,10 @@
 
 #include <math.h>
 #include <string.h>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 typedef struct rnn_ctx {
 	int kind, B, T, H, G, W, S;
@@ -57,7 +66,9 @@ typedef struct rnn_ctx {
 	float *dp;         /* (B, T, G H): the gradient of p_t (+ b_hg) */
 	float *dxg;        /* (B, T, G H): the input's gradient, or NULL */
 	int fresh;         /* dxg is a fresh buffer: written, not added to */
-	const float *zeros; /* (H): the zero state (hp's first row) */
+	int has_h0;        /* hp's rows at t = 0 are given states, not zeros */
+	const float *c0;   /* (B, H): the LSTM's c_{-1} per sequence, else NULL */
+	float *dh0, *dc0;  /* (B, H): the initial states' gradients (+=), or NULL */
 	float *scratch;     /* per thread, `per` floats */
 	size_t per;
 } rnn_ctx;
@@ -74,11 +85,17 @@ static int saved_of(int kind, int H)
 
 /* ---- one row (sequence) of one step --------------------------------------------- */
 
-/* The LSTM's c_{t-1}: in the saved row before s, or at t = 0 the zero state
- * `zeros` (H); NULL for the other cells */
-static inline const float *cprev_of(int kind, int t, const float *s, int S, int H, const float *zeros)
+/* The LSTM's c_{t-1}: in the saved row before s, or at t = 0 the sequence's
+ * initial cell c0 (H); NULL for the other cells */
+static inline const float *cprev_of(int kind, int t, const float *s, int S, int H, const float *c0)
 {
-	return kind != SL_RNN_LSTM ? NULL : t > 0 ? s - S + 4 * H : zeros;
+	return kind != SL_RNN_LSTM ? NULL : t > 0 ? s - S + 4 * H : c0;
+}
+
+/* Sequence b's c_{-1} (c0: (B, H), or NULL for the cells without one) */
+static inline const float *c0_row(const float *c0, size_t b, int H)
+{
+	return c0 ? c0 + b * H : NULL;
 }
 
 /* Forward: a (G H) the input's part, p (G H) = h_{t-1} W_hᵀ, hprev (H),
@@ -183,8 +200,9 @@ static void fwd_task(void *arg, int tid, int nth)
 	int m = (int)(hi - lo), T = c->T, H = c->H, GH = c->G * c->H, W = c->W, S = c->S;
 	float *p = c->scratch + (size_t)tid * c->per; /* (m, G H) */
 	for (int t = 0; t < T; t++) {
-		/* p (m, G H) = hp_t (m rows, T H apart) W_hᵀ; zero state at t = 0 */
-		if (t == 0)
+		/* p (m, G H) = hp_t (m rows, T H apart) W_hᵀ; zero state at t = 0
+		 * unless one is given */
+		if (t == 0 && !c->has_h0)
 			memset(p, 0, (size_t)m * GH * sizeof *p);
 		else
 			sl_sgemm(0, 0, m, GH, H, 1.0f, c->hp + (lo * T + t) * H, T * H, c->wht, GH, 0.0f, p, GH);
@@ -192,7 +210,7 @@ static void fwd_task(void *arg, int tid, int nth)
 			size_t bt = b * T + t;
 			float *h = c->hs + bt * W, *s = c->sv + bt * S;
 			fwd_row(c->kind, H, W > H, c->xg + bt * GH, p + (b - lo) * GH, c->bhg, c->hp + bt * H,
-				cprev_of(c->kind, t, s, S, H, c->zeros), h, s);
+				cprev_of(c->kind, t, s, S, H, c0_row(c->c0, b, H)), h, s);
 			if (t + 1 < T)
 				memcpy(c->hp + (bt + 1) * H, h, (size_t)H * sizeof *h);
 		}
@@ -220,22 +238,33 @@ static void bwd_task(void *arg, int tid, int nth)
 			if (W > H) /* the output's c_t */
 				for (int j = 0; j < H; j++)
 					dc[i + j] += dy[H + j];
-			bwd_row(c->kind, H, s, c->hs + bt * W, c->hp + bt * H, cprev_of(c->kind, t, s, S, H, c->zeros),
+			bwd_row(c->kind, H, s, c->hs + bt * W, c->hp + bt * H,
+				cprev_of(c->kind, t, s, S, H, c0_row(c->c0, b, H)),
 				dh + i, dc + i, c->dp + bt * GH, c->dxg ? c->dxg + bt * GH : NULL, c->fresh, dhr + i);
 		}
-		/* dhr (m, H) = dp_t (m rows, T G H apart) W_h (+ z dh, the GRU's) */
-		if (t > 0)
+		/* dhr (m, H) = dp_t (m rows, T G H apart) W_h (+ z dh, the GRU's);
+		 * at t = 0 that of the given initial state */
+		if (t > 0 || c->dh0)
 			sl_sgemm(0, 0, m, H, GH, 1.0f, c->dp + (lo * T + t) * GH, T * GH, c->wh, H,
 				 c->kind == SL_RNN_GRU ? 1.0f : 0.0f, dhr, H);
 	}
+	for (size_t b = lo; b < hi; b++)
+		for (int j = 0; j < H; j++) {
+			size_t i = (b - lo) * H + j;
+			if (c->dh0)
+				c->dh0[b * H + j] += dhr[i];
+			if (c->dc0)
+				c->dc0[b * H + j] += dc[i];
+		}
 }
 
-/* Runs task over the sequences on the pool (when there are two or more),
- * with per floats of arena scratch per thread for up to ⌈B / threads⌉ rows
- * of `row` floats each. */
+/* Runs task over the sequences on the pool (when there are two or more and
+ * the products reach SL_PAR_MIN_WORK), with per floats of arena scratch per
+ * thread for up to ⌈B / threads⌉ rows of `row` floats each. */
 static void rnn_run(sl_tape *tp, rnn_ctx *c, size_t row, sl_pool_fn task)
 {
-	int nth = tp->pool && c->B > 1 ? sl_pool_size(tp->pool) : 1;
+	size_t work = (size_t)c->B * c->T * c->G * c->H * c->H;
+	int nth = tp->pool && c->B > 1 && work >= SL_PAR_MIN_WORK ? sl_pool_size(tp->pool) : 1;
 	c->per = (((size_t)c->B + nth - 1) / nth) * row;
 	c->scratch = sl_arena_alloc(tp->arena, (size_t)nth * c->per * sizeof(float));
 	if (nth > 1)
@@ -246,8 +275,28 @@ static void rnn_run(sl_tape *tp, rnn_ctx *c, size_t row, sl_pool_fn task)
 
 /* ---- the op -------------------------------------------------------------------- */
 
-sl_tensor *sl_rnn_seq(sl_tape *tp, int kind, sl_tensor *xg, sl_tensor *wh, sl_tensor *bhg, int with_c,
-		      const sl_rnn_trace **trace)
+/* at (cols, rows) = aᵀ for a (rows, cols). A decoder steps the op once per
+ * position, transposing W_h each time: as a plain loop (a strided load per
+ * element) that cost as much as the step's product, so with AVX-512 each
+ * row of at is gathered sixteen elements at a time. */
+static void transpose(const float *restrict a, int rows, int cols, float *restrict at)
+{
+	int r0 = 0;
+#if defined(__AVX512F__)
+	const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+					       _mm512_set1_epi32(cols));
+	for (; r0 + 16 <= rows; r0 += 16)
+		for (int c = 0; c < cols; c++)
+			_mm512_storeu_ps(at + (size_t)c * rows + r0,
+					 _mm512_i32gather_ps(idx, a + (size_t)r0 * cols + c, sizeof(float)));
+#endif
+	for (int c = 0; c < cols; c++)
+		for (int r = r0; r < rows; r++)
+			at[(size_t)c * rows + r] = a[(size_t)r * cols + c];
+}
+
+sl_tensor *sl_rnn_seq(sl_tape *tp, int kind, sl_tensor *xg, sl_tensor *wh, sl_tensor *bhg, sl_tensor *h0,
+		      sl_tensor *c0, int with_c, const sl_rnn_trace **trace)
 {
 	SL_ASSERT(kind == SL_RNN_TANH || kind == SL_RNN_GRU || kind == SL_RNN_LSTM);
 	SL_ASSERT(xg->ndim == 3 && wh->ndim == 2);
@@ -255,9 +304,12 @@ sl_tensor *sl_rnn_seq(sl_tape *tp, int kind, sl_tensor *xg, sl_tensor *wh, sl_te
 	SL_ASSERT(wh->shape[0] == G * H && xg->shape[2] == G * H);
 	SL_ASSERT(kind == SL_RNN_GRU ? bhg && bhg->ndim == 1 && bhg->shape[0] == H : !bhg);
 	SL_ASSERT(!with_c || kind == SL_RNN_LSTM);
+	SL_ASSERT(!c0 || kind == SL_RNN_LSTM);
+	SL_ASSERT(!h0 || sl_tensor_numel(h0) == (size_t)xg->shape[0] * H);
+	SL_ASSERT(!c0 || sl_tensor_numel(c0) == (size_t)xg->shape[0] * H);
 	int shape[3] = { xg->shape[0], xg->shape[1], with_c ? 2 * H : H };
-	sl_tensor *ins[3] = { xg, wh, bhg };
-	sl_node n = sl_node_make(tp, SL_OP_RNN, ins, 3, 3, shape);
+	sl_tensor *ins[5] = { xg, wh, bhg, h0, c0 };
+	sl_node n = sl_node_make(tp, SL_OP_RNN, ins, 5, 3, shape);
 	n.i[0] = kind;
 	sl_tensor *y = sl_tape_apply(tp, &n);
 	if (trace)
@@ -267,7 +319,7 @@ sl_tensor *sl_rnn_seq(sl_tape *tp, int kind, sl_tensor *xg, sl_tensor *wh, sl_te
 
 void sl_op_rnn_forward(sl_tape *tp, sl_node *n)
 {
-	const sl_tensor *xg = n->in[0], *wh = n->in[1], *bhg = n->in[2];
+	const sl_tensor *xg = n->in[0], *wh = n->in[1], *bhg = n->in[2], *h0 = n->in[3], *c0 = n->in[4];
 	int kind = n->i[0], B = xg->shape[0], T = xg->shape[1], H = wh->shape[1], G = gates_of(kind);
 	int GH = G * H, S = saved_of(kind, H);
 	size_t BT = (size_t)B * T;
@@ -275,16 +327,25 @@ void sl_op_rnn_forward(sl_tape *tp, sl_node *n)
 	float *hp = sl_arena_alloc(tp->arena, BT * H * sizeof *hp);
 	float *sv = sl_arena_alloc(tp->arena, (BT * S + 1) * sizeof *sv);
 	float *wht = sl_arena_alloc(tp->arena, (size_t)GH * H * sizeof *wht);
-	for (int k = 0; k < GH; k++)
-		for (int j = 0; j < H; j++)
-			wht[(size_t)j * GH + k] = wh->data[(size_t)k * H + j];
-	for (int b = 0; b < B; b++)
-		memset(hp + (size_t)b * T * H, 0, (size_t)H * sizeof *hp);
+	transpose(wh->data, GH, H, wht);
+	for (int b = 0; b < B; b++) /* h_{-1}: given, or zeros */
+		if (h0)
+			memcpy(hp + (size_t)b * T * H, h0->data + (size_t)b * H, (size_t)H * sizeof *hp);
+		else
+			memset(hp + (size_t)b * T * H, 0, (size_t)H * sizeof *hp);
+	float *cz = NULL; /* the LSTM's c_{-1}: given, or zeros */
+	if (kind == SL_RNN_LSTM) {
+		cz = sl_arena_alloc(tp->arena, (size_t)B * H * sizeof *cz);
+		if (c0)
+			memcpy(cz, c0->data, (size_t)B * H * sizeof *cz);
+		else
+			memset(cz, 0, (size_t)B * H * sizeof *cz);
+	}
 	*tr = (sl_rnn_trace){ .kind = kind, .B = B, .T = T, .H = H, .W = n->out->shape[2], .S = S,
-			      .wh = wh->data, .hs = n->out->data, .hp = hp, .sv = sv };
+			      .wh = wh->data, .hs = n->out->data, .hp = hp, .sv = sv, .c0 = cz };
 	rnn_ctx c = { .kind = kind, .B = B, .T = T, .H = H, .G = G, .W = tr->W, .S = S, .xg = xg->data,
 		      .wh = wh->data, .wht = wht, .bhg = bhg ? bhg->data : NULL, .hs = n->out->data, .hp = hp,
-		      .sv = sv, .zeros = hp };
+		      .sv = sv, .has_h0 = h0 != NULL, .c0 = cz };
 	rnn_run(tp, &c, (size_t)GH, fwd_task);
 	n->saved = tr;
 }
@@ -315,16 +376,18 @@ static void dw_rows(void *arg, size_t lo, size_t hi)
 
 void sl_op_rnn_backward(sl_tape *tp, sl_node *n)
 {
-	sl_tensor *xg = n->in[0], *wh = n->in[1], *bhg = n->in[2];
+	sl_tensor *xg = n->in[0], *wh = n->in[1], *bhg = n->in[2], *h0 = n->in[3], *c0 = n->in[4];
 	const sl_rnn_trace *tr = n->saved;
-	int want_b = bhg && bhg->requires_grad;
-	if (!xg->requires_grad && !wh->requires_grad && !want_b)
+	int want_b = bhg && bhg->requires_grad, want_h0 = h0 && h0->requires_grad, want_c0 = c0 && c0->requires_grad;
+	if (!xg->requires_grad && !wh->requires_grad && !want_b && !want_h0 && !want_c0)
 		return;
 	int G = gates_of(tr->kind), H = tr->H, GH = G * H;
 	size_t BT = (size_t)tr->B * tr->T;
 	rnn_ctx c = { .kind = tr->kind, .B = tr->B, .T = tr->T, .H = H, .G = G, .W = tr->W, .S = tr->S,
-		      .wh = wh->data, .hs = (float *)tr->hs, .hp = (float *)tr->hp, .sv = (float *)tr->sv, .zeros = tr->hp,
-		      .dout = n->out->grad, .dp = sl_arena_alloc(tp->arena, BT * GH * sizeof(float)) };
+		      .wh = wh->data, .hs = (float *)tr->hs, .hp = (float *)tr->hp, .sv = (float *)tr->sv,
+		      .has_h0 = h0 != NULL, .c0 = tr->c0, .dh0 = want_h0 ? sl_tape_grad(tp, h0) : NULL,
+		      .dc0 = want_c0 ? sl_tape_grad(tp, c0) : NULL, .dout = n->out->grad,
+		      .dp = sl_arena_alloc(tp->arena, BT * GH * sizeof(float)) };
 	if (xg->requires_grad)
 		c.dxg = sl_tape_grad_fresh(tp, xg, &c.fresh);
 	rnn_run(tp, &c, 3 * (size_t)H, bwd_task);
@@ -354,7 +417,6 @@ void sl_rnn_trace_seq0(const sl_rnn_trace *tr, float *gate, float *h)
 void sl_rnn_trace_jacobian(const sl_rnn_trace *tr, int p, float *norm)
 {
 	int H = tr->H, G = gates_of(tr->kind), GH = G * H, S = tr->S, W = tr->W;
-	const float *zeros = tr->hp; /* h_{-1}: its first row */
 	SL_ASSERT(p >= 0 && p < tr->T);
 	/* row j of dh is the gradient a backward pass from unit j of h_p leaves
 	 * on h_t; all H passes step down together, one product per step */
@@ -372,7 +434,7 @@ void sl_rnn_trace_jacobian(const sl_rnn_trace *tr, int p, float *norm)
 		const float *s = tr->sv + (size_t)t * S; /* sequence 0 */
 		for (int j = 0; j < H; j++)
 			bwd_row(tr->kind, H, s, tr->hs + (size_t)t * W, tr->hp + (size_t)t * H,
-				cprev_of(tr->kind, t, s, S, H, zeros), dh + (size_t)j * H, dc + (size_t)j * H,
+				cprev_of(tr->kind, t, s, S, H, c0_row(tr->c0, 0, H)), dh + (size_t)j * H, dc + (size_t)j * H,
 				dp + (size_t)j * GH, NULL, 0, dhr + (size_t)j * H);
 		sl_sgemm(0, 0, H, H, GH, 1.0f, dp, GH, tr->wh, H, tr->kind == SL_RNN_GRU ? 1.0f : 0.0f, dhr, H);
 		float *x = dh;

@@ -145,14 +145,15 @@ static void encode(rnn_model *m, sl_tape *tp, dec_state *st, const int32_t *src,
 }
 
 /* One step for the embedded tokens e (B, 1, E): the top layer's new state
- * (B, 1, H); *alpha (if not NULL) the alignment (B, 1, S) or NULL. */
-static sl_tensor *dec_step(rnn_model *m, sl_tape *tp, dec_state *st, sl_tensor *e, sl_tensor **alpha)
+ * (B, 1, H); *alpha (if not NULL) the alignment (B, 1, S; arena) or NULL. */
+static sl_tensor *dec_step(rnn_model *m, sl_tape *tp, dec_state *st, sl_tensor *e, const float **alpha)
 {
-	sl_tensor *in = e, *a = NULL;
+	sl_tensor *in = e;
+	const float *a = NULL;
 	if (m->cfg.attn != ATTN_NONE) {
 		sl_tensor *q = sl_nn_linear_forward(&m->wq, tp, st->h[m->L - 1]);
-		a = sl_softmax(tp, sl_additive_scores(tp, q, st->pkeys, m->va, m->cfg.attn == ATTN_MLP));
-		sl_tensor *parts[2] = { e, sl_matmul(tp, a, st->keys, 0, 0) }; /* [embedding; context] */
+		sl_tensor *ctx = sl_additive_attention(tp, q, st->pkeys, st->keys, m->va, m->cfg.attn == ATTN_MLP, &a);
+		sl_tensor *parts[2] = { e, ctx }; /* [embedding; context] */
 		in = sl_concat(tp, parts, 2, 2);
 	}
 	for (int l = 0; l < m->L; l++) {
@@ -175,10 +176,10 @@ static sl_tensor *rnn_seq2seq(void *impl, sl_tape *tp, const int32_t *src, const
 	sl_tensor **outs = sl_arena_alloc(tp->arena, (size_t)T * sizeof *outs);
 	m->probs = m->cfg.attn != ATTN_NONE ? sl_arena_alloc(tp->arena, (size_t)B * T * S * sizeof(float)) : NULL;
 	for (int t = 0; t < T; t++) {
-		sl_tensor *a;
+		const float *a;
 		outs[t] = dec_step(m, tp, &st, sl_slice(tp, e, 1, t, 1), &a);
 		for (int b = 0; a && b < B; b++)
-			memcpy(m->probs + ((size_t)b * T + t) * S, a->data + (size_t)b * S, (size_t)S * sizeof(float));
+			memcpy(m->probs + ((size_t)b * T + t) * S, a + (size_t)b * S, (size_t)S * sizeof(float));
 	}
 	sl_tensor *y = T > 1 ? sl_concat(tp, outs, T, 1) : outs[0];
 	return sl_nn_linear_forward(&m->out, tp, sl_dropout(tp, y, m->cfg.dropout));

@@ -4,9 +4,9 @@
  *   u = LayerNorm(h);  s_t = cell(W_x u_t + b, s_{t-1});  h' = h + s
  *
  * the whole sequence one fused op (sl_rnn_seq, src/core/op_rnn.c: the
- * recurrence and its backpropagation through time), the step mode the cell
- * written with tape ops (sl_rnn_cell_step); rnn.h's, which the rnn
- * encoder-decoder shares. The cells, as the lecture and the
+ * recurrence and its backpropagation through time), the step mode the same
+ * op for one step from the carried state (sl_rnn_cell_step); rnn.h's, which
+ * the rnn encoder-decoder shares. The cells, as the lecture and the
  * CSC413/CSE 849 handout write them:
  *   Elman  h_t = tanh(W_x x_t + b + W_h h_{t-1})
  *   GRU    r, z = σ(W_xr x + b_r + W_hr h), σ(W_xz x + b_z + W_hz h),
@@ -80,36 +80,34 @@ static void add_cell(rnn_layer *ly, int cell, sl_params *ps, const char *prefix,
 	sl_rnn_cell_add(&ly->cell, ps, prefix, cell, H, H);
 }
 
+/* The gate a view shows (the GRU's z, the LSTM's f: second of the saved)
+ * for every sequence of a one-step trace, as a tape tensor (B, 1, H) */
+static sl_tensor *step_gate(sl_tape *tp, const sl_rnn_trace *tr)
+{
+	int s[3] = { tr->B, 1, tr->H };
+	sl_tensor *g = sl_tape_tensor(tp, 3, s);
+	for (int b = 0; b < tr->B; b++)
+		memcpy(g->data + (size_t)b * tr->H, tr->sv + (size_t)b * tr->S + tr->H, (size_t)tr->H * sizeof(float));
+	return g;
+}
+
 sl_tensor *sl_rnn_cell_step(const sl_rnn_cell *ly, sl_tape *tp, sl_tensor *xg, sl_tensor *h, sl_tensor **c,
 			    sl_tensor **shown)
 {
-	int H = ly->H;
-	sl_tensor *hg = sl_nn_linear_forward(&ly->wh, tp, h), *dummy;
-	if (!shown)
-		shown = &dummy;
-	*shown = NULL;
-	if (ly->kind == CELL_ELMAN)
-		return sl_tanh(tp, sl_add(tp, xg, hg));
-	if (ly->kind == CELL_GRU) {
-		sl_tensor *r = sl_sigmoid(tp, sl_add(tp, sl_slice(tp, xg, 2, 0, H), sl_slice(tp, hg, 2, 0, H)));
-		sl_tensor *z = sl_sigmoid(tp, sl_add(tp, sl_slice(tp, xg, 2, H, H), sl_slice(tp, hg, 2, H, H)));
-		sl_tensor *hh = sl_bias(tp, sl_slice(tp, hg, 2, 2 * H, H), ly->bhg);
-		sl_tensor *g = sl_tanh(tp, sl_add(tp, sl_slice(tp, xg, 2, 2 * H, H), sl_mul(tp, r, hh)));
-		*shown = z;
-		/* (1 - z) g + z h = g + z (h - g) */
-		return sl_add(tp, g, sl_mul(tp, z, sl_add(tp, h, sl_scale(tp, g, -1.0f))));
-	}
-	sl_tensor *pre = sl_add(tp, xg, hg);
-	sl_tensor *i = sl_sigmoid(tp, sl_slice(tp, pre, 2, 0, H)), *f = sl_sigmoid(tp, sl_slice(tp, pre, 2, H, H));
-	sl_tensor *g = sl_tanh(tp, sl_slice(tp, pre, 2, 2 * H, H)), *o = sl_sigmoid(tp, sl_slice(tp, pre, 2, 3 * H, H));
-	*c = sl_add(tp, sl_mul(tp, f, *c), sl_mul(tp, i, g));
-	*shown = f;
-	return sl_mul(tp, o, sl_tanh(tp, *c));
+	int H = ly->H, lstm = ly->kind == CELL_LSTM;
+	const sl_rnn_trace *tr;
+	sl_tensor *y = sl_rnn_seq(tp, ly->kind, xg, ly->wh.w, ly->bhg, h, lstm ? *c : NULL, lstm, &tr);
+	if (shown)
+		*shown = ly->kind == CELL_ELMAN ? NULL : step_gate(tp, tr);
+	if (!lstm)
+		return y;
+	*c = sl_slice(tp, y, 2, H, H); /* (B, 1, 2 H): h, then c */
+	return sl_slice(tp, y, 2, 0, H);
 }
 
 sl_tensor *sl_rnn_cell_seq(const sl_rnn_cell *c, sl_tape *tp, sl_tensor *xg, int with_c, const sl_rnn_trace **trace)
 {
-	return sl_rnn_seq(tp, c->kind, xg, c->wh.w, c->bhg, with_c, trace);
+	return sl_rnn_seq(tp, c->kind, xg, c->wh.w, c->bhg, NULL, NULL, with_c, trace);
 }
 
 sl_tensor *sl_rnn_zeros(sl_tape *tp, int B, int H)
@@ -174,10 +172,10 @@ static sl_tensor *step(const void *layer, const void *cfg, const sl_mixer_ctx *c
 	const rnn_layer *ly = layer;
 	rnn_state *st = state;
 	sl_tensor *xg = sl_nn_linear_forward(&ly->cell.wx, tp, sl_nn_norm_forward(&ly->norm, tp, h));
-	sl_tensor *s = sl_rnn_zeros(tp, st->B, st->H), *c = sl_rnn_zeros(tp, st->B, st->H), *shown;
+	sl_tensor *s = sl_rnn_zeros(tp, st->B, st->H), *c = sl_rnn_zeros(tp, st->B, st->H);
 	memcpy(s->data, st->h, (size_t)st->B * st->H * sizeof(float));
 	memcpy(c->data, st->c, (size_t)st->B * st->H * sizeof(float));
-	s = sl_rnn_cell_step(&ly->cell, tp, xg, s, &c, &shown);
+	s = sl_rnn_cell_step(&ly->cell, tp, xg, s, &c, NULL);
 	memcpy(st->h, s->data, (size_t)st->B * st->H * sizeof(float));
 	if (ly->cell.kind == CELL_LSTM)
 		memcpy(st->c, c->data, (size_t)st->B * st->H * sizeof(float));
