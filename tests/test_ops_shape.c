@@ -735,8 +735,13 @@ static void test_conv1d(void)
 
 	/* the fused SiLU against the convolution then the SiLU op: the same
 	 * outputs and gradients, bit for bit, serially and on 2 threads (sizes
-	 * below and above the threading threshold); its gradients */
-	struct { int B, T, C, K, bias; } fs[] = { { 2, 7, 5, 4, 1 }, { 3, 2, 3, 4, 0 }, { 8, 40, 128, 4, 1 } };
+	 * below and above the threading threshold; T < K and K - 1 the
+	 * edges of backward's ring of dp rows, K = 1 a ring of one); its
+	 * gradients */
+	struct { int B, T, C, K, bias; } fs[] = { { 2, 7, 5, 4, 1 },  { 3, 2, 3, 4, 0 },  { 8, 40, 128, 4, 1 },
+						  { 2, 5, 16, 4, 0 }, { 3, 2, 32, 4, 1 }, { 4, 9, 48, 3, 1 },
+						  { 2, 6, 16, 7, 0 }, { 8, 40, 64, 5, 0 }, { 2, 3, 8, 4, 1 },
+						  { 3, 4, 6, 1, 1 } };
 	for (size_t i = 0; i < SL_COUNT(fs); i++) {
 		sl_tensor *in[3] = { INPUT(fs[i].B, fs[i].T, fs[i].C), INPUT(fs[i].C, fs[i].K), INPUT(fs[i].C) };
 		for (size_t k = 0; k < sl_tensor_numel(in[0]); k++)

@@ -104,16 +104,17 @@ typedef struct conv_ctx {
 	float *y, *dx;
 	float *dwt, *dbias;               /* (K, C) and (C) scratch sums, or NULL */
 	float *dw, *db;                   /* the real gradients, or NULL */
-	/* the fused SiLU: p (forward writes it when not NULL), dout, and dp
-	 * (scratch; dy points to it) */
+	/* the fused SiLU: p and sigma(p) (forward writes them when not
+	 * NULL), dout, and dp (backward's ring of K rows) */
 	int silu;
-	float *p, *dp;
+	float *p, *sg, *dp;
 	const float *dout;
 } conv_ctx;
 
-/* what the fused op's backward needs */
+/* what the fused op's backward needs: p, and sigma(p), which backward
+ * would otherwise compute again (an exp and a division per element) */
 typedef struct conv_saved {
-	float *wt, *p;
+	float *wt, *p, *sg;
 } conv_saved;
 
 /* w (C, K) -> wt (K, C), from the arena. */
@@ -149,8 +150,16 @@ static void conv_fwd_rows(void *arg, size_t lo, size_t hi)
 		if (c->silu) {
 			/* the SiLU op's x sigmoid(x), in place or from p */
 			float *o = c->y + r * C;
-			for (size_t j = 0; j < C; j++)
-				o[j] = y[j] * sl_fsigmoid(y[j]);
+			if (c->sg) {
+				float *sg = c->sg + r * C;
+				for (size_t j = 0; j < C; j++) {
+					sg[j] = sl_fsigmoid(y[j]);
+					o[j] = y[j] * sg[j];
+				}
+			} else {
+				for (size_t j = 0; j < C; j++)
+					o[j] = y[j] * sl_fsigmoid(y[j]);
+			}
 		}
 	}
 }
@@ -211,22 +220,68 @@ static void conv_dw_chans(void *arg, size_t lo, size_t hi)
 	}
 }
 
-/* The fused SiLU's backward, channels [lo, hi): dp for every row (the SiLU
- * op's derivative, added to a zero as into a fresh gradient), then dx, and
- * dw, db (conv_dw_chans). */
+/* Row r's dp (the SiLU op's derivative, added to a zero as into a fresh
+ * gradient) for channels [lo, hi), into dp[lo, hi). */
+static void conv_silu_dp(const conv_ctx *c, size_t r, size_t lo, size_t hi, float *dp)
+{
+	const float *p = c->p + r * (size_t)c->C, *sg = c->sg + r * (size_t)c->C, *dout = c->dout + r * (size_t)c->C;
+	for (size_t j = lo; j < hi; j++) {
+		float x = p[j], s = sg[j];
+		dp[j] = 0.0f + dout[j] * (s * (1.0f + x * (1.0f - s)));
+	}
+}
+
+/* The fused SiLU's backward, channels [lo, hi), in one pass over the rows of
+ * each sequence, t ascending: dp K-1 rows ahead into a ring of K rows (dx at
+ * t takes dp at t .. t+K-1), then db, dw and dx at t. The dw and db sums run
+ * over (b, t) ascending into the zeroed scratch as conv_dw_chans's do, and dx
+ * takes its taps k ascending as conv_dx_part's does: the same bits, with
+ * one read of p, dout and x and one of dx where three passes read dp again. */
 static void conv_silu_bwd_chans(void *arg, size_t lo, size_t hi)
 {
 	conv_ctx *c = arg;
-	size_t C = (size_t)c->C, rows = (size_t)c->B * c->T;
-	for (size_t r = 0; r < rows; r++)
-		for (size_t i = r * C + lo; i < r * C + hi; i++) {
-			float x = c->p[i], s = sl_fsigmoid(x);
-			c->dp[i] = 0.0f + c->dout[i] * (s * (1.0f + x * (1.0f - s)));
+	size_t C = (size_t)c->C;
+	int K = c->K, T = c->T;
+	float *ring = c->dp; /* (K, C): this thread's channels of it */
+	for (int b = 0; b < c->B; b++) {
+		size_t r0 = (size_t)b * T;
+		for (int t = 0; t < K - 1 && t < T; t++)
+			conv_silu_dp(c, r0 + (size_t)t, lo, hi, ring + (size_t)(t % K) * C);
+		for (int t = 0; t < T; t++) {
+			size_t r = r0 + (size_t)t;
+			if (t + K - 1 < T)
+				conv_silu_dp(c, r + (size_t)K - 1, lo, hi, ring + (size_t)((t + K - 1) % K) * C);
+			const float *dp = ring + (size_t)(t % K) * C;
+			if (c->dbias)
+				for (size_t j = lo; j < hi; j++)
+					c->dbias[j] += dp[j];
+			if (c->dwt)
+				for (int k = K - 1 - t > 0 ? K - 1 - t : 0; k < K; k++) {
+					const float *xs = c->x + (r + (size_t)k + 1 - (size_t)K) * C;
+					float *dwk = c->dwt + (size_t)k * C;
+					for (size_t j = lo; j < hi; j++)
+						dwk[j] += dp[j] * xs[j];
+				}
+			if (c->dx) {
+				float *dx = c->dx + r * C;
+				for (int k = 0; k < K; k++) {
+					if (t + K - 1 - k >= T)
+						continue;
+					const float *dy = ring + (size_t)((t + K - 1 - k) % K) * C;
+					const float *wk = c->wt + (size_t)k * C;
+					for (size_t j = lo; j < hi; j++)
+						dx[j] += wk[j] * dy[j];
+				}
+			}
 		}
-	if (c->dx)
-		conv_dx_part(c, 0, rows, lo, hi);
-	if (c->dwt || c->dbias)
-		conv_dw_chans(c, lo, hi);
+	}
+	for (size_t j = lo; j < hi; j++) {
+		if (c->dwt)
+			for (int k = 0; k < K; k++)
+				c->dw[j * (size_t)K + (size_t)k] += c->dwt[(size_t)k * C + j];
+		if (c->dbias)
+			c->db[j] += c->dbias[j];
+	}
 }
 
 static sl_tensor *conv_make(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b, int silu)
@@ -270,7 +325,9 @@ void sl_op_conv1d_forward(sl_tape *tp, sl_node *n)
 		conv_saved *sv = sl_arena_alloc(tp->arena, sizeof *sv);
 		sv->wt = (float *)c.wt;
 		sv->p = c.silu ? sl_arena_alloc(tp->arena, rows * c.C * sizeof(float)) : NULL;
+		sv->sg = c.silu ? sl_arena_alloc(tp->arena, rows * c.C * sizeof(float)) : NULL;
 		c.p = sv->p;
+		c.sg = sv->sg;
 		n->saved = sv;
 	}
 	misc_run(tp, rows, rows * c.C * (c.K + 4 * c.silu), conv_fwd_rows, &c);
@@ -296,9 +353,9 @@ void sl_op_conv1d_backward(sl_tape *tp, sl_node *n)
 	if (n->i[0]) {
 		/* the fused SiLU: one pass on channels */
 		c.p = sv->p;
+		c.sg = sv->sg;
 		c.dout = n->out->grad;
-		c.dp = sl_arena_alloc(tp->arena, rows * c.C * sizeof(float));
-		c.dy = c.dp;
+		c.dp = sl_arena_alloc(tp->arena, (size_t)c.K * c.C * sizeof(float)); /* the ring */
 		c.dx = x->requires_grad ? sl_tape_grad(tp, x) : NULL;
 		misc_run(tp, (size_t)c.C, rows * c.C * (2 * c.K + 4), conv_silu_bwd_chans, &c);
 		return;
