@@ -92,10 +92,10 @@ void sl_op_dropout_backward(sl_tape *tp, sl_node *n)
  * transpose, so the inner loops run along contiguous channels.
  *
  * With the SiLU fused (sl_conv1d_causal_silu, Mamba's conv), out = p sigma(p)
- * for the convolution p above, each row finished while it is in cache; p is
- * kept for backward, which runs on channels in one pass: dp = dout (s (1 +
- * p (1 - s))), s = sigma(p), for the thread's channels of every row, then
- * dx and dw, db from dp. Every value is computed by the operations, in the
+ * for the convolution p above, each row finished while it is in cache; p and
+ * s = sigma(p) are kept for backward, which runs on channels, one pass over
+ * each sequence's rows: dp = dout (s (1 + p (1 - s))) a few rows ahead, and
+ * dx, dw, db from it. Every value is computed by the operations, in the
  * order, of the convolution followed by the SiLU op, so the bits are theirs. */
 
 typedef struct conv_ctx {
