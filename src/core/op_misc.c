@@ -100,6 +100,7 @@ void sl_op_dropout_backward(sl_tape *tp, sl_node *n)
 
 typedef struct conv_ctx {
 	int B, T, C, K;
+	size_t xs;                        /* x's and dx's row stride: x may be columns of a wider tensor */
 	const float *x, *wt, *bias, *dy;  /* wt (K, C) */
 	float *y, *dx;
 	float *dwt, *dbias;               /* (K, C) and (C) scratch sums, or NULL */
@@ -142,7 +143,7 @@ static void conv_fwd_rows(void *arg, size_t lo, size_t hi)
 			memset(y, 0, C * sizeof(float));
 		/* tap k reads x at s = t-K+1+k, row r-K+1+k of the same sequence */
 		for (int k = c->K - 1 - t > 0 ? c->K - 1 - t : 0; k < c->K; k++) {
-			const float *xs = c->x + (r + (size_t)k + 1 - (size_t)c->K) * C;
+			const float *xs = c->x + (r + (size_t)k + 1 - (size_t)c->K) * c->xs;
 			const float *wk = c->wt + (size_t)k * C;
 			for (size_t j = 0; j < C; j++)
 				y[j] += wk[j] * xs[j];
@@ -170,7 +171,7 @@ static void conv_dx_part(const conv_ctx *c, size_t lo, size_t hi, size_t j0, siz
 	size_t C = (size_t)c->C;
 	for (size_t r = lo; r < hi; r++) {
 		int s = (int)(r % (size_t)c->T);
-		float *dx = c->dx + r * C;
+		float *dx = c->dx + r * c->xs;
 		/* tap k carries x[s] to y at t = s+K-1-k, which must be < T */
 		for (int k = 0; k < c->K; k++) {
 			int t = s + c->K - 1 - k;
@@ -205,7 +206,7 @@ static void conv_dw_chans(void *arg, size_t lo, size_t hi)
 			if (!c->dwt)
 				continue;
 			for (int k = c->K - 1 - t > 0 ? c->K - 1 - t : 0; k < c->K; k++) {
-				const float *xs = c->x + (r + (size_t)k + 1 - (size_t)c->K) * C;
+				const float *xs = c->x + (r + (size_t)k + 1 - (size_t)c->K) * c->xs;
 				float *dwk = c->dwt + (size_t)k * C;
 				for (size_t j = lo; j < hi; j++)
 					dwk[j] += dy[j] * xs[j];
@@ -257,13 +258,13 @@ static void conv_silu_bwd_chans(void *arg, size_t lo, size_t hi)
 					c->dbias[j] += dp[j];
 			if (c->dwt)
 				for (int k = K - 1 - t > 0 ? K - 1 - t : 0; k < K; k++) {
-					const float *xs = c->x + (r + (size_t)k + 1 - (size_t)K) * C;
+					const float *xs = c->x + (r + (size_t)k + 1 - (size_t)K) * c->xs;
 					float *dwk = c->dwt + (size_t)k * C;
 					for (size_t j = lo; j < hi; j++)
 						dwk[j] += dp[j] * xs[j];
 				}
 			if (c->dx) {
-				float *dx = c->dx + r * C;
+				float *dx = c->dx + r * c->xs;
 				for (int k = 0; k < K; k++) {
 					if (t + K - 1 - k >= T)
 						continue;
@@ -284,31 +285,41 @@ static void conv_silu_bwd_chans(void *arg, size_t lo, size_t hi)
 	}
 }
 
-static sl_tensor *conv_make(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b, int silu)
+/* The convolution of x's columns [col, col + C), C = w's channels. */
+static sl_tensor *conv_make(sl_tape *tp, sl_tensor *x, int col, sl_tensor *w, sl_tensor *b, int silu)
 {
-	SL_ASSERT(x->ndim == 3 && w->ndim == 2 && w->shape[0] == x->shape[2]);
-	SL_ASSERT(!b || (b->ndim == 1 && b->shape[0] == x->shape[2]));
+	SL_ASSERT(x->ndim == 3 && w->ndim == 2 && col >= 0 && col <= x->shape[2] - w->shape[0]);
+	SL_ASSERT(!b || (b->ndim == 1 && b->shape[0] == w->shape[0]));
 	sl_tensor *ins[3] = { x, w, b };
-	sl_node n = sl_node_make(tp, SL_OP_CONV1D, ins, 3, 3, x->shape);
+	int shape[3] = { x->shape[0], x->shape[1], w->shape[0] };
+	sl_node n = sl_node_make(tp, SL_OP_CONV1D, ins, 3, 3, shape);
 	n.i[0] = silu;
+	n.i[1] = col;
 	return sl_tape_apply(tp, &n);
 }
 
 sl_tensor *sl_conv1d_causal(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b)
 {
-	return conv_make(tp, x, w, b, 0);
+	SL_ASSERT(x->ndim == 3 && w->ndim == 2 && w->shape[0] == x->shape[2]);
+	return conv_make(tp, x, 0, w, b, 0);
 }
 
 sl_tensor *sl_conv1d_causal_silu(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b)
 {
-	return conv_make(tp, x, w, b, 1);
+	SL_ASSERT(x->ndim == 3 && w->ndim == 2 && w->shape[0] == x->shape[2]);
+	return conv_make(tp, x, 0, w, b, 1);
+}
+
+sl_tensor *sl_conv1d_causal_silu_at(sl_tape *tp, sl_tensor *x, int col, sl_tensor *w, sl_tensor *b)
+{
+	return conv_make(tp, x, col, w, b, 1);
 }
 
 static conv_ctx conv_ctx_of(const sl_node *n)
 {
 	const sl_tensor *x = n->in[0], *w = n->in[1];
-	conv_ctx c = { .B = x->shape[0], .T = x->shape[1], .C = x->shape[2], .K = w->shape[1],
-		       .x = x->data };
+	conv_ctx c = { .B = x->shape[0], .T = x->shape[1], .C = w->shape[0], .K = w->shape[1],
+		       .xs = (size_t)x->shape[2], .x = x->data + n->i[1] };
 	return c;
 }
 
@@ -356,12 +367,12 @@ void sl_op_conv1d_backward(sl_tape *tp, sl_node *n)
 		c.sg = sv->sg;
 		c.dout = n->out->grad;
 		c.dp = sl_arena_alloc(tp->arena, (size_t)c.K * c.C * sizeof(float)); /* the ring */
-		c.dx = x->requires_grad ? sl_tape_grad(tp, x) : NULL;
+		c.dx = x->requires_grad ? sl_tape_grad(tp, x) + n->i[1] : NULL;
 		misc_run(tp, (size_t)c.C, rows * c.C * (2 * c.K + 4), conv_silu_bwd_chans, &c);
 		return;
 	}
 	if (x->requires_grad) {
-		c.dx = sl_tape_grad(tp, x);
+		c.dx = sl_tape_grad(tp, x) + n->i[1];
 		misc_run(tp, rows, work, conv_dx_rows, &c);
 	}
 	if (c.dw || c.db)

@@ -313,6 +313,7 @@ typedef struct ssm_ctx {
 	int disc, scan;
 	int bs, nblk;          /* channels per block, blocks */
 	const float *x, *dt, *A, *Bm, *Cm, *Ds, *z;   /* Ds, z may be NULL */
+	size_t zs;             /* z's (and dz's) row stride: z may be columns of a wider tensor */
 	float *out;
 	float *h, *y;          /* saved (forward writes them when not NULL) */
 	float *abv;            /* saved Ā, (B, D/16, T, N, 16): the AVX-512 kernel's, or NULL */
@@ -432,7 +433,8 @@ static void fwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d)
 		y += Dd * c->x[i];
 		if (c->y)
 			c->y[i] = y;
-		c->out[i] = c->z ? y * c->z[i] * sigmoidf_(c->z[i]) : y;
+		size_t iz = r * c->zs + (size_t)d;
+		c->out[i] = c->z ? y * c->z[iz] * sigmoidf_(c->z[iz]) : y;
 	}
 }
 
@@ -448,13 +450,13 @@ static void bwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d, float *pdB,
 	fill_disc(c, s, b, d);
 	/* dy_t and dz_t: silu'(z) = σ(z) (1 + z (1 - σ(z))) */
 	for (int t = 0; t < T; t++) {
-		size_t i = ((size_t)b * T + t) * D + d;
+		size_t r = (size_t)b * T + t, i = r * D + d, iz = r * c->zs + (size_t)d;
 		float go = c->dout[i];
 		if (c->z) {
-			float zi = c->z[i], sg = sigmoidf_(zi);
+			float zi = c->z[iz], sg = sigmoidf_(zi);
 			s->dy[t] = go * zi * sg;
 			if (c->dz)
-				c->dz[i] += go * c->y[i] * sg * (1.0f + zi * (1.0f - sg));
+				c->dz[iz] += go * c->y[i] * sg * (1.0f + zi * (1.0f - sg));
 		} else {
 			s->dy[t] = go;
 		}
@@ -686,7 +688,7 @@ SSM_INLINE void fwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 		if (c->y)
 			memcpy(c->y + i0, y, sizeof y);
 		if (c->z) {
-			const float *z = c->z + i0;
+			const float *z = c->z + r * c->zs + d0;
 			for (int l = 0; l < SW; l++)
 				c->out[i0 + l] = y[l] * z[l] * sigmoidf_(z[l]);
 		} else {
@@ -724,7 +726,8 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 		/* dy and dz, the tests hoisted so the loops vectorise */
 		const float *go = c->dout + i0;
 		if (c->z) {
-			const float *z = c->z + i0, *y = c->y + i0;
+			size_t iz = r * c->zs + d0;
+			const float *z = c->z + iz, *y = c->y + i0;
 			float sg[SW];
 			for (int l = 0; l < SW; l++) {
 				sg[l] = sigmoidf_(z[l]);
@@ -732,7 +735,7 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 			}
 			if (c->dz)
 				for (int l = 0; l < SW; l++)
-					c->dz[i0 + l] += go[l] * y[l] * sg[l] * (1.0f + z[l] * (1.0f - sg[l]));
+					c->dz[iz + l] += go[l] * y[l] * sg[l] * (1.0f + z[l] * (1.0f - sg[l]));
 		} else {
 			memcpy(dy, go, sizeof dy);
 		}
@@ -964,7 +967,7 @@ SSM_INLINE void fwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *h
 		if (c->y)
 			_mm512_storeu_ps(c->y + i0, y);
 		if (c->z) {
-			__m512 z = _mm512_loadu_ps(c->z + i0);
+			__m512 z = _mm512_loadu_ps(c->z + r * c->zs + d0);
 			y = VMUL(VMUL(y, z), sigmoid_v(z));
 		}
 		_mm512_storeu_ps(c->out + i0, y);
@@ -1013,12 +1016,13 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 		size_t r = (size_t)b * T + t, i0 = r * D + d0;
 		__m512 go = _mm512_loadu_ps(c->dout + i0), dy;
 		if (c->z) {
-			__m512 z = _mm512_loadu_ps(c->z + i0), sg = sigmoid_v(z);
+			size_t iz = r * c->zs + d0;
+			__m512 z = _mm512_loadu_ps(c->z + iz), sg = sigmoid_v(z);
 			dy = VMUL(VMUL(go, z), sg);
 			if (c->dz) {
 				__m512 y = _mm512_loadu_ps(c->y + i0);
 				__m512 v = VMUL(VMUL(VMUL(go, y), sg), VADD(v_bc(1.0f), VMUL(z, VSUB(v_bc(1.0f), sg))));
-				_mm512_storeu_ps(c->dz + i0, VADD(_mm512_loadu_ps(c->dz + i0), v));
+				_mm512_storeu_ps(c->dz + iz, VADD(_mm512_loadu_ps(c->dz + iz), v));
 			}
 		} else {
 			dy = go;
@@ -1342,7 +1346,9 @@ static ssm_ctx ssm_ctx_of(sl_tape *tp, const sl_node *n)
 	c.Bm = n->in[3]->data;
 	c.Cm = n->in[4]->data;
 	c.Ds = n->in[5] ? n->in[5]->data : NULL;
-	c.z = n->in[6] ? n->in[6]->data : NULL;
+	/* z: columns [zcol, zcol + D) of its rows */
+	c.z = n->in[6] ? n->in[6]->data + n->i[3] : NULL;
+	c.zs = n->in[6] ? (size_t)n->in[6]->shape[2] : 0;
 	int nth = ssm_serial(&c) ? 1 : sl_pool_size(tp->pool);
 	c.sc = ssm_lanes(&c) ? lanes_floats(c.T, c.N) : scr_floats(c.T, c.N, c.P);
 	c.scratch = sl_arena_alloc(tp->arena, (size_t)nth * c.sc * sizeof(float));
@@ -1358,14 +1364,16 @@ static void ssm_run(sl_tape *tp, ssm_ctx *c, sl_pool_fn fn)
 }
 
 static sl_tensor *ssm_make(sl_tape *tp, sl_tensor *x, sl_tensor *delta, sl_tensor *A, sl_tensor *Bm, sl_tensor *Cm,
-			   sl_tensor *Dskip, sl_tensor *z, int disc, int scan, sl_tensor **sp)
+			   sl_tensor *Dskip, sl_tensor *z, int zcol, int disc, int scan, sl_tensor **sp)
 {
 	SL_ASSERT(x->ndim == 3 && sl_tensor_same_shape(x, delta));
 	SL_ASSERT(A->ndim == 2 && A->shape[0] == x->shape[2]);
 	SL_ASSERT(Bm->ndim == 3 && Bm->shape[0] == x->shape[0] && Bm->shape[1] == x->shape[1] &&
 		  Bm->shape[2] == A->shape[1] && sl_tensor_same_shape(Bm, Cm));
 	SL_ASSERT(!Dskip || (Dskip->ndim == 1 && Dskip->shape[0] == x->shape[2]));
-	SL_ASSERT(!z || sl_tensor_same_shape(z, x));
+	SL_ASSERT(!z || (z->ndim == 3 && z->shape[0] == x->shape[0] && z->shape[1] == x->shape[1] && zcol >= 0 &&
+			 zcol <= z->shape[2] - x->shape[2]));
+	SL_ASSERT(z || zcol == 0);
 	SL_ASSERT(x->shape[0] > 0 && x->shape[1] > 0 && x->shape[2] > 0 && A->shape[1] > 0);
 	SL_ASSERT(disc >= 0 && disc < SL_SSM_DISC_COUNT && scan >= 0 && scan < SL_SSM_SCAN_COUNT);
 	/* the fused softplus's delta: an eighth input the forward writes */
@@ -1374,6 +1382,7 @@ static sl_tensor *ssm_make(sl_tape *tp, sl_tensor *x, sl_tensor *delta, sl_tenso
 	n.i[0] = disc;
 	n.i[1] = scan;
 	n.i[2] = sp != NULL;
+	n.i[3] = zcol;
 	if (sp)
 		*sp = ins[7];
 	return sl_tape_apply(tp, &n);
@@ -1382,14 +1391,22 @@ static sl_tensor *ssm_make(sl_tape *tp, sl_tensor *x, sl_tensor *delta, sl_tenso
 sl_tensor *sl_ssm(sl_tape *tp, sl_tensor *x, sl_tensor *delta, sl_tensor *A, sl_tensor *Bm, sl_tensor *Cm,
 		  sl_tensor *Dskip, sl_tensor *z, int disc, int scan)
 {
-	return ssm_make(tp, x, delta, A, Bm, Cm, Dskip, z, disc, scan, NULL);
+	SL_ASSERT(!z || sl_tensor_same_shape(z, x));
+	return ssm_make(tp, x, delta, A, Bm, Cm, Dskip, z, 0, disc, scan, NULL);
 }
 
 sl_tensor *sl_ssm_softplus(sl_tape *tp, sl_tensor *x, sl_tensor *dt, sl_tensor *A, sl_tensor *Bm, sl_tensor *Cm,
 			   sl_tensor *Dskip, sl_tensor *z, int disc, int scan, sl_tensor **delta)
 {
+	SL_ASSERT(!z || sl_tensor_same_shape(z, x));
+	return sl_ssm_softplus_at(tp, x, dt, A, Bm, Cm, Dskip, z, 0, disc, scan, delta);
+}
+
+sl_tensor *sl_ssm_softplus_at(sl_tape *tp, sl_tensor *x, sl_tensor *dt, sl_tensor *A, sl_tensor *Bm, sl_tensor *Cm,
+			      sl_tensor *Dskip, sl_tensor *z, int zcol, int disc, int scan, sl_tensor **delta)
+{
 	sl_tensor *d;
-	sl_tensor *out = ssm_make(tp, x, dt, A, Bm, Cm, Dskip, z, disc, scan, &d);
+	sl_tensor *out = ssm_make(tp, x, dt, A, Bm, Cm, Dskip, z, zcol, disc, scan, &d);
 	if (delta)
 		*delta = d;
 	return out;
@@ -1437,7 +1454,7 @@ void sl_op_ssm_backward(sl_tape *tp, sl_node *n)
 	c.dBm = in[3]->requires_grad ? sl_tape_grad(tp, in[3]) : NULL;
 	c.dCm = in[4]->requires_grad ? sl_tape_grad(tp, in[4]) : NULL;
 	c.dDs = in[5] && in[5]->requires_grad ? sl_tape_grad(tp, in[5]) : NULL;
-	c.dz = in[6] && in[6]->requires_grad ? sl_tape_grad(tp, in[6]) : NULL;
+	c.dz = in[6] && in[6]->requires_grad ? sl_tape_grad(tp, in[6]) + n->i[3] : NULL;
 	size_t part = (size_t)c.nblk * c.B * c.T * c.N * sizeof(float);
 	/* the lanes kernel writes every partial; the plain one adds to zeros */
 	void *(*alloc)(sl_arena *, size_t) = ssm_lanes(&c) ? sl_arena_alloc : sl_arena_calloc;
