@@ -1128,10 +1128,16 @@ static void sp_fwd(const ssm_ctx *c, int d0, int d1)
 	for (size_t r = 0; r < rows; r++) {
 		const float *x = c->dtraw + r * c->D + d0;
 		float *y = c->delta + r * c->D + d0;
-		for (int j = 0; j < d1 - d0; j++)
-			y[j] = sl_fsoftplus_body(x[j]);
-		for (int j = 0; j < d1 - d0; j++)
-			y[j] = x[j] > SL_SOFTPLUS_THRESHOLD ? x[j] : y[j];
+		int j = 0;
+#if defined(__AVX512F__)
+		/* the same bits in fewer operations than GCC makes of the loops */
+		for (; j + 16 <= d1 - d0; j += 16)
+			_mm512_storeu_ps(y + j, sl_fsoftplus16(_mm512_loadu_ps(x + j)));
+#endif
+		for (int i = j; i < d1 - d0; i++)
+			y[i] = sl_fsoftplus_body(x[i]);
+		for (int i = j; i < d1 - d0; i++)
+			y[i] = x[i] > SL_SOFTPLUS_THRESHOLD ? x[i] : y[i];
 	}
 }
 
