@@ -198,6 +198,15 @@ static inline __m512 sl_fexp16(__m512 xin)
 	p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f));
 	return _mm512_maskz_scalef_ps(keep, p, n);
 }
+/* sl_fsigmoid on sixteen lanes, the same bits: e = e^-|x|, 1/(1 + e), times
+ * e below 0 */
+static inline __m512 sl_fsigmoid16(__m512 x)
+{
+	__m512 nx = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(x), _mm512_set1_epi32(INT32_MIN)));
+	__m512 e = sl_fexp16(nx), r = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+	return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ), _mm512_mul_ps(e, r), r);
+}
+
 /* sl_flog1p on sixteen lanes, its operations one for one (the same bits):
  * the exponent and mantissa by integer masks, the two quotients by vdivps. */
 static inline __m512 sl_flog1p16(__m512 y)

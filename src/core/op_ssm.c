@@ -934,14 +934,6 @@ static inline __m512 sigmoid_v(__m512 z)
 	return _mm512_div_ps(v_bc(1.0f), VADD(v_bc(1.0f), e));
 }
 
-/* sl_fsigmoid on 16 lanes (e = e^-|x|, 1/(1 + e), times e below 0) */
-static inline __m512 sigmoid_abs_v(__m512 x)
-{
-	__m512 nx = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(x), _mm512_set1_epi32(INT32_MIN)));
-	__m512 e = sl_fexp16(nx), r = _mm512_div_ps(v_bc(1.0f), VADD(v_bc(1.0f), e));
-	return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ), VMUL(e, r), r);
-}
-
 /* Forward of one (b, group): h in hp (N vectors). */
 SSM_INLINE void fwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *hp, const int disc, const int N)
 {
@@ -1072,7 +1064,7 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 			 * gradient) times sigmoid(dtraw), or itself above the threshold */
 			__m512 x = _mm512_loadu_ps(c->dtraw + i0), dd = VADD(_mm512_setzero_ps(), s);
 			__mmask16 id = _mm512_cmp_ps_mask(x, v_bc(SL_SOFTPLUS_THRESHOLD), _CMP_GT_OQ);
-			__m512 v = _mm512_mask_blend_ps(id, VMUL(dd, sigmoid_abs_v(x)), dd);
+			__m512 v = _mm512_mask_blend_ps(id, VMUL(dd, sl_fsigmoid16(x)), dd);
 			_mm512_storeu_ps(c->graw + i0, VADD(_mm512_loadu_ps(c->graw + i0), v));
 		}
 	}
