@@ -592,7 +592,8 @@ static void test_softplus_fused(void)
 /* sl_ssm_softplus_at, the gate read in place from columns [zcol, zcol + D)
  * of a wider tensor, against sl_ssm_softplus on sl_slice of those columns:
  * the same outputs and gradients (the wide tensor's, every column), bit for
- * bit, on every kernel, at 1 and 2 threads. */
+ * bit, on every kernel, at 1 and 2 threads; and with x and dt temporaries
+ * (the gradients the op writes fresh). */
 typedef struct at_out {
 	float *v[8];
 	size_t n[8];
@@ -608,9 +609,12 @@ static void run_gate_at(sl_tensor **in, sl_tensor *wide, int zcol, int disc, int
 	for (int k = 0; k < 7; k++)
 		memset(g[k]->grad, 0, sl_tensor_numel(g[k]) * sizeof(float));
 	int D = in[0]->shape[2];
-	sl_tensor *out = at ? sl_ssm_softplus_at(tp, in[0], in[1], in[2], in[3], in[4], in[5], wide, zcol, disc, scan, NULL)
-			    : sl_ssm_softplus(tp, in[0], in[1], in[2], in[3], in[4], in[5], sl_slice(tp, wide, 2, zcol, D),
-					      disc, scan, NULL);
+	/* at 2: x and dt through a scale by 1, temporaries whose gradients the
+	 * op is the first to write (fresh buffers) */
+	sl_tensor *x = at == 2 ? sl_scale(tp, in[0], 1.0f) : in[0], *dt = at == 2 ? sl_scale(tp, in[1], 1.0f) : in[1];
+	sl_tensor *out = at ? sl_ssm_softplus_at(tp, x, dt, in[2], in[3], in[4], in[5], wide, zcol, disc, scan, NULL)
+			    : sl_ssm_softplus(tp, x, dt, in[2], in[3], in[4], in[5], sl_slice(tp, wide, 2, zcol, D), disc,
+					      scan, NULL);
 	size_t no = sl_tensor_numel(out);
 	float *dout = malloc(no * sizeof(float));
 	for (size_t i = 0; i < no; i++)
@@ -652,18 +656,21 @@ static void test_gate_at(void)
 				int same = 1;
 				sl_ssm_generic = mode;
 				for (int th = 0; th <= 2; th += 2) {
-					at_out x, y;
+					at_out x, y, f;
 					run_gate_at(in, wide, zcol, disc, scan, th, 1, &x);
 					run_gate_at(in, wide, zcol, disc, scan, th, 0, &y);
+					run_gate_at(in, wide, zcol, disc, scan, th, 2, &f);
 					for (int k = 0; k < 8; k++) {
 						same &= x.n[k] == y.n[k] && memcmp(x.v[k], y.v[k], x.n[k] * sizeof(float)) == 0;
+						same &= memcmp(f.v[k], y.v[k], x.n[k] * sizeof(float)) == 0;
 						free(x.v[k]);
 						free(y.v[k]);
+						free(f.v[k]);
 					}
 				}
 				sl_ssm_generic = 0;
 				TAP_OK(same,
-				       "ssm %s, %s scan, D=%d N=%d, gate at columns %d..%d of %d%s: the same outputs and gradients as on the sliced gate, bit for bit (no pool, 2 threads)",
+				       "ssm %s, %s scan, D=%d N=%d, gate at columns %d..%d of %d%s: the same outputs and gradients as on the sliced gate, bit for bit (no pool, 2 threads; x and dt as temporaries too)",
 				       sl_ssm_disc_name(disc), sl_ssm_scan_name(scan), D, N, zcol, zcol + D - 1, ws[2],
 				       mode == 1 ? ", plain kernel" : mode == 2 ? ", portable 16-channel kernel" : "");
 				gc_free(wide);

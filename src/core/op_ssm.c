@@ -320,6 +320,7 @@ typedef struct ssm_ctx {
 	const float *dout;
 	/* gradients (+=), NULL when not needed */
 	float *dx, *ddt, *dA, *dBm, *dCm, *dDs, *dz;
+	int fresh;             /* dx, ddt, graw: fresh buffers that the AVX-512 kernel writes whole */
 	float *pdB, *pdC;      /* (nblk, B, T, N) per-block partial sums, zeroed, or NULL */
 	/* the fused softplus (sl_ssm_softplus): dt is then its output, delta,
 	 * which forward writes from dtraw; backward adds into graw (NULL when
@@ -1055,17 +1056,19 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 			if (c->pdC)
 				lanes_into_blocks16(pcm, bs, c->pdC + blk0 * BTN + r * N, BTN);
 		}
+		/* a fresh gradient (c->fresh) is added to as zeros would be */
+		__m512 z0 = _mm512_setzero_ps();
 		if (c->dx)
-			_mm512_storeu_ps(c->dx + i0, VADD(_mm512_loadu_ps(c->dx + i0), du));
+			_mm512_storeu_ps(c->dx + i0, VADD(c->fresh ? z0 : _mm512_loadu_ps(c->dx + i0), du));
 		if (c->ddt) {
-			_mm512_storeu_ps(c->ddt + i0, VADD(_mm512_loadu_ps(c->ddt + i0), s));
+			_mm512_storeu_ps(c->ddt + i0, VADD(c->fresh ? z0 : _mm512_loadu_ps(c->ddt + i0), s));
 		} else if (c->graw) {
 			/* the fused softplus: delta's gradient (0 + s, as in a zeroed
 			 * gradient) times sigmoid(dtraw), or itself above the threshold */
 			__m512 x = _mm512_loadu_ps(c->dtraw + i0), dd = VADD(_mm512_setzero_ps(), s);
 			__mmask16 id = _mm512_cmp_ps_mask(x, v_bc(SL_SOFTPLUS_THRESHOLD), _CMP_GT_OQ);
 			__m512 v = _mm512_mask_blend_ps(id, VMUL(dd, sl_fsigmoid16(x)), dd);
-			_mm512_storeu_ps(c->graw + i0, VADD(_mm512_loadu_ps(c->graw + i0), v));
+			_mm512_storeu_ps(c->graw + i0, VADD(c->fresh ? z0 : _mm512_loadu_ps(c->graw + i0), v));
 		}
 	}
 	/* the sums over t, ascending: dD and dA */
@@ -1439,8 +1442,23 @@ void sl_op_ssm_backward(sl_tape *tp, sl_node *n)
 	c.y = sv->y;
 	c.abv = sv->ab;
 	c.dout = n->out->grad;
-	c.dx = in[0]->requires_grad ? sl_tape_grad(tp, in[0]) : NULL;
-	c.ddt = in[1]->requires_grad ? sl_tape_grad(tp, in[1]) : NULL;
+	/* x's and delta's (or dtraw's) gradients: the AVX-512 kernel writes
+	 * every element of each, so where this op is the first to add to them
+	 * (in[0] and in[1] then both fresh, and no other input shares their
+	 * buffers: one flag for the kernel) they need no zeros; adding to 0.0f
+	 * instead gives the same bits */
+	int f0 = 0, f1 = 0, apart = in[0] != in[1];
+	for (int k = 2; k < n->nin; k++)
+		apart &= in[k] != in[0] && in[k] != in[1];
+	if (ssm_lanes(&c) && ssm_v512() && apart && in[0]->requires_grad && in[1]->requires_grad && !in[0]->grad &&
+	    !in[1]->grad) {
+		c.dx = sl_tape_grad_fresh(tp, in[0], &f0);
+		c.ddt = sl_tape_grad_fresh(tp, in[1], &f1);
+		c.fresh = f0 && f1;
+	} else {
+		c.dx = in[0]->requires_grad ? sl_tape_grad(tp, in[0]) : NULL;
+		c.ddt = in[1]->requires_grad ? sl_tape_grad(tp, in[1]) : NULL;
+	}
 	if (c.dtraw && c.ddt) {
 		/* delta's gradient: straight into dtraw's in the AVX-512 kernel,
 		 * else through a zeroed scratch */
