@@ -644,6 +644,49 @@ static inline void lanes_into_blocks16(const float *v, int bs, float *p, size_t 
 		_mm512_storeu_ps(p + (size_t)k * stride, sum);
 	}
 }
+
+/* The same for blocks of 8 lanes (D = 128), in three stages of shuffles
+ * instead of four: each half of the states, 8 rows, is transposed as two
+ * 8 x 8 blocks side by side (lanes 0-7 and 8-15), so one vector holds lane
+ * i of those 8 states beside their lane i + 8, and one sum of 8 such
+ * vectors, i ascending, is both blocks' sums for 8 states, each still in
+ * lane order; two 128-bit shuffles put the states of each block together. */
+static inline void lanes_into_blocks16_8(const float *v, float *p, size_t stride)
+{
+	__m512 acc[2];
+	for (int half = 0; half < 2; half++) {
+		__m512 r[8], t[8];
+		for (int i = 0; i < 8; i++)
+			r[i] = _mm512_loadu_ps(v + 16 * (8 * half + i));
+		for (int i = 0; i < 4; i++) {
+			t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+			t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+		}
+		/* u[b] (rows 0-3) and u[4 + b] (rows 4-7): in each 128-bit lane j,
+		 * column 4j + b of those four rows */
+		__m512 u[8];
+		for (int q = 0; q < 2; q++) {
+			__m512d a = _mm512_castps_pd(t[4 * q]), b = _mm512_castps_pd(t[4 * q + 1]);
+			__m512d c = _mm512_castps_pd(t[4 * q + 2]), d = _mm512_castps_pd(t[4 * q + 3]);
+			u[4 * q] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+			u[4 * q + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+			u[4 * q + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+			u[4 * q + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+		}
+		/* column i = 4a + b: lanes a and a + 2 of u[b] and of u[4 + b] */
+		__m512 sum = _mm512_setzero_ps();
+		for (int i = 0; i < 8; i++) {
+			int a = i / 4, b = i % 4;
+			__m512i idx = _mm512_setr_epi32(4 * a, 4 * a + 1, 4 * a + 2, 4 * a + 3, 16 + 4 * a, 17 + 4 * a,
+							18 + 4 * a, 19 + 4 * a, 8 + 4 * a, 9 + 4 * a, 10 + 4 * a, 11 + 4 * a,
+							24 + 4 * a, 25 + 4 * a, 26 + 4 * a, 27 + 4 * a);
+			sum = _mm512_add_ps(sum, _mm512_permutex2var_ps(u[b], idx, u[4 + b]));
+		}
+		acc[half] = sum; /* lanes 0-7: block 0 of this half's states; 8-15: block 1 */
+	}
+	_mm512_storeu_ps(p, _mm512_shuffle_f32x4(acc[0], acc[1], 0x44));
+	_mm512_storeu_ps(p + stride, _mm512_shuffle_f32x4(acc[0], acc[1], 0xee));
+}
 #endif
 
 /* A^T for the group's channels: at[n][l] = A[d0 + l][n] */
@@ -803,7 +846,12 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 			disc_grad_lanes(c->disc, dt, at + n * SW, ab + o, dab, dgv, s, dAl + (size_t)n * SW);
 		}
 #if defined(__AVX512F__)
-		if (all16) {
+		if (all16 && bs == 8) {
+			if (c->pdB)
+				lanes_into_blocks16_8(pbm, c->pdB + blk0 * BTN + r * N, BTN);
+			if (c->pdC)
+				lanes_into_blocks16_8(pcm, c->pdC + blk0 * BTN + r * N, BTN);
+		} else if (all16) {
 			if (c->pdB)
 				lanes_into_blocks16(pbm, bs, c->pdB + blk0 * BTN + r * N, BTN);
 			if (c->pdC)
@@ -1050,7 +1098,12 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 			__m512 a = _mm512_load_ps(at + n * SW);
 			_mm512_store_ps(ctt + n * SW, disc_grad_v(disc, dt, a, _mm512_load_ps(ab + n * SW), dab, dg, &s));
 		}
-		if (all16) {
+		if (all16 && bs == 8) {
+			if (c->pdB)
+				lanes_into_blocks16_8(pbm, c->pdB + blk0 * BTN + r * N, BTN);
+			if (c->pdC)
+				lanes_into_blocks16_8(pcm, c->pdC + blk0 * BTN + r * N, BTN);
+		} else if (all16) {
 			if (c->pdB)
 				lanes_into_blocks16(pbm, bs, c->pdB + blk0 * BTN + r * N, BTN);
 			if (c->pdC)
