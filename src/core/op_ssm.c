@@ -35,9 +35,13 @@
  * the gate (B, T, D) when z is given. At seqlab's sizes (B·T ~ 2k rows, D·N ~ 2k) h is ~16 MB a
  * layer, inside the memory budget, and backward needs every h_{t-1} in
  * reverse order, which recomputation would have to rebuild with a second
- * forward scan. Ā and g are recomputed here: an exp per element is cheaper
- * than storing and re-reading two more arrays of h's size while backward
- * has h to read besides (the AVX-512 kernel, which reads no h, keeps Ā).
+ * forward scan. Ā and g are recomputed: an exp per element is cheaper than
+ * storing and re-reading two more arrays of h's size. (Measured for the
+ * 16-channel kernel below, whose backward recomputes h as well: keeping Ā
+ * from forward took 8 % off the op's backward alone at recall's shapes,
+ * B = T = 64, D = 128, but in training, where each layer's Ā waits in
+ * memory through the other layers, the step was 4-7 % slower on a busy
+ * machine and peak memory 48 MB higher.)
  *
  * Scans. Each evaluates h_t = a_t h_{t-1} + b_t, h_{-1} = 0, over N lanes
  * (arrays (T, N), lanes contiguous so the inner loops vectorise); a_0
@@ -305,7 +309,6 @@ void sl_ssm_abar(int disc, const sl_tensor *delta, const sl_tensor *A, float *ab
 typedef struct ssm_saved {
 	float *h;              /* (B, D, T, N) */
 	float *y;              /* (B, T, D) before the gate, or NULL without z */
-	float *ab;             /* Ā of the AVX-512 kernel (ssm_save_abar), or NULL */
 } ssm_saved;
 
 typedef struct ssm_ctx {
@@ -316,7 +319,6 @@ typedef struct ssm_ctx {
 	size_t zs;             /* z's (and dz's) row stride: z may be columns of a wider tensor */
 	float *out;
 	float *h, *y;          /* saved (forward writes them when not NULL) */
-	float *abv;            /* saved Ā, (B, D/16, T, N, 16): the AVX-512 kernel's, or NULL */
 	const float *dout;
 	/* gradients (+=), NULL when not needed */
 	float *dx, *ddt, *dA, *dBm, *dCm, *dDs, *dz;
@@ -881,12 +883,7 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
  * through step t share one loop, t descending, dh staying in a row of N
  * vectors; the terms of dA, which are summed over t ascending, are kept
  * per (t, n) and added in that order after it (likewise dD's), so every sum
- * keeps its order. With zoh and zoh-approx, forward also writes Ā (an exp
- * per (b, t, d, n), the first sweep's largest cost) to an array of
- * B·T·D·N floats laid out (B, D/16, T, N, 16), one block per (b, group),
- * which backward reads instead of computing it again: the same values, the
- * same bits. The writes overlap forward's arithmetic; at recall's shapes
- * (B = T = 64, D = 128) backward takes ~8 % less, for 32 MB a layer. */
+ * keeps its order. */
 static inline __m512 v_bc(float v)
 {
 	return _mm512_set1_ps(v);
@@ -941,19 +938,6 @@ SSM_INLINE void disc_v(const int disc, __m512 dt, __m512 a, __m512 *ab, __m512 *
 	}
 }
 
-/* g given Ā = e^w for the exponential discretisations (what disc_v
- * computes beside it, from the same e: the same bits) */
-SSM_INLINE void disc_g_v(const int disc, __m512 dt, __m512 a, __m512 ab, __m512 *g)
-{
-	*g = disc == SL_SSM_ZOH ? VMUL(dt, phi1_v(VMUL(dt, a), ab)) : dt;
-}
-
-/* The saved Ā of (b, the group at channel d0): one (T, N, 16) block. */
-static inline float *abar_block(const ssm_ctx *c, int b, int d0)
-{
-	return c->abv + ((size_t)b * (c->D / SW) + (size_t)(d0 / SW)) * c->T * c->N * SW;
-}
-
 /* disc_grad's terms (the *_grad functions): adds into *s, returns dA's term */
 SSM_INLINE __m512 disc_grad_v(const int disc, __m512 dt, __m512 a, __m512 abar, __m512 dab, __m512 dg, __m512 *s)
 {
@@ -987,8 +971,6 @@ static inline __m512 sigmoid_v(__m512 z)
 SSM_INLINE void fwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *hp, const int disc, const int N)
 {
 	int T = c->T, D = c->D;
-	size_t NS = (size_t)N * SW;
-	float *abo = c->abv ? abar_block(c, b, d0) : NULL;
 	__m512 Dd = c->Ds ? _mm512_loadu_ps(c->Ds + d0) : _mm512_setzero_ps();
 	for (int t = 0; t < T; t++) {
 		size_t r = (size_t)b * T + t, i0 = r * D + d0;
@@ -997,8 +979,6 @@ SSM_INLINE void fwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *h
 		for (int n = 0; n < N; n++) {
 			__m512 ab, g, h;
 			disc_v(disc, dt, _mm512_load_ps(at + n * SW), &ab, &g);
-			if (abo)
-				_mm512_store_ps(abo + t * NS + n * SW, ab);
 			__m512 bx = VMUL(g, VMUL(v_bc(Bt[n]), u));
 			h = t == 0 ? bx : VADD(VMUL(ab, _mm512_load_ps(hp + n * SW)), bx);
 			_mm512_store_ps(hp + n * SW, h);
@@ -1023,11 +1003,7 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 	int T = c->T, D = c->D;
 	size_t BTN = (size_t)c->B * T * N, NS = (size_t)N * SW;
 	const int keepg = disc == SL_SSM_ZOH || disc == SL_SSM_BILINEAR;
-	/* Ā saved by the forward pass, else computed again like the rest */
-	const int saved = c->abv != NULL;
-	if (saved)
-		abs_ = abar_block(c, b, d0);
-	/* g and h again (and Ā), by forward's operations (the same bits) */
+	/* Ā, g, and h again, by forward's operations (the same bits) */
 	for (int t = 0; t < T; t++) {
 		size_t r = (size_t)b * T + t, i0 = r * D + d0;
 		const float *Bt = c->Bm + r * N;
@@ -1035,14 +1011,10 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 		float *ab = abs_ + t * NS, *g = gs + t * NS, *h = hs + t * NS;
 		for (int n = 0; n < N; n++) {
 			__m512 abv, gv;
-			if (saved)
-				disc_g_v(disc, dt, _mm512_load_ps(at + n * SW), abv = _mm512_load_ps(ab + n * SW), &gv);
-			else
-				disc_v(disc, dt, _mm512_load_ps(at + n * SW), &abv, &gv);
+			disc_v(disc, dt, _mm512_load_ps(at + n * SW), &abv, &gv);
 			__m512 bx = VMUL(gv, VMUL(v_bc(Bt[n]), u));
 			__m512 hv = t == 0 ? bx : VADD(VMUL(abv, _mm512_load_ps(h - NS + n * SW)), bx);
-			if (!saved)
-				_mm512_store_ps(ab + n * SW, abv);
+			_mm512_store_ps(ab + n * SW, abv);
 			if (keepg)
 				_mm512_store_ps(g + n * SW, gv);
 			_mm512_store_ps(h + n * SW, hv);
@@ -1225,14 +1197,6 @@ static size_t lanes_floats(int T, int N)
 static int ssm_v512(void)
 {
 	return SSM_HAVE_16 && sl_ssm_generic != 2;
-}
-
-/* Whether forward saves Ā for backward: the AVX-512 kernel with an
- * exponential discretisation, where Ā is an exp per (b, t, d, n) that
- * backward would otherwise compute again. */
-static int ssm_save_abar(const ssm_ctx *c)
-{
-	return ssm_lanes(c) && ssm_v512() && (c->disc == SL_SSM_ZOH || c->disc == SL_SSM_ZOH_APPROX);
 }
 
 static void fwd_lanes_task(const ssm_ctx *c, int tid, int nth)
@@ -1476,11 +1440,8 @@ void sl_op_ssm_forward(sl_tape *tp, sl_node *n)
 		 * writing and reading B·T·D·N floats) */
 		sv->h = ssm_lanes(&c) ? NULL : sl_arena_alloc(tp->arena, (size_t)c.B * c.D * c.T * c.N * sizeof(float));
 		sv->y = c.z ? sl_arena_alloc(tp->arena, (size_t)c.B * c.T * c.D * sizeof(float)) : NULL;
-		sv->ab = ssm_save_abar(&c) ? sl_arena_alloc(tp->arena, (size_t)c.B * c.T * c.D * c.N * sizeof(float)) : NULL;
 		c.h = sv->h;
 		c.y = sv->y;
-		c.abv = sv->ab;
-
 		n->saved = sv;
 	}
 	ssm_run(tp, &c, fwd_task);
@@ -1493,7 +1454,6 @@ void sl_op_ssm_backward(sl_tape *tp, sl_node *n)
 	sl_tensor *const *in = n->in;
 	c.h = sv->h;
 	c.y = sv->y;
-	c.abv = sv->ab;
 	c.dout = n->out->grad;
 	/* x's and delta's (or dtraw's) gradients: the AVX-512 kernel writes
 	 * every element of each, so where this op is the first to add to them
