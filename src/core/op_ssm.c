@@ -32,7 +32,8 @@
  * Saved for backward: h for every (b, d, t, n), laid out (B, D, T, N) so one
  * (b, d) is one contiguous (T, N) block (the 16-channel kernel further
  * down, which runs for Mamba's shapes, recomputes h instead), and y before
- * the gate (B, T, D) when z is given. At seqlab's sizes (B·T ~ 2k rows, D·N ~ 2k) h is ~16 MB a
+ * the gate (B, T, D) when z is given (that kernel keeps σ(z) too, an exp and
+ * a division per element that backward would repeat). At seqlab's sizes (B·T ~ 2k rows, D·N ~ 2k) h is ~16 MB a
  * layer, inside the memory budget, and backward needs every h_{t-1} in
  * reverse order, which recomputation would have to rebuild with a second
  * forward scan. Ā and g are recomputed: an exp per element is cheaper than
@@ -309,6 +310,7 @@ void sl_ssm_abar(int disc, const sl_tensor *delta, const sl_tensor *A, float *ab
 typedef struct ssm_saved {
 	float *h;              /* (B, D, T, N) */
 	float *y;              /* (B, T, D) before the gate, or NULL without z */
+	float *sz;             /* σ(z) (B, T, D) of the AVX-512 kernel, or NULL */
 } ssm_saved;
 
 typedef struct ssm_ctx {
@@ -319,6 +321,7 @@ typedef struct ssm_ctx {
 	size_t zs;             /* z's (and dz's) row stride: z may be columns of a wider tensor */
 	float *out;
 	float *h, *y;          /* saved (forward writes them when not NULL) */
+	float *sz;             /* saved σ(z) (B, T, D), the AVX-512 kernel's, or NULL */
 	const float *dout;
 	/* gradients (+=), NULL when not needed */
 	float *dx, *ddt, *dA, *dBm, *dCm, *dDs, *dz;
@@ -988,8 +991,10 @@ SSM_INLINE void fwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *h
 		if (c->y)
 			_mm512_storeu_ps(c->y + i0, y);
 		if (c->z) {
-			__m512 z = _mm512_loadu_ps(c->z + r * c->zs + d0);
-			y = VMUL(VMUL(y, z), sigmoid_v(z));
+			__m512 z = _mm512_loadu_ps(c->z + r * c->zs + d0), sg = sigmoid_v(z);
+			if (c->sz)
+				_mm512_storeu_ps(c->sz + i0, sg);
+			y = VMUL(VMUL(y, z), sg);
 		}
 		_mm512_storeu_ps(c->out + i0, y);
 	}
@@ -1030,7 +1035,7 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 		__m512 go = _mm512_loadu_ps(c->dout + i0), dy;
 		if (c->z) {
 			size_t iz = r * c->zs + d0;
-			__m512 z = _mm512_loadu_ps(c->z + iz), sg = sigmoid_v(z);
+			__m512 z = _mm512_loadu_ps(c->z + iz), sg = c->sz ? _mm512_loadu_ps(c->sz + i0) : sigmoid_v(z);
 			dy = VMUL(VMUL(go, z), sg);
 			if (c->dz) {
 				__m512 y = _mm512_loadu_ps(c->y + i0);
@@ -1440,8 +1445,12 @@ void sl_op_ssm_forward(sl_tape *tp, sl_node *n)
 		 * writing and reading B·T·D·N floats) */
 		sv->h = ssm_lanes(&c) ? NULL : sl_arena_alloc(tp->arena, (size_t)c.B * c.D * c.T * c.N * sizeof(float));
 		sv->y = c.z ? sl_arena_alloc(tp->arena, (size_t)c.B * c.T * c.D * sizeof(float)) : NULL;
+		/* σ(z) beside y: an exp and a division per element fewer in backward */
+		sv->sz = c.z && ssm_lanes(&c) && ssm_v512() ? sl_arena_alloc(tp->arena, (size_t)c.B * c.T * c.D * sizeof(float))
+							   : NULL;
 		c.h = sv->h;
 		c.y = sv->y;
+		c.sz = sv->sz;
 		n->saved = sv;
 	}
 	ssm_run(tp, &c, fwd_task);
@@ -1454,6 +1463,7 @@ void sl_op_ssm_backward(sl_tape *tp, sl_node *n)
 	sl_tensor *const *in = n->in;
 	c.h = sv->h;
 	c.y = sv->y;
+	c.sz = sv->sz;
 	c.dout = n->out->grad;
 	/* x's and delta's (or dtraw's) gradients: the AVX-512 kernel writes
 	 * every element of each, so where this op is the first to add to them
