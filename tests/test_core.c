@@ -283,6 +283,47 @@ static void test_fastmath(void)
 		}
 	}
 	TAP_OK(differ == 0, "sixteen-lane fast exp: the bits of the scalar one on %ld inputs (%ld differ)", n, differ);
+	/* the sixteen-lane softplus gives the scalar loops' bits (the body, then
+	 * x above the threshold): a sweep across both sides of 0 and of 20, and
+	 * the edges */
+	differ = n = 0;
+	for (float x0 = -100.0f; x0 < 100.0f; x0 += 16 * 0.00173f) {
+		for (int j = 0; j < 16; j++)
+			xs[j] = x0 + j * 0.00173f;
+		if (x0 < -99.9f) {
+			xs[0] = 0.0f, xs[1] = -0.0f, xs[2] = 20.0f, xs[3] = INFINITY, xs[4] = -INFINITY;
+			xs[5] = NAN, xs[6] = 20.000002f, xs[7] = 19.999998f, xs[8] = 1e-30f, xs[9] = -1e-30f;
+			xs[10] = -1e30f, xs[11] = 1e30f, xs[12] = -87.3f, xs[13] = -NAN, xs[14] = 0.34657f;
+			xs[15] = -0.34657f;
+		}
+		float ys[16];
+		_mm512_storeu_ps(ys, sl_fsoftplus16(_mm512_loadu_ps(xs)));
+		for (int j = 0; j < 16; j++, n++) {
+			float y1 = sl_fsoftplus_body(xs[j]);
+			y1 = xs[j] > SL_SOFTPLUS_THRESHOLD ? xs[j] : y1;
+			differ += isnan(y1) ? !isnan(ys[j]) : memcmp(&y1, &ys[j], sizeof y1) != 0;
+		}
+	}
+	TAP_OK(differ == 0, "sixteen-lane softplus: the bits of the scalar one on %ld inputs (%ld differ)", n, differ);
+	/* and the sigmoid, on the same inputs */
+	differ = n = 0;
+	for (float x0 = -100.0f; x0 < 100.0f; x0 += 16 * 0.00173f) {
+		for (int j = 0; j < 16; j++)
+			xs[j] = x0 + j * 0.00173f;
+		if (x0 < -99.9f) {
+			xs[0] = 0.0f, xs[1] = -0.0f, xs[2] = 87.3f, xs[3] = INFINITY, xs[4] = -INFINITY;
+			xs[5] = NAN, xs[6] = -87.3f, xs[7] = 88.7f, xs[8] = 1e-30f, xs[9] = -1e-30f;
+			xs[10] = -1e30f, xs[11] = 1e30f, xs[12] = -87.29999f, xs[13] = -NAN, xs[14] = 0.34657f;
+			xs[15] = -0.34657f;
+		}
+		float ys[16];
+		_mm512_storeu_ps(ys, sl_fsigmoid16(_mm512_loadu_ps(xs)));
+		for (int j = 0; j < 16; j++, n++) {
+			float y1 = sl_fsigmoid(xs[j]);
+			differ += isnan(y1) ? !isnan(ys[j]) : memcmp(&y1, &ys[j], sizeof y1) != 0;
+		}
+	}
+	TAP_OK(differ == 0, "sixteen-lane sigmoid: the bits of the scalar one on %ld inputs (%ld differ)", n, differ);
 #endif
 }
 

@@ -308,6 +308,20 @@ static sl_tensor *b_conv_silu(sl_tape *tp, sl_tensor **in, void *v)
 	return sl_conv1d_causal_silu(tp, in[0], in[1], c->bias ? in[2] : NULL);
 }
 
+/* the fused op on columns [start, start + C) of in[0], read in place or sliced */
+static sl_tensor *b_conv_silu_at(sl_tape *tp, sl_tensor **in, void *v)
+{
+	ctx *c = v;
+	return sl_conv1d_causal_silu_at(tp, in[0], c->start, in[1], c->bias ? in[2] : NULL);
+}
+
+static sl_tensor *b_slice_conv_silu(sl_tape *tp, sl_tensor **in, void *v)
+{
+	ctx *c = v;
+	return sl_conv1d_causal_silu(tp, sl_slice(tp, in[0], 2, c->start, in[1]->shape[0]), in[1],
+				     c->bias ? in[2] : NULL);
+}
+
 static sl_tensor *b_conv_then_silu(sl_tape *tp, sl_tensor **in, void *v)
 {
 	ctx *c = v;
@@ -789,8 +803,13 @@ static void test_conv1d(void)
 
 	/* the fused SiLU against the convolution then the SiLU op: the same
 	 * outputs and gradients, bit for bit, serially and on 2 threads (sizes
-	 * below and above the threading threshold); its gradients */
-	struct { int B, T, C, K, bias; } fs[] = { { 2, 7, 5, 4, 1 }, { 3, 2, 3, 4, 0 }, { 8, 40, 128, 4, 1 } };
+	 * below and above the threading threshold; T < K and K - 1 the
+	 * edges of backward's ring of dp rows, K = 1 a ring of one); its
+	 * gradients */
+	struct { int B, T, C, K, bias; } fs[] = { { 2, 7, 5, 4, 1 },  { 3, 2, 3, 4, 0 },  { 8, 40, 128, 4, 1 },
+						  { 2, 5, 16, 4, 0 }, { 3, 2, 32, 4, 1 }, { 4, 9, 48, 3, 1 },
+						  { 2, 6, 16, 7, 0 }, { 8, 40, 64, 5, 0 }, { 2, 3, 8, 4, 1 },
+						  { 3, 4, 6, 1, 1 } };
 	for (size_t i = 0; i < SL_COUNT(fs); i++) {
 		sl_tensor *in[3] = { INPUT(fs[i].B, fs[i].T, fs[i].C), INPUT(fs[i].C, fs[i].K), INPUT(fs[i].C) };
 		for (size_t k = 0; k < sl_tensor_numel(in[0]); k++)
@@ -812,6 +831,34 @@ static void test_conv1d(void)
 		       nm);
 		if (fs[i].B * fs[i].T * fs[i].C < 1000)
 			gc_both(nm, b_conv_silu, &c, in, nin);
+		free_all(in, 3);
+	}
+
+	/* the fused op on columns of a wider x (Mamba's [x | z]) against it on
+	 * their slice: the same outputs and gradients (x's, every column), bit
+	 * for bit, serially and on 2 threads; its gradients */
+	struct { int B, T, Cx, col, C, K, bias; } ws[] = { { 2, 7, 13, 4, 5, 4, 1 },
+							   { 8, 40, 256, 0, 128, 4, 1 },
+							   { 4, 9, 96, 48, 48, 3, 0 } };
+	for (size_t i = 0; i < SL_COUNT(ws); i++) {
+		sl_tensor *in[3] = { INPUT(ws[i].B, ws[i].T, ws[i].Cx), INPUT(ws[i].C, ws[i].K), INPUT(ws[i].C) };
+		ctx c = { .bias = ws[i].bias, .start = ws[i].col };
+		int nin = ws[i].bias ? 3 : 2, same = 1;
+		for (int th = 0; th <= 2; th += 2) {
+			run_res f = run_op(b_conv_silu_at, &c, in, nin, th), r = run_op(b_slice_conv_silu, &c, in, nin, th);
+			same &= f.ok && r.ok && f.ny == r.ny && memcmp(f.y, r.y, f.ny * sizeof(float)) == 0;
+			for (int k = 0; k < nin; k++)
+				same &= memcmp(f.g[k], r.g[k], f.ng[k] * sizeof(float)) == 0;
+			res_free(&f);
+			res_free(&r);
+		}
+		char nm[120];
+		snprintf(nm, sizeof nm, "conv1d+silu on columns %d..%d of x (%d,%d,%d) K=%d%s", ws[i].col,
+			 ws[i].col + ws[i].C - 1, ws[i].B, ws[i].T, ws[i].Cx, ws[i].K, ws[i].bias ? " with bias" : "");
+		TAP_OK(same, "%s: in place, the same outputs and gradients as on the slice, bit for bit (no pool, 2 threads)",
+		       nm);
+		if (ws[i].B * ws[i].T * ws[i].Cx < 1000)
+			gc_both(nm, b_conv_silu_at, &c, in, nin);
 		free_all(in, 3);
 	}
 

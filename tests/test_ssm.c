@@ -589,6 +589,95 @@ static void test_softplus_fused(void)
 	}
 }
 
+/* sl_ssm_softplus_at, the gate read in place from columns [zcol, zcol + D)
+ * of a wider tensor, against sl_ssm_softplus on sl_slice of those columns:
+ * the same outputs and gradients (the wide tensor's, every column), bit for
+ * bit, on every kernel, at 1 and 2 threads; and with x and dt temporaries
+ * (the gradients the op writes fresh). */
+typedef struct at_out {
+	float *v[8];
+	size_t n[8];
+} at_out;
+
+static void run_gate_at(sl_tensor **in, sl_tensor *wide, int zcol, int disc, int scan, int threads, int at,
+			at_out *ro)
+{
+	sl_arena *a = sl_arena_new(0);
+	sl_pool *pool = threads > 0 ? sl_pool_new(threads) : NULL;
+	sl_tape *tp = sl_tape_new(a, pool);
+	sl_tensor *g[7] = { in[0], in[1], in[2], in[3], in[4], in[5], wide };
+	for (int k = 0; k < 7; k++)
+		memset(g[k]->grad, 0, sl_tensor_numel(g[k]) * sizeof(float));
+	int D = in[0]->shape[2];
+	/* at 2: x and dt through a scale by 1, temporaries whose gradients the
+	 * op is the first to write (fresh buffers) */
+	sl_tensor *x = at == 2 ? sl_scale(tp, in[0], 1.0f) : in[0], *dt = at == 2 ? sl_scale(tp, in[1], 1.0f) : in[1];
+	sl_tensor *out = at ? sl_ssm_softplus_at(tp, x, dt, in[2], in[3], in[4], in[5], wide, zcol, disc, scan, NULL)
+			    : sl_ssm_softplus(tp, x, dt, in[2], in[3], in[4], in[5], sl_slice(tp, wide, 2, zcol, D), disc,
+					      scan, NULL);
+	size_t no = sl_tensor_numel(out);
+	float *dout = malloc(no * sizeof(float));
+	for (size_t i = 0; i < no; i++)
+		dout[i] = sinf(0.37f * (float)i + 0.1f);
+	sl_tape_backward_from(tp, out, dout);
+	free(dout);
+	for (int k = 0; k < 8; k++) {
+		const sl_tensor *t = k < 7 ? g[k] : out;
+		const float *src = k < 7 ? t->grad : t->data;
+		ro->n[k] = sl_tensor_numel(t);
+		ro->v[k] = malloc(ro->n[k] * sizeof(float));
+		memcpy(ro->v[k], src, ro->n[k] * sizeof(float));
+	}
+	sl_tape_free(tp);
+	sl_pool_free(pool);
+	sl_arena_free(a);
+}
+
+static void test_gate_at(void)
+{
+	static const int Ds[] = { 16, 128, 48 };
+	for (int disc = 0; disc < SL_SSM_DISC_COUNT; disc++)
+		for (int di = 0; di < 3; di++)
+			for (int mode = 0; mode < (di < 2 ? 3 : 1); mode++) {
+				int D = Ds[di], N = di == 2 ? 5 : 16, B = 2, T = 9, zcol = di == 1 ? D : 5;
+				int scan = di == 2 ? SL_SSM_PARALLEL : SL_SSM_SEQ;
+				sl_tensor *in[7];
+				make_inputs(in, 1700 + (uint64_t)(disc * 10 + di * 3 + mode), B, T, D, N, 1, R_MAMBA, disc);
+				for (size_t i = 0; i < sl_tensor_numel(in[1]); i++)
+					in[1]->data[i] = logf(expm1f(in[1]->data[i]));
+				/* z among other columns: [zcol, zcol + D) of (B, T, zcol + D + 3) */
+				sl_rng r;
+				sl_rng_seed(&r, 1800 + (uint64_t)disc);
+				int ws[3] = { B, T, zcol + D + 3 };
+				sl_tensor *wide = gc_input(&r, 3, ws, -2, 2);
+				for (int row = 0; row < B * T; row++)
+					memcpy(wide->data + (size_t)row * ws[2] + zcol, in[6]->data + (size_t)row * D,
+					       (size_t)D * sizeof(float));
+				int same = 1;
+				sl_ssm_generic = mode;
+				for (int th = 0; th <= 2; th += 2) {
+					at_out x, y, f;
+					run_gate_at(in, wide, zcol, disc, scan, th, 1, &x);
+					run_gate_at(in, wide, zcol, disc, scan, th, 0, &y);
+					run_gate_at(in, wide, zcol, disc, scan, th, 2, &f);
+					for (int k = 0; k < 8; k++) {
+						same &= x.n[k] == y.n[k] && memcmp(x.v[k], y.v[k], x.n[k] * sizeof(float)) == 0;
+						same &= memcmp(f.v[k], y.v[k], x.n[k] * sizeof(float)) == 0;
+						free(x.v[k]);
+						free(y.v[k]);
+						free(f.v[k]);
+					}
+				}
+				sl_ssm_generic = 0;
+				TAP_OK(same,
+				       "ssm %s, %s scan, D=%d N=%d, gate at columns %d..%d of %d%s: the same outputs and gradients as on the sliced gate, bit for bit (no pool, 2 threads; x and dt as temporaries too)",
+				       sl_ssm_disc_name(disc), sl_ssm_scan_name(scan), D, N, zcol, zcol + D - 1, ws[2],
+				       mode == 1 ? ", plain kernel" : mode == 2 ? ", portable 16-channel kernel" : "");
+				gc_free(wide);
+				free_inputs(in);
+			}
+}
+
 int main(void)
 {
 	test_names();
@@ -600,5 +689,6 @@ int main(void)
 	test_threads();
 	test_lanes();
 	test_softplus_fused();
+	test_gate_at();
 	return tap_done();
 }

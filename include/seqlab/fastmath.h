@@ -198,6 +198,49 @@ static inline __m512 sl_fexp16(__m512 xin)
 	p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f));
 	return _mm512_maskz_scalef_ps(keep, p, n);
 }
+/* sl_fsigmoid on sixteen lanes, the same bits: e = e^-|x|, 1/(1 + e), times
+ * e below 0 */
+static inline __m512 sl_fsigmoid16(__m512 x)
+{
+	__m512 nx = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(x), _mm512_set1_epi32(INT32_MIN)));
+	__m512 e = sl_fexp16(nx), r = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+	return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ), _mm512_mul_ps(e, r), r);
+}
+
+/* sl_flog1p on sixteen lanes, its operations one for one (the same bits):
+ * the exponent and mantissa by integer masks, the two quotients by vdivps. */
+static inline __m512 sl_flog1p16(__m512 y)
+{
+	const __m512 one = _mm512_set1_ps(1.0f);
+	__m512 u = _mm512_add_ps(one, y);
+	__m512i bits = _mm512_castps_si512(u);
+	__m512i k = _mm512_sub_epi32(_mm512_and_si512(_mm512_srli_epi32(bits, 23), _mm512_set1_epi32(0xff)),
+				     _mm512_set1_epi32(127));
+	__m512 m = _mm512_castsi512_ps(
+		_mm512_or_si512(_mm512_and_si512(bits, _mm512_set1_epi32(0x007fffff)), _mm512_set1_epi32(0x3f800000)));
+	__mmask16 big = _mm512_cmp_ps_mask(m, _mm512_set1_ps(1.41421356f), _CMP_GT_OQ);
+	m = _mm512_mask_mul_ps(m, big, _mm512_set1_ps(0.5f), m);
+	k = _mm512_mask_add_epi32(k, big, k, _mm512_set1_epi32(1));
+	__m512 corr = _mm512_div_ps(_mm512_sub_ps(y, _mm512_sub_ps(u, one)), u);
+	__m512 s = _mm512_div_ps(_mm512_sub_ps(m, one), _mm512_add_ps(m, one)), s2 = _mm512_mul_ps(s, s);
+	__m512 p = _mm512_set1_ps(2.0f / 9);
+	p = _mm512_add_ps(_mm512_mul_ps(p, s2), _mm512_set1_ps(2.0f / 7));
+	p = _mm512_add_ps(_mm512_mul_ps(p, s2), _mm512_set1_ps(2.0f / 5));
+	p = _mm512_add_ps(_mm512_mul_ps(p, s2), _mm512_set1_ps(2.0f / 3));
+	p = _mm512_add_ps(_mm512_mul_ps(p, s2), _mm512_set1_ps(2.0f));
+	__m512 r = _mm512_mul_ps(_mm512_cvtepi32_ps(k), _mm512_set1_ps(0.693147180559945f));
+	return _mm512_add_ps(_mm512_add_ps(r, _mm512_mul_ps(s, p)), corr);
+}
+
+/* softplus on sixteen lanes with the bits of the scalar loops: the body
+ * sl_fsoftplus_body, then x itself above SL_SOFTPLUS_THRESHOLD */
+static inline __m512 sl_fsoftplus16(__m512 x)
+{
+	__m512 nax = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(x), _mm512_set1_epi32(INT32_MIN))); /* -|x| */
+	__m512 pos = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ), x);
+	__m512 y = _mm512_add_ps(pos, sl_flog1p16(sl_fexp16(nax)));
+	return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(SL_SOFTPLUS_THRESHOLD), _CMP_GT_OQ), y, x);
+}
 #endif
 
 #endif

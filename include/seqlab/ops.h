@@ -144,6 +144,11 @@ sl_tensor *sl_conv1d_causal(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *
 /* SiLU of the causal convolution, one op (Mamba's): the bits of
  * sl_silu(tp, sl_conv1d_causal(tp, x, w, b)), one pass fewer each way. */
 sl_tensor *sl_conv1d_causal_silu(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b);
+/* The same on columns [col, col + C) of x (B, T, Cx), C = w's channels,
+ * read in place (Mamba's in-projection, [x | z], with no copy of its x
+ * half), their gradient added into x's at those columns: the same bits as
+ * sl_conv1d_causal_silu(tp, sl_slice(tp, x, 2, col, C), w, b). */
+sl_tensor *sl_conv1d_causal_silu_at(sl_tape *tp, sl_tensor *x, int col, sl_tensor *w, sl_tensor *b);
 
 /* Rotary position embedding: x (B, T, H*Dh) with heads interleaved as (H, Dh),
  * Dh even; the pair (2i, 2i+1) of each head at position pos0 + t turns by

@@ -55,6 +55,13 @@ sl_tensor *sl_ssm(sl_tape *tp, sl_tensor *x, sl_tensor *delta, sl_tensor *A, sl_
 sl_tensor *sl_ssm_softplus(sl_tape *tp, sl_tensor *x, sl_tensor *dt, sl_tensor *A, sl_tensor *Bm, sl_tensor *Cm,
 			   sl_tensor *Dskip, sl_tensor *z, int disc, int scan, sl_tensor **delta);
 
+/* sl_ssm_softplus with the gate read in place: z (B, T, Dz) of which columns
+ * [zcol, zcol + D) gate the output (Mamba's in-projection, [x | z], with no
+ * copy of its z half), their gradient added into z's at those columns. The
+ * same bits as sl_ssm_softplus on sl_slice(tp, z, 2, zcol, D). */
+sl_tensor *sl_ssm_softplus_at(sl_tape *tp, sl_tensor *x, sl_tensor *dt, sl_tensor *A, sl_tensor *Bm, sl_tensor *Cm,
+			      sl_tensor *Dskip, sl_tensor *z, int zcol, int disc, int scan, sl_tensor **delta);
+
 /* Forward only, for views: Ā for every (b, t, d, n) under discretisation
  * disc, from delta (B, T, D) and A (D, N), into abar (B, T, D, N), which the
  * caller owns. The product of Ā over (s, t] is the weight h_t still gives to

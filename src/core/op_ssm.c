@@ -32,11 +32,17 @@
  * Saved for backward: h for every (b, d, t, n), laid out (B, D, T, N) so one
  * (b, d) is one contiguous (T, N) block (the 16-channel kernel further
  * down, which runs for Mamba's shapes, recomputes h instead), and y before
- * the gate (B, T, D) when z is given. At seqlab's sizes (B·T ~ 2k rows, D·N ~ 2k) h is ~16 MB a
+ * the gate (B, T, D) when z is given (that kernel keeps σ(z) too, an exp and
+ * a division per element that backward would repeat). At seqlab's sizes (B·T ~ 2k rows, D·N ~ 2k) h is ~16 MB a
  * layer, inside the memory budget, and backward needs every h_{t-1} in
  * reverse order, which recomputation would have to rebuild with a second
  * forward scan. Ā and g are recomputed: an exp per element is cheaper than
- * storing and re-reading two more arrays of h's size.
+ * storing and re-reading two more arrays of h's size. (Measured for the
+ * 16-channel kernel below, whose backward recomputes h as well: keeping Ā
+ * from forward took 8 % off the op's backward alone at recall's shapes,
+ * B = T = 64, D = 128, but in training, where each layer's Ā waits in
+ * memory through the other layers, the step was 4-7 % slower on a busy
+ * machine and peak memory 48 MB higher.)
  *
  * Scans. Each evaluates h_t = a_t h_{t-1} + b_t, h_{-1} = 0, over N lanes
  * (arrays (T, N), lanes contiguous so the inner loops vectorise); a_0
@@ -304,6 +310,7 @@ void sl_ssm_abar(int disc, const sl_tensor *delta, const sl_tensor *A, float *ab
 typedef struct ssm_saved {
 	float *h;              /* (B, D, T, N) */
 	float *y;              /* (B, T, D) before the gate, or NULL without z */
+	float *sz;             /* σ(z) (B, T, D) of the AVX-512 kernel, or NULL */
 } ssm_saved;
 
 typedef struct ssm_ctx {
@@ -311,11 +318,14 @@ typedef struct ssm_ctx {
 	int disc, scan;
 	int bs, nblk;          /* channels per block, blocks */
 	const float *x, *dt, *A, *Bm, *Cm, *Ds, *z;   /* Ds, z may be NULL */
+	size_t zs;             /* z's (and dz's) row stride: z may be columns of a wider tensor */
 	float *out;
 	float *h, *y;          /* saved (forward writes them when not NULL) */
+	float *sz;             /* saved σ(z) (B, T, D), the AVX-512 kernel's, or NULL */
 	const float *dout;
 	/* gradients (+=), NULL when not needed */
 	float *dx, *ddt, *dA, *dBm, *dCm, *dDs, *dz;
+	int fresh;             /* dx, ddt, graw: fresh buffers that the AVX-512 kernel writes whole */
 	float *pdB, *pdC;      /* (nblk, B, T, N) per-block partial sums, zeroed, or NULL */
 	/* the fused softplus (sl_ssm_softplus): dt is then its output, delta,
 	 * which forward writes from dtraw; backward adds into graw (NULL when
@@ -429,7 +439,8 @@ static void fwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d)
 		y += Dd * c->x[i];
 		if (c->y)
 			c->y[i] = y;
-		c->out[i] = c->z ? y * c->z[i] * sigmoidf_(c->z[i]) : y;
+		size_t iz = r * c->zs + (size_t)d;
+		c->out[i] = c->z ? y * c->z[iz] * sigmoidf_(c->z[iz]) : y;
 	}
 }
 
@@ -445,13 +456,13 @@ static void bwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d, float *pdB,
 	fill_disc(c, s, b, d);
 	/* dy_t and dz_t: silu'(z) = σ(z) (1 + z (1 - σ(z))) */
 	for (int t = 0; t < T; t++) {
-		size_t i = ((size_t)b * T + t) * D + d;
+		size_t r = (size_t)b * T + t, i = r * D + d, iz = r * c->zs + (size_t)d;
 		float go = c->dout[i];
 		if (c->z) {
-			float zi = c->z[i], sg = sigmoidf_(zi);
+			float zi = c->z[iz], sg = sigmoidf_(zi);
 			s->dy[t] = go * zi * sg;
 			if (c->dz)
-				c->dz[i] += go * c->y[i] * sg * (1.0f + zi * (1.0f - sg));
+				c->dz[iz] += go * c->y[i] * sg * (1.0f + zi * (1.0f - sg));
 		} else {
 			s->dy[t] = go;
 		}
@@ -638,6 +649,49 @@ static inline void lanes_into_blocks16(const float *v, int bs, float *p, size_t 
 		_mm512_storeu_ps(p + (size_t)k * stride, sum);
 	}
 }
+
+/* The same for blocks of 8 lanes (D = 128), in three stages of shuffles
+ * instead of four: each half of the states, 8 rows, is transposed as two
+ * 8 x 8 blocks side by side (lanes 0-7 and 8-15), so one vector holds lane
+ * i of those 8 states beside their lane i + 8, and one sum of 8 such
+ * vectors, i ascending, is both blocks' sums for 8 states, each still in
+ * lane order; two 128-bit shuffles put the states of each block together. */
+static inline void lanes_into_blocks16_8(const float *v, float *p, size_t stride)
+{
+	__m512 acc[2];
+	for (int half = 0; half < 2; half++) {
+		__m512 r[8], t[8];
+		for (int i = 0; i < 8; i++)
+			r[i] = _mm512_loadu_ps(v + 16 * (8 * half + i));
+		for (int i = 0; i < 4; i++) {
+			t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+			t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+		}
+		/* u[b] (rows 0-3) and u[4 + b] (rows 4-7): in each 128-bit lane j,
+		 * column 4j + b of those four rows */
+		__m512 u[8];
+		for (int q = 0; q < 2; q++) {
+			__m512d a = _mm512_castps_pd(t[4 * q]), b = _mm512_castps_pd(t[4 * q + 1]);
+			__m512d c = _mm512_castps_pd(t[4 * q + 2]), d = _mm512_castps_pd(t[4 * q + 3]);
+			u[4 * q] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+			u[4 * q + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+			u[4 * q + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+			u[4 * q + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+		}
+		/* column i = 4a + b: lanes a and a + 2 of u[b] and of u[4 + b] */
+		__m512 sum = _mm512_setzero_ps();
+		for (int i = 0; i < 8; i++) {
+			int a = i / 4, b = i % 4;
+			__m512i idx = _mm512_setr_epi32(4 * a, 4 * a + 1, 4 * a + 2, 4 * a + 3, 16 + 4 * a, 17 + 4 * a,
+							18 + 4 * a, 19 + 4 * a, 8 + 4 * a, 9 + 4 * a, 10 + 4 * a, 11 + 4 * a,
+							24 + 4 * a, 25 + 4 * a, 26 + 4 * a, 27 + 4 * a);
+			sum = _mm512_add_ps(sum, _mm512_permutex2var_ps(u[b], idx, u[4 + b]));
+		}
+		acc[half] = sum; /* lanes 0-7: block 0 of this half's states; 8-15: block 1 */
+	}
+	_mm512_storeu_ps(p, _mm512_shuffle_f32x4(acc[0], acc[1], 0x44));
+	_mm512_storeu_ps(p + stride, _mm512_shuffle_f32x4(acc[0], acc[1], 0xee));
+}
 #endif
 
 /* A^T for the group's channels: at[n][l] = A[d0 + l][n] */
@@ -683,7 +737,7 @@ SSM_INLINE void fwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 		if (c->y)
 			memcpy(c->y + i0, y, sizeof y);
 		if (c->z) {
-			const float *z = c->z + i0;
+			const float *z = c->z + r * c->zs + d0;
 			for (int l = 0; l < SW; l++)
 				c->out[i0 + l] = y[l] * z[l] * sigmoidf_(z[l]);
 		} else {
@@ -721,7 +775,8 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 		/* dy and dz, the tests hoisted so the loops vectorise */
 		const float *go = c->dout + i0;
 		if (c->z) {
-			const float *z = c->z + i0, *y = c->y + i0;
+			size_t iz = r * c->zs + d0;
+			const float *z = c->z + iz, *y = c->y + i0;
 			float sg[SW];
 			for (int l = 0; l < SW; l++) {
 				sg[l] = sigmoidf_(z[l]);
@@ -729,7 +784,7 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 			}
 			if (c->dz)
 				for (int l = 0; l < SW; l++)
-					c->dz[i0 + l] += go[l] * y[l] * sg[l] * (1.0f + z[l] * (1.0f - sg[l]));
+					c->dz[iz + l] += go[l] * y[l] * sg[l] * (1.0f + z[l] * (1.0f - sg[l]));
 		} else {
 			memcpy(dy, go, sizeof dy);
 		}
@@ -796,7 +851,12 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 			disc_grad_lanes(c->disc, dt, at + n * SW, ab + o, dab, dgv, s, dAl + (size_t)n * SW);
 		}
 #if defined(__AVX512F__)
-		if (all16) {
+		if (all16 && bs == 8) {
+			if (c->pdB)
+				lanes_into_blocks16_8(pbm, c->pdB + blk0 * BTN + r * N, BTN);
+			if (c->pdC)
+				lanes_into_blocks16_8(pcm, c->pdC + blk0 * BTN + r * N, BTN);
+		} else if (all16) {
 			if (c->pdB)
 				lanes_into_blocks16(pbm, bs, c->pdB + blk0 * BTN + r * N, BTN);
 			if (c->pdC)
@@ -910,14 +970,6 @@ static inline __m512 sigmoid_v(__m512 z)
 	return _mm512_div_ps(v_bc(1.0f), VADD(v_bc(1.0f), e));
 }
 
-/* sl_fsigmoid on 16 lanes (e = e^-|x|, 1/(1 + e), times e below 0) */
-static inline __m512 sigmoid_abs_v(__m512 x)
-{
-	__m512 nx = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(x), _mm512_set1_epi32(INT32_MIN)));
-	__m512 e = sl_fexp16(nx), r = _mm512_div_ps(v_bc(1.0f), VADD(v_bc(1.0f), e));
-	return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ), VMUL(e, r), r);
-}
-
 /* Forward of one (b, group): h in hp (N vectors). */
 SSM_INLINE void fwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *hp, const int disc, const int N)
 {
@@ -939,8 +991,10 @@ SSM_INLINE void fwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *h
 		if (c->y)
 			_mm512_storeu_ps(c->y + i0, y);
 		if (c->z) {
-			__m512 z = _mm512_loadu_ps(c->z + i0);
-			y = VMUL(VMUL(y, z), sigmoid_v(z));
+			__m512 z = _mm512_loadu_ps(c->z + r * c->zs + d0), sg = sigmoid_v(z);
+			if (c->sz)
+				_mm512_storeu_ps(c->sz + i0, sg);
+			y = VMUL(VMUL(y, z), sg);
 		}
 		_mm512_storeu_ps(c->out + i0, y);
 	}
@@ -980,12 +1034,13 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 		size_t r = (size_t)b * T + t, i0 = r * D + d0;
 		__m512 go = _mm512_loadu_ps(c->dout + i0), dy;
 		if (c->z) {
-			__m512 z = _mm512_loadu_ps(c->z + i0), sg = sigmoid_v(z);
+			size_t iz = r * c->zs + d0;
+			__m512 z = _mm512_loadu_ps(c->z + iz), sg = c->sz ? _mm512_loadu_ps(c->sz + i0) : sigmoid_v(z);
 			dy = VMUL(VMUL(go, z), sg);
 			if (c->dz) {
 				__m512 y = _mm512_loadu_ps(c->y + i0);
 				__m512 v = VMUL(VMUL(VMUL(go, y), sg), VADD(v_bc(1.0f), VMUL(z, VSUB(v_bc(1.0f), sg))));
-				_mm512_storeu_ps(c->dz + i0, VADD(_mm512_loadu_ps(c->dz + i0), v));
+				_mm512_storeu_ps(c->dz + iz, VADD(_mm512_loadu_ps(c->dz + iz), v));
 			}
 		} else {
 			dy = go;
@@ -1020,23 +1075,30 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 			__m512 a = _mm512_load_ps(at + n * SW);
 			_mm512_store_ps(ctt + n * SW, disc_grad_v(disc, dt, a, _mm512_load_ps(ab + n * SW), dab, dg, &s));
 		}
-		if (all16) {
+		if (all16 && bs == 8) {
+			if (c->pdB)
+				lanes_into_blocks16_8(pbm, c->pdB + blk0 * BTN + r * N, BTN);
+			if (c->pdC)
+				lanes_into_blocks16_8(pcm, c->pdC + blk0 * BTN + r * N, BTN);
+		} else if (all16) {
 			if (c->pdB)
 				lanes_into_blocks16(pbm, bs, c->pdB + blk0 * BTN + r * N, BTN);
 			if (c->pdC)
 				lanes_into_blocks16(pcm, bs, c->pdC + blk0 * BTN + r * N, BTN);
 		}
+		/* a fresh gradient (c->fresh) is added to as zeros would be */
+		__m512 z0 = _mm512_setzero_ps();
 		if (c->dx)
-			_mm512_storeu_ps(c->dx + i0, VADD(_mm512_loadu_ps(c->dx + i0), du));
+			_mm512_storeu_ps(c->dx + i0, VADD(c->fresh ? z0 : _mm512_loadu_ps(c->dx + i0), du));
 		if (c->ddt) {
-			_mm512_storeu_ps(c->ddt + i0, VADD(_mm512_loadu_ps(c->ddt + i0), s));
+			_mm512_storeu_ps(c->ddt + i0, VADD(c->fresh ? z0 : _mm512_loadu_ps(c->ddt + i0), s));
 		} else if (c->graw) {
 			/* the fused softplus: delta's gradient (0 + s, as in a zeroed
 			 * gradient) times sigmoid(dtraw), or itself above the threshold */
 			__m512 x = _mm512_loadu_ps(c->dtraw + i0), dd = VADD(_mm512_setzero_ps(), s);
 			__mmask16 id = _mm512_cmp_ps_mask(x, v_bc(SL_SOFTPLUS_THRESHOLD), _CMP_GT_OQ);
-			__m512 v = _mm512_mask_blend_ps(id, VMUL(dd, sigmoid_abs_v(x)), dd);
-			_mm512_storeu_ps(c->graw + i0, VADD(_mm512_loadu_ps(c->graw + i0), v));
+			__m512 v = _mm512_mask_blend_ps(id, VMUL(dd, sl_fsigmoid16(x)), dd);
+			_mm512_storeu_ps(c->graw + i0, VADD(c->fresh ? z0 : _mm512_loadu_ps(c->graw + i0), v));
 		}
 	}
 	/* the sums over t, ascending: dD and dA */
@@ -1091,10 +1153,16 @@ static void sp_fwd(const ssm_ctx *c, int d0, int d1)
 	for (size_t r = 0; r < rows; r++) {
 		const float *x = c->dtraw + r * c->D + d0;
 		float *y = c->delta + r * c->D + d0;
-		for (int j = 0; j < d1 - d0; j++)
-			y[j] = sl_fsoftplus_body(x[j]);
-		for (int j = 0; j < d1 - d0; j++)
-			y[j] = x[j] > SL_SOFTPLUS_THRESHOLD ? x[j] : y[j];
+		int j = 0;
+#if defined(__AVX512F__)
+		/* the same bits in fewer operations than GCC makes of the loops */
+		for (; j + 16 <= d1 - d0; j += 16)
+			_mm512_storeu_ps(y + j, sl_fsoftplus16(_mm512_loadu_ps(x + j)));
+#endif
+		for (int i = j; i < d1 - d0; i++)
+			y[i] = sl_fsoftplus_body(x[i]);
+		for (int i = j; i < d1 - d0; i++)
+			y[i] = x[i] > SL_SOFTPLUS_THRESHOLD ? x[i] : y[i];
 	}
 }
 
@@ -1301,7 +1369,9 @@ static ssm_ctx ssm_ctx_of(sl_tape *tp, const sl_node *n)
 	c.Bm = n->in[3]->data;
 	c.Cm = n->in[4]->data;
 	c.Ds = n->in[5] ? n->in[5]->data : NULL;
-	c.z = n->in[6] ? n->in[6]->data : NULL;
+	/* z: columns [zcol, zcol + D) of its rows */
+	c.z = n->in[6] ? n->in[6]->data + n->i[3] : NULL;
+	c.zs = n->in[6] ? (size_t)n->in[6]->shape[2] : 0;
 	int nth = ssm_serial(&c) ? 1 : sl_pool_size(tp->pool);
 	c.sc = ssm_lanes(&c) ? lanes_floats(c.T, c.N) : scr_floats(c.T, c.N, c.P);
 	c.scratch = sl_arena_alloc(tp->arena, (size_t)nth * c.sc * sizeof(float));
@@ -1317,14 +1387,16 @@ static void ssm_run(sl_tape *tp, ssm_ctx *c, sl_pool_fn fn)
 }
 
 static sl_tensor *ssm_make(sl_tape *tp, sl_tensor *x, sl_tensor *delta, sl_tensor *A, sl_tensor *Bm, sl_tensor *Cm,
-			   sl_tensor *Dskip, sl_tensor *z, int disc, int scan, sl_tensor **sp)
+			   sl_tensor *Dskip, sl_tensor *z, int zcol, int disc, int scan, sl_tensor **sp)
 {
 	SL_ASSERT(x->ndim == 3 && sl_tensor_same_shape(x, delta));
 	SL_ASSERT(A->ndim == 2 && A->shape[0] == x->shape[2]);
 	SL_ASSERT(Bm->ndim == 3 && Bm->shape[0] == x->shape[0] && Bm->shape[1] == x->shape[1] &&
 		  Bm->shape[2] == A->shape[1] && sl_tensor_same_shape(Bm, Cm));
 	SL_ASSERT(!Dskip || (Dskip->ndim == 1 && Dskip->shape[0] == x->shape[2]));
-	SL_ASSERT(!z || sl_tensor_same_shape(z, x));
+	SL_ASSERT(!z || (z->ndim == 3 && z->shape[0] == x->shape[0] && z->shape[1] == x->shape[1] && zcol >= 0 &&
+			 zcol <= z->shape[2] - x->shape[2]));
+	SL_ASSERT(z || zcol == 0);
 	SL_ASSERT(x->shape[0] > 0 && x->shape[1] > 0 && x->shape[2] > 0 && A->shape[1] > 0);
 	SL_ASSERT(disc >= 0 && disc < SL_SSM_DISC_COUNT && scan >= 0 && scan < SL_SSM_SCAN_COUNT);
 	/* the fused softplus's delta: an eighth input the forward writes */
@@ -1333,6 +1405,7 @@ static sl_tensor *ssm_make(sl_tape *tp, sl_tensor *x, sl_tensor *delta, sl_tenso
 	n.i[0] = disc;
 	n.i[1] = scan;
 	n.i[2] = sp != NULL;
+	n.i[3] = zcol;
 	if (sp)
 		*sp = ins[7];
 	return sl_tape_apply(tp, &n);
@@ -1341,14 +1414,22 @@ static sl_tensor *ssm_make(sl_tape *tp, sl_tensor *x, sl_tensor *delta, sl_tenso
 sl_tensor *sl_ssm(sl_tape *tp, sl_tensor *x, sl_tensor *delta, sl_tensor *A, sl_tensor *Bm, sl_tensor *Cm,
 		  sl_tensor *Dskip, sl_tensor *z, int disc, int scan)
 {
-	return ssm_make(tp, x, delta, A, Bm, Cm, Dskip, z, disc, scan, NULL);
+	SL_ASSERT(!z || sl_tensor_same_shape(z, x));
+	return ssm_make(tp, x, delta, A, Bm, Cm, Dskip, z, 0, disc, scan, NULL);
 }
 
 sl_tensor *sl_ssm_softplus(sl_tape *tp, sl_tensor *x, sl_tensor *dt, sl_tensor *A, sl_tensor *Bm, sl_tensor *Cm,
 			   sl_tensor *Dskip, sl_tensor *z, int disc, int scan, sl_tensor **delta)
 {
+	SL_ASSERT(!z || sl_tensor_same_shape(z, x));
+	return sl_ssm_softplus_at(tp, x, dt, A, Bm, Cm, Dskip, z, 0, disc, scan, delta);
+}
+
+sl_tensor *sl_ssm_softplus_at(sl_tape *tp, sl_tensor *x, sl_tensor *dt, sl_tensor *A, sl_tensor *Bm, sl_tensor *Cm,
+			      sl_tensor *Dskip, sl_tensor *z, int zcol, int disc, int scan, sl_tensor **delta)
+{
 	sl_tensor *d;
-	sl_tensor *out = ssm_make(tp, x, dt, A, Bm, Cm, Dskip, z, disc, scan, &d);
+	sl_tensor *out = ssm_make(tp, x, dt, A, Bm, Cm, Dskip, z, zcol, disc, scan, &d);
 	if (delta)
 		*delta = d;
 	return out;
@@ -1364,8 +1445,12 @@ void sl_op_ssm_forward(sl_tape *tp, sl_node *n)
 		 * writing and reading B·T·D·N floats) */
 		sv->h = ssm_lanes(&c) ? NULL : sl_arena_alloc(tp->arena, (size_t)c.B * c.D * c.T * c.N * sizeof(float));
 		sv->y = c.z ? sl_arena_alloc(tp->arena, (size_t)c.B * c.T * c.D * sizeof(float)) : NULL;
+		/* σ(z) beside y: an exp and a division per element fewer in backward */
+		sv->sz = c.z && ssm_lanes(&c) && ssm_v512() ? sl_arena_alloc(tp->arena, (size_t)c.B * c.T * c.D * sizeof(float))
+							   : NULL;
 		c.h = sv->h;
 		c.y = sv->y;
+		c.sz = sv->sz;
 		n->saved = sv;
 	}
 	ssm_run(tp, &c, fwd_task);
@@ -1378,9 +1463,25 @@ void sl_op_ssm_backward(sl_tape *tp, sl_node *n)
 	sl_tensor *const *in = n->in;
 	c.h = sv->h;
 	c.y = sv->y;
+	c.sz = sv->sz;
 	c.dout = n->out->grad;
-	c.dx = in[0]->requires_grad ? sl_tape_grad(tp, in[0]) : NULL;
-	c.ddt = in[1]->requires_grad ? sl_tape_grad(tp, in[1]) : NULL;
+	/* x's and delta's (or dtraw's) gradients: the AVX-512 kernel writes
+	 * every element of each, so where this op is the first to add to them
+	 * (in[0] and in[1] then both fresh, and no other input shares their
+	 * buffers: one flag for the kernel) they need no zeros; adding to 0.0f
+	 * instead gives the same bits */
+	int f0 = 0, f1 = 0, apart = in[0] != in[1];
+	for (int k = 2; k < n->nin; k++)
+		apart &= in[k] != in[0] && in[k] != in[1];
+	if (ssm_lanes(&c) && ssm_v512() && apart && in[0]->requires_grad && in[1]->requires_grad && !in[0]->grad &&
+	    !in[1]->grad) {
+		c.dx = sl_tape_grad_fresh(tp, in[0], &f0);
+		c.ddt = sl_tape_grad_fresh(tp, in[1], &f1);
+		c.fresh = f0 && f1;
+	} else {
+		c.dx = in[0]->requires_grad ? sl_tape_grad(tp, in[0]) : NULL;
+		c.ddt = in[1]->requires_grad ? sl_tape_grad(tp, in[1]) : NULL;
+	}
 	if (c.dtraw && c.ddt) {
 		/* delta's gradient: straight into dtraw's in the AVX-512 kernel,
 		 * else through a zeroed scratch */
@@ -1392,7 +1493,7 @@ void sl_op_ssm_backward(sl_tape *tp, sl_node *n)
 	c.dBm = in[3]->requires_grad ? sl_tape_grad(tp, in[3]) : NULL;
 	c.dCm = in[4]->requires_grad ? sl_tape_grad(tp, in[4]) : NULL;
 	c.dDs = in[5] && in[5]->requires_grad ? sl_tape_grad(tp, in[5]) : NULL;
-	c.dz = in[6] && in[6]->requires_grad ? sl_tape_grad(tp, in[6]) : NULL;
+	c.dz = in[6] && in[6]->requires_grad ? sl_tape_grad(tp, in[6]) + n->i[3] : NULL;
 	size_t part = (size_t)c.nblk * c.B * c.T * c.N * sizeof(float);
 	/* the lanes kernel writes every partial; the plain one adds to zeros */
 	void *(*alloc)(sl_arena *, size_t) = ssm_lanes(&c) ? sl_arena_alloc : sl_arena_calloc;

@@ -131,17 +131,18 @@ static sl_tensor *forward(void *layer, const void *cfg, const sl_mixer_ctx *ctx,
 	int E, R, N;
 	dims(c, ctx->hidden, &E, &R, &N);
 	sl_tensor *u = sl_nn_norm_forward(&ly->norm, tp, h);
-	sl_tensor *xz = sl_nn_linear_forward(&ly->in_proj, tp, u);           /* (B, T, 2E) */
-	sl_tensor *xi = sl_slice(tp, xz, 2, 0, E), *z = sl_slice(tp, xz, 2, E, E);
-	sl_tensor *xc = sl_conv1d_causal_silu(tp, xi, ly->conv_w, ly->conv_b);
+	/* (B, T, 2E): x and z, read in place by the conv (columns [0, E)) and
+	 * the scan's gate (columns [E, 2E)) */
+	sl_tensor *xz = sl_nn_linear_forward(&ly->in_proj, tp, u);
+	sl_tensor *xc = sl_conv1d_causal_silu_at(tp, xz, 0, ly->conv_w, ly->conv_b);
 	sl_tensor *dbc = sl_nn_linear_forward(&ly->x_proj, tp, xc);          /* (B, T, R + 2N) */
 	sl_tensor *dt = sl_slice(tp, dbc, 2, 0, R);
 	sl_tensor *Bm = sl_slice(tp, dbc, 2, R, N), *Cm = sl_slice(tp, dbc, 2, R + N, N);
 	sl_tensor *A = sl_scale(tp, sl_exp(tp, ly->A_log), -1.0f);               /* (E, N) */
 	/* delta = softplus(dt_proj(dt)) (B, T, E), the softplus inside the scan */
 	sl_tensor *delta;
-	sl_tensor *y = sl_ssm_softplus(tp, xc, sl_nn_linear_forward(&ly->dt_proj, tp, dt), A, Bm, Cm, ly->D, z,
-				       c->disc, c->scan, &delta);
+	sl_tensor *y = sl_ssm_softplus_at(tp, xc, sl_nn_linear_forward(&ly->dt_proj, tp, dt), A, Bm, Cm, ly->D, xz, E,
+					  c->disc, c->scan, &delta);
 	ly->delta = delta->data;
 	ly->Bm = Bm->data;
 	ly->Cm = Cm->data;
