@@ -476,9 +476,11 @@ SL_INLINE __m512 dots16(const float *a, const float *kt, const int Dh)
 	return acc;
 }
 
-/* o (a row of Dh, written) = sum_{j in [lo, hi)} p[j] m[j] for rows m_j of
- * stride ld: chains over j, in vectors of 16 over d (the last masked) */
-SL_INLINE void rows_sum16(float *o, const float *p, const float *m, int ld, int lo, int hi, const int Dh)
+/* o (a row of Dh) = sum_{j in [lo, hi)} p[j] m[j] for rows m_j of stride
+ * ld: chains over j, in vectors of 16 over d (the last masked); as a
+ * gradient (grad), the sums added to (fresh ? 0 : o) */
+SL_INLINE void rows_sum16(float *o, const float *p, const float *m, int ld, int lo, int hi, const int grad, int fresh,
+			  const int Dh)
 {
 	__m512 acc[4];
 	const int NC = (Dh + 15) / 16;
@@ -490,6 +492,10 @@ SL_INLINE void rows_sum16(float *o, const float *p, const float *m, int ld, int 
 		for (int v = 0; v < NC; v++)
 			acc[v] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(v == NC - 1 ? last : 0xffff, m + (size_t)j * ld + 16 * v),
 						 acc[v]);
+	}
+	if (grad) {
+		store_grad_row(o, acc, fresh, Dh);
+		return;
 	}
 	for (int v = 0; v < NC; v++)
 		_mm512_mask_storeu_ps(o + 16 * v, v == NC - 1 ? last : 0xffff, acc[v]);
@@ -527,7 +533,7 @@ SL_INLINE void attn_fwd16_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const
 		for (int i = 0; i < Tq; i++) {
 			int lo, hi;
 			key_range(c, i, &lo, &hi);
-			rows_sum16(out + (size_t)i * D, S + (size_t)i * KW, v, D, lo, hi, Dh);
+			rows_sum16(out + (size_t)i * D, S + (size_t)i * KW, v, D, lo, hi, 0, 0, Dh);
 		}
 	}
 	free(kt);
@@ -569,12 +575,7 @@ SL_INLINE void attn_bwd16_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const
 			for (int i = 0; i < Tq; i++) {
 				int lo, hi;
 				key_range(c, i, &lo, &hi);
-				float dqi[Dh];
-				rows_sum16(dqi, DS + (size_t)i * KW, k, D, lo, hi, Dh);
-				for (int d = 0; d < Dh; d++) {
-					float *g = &dq[(size_t)i * D + d];
-					*g = (c->fq ? 0.0f : *g) + dqi[d];
-				}
+				rows_sum16(dq + (size_t)i * D, DS + (size_t)i * KW, k, D, lo, hi, 1, c->fq, Dh);
 			}
 		/* dk_j += dS_ij q_i, dv_j += P_ij dO_i, over i in order, for the
 		 * row's keys only */
