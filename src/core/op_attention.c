@@ -39,7 +39,8 @@
  *
  * Fused multiply-adds rather than products rounded before they are added:
  * the products take half the instructions, as in the matrix kernel
- * (gemm.c), and the sums lose no accuracy. */
+ * (gemm.c), and the sums lose no accuracy (FMA below: a build for a
+ * processor without them rounds twice). */
 #include "ops_impl.h"
 
 #include <math.h>
@@ -52,6 +53,16 @@
 
 /* Inlined into each head-dim instance, so Dh is a constant there. */
 #define SL_INLINE static inline __attribute__((always_inline))
+
+/* a b + c, rounded once where the processor fuses it (every build with the
+ * fast kernels: AVX-512 has fused multiply-adds); a build for a processor
+ * without them (configure --disable-native) runs the plain kernel alone,
+ * with a product and a sum, rather than calling libm's fmaf for each term */
+#if defined(__FMA__) || defined(__AVX512F__)
+#define FMA(a, b, c) fmaf(a, b, c)
+#else
+#define FMA(a, b, c) ((a) * (b) + (c))
+#endif
 
 typedef struct attn_ctx {
 	int B, Tq, Tk, H, Dh, causal, window;
@@ -94,15 +105,15 @@ static inline float exp_fma(float xin)
 {
 	float x = 88.7f < xin ? 88.7f : xin;
 	float n = nearbyintf(x * 1.44269504088896341f);
-	float r = fmaf(-n, 0.693145751953125f, x);
-	r = fmaf(-n, 1.428606765330187e-06f, r);
+	float r = FMA(-n, 0.693145751953125f, x);
+	r = FMA(-n, 1.428606765330187e-06f, r);
 	float p = 1.0f / 720;
-	p = fmaf(p, r, 1.0f / 120);
-	p = fmaf(p, r, 1.0f / 24);
-	p = fmaf(p, r, 1.0f / 6);
-	p = fmaf(p, r, 0.5f);
-	p = fmaf(p, r, 1.0f);
-	p = fmaf(p, r, 1.0f);
+	p = FMA(p, r, 1.0f / 120);
+	p = FMA(p, r, 1.0f / 24);
+	p = FMA(p, r, 1.0f / 6);
+	p = FMA(p, r, 0.5f);
+	p = FMA(p, r, 1.0f);
+	p = FMA(p, r, 1.0f);
 	/* p 2^n, n in [-126, 128], in two exact steps as sl_fexp */
 	int32_t ni = (int32_t)(n == n ? n : 0.0f);
 	int32_t n1 = ni >> 1, n2 = ni - n1;
@@ -166,7 +177,7 @@ SL_INLINE void dots_by_column(const float *restrict a, const float *restrict m, 
 	for (int d = 0; d < Dh; d++) {
 		const float *md = m + (size_t)d * ld;
 		for (int j = lo; j < hi; j++)
-			out[j] = fmaf(a[d], md[j], out[j]);
+			out[j] = FMA(a[d], md[j], out[j]);
 	}
 }
 
@@ -180,7 +191,7 @@ SL_INLINE void rows_sum(float *restrict out, const float *restrict p, const floa
 	for (int j = lo; j < hi; j++) {
 		const float *mj = m + (size_t)j * Dh;
 		for (int d = 0; d < Dh; d++)
-			out[d] = fmaf(p[j], mj[d], out[d]);
+			out[d] = FMA(p[j], mj[d], out[d]);
 	}
 }
 
@@ -211,7 +222,7 @@ SL_INLINE float dot16(const float *a, const float *b, int Dh)
 {
 	float rl[16] = { 0 };
 	for (int d = 0; d < Dh; d++)
-		rl[d & 15] = fmaf(a[d], b[d], rl[d & 15]);
+		rl[d & 15] = FMA(a[d], b[d], rl[d & 15]);
 	return sum16(rl);
 }
 
@@ -295,8 +306,8 @@ SL_INLINE void attn_bwd_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const i
 			for (int j = lo; j < hi; j++) {
 				float *gk = w.dkh + (size_t)j * Dh, *gv = w.dvh + (size_t)j * Dh;
 				for (int d = 0; d < Dh; d++) {
-					gk[d] = fmaf(ds[j], qi[d], gk[d]);
-					gv[d] = fmaf(p[j], doi[d], gv[d]);
+					gk[d] = FMA(ds[j], qi[d], gk[d]);
+					gv[d] = FMA(p[j], doi[d], gv[d]);
 				}
 			}
 			if (dq)
