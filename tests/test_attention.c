@@ -1,7 +1,8 @@
 /* test_attention.c - the fused attention op: gradients, masks, probabilities,
  * and equality with a plain double-precision reference at 1 and 2 threads;
  * the fast kernels (head-dim instances, the one-vector kernel for 16 keys or
- * fewer, the blocked kernel for more) against the generic one, bit for bit. */
+ * fewer, the blocked kernel for more) against the generic one, bit for bit,
+ * and decoding through a cache against the full pass, bit for bit. */
 #include "gradcheck.h"
 
 typedef struct attn_case {
@@ -190,6 +191,48 @@ static void aliased_case(const char *name, int B, int T, int D, attn_case c, int
 	gc_free(x);
 }
 
+/* Decoding through a cache: query t alone against the first t + 1 keys
+ * (sl_attention_cached, the one-vector kernel up to 16 keys, the blocked
+ * one past them) gives row t of the full causal pass (the blocked kernel
+ * for every row) bit for bit, and so do its probabilities: every kernel
+ * keeps the same arithmetic. */
+static void cached_case(const char *name, int B, int T, int D, int heads, int window)
+{
+	sl_rng r;
+	sl_rng_seed(&r, (uint64_t)(T * 31 + D + window));
+	int xs[3] = { B, T, D };
+	sl_tensor *q = gc_input(&r, 3, xs, -1, 1), *k = gc_input(&r, 3, xs, -1, 1), *v = gc_input(&r, 3, xs, -1, 1);
+	float scale = 1.0f / sqrtf((float)(D / heads));
+	sl_arena *a = sl_arena_new(0);
+	sl_tape *tp = sl_tape_new(a, NULL);
+	float *P;
+	sl_tensor *full = sl_attention(tp, q, k, v, heads, 1, window, scale, &P);
+	int qs1[3] = { B, 1, D };
+	sl_tensor *qt = sl_tape_tensor(tp, 3, qs1), *ot = sl_tape_tensor(tp, 3, qs1);
+	float *pt = malloc((size_t)B * heads * T * sizeof *pt);
+	int same = 1, psame = 1;
+	for (int t = 0; t < T; t++) {
+		for (int b = 0; b < B; b++)
+			memcpy(qt->data + (size_t)b * D, q->data + ((size_t)b * T + t) * D, (size_t)D * sizeof(float));
+		sl_attention_cached(tp, qt, k->data, v->data, t + 1, T, heads, window, scale, ot, pt);
+		for (int b = 0; b < B; b++) {
+			same &= memcmp(ot->data + (size_t)b * D, full->data + ((size_t)b * T + t) * D,
+				       (size_t)D * sizeof(float)) == 0;
+			for (int h = 0; h < heads; h++)
+				psame &= memcmp(pt + ((size_t)b * heads + h) * (t + 1),
+						P + (((size_t)b * heads + h) * T + t) * T, (size_t)(t + 1) * sizeof(float)) == 0;
+		}
+	}
+	TAP_OK(same && psame, "attention %s: decoding through the cache gives the full pass's rows and probabilities, bit for bit",
+	       name);
+	free(pt);
+	sl_tape_free(tp);
+	sl_arena_free(a);
+	gc_free(q);
+	gc_free(k);
+	gc_free(v);
+}
+
 int main(void)
 {
 	check_case("full", 2, 5, 5, 8, (attn_case){ 2, 0, 0, 0.5f });
@@ -224,6 +267,11 @@ int main(void)
 	blocked_case("cross 37 queries, 100 keys, head dim 24", 2, 37, 100, 48, (attn_case){ 2, 0, 0, 0.2f });
 	blocked_case("causal cache 5 queries, 64 keys, window 17", 2, 5, 64, 64, (attn_case){ 2, 1, 17, 0.18f });
 	blocked_case("causal 1 query, 192 keys (a decoding step)", 3, 1, 192, 32, (attn_case){ 1, 1, 0, 0.18f });
+	/* blocks of 7 and 3 rows at the end (tiles of 4, 2 and 1 rows) */
+	blocked_case("63 causal, 4 heads of 16", 2, 63, 63, 64, (attn_case){ 4, 1, 0, 0.25f });
+	blocked_case("cross 19 queries, 40 keys, head dim 32", 2, 19, 40, 64, (attn_case){ 2, 0, 0, 0.18f });
+	blocked_case("causal cache 11 queries, 50 keys, window 23, head dim 64", 1, 11, 50, 128,
+		     (attn_case){ 2, 1, 23, 0.125f });
 	/* small enough for finite differences (B Tk D <= 1024) */
 	blocked_case("20 causal, head dim 8 (gradient check)", 1, 20, 20, 16, (attn_case){ 2, 1, 0, 0.35f });
 	blocked_case("18 queries, 33 keys, causal window 7 (gradient check)", 1, 18, 33, 16,
@@ -232,5 +280,8 @@ int main(void)
 	aliased_case("q = k = v, 40 causal, head dim 16", 2, 40, 32, (attn_case){ 2, 1, 0, 0.25f }, 0);
 	aliased_case("q = k, v apart, 70 causal window 12, head dim 64", 1, 70, 128, (attn_case){ 2, 1, 12, 0.125f }, 1);
 	aliased_case("q = k = v, 33 full, head dim 32", 2, 33, 64, (attn_case){ 2, 0, 0, 0.18f }, 0);
+	cached_case("40 keys, head dim 64", 2, 40, 64, 1, 0);
+	cached_case("37 keys, 4 heads of 8, window 20", 2, 37, 32, 4, 20);
+	cached_case("70 keys, 2 heads of 48", 1, 70, 96, 2, 0);
 	return tap_done();
 }

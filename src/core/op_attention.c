@@ -6,25 +6,69 @@
  * is written by exactly one task, so threads never race and results do not
  * depend on the partition. Head dims here are small (8-64) and T a few dozen
  * to a few hundred, so the kernels are this file's own rather than sgemm
- * calls: a plain one (any size), a one-vector one for 16 keys or fewer and a
- * blocked one (register tiles) for more, all with the same bits: every sum
- * has the plain kernel's terms in its order, each product rounded before it
- * is added. */
-#include "seqlab/fastmath.h"
+ * calls: a plain one (any size, any build), a one-vector one for 16 keys or
+ * fewer and a blocked one (register tiles) for more.
+ *
+ * The arithmetic, which every kernel follows to the bit (so decoding through
+ * a cache, which may take another kernel than the full pass, gives the full
+ * pass's rows; tests/test_attention.c compares the kernels):
+ *
+ *   ks_j = scale k_j, each element rounded (the keys are transposed for
+ *         the products anyway; scaling them there costs one product per
+ *         key element, where scaling each query would cost a copy);
+ *   s_ij = q_i . ks_j, a chain of fused multiply-adds over d in order, from 0;
+ *   m_i = max s_ij over the keys j query i sees; e_ij = exp_fma(s_ij - m_i);
+ *   z_i = sum16 of e_i: sixteen partial sums, lane l adding the e_ij with
+ *         j = l (mod 16) in the order of j, then halved (lane l + 8 into l,
+ *         then l + 4, l + 2, l + 1);
+ *   p_ij = e_ij (1 / z_i), 0 for the keys the query does not see;
+ *   o_i = sum_j p_ij v_j, fused multiply-add chains over j in order, from 0;
+ * backward, with dO the output's gradient:
+ *   r_i = dO_i . o_i as sum16 of the chains over d = l (mod 16) (as
+ *         sum_j p_ij dp_ij, which it equals in exact arithmetic, but known
+ *         before dP, so dS is made in the registers that make dP);
+ *   dp_ij = dO_i . v_j (a chain over d); ds_ij = p_ij (dp_ij - r_i) scale;
+ *   dq_i = sum_j ds_ij k_j, dk_j = sum_i ds_ij q_i, dv_j = sum_i p_ij dO_i,
+ *         chains over j (or i) in order, from 0;
+ *   a fresh gradient is written as 0 + the sum, another has it added.
+ *
+ * The plain kernel adds only the terms a query's keys give. The fast ones
+ * may also add the masked terms, as exact zeros (p = 0, ds = +-0): a chain
+ * that starts from +0 is never -0, and adding a zero to it changes nothing,
+ * so with finite inputs the bits are the same.
+ *
+ * Fused multiply-adds rather than products rounded before they are added:
+ * the products take half the instructions, as in the matrix kernel
+ * (gemm.c), and the sums lose no accuracy (FMA below: a build for a
+ * processor without them rounds twice). */
 #include "ops_impl.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 /* Inlined into each head-dim instance, so Dh is a constant there. */
 #define SL_INLINE static inline __attribute__((always_inline))
+
+/* a b + c, rounded once where the processor fuses it (every build with the
+ * fast kernels: AVX-512 has fused multiply-adds); a build for a processor
+ * without them (configure --disable-native) runs the plain kernel alone,
+ * with a product and a sum, rather than calling libm's fmaf for each term */
+#if defined(__FMA__) || defined(__AVX512F__)
+#define FMA(a, b, c) fmaf(a, b, c)
+#else
+#define FMA(a, b, c) ((a) * (b) + (c))
+#endif
 
 typedef struct attn_ctx {
 	int B, Tq, Tk, H, Dh, causal, window;
 	size_t kv_bstride; /* floats between batches in k and v: Tk*D, or a cache's capacity*D */
 	float scale;
-	const float *q, *k, *v, *P, *dout;
+	const float *q, *k, *v, *P, *dout, *o; /* o: the output, for backward */
 	float *out, *Pw, *dq, *dk, *dv;
 	int fq, fk, fv; /* dq, dk, dv fresh: written, not added to */
 } attn_ctx;
@@ -43,6 +87,46 @@ static inline void key_range(const attn_ctx *c, int i, int *lo, int *hi)
 	}
 }
 
+/* The halving sum of sixteen partial sums t (overwritten): lane l + w into
+ * lane l for w = 8, 4, 2, 1. */
+static inline float sum16(float *t)
+{
+	for (int w = 8; w; w >>= 1)
+		for (int l = 0; l < w; l++)
+			t[l] = t[l] + t[l + w];
+	return t[0];
+}
+
+/* e^x as sl_fexp (fastmath.h) computes it, with its reduction and
+ * polynomial in fused multiply-adds: 13 vector operations rather than 20
+ * in exp_fma16 below, the same bits in both (relative error below 3e-7 on
+ * [-87, 88], as sl_fexp's; 0 below -87.3). */
+static inline float exp_fma(float xin)
+{
+	float x = 88.7f < xin ? 88.7f : xin;
+	float n = nearbyintf(x * 1.44269504088896341f);
+	float r = FMA(-n, 0.693145751953125f, x);
+	r = FMA(-n, 1.428606765330187e-06f, r);
+	float p = 1.0f / 720;
+	p = FMA(p, r, 1.0f / 120);
+	p = FMA(p, r, 1.0f / 24);
+	p = FMA(p, r, 1.0f / 6);
+	p = FMA(p, r, 0.5f);
+	p = FMA(p, r, 1.0f);
+	p = FMA(p, r, 1.0f);
+	/* p 2^n, n in [-126, 128], in two exact steps as sl_fexp */
+	int32_t ni = (int32_t)(n == n ? n : 0.0f);
+	int32_t n1 = ni >> 1, n2 = ni - n1;
+	uint32_t b1 = (uint32_t)(n1 + 127) << 23, b2 = (uint32_t)(n2 + 127) << 23;
+	float s1, s2;
+	memcpy(&s1, &b1, 4);
+	memcpy(&s2, &b2, 4);
+	float y = p * s1 * s2;
+	return xin < -87.3f ? 0.0f : y;
+}
+
+/* ---- the plain kernel ----------------------------------------------------- */
+
 /* Per-thread scratch for one (b, h): the head's keys transposed (Dh, Tk) and
  * values (Tk, Dh) made contiguous, so the inner loops run over unit strides
  * and vectorise (over keys for scores, over head dims for sums of rows). */
@@ -54,7 +138,6 @@ static attn_scratch scratch_new(const attn_ctx *c)
 {
 	size_t n = (size_t)c->Tk * c->Dh;
 	attn_scratch w;
-	/* + 8: dots_by_column reads up to 7 floats past a (Dh, Tk) block */
 	w.kt = sl_xaligned((7 * n + 2 * (size_t)c->Tk + 8) * sizeof(float));
 	w.kh = w.kt + n;
 	w.vh = w.kh + n;
@@ -65,15 +148,15 @@ static attn_scratch scratch_new(const attn_ctx *c)
 	return w;
 }
 
-/* kt (Dh, Tk) and vh (Tk, Dh), and for backward kh (Tk, Dh) and vt (Dh, Tk),
- * from rows of stride D */
+/* kt (Dh, Tk) (the keys times the scale) and vh (Tk, Dh), and for backward
+ * kh (Tk, Dh) and vt (Dh, Tk), from rows of stride D */
 SL_INLINE void gather(const attn_ctx *c, const float *k, const float *v, attn_scratch *w, int bwd, const int Dh)
 {
 	const int D = c->H * c->Dh, Tk = c->Tk;
 	for (int j = 0; j < Tk; j++) {
 		const float *kj = k + (size_t)j * D, *vj = v + (size_t)j * D;
 		for (int d = 0; d < Dh; d++) {
-			w->kt[(size_t)d * Tk + j] = kj[d];
+			w->kt[(size_t)d * Tk + j] = kj[d] * c->scale;
 			w->vh[(size_t)j * Dh + d] = vj[d];
 		}
 		if (bwd)
@@ -84,91 +167,48 @@ SL_INLINE void gather(const attn_ctx *c, const float *k, const float *v, attn_sc
 	}
 }
 
-typedef float v8f __attribute__((vector_size(32)));
-
-/* out[j] = sum_d a[d] m[d][j] for j < n, m (Dh, ld) row-major (n <= ld),
- * eight columns at a time: each sum starts from 0 and adds its terms in the
- * order of d, as the scalar loop `out[j] = 0; for d: out[j] += a[d] *
- * m[d][j]` does, so the bits are the same. Reads m up to 7 floats past a
- * row's n (past its end on the last row) and writes out up to 7 past n (both
- * scratch), so every chunk is a whole vector. */
-SL_INLINE void dots_by_column(const float *a, const float *m, int ld, int n, int Dh, float *out)
+/* out[j] = sum_d a[d] m[d][j] for j in [lo, hi), m (Dh, ld) row-major: each
+ * a chain of fused multiply-adds over d from 0 (vectorised over j) */
+SL_INLINE void dots_by_column(const float *restrict a, const float *restrict m, int ld, int lo, int hi, int Dh,
+			      float *restrict out)
 {
-	for (int j0 = 0; j0 < n; j0 += 8) {
-		v8f acc = { 0 };
-		for (int d = 0; d < Dh; d++) {
-			v8f col;
-			memcpy(&col, m + (size_t)d * ld + j0, sizeof col);
-			acc += a[d] * col;
-		}
-		memcpy(out + j0, &acc, sizeof acc);
+	for (int j = lo; j < hi; j++)
+		out[j] = 0.0f;
+	for (int d = 0; d < Dh; d++) {
+		const float *md = m + (size_t)d * ld;
+		for (int j = lo; j < hi; j++)
+			out[j] = FMA(a[d], md[j], out[j]);
 	}
 }
 
-/* y[d] += a x[d] for d < Dh, eight at a time when Dh allows (elementwise:
- * the same bits either way). */
-SL_INLINE void axpy(float *restrict y, float a, const float *restrict x, int Dh)
-{
-	if (Dh % 8 == 0) {
-		for (int d = 0; d < Dh; d += 8) {
-			v8f vy, vx;
-			memcpy(&vy, y + d, sizeof vy);
-			memcpy(&vx, x + d, sizeof vx);
-			vy += a * vx;
-			memcpy(y + d, &vy, sizeof vy);
-		}
-	} else {
-		for (int d = 0; d < Dh; d++)
-			y[d] += a * x[d];
-	}
-}
-
-/* out[d] = sum_{j in [lo, hi)} p[j] m[j][d] for d < Dh, m (Tk, Dh): each sum
- * starts from 0 and adds its terms in the order of j, as `out = 0; for j:
- * axpy(out, p[j], m[j])` does (the same bits), with the sums kept in
- * registers when Dh is a multiple of 8 (at most 64) rather than stored and
- * reloaded for every j. */
+/* out[d] = sum_{j in [lo, hi)} p[j] m[j][d] for d < Dh, m (Tk, Dh): chains
+ * over j from 0 (vectorised over d) */
 SL_INLINE void rows_sum(float *restrict out, const float *restrict p, const float *restrict m, int lo, int hi,
 			int Dh)
 {
-	if (Dh % 8 == 0 && Dh <= 64) {
-		const int nc = Dh / 8;
-		v8f acc[8];
-		for (int c = 0; c < nc; c++)
-			acc[c] = (v8f){ 0 };
-		for (int j = lo; j < hi; j++) {
-			const float *mj = m + (size_t)j * Dh;
-			for (int c = 0; c < nc; c++) {
-				v8f x;
-				memcpy(&x, mj + 8 * c, sizeof x);
-				acc[c] += p[j] * x;
-			}
-		}
-		for (int c = 0; c < nc; c++)
-			memcpy(out + 8 * c, &acc[c], sizeof acc[c]);
-	} else {
+	for (int d = 0; d < Dh; d++)
+		out[d] = 0.0f;
+	for (int j = lo; j < hi; j++) {
+		const float *mj = m + (size_t)j * Dh;
 		for (int d = 0; d < Dh; d++)
-			out[d] = 0;
-		for (int j = lo; j < hi; j++)
-			axpy(out, p[j], m + (size_t)j * Dh, Dh);
+			out[d] = FMA(p[j], mj[d], out[d]);
 	}
 }
 
 /* p[j] = softmax(s)_j over the keys [lo, hi), 0 for the others (p has Tk
- * entries); s (at least [lo, hi)) is left holding the exponentials. The
- * plain and the blocked kernels share it: the same bits. */
+ * entries); s (at least [lo, hi)) is left holding the exponentials. */
 SL_INLINE void softmax_row(float *restrict s, float *restrict p, int lo, int hi, int Tk)
 {
 	float m = -INFINITY;
 	for (int j = lo; j < hi; j++)
 		m = s[j] > m ? s[j] : m;
-	float z = 0;
+	float zl[16] = { 0 };
 	for (int j = lo; j < hi; j++) {
-		float e = sl_fexp(s[j] - m);
+		float e = exp_fma(s[j] - m);
 		s[j] = e;
-		z += e;
+		zl[j & 15] += e;
 	}
-	float iz = 1.0f / z;
+	float iz = 1.0f / sum16(zl);
 	for (int j = 0; j < lo; j++)
 		p[j] = 0.0f;
 	for (int j = lo; j < hi; j++)
@@ -177,32 +217,30 @@ SL_INLINE void softmax_row(float *restrict s, float *restrict p, int lo, int hi,
 		p[j] = 0.0f;
 }
 
-/* dS_ij = P_ij (dP_ij - sum_j P_ij dP_ij), times the scale, over [lo, hi),
- * in place of dP (the sum from 0 in the order of j); shared as above. */
-SL_INLINE void dscores_row(const float *restrict p, float *restrict dp, int lo, int hi, float scale)
+/* r = a . b as sum16 of the chains over d = l (mod 16) */
+SL_INLINE float dot16(const float *a, const float *b, int Dh)
 {
-	float rs = 0;
-	for (int j = lo; j < hi; j++)
-		rs += p[j] * dp[j];
-	for (int j = lo; j < hi; j++)
-		dp[j] = p[j] * (dp[j] - rs) * scale;
+	float rl[16] = { 0 };
+	for (int d = 0; d < Dh; d++)
+		rl[d & 15] = FMA(a[d], b[d], rl[d & 15]);
+	return sum16(rl);
 }
 
-/* dk and dv of a head (rows of stride D) from its sums gk, gv, element (j, d)
- * at j sj + d sd: written on a fresh gradient, added otherwise. */
-SL_INLINE void store_kv_grads(const attn_ctx *c, float *dk, float *dv, const float *gk, const float *gv, size_t sj,
-			      size_t sd, const int Dh)
+/* dk and dv of a head (rows of stride D) from its sums gk, gv (Tk, Dh):
+ * written on a fresh gradient, added otherwise; dk first (the same tensor's
+ * gradient when k and v are one) */
+SL_INLINE void store_kv_grads(const attn_ctx *c, float *dk, float *dv, const float *gk, const float *gv, const int Dh)
 {
 	const int D = c->H * c->Dh;
 	for (int j = 0; j < c->Tk; j++)
 		for (int d = 0; d < Dh; d++) {
 			if (dk) {
 				float *g = &dk[(size_t)j * D + d];
-				*g = (c->fk ? 0.0f : *g) + gk[j * sj + d * sd];
+				*g = (c->fk ? 0.0f : *g) + gk[(size_t)j * Dh + d];
 			}
 			if (dv) {
 				float *g = &dv[(size_t)j * D + d];
-				*g = (c->fv ? 0.0f : *g) + gv[j * sj + d * sd];
+				*g = (c->fv ? 0.0f : *g) + gv[(size_t)j * Dh + d];
 			}
 		}
 }
@@ -228,16 +266,10 @@ SL_INLINE void attn_fwd_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const i
 			float *restrict p = P + (size_t)i * Tk, *restrict oi = out + (size_t)i * D;
 			int lo, hi;
 			key_range(c, i, &lo, &hi);
-			/* s_j = scale * q_i . k_j, vectorised over j */
-			float qs[Dh];
-			for (int d = 0; d < Dh; d++)
-				qs[d] = qi[d] * c->scale;
-			/* only the keys a query sees: under a causal mask, half the
-			 * work (the masked terms added zeros to z: the same bits) */
-			float *restrict s = w.s;
-			dots_by_column(qs, w.kt, Tk, hi, Dh, s);
-			softmax_row(s, p, lo, hi, Tk);
-			/* o_i = sum_j p_j v_j, vectorised over d */
+			/* s_j = q_i . ks_j for the keys the query sees */
+			dots_by_column(qi, w.kt, Tk, lo, hi, Dh, w.s);
+			softmax_row(w.s, p, lo, hi, Tk);
+			/* o_i = sum_j p_j v_j */
 			rows_sum(oi, p, w.vh, lo, hi, Dh);
 		}
 	}
@@ -251,11 +283,11 @@ SL_INLINE void attn_bwd_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const i
 	for (size_t bh = lo_bh; bh < hi_bh; bh++) {
 		int b = (int)(bh / (size_t)c->H), h = (int)(bh % (size_t)c->H);
 		size_t oq = (size_t)b * c->Tq * D + (size_t)h * Dh, ok = (size_t)b * Tk * D + (size_t)h * Dh;
-		const float *q = c->q + oq, *k = c->k + ok, *v = c->v + ok, *dout = c->dout + oq;
+		const float *q = c->q + oq, *k = c->k + ok, *v = c->v + ok, *dout = c->dout + oq, *o = c->o + oq;
 		const float *P = c->P + bh * (size_t)c->Tq * Tk;
 		float *dq = c->dq ? c->dq + oq : NULL, *dk = c->dk ? c->dk + ok : NULL,
 		      *dv = c->dv ? c->dv + ok : NULL;
-		float *restrict dp = w.s;
+		float *restrict ds = w.s;
 		gather(c, k, v, &w, 1, Dh);
 		memset(w.dkh, 0, 2 * (size_t)Tk * Dh * sizeof(float));
 		for (int i = 0; i < c->Tq; i++) {
@@ -263,15 +295,20 @@ SL_INLINE void attn_bwd_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const i
 					    *restrict qi = q + (size_t)i * D;
 			int lo, hi;
 			key_range(c, i, &lo, &hi);
-			/* dP_ij = dO_i . v_j, vectorised over j */
-			dots_by_column(doi, w.vt, Tk, hi, Dh, dp);
-			dscores_row(p, dp, lo, hi, c->scale);
-			/* dq_i += sum_j dS_ij k_j; dk_j += dS_ij q_i; dv_j += P_ij dO_i */
+			float r = dot16(doi, o + (size_t)i * D, Dh);
+			/* dP_ij = dO_i . v_j, then dS in place */
+			dots_by_column(doi, w.vt, Tk, lo, hi, Dh, ds);
+			for (int j = lo; j < hi; j++)
+				ds[j] = p[j] * (ds[j] - r) * c->scale;
+			/* dq_i = sum_j dS_ij k_j; dk_j += dS_ij q_i; dv_j += P_ij dO_i */
 			float dqi[Dh];
-			rows_sum(dqi, dp, w.kh, lo, hi, Dh);
+			rows_sum(dqi, ds, w.kh, lo, hi, Dh);
 			for (int j = lo; j < hi; j++) {
-				axpy(w.dkh + (size_t)j * Dh, dp[j], qi, Dh);
-				axpy(w.dvh + (size_t)j * Dh, p[j], doi, Dh);
+				float *gk = w.dkh + (size_t)j * Dh, *gv = w.dvh + (size_t)j * Dh;
+				for (int d = 0; d < Dh; d++) {
+					gk[d] = FMA(ds[j], qi[d], gk[d]);
+					gv[d] = FMA(p[j], doi[d], gv[d]);
+				}
 			}
 			if (dq)
 				for (int d = 0; d < Dh; d++) {
@@ -279,344 +316,17 @@ SL_INLINE void attn_bwd_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const i
 					*g = (c->fq ? 0.0f : *g) + dqi[d];
 				}
 		}
-		store_kv_grads(c, dk, dv, w.dkh, w.dvh, (size_t)Dh, 1, Dh);
+		store_kv_grads(c, dk, dv, w.dkh, w.dvh, Dh);
 	}
 	free(w.kt);
 }
 
 #if defined(__AVX512F__)
-/* Sixteen keys or fewer (the Pig-Latin words): a row of scores is one
- * 16-lane vector, the keys' lanes; masks stand for the loops' ranges. Every
- * sum has the terms and the order of the plain kernel above (products and
- * sums rounded separately, the sequential sums kept sequential), so the bits
- * are the same (tests/test_attention.c compares them). */
-#define KW 16
-
-/* kt (Dh, 16) of the head's keys, or of its values for backward, lanes past
- * Tk zero; kh (Tk, Dh) of the other. */
-SL_INLINE void gather16(const attn_ctx *c, const float *cols, const float *rows, float *kt, float *kh, const int Dh)
-{
-	const int D = c->H * c->Dh, Tk = c->Tk;
-	memset(kt, 0, (size_t)Dh * KW * sizeof(float));
-	for (int j = 0; j < Tk; j++) {
-		const float *cj = cols + (size_t)j * D, *rj = rows + (size_t)j * D;
-		for (int d = 0; d < Dh; d++) {
-			kt[(size_t)d * KW + j] = cj[d];
-			kh[(size_t)j * Dh + d] = rj[d];
-		}
-	}
-}
-
-/* sum_d a[d] kt[d] over the sixteen lanes, from 0 in the order of d */
-SL_INLINE __m512 dots16(const float *a, const float *kt, const int Dh)
-{
-	__m512 acc = _mm512_setzero_ps();
-	for (int d = 0; d < Dh; d++)
-		acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_set1_ps(a[d]), _mm512_load_ps(kt + (size_t)d * KW)));
-	return acc;
-}
-
-/* x[0] + x[1] + ... + x[n-1], from 0, in order */
-static inline float sum_in_order(__m512 v, int n)
-{
-	float x[KW], z = 0;
-	_mm512_storeu_ps(x, v);
-	for (int j = 0; j < n; j++)
-		z += x[j];
-	return z;
-}
+/* ---- AVX-512: shared pieces ----------------------------------------------- */
 
 static inline __mmask16 lanes(int lo, int hi)
 {
 	return (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
-}
-
-/* The work for a head runs in three passes over its queries (scores;
- * softmax; sums of values), not query by query: each pass's rows are
- * independent and short, so the processor overlaps them, where one query
- * after another is a chain of dependent steps (sum, exp, the sequential sum,
- * the division) that leaves it waiting. */
-SL_INLINE void attn_fwd16_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const int Dh)
-{
-	const int D = c->H * c->Dh, Tk = c->Tk, Tq = c->Tq;
-	/* kt (Dh, 16), S (Tq, 16): the scores, then P; vh (Tk, Dh) */
-	float *kt = sl_xaligned(((size_t)(Dh + Tq) * KW + (size_t)Tk * Dh) * sizeof(float));
-	float *S = kt + (size_t)Dh * KW, *vh = S + (size_t)Tq * KW;
-	const __mmask16 all = lanes(0, Tk);
-	for (size_t bh = lo_bh; bh < hi_bh; bh++) {
-		int b = (int)(bh / (size_t)c->H), h = (int)(bh % (size_t)c->H);
-		const float *q = c->q + (size_t)b * Tq * D + (size_t)h * Dh;
-		const float *k = c->k + (size_t)b * c->kv_bstride + (size_t)h * Dh;
-		const float *v = c->v + (size_t)b * c->kv_bstride + (size_t)h * Dh;
-		float *out = c->out + (size_t)b * Tq * D + (size_t)h * Dh;
-		float *P = c->Pw + bh * (size_t)Tq * Tk;
-		gather16(c, k, v, kt, vh, Dh);
-		for (int i = 0; i < Tq; i++) {
-			const float *qi = q + (size_t)i * D;
-			float qs[Dh];
-			for (int d = 0; d < Dh; d++)
-				qs[d] = qi[d] * c->scale;
-			_mm512_store_ps(S + (size_t)i * KW, dots16(qs, kt, Dh));
-		}
-		for (int i = 0; i < Tq; i++) {
-			int lo, hi;
-			key_range(c, i, &lo, &hi);
-			__mmask16 in = lanes(lo, hi);
-			__m512 sc = _mm512_load_ps(S + (size_t)i * KW);
-			float m = _mm512_mask_reduce_max_ps(in, sc);
-			__m512 e = _mm512_maskz_mov_ps(in, sl_fexp16(_mm512_sub_ps(sc, _mm512_set1_ps(m))));
-			float iz = 1.0f / sum_in_order(e, Tk);
-			__m512 pv = _mm512_mul_ps(e, _mm512_set1_ps(iz));
-			_mm512_mask_storeu_ps(P + (size_t)i * Tk, all, pv);
-			_mm512_store_ps(S + (size_t)i * KW, pv);
-		}
-		for (int i = 0; i < Tq; i++) {
-			int lo, hi;
-			key_range(c, i, &lo, &hi);
-			rows_sum(out + (size_t)i * D, S + (size_t)i * KW, vh, lo, hi, Dh);
-		}
-	}
-	free(kt);
-}
-
-SL_INLINE void attn_bwd16_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const int Dh)
-{
-	const int D = c->H * c->Dh, Tk = c->Tk, Tq = c->Tq;
-	/* vt (Dh, 16); dkt and dvt (Dh, 16), the sums for dk and dv by lanes of
-	 * keys; DS (Tq, 16), dS; kh (Tk, Dh). Three passes, as forward. */
-	float *vt = sl_xaligned(((size_t)(3 * Dh + Tq) * KW + (size_t)Tk * Dh) * sizeof(float));
-	float *dkt = vt + (size_t)Dh * KW, *dvt = dkt + (size_t)Dh * KW, *DS = dvt + (size_t)Dh * KW;
-	float *kh = DS + (size_t)Tq * KW;
-	for (size_t bh = lo_bh; bh < hi_bh; bh++) {
-		int b = (int)(bh / (size_t)c->H), h = (int)(bh % (size_t)c->H);
-		size_t oq = (size_t)b * Tq * D + (size_t)h * Dh, ok = (size_t)b * Tk * D + (size_t)h * Dh;
-		const float *q = c->q + oq, *k = c->k + ok, *v = c->v + ok, *dout = c->dout + oq;
-		const float *P = c->P + bh * (size_t)Tq * Tk;
-		float *dq = c->dq ? c->dq + oq : NULL, *dk = c->dk ? c->dk + ok : NULL,
-		      *dv = c->dv ? c->dv + ok : NULL;
-		gather16(c, v, k, vt, kh, Dh);
-		/* dP_ij = dO_i . v_j; rs = sum_j P_ij dP_ij in order of j;
-		 * dS_ij = P_ij (dP_ij - rs) scale, 0 outside the row's keys */
-		for (int i = 0; i < Tq; i++) {
-			int lo, hi;
-			key_range(c, i, &lo, &hi);
-			__mmask16 in = lanes(lo, hi);
-			__m512 pv = _mm512_maskz_loadu_ps(in, P + (size_t)i * Tk);
-			__m512 dp = dots16(dout + (size_t)i * D, vt, Dh);
-			float rs = sum_in_order(_mm512_maskz_mul_ps(in, pv, dp), hi);
-			__m512 ds = _mm512_maskz_mul_ps(in, _mm512_mul_ps(pv, _mm512_sub_ps(dp, _mm512_set1_ps(rs))),
-							_mm512_set1_ps(c->scale));
-			_mm512_store_ps(DS + (size_t)i * KW, ds);
-		}
-		/* dq_i = sum_j dS_ij k_j */
-		if (dq)
-			for (int i = 0; i < Tq; i++) {
-				int lo, hi;
-				key_range(c, i, &lo, &hi);
-				float dqi[Dh];
-				rows_sum(dqi, DS + (size_t)i * KW, kh, lo, hi, Dh);
-				for (int d = 0; d < Dh; d++) {
-					float *g = &dq[(size_t)i * D + d];
-					*g = (c->fq ? 0.0f : *g) + dqi[d];
-				}
-			}
-		/* dk_j += dS_ij q_i, dv_j += P_ij dO_i, over i in order, for the
-		 * row's keys only */
-		memset(dkt, 0, 2 * (size_t)Dh * KW * sizeof(float));
-		for (int i = 0; i < Tq; i++) {
-			const float *doi = dout + (size_t)i * D, *qi = q + (size_t)i * D;
-			int lo, hi;
-			key_range(c, i, &lo, &hi);
-			__mmask16 in = lanes(lo, hi);
-			__m512 pv = _mm512_maskz_loadu_ps(in, P + (size_t)i * Tk), ds = _mm512_load_ps(DS + (size_t)i * KW);
-			for (int d = 0; d < Dh; d++) {
-				__m512 a = _mm512_load_ps(dkt + (size_t)d * KW), u = _mm512_load_ps(dvt + (size_t)d * KW);
-				a = _mm512_mask_add_ps(a, in, a, _mm512_mul_ps(ds, _mm512_set1_ps(qi[d])));
-				u = _mm512_mask_add_ps(u, in, u, _mm512_mul_ps(pv, _mm512_set1_ps(doi[d])));
-				_mm512_store_ps(dkt + (size_t)d * KW, a);
-				_mm512_store_ps(dvt + (size_t)d * KW, u);
-			}
-		}
-		store_kv_grads(c, dk, dv, dkt, dvt, 1, KW, Dh);
-	}
-	free(vt);
-}
-
-/* More than sixteen keys: the blocked kernel. A head's six products run as
- * register tiles with unit-stride vector loads, as sl_gemm's do, but with
- * this file's arithmetic: every sum is the plain kernel's, started from 0
- * and extended term by term in the same order, each product rounded before
- * it is added (no fused multiply-add). So the bits are the plain kernel's
- * for any Tq, Tk and head dim (tests/test_attention.c compares them), and
- * decoding through the cache keeps matching the full forward pass. Fused
- * multiply-adds would halve the products' instructions but change every
- * result; tried, they saved about 5 % of a gpt/recall step (T = 64), the
- * rest of the kernel (transposes, softmax, stores) weighing as much.
- *
- *   S = Qs K^T and dP = dO V^T: tiles of BM = 8 queries by 16 or 32 keys,
- *     sums over d, from the keys (values) transposed (Dh, ldk) so a tile
- *     loads whole vectors of keys. Only the key tiles a block of queries
- *     sees are computed: under a causal mask the tiles above the diagonal
- *     (and, with a window, those left of it) are skipped.
- *   O = P V, dQ = dS K, dK = dS^T Q, dV = P^T dO: tiles of MR rows by the
- *     head dim (vectors of 16 over d), sums over the keys (O, dQ) or the
- *     queries (dK, dV) each row sees. Those ranges differ row by row near
- *     the diagonal: the tile runs the range its rows share, and each row's
- *     own terms before it (a window's start) and after it (the diagonal)
- *     are added one row at a time in their order, so no masked term is ever
- *     added and each sum keeps the plain kernel's terms and order.
- *
- * The softmax and dS in between run a block of rows at a time
- * (softmax_block, dscores_block): the plain kernel's operations, with the
- * one sequential sum of each row (z, and sum_j P_ij dP_ij) advancing for the
- * block's rows together. A (b, h) is one task, as elsewhere. */
-#define BM 8
-
-/* s[r][j0 + j] = sum_d a[r][d] bt[d][j0 + j] for the BM rows of a (BM, Dh)
- * and the 16 NV columns from j0 of bt (Dh, ldb); s (BM, lds). ldb, lds, j0
- * multiples of 16, bt and s 64-byte aligned. */
-SL_INLINE void dots_tile(const int NV, const float *a, const float *bt, size_t ldb, int j0, float *s, size_t lds,
-			 const int Dh)
-{
-	__m512 acc[BM][2];
-	for (int r = 0; r < BM; r++)
-		acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-	for (int d = 0; d < Dh; d++) {
-		const float *bd = bt + (size_t)d * ldb + j0;
-		__m512 b0 = _mm512_load_ps(bd), b1 = NV == 2 ? _mm512_load_ps(bd + 16) : b0;
-		for (int r = 0; r < BM; r++) {
-			__m512 x = _mm512_set1_ps(a[(size_t)r * Dh + d]);
-			acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_mul_ps(x, b0));
-			if (NV == 2)
-				acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_mul_ps(x, b1));
-		}
-	}
-	for (int r = 0; r < BM; r++) {
-		_mm512_store_ps(s + (size_t)r * lds + j0, acc[r][0]);
-		if (NV == 2)
-			_mm512_store_ps(s + (size_t)r * lds + j0 + 16, acc[r][1]);
-	}
-}
-
-/* The scores (or dP) of a block of queries: s (BM, lds) over the key tiles
- * that hold the keys [jlo, jhi) its queries see. */
-SL_INLINE void dots_block(const float *a, const float *bt, size_t ldb, int jlo, int jhi, float *s, size_t lds,
-			  const int Dh)
-{
-	for (int j0 = jlo & ~15; j0 < jhi; j0 += 32) {
-		if (jhi - j0 > 16)
-			dots_tile(2, a, bt, ldb, j0, s, lds, Dh);
-		else
-			dots_tile(1, a, bt, ldb, j0, s, lds, Dh);
-	}
-}
-
-/* o[r][d] += sum_{t in [t0, t1)} cf[r crs + t cts] x[t ldx + d], in the
- * order of t, for rows r < MR of o (MR, ldo) and d < Dh: NC = Dh/16 rounded
- * up vectors, the last masked by `last` (x and o are read and written only
- * within their Dh). */
-SL_INLINE void sums_tile(const int MR, const int NC, float *o, size_t ldo, const float *cf, size_t crs, size_t cts,
-			 const float *x, size_t ldx, int t0, int t1, __mmask16 last)
-{
-	__m512 acc[8][4];
-	if (t0 >= t1)
-		return;
-	for (int r = 0; r < MR; r++)
-		for (int v = 0; v < NC; v++)
-			acc[r][v] = _mm512_maskz_loadu_ps(v == NC - 1 ? last : 0xffff, o + (size_t)r * ldo + 16 * v);
-	for (int t = t0; t < t1; t++) {
-		const float *xt = x + (size_t)t * ldx, *ct = cf + (size_t)t * cts;
-		__m512 xv[4];
-		for (int v = 0; v < NC; v++)
-			xv[v] = _mm512_maskz_loadu_ps(v == NC - 1 ? last : 0xffff, xt + 16 * v);
-		for (int r = 0; r < MR; r++) {
-			__m512 p = _mm512_set1_ps(ct[(size_t)r * crs]);
-			for (int v = 0; v < NC; v++)
-				acc[r][v] = _mm512_add_ps(acc[r][v], _mm512_mul_ps(p, xv[v]));
-		}
-	}
-	for (int r = 0; r < MR; r++)
-		for (int v = 0; v < NC; v++)
-			_mm512_mask_storeu_ps(o + (size_t)r * ldo + 16 * v, v == NC - 1 ? last : 0xffff, acc[r][v]);
-}
-
-/* o[r] = sum_{t in [lo[r], hi[r])} cf[r crs + t cts] x[t], for the n rows of
- * o (n, ldo), each sum from 0 in the order of t. lo and hi never decrease
- * with r. Blocks of MR rows: the range they share by the MR-row tile, each
- * row's terms before and after it by one-row tiles. */
-SL_INLINE void sums_rows_mr(const int MR, const int NC, int n, const int *lo, const int *hi, float *o, size_t ldo,
-			    const float *cf, size_t crs, size_t cts, const float *x, size_t ldx, int Dh)
-{
-	const __mmask16 last = Dh % 16 ? (__mmask16)((1u << (Dh % 16)) - 1) : (__mmask16)0xffff;
-	for (int r = 0; r < n; r++)
-		memset(o + (size_t)r * ldo, 0, (size_t)Dh * sizeof(float));
-	int r0 = 0;
-	for (; r0 + MR <= n; r0 += MR) {
-		int a = lo[r0 + MR - 1], b = hi[r0];
-		if (a >= b) { /* nothing shared (a short window): row by row */
-			for (int r = r0; r < r0 + MR; r++)
-				sums_tile(1, NC, o + (size_t)r * ldo, ldo, cf + (size_t)r * crs, crs, cts, x, ldx, lo[r],
-					  hi[r], last);
-			continue;
-		}
-		for (int r = r0; r < r0 + MR; r++)
-			sums_tile(1, NC, o + (size_t)r * ldo, ldo, cf + (size_t)r * crs, crs, cts, x, ldx, lo[r], a,
-				  last);
-		sums_tile(MR, NC, o + (size_t)r0 * ldo, ldo, cf + (size_t)r0 * crs, crs, cts, x, ldx, a, b, last);
-		for (int r = r0; r < r0 + MR; r++)
-			sums_tile(1, NC, o + (size_t)r * ldo, ldo, cf + (size_t)r * crs, crs, cts, x, ldx, b, hi[r],
-				  last);
-	}
-	for (int r = r0; r < n; r++)
-		sums_tile(1, NC, o + (size_t)r * ldo, ldo, cf + (size_t)r * crs, crs, cts, x, ldx, lo[r], hi[r], last);
-}
-
-/* sixteen accumulators: 8 rows of one or two vectors, 4 rows of three or four */
-SL_INLINE void sums_rows(const int NC, int n, const int *lo, const int *hi, float *o, size_t ldo, const float *cf,
-			 size_t crs, size_t cts, const float *x, size_t ldx, int Dh)
-{
-	if (NC <= 2)
-		sums_rows_mr(8, NC, n, lo, hi, o, ldo, cf, crs, cts, x, ldx, Dh);
-	else
-		sums_rows_mr(4, NC, n, lo, hi, o, ldo, cf, crs, cts, x, ldx, Dh);
-}
-
-/* bt (Dh, ldk) = the head's rows m (Tk, stride D) transposed, columns past
- * Tk zero: sixteen keys' element d by one gather */
-SL_INLINE void gather_t(const float *m, int D, int Tk, int ldk, float *bt, const int Dh)
-{
-	const __m512i rows = _mm512_mullo_epi32(
-		_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(D));
-	for (int j0 = 0; j0 < ldk; j0 += 16) {
-		__mmask16 in = lanes(0, Tk - j0 < 16 ? Tk - j0 : 16);
-		const float *mj = m + (size_t)j0 * D;
-		for (int d = 0; d < Dh; d++)
-			_mm512_store_ps(bt + (size_t)d * ldk + j0,
-					_mm512_mask_i32gather_ps(_mm512_setzero_ps(), in, rows, mj + d, 4));
-	}
-}
-
-/* z[r] = sum_{j in [lo[r], hi[r])} x[r ldx + j] for the mr <= BM rows of x
- * (lo and hi never decreasing with r): lane r of the result, each sum from
- * 0 in the order of j, as the plain kernel's one chain of additions per row;
- * here the rows' chains advance together, a gathered column per step. */
-SL_INLINE __m512 row_sums(const float *x, size_t ldx, const int *lo, const int *hi, int mr)
-{
-	int l[16] = { 0 }, h[16] = { 0 };
-	for (int r = 0; r < mr; r++) {
-		l[r] = lo[r];
-		h[r] = hi[r];
-	}
-	const __m512i vlo = _mm512_loadu_si512(l), vhi = _mm512_loadu_si512(h);
-	const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-					       _mm512_set1_epi32((int)ldx));
-	__m512 z = _mm512_setzero_ps();
-	for (int j = lo[0]; j < hi[mr - 1]; j++) {
-		__m512i jv = _mm512_set1_epi32(j);
-		__mmask16 in = _mm512_cmple_epi32_mask(vlo, jv) & _mm512_cmplt_epi32_mask(jv, vhi);
-		z = _mm512_mask_add_ps(z, in, z, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), in, idx, x + j, 4));
-	}
-	return z;
 }
 
 /* the lanes of columns [lo, hi) in the sixteen from j0 */
@@ -627,83 +337,449 @@ static inline __mmask16 lanes_at(int j0, int lo, int hi)
 	return lo < hi ? lanes(lo, hi) : 0;
 }
 
-/* softmax_row for the mr rows of a block, scores s (BM, lds), p (mr, Tk):
- * the same bits. A row's maximum is exact in any order (the zeros' signs
- * aside, which e^(s - m) cannot tell apart), so it runs over vectors, as do
- * the exponentials (sl_fexp16: sl_fexp's bits) and the quotients; its sum z
- * is row_sums', in the order of j. */
-SL_INLINE void softmax_block(float *s, size_t lds, float *p, int Tk, const int *lo, const int *hi, int mr)
+/* exp_fma of sixteen lanes: n by roundscale (the same rounding as
+ * nearbyintf, the sign of a zero n aside, which r cannot tell), p 2^n by
+ * one scalef (the exact product rounded once, as exp_fma's two exact
+ * power-of-two steps); the lanes under -87.3 zeroed, NaN kept */
+static inline __m512 exp_fma16(__m512 xin)
 {
-	for (int r = 0; r < mr; r++) {
-		float *sr = s + (size_t)r * lds;
-		__m512 mv = _mm512_set1_ps(-INFINITY);
-		for (int j0 = lo[r] & ~15; j0 < hi[r]; j0 += 16)
-			/* max(x, m) is m when x is NaN, as s[j] > m ? s[j] : m */
-			mv = _mm512_mask_max_ps(mv, lanes_at(j0, lo[r], hi[r]), _mm512_load_ps(sr + j0), mv);
-		__m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mv));
-		for (int j0 = lo[r] & ~15; j0 < hi[r]; j0 += 16) {
-			__mmask16 in = lanes_at(j0, lo[r], hi[r]);
-			__m512 x = _mm512_maskz_load_ps(in, sr + j0);
-			_mm512_mask_store_ps(sr + j0, in, sl_fexp16(_mm512_sub_ps(x, m)));
+	__mmask16 keep = _mm512_cmp_ps_mask(xin, _mm512_set1_ps(-87.3f), _CMP_NLT_UQ);
+	__m512 x = _mm512_min_ps(_mm512_set1_ps(88.7f), xin);
+	__m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+					_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	__m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+	r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);
+	__m512 p = _mm512_set1_ps(1.0f / 720);
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+	return _mm512_maskz_scalef_ps(keep, p, n);
+}
+
+/* sum16 of the sixteen lanes: the same pairs, so the same bits */
+static inline float sum16v(__m512 v)
+{
+	__m256 a = _mm256_add_ps(_mm512_castps512_ps256(v),
+				 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+	__m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+	__m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+	return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
+}
+
+/* Eight rows' sixteen lanes each, reduced by op in sum16's pairs (lane l +
+ * 8 into l, then l + 4, l + 2, l + 1) all at once: row r's result lands in
+ * lane red8_lane(r). */
+#define RED8(name, op)                                                                             \
+	static inline __m512 name(const __m512 x[8])                                               \
+	{                                                                                          \
+		__m512 a[4], b[2];                                                                 \
+		for (int k = 0; k < 4; k++) /* [x_2k (l + 8 into l) | x_2k+1 (the same)] */        \
+			a[k] = op(_mm512_shuffle_f32x4(x[2 * k], x[2 * k + 1], 0x44),              \
+				  _mm512_shuffle_f32x4(x[2 * k], x[2 * k + 1], 0xee));             \
+		for (int k = 0; k < 2; k++) /* rows 4k .. 4k + 3, a 128-bit lane each (+ 4) */     \
+			b[k] = op(_mm512_shuffle_f32x4(a[2 * k], a[2 * k + 1], 0x88),              \
+				  _mm512_shuffle_f32x4(a[2 * k], a[2 * k + 1], 0xdd));             \
+		/* lane L: rows L and L + 4 (+ 2), then (+ 1) */                                   \
+		__m512 c = op(_mm512_shuffle_ps(b[0], b[1], 0x44), _mm512_shuffle_ps(b[0], b[1], 0xee)); \
+		return op(c, _mm512_shuffle_ps(c, c, 0xb1));                                       \
+	}
+RED8(sum16x8, _mm512_add_ps)
+RED8(max16x8, _mm512_max_ps)
+#undef RED8
+
+static inline int red8_lane(int r)
+{
+	return r < 4 ? 4 * r : 4 * (r - 4) + 2;
+}
+
+/* rl[red8_lane(i)] = a_i . b_i as dot16 for the n <= 8 rows of a and b
+ * (stride ld), reduced together */
+SL_INLINE void dots8(const float *a, const float *b, int ld, int n, float *rl, const int Dh)
+{
+	__m512 x[8];
+#pragma GCC unroll 8
+	for (int i = 0; i < 8; i++) {
+		x[i] = _mm512_setzero_ps();
+		for (int d0 = 0; i < n && d0 < Dh; d0 += 16) {
+			__mmask16 m = lanes(0, Dh - d0 < 16 ? Dh - d0 : 16);
+			x[i] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + (size_t)i * ld + d0),
+					       _mm512_maskz_loadu_ps(m, b + (size_t)i * ld + d0), x[i]);
 		}
 	}
-	float z[16];
-	_mm512_storeu_ps(z, row_sums(s, lds, lo, hi, mr));
-	for (int r = 0; r < mr; r++) {
-		const float *sr = s + (size_t)r * lds;
-		float *pr = p + (size_t)r * Tk;
-		__m512 iz = _mm512_set1_ps(1.0f / z[r]);
-		/* p_j = e_j / z in the row's range, 0 elsewhere */
-		for (int j0 = 0; j0 < Tk; j0 += 16) {
-			__mmask16 in = lanes_at(j0, lo[r], hi[r]);
-			__m512 e = _mm512_maskz_load_ps(in, sr + j0);
-			_mm512_mask_storeu_ps(pr + j0, lanes_at(j0, 0, Tk), _mm512_maskz_mul_ps(in, e, iz));
-		}
+	_mm512_storeu_ps(rl, sum16x8(x));
+}
+
+/* r[0..15] transposed in place: r[c] becomes column c of the 16 x 16 block */
+static inline void transpose16(__m512 r[16])
+{
+	__m512 t[16], u[16];
+	for (int i = 0; i < 8; i++) {
+		t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+		t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+	}
+	for (int i = 0; i < 4; i++) {
+		u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+		u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xee);
+		u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+		u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xee);
+	}
+	/* u[4 i + c]: columns c, c + 4, c + 8, c + 12 of rows 4 i .. 4 i + 3 */
+	for (int c = 0; c < 4; c++) {
+		t[c] = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);      /* c, c + 8 of rows 0-7 */
+		t[4 + c] = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xdd);  /* c + 4, c + 12 */
+		t[8 + c] = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+		t[12 + c] = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
+	}
+	for (int c = 0; c < 8; c++) {
+		r[c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
+		r[8 + c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xdd);
 	}
 }
 
-/* dscores_row for the mr rows of a block, p (mr, ldp), dp (BM, ldd) in
- * place: the products P_ij dP_ij into t (BM, ldd), their sums by row_sums
- * (the same order), then dS */
-SL_INLINE void dscores_block(const float *p, size_t ldp, float *dp, size_t ldd, float *t, const int *lo, const int *hi,
-			     int mr, float scale)
+/* bt (Dh, ldk) = the head's rows m (Tk rows of stride D) transposed, times
+ * scale if scaled, columns past Tk zero, by 16 x 16 blocks in registers */
+SL_INLINE void transpose_rows(const float *m, int D, int Tk, int ldk, float *bt, const int scaled, float scale,
+			      const int Dh)
 {
-	for (int r = 0; r < mr; r++)
-		for (int j0 = lo[r] & ~15; j0 < hi[r]; j0 += 16) {
-			__mmask16 in = lanes_at(j0, lo[r], hi[r]);
-			__m512 pv = _mm512_maskz_loadu_ps(in, p + (size_t)r * ldp + j0);
-			_mm512_store_ps(t + (size_t)r * ldd + j0,
-					_mm512_maskz_mul_ps(in, pv, _mm512_load_ps(dp + (size_t)r * ldd + j0)));
+	for (int j0 = 0; j0 < ldk; j0 += 16)
+		for (int d0 = 0; d0 < Dh; d0 += 16) {
+			int nd = Dh - d0 < 16 ? Dh - d0 : 16;
+			__mmask16 cm = lanes(0, nd);
+			__m512 r[16];
+			for (int i = 0; i < 16; i++)
+				r[i] = j0 + i < Tk ? _mm512_maskz_loadu_ps(cm, m + (size_t)(j0 + i) * D + d0)
+						   : _mm512_setzero_ps();
+			transpose16(r);
+			for (int i = 0; i < nd; i++)
+				_mm512_store_ps(bt + (size_t)(d0 + i) * ldk + j0,
+						scaled ? _mm512_mul_ps(r[i], _mm512_set1_ps(scale)) : r[i]);
 		}
-	float rs[16];
-	_mm512_storeu_ps(rs, row_sums(t, ldd, lo, hi, mr));
-	for (int r = 0; r < mr; r++) {
-		__m512 rv = _mm512_set1_ps(rs[r]), sc = _mm512_set1_ps(scale);
-		for (int j0 = lo[r] & ~15; j0 < hi[r]; j0 += 16) {
-			__mmask16 in = lanes_at(j0, lo[r], hi[r]);
-			float *dr = dp + (size_t)r * ldd + j0;
-			__m512 pv = _mm512_maskz_loadu_ps(in, p + (size_t)r * ldp + j0);
-			__m512 ds = _mm512_mul_ps(_mm512_mul_ps(pv, _mm512_sub_ps(_mm512_load_ps(dr), rv)), sc);
-			_mm512_mask_store_ps(dr, in, ds);
-		}
+}
+
+/* g (a row of Dh) = (fresh ? 0 : g) + s, s in vectors of 16 */
+SL_INLINE void store_grad_row(float *g, const __m512 *s, int fresh, const int Dh)
+{
+	for (int v = 0; v * 16 < Dh; v++) {
+		__mmask16 m = lanes(0, Dh - 16 * v < 16 ? Dh - 16 * v : 16);
+		__m512 old = fresh ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, g + 16 * v);
+		_mm512_mask_storeu_ps(g + 16 * v, m, _mm512_add_ps(old, s[v]));
 	}
 }
 
-/* g (n rows of stride D) = (fresh ? 0 : g) + s, s (n, Dh): a gradient
- * written or added to, as the plain kernel's stores (the test out of the
- * loop, so the loop vectorises) */
-SL_INLINE void store_grad(float *g, int D, const float *s, int n, int fresh, const int Dh)
+/* ---- sixteen keys or fewer ------------------------------------------------
+ * (the Pig-Latin words): a row of scores is one 16-lane vector, the keys'
+ * lanes; masks stand for the loops' ranges. The work for a head runs in
+ * passes over its queries (scores; softmax; sums of values), not query by
+ * query: each pass's rows are independent and short, so the processor
+ * overlaps them, where one query after another is a chain of dependent
+ * steps (sum, exp, the sum, the division) that leaves it waiting. */
+#define KW 16
+
+/* sum_d a[d] kt[d] over the sixteen lanes, a chain over d from 0 */
+SL_INLINE __m512 dots16(const float *a, const float *kt, const int Dh)
 {
-	for (int r = 0; r < n; r++) {
-		float *gr = g + (size_t)r * D;
-		const float *sr = s + (size_t)r * Dh;
-		if (fresh)
-			for (int d = 0; d < Dh; d++)
-				gr[d] = 0.0f + sr[d];
-		else
-			for (int d = 0; d < Dh; d++)
-				gr[d] = gr[d] + sr[d];
+	__m512 acc = _mm512_setzero_ps();
+	for (int d = 0; d < Dh; d++)
+		acc = _mm512_fmadd_ps(_mm512_set1_ps(a[d]), _mm512_load_ps(kt + (size_t)d * KW), acc);
+	return acc;
+}
+
+/* o (a row of Dh) = sum_{j in [lo, hi)} p[j] m[j] for rows m_j of stride
+ * ld: chains over j, in vectors of 16 over d (the last masked); as a
+ * gradient (grad), the sums added to (fresh ? 0 : o) */
+SL_INLINE void rows_sum16(float *o, const float *p, const float *m, int ld, int lo, int hi, const int grad, int fresh,
+			  const int Dh)
+{
+	__m512 acc[4];
+	const int NC = (Dh + 15) / 16;
+	const __mmask16 last = lanes(0, Dh - 16 * (NC - 1));
+	for (int v = 0; v < NC; v++)
+		acc[v] = _mm512_setzero_ps();
+	for (int j = lo; j < hi; j++) {
+		__m512 pj = _mm512_set1_ps(p[j]);
+		for (int v = 0; v < NC; v++)
+			acc[v] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(v == NC - 1 ? last : 0xffff, m + (size_t)j * ld + 16 * v),
+						 acc[v]);
 	}
+	if (grad) {
+		store_grad_row(o, acc, fresh, Dh);
+		return;
+	}
+	for (int v = 0; v < NC; v++)
+		_mm512_mask_storeu_ps(o + 16 * v, v == NC - 1 ? last : 0xffff, acc[v]);
+}
+
+SL_INLINE void attn_fwd16_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const int Dh)
+{
+	const int D = c->H * c->Dh, Tk = c->Tk, Tq = c->Tq;
+	/* kt (Dh, 16): the keys transposed, times the scale; S (Tq, 16): the
+	 * scores, then P */
+	float *kt = sl_xaligned(((size_t)(Dh + Tq) * KW) * sizeof(float));
+	float *S = kt + (size_t)Dh * KW;
+	const __mmask16 all = lanes(0, Tk);
+	for (size_t bh = lo_bh; bh < hi_bh; bh++) {
+		int b = (int)(bh / (size_t)c->H), h = (int)(bh % (size_t)c->H);
+		const float *q = c->q + (size_t)b * Tq * D + (size_t)h * Dh;
+		const float *k = c->k + (size_t)b * c->kv_bstride + (size_t)h * Dh;
+		const float *v = c->v + (size_t)b * c->kv_bstride + (size_t)h * Dh;
+		float *out = c->out + (size_t)b * Tq * D + (size_t)h * Dh;
+		float *P = c->Pw + bh * (size_t)Tq * Tk;
+		transpose_rows(k, D, Tk, KW, kt, 1, c->scale, Dh);
+		for (int i = 0; i < Tq; i++)
+			_mm512_store_ps(S + (size_t)i * KW, dots16(q + (size_t)i * D, kt, Dh));
+		for (int i = 0; i < Tq; i++) {
+			int lo, hi;
+			key_range(c, i, &lo, &hi);
+			__mmask16 in = lanes(lo, hi);
+			__m512 sc = _mm512_load_ps(S + (size_t)i * KW);
+			float m = _mm512_mask_reduce_max_ps(in, sc);
+			__m512 e = _mm512_maskz_mov_ps(in, exp_fma16(_mm512_sub_ps(sc, _mm512_set1_ps(m))));
+			__m512 pv = _mm512_mul_ps(e, _mm512_set1_ps(1.0f / sum16v(e)));
+			_mm512_mask_storeu_ps(P + (size_t)i * Tk, all, pv);
+			_mm512_store_ps(S + (size_t)i * KW, pv);
+		}
+		for (int i = 0; i < Tq; i++) {
+			int lo, hi;
+			key_range(c, i, &lo, &hi);
+			rows_sum16(out + (size_t)i * D, S + (size_t)i * KW, v, D, lo, hi, 0, 0, Dh);
+		}
+	}
+	free(kt);
+}
+
+SL_INLINE void attn_bwd16_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const int Dh)
+{
+	const int D = c->H * c->Dh, Tk = c->Tk, Tq = c->Tq;
+	/* vt (Dh, 16): the values transposed; DS (Tq, 16): dS; gk and gv
+	 * (Dh vectors): the sums for dk and dv, by lanes of keys */
+	float *vt = sl_xaligned(((size_t)(Dh + Tq) * KW) * sizeof(float));
+	float *DS = vt + (size_t)Dh * KW;
+	for (size_t bh = lo_bh; bh < hi_bh; bh++) {
+		int b = (int)(bh / (size_t)c->H), h = (int)(bh % (size_t)c->H);
+		size_t oq = (size_t)b * Tq * D + (size_t)h * Dh, ok = (size_t)b * Tk * D + (size_t)h * Dh;
+		const float *q = c->q + oq, *k = c->k + ok, *v = c->v + ok, *dout = c->dout + oq, *o = c->o + oq;
+		const float *P = c->P + bh * (size_t)Tq * Tk;
+		float *dq = c->dq ? c->dq + oq : NULL, *dk = c->dk ? c->dk + ok : NULL,
+		      *dv = c->dv ? c->dv + ok : NULL;
+		transpose_rows(v, D, Tk, KW, vt, 0, 1.0f, Dh);
+		/* dP_ij = dO_i . v_j; dS_ij = P_ij (dP_ij - r_i) scale, 0 outside
+		 * the row's keys */
+		float rl[16];
+		for (int i = 0; i < Tq; i++) {
+			int lo, hi;
+			key_range(c, i, &lo, &hi);
+			__mmask16 in = lanes(lo, hi);
+			if (i % 8 == 0) /* r_i = dO_i . o_i, eight rows reduced together */
+				dots8(dout + (size_t)i * D, o + (size_t)i * D, D, Tq - i < 8 ? Tq - i : 8, rl, Dh);
+			float r = rl[red8_lane(i % 8)];
+			__m512 pv = _mm512_maskz_loadu_ps(in, P + (size_t)i * Tk);
+			__m512 dp = dots16(dout + (size_t)i * D, vt, Dh);
+			__m512 ds = _mm512_maskz_mul_ps(in, _mm512_mul_ps(pv, _mm512_sub_ps(dp, _mm512_set1_ps(r))),
+							_mm512_set1_ps(c->scale));
+			_mm512_store_ps(DS + (size_t)i * KW, ds);
+		}
+		/* dq_i = sum_j dS_ij k_j */
+		if (dq)
+			for (int i = 0; i < Tq; i++) {
+				int lo, hi;
+				key_range(c, i, &lo, &hi);
+				rows_sum16(dq + (size_t)i * D, DS + (size_t)i * KW, k, D, lo, hi, 1, c->fq, Dh);
+			}
+		/* dk_j += dS_ij q_i, dv_j += P_ij dO_i, over i in order, for the
+		 * row's keys only */
+		__m512 gk[Dh], gv[Dh];
+		for (int d = 0; d < Dh; d++)
+			gk[d] = gv[d] = _mm512_setzero_ps();
+		for (int i = 0; i < Tq; i++) {
+			const float *doi = dout + (size_t)i * D, *qi = q + (size_t)i * D;
+			int lo, hi;
+			key_range(c, i, &lo, &hi);
+			__mmask16 in = lanes(lo, hi);
+			__m512 pv = _mm512_maskz_loadu_ps(in, P + (size_t)i * Tk), ds = _mm512_load_ps(DS + (size_t)i * KW);
+			for (int d = 0; d < Dh; d++) {
+				gk[d] = _mm512_mask3_fmadd_ps(ds, _mm512_set1_ps(qi[d]), gk[d], in);
+				gv[d] = _mm512_mask3_fmadd_ps(pv, _mm512_set1_ps(doi[d]), gv[d], in);
+			}
+		}
+		/* by rows of keys: the sums transposed back, 16 head dims at a time */
+		for (int d0 = 0; d0 < Dh; d0 += 16) {
+			int nd = Dh - d0 < 16 ? Dh - d0 : 16;
+			__m512 rk[16], rv[16];
+			for (int i = 0; i < 16; i++) {
+				rk[i] = i < nd ? gk[d0 + i] : _mm512_setzero_ps();
+				rv[i] = i < nd ? gv[d0 + i] : _mm512_setzero_ps();
+			}
+			transpose16(rk);
+			transpose16(rv);
+			for (int j = 0; j < Tk; j++) {
+				/* dk before dv, as store_kv_grads */
+				if (dk)
+					store_grad_row(dk + (size_t)j * D + d0, &rk[j], c->fk, nd);
+				if (dv)
+					store_grad_row(dv + (size_t)j * D + d0, &rv[j], c->fv, nd);
+			}
+		}
+	}
+	free(vt);
+}
+
+/* ---- more than sixteen keys: the blocked kernel ----------------------------
+ * A head's six products run as register tiles of fused multiply-adds with
+ * unit-stride vector loads, as sl_gemm's do:
+ *
+ *   S = Q Ks^T and dP = dO V^T: tiles of up to BM = 8 queries by 16 or 32
+ *     keys, chains over d, from the keys (values) transposed (Dh, ldk) so a
+ *     tile loads whole vectors of keys. Only the key tiles a block of
+ *     queries sees are computed: under a causal mask the tiles above the
+ *     diagonal (and, with a window, those left of it) are skipped. dS is
+ *     made from the dP tile in its registers (r_i is known before).
+ *   O = P V, dQ = dS K, dK = dS^T Q, dV = P^T dO: tiles of MR rows by the
+ *     head dim (vectors of 16 over d), chains over the keys (O, dQ) or the
+ *     queries (dK, dV) its rows see together, read in place (rows of
+ *     stride D). The terms of a tile's range that a row does not see are
+ *     P's and dS's zeros (dS is zeroed outside the computed tiles).
+ *
+ * The softmax runs a block's rows after its scores, vector by vector. A
+ * (b, h) is one task, as elsewhere; a block of fewer than BM rows (T not a
+ * multiple of 8) runs tiles of 4, 2 and 1 rows rather than padding. */
+#define BM 8
+
+/* Tiles of rows [r0, r0 + MR) for each MR in 8, 4, 2, 1 that mr holds */
+#define ROW_TILES(mr, TILE)                                                  \
+	do {                                                                 \
+		int r0_ = 0;                                                 \
+		if ((mr)-r0_ >= 8) {                                         \
+			TILE(8, r0_);                                        \
+			r0_ += 8;                                            \
+		}                                                            \
+		if ((mr)-r0_ >= 4) {                                         \
+			TILE(4, r0_);                                        \
+			r0_ += 4;                                            \
+		}                                                            \
+		if ((mr)-r0_ >= 2) {                                         \
+			TILE(2, r0_);                                        \
+			r0_ += 2;                                            \
+		}                                                            \
+		if ((mr)-r0_ >= 1)                                           \
+			TILE(1, r0_);                                        \
+	} while (0)
+
+/* acc = a (MR rows of stride lda) . bt (Dh, ldb) columns [j0, j0 + 16 NV):
+ * chains over d from 0. Then, without p, the scores: s (MR rows of stride
+ * lds) from j0 = acc, -inf outside each row's keys [lo, hi) (so the softmax
+ * needs no masks: e^-inf is 0); with p (MR rows of stride ldp; the vector
+ * from Tk - Tk % 16 read under the mask ptail), dS = p (acc - r) scale. bt,
+ * s 64-byte aligned, j0 and the strides multiples of 16. */
+SL_INLINE void dots_tile(const int MR, const int NV, const float *a, size_t lda, const float *bt, size_t ldb, int j0,
+			 float *s, size_t lds, const int *lo, const int *hi, const float *p, size_t ldp, int Tk,
+			 __mmask16 ptail, const float *r, float scale, const int Dh)
+{
+	__m512 acc[BM][2];
+	for (int i = 0; i < MR; i++)
+		acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+	for (int d = 0; d < Dh; d++) {
+		const float *bd = bt + (size_t)d * ldb + j0;
+		__m512 b0 = _mm512_load_ps(bd), b1 = NV == 2 ? _mm512_load_ps(bd + 16) : b0;
+		for (int i = 0; i < MR; i++) {
+			__m512 x = _mm512_set1_ps(a[(size_t)i * lda + d]);
+			acc[i][0] = _mm512_fmadd_ps(x, b0, acc[i][0]);
+			if (NV == 2)
+				acc[i][1] = _mm512_fmadd_ps(x, b1, acc[i][1]);
+		}
+	}
+	if (!p) {
+		/* every row sees every key of the tile (lo and hi never
+		 * decrease with the row), or the rows are masked one by one */
+		int inside = lo[MR - 1] <= j0 && hi[0] >= j0 + 16 * NV;
+		for (int i = 0; i < MR; i++)
+			for (int v = 0; v < NV; v++) {
+				__m512 x = acc[i][v];
+				if (!inside)
+					x = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), lanes_at(j0 + 16 * v, lo[i], hi[i]), x);
+				_mm512_store_ps(s + (size_t)i * lds + j0 + 16 * v, x);
+			}
+		return;
+	}
+	for (int i = 0; i < MR; i++)
+		for (int v = 0; v < NV; v++) {
+			int j = j0 + 16 * v;
+			__m512 pv = _mm512_maskz_loadu_ps(j + 16 <= Tk ? 0xffff : ptail, p + (size_t)i * ldp + j);
+			__m512 ds = _mm512_mul_ps(pv, _mm512_sub_ps(acc[i][v], _mm512_set1_ps(r[i])));
+			_mm512_store_ps(s + (size_t)i * lds + j, _mm512_mul_ps(ds, _mm512_set1_ps(scale)));
+		}
+}
+
+/* dots_tile over the key tiles [jt0, jt1) (multiples of 16), 32 keys at a
+ * time and 16 at the end */
+SL_INLINE void dots_rows(const int MR, const float *a, size_t lda, const float *bt, size_t ldb, int jt0, int jt1,
+			 float *s, size_t lds, const int *lo, const int *hi, const float *p, size_t ldp, int Tk,
+			 __mmask16 ptail, const float *r, float scale, const int Dh)
+{
+	int j0 = jt0;
+	for (; j0 + 32 <= jt1; j0 += 32)
+		dots_tile(MR, 2, a, lda, bt, ldb, j0, s, lds, lo, hi, p, ldp, Tk, ptail, r, scale, Dh);
+	if (j0 < jt1)
+		dots_tile(MR, 1, a, lda, bt, ldb, j0, s, lds, lo, hi, p, ldp, Tk, ptail, r, scale, Dh);
+}
+
+/* o (MR rows of stride ldo) = (or, as a gradient, added to: fresh ? 0 : o)
+ * sum_{t in [t0, t1)} cf[i crs + t cts] x[t ldx], chains over t from 0, for
+ * d < Dh in NC vectors of 16 (the last masked). grad: 0 writes the sums, 1
+ * adds them to (fresh ? 0 : o). */
+SL_INLINE void sums_tile(const int MR, const int NC, float *o, size_t ldo, const float *cf, size_t crs, size_t cts,
+			 const float *x, size_t ldx, int t0, int t1, const int grad, int fresh, const int Dh)
+{
+	const __mmask16 last = lanes(0, Dh - 16 * (NC - 1));
+	__m512 acc[BM][4];
+	for (int i = 0; i < MR; i++)
+		for (int v = 0; v < NC; v++)
+			acc[i][v] = _mm512_setzero_ps();
+	for (int t = t0; t < t1; t++) {
+		const float *xt = x + (size_t)t * ldx, *ct = cf + (size_t)t * cts;
+		__m512 xv[4];
+		for (int v = 0; v < NC; v++)
+			xv[v] = _mm512_maskz_loadu_ps(v == NC - 1 ? last : 0xffff, xt + 16 * v);
+		for (int i = 0; i < MR; i++) {
+			__m512 pb = _mm512_set1_ps(ct[(size_t)i * crs]);
+			for (int v = 0; v < NC; v++)
+				acc[i][v] = _mm512_fmadd_ps(pb, xv[v], acc[i][v]);
+		}
+	}
+	for (int i = 0; i < MR; i++) {
+		float *oi = o + (size_t)i * ldo;
+		if (grad) {
+			store_grad_row(oi, acc[i], fresh, Dh);
+			continue;
+		}
+		for (int v = 0; v < NC; v++)
+			_mm512_mask_storeu_ps(oi + 16 * v, v == NC - 1 ? last : 0xffff, acc[i][v]);
+	}
+}
+
+/* sums_tile over the n rows of o: tiles of MR = 8 rows for one or two
+ * vectors, 4 for three or four (sixteen accumulators), then 2 and 1; a
+ * tile's range is [lo of its first row, hi of its last) (lo and hi never
+ * decrease with the row) */
+SL_INLINE void sums_rows(const int NC, int n, const int *lo, const int *hi, float *o, size_t ldo, const float *cf,
+			 size_t crs, size_t cts, const float *x, size_t ldx, const int grad, int fresh, const int Dh)
+{
+	int i0 = 0;
+#define SUMS(MR)                                                                                             \
+	sums_tile(MR, NC, o + (size_t)i0 * ldo, ldo, cf + (size_t)i0 * crs, crs, cts, x, ldx, lo[i0],        \
+		  hi[i0 + MR - 1], grad, fresh, Dh)
+	if (NC <= 2)
+		for (; i0 + 8 <= n; i0 += 8)
+			SUMS(8);
+	for (; i0 + 4 <= n; i0 += 4)
+		SUMS(4);
+	for (; i0 + 2 <= n; i0 += 2)
+		SUMS(2);
+	for (; i0 < n; i0++)
+		SUMS(1);
+#undef SUMS
 }
 
 /* The key range [rlo[i], rhi[i]) of every query, and the queries
@@ -726,15 +802,69 @@ static void ranges(const attn_ctx *c, int *rlo, int *rhi, int *qlo, int *qhi)
 	}
 }
 
+/* softmax_row for the mr rows of a block: scores s (mr rows of stride lds)
+ * over the vectors [jt0, jt1) the block computed, -inf outside each row's
+ * keys, so every row runs the same vectors (a loop whose count the
+ * processor predicts, where each row's own would be mispredicted) and e^-inf
+ * is 0 where a row does not see the key; p (mr rows of Tk, the vector from
+ * Tk - Tk % 16 stored under the mask ptail). The maximum is exact in any
+ * order (the zeros' signs aside, which e^(s - m) cannot tell apart); the
+ * exponentials are exp_fma's bits; z adds the lanes as sum16, the rows'
+ * reductions (and divisions) together. */
+SL_INLINE void softmax_rows(float *s, size_t lds, float *p, int Tk, __mmask16 ptail, int jt0, int jt1, int mr)
+{
+	__m512 x[BM];
+	float m[16], iz[16];
+#pragma GCC unroll 8
+	for (int i = 0; i < BM; i++) {
+		const float *si = s + (size_t)i * lds;
+		x[i] = _mm512_set1_ps(-INFINITY);
+		if (i < mr)
+			for (int j0 = jt0; j0 < jt1; j0 += 16)
+				/* max(x, m) is m when x is NaN, as s[j] > m ? s[j] : m */
+				x[i] = _mm512_max_ps(_mm512_load_ps(si + j0), x[i]);
+	}
+	_mm512_storeu_ps(m, max16x8(x));
+#pragma GCC unroll 8
+	for (int i = 0; i < BM; i++) {
+		float *si = s + (size_t)i * lds;
+		__m512 mv = _mm512_set1_ps(m[red8_lane(i)]);
+		x[i] = _mm512_setzero_ps();
+		if (i < mr)
+			for (int j0 = jt0; j0 < jt1; j0 += 16) {
+				__m512 e = exp_fma16(_mm512_sub_ps(_mm512_load_ps(si + j0), mv));
+				_mm512_store_ps(si + j0, e);
+				x[i] = _mm512_add_ps(x[i], e);
+			}
+	}
+	_mm512_storeu_ps(iz, _mm512_div_ps(_mm512_set1_ps(1.0f), sum16x8(x)));
+	/* p_j = e_j / z in the block's vectors, 0 elsewhere; whole vectors
+	 * but the last (a masked store would keep the sums of values from
+	 * reading p until it is written back) */
+	for (int i = 0; i < mr; i++) {
+		const float *si = s + (size_t)i * lds;
+		float *pi = p + (size_t)i * Tk;
+		__m512 izv = _mm512_set1_ps(iz[red8_lane(i)]);
+		for (int j0 = 0; j0 < Tk; j0 += 16) {
+			__m512 e = j0 >= jt0 && j0 < jt1 ? _mm512_mul_ps(_mm512_load_ps(si + j0), izv) : _mm512_setzero_ps();
+			if (j0 + 16 <= Tk)
+				_mm512_storeu_ps(pi + j0, e);
+			else
+				_mm512_mask_storeu_ps(pi + j0, ptail, e);
+		}
+	}
+}
+
 SL_INLINE void attn_fwdb_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const int Dh, const int NC)
 {
 	const int D = c->H * c->Dh, Tk = c->Tk, Tq = c->Tq, ldk = (Tk + 15) & ~15;
-	/* kt (Dh, ldk): the head's keys transposed; S (BM, ldk): a block's
-	 * scores, then exponentials; qs (BM, Dh): its queries times the scale,
-	 * rows past Tq zero; rlo, rhi (Tq): the queries' key ranges */
-	float *kt = sl_xaligned(((size_t)(Dh + BM) * ldk + BM * (size_t)Dh) * sizeof(float) + 2 * (size_t)Tq * sizeof(int));
-	float *S = kt + (size_t)Dh * ldk, *qs = S + (size_t)BM * ldk;
-	int *rlo = (int *)(qs + BM * (size_t)Dh), *rhi = rlo + Tq;
+	const __mmask16 ptail = lanes(0, Tk % 16 ? Tk % 16 : 16);
+	/* kt (Dh, ldk): the head's keys transposed, times the scale; S (BM,
+	 * ldk): a block's scores, then exponentials; rlo, rhi (Tq): the queries'
+	 * key ranges */
+	float *kt = sl_xaligned((size_t)(Dh + BM) * ldk * sizeof(float) + 2 * (size_t)Tq * sizeof(int));
+	float *S = kt + (size_t)Dh * ldk;
+	int *rlo = (int *)(S + BM * (size_t)ldk), *rhi = rlo + Tq;
 	ranges(c, rlo, rhi, NULL, NULL);
 	for (size_t bh = lo_bh; bh < hi_bh; bh++) {
 		int b = (int)(bh / (size_t)c->H), h = (int)(bh % (size_t)c->H);
@@ -743,19 +873,21 @@ SL_INLINE void attn_fwdb_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const 
 		const float *v = c->v + (size_t)b * c->kv_bstride + (size_t)h * Dh;
 		float *out = c->out + (size_t)b * Tq * D + (size_t)h * Dh;
 		float *P = c->Pw + bh * (size_t)Tq * Tk;
-		gather_t(k, D, Tk, ldk, kt, Dh);
+		transpose_rows(k, D, Tk, ldk, kt, 1, c->scale, Dh);
 		for (int i0 = 0; i0 < Tq; i0 += BM) {
 			int mr = Tq - i0 < BM ? Tq - i0 : BM;
-			for (int r = 0; r < mr; r++)
-				for (int d = 0; d < Dh; d++)
-					qs[(size_t)r * Dh + d] = q[(size_t)(i0 + r) * D + d] * c->scale;
-			memset(qs + (size_t)mr * Dh, 0, (size_t)(BM - mr) * Dh * sizeof(float));
-			/* s_ij = scale q_i . k_j for the keys the block sees */
-			dots_block(qs, kt, (size_t)ldk, rlo[i0], rhi[i0 + mr - 1], S, (size_t)ldk, Dh);
-			softmax_block(S, (size_t)ldk, P + (size_t)i0 * Tk, Tk, rlo + i0, rhi + i0, mr);
-			/* o_i = sum_j p_ij v_j over the keys query i sees */
-			sums_rows(NC, mr, rlo + i0, rhi + i0, out + (size_t)i0 * D, (size_t)D, P + (size_t)i0 * Tk,
-				  (size_t)Tk, 1, v, (size_t)D, Dh);
+			const int *lo = rlo + i0, *hi = rhi + i0;
+			/* s_ij = q_i . ks_j over the key tiles the block sees */
+			int jt0 = lo[0] & ~15, jt1 = (hi[mr - 1] + 15) & ~15;
+#define SCORES(MR, r0)                                                                                   \
+	dots_rows(MR, q + (size_t)(i0 + (r0)) * D, (size_t)D, kt, (size_t)ldk, jt0, jt1, S + (size_t)(r0)*ldk,     \
+		  (size_t)ldk, lo + (r0), hi + (r0), NULL, 0, Tk, 0, NULL, 0.0f, Dh)
+			ROW_TILES(mr, SCORES);
+#undef SCORES
+			softmax_rows(S, (size_t)ldk, P + (size_t)i0 * Tk, Tk, ptail, jt0, jt1, mr);
+			/* o_i = sum_j p_ij v_j over the block's keys */
+			sums_rows(NC, mr, lo, hi, out + (size_t)i0 * D, (size_t)D, P + (size_t)i0 * Tk, (size_t)Tk, 1, v,
+				  (size_t)D, 0, 0, Dh);
 		}
 	}
 	free(kt);
@@ -764,52 +896,57 @@ SL_INLINE void attn_fwdb_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const 
 SL_INLINE void attn_bwdb_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const int Dh, const int NC)
 {
 	const int D = c->H * c->Dh, Tk = c->Tk, Tq = c->Tq, ldk = (Tk + 15) & ~15;
-	const int Tqb = (Tq + BM - 1) / BM * BM;
-	/* vt (Dh, ldk): the head's values transposed; DS (Tqb, ldk): dP, then
-	 * dS; T (BM, ldk): a block's products P dP; a (BM, Dh): a block's rows of dO, rows past Tq zero; gq (Tq, Dh),
-	 * gk and gv (Tk, Dh): the head's gradients; rlo, rhi (Tq): the queries'
-	 * key ranges, qlo, qhi (Tk): the keys' query ranges */
-	size_t nf = (size_t)(Dh + Tqb + BM) * ldk + (size_t)(BM + Tq + 2 * Tk) * Dh;
+	const __mmask16 ptail = lanes(0, Tk % 16 ? Tk % 16 : 16);
+	/* vt (Dh, ldk): the head's values transposed; DS (Tq, ldk): dS, zero
+	 * outside the tiles computed; r (BM): a block's r_i; rlo, rhi (Tq): the
+	 * queries' key ranges, qlo, qhi (Tk): the keys' query ranges */
+	size_t nf = (size_t)(Dh + Tq) * ldk + BM;
 	float *vt = sl_xaligned(nf * sizeof(float) + 2 * (size_t)(Tq + Tk) * sizeof(int));
-	float *DS = vt + (size_t)Dh * ldk, *T = DS + (size_t)Tqb * ldk, *a = T + (size_t)BM * ldk;
-	float *gq = a + (size_t)BM * Dh;
-	float *gk = gq + (size_t)Tq * Dh, *gv = gk + (size_t)Tk * Dh;
+	float *DS = vt + (size_t)Dh * ldk, *r = DS + (size_t)Tq * ldk;
 	int *rlo = (int *)(vt + nf), *rhi = rlo + Tq, *qlo = rhi + Tq, *qhi = qlo + Tk;
 	ranges(c, rlo, rhi, qlo, qhi);
 	for (size_t bh = lo_bh; bh < hi_bh; bh++) {
 		int b = (int)(bh / (size_t)c->H), h = (int)(bh % (size_t)c->H);
 		size_t oq = (size_t)b * Tq * D + (size_t)h * Dh, ok = (size_t)b * Tk * D + (size_t)h * Dh;
-		const float *q = c->q + oq, *k = c->k + ok, *v = c->v + ok, *dout = c->dout + oq;
+		const float *q = c->q + oq, *k = c->k + ok, *v = c->v + ok, *dout = c->dout + oq, *o = c->o + oq;
 		const float *P = c->P + bh * (size_t)Tq * Tk;
 		float *dq = c->dq ? c->dq + oq : NULL, *dk = c->dk ? c->dk + ok : NULL,
 		      *dv = c->dv ? c->dv + ok : NULL;
-		gather_t(v, D, Tk, ldk, vt, Dh);
-		/* dP_ij = dO_i . v_j for the keys each block sees, then dS */
+		transpose_rows(v, D, Tk, ldk, vt, 0, 1.0f, Dh);
 		for (int i0 = 0; i0 < Tq; i0 += BM) {
 			int mr = Tq - i0 < BM ? Tq - i0 : BM;
-			for (int r = 0; r < mr; r++)
-				memcpy(a + (size_t)r * Dh, dout + (size_t)(i0 + r) * D, (size_t)Dh * sizeof(float));
-			memset(a + (size_t)mr * Dh, 0, (size_t)(BM - mr) * Dh * sizeof(float));
-			float *dp = DS + (size_t)i0 * ldk;
-			dots_block(a, vt, (size_t)ldk, rlo[i0], rhi[i0 + mr - 1], dp, (size_t)ldk, Dh);
-			dscores_block(P + (size_t)i0 * Tk, (size_t)Tk, dp, (size_t)ldk, T, rlo + i0, rhi + i0, mr, c->scale);
+			const int *lo = rlo + i0, *hi = rhi + i0;
+			const float *a = dout + (size_t)i0 * D;
+			float *ds = DS + (size_t)i0 * ldk;
+			/* r_i = dO_i . o_i, the block's rows reduced together */
+			float rl[16];
+			dots8(a, o + (size_t)i0 * D, D, mr, rl, Dh);
+			for (int i = 0; i < mr; i++)
+				r[i] = rl[red8_lane(i)];
+			/* dP_ij = dO_i . v_j over the key tiles the block sees, made
+			 * dS in the tile's registers; zeros in the other tiles */
+			int jt0 = lo[0] & ~15, jt1 = (hi[mr - 1] + 15) & ~15;
+			for (int i = 0; i < mr; i++) {
+				memset(ds + (size_t)i * ldk, 0, (size_t)jt0 * sizeof(float));
+				memset(ds + (size_t)i * ldk + jt1, 0, (size_t)(ldk - jt1) * sizeof(float));
+			}
+#define DSCORES(MR, r0)                                                                                  \
+	dots_rows(MR, a + (size_t)(r0)*D, (size_t)D, vt, (size_t)ldk, jt0, jt1, ds + (size_t)(r0)*ldk,      \
+		  (size_t)ldk, lo + (r0), hi + (r0), P + (size_t)(i0 + (r0)) * Tk, (size_t)Tk, Tk, ptail, r + (r0), \
+		  c->scale, Dh)
+			ROW_TILES(mr, DSCORES);
+#undef DSCORES
+			/* dq_i = sum_j dS_ij k_j over the block's keys */
+			if (dq)
+				sums_rows(NC, mr, lo, hi, dq + (size_t)i0 * D, (size_t)D, ds, (size_t)ldk, 1, k, (size_t)D,
+					  1, c->fq, Dh);
 		}
-		/* dq_i = sum_j dS_ij k_j over query i's keys */
-		if (dq) {
-			sums_rows(NC, Tq, rlo, rhi, gq, (size_t)Dh, DS, (size_t)ldk, 1, k, (size_t)D, Dh);
-			store_grad(dq, D, gq, Tq, c->fq, Dh);
-		}
-		/* dk_j = sum_i dS_ij q_i, dv_j = sum_i P_ij dO_i over key j's
-		 * queries, in the order of i; dk before dv, as store_kv_grads
-		 * (the same tensor's gradient when k and v are one) */
-		if (dk) {
-			sums_rows(NC, Tk, qlo, qhi, gk, (size_t)Dh, DS, 1, (size_t)ldk, q, (size_t)D, Dh);
-			store_grad(dk, D, gk, Tk, c->fk, Dh);
-		}
-		if (dv) {
-			sums_rows(NC, Tk, qlo, qhi, gv, (size_t)Dh, P, 1, (size_t)Tk, dout, (size_t)D, Dh);
-			store_grad(dv, D, gv, Tk, c->fv, Dh);
-		}
+		/* dk_j = sum_i dS_ij q_i, dv_j = sum_i P_ij dO_i over the queries
+		 * each block of keys sees; dk before dv, as store_kv_grads */
+		if (dk)
+			sums_rows(NC, Tk, qlo, qhi, dk, (size_t)D, DS, 1, (size_t)ldk, q, (size_t)D, 1, c->fk, Dh);
+		if (dv)
+			sums_rows(NC, Tk, qlo, qhi, dv, (size_t)D, P, 1, (size_t)Tk, dout, (size_t)D, 1, c->fv, Dh);
 	}
 	free(vt);
 }
@@ -941,6 +1078,7 @@ void sl_op_attention_backward(sl_tape *tp, sl_node *n)
 {
 	attn_ctx c = attn_ctx_of(n);
 	c.P = n->saved;
+	c.o = n->out->data;
 	c.dout = n->out->grad;
 	/* q, k and v may be one tensor: only its first request finds it fresh */
 	if (n->in[0]->requires_grad)
