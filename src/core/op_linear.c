@@ -1,9 +1,11 @@
-/* op_linear.c - dense layers and matrix products, on OpenBLAS sgemm.
+/* op_linear.c - dense layers and matrix products, on seqlab's matrix kernel
+ * (sl_gemm) or OpenBLAS sgemm.
  *
  * OpenBLAS runs single-threaded; we split the work ourselves with a fixed
- * partition (rows of x for the forward pass and dx, rows of dW for the weight
- * gradient), which is faster on these skinny shapes (DESIGN.md section 2) and
- * keeps results independent of timing. */
+ * partition (rows of x for the forward pass and dx; for the weight gradient,
+ * rows of dW, or with seqlab's kernel a relay of its sums over the rows of
+ * x: lb_run), which is faster on these skinny shapes (DESIGN.md section 2)
+ * and keeps results independent of timing. */
 #include "ops_impl.h"
 
 #include <cblas.h>
@@ -97,13 +99,153 @@ const char *sl_blas_core(void)
 	return openblas_get_corename();
 }
 
+/* ---- the backward of one or two linear layers on one input ----------------
+ * dx = dy1 W1 (+ dy2 W2), dW_b += dy_bᵀ x, db_b += the rows of dy_b, with
+ * dy (R, O) holding the layers' gradients side by side (columns [0, o1),
+ * then [o1, o1 + o2)). The weight gradients' rows are sums over all R
+ * rows. Split by their rows over the threads (OpenBLAS), every thread reads
+ * all of x and dy, half of which another core's cache holds (the rows the
+ * forward and the op before wrote there): at two threads this product
+ * barely ran faster than on one. With seqlab's kernel they run as a relay
+ * instead: the rows of dW (and db) in one group per thread, each group's
+ * sums over the rows carried from part to part in row order
+ * (sl_gemm_chain, parked exactly between parts), every part on its own
+ * rows of x and dy, doing its rows of dx while it waits for a group. The
+ * same sums in the same order as one call over all rows: the same bits
+ * at any thread count. */
+
+typedef struct lb_ctx {
+	const float *x, *dy, *w[2];
+	float *dx, *dw[2], *db[2];
+	int R, ni, no, nb, o[2];
+	float dx_beta;        /* 0 when dx is a fresh buffer, else 1 */
+	/* the relay: group g's stage, and its parked sums for each layer */
+	int nparts;           /* the parts (and groups) they are for */
+	int *stage;
+	float **park;         /* [2 g + b] */
+} lb_ctx;
+
+/* dx[lo:hi] (+)= dy1[lo:hi] W1 (+ dy2[lo:hi] W2) */
+static void lb_dx_rows(void *arg, size_t lo, size_t hi)
+{
+	lb_ctx *c = arg;
+	int off = 0;
+	for (int b = 0; b < c->nb; b++) {
+		sl_sgemm(0, 0, (int)(hi - lo), c->ni, c->o[b], 1.0f, c->dy + lo * (size_t)c->no + off, c->no, c->w[b],
+			 c->ni, b ? 1.0f : c->dx_beta, c->dx + lo * (size_t)c->ni, c->ni);
+		off += c->o[b];
+	}
+}
+
+/* rows [lo, hi) of [dW1; dW2] and the same entries of [db1, db2], summed
+ * over all rows */
+static void lb_dw_rows(void *arg, size_t lo, size_t hi)
+{
+	lb_ctx *c = arg;
+	size_t off = 0;
+	for (int b = 0; b < c->nb; off += (size_t)c->o[b], b++) {
+		size_t a0 = lo > off ? lo : off, a1 = hi < off + (size_t)c->o[b] ? hi : off + (size_t)c->o[b];
+		if (a0 >= a1)
+			continue;
+		if (c->dw[b])
+			sl_sgemm(1, 0, (int)(a1 - a0), c->ni, c->R, 1.0f, c->dy + a0, c->no, c->x, c->ni, 1.0f,
+				 c->dw[b] + (a0 - off) * (size_t)c->ni, c->ni);
+		if (c->db[b])
+			sl_colsum_add(c->db[b], c->dy + off, (size_t)c->R, (size_t)c->no, a0 - off, a1 - off);
+	}
+}
+
+#define LB_CHUNK 128 /* rows of dx between looks at the relay */
+
+/* part tid of the relay: its rows of dx, and its stretch of every group's sums */
+static void lb_relay(void *arg, int tid, int nth)
+{
+	lb_ctx *c = arg;
+	size_t r0, r1, next;
+	if (nth != c->nparts) { /* run serially from inside another task: no relay */
+		if (c->dx)
+			lb_dx_rows(c, 0, (size_t)c->R);
+		lb_dw_rows(c, 0, (size_t)c->no);
+		return;
+	}
+	sl_range((size_t)c->R, tid, nth, &r0, &r1);
+	next = c->dx ? r0 : r1;
+	for (int g = 0; g < nth; g++) {
+		size_t lo, hi;
+		sl_range((size_t)c->no, g, nth, &lo, &hi);
+		while (next < r1 && !sl_relay_ready(&c->stage[g], tid)) {
+			size_t e = r1 - next < LB_CHUNK ? r1 : next + LB_CHUNK;
+			lb_dx_rows(c, next, e);
+			next = e;
+		}
+		sl_relay_wait(&c->stage[g], tid);
+		size_t off = 0;
+		for (int b = 0; b < c->nb; off += (size_t)c->o[b], b++) {
+			size_t a0 = lo > off ? lo : off, a1 = hi < off + (size_t)c->o[b] ? hi : off + (size_t)c->o[b];
+			if (a0 >= a1)
+				continue;
+			const float *dy = c->dy + r0 * (size_t)c->no;
+			if (c->dw[b])
+				sl_gemm_chain(1, (int)(a1 - a0), c->ni, (int)(r1 - r0), 1.0f, dy + a0, c->no,
+					      c->x + r0 * (size_t)c->ni, c->ni, 1.0f, c->dw[b] + (a0 - off) * (size_t)c->ni,
+					      c->ni, c->park[2 * g + b], tid == 0, tid == nth - 1);
+			if (c->db[b]) /* db's sums run in place: the next part adds on */
+				sl_colsum_add(c->db[b], dy + off, r1 - r0, (size_t)c->no, a0 - off, a1 - off);
+		}
+		sl_relay_pass(&c->stage[g], tid);
+	}
+	if (next < r1)
+		lb_dx_rows(c, next, r1);
+}
+
+static void lb_run(sl_tape *tp, lb_ctx *c)
+{
+	size_t ndx = c->dx ? (size_t)c->R : 0;
+	int any_w = c->dw[0] || c->db[0] || (c->nb > 1 && (c->dw[1] || c->db[1]));
+	size_t ndw = any_w ? (size_t)c->no : 0;
+	if ((size_t)c->R * c->ni * c->no < SL_PAR_MIN_WORK) {
+		if (ndx)
+			lb_dx_rows(c, 0, ndx);
+		if (ndw)
+			lb_dw_rows(c, 0, ndw);
+		return;
+	}
+	int nth = sl_pool_size(tp->pool);
+	pthread_once(&gemm_once, gemm_auto);
+	if (!gemm_own || nth == 1 || !ndw) {
+		/* dx's rows and dW's rows in one hand-off: neither reads what the other writes */
+		sl_pool_for2(tp->pool, ndx, lb_dx_rows, ndw, lb_dw_rows, c);
+		return;
+	}
+	c->nparts = nth;
+	c->stage = sl_arena_alloc(tp->arena, (size_t)nth * sizeof *c->stage);
+	memset(c->stage, 0, (size_t)nth * sizeof *c->stage);
+	c->park = sl_arena_alloc(tp->arena, 2 * (size_t)nth * sizeof *c->park);
+	for (int g = 0; g < nth; g++) {
+		size_t lo, hi, off = 0;
+		sl_range((size_t)c->no, g, nth, &lo, &hi);
+		for (int b = 0; b < 2; b++) {
+			c->park[2 * g + b] = NULL;
+			if (b >= c->nb || !c->dw[b]) {
+				off += b < c->nb ? (size_t)c->o[b] : 0;
+				continue;
+			}
+			size_t a0 = lo > off ? lo : off, a1 = hi < off + (size_t)c->o[b] ? hi : off + (size_t)c->o[b];
+			if (a0 < a1)
+				c->park[2 * g + b] = sl_arena_alloc(
+					tp->arena, sl_gemm_park_floats((int)(a1 - a0), c->ni) * sizeof(float));
+			off += (size_t)c->o[b];
+		}
+	}
+	sl_pool_run(tp->pool, lb_relay, c);
+}
+
 /* ---- linear: y (R, O) = x (R, I) . W^T (I, O) + b ------------------------ */
 
 typedef struct lin_ctx {
-	const float *x, *w, *b, *dy;
-	float *y, *dx, *dw, *db;
+	const float *x, *w, *b;
+	float *y;
 	int R, ni, no;
-	float dx_beta;        /* 0 when dx is a fresh buffer, else 1 */
 } lin_ctx;
 
 static void lin_fwd_rows(void *arg, size_t lo, size_t hi)
@@ -117,26 +259,6 @@ static void lin_fwd_rows(void *arg, size_t lo, size_t hi)
 	else
 		sl_sgemm(0, 1, r, c->no, c->ni, 1.0f, c->x + lo * (size_t)c->ni, c->ni, c->w, c->ni, 0.0f,
 			 y, c->no);
-}
-
-static void lin_dx_rows(void *arg, size_t lo, size_t hi)
-{
-	lin_ctx *c = arg;
-	/* dx[lo:hi] += dy[lo:hi] (R', O) . W (O, I); = on a fresh dx */
-	sl_sgemm(0, 0, (int)(hi - lo), c->ni, c->no, 1.0f, c->dy + lo * (size_t)c->no, c->no, c->w, c->ni,
-		 c->dx_beta, c->dx + lo * (size_t)c->ni, c->ni);
-}
-
-static void lin_dw_rows(void *arg, size_t lo, size_t hi)
-{
-	lin_ctx *c = arg;
-	/* dW[lo:hi] (O', I) += dy[:, lo:hi]^T (O', R) . x (R, I) */
-	if (c->dw)
-		sl_sgemm(1, 0, (int)(hi - lo), c->ni, c->R, 1.0f, c->dy + lo, c->no, c->x, c->ni, 1.0f,
-			 c->dw + lo * (size_t)c->ni, c->ni);
-	/* db[o] += sum_r dy[r, o], rows in order */
-	if (c->db)
-		sl_colsum_add(c->db, c->dy, (size_t)c->R, (size_t)c->no, lo, hi);
 }
 
 static void lin_run(sl_tape *tp, size_t n, sl_range_fn fn, lin_ctx *c)
@@ -170,24 +292,102 @@ void sl_op_linear_forward(sl_tape *tp, sl_node *n)
 void sl_op_linear_backward(sl_tape *tp, sl_node *n)
 {
 	sl_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
-	lin_ctx c = { .x = x->data, .w = w->data, .dy = n->out->grad,
-		      .R = (int)sl_tensor_rows(x), .ni = w->shape[1], .no = w->shape[0] };
+	lb_ctx c = { .x = x->data, .dy = n->out->grad, .w = { w->data }, .R = (int)sl_tensor_rows(x),
+		     .ni = w->shape[1], .no = w->shape[0], .nb = 1, .o = { w->shape[0] } };
 	if (x->requires_grad) {
 		int fresh;
 		c.dx = sl_tape_grad_fresh(tp, x, &fresh);
 		c.dx_beta = fresh ? 0.0f : 1.0f;
 	}
-	c.dw = w->requires_grad ? sl_tape_grad(tp, w) : NULL;
-	c.db = b && b->requires_grad ? sl_tape_grad(tp, b) : NULL;
-	size_t ndx = c.dx ? (size_t)c.R : 0, ndw = c.dw || c.db ? (size_t)c.no : 0;
-	if ((size_t)c.R * c.ni * c.no < SL_PAR_MIN_WORK) {
-		if (ndx)
-			lin_dx_rows(&c, 0, ndx);
-		if (ndw)
-			lin_dw_rows(&c, 0, ndw);
-	} else { /* dx's rows and dW's rows in one hand-off: neither reads what the other writes */
-		sl_pool_for2(tp->pool, ndx, lin_dx_rows, ndw, lin_dw_rows, &c);
+	c.dw[0] = w->requires_grad ? sl_tape_grad(tp, w) : NULL;
+	c.db[0] = b && b->requires_grad ? sl_tape_grad(tp, b) : NULL;
+	lb_run(tp, &c);
+}
+
+/* ---- linear_pair: y (R, O1 + O2) = [x W1^T + b1, x W2^T + b2] -------------
+ * Two linear layers that read the same input (the LRU's out1 and out2), as
+ * one op: the forward one product over both weights' panels (x read once),
+ * the backward one pass for dx = dy1 W1 + dy2 W2 and both layers' weight
+ * gradients (lb_run). Every element keeps the order of sums of the two
+ * sl_linear calls, the second's backward first: dx = dy1 W1, then
+ * + dy2 W2. */
+
+typedef struct lp_ctx {
+	const float *x, *w1, *b1, *w2, *b2;
+	float *y;
+	int R, ni, o1, o2;
+} lp_ctx;
+
+static void lp_fwd_rows(void *arg, size_t lo, size_t hi)
+{
+	lp_ctx *c = arg;
+	int r = (int)(hi - lo), no = c->o1 + c->o2;
+	const float *x = c->x + lo * (size_t)c->ni;
+	float *y = c->y + lo * (size_t)no;
+	pthread_once(&gemm_once, gemm_auto);
+	if (gemm_own && c->b1 && c->b2) {
+		sl_gemm_bias2(r, c->ni, x, c->ni, c->o1, c->w1, c->ni, c->b1, c->o2, c->w2, c->ni, c->b2, y, no);
+		return;
 	}
+	if (c->b1)
+		sgemm_bias(r, c->o1, c->ni, x, c->ni, c->w1, c->ni, c->b1, y, no);
+	else
+		sl_sgemm(0, 1, r, c->o1, c->ni, 1.0f, x, c->ni, c->w1, c->ni, 0.0f, y, no);
+	if (c->b2)
+		sgemm_bias(r, c->o2, c->ni, x, c->ni, c->w2, c->ni, c->b2, y + c->o1, no);
+	else
+		sl_sgemm(0, 1, r, c->o2, c->ni, 1.0f, x, c->ni, c->w2, c->ni, 0.0f, y + c->o1, no);
+}
+
+sl_tensor *sl_linear_pair(sl_tape *tp, sl_tensor *x, sl_tensor *w1, sl_tensor *b1, sl_tensor *w2, sl_tensor *b2)
+{
+	SL_ASSERT(w1->ndim == 2 && w2->ndim == 2 && sl_tensor_dim(x, -1) == w1->shape[1] &&
+		  w2->shape[1] == w1->shape[1]);
+	SL_ASSERT(!b1 || (b1->ndim == 1 && b1->shape[0] == w1->shape[0]));
+	SL_ASSERT(!b2 || (b2->ndim == 1 && b2->shape[0] == w2->shape[0]));
+	int shape[SL_MAXDIM];
+	memcpy(shape, x->shape, sizeof shape);
+	shape[x->ndim - 1] = w1->shape[0] + w2->shape[0];
+	sl_tensor *ins[5] = { x, w1, b1, w2, b2 };
+	sl_node n = sl_node_make(tp, SL_OP_LINEAR_PAIR, ins, 5, x->ndim, shape);
+	return sl_tape_apply(tp, &n);
+}
+
+static lp_ctx lp_ctx_of(const sl_node *n)
+{
+	const sl_tensor *x = n->in[0], *w1 = n->in[1], *b1 = n->in[2], *w2 = n->in[3], *b2 = n->in[4];
+	lp_ctx c = { .x = x->data, .w1 = w1->data, .b1 = b1 ? b1->data : NULL, .w2 = w2->data,
+		     .b2 = b2 ? b2->data : NULL, .R = (int)sl_tensor_rows(x), .ni = w1->shape[1],
+		     .o1 = w1->shape[0], .o2 = w2->shape[0] };
+	return c;
+}
+
+void sl_op_linear_pair_forward(sl_tape *tp, sl_node *n)
+{
+	lp_ctx c = lp_ctx_of(n);
+	c.y = n->out->data;
+	if ((size_t)c.R * c.ni * (size_t)(c.o1 + c.o2) < SL_PAR_MIN_WORK)
+		lp_fwd_rows(&c, 0, (size_t)c.R);
+	else
+		sl_pool_for(tp->pool, (size_t)c.R, lp_fwd_rows, &c);
+}
+
+void sl_op_linear_pair_backward(sl_tape *tp, sl_node *n)
+{
+	sl_tensor *x = n->in[0], *w1 = n->in[1], *b1 = n->in[2], *w2 = n->in[3], *b2 = n->in[4];
+	lb_ctx c = { .x = x->data, .dy = n->out->grad, .w = { w1->data, w2->data }, .R = (int)sl_tensor_rows(x),
+		     .ni = w1->shape[1], .no = w1->shape[0] + w2->shape[0], .nb = 2,
+		     .o = { w1->shape[0], w2->shape[0] } };
+	if (x->requires_grad) {
+		int fresh;
+		c.dx = sl_tape_grad_fresh(tp, x, &fresh);
+		c.dx_beta = fresh ? 0.0f : 1.0f;
+	}
+	c.dw[0] = w1->requires_grad ? sl_tape_grad(tp, w1) : NULL;
+	c.db[0] = b1 && b1->requires_grad ? sl_tape_grad(tp, b1) : NULL;
+	c.dw[1] = w2->requires_grad ? sl_tape_grad(tp, w2) : NULL;
+	c.db[1] = b2 && b2->requires_grad ? sl_tape_grad(tp, b2) : NULL;
+	lb_run(tp, &c);
 }
 
 /* ---- matmul: C = op(A) op(B), optionally batched over a leading dimension - */

@@ -45,6 +45,7 @@ const sl_op_def sl_ops[] = {
 	OP(GELU_MUL, gelu_mul),
 	OP(GELU_SKIP, gelu_skip),
 	OP(GLU_RESIDUAL, glu_residual),
+	OP(LINEAR_PAIR, linear_pair),
 };
 
 /* sl_ops has no declared size: a missing last row shortens it and fails here

@@ -48,6 +48,7 @@ SL_OP_DECL(bdlinear);
 SL_OP_DECL(gelu_mul);
 SL_OP_DECL(gelu_skip);
 SL_OP_DECL(glu_residual);
+SL_OP_DECL(linear_pair);
 
 /* Builds a node for op with the given inputs and a fresh output of the given
  * shape; the caller sets attributes and calls sl_tape_apply(). `ins` is
