@@ -116,24 +116,32 @@ const char *sl_blas_core(void)
 
 typedef struct lb_ctx {
 	const float *x, *dy, *w[2];
-	float *dx, *dw[2], *db[2];
+	float *dx;
+	float *dw, *db;       /* [dW1; dW2] (no, ni) and [db1, db2] (no), or NULL */
 	int R, ni, no, nb, o[2];
 	float dx_beta;        /* 0 when dx is a fresh buffer, else 1 */
-	/* the relay: group g's stage, and its parked sums for each layer */
+	/* the relay: group g's stage and parked sums */
 	int nparts;           /* the parts (and groups) they are for */
 	int *stage;
-	float **park;         /* [2 g + b] */
+	float **park;
 } lb_ctx;
+
+/* rows of dx at a time: two layers' products on them while they are in
+ * cache; a relay's part looks at the next group between them */
+#define LB_CHUNK 128
 
 /* dx[lo:hi] (+)= dy1[lo:hi] W1 (+ dy2[lo:hi] W2) */
 static void lb_dx_rows(void *arg, size_t lo, size_t hi)
 {
 	lb_ctx *c = arg;
-	int off = 0;
-	for (int b = 0; b < c->nb; b++) {
-		sl_sgemm(0, 0, (int)(hi - lo), c->ni, c->o[b], 1.0f, c->dy + lo * (size_t)c->no + off, c->no, c->w[b],
-			 c->ni, b ? 1.0f : c->dx_beta, c->dx + lo * (size_t)c->ni, c->ni);
-		off += c->o[b];
+	for (size_t r0 = lo, r1; r0 < hi; r0 = r1) {
+		r1 = c->nb == 1 || hi - r0 < LB_CHUNK ? hi : r0 + LB_CHUNK;
+		int off = 0;
+		for (int b = 0; b < c->nb; b++) {
+			sl_sgemm(0, 0, (int)(r1 - r0), c->ni, c->o[b], 1.0f, c->dy + r0 * (size_t)c->no + off, c->no,
+				 c->w[b], c->ni, b ? 1.0f : c->dx_beta, c->dx + r0 * (size_t)c->ni, c->ni);
+			off += c->o[b];
+		}
 	}
 }
 
@@ -142,20 +150,12 @@ static void lb_dx_rows(void *arg, size_t lo, size_t hi)
 static void lb_dw_rows(void *arg, size_t lo, size_t hi)
 {
 	lb_ctx *c = arg;
-	size_t off = 0;
-	for (int b = 0; b < c->nb; off += (size_t)c->o[b], b++) {
-		size_t a0 = lo > off ? lo : off, a1 = hi < off + (size_t)c->o[b] ? hi : off + (size_t)c->o[b];
-		if (a0 >= a1)
-			continue;
-		if (c->dw[b])
-			sl_sgemm(1, 0, (int)(a1 - a0), c->ni, c->R, 1.0f, c->dy + a0, c->no, c->x, c->ni, 1.0f,
-				 c->dw[b] + (a0 - off) * (size_t)c->ni, c->ni);
-		if (c->db[b])
-			sl_colsum_add(c->db[b], c->dy + off, (size_t)c->R, (size_t)c->no, a0 - off, a1 - off);
-	}
+	if (c->dw)
+		sl_sgemm(1, 0, (int)(hi - lo), c->ni, c->R, 1.0f, c->dy + lo, c->no, c->x, c->ni, 1.0f,
+			 c->dw + lo * (size_t)c->ni, c->ni);
+	if (c->db)
+		sl_colsum_add(c->db, c->dy, (size_t)c->R, (size_t)c->no, lo, hi);
 }
-
-#define LB_CHUNK 128 /* rows of dx between looks at the relay */
 
 /* part tid of the relay: its rows of dx, and its stretch of every group's sums */
 static void lb_relay(void *arg, int tid, int nth)
@@ -170,74 +170,90 @@ static void lb_relay(void *arg, int tid, int nth)
 	}
 	sl_range((size_t)c->R, tid, nth, &r0, &r1);
 	next = c->dx ? r0 : r1;
+	const float *dy = c->dy + r0 * (size_t)c->no;
 	for (int g = 0; g < nth; g++) {
 		size_t lo, hi;
 		sl_range((size_t)c->no, g, nth, &lo, &hi);
-		while (next < r1 && !sl_relay_ready(&c->stage[g], tid)) {
+		while (next < r1 && !sl_relay_ready(&c->stage[g], tid)) { /* dx while the group is not ready */
 			size_t e = r1 - next < LB_CHUNK ? r1 : next + LB_CHUNK;
 			lb_dx_rows(c, next, e);
 			next = e;
 		}
 		sl_relay_wait(&c->stage[g], tid);
-		size_t off = 0;
-		for (int b = 0; b < c->nb; off += (size_t)c->o[b], b++) {
-			size_t a0 = lo > off ? lo : off, a1 = hi < off + (size_t)c->o[b] ? hi : off + (size_t)c->o[b];
-			if (a0 >= a1)
-				continue;
-			const float *dy = c->dy + r0 * (size_t)c->no;
-			if (c->dw[b])
-				sl_gemm_chain(1, (int)(a1 - a0), c->ni, (int)(r1 - r0), 1.0f, dy + a0, c->no,
-					      c->x + r0 * (size_t)c->ni, c->ni, 1.0f, c->dw[b] + (a0 - off) * (size_t)c->ni,
-					      c->ni, c->park[2 * g + b], tid == 0, tid == nth - 1);
-			if (c->db[b]) /* db's sums run in place: the next part adds on */
-				sl_colsum_add(c->db[b], dy + off, r1 - r0, (size_t)c->no, a0 - off, a1 - off);
-		}
+		if (c->dw && lo < hi)
+			sl_gemm_chain(1, (int)(hi - lo), c->ni, (int)(r1 - r0), 1.0f, dy + lo, c->no,
+				      c->x + r0 * (size_t)c->ni, c->ni, 1.0f, c->dw + lo * (size_t)c->ni, c->ni, c->park[g],
+				      tid == 0, tid == nth - 1);
+		if (c->db) /* db's sums run in place: the next part adds on */
+			sl_colsum_add(c->db, dy, r1 - r0, (size_t)c->no, lo, hi);
 		sl_relay_pass(&c->stage[g], tid);
 	}
 	if (next < r1)
 		lb_dx_rows(c, next, r1);
 }
 
-static void lb_run(sl_tape *tp, lb_ctx *c)
+/* dx into c->dx (set), the weights' and biases' gradients added into dw[b]
+ * and db[b] (each NULL when not wanted). Two layers' go through one matrix
+ * [dW1; dW2] (and [db1, db2]), their gradients copied in and back out, so
+ * one product over the rows reads dy once for both (the copies are exact:
+ * the same bits). */
+static void lb_run(sl_tape *tp, lb_ctx *c, float *const dw[2], float *const db[2])
 {
-	size_t ndx = c->dx ? (size_t)c->R : 0;
-	int any_w = c->dw[0] || c->db[0] || (c->nb > 1 && (c->dw[1] || c->db[1]));
-	size_t ndw = any_w ? (size_t)c->no : 0;
+	size_t nw = (size_t)c->no * c->ni, off1 = (size_t)c->o[0];
+	c->dw = c->nb == 1 ? dw[0] : NULL;
+	c->db = c->nb == 1 ? db[0] : NULL;
+	if (c->nb == 2 && (dw[0] || dw[1])) {
+		c->dw = sl_arena_alloc(tp->arena, nw * sizeof(float));
+		for (int b = 0; b < 2; b++) {
+			float *d = c->dw + (b ? off1 * c->ni : 0);
+			size_t n = (size_t)c->o[b] * c->ni;
+			if (dw[b])
+				memcpy(d, dw[b], n * sizeof(float));
+			else
+				memset(d, 0, n * sizeof(float));
+		}
+	}
+	if (c->nb == 2 && (db[0] || db[1])) {
+		c->db = sl_arena_alloc(tp->arena, (size_t)c->no * sizeof(float));
+		for (int b = 0; b < 2; b++) {
+			float *d = c->db + (b ? off1 : 0);
+			if (db[b])
+				memcpy(d, db[b], (size_t)c->o[b] * sizeof(float));
+			else
+				memset(d, 0, (size_t)c->o[b] * sizeof(float));
+		}
+	}
+	size_t ndx = c->dx ? (size_t)c->R : 0, ndw = c->dw || c->db ? (size_t)c->no : 0;
+	int nth = sl_pool_size(tp->pool);
+	pthread_once(&gemm_once, gemm_auto);
 	if ((size_t)c->R * c->ni * c->no < SL_PAR_MIN_WORK) {
 		if (ndx)
 			lb_dx_rows(c, 0, ndx);
 		if (ndw)
 			lb_dw_rows(c, 0, ndw);
-		return;
-	}
-	int nth = sl_pool_size(tp->pool);
-	pthread_once(&gemm_once, gemm_auto);
-	if (!gemm_own || nth == 1 || !ndw) {
+	} else if (!gemm_own || nth == 1 || !ndw) {
 		/* dx's rows and dW's rows in one hand-off: neither reads what the other writes */
 		sl_pool_for2(tp->pool, ndx, lb_dx_rows, ndw, lb_dw_rows, c);
-		return;
-	}
-	c->nparts = nth;
-	c->stage = sl_arena_alloc(tp->arena, (size_t)nth * sizeof *c->stage);
-	memset(c->stage, 0, (size_t)nth * sizeof *c->stage);
-	c->park = sl_arena_alloc(tp->arena, 2 * (size_t)nth * sizeof *c->park);
-	for (int g = 0; g < nth; g++) {
-		size_t lo, hi, off = 0;
-		sl_range((size_t)c->no, g, nth, &lo, &hi);
-		for (int b = 0; b < 2; b++) {
-			c->park[2 * g + b] = NULL;
-			if (b >= c->nb || !c->dw[b]) {
-				off += b < c->nb ? (size_t)c->o[b] : 0;
-				continue;
-			}
-			size_t a0 = lo > off ? lo : off, a1 = hi < off + (size_t)c->o[b] ? hi : off + (size_t)c->o[b];
-			if (a0 < a1)
-				c->park[2 * g + b] = sl_arena_alloc(
-					tp->arena, sl_gemm_park_floats((int)(a1 - a0), c->ni) * sizeof(float));
-			off += (size_t)c->o[b];
+	} else {
+		c->nparts = nth;
+		c->stage = sl_arena_alloc(tp->arena, (size_t)nth * sizeof *c->stage);
+		memset(c->stage, 0, (size_t)nth * sizeof *c->stage);
+		c->park = sl_arena_alloc(tp->arena, (size_t)nth * sizeof *c->park);
+		for (int g = 0; g < nth; g++) {
+			size_t lo, hi;
+			sl_range((size_t)c->no, g, nth, &lo, &hi);
+			size_t np = sl_gemm_park_floats((int)(hi - lo), c->ni);
+			c->park[g] = c->dw && lo < hi ? sl_arena_alloc(tp->arena, np * sizeof(float)) : NULL;
 		}
+		sl_pool_run(tp->pool, lb_relay, c);
 	}
-	sl_pool_run(tp->pool, lb_relay, c);
+	if (c->nb == 2)
+		for (int b = 0; b < 2; b++) {
+			if (dw[b])
+				memcpy(dw[b], c->dw + (b ? off1 * c->ni : 0), (size_t)c->o[b] * c->ni * sizeof(float));
+			if (db[b])
+				memcpy(db[b], c->db + (b ? off1 : 0), (size_t)c->o[b] * sizeof(float));
+		}
 }
 
 /* ---- linear: y (R, O) = x (R, I) . W^T (I, O) + b ------------------------ */
@@ -299,9 +315,9 @@ void sl_op_linear_backward(sl_tape *tp, sl_node *n)
 		c.dx = sl_tape_grad_fresh(tp, x, &fresh);
 		c.dx_beta = fresh ? 0.0f : 1.0f;
 	}
-	c.dw[0] = w->requires_grad ? sl_tape_grad(tp, w) : NULL;
-	c.db[0] = b && b->requires_grad ? sl_tape_grad(tp, b) : NULL;
-	lb_run(tp, &c);
+	float *dw[2] = { w->requires_grad ? sl_tape_grad(tp, w) : NULL, NULL };
+	float *db[2] = { b && b->requires_grad ? sl_tape_grad(tp, b) : NULL, NULL };
+	lb_run(tp, &c, dw, db);
 }
 
 /* ---- linear_pair: y (R, O1 + O2) = [x W1^T + b1, x W2^T + b2] -------------
@@ -383,11 +399,11 @@ void sl_op_linear_pair_backward(sl_tape *tp, sl_node *n)
 		c.dx = sl_tape_grad_fresh(tp, x, &fresh);
 		c.dx_beta = fresh ? 0.0f : 1.0f;
 	}
-	c.dw[0] = w1->requires_grad ? sl_tape_grad(tp, w1) : NULL;
-	c.db[0] = b1 && b1->requires_grad ? sl_tape_grad(tp, b1) : NULL;
-	c.dw[1] = w2->requires_grad ? sl_tape_grad(tp, w2) : NULL;
-	c.db[1] = b2 && b2->requires_grad ? sl_tape_grad(tp, b2) : NULL;
-	lb_run(tp, &c);
+	float *dw[2] = { w1->requires_grad ? sl_tape_grad(tp, w1) : NULL,
+			 w2->requires_grad ? sl_tape_grad(tp, w2) : NULL };
+	float *db[2] = { b1 && b1->requires_grad ? sl_tape_grad(tp, b1) : NULL,
+			 b2 && b2->requires_grad ? sl_tape_grad(tp, b2) : NULL };
+	lb_run(tp, &c, dw, db);
 }
 
 /* ---- matmul: C = op(A) op(B), optionally batched over a leading dimension - */
