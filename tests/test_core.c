@@ -89,6 +89,23 @@ static void nested_fn(void *ctx, int tid, int nth)
 		atomic_fetch_add(&p->calls, 1);
 }
 
+/* a relay: each part appends its index after the part before's, then
+ * passes; the parts run in any order, the appends only in order */
+typedef struct relay_probe {
+	int stage, n, order[8];
+} relay_probe;
+
+static void relay_fn(void *ctx, int tid, int nth)
+{
+	relay_probe *p = ctx;
+	(void)nth;
+	for (volatile int spin = 0; spin < 1000 * (3 - tid % 3); spin++) /* later parts sometimes first */
+		;
+	sl_relay_wait(&p->stage, tid);
+	p->order[p->n++] = tid;
+	sl_relay_pass(&p->stage, tid);
+}
+
 static void test_pool(void)
 {
 	/* the fixed partition covers [0, n) exactly, in order, balanced */
@@ -138,6 +155,15 @@ static void test_pool(void)
 		pool_probe nest = { .hits = (int *)p };
 		sl_pool_run(p, nested_fn, &nest);
 		TAP_OK(nest.calls == nth, "pool of %d: nested runs are serial", nth);
+		int inorder = 1;
+		for (int rep = 0; rep < 200; rep++) {
+			relay_probe rp = { 0 };
+			sl_pool_run(p, relay_fn, &rp);
+			inorder &= rp.n == nth && rp.stage == nth;
+			for (int t = 0; t < rp.n; t++)
+				inorder &= rp.order[t] == t;
+		}
+		TAP_OK(inorder, "pool of %d: a relay's parts pass in order (200 rounds)", nth);
 		sl_pool_free(p);
 	}
 	pool_probe pr = { 0 };

@@ -194,6 +194,77 @@ int main(void)
 				}
 	TAP_OK(esame == ecases, "sl_gemm_epi_run equals the product, then the epilogue over C, each element once: %d of %d",
 	       esame, ecases);
+	/* a long k in stretches (sl_gemm_chain: the sums parked between them)
+	 * against one sl_gemm_ref over the whole k; its plain form too */
+	/* each row: the ends of the stretches, the last at k = 1100; empty
+	 * stretches (0, and a repeated end) included */
+	static const int cuts[][6] = { { 1100 }, { 0, 1, 1, 1100 }, { 3, 300, 1100 }, { 256, 257, 600, 1100 },
+				       { 700, 1100 }, { 513, 514, 1030, 1031, 1100 } };
+	int ccases = 0, csame = 0, crsame = 0;
+	for (int ta = 0; ta < 2; ta++)
+		for (size_t im = 0; im < sizeof ms / sizeof *ms; im++)
+			for (size_t in = 0; in < sizeof ns / sizeof *ns; in++)
+				for (size_t ic = 0; ic < SL_COUNT(cuts); ic++) {
+					int m = ms[im], n = ns[in], k = 1100;
+					const float *e = ab[(im + in + ic) % 4];
+					int lda = (ta ? m : k) + 3, ldb = n + 5, ldc = n + 2;
+					float *a = randm(&r, (size_t)(ta ? k : m) * lda), *b = randm(&r, (size_t)k * ldb);
+					float *c1 = randm(&r, (size_t)m * ldc);
+					float *c2 = malloc((size_t)m * ldc * sizeof *c2), *c3 = malloc((size_t)m * ldc * sizeof *c3);
+					memcpy(c2, c1, (size_t)m * ldc * sizeof *c2);
+					memcpy(c3, c1, (size_t)m * ldc * sizeof *c3);
+					float *park = sl_xaligned(sl_gemm_park_floats(m, n) * sizeof(float));
+					float *rpark = malloc((size_t)m * n * sizeof *rpark);
+					for (int q = 0, p0 = 0; q == 0 || p0 < k; q++) {
+						int p1 = cuts[ic][q];
+						const float *as = ta ? a + (size_t)p0 * lda : a + p0;
+						sl_gemm_chain(ta, m, n, p1 - p0, e[0], as, lda, b + (size_t)p0 * ldb, ldb, e[1], c1, ldc,
+							      park, q == 0, p1 == k);
+						sl_gemm_chain_ref(ta, m, n, p1 - p0, e[0], as, lda, b + (size_t)p0 * ldb, ldb, e[1], c3,
+								  ldc, rpark, q == 0, p1 == k);
+						p0 = p1;
+					}
+					sl_gemm_ref(ta, 0, m, n, k, e[0], a, lda, b, ldb, e[1], c2, ldc);
+					ccases++;
+					csame += !memcmp(c1, c2, (size_t)m * ldc * sizeof *c1);
+					crsame += !memcmp(c3, c2, (size_t)m * ldc * sizeof *c3);
+					free(a);
+					free(b);
+					free(c1);
+					free(c2);
+					free(c3);
+					free(park);
+					free(rpark);
+				}
+	TAP_OK(csame == ccases, "sl_gemm_chain over stretches of k equals one fma loop over k: %d of %d", csame, ccases);
+	TAP_OK(crsame == ccases, "sl_gemm_chain_ref likewise: %d of %d", crsame, ccases);
+
+	/* two linear layers in one product against sl_gemm_bias on each half */
+	int pcases = 0, psame = 0;
+	for (size_t im = 0; im < sizeof ms / sizeof *ms; im++)
+		for (size_t in = 0; in < sizeof ns / sizeof *ns; in++)
+			for (size_t ik = 1; ik < sizeof ks / sizeof *ks; ik += 2) {
+				int m = ms[im], n1 = ns[in], n2 = ns[(in + 3) % SL_COUNT(ns)], k = ks[ik];
+				int lda = k + 3, ldb1 = k + 5, ldb2 = k + 1, ldc = n1 + n2 + 2;
+				float *a = randm(&r, (size_t)m * lda), *b1 = randm(&r, (size_t)n1 * ldb1);
+				float *b2 = randm(&r, (size_t)n2 * ldb2), *bias1 = randm(&r, (size_t)n1);
+				float *bias2 = randm(&r, (size_t)n2), *c1 = randm(&r, (size_t)m * ldc);
+				float *c2 = malloc((size_t)m * ldc * sizeof *c2);
+				memcpy(c2, c1, (size_t)m * ldc * sizeof *c2);
+				sl_gemm_bias2(m, k, a, lda, n1, b1, ldb1, bias1, n2, b2, ldb2, bias2, c1, ldc);
+				sl_gemm_bias(m, n1, k, a, lda, b1, ldb1, bias1, c2, ldc);
+				sl_gemm_bias(m, n2, k, a, lda, b2, ldb2, bias2, c2 + n1, ldc);
+				pcases++;
+				psame += !memcmp(c1, c2, (size_t)m * ldc * sizeof *c1); /* the pad included */
+				free(a);
+				free(b1);
+				free(b2);
+				free(bias1);
+				free(bias2);
+				free(c1);
+				free(c2);
+			}
+	TAP_OK(psame == pcases, "sl_gemm_bias2 equals sl_gemm_bias on each half of C: %d of %d", psame, pcases);
 
 	TAP_OK(sl_gemm_select("openblas") == SL_OK && !strcmp(sl_gemm_name(), "openblas"), "select openblas");
 	TAP_OK(sl_gemm_select("fast") == SL_ERR && strstr(sl_error(), "unknown kernel 'fast'"),

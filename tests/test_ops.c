@@ -475,16 +475,19 @@ static float *run_with_threads(gc_build_fn fn, void *ctx, sl_tensor **in, int ni
 static void check_threads(const char *name, gc_build_fn fn, void *ctx, sl_tensor **in, int nin,
 			  const float *dout)
 {
-	size_t n1, n2;
+	size_t n1, n2, n3;
 	float *r1 = run_with_threads(fn, ctx, in, nin, dout, 1, &n1);
 	float *r2 = run_with_threads(fn, ctx, in, nin, dout, 2, &n2);
+	float *r3 = run_with_threads(fn, ctx, in, nin, dout, 3, &n3);
 	int finite = 1;
 	for (size_t i = 0; i < n1; i++)
 		finite &= isfinite(r1[i]);
-	TAP_OK(n1 == n2 && finite && memcmp(r1, r2, n1 * sizeof(float)) == 0,
-	       "%s: output and gradients bit-identical with 1 and 2 threads", name);
+	TAP_OK(n1 == n2 && n1 == n3 && finite && memcmp(r1, r2, n1 * sizeof(float)) == 0 &&
+		       memcmp(r1, r3, n1 * sizeof(float)) == 0,
+	       "%s: output and gradients bit-identical with 1, 2 and 3 threads", name);
 	free(r1);
 	free(r2);
+	free(r3);
 }
 
 /* Backward writes a fresh gradient buffer instead of zero-filling it and
@@ -770,15 +773,17 @@ static sl_tensor *b_glr_split_chain(sl_tape *tp, sl_tensor **in, void *c)
 static void check_fused(const char *name, gc_build_fn fused, gc_build_fn chain, sl_tensor **in, int nin,
 			const float *dout)
 {
-	size_t n1, n2, n3;
+	size_t n1, n2, n3, n4;
 	float *f1 = run_with_threads(fused, NULL, in, nin, dout, 1, &n1);
 	float *f2 = run_with_threads(fused, NULL, in, nin, dout, 2, &n2);
+	float *f3 = run_with_threads(fused, NULL, in, nin, dout, 3, &n4);
 	float *c1 = run_with_threads(chain, NULL, in, nin, dout, 1, &n3);
-	TAP_OK(n1 == n2 && n1 == n3 && memcmp(f1, c1, n1 * sizeof(float)) == 0 &&
-		       memcmp(f2, c1, n1 * sizeof(float)) == 0,
-	       "%s: output and gradients bit-identical to the chain's, 1 and 2 threads", name);
+	TAP_OK(n1 == n2 && n1 == n3 && n1 == n4 && memcmp(f1, c1, n1 * sizeof(float)) == 0 &&
+		       memcmp(f2, c1, n1 * sizeof(float)) == 0 && memcmp(f3, c1, n1 * sizeof(float)) == 0,
+	       "%s: output and gradients bit-identical to the chain's, 1, 2 and 3 threads", name);
 	free(f1);
 	free(f2);
+	free(f3);
 	free(c1);
 }
 
@@ -1030,6 +1035,141 @@ static void test_fused(void)
 	gc_free(d);
 }
 
+/* ---- linear layers: the relay of the weight gradients, the pair ----------
+ * A linear layer's weight and bias gradients are sums over every row, which
+ * the threads pass along part to part (seqlab's kernel): output and every
+ * gradient bit-identical at 1, 2 and 3 threads, on shapes that split
+ * unevenly (rows, outputs). linear_pair against its two sl_linear calls
+ * side by side (sl_concat), the second recorded first. */
+
+/* in: x (..., I), w (O, I), b (O); x used twice (dx added onto) */
+static sl_tensor *b_lin(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *x = one(tp, in[0]);
+	return sl_add(tp, sl_linear(tp, x, in[1], in[2]), sl_linear(tp, x, in[1], NULL));
+}
+
+/* in: x (..., I), w1 (O1, I), b1, w2 (O2, I), b2 */
+static sl_tensor *b_pair(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	return sl_linear_pair(tp, one(tp, in[0]), in[1], in[2], in[3], in[4]);
+}
+
+static sl_tensor *b_pair_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *x = one(tp, in[0]);
+	sl_tensor *o2 = sl_linear(tp, x, in[3], in[4]);
+	sl_tensor *o[2] = { sl_linear(tp, x, in[1], in[2]), o2 };
+	return sl_concat(tp, o, 2, x->ndim - 1);
+}
+
+/* without biases (in[2] and in[4] unused) */
+static sl_tensor *b_pair_nob(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	return sl_linear_pair(tp, one(tp, in[0]), in[1], NULL, in[3], NULL);
+}
+
+static sl_tensor *b_pair_nob_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *x = one(tp, in[0]);
+	sl_tensor *o2 = sl_linear(tp, x, in[3], NULL);
+	sl_tensor *o[2] = { sl_linear(tp, x, in[1], NULL), o2 };
+	return sl_concat(tp, o, 2, x->ndim - 1);
+}
+
+/* x feeds a pair and a linear: the pair's dx added onto a written buffer */
+static sl_tensor *b_pair_twice(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *x = one(tp, in[0]);
+	sl_tensor *p = sl_linear_pair(tp, x, in[1], in[2], in[3], in[4]);
+	return sl_add(tp, sl_slice(tp, p, x->ndim - 1, 0, in[1]->shape[0]), sl_linear(tp, x, in[1], NULL));
+}
+
+static sl_tensor *b_pair_twice_chain(sl_tape *tp, sl_tensor **in, void *c)
+{
+	(void)c;
+	sl_tensor *x = one(tp, in[0]);
+	sl_tensor *o2 = sl_linear(tp, x, in[3], in[4]);
+	sl_tensor *o[2] = { sl_linear(tp, x, in[1], in[2]), o2 };
+	sl_tensor *p = sl_concat(tp, o, 2, x->ndim - 1);
+	return sl_add(tp, sl_slice(tp, p, x->ndim - 1, 0, in[1]->shape[0]), sl_linear(tp, x, in[1], NULL));
+}
+
+/* the pair against its chain, and every result against 1 thread's, at
+ * 1, 2 and 3 threads; with OpenBLAS's products (SEQLAB_GEMM=openblas),
+ * whose edge tiles may sum otherwise at another split of the rows, at 1
+ * thread only */
+static void check_linear(const char *name, gc_build_fn fn, gc_build_fn chain, sl_tensor **in, int nin,
+			 const float *dout)
+{
+	int maxth = strcmp(sl_gemm_name(), "seqlab") ? 1 : 3, same = 1;
+	size_t n0, n;
+	float *ref = run_with_threads(chain ? chain : fn, NULL, in, nin, dout, 1, &n0);
+	for (int th = 1; th <= maxth; th++) {
+		float *r = run_with_threads(fn, NULL, in, nin, dout, th, &n);
+		same &= n == n0 && memcmp(r, ref, n * sizeof(float)) == 0;
+		free(r);
+	}
+	TAP_OK(same, "%s: output and gradients bit-identical to %s at %s", name,
+	       chain ? "the chain's" : "1 thread's", maxth > 1 ? "1, 2 and 3 threads" : "1 thread (OpenBLAS)");
+	free(ref);
+}
+
+static void test_linear(void)
+{
+	/* R = 3 x 77 rows, 96 in, 50 and 38 out: the relay's parts and groups
+	 * split unevenly at 2 and 3 threads */
+	enum { B = 3, T = 77, I = 96, O1 = 50, O2 = 38 };
+	int xs[3] = { B, T, I }, w1s[2] = { O1, I }, w2s[2] = { O2, I }, b1s = O1, b2s = O2;
+	sl_rng r;
+	sl_rng_seed(&r, 31);
+	sl_tensor *x = gc_input(&r, 3, xs, -2, 2), *w1 = gc_input(&r, 2, w1s, -0.5f, 0.5f);
+	sl_tensor *w2 = gc_input(&r, 2, w2s, -0.5f, 0.5f), *b1 = gc_input(&r, 1, &b1s, -1, 1);
+	sl_tensor *b2 = gc_input(&r, 1, &b2s, -1, 1);
+	float *dout = malloc((size_t)B * T * (O1 + O2) * sizeof(float));
+	for (size_t i = 0; i < (size_t)B * T * (O1 + O2); i++)
+		dout[i] = 2.0f * sl_rng_float(&r) - 1.0f;
+	sl_tensor *lin[3] = { x, w1, b1 }, *pin[5] = { x, w1, b1, w2, b2 };
+	check_linear("linear (x used twice)", b_lin, NULL, lin, 3, dout);
+	check_linear("linear_pair", b_pair, b_pair_chain, pin, 5, dout);
+	check_linear("linear_pair, dx added onto", b_pair_twice, b_pair_twice_chain, pin, 5, dout);
+	/* the pair without biases: two products, no bias in the store */
+	check_linear("linear_pair (no biases)", b_pair_nob, b_pair_nob_chain, pin, 5, dout);
+	free(dout);
+	gc_free(x);
+	gc_free(w1);
+	gc_free(w2);
+	gc_free(b1);
+	gc_free(b2);
+
+	/* finite differences: small (serial), and at 128 rows x 16 in x (8 + 8)
+	 * out, just over the threshold of the threads (the relay at 2 and 3) */
+	static const int dims[2][4] = { { 6, 5, 4, 3 }, { 128, 16, 8, 8 } };
+	for (int d = 0; d < 2; d++) {
+		int xs2[2] = { dims[d][0], dims[d][1] }, ws1[2] = { dims[d][2], dims[d][1] };
+		int ws2[2] = { dims[d][3], dims[d][1] }, bs1 = dims[d][2], bs2 = dims[d][3];
+		sl_rng_seed(&r, 37 + d);
+		x = gc_input(&r, 2, xs2, -1, 1), w1 = gc_input(&r, 2, ws1, -1, 1), w2 = gc_input(&r, 2, ws2, -1, 1);
+		b1 = gc_input(&r, 1, &bs1, -1, 1), b2 = gc_input(&r, 1, &bs2, -1, 1);
+		sl_tensor *in[5] = { x, w1, b1, w2, b2 };
+		for (int th = d ? 2 : 0; th <= (d ? 3 : 0); th++) {
+			gc_check("linear_pair", b_pair, NULL, in, 5, 1e-2, 5e-4, 2e-3, th);
+			gc_check("linear (x used twice)", b_lin, NULL, in, 3, 1e-2, 5e-4, 2e-3, th);
+		}
+		gc_free(x);
+		gc_free(w1);
+		gc_free(w2);
+		gc_free(b1);
+		gc_free(b2);
+	}
+}
+
 /* ---- layernorm against the plain loops ------------------------------------
  * The row sums (vectorised over rows where the build has AVX-512) against
  * one row at a time, the column in order, and the gain and bias gradients
@@ -1213,6 +1353,7 @@ int main(void)
 	test_fused();
 	test_linear_residual();
 	test_mlp();
+	test_linear();
 	test_layernorm_exact();
 	test_rmsnorm_exact();
 	test_gelu_kept();

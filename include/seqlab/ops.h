@@ -50,6 +50,7 @@ enum sl_op {
 	SL_OP_GELU_SKIP,
 	SL_OP_GLU_RESIDUAL,
 	SL_OP_MLP,               /* sl_mlp() */
+	SL_OP_LINEAR_PAIR,       /* sl_linear_pair() */
 	SL_OP_COUNT
 };
 
@@ -69,6 +70,13 @@ sl_tensor *sl_linear_residual(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor
  * sl_linear_residual (or sl_linear) in turn. x (..., H), w1 (F, H), w2 (O, F). */
 sl_tensor *sl_mlp(sl_tape *tp, sl_tensor *x, sl_tensor *w1, sl_tensor *b1, sl_tensor *w2, sl_tensor *b2,
 		  sl_tensor *res);
+/* Two linear layers on one input, as one op: x (..., in), w1 (o1, in), w2
+ * (o2, in), b1 (o1) and b2 (o2) or NULL -> (..., o1 + o2), the first o1
+ * columns x W1^T + b1, the rest x W2^T + b2 (sl_glu_residual's halves).
+ * The bits of sl_concat of sl_linear(x, w2, b2)'s and sl_linear(x, w1,
+ * b1)'s outputs, the second recorded first: x's gradient dy1 W1, then
+ * + dy2 W2. */
+sl_tensor *sl_linear_pair(sl_tape *tp, sl_tensor *x, sl_tensor *w1, sl_tensor *b1, sl_tensor *w2, sl_tensor *b2);
 /* C = op(A) op(B), op = transpose when ta/tb. 2-D (M,K)x(K,N), or 3-D with an
  * equal leading batch dimension. */
 sl_tensor *sl_matmul(sl_tape *tp, sl_tensor *a, sl_tensor *b, int ta, int tb);
@@ -312,6 +320,27 @@ void sl_gemm_epi_run(int ta, int tb, int m, int n, int k, float alpha, const flo
 		     int ldb, float beta, const float *bias, float *c, int ldc, sl_gemm_epi epi, void *ectx);
 void sl_gemm_epi_ref(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
 		     int ldb, float beta, const float *bias, float *c, int ldc, sl_gemm_epi epi, void *ectx);
+/* Two linear layers on one input in one product: C (m, n1 + n2) =
+ * [bias1 + A B1^T, bias2 + A B2^T] (B1 (n1, k), B2 (n2, k)), B1's and B2's
+ * rows packed as the panels of one matrix; the same bits as sl_gemm_bias on
+ * each half of C (sl_gemm_bias2_ref), with one pass over A. */
+void sl_gemm_bias2(int m, int k, const float *a, int lda, int n1, const float *b1, int ldb1, const float *bias1,
+		   int n2, const float *b2, int ldb2, const float *bias2, float *c, int ldc);
+void sl_gemm_bias2_ref(int m, int k, const float *a, int lda, int n1, const float *b1, int ldb1, const float *bias1,
+		       int n2, const float *b2, int ldb2, const float *bias2, float *c, int ldc);
+/* sl_gemm (tb = 0) over one stretch of a long k, so that the stretches of
+ * a sum (a weight gradient's over rows) can run one after another on
+ * different threads, each on the rows it holds: a (ta as sl_gemm's) and b
+ * (k rows) start at the stretch's first row; first: each element's sum
+ * starts from zero, else from the float parked in park by the stretch
+ * before; last: it ends in C with sl_gemm's epilogue, else it is parked.
+ * The stretches of a sum, first to last, give sl_gemm's bits on the whole
+ * k. park: sl_gemm_park_floats(m, n) floats, 64-byte aligned. */
+size_t sl_gemm_park_floats(int m, int n);
+void sl_gemm_chain(int ta, int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
+		   float beta, float *c, int ldc, float *park, int first, int last);
+void sl_gemm_chain_ref(int ta, int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
+		       float beta, float *c, int ldc, float *park, int first, int last);
 /* The product the ops use: sl_gemm or cblas_sgemm (OpenBLAS kept
  * single-threaded), as chosen by sl_gemm_select. */
 void sl_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,

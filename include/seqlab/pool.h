@@ -36,6 +36,19 @@ void sl_pool_for(sl_pool *p, size_t n, sl_range_fn fn, void *ctx);
  * the other writes (a layer's dx and its weight gradients). */
 void sl_pool_for2(sl_pool *p, size_t n1, sl_range_fn fn1, size_t n2, sl_range_fn fn2, void *ctx);
 
+/* A relay: sums over rows split among a call's parts, each continued by
+ * the next part from where the one before left it (a column of a weight
+ * gradient summed over every row, in row order, each part on the rows it
+ * holds), so the result is the one sum's, whatever the thread count.
+ * stage (zero before the call) counts the parts through: part t waits
+ * until it is t, runs its stretch, then passes (makes it t + 1). A part
+ * only waits for the part before it, which runs or will be claimed (the
+ * caller claims part 0 first and never waits), so the relay cannot stall;
+ * a part that may wait does other work first (sl_relay_ready). */
+int sl_relay_ready(const int *stage, int part);
+void sl_relay_wait(const int *stage, int part);
+void sl_relay_pass(int *stage, int part);
+
 /* The slice [lo, hi) of [0, n) that thread tid of nth owns. */
 static inline void sl_range(size_t n, int tid, int nth, size_t *lo, size_t *hi)
 {

@@ -79,6 +79,34 @@ void sl_gemm_epi_ref(int ta, int tb, int m, int n, int k, float alpha, const flo
 		epi(ectx, c, ldc, m, n);
 }
 
+/* sl_gemm_chain's plain form: sl_gemm_ref's loop over one stretch of k,
+ * each element's sum parked at park[i n + j] between stretches */
+void sl_gemm_chain_ref(int ta, int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
+		       float beta, float *c, int ldc, float *park, int first, int last)
+{
+	for (int i = 0; i < m; i++)
+		for (int j = 0; j < n; j++) {
+			float acc = first ? 0.0f : park[(size_t)i * n + j];
+			for (int p = 0; p < k; p++) {
+				float x = ta ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p];
+				acc = fmaf(x, b[(size_t)p * ldb + j], acc);
+			}
+			float *cij = c + (size_t)i * ldc + j;
+			if (last)
+				*cij = gemm_out(alpha, beta, acc, cij);
+			else
+				park[(size_t)i * n + j] = acc;
+		}
+}
+
+/* sl_gemm_bias2's plain form: sl_gemm_bias_ref on each half of C */
+void sl_gemm_bias2_ref(int m, int k, const float *a, int lda, int n1, const float *b1, int ldb1, const float *bias1,
+		       int n2, const float *b2, int ldb2, const float *bias2, float *c, int ldc)
+{
+	sl_gemm_bias_ref(m, n1, k, a, lda, b1, ldb1, bias1, c, ldc);
+	sl_gemm_bias_ref(m, n2, k, a, lda, b2, ldb2, bias2, c + n1, ldc);
+}
+
 void sl_gemm_ref(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
 		 const float *b, int ldb, float beta, float *c, int ldc)
 {
@@ -199,19 +227,121 @@ static inline __mmask16 cols_mask(int cols)
 }
 
 /* B transposed (n, k) into panels of NR columns: panel q holds rows p of
- * columns [q NR, q NR + NR), zero past n. */
-static void pack_bt(int n, int k, const float *b, int ldb, float *bp)
+ * columns [q NR, q NR + NR), zero past n; columns from n1 on are those of
+ * a second matrix b2 (n - n1 rows of k, stride ldb2), as if it were
+ * stacked under b */
+static void pack_bt(int n, int k, const float *b, int ldb, int n1, const float *b2, int ldb2, float *bp)
 {
 	for (int q = 0; q * NR < n; q++) {
 		float *dst = bp + (size_t)q * k * NR;
 		int cols = n - q * NR < NR ? n - q * NR : NR;
 		memset(dst, 0, (size_t)k * NR * sizeof(float));
 		for (int j = 0; j < cols; j++) {
-			const float *src = b + (size_t)(q * NR + j) * ldb;
+			int col = q * NR + j;
+			const float *src = col < n1 ? b + (size_t)col * ldb : b2 + (size_t)(col - n1) * ldb2;
 			for (int p = 0; p < k; p++)
 				dst[(size_t)p * NR + j] = src[p];
 		}
 	}
+}
+
+/* One tile of C: rows [i0, i0 + mr), columns [j0, j0 + cols) (at most NR),
+ * over the block [p0, p0 + kk) of k. B's panel at bj: packed (rows of NR),
+ * or in place (row stride ldb). */
+static void gemm_tile(int mr, int cols, int kk, const float *ai, size_t ars, size_t aks, const float *bj,
+		      int packed, size_t ldb, float alpha, float beta, const float *bj_bias, const float *rij, int ldr,
+		      float *cij, int ldc, float *ab, int first, int last)
+{
+	__mmask16 m0 = cols_mask(cols), m1 = cols_mask(cols - 16);
+	size_t bks = packed ? NR : ldb;
+	/* full loads from a packed panel or from whole 16-column vectors of B
+	 * in place; masked ones for a ragged edge */
+	int full = packed || cols == NR || cols == 16;
+	if (full && cols > 16) {
+		TILE_ROWS(2, 1)
+	} else if (full) {
+		TILE_ROWS(1, 1)
+	} else if (cols > 16) {
+		TILE_ROWS(2, 0)
+	} else {
+		TILE_ROWS(1, 0)
+	}
+}
+
+/* C = alpha op(A) B + beta C (or bias + A B: alpha = beta = 1; with a
+ * residual, res + that: sl_gemm_res) with B as packed panels (bp: panel q
+ * at bp + q k NR) or in place (b, ldb); epi, when set, over each block of
+ * EPI_ROWS rows of C once they are final. park: NULL for the whole product;
+ * else this call is one stretch of a longer k (sl_gemm_chain, no res or
+ * epi): its sums start from zero (first) or from the floats parked there by
+ * the stretch before, and end in C (last) or parked. */
+static void gemm_core(int ta, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+		      int ldb, const float *bp, float beta, const float *bias, const float *res, int ldr, float *c,
+		      int ldc, sl_gemm_epi epi, void *ectx, float *park, int first_call, int last_call)
+{
+	size_t ars = ta ? 1 : (size_t)lda, aks = ta ? (size_t)lda : 1;
+	int packed = bp != NULL;
+	/* a long k (a weight gradient's sum over the rows) in blocks of KB: every
+	 * tile takes one block, its sums parked in abuf, then the next block, so
+	 * the block's rows of A and B stay in cache across the tiles instead of
+	 * being streamed once per tile. The parked sums are the floats the
+	 * registers held: the same fma chain, the same bits. */
+	int kb = k > 2 * KB ? KB : k;
+	int npan = (n + NR - 1) / NR;
+	/* with an epilogue, EPI_ROWS rows at a time through every panel, then the
+	 * epilogue over those rows whole: contiguous rows of its side arrays,
+	 * which the processor prefetches, where a tile's are 128 bytes a row */
+	int mb = epi ? EPI_ROWS : m;
+	if (kb == k && !park && (size_t)npan * k * NR * sizeof(float) <= 32768) {
+		/* one block and a B that fits the L1 cache (a layer's weights): rows
+		 * of tiles outermost, so a tile's rows of A stay in cache across
+		 * the panels of B, where panels outermost read all of A from
+		 * farther out once per panel */
+		for (int i1 = 0; i1 < m; i1 += mb) {
+			int i1end = m - i1 < mb ? m : i1 + mb;
+			for (int i0 = i1; i0 < i1end; i0 += 8) {
+				int mr = i1end - i0 < 8 ? i1end - i0 : 8;
+				const float *ai = a + (size_t)i0 * ars;
+				for (int j0 = 0; j0 < n; j0 += NR) {
+					int cols = n - j0 < NR ? n - j0 : NR;
+					const float *bj = packed ? bp + (size_t)(j0 / NR) * k * NR : b + j0;
+					gemm_tile(mr, cols, k, ai, ars, aks, bj, packed, (size_t)ldb, alpha, beta,
+						  bias ? bias + j0 : NULL, res ? res + (size_t)i0 * ldr + j0 : NULL, ldr,
+						  c + (size_t)i0 * ldc + j0, ldc, NULL, 1, 1);
+				}
+			}
+			if (epi) /* the block's final values, still in cache */
+				epi(ectx, c + (size_t)i1 * ldc, ldc, i1end - i1, n);
+		}
+		return;
+	}
+	float *abuf = park ? park : kb < k ? sl_xaligned((size_t)((m + 7) / 8) * npan * 8 * NR * sizeof(float)) : NULL;
+	for (int i1 = 0; i1 < m; i1 += mb) {
+		int i1end = m - i1 < mb ? m : i1 + mb;
+		int p0 = 0, last;
+		do {
+			int kk = k - p0 < kb ? k - p0 : kb, first = first_call && p0 == 0;
+			last = p0 + kk >= k;
+			for (int j0 = 0; j0 < n; j0 += NR) {
+				int cols = n - j0 < NR ? n - j0 : NR;
+				size_t bks = packed ? NR : (size_t)ldb;
+				const float *bj = (packed ? bp + (size_t)(j0 / NR) * k * NR : b + j0) + (size_t)p0 * bks;
+				for (int i0 = i1; i0 < i1end; i0 += 8) {
+					int mr = i1end - i0 < 8 ? i1end - i0 : 8;
+					const float *ai = a + (size_t)i0 * ars + (size_t)p0 * aks;
+					float *ab = abuf ? abuf + ((size_t)(i0 / 8) * npan + (size_t)(j0 / NR)) * 8 * NR : NULL;
+					gemm_tile(mr, cols, kk, ai, ars, aks, bj, packed, (size_t)ldb, alpha, beta,
+						  bias ? bias + j0 : NULL, res ? res + (size_t)i0 * ldr + j0 : NULL, ldr,
+						  c + (size_t)i0 * ldc + j0, ldc, ab, first, last && last_call);
+				}
+			}
+			p0 += kk;
+		} while (!last);
+		if (epi)
+			epi(ectx, c + (size_t)i1 * ldc, ldc, i1end - i1, n);
+	}
+	if (!park)
+		free(abuf);
 }
 
 static void gemm_run(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
@@ -220,63 +350,12 @@ static void gemm_run(int ta, int tb, int m, int n, int k, float alpha, const flo
 {
 	if (m <= 0 || n <= 0)
 		return;
-	size_t ars = ta ? 1 : (size_t)lda, aks = ta ? (size_t)lda : 1;
 	float *bp = NULL;
-	int packed = tb;
 	if (tb) {
 		bp = sl_xaligned((size_t)((n + NR - 1) / NR) * (size_t)(k ? k : 1) * NR * sizeof(float));
-		pack_bt(n, k, b, ldb, bp);
+		pack_bt(n, k, b, ldb, n, NULL, 0, bp);
 	}
-	/* a long k (a weight gradient's sum over the rows) in blocks of KB: every
-	 * tile takes one block, its sums parked in abuf, then the next block, so
-	 * the block's rows of A and B stay in cache across the tiles instead of
-	 * being streamed once per tile. The parked sums are the floats the
-	 * registers held: the same fma chain, the same bits. */
-	int kb = k > 2 * KB ? KB : k;
-	int npan = (n + NR - 1) / NR;
-	float *abuf = kb < k ? sl_xaligned((size_t)((m + 7) / 8) * npan * 8 * NR * sizeof(float)) : NULL;
-	/* with an epilogue, EPI_ROWS rows at a time through every panel, then the
-	 * epilogue over those rows whole: contiguous rows of its side arrays,
-	 * which the processor prefetches, where a tile's are 128 bytes a row */
-	int mb = epi ? EPI_ROWS : m;
-	for (int i1 = 0; i1 < m; i1 += mb) {
-	int i1end = m - i1 < mb ? m : i1 + mb;
-	int p0 = 0, last;
-	do {
-		int kk = k - p0 < kb ? k - p0 : kb, first = p0 == 0;
-		last = p0 + kk >= k;
-		for (int j0 = 0; j0 < n; j0 += NR) {
-			int cols = n - j0 < NR ? n - j0 : NR;
-			__mmask16 m0 = cols_mask(cols), m1 = cols_mask(cols - 16);
-			size_t bks = packed ? NR : (size_t)ldb;
-			const float *bj_bias = bias ? bias + j0 : NULL;
-			const float *bj = (packed ? bp + (size_t)(j0 / NR) * k * NR : b + j0) + (size_t)p0 * bks;
-			for (int i0 = i1; i0 < i1end; i0 += 8) {
-				int mr = m - i0 < 8 ? m - i0 : 8;
-				const float *ai = a + (size_t)i0 * ars + (size_t)p0 * aks;
-				float *cij = c + (size_t)i0 * ldc + j0;
-				const float *rij = res ? res + (size_t)i0 * ldr + j0 : NULL;
-				float *ab = abuf ? abuf + ((size_t)(i0 / 8) * npan + (size_t)(j0 / NR)) * 8 * NR : NULL;
-				/* full loads from a packed panel or from whole 16-column
-				 * vectors of B in place; masked ones for a ragged edge */
-				int full = packed || cols == NR || cols == 16;
-				if (full && cols > 16) {
-					TILE_ROWS(2, 1)
-				} else if (full) {
-					TILE_ROWS(1, 1)
-				} else if (cols > 16) {
-					TILE_ROWS(2, 0)
-				} else {
-					TILE_ROWS(1, 0)
-				}
-			}
-		}
-		p0 += kk;
-	} while (!last);
-	if (epi) /* the block's final values, still in cache */
-		epi(ectx, c + (size_t)i1 * ldc, ldc, i1end - i1, n);
-	}
-	free(abuf);
+	gemm_core(ta, m, n, k, alpha, a, lda, b, ldb, bp, beta, bias, res, ldr, c, ldc, epi, ectx, NULL, 1, 1);
 	free(bp);
 }
 
@@ -302,6 +381,35 @@ void sl_gemm_epi_run(int ta, int tb, int m, int n, int k, float alpha, const flo
 		     int ldb, float beta, const float *bias, float *c, int ldc, sl_gemm_epi epi, void *ectx)
 {
 	gemm_run(ta, tb, m, n, k, alpha, a, lda, b, ldb, bias ? 1.0f : beta, bias, NULL, 0, c, ldc, epi, ectx);
+}
+
+size_t sl_gemm_park_floats(int m, int n)
+{
+	return (size_t)((m + 7) / 8) * (size_t)((n + NR - 1) / NR) * 8 * NR;
+}
+
+void sl_gemm_chain(int ta, int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
+		   float beta, float *c, int ldc, float *park, int first, int last)
+{
+	if (m <= 0 || n <= 0)
+		return;
+	gemm_core(ta, m, n, k, alpha, a, lda, b, ldb, NULL, beta, NULL, NULL, 0, c, ldc, NULL, NULL, park, first, last);
+}
+
+void sl_gemm_bias2(int m, int k, const float *a, int lda, int n1, const float *b1, int ldb1, const float *bias1,
+		   int n2, const float *b2, int ldb2, const float *bias2, float *c, int ldc)
+{
+	int n = n1 + n2;
+	if (m <= 0 || n <= 0)
+		return;
+	float *bp = sl_xaligned((size_t)((n + NR - 1) / NR) * (size_t)(k ? k : 1) * NR * sizeof(float) +
+				(size_t)n * sizeof(float));
+	float *bias = bp + (size_t)((n + NR - 1) / NR) * (size_t)(k ? k : 1) * NR;
+	pack_bt(n, k, b1, ldb1, n1, b2, ldb2, bp);
+	memcpy(bias, bias1, (size_t)n1 * sizeof(float));
+	memcpy(bias + n1, bias2, (size_t)n2 * sizeof(float));
+	gemm_core(0, m, n, k, 1.0f, a, lda, NULL, 0, bp, 1.0f, bias, NULL, 0, c, ldc, NULL, NULL, NULL, 1, 1);
+	free(bp);
 }
 
 #else /* no AVX-512: the plain loop, and callers use OpenBLAS instead */
@@ -333,6 +441,23 @@ void sl_gemm_epi_run(int ta, int tb, int m, int n, int k, float alpha, const flo
 		     int ldb, float beta, const float *bias, float *c, int ldc, sl_gemm_epi epi, void *ectx)
 {
 	sl_gemm_epi_ref(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, bias, c, ldc, epi, ectx);
+}
+
+size_t sl_gemm_park_floats(int m, int n)
+{
+	return (size_t)m * (size_t)n;
+}
+
+void sl_gemm_chain(int ta, int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
+		   float beta, float *c, int ldc, float *park, int first, int last)
+{
+	sl_gemm_chain_ref(ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, park, first, last);
+}
+
+void sl_gemm_bias2(int m, int k, const float *a, int lda, int n1, const float *b1, int ldb1, const float *bias1,
+		   int n2, const float *b2, int ldb2, const float *bias2, float *c, int ldc)
+{
+	sl_gemm_bias2_ref(m, k, a, lda, n1, b1, ldb1, bias1, n2, b2, ldb2, bias2, c, ldc);
 }
 
 #endif

@@ -5,8 +5,10 @@
  * the work splits over elements (bias and the fused ops: over rows) with
  * sl_pool_for; an element's value never depends on the partition. The
  * reductions, the bias gradient db[c] = sum_r dy[r, c] and gelu_skip's dd,
- * split over *columns*: each column is summed over all rows in row order by
- * one thread, so they have the same bits whatever the thread count. */
+ * sum each column over all rows in row order, so they have the same bits
+ * whatever the thread count: bias's split over columns, one thread a
+ * column; gelu_skip's dd carried from part to part of its rows' pass, each
+ * part adding the rows it has just written (sl_rows_relay, defined here). */
 #include "seqlab/fastmath.h"
 #include "ops_impl.h"
 
@@ -236,6 +238,63 @@ void sl_colsum_prod_add(float *acc, const float *g, const float *x, size_t R, si
 		for (size_t j = 0; j < n; j++)
 			acc[j0 + j] += s[j];
 	}
+}
+
+void sl_colsum_prod_chain(float *acc, float *park, const float *g, const float *x, size_t R, size_t ld, size_t lo,
+			  size_t hi, int first, int last)
+{
+	for (size_t j0 = lo; j0 < hi; j0 += 64) {
+		size_t n = hi - j0 < 64 ? hi - j0 : 64;
+		float s[64];
+		for (size_t j = 0; j < n; j++)
+			s[j] = first ? 0.0f : park[j0 + j];
+		for (size_t r = 0; r < R; r++) {
+			const float *gr = g + r * ld + j0, *xr = x + r * ld + j0;
+			for (size_t j = 0; j < n; j++)
+				s[j] += gr[j] * xr[j];
+		}
+		for (size_t j = 0; j < n; j++) {
+			if (last)
+				acc[j0 + j] += s[j];
+			else
+				park[j0 + j] = s[j];
+		}
+	}
+}
+
+typedef struct relay_ctx {
+	size_t R;
+	sl_range_fn rows;
+	sl_cols_fn cols;
+	void *ctx;
+	int stage;
+} relay_ctx;
+
+static void relay_task(void *arg, int tid, int nth)
+{
+	relay_ctx *c = arg;
+	size_t lo, hi;
+	sl_range(c->R, tid, nth, &lo, &hi);
+	if (c->rows && lo < hi)
+		c->rows(c->ctx, lo, hi);
+	if (!c->cols)
+		return;
+	sl_relay_wait(&c->stage, tid);
+	c->cols(c->ctx, lo, hi, tid == 0, tid == nth - 1);
+	sl_relay_pass(&c->stage, tid);
+}
+
+void sl_rows_relay(sl_tape *tp, size_t R, size_t work, sl_range_fn rows, sl_cols_fn cols, void *ctx)
+{
+	if (!tp->pool || work < SL_PAR_MIN_WORK) {
+		if (rows)
+			rows(ctx, 0, R);
+		if (cols)
+			cols(ctx, 0, R, 1, 1);
+		return;
+	}
+	relay_ctx c = { R, rows, cols, ctx, 0 };
+	sl_pool_run(tp->pool, relay_task, &c);
 }
 
 /* db[j] += sum_r dy[r, j] for the columns j in [lo, hi), rows in order */
@@ -550,6 +609,7 @@ typedef struct fz_ctx {
 	float *out;
 	const float *dy;
 	float *t;             /* gelu_skip backward: the sum's gradient dy gelu'(y) */
+	float *park;          /* gelu_skip backward: dd's sums between parts (C) */
 	float *da, *dx, *db, *dh, *dd;
 	int fa, fb, fh, fx, split;
 } fz_ctx;
@@ -607,11 +667,12 @@ static void gelu_skip_bwd(void *arg, size_t lo, size_t hi)
 	}
 }
 
-/* dd[j] += sum_r t[r, j] x[r, j] for the columns in [lo, hi), rows in order */
-static void gelu_skip_dd(void *arg, size_t lo, size_t hi)
+/* dd[j] += sum_r t[r, j] x[r, j] over the rows [lo, hi), every column, the
+ * sums parked between parts */
+static void gelu_skip_dd(void *arg, size_t lo, size_t hi, int first, int last)
 {
 	fz_ctx *c = arg;
-	sl_colsum_prod_add(c->dd, c->t, c->x, c->R, c->C, lo, hi);
+	sl_colsum_prod_chain(c->dd, c->park, c->t + lo * c->C, c->x + lo * c->C, hi - lo, c->C, 0, c->C, first, last);
 }
 
 sl_tensor *sl_gelu_skip(sl_tape *tp, sl_tensor *a, sl_tensor *x, sl_tensor *d)
@@ -652,9 +713,10 @@ void sl_op_gelu_skip_backward(sl_tape *tp, sl_node *n)
 	/* a fresh da takes exactly t (0 + t = t): t is written there, unless
 	 * dx is the same buffer (a and x one tensor) */
 	c.t = c.da && c.fa && c.da != c.dx ? c.da : sl_arena_alloc(tp->arena, N * sizeof(float));
-	ew_run(tp, c.R, ACT_COST * N, gelu_skip_bwd, &c);
 	if (c.dd)
-		ew_run(tp, c.C, N, gelu_skip_dd, &c);
+		c.park = sl_arena_alloc(tp->arena, c.C * sizeof(float));
+	/* dd needs t: the rows' pass writes it (into da when fresh) */
+	sl_rows_relay(tp, c.R, ACT_COST * N, gelu_skip_bwd, c.dd ? gelu_skip_dd : NULL, &c);
 }
 
 static void glu_res_fwd(void *arg, size_t lo, size_t hi)

@@ -1,9 +1,11 @@
-/* op_linear.c - dense layers and matrix products, on OpenBLAS sgemm.
+/* op_linear.c - dense layers and matrix products, on seqlab's matrix kernel
+ * (sl_gemm) or OpenBLAS sgemm.
  *
  * OpenBLAS runs single-threaded; we split the work ourselves with a fixed
- * partition (rows of x for the forward pass and dx, rows of dW for the weight
- * gradient), which is faster on these skinny shapes (DESIGN.md section 2) and
- * keeps results independent of timing. */
+ * partition (rows of x for the forward pass and dx; for the weight gradient,
+ * rows of dW, or with seqlab's kernel a relay of its sums over the rows of
+ * x: lb_run), which is faster on these skinny shapes (DESIGN.md section 2)
+ * and keeps results independent of timing. */
 #include "ops_impl.h"
 
 #include <cblas.h>
@@ -115,6 +117,183 @@ const char *sl_blas_core(void)
 	return openblas_get_corename();
 }
 
+/* ---- the backward of one or two linear layers on one input ----------------
+ * dx = dy1 W1 (+ dy2 W2), dW_b += dy_bᵀ x, db_b += the rows of dy_b, with
+ * dy (R, O) holding the layers' gradients side by side (columns [0, o1),
+ * then [o1, o1 + o2)). The weight gradients' rows are sums over all R
+ * rows. Split by their rows over the threads (OpenBLAS), every thread reads
+ * all of x and dy, half of which another core's cache holds (the rows the
+ * forward and the op before wrote there): at two threads this product
+ * barely ran faster than on one. With seqlab's kernel they run as a relay
+ * instead: the rows of dW (and db) in one group per thread, each group's
+ * sums over the rows carried from part to part in row order
+ * (sl_gemm_chain, parked exactly between parts), every part on its own
+ * rows of x and dy, doing its rows of dx while it waits for a group. The
+ * same sums in the same order as one call over all rows: the same bits
+ * at any thread count. */
+
+/* the residual's gradient, rows [lo, hi) of no columns: dres += dy (0 + dy
+ * when fresh), first, as sl_add's backward ran before the layer's (dres may
+ * be dx itself: then in that order too) */
+static void res_rows_add(float *dres, int fresh, const float *dy, int no, size_t lo, size_t hi)
+{
+	if (!dres)
+		return;
+	if (fresh)
+		for (size_t i = lo * (size_t)no; i < hi * (size_t)no; i++)
+			dres[i] = 0.0f + dy[i];
+	else
+		for (size_t i = lo * (size_t)no; i < hi * (size_t)no; i++)
+			dres[i] += dy[i];
+}
+
+typedef struct lb_ctx {
+	const float *x, *dy, *w[2];
+	float *dx;
+	float *dw, *db;       /* [dW1; dW2] (no, ni) and [db1, db2] (no), or NULL */
+	int R, ni, no, nb, o[2];
+	float dx_beta;        /* 0 when dx is a fresh buffer, else 1 */
+	float *dres;          /* sl_linear_residual: the residual's gradient, or NULL */
+	int fres;             /* dres fresh: written as 0 + dy */
+	/* the relay: group g's stage and parked sums */
+	int nparts;           /* the parts (and groups) they are for */
+	int *stage;
+	float **park;
+} lb_ctx;
+
+/* rows of dx at a time: two layers' products on them while they are in
+ * cache; a relay's part looks at the next group between them */
+#define LB_CHUNK 128
+
+/* dx[lo:hi] (+)= dy1[lo:hi] W1 (+ dy2[lo:hi] W2) */
+static void lb_dx_rows(void *arg, size_t lo, size_t hi)
+{
+	lb_ctx *c = arg;
+	res_rows_add(c->dres, c->fres, c->dy, c->no, lo, hi);
+	if (!c->dx)
+		return;
+	for (size_t r0 = lo, r1; r0 < hi; r0 = r1) {
+		r1 = c->nb == 1 || hi - r0 < LB_CHUNK ? hi : r0 + LB_CHUNK;
+		int off = 0;
+		for (int b = 0; b < c->nb; b++) {
+			sl_sgemm(0, 0, (int)(r1 - r0), c->ni, c->o[b], 1.0f, c->dy + r0 * (size_t)c->no + off, c->no,
+				 c->w[b], c->ni, b ? 1.0f : c->dx_beta, c->dx + r0 * (size_t)c->ni, c->ni);
+			off += c->o[b];
+		}
+	}
+}
+
+/* rows [lo, hi) of [dW1; dW2] and the same entries of [db1, db2], summed
+ * over all rows */
+static void lb_dw_rows(void *arg, size_t lo, size_t hi)
+{
+	lb_ctx *c = arg;
+	if (c->dw)
+		sl_sgemm(1, 0, (int)(hi - lo), c->ni, c->R, 1.0f, c->dy + lo, c->no, c->x, c->ni, 1.0f,
+			 c->dw + lo * (size_t)c->ni, c->ni);
+	if (c->db)
+		sl_colsum_add(c->db, c->dy, (size_t)c->R, (size_t)c->no, lo, hi);
+}
+
+/* part tid of the relay: its rows of dx, and its stretch of every group's sums */
+static void lb_relay(void *arg, int tid, int nth)
+{
+	lb_ctx *c = arg;
+	size_t r0, r1, next;
+	if (nth != c->nparts) { /* run serially from inside another task: no relay */
+		if (c->dx || c->dres)
+			lb_dx_rows(c, 0, (size_t)c->R);
+		lb_dw_rows(c, 0, (size_t)c->no);
+		return;
+	}
+	sl_range((size_t)c->R, tid, nth, &r0, &r1);
+	next = c->dx || c->dres ? r0 : r1;
+	const float *dy = c->dy + r0 * (size_t)c->no;
+	for (int g = 0; g < nth; g++) {
+		size_t lo, hi;
+		sl_range((size_t)c->no, g, nth, &lo, &hi);
+		while (next < r1 && !sl_relay_ready(&c->stage[g], tid)) { /* dx while the group is not ready */
+			size_t e = r1 - next < LB_CHUNK ? r1 : next + LB_CHUNK;
+			lb_dx_rows(c, next, e);
+			next = e;
+		}
+		sl_relay_wait(&c->stage[g], tid);
+		if (c->dw && lo < hi)
+			sl_gemm_chain(1, (int)(hi - lo), c->ni, (int)(r1 - r0), 1.0f, dy + lo, c->no,
+				      c->x + r0 * (size_t)c->ni, c->ni, 1.0f, c->dw + lo * (size_t)c->ni, c->ni, c->park[g],
+				      tid == 0, tid == nth - 1);
+		if (c->db) /* db's sums run in place: the next part adds on */
+			sl_colsum_add(c->db, dy, r1 - r0, (size_t)c->no, lo, hi);
+		sl_relay_pass(&c->stage[g], tid);
+	}
+	if (next < r1)
+		lb_dx_rows(c, next, r1);
+}
+
+/* dx into c->dx (set), the weights' and biases' gradients added into dw[b]
+ * and db[b] (each NULL when not wanted). Two layers' go through one matrix
+ * [dW1; dW2] (and [db1, db2]), their gradients copied in and back out, so
+ * one product over the rows reads dy once for both (the copies are exact:
+ * the same bits). */
+static void lb_run(sl_tape *tp, lb_ctx *c, float *const dw[2], float *const db[2])
+{
+	size_t nw = (size_t)c->no * c->ni, off1 = (size_t)c->o[0];
+	c->dw = c->nb == 1 ? dw[0] : NULL;
+	c->db = c->nb == 1 ? db[0] : NULL;
+	if (c->nb == 2 && (dw[0] || dw[1])) {
+		c->dw = sl_arena_alloc(tp->arena, nw * sizeof(float));
+		for (int b = 0; b < 2; b++) {
+			float *d = c->dw + (b ? off1 * c->ni : 0);
+			size_t n = (size_t)c->o[b] * c->ni;
+			if (dw[b])
+				memcpy(d, dw[b], n * sizeof(float));
+			else
+				memset(d, 0, n * sizeof(float));
+		}
+	}
+	if (c->nb == 2 && (db[0] || db[1])) {
+		c->db = sl_arena_alloc(tp->arena, (size_t)c->no * sizeof(float));
+		for (int b = 0; b < 2; b++) {
+			float *d = c->db + (b ? off1 : 0);
+			if (db[b])
+				memcpy(d, db[b], (size_t)c->o[b] * sizeof(float));
+			else
+				memset(d, 0, (size_t)c->o[b] * sizeof(float));
+		}
+	}
+	size_t ndx = c->dx || c->dres ? (size_t)c->R : 0, ndw = c->dw || c->db ? (size_t)c->no : 0;
+	int nth = sl_pool_size(tp->pool);
+	pthread_once(&gemm_once, gemm_auto);
+	if ((size_t)c->R * c->ni * c->no < SL_PAR_MIN_WORK) {
+		if (ndx)
+			lb_dx_rows(c, 0, ndx);
+		if (ndw)
+			lb_dw_rows(c, 0, ndw);
+	} else if (!gemm_own || nth == 1 || !ndw) {
+		/* dx's rows and dW's rows in one hand-off: neither reads what the other writes */
+		sl_pool_for2(tp->pool, ndx, lb_dx_rows, ndw, lb_dw_rows, c);
+	} else {
+		c->nparts = nth;
+		c->stage = sl_arena_alloc(tp->arena, (size_t)nth * sizeof *c->stage);
+		memset(c->stage, 0, (size_t)nth * sizeof *c->stage);
+		c->park = sl_arena_alloc(tp->arena, (size_t)nth * sizeof *c->park);
+		for (int g = 0; g < nth; g++) {
+			size_t lo, hi;
+			sl_range((size_t)c->no, g, nth, &lo, &hi);
+			size_t np = sl_gemm_park_floats((int)(hi - lo), c->ni);
+			c->park[g] = c->dw && lo < hi ? sl_arena_alloc(tp->arena, np * sizeof(float)) : NULL;
+		}
+		sl_pool_run(tp->pool, lb_relay, c);
+	}
+	if (c->nb == 2)
+		for (int b = 0; b < 2; b++) {
+			if (dw[b])
+				memcpy(dw[b], c->dw + (b ? off1 * c->ni : 0), (size_t)c->o[b] * c->ni * sizeof(float));
+			if (db[b])
+				memcpy(db[b], c->db + (b ? off1 : 0), (size_t)c->o[b] * sizeof(float));
+		}
+}
+
 /* ---- linear: y (R, O) = x (R, I) . W^T (I, O) + b ------------------------ */
 
 typedef struct lin_ctx {
@@ -123,8 +302,8 @@ typedef struct lin_ctx {
 	float *y, *dx, *dw, *db;
 	float *dres;          /* the residual's gradient, or NULL */
 	int fres;             /* dres fresh: written as 0 + dy */
-	int R, ni, no;
 	float dx_beta;        /* 0 when dx is a fresh buffer, else 1 */
+	int R, ni, no;
 } lin_ctx;
 
 static void lin_fwd_rows(void *arg, size_t lo, size_t hi)
@@ -143,20 +322,9 @@ static void lin_fwd_rows(void *arg, size_t lo, size_t hi)
 			 y, c->no);
 }
 
-/* dres[lo:hi] += dy[lo:hi], first, as sl_add's backward ran before the
- * layer's (dres may be dx itself: then in that order too) */
 static void res_rows(const lin_ctx *c, size_t lo, size_t hi)
 {
-	if (!c->dres)
-		return;
-	float *dr = c->dres;
-	const float *dy = c->dy;
-	if (c->fres)
-		for (size_t i = lo * (size_t)c->no; i < hi * (size_t)c->no; i++)
-			dr[i] = 0.0f + dy[i];
-	else
-		for (size_t i = lo * (size_t)c->no; i < hi * (size_t)c->no; i++)
-			dr[i] += dy[i];
+	res_rows_add(c->dres, c->fres, c->dy, c->no, lo, hi);
 }
 
 static void lin_dx_rows(void *arg, size_t lo, size_t hi)
@@ -195,14 +363,14 @@ static void lin_run(sl_tape *tp, size_t n, sl_range_fn fn, lin_ctx *c)
  * it yet it takes dy's buffer (sl_tape_grad_handoff) in place of a copy; not
  * when the residual is x itself, whose gradient the op writes while its dW
  * still reads dy. */
-static void res_grad(sl_tape *tp, sl_node *n, sl_tensor *res, const sl_tensor *x, lin_ctx *c)
+static void res_grad(sl_tape *tp, sl_node *n, sl_tensor *res, const sl_tensor *x, float **dres, int *fres)
 {
 	if (!res || !res->requires_grad)
 		return;
 	if (res != x)
-		c->dres = sl_tape_grad_handoff(tp, res, n, &c->fres);
+		*dres = sl_tape_grad_handoff(tp, res, n, fres);
 	else
-		c->dres = sl_tape_grad_fresh(tp, res, &c->fres);
+		*dres = sl_tape_grad_fresh(tp, res, fres);
 }
 
 static sl_tensor *linear(sl_tape *tp, sl_tensor *x, sl_tensor *w, sl_tensor *b, sl_tensor *res)
@@ -239,25 +407,103 @@ void sl_op_linear_forward(sl_tape *tp, sl_node *n)
 void sl_op_linear_backward(sl_tape *tp, sl_node *n)
 {
 	sl_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *res = n->nin > 3 ? n->in[3] : NULL;
-	lin_ctx c = { .x = x->data, .w = w->data, .dy = n->out->grad,
-		      .R = (int)sl_tensor_rows(x), .ni = w->shape[1], .no = w->shape[0] };
-	res_grad(tp, n, res, x, &c);
+	lb_ctx c = { .x = x->data, .dy = n->out->grad, .w = { w->data }, .R = (int)sl_tensor_rows(x),
+		     .ni = w->shape[1], .no = w->shape[0], .nb = 1, .o = { w->shape[0] } };
+	res_grad(tp, n, res, x, &c.dres, &c.fres);
 	if (x->requires_grad) {
 		int fresh;
 		c.dx = sl_tape_grad_fresh(tp, x, &fresh);
 		c.dx_beta = fresh ? 0.0f : 1.0f;
 	}
-	c.dw = w->requires_grad ? sl_tape_grad(tp, w) : NULL;
-	c.db = b && b->requires_grad ? sl_tape_grad(tp, b) : NULL;
-	size_t ndx = c.dx || c.dres ? (size_t)c.R : 0, ndw = c.dw || c.db ? (size_t)c.no : 0;
-	if ((size_t)c.R * c.ni * c.no < SL_PAR_MIN_WORK) {
-		if (ndx)
-			lin_dx_rows(&c, 0, ndx);
-		if (ndw)
-			lin_dw_rows(&c, 0, ndw);
-	} else { /* dx's rows and dW's rows in one hand-off: neither reads what the other writes */
-		sl_pool_for2(tp->pool, ndx, lin_dx_rows, ndw, lin_dw_rows, &c);
+	float *dw[2] = { w->requires_grad ? sl_tape_grad(tp, w) : NULL, NULL };
+	float *db[2] = { b && b->requires_grad ? sl_tape_grad(tp, b) : NULL, NULL };
+	lb_run(tp, &c, dw, db);
+}
+
+/* ---- linear_pair: y (R, O1 + O2) = [x W1^T + b1, x W2^T + b2] -------------
+ * Two linear layers that read the same input (the LRU's out1 and out2), as
+ * one op: the forward one product over both weights' panels (x read once),
+ * the backward one pass for dx = dy1 W1 + dy2 W2 and both layers' weight
+ * gradients (lb_run). Every element keeps the order of sums of the two
+ * sl_linear calls, the second's backward first: dx = dy1 W1, then
+ * + dy2 W2. */
+
+typedef struct lp_ctx {
+	const float *x, *w1, *b1, *w2, *b2;
+	float *y;
+	int R, ni, o1, o2;
+} lp_ctx;
+
+static void lp_fwd_rows(void *arg, size_t lo, size_t hi)
+{
+	lp_ctx *c = arg;
+	int r = (int)(hi - lo), no = c->o1 + c->o2;
+	const float *x = c->x + lo * (size_t)c->ni;
+	float *y = c->y + lo * (size_t)no;
+	pthread_once(&gemm_once, gemm_auto);
+	if (gemm_own && c->b1 && c->b2) {
+		sl_gemm_bias2(r, c->ni, x, c->ni, c->o1, c->w1, c->ni, c->b1, c->o2, c->w2, c->ni, c->b2, y, no);
+		return;
 	}
+	if (c->b1)
+		sgemm_bias(r, c->o1, c->ni, x, c->ni, c->w1, c->ni, c->b1, y, no);
+	else
+		sl_sgemm(0, 1, r, c->o1, c->ni, 1.0f, x, c->ni, c->w1, c->ni, 0.0f, y, no);
+	if (c->b2)
+		sgemm_bias(r, c->o2, c->ni, x, c->ni, c->w2, c->ni, c->b2, y + c->o1, no);
+	else
+		sl_sgemm(0, 1, r, c->o2, c->ni, 1.0f, x, c->ni, c->w2, c->ni, 0.0f, y + c->o1, no);
+}
+
+sl_tensor *sl_linear_pair(sl_tape *tp, sl_tensor *x, sl_tensor *w1, sl_tensor *b1, sl_tensor *w2, sl_tensor *b2)
+{
+	SL_ASSERT(w1->ndim == 2 && w2->ndim == 2 && sl_tensor_dim(x, -1) == w1->shape[1] &&
+		  w2->shape[1] == w1->shape[1]);
+	SL_ASSERT(!b1 || (b1->ndim == 1 && b1->shape[0] == w1->shape[0]));
+	SL_ASSERT(!b2 || (b2->ndim == 1 && b2->shape[0] == w2->shape[0]));
+	int shape[SL_MAXDIM];
+	memcpy(shape, x->shape, sizeof shape);
+	shape[x->ndim - 1] = w1->shape[0] + w2->shape[0];
+	sl_tensor *ins[5] = { x, w1, b1, w2, b2 };
+	sl_node n = sl_node_make(tp, SL_OP_LINEAR_PAIR, ins, 5, x->ndim, shape);
+	return sl_tape_apply(tp, &n);
+}
+
+static lp_ctx lp_ctx_of(const sl_node *n)
+{
+	const sl_tensor *x = n->in[0], *w1 = n->in[1], *b1 = n->in[2], *w2 = n->in[3], *b2 = n->in[4];
+	lp_ctx c = { .x = x->data, .w1 = w1->data, .b1 = b1 ? b1->data : NULL, .w2 = w2->data,
+		     .b2 = b2 ? b2->data : NULL, .R = (int)sl_tensor_rows(x), .ni = w1->shape[1],
+		     .o1 = w1->shape[0], .o2 = w2->shape[0] };
+	return c;
+}
+
+void sl_op_linear_pair_forward(sl_tape *tp, sl_node *n)
+{
+	lp_ctx c = lp_ctx_of(n);
+	c.y = n->out->data;
+	if ((size_t)c.R * c.ni * (size_t)(c.o1 + c.o2) < SL_PAR_MIN_WORK)
+		lp_fwd_rows(&c, 0, (size_t)c.R);
+	else
+		sl_pool_for(tp->pool, (size_t)c.R, lp_fwd_rows, &c);
+}
+
+void sl_op_linear_pair_backward(sl_tape *tp, sl_node *n)
+{
+	sl_tensor *x = n->in[0], *w1 = n->in[1], *b1 = n->in[2], *w2 = n->in[3], *b2 = n->in[4];
+	lb_ctx c = { .x = x->data, .dy = n->out->grad, .w = { w1->data, w2->data }, .R = (int)sl_tensor_rows(x),
+		     .ni = w1->shape[1], .no = w1->shape[0] + w2->shape[0], .nb = 2,
+		     .o = { w1->shape[0], w2->shape[0] } };
+	if (x->requires_grad) {
+		int fresh;
+		c.dx = sl_tape_grad_fresh(tp, x, &fresh);
+		c.dx_beta = fresh ? 0.0f : 1.0f;
+	}
+	float *dw[2] = { w1->requires_grad ? sl_tape_grad(tp, w1) : NULL,
+			 w2->requires_grad ? sl_tape_grad(tp, w2) : NULL };
+	float *db[2] = { b1 && b1->requires_grad ? sl_tape_grad(tp, b1) : NULL,
+			 b2 && b2->requires_grad ? sl_tape_grad(tp, b2) : NULL };
+	lb_run(tp, &c, dw, db);
 }
 
 /* ---- mlp: y = res + gelu(x W1^T + b1) W2^T + b2 -------------------------
@@ -400,7 +646,7 @@ void sl_op_mlp_backward(sl_tape *tp, sl_node *n)
 	/* (1) the residual's gradient first, then the GELU output's (fresh: it
 	 * is the op's own) turned into dh, with the second layer's dW and db */
 	m.down.dy = n->out->grad;
-	res_grad(tp, n, res, x, &m.down);
+	res_grad(tp, n, res, x, &m.down.dres, &m.down.fres);
 	m.down.dw = w2->requires_grad ? sl_tape_grad(tp, w2) : NULL;
 	m.down.db = b2 && b2->requires_grad ? sl_tape_grad(tp, b2) : NULL;
 	m.dh = sl_arena_alloc(tp->arena, R * F * sizeof(float));

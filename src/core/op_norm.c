@@ -3,9 +3,10 @@
  *
  * A tensor (..., C) is seen as R rows of C. Rows are independent, so the
  * forward passes and dx split over rows with sl_pool_for. The gain and bias
- * gradients (dg, db) are sums over rows: they split over *columns* instead,
- * and each column is summed by one thread over all rows in row order, so they
- * have the same bits whatever the thread count.
+ * gradients (dg, db) are sums over rows, each column's over all rows in row
+ * order, so they have the same bits whatever the thread count: each part
+ * of the rows adds its rows on to the sums of the parts before, right after
+ * its dx, while they are in its cache (sl_rows_relay).
  *
  * Accuracy: row statistics (mean, variance, mean square, sum of exponentials,
  * and the dot products of the backward passes) are accumulated in double.
@@ -24,20 +25,6 @@ static void row_run(sl_tape *tp, size_t n, size_t work, sl_range_fn fn, void *ct
 		fn(ctx, 0, n);
 	else
 		sl_pool_for(tp->pool, n, fn, ctx);
-}
-
-/* dx over rows and the gain and bias gradients over columns, in one
- * hand-off to the pool (neither reads what the other writes) */
-static void row_run2(sl_tape *tp, size_t work, size_t n1, sl_range_fn fn1, size_t n2, sl_range_fn fn2, void *ctx)
-{
-	if (work < SL_PAR_MIN_WORK) {
-		if (n1)
-			fn1(ctx, 0, n1);
-		if (n2)
-			fn2(ctx, 0, n2);
-	} else {
-		sl_pool_for2(tp->pool, n1, fn1, n2, fn2, ctx);
-	}
 }
 
 typedef struct norm_ctx {
@@ -325,21 +312,23 @@ static void ln_dx_rows(void *arg, size_t lo, size_t hi)
 	}
 }
 
-/* dg[j] += sum_r dy_rj xhat_rj for the columns j in [lo, hi), xhat = (x -
- * mean) rstd (layernorm) or x rstd (rmsnorm: no mean; x - 0 is x, the same
- * bits): sixteen columns at a time held in a vector register (each column's
- * sum still runs over the rows in order), rather than read and written back
- * for every row; two such groups side by side where there are, so two
- * chains of adds overlap. */
+/* dg[j] += sum_r dy_rj xhat_rj for the columns j in [lo, hi) over the rows
+ * r in [r0, r1), in order, xhat = (x - mean) rstd (layernorm) or x rstd
+ * (rmsnorm: no mean; x - 0 is x, the same bits): sixteen columns at a time
+ * held in a vector register (each column's sum still runs over the rows in
+ * order), rather than read and written back for every row; four or two
+ * such groups side by side where there are, so independent chains of adds
+ * overlap. */
 typedef float norm_v16 __attribute__((vector_size(64)));
 
-/* groups of V x 16 columns: V independent chains */
-static inline __attribute__((always_inline)) void gain_group(const norm_ctx *c, size_t j0, const int V)
+/* groups of V x 16 columns from j0, rows [r0, r1): V independent chains */
+static inline __attribute__((always_inline)) void gain_group(const norm_ctx *c, size_t r0, size_t r1, size_t j0,
+							     const int V)
 {
 	size_t C = c->C;
 	norm_v16 a[4], x, dy;
 	memcpy(a, c->dg + j0, (size_t)V * sizeof *a);
-	for (size_t r = 0; r < c->R; r++) {
+	for (size_t r = r0; r < r1; r++) {
 		float m = c->mean ? c->mean[r] : 0.0f, rs = c->rstd[r];
 		for (int v = 0; v < V; v++) {
 			memcpy(&x, c->x + r * C + j0 + 16 * v, sizeof x);
@@ -350,24 +339,24 @@ static inline __attribute__((always_inline)) void gain_group(const norm_ctx *c, 
 	memcpy(c->dg + j0, a, (size_t)V * sizeof *a);
 }
 
-static void gain_cols(const norm_ctx *c, size_t lo, size_t hi)
+static void gain_cols(const norm_ctx *c, size_t r0, size_t r1, size_t lo, size_t hi)
 {
 	size_t C = c->C, j0 = lo;
 	for (; j0 + 64 <= hi; j0 += 64) /* four groups: four independent chains */
-		gain_group(c, j0, 4);
+		gain_group(c, r0, r1, j0, 4);
 	for (; j0 + 32 <= hi; j0 += 32) /* two */
-		gain_group(c, j0, 2);
+		gain_group(c, r0, r1, j0, 2);
 	for (; j0 + 16 <= hi; j0 += 16) {
 		norm_v16 a, x, dy;
 		memcpy(&a, c->dg + j0, sizeof a);
-		for (size_t r = 0; r < c->R; r++) {
+		for (size_t r = r0; r < r1; r++) {
 			memcpy(&x, c->x + r * C + j0, sizeof x);
 			memcpy(&dy, c->dy + r * C + j0, sizeof dy);
 			a += dy * ((x - (c->mean ? c->mean[r] : 0.0f)) * c->rstd[r]);
 		}
 		memcpy(c->dg + j0, &a, sizeof a);
 	}
-	for (size_t r = 0; r < c->R && j0 < hi; r++) {
+	for (size_t r = r0; r < r1 && j0 < hi; r++) {
 		const float *x = c->x + r * C, *dy = c->dy + r * C;
 		float m = c->mean ? c->mean[r] : 0.0f, rs = c->rstd[r];
 		for (size_t j = j0; j < hi; j++)
@@ -375,13 +364,17 @@ static void gain_cols(const norm_ctx *c, size_t lo, size_t hi)
 	}
 }
 
-static void ln_dgb_cols(void *arg, size_t lo, size_t hi)
+/* the gain's and the bias's sums over the rows [lo, hi), every column, in
+ * place (each part's rows added on to the sums of the rows before) */
+static void ln_dgb_rows(void *arg, size_t lo, size_t hi, int first, int last)
 {
 	norm_ctx *c = arg;
+	(void)first;
+	(void)last;
 	if (c->dg)
-		gain_cols(c, lo, hi);
+		gain_cols(c, lo, hi, 0, c->C);
 	if (c->db)
-		sl_colsum_add(c->db, c->dy, c->R, c->C, lo, hi);
+		sl_colsum_add(c->db, c->dy + lo * c->C, hi - lo, c->C, 0, c->C);
 }
 
 sl_tensor *sl_layernorm(sl_tape *tp, sl_tensor *x, sl_tensor *g, sl_tensor *b, float eps)
@@ -423,7 +416,7 @@ void sl_op_layernorm_backward(sl_tape *tp, sl_node *n)
 	c.dx = x->requires_grad ? sl_tape_grad(tp, x) : NULL;
 	c.dg = g->requires_grad ? sl_tape_grad(tp, g) : NULL;
 	c.db = b && b->requires_grad ? sl_tape_grad(tp, b) : NULL;
-	row_run2(tp, c.R * c.C, c.dx ? c.R : 0, ln_dx_rows, c.dg || c.db ? c.C : 0, ln_dgb_cols, &c);
+	sl_rows_relay(tp, c.R, c.R * c.C, c.dx ? ln_dx_rows : NULL, c.dg || c.db ? ln_dgb_rows : NULL, &c);
 }
 
 /* ---- rmsnorm ---------------------------------------------------------------
@@ -508,9 +501,12 @@ static void rms_dx_rows(void *arg, size_t lo, size_t hi)
 	}
 }
 
-static void rms_dg_cols(void *arg, size_t lo, size_t hi)
+static void rms_dg_rows(void *arg, size_t lo, size_t hi, int first, int last)
 {
-	gain_cols(arg, lo, hi);
+	norm_ctx *c = arg;
+	(void)first;
+	(void)last;
+	gain_cols(c, lo, hi, 0, c->C);
 }
 
 sl_tensor *sl_rmsnorm(sl_tape *tp, sl_tensor *x, sl_tensor *g, float eps)
@@ -542,7 +538,7 @@ void sl_op_rmsnorm_backward(sl_tape *tp, sl_node *n)
 		       .R = sl_tensor_rows(x), .C = (size_t)sl_tensor_dim(x, -1) };
 	c.dx = x->requires_grad ? sl_tape_grad(tp, x) : NULL;
 	c.dg = g->requires_grad ? sl_tape_grad(tp, g) : NULL;
-	row_run2(tp, c.R * c.C, c.dx ? c.R : 0, rms_dx_rows, c.dg ? c.C : 0, rms_dg_cols, &c);
+	sl_rows_relay(tp, c.R, c.R * c.C, c.dx ? rms_dx_rows : NULL, c.dg ? rms_dg_rows : NULL, &c);
 }
 
 /* ---- softmax ---------------------------------------------------------------

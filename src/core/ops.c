@@ -46,6 +46,7 @@ const sl_op_def sl_ops[] = {
 	OP(GELU_SKIP, gelu_skip),
 	OP(GLU_RESIDUAL, glu_residual),
 	OP(MLP, mlp),
+	OP(LINEAR_PAIR, linear_pair),
 };
 
 /* sl_ops has no declared size: a missing last row shortens it and fails here

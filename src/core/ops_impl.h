@@ -50,6 +50,7 @@ SL_OP_DECL(gelu_mul);
 SL_OP_DECL(gelu_skip);
 SL_OP_DECL(glu_residual);
 SL_OP_DECL(mlp);
+SL_OP_DECL(linear_pair);
 
 /* Builds a node for op with the given inputs and a fresh output of the given
  * shape; the caller sets attributes and calls sl_tape_apply(). `ins` is
@@ -89,12 +90,30 @@ static inline float sl_gelu_dq(float x, float q)
 /* Problems smaller than this many multiply-adds run on one thread. */
 #define SL_PAR_MIN_WORK 32768
 
+/* A row-wise pass and the column sums over its rows as one hand-off:
+ * rows(ctx, lo, hi) over the pool's parts of [0, R), then on the same rows
+ * cols(ctx, lo, hi, first, last), sums that carry on from the rows before
+ * (in place, or parked between parts: first, the part that starts them;
+ * last, the one that ends them), part after part in row order
+ * (sl_relay_*). Each part sums the rows it has just passed over, in its own
+ * cache, where a split over columns has every thread read every row; the
+ * sums are the ones over all rows in order, whatever the thread count.
+ * Below SL_PAR_MIN_WORK (work) or without a pool: rows, then cols, over all
+ * rows. cols may be NULL, rows too. */
+typedef void (*sl_cols_fn)(void *ctx, size_t lo, size_t hi, int first, int last);
+void sl_rows_relay(sl_tape *tp, size_t R, size_t work, sl_range_fn rows, sl_cols_fn cols, void *ctx);
+
 /* acc[j] += sum_r y[r ld + j] for the columns j in [lo, hi), each column's
  * terms added in row order (bias and gain gradients; op_elementwise.c). */
 void sl_colsum_add(float *acc, const float *y, size_t R, size_t ld, size_t lo, size_t hi);
 /* acc[j] += sum_r g[r ld + j] x[r ld + j], each column's products summed in
  * row order from zero, then added (op_elementwise.c) */
 void sl_colsum_prod_add(float *acc, const float *g, const float *x, size_t R, size_t ld, size_t lo, size_t hi);
+/* The same sums in stretches of rows: each column's sum from zero (first)
+ * or from park[j], over these R rows, then added to acc[j] (last) or
+ * parked; the stretches in order give sl_colsum_prod_add's bits. */
+void sl_colsum_prod_chain(float *acc, float *park, const float *g, const float *x, size_t R, size_t ld, size_t lo,
+			  size_t hi, int first, int last);
 
 
 #endif

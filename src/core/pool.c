@@ -1,18 +1,24 @@
 /* pool.c - worker threads that spin briefly, then sleep, between tasks.
  *
  * A call splits into parts 0..n-1 (n = the pool's size); the caller and the
- * workers claim parts one at a time and run fn(ctx, part, n), and the call
- * returns when every part is done. Which thread runs a part does not matter:
- * the partition is the caller's (sl_range of the part index), so results do
- * not depend on it. Claiming rather than owning a part means a worker that
- * the OS has not scheduled yet (another process has the core) does not hold
- * the call up: the caller runs its part too.
+ * workers claim parts and run fn(ctx, part, n), and the call returns when
+ * every part is done. Which thread runs a part does not matter: the
+ * partition is the caller's (sl_range of the part index), so results do not
+ * depend on it. Claiming rather than owning a part means a worker that the
+ * OS has not scheduled yet (another process has the core) does not hold the
+ * call up: the caller runs its part too.
  *
- * `claim` packs the call's generation (high 32 bits) with the next part to
- * claim (low 32): a worker that wakes late for an earlier call fails its
- * compare-and-swap and claims nothing. fn and ctx are read before the claim,
- * and the caller changes them only after every part of its call is done, so
- * a successful claim has read this call's. */
+ * Each thread claims its own part first (the caller part 0, worker i part
+ * i), then any left: successive calls over the same rows then find them in
+ * the cache of the core that wrote them (a layer's output, read by the next
+ * op), where claiming in turn gave each part to whichever thread came first.
+ *
+ * part[i] holds the last generation that claimed part i: a thread claims it
+ * for call g by a compare-and-swap from an earlier generation, so a worker
+ * that wakes late for an earlier call (every part of which is claimed)
+ * claims nothing. fn and ctx are read before the claim, and the caller
+ * changes them only after every part of its call is done, so a successful
+ * claim has read this call's. */
 #include "seqlab/pool.h"
 
 #include <pthread.h>
@@ -33,7 +39,7 @@ struct sl_pool {
 	_Atomic(sl_pool_fn) fn;
 	_Atomic(void *) ctx;
 	atomic_uint gen;
-	_Atomic uint64_t claim; /* gen << 32 | next part */
+	atomic_uint *part;      /* the generation that last claimed each part */
 	atomic_int done;        /* parts of this call finished */
 	atomic_int sleepers;
 	atomic_int stop;
@@ -41,6 +47,7 @@ struct sl_pool {
 
 typedef struct worker_arg {
 	sl_pool *p;
+	int id;
 } worker_arg;
 
 static _Thread_local int in_task;
@@ -52,19 +59,19 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* Claims and runs parts of call `g` until none is left. */
-static void run_parts(sl_pool *p, unsigned g)
+/* Claims and runs parts of call `g`, part `self` first, until none is left. */
+static void run_parts(sl_pool *p, unsigned g, int self)
 {
-	for (;;) {
+	for (int k = 0; k < p->n; k++) {
+		int i = self + k < p->n ? self + k : self + k - p->n;
 		sl_pool_fn fn = atomic_load(&p->fn);
 		void *ctx = atomic_load(&p->ctx);
-		uint64_t c = atomic_load(&p->claim);
-		unsigned part = (unsigned)(c & 0xffffffffu);
-		if ((unsigned)(c >> 32) != g || part >= (unsigned)p->n)
-			return;
-		if (!atomic_compare_exchange_weak(&p->claim, &c, c + 1))
+		unsigned v = atomic_load(&p->part[i]);
+		if ((int)(v - g) >= 0) /* claimed in call g, or g is over */
 			continue;
-		fn(ctx, (int)part, p->n);
+		if (!atomic_compare_exchange_strong(&p->part[i], &v, g))
+			continue; /* another thread claimed it: v is g now */
+		fn(ctx, i, p->n);
 		atomic_fetch_add(&p->done, 1);
 	}
 }
@@ -73,6 +80,7 @@ static void *worker(void *arg)
 {
 	worker_arg *wa = arg;
 	sl_pool *p = wa->p;
+	int id = wa->id;
 	unsigned seen = 0;
 	free(wa);
 	in_task = 1;
@@ -95,7 +103,7 @@ static void *worker(void *arg)
 		if (atomic_load(&p->stop))
 			return NULL;
 		seen = g;
-		run_parts(p, g);
+		run_parts(p, g, id);
 	}
 }
 
@@ -106,9 +114,13 @@ sl_pool *sl_pool_new(int n)
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	p->th = sl_xcalloc((size_t)p->n, sizeof *p->th);
+	p->part = sl_xcalloc((size_t)p->n, sizeof *p->part);
+	for (int i = 0; i < p->n; i++)
+		atomic_init(&p->part[i], 0);
 	for (int i = 1; i < p->n; i++) {
 		worker_arg *wa = sl_xmalloc(sizeof *wa);
 		wa->p = p;
+		wa->id = i;
 		if (pthread_create(&p->th[i], NULL, worker, wa) != 0) {
 			free(wa);
 			sl_errorf("cannot start thread %d of %d", i + 1, p->n);
@@ -133,6 +145,7 @@ void sl_pool_free(sl_pool *p)
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
 	free(p->th);
+	free((void *)p->part);
 	free(p);
 }
 
@@ -153,7 +166,6 @@ void sl_pool_run(sl_pool *p, sl_pool_fn fn, void *ctx)
 	atomic_store(&p->ctx, ctx);
 	atomic_store(&p->done, 0);
 	unsigned g = atomic_load(&p->gen) + 1;
-	atomic_store(&p->claim, (uint64_t)g << 32);
 	atomic_store(&p->gen, g);
 	if (atomic_load(&p->sleepers) > 0) {
 		pthread_mutex_lock(&p->mu);
@@ -161,7 +173,7 @@ void sl_pool_run(sl_pool *p, sl_pool_fn fn, void *ctx)
 		pthread_mutex_unlock(&p->mu);
 	}
 	in_task = 1;
-	run_parts(p, g);
+	run_parts(p, g, 0);
 	in_task = 0;
 	int spins = 0;
 	while (atomic_load(&p->done) < p->n) {
@@ -215,6 +227,27 @@ void sl_pool_for2(sl_pool *p, size_t n1, sl_range_fn fn1, size_t n2, sl_range_fn
 {
 	for2_ctx fc = { n1, n2, fn1, fn2, ctx };
 	sl_pool_run(p, for2_task, &fc);
+}
+
+int sl_relay_ready(const int *stage, int part)
+{
+	return __atomic_load_n(stage, __ATOMIC_ACQUIRE) >= part;
+}
+
+void sl_relay_wait(const int *stage, int part)
+{
+	int spins = 0;
+	while (!sl_relay_ready(stage, part)) {
+		if (++spins < SPIN_LIMIT)
+			cpu_relax();
+		else
+			sched_yield();
+	}
+}
+
+void sl_relay_pass(int *stage, int part)
+{
+	__atomic_store_n(stage, part + 1, __ATOMIC_RELEASE);
 }
 
 int sl_cpu_count(void)

@@ -127,15 +127,18 @@ static void init(void *layer, const void *cfg, const sl_mixer_ctx *ctx, const sl
 }
 
 /* h + out1(g) ⊙ σ(out2(g)), g = GELU(Re(C x) + D ⊙ u): the fused ops (one
- * pass each way for the skip and GELU, one for the gate and the residual;
- * the chain's bits), or the chain when dropout sits before the residual */
+ * pass each way for the skip and GELU; out1 and out2 as one product over
+ * both weights, [o1, o2], whose halves the gate and the residual take in
+ * one pass; the chain's bits), or the chain when dropout sits before the
+ * residual */
 static sl_tensor *tail(const lru_layer *ly, sl_tape *tp, sl_tensor *h, sl_tensor *u, sl_tensor *x, float dropout)
 {
 	sl_tensor *g = sl_gelu_skip(tp, sl_nn_linear_forward(&ly->C, tp, x), u, ly->D);
+	if (!tp->training || dropout == 0.0f)
+		return sl_glu_residual(tp, h, sl_linear_pair(tp, g, ly->out1.w, ly->out1.b, ly->out2.w, ly->out2.b),
+				       NULL);
 	sl_tensor *o2 = sl_nn_linear_forward(&ly->out2, tp, g);
 	sl_tensor *o1 = sl_nn_linear_forward(&ly->out1, tp, g);
-	if (!tp->training || dropout == 0.0f)
-		return sl_glu_residual(tp, h, o1, o2);
 	return sl_add(tp, h, sl_dropout(tp, sl_mul(tp, o1, sl_sigmoid(tp, o2)), dropout));
 }
 
