@@ -967,7 +967,8 @@ static void test_linear(void)
 		free_all(in, 3);
 	}
 
-	/* the threaded path: rows of x, rows of dW split over 2 threads */
+	/* the threaded path: rows of x split over 2 threads, dW's sums relayed
+	 * between them (seqlab's kernel) or its rows split (OpenBLAS) */
 	sl_tensor *in[3] = { INPUT(512, 64), INPUT(256, 64), INPUT(256) };
 	linear_compare("linear x (512,64) w (256,64)", in, 1, 2, 1e-5);
 	ctx c = { .bias = 1 };
