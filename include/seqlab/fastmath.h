@@ -8,6 +8,22 @@
 #include <stdint.h>
 #include <string.h>
 
+/* The end of sl_fexp (and of the kernels' variants of it): the polynomial p
+ * of the reduced argument scaled by 2^n through the exponent bits (n in
+ * [-126, 128]: split in two so 2^n never overflows an intermediate), 0 for
+ * an input xin below -87.3. */
+static inline float sl_fexp_finish(float p, float n, float xin)
+{
+	int32_t ni = (int32_t)(n == n ? n : 0.0f); /* NaN in: NaN out through p, never (int)NaN (UB) */
+	int32_t n1 = ni >> 1, n2 = ni - n1;
+	uint32_t b1 = (uint32_t)(n1 + 127) << 23, b2 = (uint32_t)(n2 + 127) << 23;
+	float s1, s2;
+	memcpy(&s1, &b1, 4);
+	memcpy(&s2, &b2, 4);
+	float y = p * s1 * s2;
+	return xin < -87.3f ? 0.0f : y;
+}
+
 /* e^x, relative error below 3e-7 on [-87, 88]; 0 below -87.3 (as float
  * underflow gives), and at most e^88.7 above. Cody-Waite reduction
  * x = n ln2 + r, |r| <= ln2/2, then a degree-6 polynomial for e^r. */
@@ -26,16 +42,7 @@ static inline float sl_fexp(float xin)
 	p = p * r + 0.5f;
 	p = p * r + 1.0f;
 	p = p * r + 1.0f;
-	/* scale by 2^n through the exponent bits (n in [-126, 128]: split in two
-	 * so 2^n never overflows an intermediate) */
-	int32_t ni = (int32_t)(n == n ? n : 0.0f); /* NaN in: NaN out through p, never (int)NaN (UB) */
-	int32_t n1 = ni >> 1, n2 = ni - n1;
-	uint32_t b1 = (uint32_t)(n1 + 127) << 23, b2 = (uint32_t)(n2 + 127) << 23;
-	float s1, s2;
-	memcpy(&s1, &b1, 4);
-	memcpy(&s2, &b2, 4);
-	float y = p * s1 * s2;
-	return xin < -87.3f ? 0.0f : y;
+	return sl_fexp_finish(p, n, xin);
 }
 
 /* 1 / (1 + e^-x) without overflow: e^-|x| is at most 1; branch-free so the

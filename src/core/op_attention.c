@@ -114,15 +114,7 @@ static inline float exp_fma(float xin)
 	p = FMA(p, r, 0.5f);
 	p = FMA(p, r, 1.0f);
 	p = FMA(p, r, 1.0f);
-	/* p 2^n, n in [-126, 128], in two exact steps as sl_fexp */
-	int32_t ni = (int32_t)(n == n ? n : 0.0f);
-	int32_t n1 = ni >> 1, n2 = ni - n1;
-	uint32_t b1 = (uint32_t)(n1 + 127) << 23, b2 = (uint32_t)(n2 + 127) << 23;
-	float s1, s2;
-	memcpy(&s1, &b1, 4);
-	memcpy(&s2, &b2, 4);
-	float y = p * s1 * s2;
-	return xin < -87.3f ? 0.0f : y;
+	return sl_fexp_finish(p, n, xin); /* p 2^n, in two exact steps */
 }
 
 /* ---- the plain kernel ----------------------------------------------------- */
