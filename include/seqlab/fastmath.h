@@ -11,7 +11,9 @@
 /* The end of sl_fexp (and of the kernels' variants of it): the polynomial p
  * of the reduced argument scaled by 2^n through the exponent bits (n in
  * [-126, 128]: split in two so 2^n never overflows an intermediate), 0 for
- * an input xin below -87.3. */
+ * an input xin below -87.3. n must be in that range or NaN (the caller clamps
+ * the argument to [-87.3, 88.7] first): converting a float beyond int's range
+ * is undefined behaviour. */
 static inline float sl_fexp_finish(float p, float n, float xin)
 {
 	int32_t ni = (int32_t)(n == n ? n : 0.0f); /* NaN in: NaN out through p, never (int)NaN (UB) */

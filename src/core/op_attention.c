@@ -104,6 +104,7 @@ static inline float sum16(float *t)
 static inline float exp_fma(float xin)
 {
 	float x = 88.7f < xin ? 88.7f : xin;
+	x = x < -87.3f ? -87.3f : x; /* as sl_fexp: n stays an int (the result is 0 there anyway) */
 	float n = nearbyintf(x * 1.44269504088896341f);
 	float r = FMA(-n, 0.693145751953125f, x);
 	r = FMA(-n, 1.428606765330187e-06f, r);

@@ -47,6 +47,7 @@
 #include "ops_impl.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__AVX512F__)
