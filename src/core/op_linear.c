@@ -147,6 +147,18 @@ static void res_rows_add(float *dres, int fresh, const float *dy, int no, size_t
 			dres[i] += dy[i];
 }
 
+/* rows [lo, hi) of a weight gradient, summed over all R rows, and the same
+ * entries of the bias's: dW[lo:hi] (O', I) += dy[:, lo:hi]^T (O', R) . x
+ * (R, I), db[o] += sum_r dy[r, o], rows in order (either may be NULL) */
+static void dw_rows(const float *dy, const float *x, int R, int ni, int no, float *dw, float *db, size_t lo,
+		    size_t hi)
+{
+	if (dw)
+		sl_sgemm(1, 0, (int)(hi - lo), ni, R, 1.0f, dy + lo, no, x, ni, 1.0f, dw + lo * (size_t)ni, ni);
+	if (db)
+		sl_colsum_add(db, dy, (size_t)R, (size_t)no, lo, hi);
+}
+
 typedef struct lb_ctx {
 	const float *x, *dy, *w[2];
 	float *dx;
@@ -188,11 +200,7 @@ static void lb_dx_rows(void *arg, size_t lo, size_t hi)
 static void lb_dw_rows(void *arg, size_t lo, size_t hi)
 {
 	lb_ctx *c = arg;
-	if (c->dw)
-		sl_sgemm(1, 0, (int)(hi - lo), c->ni, c->R, 1.0f, c->dy + lo, c->no, c->x, c->ni, 1.0f,
-			 c->dw + lo * (size_t)c->ni, c->ni);
-	if (c->db)
-		sl_colsum_add(c->db, c->dy, (size_t)c->R, (size_t)c->no, lo, hi);
+	dw_rows(c->dy, c->x, c->R, c->ni, c->no, c->dw, c->db, lo, hi);
 }
 
 /* part tid of the relay: its rows of dx, and its stretch of every group's sums */
@@ -341,13 +349,7 @@ static void lin_dx_rows(void *arg, size_t lo, size_t hi)
 static void lin_dw_rows(void *arg, size_t lo, size_t hi)
 {
 	lin_ctx *c = arg;
-	/* dW[lo:hi] (O', I) += dy[:, lo:hi]^T (O', R) . x (R, I) */
-	if (c->dw)
-		sl_sgemm(1, 0, (int)(hi - lo), c->ni, c->R, 1.0f, c->dy + lo, c->no, c->x, c->ni, 1.0f,
-			 c->dw + lo * (size_t)c->ni, c->ni);
-	/* db[o] += sum_r dy[r, o], rows in order */
-	if (c->db)
-		sl_colsum_add(c->db, c->dy, (size_t)c->R, (size_t)c->no, lo, hi);
+	dw_rows(c->dy, c->x, c->R, c->ni, c->no, c->dw, c->db, lo, hi);
 }
 
 static void lin_run(sl_tape *tp, size_t n, sl_range_fn fn, lin_ctx *c)
