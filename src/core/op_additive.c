@@ -85,22 +85,6 @@ static void dot_rows(int fma, int S, int n, const float *restrict w, const float
 	}
 }
 
-/* α (S) = softmax(e) in place, as sl_softmax rounds it */
-static void softmax_row(int S, float *e)
-{
-	float mx = e[0];
-	for (int s = 1; s < S; s++)
-		mx = e[s] > mx ? e[s] : mx;
-	double sum = 0;
-	for (int s = 0; s < S; s++) {
-		e[s] = sl_fexp(e[s] - mx);
-		sum += e[s];
-	}
-	float inv = (float)(1.0 / sum);
-	for (int s = 0; s < S; s++)
-		e[s] *= inv;
-}
-
 /* One (b, t): the scores into α (S), its softmax, the context c (D) */
 static void fwd_one(const add_ctx *c, size_t b, size_t bt)
 {
@@ -110,7 +94,7 @@ static void fwd_one(const add_ctx *c, size_t b, size_t bt)
 	for (int s = 0; s < S; s++)
 		act_row(c->relu, A, q, c->k + (b * S + s) * A, y + (size_t)s * A);
 	dot_rows(0, S, A, c->v, y, al); /* e = y v */
-	softmax_row(S, al);
+	sl_softmax_row(al, al, (size_t)S); /* as sl_softmax rounds it */
 	/* c = α x: per element a fused multiply-add chain over s from zero */
 	memset(ctx, 0, (size_t)D * sizeof *ctx);
 	for (int s = 0; s < S; s++)

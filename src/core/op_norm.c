@@ -551,19 +551,7 @@ static void softmax_fwd_rows(void *arg, size_t lo, size_t hi)
 	norm_ctx *c = arg;
 	size_t C = c->C;
 	for (size_t r = lo; r < hi; r++) {
-		const float *x = c->x + r * C;
-		float *y = c->y + r * C;
-		float mx = x[0];
-		for (size_t j = 1; j < C; j++)
-			mx = x[j] > mx ? x[j] : mx;
-		double s = 0;
-		for (size_t j = 0; j < C; j++) {
-			y[j] = sl_fexp(x[j] - mx);
-			s += y[j];
-		}
-		float inv = (float)(1.0 / s);
-		for (size_t j = 0; j < C; j++)
-			y[j] *= inv;
+		sl_softmax_row(c->x + r * C, c->y + r * C, C);
 	}
 }
 

@@ -87,6 +87,23 @@ static inline float sl_gelu_dq(float x, float q)
 	return 0.5f * q + x * INV_SQRT_2PIF * sl_fexp(-0.5f * x * x);
 }
 
+/* y (n) = softmax(x), the softmax op's row: the maximum subtracted, the
+ * exponentials summed in double, one reciprocal; y may be x */
+static inline void sl_softmax_row(const float *x, float *y, size_t n)
+{
+	float mx = x[0];
+	for (size_t j = 1; j < n; j++)
+		mx = x[j] > mx ? x[j] : mx;
+	double s = 0;
+	for (size_t j = 0; j < n; j++) {
+		y[j] = sl_fexp(x[j] - mx);
+		s += y[j];
+	}
+	float inv = (float)(1.0 / s);
+	for (size_t j = 0; j < n; j++)
+		y[j] *= inv;
+}
+
 /* Problems smaller than this many multiply-adds run on one thread. */
 #define SL_PAR_MIN_WORK 32768
 
