@@ -29,6 +29,14 @@
  *   dΔ_t += sum_n dĀ ∂Ā/∂Δ + dg ∂g/∂Δ         dA += sum_{b,t} dĀ ∂Ā/∂A + dg ∂g/∂A
  * with the partials of each discretisation in disc_grad().
  *
+ * Fused multiply-adds (SL_FMA, fastmath.h; rounded once) wherever a product
+ * meets a sum in these: the exponential (sl_fexp_fma), φ1's series, Euler's
+ * 1 + w, the recurrences h and dh, the sums y (n ascending, then D x), dx's
+ * and dD's, and the inner a b + c of each disc_grad term; every kernel the
+ * same ones, so they agree bit for bit. (Measured against a float64
+ * reference with finite-difference gradients, the outputs and gradients are
+ * as accurate as with separate roundings.)
+ *
  * Saved for backward: h for every (b, d, t, n), laid out (B, D, T, N) so one
  * (b, d) is one contiguous (T, N) block (the 16-channel kernel further
  * down, which runs for Mamba's shapes, recomputes h instead), and y before
@@ -134,14 +142,14 @@ int sl_ssm_scan_parse(const char *name)
 static inline float phi1(float w, float e)
 {
 	float s = 1.0f / 362880;
-	s = s * w + 1.0f / 40320;
-	s = s * w + 1.0f / 5040;
-	s = s * w + 1.0f / 720;
-	s = s * w + 1.0f / 120;
-	s = s * w + 1.0f / 24;
-	s = s * w + 1.0f / 6;
-	s = s * w + 0.5f;
-	s = s * w + 1.0f;
+	s = SL_FMA(s, w, 1.0f / 40320);
+	s = SL_FMA(s, w, 1.0f / 5040);
+	s = SL_FMA(s, w, 1.0f / 720);
+	s = SL_FMA(s, w, 1.0f / 120);
+	s = SL_FMA(s, w, 1.0f / 24);
+	s = SL_FMA(s, w, 1.0f / 6);
+	s = SL_FMA(s, w, 0.5f);
+	s = SL_FMA(s, w, 1.0f);
 	return fabsf(w) < 0.5f ? s : (e - 1.0f) / w;
 }
 
@@ -149,13 +157,13 @@ static inline float phi1(float w, float e)
 static inline float dphi1(float w, float e, float p)
 {
 	float s = 1.0f / 45360;
-	s = s * w + 1.0f / 5760;
-	s = s * w + 1.0f / 840;
-	s = s * w + 1.0f / 144;
-	s = s * w + 1.0f / 30;
-	s = s * w + 1.0f / 8;
-	s = s * w + 1.0f / 3;
-	s = s * w + 0.5f;
+	s = SL_FMA(s, w, 1.0f / 5760);
+	s = SL_FMA(s, w, 1.0f / 840);
+	s = SL_FMA(s, w, 1.0f / 144);
+	s = SL_FMA(s, w, 1.0f / 30);
+	s = SL_FMA(s, w, 1.0f / 8);
+	s = SL_FMA(s, w, 1.0f / 3);
+	s = SL_FMA(s, w, 0.5f);
 	return fabsf(w) < 0.5f ? s : (e - p) / w;
 }
 
@@ -163,14 +171,14 @@ static inline float dphi1(float w, float e, float p)
  * both kernels' loops (the choice stays outside the loops, which vectorise). */
 static inline void zoh_elem(float dt, float a, float *abar, float *g)
 {
-	float w = dt * a, e = sl_fexp(w);
+	float w = dt * a, e = sl_fexp_fma(w);
 	*abar = e;
 	*g = dt * phi1(w, e);
 }
 
 static inline void zoh_approx_elem(float dt, float a, float *abar, float *g)
 {
-	*abar = sl_fexp(dt * a);
+	*abar = sl_fexp_fma(dt * a);
 	*g = dt;
 }
 
@@ -183,7 +191,7 @@ static inline void bilinear_elem(float dt, float a, float *abar, float *g)
 
 static inline void euler_elem(float dt, float a, float *abar, float *g)
 {
-	*abar = 1.0f + dt * a;
+	*abar = SL_FMA(dt, a, 1.0f);
 	*g = dt;
 }
 
@@ -239,13 +247,13 @@ static inline void zoh_grad(float dt, float a, float e, float dab, float dg, flo
 {
 	float w = dt * a;
 	float dp = dphi1(w, e, phi1(w, e));
-	*s += e * (dab * a + dg);
-	*dA += dt * (dab * e + dg * dt * dp);
+	*s += e * SL_FMA(dab, a, dg);
+	*dA += dt * SL_FMA(dab, e, dg * dt * dp);
 }
 
 static inline void zoh_approx_grad(float dt, float a, float abar, float dab, float dg, float *s, float *dA)
 {
-	*s += dab * a * abar + dg;
+	*s += SL_FMA(dab * a, abar, dg);
 	*dA += dab * dt * abar;
 }
 
@@ -253,14 +261,14 @@ static inline void bilinear_grad(float dt, float a, float abar, float dab, float
 {
 	(void)abar;
 	float q = 1.0f / (1.0f - 0.5f * dt * a), q2 = q * q;
-	*s += q2 * (dab * a + dg);
-	*dA += q2 * dt * (dab + 0.5f * dt * dg);
+	*s += q2 * SL_FMA(dab, a, dg);
+	*dA += q2 * dt * SL_FMA(0.5f * dt, dg, dab);
 }
 
 static inline void euler_grad(float dt, float a, float abar, float dab, float dg, float *s, float *dA)
 {
 	(void)abar;
-	*s += dab * a + dg;
+	*s += SL_FMA(dab, a, dg);
 	*dA += dab * dt;
 }
 
@@ -377,6 +385,20 @@ static ssm_scr scr_carve(const ssm_ctx *c, int tid)
 	return s;
 }
 
+/* The sequential scan, h_t = a_t h_{t-1} + b_t in one fused multiply-add
+ * (sl_scan_seq's loop otherwise): the 16-channel kernels' recurrences. */
+static void scan_seq_fma(int T, int N, const float *a, const float *b, float *h)
+{
+	memcpy(h, b, (size_t)N * sizeof(float));
+	for (int t = 1; t < T; t++) {
+		const float *at = a + (size_t)t * N, *bt = b + (size_t)t * N;
+		const float *hp = h + (size_t)(t - 1) * N;
+		float *ht = h + (size_t)t * N;
+		for (int n = 0; n < N; n++)
+			ht[n] = SL_FMA(at[n], hp[n], bt[n]);
+	}
+}
+
 static void scan_run(const ssm_ctx *c, const ssm_scr *s, const float *a, const float *la, const float *b, float *h)
 {
 	switch (c->scan) {
@@ -387,7 +409,7 @@ static void scan_run(const ssm_ctx *c, const ssm_scr *s, const float *a, const f
 		sl_scan_log(c->T, c->N, a, la, b, h, s->st);
 		break;
 	default:
-		sl_scan_seq(c->T, c->N, a, b, h);
+		scan_seq_fma(c->T, c->N, a, b, h);
 		break;
 	}
 }
@@ -435,8 +457,8 @@ static void fwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d)
 		const float *Ct = c->Cm + r * N, *ht = h + (size_t)t * N;
 		float y = 0.0f;
 		for (int n = 0; n < N; n++)
-			y += Ct[n] * ht[n];
-		y += Dd * c->x[i];
+			y = SL_FMA(Ct[n], ht[n], y);
+		y = SL_FMA(Dd, c->x[i], y);
 		if (c->y)
 			c->y[i] = y;
 		size_t iz = r * c->zs + (size_t)d;
@@ -498,7 +520,7 @@ static void bwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d, float *pdB,
 		for (int n = 0; n < N; n++) {
 			s->dab[n] = hp ? dh[n] * hp[n] : 0.0f;   /* dĀ_t = dh_t h_{t-1} */
 			s->dg[n] = dh[n] * Bt[n] * u;             /* dg_t = dh_t B_t x_t */
-			du += dh[n] * g[n] * Bt[n];
+			du = SL_FMA(dh[n] * g[n], Bt[n], du);
 		}
 		if (pdB)
 			for (int n = 0; n < N; n++)
@@ -508,7 +530,7 @@ static void bwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d, float *pdB,
 				pdC[r * N + n] += dyt * ht[n];
 		if (c->dx)
 			c->dx[i] += du;
-		*dD += dyt * u;
+		*dD = SL_FMA(dyt, u, *dD);
 		float ddt = disc_grad(c->disc, dt, a, s->abar + (size_t)t * N, s->dab, s->dg, N, s->dAl);
 		if (c->ddt)
 			c->ddt[i] += ddt;
@@ -544,6 +566,15 @@ typedef float ssm_v16 __attribute__((vector_size(64)));
 #endif
 
 int sl_ssm_generic;
+
+/* a b + c on each lane, rounded once (SL_FMA) */
+SSM_INLINE ssm_v16 v16_fma(ssm_v16 a, ssm_v16 b, ssm_v16 c)
+{
+	ssm_v16 r;
+	for (int l = 0; l < SW; l++)
+		r[l] = SL_FMA(a[l], b[l], c[l]);
+	return r;
+}
 
 static int ssm_lanes(const ssm_ctx *c)
 {
@@ -724,14 +755,16 @@ SSM_INLINE void fwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 				h = bx;
 			} else {
 				memcpy(&h, hprev + n * SW, sizeof h);
-				h = abv * h + bx;
+				h = v16_fma(abv, h, bx);
 			}
 			memcpy(hprev + n * SW, &h, sizeof h);
-			yv += Ct[n] * h;
+			ssm_v16 cv = { 0 };
+			cv += Ct[n];
+			yv = v16_fma(cv, h, yv);
 		}
 		ssm_v16 Ddv;
 		memcpy(&Ddv, Dd, sizeof Ddv);
-		yv += Ddv * uv;
+		yv = v16_fma(Ddv, uv, yv);
 		float y[SW];
 		memcpy(y, &yv, sizeof y);
 		if (c->y)
@@ -765,7 +798,7 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 			float *h = hb + o;
 			for (int l = 0; l < SW; l++) {
 				float bx = g[o + l] * (Bt[n] * u[l]);
-				h[l] = t == 0 ? bx : ab[o + l] * h[l - (ptrdiff_t)N * SW] + bx;
+				h[l] = t == 0 ? bx : SL_FMA(ab[o + l], h[l - (ptrdiff_t)N * SW], bx);
 			}
 		}
 	}
@@ -799,7 +832,7 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 				ssm_v16 an, dn;
 				memcpy(&an, ab + ((size_t)(t + 1) * N + n) * SW, sizeof an);
 				memcpy(&dn, d + (size_t)N * SW, sizeof dn);
-				v = an * dn + v;
+				v = v16_fma(an, dn, v);
 			}
 			memcpy(d, &v, sizeof v);
 		}
@@ -836,7 +869,9 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 				av = dv * av;                  /* dĀ_t = dh_t h_{t-1} */
 			}
 			ssm_v16 bv = dv * Bt[n] * uv;          /* dg_t = dh_t B_t x_t */
-			duv += dv * gv * Bt[n];
+			ssm_v16 bn = { 0 };
+			bn += Bt[n];
+			duv = v16_fma(dv * gv, bn, duv);
 			ssm_v16 pbv = dv * gv * uv, pcv = dyv * hv;
 			memcpy(dab, &av, sizeof dab);
 			memcpy(dgv, &bv, sizeof dgv);
@@ -868,7 +903,7 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 			size_t i = i0 + l;
 			if (c->dx)
 				c->dx[i] += du[l];
-			dD[l] += dyt[l] * u[l];
+			dD[l] = SL_FMA(dyt[l], u[l], dD[l]);
 			if (c->ddt)
 				c->ddt[i] += s[l];
 		}
@@ -878,10 +913,10 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 #if defined(__AVX512F__)
 /* ---- the 16-channel kernels in AVX-512 ------------------------------------
  * The same computation as fwd_lanes and bwd_lanes above, every value by the
- * same operations in the same order (no fused multiply-adds: the bits are the
- * plain kernel's, tests/test_ssm.c), written on __m512 with the
- * discretisation chosen outside the loops (one instance per discretisation)
- * and the exponential by sl_fexp16. The backward pass also runs in two
+ * same operations in the same order (the fused multiply-adds where the plain
+ * kernel has SL_FMA: the bits are the plain kernel's, tests/test_ssm.c),
+ * written on __m512 with the discretisation chosen outside the loops (one
+ * instance per discretisation) and the exponential by sl_fexp16_fma. The backward pass also runs in two
  * sweeps instead of three: the reverse recurrence for dh_t and the chain
  * through step t share one loop, t descending, dh staying in a row of N
  * vectors; the terms of dA, which are summed over t ascending, are kept
@@ -895,6 +930,7 @@ static inline __m512 v_bc(float v)
 #define VMUL _mm512_mul_ps
 #define VADD _mm512_add_ps
 #define VSUB _mm512_sub_ps
+#define VFMA _mm512_fmadd_ps
 
 /* phi1 and dphi1 on 16 lanes: the series and the quotient, one chosen */
 static inline __m512 phi1_v(__m512 w, __m512 e)
@@ -903,7 +939,7 @@ static inline __m512 phi1_v(__m512 w, __m512 e)
 				    1.0f / 24,     1.0f / 6,     0.5f,         1.0f };
 	__m512 s = v_bc(c[0]);
 	for (int k = 1; k < 9; k++)
-		s = VADD(VMUL(s, w), v_bc(c[k]));
+		s = VFMA(s, w, v_bc(c[k]));
 	__m512 q = _mm512_div_ps(VSUB(e, v_bc(1.0f)), w);
 	__mmask16 small = _mm512_cmp_ps_mask(_mm512_abs_ps(w), v_bc(0.5f), _CMP_LT_OQ);
 	return _mm512_mask_blend_ps(small, q, s);
@@ -915,7 +951,7 @@ static inline __m512 dphi1_v(__m512 w, __m512 e, __m512 p)
 				    1.0f / 30,    1.0f / 8,    1.0f / 3,   0.5f };
 	__m512 s = v_bc(c[0]);
 	for (int k = 1; k < 8; k++)
-		s = VADD(VMUL(s, w), v_bc(c[k]));
+		s = VFMA(s, w, v_bc(c[k]));
 	__m512 q = _mm512_div_ps(VSUB(e, p), w);
 	__mmask16 small = _mm512_cmp_ps_mask(_mm512_abs_ps(w), v_bc(0.5f), _CMP_LT_OQ);
 	return _mm512_mask_blend_ps(small, q, s);
@@ -925,18 +961,18 @@ static inline __m512 dphi1_v(__m512 w, __m512 e, __m512 p)
 SSM_INLINE void disc_v(const int disc, __m512 dt, __m512 a, __m512 *ab, __m512 *g)
 {
 	if (disc == SL_SSM_ZOH) {
-		__m512 w = VMUL(dt, a), e = sl_fexp16(w);
+		__m512 w = VMUL(dt, a), e = sl_fexp16_fma(w);
 		*ab = e;
 		*g = VMUL(dt, phi1_v(w, e));
 	} else if (disc == SL_SSM_ZOH_APPROX) {
-		*ab = sl_fexp16(VMUL(dt, a));
+		*ab = sl_fexp16_fma(VMUL(dt, a));
 		*g = dt;
 	} else if (disc == SL_SSM_BILINEAR) {
 		__m512 w = VMUL(dt, a), q = _mm512_div_ps(v_bc(1.0f), VSUB(v_bc(1.0f), VMUL(v_bc(0.5f), w)));
 		*ab = VMUL(VADD(v_bc(1.0f), VMUL(v_bc(0.5f), w)), q);
 		*g = VMUL(dt, q);
 	} else {
-		*ab = VADD(v_bc(1.0f), VMUL(dt, a));
+		*ab = VFMA(dt, a, v_bc(1.0f));
 		*g = dt;
 	}
 }
@@ -947,18 +983,18 @@ SSM_INLINE __m512 disc_grad_v(const int disc, __m512 dt, __m512 a, __m512 abar, 
 	if (disc == SL_SSM_ZOH) {
 		__m512 w = VMUL(dt, a), e = abar;
 		__m512 dp = dphi1_v(w, e, phi1_v(w, e));
-		*s = VADD(*s, VMUL(e, VADD(VMUL(dab, a), dg)));
-		return VMUL(dt, VADD(VMUL(dab, e), VMUL(VMUL(dg, dt), dp)));
+		*s = VADD(*s, VMUL(e, VFMA(dab, a, dg)));
+		return VMUL(dt, VFMA(dab, e, VMUL(VMUL(dg, dt), dp)));
 	} else if (disc == SL_SSM_ZOH_APPROX) {
-		*s = VADD(*s, VADD(VMUL(VMUL(dab, a), abar), dg));
+		*s = VADD(*s, VFMA(VMUL(dab, a), abar, dg));
 		return VMUL(VMUL(dab, dt), abar);
 	} else if (disc == SL_SSM_BILINEAR) {
 		__m512 hdt = VMUL(v_bc(0.5f), dt);
 		__m512 q = _mm512_div_ps(v_bc(1.0f), VSUB(v_bc(1.0f), VMUL(hdt, a))), q2 = VMUL(q, q);
-		*s = VADD(*s, VMUL(q2, VADD(VMUL(dab, a), dg)));
-		return VMUL(VMUL(q2, dt), VADD(dab, VMUL(hdt, dg)));
+		*s = VADD(*s, VMUL(q2, VFMA(dab, a, dg)));
+		return VMUL(VMUL(q2, dt), VFMA(hdt, dg, dab));
 	} else {
-		*s = VADD(*s, VADD(VMUL(dab, a), dg));
+		*s = VADD(*s, VFMA(dab, a, dg));
 		return VMUL(dab, dt);
 	}
 }
@@ -983,11 +1019,11 @@ SSM_INLINE void fwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *h
 			__m512 ab, g, h;
 			disc_v(disc, dt, _mm512_load_ps(at + n * SW), &ab, &g);
 			__m512 bx = VMUL(g, VMUL(v_bc(Bt[n]), u));
-			h = t == 0 ? bx : VADD(VMUL(ab, _mm512_load_ps(hp + n * SW)), bx);
+			h = t == 0 ? bx : VFMA(ab, _mm512_load_ps(hp + n * SW), bx);
 			_mm512_store_ps(hp + n * SW, h);
-			y = VADD(y, VMUL(v_bc(Ct[n]), h));
+			y = VFMA(v_bc(Ct[n]), h, y);
 		}
-		y = VADD(y, VMUL(Dd, u));
+		y = VFMA(Dd, u, y);
 		if (c->y)
 			_mm512_storeu_ps(c->y + i0, y);
 		if (c->z) {
@@ -1018,7 +1054,7 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 			__m512 abv, gv;
 			disc_v(disc, dt, _mm512_load_ps(at + n * SW), &abv, &gv);
 			__m512 bx = VMUL(gv, VMUL(v_bc(Bt[n]), u));
-			__m512 hv = t == 0 ? bx : VADD(VMUL(abv, _mm512_load_ps(h - NS + n * SW)), bx);
+			__m512 hv = t == 0 ? bx : VFMA(abv, _mm512_load_ps(h - NS + n * SW), bx);
 			_mm512_store_ps(ab + n * SW, abv);
 			if (keepg)
 				_mm512_store_ps(g + n * SW, gv);
@@ -1055,13 +1091,13 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 		for (int n = 0; n < N; n++) {
 			__m512 dv = VMUL(v_bc(Ct[n]), dy);
 			if (t < T - 1)
-				dv = VADD(VMUL(_mm512_load_ps(ab + NS + n * SW), _mm512_load_ps(dh + n * SW)), dv);
+				dv = VFMA(_mm512_load_ps(ab + NS + n * SW), _mm512_load_ps(dh + n * SW), dv);
 			_mm512_store_ps(dh + n * SW, dv);
 			__m512 gv = keepg ? _mm512_load_ps(g + n * SW) : dt;
 			__m512 dab = t > 0 ? VMUL(dv, _mm512_load_ps(h - NS + n * SW)) : _mm512_setzero_ps();
 			__m512 dg = VMUL(VMUL(dv, v_bc(Bt[n])), u);
 			__m512 dvg = VMUL(dv, gv);
-			du = VADD(du, VMUL(dvg, v_bc(Bt[n])));
+			du = VFMA(dvg, v_bc(Bt[n]), du);
 			__m512 pb = VMUL(dvg, u), pc = VMUL(dy, _mm512_load_ps(h + n * SW));
 			float *pbp = pbm + (all16 ? n : 0) * SW, *pcp = pcm + (all16 ? n : 0) * SW;
 			_mm512_store_ps(pbp, pb);
@@ -1105,7 +1141,7 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 	__m512 dDv = _mm512_loadu_ps(dD);
 	for (int t = 0; t < T; t++) {
 		size_t i0 = ((size_t)b * T + t) * D + d0;
-		dDv = VADD(dDv, VMUL(_mm512_load_ps(dys + (size_t)t * SW), _mm512_loadu_ps(c->x + i0)));
+		dDv = VFMA(_mm512_load_ps(dys + (size_t)t * SW), _mm512_loadu_ps(c->x + i0), dDv);
 		for (int n = 0; n < N; n++)
 			_mm512_store_ps(dAl + n * SW, VADD(_mm512_load_ps(dAl + n * SW), _mm512_load_ps(ct + t * NS + n * SW)));
 	}
@@ -1115,6 +1151,7 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 #undef VMUL
 #undef VADD
 #undef VSUB
+#undef VFMA
 
 /* one instance per (discretisation, N = 16 or any) */
 #define SSM_DISC_SWITCH(disc, CALL)                                  \
