@@ -816,19 +816,22 @@ static void test_conv1d(void)
 	/* the fused SiLU against the convolution then the SiLU op: the same
 	 * outputs and gradients, bit for bit, serially and on 2 threads (sizes
 	 * below and above the threading threshold; T < K and K - 1 the
-	 * edges of backward's ring of dp rows, K = 1 a ring of one); its
-	 * gradients */
-	struct { int B, T, C, K, bias; } fs[] = { { 2, 7, 5, 4, 1 },  { 3, 2, 3, 4, 0 },  { 8, 40, 128, 4, 1 },
-						  { 2, 5, 16, 4, 0 }, { 3, 2, 32, 4, 1 }, { 4, 9, 48, 3, 1 },
-						  { 2, 6, 16, 7, 0 }, { 8, 40, 64, 5, 0 }, { 2, 3, 8, 4, 1 },
-						  { 3, 4, 6, 1, 1 } };
+	 * edges of backward's ring of dp rows, K = 1 a ring of one; channels
+	 * in sixteens, the AVX-512 backward's, and not, and K = 16, its
+	 * largest, and 17, past it; 3 threads split 128 channels off the
+	 * sixteens); its gradients */
+	struct { int B, T, C, K, bias; } fs[] = { { 2, 7, 5, 4, 1 },    { 3, 2, 3, 4, 0 },   { 8, 40, 128, 4, 1 },
+						  { 2, 5, 16, 4, 0 },   { 3, 2, 32, 4, 1 },  { 4, 9, 48, 3, 1 },
+						  { 2, 6, 16, 7, 0 },   { 8, 40, 64, 5, 0 }, { 2, 3, 8, 4, 1 },
+						  { 3, 4, 6, 1, 1 },    { 3, 20, 40, 16, 1 }, { 2, 20, 32, 17, 0 },
+						  { 8, 40, 128, 1, 0 } };
 	for (size_t i = 0; i < SL_COUNT(fs); i++) {
 		sl_tensor *in[3] = { INPUT(fs[i].B, fs[i].T, fs[i].C), INPUT(fs[i].C, fs[i].K), INPUT(fs[i].C) };
 		for (size_t k = 0; k < sl_tensor_numel(in[0]); k++)
 			in[0]->data[k] *= 3.0f; /* both sides of the SiLU's bend */
 		ctx c = { .bias = fs[i].bias };
 		int nin = fs[i].bias ? 3 : 2, same = 1;
-		for (int th = 0; th <= 2; th += 2) {
+		for (int th = 0; th <= 3; th += th ? 1 : 2) {
 			run_res f = run_op(b_conv_silu, &c, in, nin, th), r = run_op(b_conv_then_silu, &c, in, nin, th);
 			same &= f.ok && r.ok && memcmp(f.y, r.y, f.ny * sizeof(float)) == 0;
 			for (int k = 0; k < nin; k++)
@@ -839,7 +842,7 @@ static void test_conv1d(void)
 		char nm[120];
 		snprintf(nm, sizeof nm, "conv1d+silu x (%d,%d,%d) K=%d%s", fs[i].B, fs[i].T, fs[i].C, fs[i].K,
 			 fs[i].bias ? " with bias" : "");
-		TAP_OK(same, "%s: the fused op gives conv1d then silu's outputs and gradients, bit for bit (no pool, 2 threads)",
+		TAP_OK(same, "%s: the fused op gives conv1d then silu's outputs and gradients, bit for bit (no pool, 2, 3 threads)",
 		       nm);
 		if (fs[i].B * fs[i].T * fs[i].C < 1000)
 			gc_both_nonlinear(nm, b_conv_silu, &c, in, nin);
