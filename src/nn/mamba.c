@@ -147,7 +147,8 @@ static sl_tensor *forward(void *layer, const void *cfg, const sl_mixer_ctx *ctx,
 	ly->Bm = Bm->data;
 	ly->Cm = Cm->data;
 	ly->T = sl_tensor_dim(h, 1);
-	return sl_add(tp, h, sl_nn_linear_forward(&ly->out_proj, tp, y));
+	/* h + out_proj(y) in one op (the same bits as the add after it) */
+	return sl_nn_linear_residual(&ly->out_proj, tp, y, h, 0.0f);
 }
 
 /* ---- step mode -------------------------------------------------------------- */
@@ -256,7 +257,7 @@ static sl_tensor *step(const void *layer, const void *cfg, const sl_mixer_ctx *c
 			y->data[(size_t)b * E + e] = acc * z[e] * (1.0f / (1.0f + sl_fexp(-z[e])));
 		}
 	}
-	return sl_add(tp, x, sl_nn_linear_forward(&ly->out_proj, tp, y));
+	return sl_nn_linear_residual(&ly->out_proj, tp, y, x, 0.0f);
 }
 
 /* ---- views ------------------------------------------------------------------ */
