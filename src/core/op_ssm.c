@@ -33,9 +33,13 @@
  * meets a sum in these: the exponential (sl_fexp_fma), φ1's series, Euler's
  * 1 + w, the recurrences h and dh, the sums y (n ascending, then D x), dx's
  * and dD's, and the inner a b + c of each disc_grad term; every kernel the
- * same ones, so they agree bit for bit. (Measured against a float64
- * reference with finite-difference gradients, the outputs and gradients are
- * as accurate as with separate roundings.)
+ * same ones, so they agree bit for bit. Where g is Δ (zoh-approx, euler),
+ * B̄x = B (Δ x) with Δ x once per step, one multiply per state fewer.
+ * (Measured against a float64 reference, B=2 T=32 D=16 N=16 gated, 300-400
+ * seeds per discretisation and regime: the outputs' mean normwise error
+ * 6-8 % below that of separate roundings, e.g. 1.02e-7 -> 0.95e-7 for
+ * zoh-approx at Mamba's Δ and A; the gradients, by finite differences in
+ * float64, as accurate as before.)
  *
  * Saved for backward: h for every (b, d, t, n), laid out (B, D, T, N) so one
  * (b, d) is one contiguous (T, N) block (the 16-channel kernel further
@@ -195,6 +199,10 @@ static inline void euler_elem(float dt, float a, float *abar, float *g)
 	*g = dt;
 }
 
+/* g is Δ itself (zoh-approx, euler): then B̄x = B (Δ x), Δ x once per step,
+ * where the others take g (B x) */
+#define G_IS_DT(disc) ((disc) == SL_SSM_ZOH_APPROX || (disc) == SL_SSM_EULER)
+
 /* Ā[n] and g[n] for one step dt over the N states a[n] (static, so the
  * op's kernels inline it as they did before it was shared; Mamba's step
  * reaches it through sl_ssm_disc_row below). */
@@ -253,8 +261,9 @@ static inline void zoh_grad(float dt, float a, float e, float dab, float dg, flo
 
 static inline void zoh_approx_grad(float dt, float a, float abar, float dab, float dg, float *s, float *dA)
 {
-	*s += SL_FMA(dab * a, abar, dg);
-	*dA += dab * dt * abar;
+	float q = dab * abar;
+	*s += SL_FMA(q, a, dg);
+	*dA += q * dt;
 }
 
 static inline void bilinear_grad(float dt, float a, float abar, float dab, float dg, float *s, float *dA)
@@ -445,9 +454,13 @@ static void fwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d)
 		size_t r = (size_t)b * T + t;
 		float u = c->x[r * D + d];
 		const float *Bt = c->Bm + r * N;
-		float *bx = s->g + (size_t)t * N;
-		for (int n = 0; n < N; n++)
-			bx[n] *= Bt[n] * u;
+		float *bx = s->g + (size_t)t * N, gu = c->dt[r * D + d] * u;
+		if (G_IS_DT(c->disc))
+			for (int n = 0; n < N; n++)
+				bx[n] = Bt[n] * gu;
+		else
+			for (int n = 0; n < N; n++)
+				bx[n] *= Bt[n] * u;
 	}
 	scan_run(c, s, s->abar, s->la, s->g, h);
 	/* y_t = C_t . h_t + D x_t; out_t = y_t silu(z_t) */
@@ -742,15 +755,17 @@ SSM_INLINE void fwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 	for (int t = 0; t < T; t++) {
 		size_t r = (size_t)b * T + t, i0 = r * D + d0;
 		const float *u = c->x + i0, *dt = c->dt + i0, *Bt = c->Bm + r * N, *Ct = c->Cm + r * N;
-		ssm_v16 uv, yv = { 0 };
+		ssm_v16 uv, dtv, yv = { 0 };
 		memcpy(&uv, u, sizeof uv);
+		memcpy(&dtv, dt, sizeof dtv);
+		ssm_v16 guv = dtv * uv;
 		for (int n = 0; n < N; n++) {
 			float ab[SW], g[SW];
 			disc_lanes(c->disc, dt, at + n * SW, ab, g);
 			ssm_v16 abv, gv, h;
 			memcpy(&abv, ab, sizeof abv);
 			memcpy(&gv, g, sizeof gv);
-			ssm_v16 bx = gv * (Bt[n] * uv);
+			ssm_v16 bx = G_IS_DT(c->disc) ? Bt[n] * guv : gv * (Bt[n] * uv);
 			if (t == 0) {
 				h = bx;
 			} else {
@@ -797,7 +812,7 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 			disc_lanes(c->disc, dt, at + n * SW, ab + o, g + o);
 			float *h = hb + o;
 			for (int l = 0; l < SW; l++) {
-				float bx = g[o + l] * (Bt[n] * u[l]);
+				float bx = G_IS_DT(c->disc) ? Bt[n] * (dt[l] * u[l]) : g[o + l] * (Bt[n] * u[l]);
 				h[l] = t == 0 ? bx : SL_FMA(ab[o + l], h[l - (ptrdiff_t)N * SW], bx);
 			}
 		}
@@ -986,8 +1001,9 @@ SSM_INLINE __m512 disc_grad_v(const int disc, __m512 dt, __m512 a, __m512 abar, 
 		*s = VADD(*s, VMUL(e, VFMA(dab, a, dg)));
 		return VMUL(dt, VFMA(dab, e, VMUL(VMUL(dg, dt), dp)));
 	} else if (disc == SL_SSM_ZOH_APPROX) {
-		*s = VADD(*s, VFMA(VMUL(dab, a), abar, dg));
-		return VMUL(VMUL(dab, dt), abar);
+		__m512 q = VMUL(dab, abar);
+		*s = VADD(*s, VFMA(q, a, dg));
+		return VMUL(q, dt);
 	} else if (disc == SL_SSM_BILINEAR) {
 		__m512 hdt = VMUL(v_bc(0.5f), dt);
 		__m512 q = _mm512_div_ps(v_bc(1.0f), VSUB(v_bc(1.0f), VMUL(hdt, a))), q2 = VMUL(q, q);
@@ -1015,10 +1031,11 @@ SSM_INLINE void fwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *h
 		size_t r = (size_t)b * T + t, i0 = r * D + d0;
 		const float *Bt = c->Bm + r * N, *Ct = c->Cm + r * N;
 		__m512 u = _mm512_loadu_ps(c->x + i0), dt = _mm512_loadu_ps(c->dt + i0), y = _mm512_setzero_ps();
+		__m512 gu = VMUL(dt, u);
 		for (int n = 0; n < N; n++) {
 			__m512 ab, g, h;
 			disc_v(disc, dt, _mm512_load_ps(at + n * SW), &ab, &g);
-			__m512 bx = VMUL(g, VMUL(v_bc(Bt[n]), u));
+			__m512 bx = G_IS_DT(disc) ? VMUL(v_bc(Bt[n]), gu) : VMUL(g, VMUL(v_bc(Bt[n]), u));
 			h = t == 0 ? bx : VFMA(ab, _mm512_load_ps(hp + n * SW), bx);
 			_mm512_store_ps(hp + n * SW, h);
 			y = VFMA(v_bc(Ct[n]), h, y);
@@ -1048,12 +1065,12 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 	for (int t = 0; t < T; t++) {
 		size_t r = (size_t)b * T + t, i0 = r * D + d0;
 		const float *Bt = c->Bm + r * N;
-		__m512 u = _mm512_loadu_ps(c->x + i0), dt = _mm512_loadu_ps(c->dt + i0);
+		__m512 u = _mm512_loadu_ps(c->x + i0), dt = _mm512_loadu_ps(c->dt + i0), gu = VMUL(dt, u);
 		float *ab = abs_ + t * NS, *g = gs + t * NS, *h = hs + t * NS;
 		for (int n = 0; n < N; n++) {
 			__m512 abv, gv;
 			disc_v(disc, dt, _mm512_load_ps(at + n * SW), &abv, &gv);
-			__m512 bx = VMUL(gv, VMUL(v_bc(Bt[n]), u));
+			__m512 bx = G_IS_DT(disc) ? VMUL(v_bc(Bt[n]), gu) : VMUL(gv, VMUL(v_bc(Bt[n]), u));
 			__m512 hv = t == 0 ? bx : VFMA(abv, _mm512_load_ps(h - NS + n * SW), bx);
 			_mm512_store_ps(ab + n * SW, abv);
 			if (keepg)
