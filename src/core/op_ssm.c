@@ -25,7 +25,7 @@
  *   dĀ_t  = dh_t h_{t-1}                      dg_t = dh_t B_t x_t
  *   dx_t += sum_n dh_t g_t B_t + D dy_t
  *   dB_t += sum_d dh_t g_t x_t                dC_t += sum_d dy_t h_t
- *   dD   += sum_{b,t} dy_t x_t
+ *   dD   += sum_{b,t} dy_t x_t                (dD and dA: b ascending, t descending)
  *   dΔ_t += sum_n dĀ ∂Ā/∂Δ + dg ∂g/∂Δ         dA += sum_{b,t} dĀ ∂Ā/∂A + dg ∂g/∂A
  * with the partials of each discretisation in disc_grad().
  *
@@ -522,8 +522,10 @@ static void bwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d, float *pdB,
 		}
 	}
 	scan_run(c, s, s->ra, s->rla, s->rb, s->rout);
-	/* the chain through each step, t ascending */
-	for (int t = 0; t < T; t++) {
+	/* the chain through each step, t descending (the order of the 16-lane
+	 * kernels, whose chain runs with the reverse recurrence): the sums of
+	 * dA and dD over t run backwards */
+	for (int t = T - 1; t >= 0; t--) {
 		size_t r = (size_t)b * T + t, i = r * D + d;
 		const float *dh = s->rout + (size_t)(T - 1 - t) * N;
 		const float *ht = h + (size_t)t * N, *hp = t > 0 ? ht - N : NULL;
@@ -855,10 +857,10 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 		 * neighbour, dh's spare row */
 		memcpy(dh + (size_t)T * N * SW + (size_t)t * SW, dy, sizeof dy);
 	}
-	/* the chain through each step, t ascending */
+	/* the chain through each step, t descending (as the AVX-512 kernel's) */
 	int bs = c->bs;
 	size_t blk0 = (size_t)(d0 / bs);
-	for (int t = 0; t < T; t++) {
+	for (int t = T - 1; t >= 0; t--) {
 		size_t r = (size_t)b * T + t, i0 = r * D + d0;
 		const float *u = c->x + i0, *dt = c->dt + i0, *Bt = c->Bm + r * N;
 		const float *dyt = dh + (size_t)T * N * SW + (size_t)t * SW;
@@ -931,12 +933,12 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
  * same operations in the same order (the fused multiply-adds where the plain
  * kernel has SL_FMA: the bits are the plain kernel's, tests/test_ssm.c),
  * written on __m512 with the discretisation chosen outside the loops (one
- * instance per discretisation) and the exponential by sl_fexp16_fma. The backward pass also runs in two
- * sweeps instead of three: the reverse recurrence for dh_t and the chain
- * through step t share one loop, t descending, dh staying in a row of N
- * vectors; the terms of dA, which are summed over t ascending, are kept
- * per (t, n) and added in that order after it (likewise dD's), so every sum
- * keeps its order. */
+ * instance per discretisation) and the exponential by sl_fexp16_fma. The
+ * backward pass also runs in two sweeps instead of three: the reverse
+ * recurrence for dh_t and the chain through step t share one loop, t
+ * descending, dh staying in a row of N vectors, and dA and dD take their
+ * terms as they come, t descending, the order all three kernels sum them
+ * in (no array of dA's terms to add up afterwards). */
 static inline __m512 v_bc(float v)
 {
 	return _mm512_set1_ps(v);
@@ -1053,10 +1055,10 @@ SSM_INLINE void fwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *h
 	}
 }
 
-/* Backward of one (b, group). Scratch: ab, h, ct (T, N, 16), g likewise
- * when g is not Δ (zoh, bilinear), dh (N, 16), dy (T, 16). */
+/* Backward of one (b, group). Scratch: ab, h (T, N, 16), g likewise when
+ * g is not Δ (zoh, bilinear), dh (N, 16). */
 SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *abs_, float *gs, float *hs,
-		      float *ct, float *dh, float *dys, float *dAl, float *dD, const int disc, const int N)
+		      float *dh, float *dAl, float *dD, const int disc, const int N)
 {
 	int T = c->T, D = c->D;
 	size_t BTN = (size_t)c->B * T * N, NS = (size_t)N * SW;
@@ -1083,6 +1085,7 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 	size_t blk0 = (size_t)(d0 / bs);
 	const int all16 = N == 16;
 	__m512 Dd = c->Ds ? _mm512_loadu_ps(c->Ds + d0) : _mm512_setzero_ps();
+	__m512 dDv = _mm512_loadu_ps(dD);
 	for (int t = T - 1; t >= 0; t--) {
 		size_t r = (size_t)b * T + t, i0 = r * D + d0;
 		__m512 go = _mm512_loadu_ps(c->dout + i0), dy;
@@ -1098,12 +1101,11 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 		} else {
 			dy = go;
 		}
-		_mm512_store_ps(dys + (size_t)t * SW, dy);
 		const float *Ct = c->Cm + r * N, *Bt = c->Bm + r * N;
 		const float *ab = abs_ + t * NS, *g = gs + t * NS, *h = hs + t * NS;
-		float *ctt = ct + t * NS;
 		__m512 u = _mm512_loadu_ps(c->x + i0), dt = _mm512_loadu_ps(c->dt + i0);
 		__m512 du = VMUL(Dd, dy), s = _mm512_setzero_ps();
+		dDv = VFMA(dy, u, dDv);
 		float pbm[16 * SW] __attribute__((aligned(64))), pcm[16 * SW] __attribute__((aligned(64)));
 		for (int n = 0; n < N; n++) {
 			__m512 dv = VMUL(v_bc(Ct[n]), dy);
@@ -1126,7 +1128,8 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 					lanes_into_blocks(pcp, bs, c->pdC + blk0 * BTN + r * N + n, BTN);
 			}
 			__m512 a = _mm512_load_ps(at + n * SW);
-			_mm512_store_ps(ctt + n * SW, disc_grad_v(disc, dt, a, _mm512_load_ps(ab + n * SW), dab, dg, &s));
+			__m512 dAt = disc_grad_v(disc, dt, a, _mm512_load_ps(ab + n * SW), dab, dg, &s);
+			_mm512_store_ps(dAl + n * SW, VADD(_mm512_load_ps(dAl + n * SW), dAt));
 		}
 		if (all16 && bs == 8) {
 			if (c->pdB)
@@ -1154,14 +1157,6 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 			_mm512_storeu_ps(c->graw + i0, VADD(c->fresh ? z0 : _mm512_loadu_ps(c->graw + i0), v));
 		}
 	}
-	/* the sums over t, ascending: dD and dA */
-	__m512 dDv = _mm512_loadu_ps(dD);
-	for (int t = 0; t < T; t++) {
-		size_t i0 = ((size_t)b * T + t) * D + d0;
-		dDv = VFMA(_mm512_load_ps(dys + (size_t)t * SW), _mm512_loadu_ps(c->x + i0), dDv);
-		for (int n = 0; n < N; n++)
-			_mm512_store_ps(dAl + n * SW, VADD(_mm512_load_ps(dAl + n * SW), _mm512_load_ps(ct + t * NS + n * SW)));
-	}
 	_mm512_storeu_ps(dD, dDv);
 }
 
@@ -1186,12 +1181,12 @@ static void fwd_v_group(const ssm_ctx *c, int b, int d0, const float *at, float 
 #undef CALL
 }
 
-static void bwd_v_group(const ssm_ctx *c, int b, int d0, const float *at, float *ab, float *g, float *h, float *ct,
-			float *dh, float *dy, float *dAl, float *dD)
+static void bwd_v_group(const ssm_ctx *c, int b, int d0, const float *at, float *ab, float *g, float *h, float *dh,
+			float *dAl, float *dD)
 {
-#define CALL(k)                                                                      \
-	(c->N == 16 ? bwd_v(c, b, d0, at, ab, g, h, ct, dh, dy, dAl, dD, k, 16) \
-		    : bwd_v(c, b, d0, at, ab, g, h, ct, dh, dy, dAl, dD, k, c->N))
+#define CALL(k)                                                              \
+	(c->N == 16 ? bwd_v(c, b, d0, at, ab, g, h, dh, dAl, dD, k, 16) \
+		    : bwd_v(c, b, d0, at, ab, g, h, dh, dAl, dD, k, c->N))
 	SSM_DISC_SWITCH(c->disc, CALL)
 #undef CALL
 }
@@ -1245,7 +1240,7 @@ static void groups_of(const ssm_ctx *c, int tid, int nth, int *g0, int *g1)
 
 /* One thread's scratch for the 16-channel kernels (backward's, the larger):
  * at, dAl (N, 16); Ā, g, h, dh (T, N, 16) (the AVX-512 kernel: Ā, g, h and
- * dA's terms, and one row of dh, N x 16); dy (T, 16); 64-byte multiples. */
+ * one row of dh, N x 16); dy (T, 16); 64-byte multiples. */
 static size_t lanes_floats(int T, int N)
 {
 	size_t NS = (size_t)N * SW, TNS = (size_t)T * NS;
@@ -1297,10 +1292,9 @@ static void bwd_lanes_task(const ssm_ctx *c, int tid, int nth)
 		memset(dAl, 0, NS * sizeof(float));
 #if defined(__AVX512F__)
 		if (ssm_v512()) {
-			/* Ā, g, h, dA's terms (T, N, 16), dh (N, 16), dy (T, 16) */
-			float *ct = dh, *dhr = ct + TNS, *dy = dhr + NS;
+			/* Ā, g, h (T, N, 16), dh (N, 16) */
 			for (int b = 0; b < c->B; b++)
-				bwd_v_group(c, b, d0, at, ab, g, hb, ct, dhr, dy, dAl, dD);
+				bwd_v_group(c, b, d0, at, ab, g, hb, dh, dAl, dD);
 		} else
 #endif
 		for (int b = 0; b < c->B; b++)
