@@ -275,6 +275,22 @@ static void test_fastmath(void)
 	TAP_OK(e_exp < 3e-7, "fast exp: relative error %.2g < 3e-7 on [-87, 88]", e_exp);
 	TAP_OK(e_erf < 5e-7, "fast erf: absolute error %.2g < 5e-7 on [-7, 7]", e_erf);
 	TAP_OK(sl_fexp(-200.0f) == 0 && sl_fexp(0) == 1 && isfinite(sl_fexp(1000.0f)), "fast exp at the edges");
+	/* the fused multiply-add exp (the selective scan's): as accurate, and
+	 * not as sl_fexp in every bit (it must differ somewhere, or the fused
+	 * form would round nothing differently) */
+	double e_fma = 0;
+	long fdiff = 0;
+	for (float x = -87.0f; x < 88.0f; x += 0.00093f) {
+		double want = exp((double)x);
+		float y0 = sl_fexp(x), y1 = sl_fexp_fma(x);
+		e_fma = fmax(e_fma, fabs(y1 - want) / want);
+		fdiff += memcmp(&y0, &y1, sizeof y0) != 0;
+	}
+	TAP_OK(e_fma < 3e-7 && fdiff > 0, "fused exp: relative error %.2g < 3e-7 on [-87, 88] (%ld values differ from sl_fexp's)",
+	       e_fma, fdiff);
+	TAP_OK(sl_fexp_fma(-200.0f) == 0 && sl_fexp_fma(-87.31f) == 0 && sl_fexp_fma(0) == 1 &&
+		       isfinite(sl_fexp_fma(1000.0f)) && isnan(sl_fexp_fma(NAN)) && sl_fexp_fma(-1e30f) == 0,
+	       "fused exp at the edges");
 	double e_tanh = 0, r_tanh = 0;
 	for (float x = -12.0f; x < 12.0f; x += 0.000731f) {
 		double want = tanh((double)x), d = fabs(sl_ftanh(x) - want);
@@ -309,6 +325,25 @@ static void test_fastmath(void)
 		}
 	}
 	TAP_OK(differ == 0, "sixteen-lane fast exp: the bits of the scalar one on %ld inputs (%ld differ)", n, differ);
+	/* and the fused one: sl_fexp16_fma gives sl_fexp_fma's bits */
+	differ = n = 0;
+	for (float x0 = -120.0f; x0 < 120.0f; x0 += 16 * 0.00371f) {
+		for (int j = 0; j < 16; j++)
+			xs[j] = x0 + j * 0.00371f;
+		if (x0 < -119.9f) {
+			xs[0] = -87.3f, xs[1] = 88.7f, xs[2] = -0.0f, xs[3] = INFINITY, xs[4] = -INFINITY;
+			xs[5] = NAN, xs[6] = -87.29999f, xs[7] = 88.70001f, xs[8] = 1e-30f, xs[9] = -1e-30f;
+			xs[10] = -1e30f, xs[11] = 1e30f, xs[12] = -3e6f, xs[13] = -NAN, xs[14] = -0.34657f;
+			xs[15] = -87.0f;
+		}
+		float ys[16];
+		_mm512_storeu_ps(ys, sl_fexp16_fma(_mm512_loadu_ps(xs)));
+		for (int j = 0; j < 16; j++, n++) {
+			float y1 = sl_fexp_fma(xs[j]);
+			differ += isnan(y1) ? !isnan(ys[j]) : memcmp(&y1, &ys[j], sizeof y1) != 0;
+		}
+	}
+	TAP_OK(differ == 0, "sixteen-lane fused exp: the bits of the scalar one on %ld inputs (%ld differ)", n, differ);
 	/* the sixteen-lane softplus gives the scalar loops' bits (the body, then
 	 * x above the threshold): a sweep across both sides of 0 and of 20, and
 	 * the edges */

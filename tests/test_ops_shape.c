@@ -791,6 +791,74 @@ static void conv_compare(const char *name, sl_tensor **in, int bias, int threads
 	res_free(&r);
 }
 
+/* The convolution (silu: with the SiLU fused) of x (B, T, C) at 1 + silu
+ * threads (0: no pool), backward from dout[b, t, j] = sin(0.37 (1000 r + j)),
+ * r = b T + t; out gets y then dx, dw, db, each channel-major per row. */
+static void conv_by_channel(sl_tensor **in, int silu, int threads, int C, float *y, float *dx, float *dw, float *db)
+{
+	sl_arena *arena = sl_arena_new(0);
+	sl_pool *pool = threads > 0 ? sl_pool_new(threads) : NULL;
+	sl_tape *tp = sl_tape_new(arena, pool);
+	tp->training = 1;
+	for (int k = 0; k < 3; k++)
+		memset(in[k]->grad, 0, sl_tensor_numel(in[k]) * sizeof(float));
+	sl_tensor *out = silu ? sl_conv1d_causal_silu(tp, in[0], in[1], in[2]) : sl_conv1d_causal(tp, in[0], in[1], in[2]);
+	size_t rows = sl_tensor_rows(out);
+	int W = in[0]->shape[2], K = in[1]->shape[1];
+	float *dout = malloc(rows * W * sizeof(float));
+	for (size_t r = 0; r < rows; r++)
+		for (int j = 0; j < W; j++)
+			dout[r * W + j] = sinf(0.37f * (float)(1000 * r + (size_t)j));
+	sl_tape_backward_from(tp, out, dout);
+	for (size_t r = 0; r < rows; r++)
+		for (int j = 0; j < C; j++) {
+			y[r * C + j] = out->data[r * W + j];
+			dx[r * C + j] = in[0]->grad[r * W + j];
+		}
+	memcpy(dw, in[1]->grad, (size_t)C * K * sizeof(float));
+	memcpy(db, in[2]->grad, (size_t)C * sizeof(float));
+	free(dout);
+	sl_tape_free(tp);
+	sl_pool_free(pool);
+	sl_arena_free(arena);
+}
+
+/* The AVX-512 paths (channels in sixteens: forward's rows, the fused
+ * backward's channels) against the plain loops: C channels against the
+ * same C channels with one more beside them (C + 1, no sixteens), each
+ * channel's arithmetic its own, so the first C give the same bits. */
+static void test_conv1d_lanes(void)
+{
+	struct { int B, T, C, K; } cs[] = { { 3, 9, 16, 4 }, { 2, 20, 32, 4 }, { 4, 6, 48, 7 }, { 2, 3, 16, 4 },
+					     { 8, 40, 128, 4 }, { 2, 9, 16, 1 }, { 2, 18, 32, 16 } };
+	for (size_t i = 0; i < SL_COUNT(cs); i++)
+		for (int silu = 0; silu < 2; silu++) {
+			int B = cs[i].B, T = cs[i].T, C = cs[i].C, K = cs[i].K, same = 1;
+			sl_tensor *wide[3] = { INPUT(B, T, C + 1), INPUT(C + 1, K), INPUT(C + 1) };
+			sl_tensor *nar[3] = { INPUT(B, T, C), INPUT(C, K), INPUT(C) };
+			for (size_t r = 0; r < (size_t)B * T; r++)
+				for (int j = 0; j < C; j++)
+					nar[0]->data[r * C + j] = 3.0f * wide[0]->data[r * (C + 1) + j];
+			for (size_t r = 0; r < (size_t)B * T; r++)
+				for (int j = 0; j <= C; j++)
+					wide[0]->data[r * (C + 1) + j] *= 3.0f;
+			memcpy(nar[1]->data, wide[1]->data, (size_t)C * K * sizeof(float));
+			memcpy(nar[2]->data, wide[2]->data, (size_t)C * sizeof(float));
+			size_t n = (size_t)B * T * C;
+			float *a = malloc((2 * n + (size_t)C * K + C) * 2 * sizeof(float)), *b = a + 2 * n + (size_t)C * K + C;
+			for (int th = 0; th <= 3; th += th ? 1 : 2) {
+				conv_by_channel(nar, silu, th, C, a, a + n, a + 2 * n, a + 2 * n + (size_t)C * K);
+				conv_by_channel(wide, silu, th, C, b, b + n, b + 2 * n, b + 2 * n + (size_t)C * K);
+				same &= memcmp(a, b, (2 * n + (size_t)C * K + C) * sizeof(float)) == 0;
+			}
+			TAP_OK(same, "conv1d%s x (%d,%d,%d) K=%d: %d channels (sixteens) give the bits of the same channels beside one more (plain loops): outputs and gradients (no pool, 2, 3 threads)",
+			       silu ? "+silu" : "", B, T, C, K, C);
+			free(a);
+			free_all(wide, 3);
+			free_all(nar, 3);
+		}
+}
+
 static void test_conv1d(void)
 {
 	struct { int B, T, C, K, bias; } cs[] = {
@@ -816,19 +884,22 @@ static void test_conv1d(void)
 	/* the fused SiLU against the convolution then the SiLU op: the same
 	 * outputs and gradients, bit for bit, serially and on 2 threads (sizes
 	 * below and above the threading threshold; T < K and K - 1 the
-	 * edges of backward's ring of dp rows, K = 1 a ring of one); its
-	 * gradients */
-	struct { int B, T, C, K, bias; } fs[] = { { 2, 7, 5, 4, 1 },  { 3, 2, 3, 4, 0 },  { 8, 40, 128, 4, 1 },
-						  { 2, 5, 16, 4, 0 }, { 3, 2, 32, 4, 1 }, { 4, 9, 48, 3, 1 },
-						  { 2, 6, 16, 7, 0 }, { 8, 40, 64, 5, 0 }, { 2, 3, 8, 4, 1 },
-						  { 3, 4, 6, 1, 1 } };
+	 * edges of backward's ring of dp rows, K = 1 a ring of one; channels
+	 * in sixteens, the AVX-512 backward's, and not, and K = 16, its
+	 * largest, and 17, past it; 3 threads split 128 channels off the
+	 * sixteens); its gradients */
+	struct { int B, T, C, K, bias; } fs[] = { { 2, 7, 5, 4, 1 },    { 3, 2, 3, 4, 0 },   { 8, 40, 128, 4, 1 },
+						  { 2, 5, 16, 4, 0 },   { 3, 2, 32, 4, 1 },  { 4, 9, 48, 3, 1 },
+						  { 2, 6, 16, 7, 0 },   { 8, 40, 64, 5, 0 }, { 2, 3, 8, 4, 1 },
+						  { 3, 4, 6, 1, 1 },    { 3, 20, 40, 16, 1 }, { 2, 20, 32, 17, 0 },
+						  { 8, 40, 128, 1, 0 } };
 	for (size_t i = 0; i < SL_COUNT(fs); i++) {
 		sl_tensor *in[3] = { INPUT(fs[i].B, fs[i].T, fs[i].C), INPUT(fs[i].C, fs[i].K), INPUT(fs[i].C) };
 		for (size_t k = 0; k < sl_tensor_numel(in[0]); k++)
 			in[0]->data[k] *= 3.0f; /* both sides of the SiLU's bend */
 		ctx c = { .bias = fs[i].bias };
 		int nin = fs[i].bias ? 3 : 2, same = 1;
-		for (int th = 0; th <= 2; th += 2) {
+		for (int th = 0; th <= 3; th += th ? 1 : 2) {
 			run_res f = run_op(b_conv_silu, &c, in, nin, th), r = run_op(b_conv_then_silu, &c, in, nin, th);
 			same &= f.ok && r.ok && memcmp(f.y, r.y, f.ny * sizeof(float)) == 0;
 			for (int k = 0; k < nin; k++)
@@ -839,7 +910,7 @@ static void test_conv1d(void)
 		char nm[120];
 		snprintf(nm, sizeof nm, "conv1d+silu x (%d,%d,%d) K=%d%s", fs[i].B, fs[i].T, fs[i].C, fs[i].K,
 			 fs[i].bias ? " with bias" : "");
-		TAP_OK(same, "%s: the fused op gives conv1d then silu's outputs and gradients, bit for bit (no pool, 2 threads)",
+		TAP_OK(same, "%s: the fused op gives conv1d then silu's outputs and gradients, bit for bit (no pool, 2, 3 threads)",
 		       nm);
 		if (fs[i].B * fs[i].T * fs[i].C < 1000)
 			gc_both_nonlinear(nm, b_conv_silu, &c, in, nin);
@@ -1119,6 +1190,7 @@ int main(void)
 	test_embedding();
 	test_dropout();
 	test_conv1d();
+	test_conv1d_lanes();
 	test_linear();
 	test_matmul();
 	test_bdlinear();

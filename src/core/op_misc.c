@@ -134,11 +134,44 @@ static float *conv_wt(sl_tape *tp, const sl_tensor *w)
 	return wt;
 }
 
+#if defined(__AVX512F__)
+/* conv_fwd_rows' row r for the sixteen channels from j, the sum in a
+ * register: bias (or 0), then + w x tap by tap (the same operations, the
+ * same order), then the SiLU as below */
+static inline void conv_fwd16(const conv_ctx *c, size_t r, int t, size_t j)
+{
+	size_t C = (size_t)c->C;
+	__m512 acc = c->bias ? _mm512_loadu_ps(c->bias + j) : _mm512_setzero_ps();
+	for (int k = c->K - 1 - t > 0 ? c->K - 1 - t : 0; k < c->K; k++) {
+		const float *xs = c->x + (r + (size_t)k + 1 - (size_t)c->K) * c->xs + j;
+		acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(c->wt + (size_t)k * C + j), _mm512_loadu_ps(xs)));
+	}
+	if (!c->silu) {
+		_mm512_storeu_ps(c->y + r * C + j, acc);
+		return;
+	}
+	__m512 s = sl_fsigmoid16(acc);
+	if (c->p)
+		_mm512_storeu_ps(c->p + r * C + j, acc);
+	if (c->sg)
+		_mm512_storeu_ps(c->sg + r * C + j, s);
+	_mm512_storeu_ps(c->y + r * C + j, _mm512_mul_ps(acc, s));
+}
+#endif
+
 /* Rows r = b*T + t of y. */
 static void conv_fwd_rows(void *arg, size_t lo, size_t hi)
 {
 	conv_ctx *c = arg;
 	size_t C = (size_t)c->C;
+#if defined(__AVX512F__)
+	if (C % 16 == 0) {
+		for (size_t r = lo; r < hi; r++)
+			for (size_t j = 0; j < C; j += 16)
+				conv_fwd16(c, r, (int)(r % (size_t)c->T), j);
+		return;
+	}
+#endif
 	for (size_t r = lo; r < hi; r++) {
 		int t = (int)(r % (size_t)c->T);
 		float *y = (c->p ? c->p : c->y) + r * C;
@@ -249,10 +282,11 @@ static void conv_silu_dp(const conv_ctx *c, size_t r, size_t lo, size_t hi, floa
  * t takes dp at t .. t+K-1), then db, dw and dx at t. The dw and db sums run
  * over (b, t) ascending into the zeroed scratch as conv_dw_chans's do, and dx
  * takes its taps k ascending as conv_dx_part's does: the same bits, with
- * one read of p, dout and x and one of dx where three passes read dp again. */
-static void conv_silu_bwd_chans(void *arg, size_t lo, size_t hi)
+ * one read of p, dout and x and one of dx where three passes read dp again.
+ * The sums of dw and db stay in the scratch (conv_silu_bwd_chans adds them
+ * into the gradients). */
+static void conv_silu_bwd_part(const conv_ctx *c, size_t lo, size_t hi)
 {
-	conv_ctx *c = arg;
 	size_t C = (size_t)c->C;
 	int K = c->K, T = c->T;
 	float *ring = c->dp; /* (K, C): this thread's channels of it */
@@ -288,7 +322,94 @@ static void conv_silu_bwd_chans(void *arg, size_t lo, size_t hi)
 			}
 		}
 	}
-	for (size_t j = lo; j < hi; j++) {
+}
+
+#if defined(__AVX512F__)
+#define CONV_INLINE static inline __attribute__((always_inline))
+
+/* dp at row r for the sixteen channels from j (conv_silu_dp's operations) */
+CONV_INLINE __m512 conv_silu_dp16(const conv_ctx *c, size_t r, size_t j)
+{
+	size_t i = r * (size_t)c->C + j;
+	__m512 x = _mm512_loadu_ps(c->p + i), s = _mm512_loadu_ps(c->sg + i), one = _mm512_set1_ps(1.0f);
+	__m512 v = _mm512_mul_ps(s, _mm512_add_ps(one, _mm512_mul_ps(x, _mm512_sub_ps(one, s))));
+	return _mm512_add_ps(_mm512_setzero_ps(), _mm512_mul_ps(_mm512_loadu_ps(c->dout + i), v));
+}
+
+/* conv_silu_bwd_part on the sixteen channels from j, K taps (a constant in
+ * the instance for Mamba's K = 4), with everything that lives across rows in
+ * registers: the weights, the sums of dw and db, and two windows sliding
+ * along t, dp at t .. t+K-1 and x at t-K+1 .. t. Each value by
+ * conv_silu_bwd_part's operations in its order (sums over (b, t) ascending,
+ * dx's taps k ascending, the same terms skipped): the same bits. */
+CONV_INLINE void conv_silu_bwd16(const conv_ctx *c, size_t j, const int K)
+{
+	size_t C = (size_t)c->C;
+	int T = c->T;
+	__m512 w[16], dw[16], dpw[16], xw[16], zero = _mm512_setzero_ps();
+	__m512 db = c->dbias ? _mm512_loadu_ps(c->dbias + j) : zero;
+	for (int k = 0; k < K; k++) {
+		w[k] = _mm512_loadu_ps(c->wt + (size_t)k * C + j);
+		dw[k] = c->dwt ? _mm512_loadu_ps(c->dwt + (size_t)k * C + j) : zero;
+	}
+	for (int b = 0; b < c->B; b++) {
+		size_t r0 = (size_t)b * T;
+		/* before t = 0: dpw[i + 1] = dp at i, xw all zero (never read) */
+		for (int i = 0; i < K; i++) {
+			dpw[i] = i >= 1 && i - 1 < T ? conv_silu_dp16(c, r0 + (size_t)i - 1, j) : zero;
+			xw[i] = zero;
+		}
+		for (int t = 0; t < T; t++) {
+			size_t r = r0 + (size_t)t;
+			/* slide: dpw[i] = dp at t + i, xw[k] = x at t-K+1+k */
+			for (int i = 0; i + 1 < K; i++) {
+				dpw[i] = dpw[i + 1];
+				xw[i] = xw[i + 1];
+			}
+			dpw[K - 1] = t + K - 1 < T ? conv_silu_dp16(c, r + (size_t)K - 1, j) : zero;
+			xw[K - 1] = _mm512_loadu_ps(c->x + r * c->xs + j);
+			__m512 dp = dpw[0];
+			if (c->dbias)
+				db = _mm512_add_ps(db, dp);
+			if (c->dwt)
+				for (int k = K - 1 - t > 0 ? K - 1 - t : 0; k < K; k++)
+					dw[k] = _mm512_add_ps(dw[k], _mm512_mul_ps(dp, xw[k]));
+			if (c->dx) {
+				float *dx = c->dx + r * c->xs + j;
+				__m512 d = _mm512_loadu_ps(dx);
+				for (int k = 0; k < K; k++)
+					if (t + K - 1 - k < T)
+						d = _mm512_add_ps(d, _mm512_mul_ps(w[k], dpw[K - 1 - k]));
+				_mm512_storeu_ps(dx, d);
+			}
+		}
+	}
+	if (c->dbias)
+		_mm512_storeu_ps(c->dbias + j, db);
+	if (c->dwt)
+		for (int k = 0; k < K; k++)
+			_mm512_storeu_ps(c->dwt + (size_t)k * C + j, dw[k]);
+}
+#endif
+
+/* Channels [lo, hi) of the fused SiLU's backward: sixteen at a time in
+ * registers where AVX-512 is built and K <= 16, the rest by
+ * conv_silu_bwd_part; then the totals into dw and db. */
+static void conv_silu_bwd_chans(void *arg, size_t lo, size_t hi)
+{
+	conv_ctx *c = arg;
+	size_t C = (size_t)c->C, j = lo;
+	int K = c->K;
+#if defined(__AVX512F__)
+	for (; j + 16 <= hi && K <= 16; j += 16)
+		if (K == 4)
+			conv_silu_bwd16(c, j, 4);
+		else
+			conv_silu_bwd16(c, j, K);
+#endif
+	if (j < hi)
+		conv_silu_bwd_part(c, j, hi);
+	for (j = lo; j < hi; j++) {
 		if (c->dwt)
 			for (int k = 0; k < K; k++)
 				c->dw[j * (size_t)K + (size_t)k] += c->dwt[(size_t)k * C + j];

@@ -147,7 +147,8 @@ static sl_tensor *forward(void *layer, const void *cfg, const sl_mixer_ctx *ctx,
 	ly->Bm = Bm->data;
 	ly->Cm = Cm->data;
 	ly->T = sl_tensor_dim(h, 1);
-	return sl_add(tp, h, sl_nn_linear_forward(&ly->out_proj, tp, y));
+	/* h + out_proj(y) in one op (the same bits as the add after it) */
+	return sl_nn_linear_residual(&ly->out_proj, tp, y, h, 0.0f);
 }
 
 /* ---- step mode -------------------------------------------------------------- */
@@ -239,21 +240,24 @@ static sl_tensor *step(const void *layer, const void *cfg, const sl_mixer_ctx *c
 		const float *dl = delta->data + (size_t)b * E;
 		float *h = st->h + (size_t)b * E * N;
 		for (int e = 0; e < E; e++) {
-			float acc = ly->D->data[e] * xi[e], xe = xi[e];
+			float acc = 0.0f, xe = xi[e];
 			float *he = h + (size_t)e * N;
-			/* this channel's N states discretised as the op does: Ā and g */
+			/* this channel's N states discretised and advanced as the op
+			 * does (its operations in its order): Ā and g, h = Ā h + g B x
+			 * fused, y = C.h + D x, out = y z σ(z) */
 			sl_ssm_disc_row(c->disc, dl[e], Aneg + (size_t)e * N, N, ab, bxs);
 			for (int n = 0; n < N; n++)
-				bxs[n] = bxs[n] * Bn[n] * xe;
+				bxs[n] *= Bn[n] * xe;
 			for (int n = 0; n < N; n++) {
-				float hv = ab[n] * he[n] + bxs[n];
+				float hv = SL_FMA(ab[n], he[n], bxs[n]);
 				he[n] = hv;
-				acc += Cn[n] * hv;
+				acc = SL_FMA(Cn[n], hv, acc);
 			}
-			y->data[(size_t)b * E + e] = acc * silu1(z[e]);
+			acc = SL_FMA(ly->D->data[e], xe, acc);
+			y->data[(size_t)b * E + e] = acc * z[e] * (1.0f / (1.0f + sl_fexp(-z[e])));
 		}
 	}
-	return sl_add(tp, x, sl_nn_linear_forward(&ly->out_proj, tp, y));
+	return sl_nn_linear_residual(&ly->out_proj, tp, y, x, 0.0f);
 }
 
 /* ---- views ------------------------------------------------------------------ */
