@@ -5,6 +5,7 @@
 #include "seqlab/fastmath.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 
 static void test_arena(void)
@@ -45,6 +46,18 @@ static void test_arena(void)
 		zero &= z[i] == 0;
 	TAP_OK(zero, "arena: calloc zero-fills reused memory");
 	(void)first;
+	sl_arena_free(a);
+	/* a chunk of 2 MB or more starts on a 2 MB boundary (for huge pages),
+	 * a spilled step's merged chunk too, and all of it is usable */
+	a = sl_arena_new(3u << 20);
+	unsigned char *big = sl_arena_alloc(a, 3u << 20);
+	memset(big, 1, 3u << 20);
+	sl_arena_alloc(a, 1u << 20); /* spills into a second chunk */
+	sl_arena_reset(a);
+	unsigned char *merged = sl_arena_alloc(a, 4u << 20);
+	memset(merged, 2, 4u << 20);
+	TAP_OK((uintptr_t)big % (2u << 20) == 0 && (uintptr_t)merged % (2u << 20) == 0,
+	       "arena: chunks of 2 MB or more are 2 MB aligned (a step's and the merged one)");
 	sl_arena_free(a);
 }
 

@@ -229,18 +229,31 @@ static inline __mmask16 cols_mask(int cols)
 /* B transposed (n, k) into panels of NR columns: panel q holds rows p of
  * columns [q NR, q NR + NR), zero past n; columns from n1 on are those of
  * a second matrix b2 (n - n1 rows of k, stride ldb2), as if it were
- * stacked under b */
+ * stacked under b. Sixteen rows of B by sixteen of k at a time, transposed
+ * in registers (sl_transpose16): whole-vector loads and stores, where an
+ * element at a time was most of the cost of a small product. */
 static void pack_bt(int n, int k, const float *b, int ldb, int n1, const float *b2, int ldb2, float *bp)
 {
 	for (int q = 0; q * NR < n; q++) {
 		float *dst = bp + (size_t)q * k * NR;
-		int cols = n - q * NR < NR ? n - q * NR : NR;
-		memset(dst, 0, (size_t)k * NR * sizeof(float));
-		for (int j = 0; j < cols; j++) {
-			int col = q * NR + j;
-			const float *src = col < n1 ? b + (size_t)col * ldb : b2 + (size_t)(col - n1) * ldb2;
-			for (int p = 0; p < k; p++)
-				dst[(size_t)p * NR + j] = src[p];
+		for (int h = 0; h < NR / 16; h++) {
+			int j0 = q * NR + 16 * h, rows = n - j0 < 0 ? 0 : n - j0 > 16 ? 16 : n - j0;
+			const float *src[16];
+			for (int i = 0; i < rows; i++) {
+				int col = j0 + i;
+				src[i] = col < n1 ? b + (size_t)col * ldb : b2 + (size_t)(col - n1) * ldb2;
+			}
+			for (int p0 = 0; p0 < k; p0 += 16) {
+				int np = k - p0 < 16 ? k - p0 : 16;
+				__mmask16 m = cols_mask(np);
+				__m512 r[16];
+				for (int i = 0; i < 16; i++)
+					r[i] = i < rows ? _mm512_maskz_loadu_ps(m, src[i] + p0) : _mm512_setzero_ps();
+				if (rows)
+					sl_transpose16(r);
+				for (int c = 0; c < np; c++)
+					_mm512_store_ps(dst + (size_t)(p0 + c) * NR + 16 * h, r[c]);
+			}
 		}
 	}
 }

@@ -405,33 +405,6 @@ SL_INLINE void dots8(const float *a, const float *b, int ld, int n, float *rl, c
 	_mm512_storeu_ps(rl, sum16x8(x));
 }
 
-/* r[0..15] transposed in place: r[c] becomes column c of the 16 x 16 block */
-static inline void transpose16(__m512 r[16])
-{
-	__m512 t[16], u[16];
-	for (int i = 0; i < 8; i++) {
-		t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-		t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-	}
-	for (int i = 0; i < 4; i++) {
-		u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
-		u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xee);
-		u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-		u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xee);
-	}
-	/* u[4 i + c]: columns c, c + 4, c + 8, c + 12 of rows 4 i .. 4 i + 3 */
-	for (int c = 0; c < 4; c++) {
-		t[c] = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);      /* c, c + 8 of rows 0-7 */
-		t[4 + c] = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xdd);  /* c + 4, c + 12 */
-		t[8 + c] = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
-		t[12 + c] = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
-	}
-	for (int c = 0; c < 8; c++) {
-		r[c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
-		r[8 + c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xdd);
-	}
-}
-
 /* bt (Dh, ldk) = the head's rows m (Tk rows of stride D) transposed, times
  * scale if scaled, columns past Tk zero, by 16 x 16 blocks in registers */
 SL_INLINE void transpose_rows(const float *m, int D, int Tk, int ldk, float *bt, const int scaled, float scale,
@@ -445,7 +418,7 @@ SL_INLINE void transpose_rows(const float *m, int D, int Tk, int ldk, float *bt,
 			for (int i = 0; i < 16; i++)
 				r[i] = j0 + i < Tk ? _mm512_maskz_loadu_ps(cm, m + (size_t)(j0 + i) * D + d0)
 						   : _mm512_setzero_ps();
-			transpose16(r);
+			sl_transpose16(r);
 			for (int i = 0; i < nd; i++)
 				_mm512_store_ps(bt + (size_t)(d0 + i) * ldk + j0,
 						scaled ? _mm512_mul_ps(r[i], _mm512_set1_ps(scale)) : r[i]);
@@ -605,8 +578,8 @@ SL_INLINE void attn_bwd16_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const
 				rk[i] = i < nd ? gk[d0 + i] : _mm512_setzero_ps();
 				rv[i] = i < nd ? gv[d0 + i] : _mm512_setzero_ps();
 			}
-			transpose16(rk);
-			transpose16(rv);
+			sl_transpose16(rk);
+			sl_transpose16(rv);
 			for (int j = 0; j < Tk; j++) {
 				/* dk before dv, as store_kv_grads */
 				if (dk)

@@ -104,6 +104,39 @@ static inline void sl_softmax_row(const float *x, float *y, size_t n)
 		y[j] *= inv;
 }
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+/* r[0..15] transposed in place: r[c] becomes column c of the 16 x 16 block
+ * (the attention kernels' keys and sums, the matrix kernel's packing) */
+static inline void sl_transpose16(__m512 r[16])
+{
+	__m512 t[16], u[16];
+	for (int i = 0; i < 8; i++) {
+		t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+		t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+	}
+	for (int i = 0; i < 4; i++) {
+		u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+		u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xee);
+		u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+		u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xee);
+	}
+	/* u[4 i + c]: columns c, c + 4, c + 8, c + 12 of rows 4 i .. 4 i + 3 */
+	for (int c = 0; c < 4; c++) {
+		t[c] = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);      /* c, c + 8 of rows 0-7 */
+		t[4 + c] = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xdd);  /* c + 4, c + 12 */
+		t[8 + c] = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+		t[12 + c] = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
+	}
+	for (int c = 0; c < 8; c++) {
+		r[c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
+		r[8 + c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xdd);
+	}
+}
+
+#endif
+
 /* Problems smaller than this many multiply-adds run on one thread. */
 #define SL_PAR_MIN_WORK 32768
 
