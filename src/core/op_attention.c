@@ -17,7 +17,7 @@
  *         the products anyway; scaling them there costs one product per
  *         key element, where scaling each query would cost a copy);
  *   s_ij = q_i . ks_j, a chain of fused multiply-adds over d in order, from 0;
- *   m_i = max s_ij over the keys j query i sees; e_ij = exp_fma(s_ij - m_i);
+ *   m_i = max s_ij over the keys j query i sees; e_ij = sl_fexp_fma(s_ij - m_i);
  *   z_i = sum16 of e_i: sixteen partial sums, lane l adding the e_ij with
  *         j = l (mod 16) in the order of j, then halved (lane l + 8 into l,
  *         then l + 4, l + 2, l + 1);
@@ -39,7 +39,7 @@
  *
  * Fused multiply-adds rather than products rounded before they are added:
  * the products take half the instructions, as in the matrix kernel
- * (gemm.c), and the sums lose no accuracy (FMA below: a build for a
+ * (gemm.c), and the sums lose no accuracy (SL_FMA, fastmath.h: a build for a
  * processor without them rounds twice). */
 #include "ops_impl.h"
 
@@ -53,16 +53,6 @@
 
 /* Inlined into each head-dim instance, so Dh is a constant there. */
 #define SL_INLINE static inline __attribute__((always_inline))
-
-/* a b + c, rounded once where the processor fuses it (every build with the
- * fast kernels: AVX-512 has fused multiply-adds); a build for a processor
- * without them (configure --disable-native) runs the plain kernel alone,
- * with a product and a sum, rather than calling libm's fmaf for each term */
-#if defined(__FMA__) || defined(__AVX512F__)
-#define FMA(a, b, c) fmaf(a, b, c)
-#else
-#define FMA(a, b, c) ((a) * (b) + (c))
-#endif
 
 typedef struct attn_ctx {
 	int B, Tq, Tk, H, Dh, causal, window;
@@ -95,27 +85,6 @@ static inline float sum16(float *t)
 		for (int l = 0; l < w; l++)
 			t[l] = t[l] + t[l + w];
 	return t[0];
-}
-
-/* e^x as sl_fexp (fastmath.h) computes it, with its reduction and
- * polynomial in fused multiply-adds: 13 vector operations rather than 20
- * in exp_fma16 below, the same bits in both (relative error below 3e-7 on
- * [-87, 88], as sl_fexp's; 0 below -87.3). */
-static inline float exp_fma(float xin)
-{
-	float x = 88.7f < xin ? 88.7f : xin;
-	x = x < -87.3f ? -87.3f : x; /* as sl_fexp: n stays an int (the result is 0 there anyway) */
-	float n = nearbyintf(x * 1.44269504088896341f);
-	float r = FMA(-n, 0.693145751953125f, x);
-	r = FMA(-n, 1.428606765330187e-06f, r);
-	float p = 1.0f / 720;
-	p = FMA(p, r, 1.0f / 120);
-	p = FMA(p, r, 1.0f / 24);
-	p = FMA(p, r, 1.0f / 6);
-	p = FMA(p, r, 0.5f);
-	p = FMA(p, r, 1.0f);
-	p = FMA(p, r, 1.0f);
-	return sl_fexp_finish(p, n, xin); /* p 2^n, in two exact steps */
 }
 
 /* ---- the plain kernel ----------------------------------------------------- */
@@ -170,7 +139,7 @@ SL_INLINE void dots_by_column(const float *restrict a, const float *restrict m, 
 	for (int d = 0; d < Dh; d++) {
 		const float *md = m + (size_t)d * ld;
 		for (int j = lo; j < hi; j++)
-			out[j] = FMA(a[d], md[j], out[j]);
+			out[j] = SL_FMA(a[d], md[j], out[j]);
 	}
 }
 
@@ -184,7 +153,7 @@ SL_INLINE void rows_sum(float *restrict out, const float *restrict p, const floa
 	for (int j = lo; j < hi; j++) {
 		const float *mj = m + (size_t)j * Dh;
 		for (int d = 0; d < Dh; d++)
-			out[d] = FMA(p[j], mj[d], out[d]);
+			out[d] = SL_FMA(p[j], mj[d], out[d]);
 	}
 }
 
@@ -197,7 +166,7 @@ SL_INLINE void softmax_row(float *restrict s, float *restrict p, int lo, int hi,
 		m = s[j] > m ? s[j] : m;
 	float zl[16] = { 0 };
 	for (int j = lo; j < hi; j++) {
-		float e = exp_fma(s[j] - m);
+		float e = sl_fexp_fma(s[j] - m);
 		s[j] = e;
 		zl[j & 15] += e;
 	}
@@ -215,7 +184,7 @@ SL_INLINE float dot16(const float *a, const float *b, int Dh)
 {
 	float rl[16] = { 0 };
 	for (int d = 0; d < Dh; d++)
-		rl[d & 15] = FMA(a[d], b[d], rl[d & 15]);
+		rl[d & 15] = SL_FMA(a[d], b[d], rl[d & 15]);
 	return sum16(rl);
 }
 
@@ -299,8 +268,8 @@ SL_INLINE void attn_bwd_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const i
 			for (int j = lo; j < hi; j++) {
 				float *gk = w.dkh + (size_t)j * Dh, *gv = w.dvh + (size_t)j * Dh;
 				for (int d = 0; d < Dh; d++) {
-					gk[d] = FMA(ds[j], qi[d], gk[d]);
-					gv[d] = FMA(p[j], doi[d], gv[d]);
+					gk[d] = SL_FMA(ds[j], qi[d], gk[d]);
+					gv[d] = SL_FMA(p[j], doi[d], gv[d]);
 				}
 			}
 			if (dq)
@@ -328,28 +297,6 @@ static inline __mmask16 lanes_at(int j0, int lo, int hi)
 	lo = lo - j0 < 0 ? 0 : lo - j0 > 16 ? 16 : lo - j0;
 	hi = hi - j0 < 0 ? 0 : hi - j0 > 16 ? 16 : hi - j0;
 	return lo < hi ? lanes(lo, hi) : 0;
-}
-
-/* exp_fma of sixteen lanes: n by roundscale (the same rounding as
- * nearbyintf, the sign of a zero n aside, which r cannot tell), p 2^n by
- * one scalef (the exact product rounded once, as exp_fma's two exact
- * power-of-two steps); the lanes under -87.3 zeroed, NaN kept */
-static inline __m512 exp_fma16(__m512 xin)
-{
-	__mmask16 keep = _mm512_cmp_ps_mask(xin, _mm512_set1_ps(-87.3f), _CMP_NLT_UQ);
-	__m512 x = _mm512_min_ps(_mm512_set1_ps(88.7f), xin);
-	__m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-					_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-	__m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
-	r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);
-	__m512 p = _mm512_set1_ps(1.0f / 720);
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-	return _mm512_maskz_scalef_ps(keep, p, n);
 }
 
 /* sum16 of the sixteen lanes: the same pairs, so the same bits */
@@ -502,7 +449,7 @@ SL_INLINE void attn_fwd16_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const
 			__mmask16 in = lanes(lo, hi);
 			__m512 sc = _mm512_load_ps(S + (size_t)i * KW);
 			float m = _mm512_mask_reduce_max_ps(in, sc);
-			__m512 e = _mm512_maskz_mov_ps(in, exp_fma16(_mm512_sub_ps(sc, _mm512_set1_ps(m))));
+			__m512 e = _mm512_maskz_mov_ps(in, sl_fexp16_fma(_mm512_sub_ps(sc, _mm512_set1_ps(m))));
 			__m512 pv = _mm512_mul_ps(e, _mm512_set1_ps(1.0f / sum16v(e)));
 			_mm512_mask_storeu_ps(P + (size_t)i * Tk, all, pv);
 			_mm512_store_ps(S + (size_t)i * KW, pv);
@@ -775,7 +722,7 @@ static void ranges(const attn_ctx *c, int *rlo, int *rhi, int *qlo, int *qhi)
  * is 0 where a row does not see the key; p (mr rows of Tk, the vector from
  * Tk - Tk % 16 stored under the mask ptail). The maximum is exact in any
  * order (the zeros' signs aside, which e^(s - m) cannot tell apart); the
- * exponentials are exp_fma's bits; z adds the lanes as sum16, the rows'
+ * exponentials are sl_fexp_fma's bits; z adds the lanes as sum16, the rows'
  * reductions (and divisions) together. */
 SL_INLINE void softmax_rows(float *s, size_t lds, float *p, int Tk, __mmask16 ptail, int jt0, int jt1, int mr)
 {
@@ -798,7 +745,7 @@ SL_INLINE void softmax_rows(float *s, size_t lds, float *p, int Tk, __mmask16 pt
 		x[i] = _mm512_setzero_ps();
 		if (i < mr)
 			for (int j0 = jt0; j0 < jt1; j0 += 16) {
-				__m512 e = exp_fma16(_mm512_sub_ps(_mm512_load_ps(si + j0), mv));
+				__m512 e = sl_fexp16_fma(_mm512_sub_ps(_mm512_load_ps(si + j0), mv));
 				_mm512_store_ps(si + j0, e);
 				x[i] = _mm512_add_ps(x[i], e);
 			}

@@ -582,14 +582,15 @@ typedef float ssm_v16 __attribute__((vector_size(64)));
 
 int sl_ssm_generic;
 
-/* a b + c on each lane, rounded once (SL_FMA) */
-SSM_INLINE ssm_v16 v16_fma(ssm_v16 a, ssm_v16 b, ssm_v16 c)
-{
-	ssm_v16 r;
-	for (int l = 0; l < SW; l++)
-		r[l] = SL_FMA(a[l], b[l], c[l]);
-	return r;
-}
+/* r = a b + c on each lane, rounded once (SL_FMA); a macro, not a
+ * function, as no function here takes or returns these vectors by value (in
+ * the portable build, without AVX-512, that draws GCC's ABI warning) */
+#define V16_FMA(r, a, b, c)                                          \
+	do {                                                         \
+		ssm_v16 a_ = (a), b_ = (b), c_ = (c);                \
+		for (int l_ = 0; l_ < SW; l_++)                      \
+			(r)[l_] = SL_FMA(a_[l_], b_[l_], c_[l_]);    \
+	} while (0)
 
 static int ssm_lanes(const ssm_ctx *c)
 {
@@ -772,16 +773,16 @@ SSM_INLINE void fwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 				h = bx;
 			} else {
 				memcpy(&h, hprev + n * SW, sizeof h);
-				h = v16_fma(abv, h, bx);
+				V16_FMA(h, abv, h, bx);
 			}
 			memcpy(hprev + n * SW, &h, sizeof h);
 			ssm_v16 cv = { 0 };
 			cv += Ct[n];
-			yv = v16_fma(cv, h, yv);
+			V16_FMA(yv, cv, h, yv);
 		}
 		ssm_v16 Ddv;
 		memcpy(&Ddv, Dd, sizeof Ddv);
-		yv = v16_fma(Ddv, uv, yv);
+		V16_FMA(yv, Ddv, uv, yv);
 		float y[SW];
 		memcpy(y, &yv, sizeof y);
 		if (c->y)
@@ -849,7 +850,7 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 				ssm_v16 an, dn;
 				memcpy(&an, ab + ((size_t)(t + 1) * N + n) * SW, sizeof an);
 				memcpy(&dn, d + (size_t)N * SW, sizeof dn);
-				v = v16_fma(an, dn, v);
+				V16_FMA(v, an, dn, v);
 			}
 			memcpy(d, &v, sizeof v);
 		}
@@ -888,7 +889,7 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 			ssm_v16 bv = dv * Bt[n] * uv;          /* dg_t = dh_t B_t x_t */
 			ssm_v16 bn = { 0 };
 			bn += Bt[n];
-			duv = v16_fma(dv * gv, bn, duv);
+			V16_FMA(duv, dv * gv, bn, duv);
 			ssm_v16 pbv = dv * gv * uv, pcv = dyv * hv;
 			memcpy(dab, &av, sizeof dab);
 			memcpy(dgv, &bv, sizeof dgv);
