@@ -54,8 +54,10 @@ static inline float sl_fexp(float xin)
  * than calling libm's software fmaf for each term. */
 #if defined(__FMA__) || defined(__AVX512F__)
 #define SL_FMA(a, b, c) fmaf(a, b, c)
+#define SL_FMA_FUSED 1
 #else
 #define SL_FMA(a, b, c) ((a) * (b) + (c))
+#define SL_FMA_FUSED 0
 #endif
 
 /* e^x as sl_fexp, with the reduction and the polynomial in fused
