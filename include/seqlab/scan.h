@@ -15,7 +15,9 @@
 
 #include <stddef.h>
 
-/* The loop. a_0 multiplies h_{-1} = 0 and is not read. */
+/* The loop, h_t = a_t h_{t-1} + b_t in one fused multiply-add (SL_FMA:
+ * the selective scan's recurrence). a_0 multiplies h_{-1} = 0 and is not
+ * read. */
 void sl_scan_seq(int T, int N, const float *a, const float *b, float *h);
 /* Blelloch's scan on the affine maps h -> a h + b; ea, eb are (P, N)
  * scratch, P = T rounded up to a power of two. Agrees with seq to rounding. */

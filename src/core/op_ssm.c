@@ -394,20 +394,6 @@ static ssm_scr scr_carve(const ssm_ctx *c, int tid)
 	return s;
 }
 
-/* The sequential scan, h_t = a_t h_{t-1} + b_t in one fused multiply-add
- * (sl_scan_seq's loop otherwise): the 16-channel kernels' recurrences. */
-static void scan_seq_fma(int T, int N, const float *a, const float *b, float *h)
-{
-	memcpy(h, b, (size_t)N * sizeof(float));
-	for (int t = 1; t < T; t++) {
-		const float *at = a + (size_t)t * N, *bt = b + (size_t)t * N;
-		const float *hp = h + (size_t)(t - 1) * N;
-		float *ht = h + (size_t)t * N;
-		for (int n = 0; n < N; n++)
-			ht[n] = SL_FMA(at[n], hp[n], bt[n]);
-	}
-}
-
 static void scan_run(const ssm_ctx *c, const ssm_scr *s, const float *a, const float *la, const float *b, float *h)
 {
 	switch (c->scan) {
@@ -418,7 +404,7 @@ static void scan_run(const ssm_ctx *c, const ssm_scr *s, const float *a, const f
 		sl_scan_log(c->T, c->N, a, la, b, h, s->st);
 		break;
 	default:
-		scan_seq_fma(c->T, c->N, a, b, h);
+		sl_scan_seq(c->T, c->N, a, b, h);
 		break;
 	}
 }

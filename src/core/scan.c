@@ -10,6 +10,7 @@
  * gives the measured figures). */
 #include "seqlab/scan.h"
 #include "seqlab/common.h"
+#include "seqlab/fastmath.h"
 #include "seqlab/pool.h"
 
 #include <math.h>
@@ -25,7 +26,7 @@ void sl_scan_seq(int T, int N, const float *a, const float *b, float *h)
 		const float *hp = h + (size_t)(t - 1) * N;
 		float *ht = h + (size_t)t * N;
 		for (int n = 0; n < N; n++)
-			ht[n] = at[n] * hp[n] + bt[n];
+			ht[n] = SL_FMA(at[n], hp[n], bt[n]);
 	}
 }
 
