@@ -339,9 +339,17 @@ typedef double v8d __attribute__((vector_size(64)));
 /* C (N, N) upper triangle += Xᵀ X for X (nk, ldx), the columns past N zero
  * (some entries below the diagonal get sums too: the solve reads the upper
  * triangle only). Twelve named sums, so they stay in registers. */
-__attribute__((optimize("fp-contract=fast"))) /* fused multiply-adds, as BLAS kernels */
+#if defined(__clang__)
+#define SYRK_CONTRACT /* clang: the pragma in the body */
+#else
+#define SYRK_CONTRACT __attribute__((optimize("fp-contract=fast")))
+#endif
+SYRK_CONTRACT /* fused multiply-adds, as BLAS kernels */
 static void syrk_upper(double *C, int N, const double *X, int nk, int ldx)
 {
+#if defined(__clang__)
+#pragma clang fp contract(fast)
+#endif
 	for (int i0 = 0; i0 < N; i0 += SYRK_R)
 		for (int j0 = i0 / SYRK_C * SYRK_C; j0 < N; j0 += SYRK_C) {
 			v8d a00 = { 0 }, a01 = { 0 }, a02 = { 0 }, a10 = { 0 }, a11 = { 0 }, a12 = { 0 };
