@@ -276,6 +276,34 @@ static void test_tape(void)
 	sl_arena_free(a);
 }
 
+#if defined(__AVX512F__)
+/* How many of a sweep of [-120, 120] and the edges (±87.3, ±88.7, ±0, ±inf,
+ * NaN, tiny and huge values) the sixteen-lane v gives other bits than the
+ * scalar f for (NaN for NaN counts as the same); the inputs' count in *n. */
+static long exp16_differ(__m512 (*v)(__m512), float (*f)(float), long *n)
+{
+	long differ = 0;
+	float xs[16], ys[16];
+	*n = 0;
+	for (float x0 = -120.0f; x0 < 120.0f; x0 += 16 * 0.00371f) {
+		for (int j = 0; j < 16; j++)
+			xs[j] = x0 + j * 0.00371f;
+		if (x0 < -119.9f) {
+			xs[0] = -87.3f, xs[1] = 88.7f, xs[2] = -0.0f, xs[3] = INFINITY, xs[4] = -INFINITY;
+			xs[5] = NAN, xs[6] = -87.29999f, xs[7] = 88.70001f, xs[8] = 1e-30f, xs[9] = -1e-30f;
+			xs[10] = -1e30f, xs[11] = 1e30f, xs[12] = -3e6f, xs[13] = -NAN, xs[14] = -0.34657f;
+			xs[15] = -87.0f;
+		}
+		_mm512_storeu_ps(ys, v(_mm512_loadu_ps(xs)));
+		for (int j = 0; j < 16; j++, (*n)++) {
+			float y1 = f(xs[j]);
+			differ += isnan(y1) ? !isnan(ys[j]) : memcmp(&y1, &ys[j], sizeof y1) != 0;
+		}
+	}
+	return differ;
+}
+#endif
+
 static void test_fastmath(void)
 {
 	double e_exp = 0, e_erf = 0;
@@ -319,45 +347,13 @@ static void test_fastmath(void)
 		       isnan(sl_ftanh(NAN)) && sl_ftanh(INFINITY) == 1,
 	       "fast tanh at the edges (±1, ±0, NaN)");
 #if defined(__AVX512F__)
-	/* the sixteen-lane exp gives sl_fexp's bits: a sweep, the edges, NaN */
-	long differ = 0, n = 0;
-	float xs[16];
-	for (float x0 = -120.0f; x0 < 120.0f; x0 += 16 * 0.00371f) {
-		for (int j = 0; j < 16; j++)
-			xs[j] = x0 + j * 0.00371f;
-		if (x0 < -119.9f) {
-			xs[0] = -87.3f, xs[1] = 88.7f, xs[2] = -0.0f, xs[3] = INFINITY, xs[4] = -INFINITY;
-			xs[5] = NAN, xs[6] = -87.29999f, xs[7] = 88.70001f, xs[8] = 1e-30f, xs[9] = -1e-30f;
-			xs[10] = -1e30f, xs[11] = 1e30f, xs[12] = -3e6f, xs[13] = -NAN, xs[14] = -0.34657f;
-			xs[15] = -87.0f;
-		}
-		float ys[16];
-		_mm512_storeu_ps(ys, sl_fexp16(_mm512_loadu_ps(xs)));
-		for (int j = 0; j < 16; j++, n++) {
-			float y1 = sl_fexp(xs[j]);
-			differ += isnan(y1) ? !isnan(ys[j]) : memcmp(&y1, &ys[j], sizeof y1) != 0;
-		}
-	}
+	/* the sixteen-lane exps give their scalar forms' bits: a sweep, the
+	 * edges, NaN */
+	long n = 0, differ = exp16_differ(sl_fexp16, sl_fexp, &n);
 	TAP_OK(differ == 0, "sixteen-lane fast exp: the bits of the scalar one on %ld inputs (%ld differ)", n, differ);
-	/* and the fused one: sl_fexp16_fma gives sl_fexp_fma's bits */
-	differ = n = 0;
-	for (float x0 = -120.0f; x0 < 120.0f; x0 += 16 * 0.00371f) {
-		for (int j = 0; j < 16; j++)
-			xs[j] = x0 + j * 0.00371f;
-		if (x0 < -119.9f) {
-			xs[0] = -87.3f, xs[1] = 88.7f, xs[2] = -0.0f, xs[3] = INFINITY, xs[4] = -INFINITY;
-			xs[5] = NAN, xs[6] = -87.29999f, xs[7] = 88.70001f, xs[8] = 1e-30f, xs[9] = -1e-30f;
-			xs[10] = -1e30f, xs[11] = 1e30f, xs[12] = -3e6f, xs[13] = -NAN, xs[14] = -0.34657f;
-			xs[15] = -87.0f;
-		}
-		float ys[16];
-		_mm512_storeu_ps(ys, sl_fexp16_fma(_mm512_loadu_ps(xs)));
-		for (int j = 0; j < 16; j++, n++) {
-			float y1 = sl_fexp_fma(xs[j]);
-			differ += isnan(y1) ? !isnan(ys[j]) : memcmp(&y1, &ys[j], sizeof y1) != 0;
-		}
-	}
+	differ = exp16_differ(sl_fexp16_fma, sl_fexp_fma, &n);
 	TAP_OK(differ == 0, "sixteen-lane fused exp: the bits of the scalar one on %ld inputs (%ld differ)", n, differ);
+	float xs[16];
 	/* the sixteen-lane softplus gives the scalar loops' bits (the body, then
 	 * x above the threshold): a sweep across both sides of 0 and of 20, and
 	 * the edges */
