@@ -94,8 +94,10 @@
  * (a function of D only); threads take whole blocks. Everything per channel
  * (out, dx, dΔ, dz, and dA, dD summed over b then t) is independent of the
  * partition. dB and dC sum over channels: each block sums its channels in
- * order into its own (B, T, N) partials, and a second pass over rows (b, t)
- * adds the blocks in order. Every bit is independent of the thread count. */
+ * order into its own (B, T, N) partials (the 16-channel kernels below: a
+ * block per 16 channels, summed by a tree), and a second pass over rows
+ * (b, t) adds the blocks in order. Every bit is independent of the thread
+ * count. */
 #include "ops_impl.h"
 
 #include "seqlab/fastmath.h"
@@ -547,13 +549,19 @@ static void bwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d, float *pdB,
  * run down the lanes in the order of n (each lane's own chain, sixteen side
  * by side), and the 16 recurrences per state are independent. Each value is
  * computed by the same operations in the same order as above, so the bits
- * are the same (tests/test_ssm.c compares the two). h is not saved: the
+ * are the same (tests/test_ssm.c compares the two), but for dB and dC. h is not saved: the
  * backward pass recomputes it from Ā and g, which it recomputes anyway, by
  * the forward's operations; that costs a multiply-add per element where
  * saving cost writing and reading back B·T·D·N floats (10 MB a layer for
  * the Pig-Latin Mamba), and the peak memory shrinks by as much. dB and dC,
- * sums over channels, are added across the lanes in channel order into each
- * block's partials, as above. The lane loops are written on whole vectors
+ * sums over channels, are summed across the 16 lanes of a group by a
+ * halving tree (lanes_tree16) into the group's partials, a block per group;
+ * the plain kernel's blocks sum in channel order, so these two gradients
+ * agree with its to rounding (the tree is the more accurate), not bit for
+ * bit. In registers, with no transposes, the tree took 5 % off a Pig-Latin
+ * training step at one thread, 4-10 % at two, where the in-order sums,
+ * through a 16 x 16 transpose per (b, t) and group, took more shuffles
+ * than the scan's arithmetic had multiplies. The lane loops are written on whole vectors
  * (ssm_v16) where they can be, so GCC keeps them in registers instead of
  * reloading arrays it fears overlap. */
 #define SW 16
@@ -631,101 +639,20 @@ SSM_INLINE void disc_grad_lanes(int disc, const float *dt, const float *a, const
 	}
 }
 
-/* The sums over each block's bs lanes of v, the lanes in order from 0, into
- * p[0], p[stride], ... (the partial sums of dB and dC: every block's partial
- * at (b, t, n) is this group's alone, so it is written, not added to). */
-static inline void lanes_into_blocks(const float *v, int bs, float *p, size_t stride)
+/* The sum of v's 16 lanes (one channel each: the partial of dB or dC of
+ * this group of channels at one (b, t, n)) by the halving tree: lanes l and
+ * l + 8 first, then l and l + 4, l and l + 2, l and l + 1. The AVX-512
+ * kernel reduces four states' vectors at once by shuffles in this same
+ * tree (lanes_tree16x4), so both give the same bits. */
+static inline float lanes_tree16(const float *v)
 {
-	for (int k = 0; k < SW / bs; k++) {
-		float sum = 0.0f;
-		for (int l = k * bs; l < (k + 1) * bs; l++)
-			sum += v[l];
-		p[(size_t)k * stride] = sum;
-	}
+	float t[SW];
+	memcpy(t, v, sizeof t);
+	for (int s = SW / 2; s >= 1; s /= 2)
+		for (int l = 0; l < s; l++)
+			t[l] = t[l] + t[l + s];
+	return t[0];
 }
-
-#if defined(__AVX512F__)
-/* The same for all 16 states at once, v (16 states, 16 lanes): a transpose
- * in registers turns the sums across lanes into vector sums over rows (each
- * state's sum still takes its lanes in order). */
-static inline void lanes_into_blocks16(const float *v, int bs, float *p, size_t stride)
-{
-	__m512 r[16], t[16];
-	for (int i = 0; i < 16; i++)
-		r[i] = _mm512_loadu_ps(v + 16 * i);
-	for (int i = 0; i < 8; i++) {
-		t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-		t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-	}
-	for (int i = 0; i < 4; i++) {
-		__m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
-		__m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
-		r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-		r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-		r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-		r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-	}
-	for (int i = 0; i < 2; i++)
-		for (int j = 0; j < 4; j++) {
-			t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + j + 4], 0x88);
-			t[8 * i + j + 4] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + j + 4], 0xdd);
-		}
-	for (int j = 0; j < 8; j++) {
-		r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
-		r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
-	}
-	/* r[l]: lane l's values for states 0..15 */
-	for (int k = 0; k < SW / bs; k++) {
-		__m512 sum = _mm512_setzero_ps();
-		for (int l = k * bs; l < (k + 1) * bs; l++)
-			sum = _mm512_add_ps(sum, r[l]);
-		_mm512_storeu_ps(p + (size_t)k * stride, sum);
-	}
-}
-
-/* The same for blocks of 8 lanes (D = 128), in three stages of shuffles
- * instead of four: each half of the states, 8 rows, is transposed as two
- * 8 x 8 blocks side by side (lanes 0-7 and 8-15), so one vector holds lane
- * i of those 8 states beside their lane i + 8, and one sum of 8 such
- * vectors, i ascending, is both blocks' sums for 8 states, each still in
- * lane order; two 128-bit shuffles put the states of each block together. */
-static inline void lanes_into_blocks16_8(const float *v, float *p, size_t stride)
-{
-	__m512 acc[2];
-	for (int half = 0; half < 2; half++) {
-		__m512 r[8], t[8];
-		for (int i = 0; i < 8; i++)
-			r[i] = _mm512_loadu_ps(v + 16 * (8 * half + i));
-		for (int i = 0; i < 4; i++) {
-			t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-			t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-		}
-		/* u[b] (rows 0-3) and u[4 + b] (rows 4-7): in each 128-bit lane j,
-		 * column 4j + b of those four rows */
-		__m512 u[8];
-		for (int q = 0; q < 2; q++) {
-			__m512d a = _mm512_castps_pd(t[4 * q]), b = _mm512_castps_pd(t[4 * q + 1]);
-			__m512d c = _mm512_castps_pd(t[4 * q + 2]), d = _mm512_castps_pd(t[4 * q + 3]);
-			u[4 * q] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-			u[4 * q + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-			u[4 * q + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-			u[4 * q + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-		}
-		/* column i = 4a + b: lanes a and a + 2 of u[b] and of u[4 + b] */
-		__m512 sum = _mm512_setzero_ps();
-		for (int i = 0; i < 8; i++) {
-			int a = i / 4, b = i % 4;
-			__m512i idx = _mm512_setr_epi32(4 * a, 4 * a + 1, 4 * a + 2, 4 * a + 3, 16 + 4 * a, 17 + 4 * a,
-							18 + 4 * a, 19 + 4 * a, 8 + 4 * a, 9 + 4 * a, 10 + 4 * a, 11 + 4 * a,
-							24 + 4 * a, 25 + 4 * a, 26 + 4 * a, 27 + 4 * a);
-			sum = _mm512_add_ps(sum, _mm512_permutex2var_ps(u[b], idx, u[4 + b]));
-		}
-		acc[half] = sum; /* lanes 0-7: block 0 of this half's states; 8-15: block 1 */
-	}
-	_mm512_storeu_ps(p, _mm512_shuffle_f32x4(acc[0], acc[1], 0x44));
-	_mm512_storeu_ps(p + stride, _mm512_shuffle_f32x4(acc[0], acc[1], 0xee));
-}
-#endif
 
 /* A^T for the group's channels: at[n][l] = A[d0 + l][n] */
 static void group_a(const ssm_ctx *c, int d0, float *at)
@@ -845,17 +772,13 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 		memcpy(dh + (size_t)T * N * SW + (size_t)t * SW, dy, sizeof dy);
 	}
 	/* the chain through each step, t descending (as the AVX-512 kernel's) */
-	int bs = c->bs;
-	size_t blk0 = (size_t)(d0 / bs);
+	float *pdB = c->pdB ? c->pdB + (size_t)(d0 / SW) * BTN : NULL;
+	float *pdC = c->pdC ? c->pdC + (size_t)(d0 / SW) * BTN : NULL;
 	for (int t = T - 1; t >= 0; t--) {
 		size_t r = (size_t)b * T + t, i0 = r * D + d0;
 		const float *u = c->x + i0, *dt = c->dt + i0, *Bt = c->Bm + r * N;
 		const float *dyt = dh + (size_t)T * N * SW + (size_t)t * SW;
 		float du[SW], s[SW] = { 0 };
-		/* the terms of dB and dC by state and lane, summed across lanes
-		 * below (all states at once when N is 16) */
-		float pbm[16 * SW], pcm[16 * SW];
-		const int all16 = N == 16 && SW == 16 && SSM_HAVE_16;
 		ssm_v16 uv, dyv, duv;
 		memcpy(&uv, u, sizeof uv);
 		memcpy(&dyv, dyt, sizeof dyv);
@@ -863,7 +786,7 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 		duv = duv * dyv;
 		for (int n = 0; n < N; n++) {
 			size_t o = ((size_t)t * N + n) * SW;
-			float dab[SW], dgv[SW], *pb = pbm + (all16 ? n : 0) * SW, *pc = pcm + (all16 ? n : 0) * SW;
+			float dab[SW], dgv[SW], pb[SW], pc[SW];
 			ssm_v16 dv, gv, hv, av = { 0 };
 			memcpy(&dv, dh + o, sizeof dv);
 			memcpy(&gv, g + o, sizeof gv);
@@ -881,27 +804,13 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 			memcpy(dgv, &bv, sizeof dgv);
 			memcpy(pb, &pbv, sizeof pbv);
 			memcpy(pc, &pcv, sizeof pcv);
-			if (!all16) {
-				if (c->pdB)
-					lanes_into_blocks(pb, bs, c->pdB + blk0 * BTN + r * N + n, BTN);
-				if (c->pdC)
-					lanes_into_blocks(pc, bs, c->pdC + blk0 * BTN + r * N + n, BTN);
-			}
+			/* this group's terms of dB_t and dC_t, summed over its channels */
+			if (pdB)
+				pdB[r * N + n] = lanes_tree16(pb);
+			if (pdC)
+				pdC[r * N + n] = lanes_tree16(pc);
 			disc_grad_lanes(c->disc, dt, at + n * SW, ab + o, dab, dgv, s, dAl + (size_t)n * SW);
 		}
-#if defined(__AVX512F__)
-		if (all16 && bs == 8) {
-			if (c->pdB)
-				lanes_into_blocks16_8(pbm, c->pdB + blk0 * BTN + r * N, BTN);
-			if (c->pdC)
-				lanes_into_blocks16_8(pcm, c->pdC + blk0 * BTN + r * N, BTN);
-		} else if (all16) {
-			if (c->pdB)
-				lanes_into_blocks16(pbm, bs, c->pdB + blk0 * BTN + r * N, BTN);
-			if (c->pdC)
-				lanes_into_blocks16(pcm, bs, c->pdC + blk0 * BTN + r * N, BTN);
-		}
-#endif
 		memcpy(du, &duv, sizeof du);
 		for (int l = 0; l < SW; l++) {
 			size_t i = i0 + l;
@@ -921,11 +830,11 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
  * kernel has SL_FMA: the bits are the plain kernel's, tests/test_ssm.c),
  * written on __m512 with the discretisation chosen outside the loops (one
  * instance per discretisation) and the exponential by sl_fexp16_fma. The
- * backward pass also runs in two sweeps instead of three: the reverse
- * recurrence for dh_t and the chain through step t share one loop, t
- * descending, dh staying in a row of N vectors, and dA and dD take their
- * terms as they come, t descending, the order all three kernels sum them
- * in (no array of dA's terms to add up afterwards). */
+ * backward pass also fuses the reverse recurrence for dh_t and the chain
+ * through step t into one loop, t descending (at N = 16 four such loops,
+ * of four states each, dh and dA's sums in registers), and dA and dD take
+ * their terms as they come, t descending, the order all three kernels sum
+ * them in (no array of dA's terms to add up afterwards). */
 static inline __m512 v_bc(float v)
 {
 	return _mm512_set1_ps(v);
@@ -1042,10 +951,42 @@ SSM_INLINE void fwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *h
 	}
 }
 
+/* The dB and dC terms of four states at one (b, t), pb[k] and pc[k] (16
+ * lanes, one channel each), summed over the lanes by lanes_tree16's tree:
+ * 256-bit halves (l + 8), 128-bit blocks (l + 4), pairs of floats (l + 2),
+ * neighbours (l + 1). Stores the four sums of pb at p[0..3], of pc at
+ * q[0..3] (either may be NULL). */
+static inline void lanes_tree16x4(const __m512 *pb, const __m512 *pc, float *p, float *q)
+{
+	__m512 w[4], x[2];
+	/* w: lanes 0-7 the first vector's l + (l + 8), 8-15 the second's */
+	for (int k = 0; k < 2; k++) {
+		w[k] = _mm512_add_ps(_mm512_shuffle_f32x4(pb[2 * k], pb[2 * k + 1], 0x44),
+				     _mm512_shuffle_f32x4(pb[2 * k], pb[2 * k + 1], 0xee));
+		w[2 + k] = _mm512_add_ps(_mm512_shuffle_f32x4(pc[2 * k], pc[2 * k + 1], 0x44),
+					 _mm512_shuffle_f32x4(pc[2 * k], pc[2 * k + 1], 0xee));
+	}
+	/* x: 128-bit block j holds state j's four partials l + (l + 4) */
+	for (int k = 0; k < 2; k++)
+		x[k] = _mm512_add_ps(_mm512_shuffle_f32x4(w[2 * k], w[2 * k + 1], 0x88),
+				     _mm512_shuffle_f32x4(w[2 * k], w[2 * k + 1], 0xdd));
+	/* y: block j = [pb_j 0+2, pb_j 1+3, pc_j 0+2, pc_j 1+3] */
+	__m512d xb = _mm512_castps_pd(x[0]), xc = _mm512_castps_pd(x[1]);
+	__m512 y = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(xb, xc)),
+				 _mm512_castpd_ps(_mm512_unpackhi_pd(xb, xc)));
+	/* lanes 4j: pb_j's sum, 4j + 2: pc_j's */
+	__m512 z = _mm512_add_ps(y, _mm512_permute_ps(y, 0xb1));
+	__m512 o = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0), z);
+	if (p)
+		_mm_storeu_ps(p, _mm512_castps512_ps128(o));
+	if (q)
+		_mm_storeu_ps(q, _mm512_extractf32x4_ps(o, 1));
+}
+
 /* Backward of one (b, group). Scratch: ab, h (T, N, 16), g likewise when
- * g is not Δ (zoh, bilinear), dh (N, 16). */
+ * g is not Δ (zoh, bilinear), and w, 3 (T, 16) or N x 16 floats. */
 SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *abs_, float *gs, float *hs,
-		      float *dh, float *dAl, float *dD, const int disc, const int N)
+		      float *w, float *dAl, float *dD, const int disc, const int N)
 {
 	int T = c->T, D = c->D;
 	size_t BTN = (size_t)c->B * T * N, NS = (size_t)N * SW;
@@ -1067,12 +1008,30 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 			_mm512_store_ps(h + n * SW, hv);
 		}
 	}
-	/* t descending: dy, dz; dh_t = Ā_{t+1} dh_{t+1} + C_t dy_t; the chain */
-	int bs = c->bs;
-	size_t blk0 = (size_t)(d0 / bs);
-	const int all16 = N == 16;
+	float *pdB = c->pdB ? c->pdB + (size_t)(d0 / SW) * BTN : NULL;
+	float *pdC = c->pdC ? c->pdC + (size_t)(d0 / SW) * BTN : NULL;
 	__m512 Dd = c->Ds ? _mm512_loadu_ps(c->Ds + d0) : _mm512_setzero_ps();
+	__m512 z0 = _mm512_setzero_ps();
+	/* dx's and dΔ's terms of step t, du and s, complete: written out (a
+	 * fresh gradient, c->fresh, is added to as zeros would be) */
+#define BWD_V_STORE(du, s)                                                                                      \
+	do {                                                                                                    \
+		if (c->dx)                                                                                      \
+			_mm512_storeu_ps(c->dx + i0, VADD(c->fresh ? z0 : _mm512_loadu_ps(c->dx + i0), du));   \
+		if (c->ddt) {                                                                                   \
+			_mm512_storeu_ps(c->ddt + i0, VADD(c->fresh ? z0 : _mm512_loadu_ps(c->ddt + i0), s));  \
+		} else if (c->graw) {                                                                           \
+			/* the fused softplus: delta's gradient (0 + s, as in a zeroed                          \
+			 * gradient) times sigmoid(dtraw), or itself above the threshold */                     \
+			__m512 xr = _mm512_loadu_ps(c->dtraw + i0), dd = VADD(z0, s);                           \
+			__mmask16 id = _mm512_cmp_ps_mask(xr, v_bc(SL_SOFTPLUS_THRESHOLD), _CMP_GT_OQ);         \
+			__m512 v = _mm512_mask_blend_ps(id, VMUL(dd, sl_fsigmoid16(xr)), dd);                   \
+			_mm512_storeu_ps(c->graw + i0, VADD(c->fresh ? z0 : _mm512_loadu_ps(c->graw + i0), v)); \
+		}                                                                                               \
+	} while (0)
+	/* dy and dz, t descending, with dD's terms */
 	__m512 dDv = _mm512_loadu_ps(dD);
+	float *dyb = w;
 	for (int t = T - 1; t >= 0; t--) {
 		size_t r = (size_t)b * T + t, i0 = r * D + d0;
 		__m512 go = _mm512_loadu_ps(c->dout + i0), dy;
@@ -1088,12 +1047,72 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 		} else {
 			dy = go;
 		}
+		_mm512_store_ps(dyb + (size_t)t * SW, dy);
+		dDv = VFMA(dy, _mm512_loadu_ps(c->x + i0), dDv);
+	}
+	_mm512_storeu_ps(dD, dDv);
+	if (N == 16) {
+		/* dh_t = Ā_{t+1} dh_{t+1} + C_t dy_t and the chain through step t, t
+		 * descending, in four sweeps of four states each, so that their dh,
+		 * their dA sums and their dB, dC terms stay in registers; the sums
+		 * over n of dx's and dΔ's terms (du, s) run on from one sweep to
+		 * the next through (T, 16) rows, n ascending as before */
+		float *dub = w + (size_t)T * SW, *sb = dub + (size_t)T * SW;
+		for (int q = 0; q < 4; q++) {
+			__m512 a[4], dh[4], dA[4];
+			for (int k = 0; k < 4; k++) {
+				a[k] = _mm512_load_ps(at + (4 * q + k) * SW);
+				dA[k] = _mm512_load_ps(dAl + (4 * q + k) * SW);
+				dh[k] = _mm512_setzero_ps();
+			}
+			for (int t = T - 1; t >= 0; t--) {
+				size_t r = (size_t)b * T + t, i0 = r * D + d0;
+				const float *Ct = c->Cm + r * 16 + 4 * q, *Bt = c->Bm + r * 16 + 4 * q;
+				const float *ab = abs_ + t * NS + 4 * q * SW, *g = gs + t * NS + 4 * q * SW;
+				const float *h = hs + t * NS + 4 * q * SW;
+				__m512 dy = _mm512_load_ps(dyb + (size_t)t * SW);
+				__m512 u = _mm512_loadu_ps(c->x + i0), dt = _mm512_loadu_ps(c->dt + i0);
+				__m512 du = q ? _mm512_load_ps(dub + (size_t)t * SW) : VMUL(Dd, dy);
+				__m512 s = q ? _mm512_load_ps(sb + (size_t)t * SW) : _mm512_setzero_ps();
+				__m512 pb[4], pc[4];
+				for (int k = 0; k < 4; k++) {
+					__m512 dv = VMUL(v_bc(Ct[k]), dy);
+					if (t < T - 1)
+						dv = VFMA(_mm512_load_ps(ab + NS + k * SW), dh[k], dv);
+					dh[k] = dv;
+					__m512 gv = keepg ? _mm512_load_ps(g + k * SW) : dt;
+					__m512 dab = t > 0 ? VMUL(dv, _mm512_load_ps(h - NS + k * SW)) : _mm512_setzero_ps();
+					__m512 dg = VMUL(VMUL(dv, v_bc(Bt[k])), u);
+					__m512 dvg = VMUL(dv, gv);
+					du = VFMA(dvg, v_bc(Bt[k]), du);
+					pb[k] = VMUL(dvg, u);
+					pc[k] = VMUL(dy, _mm512_load_ps(h + k * SW));
+					dA[k] = VADD(dA[k], disc_grad_v(disc, dt, a[k], _mm512_load_ps(ab + k * SW), dab, dg, &s));
+				}
+				lanes_tree16x4(pb, pc, pdB ? pdB + r * 16 + 4 * q : NULL, pdC ? pdC + r * 16 + 4 * q : NULL);
+				if (q < 3) {
+					_mm512_store_ps(dub + (size_t)t * SW, du);
+					_mm512_store_ps(sb + (size_t)t * SW, s);
+				} else {
+					BWD_V_STORE(du, s);
+				}
+			}
+			for (int k = 0; k < 4; k++)
+				_mm512_store_ps(dAl + (4 * q + k) * SW, dA[k]);
+		}
+		return;
+	}
+	/* any N: one sweep, dh a row of N vectors, the sums over lanes one
+	 * state at a time */
+	float *dh = w + (size_t)T * SW;
+	for (int t = T - 1; t >= 0; t--) {
+		size_t r = (size_t)b * T + t, i0 = r * D + d0;
 		const float *Ct = c->Cm + r * N, *Bt = c->Bm + r * N;
 		const float *ab = abs_ + t * NS, *g = gs + t * NS, *h = hs + t * NS;
+		__m512 dy = _mm512_load_ps(dyb + (size_t)t * SW);
 		__m512 u = _mm512_loadu_ps(c->x + i0), dt = _mm512_loadu_ps(c->dt + i0);
 		__m512 du = VMUL(Dd, dy), s = _mm512_setzero_ps();
-		dDv = VFMA(dy, u, dDv);
-		float pbm[16 * SW] __attribute__((aligned(64))), pcm[16 * SW] __attribute__((aligned(64)));
+		float pbm[SW] __attribute__((aligned(64))), pcm[SW] __attribute__((aligned(64)));
 		for (int n = 0; n < N; n++) {
 			__m512 dv = VMUL(v_bc(Ct[n]), dy);
 			if (t < T - 1)
@@ -1104,47 +1123,19 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 			__m512 dg = VMUL(VMUL(dv, v_bc(Bt[n])), u);
 			__m512 dvg = VMUL(dv, gv);
 			du = VFMA(dvg, v_bc(Bt[n]), du);
-			__m512 pb = VMUL(dvg, u), pc = VMUL(dy, _mm512_load_ps(h + n * SW));
-			float *pbp = pbm + (all16 ? n : 0) * SW, *pcp = pcm + (all16 ? n : 0) * SW;
-			_mm512_store_ps(pbp, pb);
-			_mm512_store_ps(pcp, pc);
-			if (!all16) {
-				if (c->pdB)
-					lanes_into_blocks(pbp, bs, c->pdB + blk0 * BTN + r * N + n, BTN);
-				if (c->pdC)
-					lanes_into_blocks(pcp, bs, c->pdC + blk0 * BTN + r * N + n, BTN);
-			}
+			_mm512_store_ps(pbm, VMUL(dvg, u));
+			_mm512_store_ps(pcm, VMUL(dy, _mm512_load_ps(h + n * SW)));
+			if (pdB)
+				pdB[r * N + n] = lanes_tree16(pbm);
+			if (pdC)
+				pdC[r * N + n] = lanes_tree16(pcm);
 			__m512 a = _mm512_load_ps(at + n * SW);
 			__m512 dAt = disc_grad_v(disc, dt, a, _mm512_load_ps(ab + n * SW), dab, dg, &s);
 			_mm512_store_ps(dAl + n * SW, VADD(_mm512_load_ps(dAl + n * SW), dAt));
 		}
-		if (all16 && bs == 8) {
-			if (c->pdB)
-				lanes_into_blocks16_8(pbm, c->pdB + blk0 * BTN + r * N, BTN);
-			if (c->pdC)
-				lanes_into_blocks16_8(pcm, c->pdC + blk0 * BTN + r * N, BTN);
-		} else if (all16) {
-			if (c->pdB)
-				lanes_into_blocks16(pbm, bs, c->pdB + blk0 * BTN + r * N, BTN);
-			if (c->pdC)
-				lanes_into_blocks16(pcm, bs, c->pdC + blk0 * BTN + r * N, BTN);
-		}
-		/* a fresh gradient (c->fresh) is added to as zeros would be */
-		__m512 z0 = _mm512_setzero_ps();
-		if (c->dx)
-			_mm512_storeu_ps(c->dx + i0, VADD(c->fresh ? z0 : _mm512_loadu_ps(c->dx + i0), du));
-		if (c->ddt) {
-			_mm512_storeu_ps(c->ddt + i0, VADD(c->fresh ? z0 : _mm512_loadu_ps(c->ddt + i0), s));
-		} else if (c->graw) {
-			/* the fused softplus: delta's gradient (0 + s, as in a zeroed
-			 * gradient) times sigmoid(dtraw), or itself above the threshold */
-			__m512 x = _mm512_loadu_ps(c->dtraw + i0), dd = VADD(_mm512_setzero_ps(), s);
-			__mmask16 id = _mm512_cmp_ps_mask(x, v_bc(SL_SOFTPLUS_THRESHOLD), _CMP_GT_OQ);
-			__m512 v = _mm512_mask_blend_ps(id, VMUL(dd, sl_fsigmoid16(x)), dd);
-			_mm512_storeu_ps(c->graw + i0, VADD(c->fresh ? z0 : _mm512_loadu_ps(c->graw + i0), v));
-		}
+		BWD_V_STORE(du, s);
 	}
-	_mm512_storeu_ps(dD, dDv);
+#undef BWD_V_STORE
 }
 
 #undef VMUL
@@ -1269,7 +1260,8 @@ static void bwd_lanes_task(const ssm_ctx *c, int tid, int nth)
 	groups_of(c, tid, nth, &g0, &g1);
 	size_t NS = (size_t)c->N * SW, TNS = (size_t)c->T * NS;
 	/* at, dAl (N, 16) each (state-major: lanes are channels); Ā, g, h
-	 * (T, N, 16); dh (T, N, 16) and dy (T, 16) */
+	 * (T, N, 16); dh (T, N, 16) and dy (T, 16) (the AVX-512 kernel: dy,
+	 * du and s (T, 16) or dy and dh (N, 16) there) */
 	float *at = c->scratch + (size_t)tid * c->sc;
 	float *dAl = at + NS, *ab = dAl + NS, *g = ab + TNS, *hb = g + TNS, *dh = hb + TNS;
 	for (int gi = g0; gi < g1; gi++) {
@@ -1279,7 +1271,7 @@ static void bwd_lanes_task(const ssm_ctx *c, int tid, int nth)
 		memset(dAl, 0, NS * sizeof(float));
 #if defined(__AVX512F__)
 		if (ssm_v512()) {
-			/* Ā, g, h (T, N, 16), dh (N, 16) */
+			/* Ā, g, h (T, N, 16) and its rows of 16 */
 			for (int b = 0; b < c->B; b++)
 				bwd_v_group(c, b, d0, at, ab, g, hb, dh, dAl, dD);
 		} else
@@ -1392,6 +1384,8 @@ static ssm_ctx ssm_ctx_of(sl_tape *tp, const sl_node *n)
 	while (c.P < c.T)
 		c.P <<= 1;
 	c.bs = (c.D + SSM_MAXBLK - 1) / SSM_MAXBLK;
+	if (ssm_lanes(&c))
+		c.bs = SW; /* the 16-channel kernels: a block per group */
 	c.nblk = (c.D + c.bs - 1) / c.bs;
 	c.x = x->data;
 	c.dt = n->in[1]->data;
