@@ -30,7 +30,7 @@
  * with the partials of each discretisation in disc_grad().
  *
  * Fused multiply-adds (SL_FMA, fastmath.h; rounded once) wherever a product
- * meets a sum in these: the exponential (sl_fexp_fma), φ1's series, Euler's
+ * meets a sum in these: the exponential (sl_fexp2_fma), φ1's series, Euler's
  * 1 + w, the recurrences h and dh, the sums y (n ascending, then D x), dx's
  * and dD's, and the inner a b + c of each disc_grad term; every kernel the
  * same ones, so they agree bit for bit. Where g is Δ (zoh-approx, euler),
@@ -40,6 +40,15 @@
  * 6-8 % below that of separate roundings, e.g. 1.02e-7 -> 0.95e-7 for
  * zoh-approx at Mamba's Δ and A; the gradients, by finite differences in
  * float64, as accurate as before.)
+ * The exponential e^w of zoh and zoh-approx is 2^(Δ a'), a' = a log2 e
+ * (rounded once per (d, n); the 16-channel kernels keep a' beside A^T), by
+ * sl_fexp2_fma: no reduction by ln 2, 11 vector operations where e^w by
+ * sl_fexp16_fma took 15 with Δ a, 10 % off the op's forward and backward at
+ * the Pig-Latin Mamba's shapes. It rounds Δ a' where e^w rounded Δ a, which
+ * moves e^w by up to |w| 1.2e-7 relative; its polynomial is more accurate
+ * (8e-8 against 3e-7): the outputs' error against float64 in test_ssm's
+ * tables moved within 1.3e-7 .. 2.2e-7 (mamba, T 16 to 4096, was
+ * 0.9e-7 .. 1.9e-7) and 0.9e-7 .. 1.3e-7 (stiff, was 1.1e-7 .. 1.7e-7).
  *
  * Saved for backward: h for every (b, d, t, n), laid out (B, D, T, N) so one
  * (b, d) is one contiguous (T, N) block (the 16-channel kernel further
@@ -177,14 +186,14 @@ static inline float dphi1(float w, float e, float p)
  * both kernels' loops (the choice stays outside the loops, which vectorise). */
 static inline void zoh_elem(float dt, float a, float *abar, float *g)
 {
-	float w = dt * a, e = sl_fexp_fma(w);
+	float w = dt * a, e = sl_fexp2_fma(dt * (a * SL_LOG2E));
 	*abar = e;
 	*g = dt * phi1(w, e);
 }
 
 static inline void zoh_approx_elem(float dt, float a, float *abar, float *g)
 {
-	*abar = sl_fexp_fma(dt * a);
+	*abar = sl_fexp2_fma(dt * (a * SL_LOG2E));
 	*g = dt;
 }
 
@@ -654,12 +663,16 @@ static inline float lanes_tree16(const float *v)
 	return t[0];
 }
 
-/* A^T for the group's channels: at[n][l] = A[d0 + l][n] */
+/* A^T for the group's channels, at[n][l] = A[d0 + l][n], and after it
+ * A^T log2 e, at[N + n][l] (the exponentials' 2^(Δ a log2 e)) */
 static void group_a(const ssm_ctx *c, int d0, float *at)
 {
 	for (int n = 0; n < c->N; n++)
-		for (int l = 0; l < SW; l++)
-			at[n * SW + l] = c->A[(size_t)(d0 + l) * c->N + n];
+		for (int l = 0; l < SW; l++) {
+			float a = c->A[(size_t)(d0 + l) * c->N + n];
+			at[n * SW + l] = a;
+			at[(c->N + n) * SW + l] = a * SL_LOG2E;
+		}
 }
 
 SSM_INLINE void fwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, float *hprev, const int N)
@@ -829,7 +842,7 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
  * same operations in the same order (the fused multiply-adds where the plain
  * kernel has SL_FMA: the bits are the plain kernel's, tests/test_ssm.c),
  * written on __m512 with the discretisation chosen outside the loops (one
- * instance per discretisation) and the exponential by sl_fexp16_fma. The
+ * instance per discretisation) and the exponential by sl_fexp2_16_fma. The
  * backward pass also fuses the reverse recurrence for dh_t and the chain
  * through step t into one loop, t descending (at N = 16 four such loops,
  * of four states each, dh and dA's sums in registers), and dA and dD take
@@ -871,14 +884,14 @@ static inline __m512 dphi1_v(__m512 w, __m512 e, __m512 p)
 }
 
 /* Ā and g (the *_elem functions) */
-SSM_INLINE void disc_v(const int disc, __m512 dt, __m512 a, __m512 *ab, __m512 *g)
+SSM_INLINE void disc_v(const int disc, __m512 dt, __m512 a, __m512 a2, __m512 *ab, __m512 *g)
 {
 	if (disc == SL_SSM_ZOH) {
-		__m512 w = VMUL(dt, a), e = sl_fexp16_fma(w);
+		__m512 w = VMUL(dt, a), e = sl_fexp2_16_fma(VMUL(dt, a2));
 		*ab = e;
 		*g = VMUL(dt, phi1_v(w, e));
 	} else if (disc == SL_SSM_ZOH_APPROX) {
-		*ab = sl_fexp16_fma(VMUL(dt, a));
+		*ab = sl_fexp2_16_fma(VMUL(dt, a2));
 		*g = dt;
 	} else if (disc == SL_SSM_BILINEAR) {
 		__m512 w = VMUL(dt, a), q = _mm512_div_ps(v_bc(1.0f), VSUB(v_bc(1.0f), VMUL(v_bc(0.5f), w)));
@@ -932,7 +945,7 @@ SSM_INLINE void fwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *h
 		__m512 gu = VMUL(dt, u);
 		for (int n = 0; n < N; n++) {
 			__m512 ab, g, h;
-			disc_v(disc, dt, _mm512_load_ps(at + n * SW), &ab, &g);
+			disc_v(disc, dt, _mm512_load_ps(at + n * SW), _mm512_load_ps(at + (N + n) * SW), &ab, &g);
 			__m512 bx = G_IS_DT(disc) ? VMUL(v_bc(Bt[n]), gu) : VMUL(g, VMUL(v_bc(Bt[n]), u));
 			h = t == 0 ? bx : VFMA(ab, _mm512_load_ps(hp + n * SW), bx);
 			_mm512_store_ps(hp + n * SW, h);
@@ -999,7 +1012,7 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 		float *ab = abs_ + t * NS, *g = gs + t * NS, *h = hs + t * NS;
 		for (int n = 0; n < N; n++) {
 			__m512 abv, gv;
-			disc_v(disc, dt, _mm512_load_ps(at + n * SW), &abv, &gv);
+			disc_v(disc, dt, _mm512_load_ps(at + n * SW), _mm512_load_ps(at + (N + n) * SW), &abv, &gv);
 			__m512 bx = G_IS_DT(disc) ? VMUL(v_bc(Bt[n]), gu) : VMUL(gv, VMUL(v_bc(Bt[n]), u));
 			__m512 hv = t == 0 ? bx : VFMA(abv, _mm512_load_ps(h - NS + n * SW), bx);
 			_mm512_store_ps(ab + n * SW, abv);
@@ -1217,12 +1230,13 @@ static void groups_of(const ssm_ctx *c, int tid, int nth, int *g0, int *g1)
 }
 
 /* One thread's scratch for the 16-channel kernels (backward's, the larger):
- * at, dAl (N, 16); Ā, g, h, dh (T, N, 16) (the AVX-512 kernel: Ā, g, h and
- * one row of dh, N x 16); dy (T, 16); 64-byte multiples. */
+ * at (2N, 16), dAl (N, 16); Ā, g, h, dh (T, N, 16) (the AVX-512 kernel: Ā,
+ * g, h, and dy, du, s (T, 16) or dy and one row of dh); dy (T, 16); 64-byte
+ * multiples. */
 static size_t lanes_floats(int T, int N)
 {
 	size_t NS = (size_t)N * SW, TNS = (size_t)T * NS;
-	return 3 * NS + 4 * TNS + (size_t)T * SW;
+	return 4 * NS + 4 * TNS + (size_t)T * SW;
 }
 
 /* the AVX-512 kernels, unless sl_ssm_generic asks for the portable ones */
@@ -1235,7 +1249,7 @@ static void fwd_lanes_task(const ssm_ctx *c, int tid, int nth)
 {
 	int g0, g1;
 	groups_of(c, tid, nth, &g0, &g1);
-	float *at = c->scratch + (size_t)tid * c->sc, *hp = at + (size_t)c->N * SW;
+	float *at = c->scratch + (size_t)tid * c->sc, *hp = at + 2 * (size_t)c->N * SW;
 	sp_fwd(c, g0 * SW, g1 * SW);
 	for (int gi = g0; gi < g1; gi++) {
 		group_a(c, gi * SW, at);
@@ -1263,7 +1277,7 @@ static void bwd_lanes_task(const ssm_ctx *c, int tid, int nth)
 	 * (T, N, 16); dh (T, N, 16) and dy (T, 16) (the AVX-512 kernel: dy,
 	 * du and s (T, 16) or dy and dh (N, 16) there) */
 	float *at = c->scratch + (size_t)tid * c->sc;
-	float *dAl = at + NS, *ab = dAl + NS, *g = ab + TNS, *hb = g + TNS, *dh = hb + TNS;
+	float *dAl = at + 2 * NS, *ab = dAl + NS, *g = ab + TNS, *hb = g + TNS, *dh = hb + TNS;
 	for (int gi = g0; gi < g1; gi++) {
 		int d0 = gi * SW;
 		float dD[SW] = { 0 };
