@@ -272,8 +272,9 @@ static inline void zoh_grad(float dt, float a, float e, float dab, float dg, flo
 
 static inline void zoh_approx_grad(float dt, float a, float abar, float dab, float dg, float *s, float *dA)
 {
+	(void)dg; /* g = Δ: the dg terms are summed apart (G_IS_DT) */
 	float q = dab * abar;
-	*s += SL_FMA(q, a, dg);
+	*s = SL_FMA(q, a, *s);
 	*dA += q * dt;
 }
 
@@ -288,7 +289,8 @@ static inline void bilinear_grad(float dt, float a, float abar, float dab, float
 static inline void euler_grad(float dt, float a, float abar, float dab, float dg, float *s, float *dA)
 {
 	(void)abar;
-	*s += SL_FMA(dab, a, dg);
+	(void)dg;
+	*s = SL_FMA(dab, a, *s);
 	*dA += dab * dt;
 }
 
@@ -528,15 +530,21 @@ static void bwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d, float *pdB,
 		const float *ht = h + (size_t)t * N, *hp = t > 0 ? ht - N : NULL;
 		const float *Bt = c->Bm + r * N, *g = s->g + (size_t)t * N;
 		float u = c->x[i], dyt = s->dy[t], dt = c->dt[i];
-		float du = Dd * dyt;
+		float du = Dd * dyt, S = 0.0f, dtu = dt * u;
 		for (int n = 0; n < N; n++) {
 			s->dab[n] = hp ? dh[n] * hp[n] : 0.0f;   /* dĀ_t = dh_t h_{t-1} */
-			s->dg[n] = dh[n] * Bt[n] * u;             /* dg_t = dh_t B_t x_t */
-			du = SL_FMA(dh[n] * g[n], Bt[n], du);
+			if (G_IS_DT(c->disc)) {
+				S = SL_FMA(dh[n], Bt[n], S);      /* S_t = sum_n dh_t B_t */
+			} else {
+				s->dg[n] = dh[n] * Bt[n] * u;     /* dg_t = dh_t B_t x_t */
+				du = SL_FMA(dh[n] * g[n], Bt[n], du);
+			}
 		}
+		if (G_IS_DT(c->disc))
+			du = SL_FMA(dt, S, du);
 		if (pdB)
 			for (int n = 0; n < N; n++)
-				pdB[r * N + n] += dh[n] * g[n] * u;
+				pdB[r * N + n] += G_IS_DT(c->disc) ? dh[n] * dtu : dh[n] * g[n] * u;
 		if (pdC)
 			for (int n = 0; n < N; n++)
 				pdC[r * N + n] += dyt * ht[n];
@@ -544,6 +552,8 @@ static void bwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d, float *pdB,
 			c->dx[i] += du;
 		*dD = SL_FMA(dyt, u, *dD);
 		float ddt = disc_grad(c->disc, dt, a, s->abar + (size_t)t * N, s->dab, s->dg, N, s->dAl);
+		if (G_IS_DT(c->disc))
+			ddt = SL_FMA(u, S, ddt);
 		if (c->ddt)
 			c->ddt[i] += ddt;
 	}
@@ -791,12 +801,14 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 		size_t r = (size_t)b * T + t, i0 = r * D + d0;
 		const float *u = c->x + i0, *dt = c->dt + i0, *Bt = c->Bm + r * N;
 		const float *dyt = dh + (size_t)T * N * SW + (size_t)t * SW;
-		float du[SW], s[SW] = { 0 };
-		ssm_v16 uv, dyv, duv;
+		float du[SW], s[SW] = { 0 }, S[SW];
+		ssm_v16 uv, dyv, duv, dtv, Sv = { 0 };
 		memcpy(&uv, u, sizeof uv);
 		memcpy(&dyv, dyt, sizeof dyv);
 		memcpy(&duv, Dd, sizeof duv);
+		memcpy(&dtv, dt, sizeof dtv);
 		duv = duv * dyv;
+		ssm_v16 dtuv = dtv * uv;
 		for (int n = 0; n < N; n++) {
 			size_t o = ((size_t)t * N + n) * SW;
 			float dab[SW], dgv[SW], pb[SW], pc[SW];
@@ -809,10 +821,16 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 				av = dv * av;                  /* dĀ_t = dh_t h_{t-1} */
 			}
 			ssm_v16 bv = dv * Bt[n] * uv;          /* dg_t = dh_t B_t x_t */
-			ssm_v16 bn = { 0 };
+			ssm_v16 bn = { 0 }, pbv;
 			bn += Bt[n];
-			V16_FMA(duv, dv * gv, bn, duv);
-			ssm_v16 pbv = dv * gv * uv, pcv = dyv * hv;
+			if (G_IS_DT(c->disc)) {
+				V16_FMA(Sv, dv, bn, Sv);       /* S_t = sum_n dh_t B_t */
+				pbv = dv * dtuv;
+			} else {
+				V16_FMA(duv, dv * gv, bn, duv);
+				pbv = dv * gv * uv;
+			}
+			ssm_v16 pcv = dyv * hv;
 			memcpy(dab, &av, sizeof dab);
 			memcpy(dgv, &bv, sizeof dgv);
 			memcpy(pb, &pbv, sizeof pbv);
@@ -823,6 +841,13 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 			if (pdC)
 				pdC[r * N + n] = lanes_tree16(pc);
 			disc_grad_lanes(c->disc, dt, at + n * SW, ab + o, dab, dgv, s, dAl + (size_t)n * SW);
+		}
+		if (G_IS_DT(c->disc)) {
+			/* g = Δ: dx's terms dt S, dΔ's x S */
+			V16_FMA(duv, dtv, Sv, duv);
+			memcpy(S, &Sv, sizeof S);
+			for (int l = 0; l < SW; l++)
+				s[l] = SL_FMA(u[l], S[l], s[l]);
 		}
 		memcpy(du, &duv, sizeof du);
 		for (int l = 0; l < SW; l++) {
@@ -913,7 +938,7 @@ SSM_INLINE __m512 disc_grad_v(const int disc, __m512 dt, __m512 a, __m512 abar, 
 		return VMUL(dt, VFMA(dab, e, VMUL(VMUL(dg, dt), dp)));
 	} else if (disc == SL_SSM_ZOH_APPROX) {
 		__m512 q = VMUL(dab, abar);
-		*s = VADD(*s, VFMA(q, a, dg));
+		*s = VFMA(q, a, *s);
 		return VMUL(q, dt);
 	} else if (disc == SL_SSM_BILINEAR) {
 		__m512 hdt = VMUL(v_bc(0.5f), dt);
@@ -921,7 +946,7 @@ SSM_INLINE __m512 disc_grad_v(const int disc, __m512 dt, __m512 a, __m512 abar, 
 		*s = VADD(*s, VMUL(q2, VFMA(dab, a, dg)));
 		return VMUL(VMUL(q2, dt), VFMA(hdt, dg, dab));
 	} else {
-		*s = VADD(*s, VFMA(dab, a, dg));
+		*s = VFMA(dab, a, *s);
 		return VMUL(dab, dt);
 	}
 }
@@ -1071,6 +1096,8 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 		 * over n of dx's and dΔ's terms (du, s) run on from one sweep to
 		 * the next through (T, 16) rows, n ascending as before */
 		float *dub = w + (size_t)T * SW, *sb = dub + (size_t)T * SW;
+		/* g = Δ (zoh-approx, euler): dx's and dΔ's terms share S_t =
+		 * sum_n dh_t B_t, carried in dub, and dx's is dt S + D dy */
 		for (int q = 0; q < 4; q++) {
 			__m512 a[4], dh[4], dA[4];
 			for (int k = 0; k < 4; k++) {
@@ -1085,20 +1112,26 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 				const float *h = hs + t * NS + 4 * q * SW;
 				__m512 dy = _mm512_load_ps(dyb + (size_t)t * SW);
 				__m512 u = _mm512_loadu_ps(c->x + i0), dt = _mm512_loadu_ps(c->dt + i0);
-				__m512 du = q ? _mm512_load_ps(dub + (size_t)t * SW) : VMUL(Dd, dy);
+				__m512 du = q ? _mm512_load_ps(dub + (size_t)t * SW)
+					      : G_IS_DT(disc) ? _mm512_setzero_ps() : VMUL(Dd, dy);
 				__m512 s = q ? _mm512_load_ps(sb + (size_t)t * SW) : _mm512_setzero_ps();
-				__m512 pb[4], pc[4];
+				__m512 pb[4], pc[4], dtu = VMUL(dt, u);
 				for (int k = 0; k < 4; k++) {
 					__m512 dv = VMUL(v_bc(Ct[k]), dy);
 					if (t < T - 1)
 						dv = VFMA(_mm512_load_ps(ab + NS + k * SW), dh[k], dv);
 					dh[k] = dv;
-					__m512 gv = keepg ? _mm512_load_ps(g + k * SW) : dt;
 					__m512 dab = t > 0 ? VMUL(dv, _mm512_load_ps(h - NS + k * SW)) : _mm512_setzero_ps();
-					__m512 dg = VMUL(VMUL(dv, v_bc(Bt[k])), u);
-					__m512 dvg = VMUL(dv, gv);
-					du = VFMA(dvg, v_bc(Bt[k]), du);
-					pb[k] = VMUL(dvg, u);
+					__m512 dg = _mm512_setzero_ps();
+					if (G_IS_DT(disc)) {
+						du = VFMA(dv, v_bc(Bt[k]), du); /* S */
+						pb[k] = VMUL(dv, dtu);
+					} else {
+						__m512 dvg = VMUL(dv, _mm512_load_ps(g + k * SW));
+						dg = VMUL(VMUL(dv, v_bc(Bt[k])), u);
+						du = VFMA(dvg, v_bc(Bt[k]), du);
+						pb[k] = VMUL(dvg, u);
+					}
 					pc[k] = VMUL(dy, _mm512_load_ps(h + k * SW));
 					dA[k] = VADD(dA[k], disc_grad_v(disc, dt, a[k], _mm512_load_ps(ab + k * SW), dab, dg, &s));
 				}
@@ -1106,6 +1139,11 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 				if (q < 3) {
 					_mm512_store_ps(dub + (size_t)t * SW, du);
 					_mm512_store_ps(sb + (size_t)t * SW, s);
+				} else if (G_IS_DT(disc)) {
+					__m512 S = du;
+					du = VFMA(dt, S, VMUL(Dd, dy));
+					s = VFMA(u, S, s);
+					BWD_V_STORE(du, s);
 				} else {
 					BWD_V_STORE(du, s);
 				}
@@ -1124,19 +1162,24 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 		const float *ab = abs_ + t * NS, *g = gs + t * NS, *h = hs + t * NS;
 		__m512 dy = _mm512_load_ps(dyb + (size_t)t * SW);
 		__m512 u = _mm512_loadu_ps(c->x + i0), dt = _mm512_loadu_ps(c->dt + i0);
-		__m512 du = VMUL(Dd, dy), s = _mm512_setzero_ps();
+		__m512 du = VMUL(Dd, dy), s = _mm512_setzero_ps(), S = _mm512_setzero_ps(), dtu = VMUL(dt, u);
 		float pbm[SW] __attribute__((aligned(64))), pcm[SW] __attribute__((aligned(64)));
 		for (int n = 0; n < N; n++) {
 			__m512 dv = VMUL(v_bc(Ct[n]), dy);
 			if (t < T - 1)
 				dv = VFMA(_mm512_load_ps(ab + NS + n * SW), _mm512_load_ps(dh + n * SW), dv);
 			_mm512_store_ps(dh + n * SW, dv);
-			__m512 gv = keepg ? _mm512_load_ps(g + n * SW) : dt;
 			__m512 dab = t > 0 ? VMUL(dv, _mm512_load_ps(h - NS + n * SW)) : _mm512_setzero_ps();
-			__m512 dg = VMUL(VMUL(dv, v_bc(Bt[n])), u);
-			__m512 dvg = VMUL(dv, gv);
-			du = VFMA(dvg, v_bc(Bt[n]), du);
-			_mm512_store_ps(pbm, VMUL(dvg, u));
+			__m512 dg = _mm512_setzero_ps();
+			if (G_IS_DT(disc)) {
+				S = VFMA(dv, v_bc(Bt[n]), S);
+				_mm512_store_ps(pbm, VMUL(dv, dtu));
+			} else {
+				__m512 dvg = VMUL(dv, _mm512_load_ps(g + n * SW));
+				dg = VMUL(VMUL(dv, v_bc(Bt[n])), u);
+				du = VFMA(dvg, v_bc(Bt[n]), du);
+				_mm512_store_ps(pbm, VMUL(dvg, u));
+			}
 			_mm512_store_ps(pcm, VMUL(dy, _mm512_load_ps(h + n * SW)));
 			if (pdB)
 				pdB[r * N + n] = lanes_tree16(pbm);
@@ -1145,6 +1188,10 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 			__m512 a = _mm512_load_ps(at + n * SW);
 			__m512 dAt = disc_grad_v(disc, dt, a, _mm512_load_ps(ab + n * SW), dab, dg, &s);
 			_mm512_store_ps(dAl + n * SW, VADD(_mm512_load_ps(dAl + n * SW), dAt));
+		}
+		if (G_IS_DT(disc)) {
+			du = VFMA(dt, S, du);
+			s = VFMA(u, S, s);
 		}
 		BWD_V_STORE(du, s);
 	}
