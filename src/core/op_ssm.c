@@ -1231,13 +1231,13 @@ static void bwd_v_group(const ssm_ctx *c, int b, int d0, const float *at, float 
 #endif
 
 /* The fused softplus, forward: delta = softplus(dtraw) for channels
- * [d0, d1) of every row, the softplus op's operations (fastmath.h). */
-static void sp_fwd(const ssm_ctx *c, int d0, int d1)
+ * [d0, d1) of the rows of sequence b (every row for b < 0), the softplus op's operations (fastmath.h). */
+static void sp_fwd(const ssm_ctx *c, int b, int d0, int d1)
 {
 	if (!c->dtraw || d1 <= d0)
 		return;
-	size_t rows = (size_t)c->B * c->T;
-	for (size_t r = 0; r < rows; r++) {
+	size_t r0 = b < 0 ? 0 : (size_t)b * c->T, r1 = b < 0 ? (size_t)c->B * c->T : r0 + c->T;
+	for (size_t r = r0; r < r1; r++) {
 		const float *x = c->dtraw + r * c->D + d0;
 		float *y = c->delta + r * c->D + d0;
 		int j = 0;
@@ -1276,14 +1276,20 @@ static void groups_of(const ssm_ctx *c, int tid, int nth, int *g0, int *g1)
 	*g1 = (int)hi;
 }
 
+/* Per group of a thread: at (2N, 16), dAl (N, 16), dD (16). */
+static size_t group_floats(int N)
+{
+	return 3 * (size_t)N * SW + SW;
+}
+
 /* One thread's scratch for the 16-channel kernels (backward's, the larger):
- * at (2N, 16), dAl (N, 16); Ā, g, h, dh (T, N, 16) (the AVX-512 kernel: Ā,
- * g, h, and dy, du, s (T, 16) or dy and one row of dh); dy (T, 16); 64-byte
- * multiples. */
-static size_t lanes_floats(int T, int N)
+ * group_floats for each of (at most) D/16 groups; Ā, g, h, dh (T, N, 16)
+ * (the AVX-512 kernel: Ā, g, h, and dy, du, s (T, 16) or dy and one row of
+ * dh); dy (T, 16) and N x 16 more; 64-byte multiples. */
+static size_t lanes_floats(int T, int N, int D)
 {
 	size_t NS = (size_t)N * SW, TNS = (size_t)T * NS;
-	return 4 * NS + 4 * TNS + (size_t)T * SW;
+	return (size_t)(D / SW) * group_floats(N) + NS + 4 * TNS + (size_t)T * SW;
 }
 
 /* the AVX-512 kernels, unless sl_ssm_generic asks for the portable ones */
@@ -1292,26 +1298,34 @@ static int ssm_v512(void)
 	return SSM_HAVE_16 && sl_ssm_generic != 2;
 }
 
+/* b outer, the thread's groups inner: the rows of sequence b (x, delta, z,
+ * out, ...) stay in cache while every group reads its 16 columns of them,
+ * where group by group each group's pass over all rows fetched them again
+ * (at recall's T = 64 the op's arrays are 16 MB). Each group keeps its own
+ * A^T and its own sums over b (ascending either way): the same bits. */
 static void fwd_lanes_task(const ssm_ctx *c, int tid, int nth)
 {
 	int g0, g1;
 	groups_of(c, tid, nth, &g0, &g1);
-	float *at = c->scratch + (size_t)tid * c->sc, *hp = at + 2 * (size_t)c->N * SW;
-	sp_fwd(c, g0 * SW, g1 * SW);
-	for (int gi = g0; gi < g1; gi++) {
-		group_a(c, gi * SW, at);
+	size_t GS = group_floats(c->N);
+	float *gs = c->scratch + (size_t)tid * c->sc, *hp = gs + (size_t)(c->D / SW) * GS;
+	for (int gi = g0; gi < g1; gi++)
+		group_a(c, gi * SW, gs + (size_t)(gi - g0) * GS);
+	for (int b = 0; b < c->B; b++) {
+		sp_fwd(c, b, g0 * SW, g1 * SW);
+		for (int gi = g0; gi < g1; gi++) {
+			const float *at = gs + (size_t)(gi - g0) * GS;
 #if defined(__AVX512F__)
-		if (ssm_v512()) {
-			for (int b = 0; b < c->B; b++)
+			if (ssm_v512()) {
 				fwd_v_group(c, b, gi * SW, at, hp);
-			continue;
-		}
+				continue;
+			}
 #endif
-		for (int b = 0; b < c->B; b++)
 			if (c->N == 16)
 				fwd_lanes(c, b, gi * SW, at, hp, 16);
 			else
 				fwd_lanes(c, b, gi * SW, at, hp, c->N);
+		}
 	}
 }
 
@@ -1319,29 +1333,36 @@ static void bwd_lanes_task(const ssm_ctx *c, int tid, int nth)
 {
 	int g0, g1;
 	groups_of(c, tid, nth, &g0, &g1);
-	size_t NS = (size_t)c->N * SW, TNS = (size_t)c->T * NS;
-	/* at, dAl (N, 16) each (state-major: lanes are channels); Ā, g, h
-	 * (T, N, 16); dh (T, N, 16) and dy (T, 16) (the AVX-512 kernel: dy,
-	 * du and s (T, 16) or dy and dh (N, 16) there) */
-	float *at = c->scratch + (size_t)tid * c->sc;
-	float *dAl = at + 2 * NS, *ab = dAl + NS, *g = ab + TNS, *hb = g + TNS, *dh = hb + TNS;
+	size_t NS = (size_t)c->N * SW, TNS = (size_t)c->T * NS, GS = group_floats(c->N);
+	/* per group: at, dAl (N, 16) (state-major: lanes are channels), dD;
+	 * then Ā, g, h (T, N, 16); dh (T, N, 16) and dy (T, 16) (the AVX-512
+	 * kernel: dy, du and s (T, 16) or dy and dh (N, 16) there) */
+	float *gs = c->scratch + (size_t)tid * c->sc;
+	float *ab = gs + (size_t)(c->D / SW) * GS, *g = ab + TNS, *hb = g + TNS, *dh = hb + TNS;
 	for (int gi = g0; gi < g1; gi++) {
-		int d0 = gi * SW;
-		float dD[SW] = { 0 };
-		group_a(c, d0, at);
-		memset(dAl, 0, NS * sizeof(float));
+		float *at = gs + (size_t)(gi - g0) * GS;
+		group_a(c, gi * SW, at);
+		memset(at + 2 * NS, 0, (NS + SW) * sizeof(float));
+	}
+	for (int b = 0; b < c->B; b++)
+		for (int gi = g0; gi < g1; gi++) {
+			int d0 = gi * SW;
+			float *at = gs + (size_t)(gi - g0) * GS, *dAl = at + 2 * NS, *dD = dAl + NS;
 #if defined(__AVX512F__)
-		if (ssm_v512()) {
-			/* Ā, g, h (T, N, 16) and its rows of 16 */
-			for (int b = 0; b < c->B; b++)
+			if (ssm_v512()) {
+				/* Ā, g, h (T, N, 16) and its rows of 16 */
 				bwd_v_group(c, b, d0, at, ab, g, hb, dh, dAl, dD);
-		} else
+				continue;
+			}
 #endif
-		for (int b = 0; b < c->B; b++)
 			if (c->N == 16)
 				bwd_lanes(c, b, d0, at, ab, g, hb, dh, dAl, dD, 16);
 			else
 				bwd_lanes(c, b, d0, at, ab, g, hb, dh, dAl, dD, c->N);
+		}
+	for (int gi = g0; gi < g1; gi++) {
+		int d0 = gi * SW;
+		const float *dAl = gs + (size_t)(gi - g0) * GS + 2 * NS, *dD = dAl + NS;
 		for (int l = 0; l < SW; l++) {
 			int d = d0 + l;
 			if (c->dA)
@@ -1373,7 +1394,7 @@ static void fwd_task(void *arg, int tid, int nth)
 	ssm_scr s = scr_carve(c, tid);
 	int d0, d1;
 	blocks_of(c, tid, nth, &d0, &d1);
-	sp_fwd(c, d0, d1);
+	sp_fwd(c, -1, d0, d1);
 	/* b outer, d inner: neighbouring channels share the cache lines of
 	 * x, delta, z and out rows */
 	for (int b = 0; b < c->B; b++)
@@ -1463,7 +1484,7 @@ static ssm_ctx ssm_ctx_of(sl_tape *tp, const sl_node *n)
 	c.z = n->in[6] ? n->in[6]->data + n->i[3] : NULL;
 	c.zs = n->in[6] ? (size_t)n->in[6]->shape[2] : 0;
 	int nth = ssm_serial(&c) ? 1 : sl_pool_size(tp->pool);
-	c.sc = ssm_lanes(&c) ? lanes_floats(c.T, c.N) : scr_floats(c.T, c.N, c.P);
+	c.sc = ssm_lanes(&c) ? lanes_floats(c.T, c.N, c.D) : scr_floats(c.T, c.N, c.P);
 	c.scratch = sl_arena_alloc(tp->arena, (size_t)nth * c.sc * sizeof(float));
 	return c;
 }
