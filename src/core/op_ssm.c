@@ -356,6 +356,8 @@ typedef struct ssm_ctx {
 	/* gradients (+=), NULL when not needed */
 	float *dx, *ddt, *dA, *dBm, *dCm, *dDs, *dz;
 	int fresh;             /* dx, ddt, graw: fresh buffers that the AVX-512 kernel writes whole */
+	float *dzo;            /* z's gradient fresh (the AVX-512 kernel): dz is written, not added
+				* to, and the other D columns of each row, from dzo, zeroed; or NULL */
 	float *pdB, *pdC;      /* (nblk, B, T, N) per-block partial sums, zeroed, or NULL */
 	/* the fused softplus (sl_ssm_softplus): dt is then its output, delta,
 	 * which forward writes from dtraw; backward adds into graw (NULL when
@@ -1080,7 +1082,13 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 			if (c->dz) {
 				__m512 y = _mm512_loadu_ps(c->y + i0);
 				__m512 v = VMUL(VMUL(VMUL(go, y), sg), VADD(v_bc(1.0f), VMUL(z, VSUB(v_bc(1.0f), sg))));
-				_mm512_storeu_ps(c->dz + iz, VADD(_mm512_loadu_ps(c->dz + iz), v));
+				if (c->dzo) {
+					/* added to zeros, as in a zeroed gradient */
+					_mm512_storeu_ps(c->dz + iz, VADD(_mm512_setzero_ps(), v));
+					_mm512_storeu_ps(c->dzo + iz, _mm512_setzero_ps());
+				} else {
+					_mm512_storeu_ps(c->dz + iz, VADD(_mm512_loadu_ps(c->dz + iz), v));
+				}
 			}
 		} else {
 			dy = go;
@@ -1604,7 +1612,23 @@ void sl_op_ssm_backward(sl_tape *tp, sl_node *n)
 	c.dBm = in[3]->requires_grad ? sl_tape_grad(tp, in[3]) : NULL;
 	c.dCm = in[4]->requires_grad ? sl_tape_grad(tp, in[4]) : NULL;
 	c.dDs = in[5] && in[5]->requires_grad ? sl_tape_grad(tp, in[5]) : NULL;
-	c.dz = in[6] && in[6]->requires_grad ? sl_tape_grad(tp, in[6]) + n->i[3] : NULL;
+	/* z's gradient: where z is [x | z] or [z | x] (Mamba's in-projection,
+	 * 2D wide) and this op its first writer, the AVX-512 kernel writes dz
+	 * and zeros in the other half, row by row, in parallel, where a zeroed
+	 * buffer cost a memset of the whole on one thread */
+	if (in[6] && in[6]->requires_grad) {
+		int zfresh = 0, zapart = 1, zcol = n->i[3];
+		for (int k = 0; k < n->nin; k++)
+			zapart &= k == 6 || in[k] != in[6];
+		if (ssm_lanes(&c) && ssm_v512() && zapart && !in[6]->grad && c.zs == 2 * (size_t)c.D &&
+		    (zcol == 0 || zcol == c.D)) {
+			float *g = sl_tape_grad_fresh(tp, in[6], &zfresh);
+			c.dz = g + zcol;
+			c.dzo = zfresh ? g + (zcol ? 0 : c.D) : NULL;
+		} else {
+			c.dz = sl_tape_grad(tp, in[6]) + zcol;
+		}
+	}
 	size_t part = (size_t)c.nblk * c.B * c.T * c.N * sizeof(float);
 	/* the lanes kernel writes every partial; the plain one adds to zeros */
 	void *(*alloc)(sl_arena *, size_t) = ssm_lanes(&c) ? sl_arena_alloc : sl_arena_calloc;
