@@ -34,7 +34,10 @@
  * 1 + w, the recurrences h and dh, the sums y (n ascending, then D x), dx's
  * and dD's, and the inner a b + c of each disc_grad term; every kernel the
  * same ones, so they agree bit for bit. Where g is Δ (zoh-approx, euler),
- * B̄x = B (Δ x) with Δ x once per step, one multiply per state fewer.
+ * B̄x = B (Δ x) with Δ x once per step, one multiply per state fewer; and
+ * backward sums S_t = sum_n dh_t B_t once, dx_t = Δ S + D dy and dΔ_t =
+ * x S + sum_n dĀ ∂Ā/∂Δ (n ascending, then the S term), three multiplies per
+ * state fewer than each state's dh g B and dh B x.
  * (Measured against a float64 reference, B=2 T=32 D=16 N=16 gated, 300-400
  * seeds per discretisation and regime: the outputs' mean normwise error
  * 6-8 % below that of separate roundings, e.g. 1.02e-7 -> 0.95e-7 for
