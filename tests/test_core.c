@@ -333,6 +333,18 @@ static void test_fastmath(void)
 	TAP_OK(sl_fexp_fma(-200.0f) == 0 && sl_fexp_fma(-87.31f) == 0 && sl_fexp_fma(0) == 1 &&
 		       isfinite(sl_fexp_fma(1000.0f)) && isnan(sl_fexp_fma(NAN)) && sl_fexp_fma(-1e30f) == 0,
 	       "fused exp at the edges");
+	/* the selective scan's 2^t: relative error where the result is normal,
+	 * and the edges (underflow to denormals and 0, overflow, NaN) */
+	double e_exp2 = 0;
+	for (float t = -126.0f; t < 127.0f; t += 0.000617f) {
+		double want = exp2((double)t);
+		e_exp2 = fmax(e_exp2, fabs(sl_fexp2_fma(t) - want) / want);
+	}
+	TAP_OK(e_exp2 < 1.5e-7, "fused exp2: relative error %.2g < 1.5e-7 on [-126, 127]", e_exp2);
+	TAP_OK(sl_fexp2_fma(0) == 1 && sl_fexp2_fma(-149.0f) == ldexpf(1.0f, -149) && sl_fexp2_fma(-160.0f) == 0 &&
+		       sl_fexp2_fma(-1e30f) == 0 && sl_fexp2_fma(-INFINITY) == 0 && sl_fexp2_fma(200.0f) == INFINITY &&
+		       sl_fexp2_fma(INFINITY) == INFINITY && isnan(sl_fexp2_fma(NAN)) && sl_fexp2_fma(-130.0f) > 0,
+	       "fused exp2 at the edges (denormals, 0, overflow, NaN)");
 	double e_tanh = 0, r_tanh = 0;
 	for (float x = -12.0f; x < 12.0f; x += 0.000731f) {
 		double want = tanh((double)x), d = fabs(sl_ftanh(x) - want);
@@ -353,6 +365,27 @@ static void test_fastmath(void)
 	TAP_OK(differ == 0, "sixteen-lane fast exp: the bits of the scalar one on %ld inputs (%ld differ)", n, differ);
 	differ = exp16_differ(sl_fexp16_fma, sl_fexp_fma, &n);
 	TAP_OK(differ == 0, "sixteen-lane fused exp: the bits of the scalar one on %ld inputs (%ld differ)", n, differ);
+	/* sl_fexp2_16_fma against sl_fexp2_fma: a sweep over [-170, 140] and the edges */
+	{
+		float ts[16], ys[16];
+		long m = 0, dif = 0;
+		for (float t0 = -170.0f; t0 < 140.0f; t0 += 16 * 0.00291f) {
+			for (int j = 0; j < 16; j++)
+				ts[j] = t0 + j * 0.00291f;
+			if (t0 < -169.9f) {
+				ts[0] = -160.0f, ts[1] = 128.0f, ts[2] = -0.0f, ts[3] = INFINITY, ts[4] = -INFINITY;
+				ts[5] = NAN, ts[6] = -149.0f, ts[7] = 127.6f, ts[8] = 1e-30f, ts[9] = -1e-30f;
+				ts[10] = -1e30f, ts[11] = 1e30f, ts[12] = -126.5f, ts[13] = -NAN, ts[14] = 0.5f;
+				ts[15] = -0.5f;
+			}
+			_mm512_storeu_ps(ys, sl_fexp2_16_fma(_mm512_loadu_ps(ts)));
+			for (int j = 0; j < 16; j++, m++) {
+				float y1 = sl_fexp2_fma(ts[j]);
+				dif += isnan(y1) ? !isnan(ys[j]) : memcmp(&y1, &ys[j], sizeof y1) != 0;
+			}
+		}
+		TAP_OK(dif == 0, "sixteen-lane fused exp2: the bits of the scalar one on %ld inputs (%ld differ)", m, dif);
+	}
 	float xs[16];
 	/* the sixteen-lane softplus gives the scalar loops' bits (the body, then
 	 * x above the threshold): a sweep across both sides of 0 and of 20, and

@@ -30,16 +30,28 @@
  * with the partials of each discretisation in disc_grad().
  *
  * Fused multiply-adds (SL_FMA, fastmath.h; rounded once) wherever a product
- * meets a sum in these: the exponential (sl_fexp_fma), φ1's series, Euler's
+ * meets a sum in these: the exponential (sl_fexp2_fma), φ1's series, Euler's
  * 1 + w, the recurrences h and dh, the sums y (n ascending, then D x), dx's
  * and dD's, and the inner a b + c of each disc_grad term; every kernel the
  * same ones, so they agree bit for bit. Where g is Δ (zoh-approx, euler),
- * B̄x = B (Δ x) with Δ x once per step, one multiply per state fewer.
+ * B̄x = B (Δ x) with Δ x once per step, one multiply per state fewer; and
+ * backward sums S_t = sum_n dh_t B_t once, dx_t = Δ S + D dy and dΔ_t =
+ * x S + sum_n dĀ ∂Ā/∂Δ (n ascending, then the S term), three multiplies per
+ * state fewer than each state's dh g B and dh B x.
  * (Measured against a float64 reference, B=2 T=32 D=16 N=16 gated, 300-400
  * seeds per discretisation and regime: the outputs' mean normwise error
  * 6-8 % below that of separate roundings, e.g. 1.02e-7 -> 0.95e-7 for
  * zoh-approx at Mamba's Δ and A; the gradients, by finite differences in
  * float64, as accurate as before.)
+ * The exponential e^w of zoh and zoh-approx is 2^(Δ a'), a' = a log2 e
+ * (rounded once per (d, n); the 16-channel kernels keep a' beside A^T), by
+ * sl_fexp2_fma: no reduction by ln 2, 11 vector operations where e^w by
+ * sl_fexp16_fma took 15 with Δ a, 10 % off the op's forward and backward at
+ * the Pig-Latin Mamba's shapes. It rounds Δ a' where e^w rounded Δ a, which
+ * moves e^w by up to |w| 1.2e-7 relative; its polynomial is more accurate
+ * (8e-8 against 3e-7): the outputs' error against float64 in test_ssm's
+ * tables moved within 1.3e-7 .. 2.2e-7 (mamba, T 16 to 4096, was
+ * 0.9e-7 .. 1.9e-7) and 0.9e-7 .. 1.3e-7 (stiff, was 1.1e-7 .. 1.7e-7).
  *
  * Saved for backward: h for every (b, d, t, n), laid out (B, D, T, N) so one
  * (b, d) is one contiguous (T, N) block (the 16-channel kernel further
@@ -94,8 +106,10 @@
  * (a function of D only); threads take whole blocks. Everything per channel
  * (out, dx, dΔ, dz, and dA, dD summed over b then t) is independent of the
  * partition. dB and dC sum over channels: each block sums its channels in
- * order into its own (B, T, N) partials, and a second pass over rows (b, t)
- * adds the blocks in order. Every bit is independent of the thread count. */
+ * order into its own (B, T, N) partials (the 16-channel kernels below: a
+ * block per 16 channels, summed by a tree), and a second pass over rows
+ * (b, t) adds the blocks in order. Every bit is independent of the thread
+ * count. */
 #include "ops_impl.h"
 
 #include "seqlab/fastmath.h"
@@ -175,14 +189,14 @@ static inline float dphi1(float w, float e, float p)
  * both kernels' loops (the choice stays outside the loops, which vectorise). */
 static inline void zoh_elem(float dt, float a, float *abar, float *g)
 {
-	float w = dt * a, e = sl_fexp_fma(w);
+	float w = dt * a, e = sl_fexp2_fma(dt * (a * SL_LOG2E));
 	*abar = e;
 	*g = dt * phi1(w, e);
 }
 
 static inline void zoh_approx_elem(float dt, float a, float *abar, float *g)
 {
-	*abar = sl_fexp_fma(dt * a);
+	*abar = sl_fexp2_fma(dt * (a * SL_LOG2E));
 	*g = dt;
 }
 
@@ -261,8 +275,9 @@ static inline void zoh_grad(float dt, float a, float e, float dab, float dg, flo
 
 static inline void zoh_approx_grad(float dt, float a, float abar, float dab, float dg, float *s, float *dA)
 {
+	(void)dg; /* g = Δ: the dg terms are summed apart (G_IS_DT) */
 	float q = dab * abar;
-	*s += SL_FMA(q, a, dg);
+	*s = SL_FMA(q, a, *s);
 	*dA += q * dt;
 }
 
@@ -277,7 +292,8 @@ static inline void bilinear_grad(float dt, float a, float abar, float dab, float
 static inline void euler_grad(float dt, float a, float abar, float dab, float dg, float *s, float *dA)
 {
 	(void)abar;
-	*s += SL_FMA(dab, a, dg);
+	(void)dg;
+	*s = SL_FMA(dab, a, *s);
 	*dA += dab * dt;
 }
 
@@ -343,6 +359,8 @@ typedef struct ssm_ctx {
 	/* gradients (+=), NULL when not needed */
 	float *dx, *ddt, *dA, *dBm, *dCm, *dDs, *dz;
 	int fresh;             /* dx, ddt, graw: fresh buffers that the AVX-512 kernel writes whole */
+	float *dzo;            /* z's gradient fresh (the AVX-512 kernel): dz is written, not added
+				* to, and the other D columns of each row, from dzo, zeroed; or NULL */
 	float *pdB, *pdC;      /* (nblk, B, T, N) per-block partial sums, zeroed, or NULL */
 	/* the fused softplus (sl_ssm_softplus): dt is then its output, delta,
 	 * which forward writes from dtraw; backward adds into graw (NULL when
@@ -517,15 +535,21 @@ static void bwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d, float *pdB,
 		const float *ht = h + (size_t)t * N, *hp = t > 0 ? ht - N : NULL;
 		const float *Bt = c->Bm + r * N, *g = s->g + (size_t)t * N;
 		float u = c->x[i], dyt = s->dy[t], dt = c->dt[i];
-		float du = Dd * dyt;
+		float du = Dd * dyt, S = 0.0f, dtu = dt * u;
 		for (int n = 0; n < N; n++) {
 			s->dab[n] = hp ? dh[n] * hp[n] : 0.0f;   /* dĀ_t = dh_t h_{t-1} */
-			s->dg[n] = dh[n] * Bt[n] * u;             /* dg_t = dh_t B_t x_t */
-			du = SL_FMA(dh[n] * g[n], Bt[n], du);
+			if (G_IS_DT(c->disc)) {
+				S = SL_FMA(dh[n], Bt[n], S);      /* S_t = sum_n dh_t B_t */
+			} else {
+				s->dg[n] = dh[n] * Bt[n] * u;     /* dg_t = dh_t B_t x_t */
+				du = SL_FMA(dh[n] * g[n], Bt[n], du);
+			}
 		}
+		if (G_IS_DT(c->disc))
+			du = SL_FMA(dt, S, du);
 		if (pdB)
 			for (int n = 0; n < N; n++)
-				pdB[r * N + n] += dh[n] * g[n] * u;
+				pdB[r * N + n] += G_IS_DT(c->disc) ? dh[n] * dtu : dh[n] * g[n] * u;
 		if (pdC)
 			for (int n = 0; n < N; n++)
 				pdC[r * N + n] += dyt * ht[n];
@@ -533,6 +557,8 @@ static void bwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d, float *pdB,
 			c->dx[i] += du;
 		*dD = SL_FMA(dyt, u, *dD);
 		float ddt = disc_grad(c->disc, dt, a, s->abar + (size_t)t * N, s->dab, s->dg, N, s->dAl);
+		if (G_IS_DT(c->disc))
+			ddt = SL_FMA(u, S, ddt);
 		if (c->ddt)
 			c->ddt[i] += ddt;
 	}
@@ -547,13 +573,19 @@ static void bwd_bd(const ssm_ctx *c, const ssm_scr *s, int b, int d, float *pdB,
  * run down the lanes in the order of n (each lane's own chain, sixteen side
  * by side), and the 16 recurrences per state are independent. Each value is
  * computed by the same operations in the same order as above, so the bits
- * are the same (tests/test_ssm.c compares the two). h is not saved: the
+ * are the same (tests/test_ssm.c compares the two), but for dB and dC. h is not saved: the
  * backward pass recomputes it from Ā and g, which it recomputes anyway, by
  * the forward's operations; that costs a multiply-add per element where
  * saving cost writing and reading back B·T·D·N floats (10 MB a layer for
  * the Pig-Latin Mamba), and the peak memory shrinks by as much. dB and dC,
- * sums over channels, are added across the lanes in channel order into each
- * block's partials, as above. The lane loops are written on whole vectors
+ * sums over channels, are summed across the 16 lanes of a group by a
+ * halving tree (lanes_tree16) into the group's partials, a block per group;
+ * the plain kernel's blocks sum in channel order, so these two gradients
+ * agree with its to rounding (the tree is the more accurate), not bit for
+ * bit. In registers, with no transposes, the tree took 5 % off a Pig-Latin
+ * training step at one thread, 4-10 % at two, where the in-order sums,
+ * through a 16 x 16 transpose per (b, t) and group, took more shuffles
+ * than the scan's arithmetic had multiplies. The lane loops are written on whole vectors
  * (ssm_v16) where they can be, so GCC keeps them in registers instead of
  * reloading arrays it fears overlap. */
 #define SW 16
@@ -631,108 +663,31 @@ SSM_INLINE void disc_grad_lanes(int disc, const float *dt, const float *a, const
 	}
 }
 
-/* The sums over each block's bs lanes of v, the lanes in order from 0, into
- * p[0], p[stride], ... (the partial sums of dB and dC: every block's partial
- * at (b, t, n) is this group's alone, so it is written, not added to). */
-static inline void lanes_into_blocks(const float *v, int bs, float *p, size_t stride)
+/* The sum of v's 16 lanes (one channel each: the partial of dB or dC of
+ * this group of channels at one (b, t, n)) by the halving tree: lanes l and
+ * l + 8 first, then l and l + 4, l and l + 2, l and l + 1. The AVX-512
+ * kernel reduces four states' vectors at once by shuffles in this same
+ * tree (lanes_tree16x4), so both give the same bits. */
+static inline float lanes_tree16(const float *v)
 {
-	for (int k = 0; k < SW / bs; k++) {
-		float sum = 0.0f;
-		for (int l = k * bs; l < (k + 1) * bs; l++)
-			sum += v[l];
-		p[(size_t)k * stride] = sum;
-	}
+	float t[SW];
+	memcpy(t, v, sizeof t);
+	for (int s = SW / 2; s >= 1; s /= 2)
+		for (int l = 0; l < s; l++)
+			t[l] = t[l] + t[l + s];
+	return t[0];
 }
 
-#if defined(__AVX512F__)
-/* The same for all 16 states at once, v (16 states, 16 lanes): a transpose
- * in registers turns the sums across lanes into vector sums over rows (each
- * state's sum still takes its lanes in order). */
-static inline void lanes_into_blocks16(const float *v, int bs, float *p, size_t stride)
-{
-	__m512 r[16], t[16];
-	for (int i = 0; i < 16; i++)
-		r[i] = _mm512_loadu_ps(v + 16 * i);
-	for (int i = 0; i < 8; i++) {
-		t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-		t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-	}
-	for (int i = 0; i < 4; i++) {
-		__m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
-		__m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
-		r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-		r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-		r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-		r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-	}
-	for (int i = 0; i < 2; i++)
-		for (int j = 0; j < 4; j++) {
-			t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + j + 4], 0x88);
-			t[8 * i + j + 4] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + j + 4], 0xdd);
-		}
-	for (int j = 0; j < 8; j++) {
-		r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
-		r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
-	}
-	/* r[l]: lane l's values for states 0..15 */
-	for (int k = 0; k < SW / bs; k++) {
-		__m512 sum = _mm512_setzero_ps();
-		for (int l = k * bs; l < (k + 1) * bs; l++)
-			sum = _mm512_add_ps(sum, r[l]);
-		_mm512_storeu_ps(p + (size_t)k * stride, sum);
-	}
-}
-
-/* The same for blocks of 8 lanes (D = 128), in three stages of shuffles
- * instead of four: each half of the states, 8 rows, is transposed as two
- * 8 x 8 blocks side by side (lanes 0-7 and 8-15), so one vector holds lane
- * i of those 8 states beside their lane i + 8, and one sum of 8 such
- * vectors, i ascending, is both blocks' sums for 8 states, each still in
- * lane order; two 128-bit shuffles put the states of each block together. */
-static inline void lanes_into_blocks16_8(const float *v, float *p, size_t stride)
-{
-	__m512 acc[2];
-	for (int half = 0; half < 2; half++) {
-		__m512 r[8], t[8];
-		for (int i = 0; i < 8; i++)
-			r[i] = _mm512_loadu_ps(v + 16 * (8 * half + i));
-		for (int i = 0; i < 4; i++) {
-			t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-			t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-		}
-		/* u[b] (rows 0-3) and u[4 + b] (rows 4-7): in each 128-bit lane j,
-		 * column 4j + b of those four rows */
-		__m512 u[8];
-		for (int q = 0; q < 2; q++) {
-			__m512d a = _mm512_castps_pd(t[4 * q]), b = _mm512_castps_pd(t[4 * q + 1]);
-			__m512d c = _mm512_castps_pd(t[4 * q + 2]), d = _mm512_castps_pd(t[4 * q + 3]);
-			u[4 * q] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-			u[4 * q + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-			u[4 * q + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-			u[4 * q + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-		}
-		/* column i = 4a + b: lanes a and a + 2 of u[b] and of u[4 + b] */
-		__m512 sum = _mm512_setzero_ps();
-		for (int i = 0; i < 8; i++) {
-			int a = i / 4, b = i % 4;
-			__m512i idx = _mm512_setr_epi32(4 * a, 4 * a + 1, 4 * a + 2, 4 * a + 3, 16 + 4 * a, 17 + 4 * a,
-							18 + 4 * a, 19 + 4 * a, 8 + 4 * a, 9 + 4 * a, 10 + 4 * a, 11 + 4 * a,
-							24 + 4 * a, 25 + 4 * a, 26 + 4 * a, 27 + 4 * a);
-			sum = _mm512_add_ps(sum, _mm512_permutex2var_ps(u[b], idx, u[4 + b]));
-		}
-		acc[half] = sum; /* lanes 0-7: block 0 of this half's states; 8-15: block 1 */
-	}
-	_mm512_storeu_ps(p, _mm512_shuffle_f32x4(acc[0], acc[1], 0x44));
-	_mm512_storeu_ps(p + stride, _mm512_shuffle_f32x4(acc[0], acc[1], 0xee));
-}
-#endif
-
-/* A^T for the group's channels: at[n][l] = A[d0 + l][n] */
+/* A^T for the group's channels, at[n][l] = A[d0 + l][n], and after it
+ * A^T log2 e, at[N + n][l] (the exponentials' 2^(Δ a log2 e)) */
 static void group_a(const ssm_ctx *c, int d0, float *at)
 {
 	for (int n = 0; n < c->N; n++)
-		for (int l = 0; l < SW; l++)
-			at[n * SW + l] = c->A[(size_t)(d0 + l) * c->N + n];
+		for (int l = 0; l < SW; l++) {
+			float a = c->A[(size_t)(d0 + l) * c->N + n];
+			at[n * SW + l] = a;
+			at[(c->N + n) * SW + l] = a * SL_LOG2E;
+		}
 }
 
 SSM_INLINE void fwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, float *hprev, const int N)
@@ -845,25 +800,23 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 		memcpy(dh + (size_t)T * N * SW + (size_t)t * SW, dy, sizeof dy);
 	}
 	/* the chain through each step, t descending (as the AVX-512 kernel's) */
-	int bs = c->bs;
-	size_t blk0 = (size_t)(d0 / bs);
+	float *pdB = c->pdB ? c->pdB + (size_t)(d0 / SW) * BTN : NULL;
+	float *pdC = c->pdC ? c->pdC + (size_t)(d0 / SW) * BTN : NULL;
 	for (int t = T - 1; t >= 0; t--) {
 		size_t r = (size_t)b * T + t, i0 = r * D + d0;
 		const float *u = c->x + i0, *dt = c->dt + i0, *Bt = c->Bm + r * N;
 		const float *dyt = dh + (size_t)T * N * SW + (size_t)t * SW;
-		float du[SW], s[SW] = { 0 };
-		/* the terms of dB and dC by state and lane, summed across lanes
-		 * below (all states at once when N is 16) */
-		float pbm[16 * SW], pcm[16 * SW];
-		const int all16 = N == 16 && SW == 16 && SSM_HAVE_16;
-		ssm_v16 uv, dyv, duv;
+		float du[SW], s[SW] = { 0 }, S[SW];
+		ssm_v16 uv, dyv, duv, dtv, Sv = { 0 };
 		memcpy(&uv, u, sizeof uv);
 		memcpy(&dyv, dyt, sizeof dyv);
 		memcpy(&duv, Dd, sizeof duv);
+		memcpy(&dtv, dt, sizeof dtv);
 		duv = duv * dyv;
+		ssm_v16 dtuv = dtv * uv;
 		for (int n = 0; n < N; n++) {
 			size_t o = ((size_t)t * N + n) * SW;
-			float dab[SW], dgv[SW], *pb = pbm + (all16 ? n : 0) * SW, *pc = pcm + (all16 ? n : 0) * SW;
+			float dab[SW], dgv[SW], pb[SW], pc[SW];
 			ssm_v16 dv, gv, hv, av = { 0 };
 			memcpy(&dv, dh + o, sizeof dv);
 			memcpy(&gv, g + o, sizeof gv);
@@ -873,35 +826,34 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
 				av = dv * av;                  /* dĀ_t = dh_t h_{t-1} */
 			}
 			ssm_v16 bv = dv * Bt[n] * uv;          /* dg_t = dh_t B_t x_t */
-			ssm_v16 bn = { 0 };
+			ssm_v16 bn = { 0 }, pbv;
 			bn += Bt[n];
-			V16_FMA(duv, dv * gv, bn, duv);
-			ssm_v16 pbv = dv * gv * uv, pcv = dyv * hv;
+			if (G_IS_DT(c->disc)) {
+				V16_FMA(Sv, dv, bn, Sv);       /* S_t = sum_n dh_t B_t */
+				pbv = dv * dtuv;
+			} else {
+				V16_FMA(duv, dv * gv, bn, duv);
+				pbv = dv * gv * uv;
+			}
+			ssm_v16 pcv = dyv * hv;
 			memcpy(dab, &av, sizeof dab);
 			memcpy(dgv, &bv, sizeof dgv);
 			memcpy(pb, &pbv, sizeof pbv);
 			memcpy(pc, &pcv, sizeof pcv);
-			if (!all16) {
-				if (c->pdB)
-					lanes_into_blocks(pb, bs, c->pdB + blk0 * BTN + r * N + n, BTN);
-				if (c->pdC)
-					lanes_into_blocks(pc, bs, c->pdC + blk0 * BTN + r * N + n, BTN);
-			}
+			/* this group's terms of dB_t and dC_t, summed over its channels */
+			if (pdB)
+				pdB[r * N + n] = lanes_tree16(pb);
+			if (pdC)
+				pdC[r * N + n] = lanes_tree16(pc);
 			disc_grad_lanes(c->disc, dt, at + n * SW, ab + o, dab, dgv, s, dAl + (size_t)n * SW);
 		}
-#if defined(__AVX512F__)
-		if (all16 && bs == 8) {
-			if (c->pdB)
-				lanes_into_blocks16_8(pbm, c->pdB + blk0 * BTN + r * N, BTN);
-			if (c->pdC)
-				lanes_into_blocks16_8(pcm, c->pdC + blk0 * BTN + r * N, BTN);
-		} else if (all16) {
-			if (c->pdB)
-				lanes_into_blocks16(pbm, bs, c->pdB + blk0 * BTN + r * N, BTN);
-			if (c->pdC)
-				lanes_into_blocks16(pcm, bs, c->pdC + blk0 * BTN + r * N, BTN);
+		if (G_IS_DT(c->disc)) {
+			/* g = Δ: dx's terms dt S, dΔ's x S */
+			V16_FMA(duv, dtv, Sv, duv);
+			memcpy(S, &Sv, sizeof S);
+			for (int l = 0; l < SW; l++)
+				s[l] = SL_FMA(u[l], S[l], s[l]);
 		}
-#endif
 		memcpy(du, &duv, sizeof du);
 		for (int l = 0; l < SW; l++) {
 			size_t i = i0 + l;
@@ -920,12 +872,12 @@ SSM_INLINE void bwd_lanes(const ssm_ctx *c, int b, int d0, const float *at, floa
  * same operations in the same order (the fused multiply-adds where the plain
  * kernel has SL_FMA: the bits are the plain kernel's, tests/test_ssm.c),
  * written on __m512 with the discretisation chosen outside the loops (one
- * instance per discretisation) and the exponential by sl_fexp16_fma. The
- * backward pass also runs in two sweeps instead of three: the reverse
- * recurrence for dh_t and the chain through step t share one loop, t
- * descending, dh staying in a row of N vectors, and dA and dD take their
- * terms as they come, t descending, the order all three kernels sum them
- * in (no array of dA's terms to add up afterwards). */
+ * instance per discretisation) and the exponential by sl_fexp2_16_fma. The
+ * backward pass also fuses the reverse recurrence for dh_t and the chain
+ * through step t into one loop, t descending (at N = 16 four such loops,
+ * of four states each, dh and dA's sums in registers), and dA and dD take
+ * their terms as they come, t descending, the order all three kernels sum
+ * them in (no array of dA's terms to add up afterwards). */
 static inline __m512 v_bc(float v)
 {
 	return _mm512_set1_ps(v);
@@ -962,14 +914,14 @@ static inline __m512 dphi1_v(__m512 w, __m512 e, __m512 p)
 }
 
 /* Ā and g (the *_elem functions) */
-SSM_INLINE void disc_v(const int disc, __m512 dt, __m512 a, __m512 *ab, __m512 *g)
+SSM_INLINE void disc_v(const int disc, __m512 dt, __m512 a, __m512 a2, __m512 *ab, __m512 *g)
 {
 	if (disc == SL_SSM_ZOH) {
-		__m512 w = VMUL(dt, a), e = sl_fexp16_fma(w);
+		__m512 w = VMUL(dt, a), e = sl_fexp2_16_fma(VMUL(dt, a2));
 		*ab = e;
 		*g = VMUL(dt, phi1_v(w, e));
 	} else if (disc == SL_SSM_ZOH_APPROX) {
-		*ab = sl_fexp16_fma(VMUL(dt, a));
+		*ab = sl_fexp2_16_fma(VMUL(dt, a2));
 		*g = dt;
 	} else if (disc == SL_SSM_BILINEAR) {
 		__m512 w = VMUL(dt, a), q = _mm512_div_ps(v_bc(1.0f), VSUB(v_bc(1.0f), VMUL(v_bc(0.5f), w)));
@@ -991,7 +943,7 @@ SSM_INLINE __m512 disc_grad_v(const int disc, __m512 dt, __m512 a, __m512 abar, 
 		return VMUL(dt, VFMA(dab, e, VMUL(VMUL(dg, dt), dp)));
 	} else if (disc == SL_SSM_ZOH_APPROX) {
 		__m512 q = VMUL(dab, abar);
-		*s = VADD(*s, VFMA(q, a, dg));
+		*s = VFMA(q, a, *s);
 		return VMUL(q, dt);
 	} else if (disc == SL_SSM_BILINEAR) {
 		__m512 hdt = VMUL(v_bc(0.5f), dt);
@@ -999,7 +951,7 @@ SSM_INLINE __m512 disc_grad_v(const int disc, __m512 dt, __m512 a, __m512 abar, 
 		*s = VADD(*s, VMUL(q2, VFMA(dab, a, dg)));
 		return VMUL(VMUL(q2, dt), VFMA(hdt, dg, dab));
 	} else {
-		*s = VADD(*s, VFMA(dab, a, dg));
+		*s = VFMA(dab, a, *s);
 		return VMUL(dab, dt);
 	}
 }
@@ -1023,7 +975,7 @@ SSM_INLINE void fwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *h
 		__m512 gu = VMUL(dt, u);
 		for (int n = 0; n < N; n++) {
 			__m512 ab, g, h;
-			disc_v(disc, dt, _mm512_load_ps(at + n * SW), &ab, &g);
+			disc_v(disc, dt, _mm512_load_ps(at + n * SW), _mm512_load_ps(at + (N + n) * SW), &ab, &g);
 			__m512 bx = G_IS_DT(disc) ? VMUL(v_bc(Bt[n]), gu) : VMUL(g, VMUL(v_bc(Bt[n]), u));
 			h = t == 0 ? bx : VFMA(ab, _mm512_load_ps(hp + n * SW), bx);
 			_mm512_store_ps(hp + n * SW, h);
@@ -1042,10 +994,42 @@ SSM_INLINE void fwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *h
 	}
 }
 
+/* The dB and dC terms of four states at one (b, t), pb[k] and pc[k] (16
+ * lanes, one channel each), summed over the lanes by lanes_tree16's tree:
+ * 256-bit halves (l + 8), 128-bit blocks (l + 4), pairs of floats (l + 2),
+ * neighbours (l + 1). Stores the four sums of pb at p[0..3], of pc at
+ * q[0..3] (either may be NULL). */
+static inline void lanes_tree16x4(const __m512 *pb, const __m512 *pc, float *p, float *q)
+{
+	__m512 w[4], x[2];
+	/* w: lanes 0-7 the first vector's l + (l + 8), 8-15 the second's */
+	for (int k = 0; k < 2; k++) {
+		w[k] = _mm512_add_ps(_mm512_shuffle_f32x4(pb[2 * k], pb[2 * k + 1], 0x44),
+				     _mm512_shuffle_f32x4(pb[2 * k], pb[2 * k + 1], 0xee));
+		w[2 + k] = _mm512_add_ps(_mm512_shuffle_f32x4(pc[2 * k], pc[2 * k + 1], 0x44),
+					 _mm512_shuffle_f32x4(pc[2 * k], pc[2 * k + 1], 0xee));
+	}
+	/* x: 128-bit block j holds state j's four partials l + (l + 4) */
+	for (int k = 0; k < 2; k++)
+		x[k] = _mm512_add_ps(_mm512_shuffle_f32x4(w[2 * k], w[2 * k + 1], 0x88),
+				     _mm512_shuffle_f32x4(w[2 * k], w[2 * k + 1], 0xdd));
+	/* y: block j = [pb_j 0+2, pb_j 1+3, pc_j 0+2, pc_j 1+3] */
+	__m512d xb = _mm512_castps_pd(x[0]), xc = _mm512_castps_pd(x[1]);
+	__m512 y = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(xb, xc)),
+				 _mm512_castpd_ps(_mm512_unpackhi_pd(xb, xc)));
+	/* lanes 4j: pb_j's sum, 4j + 2: pc_j's */
+	__m512 z = _mm512_add_ps(y, _mm512_permute_ps(y, 0xb1));
+	__m512 o = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0), z);
+	if (p)
+		_mm_storeu_ps(p, _mm512_castps512_ps128(o));
+	if (q)
+		_mm_storeu_ps(q, _mm512_extractf32x4_ps(o, 1));
+}
+
 /* Backward of one (b, group). Scratch: ab, h (T, N, 16), g likewise when
- * g is not Δ (zoh, bilinear), dh (N, 16). */
+ * g is not Δ (zoh, bilinear), and w, 3 (T, 16) or N x 16 floats. */
 SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *abs_, float *gs, float *hs,
-		      float *dh, float *dAl, float *dD, const int disc, const int N)
+		      float *w, float *dAl, float *dD, const int disc, const int N)
 {
 	int T = c->T, D = c->D;
 	size_t BTN = (size_t)c->B * T * N, NS = (size_t)N * SW;
@@ -1058,7 +1042,7 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 		float *ab = abs_ + t * NS, *g = gs + t * NS, *h = hs + t * NS;
 		for (int n = 0; n < N; n++) {
 			__m512 abv, gv;
-			disc_v(disc, dt, _mm512_load_ps(at + n * SW), &abv, &gv);
+			disc_v(disc, dt, _mm512_load_ps(at + n * SW), _mm512_load_ps(at + (N + n) * SW), &abv, &gv);
 			__m512 bx = G_IS_DT(disc) ? VMUL(v_bc(Bt[n]), gu) : VMUL(gv, VMUL(v_bc(Bt[n]), u));
 			__m512 hv = t == 0 ? bx : VFMA(abv, _mm512_load_ps(h - NS + n * SW), bx);
 			_mm512_store_ps(ab + n * SW, abv);
@@ -1067,12 +1051,30 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 			_mm512_store_ps(h + n * SW, hv);
 		}
 	}
-	/* t descending: dy, dz; dh_t = Ā_{t+1} dh_{t+1} + C_t dy_t; the chain */
-	int bs = c->bs;
-	size_t blk0 = (size_t)(d0 / bs);
-	const int all16 = N == 16;
+	float *pdB = c->pdB ? c->pdB + (size_t)(d0 / SW) * BTN : NULL;
+	float *pdC = c->pdC ? c->pdC + (size_t)(d0 / SW) * BTN : NULL;
 	__m512 Dd = c->Ds ? _mm512_loadu_ps(c->Ds + d0) : _mm512_setzero_ps();
+	__m512 z0 = _mm512_setzero_ps();
+	/* dx's and dΔ's terms of step t, du and s, complete: written out (a
+	 * fresh gradient, c->fresh, is added to as zeros would be) */
+#define BWD_V_STORE(du, s)                                                                                      \
+	do {                                                                                                    \
+		if (c->dx)                                                                                      \
+			_mm512_storeu_ps(c->dx + i0, VADD(c->fresh ? z0 : _mm512_loadu_ps(c->dx + i0), du));   \
+		if (c->ddt) {                                                                                   \
+			_mm512_storeu_ps(c->ddt + i0, VADD(c->fresh ? z0 : _mm512_loadu_ps(c->ddt + i0), s));  \
+		} else if (c->graw) {                                                                           \
+			/* the fused softplus: delta's gradient (0 + s, as in a zeroed                          \
+			 * gradient) times sigmoid(dtraw), or itself above the threshold */                     \
+			__m512 xr = _mm512_loadu_ps(c->dtraw + i0), dd = VADD(z0, s);                           \
+			__mmask16 id = _mm512_cmp_ps_mask(xr, v_bc(SL_SOFTPLUS_THRESHOLD), _CMP_GT_OQ);         \
+			__m512 v = _mm512_mask_blend_ps(id, VMUL(dd, sl_fsigmoid16(xr)), dd);                   \
+			_mm512_storeu_ps(c->graw + i0, VADD(c->fresh ? z0 : _mm512_loadu_ps(c->graw + i0), v)); \
+		}                                                                                               \
+	} while (0)
+	/* dy and dz, t descending, with dD's terms */
 	__m512 dDv = _mm512_loadu_ps(dD);
+	float *dyb = w;
 	for (int t = T - 1; t >= 0; t--) {
 		size_t r = (size_t)b * T + t, i0 = r * D + d0;
 		__m512 go = _mm512_loadu_ps(c->dout + i0), dy;
@@ -1083,68 +1085,128 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 			if (c->dz) {
 				__m512 y = _mm512_loadu_ps(c->y + i0);
 				__m512 v = VMUL(VMUL(VMUL(go, y), sg), VADD(v_bc(1.0f), VMUL(z, VSUB(v_bc(1.0f), sg))));
-				_mm512_storeu_ps(c->dz + iz, VADD(_mm512_loadu_ps(c->dz + iz), v));
+				if (c->dzo) {
+					/* added to zeros, as in a zeroed gradient */
+					_mm512_storeu_ps(c->dz + iz, VADD(_mm512_setzero_ps(), v));
+					_mm512_storeu_ps(c->dzo + iz, _mm512_setzero_ps());
+				} else {
+					_mm512_storeu_ps(c->dz + iz, VADD(_mm512_loadu_ps(c->dz + iz), v));
+				}
 			}
 		} else {
 			dy = go;
 		}
+		_mm512_store_ps(dyb + (size_t)t * SW, dy);
+		dDv = VFMA(dy, _mm512_loadu_ps(c->x + i0), dDv);
+	}
+	_mm512_storeu_ps(dD, dDv);
+	if (N == 16) {
+		/* dh_t = Ā_{t+1} dh_{t+1} + C_t dy_t and the chain through step t, t
+		 * descending, in four sweeps of four states each, so that their dh,
+		 * their dA sums and their dB, dC terms stay in registers; the sums
+		 * over n of dx's and dΔ's terms (du, s) run on from one sweep to
+		 * the next through (T, 16) rows, n ascending as before */
+		float *dub = w + (size_t)T * SW, *sb = dub + (size_t)T * SW;
+		/* g = Δ (zoh-approx, euler): dx's and dΔ's terms share S_t =
+		 * sum_n dh_t B_t, carried in dub, and dx's is dt S + D dy */
+		for (int q = 0; q < 4; q++) {
+			__m512 a[4], dh[4], dA[4];
+			for (int k = 0; k < 4; k++) {
+				a[k] = _mm512_load_ps(at + (4 * q + k) * SW);
+				dA[k] = _mm512_load_ps(dAl + (4 * q + k) * SW);
+				dh[k] = _mm512_setzero_ps();
+			}
+			for (int t = T - 1; t >= 0; t--) {
+				size_t r = (size_t)b * T + t, i0 = r * D + d0;
+				const float *Ct = c->Cm + r * 16 + 4 * q, *Bt = c->Bm + r * 16 + 4 * q;
+				const float *ab = abs_ + t * NS + 4 * q * SW, *g = gs + t * NS + 4 * q * SW;
+				const float *h = hs + t * NS + 4 * q * SW;
+				__m512 dy = _mm512_load_ps(dyb + (size_t)t * SW);
+				__m512 u = _mm512_loadu_ps(c->x + i0), dt = _mm512_loadu_ps(c->dt + i0);
+				__m512 du = q ? _mm512_load_ps(dub + (size_t)t * SW)
+					      : G_IS_DT(disc) ? _mm512_setzero_ps() : VMUL(Dd, dy);
+				__m512 s = q ? _mm512_load_ps(sb + (size_t)t * SW) : _mm512_setzero_ps();
+				__m512 pb[4], pc[4], dtu = VMUL(dt, u);
+				for (int k = 0; k < 4; k++) {
+					__m512 dv = VMUL(v_bc(Ct[k]), dy);
+					if (t < T - 1)
+						dv = VFMA(_mm512_load_ps(ab + NS + k * SW), dh[k], dv);
+					dh[k] = dv;
+					__m512 dab = t > 0 ? VMUL(dv, _mm512_load_ps(h - NS + k * SW)) : _mm512_setzero_ps();
+					__m512 dg = _mm512_setzero_ps();
+					if (G_IS_DT(disc)) {
+						du = VFMA(dv, v_bc(Bt[k]), du); /* S */
+						pb[k] = VMUL(dv, dtu);
+					} else {
+						__m512 dvg = VMUL(dv, _mm512_load_ps(g + k * SW));
+						dg = VMUL(VMUL(dv, v_bc(Bt[k])), u);
+						du = VFMA(dvg, v_bc(Bt[k]), du);
+						pb[k] = VMUL(dvg, u);
+					}
+					pc[k] = VMUL(dy, _mm512_load_ps(h + k * SW));
+					dA[k] = VADD(dA[k], disc_grad_v(disc, dt, a[k], _mm512_load_ps(ab + k * SW), dab, dg, &s));
+				}
+				lanes_tree16x4(pb, pc, pdB ? pdB + r * 16 + 4 * q : NULL, pdC ? pdC + r * 16 + 4 * q : NULL);
+				if (q < 3) {
+					_mm512_store_ps(dub + (size_t)t * SW, du);
+					_mm512_store_ps(sb + (size_t)t * SW, s);
+				} else if (G_IS_DT(disc)) {
+					__m512 S = du;
+					du = VFMA(dt, S, VMUL(Dd, dy));
+					s = VFMA(u, S, s);
+					BWD_V_STORE(du, s);
+				} else {
+					BWD_V_STORE(du, s);
+				}
+			}
+			for (int k = 0; k < 4; k++)
+				_mm512_store_ps(dAl + (4 * q + k) * SW, dA[k]);
+		}
+		return;
+	}
+	/* any N: one sweep, dh a row of N vectors, the sums over lanes one
+	 * state at a time */
+	float *dh = w + (size_t)T * SW;
+	for (int t = T - 1; t >= 0; t--) {
+		size_t r = (size_t)b * T + t, i0 = r * D + d0;
 		const float *Ct = c->Cm + r * N, *Bt = c->Bm + r * N;
 		const float *ab = abs_ + t * NS, *g = gs + t * NS, *h = hs + t * NS;
+		__m512 dy = _mm512_load_ps(dyb + (size_t)t * SW);
 		__m512 u = _mm512_loadu_ps(c->x + i0), dt = _mm512_loadu_ps(c->dt + i0);
-		__m512 du = VMUL(Dd, dy), s = _mm512_setzero_ps();
-		dDv = VFMA(dy, u, dDv);
-		float pbm[16 * SW] __attribute__((aligned(64))), pcm[16 * SW] __attribute__((aligned(64)));
+		__m512 du = VMUL(Dd, dy), s = _mm512_setzero_ps(), S = _mm512_setzero_ps(), dtu = VMUL(dt, u);
+		float pbm[SW] __attribute__((aligned(64))), pcm[SW] __attribute__((aligned(64)));
 		for (int n = 0; n < N; n++) {
 			__m512 dv = VMUL(v_bc(Ct[n]), dy);
 			if (t < T - 1)
 				dv = VFMA(_mm512_load_ps(ab + NS + n * SW), _mm512_load_ps(dh + n * SW), dv);
 			_mm512_store_ps(dh + n * SW, dv);
-			__m512 gv = keepg ? _mm512_load_ps(g + n * SW) : dt;
 			__m512 dab = t > 0 ? VMUL(dv, _mm512_load_ps(h - NS + n * SW)) : _mm512_setzero_ps();
-			__m512 dg = VMUL(VMUL(dv, v_bc(Bt[n])), u);
-			__m512 dvg = VMUL(dv, gv);
-			du = VFMA(dvg, v_bc(Bt[n]), du);
-			__m512 pb = VMUL(dvg, u), pc = VMUL(dy, _mm512_load_ps(h + n * SW));
-			float *pbp = pbm + (all16 ? n : 0) * SW, *pcp = pcm + (all16 ? n : 0) * SW;
-			_mm512_store_ps(pbp, pb);
-			_mm512_store_ps(pcp, pc);
-			if (!all16) {
-				if (c->pdB)
-					lanes_into_blocks(pbp, bs, c->pdB + blk0 * BTN + r * N + n, BTN);
-				if (c->pdC)
-					lanes_into_blocks(pcp, bs, c->pdC + blk0 * BTN + r * N + n, BTN);
+			__m512 dg = _mm512_setzero_ps();
+			if (G_IS_DT(disc)) {
+				S = VFMA(dv, v_bc(Bt[n]), S);
+				_mm512_store_ps(pbm, VMUL(dv, dtu));
+			} else {
+				__m512 dvg = VMUL(dv, _mm512_load_ps(g + n * SW));
+				dg = VMUL(VMUL(dv, v_bc(Bt[n])), u);
+				du = VFMA(dvg, v_bc(Bt[n]), du);
+				_mm512_store_ps(pbm, VMUL(dvg, u));
 			}
+			_mm512_store_ps(pcm, VMUL(dy, _mm512_load_ps(h + n * SW)));
+			if (pdB)
+				pdB[r * N + n] = lanes_tree16(pbm);
+			if (pdC)
+				pdC[r * N + n] = lanes_tree16(pcm);
 			__m512 a = _mm512_load_ps(at + n * SW);
 			__m512 dAt = disc_grad_v(disc, dt, a, _mm512_load_ps(ab + n * SW), dab, dg, &s);
 			_mm512_store_ps(dAl + n * SW, VADD(_mm512_load_ps(dAl + n * SW), dAt));
 		}
-		if (all16 && bs == 8) {
-			if (c->pdB)
-				lanes_into_blocks16_8(pbm, c->pdB + blk0 * BTN + r * N, BTN);
-			if (c->pdC)
-				lanes_into_blocks16_8(pcm, c->pdC + blk0 * BTN + r * N, BTN);
-		} else if (all16) {
-			if (c->pdB)
-				lanes_into_blocks16(pbm, bs, c->pdB + blk0 * BTN + r * N, BTN);
-			if (c->pdC)
-				lanes_into_blocks16(pcm, bs, c->pdC + blk0 * BTN + r * N, BTN);
+		if (G_IS_DT(disc)) {
+			du = VFMA(dt, S, du);
+			s = VFMA(u, S, s);
 		}
-		/* a fresh gradient (c->fresh) is added to as zeros would be */
-		__m512 z0 = _mm512_setzero_ps();
-		if (c->dx)
-			_mm512_storeu_ps(c->dx + i0, VADD(c->fresh ? z0 : _mm512_loadu_ps(c->dx + i0), du));
-		if (c->ddt) {
-			_mm512_storeu_ps(c->ddt + i0, VADD(c->fresh ? z0 : _mm512_loadu_ps(c->ddt + i0), s));
-		} else if (c->graw) {
-			/* the fused softplus: delta's gradient (0 + s, as in a zeroed
-			 * gradient) times sigmoid(dtraw), or itself above the threshold */
-			__m512 x = _mm512_loadu_ps(c->dtraw + i0), dd = VADD(_mm512_setzero_ps(), s);
-			__mmask16 id = _mm512_cmp_ps_mask(x, v_bc(SL_SOFTPLUS_THRESHOLD), _CMP_GT_OQ);
-			__m512 v = _mm512_mask_blend_ps(id, VMUL(dd, sl_fsigmoid16(x)), dd);
-			_mm512_storeu_ps(c->graw + i0, VADD(c->fresh ? z0 : _mm512_loadu_ps(c->graw + i0), v));
-		}
+		BWD_V_STORE(du, s);
 	}
-	_mm512_storeu_ps(dD, dDv);
+#undef BWD_V_STORE
 }
 
 #undef VMUL
@@ -1180,13 +1242,13 @@ static void bwd_v_group(const ssm_ctx *c, int b, int d0, const float *at, float 
 #endif
 
 /* The fused softplus, forward: delta = softplus(dtraw) for channels
- * [d0, d1) of every row, the softplus op's operations (fastmath.h). */
-static void sp_fwd(const ssm_ctx *c, int d0, int d1)
+ * [d0, d1) of the rows of sequence b (every row for b < 0), the softplus op's operations (fastmath.h). */
+static void sp_fwd(const ssm_ctx *c, int b, int d0, int d1)
 {
 	if (!c->dtraw || d1 <= d0)
 		return;
-	size_t rows = (size_t)c->B * c->T;
-	for (size_t r = 0; r < rows; r++) {
+	size_t r0 = b < 0 ? 0 : (size_t)b * c->T, r1 = b < 0 ? (size_t)c->B * c->T : r0 + c->T;
+	for (size_t r = r0; r < r1; r++) {
 		const float *x = c->dtraw + r * c->D + d0;
 		float *y = c->delta + r * c->D + d0;
 		int j = 0;
@@ -1225,13 +1287,20 @@ static void groups_of(const ssm_ctx *c, int tid, int nth, int *g0, int *g1)
 	*g1 = (int)hi;
 }
 
+/* Per group of a thread: at (2N, 16), dAl (N, 16), dD (16). */
+static size_t group_floats(int N)
+{
+	return 3 * (size_t)N * SW + SW;
+}
+
 /* One thread's scratch for the 16-channel kernels (backward's, the larger):
- * at, dAl (N, 16); Ā, g, h, dh (T, N, 16) (the AVX-512 kernel: Ā, g, h and
- * one row of dh, N x 16); dy (T, 16); 64-byte multiples. */
-static size_t lanes_floats(int T, int N)
+ * group_floats for each of (at most) D/16 groups; Ā, g, h, dh (T, N, 16)
+ * (the AVX-512 kernel: Ā, g, h, and dy, du, s (T, 16) or dy and one row of
+ * dh); dy (T, 16) and N x 16 more; 64-byte multiples. */
+static size_t lanes_floats(int T, int N, int D)
 {
 	size_t NS = (size_t)N * SW, TNS = (size_t)T * NS;
-	return 3 * NS + 4 * TNS + (size_t)T * SW;
+	return (size_t)(D / SW) * group_floats(N) + NS + 4 * TNS + (size_t)T * SW;
 }
 
 /* the AVX-512 kernels, unless sl_ssm_generic asks for the portable ones */
@@ -1240,26 +1309,34 @@ static int ssm_v512(void)
 	return SSM_HAVE_16 && sl_ssm_generic != 2;
 }
 
+/* b outer, the thread's groups inner: the rows of sequence b (x, delta, z,
+ * out, ...) stay in cache while every group reads its 16 columns of them,
+ * where group by group each group's pass over all rows fetched them again
+ * (at recall's T = 64 the op's arrays are 16 MB). Each group keeps its own
+ * A^T and its own sums over b (ascending either way): the same bits. */
 static void fwd_lanes_task(const ssm_ctx *c, int tid, int nth)
 {
 	int g0, g1;
 	groups_of(c, tid, nth, &g0, &g1);
-	float *at = c->scratch + (size_t)tid * c->sc, *hp = at + (size_t)c->N * SW;
-	sp_fwd(c, g0 * SW, g1 * SW);
-	for (int gi = g0; gi < g1; gi++) {
-		group_a(c, gi * SW, at);
+	size_t GS = group_floats(c->N);
+	float *gs = c->scratch + (size_t)tid * c->sc, *hp = gs + (size_t)(c->D / SW) * GS;
+	for (int gi = g0; gi < g1; gi++)
+		group_a(c, gi * SW, gs + (size_t)(gi - g0) * GS);
+	for (int b = 0; b < c->B; b++) {
+		sp_fwd(c, b, g0 * SW, g1 * SW);
+		for (int gi = g0; gi < g1; gi++) {
+			const float *at = gs + (size_t)(gi - g0) * GS;
 #if defined(__AVX512F__)
-		if (ssm_v512()) {
-			for (int b = 0; b < c->B; b++)
+			if (ssm_v512()) {
 				fwd_v_group(c, b, gi * SW, at, hp);
-			continue;
-		}
+				continue;
+			}
 #endif
-		for (int b = 0; b < c->B; b++)
 			if (c->N == 16)
 				fwd_lanes(c, b, gi * SW, at, hp, 16);
 			else
 				fwd_lanes(c, b, gi * SW, at, hp, c->N);
+		}
 	}
 }
 
@@ -1267,28 +1344,36 @@ static void bwd_lanes_task(const ssm_ctx *c, int tid, int nth)
 {
 	int g0, g1;
 	groups_of(c, tid, nth, &g0, &g1);
-	size_t NS = (size_t)c->N * SW, TNS = (size_t)c->T * NS;
-	/* at, dAl (N, 16) each (state-major: lanes are channels); Ā, g, h
-	 * (T, N, 16); dh (T, N, 16) and dy (T, 16) */
-	float *at = c->scratch + (size_t)tid * c->sc;
-	float *dAl = at + NS, *ab = dAl + NS, *g = ab + TNS, *hb = g + TNS, *dh = hb + TNS;
+	size_t NS = (size_t)c->N * SW, TNS = (size_t)c->T * NS, GS = group_floats(c->N);
+	/* per group: at, dAl (N, 16) (state-major: lanes are channels), dD;
+	 * then Ā, g, h (T, N, 16); dh (T, N, 16) and dy (T, 16) (the AVX-512
+	 * kernel: dy, du and s (T, 16) or dy and dh (N, 16) there) */
+	float *gs = c->scratch + (size_t)tid * c->sc;
+	float *ab = gs + (size_t)(c->D / SW) * GS, *g = ab + TNS, *hb = g + TNS, *dh = hb + TNS;
 	for (int gi = g0; gi < g1; gi++) {
-		int d0 = gi * SW;
-		float dD[SW] = { 0 };
-		group_a(c, d0, at);
-		memset(dAl, 0, NS * sizeof(float));
+		float *at = gs + (size_t)(gi - g0) * GS;
+		group_a(c, gi * SW, at);
+		memset(at + 2 * NS, 0, (NS + SW) * sizeof(float));
+	}
+	for (int b = 0; b < c->B; b++)
+		for (int gi = g0; gi < g1; gi++) {
+			int d0 = gi * SW;
+			float *at = gs + (size_t)(gi - g0) * GS, *dAl = at + 2 * NS, *dD = dAl + NS;
 #if defined(__AVX512F__)
-		if (ssm_v512()) {
-			/* Ā, g, h (T, N, 16), dh (N, 16) */
-			for (int b = 0; b < c->B; b++)
+			if (ssm_v512()) {
+				/* Ā, g, h (T, N, 16) and its rows of 16 */
 				bwd_v_group(c, b, d0, at, ab, g, hb, dh, dAl, dD);
-		} else
+				continue;
+			}
 #endif
-		for (int b = 0; b < c->B; b++)
 			if (c->N == 16)
 				bwd_lanes(c, b, d0, at, ab, g, hb, dh, dAl, dD, 16);
 			else
 				bwd_lanes(c, b, d0, at, ab, g, hb, dh, dAl, dD, c->N);
+		}
+	for (int gi = g0; gi < g1; gi++) {
+		int d0 = gi * SW;
+		const float *dAl = gs + (size_t)(gi - g0) * GS + 2 * NS, *dD = dAl + NS;
 		for (int l = 0; l < SW; l++) {
 			int d = d0 + l;
 			if (c->dA)
@@ -1320,7 +1405,7 @@ static void fwd_task(void *arg, int tid, int nth)
 	ssm_scr s = scr_carve(c, tid);
 	int d0, d1;
 	blocks_of(c, tid, nth, &d0, &d1);
-	sp_fwd(c, d0, d1);
+	sp_fwd(c, -1, d0, d1);
 	/* b outer, d inner: neighbouring channels share the cache lines of
 	 * x, delta, z and out rows */
 	for (int b = 0; b < c->B; b++)
@@ -1392,6 +1477,8 @@ static ssm_ctx ssm_ctx_of(sl_tape *tp, const sl_node *n)
 	while (c.P < c.T)
 		c.P <<= 1;
 	c.bs = (c.D + SSM_MAXBLK - 1) / SSM_MAXBLK;
+	if (ssm_lanes(&c))
+		c.bs = SW; /* the 16-channel kernels: a block per group */
 	c.nblk = (c.D + c.bs - 1) / c.bs;
 	c.x = x->data;
 	c.dt = n->in[1]->data;
@@ -1408,7 +1495,7 @@ static ssm_ctx ssm_ctx_of(sl_tape *tp, const sl_node *n)
 	c.z = n->in[6] ? n->in[6]->data + n->i[3] : NULL;
 	c.zs = n->in[6] ? (size_t)n->in[6]->shape[2] : 0;
 	int nth = ssm_serial(&c) ? 1 : sl_pool_size(tp->pool);
-	c.sc = ssm_lanes(&c) ? lanes_floats(c.T, c.N) : scr_floats(c.T, c.N, c.P);
+	c.sc = ssm_lanes(&c) ? lanes_floats(c.T, c.N, c.D) : scr_floats(c.T, c.N, c.P);
 	c.scratch = sl_arena_alloc(tp->arena, (size_t)nth * c.sc * sizeof(float));
 	return c;
 }
@@ -1528,7 +1615,23 @@ void sl_op_ssm_backward(sl_tape *tp, sl_node *n)
 	c.dBm = in[3]->requires_grad ? sl_tape_grad(tp, in[3]) : NULL;
 	c.dCm = in[4]->requires_grad ? sl_tape_grad(tp, in[4]) : NULL;
 	c.dDs = in[5] && in[5]->requires_grad ? sl_tape_grad(tp, in[5]) : NULL;
-	c.dz = in[6] && in[6]->requires_grad ? sl_tape_grad(tp, in[6]) + n->i[3] : NULL;
+	/* z's gradient: where z is [x | z] or [z | x] (Mamba's in-projection,
+	 * 2D wide) and this op its first writer, the AVX-512 kernel writes dz
+	 * and zeros in the other half, row by row, in parallel, where a zeroed
+	 * buffer cost a memset of the whole on one thread */
+	if (in[6] && in[6]->requires_grad) {
+		int zfresh = 0, zapart = 1, zcol = n->i[3];
+		for (int k = 0; k < n->nin; k++)
+			zapart &= k == 6 || in[k] != in[6];
+		if (ssm_lanes(&c) && ssm_v512() && zapart && !in[6]->grad && c.zs == 2 * (size_t)c.D &&
+		    (zcol == 0 || zcol == c.D)) {
+			float *g = sl_tape_grad_fresh(tp, in[6], &zfresh);
+			c.dz = g + zcol;
+			c.dzo = zfresh ? g + (zcol ? 0 : c.D) : NULL;
+		} else {
+			c.dz = sl_tape_grad(tp, in[6]) + zcol;
+		}
+	}
 	size_t part = (size_t)c.nblk * c.B * c.T * c.N * sizeof(float);
 	/* the lanes kernel writes every partial; the plain one adds to zeros */
 	void *(*alloc)(sl_arena *, size_t) = ssm_lanes(&c) ? sl_arena_alloc : sl_arena_calloc;
