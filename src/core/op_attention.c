@@ -600,8 +600,9 @@ SL_INLINE void attn_bwd16_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const
 		/* dq_i = sum_j dS_ij k_j */
 		if (dq)
 			rows_sums16(c, dq, DS, k, 1, c->fq, Dh);
-		/* dk_j += dS_ij q_i, dv_j += P_ij dO_i, over i in order, for the
-		 * row's keys only */
+		/* dk_j += dS_ij q_i, dv_j += P_ij dO_i, over i in order: unmasked,
+		 * as dS and P are zero outside the row's keys (the terms there
+		 * exact zeros, so each key's sum is over its own queries) */
 		__m512 gk[Dh], gv[Dh];
 		for (int d = 0; d < Dh; d++)
 			gk[d] = gv[d] = _mm512_setzero_ps();
@@ -612,8 +613,8 @@ SL_INLINE void attn_bwd16_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const
 			__mmask16 in = lanes(lo, hi);
 			__m512 pv = _mm512_maskz_loadu_ps(in, P + (size_t)i * Tk), ds = _mm512_load_ps(DS + (size_t)i * KW);
 			for (int d = 0; d < Dh; d++) {
-				gk[d] = _mm512_mask3_fmadd_ps(ds, _mm512_set1_ps(qi[d]), gk[d], in);
-				gv[d] = _mm512_mask3_fmadd_ps(pv, _mm512_set1_ps(doi[d]), gv[d], in);
+				gk[d] = _mm512_fmadd_ps(ds, _mm512_set1_ps(qi[d]), gk[d]);
+				gv[d] = _mm512_fmadd_ps(pv, _mm512_set1_ps(doi[d]), gv[d]);
 			}
 		}
 		/* by rows of keys: the sums transposed back, 16 head dims at a time */
