@@ -152,7 +152,7 @@ static void blocked_case(const char *name, int B, int Tq, int Tk, int D, attn_ca
 /* q, k and v one intermediate tensor (self-attention of a scaled input, and
  * q = k with v apart): the op's gradient buffer is fresh for its first
  * request only, so dq writes it and dk, dv add to it, in the plain kernel's
- * order. The input's gradient from the blocked kernel against the generic
+ * order; vapart 2: the three apart, each gradient fresh (written). The input's gradient from the fast kernel against the generic
  * one's, bit for bit. */
 static void aliased_case(const char *name, int B, int T, int D, attn_case c, int vapart)
 {
@@ -168,7 +168,8 @@ static void aliased_case(const char *name, int B, int T, int D, attn_case c, int
 		sl_tape *tp = sl_tape_new(a, NULL);
 		memset(x->grad, 0, n * sizeof(float));
 		sl_tensor *h = sl_scale(tp, x, 0.9f), *v = vapart ? sl_scale(tp, x, -0.7f) : h;
-		sl_tensor *out = sl_attention(tp, h, h, v, c.heads, c.causal, c.window, c.scale, NULL);
+		sl_tensor *k = vapart == 2 ? sl_scale(tp, x, 1.1f) : h;
+		sl_tensor *out = sl_attention(tp, h, k, v, c.heads, c.causal, c.window, c.scale, NULL);
 		float *dout = malloc(n * sizeof *dout);
 		for (size_t i = 0; i < n; i++)
 			dout[i] = cosf((float)i);
@@ -183,7 +184,7 @@ static void aliased_case(const char *name, int B, int T, int D, attn_case c, int
 		sl_arena_free(a);
 	}
 	TAP_OK(memcmp(o[0], o[1], n * sizeof(float)) == 0 && memcmp(g[0], g[1], n * sizeof(float)) == 0,
-	       "attention blocked %s: the generic kernel gives the same output and input gradient, bit for bit", name);
+	       "attention %s: the generic kernel gives the same output and input gradient, bit for bit", name);
 	for (int i = 0; i < 2; i++) {
 		free(o[i]);
 		free(g[i]);
@@ -294,9 +295,15 @@ int main(void)
 	blocked_case("18 queries, 33 keys, causal window 7 (gradient check)", 1, 18, 33, 16,
 		     (attn_case){ 2, 1, 7, 0.35f });
 	blocked_case("24 full, head dim 32 (gradient check)", 1, 24, 24, 32, (attn_case){ 1, 0, 0, 0.18f });
-	aliased_case("q = k = v, 40 causal, head dim 16", 2, 40, 32, (attn_case){ 2, 1, 0, 0.25f }, 0);
-	aliased_case("q = k, v apart, 70 causal window 12, head dim 64", 1, 70, 128, (attn_case){ 2, 1, 12, 0.125f }, 1);
-	aliased_case("q = k = v, 33 full, head dim 32", 2, 33, 64, (attn_case){ 2, 0, 0, 0.18f }, 0);
+	aliased_case("blocked q = k = v, 40 causal, head dim 16", 2, 40, 32, (attn_case){ 2, 1, 0, 0.25f }, 0);
+	aliased_case("blocked q = k, v apart, 70 causal window 12, head dim 64", 1, 70, 128, (attn_case){ 2, 1, 12, 0.125f }, 1);
+	aliased_case("blocked q = k = v, 33 full, head dim 32", 2, 33, 64, (attn_case){ 2, 0, 0, 0.18f }, 0);
+	/* the one-vector kernel's (head dim 8: two keys to a vector for dk, dv) */
+	aliased_case("q = k = v, 11 causal, head dim 8", 2, 11, 16, (attn_case){ 2, 1, 0, 0.35f }, 0);
+	aliased_case("q = k, v apart, 9 full, head dim 8", 2, 9, 32, (attn_case){ 4, 0, 0, 0.35f }, 1);
+	aliased_case("q = k = v, 16 causal window 5, head dim 8", 1, 16, 16, (attn_case){ 2, 1, 5, 0.35f }, 0);
+	aliased_case("q, k, v apart, 12 causal, head dim 8", 2, 12, 16, (attn_case){ 2, 1, 0, 0.35f }, 2);
+	aliased_case("blocked q, k, v apart, 20 causal, head dim 8", 1, 20, 16, (attn_case){ 2, 1, 0, 0.35f }, 2);
 	cached_case("40 keys, head dim 64", 2, 40, 64, 1, 0);
 	cached_case("37 keys, 4 heads of 8, window 20", 2, 37, 32, 4, 20);
 	cached_case("70 keys, 2 heads of 48", 1, 70, 96, 2, 0);

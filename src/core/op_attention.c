@@ -563,6 +563,52 @@ SL_INLINE void attn_fwd16_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const
 	free(kt);
 }
 
+/* dk_j += sum_i dS_ij q_i and dv_j += sum_i P_ij dO_i for a head of 8
+ * (dS and P by rows of KW, zero outside each row's keys), with two keys to
+ * a vector: lanes 0-7 key 2p's head dims, lanes 8-15 key 2p + 1's. Each
+ * multiply-add then does sixteen useful products (a vector of the keys
+ * does Tk), and the sums come out as rows, stored by 256-bit halves, with
+ * no transposes back. The factors (dS_i,2p eight times, then dS_i,2p+1)
+ * are a permute of dS's row; the products and the chains over i are those
+ * of the layout by keys, so the same bits. dk before dv for each key, as
+ * store_kv_grads. */
+SL_INLINE void kv_grads8(const attn_ctx *c, const float *q, const float *dout, const float *P, const float *DS, float *dk,
+			 float *dv)
+{
+	const int D = c->H * c->Dh, Tk = c->Tk, Tq = c->Tq, NP = (Tk + 1) / 2;
+	__m512 ak[8], av[8];
+	__m512i idx[8];
+#pragma GCC unroll 8
+	for (int p = 0; p < 8; p++) {
+		ak[p] = av[p] = _mm512_setzero_ps();
+		idx[p] = _mm512_inserti64x4(_mm512_set1_epi32(2 * p), _mm256_set1_epi32(2 * p + 1), 1);
+	}
+	for (int i = 0; i < Tq; i++) {
+		int lo, hi;
+		key_range(c, i, &lo, &hi);
+		__m512 pv = _mm512_maskz_loadu_ps(lanes(lo, hi), P + (size_t)i * Tk), ds = _mm512_load_ps(DS + (size_t)i * KW);
+		__m512 qb = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(q + (size_t)i * D))));
+		__m512 db = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(dout + (size_t)i * D))));
+#pragma GCC unroll 8
+		for (int p = 0; p < 8; p++)
+			if (p < NP) {
+				ak[p] = _mm512_fmadd_ps(_mm512_permutexvar_ps(idx[p], ds), qb, ak[p]);
+				av[p] = _mm512_fmadd_ps(_mm512_permutexvar_ps(idx[p], pv), db, av[p]);
+			}
+	}
+#pragma GCC unroll 8
+	for (int p = 0; p < 8; p++)
+		for (int h = 0; p < NP && h < 2 && 2 * p + h < Tk; h++) {
+			size_t o = (size_t)(2 * p + h) * D;
+			__m512 sk = h ? _mm512_castpd_ps(_mm512_castpd256_pd512(_mm512_extractf64x4_pd(_mm512_castps_pd(ak[p]), 1))) : ak[p];
+			__m512 sv = h ? _mm512_castpd_ps(_mm512_castpd256_pd512(_mm512_extractf64x4_pd(_mm512_castps_pd(av[p]), 1))) : av[p];
+			if (dk)
+				store_grad_row(dk + o, &sk, c->fk, 8);
+			if (dv)
+				store_grad_row(dv + o, &sv, c->fv, 8);
+		}
+}
+
 SL_INLINE void attn_bwd16_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const int Dh)
 {
 	const int D = c->H * c->Dh, Tk = c->Tk, Tq = c->Tq;
@@ -600,6 +646,10 @@ SL_INLINE void attn_bwd16_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const
 		/* dq_i = sum_j dS_ij k_j */
 		if (dq)
 			rows_sums16(c, dq, DS, k, 1, c->fq, Dh);
+		if (Dh == 8) {
+			kv_grads8(c, q, dout, P, DS, dk, dv);
+			continue;
+		}
 		/* dk_j += dS_ij q_i, dv_j += P_ij dO_i, over i in order: unmasked,
 		 * as dS and P are zero outside the row's keys (the terms there
 		 * exact zeros, so each key's sum is over its own queries) */
