@@ -152,7 +152,7 @@ static void blocked_case(const char *name, int B, int Tq, int Tk, int D, attn_ca
 /* q, k and v one intermediate tensor (self-attention of a scaled input, and
  * q = k with v apart): the op's gradient buffer is fresh for its first
  * request only, so dq writes it and dk, dv add to it, in the plain kernel's
- * order. The input's gradient from the blocked kernel against the generic
+ * order; vapart 2: the three apart, each gradient fresh (written). The input's gradient from the fast kernel against the generic
  * one's, bit for bit. */
 static void aliased_case(const char *name, int B, int T, int D, attn_case c, int vapart)
 {
@@ -168,7 +168,8 @@ static void aliased_case(const char *name, int B, int T, int D, attn_case c, int
 		sl_tape *tp = sl_tape_new(a, NULL);
 		memset(x->grad, 0, n * sizeof(float));
 		sl_tensor *h = sl_scale(tp, x, 0.9f), *v = vapart ? sl_scale(tp, x, -0.7f) : h;
-		sl_tensor *out = sl_attention(tp, h, h, v, c.heads, c.causal, c.window, c.scale, NULL);
+		sl_tensor *k = vapart == 2 ? sl_scale(tp, x, 1.1f) : h;
+		sl_tensor *out = sl_attention(tp, h, k, v, c.heads, c.causal, c.window, c.scale, NULL);
 		float *dout = malloc(n * sizeof *dout);
 		for (size_t i = 0; i < n; i++)
 			dout[i] = cosf((float)i);
@@ -183,7 +184,7 @@ static void aliased_case(const char *name, int B, int T, int D, attn_case c, int
 		sl_arena_free(a);
 	}
 	TAP_OK(memcmp(o[0], o[1], n * sizeof(float)) == 0 && memcmp(g[0], g[1], n * sizeof(float)) == 0,
-	       "attention blocked %s: the generic kernel gives the same output and input gradient, bit for bit", name);
+	       "attention %s: the generic kernel gives the same output and input gradient, bit for bit", name);
 	for (int i = 0; i < 2; i++) {
 		free(o[i]);
 		free(g[i]);
@@ -209,12 +210,19 @@ static void cached_case(const char *name, int B, int T, int D, int heads, int wi
 	sl_tensor *full = sl_attention(tp, q, k, v, heads, 1, window, scale, &P);
 	int qs1[3] = { B, 1, D };
 	sl_tensor *qt = sl_tape_tensor(tp, 3, qs1), *ot = sl_tape_tensor(tp, 3, qs1);
-	float *pt = malloc((size_t)B * heads * T * sizeof *pt);
-	int same = 1, psame = 1;
+	/* sixteen floats past the probabilities, which no kernel writes (the
+	 * one-vector kernel's whole-row stores stay inside them) */
+	float *pt = malloc(((size_t)B * heads * T + 16) * sizeof *pt);
+	int same = 1, psame = 1, guard = 1;
 	for (int t = 0; t < T; t++) {
 		for (int b = 0; b < B; b++)
 			memcpy(qt->data + (size_t)b * D, q->data + ((size_t)b * T + t) * D, (size_t)D * sizeof(float));
+		float *end = pt + (size_t)B * heads * (t + 1);
+		for (int i = 0; i < 16; i++)
+			end[i] = 12345.0f;
 		sl_attention_cached(tp, qt, k->data, v->data, t + 1, T, heads, window, scale, ot, pt);
+		for (int i = 0; i < 16; i++)
+			guard &= end[i] == 12345.0f;
 		for (int b = 0; b < B; b++) {
 			same &= memcmp(ot->data + (size_t)b * D, full->data + ((size_t)b * T + t) * D,
 				       (size_t)D * sizeof(float)) == 0;
@@ -225,6 +233,7 @@ static void cached_case(const char *name, int B, int T, int D, int heads, int wi
 	}
 	TAP_OK(same && psame, "attention %s: decoding through the cache gives the full pass's rows and probabilities, bit for bit",
 	       name);
+	TAP_OK(guard, "attention %s: decoding writes no float past its probabilities", name);
 	free(pt);
 	sl_tape_free(tp);
 	sl_arena_free(a);
@@ -248,6 +257,15 @@ int main(void)
 	check_case("17 keys, head dim 8", 2, 9, 17, 16, (attn_case){ 2, 0, 0, 0.4f });
 	check_case("1 key", 3, 1, 1, 16, (attn_case){ 2, 1, 0, 0.4f });
 	check_case("causal, head dim 64, 12 keys", 2, 12, 12, 64, (attn_case){ 1, 1, 0, 0.125f });
+	/* its tiles of queries side by side (8, 4, 2 and 1 rows: 13 = 8 + 4 +
+	 * 1, 15 = 8 + 4 + 2 + 1; 4 rows at a time past two vectors of head
+	 * dims), whose sums run over the union of their rows' keys, and P's
+	 * rows stored whole where they fall on later rows (Tk < 16) */
+	check_case("13 queries, 9 keys, head dim 8", 2, 13, 9, 16, (attn_case){ 2, 0, 0, 0.4f });
+	check_case("15 causal window 4, head dim 8", 2, 15, 15, 32, (attn_case){ 4, 1, 4, 0.35f });
+	check_case("causal cache 3 queries, 14 keys, head dim 8", 2, 3, 14, 16, (attn_case){ 2, 1, 0, 0.35f });
+	check_case("11 causal, head dim 48", 1, 11, 11, 96, (attn_case){ 2, 1, 0, 0.15f });
+	check_case("7 causal, head dim 24", 2, 7, 7, 48, (attn_case){ 2, 1, 0, 0.2f });
 	/* the blocked kernel (more than 16 keys) against the generic one at
 	 * 17, 64, 100 and 192 keys: causal or not, windows narrower than a
 	 * block of rows (row by row) and wider (a shared range between each
@@ -277,9 +295,15 @@ int main(void)
 	blocked_case("18 queries, 33 keys, causal window 7 (gradient check)", 1, 18, 33, 16,
 		     (attn_case){ 2, 1, 7, 0.35f });
 	blocked_case("24 full, head dim 32 (gradient check)", 1, 24, 24, 32, (attn_case){ 1, 0, 0, 0.18f });
-	aliased_case("q = k = v, 40 causal, head dim 16", 2, 40, 32, (attn_case){ 2, 1, 0, 0.25f }, 0);
-	aliased_case("q = k, v apart, 70 causal window 12, head dim 64", 1, 70, 128, (attn_case){ 2, 1, 12, 0.125f }, 1);
-	aliased_case("q = k = v, 33 full, head dim 32", 2, 33, 64, (attn_case){ 2, 0, 0, 0.18f }, 0);
+	aliased_case("blocked q = k = v, 40 causal, head dim 16", 2, 40, 32, (attn_case){ 2, 1, 0, 0.25f }, 0);
+	aliased_case("blocked q = k, v apart, 70 causal window 12, head dim 64", 1, 70, 128, (attn_case){ 2, 1, 12, 0.125f }, 1);
+	aliased_case("blocked q = k = v, 33 full, head dim 32", 2, 33, 64, (attn_case){ 2, 0, 0, 0.18f }, 0);
+	/* the one-vector kernel's (head dim 8: two keys to a vector for dk, dv) */
+	aliased_case("q = k = v, 11 causal, head dim 8", 2, 11, 16, (attn_case){ 2, 1, 0, 0.35f }, 0);
+	aliased_case("q = k, v apart, 9 full, head dim 8", 2, 9, 32, (attn_case){ 4, 0, 0, 0.35f }, 1);
+	aliased_case("q = k = v, 16 causal window 5, head dim 8", 1, 16, 16, (attn_case){ 2, 1, 5, 0.35f }, 0);
+	aliased_case("q, k, v apart, 12 causal, head dim 8", 2, 12, 16, (attn_case){ 2, 1, 0, 0.35f }, 2);
+	aliased_case("blocked q, k, v apart, 20 causal, head dim 8", 1, 20, 16, (attn_case){ 2, 1, 0, 0.35f }, 2);
 	cached_case("40 keys, head dim 64", 2, 40, 64, 1, 0);
 	cached_case("37 keys, 4 heads of 8, window 20", 2, 37, 32, 4, 20);
 	cached_case("70 keys, 2 heads of 48", 1, 70, 96, 2, 0);

@@ -372,9 +372,16 @@ SL_INLINE void transpose_rows(const float *m, int D, int Tk, int ldk, float *bt,
 		}
 }
 
-/* g (a row of Dh) = (fresh ? 0 : g) + s, s in vectors of 16 */
+/* g (a row of Dh) = (fresh ? 0 : g) + s, s in vectors of 16; a row of 8
+ * (the usual small head) in one 256-bit load and store, where masked ones
+ * cost this processor (AMD Zen 4) more: the same additions */
 SL_INLINE void store_grad_row(float *g, const __m512 *s, int fresh, const int Dh)
 {
+	if (Dh == 8) {
+		__m256 old = fresh ? _mm256_setzero_ps() : _mm256_loadu_ps(g);
+		_mm256_storeu_ps(g, _mm256_add_ps(old, _mm512_castps512_ps256(s[0])));
+		return;
+	}
 	for (int v = 0; v * 16 < Dh; v++) {
 		__mmask16 m = lanes(0, Dh - 16 * v < 16 ? Dh - 16 * v : 16);
 		__m512 old = fresh ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, g + 16 * v);
@@ -391,38 +398,111 @@ SL_INLINE void store_grad_row(float *g, const __m512 *s, int fresh, const int Dh
  * steps (sum, exp, the sum, the division) that leaves it waiting. */
 #define KW 16
 
-/* sum_d a[d] kt[d] over the sixteen lanes, a chain over d from 0 */
-SL_INLINE __m512 dots16(const float *a, const float *kt, const int Dh)
+/* acc[g] = sum_d a_g[d] kt[d] over the sixteen lanes for the G rows a_g =
+ * a + g lda: each a chain over d from 0, the G chains side by side (one
+ * load of kt[d] for all of them, and none waits on another's latency) */
+SL_INLINE void dots16_tile(const int G, const float *a, size_t lda, const float *kt, __m512 *acc, const int Dh)
 {
-	__m512 acc = _mm512_setzero_ps();
-	for (int d = 0; d < Dh; d++)
-		acc = _mm512_fmadd_ps(_mm512_set1_ps(a[d]), _mm512_load_ps(kt + (size_t)d * KW), acc);
-	return acc;
+	for (int g = 0; g < G; g++)
+		acc[g] = _mm512_setzero_ps();
+	for (int d = 0; d < Dh; d++) {
+		__m512 kd = _mm512_load_ps(kt + (size_t)d * KW);
+		for (int g = 0; g < G; g++)
+			acc[g] = _mm512_fmadd_ps(_mm512_set1_ps(a[(size_t)g * lda + d]), kd, acc[g]);
+	}
 }
 
-/* o (a row of Dh) = sum_{j in [lo, hi)} p[j] m[j] for rows m_j of stride
- * ld: chains over j, in vectors of 16 over d (the last masked); as a
- * gradient (grad), the sums added to (fresh ? 0 : o) */
-SL_INLINE void rows_sum16(float *o, const float *p, const float *m, int ld, int lo, int hi, const int grad, int fresh,
-			  const int Dh)
+/* s (n <= 8 rows of KW) = dots16_tile of the n rows of a, in tiles of 8,
+ * 4, 2 and 1 rows */
+SL_INLINE void dots16_rows(int n, const float *a, size_t lda, const float *kt, float *s, const int Dh)
 {
-	__m512 acc[4];
-	const int NC = (Dh + 15) / 16;
-	const __mmask16 last = lanes(0, Dh - 16 * (NC - 1));
-	for (int v = 0; v < NC; v++)
-		acc[v] = _mm512_setzero_ps();
-	for (int j = lo; j < hi; j++) {
-		__m512 pj = _mm512_set1_ps(p[j]);
-		for (int v = 0; v < NC; v++)
-			acc[v] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(v == NC - 1 ? last : 0xffff, m + (size_t)j * ld + 16 * v),
-						 acc[v]);
+	__m512 acc[8];
+	int r0 = 0;
+#define DOTS16(G)                                                                                  \
+	if (n - r0 >= G) {                                                                         \
+		dots16_tile(G, a + (size_t)r0 * lda, lda, kt, acc, Dh);                            \
+		for (int g = 0; g < G; g++)                                                        \
+			_mm512_store_ps(s + (size_t)(r0 + g) * KW, acc[g]);                        \
+		r0 += G;                                                                           \
 	}
-	if (grad) {
-		store_grad_row(o, acc, fresh, Dh);
+	DOTS16(8)
+	DOTS16(4)
+	DOTS16(2)
+	DOTS16(1)
+#undef DOTS16
+}
+
+/* o (a row of Dh) = acc: a row of 8 in one 256-bit store */
+SL_INLINE void store_row(float *o, const __m512 *acc, const int Dh)
+{
+	const int NC = (Dh + 15) / 16;
+	if (Dh == 8) {
+		_mm256_storeu_ps(o, _mm512_castps512_ps256(acc[0]));
 		return;
 	}
 	for (int v = 0; v < NC; v++)
-		_mm512_mask_storeu_ps(o + 16 * v, v == NC - 1 ? last : 0xffff, acc[v]);
+		_mm512_mask_storeu_ps(o + 16 * v, v == NC - 1 ? lanes(0, Dh - 16 * v) : 0xffff, acc[v]);
+}
+
+/* the G rows o_g = o + g ldo (a row of Dh each) = sum_{j in [lo, hi)}
+ * p_g[j] m[j] for rows m_j of stride ld, p_g = p + g KW: chains over j, in
+ * vectors of 16 over d (the last masked), the G rows' side by side (one
+ * load of m_j for all). [lo, hi) holds each row's keys, and p_g is zero
+ * outside them: the other terms add exact zeros to chains that start from
+ * +0, so each row's sum is the one over its own keys. As a gradient
+ * (grad), the sums added to (fresh ? 0 : o). */
+SL_INLINE void rows_sum16_tile(const int G, float *o, size_t ldo, const float *p, const float *m, int ld, int lo,
+			       int hi, const int grad, int fresh, const int Dh)
+{
+	__m512 acc[8][4];
+	const int NC = (Dh + 15) / 16;
+	const __mmask16 last = lanes(0, Dh - 16 * (NC - 1));
+	for (int g = 0; g < G; g++)
+		for (int v = 0; v < NC; v++)
+			acc[g][v] = _mm512_setzero_ps();
+	for (int j = lo; j < hi; j++) {
+		__m512 mj[4];
+		for (int v = 0; v < NC; v++)
+			mj[v] = Dh == 8 ? _mm512_zextps256_ps512(_mm256_loadu_ps(m + (size_t)j * ld))
+					: _mm512_maskz_loadu_ps(v == NC - 1 ? last : 0xffff, m + (size_t)j * ld + 16 * v);
+		for (int g = 0; g < G; g++) {
+			__m512 pj = _mm512_set1_ps(p[(size_t)g * KW + j]);
+			for (int v = 0; v < NC; v++)
+				acc[g][v] = _mm512_fmadd_ps(pj, mj[v], acc[g][v]);
+		}
+	}
+	for (int g = 0; g < G; g++) {
+		if (grad)
+			store_grad_row(o + (size_t)g * ldo, acc[g], fresh, Dh);
+		else
+			store_row(o + (size_t)g * ldo, acc[g], Dh);
+	}
+}
+
+/* rows_sum16_tile over the Tq rows of o (stride D) from p (Tq rows of KW):
+ * tiles of 8 rows for one or two vectors of 16 over d, 4 for more (sixteen
+ * accumulators), then 2 and 1; a tile's keys run from its first row's lo
+ * to its last row's hi (both never decrease with the row) */
+SL_INLINE void rows_sums16(const attn_ctx *c, float *o, const float *p, const float *m, const int grad, int fresh,
+			   const int Dh)
+{
+	const int D = c->H * c->Dh, NC = (Dh + 15) / 16;
+	int i0 = 0, lo, hi, lo1, hi1;
+#define SUMS16(G)                                                                                          \
+	for (; i0 + G <= c->Tq; i0 += G) {                                                                 \
+		key_range(c, i0, &lo, &hi);                                                                \
+		key_range(c, i0 + G - 1, &lo1, &hi1);                                                      \
+		rows_sum16_tile(G, o + (size_t)i0 * D, (size_t)D, p + (size_t)i0 * KW, m, D, lo, hi1, grad, fresh, \
+				Dh);                                                                       \
+	}
+	if (NC <= 2)
+		SUMS16(8)
+	SUMS16(4)
+	SUMS16(2)
+	SUMS16(1)
+#undef SUMS16
+	(void)lo1;
+	(void)hi;
 }
 
 SL_INLINE void attn_fwd16_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const int Dh)
@@ -441,26 +521,92 @@ SL_INLINE void attn_fwd16_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const
 		float *out = c->out + (size_t)b * Tq * D + (size_t)h * Dh;
 		float *P = c->Pw + bh * (size_t)Tq * Tk;
 		transpose_rows(k, D, Tk, KW, kt, 1, c->scale, Dh);
-		for (int i = 0; i < Tq; i++)
-			_mm512_store_ps(S + (size_t)i * KW, dots16(q + (size_t)i * D, kt, Dh));
-		for (int i = 0; i < Tq; i++) {
-			int lo, hi;
-			key_range(c, i, &lo, &hi);
-			__mmask16 in = lanes(lo, hi);
-			__m512 sc = _mm512_load_ps(S + (size_t)i * KW);
-			float m = _mm512_mask_reduce_max_ps(in, sc);
-			__m512 e = _mm512_maskz_mov_ps(in, sl_fexp16_fma(_mm512_sub_ps(sc, _mm512_set1_ps(m))));
-			__m512 pv = _mm512_mul_ps(e, _mm512_set1_ps(1.0f / sum16v(e)));
-			_mm512_mask_storeu_ps(P + (size_t)i * Tk, all, pv);
-			_mm512_store_ps(S + (size_t)i * KW, pv);
+		/* by blocks of eight queries: their scores, then their softmax
+		 * with the eight rows' maxima and sums reduced together
+		 * (max16x8, sum16x8: sum16's pairs) and one division */
+		for (int i0 = 0; i0 < Tq; i0 += 8) {
+			int mr = Tq - i0 < 8 ? Tq - i0 : 8;
+			float *Sb = S + (size_t)i0 * KW;
+			dots16_rows(mr, q + (size_t)i0 * D, (size_t)D, kt, Sb, Dh);
+			__m512 x[8];
+			float mx[16], iz[16];
+#pragma GCC unroll 8
+			for (int i = 0; i < 8; i++) {
+				x[i] = _mm512_set1_ps(-INFINITY);
+				if (i < mr) { /* -inf outside the row's keys: e^-inf is 0 there */
+					int lo, hi;
+					key_range(c, i0 + i, &lo, &hi);
+					x[i] = _mm512_mask_mov_ps(x[i], lanes(lo, hi), _mm512_load_ps(Sb + (size_t)i * KW));
+				}
+			}
+			_mm512_storeu_ps(mx, max16x8(x));
+#pragma GCC unroll 8
+			for (int i = 0; i < 8; i++)
+				x[i] = i < mr ? sl_fexp16_fma(_mm512_sub_ps(x[i], _mm512_set1_ps(mx[red8_lane(i)])))
+					      : _mm512_setzero_ps();
+			_mm512_storeu_ps(iz, _mm512_div_ps(_mm512_set1_ps(1.0f), sum16x8(x)));
+			for (int i = 0; i < mr; i++) {
+				__m512 pv = _mm512_mul_ps(x[i], _mm512_set1_ps(iz[red8_lane(i)]));
+				/* P's row whole where the lanes past Tk fall on later
+				 * rows of this head (stored after it), masked at the end */
+				float *Pi = P + (size_t)(i0 + i) * Tk;
+				if ((size_t)(i0 + i) * Tk + KW <= (size_t)Tq * Tk)
+					_mm512_storeu_ps(Pi, pv);
+				else
+					_mm512_mask_storeu_ps(Pi, all, pv);
+				_mm512_store_ps(Sb + (size_t)i * KW, pv);
+			}
 		}
-		for (int i = 0; i < Tq; i++) {
-			int lo, hi;
-			key_range(c, i, &lo, &hi);
-			rows_sum16(out + (size_t)i * D, S + (size_t)i * KW, v, D, lo, hi, 0, 0, Dh);
-		}
+		/* o_i = sum_j p_ij v_j */
+		rows_sums16(c, out, S, v, 0, 0, Dh);
 	}
 	free(kt);
+}
+
+/* dk_j += sum_i dS_ij q_i and dv_j += sum_i P_ij dO_i for a head of 8
+ * (dS and P by rows of KW, zero outside each row's keys), with two keys to
+ * a vector: lanes 0-7 key 2p's head dims, lanes 8-15 key 2p + 1's. Each
+ * multiply-add then does sixteen useful products (a vector of the keys
+ * does Tk), and the sums come out as rows, stored by 256-bit halves, with
+ * no transposes back. The factors (dS_i,2p eight times, then dS_i,2p+1)
+ * are a permute of dS's row; the products and the chains over i are those
+ * of the layout by keys, so the same bits. dk before dv for each key, as
+ * store_kv_grads. */
+SL_INLINE void kv_grads8(const attn_ctx *c, const float *q, const float *dout, const float *P, const float *DS, float *dk,
+			 float *dv)
+{
+	const int D = c->H * c->Dh, Tk = c->Tk, Tq = c->Tq, NP = (Tk + 1) / 2;
+	__m512 ak[8], av[8];
+	__m512i idx[8];
+#pragma GCC unroll 8
+	for (int p = 0; p < 8; p++) {
+		ak[p] = av[p] = _mm512_setzero_ps();
+		idx[p] = _mm512_inserti64x4(_mm512_set1_epi32(2 * p), _mm256_set1_epi32(2 * p + 1), 1);
+	}
+	for (int i = 0; i < Tq; i++) {
+		int lo, hi;
+		key_range(c, i, &lo, &hi);
+		__m512 pv = _mm512_maskz_loadu_ps(lanes(lo, hi), P + (size_t)i * Tk), ds = _mm512_load_ps(DS + (size_t)i * KW);
+		__m512 qb = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(q + (size_t)i * D))));
+		__m512 db = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(dout + (size_t)i * D))));
+#pragma GCC unroll 8
+		for (int p = 0; p < 8; p++)
+			if (p < NP) {
+				ak[p] = _mm512_fmadd_ps(_mm512_permutexvar_ps(idx[p], ds), qb, ak[p]);
+				av[p] = _mm512_fmadd_ps(_mm512_permutexvar_ps(idx[p], pv), db, av[p]);
+			}
+	}
+#pragma GCC unroll 8
+	for (int p = 0; p < 8; p++)
+		for (int h = 0; p < NP && h < 2 && 2 * p + h < Tk; h++) {
+			size_t o = (size_t)(2 * p + h) * D;
+			__m512 sk = h ? _mm512_castpd_ps(_mm512_castpd256_pd512(_mm512_extractf64x4_pd(_mm512_castps_pd(ak[p]), 1))) : ak[p];
+			__m512 sv = h ? _mm512_castpd_ps(_mm512_castpd256_pd512(_mm512_extractf64x4_pd(_mm512_castps_pd(av[p]), 1))) : av[p];
+			if (dk)
+				store_grad_row(dk + o, &sk, c->fk, 8);
+			if (dv)
+				store_grad_row(dv + o, &sv, c->fv, 8);
+		}
 }
 
 SL_INLINE void attn_bwd16_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const int Dh)
@@ -478,31 +624,35 @@ SL_INLINE void attn_bwd16_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const
 		float *dq = c->dq ? c->dq + oq : NULL, *dk = c->dk ? c->dk + ok : NULL,
 		      *dv = c->dv ? c->dv + ok : NULL;
 		transpose_rows(v, D, Tk, KW, vt, 0, 1.0f, Dh);
-		/* dP_ij = dO_i . v_j; dS_ij = P_ij (dP_ij - r_i) scale, 0 outside
-		 * the row's keys */
-		float rl[16];
-		for (int i = 0; i < Tq; i++) {
-			int lo, hi;
-			key_range(c, i, &lo, &hi);
-			__mmask16 in = lanes(lo, hi);
-			if (i % 8 == 0) /* r_i = dO_i . o_i, eight rows reduced together */
-				dots8(dout + (size_t)i * D, o + (size_t)i * D, D, Tq - i < 8 ? Tq - i : 8, rl, Dh);
-			float r = rl[red8_lane(i % 8)];
-			__m512 pv = _mm512_maskz_loadu_ps(in, P + (size_t)i * Tk);
-			__m512 dp = dots16(dout + (size_t)i * D, vt, Dh);
-			__m512 ds = _mm512_maskz_mul_ps(in, _mm512_mul_ps(pv, _mm512_sub_ps(dp, _mm512_set1_ps(r))),
-							_mm512_set1_ps(c->scale));
-			_mm512_store_ps(DS + (size_t)i * KW, ds);
+		/* dP_ij = dO_i . v_j (eight rows' chains side by side);
+		 * dS_ij = P_ij (dP_ij - r_i) scale, 0 outside the row's keys */
+		for (int i0 = 0; i0 < Tq; i0 += 8) {
+			int mr = Tq - i0 < 8 ? Tq - i0 : 8;
+			float rl[16], *DSb = DS + (size_t)i0 * KW;
+			/* r_i = dO_i . o_i, the eight rows reduced together */
+			dots8(dout + (size_t)i0 * D, o + (size_t)i0 * D, D, mr, rl, Dh);
+			dots16_rows(mr, dout + (size_t)i0 * D, (size_t)D, vt, DSb, Dh);
+			for (int i = 0; i < mr; i++) {
+				int lo, hi;
+				key_range(c, i0 + i, &lo, &hi);
+				__mmask16 in = lanes(lo, hi);
+				__m512 pv = _mm512_maskz_loadu_ps(in, P + (size_t)(i0 + i) * Tk);
+				__m512 dp = _mm512_load_ps(DSb + (size_t)i * KW);
+				__m512 ds = _mm512_maskz_mul_ps(in, _mm512_mul_ps(pv, _mm512_sub_ps(dp, _mm512_set1_ps(rl[red8_lane(i)]))),
+								_mm512_set1_ps(c->scale));
+				_mm512_store_ps(DSb + (size_t)i * KW, ds);
+			}
 		}
 		/* dq_i = sum_j dS_ij k_j */
 		if (dq)
-			for (int i = 0; i < Tq; i++) {
-				int lo, hi;
-				key_range(c, i, &lo, &hi);
-				rows_sum16(dq + (size_t)i * D, DS + (size_t)i * KW, k, D, lo, hi, 1, c->fq, Dh);
-			}
-		/* dk_j += dS_ij q_i, dv_j += P_ij dO_i, over i in order, for the
-		 * row's keys only */
+			rows_sums16(c, dq, DS, k, 1, c->fq, Dh);
+		if (Dh == 8) {
+			kv_grads8(c, q, dout, P, DS, dk, dv);
+			continue;
+		}
+		/* dk_j += dS_ij q_i, dv_j += P_ij dO_i, over i in order: unmasked,
+		 * as dS and P are zero outside the row's keys (the terms there
+		 * exact zeros, so each key's sum is over its own queries) */
 		__m512 gk[Dh], gv[Dh];
 		for (int d = 0; d < Dh; d++)
 			gk[d] = gv[d] = _mm512_setzero_ps();
@@ -513,8 +663,8 @@ SL_INLINE void attn_bwd16_k(const attn_ctx *c, size_t lo_bh, size_t hi_bh, const
 			__mmask16 in = lanes(lo, hi);
 			__m512 pv = _mm512_maskz_loadu_ps(in, P + (size_t)i * Tk), ds = _mm512_load_ps(DS + (size_t)i * KW);
 			for (int d = 0; d < Dh; d++) {
-				gk[d] = _mm512_mask3_fmadd_ps(ds, _mm512_set1_ps(qi[d]), gk[d], in);
-				gv[d] = _mm512_mask3_fmadd_ps(pv, _mm512_set1_ps(doi[d]), gv[d], in);
+				gk[d] = _mm512_fmadd_ps(ds, _mm512_set1_ps(qi[d]), gk[d]);
+				gv[d] = _mm512_fmadd_ps(pv, _mm512_set1_ps(doi[d]), gv[d]);
 			}
 		}
 		/* by rows of keys: the sums transposed back, 16 head dims at a time */

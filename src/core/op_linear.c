@@ -335,17 +335,6 @@ static void res_rows(const lin_ctx *c, size_t lo, size_t hi)
 	res_rows_add(c->dres, c->fres, c->dy, c->no, lo, hi);
 }
 
-static void lin_dx_rows(void *arg, size_t lo, size_t hi)
-{
-	lin_ctx *c = arg;
-	res_rows(c, lo, hi);
-	if (!c->dx)
-		return;
-	/* dx[lo:hi] += dy[lo:hi] (R', O) . W (O, I); = on a fresh dx */
-	sl_sgemm(0, 0, (int)(hi - lo), c->ni, c->no, 1.0f, c->dy + lo * (size_t)c->no, c->no, c->w, c->ni,
-		 c->dx_beta, c->dx + lo * (size_t)c->ni, c->ni);
-}
-
 static void lin_dw_rows(void *arg, size_t lo, size_t hi)
 {
 	lin_ctx *c = arg;
@@ -519,7 +508,7 @@ void sl_op_linear_pair_backward(sl_tape *tp, sl_node *n)
  * (h, q and g kept, n->saved), then y = res + (b2 + g W2^T). Backward:
  * (1) the residual's gradient and dh = 0 + (dy W2) gelu'(h), over rows, with
  * dW2 += dy^T g and db2 over W2's rows; (2) dx = dh W1 over rows, with dW1
- * += dh^T x and db1 over W1's rows: linear's backward on dh. */
+ * += dh^T x and db1 relayed over the rows: linear's backward on dh (lb_run). */
 
 typedef struct mlp_ctx {
 	lin_ctx up, down;     /* the two layers: x -> h (dy: dh), g -> y */
@@ -660,25 +649,18 @@ void sl_op_mlp_backward(sl_tape *tp, sl_node *n)
 	} else {
 		sl_pool_for2(tp->pool, R, mlp_dh_rows, nw2, mlp_dw2_rows, &m);
 	}
-	/* (2) the first layer's backward on dh */
-	lin_ctx *u = &m.up;
-	u->dy = m.dh;
+	/* (2) the first layer's backward on dh: linear's (lb_run: dx over
+	 * rows, dW1 and db1 a relay over them) */
+	lb_ctx lc = { .x = m.up.x, .dy = m.dh, .w = { m.up.w }, .R = m.up.R, .ni = m.up.ni, .no = m.up.no, .nb = 1,
+		      .o = { m.up.no } };
 	if (x->requires_grad) {
 		int fresh;
-		u->dx = sl_tape_grad_fresh(tp, x, &fresh);
-		u->dx_beta = fresh ? 0.0f : 1.0f;
+		lc.dx = sl_tape_grad_fresh(tp, x, &fresh);
+		lc.dx_beta = fresh ? 0.0f : 1.0f;
 	}
-	u->dw = w1->requires_grad ? sl_tape_grad(tp, w1) : NULL;
-	u->db = b1 && b1->requires_grad ? sl_tape_grad(tp, b1) : NULL;
-	size_t ndx = u->dx ? R : 0, nw1 = u->dw || u->db ? F : 0;
-	if (serial) {
-		if (ndx)
-			lin_dx_rows(u, 0, ndx);
-		if (nw1)
-			lin_dw_rows(u, 0, nw1);
-	} else {
-		sl_pool_for2(tp->pool, ndx, lin_dx_rows, nw1, lin_dw_rows, u);
-	}
+	float *dw[2] = { w1->requires_grad ? sl_tape_grad(tp, w1) : NULL, NULL };
+	float *db[2] = { b1 && b1->requires_grad ? sl_tape_grad(tp, b1) : NULL, NULL };
+	lb_run(tp, &lc, dw, db);
 }
 
 /* ---- matmul: C = op(A) op(B), optionally batched over a leading dimension - */
