@@ -5,7 +5,7 @@
 # batches, in PyTorch (bench/torch_ref.py time), and prints one line
 #
 #   model=transformer threads=2 seqlab_wps=... torch_wps=... ratio=... floor_wps=...
-#     floor_frac=... rss_mb=... torch_rss_mb=... translate_ms=... torch_translate_ms=...
+#     floor_frac=... runs=... rss_mb=... torch_rss_mb=... translate_ms=... torch_translate_ms=...
 #     sgemm_gflops=... flops_word=... [kernel_gflops=... kernel_floor_wps=... kernel_floor_frac=...]
 #
 # Models: transformer, mamba, rnn, gru and lstm on Pig-Latin (large set; rnn:
@@ -33,14 +33,17 @@
 #
 #   bench/run.sh [-B BUILDDIR] [-m "transformer mamba gpt recall-mamba rnn gru lstm ..."] [-j "1 2"]
 #                [-n STEPS] [-w WARMUP] [-p large|small] [-S SEED] [-t NWORDS] [-o DIR]
-#                [-v] [-- key=value options]
+#                [-r REPEATS] [-v] [-- key=value options]
 #
-# Defaults: all twelve models, -n 100 -w 5 -p large -S 0 -t 100; the build
+# Defaults: all twelve models, -n 100 -w 5 -p large -S 0 -t 100 -r 1; the build
 # directory is the current one. Options after -- go to every model chosen
 # (recall's task options K d M L tau embed only to the recall models).
 # -o keeps the weights and batches there; -v also prints each side's raw
-# line. Run it on a quiet machine: the two sides run one after the other
-# (never at once), and figures taken while other jobs run say little.
+# line. -r R times each side R times, alternately (seqlab, PyTorch, seqlab,
+# ...), and reports each side's median words/s (runs=R): on a shared machine
+# a single 2-thread run can land 25 % low. Run it on a quiet machine: the
+# two sides run one after the other (never at once), and figures taken while
+# other jobs run say little.
 # Python: /usr/bin/python3 with Debian's python3-torch and python3-numpy.
 # PyTorch gets the fastest correct OpenBLAS kernels for the machine (the
 # header's torch_openblas=: bench/blas_pick.py tries the candidates when
@@ -48,8 +51,9 @@
 set -u
 
 B=. models="transformer mamba gpt recall-mamba rnn gru lstm s4d lru hawk griffin gpt-linear" threads="1 2" steps=100 warmup=5 preset=large seed=0 nwords=100
+repeats=1
 keep='' verbose=0
-while getopts B:m:j:n:w:p:S:t:o:vh opt; do
+while getopts B:m:j:n:w:p:S:t:o:r:vh opt; do
 	case $opt in
 	B) B=$OPTARG ;;
 	m) models=$OPTARG ;;
@@ -60,12 +64,14 @@ while getopts B:m:j:n:w:p:S:t:o:vh opt; do
 	S) seed=$OPTARG ;;
 	t) nwords=$OPTARG ;;
 	o) keep=$OPTARG ;;
+	r) repeats=$OPTARG ;;
 	v) verbose=1 ;;
-	h) sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	h) sed -n '2,50p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
+case $repeats in '' | *[!0-9]* | 0) echo "run.sh: -r wants a count of runs (1 or more)" >&2; exit 2 ;; esac
 
 here=$(cd "$(dirname "$0")" && pwd)
 py=/usr/bin/python3
@@ -88,6 +94,11 @@ fi
 # get KEY LINE: the value of KEY=... in LINE
 get() {
 	printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1
+}
+
+# median X...: the middle value (the mean of the middle two for an even count)
+median() {
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 # opts MODEL OPTION...: the options after -- that MODEL takes (recall's task
@@ -132,25 +143,30 @@ for m in $models; do
 		rates=$("$sg" -j "$j" -f "$dir/shapes") || exit 1
 		rate=$(printf '%s\n' "$rates" | grep "^split=own")
 		krate=$(printf '%s\n' "$rates" | grep "^split=seqlab")
-		# shellcheck disable=SC2086
-		sl=$("$bm" time -m "$m" -o "$dir" -j "$j" $common $mopts) || { echo "run.sh: bench_models failed" >&2; exit 1; }
-		# shellcheck disable=SC2086
-		tr=$(env $tenv "$py" "$here/torch_ref.py" time "$dir" -j "$j" -w "$warmup" -n "$steps") ||
-			{ echo "run.sh: torch_ref.py failed" >&2; exit 1; }
-		if [ "$verbose" = 1 ]; then
-			echo "# sgemm: $rate"
-			[ -z "$krate" ] || echo "# seqlab kernel: $krate"
-			echo "# seqlab: $sl"
-			echo "# torch: $tr"
-		fi
-		swps=$(get wps "$sl") twps=$(get torch_wps "$tr") gf=$(get gflops "$rate") fw=$(get flops_word "$sl")
+		[ "$verbose" = 1 ] && echo "# sgemm: $rate" && { [ -z "$krate" ] || echo "# seqlab kernel: $krate"; }
+		slist='' tlist='' r=0
+		while [ "$r" -lt "$repeats" ]; do
+			r=$((r + 1))
+			# shellcheck disable=SC2086
+			sl=$("$bm" time -m "$m" -o "$dir" -j "$j" $common $mopts) ||
+				{ echo "run.sh: bench_models failed" >&2; exit 1; }
+			# shellcheck disable=SC2086
+			tr=$(env $tenv "$py" "$here/torch_ref.py" time "$dir" -j "$j" -w "$warmup" -n "$steps") ||
+				{ echo "run.sh: torch_ref.py failed" >&2; exit 1; }
+			if [ "$verbose" = 1 ]; then
+				echo "# seqlab: $sl"
+				echo "# torch: $tr"
+			fi
+			slist="$slist $(get wps "$sl")" tlist="$tlist $(get torch_wps "$tr")"
+		done
+		swps=$(median $slist) twps=$(median $tlist) gf=$(get gflops "$rate") fw=$(get flops_word "$sl")
 		kgf=$(get gflops "$krate")
 		awk -v m="$m" -v j="$j" -v s="$swps" -v t="$twps" -v g="$gf" -v f="$fw" -v kg="${kgf:-0}" \
-			-v rss="$(get rss_mb "$sl")" -v trss="$(get torch_rss_mb "$tr")" \
+			-v runs="$repeats" -v rss="$(get rss_mb "$sl")" -v trss="$(get torch_rss_mb "$tr")" \
 			-v tms="$(get translate_ms "$sl")" -v ttms="$(get torch_translate_ms "$tr")" 'BEGIN {
 			floor = g * 1e9 / f
-			printf "model=%s threads=%s seqlab_wps=%.0f torch_wps=%.0f ratio=%.2f floor_wps=%.0f floor_frac=%.3f",
-				m, j, s, t, s / t, floor, s / floor
+			printf "model=%s threads=%s seqlab_wps=%.0f torch_wps=%.0f ratio=%.2f floor_wps=%.0f floor_frac=%.3f runs=%d",
+				m, j, s, t, s / t, floor, s / floor, runs
 			printf " rss_mb=%.1f torch_rss_mb=%.1f translate_ms=%s torch_translate_ms=%s sgemm_gflops=%.1f flops_word=%.3g",
 				rss, trss, ms(tms), ms(ttms), g, f
 			if (kg > 0)
