@@ -661,6 +661,25 @@ static void run_gate_at(sl_tensor **in, sl_tensor *wide, int zcol, int disc, int
 	sl_arena_free(a);
 }
 
+/* The gate tests' inputs: make_inputs's at seed (Mamba's regime, gated),
+ * dt turned into the raw value whose softplus it was, and a wide tensor
+ * (B, T, width) of random values (wseed) holding z at columns [zcol,
+ * zcol + D). */
+static sl_tensor *gate_inputs(sl_tensor **in, uint64_t seed, uint64_t wseed, int disc, int B, int T, int D, int N,
+			      int zcol, int width)
+{
+	make_inputs(in, seed, B, T, D, N, 1, R_MAMBA, disc);
+	for (size_t i = 0; i < sl_tensor_numel(in[1]); i++)
+		in[1]->data[i] = logf(expm1f(in[1]->data[i]));
+	sl_rng r;
+	sl_rng_seed(&r, wseed);
+	int ws[3] = { B, T, width };
+	sl_tensor *wide = gc_input(&r, 3, ws, -2, 2);
+	for (int row = 0; row < B * T; row++)
+		memcpy(wide->data + (size_t)row * width + zcol, in[6]->data + (size_t)row * D, (size_t)D * sizeof(float));
+	return wide;
+}
+
 static void test_gate_at(void)
 {
 	static const int Ds[] = { 16, 128, 48 };
@@ -670,17 +689,10 @@ static void test_gate_at(void)
 				int D = Ds[di], N = di == 2 ? 5 : 16, B = 2, T = 9, zcol = di == 1 ? D : 5;
 				int scan = di == 2 ? SL_SSM_PARALLEL : SL_SSM_SEQ;
 				sl_tensor *in[7];
-				make_inputs(in, 1700 + (uint64_t)(disc * 10 + di * 3 + mode), B, T, D, N, 1, R_MAMBA, disc);
-				for (size_t i = 0; i < sl_tensor_numel(in[1]); i++)
-					in[1]->data[i] = logf(expm1f(in[1]->data[i]));
 				/* z among other columns: [zcol, zcol + D) of (B, T, zcol + D + 3) */
-				sl_rng r;
-				sl_rng_seed(&r, 1800 + (uint64_t)disc);
-				int ws[3] = { B, T, zcol + D + 3 };
-				sl_tensor *wide = gc_input(&r, 3, ws, -2, 2);
-				for (int row = 0; row < B * T; row++)
-					memcpy(wide->data + (size_t)row * ws[2] + zcol, in[6]->data + (size_t)row * D,
-					       (size_t)D * sizeof(float));
+				int width = zcol + D + 3;
+				sl_tensor *wide = gate_inputs(in, 1700 + (uint64_t)(disc * 10 + di * 3 + mode),
+							      1800 + (uint64_t)disc, disc, B, T, D, N, zcol, width);
 				int same = 1;
 				sl_ssm_generic = mode;
 				for (int th = 0; th <= 2; th += 2) {
@@ -699,7 +711,7 @@ static void test_gate_at(void)
 				sl_ssm_generic = 0;
 				TAP_OK(same,
 				       "ssm %s, %s scan, D=%d N=%d, gate at columns %d..%d of %d%s: the same outputs and gradients as on the sliced gate, bit for bit (no pool, 2 threads; x and dt as temporaries too)",
-				       sl_ssm_disc_name(disc), sl_ssm_scan_name(scan), D, N, zcol, zcol + D - 1, ws[2],
+				       sl_ssm_disc_name(disc), sl_ssm_scan_name(scan), D, N, zcol, zcol + D - 1, width,
 				       mode == 1 ? ", plain kernel" : mode == 2 ? ", portable 16-channel kernel" : "");
 				gc_free(wide);
 				free_inputs(in);
@@ -721,17 +733,9 @@ static void test_gate_fresh(void)
 				for (int mode = 0; mode < 3; mode++) {
 					int D = Ds[di], N = 16, B = 2, T = 9, zcol = zi ? 0 : D;
 					sl_tensor *in[7];
-					make_inputs(in, 2100 + (uint64_t)(disc * 20 + di * 6 + zi * 3 + mode), B, T, D, N, 1,
-						    R_MAMBA, disc);
-					for (size_t i = 0; i < sl_tensor_numel(in[1]); i++)
-						in[1]->data[i] = logf(expm1f(in[1]->data[i]));
-					sl_rng r;
-					sl_rng_seed(&r, 2200 + (uint64_t)disc);
-					int ws[3] = { B, T, 2 * D };
-					sl_tensor *wide = gc_input(&r, 3, ws, -2, 2);
-					for (int row = 0; row < B * T; row++)
-						memcpy(wide->data + (size_t)row * ws[2] + zcol, in[6]->data + (size_t)row * D,
-						       (size_t)D * sizeof(float));
+					int width = 2 * D;
+					sl_tensor *wide = gate_inputs(in, 2100 + (uint64_t)(disc * 20 + di * 6 + zi * 3 + mode),
+								      2200 + (uint64_t)disc, disc, B, T, D, N, zcol, width);
 					int same = 1;
 					sl_ssm_generic = mode;
 					for (int th = 0; th <= 2; th += 2) {
@@ -748,7 +752,7 @@ static void test_gate_fresh(void)
 					sl_ssm_generic = 0;
 					TAP_OK(same,
 					       "ssm %s, D=%d, gate at columns %d..%d of %d, a temporary (its gradient fresh)%s: the sliced gate's outputs and gradients, bit for bit",
-					       sl_ssm_disc_name(disc), D, zcol, zcol + D - 1, ws[2],
+					       sl_ssm_disc_name(disc), D, zcol, zcol + D - 1, width,
 					       mode == 1 ? ", plain kernel" : mode == 2 ? ", portable 16-channel kernel" : "");
 					gc_free(wide);
 					free_inputs(in);
