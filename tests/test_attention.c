@@ -264,6 +264,9 @@ int main(void)
 	check_case("13 queries, 9 keys, head dim 8", 2, 13, 9, 16, (attn_case){ 2, 0, 0, 0.4f });
 	check_case("15 causal window 4, head dim 8", 2, 15, 15, 32, (attn_case){ 4, 1, 4, 0.35f });
 	check_case("causal cache 3 queries, 14 keys, head dim 8", 2, 3, 14, 16, (attn_case){ 2, 1, 0, 0.35f });
+	/* tiles of 8 and 2 rows (rows in pairs for a head of 8), as Pig-Latin's */
+	check_case("10 queries, 12 keys, 8 heads of 8", 2, 10, 12, 64, (attn_case){ 8, 0, 0, 0.35f });
+	check_case("10 causal, 8 heads of 8", 2, 10, 10, 64, (attn_case){ 8, 1, 0, 0.35f });
 	check_case("11 causal, head dim 48", 1, 11, 11, 96, (attn_case){ 2, 1, 0, 0.15f });
 	check_case("7 causal, head dim 24", 2, 7, 7, 48, (attn_case){ 2, 1, 0, 0.2f });
 	/* the blocked kernel (more than 16 keys) against the generic one at
