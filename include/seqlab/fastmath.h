@@ -366,20 +366,6 @@ static inline __m512 sl_fsoftplus16(__m512 x)
 	__m512 y = _mm512_add_ps(pos, sl_flog1p16(sl_fexp16(nax)));
 	return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(SL_SOFTPLUS_THRESHOLD), _CMP_GT_OQ), y, x);
 }
-
-/* sl_fsoftplus16 and, into *sig, sl_fsigmoid16 of the same x (both their
- * bits, the threshold left to the caller) from one e^-|x|: softplus'
- * saved in forward (the selective scan's fused softplus) */
-static inline __m512 sl_fsoftplus_sigmoid16(__m512 x, __m512 *sig)
-{
-	const __m512 one = _mm512_set1_ps(1.0f);
-	__m512 nax = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(x), _mm512_set1_epi32(INT32_MIN))); /* -|x| */
-	__m512 e = sl_fexp16(nax), r = _mm512_div_ps(one, _mm512_add_ps(one, e));
-	*sig = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ), _mm512_mul_ps(e, r), r);
-	__m512 pos = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ), x);
-	__m512 y = _mm512_add_ps(pos, sl_flog1p16(e));
-	return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(SL_SOFTPLUS_THRESHOLD), _CMP_GT_OQ), y, x);
-}
 #endif
 
 #endif

@@ -344,7 +344,6 @@ typedef struct ssm_saved {
 	float *h;              /* (B, D, T, N) */
 	float *y;              /* (B, T, D) before the gate, or NULL without z */
 	float *sz;             /* σ(z) (B, T, D) of the AVX-512 kernel, or NULL */
-	float *sdt;            /* softplus'(dtraw) (B, T, D) of the AVX-512 kernel, or NULL */
 } ssm_saved;
 
 typedef struct ssm_ctx {
@@ -356,8 +355,6 @@ typedef struct ssm_ctx {
 	float *out;
 	float *h, *y;          /* saved (forward writes them when not NULL) */
 	float *sz;             /* saved σ(z) (B, T, D), the AVX-512 kernel's, or NULL */
-	float *sdt;            /* saved softplus'(dtraw) (B, T, D): σ(dtraw), 1 above the
-				* threshold; the AVX-512 kernel's with the fused softplus, or NULL */
 	const float *dout;
 	/* gradients (+=), NULL when not needed */
 	float *dx, *ddt, *dA, *dBm, *dCm, *dDs, *dz;
@@ -1069,14 +1066,9 @@ SSM_INLINE void bwd_v(const ssm_ctx *c, int b, int d0, const float *at, float *a
 		} else if (c->graw) {                                                                           \
 			/* the fused softplus: delta's gradient (0 + s, as in a zeroed                          \
 			 * gradient) times sigmoid(dtraw), or itself above the threshold */                     \
-			__m512 v, dd = VADD(z0, s);                                                             \
-			if (c->sdt) {                                                                           \
-				v = VMUL(dd, _mm512_loadu_ps(c->sdt + i0)); /* times 1: dd itself */            \
-			} else {                                                                                \
-				__m512 xr = _mm512_loadu_ps(c->dtraw + i0);                                     \
-				__mmask16 id = _mm512_cmp_ps_mask(xr, v_bc(SL_SOFTPLUS_THRESHOLD), _CMP_GT_OQ); \
-				v = _mm512_mask_blend_ps(id, VMUL(dd, sl_fsigmoid16(xr)), dd);                  \
-			}                                                                                       \
+			__m512 xr = _mm512_loadu_ps(c->dtraw + i0), dd = VADD(z0, s);                           \
+			__mmask16 id = _mm512_cmp_ps_mask(xr, v_bc(SL_SOFTPLUS_THRESHOLD), _CMP_GT_OQ);         \
+			__m512 v = _mm512_mask_blend_ps(id, VMUL(dd, sl_fsigmoid16(xr)), dd);                   \
 			_mm512_storeu_ps(c->graw + i0, VADD(c->fresh ? z0 : _mm512_loadu_ps(c->graw + i0), v)); \
 		}                                                                                               \
 	} while (0)
@@ -1250,9 +1242,7 @@ static void bwd_v_group(const ssm_ctx *c, int b, int d0, const float *at, float 
 #endif
 
 /* The fused softplus, forward: delta = softplus(dtraw) for channels
- * [d0, d1) of the rows of sequence b (every row for b < 0), the softplus op's operations (fastmath.h);
- * with c->sdt, softplus'(dtraw) beside it from the same e^-|x| (σ's bits, 1 above the threshold),
- * which backward multiplies by where it computed σ again. */
+ * [d0, d1) of the rows of sequence b (every row for b < 0), the softplus op's operations (fastmath.h). */
 static void sp_fwd(const ssm_ctx *c, int b, int d0, int d1)
 {
 	if (!c->dtraw || d1 <= d0)
@@ -1261,19 +1251,9 @@ static void sp_fwd(const ssm_ctx *c, int b, int d0, int d1)
 	for (size_t r = r0; r < r1; r++) {
 		const float *x = c->dtraw + r * c->D + d0;
 		float *y = c->delta + r * c->D + d0;
-		float *sg = c->sdt ? c->sdt + r * c->D + d0 : NULL;
 		int j = 0;
 #if defined(__AVX512F__)
 		/* the same bits in fewer operations than GCC makes of the loops */
-		if (sg) {
-			for (; j + 16 <= d1 - d0; j += 16) {
-				__m512 xv = _mm512_loadu_ps(x + j), s;
-				_mm512_storeu_ps(y + j, sl_fsoftplus_sigmoid16(xv, &s));
-				s = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(xv, _mm512_set1_ps(SL_SOFTPLUS_THRESHOLD), _CMP_GT_OQ),
-							 s, _mm512_set1_ps(1.0f));
-				_mm512_storeu_ps(sg + j, s);
-			}
-		}
 		for (; j + 16 <= d1 - d0; j += 16)
 			_mm512_storeu_ps(y + j, sl_fsoftplus16(_mm512_loadu_ps(x + j)));
 #endif
@@ -1281,9 +1261,6 @@ static void sp_fwd(const ssm_ctx *c, int b, int d0, int d1)
 			y[i] = sl_fsoftplus_body(x[i]);
 		for (int i = j; i < d1 - d0; i++)
 			y[i] = x[i] > SL_SOFTPLUS_THRESHOLD ? x[i] : y[i];
-		if (sg)
-			for (int i = j; i < d1 - d0; i++)
-				sg[i] = x[i] > SL_SOFTPLUS_THRESHOLD ? 1.0f : sl_fsigmoid(x[i]);
 	}
 }
 
@@ -1595,12 +1572,7 @@ void sl_op_ssm_forward(sl_tape *tp, sl_node *n)
 							   : NULL;
 		c.h = sv->h;
 		c.y = sv->y;
-		/* softplus'(dtraw) beside delta: an exp and a division per element fewer in backward */
-		sv->sdt = c.dtraw && n->in[1]->requires_grad && ssm_lanes(&c) && ssm_v512()
-				  ? sl_arena_alloc(tp->arena, (size_t)c.B * c.T * c.D * sizeof(float))
-				  : NULL;
 		c.sz = sv->sz;
-		c.sdt = sv->sdt;
 		n->saved = sv;
 	}
 	ssm_run(tp, &c, fwd_task);
@@ -1614,7 +1586,6 @@ void sl_op_ssm_backward(sl_tape *tp, sl_node *n)
 	c.h = sv->h;
 	c.y = sv->y;
 	c.sz = sv->sz;
-	c.sdt = sv->sdt;
 	c.dout = n->out->grad;
 	/* x's and delta's (or dtraw's) gradients: the AVX-512 kernel writes
 	 * every element of each, so where this op is the first to add to them
