@@ -97,10 +97,11 @@ void sl_op_dropout_backward(sl_tape *tp, sl_node *n)
  * transpose, so the inner loops run along contiguous channels.
  *
  * With the SiLU fused (sl_conv1d_causal_silu, Mamba's conv), out = p sigma(p)
- * for the convolution p above, each row finished while it is in cache; p and
- * s = sigma(p) are kept for backward, which runs on channels, one pass over
- * each sequence's rows: dp = dout (s (1 + p (1 - s))) a few rows ahead, and
- * dx, dw, db from it. Every value is computed by the operations, in the
+ * for the convolution p above, each row finished while it is in cache;
+ * SiLU'(p) = s (1 + p (1 - s)), s = sigma(p), is kept for backward (one
+ * array, computed while p and s are in registers), which runs on channels,
+ * one pass over each sequence's rows: dp = dout SiLU'(p) a few rows ahead,
+ * and dx, dw, db from it. Every value is computed by the operations, in the
  * order, of the convolution followed by the SiLU op, so the bits are theirs. */
 
 typedef struct conv_ctx {
@@ -110,17 +111,19 @@ typedef struct conv_ctx {
 	float *y, *dx;
 	float *dwt, *dbias;               /* (K, C) and (C) scratch sums, or NULL */
 	float *dw, *db;                   /* the real gradients, or NULL */
-	/* the fused SiLU: p and sigma(p) (forward writes them when not
-	 * NULL), dout, and dp (backward's ring of K rows) */
+	/* the fused SiLU: ds = SiLU'(p) = s (1 + p (1 - s)), s = sigma(p)
+	 * (forward writes it when not NULL), dout, and dp (backward's ring of K rows) */
 	int silu;
-	float *p, *sg, *dp;
+	float *ds, *dp;
 	const float *dout;
 } conv_ctx;
 
-/* what the fused op's backward needs: p, and sigma(p), which backward
- * would otherwise compute again (an exp and a division per element) */
+/* what the fused op's backward needs: SiLU'(p), which backward would
+ * otherwise compute again (an exp and a division per element); forward has
+ * p and sigma(p) in registers, and one stored array where p and sigma(p)
+ * were two */
 typedef struct conv_saved {
-	float *wt, *p, *sg;
+	float *wt, *ds;
 } conv_saved;
 
 /* w (C, K) -> wt (K, C), from the arena. */
@@ -150,11 +153,10 @@ static inline void conv_fwd16(const conv_ctx *c, size_t r, int t, size_t j)
 		_mm512_storeu_ps(c->y + r * C + j, acc);
 		return;
 	}
-	__m512 s = sl_fsigmoid16(acc);
-	if (c->p)
-		_mm512_storeu_ps(c->p + r * C + j, acc);
-	if (c->sg)
-		_mm512_storeu_ps(c->sg + r * C + j, s);
+	__m512 s = sl_fsigmoid16(acc), one = _mm512_set1_ps(1.0f);
+	if (c->ds)
+		_mm512_storeu_ps(c->ds + r * C + j,
+				 _mm512_mul_ps(s, _mm512_add_ps(one, _mm512_mul_ps(acc, _mm512_sub_ps(one, s)))));
 	_mm512_storeu_ps(c->y + r * C + j, _mm512_mul_ps(acc, s));
 }
 #endif
@@ -174,7 +176,7 @@ static void conv_fwd_rows(void *arg, size_t lo, size_t hi)
 #endif
 	for (size_t r = lo; r < hi; r++) {
 		int t = (int)(r % (size_t)c->T);
-		float *y = (c->p ? c->p : c->y) + r * C;
+		float *y = c->y + r * C; /* p, then the SiLU in place */
 		if (c->bias)
 			memcpy(y, c->bias, C * sizeof(float));
 		else
@@ -187,24 +189,25 @@ static void conv_fwd_rows(void *arg, size_t lo, size_t hi)
 				y[j] += wk[j] * xs[j];
 		}
 		if (c->silu) {
-			/* the SiLU op's x sigmoid(x), from p; sigmoid(p) kept for
-			 * backward when sg is set */
-			float *o = c->y + r * C, *sg = c->sg ? c->sg + r * C : NULL;
+			/* the SiLU op's x sigmoid(x), from p, in place; SiLU'(p)
+			 * kept for backward when ds is set */
+			float *ds = c->ds ? c->ds + r * C : NULL;
 			size_t j = 0;
 #if defined(__AVX512F__)
 			/* the same bits in fewer operations than GCC makes of the loop */
 			for (; j + 16 <= C; j += 16) {
-				__m512 v = _mm512_loadu_ps(y + j), s = sl_fsigmoid16(v);
-				if (sg)
-					_mm512_storeu_ps(sg + j, s);
-				_mm512_storeu_ps(o + j, _mm512_mul_ps(v, s));
+				__m512 v = _mm512_loadu_ps(y + j), s = sl_fsigmoid16(v), one = _mm512_set1_ps(1.0f);
+				if (ds)
+					_mm512_storeu_ps(ds + j, _mm512_mul_ps(s, _mm512_add_ps(one, _mm512_mul_ps(
+											 v, _mm512_sub_ps(one, s)))));
+				_mm512_storeu_ps(y + j, _mm512_mul_ps(v, s));
 			}
 #endif
 			for (; j < C; j++) {
-				float s = sl_fsigmoid(y[j]);
-				if (sg)
-					sg[j] = s;
-				o[j] = y[j] * s;
+				float v = y[j], s = sl_fsigmoid(v);
+				if (ds)
+					ds[j] = s * (1.0f + v * (1.0f - s));
+				y[j] = v * s;
 			}
 		}
 	}
@@ -270,11 +273,9 @@ static void conv_dw_chans(void *arg, size_t lo, size_t hi)
  * gradient) for channels [lo, hi), into dp[lo, hi). */
 static void conv_silu_dp(const conv_ctx *c, size_t r, size_t lo, size_t hi, float *dp)
 {
-	const float *p = c->p + r * (size_t)c->C, *sg = c->sg + r * (size_t)c->C, *dout = c->dout + r * (size_t)c->C;
-	for (size_t j = lo; j < hi; j++) {
-		float x = p[j], s = sg[j];
-		dp[j] = 0.0f + dout[j] * (s * (1.0f + x * (1.0f - s)));
-	}
+	const float *ds = c->ds + r * (size_t)c->C, *dout = c->dout + r * (size_t)c->C;
+	for (size_t j = lo; j < hi; j++)
+		dp[j] = 0.0f + dout[j] * ds[j];
 }
 
 /* The fused SiLU's backward, channels [lo, hi), in one pass over the rows of
@@ -331,9 +332,7 @@ static void conv_silu_bwd_part(const conv_ctx *c, size_t lo, size_t hi)
 CONV_INLINE __m512 conv_silu_dp16(const conv_ctx *c, size_t r, size_t j)
 {
 	size_t i = r * (size_t)c->C + j;
-	__m512 x = _mm512_loadu_ps(c->p + i), s = _mm512_loadu_ps(c->sg + i), one = _mm512_set1_ps(1.0f);
-	__m512 v = _mm512_mul_ps(s, _mm512_add_ps(one, _mm512_mul_ps(x, _mm512_sub_ps(one, s))));
-	return _mm512_add_ps(_mm512_setzero_ps(), _mm512_mul_ps(_mm512_loadu_ps(c->dout + i), v));
+	return _mm512_add_ps(_mm512_setzero_ps(), _mm512_mul_ps(_mm512_loadu_ps(c->dout + i), _mm512_loadu_ps(c->ds + i)));
 }
 
 /* conv_silu_bwd_part on the sixteen channels from j, K taps (a constant in
@@ -468,10 +467,8 @@ void sl_op_conv1d_forward(sl_tape *tp, sl_node *n)
 	if (n->out->requires_grad) {
 		conv_saved *sv = sl_arena_alloc(tp->arena, sizeof *sv);
 		sv->wt = (float *)c.wt;
-		sv->p = c.silu ? sl_arena_alloc(tp->arena, rows * c.C * sizeof(float)) : NULL;
-		sv->sg = c.silu ? sl_arena_alloc(tp->arena, rows * c.C * sizeof(float)) : NULL;
-		c.p = sv->p;
-		c.sg = sv->sg;
+		sv->ds = c.silu ? sl_arena_alloc(tp->arena, rows * c.C * sizeof(float)) : NULL;
+		c.ds = sv->ds;
 		n->saved = sv;
 	}
 	misc_run(tp, rows, rows * c.C * (c.K + 4 * c.silu), conv_fwd_rows, &c);
@@ -496,8 +493,7 @@ void sl_op_conv1d_backward(sl_tape *tp, sl_node *n)
 	}
 	if (n->i[0]) {
 		/* the fused SiLU: one pass on channels */
-		c.p = sv->p;
-		c.sg = sv->sg;
+		c.ds = sv->ds;
 		c.dout = n->out->grad;
 		c.dp = sl_arena_alloc(tp->arena, (size_t)c.K * c.C * sizeof(float)); /* the ring */
 		c.dx = x->requires_grad ? sl_tape_grad(tp, x) + n->i[1] : NULL;
