@@ -277,23 +277,19 @@ static void test_tape(void)
 }
 
 #if defined(__AVX512F__)
-/* How many of a sweep of [-120, 120] and the edges (±87.3, ±88.7, ±0, ±inf,
- * NaN, tiny and huge values) the sixteen-lane v gives other bits than the
- * scalar f for (NaN for NaN counts as the same); the inputs' count in *n. */
-static long exp16_differ(__m512 (*v)(__m512), float (*f)(float), long *n)
+/* How many of a sweep of [lo, hi) in steps of `step` (its first vectors,
+ * those below lo + 0.1, replaced by the sixteen `edges`) the sixteen-lane v
+ * gives other bits than the scalar f for (NaN for NaN counts as the same);
+ * the inputs' count in *n. */
+static long lanes_differ(__m512 (*v)(__m512), float (*f)(float), float lo, float hi, float step, const float *edges,
+			 long *n)
 {
 	long differ = 0;
 	float xs[16], ys[16];
 	*n = 0;
-	for (float x0 = -120.0f; x0 < 120.0f; x0 += 16 * 0.00371f) {
+	for (float x0 = lo; x0 < hi; x0 += 16 * step) {
 		for (int j = 0; j < 16; j++)
-			xs[j] = x0 + j * 0.00371f;
-		if (x0 < -119.9f) {
-			xs[0] = -87.3f, xs[1] = 88.7f, xs[2] = -0.0f, xs[3] = INFINITY, xs[4] = -INFINITY;
-			xs[5] = NAN, xs[6] = -87.29999f, xs[7] = 88.70001f, xs[8] = 1e-30f, xs[9] = -1e-30f;
-			xs[10] = -1e30f, xs[11] = 1e30f, xs[12] = -3e6f, xs[13] = -NAN, xs[14] = -0.34657f;
-			xs[15] = -87.0f;
-		}
+			xs[j] = x0 < lo + 0.1f ? edges[j] : x0 + j * step;
 		_mm512_storeu_ps(ys, v(_mm512_loadu_ps(xs)));
 		for (int j = 0; j < 16; j++, (*n)++) {
 			float y1 = f(xs[j]);
@@ -301,6 +297,14 @@ static long exp16_differ(__m512 (*v)(__m512), float (*f)(float), long *n)
 		}
 	}
 	return differ;
+}
+
+/* the scalar loops the sixteen-lane softplus stands for: the body, then x
+ * above the threshold */
+static float softplus_scalar(float x)
+{
+	float y = sl_fsoftplus_body(x);
+	return x > SL_SOFTPLUS_THRESHOLD ? x : y;
 }
 #endif
 
@@ -361,72 +365,28 @@ static void test_fastmath(void)
 #if defined(__AVX512F__)
 	/* the sixteen-lane exps give their scalar forms' bits: a sweep, the
 	 * edges, NaN */
-	long n = 0, differ = exp16_differ(sl_fexp16, sl_fexp, &n);
+	static const float exp_edges[16] = { -87.3f, 88.7f, -0.0f, INFINITY, -INFINITY, NAN, -87.29999f, 88.70001f,
+					     1e-30f, -1e-30f, -1e30f, 1e30f, -3e6f, -NAN, -0.34657f, -87.0f };
+	long n = 0, differ = lanes_differ(sl_fexp16, sl_fexp, -120.0f, 120.0f, 0.00371f, exp_edges, &n);
 	TAP_OK(differ == 0, "sixteen-lane fast exp: the bits of the scalar one on %ld inputs (%ld differ)", n, differ);
-	differ = exp16_differ(sl_fexp16_fma, sl_fexp_fma, &n);
+	differ = lanes_differ(sl_fexp16_fma, sl_fexp_fma, -120.0f, 120.0f, 0.00371f, exp_edges, &n);
 	TAP_OK(differ == 0, "sixteen-lane fused exp: the bits of the scalar one on %ld inputs (%ld differ)", n, differ);
 	/* sl_fexp2_16_fma against sl_fexp2_fma: a sweep over [-170, 140] and the edges */
-	{
-		float ts[16], ys[16];
-		long m = 0, dif = 0;
-		for (float t0 = -170.0f; t0 < 140.0f; t0 += 16 * 0.00291f) {
-			for (int j = 0; j < 16; j++)
-				ts[j] = t0 + j * 0.00291f;
-			if (t0 < -169.9f) {
-				ts[0] = -160.0f, ts[1] = 128.0f, ts[2] = -0.0f, ts[3] = INFINITY, ts[4] = -INFINITY;
-				ts[5] = NAN, ts[6] = -149.0f, ts[7] = 127.6f, ts[8] = 1e-30f, ts[9] = -1e-30f;
-				ts[10] = -1e30f, ts[11] = 1e30f, ts[12] = -126.5f, ts[13] = -NAN, ts[14] = 0.5f;
-				ts[15] = -0.5f;
-			}
-			_mm512_storeu_ps(ys, sl_fexp2_16_fma(_mm512_loadu_ps(ts)));
-			for (int j = 0; j < 16; j++, m++) {
-				float y1 = sl_fexp2_fma(ts[j]);
-				dif += isnan(y1) ? !isnan(ys[j]) : memcmp(&y1, &ys[j], sizeof y1) != 0;
-			}
-		}
-		TAP_OK(dif == 0, "sixteen-lane fused exp2: the bits of the scalar one on %ld inputs (%ld differ)", m, dif);
-	}
-	float xs[16];
+	static const float exp2_edges[16] = { -160.0f, 128.0f, -0.0f, INFINITY, -INFINITY, NAN, -149.0f, 127.6f,
+					      1e-30f, -1e-30f, -1e30f, 1e30f, -126.5f, -NAN, 0.5f, -0.5f };
+	differ = lanes_differ(sl_fexp2_16_fma, sl_fexp2_fma, -170.0f, 140.0f, 0.00291f, exp2_edges, &n);
+	TAP_OK(differ == 0, "sixteen-lane fused exp2: the bits of the scalar one on %ld inputs (%ld differ)", n, differ);
 	/* the sixteen-lane softplus gives the scalar loops' bits (the body, then
 	 * x above the threshold): a sweep across both sides of 0 and of 20, and
 	 * the edges */
-	differ = n = 0;
-	for (float x0 = -100.0f; x0 < 100.0f; x0 += 16 * 0.00173f) {
-		for (int j = 0; j < 16; j++)
-			xs[j] = x0 + j * 0.00173f;
-		if (x0 < -99.9f) {
-			xs[0] = 0.0f, xs[1] = -0.0f, xs[2] = 20.0f, xs[3] = INFINITY, xs[4] = -INFINITY;
-			xs[5] = NAN, xs[6] = 20.000002f, xs[7] = 19.999998f, xs[8] = 1e-30f, xs[9] = -1e-30f;
-			xs[10] = -1e30f, xs[11] = 1e30f, xs[12] = -87.3f, xs[13] = -NAN, xs[14] = 0.34657f;
-			xs[15] = -0.34657f;
-		}
-		float ys[16];
-		_mm512_storeu_ps(ys, sl_fsoftplus16(_mm512_loadu_ps(xs)));
-		for (int j = 0; j < 16; j++, n++) {
-			float y1 = sl_fsoftplus_body(xs[j]);
-			y1 = xs[j] > SL_SOFTPLUS_THRESHOLD ? xs[j] : y1;
-			differ += isnan(y1) ? !isnan(ys[j]) : memcmp(&y1, &ys[j], sizeof y1) != 0;
-		}
-	}
+	static const float sp_edges[16] = { 0.0f, -0.0f, 20.0f, INFINITY, -INFINITY, NAN, 20.000002f, 19.999998f,
+					    1e-30f, -1e-30f, -1e30f, 1e30f, -87.3f, -NAN, 0.34657f, -0.34657f };
+	differ = lanes_differ(sl_fsoftplus16, softplus_scalar, -100.0f, 100.0f, 0.00173f, sp_edges, &n);
 	TAP_OK(differ == 0, "sixteen-lane softplus: the bits of the scalar one on %ld inputs (%ld differ)", n, differ);
-	/* and the sigmoid, on the same inputs */
-	differ = n = 0;
-	for (float x0 = -100.0f; x0 < 100.0f; x0 += 16 * 0.00173f) {
-		for (int j = 0; j < 16; j++)
-			xs[j] = x0 + j * 0.00173f;
-		if (x0 < -99.9f) {
-			xs[0] = 0.0f, xs[1] = -0.0f, xs[2] = 87.3f, xs[3] = INFINITY, xs[4] = -INFINITY;
-			xs[5] = NAN, xs[6] = -87.3f, xs[7] = 88.7f, xs[8] = 1e-30f, xs[9] = -1e-30f;
-			xs[10] = -1e30f, xs[11] = 1e30f, xs[12] = -87.29999f, xs[13] = -NAN, xs[14] = 0.34657f;
-			xs[15] = -0.34657f;
-		}
-		float ys[16];
-		_mm512_storeu_ps(ys, sl_fsigmoid16(_mm512_loadu_ps(xs)));
-		for (int j = 0; j < 16; j++, n++) {
-			float y1 = sl_fsigmoid(xs[j]);
-			differ += isnan(y1) ? !isnan(ys[j]) : memcmp(&y1, &ys[j], sizeof y1) != 0;
-		}
-	}
+	/* and the sigmoid, on the same sweep */
+	static const float sg_edges[16] = { 0.0f, -0.0f, 87.3f, INFINITY, -INFINITY, NAN, -87.3f, 88.7f,
+					    1e-30f, -1e-30f, -1e30f, 1e30f, -87.29999f, -NAN, 0.34657f, -0.34657f };
+	differ = lanes_differ(sl_fsigmoid16, sl_fsigmoid, -100.0f, 100.0f, 0.00173f, sg_edges, &n);
 	TAP_OK(differ == 0, "sixteen-lane sigmoid: the bits of the scalar one on %ld inputs (%ld differ)", n, differ);
 #endif
 }
